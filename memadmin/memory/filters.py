@@ -1,0 +1,250 @@
+"""Filter trees over the fields Mem0 stores, rendered to FT.SEARCH syntax.
+
+A tree is built from caller input (``filter_from_fields`` for forms,
+``filter_from_mem0`` for Mem0 Filters v2 JSON) and ANDed with the scope by the
+selectors, so a caller can only narrow what the scope allows. ``app_id`` is not
+a field of Mem0's schema: isolation between apps is physical (one collection per
+app), so each app's tree is partially evaluated with its app_id known
+(``for_app``) before it is rendered for that app's index.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from memadmin.memory.errors import ValidationError
+from memadmin.memory.ids import ANY, clean_id, escape_tag
+
+TAG_FIELDS = ("user_id", "agent_id", "run_id")
+ID_FIELDS = (*TAG_FIELDS, "app_id")
+TIME_FIELDS = ("created_at", "updated_at")
+_RANGE_OPS = ("gt", "gte", "lt", "lte")
+
+
+class Node:
+    def matches(self, record: dict) -> bool:  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+@dataclass(frozen=True)
+class Everything(Node):
+    def matches(self, record):
+        return True
+
+
+@dataclass(frozen=True)
+class Nothing(Node):
+    def matches(self, record):
+        return False
+
+
+@dataclass(frozen=True)
+class Eq(Node):
+    field: str
+    value: str
+
+    def matches(self, record):
+        return record.get(self.field) == self.value
+
+
+@dataclass(frozen=True)
+class AnyValue(Node):
+    """``*``: the field is present and not empty (Mem0's wildcard semantics)."""
+
+    field: str
+
+    def matches(self, record):
+        return bool(record.get(self.field))
+
+
+@dataclass(frozen=True)
+class In(Node):
+    field: str
+    values: tuple[str, ...]
+
+    def matches(self, record):
+        return record.get(self.field) in self.values
+
+
+@dataclass(frozen=True)
+class Range(Node):
+    field: str
+    gt: int | None = None
+    gte: int | None = None
+    lt: int | None = None
+    lte: int | None = None
+
+    def matches(self, record):
+        value = record.get(self.field)
+        if value is None:
+            return False
+        return not (
+            (self.gt is not None and value <= self.gt)
+            or (self.gte is not None and value < self.gte)
+            or (self.lt is not None and value >= self.lt)
+            or (self.lte is not None and value > self.lte)
+        )
+
+
+@dataclass(frozen=True)
+class And(Node):
+    children: tuple[Node, ...]
+
+    def matches(self, record):
+        return all(child.matches(record) for child in self.children)
+
+
+@dataclass(frozen=True)
+class Or(Node):
+    children: tuple[Node, ...]
+
+    def matches(self, record):
+        return any(child.matches(record) for child in self.children)
+
+
+EVERYTHING = Everything()
+NOTHING = Nothing()
+
+
+def and_(*nodes: Node) -> Node:
+    flat: list[Node] = []
+    for node in nodes:
+        if isinstance(node, Nothing):
+            return NOTHING
+        if isinstance(node, Everything):
+            continue
+        flat.extend(node.children if isinstance(node, And) else (node,))
+    if not flat:
+        return EVERYTHING
+    return flat[0] if len(flat) == 1 else And(tuple(dict.fromkeys(flat)))
+
+
+def or_(*nodes: Node) -> Node:
+    flat: list[Node] = []
+    for node in nodes:
+        if isinstance(node, Everything):
+            return EVERYTHING
+        if isinstance(node, Nothing):
+            continue
+        flat.extend(node.children if isinstance(node, Or) else (node,))
+    if not flat:
+        return NOTHING
+    return flat[0] if len(flat) == 1 else Or(tuple(dict.fromkeys(flat)))
+
+
+def for_app(node: Node, app_id: str) -> Node:
+    """Resolve every app_id condition for one app; the result mentions no app_id."""
+    if isinstance(node, (Eq, AnyValue, In)) and node.field == "app_id":
+        return EVERYTHING if node.matches({"app_id": app_id}) else NOTHING
+    if isinstance(node, And):
+        return and_(*(for_app(child, app_id) for child in node.children))
+    if isinstance(node, Or):
+        return or_(*(for_app(child, app_id) for child in node.children))
+    return node
+
+
+def render(node: Node) -> str:
+    """FT.SEARCH query text (DIALECT 2). Never called with app_id conditions left in."""
+    if isinstance(node, Everything):
+        return "*"
+    if isinstance(node, Eq):
+        return f"@{node.field}:{{{escape_tag(node.value)}}}"
+    if isinstance(node, AnyValue):
+        return f"@{node.field}:{{w'*'}}"
+    if isinstance(node, In):
+        return f"@{node.field}:{{{' | '.join(escape_tag(v) for v in node.values)}}}"
+    if isinstance(node, Range):
+        low = f"({node.gt}" if node.gt is not None else (str(node.gte) if node.gte is not None else "-inf")
+        high = f"({node.lt}" if node.lt is not None else (str(node.lte) if node.lte is not None else "+inf")
+        return f"@{node.field}:[{low} {high}]"
+    if isinstance(node, And):
+        return "(" + " ".join(render(child) for child in node.children) + ")"
+    if isinstance(node, Or):
+        return "(" + " | ".join(render(child) for child in node.children) + ")"
+    raise ValidationError(f"Cannot query on {node!r}.")
+
+
+def pinned_value(node: Node, field: str) -> str | None:
+    """The exact value a tree requires for ``field`` (an Eq at its top level), if any."""
+    parts = node.children if isinstance(node, And) else (node,)
+    for part in parts:
+        if isinstance(part, Eq) and part.field == field:
+            return part.value
+    return None
+
+
+# --- building trees from input ------------------------------------------------
+
+
+def field_condition(field: str, value) -> Node:
+    """One field's condition: exact id, ``*`` (any non-null) or ``{"in": [...]}``."""
+    if field not in ID_FIELDS:
+        raise ValidationError(f"Unsupported filter field: {field}.", field=field)
+    if isinstance(value, dict):
+        unknown = set(value) - {"in", "eq"}
+        if unknown:
+            raise ValidationError(f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown))}.", field=field)
+        if "eq" in value:
+            return field_condition(field, value["eq"])
+        values = value["in"]
+        if not isinstance(values, list) or not values or len(values) > 100:
+            raise ValidationError(f"{field}.in must be a list of 1 to 100 ids.", field=field)
+        return In(field, tuple(dict.fromkeys(clean_id(v, field) for v in values)))
+    cleaned = clean_id(value, field, allow_any=True)
+    return AnyValue(field) if cleaned == ANY else Eq(field, cleaned)
+
+
+def filter_from_fields(**fields) -> Node:
+    """AND of simple field conditions; None or '' means 'not filtered'."""
+    return and_(*(field_condition(name, value) for name, value in fields.items() if value not in (None, "")))
+
+
+def _timestamp(field: str, op: str, value) -> int:
+    if isinstance(value, bool):
+        raise ValidationError(f"{field}.{op} must be a date, datetime or unix timestamp.", field=field)
+    if isinstance(value, (int, float)):
+        return int(value)
+    if isinstance(value, str):
+        try:
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            pass
+        else:
+            if parsed.tzinfo is None:
+                from datetime import timezone
+
+                parsed = parsed.replace(tzinfo=timezone.utc)
+            return int(parsed.timestamp())
+    raise ValidationError(f"{field}.{op} must be a date, datetime or unix timestamp.", field=field)
+
+
+def _time_condition(field: str, value) -> Node:
+    if not isinstance(value, dict) or not value:
+        raise ValidationError(f"{field} needs an operator: one of {', '.join(_RANGE_OPS)}.", field=field)
+    unknown = set(value) - set(_RANGE_OPS)
+    if unknown:
+        raise ValidationError(f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown))}.", field=field)
+    return Range(field, **{op: _timestamp(field, op, v) for op, v in value.items()})
+
+
+def filter_from_mem0(data, *, depth: int = 0) -> Node:
+    """Parse Mem0 Filters v2 (AND / OR nesting over the fields we hold)."""
+    if depth > 8:
+        raise ValidationError("Filters are nested too deeply.")
+    if not isinstance(data, dict):
+        raise ValidationError("filters must be a JSON object.")
+    nodes: list[Node] = []
+    for key, value in data.items():
+        if key in ("AND", "OR"):
+            if not isinstance(value, list) or not value:
+                raise ValidationError(f"{key} needs a non-empty list of conditions.")
+            children = [filter_from_mem0(item, depth=depth + 1) for item in value]
+            nodes.append(and_(*children) if key == "AND" else or_(*children))
+        elif key in ID_FIELDS:
+            nodes.append(field_condition(key, value))
+        elif key in TIME_FIELDS:
+            nodes.append(_time_condition(key, value))
+        else:
+            raise ValidationError(f"Unsupported filter field or operator: {key}.", field=key)
+    return and_(*nodes)

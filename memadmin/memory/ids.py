@@ -1,0 +1,51 @@
+"""Entity ids (user_id, agent_id, run_id, app_id) and TAG escaping.
+
+Ids are exact and case-sensitive. Per character class:
+
+* leading/trailing whitespace is stripped; empty, whitespace-only, longer than
+  128 characters, internal whitespace (Mem0 rejects it too), control characters
+  (Unicode Cc/Cs, line/paragraph separators) -> ValidationError;
+* the bare value ``*`` -> ValidationError when writing (it means "any value" in
+  a filter);
+* everything else -- punctuation such as ``| , { } \\ " @ : * -``, non-ASCII
+  letters, emoji -- is allowed and matched exactly: every ASCII punctuation
+  character is backslash-escaped in queries, and our indexes split TAGs only on
+  U+001F, a control character no id can contain.
+"""
+
+import string
+import unicodedata
+
+from memadmin.memory.errors import ValidationError
+
+MAX_ID_LENGTH = 128
+ANY = "*"
+TAG_SEPARATOR = "\x1f"
+_ESCAPE = set(string.punctuation) - {"_"}
+_FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
+
+
+def clean_id(value: object, field: str = "id", *, allow_any: bool = False) -> str:
+    """Return the stripped id or raise ValidationError with a message naming the field."""
+    if value is None:
+        raise ValidationError(f"{field} is required.", field=field)
+    if not isinstance(value, (str, int)) or isinstance(value, bool):
+        raise ValidationError(f"{field} must be a string.", field=field)
+    text = str(value).strip()
+    if not text:
+        raise ValidationError(f"{field} cannot be empty or whitespace.", field=field)
+    if len(text) > MAX_ID_LENGTH:
+        raise ValidationError(f"{field} is longer than {MAX_ID_LENGTH} characters.", field=field)
+    for ch in text:
+        if unicodedata.category(ch) in _FORBIDDEN_CATEGORIES:
+            raise ValidationError(f"{field} cannot contain control characters.", field=field)
+        if ch.isspace():
+            raise ValidationError(f"{field} cannot contain whitespace.", field=field)
+    if text == ANY and not allow_any:
+        raise ValidationError(f"{field} cannot be '*': it is reserved for 'any value' in filters.", field=field)
+    return text
+
+
+def escape_tag(value: str) -> str:
+    """Escape a clean id for use inside ``@field:{...}`` so it can never act as query syntax."""
+    return "".join(f"\\{ch}" if ch in _ESCAPE else ch for ch in value)

@@ -1,0 +1,136 @@
+"""Scope: who is looking, and at which memories. Built only from an authenticated principal."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from memadmin.memory.errors import PermissionDenied
+from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
+
+# Service-level backstop of the permission table in tenants/permissions.py.
+ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
+    "viewer": frozenset({"read"}),
+    "support": frozenset({"read", "export", "delete"}),
+    "admin": frozenset({"read", "export", "delete", "write", "export_app"}),
+    "api": frozenset({"read", "export", "delete", "write", "export_app"}),
+    "enduser": frozenset({"read", "export", "delete"}),
+    "system": frozenset({"read", "export", "delete", "write", "export_app"}),
+}
+
+_BUILDER = object()
+
+
+@dataclass(frozen=True)
+class AppRef:
+    pk: int
+    app_id: str
+    collection: str
+    status: str = "active"
+
+
+@dataclass(frozen=True)
+class Scope:
+    tenant_id: int
+    tenant_slug: str
+    apps: tuple[AppRef, ...]
+    role: str
+    actor: str
+    actor_kind: str
+    user_id: str | None = None
+    ip: str | None = None
+    _token: object = field(default=None, repr=False, compare=False)
+
+    def __post_init__(self):
+        if self._token is not _BUILDER:
+            raise TypeError("Scope is built only from a principal: use the scope_for_* functions.")
+        if self.role not in ROLE_CAPABILITIES:
+            raise ValueError(f"unknown role {self.role!r}")
+
+    def can(self, capability: str) -> bool:
+        return capability in ROLE_CAPABILITIES[self.role]
+
+    def require(self, capability: str) -> None:
+        if not self.can(capability):
+            raise PermissionDenied(f"The {self.role} role cannot {capability.replace('_', ' ')} memories.")
+
+    def app(self, app_id: str) -> AppRef | None:
+        return next((app for app in self.apps if app.app_id == app_id), None)
+
+    def constraint(self) -> Node:
+        """What the scope itself pins; every query is ANDed with it."""
+        return and_(Eq("user_id", self.user_id)) if self.user_id is not None else and_()
+
+    def narrowed(self, caller_filter: Node) -> Node:
+        return and_(self.constraint(), caller_filter)
+
+
+def _app_refs(apps) -> tuple[AppRef, ...]:
+    return tuple(
+        AppRef(pk=a.pk, app_id=a.app_id, collection=a.collection_name, status=a.status)
+        for a in apps
+        if a.status != "offboarded"
+    )
+
+
+def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
+    tenant = membership.tenant
+    return Scope(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=_app_refs(tenant.apps.all()),
+        role=membership.role,
+        actor=membership.user.get_username(),
+        actor_kind="staff",
+        ip=ip,
+        _token=_BUILDER,
+    )
+
+
+def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
+    tenant = api_key.tenant
+    restricted = list(api_key.apps.all())
+    return Scope(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=_app_refs(restricted or tenant.apps.all()),
+        role="api",
+        actor=f"key:{api_key.name}",
+        actor_kind="api",
+        ip=ip,
+        _token=_BUILDER,
+    )
+
+
+def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
+    """An end user's signed link: their own memories across the tenant's apps, nothing else."""
+    tenant = data_link.tenant
+    return Scope(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=_app_refs(tenant.apps.all()),
+        role="enduser",
+        actor=f"enduser:{data_link.user_id}",
+        actor_kind="enduser",
+        user_id=data_link.user_id,
+        ip=ip,
+        _token=_BUILDER,
+    )
+
+
+def scope_for_job(job, *, apps=None) -> Scope:
+    """A background job acts for whoever requested it, on the apps it names."""
+    tenant = job.tenant
+    return Scope(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=_app_refs(apps if apps is not None else tenant.apps.all()),
+        role="system",
+        actor=job.requested_by,
+        actor_kind="system",
+        ip=None,
+        _token=_BUILDER,
+    )
+
+
+__all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_api_key", "scope_for_end_user",
+           "scope_for_job", "scope_for_membership"]  # fmt: skip

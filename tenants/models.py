@@ -1,0 +1,230 @@
+"""Tenants, their apps, people and keys; plus the audit log, links and jobs that hang off them."""
+
+import hashlib
+import re
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from rest_framework_api_key.models import AbstractAPIKey
+
+from tenants.validators import validate_collection_name, validate_entity_id
+
+_SAFE = re.compile(r"[^a-z0-9]+")
+
+
+class Role(models.TextChoices):
+    ADMIN = "admin", "Admin"
+    SUPPORT = "support", "Support"
+    VIEWER = "viewer", "Viewer"
+
+
+class Tenant(models.Model):
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=50, unique=True)
+    auto_create_apps = models.BooleanField(
+        default=True, help_text="API writes naming an unknown app_id create that app."
+    )
+    legal_hold = models.BooleanField(default=False, help_text="Blocks every deletion in this tenant.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name
+
+
+def default_collection_name(tenant_slug: str, app_id: str) -> str:
+    # Slugs alone could collide ("a-b"+"c" vs "a"+"b-c"): a short digest of the pair keeps it unique.
+    digest = hashlib.sha1(f"{tenant_slug}\x1f{app_id}".encode()).hexdigest()[:8]
+    readable = _SAFE.sub("_", f"{tenant_slug}_{app_id}".lower()).strip("_")[:60]
+    return f"ma_{readable}_{digest}"
+
+
+class App(models.Model):
+    class Status(models.TextChoices):
+        ACTIVE = "active", "Active"
+        FROZEN = "frozen", "Frozen (offboarding scheduled)"
+        OFFBOARDED = "offboarded", "Offboarded"
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apps")
+    app_id = models.CharField(max_length=128, validators=[validate_entity_id])
+    name = models.CharField(max_length=200, blank=True)
+    collection_name = models.CharField(
+        max_length=100,
+        unique=True,
+        blank=True,
+        validators=[validate_collection_name],
+        help_text="The Valkey index / Mem0 collection. Leave blank to derive one; set it to register an "
+        "existing Mem0 collection.",
+    )
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    is_default = models.BooleanField(default=False, help_text="Receives API writes that name no app_id.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["app_id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "app_id"], name="unique_app_per_tenant")]
+
+    def __str__(self):
+        return f"{self.tenant.slug}/{self.app_id}"
+
+    def save(self, *args, **kwargs):
+        if not self.collection_name:
+            self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
+        super().save(*args, **kwargs)
+
+
+class Agent(models.Model):
+    app = models.ForeignKey(App, on_delete=models.CASCADE, related_name="agents")
+    agent_id = models.CharField(max_length=128, validators=[validate_entity_id])
+    description = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["agent_id"]
+        constraints = [models.UniqueConstraint(fields=["app", "agent_id"], name="unique_agent_per_app")]
+
+    def __str__(self):
+        return self.agent_id
+
+
+class EndUser(models.Model):
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="end_users")
+    user_id = models.CharField(max_length=128, validators=[validate_entity_id])
+    first_seen = models.DateTimeField(default=timezone.now)
+    last_seen = models.DateTimeField(default=timezone.now)
+    legal_hold = models.BooleanField(default=False, help_text="Blocks deletion of this person's memories.")
+
+    class Meta:
+        ordering = ["user_id"]
+        constraints = [models.UniqueConstraint(fields=["tenant", "user_id"], name="unique_end_user_per_tenant")]
+
+    def __str__(self):
+        return self.user_id
+
+
+class Membership(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["tenant", "user__username"]
+        constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="unique_membership")]
+
+    def __str__(self):
+        return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class TenantAPIKey(AbstractAPIKey):
+    """An app server's key: hashed at rest, shown once, scoped to one tenant (and optionally some apps)."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
+    apps = models.ManyToManyField(App, blank=True, help_text="Empty = every app of the tenant.")
+    last_used = models.DateTimeField(null=True, blank=True)
+
+    class Meta(AbstractAPIKey.Meta):
+        verbose_name = "API key"
+
+
+class AuditEvent(models.Model):
+    """Written by the memory service, so no view can forget it. Never holds memory text."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="audit_events")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=200)
+    actor_kind = models.CharField(max_length=16)  # staff | api | enduser | system
+    role = models.CharField(max_length=16)
+    action = models.CharField(max_length=40, db_index=True)
+    app_id = models.CharField(max_length=128, blank=True)
+    user_id = models.CharField(max_length=128, blank=True, db_index=True)
+    memory_ids = models.JSONField(default=list, blank=True)
+    count = models.IntegerField(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class DataLink(models.Model):
+    """A signed "your data" link; the row exists so a link can be revoked before it expires."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="data_links")
+    user_id = models.CharField(max_length=128, validators=[validate_entity_id])
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class LegalHold(models.Model):
+    """Blocks every deletion job touching its tenant, app or user until released."""
+
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="legal_holds")
+    app = models.ForeignKey(App, on_delete=models.CASCADE, null=True, blank=True, related_name="legal_holds")
+    user_id = models.CharField(max_length=128, blank=True, validators=[validate_entity_id])
+    reason = models.CharField(max_length=300)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class RetentionPolicy(models.Model):
+    app = models.OneToOneField(App, on_delete=models.CASCADE, related_name="retention")
+    max_age_days = models.PositiveIntegerField(null=True, blank=True)
+    idle_run_days = models.PositiveIntegerField(null=True, blank=True)
+    enabled = models.BooleanField(default=True)
+    last_swept_at = models.DateTimeField(null=True, blank=True)
+
+
+class Job(models.Model):
+    class Kind(models.TextChoices):
+        OFFBOARD_APP = "offboard_app", "Offboard app"
+        ERASE_USER = "erase_user", "Erase user"
+        EXPORT_APP = "export_app", "Export app"
+        EXPORT_TENANT = "export_tenant", "Export tenant"
+        RETENTION = "retention", "Retention sweep"
+
+    class State(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        RUNNING = "running", "Running"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="jobs")
+    app = models.ForeignKey(App, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
+    params = models.JSONField(default=dict, blank=True)  # filters, user_id, export format...
+    requested_by = models.CharField(max_length=200)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED, db_index=True)
+    run_after = models.DateTimeField(default=timezone.now)
+    total = models.BigIntegerField(default=0)
+    done = models.BigIntegerField(default=0)
+    progress = models.JSONField(default=dict, blank=True)  # resumable cursor of the running job
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    error = models.TextField(blank=True)
+    receipt = models.JSONField(null=True, blank=True)
+    result_file = models.CharField(max_length=500, blank=True)
+    result_expires_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
