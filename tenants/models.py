@@ -168,6 +168,9 @@ class DataLink(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self):
+        return f"link for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
 
 class LegalHold(models.Model):
     """Blocks every deletion job touching its tenant, app or user until released."""
@@ -183,6 +186,10 @@ class LegalHold(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    def __str__(self):
+        target = self.user_id or (self.app.app_id if self.app_id else "whole tenant")
+        return f"hold on {target}: {self.reason}"
+
 
 class RetentionPolicy(models.Model):
     app = models.OneToOneField(App, on_delete=models.CASCADE, related_name="retention")
@@ -190,6 +197,9 @@ class RetentionPolicy(models.Model):
     idle_run_days = models.PositiveIntegerField(null=True, blank=True)
     enabled = models.BooleanField(default=True)
     last_swept_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self):
+        return f"retention of {self.app}"
 
 
 class Job(models.Model):
@@ -228,3 +238,6 @@ class Job(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} {self.state}"

@@ -230,7 +230,8 @@ def _delete_indexed(app: AppRef, tree: Node, batch_size: int, progress, seen: di
             return deleted, history, sessions
         for i in range(2, len(response), 2):
             fields = dict(zip(response[i][::2], response[i][1::2]))
-            sessions.add(tuple(store._s(fields[f]) if f in fields else None for f in (b"user_id", b"agent_id", b"run_id")))
+            ids = (b"user_id", b"agent_id", b"run_id")
+            sessions.add(tuple(store._s(fields[f]) if f in fields else None for f in ids))
         with store.store_errors():
             pipe = client.pipeline(transaction=False)
             for key in keys:
