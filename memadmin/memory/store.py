@@ -23,6 +23,8 @@ from memadmin.memory.ids import TAG_SEPARATOR
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
 import valkey  # noqa: E402
 from valkey import exceptions as vexc  # noqa: E402
