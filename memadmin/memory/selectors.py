@@ -268,12 +268,14 @@ def memory_export(
             )
 
 
-def _group_counts(app: AppRef, tree: Node, field: str) -> Counter:
+def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None) -> Counter:
+    """Memories per value of ``field``; with ``limit``, only the largest groups leave the engine."""
     store.ensure_index(app.collection)
+    tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
     with store.store_errors():
         reply = store.client().execute_command(
             "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
-            "REDUCE", "COUNT", "0", "AS", "n", "DIALECT", "2",
+            "REDUCE", "COUNT", "0", "AS", "n", *tail, "DIALECT", "2",
         )  # fmt: skip
     counts: Counter = Counter()
     for row in reply[1:]:
@@ -284,21 +286,40 @@ def _group_counts(app: AppRef, tree: Node, field: str) -> Counter:
     return counts
 
 
+def _distinct(app: AppRef, tree: Node, field: str) -> int:
+    with store.store_errors():
+        reply = store.client().execute_command(
+            "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "0",
+            "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d", "DIALECT", "2",
+        )  # fmt: skip
+    rows = reply[1:]
+    return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
+
+
 def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10) -> Counts:
-    """Memories per app, per agent and per user, counted by the engine (FT.AGGREGATE)."""
+    """Memories per app, per agent and per user, counted by the engine (FT.AGGREGATE).
+
+    Per-app figures are exact. The top-users list keeps each app's 3*top largest
+    groups, so a user ranked low in every app may be missing from the merged list.
+    ``users`` counts distinct users per app, summed.
+    """
     scope.require("read")
     per_app: dict[str, int] = {}
     agents: Counter = Counter()
     users: Counter = Counter()
+    distinct_users = 0
     for app, tree in plan(scope, filters):
         per_app[app.app_id] = _count(app, tree)
+        if not per_app[app.app_id]:
+            continue
         agents.update(_group_counts(app, tree, "agent_id"))
-        users.update(_group_counts(app, tree, "user_id"))
+        users.update(_group_counts(app, tree, "user_id", limit=3 * top))
+        distinct_users += _distinct(app, tree, "user_id")
     return Counts(
         total=sum(per_app.values()),
         per_app=per_app,
         per_agent=agents.most_common(top),
         per_user=users.most_common(top),
-        users=len(users),
+        users=distinct_users,
         agents=len(agents),
     )
