@@ -103,7 +103,8 @@ LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", not DEBUG and env_bool("HTTPS", False))
+# Behind TLS set MEMADMIN_SECURE_COOKIES=1 so session and CSRF cookies never travel in clear text.
+SESSION_COOKIE_SECURE = env_bool("MEMADMIN_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
 # Login throttling (django-axes): lock an account+IP pair after repeated failures.
