@@ -1,7 +1,35 @@
 from django.urls import path
 
 from tenants import views
+from tenants.views import audit, auth, members, memories, overview, users, your_data
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    # --- dashboard (tenants/views/; permissions in tenants/permissions.py) ---
+    path("", auth.home, name="home"),
+    path("login/", auth.login, name="login"),
+    path("logout/", auth.logout, name="logout"),
+    path("t/<slug:tenant_slug>/", overview.overview, name="overview"),
+    path("t/<slug:tenant_slug>/memories/", memories.browse, name="memories"),
+    path("t/<slug:tenant_slug>/memories/<str:app_id>/<str:memory_id>/", memories.detail, name="memory"),
+    path("t/<slug:tenant_slug>/memories/<str:app_id>/<str:memory_id>/delete/", memories.memory_delete,
+         name="memory_delete"),
+    path("t/<slug:tenant_slug>/apps/<str:app_id>/export/", memories.app_export, name="app_export"),
+    path("t/<slug:tenant_slug>/users/", users.user_index, name="users"),
+    path("t/<slug:tenant_slug>/user/", users.user_detail, name="user"),
+    path("t/<slug:tenant_slug>/user/export/", users.user_export, name="user_export"),
+    path("t/<slug:tenant_slug>/user/delete/", users.user_delete, name="user_delete"),
+    path("t/<slug:tenant_slug>/user/links/", users.link_issue, name="link_issue"),
+    path("t/<slug:tenant_slug>/links/<uuid:link_id>/revoke/", users.link_revoke, name="link_revoke"),
+    path("t/<slug:tenant_slug>/audit/", audit.audit_log, name="audit"),
+    path("t/<slug:tenant_slug>/audit/export.csv", audit.audit_csv, name="audit_csv"),
+    path("t/<slug:tenant_slug>/members/", members.members, name="members"),
+    path("t/<slug:tenant_slug>/members/add/", members.member_add, name="member_add"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/role/", members.member_role, name="member_role"),
+    path("t/<slug:tenant_slug>/members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    path("your-data/<str:token>/", your_data.your_data, name="your_data"),
+    path("your-data/<str:token>/export.json", your_data.your_data_export, name="your_data_export"),
+    path("your-data/<str:token>/delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),
+    path("your-data/<str:token>/memories/<str:app_id>/<str:memory_id>/delete/", your_data.your_data_delete_memory,
+         name="your_data_delete_memory"),
 ]

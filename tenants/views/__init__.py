@@ -1,3 +1,5 @@
+"""Dashboard views (one module per area) and the health check."""
+
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 

@@ -1,0 +1,180 @@
+"""Forms for the dashboard: every query string and every POST body is validated here (bad input -> 400)."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+
+from memadmin.memory import errors
+from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
+from memadmin.memory.ids import clean_id
+from tenants.models import Role
+
+PAGE_SIZES = (10, 25, 50, 100)
+
+
+def _clean_filter_value(field: str, value: str) -> str:
+    """'' = unfiltered, '*' = any value, anything else an exact id (validated by the memory service's rules)."""
+    value = (value or "").strip()
+    if not value:
+        return ""
+    try:
+        field_condition(field, value)
+    except errors.ValidationError as exc:
+        raise forms.ValidationError(exc.message) from None
+    return value
+
+
+class IdField(forms.CharField):
+    """An exact entity id; '*' allowed only where it means 'any value'."""
+
+    def __init__(self, *args, id_name: str, allow_any: bool = False, **kwargs):
+        kwargs.setdefault("max_length", 128)
+        kwargs.setdefault("strip", True)
+        super().__init__(*args, **kwargs)
+        self.id_name, self.allow_any = id_name, allow_any
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value in (None, ""):
+            return ""
+        if self.allow_any:
+            return _clean_filter_value(self.id_name, value)
+        try:
+            return clean_id(value, self.id_name)
+        except errors.ValidationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+
+class BrowseForm(forms.Form):
+    """The memory browser's query string: filters, search, paging."""
+
+    q = forms.CharField(label="Search", required=False, max_length=2000, strip=True)
+    app = forms.ChoiceField(label="App", required=False)
+    user_id = IdField(label="User", id_name="user_id", allow_any=True, required=False)
+    agent_id = IdField(label="Agent", id_name="agent_id", allow_any=True, required=False)
+    run_id = IdField(label="Run", id_name="run_id", allow_any=True, required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+    page_size = forms.TypedChoiceField(label="Per page", required=False, coerce=int, empty_value=25,
+                                       choices=[(n, n) for n in PAGE_SIZES])  # fmt: skip
+
+    def __init__(self, *args, apps=(), fixed_user: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["app"].choices = [("", "All apps"), *((a.app_id, a.app_id) for a in apps)]
+        if fixed_user:
+            del self.fields["user_id"]
+
+    def filters(self):
+        data = self.cleaned_data
+        return filter_from_fields(
+            user_id=data.get("user_id") or None,
+            agent_id=data.get("agent_id") or None,
+            run_id=data.get("run_id") or None,
+            app_id=data.get("app") or None,
+        ) if any(data.get(f) for f in ("user_id", "agent_id", "run_id", "app")) else EVERYTHING
+
+    @property
+    def page_number(self) -> int:
+        return self.cleaned_data.get("page") or 1
+
+    @property
+    def size(self) -> int:
+        return self.cleaned_data.get("page_size") or 25
+
+    def active_filters(self) -> bool:
+        return any(self.cleaned_data.get(f) for f in ("user_id", "agent_id", "run_id", "app"))
+
+
+class UserForm(forms.Form):
+    """?user_id=... of the end-user pages; exact, case-sensitive, never a wildcard."""
+
+    user_id = IdField(label="User id", id_name="user_id", required=True)
+
+
+class UserSearchForm(forms.Form):
+    user_id = IdField(label="User id", id_name="user_id", required=True)
+    q = forms.CharField(label="Search this user's memories", required=False, max_length=2000, strip=True)
+    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+
+
+class ExportForm(forms.Form):
+    format = forms.ChoiceField(choices=[("json", "JSON"), ("csv", "CSV")], required=False)
+
+    @property
+    def fmt(self) -> str:
+        return self.cleaned_data.get("format") or "json"
+
+
+class DeleteUserForm(forms.Form):
+    """The operator retypes the user id: deleting a person's memories must never be one stray click."""
+
+    user_id = IdField(id_name="user_id", required=True, widget=forms.HiddenInput)
+    confirm_user_id = forms.CharField(label="Type the user id to confirm", max_length=128, strip=False)
+
+    def clean(self):
+        data = super().clean()
+        if "user_id" in data and data.get("confirm_user_id") != data["user_id"]:
+            self.add_error("confirm_user_id", "That does not match the user id exactly (ids are case-sensitive).")
+        return data
+
+
+class IssueLinkForm(forms.Form):
+    user_id = IdField(id_name="user_id", required=True, widget=forms.HiddenInput)
+    days = forms.TypedChoiceField(label="Valid for", coerce=int, initial=7,
+                                  choices=[(1, "1 day"), (7, "7 days"), (30, "30 days"), (90, "90 days")])  # fmt: skip
+
+
+class EndUserDeleteAllForm(forms.Form):
+    confirm = forms.BooleanField(label="I understand that all my memories will be deleted permanently.")
+
+
+class AuditFilterForm(forms.Form):
+    actor = forms.CharField(required=False, max_length=200, strip=True)
+    action = forms.ChoiceField(required=False)
+    user_id = forms.CharField(label="User", required=False, max_length=128, strip=True)
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    page = forms.IntegerField(required=False, min_value=1)
+
+    def __init__(self, *args, actions=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def apply(self, events):
+        data = self.cleaned_data
+        if data.get("actor"):
+            events = events.filter(actor__icontains=data["actor"])
+        if data.get("action"):
+            events = events.filter(action=data["action"])
+        if data.get("user_id"):
+            events = events.filter(user_id=data["user_id"])
+        if data.get("date_from"):
+            events = events.filter(created_at__date__gte=data["date_from"])
+        if data.get("date_to"):
+            events = events.filter(created_at__date__lte=data["date_to"])
+        return events
+
+
+class MemberAddForm(forms.Form):
+    username = forms.CharField(label="Username or email", max_length=254, strip=True)
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
+
+    def clean_username(self):
+        value = self.cleaned_data["username"]
+        users = get_user_model().objects.filter(is_active=True)
+        user = users.filter(username=value).first() or users.filter(email__iexact=value).first()
+        if user is None:
+            raise forms.ValidationError(
+                "No account has that username or email. A platform administrator creates accounts in Django admin."
+            )
+        return user
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)

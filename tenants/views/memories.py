@@ -1,0 +1,83 @@
+"""Memory browser, memory detail, deleting one memory, exporting a whole app."""
+
+import json
+
+from django.contrib import messages
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+
+from memadmin.memory import selectors, services
+from memadmin.memory.filters import filter_from_fields
+from tenants.forms import BrowseForm, ExportForm
+from tenants.permissions import require
+from tenants.views.common import export_filename, is_fragment, render_error, safe_next, streamed_export, tenant_view
+
+
+@tenant_view("browse")
+def browse(request, membership):
+    """Newest first, or ranked by a semantic search when q is set; HTMX gets just the results."""
+    scope = request.scope
+    form = BrowseForm(request.GET, apps=scope.apps)
+    template = "tenants/memories.html#results" if is_fragment(request) else "tenants/memories.html"
+    if not form.is_valid():
+        return render(request, template, {"form": form}, status=400)
+    query = form.cleaned_data["q"]
+    context = {"form": form, "query": query}
+    if query:
+        require(membership, "search")
+        context["results"] = selectors.memory_search(
+            scope=scope, query=query, filters=form.filters(), top_k=form.size
+        )
+    else:
+        context["page"] = selectors.memory_list(
+            scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size
+        )
+        context["results"] = context["page"].items
+    return render(request, template, context)
+
+
+@tenant_view("detail")
+def detail(request, membership, app_id, memory_id):
+    scope = request.scope
+    memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id)
+    history = selectors.memory_history(scope=scope, memory_id=memory.id, app_id=memory.app_id)
+    back = safe_next(request, reverse("memories", args=[membership.tenant.slug]))
+    return render(request, "tenants/memory_detail.html", {
+        "memory": memory,
+        "history": history,
+        "back": back,
+        "metadata_json": json.dumps(memory.metadata, indent=2, ensure_ascii=False, sort_keys=True, default=str),
+    })  # fmt: skip
+
+
+@tenant_view("memory_delete")
+def memory_delete(request, membership, app_id, memory_id):
+    """Confirm first (a page without JS, hx-confirm with it), then delete and verify."""
+    scope = request.scope
+    fallback = reverse("memories", args=[membership.tenant.slug])
+    if request.POST.get("confirm") != "yes":
+        memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id, audit=False)
+        return render(request, "tenants/memory_confirm_delete.html",
+                      {"memory": memory, "next": safe_next(request, fallback)})  # fmt: skip
+    result = services.memory_delete(scope=scope, memory_id=memory_id, app_id=app_id)
+    if result.remaining:
+        return render_error(request, 503, "The memory could not be deleted completely; it is still stored.")
+    message = "Memory deleted, with its history."
+    if is_fragment(request):
+        # The row's outerHTML becomes nothing; the message arrives out of band.
+        return render(request, "partials/toast.html", {"message": message, "oob": True})
+    messages.success(request, message)
+    return redirect(safe_next(request, fallback))
+
+
+@tenant_view("app_export")
+def app_export(request, membership, app_id):
+    scope = request.scope
+    if scope.app(app_id) is None:
+        raise Http404("No such app.")
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        return render_error(request, 400, "Choose json or csv.", form=form)
+    items = selectors.memory_export(scope=scope, filters=filter_from_fields(app_id=app_id))
+    return streamed_export(items, form.fmt, export_filename(membership.tenant.slug, app_id))

@@ -1,0 +1,23 @@
+"""Tenant overview: what is stored, counted by the store itself."""
+
+from django.shortcuts import render
+
+from memadmin.memory import selectors
+from tenants.forms import BrowseForm
+from tenants.views.common import tenant_view
+
+
+@tenant_view("overview")
+def overview(request, membership):
+    scope = request.scope
+    counts = selectors.memory_counts(scope=scope, top=10)
+    newest = selectors.memory_list(scope=scope, page=1, page_size=8)
+    apps = list(membership.tenant.apps.order_by("app_id"))
+    for app in apps:
+        app.memory_count = counts.per_app.get(app.app_id)
+    return render(request, "tenants/overview.html", {
+        "counts": counts,
+        "newest": newest.items,
+        "apps": apps,
+        "search_form": BrowseForm(apps=scope.apps),
+    })  # fmt: skip

@@ -1,0 +1,118 @@
+"""End users, as support staff see them: find one, see everything they have, export, erase, issue a link.
+
+The user id travels in the query string (or the POST body), never in the path: ids may contain '/'
+and other punctuation, and must reach the service exactly as typed.
+"""
+
+from datetime import timedelta
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from memadmin.memory import selectors, services
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.records import DeletionResult
+from memadmin.memory.scope import Scope
+from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm
+from tenants.links import data_link_issue, data_link_revoke
+from tenants.models import DataLink, EndUser
+from tenants.views.common import export_filename, is_fragment, render_error, streamed_export, tenant_view
+
+ISSUED_LINK_SESSION_KEY = "memadmin.issued_link"
+
+
+def user_url(tenant_slug: str, user_id: str, name: str = "user") -> str:
+    return f"{reverse(name, args=[tenant_slug])}?{urlencode({'user_id': user_id})}"
+
+
+def erase_user(*, scope: Scope, user_id: str) -> DeletionResult:
+    """Every memory of one end user across the tenant's apps, with history and messages; verified.
+
+    The one place a background job can take over for very large users.
+    """
+    return services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id=user_id))
+
+
+@tenant_view("user_page")
+def user_index(request, membership):
+    """Find a user: by id, or among the ones with the most memories."""
+    counts = selectors.memory_counts(scope=request.scope, top=50)
+    known = EndUser.objects.filter(tenant=membership.tenant).order_by("-last_seen")[:50]
+    return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm()})
+
+
+@tenant_view("user_page")
+def user_detail(request, membership):
+    scope = request.scope
+    form = UserSearchForm(request.GET)
+    template = "tenants/user.html#results" if is_fragment(request) else "tenants/user.html"
+    if not form.is_valid():
+        if "user_id" in form.errors:
+            return render_error(request, 400, "; ".join(form.errors["user_id"]), form=form)
+        return render(request, template, {"form": form, "user_id": form.cleaned_data.get("user_id")}, status=400)
+    user_id, query = form.cleaned_data["user_id"], form.cleaned_data["q"]
+    filters = filter_from_fields(user_id=user_id)
+    context = {"form": form, "user_id": user_id, "query": query}
+    if query:
+        context["results"] = selectors.memory_search(scope=scope, query=query, filters=filters, top_k=25)
+    else:
+        context["page"] = selectors.memory_list(
+            scope=scope, filters=filters, page=form.cleaned_data.get("page") or 1, page_size=25
+        )
+        context["results"] = context["page"].items
+    if is_fragment(request):
+        return render(request, template, context)
+    context["counts"] = selectors.memory_counts(scope=scope, filters=filters, top=20)
+    context["end_user"] = EndUser.objects.filter(tenant=membership.tenant, user_id=user_id).first()
+    context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
+    if "link_manage" in request.allowed:
+        context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
+        context["links"] = DataLink.objects.filter(tenant=membership.tenant, user_id=user_id)[:20]
+        context["issued_link"] = request.session.pop(ISSUED_LINK_SESSION_KEY, None)
+        context["now"] = timezone.now()
+    return render(request, template, context)
+
+
+@tenant_view("user_export")
+def user_export(request, membership):
+    user_form, export_form = UserForm(request.GET), ExportForm(request.GET)
+    if not (user_form.is_valid() and export_form.is_valid()):
+        return render_error(request, 400, "Export needs a valid user_id and format json or csv.", form=user_form)
+    user_id = user_form.cleaned_data["user_id"]
+    items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=user_id))
+    return streamed_export(items, export_form.fmt, export_filename(membership.tenant.slug, user_id))
+
+
+@tenant_view("user_delete")
+def user_delete(request, membership):
+    form = DeleteUserForm(request.POST)
+    template = "tenants/user_delete.html#panel" if is_fragment(request) else "tenants/user_delete.html"
+    if not form.is_valid():
+        return render(request, template, {"form": form, "user_id": request.POST.get("user_id", "")}, status=400)
+    user_id = form.cleaned_data["user_id"]
+    result = erase_user(scope=request.scope, user_id=user_id)
+    # remaining is counted in the store after the deletion; the page shows it whatever it is.
+    return render(request, template, {"form": None, "user_id": user_id, "result": result})
+
+
+@tenant_view("link_manage")
+def link_issue(request, membership):
+    form = IssueLinkForm(request.POST)
+    if not form.is_valid():
+        return render_error(request, 400, "Choose how long the link stays valid.", form=form)
+    user_id = form.cleaned_data["user_id"]
+    _link, path = data_link_issue(scope=request.scope, user_id=user_id, ttl=timedelta(days=form.cleaned_data["days"]))
+    # The token is never stored: show it once, after the redirect.
+    request.session[ISSUED_LINK_SESSION_KEY] = request.build_absolute_uri(path)
+    messages.success(request, f"Link issued for {user_id}. Copy it now: it is shown only once.")
+    return redirect(user_url(membership.tenant.slug, user_id))
+
+
+@tenant_view("link_manage")
+def link_revoke(request, membership, link_id):
+    link = data_link_revoke(scope=request.scope, link_id=link_id)
+    messages.success(request, f"The link for {link.user_id} no longer works.")
+    return redirect(user_url(membership.tenant.slug, link.user_id))

@@ -1,0 +1,95 @@
+"""The end user's own page, reached through a signed, expiring, revocable link. No staff navigation."""
+
+from django.contrib import messages
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from memadmin.memory import selectors, services
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.scope import scope_for_end_user
+from tenants.forms import EndUserDeleteAllForm, UserSearchForm
+from tenants.links import LinkInvalid, data_link_verify
+from tenants.models import AuditEvent
+from tenants.views.common import client_ip, export_filename, is_fragment, memory_errors, streamed_export
+
+# Staff and API reads of this person's data; shown to them (access transparency).
+TRANSPARENCY_KINDS = ("staff", "api")
+
+
+def end_user_view(view):
+    """Verify the link on every request (it may have expired or been revoked since the page loaded)."""
+
+    def wrapper(request, token, *args, **kwargs):
+        try:
+            link = data_link_verify(token)
+        except LinkInvalid as exc:
+            return render(request, "your_data/invalid.html", {"message": str(exc)}, status=403)
+        request.data_link = link
+        request.scope = scope_for_end_user(link, ip=client_ip(request))
+        return view(request, token, *args, **kwargs)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return memory_errors(wrapper)
+
+
+@require_GET
+@end_user_view
+def your_data(request, token):
+    link, scope = request.data_link, request.scope
+    data = request.GET.copy()
+    data["user_id"] = link.user_id  # fixed by the link, whatever the query string says
+    form = UserSearchForm(data)
+    template = "your_data/page.html#results" if is_fragment(request) else "your_data/page.html"
+    if not form.is_valid():
+        return render(request, template, {"form": form, "link": link, "token": token}, status=400)
+    query = form.cleaned_data["q"]
+    context = {"form": form, "link": link, "token": token, "query": query}
+    if query:
+        context["results"] = selectors.memory_search(scope=scope, query=query, top_k=25)
+    else:
+        context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25)
+        context["results"] = context["page"].items
+    if not is_fragment(request):
+        context["counts"] = selectors.memory_counts(scope=scope)
+        context["accesses"] = AuditEvent.objects.filter(
+            tenant=link.tenant, user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS
+        )[:50]
+        context["delete_all_form"] = EndUserDeleteAllForm()
+    return render(request, template, context)
+
+
+@require_GET
+@end_user_view
+def your_data_export(request, token):
+    link = request.data_link
+    items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
+    return streamed_export(items, "json", export_filename("my-data", link.tenant.slug))
+
+
+@require_POST
+@end_user_view
+def your_data_delete_memory(request, token, app_id, memory_id):
+    page = reverse("your_data", kwargs={"token": token})
+    if request.POST.get("confirm") != "yes":
+        memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
+        return render(request, "your_data/confirm_delete.html", {"memory": memory, "link": request.data_link,
+                                                                 "token": token, "next": page})  # fmt: skip
+    services.memory_delete(scope=request.scope, memory_id=memory_id, app_id=app_id)
+    message = "That memory has been deleted."
+    if is_fragment(request):
+        return render(request, "partials/toast.html", {"message": message, "oob": True})
+    messages.success(request, message)
+    return redirect(page)
+
+
+@require_POST
+@end_user_view
+def your_data_delete_all(request, token):
+    link = request.data_link
+    form = EndUserDeleteAllForm(request.POST)
+    if not form.is_valid():
+        return render(request, "your_data/deleted.html", {"form": form, "link": link, "token": token}, status=400)
+    result = services.memory_delete_matching(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
+    return render(request, "your_data/deleted.html", {"result": result, "link": link, "token": token})

@@ -1,0 +1,55 @@
+from types import SimpleNamespace
+
+import pytest
+
+from memadmin.memory import services
+from memadmin.memory.scope import scope_for_membership
+from tests.factories import AppFactory, MembershipFactory, TenantFactory, UserFactory
+
+
+@pytest.fixture
+def world(db):
+    """Two tenants x two apps, an admin/support/viewer in each, and an outsider who belongs nowhere."""
+    acme = TenantFactory(name="Acme", slug="acme")
+    globex = TenantFactory(name="Globex", slug="globex")
+    w = SimpleNamespace(acme=acme, globex=globex, outsider=UserFactory(username="outsider"))
+    w.acme_concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
+    w.acme_sports = AppFactory(tenant=acme, app_id="sports_portal")
+    w.globex_concierge = AppFactory(tenant=globex, app_id="concierge_app", is_default=True)
+    w.globex_other = AppFactory(tenant=globex, app_id="other_app")
+    for tenant in (acme, globex):
+        for role in ("admin", "support", "viewer"):
+            user = UserFactory(username=f"{tenant.slug}-{role}")
+            setattr(w, f"{tenant.slug}_{role}", MembershipFactory(user=user, tenant=tenant, role=role))
+    return w
+
+
+@pytest.fixture
+def add(world):
+    """Store one memory through the service, as the tenant's admin would (real embedder, real Valkey)."""
+
+    def _add(tenant, app_id, user_id, text, **kwargs):
+        admin = getattr(world, f"{tenant.slug}_admin")
+        return services.memory_add(
+            scope=scope_for_membership(admin), app_id=app_id, messages=text, user_id=user_id, **kwargs
+        )[0]
+
+    return _add
+
+
+@pytest.fixture
+def memories(world, add):
+    """A few memories per tenant; alice exists in both tenants (same id, different people)."""
+    m = SimpleNamespace()
+    m.alice_food = add(world.acme, "concierge_app", "alice", "Alice prefers vegetarian food and hates olives",
+                       agent_id="concierge", run_id="run-1")  # fmt: skip
+    m.alice_sport = add(world.acme, "sports_portal", "alice", "Alice plays tennis on Sundays", agent_id="coach")
+    m.bob = add(world.acme, "concierge_app", "bob", "Bob is allergic to peanuts", agent_id="concierge")
+    m.globex_alice = add(world.globex, "concierge_app", "alice", "Globex Alice likes sushi", agent_id="butler")
+    return m
+
+
+def login(client, membership_or_user):
+    user = getattr(membership_or_user, "user", membership_or_user)
+    client.force_login(user)
+    return client
