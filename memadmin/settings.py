@@ -145,6 +145,15 @@ MEMADMIN_LLM_BASE_URL = env_str("MEMADMIN_LLM_BASE_URL") or None
 
 MEMADMIN_INDEX_ALGORITHM = env_choice("MEMADMIN_INDEX_ALGORITHM", "hnsw", ("hnsw", "flat"))
 
+# --- background jobs (tenants/jobs, Celery on the same Valkey) ----------------------
+MEMADMIN_OFFBOARD_GRACE_HOURS = env_int("MEMADMIN_OFFBOARD_GRACE_HOURS", 0, minimum=0, maximum=24 * 90)
+MEMADMIN_EXPORT_TTL_HOURS = env_int("MEMADMIN_EXPORT_TTL_HOURS", 24, minimum=1, maximum=24 * 30)
+MEMADMIN_JOB_BATCH_SIZE = env_int("MEMADMIN_JOB_BATCH_SIZE", 1000, minimum=1, maximum=10_000)
+MEMADMIN_JOB_LEASE_SECONDS = env_int("MEMADMIN_JOB_LEASE_SECONDS", 120, minimum=2)
+MEMADMIN_JOB_STORE_RETRY_SECONDS = env_int("MEMADMIN_JOB_STORE_RETRY_SECONDS", 300, minimum=0)
+MEMADMIN_JOB_SWEEP_SECONDS = env_int("MEMADMIN_JOB_SWEEP_SECONDS", 60, minimum=1)
+MEMADMIN_RETENTION_INTERVAL_HOURS = env_int("MEMADMIN_RETENTION_INTERVAL_HOURS", 24, minimum=1)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,0 +1,121 @@
+"""Export files: streamed from the memory service to DATA_DIR/exports, one memory in memory at a time.
+
+A file is written as ``<name>.partial`` and renamed when complete, so a download
+link never points at half an export; any failure removes the partial file.
+"""
+
+from __future__ import annotations
+
+import csv
+import errno
+import gzip
+import hashlib
+import io
+import json
+import os
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from django.conf import settings
+from django.utils.text import get_valid_filename
+
+CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
+               "metadata", "history")  # fmt: skip
+CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+
+
+class ExportFailed(Exception):
+    """The file could not be written; the message is for the person who asked for it."""
+
+
+def exports_dir() -> Path:
+    return Path(settings.DATA_DIR) / "exports"
+
+
+def export_filename(job, fmt: str, compress: bool) -> str:
+    subject = job.params.get("app_id") or "tenant"
+    stem = get_valid_filename(f"{job.tenant.slug}-{subject}-{job.created_at:%Y%m%d-%H%M%S}-{str(job.pk)[:8]}")
+    return f"{stem}.{fmt}" + (".gz" if compress else "")
+
+
+def _dump(item: dict) -> str:
+    return json.dumps(item, ensure_ascii=False, default=str)
+
+
+def _csv_row(item: dict) -> list:
+    row = []
+    for column in CSV_COLUMNS:
+        value = item.get(column)
+        if column in ("metadata", "history"):
+            value = json.dumps(value if value is not None else ({} if column == "metadata" else []),
+                               ensure_ascii=False, default=str)  # fmt: skip
+        row.append("" if value is None else value)
+    return row
+
+
+def write_export(
+    *,
+    items: Iterable[dict],
+    path: Path,
+    fmt: str,
+    compress: bool,
+    progress: Callable[[int], None] | None = None,
+    every: int = 500,
+    should_stop: Callable[[], bool] | None = None,
+) -> dict:
+    """Write every item to ``path``; returns {count, bytes, sha256}. Raises ExportFailed with the partial
+    file removed when the disk is full or unwritable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".partial")
+    count = 0
+    try:
+        raw = open(partial, "wb")  # noqa: SIM115 - closed below, also on failure
+        try:
+            binary = gzip.GzipFile(fileobj=raw, mode="wb") if compress else raw
+            text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+            writer = csv.writer(text) if fmt == "csv" else None
+            if writer:
+                writer.writerow(CSV_COLUMNS)
+            elif fmt == "json":
+                text.write("[\n")
+            for item in items:
+                if writer:
+                    writer.writerow(_csv_row(item))
+                elif fmt == "json":
+                    text.write(("" if count == 0 else ",\n") + _dump(item))
+                else:
+                    text.write(_dump(item) + "\n")
+                count += 1
+                if count % every == 0:
+                    if should_stop and should_stop():
+                        raise ExportFailed("The export was cancelled.")
+                    if progress:
+                        progress(count)
+            if fmt == "json":
+                text.write("\n]\n")
+            text.flush()
+            text.detach()
+            if compress:
+                binary.close()
+            raw.flush()
+            os.fsync(raw.fileno())
+        finally:
+            raw.close()
+        os.replace(partial, path)
+    except OSError as exc:
+        partial.unlink(missing_ok=True)
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):
+            raise ExportFailed(
+                f"The disk holding {path.parent} is full: the export stopped after {count} memories and its "
+                "partial file was removed. Free some space (or point MEMADMIN_DATA_DIR at a larger disk) and "
+                "export again."
+            ) from exc
+        raise ExportFailed(f"The export could not be written to {path.parent}: {exc.strerror or exc}.") from exc
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return {"count": count, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}

@@ -1,0 +1,52 @@
+"""Receipts: the proof a deletion job leaves behind. Counts and ids only, never the deleted text."""
+
+from __future__ import annotations
+
+from django.utils import timezone
+
+VERIFICATION = {
+    "offboard_app": "FT.SEARCH count of the app's index and a SCAN of its key prefix, both 0, before and "
+    "after the index was dropped; the app's Mem0 history database removed.",
+    "erase_user": "FT.SEARCH count in scope and a SCAN of each app's key prefix for the user's memories.",
+    "retention": "FT.SEARCH count in scope and a SCAN of the app's key prefix for the expired memories.",
+}
+LINE_FIELDS = ("memories", "history_rows", "messages", "unindexed", "remaining", "verified_at", "sessions")
+
+
+def _iso(value) -> str | None:
+    return value.isoformat() if value else None
+
+
+def build_receipt(job, *, per_app: dict[str, dict], verified_at: str | None, status: str = "complete",
+                  extra: dict | None = None) -> dict:  # fmt: skip
+    finished = job.finished_at or timezone.now()
+    lines = {app_id: {k: v for k, v in line.items() if k in LINE_FIELDS} for app_id, line in per_app.items()}
+    totals = {name: sum(int(line.get(name) or 0) for line in lines.values())
+              for name in ("memories", "history_rows", "messages", "remaining")}  # fmt: skip
+    receipt = {
+        "receipt": "memadmin deletion receipt" if job.kind in VERIFICATION else "memadmin export receipt",
+        "version": 1,
+        "status": status,
+        "job_id": str(job.pk),
+        "kind": job.kind,
+        "tenant": {"slug": job.tenant.slug, "name": job.tenant.name},
+        "requested_by": job.requested_by,
+        "requested_role": job.params.get("role"),
+        "requested_at": _iso(job.created_at),
+        "started_at": _iso(job.started_at),
+        "finished_at": _iso(finished),
+        "duration_seconds": round((finished - job.started_at).total_seconds(), 3) if job.started_at else None,
+        "scope": {
+            "apps": sorted(lines) or ([job.params["app_id"]] if job.params.get("app_id") else []),
+            "user_id": job.params.get("user_id"),
+            "policy": {k: job.params[k] for k in ("max_age_days", "idle_run_days") if job.params.get(k)} or None,
+        },
+        "per_app": lines,
+        "totals": totals,
+        "remaining": totals["remaining"],
+        "verified_at": verified_at,
+        "verification": VERIFICATION.get(job.kind),
+    }
+    if extra:
+        receipt.update(extra)
+    return receipt

@@ -1,0 +1,337 @@
+"""Run a job from its persisted cursor: claim a lease, do the work batch by batch, finish with a receipt.
+
+A worker can be killed at any instant. What makes that safe:
+- the claim is a lease (owner token + heartbeat in Job.progress); a second delivery of the same
+  message while the first worker beats is a no-op, a stale lease is taken over;
+- every batch persists the cursor with the owner token in the WHERE clause, so a worker that lost
+  its lease (or whose job was cancelled) stops at its next batch instead of writing over another's;
+- memadmin.memory.bulk journals each batch before deleting it, so resumed counts are exact.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+from django.utils import timezone
+
+from memadmin.memory import bulk, selectors, store
+from memadmin.memory.audit import audit_record
+from memadmin.memory.errors import MemoryServiceError, StoreUnavailable
+from memadmin.memory.filters import In, Range, filter_from_fields
+from memadmin.memory.services import check_holds
+from tenants.jobs.exports import ExportFailed, export_filename, exports_dir, write_export
+from tenants.jobs.receipts import build_receipt
+from tenants.jobs.services import TERMINAL, job_scope
+from tenants.models import App, Job, RetentionPolicy
+
+logger = logging.getLogger("memadmin.jobs")
+
+
+class LeaseLost(Exception):
+    """Another worker owns the job now, or it was cancelled: stop without writing."""
+
+
+class JobFailed(Exception):
+    """A clear, final reason for the person who asked."""
+
+
+class Run:
+    def __init__(self, job: Job, token: str):
+        self.job = job
+        self.token = token
+        self.cursor: dict = dict(job.progress.get("cursor") or {})
+        self.done = job.done
+        self.batch_size = int(job.params.get("batch_size") or settings.MEMADMIN_JOB_BATCH_SIZE)
+
+    def _meta(self) -> dict:
+        meta = {k: v for k, v in self.job.progress.items() if k != "cursor"}
+        meta.update(owner=self.token, heartbeat=timezone.now().isoformat())
+        return meta
+
+    def save(self, cursor: dict | None = None, **fields) -> None:
+        """Persist the cursor in one UPDATE that only succeeds while we still hold the lease."""
+        if cursor is not None:
+            self.cursor = cursor
+            self.done = int(cursor.get("done", self.done))
+        progress = {**self._meta(), "cursor": self.cursor}
+        updated = Job.objects.filter(pk=self.job.pk, state=Job.State.RUNNING, progress__owner=self.token).update(
+            progress=progress, done=self.done, **fields
+        )
+        if not updated:
+            raise LeaseLost()
+        self.job.progress = progress
+        for name, value in fields.items():
+            setattr(self.job, name, value)
+
+    def reload(self) -> None:
+        self.job.refresh_from_db()
+        if self.job.state != Job.State.RUNNING or self.job.progress.get("owner") != self.token:
+            raise LeaseLost()
+        self.cursor = dict(self.job.progress.get("cursor") or {})
+        self.done = self.job.done
+
+    def cancelled(self) -> bool:
+        return Job.objects.filter(pk=self.job.pk, state=Job.State.CANCELLED).exists()
+
+
+def claim(job_id, token: str) -> Job | None:
+    """Take the job's lease, or None when it is not ours to run (done, not due, beating elsewhere)."""
+    now = timezone.now()
+    with transaction.atomic():
+        Job.objects.filter(pk=job_id).update(state=F("state"))  # lock first (see services._lock)
+        job = Job.objects.select_related("tenant", "app").filter(pk=job_id).first()
+        if job is None or job.state in TERMINAL:
+            return None
+        if job.state == Job.State.SCHEDULED and job.run_after > now:
+            return None
+        if job.state == Job.State.RUNNING:
+            beat = job.progress.get("heartbeat")
+            if beat and now - datetime.fromisoformat(beat) < timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS):
+                return None
+            logger.warning("Taking over job %s from a worker that stopped beating at %s", job.pk, beat)
+        attempts = int(job.progress.get("attempts", 0)) + 1
+        job.progress = {**job.progress, "owner": token, "heartbeat": now.isoformat(), "attempts": attempts}
+        job.state = Job.State.RUNNING
+        job.started_at = job.started_at or now
+        job.save(update_fields=["progress", "state", "started_at"])
+    return job
+
+
+# --- the kinds ---------------------------------------------------------------------------
+
+
+def _offboard(run: Run) -> dict:
+    job = run.job
+    app = job.app
+    scope = job_scope(job)
+    # A hold placed during the grace period (or between two attempts) stops the deletion here.
+    check_holds(scope=scope, filters=filter_from_fields(app_id=app.app_id))
+    if not job.total:
+        run.save(run.cursor, total=bulk.app_summary(scope=scope, app_id=app.app_id)["memories"])
+    cursor = bulk.app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save,
+                           batch_size=run.batch_size)  # fmt: skip
+    line = {**cursor["counts"], "verified_at": cursor.get("verified_at")}
+    return {"per_app": {app.app_id: line}, "verified_at": cursor.get("verified_at")}
+
+
+def _matching(run: Run, filters, key: str, messages_before: int | None = None) -> dict:
+    scope = job_scope(run.job)
+    section = run.cursor.setdefault(key, {})
+
+    def progress(cursor):
+        run.cursor["done"] = sum(int(run.cursor.get(k, {}).get("done", 0)) for k in ("erase", "age", "idle"))
+        run.save(run.cursor)
+
+    bulk.matching_drop(scope=scope, filters=filters, cursor=section, progress=progress,
+                       batch_size=run.batch_size, messages_before=messages_before)  # fmt: skip
+    return section.get("apps", {})
+
+
+def _erase_user(run: Run) -> dict:
+    job = run.job
+    scope = job_scope(job)
+    filters = filter_from_fields(user_id=job.params["user_id"])
+    check_holds(scope=scope, filters=filters)
+    if not job.total:
+        run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))
+    lines = _matching(run, filters, "erase")
+    return {"per_app": lines, "verified_at": max((v.get("verified_at") or "" for v in lines.values()), default=None)}
+
+
+def _retention(run: Run) -> dict:
+    job = run.job
+    app = job.app
+    scope = job_scope(job)
+    now = int(time.time())
+    per_app: dict[str, dict] = {}
+    parts = []
+    if job.params.get("max_age_days"):
+        cutoff = run.cursor.setdefault("age_cutoff", now - int(job.params["max_age_days"]) * 86400)
+        parts.append(("age", _and_app(app.app_id, Range("created_at", lt=cutoff)), cutoff))
+    if job.params.get("idle_run_days"):
+        if "idle_runs" not in run.cursor:
+            before = now - int(job.params["idle_run_days"]) * 86400
+            run.cursor["idle_runs"] = bulk.idle_runs(scope=scope, app_id=app.app_id, before=before)
+            run.save(run.cursor)
+        if run.cursor["idle_runs"]:
+            parts.append(("idle", _and_app(app.app_id, In("run_id", tuple(run.cursor["idle_runs"]))), None))
+    for _key, filters, _cutoff in parts:
+        check_holds(scope=scope, filters=filters)
+    for key, filters, cutoff in parts:
+        for app_id, line in _matching(run, filters, key, messages_before=cutoff).items():
+            total = per_app.setdefault(app_id, {})
+            for name, value in line.items():
+                if isinstance(value, int) and name != "phase":
+                    total[name] = total.get(name, 0) + value
+                elif name == "verified_at":
+                    total[name] = max(total.get(name) or "", value or "")
+    RetentionPolicy.objects.filter(app=app).update(last_swept_at=timezone.now())
+    extra = {"idle_runs": len(run.cursor.get("idle_runs", [])), "age_cutoff": run.cursor.get("age_cutoff")}
+    verified = max((v.get("verified_at") or "" for v in per_app.values()), default=None) or timezone.now().isoformat()
+    return {"per_app": per_app or {app.app_id: {"memories": 0, "history_rows": 0, "messages": 0, "remaining": 0}},
+            "verified_at": verified, "extra": {"retention": extra}}  # fmt: skip
+
+
+def _and_app(app_id: str, node):
+    from memadmin.memory.filters import and_
+
+    return and_(filter_from_fields(app_id=app_id), node)
+
+
+def _export(run: Run) -> dict:
+    job = run.job
+    scope = job_scope(job)
+    fmt, compress = job.params.get("format", "ndjson"), bool(job.params.get("gzip"))
+    filters = filter_from_fields(app_id=job.params.get("app_id"))
+    run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))
+    path = exports_dir() / export_filename(job, fmt, compress)
+    items = selectors.memory_export(scope=scope, filters=filters)
+    try:
+        written = write_export(
+            items=items, path=path, fmt=fmt, compress=compress,
+            progress=lambda n: run.save({**run.cursor, "done": n}), should_stop=run.cancelled,
+        )  # fmt: skip
+    except ExportFailed as exc:
+        raise JobFailed(str(exc)) from exc
+    finally:
+        items.close()
+    run.cursor["done"] = written["count"]
+    expires = timezone.now() + timedelta(hours=settings.MEMADMIN_EXPORT_TTL_HOURS)
+    run.save(run.cursor, result_file=str(path), result_expires_at=expires)
+    return {"per_app": {}, "verified_at": None,
+            "extra": {"export": {"format": fmt, "gzip": compress, "file": path.name, "expires_at": expires.isoformat(),
+                                 **written}}}  # fmt: skip
+
+
+RUNNERS = {
+    Job.Kind.OFFBOARD_APP: _offboard,
+    Job.Kind.ERASE_USER: _erase_user,
+    Job.Kind.RETENTION: _retention,
+    Job.Kind.EXPORT_APP: _export,
+    Job.Kind.EXPORT_TENANT: _export,
+}
+AUDIT_ACTIONS = {
+    Job.Kind.OFFBOARD_APP: "app.offboard",
+    Job.Kind.ERASE_USER: "user.erase",
+    Job.Kind.RETENTION: "retention.apply",
+    Job.Kind.EXPORT_APP: "export.completed",
+    Job.Kind.EXPORT_TENANT: "export.completed",
+}
+
+
+# --- the engine ---------------------------------------------------------------------------
+
+
+def _with_store_retries(run: Run, body):
+    """The store going away (restart, failover) is waited out with backoff; the work resumes from the
+    persisted cursor, so nothing is counted that was not journaled."""
+    delay, failing_since, done_then = 1.0, None, None
+    while True:
+        try:
+            return body(run)
+        except StoreUnavailable as exc:
+            now = time.monotonic()
+            if failing_since is None or run.done != done_then:
+                failing_since, delay, done_then = now, 1.0, run.done
+            waited = now - failing_since
+            if waited >= settings.MEMADMIN_JOB_STORE_RETRY_SECONDS:
+                raise JobFailed(
+                    f"The memory store stayed unreachable for {int(waited)} s ({exc.message}). "
+                    f"{run.done} memories were deleted or exported before it went away, all recorded in this job. "
+                    "Run the job again when the store is back: it resumes where it stopped."
+                ) from exc
+            logger.warning("Job %s: store unreachable (%s); retrying in %.0f s", run.job.pk, exc.message, delay)
+            time.sleep(delay)
+            delay = min(delay * 2, 30.0)
+            store.reset()
+            run.reload()
+            run.save()  # heartbeat while waiting, so no other worker takes the job over
+
+
+def _finish(run: Run, outcome: dict, started: float) -> None:
+    job = run.job
+    now = timezone.now()
+    job.finished_at = now
+    receipt = build_receipt(job, per_app=outcome["per_app"], verified_at=outcome.get("verified_at"),
+                            extra=outcome.get("extra"))  # fmt: skip
+    receipt["worker_seconds"] = round(time.monotonic() - started, 3)
+    if receipt["remaining"]:
+        raise JobFailed(
+            f"{receipt['remaining']} memories were still in the store after the deletion; the job did not "
+            "succeed. Run it again (it resumes) or check for an agent still writing to this app."
+        )
+    with transaction.atomic():
+        run.save(state=Job.State.SUCCEEDED, finished_at=now, receipt=receipt, error="")
+        if job.kind == Job.Kind.OFFBOARD_APP:
+            App.objects.filter(pk=job.app_id).update(status=App.Status.OFFBOARDED)
+        audit_record(
+            scope=job_scope(job),
+            action=AUDIT_ACTIONS[job.kind],
+            app_id=job.params.get("app_id") or "",
+            user_id=job.params.get("user_id"),
+            count=receipt["totals"]["memories"] or receipt.get("export", {}).get("count", 0),
+            details={"job": str(job.pk), "receipt": receipt["totals"], "verified_at": receipt["verified_at"],
+                     "requested_by": job.requested_by},  # fmt: skip
+        )
+
+
+def _fail(job_id, token: str, message: str) -> None:
+    updated = Job.objects.filter(pk=job_id, state=Job.State.RUNNING, progress__owner=token).update(
+        state=Job.State.FAILED, error=message[:5000], finished_at=timezone.now()
+    )
+    if updated:
+        logger.error("Job %s failed: %s", job_id, message)
+
+
+def _cancelled(run: Run, started: float) -> None:
+    """A cancelled erasure or retention still leaves a receipt of what it did delete."""
+    job = run.job
+    job.refresh_from_db()
+    if job.state != Job.State.CANCELLED or job.receipt:
+        return
+    if job.kind in (Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT):
+        return
+    sections = [job.progress.get("cursor", {}).get(k, {}).get("apps", {}) for k in ("erase", "age", "idle")]
+    per_app: dict[str, dict] = {}
+    for section in sections:
+        for app_id, line in section.items():
+            total = per_app.setdefault(app_id, {})
+            for name in ("memories", "history_rows", "messages"):
+                total[name] = total.get(name, 0) + int(line.get(name) or 0)
+    receipt = build_receipt(job, per_app=per_app, verified_at=None, status="cancelled")
+    Job.objects.filter(pk=job.pk).update(receipt=receipt, done=job.done)
+
+
+def run_job(job_id, *, token: str | None = None) -> str:
+    """Run (or resume) one job to its end; returns the final state, or 'skipped'."""
+    token = token or uuid.uuid4().hex
+    job = claim(job_id, token)
+    if job is None:
+        return "skipped"
+    run = Run(job, token)
+    started = time.monotonic()
+    try:
+        outcome = _with_store_retries(run, RUNNERS[job.kind])
+        _finish(run, outcome, started)
+        return Job.State.SUCCEEDED
+    except LeaseLost:
+        _cancelled(run, started)
+        return "lost"
+    except JobFailed as exc:
+        _fail(job.pk, token, str(exc))
+    except MemoryServiceError as exc:  # legal hold, app gone, bad filters: final and explained
+        _fail(job.pk, token, f"Refused: {exc.message}")
+    except Exception as exc:
+        logger.exception("Job %s crashed", job.pk)
+        _fail(job.pk, token, f"Unexpected error ({type(exc).__name__}: {exc}). The job stopped; what it deleted "
+                             "is recorded in its progress and it resumes if run again.")  # fmt: skip
+    if job.kind in (Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT) and job.result_file:
+        Path(job.result_file).unlink(missing_ok=True)
+    return Job.State.FAILED

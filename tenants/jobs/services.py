@@ -1,0 +1,284 @@
+"""Create, dedupe, cancel and dispatch jobs. The Job row is the source of truth; Celery only delivers nudges.
+
+Every job_* function takes the caller's Scope first (DESIGN: services are keyword-only) and
+checks what the memory service would check, so a refusal (legal hold, role) happens at request
+time with a clear message instead of minutes later in a worker.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+
+from memadmin.memory.audit import audit_record
+from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.ids import clean_id
+from memadmin.memory.scope import Scope, scope_for_job
+from memadmin.memory.services import check_holds
+from tenants.models import App, Job, RetentionPolicy, Tenant
+
+logger = logging.getLogger("memadmin.jobs")
+
+ACTIVE = (Job.State.SCHEDULED, Job.State.RUNNING)
+TERMINAL = (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED)
+DELETIONS = (Job.Kind.OFFBOARD_APP, Job.Kind.ERASE_USER, Job.Kind.RETENTION)
+EXPORT_FORMATS = ("ndjson", "json", "csv")
+MAX_GRACE_HOURS = 24 * 90
+
+
+def _lock(model, pk) -> None:
+    """Take the row's write lock before reading anything: a row lock on PostgreSQL, and on SQLite the
+    database write lock up front (a read-then-write transaction there fails instead of waiting)."""
+    model.objects.filter(pk=pk).update(id=F("id"))
+
+
+def _enqueue_on_commit(job: Job) -> None:
+    if job.run_after <= timezone.now():
+        transaction.on_commit(lambda: job_enqueue(job_id=job.pk))
+
+
+def job_enqueue(*, job_id) -> bool:
+    """Send the nudge. A broker that is down loses nothing: the sweep dispatches due jobs again."""
+    from tenants.jobs.tasks import run_job
+
+    try:
+        run_job.apply_async(args=[str(job_id)], retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
+    except Exception as exc:  # kombu raises many kinds; the job stays scheduled either way
+        logger.warning("Could not enqueue job %s (%s); the sweep will dispatch it.", job_id, exc)
+        return False
+    Job.objects.filter(pk=job_id, state=Job.State.SCHEDULED).update(
+        progress=_with(Job.objects.get(pk=job_id).progress, enqueued_at=timezone.now().isoformat())
+    )
+    return True
+
+
+def _with(progress: dict, **values) -> dict:
+    return {**(progress or {}), **values}
+
+
+def _require_admin(scope: Scope, what: str) -> None:
+    if scope.role not in ("admin", "system"):
+        raise PermissionDenied(f"Only tenant admins can {what}.")
+
+
+def _audit_job(scope: Scope, job: Job, action: str, **details) -> None:
+    audit_record(
+        scope=scope,
+        action=action,
+        app_id=job.app.app_id if job.app_id else "",
+        user_id=job.params.get("user_id"),
+        details={"job": str(job.pk), "kind": job.kind, **details},
+    )
+
+
+# --- requests ---------------------------------------------------------------------
+
+
+def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = None) -> tuple[Job, bool]:
+    """Freeze the app and schedule its offboarding; a second request returns the first job.
+
+    A failed offboarding is resumed, not restarted: its cursor already counts what it deleted."""
+    _require_admin(scope, "offboard an app")
+    ref = scope.app(clean_id(app_id, "app_id"))
+    if ref is None:
+        raise NotFound(f"App {app_id} not found.")
+    grace = settings.MEMADMIN_OFFBOARD_GRACE_HOURS if grace_hours is None else grace_hours
+    if not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE_HOURS:
+        raise ValidationError(f"grace_hours must be between 0 and {MAX_GRACE_HOURS}.", field="grace_hours")
+    check_holds(scope=scope, filters=filter_from_fields(app_id=ref.app_id))
+    with transaction.atomic():
+        _lock(App, ref.pk)
+        app = App.objects.select_related("tenant").get(pk=ref.pk)
+        if app.status == App.Status.OFFBOARDED:
+            raise Conflict(f"App {app.app_id} is already offboarded.", status="offboarded")
+        existing = (
+            Job.objects.filter(kind=Job.Kind.OFFBOARD_APP, app=app, state__in=(*ACTIVE, Job.State.FAILED))
+            .order_by("-created_at")
+            .first()
+        )
+        if existing is not None and existing.state in ACTIVE:
+            return existing, False
+        run_after = timezone.now() + timedelta(hours=grace)
+        if existing is not None:
+            job, created = existing, False
+            job.state, job.error, job.run_after, job.finished_at = Job.State.SCHEDULED, "", run_after, None
+            job.save(update_fields=["state", "error", "run_after", "finished_at"])
+        else:
+            job = Job.objects.create(
+                kind=Job.Kind.OFFBOARD_APP, tenant=app.tenant, app=app, requested_by=scope.actor,
+                params={"grace_hours": grace, "app_id": app.app_id, "role": scope.role}, run_after=run_after,
+            )  # fmt: skip
+            created = True
+        App.objects.filter(pk=app.pk).update(status=App.Status.FROZEN)
+        _audit_job(scope, job, "app.offboard_requested", grace_hours=grace, run_after=run_after.isoformat())
+        _enqueue_on_commit(job)
+    return job, created
+
+
+def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
+    """Erase one end user across every app of the tenant, in the background."""
+    scope.require("delete")
+    user_id = clean_id(user_id, "user_id")
+    if scope.user_id is not None and scope.user_id != user_id:
+        raise NotFound()
+    check_holds(scope=scope, filters=filter_from_fields(user_id=user_id))
+    with transaction.atomic():
+        _lock(Tenant, scope.tenant_id)
+        existing = Job.objects.filter(
+            kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id, state__in=ACTIVE
+        ).first()
+        if existing is not None:
+            return existing, False
+        job = Job.objects.create(
+            kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, requested_by=scope.actor,
+            params={"user_id": user_id, "role": scope.role},
+        )  # fmt: skip
+        _audit_job(scope, job, "user.erase_requested")
+        _enqueue_on_commit(job)
+    return job, True
+
+
+def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:
+    """Export one app, or the whole tenant (app_id=None), to a file under DATA_DIR/exports."""
+    scope.require("export_app")
+    if fmt not in EXPORT_FORMATS:
+        raise ValidationError(f"format must be one of {', '.join(EXPORT_FORMATS)}.", field="format")
+    app = None
+    if app_id:
+        ref = scope.app(clean_id(app_id, "app_id"))
+        if ref is None:
+            raise NotFound(f"App {app_id} not found.")
+        app = App.objects.get(pk=ref.pk)
+    kind = Job.Kind.EXPORT_APP if app else Job.Kind.EXPORT_TENANT
+    params = {"format": fmt, "gzip": bool(compress), "app_id": app.app_id if app else None, "role": scope.role}
+    with transaction.atomic():
+        _lock(Tenant, scope.tenant_id)
+        existing = Job.objects.filter(kind=kind, tenant_id=scope.tenant_id, app=app, params=params,
+                                      state__in=ACTIVE).first()  # fmt: skip
+        if existing is not None:
+            return existing
+        job = Job.objects.create(kind=kind, tenant_id=scope.tenant_id, app=app, requested_by=scope.actor,
+                                 params=params)  # fmt: skip
+        _audit_job(scope, job, "export.requested", format=fmt)
+        _enqueue_on_commit(job)
+    return job
+
+
+def job_retention(*, policy: RetentionPolicy) -> Job | None:
+    """Schedule one app's retention sweep (the periodic sweep calls this; so can an admin)."""
+    app = policy.app
+    if app.status != App.Status.ACTIVE or not policy.enabled:
+        return None
+    if not (policy.max_age_days or policy.idle_run_days):
+        return None
+    with transaction.atomic():
+        _lock(App, app.pk)
+        existing = Job.objects.filter(kind=Job.Kind.RETENTION, app=app, state__in=ACTIVE).first()
+        if existing is not None:
+            return existing
+        job = Job.objects.create(
+            kind=Job.Kind.RETENTION, tenant_id=app.tenant_id, app=app, requested_by="retention-policy",
+            params={"app_id": app.app_id, "max_age_days": policy.max_age_days,
+                    "idle_run_days": policy.idle_run_days},
+        )  # fmt: skip
+        RetentionPolicy.objects.filter(pk=policy.pk).update(last_swept_at=timezone.now())
+        _enqueue_on_commit(job)
+    return job
+
+
+def job_cancel(*, scope: Scope, job: Job) -> Job:
+    """Scheduled (grace period) or failed jobs are cancelled outright. A running export, erasure or
+    retention stops after its current batch with a receipt of what it did; a running offboarding
+    cannot stop halfway."""
+    if job.tenant_id != scope.tenant_id:
+        raise NotFound("Job not found.")
+    if job.kind in (Job.Kind.OFFBOARD_APP, Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT):
+        _require_admin(scope, "cancel this job")
+    else:
+        scope.require("delete")
+    with transaction.atomic():
+        _lock(Job, job.pk)
+        job.refresh_from_db()
+        if job.state in (Job.State.SUCCEEDED, Job.State.CANCELLED):
+            raise Conflict(f"This job has already {job.state}.")
+        if job.state == Job.State.RUNNING and job.kind == Job.Kind.OFFBOARD_APP:
+            raise Conflict("The offboarding is deleting now and cannot stop halfway; it will finish with a receipt.")
+        was = job.state
+        job.state = Job.State.CANCELLED
+        job.finished_at = timezone.now()
+        job.save(update_fields=["state", "finished_at"])
+        if job.kind == Job.Kind.OFFBOARD_APP and job.app_id and not job.progress.get("cursor"):
+            # Nothing was deleted yet: the app goes back to work.
+            App.objects.filter(pk=job.app_id, status=App.Status.FROZEN).update(status=App.Status.ACTIVE)
+        _audit_job(scope, job, "job.cancelled", was=was)
+    if was != Job.State.RUNNING and job.result_file:
+        Path(job.result_file).unlink(missing_ok=True)
+    return job
+
+
+# --- the periodic sweep --------------------------------------------------------------
+
+
+def jobs_dispatch_due() -> int:
+    """Enqueue scheduled jobs whose time has come (grace periods ending, nudges the broker lost)."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
+    sent = 0
+    for job in Job.objects.filter(state=Job.State.SCHEDULED, run_after__lte=now):
+        enqueued = job.progress.get("enqueued_at")
+        if enqueued and now - datetime.fromisoformat(enqueued) < lease:
+            continue  # a nudge is already on its way
+        sent += job_enqueue(job_id=job.pk)
+    return sent
+
+
+def jobs_recover() -> int:
+    """Running jobs whose worker stopped beating (SIGKILL, machine lost) are sent again; the next
+    worker takes the lease over and resumes from the job's cursor."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
+    sent = 0
+    for job in Job.objects.filter(state=Job.State.RUNNING):
+        beat = job.progress.get("heartbeat")
+        if beat and now - datetime.fromisoformat(beat) < lease:
+            continue
+        logger.warning("Job %s lost its worker (last heartbeat %s); sending it again.", job.pk, beat)
+        sent += job_enqueue(job_id=job.pk)
+    return sent
+
+
+def exports_expire() -> int:
+    """Delete export files past their download window."""
+    removed = 0
+    for job in Job.objects.filter(result_expires_at__lte=timezone.now()).exclude(result_file=""):
+        Path(job.result_file).unlink(missing_ok=True)
+        Job.objects.filter(pk=job.pk).update(result_file="")
+        removed += 1
+    return removed
+
+
+def retention_due() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.MEMADMIN_RETENTION_INTERVAL_HOURS)
+    policies = RetentionPolicy.objects.select_related("app").filter(enabled=True, app__status=App.Status.ACTIVE)
+    policies = policies.filter(Q(last_swept_at__isnull=True) | Q(last_swept_at__lte=cutoff))
+    return sum(1 for policy in policies if job_retention(policy=policy))
+
+
+def jobs_sweep() -> dict:
+    return {
+        "dispatched": jobs_dispatch_due(),
+        "recovered": jobs_recover(),
+        "exports_expired": exports_expire(),
+        "retention_jobs": retention_due(),
+    }
+
+
+def job_scope(job: Job) -> Scope:
+    return scope_for_job(job, apps=[job.app] if job.app_id else None)

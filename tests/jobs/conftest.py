@@ -1,0 +1,51 @@
+import shutil
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+from django.conf import settings
+
+from bench.offboard import load_memories
+from memadmin.memory import store
+from memadmin.memory.scope import scope_for_membership
+from tests.factories import AppFactory, MembershipFactory, TenantFactory
+
+
+@pytest.fixture(autouse=True)
+def job_files(valkey_server, settings):
+    """Flat indexes (cheap to fill) and no history or export files left over from another test."""
+    settings.MEMADMIN_INDEX_ALGORITHM = "flat"
+    for name in ("history", "exports"):
+        shutil.rmtree(Path(settings.DATA_DIR) / name, ignore_errors=True)
+    yield
+
+
+@pytest.fixture
+def world(db):
+    acme = TenantFactory(name="Acme", slug="acme")
+    globex = TenantFactory(name="Globex", slug="globex")
+    w = SimpleNamespace(acme=acme, globex=globex)
+    w.concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
+    w.sports = AppFactory(tenant=acme, app_id="sports_portal")
+    w.globex_app = AppFactory(tenant=globex, app_id="concierge_app")
+    for role in ("admin", "support", "viewer"):
+        setattr(w, role, MembershipFactory(tenant=acme, role=role))
+    w.outsider = MembershipFactory(tenant=globex, role="admin")
+    w.scope = lambda membership=None: scope_for_membership(membership or w.admin)
+    return w
+
+
+@pytest.fixture
+def load(raw_valkey):
+    """load(app, n, **kw): n Mem0-layout memories (+ one history row each, + messages) in the app."""
+
+    def _load(app, n, **kwargs):
+        store.ensure_index(app.collection_name)
+        kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
+        return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
+
+    return _load
+
+
+def keys_of(raw_valkey, app) -> int:
+    return sum(1 for _ in raw_valkey.scan_iter(match=f"mem0:{app.collection_name}:*", count=1000))
