@@ -294,10 +294,12 @@ def mem0_config(collection: str) -> dict:
 def memory_for(collection: str):
     """The cached Mem0 Memory of one collection; all of them share one embedder and pool."""
     global _template
+    # Before the cache: after forget_indexes() a cached Memory must not write ahead of FT.CREATE
+    # (the index would then pick the hash up in the background, and a query right after misses it).
+    ensure_index(collection)
     memory = _memories.get(collection)
     if memory is not None:
         return memory
-    ensure_index(collection)
     with _lock:
         memory = _memories.get(collection)
         if memory is not None:
