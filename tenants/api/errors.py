@@ -1,0 +1,93 @@
+"""One JSON error shape for every API failure.
+
+``{"error": {"code", "message", "field"}, "detail": message}``: ``detail`` is
+what mem0.MemoryClient reads into its exception message, ``error`` is the
+stable, machine-readable part.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+from memadmin.memory import errors as memory_errors
+
+logger = logging.getLogger("memadmin.api")
+
+
+class Gone(exceptions.APIException):
+    """The app was offboarded: its memories were deleted on purpose and it accepts nothing."""
+
+    status_code = status.HTTP_410_GONE
+    default_code = "gone"
+    default_detail = "This app was offboarded."
+
+
+_MEMORY_CODES = {
+    memory_errors.ValidationError: "validation_error",
+    memory_errors.NotFound: "not_found",
+    memory_errors.PermissionDenied: "permission_denied",
+    memory_errors.Conflict: "conflict",
+    memory_errors.StoreUnavailable: "store_unavailable",
+    memory_errors.IncompleteDeletion: "incomplete_deletion",
+}
+
+
+def error_body(code: str, message: str, field: str | None = None, **extra) -> dict:
+    return {"error": {"code": code, "message": message, "field": field, **extra}, "detail": message}
+
+
+def _flatten(detail, prefix: str = "") -> list[tuple[str | None, str]]:
+    """DRF's nested validation detail as (field path, message) pairs."""
+    if isinstance(detail, dict):
+        pairs = []
+        for key, value in detail.items():
+            name = None if key == "non_field_errors" else (f"{prefix}.{key}" if prefix else str(key))
+            pairs += _flatten(value, name or prefix)
+        return pairs
+    if isinstance(detail, list):
+        pairs = []
+        for index, value in enumerate(detail):
+            nested = isinstance(value, (dict, list))
+            pairs += _flatten(value, f"{prefix}[{index}]" if nested and prefix else prefix)
+        return pairs
+    return [(prefix or None, str(detail))]
+
+
+def _memory_error(exc: memory_errors.MemoryServiceError) -> Response:
+    code = _MEMORY_CODES.get(type(exc), "error")
+    if isinstance(exc, memory_errors.StoreUnavailable):
+        logger.warning("Memory store unavailable: %s", exc.message)
+    status_code = exc.status
+    if isinstance(exc, memory_errors.IncompleteDeletion):
+        status_code = 503  # nothing crashed: the store kept something; retrying is the remedy
+    extra = {k: v for k, v in exc.details.items() if k != "field" and isinstance(v, (str, int, float, bool))}
+    return Response(error_body(code, exc.message, getattr(exc, "field", None), **extra), status=status_code)
+
+
+def api_exception_handler(exc, context):
+    if isinstance(exc, memory_errors.MemoryServiceError):
+        return _memory_error(exc)
+    response = exception_handler(exc, context)  # Http404, PermissionDenied, Throttled (+Retry-After), ...
+    if response is None:
+        return None  # a real bug: let Django log it
+    if isinstance(exc, exceptions.ValidationError):
+        pairs = _flatten(exc.detail)
+        message = "; ".join(f"{name}: {text}" if name else text for name, text in pairs) or "Invalid request."
+        response.data = error_body("validation_error", message, pairs[0][0] if pairs else None)
+        return response
+    code = getattr(exc, "default_code", "error")
+    if isinstance(exc, exceptions.APIException):
+        codes = exc.get_codes()
+        code = codes if isinstance(codes, str) else code
+    detail = response.data.get("detail", "") if isinstance(response.data, dict) else response.data
+    message = str(detail)
+    if isinstance(exc, exceptions.Throttled):
+        message = f"Rate limit exceeded: retry in {exc.wait:.0f} seconds." if exc.wait else "Rate limit exceeded."
+    if isinstance(exc, exceptions.NotAuthenticated):
+        message = "Authentication required: send 'Authorization: Token <api key>'."
+    response.data = error_body(code, message)
+    return response

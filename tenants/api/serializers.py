@@ -1,0 +1,299 @@
+"""Request validation and the documented shapes of every body (drf-spectacular reads these).
+
+Field-level rules that belong to the memory service (id syntax, message roles,
+reserved metadata keys, filter operators) are left to it, so the API and the
+dashboard refuse the same things with the same messages.
+"""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+ID_MAX = 128
+
+
+def _id_field(help_text: str, **kwargs) -> serializers.CharField:
+    return serializers.CharField(
+        required=False,
+        allow_null=True,
+        allow_blank=True,
+        max_length=ID_MAX,
+        trim_whitespace=False,
+        help_text=help_text,
+        **kwargs,
+    )
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            {"type": "string", "minLength": 1, "maxLength": 20000},
+            {
+                "type": "array",
+                "minItems": 1,
+                "maxItems": 100,
+                "items": {
+                    "type": "object",
+                    "required": ["role", "content"],
+                    "properties": {
+                        "role": {"type": "string", "enum": ["user", "assistant", "system"]},
+                        "content": {"type": "string", "minLength": 1, "maxLength": 20000},
+                        "name": {"type": "string"},
+                    },
+                },
+            },
+        ],
+        "description": "A text, or chat messages {role, content}. Stored verbatim unless infer=true.",
+    }
+)
+class MessagesField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field(
+    {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "Mem0 Filters v2: AND / OR lists over user_id, agent_id, run_id, app_id (exact value, "
+        '"*" = any non-null, {"in": [...]}) and created_at / updated_at ({gte, lte, gt, lt}).',
+        "example": {"AND": [{"user_id": "u_alice"}, {"app_id": "concierge_app"}]},
+    }
+)
+class FiltersField(serializers.JSONField):
+    pass
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True})
+class MetadataField(serializers.JSONField):
+    pass
+
+
+class AddRequestSerializer(serializers.Serializer):
+    messages = MessagesField()
+    user_id = _id_field("The end user the memory belongs to (required: every memory belongs to one end user).")
+    agent_id = _id_field("The agent that wrote it.")
+    run_id = _id_field("The session / run.")
+    app_id = _id_field("The app; absent = the tenant's default app; unknown = created if the tenant allows it.")
+    metadata = MetadataField(required=False, allow_null=True)
+    infer = serializers.BooleanField(
+        required=False, default=False, help_text="Extract facts with an LLM (needs MEMADMIN_LLM_PROVIDER)."
+    )
+    filters = serializers.DictField(
+        required=False,
+        allow_null=True,
+        help_text="Entity ids, as the v3 client may send them: {user_id, agent_id, ...}.",
+    )
+    version = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
+    output_format = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
+    async_mode = serializers.BooleanField(
+        required=False, allow_null=True, help_text="Accepted; writes are synchronous."
+    )
+
+
+class MemorySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    memory = serializers.CharField(allow_blank=True)
+    user_id = serializers.CharField(allow_null=True)
+    agent_id = serializers.CharField(allow_null=True)
+    run_id = serializers.CharField(allow_null=True)
+    app_id = serializers.CharField()
+    metadata = MetadataField()
+    created_at = serializers.DateTimeField(allow_null=True)
+    updated_at = serializers.DateTimeField(allow_null=True)
+    hash = serializers.CharField(allow_null=True)
+
+
+class ScoredMemorySerializer(MemorySerializer):
+    score = serializers.FloatField(help_text="1 - cosine distance, like Mem0.")
+
+
+class AddedMemorySerializer(MemorySerializer):
+    event = serializers.CharField(help_text="ADD (or UPDATE / DELETE with infer=true).")
+
+
+class AddResponseSerializer(serializers.Serializer):
+    results = AddedMemorySerializer(many=True)
+
+
+class ListRequestSerializer(serializers.Serializer):
+    filters = FiltersField(required=False, allow_null=True)
+    start_date = serializers.CharField(required=False, allow_null=True, help_text="created_at >= (ISO 8601).")
+    end_date = serializers.CharField(required=False, allow_null=True, help_text="created_at <= (ISO 8601).")
+    page = serializers.IntegerField(required=False, min_value=1, allow_null=True)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, allow_null=True)
+
+
+class PageQuerySerializer(serializers.Serializer):
+    page = serializers.IntegerField(required=False, min_value=1, default=1)
+    page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, default=100)
+
+
+class MemoryPageSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = MemorySerializer(many=True)
+
+
+class SearchRequestSerializer(serializers.Serializer):
+    query = serializers.CharField(max_length=2000)
+    filters = FiltersField(required=False, allow_null=True)
+    top_k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
+    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.0)
+    rerank = serializers.BooleanField(required=False, allow_null=True, help_text="Accepted and ignored.")
+
+
+class SearchResponseSerializer(serializers.Serializer):
+    results = ScoredMemorySerializer(many=True)
+
+
+class UpdateRequestSerializer(serializers.Serializer):
+    text = serializers.CharField(required=False, allow_null=True, max_length=20_000, allow_blank=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class DeletionSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    deleted = serializers.IntegerField(help_text="Memories deleted.")
+    remaining = serializers.IntegerField(help_text="Matching memories still present after the deletion (0).")
+    history_deleted = serializers.IntegerField()
+    messages_deleted = serializers.IntegerField()
+    unindexed_deleted = serializers.IntegerField(help_text="Hashes the index had missed, found by SCAN.")
+    per_app = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
+    verified_at = serializers.DateTimeField(allow_null=True)
+
+
+class DeleteAllQuerySerializer(serializers.Serializer):
+    user_id = _id_field("Delete this end user's memories.")
+    agent_id = _id_field("Delete this agent's memories.")
+    run_id = _id_field("Delete this run's memories.")
+    app_id = _id_field("Delete this app's memories.")
+    filters = serializers.CharField(
+        required=False, allow_blank=True, help_text="Filters v2 as JSON (or as the 2.2 client encodes a dict)."
+    )
+
+
+class HistorySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    memory_id = serializers.CharField()
+    old_memory = serializers.CharField(allow_null=True, allow_blank=True)
+    new_memory = serializers.CharField(allow_null=True, allow_blank=True)
+    event = serializers.CharField(allow_null=True)
+    created_at = serializers.CharField(allow_null=True)
+    updated_at = serializers.CharField(allow_null=True)
+    is_deleted = serializers.BooleanField()
+    actor_id = serializers.CharField(allow_null=True)
+    role = serializers.CharField(allow_null=True)
+
+
+class EntitySerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    type = serializers.ChoiceField(choices=["user", "agent", "run", "app"])
+    total_memories = serializers.IntegerField()
+
+
+class EntityListSerializer(serializers.Serializer):
+    count = serializers.IntegerField()
+    next = serializers.CharField(allow_null=True)
+    previous = serializers.CharField(allow_null=True)
+    results = EntitySerializer(many=True)
+
+
+class BatchUpdateItemSerializer(serializers.Serializer):
+    memory_id = serializers.CharField(max_length=ID_MAX)
+    text = serializers.CharField(required=False, allow_null=True, max_length=20_000, allow_blank=True)
+    metadata = MetadataField(required=False, allow_null=True)
+
+
+class BatchDeleteItemSerializer(serializers.Serializer):
+    memory_id = serializers.CharField(max_length=ID_MAX)
+
+
+class BatchUpdateSerializer(serializers.Serializer):
+    memories = BatchUpdateItemSerializer(many=True, allow_empty=False, max_length=1000)
+
+
+class BatchDeleteSerializer(serializers.Serializer):
+    memories = BatchDeleteItemSerializer(many=True, allow_empty=False, max_length=1000)
+
+
+class BatchResultSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    updated = serializers.IntegerField(required=False)
+    deleted = serializers.IntegerField(required=False)
+    remaining = serializers.IntegerField(required=False)
+
+
+class ExportCreateSerializer(serializers.Serializer):
+    schema = serializers.JSONField(
+        required=False, allow_null=True, help_text="Accepted for compatibility; exports are memadmin's flat JSON."
+    )
+    filters = FiltersField(required=False, allow_null=True)
+    user_id = _id_field("Export this end user's memories.")
+    agent_id = _id_field("Only this agent's.")
+    run_id = _id_field("Only this run's.")
+    app_id = _id_field("Only this app's.")
+
+
+class ExportGetSerializer(ExportCreateSerializer):
+    memory_export_id = serializers.CharField(
+        required=False, allow_null=True, max_length=4000, help_text="The id POST /v1/exports/ returned."
+    )
+
+
+class ExportCreatedSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    message = serializers.CharField()
+    status = serializers.CharField()
+
+
+class ExportedMemorySerializer(MemorySerializer):
+    history = HistorySerializer(many=True)
+
+
+class ExportSerializer(serializers.Serializer):
+    id = serializers.CharField(allow_null=True)
+    status = serializers.CharField()
+    results = ExportedMemorySerializer(many=True)
+    count = serializers.IntegerField()
+
+
+class PingSerializer(serializers.Serializer):
+    status = serializers.CharField()
+    org_id = serializers.CharField()
+    project_id = serializers.CharField()
+    user_email = serializers.CharField(allow_null=True)
+    tenant = serializers.CharField()
+    principal = serializers.CharField(help_text="key:<name> or the staff user.")
+    role = serializers.CharField()
+    apps = serializers.ListField(child=serializers.CharField())
+
+
+class DataLinkRequestSerializer(serializers.Serializer):
+    user_id = serializers.CharField(max_length=ID_MAX, trim_whitespace=False)
+    ttl = serializers.IntegerField(
+        required=False,
+        default=7 * 86400,
+        min_value=60,
+        max_value=90 * 86400,
+        help_text="Seconds the link stays valid (1 minute to 90 days; default 7 days).",
+    )
+
+
+class DataLinkSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    url = serializers.URLField()
+    expires_at = serializers.DateTimeField()
+
+
+class ErrorDetailSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    message = serializers.CharField()
+    field = serializers.CharField(allow_null=True)
+
+
+class ErrorSerializer(serializers.Serializer):
+    error = ErrorDetailSerializer()
+    detail = serializers.CharField(help_text="The same message (what mem0.MemoryClient shows).")

@@ -1,0 +1,37 @@
+"""Create a tenant API key and print it once: only its hash is stored."""
+
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from tenants.models import App, Tenant, TenantAPIKey
+
+
+class Command(BaseCommand):
+    help = "Create an API key for a tenant (optionally restricted to some apps) and print it once."
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="The tenant's slug.")
+        parser.add_argument("--name", required=True, help="What the key is for; audit events say key:<name>.")
+        parser.add_argument(
+            "--app", action="append", default=[], metavar="APP_ID", help="Restrict the key to this app (repeatable)."
+        )
+
+    def handle(self, *args, tenant, name, app, **options):
+        name = name.strip()
+        if not name:
+            raise CommandError("--name cannot be empty.")
+        try:
+            tenant_row = Tenant.objects.get(slug=tenant)
+        except Tenant.DoesNotExist:
+            raise CommandError(f"No tenant with slug {tenant!r}.") from None
+        apps = list(App.objects.filter(tenant=tenant_row, app_id__in=app).exclude(status=App.Status.OFFBOARDED))
+        missing = sorted(set(app) - {a.app_id for a in apps})
+        if missing:
+            raise CommandError(f"Tenant {tenant} has no active app {', '.join(missing)}.")
+        with transaction.atomic():
+            api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant_row)
+            api_key.apps.set(apps)
+        scope = ", ".join(a.app_id for a in apps) if apps else "every app"
+        self.stderr.write(f"Key {name!r} (prefix {api_key.prefix}) for {tenant_row.slug}, {scope}.")
+        self.stderr.write("It is shown only now; store it somewhere safe:")
+        self.stdout.write(key)

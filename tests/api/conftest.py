@@ -1,0 +1,82 @@
+"""API test fixtures: two tenants with keys, the official MemoryClient against live_server, a DRF client."""
+
+import os
+from types import SimpleNamespace
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from tenants.models import TenantAPIKey
+from tests.factories import AppFactory, MembershipFactory, TenantFactory
+
+os.environ.setdefault("MEM0_TELEMETRY", "False")  # the official client must not phone home from tests
+
+
+@pytest.fixture(autouse=True)
+def fresh_throttle(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    cache.clear()  # throttle counters live in the cache
+    yield
+    cache.clear()
+
+
+def _world():
+    acme = TenantFactory(name="Acme", slug="acme")
+    globex = TenantFactory(name="Globex", slug="globex")
+    w = SimpleNamespace(acme=acme, globex=globex)
+    w.acme_concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
+    w.acme_sports = AppFactory(tenant=acme, app_id="sports_portal")
+    w.globex_concierge = AppFactory(tenant=globex, app_id="concierge_app", is_default=True)
+    w.globex_other = AppFactory(tenant=globex, app_id="other_app")
+    for tenant in (acme, globex):
+        for role in ("admin", "support", "viewer"):
+            setattr(w, f"{tenant.slug}_{role}", MembershipFactory(tenant=tenant, role=role))
+
+    def make_key(tenant, name=None, apps=()):
+        row, key = TenantAPIKey.objects.create_key(name=name or f"{tenant.slug}-server", tenant=tenant)
+        row.apps.set(apps)
+        return key
+
+    w.make_key = make_key
+    w.acme_key = make_key(acme)
+    w.globex_key = make_key(globex)
+    return w
+
+
+@pytest.fixture
+def world(db):
+    return _world()
+
+
+@pytest.fixture
+def live_world(transactional_db):
+    return _world()
+
+
+@pytest.fixture
+def api():
+    """A DRF test client; .as_key(key) / .as_user(user) set the credentials."""
+
+    class Client(APIClient):
+        def as_key(self, key):
+            self.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+            return self
+
+    return Client()
+
+
+@pytest.fixture
+def memory_client(live_server):
+    from mem0 import MemoryClient
+
+    clients = []
+
+    def make(key):
+        client = MemoryClient(api_key=key, host=live_server.url)
+        clients.append(client)
+        return client
+
+    yield make
+    for client in clients:
+        client.client.close()
