@@ -65,13 +65,15 @@ def _unlink(ids: list[str], collection: str) -> int:
         return sum(pipe.execute())
 
 
-def _finish_pending(cursor: dict, collection: str, counts: dict, progress: Progress) -> None:
+def _finish_pending(cursor: dict, collection: str, counts: dict, progress: Progress,
+                    with_history: bool = True) -> None:  # fmt: skip
     """A batch journaled by a killed attempt: remove what survives, count the whole batch once."""
     pending = cursor.pop("pending", None)
     if not pending:
         return
     _unlink(pending["ids"], collection)
-    history_delete(collection, pending["ids"])
+    if with_history:
+        history_delete(collection, pending["ids"])
     counts["memories"] += len(pending["ids"])
     counts["history_rows"] += pending.get("history", 0)
     cursor["done"] = cursor.get("done", 0) + len(pending["ids"])
@@ -199,7 +201,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     while cursor["phase"] != "done":
         phase = cursor["phase"]
         if phase == "keys":
-            _finish_pending(cursor, collection, counts, progress)
+            _finish_pending(cursor, collection, counts, progress, with_history=False)
             next_cursor, ids = _scan_page(collection, cursor["scan"], batch_size)
             cursor["scan"] = next_cursor
             if ids:

@@ -1,0 +1,35 @@
+"""python manage.py worker: one Celery worker for the background jobs, with the periodic sweep (beat) inside."""
+
+from django.core.management.base import BaseCommand, CommandError
+
+
+class Command(BaseCommand):
+    help = (
+        "Start a background job worker (Celery, on the memory store's Valkey). By default it also runs the "
+        "periodic sweep (Celery beat: due and lost jobs, retention, expired exports); run exactly one "
+        "process with the sweep per deployment and start the others with --no-beat."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--concurrency", type=int, default=2, help="Jobs run at once (default 2).")
+        parser.add_argument("--no-beat", action="store_true", help="Do not run the periodic sweep here.")
+        parser.add_argument("--loglevel", default="INFO")
+        parser.add_argument("--pool", default="prefork", choices=("prefork", "solo", "threads"))
+
+    def handle(self, *args, concurrency, no_beat, loglevel, pool, **options):
+        if concurrency < 1:
+            raise CommandError("--concurrency must be at least 1.")
+        from memadmin.celery import app
+        from memadmin.memory.errors import StoreUnavailable
+
+        try:
+            broker = app.conf.broker_url  # starts (or reuses) the embedded Valkey
+        except StoreUnavailable as exc:
+            raise CommandError(exc.message) from exc
+        self.stdout.write(f"Job worker on {broker.split('@')[-1]} (concurrency {concurrency}, "
+                          f"sweep {'off' if no_beat else 'on'})")  # fmt: skip
+        argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", f"--pool={pool}",
+                "--without-gossip", "--without-mingle"]  # fmt: skip
+        if not no_beat:
+            argv.append("--beat")
+        app.worker_main(argv)

@@ -1,0 +1,147 @@
+"""Fault tests with a real worker process (python manage.py worker) on the test Valkey and test DB file."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from memadmin.memory import store
+from tenants.jobs.runners import run_job
+from tenants.jobs.services import job_offboard_app
+from tenants.models import App, Job
+from tests.jobs.conftest import keys_of
+
+REPO = Path(__file__).resolve().parents[2]
+N = 30_000
+
+
+class WorkerProcess:
+    def __init__(self, env: dict, log: Path):
+        self.env, self.log, self.process = env, log, None
+
+    def start(self):
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "worker", "--concurrency", "1", "--loglevel", "INFO"],
+            cwd=REPO, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group: SIGKILL reaches the pool child too
+        )  # fmt: skip
+        return self
+
+    def kill(self):
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(10)
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def worker(valkey_server, transactional_db, tmp_path):
+    env = {
+        **os.environ,
+        "VALKEY_URL": valkey_server.url,
+        "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
+        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "MEMADMIN_INDEX_ALGORITHM": "flat",
+        "MEMADMIN_JOB_BATCH_SIZE": "50",
+        "MEMADMIN_JOB_LEASE_SECONDS": "2",
+        "MEMADMIN_JOB_SWEEP_SECONDS": "1",
+        "MEMADMIN_JOB_STORE_RETRY_SECONDS": "60",
+        "LOG_LEVEL": "INFO",
+    }
+    workers = []
+
+    def make():
+        w = WorkerProcess(env, tmp_path / "worker.log")
+        workers.append(w)
+        return w.start()
+
+    yield make
+    for w in workers:
+        w.stop()
+    log = tmp_path / "worker.log"
+    if log.exists():
+        print(log.read_text()[-4000:])
+
+
+def wait_for(predicate, timeout: float, what: str, interval: float = 0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+def job_state(job):
+    job.refresh_from_db()
+    return job
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sigkilled_worker_is_restarted_and_the_offboarding_completes_exactly(world, load, raw_valkey, worker):
+    first = worker()
+    load(world.concierge, N, runs=40)
+    job, _ = job_offboard_app(scope=world.scope(), app_id="concierge_app")
+
+    wait_for(lambda: job_state(job).done >= 1000, 90, "the worker to delete a first part")
+    first.kill()
+    job.refresh_from_db()
+    assert job.state == Job.State.RUNNING, "the kill must land mid-offboard"
+    left = keys_of(raw_valkey, world.concierge)
+    assert 0 < left < N
+
+    worker()  # a new worker: the sweep sees the stale lease and sends the job again
+    wait_for(lambda: job_state(job).state in ("succeeded", "failed"), 120, "the job to finish", interval=0.2)
+    assert job.state == Job.State.SUCCEEDED, job.error
+    line = job.receipt["per_app"]["concierge_app"]
+    assert line["memories"] == N and line["history_rows"] == N and line["messages"] == 40
+    assert line["remaining"] == 0 and job.done == N
+    assert job.progress["attempts"] >= 2
+    assert keys_of(raw_valkey, world.concierge) == 0
+    assert App.objects.get(pk=world.concierge.pk).status == "offboarded"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_valkey_restarted_mid_job_then_the_job_completes(world, load, raw_valkey, valkey_server, worker):
+    worker()
+    load(world.concierge, N)
+    job, _ = job_offboard_app(scope=world.scope(), app_id="concierge_app")
+    wait_for(lambda: job_state(job).done >= 1000, 90, "the worker to delete a first part")
+    valkey_server.stop()  # SIGTERM: the AOF is flushed, like a planned restart or failover
+    time.sleep(3)
+    valkey_server.start()
+    store.reset()
+    wait_for(lambda: job_state(job).state in ("succeeded", "failed"), 180, "the job to finish", interval=0.2)
+    assert job.state == Job.State.SUCCEEDED, job.error
+    assert job.receipt["per_app"]["concierge_app"]["memories"] == N  # nothing counted twice or missed
+    assert job.receipt["remaining"] == 0
+    assert keys_of(valkey_server.client(), world.concierge) == 0
+
+
+def test_valkey_down_too_long_fails_the_job_clearly(world, load, valkey_server, settings):
+    load(world.concierge, 10)
+    job, _ = job_offboard_app(scope=world.scope(), app_id="concierge_app")
+    settings.MEMADMIN_JOB_STORE_RETRY_SECONDS = 2
+    valkey_server.stop()
+    store.reset()
+    try:
+        assert run_job(job.pk) == Job.State.FAILED
+    finally:
+        valkey_server.start()
+        store.reset()
+    job.refresh_from_db()
+    assert "memory store stayed unreachable" in job.error and "resumes where it stopped" in job.error
+    assert job.receipt is None and job.done == 0
