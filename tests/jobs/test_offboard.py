@@ -1,9 +1,12 @@
 """Offboarding run in-process (the runner itself); tests/jobs/test_worker.py runs it in a real worker."""
 
+import gzip
+import io
 import json
 import threading
 
 import pytest
+from django.core.management.base import CommandError
 from django.db import connection
 
 from memadmin.memory import bulk, services, store
@@ -178,3 +181,21 @@ def test_resume_when_the_journaled_batch_was_already_unlinked(world, load, raw_v
                           batch_size=100)
     assert again["counts"]["memories"] == journaled
     assert again["counts"]["remaining"] == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_offboard_command(world, load, raw_valkey, tmp_path):
+    from django.core.management import call_command
+
+    load(world.concierge, 700)
+    out = io.StringIO()
+    export = tmp_path / "concierge.ndjson.gz"
+    receipt = tmp_path / "receipt.json"
+    call_command("offboard", "acme", "concierge_app", "--export", str(export), "--yes", "--receipt", str(receipt),
+                 stdout=out, stderr=io.StringIO())  # fmt: skip
+    assert "Offboarded acme/concierge_app: 700 memories" in out.getvalue()
+    assert len(gzip.decompress(export.read_bytes()).splitlines()) == 700
+    assert json.loads(receipt.read_text())["remaining"] == 0
+    assert keys_of(raw_valkey, world.concierge) == 0
+    with pytest.raises(CommandError, match="already offboarded"):
+        call_command("offboard", "acme", "concierge_app", "--yes")
