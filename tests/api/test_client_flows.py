@@ -112,9 +112,7 @@ def test_user_agent_app_run_scoping_flow(live_world, memory_client):
     assert client.get_all(filters={"user_id": "traveler_cam"})["count"] == len(cam) + len(chef)
 
     client.delete_all(user_id="traveler_cam", run_id="tokyo-2025-weekend")  # close_ticket
-    assert [m["id"] for m in client.get_all(filters={"user_id": "traveler_cam"})["results"]] == [
-        m["id"] for m in chef
-    ]
+    assert [m["id"] for m in client.get_all(filters={"user_id": "traveler_cam"})["results"]] == [m["id"] for m in chef]
 
 
 def test_single_memory_methods(live_world, memory_client):
