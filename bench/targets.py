@@ -1,0 +1,58 @@
+"""The issue's targets (stated for N = 1,000,000 on the 2-core machine), checked against measured figures."""
+
+from __future__ import annotations
+
+
+def _get(data: dict, *path):
+    for key in path:
+        if not isinstance(data, dict) or key not in data:
+            return None
+        data = data[key]
+    return data
+
+
+def _check(value, limit, *, at_most: bool = True) -> dict:
+    if value is None:
+        return {"value": None, "limit": limit, "met": None}
+    return {"value": value, "limit": limit, "met": value <= limit if at_most else value >= limit}
+
+
+def evaluate(runs: list[dict]) -> dict:
+    """Targets for the largest N measured so far (and growth from the smallest)."""
+    measured = [r for r in runs if "browse" in r]
+    if not measured:
+        return {}
+    run = max(measured, key=lambda r: r["n"])
+    smallest = min(measured, key=lambda r: r["n"])
+    browse = _get(run, "browse", "browse_user_one_app") or {}
+    browse_all = _get(run, "browse", "browse_user_all_apps") or {}
+    search = _get(run, "search", "search_user_one_app") or {}
+    http8 = lambda name: _get(run, "http", name, "levels", "8")  # noqa: E731
+    out = {
+        "n": run["n"],
+        "browse_p50_ms<=15 (one app)": _check(_get(browse, "service", "p50_ms"), 15),
+        "browse_p50_ms<=15 (all apps)": _check(_get(browse_all, "service", "p50_ms"), 15),
+        "browse_vs_raw<=1.5x (one app)": _check(browse.get("ratio_vs_raw"), 1.5),
+        "browse_vs_raw<=1.5x (all apps)": _check(browse_all.get("ratio_vs_raw"), 1.5),
+        "search_p50_ms<=40": _check(_get(search, "service", "p50_ms"), 40),
+        "search_vs_mem0<=1.1x": _check(search.get("ratio_vs_mem0"), 1.1),
+        "http_c8_browser_p50_ms<=80": _check(_get(http8("browser_full"), "p50_ms"), 80),
+        "http_c8_api_get_all_p50_ms<=50": _check(_get(http8("api_get_all"), "p50_ms"), 50),
+        "export_app_memories_per_s>=20000": _check(
+            _get(run, "export", "export_app", "service", "memories_per_s"), 20000, at_most=False
+        ),  # fmt: skip
+    }
+    errors = [lvl.get("errors", 0) for name in ("browser_full", "browser_partial", "api_get_all", "api_search")
+              for lvl in (_get(run, "http", name, "levels") or {}).values()]  # fmt: skip
+    out["http_zero_errors"] = {"value": sum(errors) if errors else None, "limit": 0,
+                               "met": (sum(errors) == 0) if errors else None}  # fmt: skip
+    rss = [_get(r, "export", case, "service", "peak_rss_mb_sampled") for r in measured
+           for case in ("export_user", "export_app")]  # fmt: skip
+    rss = [v for v in rss if v is not None]
+    out["export_peak_rss_mb<300 (any N)"] = _check(max(rss) if rss else None, 300)
+    if smallest is not run:
+        small = _get(smallest, "browse", "browse_user_one_app", "service", "p50_ms")
+        large = _get(browse, "service", "p50_ms")
+        growth = round(large / small, 3) if small and large else None
+        out[f"browse_p50_growth_{smallest['n']}->{run['n']}<=2x"] = _check(growth, 2.0)
+    return out

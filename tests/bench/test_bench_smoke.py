@@ -1,0 +1,50 @@
+"""The bench in smoke mode (N = 2,000), so it never rots. Times are measured, never asserted."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
+    out = tmp_path / "smoke.json"
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEMADMIN_DATA_DIR", "VALKEY_URL")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "bench", "--smoke", "--no-progress", "--data-dir", str(tmp_path / "bench"),
+         "--valkey-url", valkey_server.url, "--json", str(out)],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    data = json.loads(out.read_text())
+    assert data["smoke"] is True and data["machine"]["cores"] and data["versions"]["mem0ai"]
+    (run,) = data["runs"]
+    assert run["n"] == 2000 and sum(run["load"]["per_collection"].values()) == 2000
+
+    def p50(*path):
+        node = run
+        for key in path:
+            node = node[key]
+        return node["p50_ms"]
+
+    for case in ("browse_user_all_apps", "browse_user_one_app", "browse_typical_user"):
+        assert p50("browse", case, "service") > 0 and p50("browse", case, "raw_ft_search") > 0
+        assert run["browse"][case]["returned"] == min(50, run["browse"][case]["matches"])
+    assert run["counts"]["counts_tenant"]["correct"] is True
+    assert p50("search", "search_user_one_app", "service") > 0
+    assert "mem0_error" not in run["search"]["search_user_one_app"], run["search"]["search_user_one_app"]
+    assert p50("search", "search_user_one_app", "mem0_search") > 0
+    assert run["search"]["search_quality"]["recall_at_10_mean"] > 0.5
+    for case in ("export_user", "export_app"):
+        service = run["export"][case]["service"]
+        assert "error" not in service, service
+        assert service["memories"] > 0 and service["peak_rss_mb_sampled"] > 0
+        assert service["memories"] == run["export"][case]["raw_cursor"]["memories"]
+    for name in ("browser_full", "browser_partial", "api_get_all", "api_search"):
+        levels = run["http"][name].get("levels")
+        assert levels, run["http"][name]  # a 404 or failing route is reported instead of measured
+        assert all(level["errors"] == 0 for level in levels.values()), run["http"][name]
+    assert "offboard" in run
+    assert "targets" in data and data["targets"]["n"] == 2000
