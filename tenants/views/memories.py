@@ -1,6 +1,7 @@
 """Memory browser, memory detail, deleting one memory, exporting a whole app."""
 
 import json
+from datetime import datetime
 
 from django.contrib import messages
 from django.http import Http404
@@ -12,6 +13,14 @@ from memadmin.memory.filters import filter_from_fields
 from tenants.forms import BrowseForm, ExportForm
 from tenants.permissions import require
 from tenants.views.common import export_filename, is_fragment, render_error, safe_next, streamed_export, tenant_view
+
+
+def _parse_time(value):
+    """Mem0 writes history times as ISO strings; show them like every other time on the page."""
+    try:
+        return datetime.fromisoformat(value) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 @tenant_view("browse")
@@ -42,6 +51,8 @@ def detail(request, membership, app_id, memory_id):
     scope = request.scope
     memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id)
     history = selectors.memory_history(scope=scope, memory_id=memory.id, app_id=memory.app_id)
+    for entry in history:
+        entry["when"] = _parse_time(entry.get("updated_at") or entry.get("created_at"))
     back = safe_next(request, reverse("memories", args=[membership.tenant.slug]))
     return render(request, "tenants/memory_detail.html", {
         "memory": memory,

@@ -15,6 +15,18 @@ from tenants.views.common import client_ip, export_filename, is_fragment, memory
 
 # Staff and API reads of this person's data; shown to them (access transparency).
 TRANSPARENCY_KINDS = ("staff", "api")
+PLAIN_ACTIONS = {
+    "memory.list": "looked at your memories",
+    "memory.search": "searched your memories",
+    "memory.get": "opened one of your memories",
+    "memory.export": "exported your memories",
+    "memory.add": "stored a memory",
+    "memory.update": "changed a memory",
+    "memory.delete": "deleted a memory",
+    "memory.delete_matching": "deleted your memories",
+    "link.issue": "sent you a link to this page",
+    "link.revoke": "withdrew a link to this page",
+}
 
 
 def end_user_view(view):
@@ -53,9 +65,12 @@ def your_data(request, token):
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
-        context["accesses"] = AuditEvent.objects.filter(
+        accesses = list(AuditEvent.objects.filter(
             tenant=link.tenant, user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS
-        )[:50]
+        )[:50])  # fmt: skip
+        for event in accesses:
+            event.plain = PLAIN_ACTIONS.get(event.action, event.action)
+        context["accesses"] = accesses
         context["delete_all_form"] = EndUserDeleteAllForm()
     return render(request, template, context)
 
