@@ -71,6 +71,11 @@ def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRe
     if scope.actor_kind == "enduser":
         return  # a person reading their own data is not an access to audit
     user_id = pinned_value(scope.narrowed(filters), "user_id")
+    if user_id is None:
+        # Opening one memory (or reading several of the same person) is a read of that person's data:
+        # the user_id column is what the audit filter and the end user's transparency list key on.
+        users = {r.user_id for r in records}
+        user_id = users.pop() if len(users) == 1 else None
     apps = sorted({r.app_id for r in records})
     audit_record(
         scope=scope,
