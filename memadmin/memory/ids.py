@@ -21,7 +21,8 @@ from memadmin.memory.errors import ValidationError
 MAX_ID_LENGTH = 128
 ANY = "*"
 TAG_SEPARATOR = "\x1f"
-_ESCAPE = set(string.punctuation) - {"_"}
+# "_" too: a TAG value that is only underscores ("_") is a syntax error unless escaped.
+_ESCAPE = set(string.punctuation)
 _FORBIDDEN_CATEGORIES = {"Cc", "Cs", "Zl", "Zp"}
 
 
