@@ -115,3 +115,34 @@ def test_end_user_link_export_delete_all_and_expired_link(new_page, shot, world,
     person.goto(link)
     expect(person.get_by_test_id("link-error")).to_contain_text("expired")
     shot(person, "journey3-expired-link")
+
+
+def test_tour_of_the_admin_pages(new_page, shot, world, memories, add):
+    """Every main page renders in a real browser without console errors; screenshots for a human to look at."""
+    likes = ["tea", "jazz", "hiking", "chess"]
+    for i in range(12):
+        add(world.acme, "concierge_app", f"user-{i % 4}", f"Fact {i}: likes {likes[i % 4]}",
+            agent_id=["concierge", "planner"][i % 2], run_id=f"run-{i % 3}")  # fmt: skip
+    page = new_page()
+    errors = []
+    page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+    page.goto("/login/")
+    shot(page, "tour-login")
+    sign_in(page, "acme-admin")
+    for path, name in [("/t/acme/", "overview"), ("/t/acme/memories/", "memories"), ("/t/acme/users/", "users"),
+                       ("/t/acme/audit/", "audit"), ("/t/acme/members/", "members")]:  # fmt: skip
+        page.goto(path)
+        expect(page.locator("main h1")).to_be_visible()
+        shot(page, f"tour-{name}")
+    page.goto("/t/acme/memories/")
+    page.get_by_label("Agent").fill("planner")
+    page.get_by_label("Agent").press("Enter")
+    expect(page).to_have_url(re.compile(r"agent_id=planner"))
+    expect(page.locator("#results")).to_contain_text("6 memories match")
+    page.get_by_label("User", exact=True).fill("bad id")
+    page.get_by_label("User", exact=True).press("Enter")
+    expect(page.locator("#results .alert-error")).to_contain_text("whitespace")
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/t/acme/")
+    shot(page, "tour-overview-mobile")
+    assert not [e for e in errors if "400" not in e], errors
