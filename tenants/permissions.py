@@ -32,8 +32,15 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "user_export": _SUPPORT_UP,
     "memory_delete": _SUPPORT_UP,
     "user_delete": _SUPPORT_UP,
+    "jobs": _SUPPORT_UP,  # job list, job page, receipt
+    "job_cancel": _SUPPORT_UP,  # the service also checks the job kind
+    "user_erase": _SUPPORT_UP,
     # admin
     "app_export": _ADMINS,
+    "app_export_job": _ADMINS,
+    "job_download": _ADMINS,
+    "app_offboard": _ADMINS,
+    "app_offboard_start": _ADMINS,
     "audit": _ADMINS,
     "members": _ADMINS,
     "member_change": _ADMINS,
@@ -42,6 +49,8 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 
 # Actions that change something: POST-only, and the ones a read-only member gets 403 for.
 MUTATIONS = frozenset({"memory_delete", "user_delete", "member_change", "link_manage"})
+# Background jobs (tenants/views/jobs.py).
+MUTATIONS |= frozenset({"job_cancel", "user_erase", "app_export_job", "app_offboard_start"})
 
 
 def can(membership: Membership | None, action: str) -> bool:

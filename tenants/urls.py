@@ -1,7 +1,7 @@
 from django.urls import path
 
 from tenants import views
-from tenants.views import audit, auth, members, memories, overview, users, your_data
+from tenants.views import audit, auth, jobs, members, memories, overview, users, your_data
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -27,6 +27,18 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/members/add/", members.member_add, name="member_add"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/role/", members.member_role, name="member_role"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    # --- background jobs (tenants/views/jobs.py) ---
+    path("t/<slug:tenant_slug>/jobs/", jobs.job_list, name="jobs"),
+    path("t/<slug:tenant_slug>/jobs/<uuid:job_id>/", jobs.job_detail, name="job"),
+    path("t/<slug:tenant_slug>/jobs/<uuid:job_id>/receipt.json", jobs.job_receipt, name="job_receipt"),
+    path("t/<slug:tenant_slug>/jobs/<uuid:job_id>/download/", jobs.job_download, name="job_download"),
+    path("t/<slug:tenant_slug>/jobs/<uuid:job_id>/cancel/", jobs.job_cancel_view, name="job_cancel"),
+    path("t/<slug:tenant_slug>/apps/<str:app_id>/offboard/", jobs.app_offboard, name="app_offboard"),
+    path("t/<slug:tenant_slug>/apps/<str:app_id>/offboard/start/", jobs.app_offboard_start,
+         name="app_offboard_start"),
+    path("t/<slug:tenant_slug>/apps/<str:app_id>/export-job/", jobs.app_export_job, name="app_export_job"),
+    path("t/<slug:tenant_slug>/export-job/", jobs.app_export_job, name="tenant_export_job"),
+    path("t/<slug:tenant_slug>/user/erase/", jobs.user_erase, name="user_erase"),
     path("your-data/<str:token>/", your_data.your_data, name="your_data"),
     path("your-data/<str:token>/export.json", your_data.your_data_export, name="your_data_export"),
     path("your-data/<str:token>/delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),

@@ -1,0 +1,33 @@
+from django import forms
+
+from tenants.jobs.services import EXPORT_FORMATS
+
+
+class OffboardForm(forms.Form):
+    confirm_app_id = forms.CharField(max_length=128, strip=True)
+
+    def __init__(self, *args, app_id: str, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.app_id = app_id
+
+    def clean_confirm_app_id(self):
+        value = self.cleaned_data["confirm_app_id"]
+        if value != self.app_id:
+            raise forms.ValidationError(f"Type the app_id exactly ({self.app_id}) to confirm.")
+        return value
+
+
+class ExportJobForm(forms.Form):
+    format = forms.ChoiceField(choices=[(f, f.upper()) for f in EXPORT_FORMATS], initial="ndjson")
+    gzip = forms.BooleanField(required=False)
+
+
+class EraseForm(forms.Form):
+    user_id = forms.CharField(max_length=128, strip=True)
+    confirm_user_id = forms.CharField(max_length=128, strip=True)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("user_id") and data.get("confirm_user_id") != data.get("user_id"):
+            self.add_error("confirm_user_id", "Type the user_id exactly to confirm.")
+        return data

@@ -1,0 +1,140 @@
+"""Job pages: offboard an app, export to a file, erase a user, and follow any job to its receipt."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from django.http import FileResponse, Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils import timezone
+
+from memadmin.memory import bulk
+from tenants.jobs.exports import CONTENT_TYPES
+from tenants.jobs.forms import EraseForm, ExportJobForm, OffboardForm
+from tenants.jobs.services import ACTIVE, job_cancel, job_erase_user, job_export, job_offboard_app
+from tenants.models import Job
+from tenants.views.common import is_fragment, tenant_view
+
+
+def _job_for(request, job_id) -> Job:
+    """The one scoped fetch of a job: another tenant's job does not exist here."""
+    try:
+        return Job.objects.select_related("tenant", "app").get(pk=job_id, tenant=request.tenant)
+    except Job.DoesNotExist:
+        raise Http404("No such job.") from None
+
+
+def _to_job(request, job: Job):
+    url = reverse("job", args=[request.tenant.slug, job.pk])
+    if request.htmx:
+        response = HttpResponse(status=204)
+        response["HX-Redirect"] = url
+        return response
+    return redirect(url)
+
+
+def _eta(job: Job) -> int | None:
+    if job.state != Job.State.RUNNING or not job.started_at or not job.done or job.total <= job.done:
+        return None
+    elapsed = (timezone.now() - job.started_at).total_seconds()
+    return int((job.total - job.done) * elapsed / job.done) if elapsed > 0 else None
+
+
+def _percent(job: Job) -> int:
+    if job.state == Job.State.SUCCEEDED:
+        return 100
+    return min(100, int(job.done * 100 / job.total)) if job.total else 0
+
+
+@tenant_view("jobs")
+def job_list(request, membership):
+    jobs = Job.objects.filter(tenant=request.tenant).select_related("app")[:200]
+    return render(request, "jobs/list.html", {"jobs": jobs})
+
+
+@tenant_view("jobs")
+def job_detail(request, membership, job_id):
+    job = _job_for(request, job_id)
+    context = {"job": job, "active": job.state in ACTIVE, "eta": _eta(job), "percent": _percent(job),
+               "download": bool(job.result_file and job.result_expires_at and job.result_expires_at > timezone.now()),
+               "receipt_rows": (job.receipt or {}).get("per_app", {})}  # fmt: skip
+    template = "jobs/detail.html#progress" if is_fragment(request) else "jobs/detail.html"
+    return render(request, template, context)
+
+
+@tenant_view("jobs")
+def job_receipt(request, membership, job_id):
+    job = _job_for(request, job_id)
+    if not job.receipt:
+        raise Http404("This job has no receipt yet.")
+    response = HttpResponse(json.dumps(job.receipt, indent=2), content_type="application/json")
+    response["Content-Disposition"] = f'attachment; filename="receipt-{job.kind}-{job.pk}.json"'
+    return response
+
+
+@tenant_view("job_download")
+def job_download(request, membership, job_id):
+    job = _job_for(request, job_id)
+    path = Path(job.result_file) if job.result_file else None
+    if not path or not path.exists() or not job.result_expires_at or job.result_expires_at <= timezone.now():
+        raise Http404("This export has expired or was never written; run a new export.")
+    fmt = job.params.get("format", "ndjson")
+    content_type = "application/gzip" if job.params.get("gzip") else CONTENT_TYPES.get(fmt, "application/octet-stream")
+    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name, content_type=content_type)
+
+
+@tenant_view("job_cancel")
+def job_cancel_view(request, membership, job_id):
+    job_cancel(scope=request.scope, job=_job_for(request, job_id))
+    return _to_job(request, _job_for(request, job_id))
+
+
+@tenant_view("app_offboard")
+def app_offboard(request, membership, app_id):
+    if request.scope.app(app_id) is None:
+        raise Http404("No such app.")
+    return _offboard_page(request, app_id, OffboardForm(app_id=app_id))
+
+
+def _offboard_page(request, app_id, form, status=200):
+    existing = Job.objects.filter(tenant=request.tenant, app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP,
+                                  state__in=ACTIVE).first()  # fmt: skip
+    return render(request, "jobs/offboard.html", {
+        "app_id": app_id, "summary": bulk.app_summary(scope=request.scope, app_id=app_id), "form": form,
+        "export_form": ExportJobForm(), "existing": existing,
+    }, status=status)  # fmt: skip
+
+
+@tenant_view("app_offboard_start")
+def app_offboard_start(request, membership, app_id):
+    if request.scope.app(app_id) is None:
+        raise Http404("No such app.")
+    form = OffboardForm(request.POST, app_id=app_id)
+    if not form.is_valid():
+        return _offboard_page(request, app_id, form, status=400)
+    job, _ = job_offboard_app(scope=request.scope, app_id=app_id)
+    return _to_job(request, job)
+
+
+@tenant_view("app_export_job")
+def app_export_job(request, membership, app_id=None):
+    if app_id is not None and request.scope.app(app_id) is None:
+        raise Http404("No such app.")
+    form = ExportJobForm(request.POST)
+    if not form.is_valid():
+        return HttpResponse("Choose an export format: ndjson, json or csv.", status=400)
+    job = job_export(scope=request.scope, app_id=app_id, fmt=form.cleaned_data["format"],
+                     compress=form.cleaned_data["gzip"])  # fmt: skip
+    return _to_job(request, job)
+
+
+@tenant_view("user_erase")
+def user_erase(request, membership):
+    form = EraseForm(request.POST)
+    if not form.is_valid():
+        errors = "; ".join(e for field in form.errors.values() for e in field)
+        return HttpResponse(errors, status=400)
+    job, _ = job_erase_user(scope=request.scope, user_id=form.cleaned_data["user_id"])
+    return _to_job(request, job)
