@@ -11,10 +11,56 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 ID_MAX = 128
+# What memadmin.memory.ids.clean_id accepts, for the schema: no whitespace, no control characters.
+ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
+ID_SCHEMA = {"type": "string", "minLength": 1, "maxLength": ID_MAX, "pattern": ID_PATTERN}
+_ID_FIELDS = ("user_id", "agent_id", "run_id", "app_id")
+_CONDITION = {
+    "oneOf": [
+        {**ID_SCHEMA, "description": 'An exact id, or "*" for any non-null value.'},
+        {
+            "type": "object",
+            "required": ["in"],
+            "additionalProperties": False,
+            "properties": {"in": {"type": "array", "minItems": 1, "maxItems": 100, "items": ID_SCHEMA}},
+        },
+    ]
+}
+_TIME_BOUND = {"oneOf": [{"type": "string", "format": "date-time"}, {"type": "integer"}]}
+_TIME = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {op: _TIME_BOUND for op in ("gte", "lte", "gt", "lt")},
+}
+_FIELD_CONDITIONS = {
+    **{name: _CONDITION for name in _ID_FIELDS},
+    **{name: _TIME for name in ("created_at", "updated_at")},
+}
+_CLAUSE = {"type": "object", "minProperties": 1, "additionalProperties": False, "properties": _FIELD_CONDITIONS}
+FILTERS_SCHEMA = {
+    "type": "object",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {
+        **_FIELD_CONDITIONS,
+        "AND": {"type": "array", "minItems": 1, "items": _CLAUSE, "description": "All of (may nest AND / OR)."},
+        "OR": {"type": "array", "minItems": 1, "items": _CLAUSE, "description": "Any of (may nest AND / OR)."},
+    },
+    "description": "Mem0 Filters v2: AND / OR lists over user_id, agent_id, run_id, app_id (exact value, "
+    '"*" = any non-null, {"in": [...]}) and created_at / updated_at ({gte, lte, gt, lt}). Anything else is '
+    "refused with 400 naming it.",
+    "example": {"AND": [{"user_id": "u_alice"}, {"app_id": "concierge_app"}]},
+}
+
+
+@extend_schema_field(ID_SCHEMA)
+class IdField(serializers.CharField):
+    """An entity id; its syntax is checked by the memory service (clean_id), like everywhere else."""
 
 
 def _id_field(help_text: str, **kwargs) -> serializers.CharField:
-    return serializers.CharField(
+    return IdField(
         required=False,
         allow_null=True,
         allow_blank=True,
@@ -25,10 +71,13 @@ def _id_field(help_text: str, **kwargs) -> serializers.CharField:
     )
 
 
+_TEXT = {"type": "string", "minLength": 1, "maxLength": 20000, "pattern": r"\S"}
+
+
 @extend_schema_field(
     {
         "oneOf": [
-            {"type": "string", "minLength": 1, "maxLength": 20000},
+            _TEXT,
             {
                 "type": "array",
                 "minItems": 1,
@@ -38,8 +87,8 @@ def _id_field(help_text: str, **kwargs) -> serializers.CharField:
                     "required": ["role", "content"],
                     "properties": {
                         "role": {"type": "string", "enum": ["user", "assistant", "system"]},
-                        "content": {"type": "string", "minLength": 1, "maxLength": 20000},
-                        "name": {"type": "string"},
+                        "content": _TEXT,
+                        "name": ID_SCHEMA,
                     },
                 },
             },
@@ -51,15 +100,7 @@ class MessagesField(serializers.JSONField):
     pass
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "additionalProperties": True,
-        "description": "Mem0 Filters v2: AND / OR lists over user_id, agent_id, run_id, app_id (exact value, "
-        '"*" = any non-null, {"in": [...]}) and created_at / updated_at ({gte, lte, gt, lt}).',
-        "example": {"AND": [{"user_id": "u_alice"}, {"app_id": "concierge_app"}]},
-    }
-)
+@extend_schema_field(FILTERS_SCHEMA)
 class FiltersField(serializers.JSONField):
     pass
 
@@ -117,7 +158,7 @@ class AddResponseSerializer(serializers.Serializer):
 
 
 class ListRequestSerializer(serializers.Serializer):
-    filters = FiltersField(required=False, allow_null=True)
+    filters = FiltersField(help_text="Required: there is no global bucket.")
     start_date = serializers.CharField(required=False, allow_null=True, help_text="created_at >= (ISO 8601).")
     end_date = serializers.CharField(required=False, allow_null=True, help_text="created_at <= (ISO 8601).")
     page = serializers.IntegerField(required=False, min_value=1, allow_null=True)
@@ -138,7 +179,7 @@ class MemoryPageSerializer(serializers.Serializer):
 
 class SearchRequestSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000)
-    filters = FiltersField(required=False, allow_null=True)
+    filters = FiltersField(help_text="Required: there is no global bucket.")
     top_k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
     threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.0)
     rerank = serializers.BooleanField(required=False, allow_null=True, help_text="Accepted and ignored.")
@@ -202,13 +243,13 @@ class EntityListSerializer(serializers.Serializer):
 
 
 class BatchUpdateItemSerializer(serializers.Serializer):
-    memory_id = serializers.CharField(max_length=ID_MAX)
+    memory_id = IdField(max_length=ID_MAX)
     text = serializers.CharField(required=False, allow_null=True, max_length=20_000, allow_blank=True)
     metadata = MetadataField(required=False, allow_null=True)
 
 
 class BatchDeleteItemSerializer(serializers.Serializer):
-    memory_id = serializers.CharField(max_length=ID_MAX)
+    memory_id = IdField(max_length=ID_MAX)
 
 
 class BatchUpdateSerializer(serializers.Serializer):
@@ -272,7 +313,7 @@ class PingSerializer(serializers.Serializer):
 
 
 class DataLinkRequestSerializer(serializers.Serializer):
-    user_id = serializers.CharField(max_length=ID_MAX, trim_whitespace=False)
+    user_id = IdField(max_length=ID_MAX, trim_whitespace=False)
     ttl = serializers.IntegerField(
         required=False,
         default=7 * 86400,

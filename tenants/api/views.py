@@ -79,6 +79,7 @@ WRITE_ERRORS = {
     410: OpenApiResponse(s.ErrorSerializer, description="The app was offboarded."),
 }
 READ_ERRORS = {**ERRORS, 410: WRITE_ERRORS[410]}
+MEMORY_ID = OpenApiParameter("memory_id", s.ID_SCHEMA, OpenApiParameter.PATH)
 
 
 def _valid(serializer_class, data) -> dict:
@@ -279,11 +280,16 @@ def memory_search(request):
 
 
 @extend_schema(
-    methods=["GET"], operation_id="memory_get", summary="Get one memory", responses={200: s.MemorySerializer, **ERRORS}
+    methods=["GET"],
+    operation_id="memory_get",
+    parameters=[MEMORY_ID],
+    summary="Get one memory",
+    responses={200: s.MemorySerializer, **ERRORS},
 )
 @extend_schema(
     methods=["PUT"],
     operation_id="memory_update",
+    parameters=[MEMORY_ID],
     summary="Update a memory's text and/or metadata (re-embedded; history kept)",
     request=s.UpdateRequestSerializer,
     responses={200: s.MemorySerializer, **WRITE_ERRORS},
@@ -293,7 +299,10 @@ def memory_search(request):
     operation_id="memory_delete",
     summary="Delete one memory and its history",
     request=None,
-    parameters=[OpenApiParameter("delete_linked", bool, description="Accepted; memadmin keeps no linked chain.")],
+    parameters=[
+        MEMORY_ID,
+        OpenApiParameter("delete_linked", bool, description="Accepted; memadmin keeps no linked chain."),
+    ],
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["GET", "PUT", "DELETE"])
@@ -323,6 +332,7 @@ def _update(scope: Scope, memory_id: str, text, metadata, record: MemoryRecord |
 
 @extend_schema(
     operation_id="memory_history",
+    parameters=[MEMORY_ID],
     summary="A memory's change history, oldest first",
     responses={200: s.HistorySerializer(many=True), **ERRORS},
 )
@@ -416,7 +426,10 @@ def entity_list(request):
     operation_id="entity_delete",
     summary="Delete every memory of one user, agent, run or app",
     request=None,
-    parameters=[OpenApiParameter("entity_type", str, OpenApiParameter.PATH, enum=list(ENTITY_TYPES))],
+    parameters=[
+        OpenApiParameter("entity_type", str, OpenApiParameter.PATH, enum=list(ENTITY_TYPES)),
+        OpenApiParameter("name", s.ID_SCHEMA, OpenApiParameter.PATH),
+    ],
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
