@@ -226,3 +226,21 @@ def test_punctuation_only_ids_work(world, api, user_id):
     assert [m["user_id"] for m in listed["results"]] == [user_id]
     deleted = api.delete(f"/v2/entities/user/{user_id}/")
     assert deleted.status_code == 200 and deleted.json()["deleted"] == 1
+
+
+def test_legal_hold_blocks_api_deletions_with_409(world, api):
+    api.as_key(world.acme_key)
+    memory_id = api.post("/v3/memories/add/", {"messages": "x", "user_id": "u1"}, format="json").json()["results"][0][
+        "id"
+    ]
+    world.acme.legal_hold = True
+    world.acme.save()
+    for response in (
+        api.delete("/v1/memories/?user_id=u1"),
+        api.delete(f"/v1/memories/{memory_id}/"),
+        api.delete("/v1/batch/", {"memories": [{"memory_id": memory_id}]}, format="json"),
+        api.delete("/v2/entities/user/u1/"),
+    ):
+        body = _error(response, 409, "conflict")
+        assert "legal hold" in body["detail"] and body["error"]["status"] == "legal_hold"
+    assert api.get(f"/v1/memories/{memory_id}/").status_code == 200
