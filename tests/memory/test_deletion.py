@@ -1,0 +1,201 @@
+"""Deletions leave nothing behind: no keys (SCAN), no history rows, no stored chat messages."""
+
+import sqlite3
+from contextlib import closing
+
+import pytest
+
+from memadmin.memory import selectors, services, store
+from memadmin.memory.errors import Conflict, ValidationError
+from memadmin.memory.filters import EVERYTHING, filter_from_fields
+from tenants.models import EndUser, LegalHold
+from tests.memory.rawhash import keys_of, put
+
+
+def history_rows(collection, memory_ids):
+    with closing(sqlite3.connect(store.history_db_path(collection))) as db:
+        marks = ",".join("?" * len(memory_ids))
+        return db.execute(f"SELECT COUNT(*) FROM history WHERE memory_id IN ({marks})", list(memory_ids)).fetchone()[0]
+
+
+def message_scopes(collection):
+    with closing(sqlite3.connect(store.history_db_path(collection))) as db:
+        return [row[0] for row in db.execute("SELECT session_scope FROM messages ORDER BY session_scope")]
+
+
+def save_messages(collection, **ids):
+    """Store chat messages exactly as Mem0 does when it extracts memories (infer=True)."""
+    from mem0.memory.main import _build_session_scope
+    from mem0.memory.storage import SQLiteManager
+
+    manager = SQLiteManager(str(store.history_db_path(collection)))
+    try:
+        manager.save_messages(
+            [{"role": "user", "content": f"hello from {ids}"}, {"role": "assistant", "content": "noted"}],
+            _build_session_scope(ids),
+        )
+    finally:
+        manager.close()
+
+
+@pytest.fixture
+def alice_and_bob(world, add, raw_valkey):
+    scope = world.admin(world.acme)
+    collection = world.acme_concierge.collection_name
+    alice = [
+        add(scope, "concierge_app", "alice", "Alice prefers aisle seats", agent_id="booker", run_id="r1").id,
+        add(scope, "concierge_app", "alice", "Alice is vegetarian", agent_id="booker").id,
+        add(scope, "concierge_app", "alice", "Alice lives in Lyon").id,
+    ]
+    bob = [add(scope, "concierge_app", "bob", "Bob is vegan", agent_id="booker").id]
+    services.memory_update(scope=scope, memory_id=alice[0], text="Alice prefers window seats")
+    save_messages(collection, user_id="alice", agent_id="booker", run_id="r1")
+    save_messages(collection, user_id="alice")
+    save_messages(collection, user_id="alice", agent_id="other-agent")  # a session with no memory left
+    save_messages(collection, user_id="bob", agent_id="booker")
+    # Hashes the index refuses (wrong vector size): only a SCAN finds them.
+    stray_alice = put(raw_valkey, collection, user_id="alice", embedding=b"\x00" * 12)
+    stray_bob = put(raw_valkey, collection, user_id="bob", embedding=b"\x00" * 12)
+    return scope, collection, alice, bob, stray_alice, stray_bob
+
+
+def test_delete_matching_leaves_no_keys_history_or_messages(alice_and_bob, raw_valkey):
+    scope, collection, alice, bob, stray_alice, stray_bob = alice_and_bob
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="alice")) == 3  # stray unindexed
+    assert history_rows(collection, alice) == 4  # 3 ADD + 1 UPDATE
+    progress = []
+
+    result = services.memory_delete_matching(
+        scope=scope, filters=filter_from_fields(user_id="alice"), batch_size=2, progress=progress.append
+    )
+
+    assert result.deleted == 4 and result.unindexed_deleted == 1 and result.remaining == 0
+    assert result.history_deleted == 4
+    assert result.messages_deleted == 6
+    assert result.per_app["concierge_app"]["remaining"] == 0
+    assert result.verified_at is not None
+    assert progress and progress[-1] == 3
+    survivors = {key.decode().rsplit(":", 1)[-1] for key in keys_of(raw_valkey, collection)}
+    assert survivors == {*bob, stray_bob}
+    assert history_rows(collection, alice + [stray_alice]) == 0
+    assert history_rows(collection, bob) == 1
+    assert message_scopes(collection) == ["agent_id=booker&user_id=bob"] * 2
+    # The other app of the tenant had nothing of alice's and is untouched.
+    assert result.per_app["sports_portal"]["memories"] == 0
+
+
+def test_delete_matching_by_agent_removes_only_that_agents_sessions(alice_and_bob, raw_valkey):
+    scope, collection, alice, bob, _, _ = alice_and_bob
+    result = services.memory_delete_matching(
+        scope=scope, filters=filter_from_fields(user_id="alice", agent_id="booker", app_id="concierge_app")
+    )
+    assert (result.deleted, result.remaining) == (2, 0)
+    # Alice's memory without an agent and her session without an agent survive; bob is untouched.
+    assert {r.id for r in selectors.memory_list(scope=scope).items} == {alice[2], *bob}
+    assert "user_id=alice" in message_scopes(collection)
+    assert "agent_id=booker&run_id=r1&user_id=alice" not in message_scopes(collection)
+    assert "agent_id=booker&user_id=bob" in message_scopes(collection)
+
+
+def test_delete_one_memory_removes_its_history(alice_and_bob, raw_valkey):
+    scope, collection, alice, bob, _, _ = alice_and_bob
+    result = services.memory_delete(scope=scope, memory_id=alice[0])
+    # ADD + UPDATE rows, and the DELETE row Mem0 itself writes while deleting.
+    assert (result.deleted, result.remaining, result.history_deleted) == (1, 0, 3)
+    assert not raw_valkey.exists(f"mem0:{collection}:{alice[0]}")
+    assert history_rows(collection, [alice[0]]) == 0
+    assert history_rows(collection, alice[1:]) == 2
+
+
+def test_delete_matching_needs_a_filter(alice_and_bob, raw_valkey):
+    scope, collection, *_ = alice_and_bob
+    with pytest.raises(ValidationError):
+        services.memory_delete_matching(scope=scope, filters=EVERYTHING)
+    with pytest.raises(ValidationError):
+        services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="", agent_id=None))
+    assert len(keys_of(raw_valkey, collection)) == 6
+
+
+def test_delete_matching_app_id_alone_empties_that_app_only(world, alice_and_bob, add, raw_valkey):
+    # app_id counts as a filter (the API's delete_all(app_id=...) relies on it): that app goes, nothing else.
+    scope, collection, *_ = alice_and_bob
+    sports = add(scope, "sports_portal", "alice", "Alice runs")
+    result = services.memory_delete_matching(scope=scope, filters=filter_from_fields(app_id="concierge_app"))
+    assert result.deleted == 6 and result.remaining == 0 and set(result.per_app) == {"concierge_app"}
+    assert result.messages_deleted == 8
+    assert keys_of(raw_valkey, collection) == []
+    assert message_scopes(collection) == []
+    assert selectors.memory_get(scope=scope, memory_id=sports.id).id == sports.id
+
+
+# --- legal holds -------------------------------------------------------------------
+
+
+@pytest.fixture
+def held(world, add):
+    scope = world.admin(world.acme)
+    alice = add(scope, "concierge_app", "alice", "Alice likes jazz")
+    bob = add(scope, "concierge_app", "bob", "Bob likes rock")
+    return scope, alice, bob
+
+
+def assert_nothing_deleted(scope, *records):
+    for record in records:
+        assert selectors.memory_get(scope=scope, memory_id=record.id, audit=False).id == record.id
+
+
+def test_legal_hold_on_user_refuses_deletion(world, held):
+    scope, alice, bob = held
+    LegalHold.objects.create(tenant=world.acme, user_id="alice", reason="litigation", created_by="legal")
+    with pytest.raises(Conflict) as caught:
+        services.memory_delete(scope=scope, memory_id=alice.id)
+    assert caught.value.status == 409
+    with pytest.raises(Conflict):
+        services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="alice"))
+    with pytest.raises(Conflict):  # not pinned to alice, but it would match her memories
+        services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="*"))
+    with pytest.raises(Conflict):
+        services.memory_delete_matching(scope=world.end_user(world.acme, "alice"), filters=EVERYTHING)
+    assert_nothing_deleted(scope, alice, bob)
+    assert services.memory_delete(scope=scope, memory_id=bob.id).deleted == 1
+
+
+def test_released_hold_no_longer_blocks(world, held):
+    scope, alice, _ = held
+    from django.utils import timezone
+
+    LegalHold.objects.create(
+        tenant=world.acme, user_id="alice", reason="over", created_by="legal", released_at=timezone.now()
+    )
+    assert services.memory_delete(scope=scope, memory_id=alice.id).deleted == 1
+
+
+def test_end_user_legal_hold_refuses_deletion(world, held):
+    scope, alice, bob = held
+    EndUser.objects.filter(tenant=world.acme, user_id="alice").update(legal_hold=True)
+    with pytest.raises(Conflict):
+        services.memory_delete(scope=scope, memory_id=alice.id)
+    with pytest.raises(Conflict):
+        services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="alice"))
+    assert_nothing_deleted(scope, alice, bob)
+    # The same user_id in another tenant is another person: not held.
+    other = world.admin(world.globex)
+    record = services.memory_add(scope=other, app_id="concierge_app", messages="x", user_id="alice")[0]
+    assert services.memory_delete(scope=other, memory_id=record.id).deleted == 1
+
+
+def test_tenant_and_app_legal_hold_refuse_deletion(world, held):
+    scope, alice, bob = held
+    hold = LegalHold.objects.create(tenant=world.acme, app=world.acme_concierge, reason="audit", created_by="legal")
+    with pytest.raises(Conflict):
+        services.memory_delete(scope=scope, memory_id=bob.id)
+    with pytest.raises(Conflict):
+        services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="bob"))
+    hold.delete()
+    world.acme.legal_hold = True
+    world.acme.save()
+    with pytest.raises(Conflict):
+        services.memory_delete(scope=scope, memory_id=bob.id)
+    with pytest.raises(Conflict):
+        services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="bob"))
+    assert_nothing_deleted(scope, alice, bob)

@@ -1,0 +1,76 @@
+"""Valkey stopped -> StoreUnavailable (503), never an empty result."""
+
+import pytest
+from django.conf import settings
+
+from memadmin.memory import selectors, services, store
+from memadmin.memory.errors import StoreUnavailable
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.status import store_status
+from tests.conftest import ThrowawayValkey
+
+
+@pytest.fixture
+def doomed_server(valkey_server):
+    """A second throwaway server the service is pointed at; the session server is restored afterwards."""
+    server = ThrowawayValkey().start()
+    old_url = settings.VALKEY_URL
+    try:
+        settings.VALKEY_URL = server.url
+        store.reset()
+        yield server
+    finally:
+        settings.VALKEY_URL = old_url
+        store.reset()
+        server.cleanup()
+
+
+def test_stopped_store_raises_store_unavailable_everywhere(world, add, doomed_server):
+    scope = world.admin(world.acme)
+    record = add(scope, "concierge_app", "alice", "Alice prefers aisle seats")
+    assert selectors.memory_count(scope=scope) == 1
+
+    doomed_server.kill()
+
+    alice = filter_from_fields(user_id="alice")
+    calls = {
+        "list": lambda: selectors.memory_list(scope=scope, filters=alice),
+        "search": lambda: selectors.memory_search(scope=scope, query="seats", filters=alice),
+        "get": lambda: selectors.memory_get(scope=scope, memory_id=record.id),
+        "history": lambda: selectors.memory_history(scope=scope, memory_id=record.id),
+        "count": lambda: selectors.memory_count(scope=scope),
+        "counts": lambda: selectors.memory_counts(scope=scope),
+        "export": lambda: list(selectors.memory_export(scope=scope, filters=alice)),
+        "add": lambda: add(scope, "concierge_app", "alice", "Alice likes tea"),
+        "update": lambda: services.memory_update(scope=scope, memory_id=record.id, text="changed"),
+        "delete": lambda: services.memory_delete(scope=scope, memory_id=record.id),
+        "delete_matching": lambda: services.memory_delete_matching(scope=scope, filters=alice),
+        "status": store_status,
+    }
+    for name, call in calls.items():
+        with pytest.raises(StoreUnavailable) as caught:
+            call()
+        assert caught.value.status == 503, name
+        assert "unreachable" in caught.value.message or "not ready" in caught.value.message, name
+
+
+def test_store_down_before_first_use_raises_store_unavailable(world, doomed_server):
+    doomed_server.kill()
+    scope = world.admin(world.acme)
+    with pytest.raises(StoreUnavailable):
+        selectors.memory_list(scope=scope)
+    with pytest.raises(StoreUnavailable):
+        services.memory_add(scope=scope, app_id="sports_portal", messages="hello", user_id="alice")
+
+
+def test_store_dies_in_the_middle_of_an_export(world, add, doomed_server):
+    scope = world.admin(world.acme)
+    for text in ("one", "two", "three", "four", "five"):
+        add(scope, "concierge_app", "alice", text)
+    export = selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="alice"), batch_size=2)
+    first = next(export)
+    assert first["user_id"] == "alice"
+    next(export)  # the rest of the first batch is already in hand
+    doomed_server.kill()
+    with pytest.raises(StoreUnavailable):
+        list(export)
