@@ -291,6 +291,19 @@ def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None)
     return counts
 
 
+def memory_group_counts(
+    *, scope: Scope, field: str, filters: Node = EVERYTHING, limit: int | None = None
+) -> list[tuple[str, int]]:
+    """Memories per user_id, agent_id or run_id across the scope's apps, largest first."""
+    scope.require("read")
+    if field not in ("user_id", "agent_id", "run_id"):
+        raise ValidationError("Counts group by user_id, agent_id or run_id.", field="field")
+    counts: Counter = Counter()
+    for app, tree in plan(scope, filters):
+        counts.update(_group_counts(app, tree, field, limit=limit))
+    return counts.most_common(limit)
+
+
 def _distinct(app: AppRef, tree: Node, field: str) -> int:
     with store.store_errors():
         reply = store.client().execute_command(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import json
-from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlencode
 
@@ -404,15 +403,12 @@ def memory_delete_all(request):
 def entity_list(request):
     scope = request_scope(request)
     counts = selectors.memory_counts(scope=scope, top=ENTITY_LIMIT)
-    runs: Counter = Counter()
-    for app, tree in selectors.plan(scope, EVERYTHING):
-        # memory_counts groups users and agents; runs take the same engine-side GROUPBY.
-        runs.update(selectors._group_counts(app, tree, "run_id", limit=ENTITY_LIMIT))
+    runs = selectors.memory_group_counts(scope=scope, field="run_id", limit=ENTITY_LIMIT)
     groups = (
         ("app", [(app_id, n) for app_id, n in counts.per_app.items() if n]),
         ("user", counts.per_user),
         ("agent", counts.per_agent),
-        ("run", runs.most_common(ENTITY_LIMIT)),
+        ("run", runs),
     )
     results = [
         {"id": f"{kind}:{name}", "name": name, "type": kind, "total_memories": n}
