@@ -9,7 +9,11 @@ Mem0 user has), with the ratio. Importing this module does nothing.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
@@ -69,3 +73,103 @@ def load_memories(client, collection: str, n: int, *, users: int = 50, agents: i
     if connection is not None:
         connection.close()
     return n
+
+
+def _tree_rss(process) -> int:
+    import psutil
+
+    try:
+        procs = [process, *process.children(recursive=True)]
+        return max(p.memory_info().rss for p in procs)
+    except psutil.Error:
+        return 0
+
+
+def _throwaway_app(tenant, app_id: str):
+    from tenants.models import App
+
+    return App.objects.create(tenant=tenant, app_id=app_id, name=app_id)
+
+
+def _baseline(tenant, sample: int) -> dict:
+    """What a Mem0 user has: Memory.delete(id), one call per memory (it also writes a history row)."""
+    from django.conf import settings
+
+    from memadmin.memory import store
+
+    app = _throwaway_app(tenant, f"baseline_{uuid.uuid4().hex[:8]}")
+    store.ensure_index(app.collection_name)
+    load_memories(store.client(), app.collection_name, sample, dims=settings.MEMADMIN_EMBEDDER_DIMS, seed=1,
+                  history_path=store.history_db_path(app.collection_name))  # fmt: skip
+    memory = store.memory_for(app.collection_name)  # loads Mem0 (and its embedder) before the clock starts
+    ids = [store._s(k).rsplit(":", 1)[-1] for k in store.client().scan_iter(
+        match=f"{store.key_prefix(app.collection_name)}*", count=1000)]  # fmt: skip
+    started = time.perf_counter()
+    for memory_id in ids:
+        memory.delete(memory_id)
+    seconds = time.perf_counter() - started
+    return {"sample": len(ids), "seconds": round(seconds, 3), "rate": round(len(ids) / seconds, 1)}
+
+
+def run_offboard_bench(n: int, *, baseline_sample: int = 2000, timeout: float = 3600.0) -> dict:
+    """Offboard a throwaway app of n memories with a real worker process (python manage.py worker)."""
+    import psutil
+    from django.conf import settings
+
+    from memadmin.memory import store
+    from memadmin.memory.scope import scope_for_job
+    from tenants.jobs.services import job_offboard_app
+    from tenants.models import Job, Tenant
+
+    slug = f"bench-offboard-{uuid.uuid4().hex[:6]}"
+    tenant = Tenant.objects.create(name=slug, slug=slug)
+    app = _throwaway_app(tenant, "offboard_me")
+    store.ensure_index(app.collection_name)
+    started = time.perf_counter()
+    load_memories(store.client(), app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS,
+                  history_path=store.history_db_path(app.collection_name))  # fmt: skip
+    load_seconds = time.perf_counter() - started
+
+    env = {**os.environ, "VALKEY_URL": store.valkey_url(), "MEMADMIN_DATA_DIR": str(settings.DATA_DIR)}
+    repo = Path(__file__).resolve().parents[1]
+    worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "1", "--no-beat",
+                               "--loglevel", "WARNING"], cwd=repo, env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    proc = psutil.Process(worker.pid)
+    peak = idle = 0
+    try:
+        time.sleep(3)
+        idle = _tree_rss(proc)
+        scope = scope_for_job(Job(tenant=tenant, requested_by="bench"))
+        job, _ = job_offboard_app(scope=scope, app_id="offboard_me", grace_hours=0)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            peak = max(peak, _tree_rss(proc))
+            job.refresh_from_db()
+            if job.state in ("succeeded", "failed", "cancelled"):
+                break
+            time.sleep(0.1)
+    finally:
+        os.killpg(worker.pid, 15)
+        worker.wait(30)
+    if job.state != "succeeded":
+        raise RuntimeError(f"offboard job {job.state}: {job.error}")
+    seconds = (job.finished_at - job.started_at).total_seconds()
+    totals = job.receipt["totals"]
+    result = {
+        "n": n,
+        "load_seconds": round(load_seconds, 1),
+        "offboard_seconds": round(seconds, 3),
+        "offboard_rate": round(totals["memories"] / seconds, 1),
+        "deleted": totals["memories"],
+        "history_rows": totals["history_rows"],
+        "remaining": job.receipt["remaining"],
+        "worker_idle_rss_mb": round(idle / 2**20, 1),
+        "worker_peak_rss_mb": round(peak / 2**20, 1),
+        "batch_size": settings.MEMADMIN_JOB_BATCH_SIZE,
+        "index_algorithm": settings.MEMADMIN_INDEX_ALGORITHM,
+    }
+    baseline = _baseline(tenant, min(n, baseline_sample))
+    result["baseline"] = baseline
+    result["ratio"] = round(result["offboard_rate"] / baseline["rate"], 1)
+    return result

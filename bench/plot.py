@@ -71,7 +71,8 @@ def plot(paths: list[Path], out: Path) -> Path | None:
     if not runs:
         return None
     ns = list(runs)
-    fig, axes = plt.subplots(1, len(PANELS) + 1, figsize=(5 * (len(PANELS) + 1), 4.6))
+    fig, grid = plt.subplots(2, 3, figsize=(16, 9.5))
+    axes = list(grid.flat)
     for ax, (title, series) in zip(axes, PANELS.items()):
         for label, path in series:
             points = [(n, _get(runs[n], path)) for n in ns]
@@ -82,13 +83,21 @@ def plot(paths: list[Path], out: Path) -> Path | None:
             line = ax.plot(xs, [v["p50_ms"] for _, v in points], marker="o", label=label)[0]
             ax.plot(xs, [v["p95_ms"] for _, v in points], linestyle="--", color=line.get_color(), alpha=0.5)
         _style(ax, title, "latency ms (p50 solid, p95 dashed)")
-    ax = axes[-1]
+    ax = axes[4]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
         points = [(n, _get(runs[n], ("export", case, "service", "memories_per_s"))) for n in ns]
         points = [(n, v) for n, v in points if v]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
-    _style(ax, "export throughput", "memories / s")
+    _style(ax, "export throughput (service)", "memories / s")
+    ax = axes[5]
+    for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
+        points = [(n, _get(runs[n], ("export", case, "service", "peak_rss_mb_sampled"))) for n in ns]
+        points = [(n, v) for n, v in points if v]
+        if points:
+            ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
+    ax.axhline(300, color="red", linestyle=":", label="target 300 MB")
+    _style(ax, "export peak RSS (subprocess)", "MB")
     fig.suptitle("memadmin latency vs store size N (log-log); 2-core machine", fontsize=12)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
