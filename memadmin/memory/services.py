@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
@@ -29,6 +30,7 @@ logger = logging.getLogger("memadmin.memory")
 
 RESERVED_METADATA = frozenset({"user_id", "agent_id", "run_id", "app_id", "memory_id", "hash", "data",
                                "created_at", "updated_at", "text_lemmatized"})  # fmt: skip
+IDENTITY_KEYS = frozenset({"user_id", "agent_id", "run_id"})
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 20_000
 ROLES = ("user", "assistant", "system")
@@ -160,10 +162,24 @@ def memory_update(
     record = _find(scope, memory_id, app_id)
     app = _writable_app(scope, record.app_id)
     with store.store_errors():
+        _strip_identity_from_metadata(f"{store.key_prefix(app.collection)}{record.id}")
         store.memory_for(app.collection).update(record.id, text=text.strip(), metadata=metadata)
     audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
                  memory_ids=[record.id])  # fmt: skip
     return _find(scope, record.id, app.app_id)
+
+
+def _strip_identity_from_metadata(key: str) -> None:
+    """Mem0's update rebuilds the hash from a payload where metadata keys override the TAGs (mem0 #6655):
+    a user_id an agent smuggled into metadata would move the memory to that user. Drop such keys first."""
+    raw = store.client().hget(key, "metadata")
+    try:
+        metadata = json.loads(raw) if raw else None
+    except ValueError:
+        return
+    if isinstance(metadata, dict) and IDENTITY_KEYS & metadata.keys():
+        clean = {k: v for k, v in metadata.items() if k not in IDENTITY_KEYS}
+        store.client().hset(key, "metadata", json.dumps(clean))
 
 
 # --- deletions --------------------------------------------------------------------
