@@ -202,11 +202,12 @@ class EmbeddedServer:
             port = self.configured_port or free_port()
             process = start_process(self.directory, port, detach=False)
             self._record(process.pid, port)
-        if on_ready:
-            on_ready(Running(process.pid, port))
+        # Handlers first: a signal that arrives once the URL is printed must stop the server, not orphan it.
         stop = lambda *_: process.send_signal(signal.SIGTERM)  # noqa: E731 - valkey flushes AOF on SIGTERM
         signal.signal(signal.SIGINT, stop)
         signal.signal(signal.SIGTERM, stop)
+        if on_ready:
+            on_ready(Running(process.pid, port))
         code = process.wait()
         self.state_file.unlink(missing_ok=True)
         return code

@@ -1,0 +1,184 @@
+"""The embedded Valkey: one detached server per data dir, reused, stopped cleanly, clear errors."""
+
+import json
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import valkey
+from django.core.management import CommandError, call_command
+
+from memadmin.memory import embedded, store
+from memadmin.memory.embedded import EmbeddedServer, EmbeddedValkeyError, pid_alive
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def data_dir(tmp_path):
+    """A data dir whose embedded server, if any test started one, is always stopped."""
+    yield tmp_path
+    EmbeddedServer(tmp_path).stop()
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def test_ensure_starts_once_and_is_reused(data_dir):
+    first = EmbeddedServer(data_dir).ensure()
+    assert pid_alive(first.pid)
+    assert first.url == f"valkey://127.0.0.1:{first.port}"
+    again = EmbeddedServer(data_dir).ensure()  # another instance, e.g. another process of the same site
+    assert again == first
+    state = json.loads((data_dir / "valkey" / "server.json").read_text())
+    assert state == {"pid": first.pid, "port": first.port}
+
+    client = valkey.Valkey.from_url(first.url)
+    modules = {m[b"name"].decode() for m in client.module_list()}
+    assert "search" in modules
+    assert client.execute_command("FT.CONFIG", "GET", "DEFAULT_DIALECT") == [[b"DEFAULT_DIALECT", b"2"]]
+    assert client.config_get("appendonly") == {"appendonly": "yes"}
+    assert client.config_get("appendfsync") == {"appendfsync": "everysec"}
+    assert client.config_get("bind")["bind"] == "127.0.0.1"
+    client.set("k", "v")
+    client.close()
+    aof = data_dir / "valkey" / "appendonlydir"
+    assert aof.is_dir() and any(aof.iterdir())
+
+
+def test_stop_stops_it(data_dir):
+    running = EmbeddedServer(data_dir).ensure()
+    stopped = EmbeddedServer(data_dir).stop()
+    assert stopped == running
+    assert not pid_alive(running.pid)
+    assert not (data_dir / "valkey" / "server.json").exists()
+    assert EmbeddedServer(data_dir).running() is None
+    assert EmbeddedServer(data_dir).stop() is None
+
+
+def test_data_survives_a_restart(data_dir):
+    running = EmbeddedServer(data_dir).ensure()
+    valkey.Valkey.from_url(running.url).set("kept", "yes")
+    EmbeddedServer(data_dir).stop()  # SIGTERM: the AOF is flushed
+    again = EmbeddedServer(data_dir).ensure()
+    assert again.pid != running.pid
+    assert valkey.Valkey.from_url(again.url).get("kept") == b"yes"
+
+
+def test_stale_pidfile_is_removed_with_a_warning(data_dir, caplog):
+    directory = data_dir / "valkey"
+    directory.mkdir()
+    pid = dead_pid()
+    (directory / "server.json").write_text(json.dumps({"pid": pid, "port": embedded.free_port()}))
+    with caplog.at_level(logging.WARNING, logger="memadmin.valkey"):
+        running = EmbeddedServer(data_dir).ensure()
+    assert running.pid != pid and pid_alive(running.pid)
+    assert any("stale" in r.message.lower() and str(pid) in r.message for r in caplog.records)
+    assert json.loads((directory / "server.json").read_text())["pid"] == running.pid
+
+
+def test_unreadable_pidfile_is_removed(data_dir, caplog):
+    directory = data_dir / "valkey"
+    directory.mkdir()
+    (directory / "server.json").write_text("{not json")
+    with caplog.at_level(logging.WARNING, logger="memadmin.valkey"):
+        assert EmbeddedServer(data_dir).running() is None
+    assert not (directory / "server.json").exists()
+    assert "unreadable" in caplog.text.lower()
+
+
+def test_configured_port_in_use_is_a_clear_error(data_dir):
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        port = sock.getsockname()[1]
+        with pytest.raises(EmbeddedValkeyError) as caught:
+            EmbeddedServer(data_dir, port).ensure()
+    message = str(caught.value)
+    assert str(port) in message and "already in use" in message and "MEMADMIN_VALKEY_PORT" in message
+    assert not (data_dir / "valkey" / "server.json").exists()
+
+
+def test_configured_port_is_used(data_dir):
+    port = embedded.free_port()
+    assert EmbeddedServer(data_dir, port).ensure().port == port
+
+
+def test_store_uses_the_embedded_server_when_valkey_url_is_unset(data_dir, settings):
+    settings.VALKEY_URL = None
+    settings.DATA_DIR = data_dir
+    settings.MEMADMIN_VALKEY_PORT = 0
+    try:
+        url = store.valkey_url()
+        assert url == EmbeddedServer(data_dir).running().url
+    finally:
+        store.reset()
+
+
+# --- manage.py valkey --------------------------------------------------------------------------
+
+
+def test_valkey_command_status_and_stop(data_dir, settings, capsys):
+    settings.VALKEY_URL = None
+    settings.DATA_DIR = data_dir
+    call_command("valkey", "--status")
+    assert capsys.readouterr().out.strip() == "not running"
+    running = EmbeddedServer(data_dir).ensure()
+    call_command("valkey", "--status")
+    assert capsys.readouterr().out.strip() == f"running (pid {running.pid}) at {running.url}"
+    call_command("valkey", "--stop")
+    assert capsys.readouterr().out.strip() == f"stopped pid {running.pid}"
+    assert not pid_alive(running.pid)
+    call_command("valkey", "--stop")
+    assert capsys.readouterr().out.strip() == "not running"
+
+
+def test_valkey_command_refuses_when_valkey_url_is_set(settings):
+    settings.VALKEY_URL = "valkey://elsewhere:6379"
+    with pytest.raises(CommandError, match="VALKEY_URL is set"):
+        call_command("valkey", "--status")
+
+
+def test_valkey_command_refuses_a_second_foreground_server(data_dir, settings):
+    settings.VALKEY_URL = None
+    settings.DATA_DIR = data_dir
+    running = EmbeddedServer(data_dir).ensure()
+    with pytest.raises(CommandError, match=f"already running \\(pid {running.pid}\\)"):
+        call_command("valkey")
+
+
+def test_valkey_command_runs_in_the_foreground_and_prints_its_url(data_dir):
+    env = {k: v for k, v in os.environ.items() if k not in ("VALKEY_URL", "MEMADMIN_VALKEY_PORT")}
+    env.update(MEMADMIN_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "valkey"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        text=True,
+    )  # fmt: skip
+    try:
+        line = process.stdout.readline()
+        assert "serving valkey://127.0.0.1:" in line, line + process.stderr.read() if process.poll() else line
+        running = EmbeddedServer(data_dir).running()
+        assert running is not None and running.url in line
+        assert valkey.Valkey.from_url(running.url).ping()
+        process.send_signal(signal.SIGINT)
+        process.wait(20)
+        assert "exited with code 0" in process.stdout.read()
+        deadline = time.monotonic() + 5
+        while pid_alive(running.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not pid_alive(running.pid)
+        assert not (data_dir / "valkey" / "server.json").exists()
+        assert (data_dir / "valkey" / "appendonlydir").is_dir()
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
