@@ -20,6 +20,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from django.conf import settings
+
 from memadmin.memory import store
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, pinned_value, render
@@ -184,6 +186,48 @@ def _number(value) -> float:
 # --- offboarding -------------------------------------------------------------------
 
 
+def _placeholder_prefix(collection: str) -> str:
+    return f"{store.key_prefix(collection)}__offboarding__:"
+
+
+def _drop_index(collection: str) -> None:
+    with store.store_errors():
+        try:
+            store.client().execute_command("FT.DROPINDEX", collection)
+        except Exception as exc:  # already dropped by a killed attempt
+            if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
+                raise
+
+
+def _swap_to_placeholder(collection: str) -> None:
+    """Deleting a document from an HNSW index costs far more than the UNLINK itself, so the app's index is
+    swapped for an empty one of the same name (on a prefix no key has) before the keys go. Readers of the
+    frozen app keep getting answers (0 memories) instead of "Unknown index name"."""
+    with store.store_errors():
+        info = store.index_info(collection)
+        if info is not None:
+            definition = store._pairs(info.get("index_definition", []))
+            if [store._s(p) for p in definition.get("prefixes", [])] == [_placeholder_prefix(collection)]:
+                return
+            _drop_index(collection)
+        schema = store._schema(collection, settings.MEMADMIN_EMBEDDER_DIMS, "flat")
+        schema[schema.index(store.key_prefix(collection))] = _placeholder_prefix(collection)
+        store.client().execute_command(*schema)
+    store.forget_index(collection)
+
+
+def _reindex_and_count(app: AppRef) -> int:
+    """Verification by the search engine: a fresh index over the app's real prefix re-reads every key
+    there; its count must be 0."""
+    collection = app.collection
+    _drop_index(collection)
+    store.forget_index(collection)
+    with store.store_errors():
+        store.client().execute_command(*store._schema(collection, settings.MEMADMIN_EMBEDDER_DIMS, "flat"))
+        store._wait_indexed(collection)
+    return _count(app, EVERYTHING)
+
+
 def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, batch_size: int = 1000) -> dict:
     """Delete everything an app stored: its hashes (SCAN + pipelined UNLINK), its Mem0 history and
     messages, its index; verify 0 remain by FT.SEARCH count and by SCAN. Returns the finished cursor,
@@ -194,13 +238,17 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     app = _app(scope, app_id)
     collection = app.collection
     counts = cursor.setdefault("counts", {"memories": 0, "history_rows": 0, "messages": 0, "remaining": None})
-    cursor.setdefault("phase", "keys")
+    cursor.setdefault("phase", "swap")
     cursor.setdefault("scan", 0)
     cursor.setdefault("pass", 1)
 
     while cursor["phase"] != "done":
         phase = cursor["phase"]
-        if phase == "keys":
+        if phase == "swap":
+            _swap_to_placeholder(collection)
+            cursor["phase"] = "keys"
+            progress(cursor)
+        elif phase == "keys":
             _finish_pending(cursor, collection, counts, progress, with_history=False)
             next_cursor, ids = _scan_page(collection, cursor["scan"], batch_size)
             cursor["scan"] = next_cursor
@@ -224,8 +272,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
             cursor["phase"] = "verify"
             progress(cursor)
         elif phase == "verify":
-            store.ensure_index(collection)
-            indexed = _count(app, EVERYTHING)
+            indexed = _reindex_and_count(app)
             scanned = _scan_count(collection)
             if indexed or scanned:
                 if cursor["pass"] >= MAX_PASSES:
@@ -235,17 +282,12 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
                     break
                 # Something was written after our SCAN passed it (an agent using Mem0 directly): go again.
                 logger.warning("Offboarding %s: %s keys appeared during pass %s", collection, scanned, cursor["pass"])
-                cursor.update(phase="keys", scan=0, **{"pass": cursor["pass"] + 1})
+                cursor.update(phase="swap", scan=0, **{"pass": cursor["pass"] + 1})
             else:
                 cursor["phase"] = "index"
             progress(cursor)
         elif phase == "index":
-            with store.store_errors():
-                try:
-                    store.client().execute_command("FT.DROPINDEX", collection)
-                except Exception as exc:  # an index already dropped by the killed attempt
-                    if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
-                        raise
+            _drop_index(collection)
             store.forget_index(collection)
             counts["remaining"] = _scan_count(collection)
             cursor["verified_at"] = _now()
