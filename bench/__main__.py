@@ -89,14 +89,15 @@ def versions(raw) -> dict:
     return out
 
 
-def run_offboard(n: int) -> dict:
+def run_offboard(n: int, baseline_sample: int | None = None) -> dict:
     """The jobs issue's scenario (bench/offboard.py): it loads its own app of n memories and offboards it."""
     try:
         from bench.offboard import run_offboard_bench
     except ImportError:
         return {"status": "not available (bench/offboard.py has no run_offboard_bench yet)"}
     try:
-        return run_offboard_bench(n)
+        kwargs = {"baseline_sample": baseline_sample} if baseline_sample else {}
+        return run_offboard_bench(n, **kwargs)
     except Exception as exc:  # noqa: BLE001 - another helper's scenario must not sink the whole run
         return {"status": f"failed: {type(exc).__name__}: {exc}"}
 
@@ -131,7 +132,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("search", lambda: measure.measure_search(ctx)),
         ("export", lambda: measure.measure_export(ctx, env.data_dir)),
         ("http", lambda: measure_http(ds, args, env)),
-        ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max))),
+        ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
     ]
     for name, step in steps:
         if name in args.skip:
