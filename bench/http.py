@@ -180,6 +180,8 @@ def run_level(client: Client, route: dict, concurrency: int, total: int, max_sec
         "requests_per_s": round(len(results) / elapsed, 1) if elapsed else None,
         "errors": len(errors),
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
+        # a page that is suddenly tiny is an error page or an empty result, not a fast one
+        "mean_response_bytes": round(sum(len(r[2]) for r in results) / len(results)) if results else 0,
         **percentiles([r[0] for r in results]),
     }
     if errors:
