@@ -61,7 +61,9 @@ def server_args(directory: Path, port: int) -> list[str]:
         "--appendfsync", "everysec",
         "--save", "",
         "--logfile", str(directory / "valkey.log"),
-        "--loadmodule", str(search_module_path()), "DEFAULT_DIALECT", "2",
+        # ON_TIMEOUT FAIL: by default a query over TIMEOUT (500 ms) silently returns partial results,
+        # i.e. wrong totals, short pages and "0 remaining" after a deletion.
+        "--loadmodule", str(search_module_path()), "DEFAULT_DIALECT", "2", "ON_TIMEOUT", "FAIL",
     ]  # fmt: skip
 
 

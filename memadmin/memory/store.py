@@ -60,6 +60,8 @@ def store_errors():
     except vexc.ResponseError as exc:
         if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
             raise StoreUnavailable(f"The memory store is not ready: {exc}") from exc
+        if "timeout limit" in str(exc).lower():
+            raise StoreUnavailable(f"The memory store timed out on this query; narrow the filters: {exc}") from exc
         raise
 
 
@@ -95,6 +97,11 @@ def reset() -> None:
 
 def key_prefix(collection: str) -> str:
     return f"mem0:{collection}:"
+
+
+def offboarding_prefix(collection: str) -> str:
+    """Prefix of the empty stand-in index an offboarding puts in place of the app's (see bulk.py)."""
+    return f"{key_prefix(collection)}__offboarding__:"
 
 
 # --- indexes ------------------------------------------------------------------
@@ -135,10 +142,12 @@ def index_info(collection: str) -> dict | None:
         raise
 
 
+def _prefixes(info: dict) -> list[str]:
+    return [_s(p) for p in _pairs(info.get("index_definition", [])).get("prefixes", [])]
+
+
 def index_is_ours(info: dict, collection: str) -> bool:
-    definition = _pairs(info.get("index_definition", []))
-    prefixes = [_s(p) for p in definition.get("prefixes", [])]
-    if prefixes != [key_prefix(collection)]:
+    if _prefixes(info) != [key_prefix(collection)]:
         return False
     for attribute in info.get("attributes", []):
         flags = [_s(a) for a in attribute]
@@ -195,6 +204,8 @@ def ensure_index(collection: str) -> None:
         dims = settings.MEMADMIN_EMBEDDER_DIMS
         if info is None:
             client().execute_command(*_schema(collection, dims, settings.MEMADMIN_INDEX_ALGORITHM))
+        elif _prefixes(info) == [offboarding_prefix(collection)]:
+            pass  # an offboarding is deleting this app's keys: its stand-in index answers "0 memories"
         elif not index_is_ours(info, collection):
             existing_dims, algorithm = _vector_shape(info)
             if existing_dims and existing_dims != dims:

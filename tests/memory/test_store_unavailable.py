@@ -74,3 +74,30 @@ def test_store_dies_in_the_middle_of_an_export(world, add, doomed_server):
     doomed_server.kill()
     with pytest.raises(StoreUnavailable):
         list(export)
+
+
+@pytest.fixture
+def search_timeout_1ms(raw_valkey):
+    raw_valkey.execute_command("FT.CONFIG", "SET", "TIMEOUT", "1")
+    try:
+        yield
+    finally:
+        raw_valkey.execute_command("FT.CONFIG", "SET", "TIMEOUT", "500")
+
+
+def test_a_query_that_times_out_is_an_error_not_a_partial_result(world, raw_valkey, search_timeout_1ms):
+    scope = world.admin(world.acme)
+    selectors.memory_count(scope=scope)
+    collection = world.acme_concierge.collection_name
+    for start in range(0, 100_000, 10_000):
+        pipe = raw_valkey.pipeline(transaction=False)
+        for i in range(start, start + 10_000):
+            pipe.hset(f"mem0:{collection}:m{i}", mapping={"memory_id": f"m{i}", "user_id": "alice", "created_at": i})
+        pipe.execute()
+    alice = filter_from_fields(user_id="alice")
+    for call in (
+        lambda: selectors.memory_count(scope=scope, filters=alice),
+        lambda: selectors.memory_list(scope=scope, filters=alice),
+    ):
+        with pytest.raises(StoreUnavailable, match="timed out"):
+            call()
