@@ -186,8 +186,7 @@ def _number(value) -> float:
 # --- offboarding -------------------------------------------------------------------
 
 
-def _placeholder_prefix(collection: str) -> str:
-    return f"{store.key_prefix(collection)}__offboarding__:"
+_placeholder_prefix = store.offboarding_prefix
 
 
 def _drop_index(collection: str) -> None:
@@ -206,8 +205,7 @@ def _swap_to_placeholder(collection: str) -> None:
     with store.store_errors():
         info = store.index_info(collection)
         if info is not None:
-            definition = store._pairs(info.get("index_definition", []))
-            if [store._s(p) for p in definition.get("prefixes", [])] == [_placeholder_prefix(collection)]:
+            if store._prefixes(info) == [_placeholder_prefix(collection)]:
                 return
             _drop_index(collection)
         schema = store._schema(collection, settings.MEMADMIN_EMBEDDER_DIMS, "flat")
