@@ -28,7 +28,7 @@ class Command(BaseCommand):
             self.stdout.write(f"Embedded Valkey (pid {running.pid}) at {running.url}")
         worker = None
         if not no_worker:
-            worker = subprocess.Popen([sys.executable, "manage.py", "worker"])
+            worker = subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "worker"])
         try:
             call_command("runserver", addrport, use_reloader=False)
         except KeyboardInterrupt:
