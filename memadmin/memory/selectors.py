@@ -23,6 +23,7 @@ logger = logging.getLogger("memadmin.memory")
 MAX_PAGE_SIZE = 200
 MAX_WINDOW = 10_000  # the search module's default MAXSEARCHRESULTS
 MAX_TOP_K = 100
+KNN_CANDIDATES = 100
 _RETURN = ["RETURN", str(len(store.RETURN_FIELDS)), *store.RETURN_FIELDS]
 
 
@@ -156,6 +157,9 @@ def memory_search(
         return []
     vector = np.asarray(store.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
     found: list[MemoryRecord] = []
+    # HNSW explores max(EF_RUNTIME, K) nodes, and Mem0's indexes say EF_RUNTIME 10: asking for only
+    # top_k neighbours missed the obvious best match among 21 memories. The page stays top_k.
+    candidates = max(top_k, KNN_CANDIDATES)
 
     def set_score(record, fields):
         distance = fields.get(b"vector_score")
@@ -163,9 +167,9 @@ def memory_search(
 
     for app, tree in planned:
         filter_part = render(tree)
-        knn = f"({filter_part})=>[KNN {top_k} @embedding $vec AS vector_score]"
+        knn = f"({filter_part})=>[KNN {candidates} @embedding $vec AS vector_score]"
         if filter_part == "*":
-            knn = f"*=>[KNN {top_k} @embedding $vec AS vector_score]"
+            knn = f"*=>[KNN {candidates} @embedding $vec AS vector_score]"
         response = _search(
             app.collection, knn, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
             "LIMIT", "0", str(top_k), "RETURN", str(len(store.RETURN_FIELDS) + 1), *store.RETURN_FIELDS,
