@@ -54,86 +54,92 @@ def listed(scope, **fields):
     return {r.id for r in selectors.memory_list(scope=scope, filters=filter_from_fields(**fields)).items}
 
 
-@pytest.mark.parametrize("mine,theirs", DIRECTIONS)
-def test_list_sees_only_own_tenant_and_filters_narrow(seeded, mine, theirs):
-    w = seeded.world
-    scope = w.admin(getattr(w, mine))
-    assert listed(scope) == tenant_ids(seeded, mine)
-    assert not listed(scope) & tenant_ids(seeded, theirs)
-    assert listed(scope, user_id="alice") == expected(seeded, mine, user="alice")
-    assert listed(scope, user_id="bob") == expected(seeded, mine, user="bob")
-    assert listed(scope, app_id="concierge_app") == expected(seeded, mine, app="concierge_app")
-    assert listed(scope, app_id="concierge_app", user_id="alice") == expected(
-        seeded, mine, app="concierge_app", user="alice"
-    )
-    # The other tenant's app names are unknown here: filtering on one matches nothing, never everything.
-    other_only_app = "other_app" if mine == "acme" else "sports_portal"
-    assert listed(scope, app_id=other_only_app) == set()
-    assert selectors.memory_list(scope=scope, filters=filter_from_fields(app_id=other_only_app)).total == 0
-    assert listed(scope, user_id="carol") == set()
+def test_list_sees_only_own_tenant_and_filters_narrow(seeded):
+    # Read-only: both directions on one seeding.
+    for mine, theirs in DIRECTIONS:
+        w = seeded.world
+        scope = w.admin(getattr(w, mine))
+        assert listed(scope) == tenant_ids(seeded, mine)
+        assert not listed(scope) & tenant_ids(seeded, theirs)
+        assert listed(scope, user_id="alice") == expected(seeded, mine, user="alice")
+        assert listed(scope, user_id="bob") == expected(seeded, mine, user="bob")
+        assert listed(scope, app_id="concierge_app") == expected(seeded, mine, app="concierge_app")
+        assert listed(scope, app_id="concierge_app", user_id="alice") == expected(
+            seeded, mine, app="concierge_app", user="alice"
+        )
+        # The other tenant's app names are unknown here: filtering on one matches nothing, never everything.
+        other_only_app = "other_app" if mine == "acme" else "sports_portal"
+        assert listed(scope, app_id=other_only_app) == set()
+        assert selectors.memory_list(scope=scope, filters=filter_from_fields(app_id=other_only_app)).total == 0
+        assert listed(scope, user_id="carol") == set()
 
 
-@pytest.mark.parametrize("mine,theirs", DIRECTIONS)
-def test_search_sees_only_own_tenant(seeded, mine, theirs):
-    w = seeded.world
-    scope = w.admin(getattr(w, mine))
-    for query in ("seats", "Alice"):
-        res = selectors.memory_search(scope=scope, query=query, top_k=20)
-        found = {r.id for r in res}
-        assert found == tenant_ids(seeded, mine)
-    for record in selectors.memory_search(scope=scope, query="seats", filters=filter_from_fields(user_id="alice")):
-        assert record.user_id == "alice" and record.id in tenant_ids(seeded, mine)
-        assert record.app_id in {a.app_id for a in scope.apps}
-    found = selectors.memory_search(scope=scope, query="seats", filters=filter_from_fields(app_id="concierge_app"))
-    assert {r.id for r in found} == expected(seeded, mine, app="concierge_app")
-    assert all(r.score is not None for r in found)
+def test_search_sees_only_own_tenant(seeded):
+    # Read-only: both directions on one seeding.
+    for mine, theirs in DIRECTIONS:
+        w = seeded.world
+        scope = w.admin(getattr(w, mine))
+        for query in ("seats", "Alice"):
+            res = selectors.memory_search(scope=scope, query=query, top_k=20)
+            found = {r.id for r in res}
+            assert found == tenant_ids(seeded, mine)
+            assert not found & tenant_ids(seeded, theirs)
+        for record in selectors.memory_search(scope=scope, query="seats", filters=filter_from_fields(user_id="alice")):
+            assert record.user_id == "alice" and record.id in tenant_ids(seeded, mine)
+            assert record.app_id in {a.app_id for a in scope.apps}
+        found = selectors.memory_search(scope=scope, query="seats", filters=filter_from_fields(app_id="concierge_app"))
+        assert {r.id for r in found} == expected(seeded, mine, app="concierge_app")
+        assert all(r.score is not None for r in found)
 
 
-@pytest.mark.parametrize("mine,theirs", DIRECTIONS)
-def test_get_and_history_of_other_tenant_are_not_found(seeded, mine, theirs):
-    w = seeded.world
-    scope = w.admin(getattr(w, mine))
-    for memory_id in tenant_ids(seeded, mine):
-        assert selectors.memory_get(scope=scope, memory_id=memory_id).id == memory_id
-        assert [row["event"] for row in selectors.memory_history(scope=scope, memory_id=memory_id)] == ["ADD"]
-    for memory_id in tenant_ids(seeded, theirs):
+def test_get_and_history_of_other_tenant_are_not_found(seeded):
+    # Read-only: both directions on one seeding.
+    for mine, theirs in DIRECTIONS:
+        w = seeded.world
+        scope = w.admin(getattr(w, mine))
+        for memory_id in tenant_ids(seeded, mine):
+            assert selectors.memory_get(scope=scope, memory_id=memory_id).id == memory_id
+            assert [row["event"] for row in selectors.memory_history(scope=scope, memory_id=memory_id)] == ["ADD"]
+        for memory_id in tenant_ids(seeded, theirs):
+            with pytest.raises(NotFound):
+                selectors.memory_get(scope=scope, memory_id=memory_id)
+            with pytest.raises(NotFound):
+                selectors.memory_get(scope=scope, memory_id=memory_id, app_id="concierge_app")
+            with pytest.raises(NotFound):
+                selectors.memory_history(scope=scope, memory_id=memory_id)
+        # Same tenant, wrong app: also NotFound (the id lives in another collection).
+        sports_or_other = "sports_portal" if mine == "acme" else "other_app"
+        concierge_id = seeded.ids[(mine, "alice_booker")]
         with pytest.raises(NotFound):
-            selectors.memory_get(scope=scope, memory_id=memory_id)
+            selectors.memory_get(scope=scope, memory_id=concierge_id, app_id=sports_or_other)
         with pytest.raises(NotFound):
-            selectors.memory_get(scope=scope, memory_id=memory_id, app_id="concierge_app")
-        with pytest.raises(NotFound):
-            selectors.memory_history(scope=scope, memory_id=memory_id)
-    # Same tenant, wrong app: also NotFound (the id lives in another collection).
-    sports_or_other = "sports_portal" if mine == "acme" else "other_app"
-    concierge_id = seeded.ids[(mine, "alice_booker")]
-    with pytest.raises(NotFound):
-        selectors.memory_get(scope=scope, memory_id=concierge_id, app_id=sports_or_other)
-    with pytest.raises(NotFound):
-        selectors.memory_get(scope=scope, memory_id=concierge_id, app_id="no_such_app")
+            selectors.memory_get(scope=scope, memory_id=concierge_id, app_id="no_such_app")
 
 
-@pytest.mark.parametrize("mine,theirs", DIRECTIONS)
-def test_export_and_counts_only_own_tenant(seeded, mine, theirs):
-    w = seeded.world
-    scope = w.admin(getattr(w, mine))
-    exported = list(selectors.memory_export(scope=scope))
-    assert {item["id"] for item in exported} == tenant_ids(seeded, mine)
-    assert len(exported) == len(tenant_ids(seeded, mine))
-    assert all(item["history"] and item["history"][0]["event"] == "ADD" for item in exported)
-    alice = list(selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="alice")))
-    assert {item["id"] for item in alice} == expected(seeded, mine, user="alice")
+def test_export_and_counts_only_own_tenant(seeded):
+    # Read-only: both directions on one seeding.
+    for mine, theirs in DIRECTIONS:
+        w = seeded.world
+        scope = w.admin(getattr(w, mine))
+        exported = list(selectors.memory_export(scope=scope))
+        assert {item["id"] for item in exported} == tenant_ids(seeded, mine)
+        assert not {item["id"] for item in exported} & tenant_ids(seeded, theirs)
+        assert len(exported) == len(tenant_ids(seeded, mine))
+        assert all(item["history"] and item["history"][0]["event"] == "ADD" for item in exported)
+        alice = list(selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="alice")))
+        assert {item["id"] for item in alice} == expected(seeded, mine, user="alice")
 
-    counts = selectors.memory_counts(scope=scope)
-    mine_apps = {a.app_id for a in scope.apps}
-    assert set(counts.per_app) == mine_apps
-    assert counts.total == len(tenant_ids(seeded, mine))
-    rows = [row for row in SEED if row[0] == mine]
-    assert dict(counts.per_user) == {u: sum(1 for r in rows if r[3] == u) for u in {r[3] for r in rows}}
-    assert dict(counts.per_agent) == {a: sum(1 for r in rows if r[4] == a) for a in {r[4] for r in rows if r[4]}}
-    assert selectors.memory_count(scope=scope) == counts.total
-    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="bob")) == len(
-        expected(seeded, mine, user="bob")
-    )
+        counts = selectors.memory_counts(scope=scope)
+        mine_apps = {a.app_id for a in scope.apps}
+        assert set(counts.per_app) == mine_apps
+        assert counts.total == len(tenant_ids(seeded, mine))
+        rows = [row for row in SEED if row[0] == mine]
+        assert dict(counts.per_user) == {u: sum(1 for r in rows if r[3] == u) for u in {r[3] for r in rows}}
+        assert dict(counts.per_agent) == {a: sum(1 for r in rows if r[4] == a) for a in {r[4] for r in rows if r[4]}}
+        assert selectors.memory_count(scope=scope) == counts.total
+        assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="bob")) == len(
+            expected(seeded, mine, user="bob")
+        )
 
 
 @pytest.mark.parametrize("mine,theirs", DIRECTIONS)
