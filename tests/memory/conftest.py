@@ -16,6 +16,18 @@ from tests.factories import AppFactory, MembershipFactory, TenantFactory
 DIMS = 384
 
 
+@pytest.fixture(scope="session", autouse=True)
+def one_torch_thread():
+    """On this shared 2-core box MiniLM takes ~12 ms per sentence on one thread and 200-400 ms on two
+    (OpenMP threads fighting the other processes for the cores)."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The world fixture makes six logins per test; PBKDF2 would cost seconds per test for nothing.

@@ -226,6 +226,8 @@ def test_end_user_scope_is_pinned_to_its_user(seeded, add):
     assert listed(alice) == expected(seeded, "acme", user="alice")
     # A caller filter for someone else intersects with the pin: nothing, never bob.
     assert listed(alice, user_id="bob") == set()
+    assert listed(alice, user_id="*") == expected(seeded, "acme", user="alice")
+    assert listed(alice, agent_id="booker") == {seeded.ids[("acme", "alice_booker")]}
     assert selectors.memory_count(scope=alice, filters=filter_from_fields(user_id="bob")) == 0
     assert {r.id for r in selectors.memory_search(scope=alice, query="hotel", top_k=20)} == expected(
         seeded, "acme", user="alice"
