@@ -43,6 +43,9 @@ class Scope:
     def __post_init__(self):
         if self._token is not _BUILDER:
             raise TypeError("Scope is built only from a principal: use the scope_for_* functions.")
+        # Spend the token: dataclasses.replace() copies it, and would otherwise turn an end user's
+        # scope into an unpinned one (replace(scope, user_id=None)).
+        object.__setattr__(self, "_token", None)
         if self.role not in ROLE_CAPABILITIES:
             raise ValueError(f"unknown role {self.role!r}")
 

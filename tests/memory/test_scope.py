@@ -22,6 +22,14 @@ def test_scope_cannot_be_constructed_directly():
         Scope(1, "acme", (AppRef(1, "a", "c"),), "system", "me", "system", None, None, object())
 
 
+def test_scope_cannot_be_derived_with_dataclasses_replace(world):
+    scope = world.end_user(world.acme, "alice")
+    with pytest.raises(TypeError):
+        dataclasses.replace(scope, user_id=None)
+    with pytest.raises(TypeError):
+        dataclasses.replace(world.scope(world.acme_viewer), role="admin")
+
+
 def test_scope_is_immutable(world):
     scope = world.end_user(world.acme, "alice")
     with pytest.raises(dataclasses.FrozenInstanceError):
