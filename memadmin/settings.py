@@ -155,6 +155,9 @@ MEMADMIN_EMBEDDER_MODEL = env_str("MEMADMIN_EMBEDDER_MODEL") or None  # None = b
 MEMADMIN_EMBEDDER_DIMS = env_int("MEMADMIN_EMBEDDER_DIMS", 384, minimum=1)
 MEMADMIN_EMBEDDER_API_KEY = env_str("MEMADMIN_EMBEDDER_API_KEY") or None
 MEMADMIN_EMBEDDER_BASE_URL = env_str("MEMADMIN_EMBEDDER_BASE_URL") or None
+# Threads torch may use per process. One sentence embeds in ~12 ms on one thread; several processes
+# (web workers, job worker) each spinning up every core's OpenMP threads slow each other 10-30x.
+MEMADMIN_EMBEDDER_THREADS = env_int("MEMADMIN_EMBEDDER_THREADS", 1, minimum=1, maximum=256)
 
 MEMADMIN_LLM_PROVIDER = env_choice(
     "MEMADMIN_LLM_PROVIDER", "none", ("none", "openai", "ollama", "anthropic", "groq", "azure_openai", "litellm")

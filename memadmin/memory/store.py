@@ -302,6 +302,14 @@ def mem0_config(collection: str) -> dict:
     }
 
 
+def _limit_torch_threads() -> None:
+    if settings.MEMADMIN_EMBEDDER_PROVIDER != "huggingface":
+        return
+    import torch
+
+    torch.set_num_threads(settings.MEMADMIN_EMBEDDER_THREADS)
+
+
 def memory_for(collection: str):
     """The cached Mem0 Memory of one collection; all of them share one embedder and pool."""
     global _template
@@ -321,6 +329,7 @@ def memory_for(collection: str):
 
         with store_errors():
             if _template is None:
+                _limit_torch_threads()
                 memory = Memory.from_config(mem0_config(collection))
                 _template = memory
             else:
