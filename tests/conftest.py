@@ -1,7 +1,9 @@
 """Test harness: a throwaway Valkey with the search module, started once per session on a free port."""
 
 import shutil
+import sqlite3
 import tempfile
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -68,10 +70,22 @@ def valkey_server():
 
 
 @pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Tests make several accounts each; PBKDF2's deliberate slowness would dominate the suite."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def clean_store(request, valkey_server):
-    """Every test starts from an empty store (indexes included)."""
+    """Every test starts from an empty store (indexes included) and empty Mem0 history tables."""
     valkey_server.client().flushall()
     store.forget_indexes()
+    # The history files outlive FLUSHALL; empty them rather than unlink them (Mem0 holds them open).
+    for path in (Path(settings.DATA_DIR) / "history").glob("*.sqlite3"):
+        with closing(sqlite3.connect(path, timeout=30)) as connection, connection:
+            tables = {name for (name,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            for table in tables & {"history", "messages"}:
+                connection.execute(f"DELETE FROM {table}")
     yield
 
 

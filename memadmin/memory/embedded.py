@@ -92,11 +92,13 @@ def pid_alive(pid: int) -> bool:
         return True
 
 
-def ping(port: int, timeout: float = 0.5) -> bool:
+def ping(port: int, timeout: float = 0.5, *, loaded: bool = False) -> bool:
+    """Is a server answering? With ``loaded``, only once it has finished reading its AOF."""
+    answers = (b"+PONG",) if loaded else (b"+PONG", b"-LOADING")
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
             sock.sendall(b"PING\r\n")
-            return sock.recv(16).startswith((b"+PONG", b"-LOADING"))
+            return sock.recv(16).startswith(answers)
     except OSError:
         return False
 
@@ -106,7 +108,7 @@ def wait_ready(port: int, process: subprocess.Popen | None, log: Path, timeout: 
     while time.monotonic() < deadline:
         if process is not None and process.poll() is not None:
             raise EmbeddedValkeyError(f"valkey-server exited at start (code {process.returncode}):\n{tail(log)}")
-        if ping(port):
+        if ping(port, loaded=True):
             return
         time.sleep(0.05)
     raise EmbeddedValkeyError(f"valkey-server did not answer on port {port} within {timeout:.0f}s:\n{tail(log)}")

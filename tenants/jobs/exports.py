@@ -11,7 +11,6 @@ import errno
 import gzip
 import hashlib
 import io
-import json
 import os
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -19,8 +18,8 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.text import get_valid_filename
 
-CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
-               "metadata", "history")  # fmt: skip
+from tenants.export_format import CSV_COLUMNS, csv_row, dump_json
+
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
 
@@ -36,21 +35,6 @@ def export_filename(job, fmt: str, compress: bool) -> str:
     subject = job.params.get("app_id") or "tenant"
     stem = get_valid_filename(f"{job.tenant.slug}-{subject}-{job.created_at:%Y%m%d-%H%M%S}-{str(job.pk)[:8]}")
     return f"{stem}.{fmt}" + (".gz" if compress else "")
-
-
-def _dump(item: dict) -> str:
-    return json.dumps(item, ensure_ascii=False, default=str)
-
-
-def _csv_row(item: dict) -> list:
-    row = []
-    for column in CSV_COLUMNS:
-        value = item.get(column)
-        if column in ("metadata", "history"):
-            value = json.dumps(value if value is not None else ({} if column == "metadata" else []),
-                               ensure_ascii=False, default=str)  # fmt: skip
-        row.append("" if value is None else value)
-    return row
 
 
 def write_export(
@@ -80,11 +64,11 @@ def write_export(
                 text.write("[\n")
             for item in items:
                 if writer:
-                    writer.writerow(_csv_row(item))
+                    writer.writerow(csv_row(item))
                 elif fmt == "json":
-                    text.write(("" if count == 0 else ",\n") + _dump(item))
+                    text.write(("" if count == 0 else ",\n") + dump_json(item))
                 else:
-                    text.write(_dump(item) + "\n")
+                    text.write(dump_json(item) + "\n")
                 count += 1
                 if count % every == 0:
                     if should_stop and should_stop():

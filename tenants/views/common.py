@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import json
 from collections.abc import Iterable, Iterator
 from functools import wraps
 from itertools import chain
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_http_methods
 
 from memadmin.memory import errors
 from memadmin.memory.scope import scope_for_membership
+from tenants.export_format import CSV_COLUMNS, csv_row, dump_json
 from tenants.permissions import MUTATIONS, allowed_actions, get_membership_or_404, require
 
 ERROR_TITLES = {
@@ -112,8 +112,6 @@ def safe_next(request, fallback: str) -> str:
 
 # --- streamed exports -------------------------------------------------------------
 
-CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
-               "metadata", "history")  # fmt: skip
 
 
 class _Echo:
@@ -126,7 +124,7 @@ class _Echo:
 def _json_lines(items: Iterable[dict]) -> Iterator[str]:
     yield "[\n"
     for i, item in enumerate(items):
-        yield ("" if i == 0 else ",\n") + json.dumps(item, ensure_ascii=False, default=str)
+        yield ("" if i == 0 else ",\n") + dump_json(item)
     yield "\n]\n"
 
 
@@ -134,14 +132,7 @@ def _csv_lines(items: Iterable[dict]) -> Iterator[str]:
     writer = csv.writer(_Echo())
     yield writer.writerow(CSV_COLUMNS)
     for item in items:
-        row = []
-        for column in CSV_COLUMNS:
-            value = item.get(column)
-            if column in ("metadata", "history"):
-                value = json.dumps(value if value is not None else ({} if column == "metadata" else []),
-                                   ensure_ascii=False, default=str)  # fmt: skip
-            row.append("" if value is None else value)
-        yield writer.writerow(row)
+        yield writer.writerow(csv_row(item))
 
 
 def streamed_export(items: Iterator[dict], fmt: str, filename: str) -> StreamingHttpResponse:

@@ -14,8 +14,7 @@ os.environ.setdefault("MEM0_TELEMETRY", "False")  # the official client must not
 
 
 @pytest.fixture(autouse=True)
-def fresh_throttle(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+def fresh_throttle():
     cache.clear()  # throttle counters live in the cache
     yield
     cache.clear()

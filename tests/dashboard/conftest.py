@@ -53,9 +53,3 @@ def login(client, membership_or_user):
     user = getattr(membership_or_user, "user", membership_or_user)
     client.force_login(user)
     return client
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    """Seven accounts per test: PBKDF2's deliberate slowness would dominate the suite."""
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -355,6 +355,7 @@ def test_login_is_throttled(client, world):
         client.post("/login/", {"username": "acme-viewer", "password": "wrong"})
     locked = client.post("/login/", {"username": "acme-viewer", "password": "correct-horse-battery"})
     assert locked.status_code in (403, 429)
+    assert b"Too many failed sign-ins" in locked.content
     assert "_auth_user_id" not in client.session
 
 

@@ -1,11 +1,7 @@
-import sqlite3
-from contextlib import closing
 from datetime import timedelta
-from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from django.conf import settings
 from django.utils import timezone
 
 from memadmin.memory import services, store
@@ -14,35 +10,6 @@ from tenants.models import DataLink, TenantAPIKey
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
 
 DIMS = 384
-
-
-@pytest.fixture(scope="session", autouse=True)
-def one_torch_thread():
-    """On this shared 2-core box MiniLM takes ~12 ms per sentence on one thread and 200-400 ms on two
-    (OpenMP threads fighting the other processes for the cores)."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-@pytest.fixture(autouse=True)
-def fast_password_hashing(settings):
-    # The world fixture makes six logins per test; PBKDF2 would cost seconds per test for nothing.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
-def empty_history(valkey_server):
-    """Mem0's history files outlive the per-test FLUSHALL: empty them (not unlink, Mem0 holds them open)."""
-    directory = Path(settings.DATA_DIR) / "history"
-    for path in directory.glob("*.sqlite3"):
-        with closing(sqlite3.connect(path, timeout=30)) as connection, connection:
-            for (table,) in connection.execute("SELECT name FROM sqlite_master WHERE type='table'").fetchall():
-                if table in ("history", "messages"):
-                    connection.execute(f"DELETE FROM {table}")
 
 
 @pytest.fixture
