@@ -1,5 +1,6 @@
 """The run command's server: embedded Valkey (if VALKEY_URL is unset), a job worker, and the web server."""
 
+import signal
 import subprocess
 import sys
 
@@ -18,6 +19,10 @@ class Command(BaseCommand):
         parser.add_argument("--no-worker", action="store_true", help="Do not start a background job worker.")
 
     def handle(self, *args, addrport, no_worker=False, **options):
+        # Ctrl-C and a service manager's SIGTERM both end in the cleanup below, even when the shell that
+        # started us made SIGINT ignored (background jobs of a non-interactive shell).
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
         server = None
         if not settings.VALKEY_URL:
             server = EmbeddedServer(settings.DATA_DIR, settings.MEMADMIN_VALKEY_PORT)
