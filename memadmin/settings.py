@@ -80,6 +80,13 @@ try:
 except ValueError as exc:
     raise ImproperlyConfigured(f"DATABASE_URL is not a valid database URL: {exc}") from exc
 
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Every audited read writes a row: WAL + synchronous=NORMAL takes an INSERT from ~8 ms to ~0.1 ms,
+    # and IMMEDIATE transactions stop concurrent writers (web, worker) failing with "database is locked".
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;", "transaction_mode": "IMMEDIATE"}
+    )
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -150,7 +157,12 @@ VALKEY_URL = env_str("VALKEY_URL") or None
 if VALKEY_URL and not VALKEY_URL.startswith(("valkey://", "valkeys://", "redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("VALKEY_URL must start with valkey://, valkeys://, redis://, rediss:// or unix://")
 MEMADMIN_VALKEY_PORT = env_int("MEMADMIN_VALKEY_PORT", 0, minimum=0, maximum=65535)
-MEMADMIN_VALKEY_TIMEOUT = env_int("MEMADMIN_VALKEY_TIMEOUT", 5, minimum=1)
+MEMADMIN_VALKEY_TIMEOUT = env_int("MEMADMIN_VALKEY_TIMEOUT", 10, minimum=1)
+# Engine-side limit of one FT.SEARCH/FT.AGGREGATE; kept under the socket timeout so a slow query is
+# reported as slow, not as an unreachable store.
+MEMADMIN_QUERY_TIMEOUT_MS = env_int("MEMADMIN_QUERY_TIMEOUT_MS", 8000, minimum=100)
+if MEMADMIN_QUERY_TIMEOUT_MS >= MEMADMIN_VALKEY_TIMEOUT * 1000:
+    raise ImproperlyConfigured("MEMADMIN_QUERY_TIMEOUT_MS must be below MEMADMIN_VALKEY_TIMEOUT (seconds).")
 
 MEMADMIN_EMBEDDER_PROVIDER = env_str("MEMADMIN_EMBEDDER_PROVIDER", "huggingface")
 MEMADMIN_EMBEDDER_MODEL = env_str("MEMADMIN_EMBEDDER_MODEL") or None  # None = bundled all-MiniLM-L6-v2

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import valkey
 from django.conf import settings
+from django.core.cache import cache
 
 from memadmin.memory import store
 from memadmin.memory.embedded import free_port, start_process
@@ -80,6 +81,7 @@ def clean_store(request, valkey_server):
     """Every test starts from an empty store (indexes included) and empty Mem0 history tables."""
     valkey_server.client().flushall()
     store.forget_indexes()
+    cache.clear()  # cached counts are keyed by tenant ids, which the rolled-back test DB hands out again
     # The history files outlive FLUSHALL; empty them rather than unlink them (Mem0 holds them open).
     for path in (Path(settings.DATA_DIR) / "history").glob("*.sqlite3"):
         with closing(sqlite3.connect(path, timeout=30)) as connection, connection:

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import heapq
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 
 import numpy as np
 
@@ -49,7 +51,7 @@ def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
 def _search(collection: str, query: str, *args) -> list:
     store.ensure_index(collection)
     with store.store_errors():
-        return store.client().execute_command("FT.SEARCH", collection, query, *args, "DIALECT", "2")
+        return store.ft("FT.SEARCH", collection, query, *args)
 
 
 def _records(app: AppRef, response: list, extra: Callable | None = None) -> list[MemoryRecord]:
@@ -226,9 +228,9 @@ def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[lis
     load = ["LOAD", str(len(store.RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in store.RETURN_FIELDS)]
     client = store.client()
     with store.store_errors():
-        reply = client.execute_command(
+        reply = store.ft(
             "FT.AGGREGATE", app.collection, render(tree), *load,
-            "WITHCURSOR", "COUNT", str(batch_size), "DIALECT", "2",
+            "WITHCURSOR", "COUNT", str(batch_size),
         )  # fmt: skip
     while True:
         rows, cursor = reply
@@ -282,9 +284,9 @@ def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None)
     store.ensure_index(app.collection)
     tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
     with store.store_errors():
-        reply = store.client().execute_command(
+        reply = store.ft(
             "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
-            "REDUCE", "COUNT", "0", "AS", "n", *tail, "DIALECT", "2",
+            "REDUCE", "COUNT", "0", "AS", "n", *tail,
         )  # fmt: skip
     counts: Counter = Counter()
     for row in reply[1:]:
@@ -310,22 +312,34 @@ def memory_group_counts(
 
 def _distinct(app: AppRef, tree: Node, field: str) -> int:
     with store.store_errors():
-        reply = store.client().execute_command(
+        reply = store.ft(
             "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "0",
-            "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d", "DIALECT", "2",
+            "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d",
         )  # fmt: skip
     rows = reply[1:]
     return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
 
-def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10) -> Counts:
+def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, max_age: int = 0) -> Counts:
     """Memories per app, per agent and per user, counted by the engine (FT.AGGREGATE).
 
     Per-app figures are exact. The top-users list keeps each app's 3*top largest
     groups, so a user ranked low in every app may be missing from the merged list.
-    ``users`` counts distinct users per app, summed.
+    ``users`` counts distinct users per app, summed. Whole-tenant counts cost O(N)
+    in the engine (seconds at 1M memories): pages that show them on every view pass
+    ``max_age`` to reuse an answer that many seconds old.
     """
     scope.require("read")
+    key = None
+    if max_age:
+        from django.core.cache import cache
+
+        apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
+        raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{top}"
+        key = "memadmin:counts:" + hashlib.sha1(raw.encode()).hexdigest()
+        cached = cache.get(key)
+        if cached is not None:
+            return cached
     per_app: dict[str, int] = {}
     agents: Counter = Counter()
     users: Counter = Counter()
@@ -337,11 +351,15 @@ def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10) ->
         agents.update(_group_counts(app, tree, "agent_id"))
         users.update(_group_counts(app, tree, "user_id", limit=3 * top))
         distinct_users += _distinct(app, tree, "user_id")
-    return Counts(
+    counts = Counts(
         total=sum(per_app.values()),
         per_app=per_app,
         per_agent=agents.most_common(top),
         per_user=users.most_common(top),
         users=distinct_users,
         agents=len(agents),
+        counted_at=datetime.now(UTC),
     )
+    if key:
+        cache.set(key, counts, max_age)
+    return counts

@@ -10,7 +10,7 @@ from tenants.views.common import tenant_view
 @tenant_view("overview")
 def overview(request, membership):
     scope = request.scope
-    counts = selectors.memory_counts(scope=scope, top=10)
+    counts = selectors.memory_counts(scope=scope, top=10, max_age=60)
     newest = selectors.memory_list(scope=scope, page=1, page_size=8)
     apps = list(membership.tenant.apps.order_by("app_id"))
     for app in apps:

@@ -39,7 +39,7 @@ def erase_user(*, scope: Scope, user_id: str) -> DeletionResult:
 @tenant_view("user_page")
 def user_index(request, membership):
     """Find a user: by id, or among the ones with the most memories."""
-    counts = selectors.memory_counts(scope=request.scope, top=50)
+    counts = selectors.memory_counts(scope=request.scope, top=50, max_age=60)
     known = EndUser.objects.filter(tenant=membership.tenant).order_by("-last_seen")[:50]
     return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm()})
 

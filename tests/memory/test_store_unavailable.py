@@ -77,12 +77,9 @@ def test_store_dies_in_the_middle_of_an_export(world, add, doomed_server):
 
 
 @pytest.fixture
-def search_timeout_1ms(raw_valkey):
-    raw_valkey.execute_command("FT.CONFIG", "SET", "TIMEOUT", "1")
-    try:
-        yield
-    finally:
-        raw_valkey.execute_command("FT.CONFIG", "SET", "TIMEOUT", "500")
+def search_timeout_1ms(settings):
+    # Every query names its TIMEOUT (MEMADMIN_QUERY_TIMEOUT_MS); 1 ms makes 100k matches overrun it.
+    settings.MEMADMIN_QUERY_TIMEOUT_MS = 1
 
 
 def test_a_query_that_times_out_is_an_error_not_a_partial_result(world, raw_valkey, search_timeout_1ms):
