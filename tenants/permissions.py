@@ -45,10 +45,12 @@ PERMISSIONS: dict[str, frozenset[str]] = {
     "members": _ADMINS,
     "member_change": _ADMINS,
     "link_manage": _ADMINS,
+    "api_keys": _ADMINS,
+    "api_key_change": _ADMINS,
 }
 
 # Actions that change something: POST-only, and the ones a read-only member gets 403 for.
-MUTATIONS = frozenset({"memory_delete", "user_delete", "member_change", "link_manage"})
+MUTATIONS = frozenset({"memory_delete", "user_delete", "member_change", "link_manage", "api_key_change"})
 # Background jobs (tenants/views/jobs.py).
 MUTATIONS |= frozenset({"job_cancel", "user_erase", "app_export_job", "app_offboard_start"})
 

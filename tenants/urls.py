@@ -1,7 +1,7 @@
 from django.urls import path
 
 from tenants import views
-from tenants.views import audit, auth, jobs, members, memories, overview, users, your_data
+from tenants.views import audit, auth, jobs, keys, members, memories, overview, users, your_data
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -27,6 +27,9 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/members/add/", members.member_add, name="member_add"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/role/", members.member_role, name="member_role"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
+    path("t/<slug:tenant_slug>/keys/", keys.api_keys, name="api_keys"),
+    path("t/<slug:tenant_slug>/keys/new/", keys.api_key_new, name="api_key_new"),
+    path("t/<slug:tenant_slug>/keys/<str:prefix>/revoke/", keys.api_key_revoke_view, name="api_key_revoke"),
     # --- background jobs (tenants/views/jobs.py) ---
     path("t/<slug:tenant_slug>/jobs/", jobs.job_list, name="jobs"),
     path("t/<slug:tenant_slug>/jobs/<uuid:job_id>/", jobs.job_detail, name="job"),

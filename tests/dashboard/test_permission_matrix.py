@@ -14,7 +14,7 @@ from django.conf import settings
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
-from tenants.models import DataLink, Job, Membership
+from tenants.models import DataLink, Job, Membership, TenantAPIKey
 from tenants.permissions import MUTATIONS, PERMISSIONS, ROLES
 from tests.dashboard.conftest import login
 from tests.factories import MembershipFactory, UserFactory
@@ -43,6 +43,9 @@ CASES = {
     "member_role": dict(action="member_change", kwargs=lambda t: {"member_id": t.target.pk}, data={"role": "support"},
                         ok=302),
     "member_remove": dict(action="member_change", kwargs=lambda t: {"member_id": t.target.pk}, ok=302),
+    "api_keys": dict(action="api_keys", ok=200),
+    "api_key_new": dict(action="api_key_change", data={"name": "crm"}, ok=200),
+    "api_key_revoke": dict(action="api_key_change", kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
     # background jobs (tenants/views/jobs.py)
     "jobs": dict(action="jobs", ok=200),
     "job": dict(action="jobs", kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
@@ -95,6 +98,7 @@ def _tenant_data(world, memories, tenant):
                                      expires_at=timezone.now() + timezone.timedelta(days=1))  # fmt: skip
     t.target = MembershipFactory(tenant=tenant, role="viewer", user=UserFactory(username=f"{tenant.slug}-target"))
     t.newcomer = UserFactory(username=f"{tenant.slug}-newcomer")
+    t.api_key, _ = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-key", tenant=tenant)
     result = Path(settings.DATA_DIR) / f"matrix-{tenant.slug}-{uuid.uuid4().hex}.json"
     result.write_text("[]")
     t.job = Job.objects.create(kind=Job.Kind.ERASE_USER, tenant=tenant, params={"user_id": "alice"},
@@ -161,7 +165,8 @@ def test_mutations_are_post_only(client, world, memories, name):
 def test_anonymous_is_sent_to_sign_in(client, db, name):
     case = CASES[name]
     dummy = SimpleNamespace(app="x", memory=SimpleNamespace(id="x"), link=SimpleNamespace(pk=uuid.uuid4()),
-                            target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()))  # fmt: skip
+                            target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
+                            api_key=SimpleNamespace(prefix="x"))  # fmt: skip
     url = reverse(name, kwargs={"tenant_slug": "acme", **(case["kwargs"](dummy) if "kwargs" in case else {})})
     response = client.post(url) if case["action"] in MUTATIONS else client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))

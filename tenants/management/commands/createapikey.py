@@ -1,9 +1,10 @@
 """Create a tenant API key and print it once: only its hash is stored."""
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import transaction
 
-from tenants.models import App, Tenant, TenantAPIKey
+from memadmin.memory.errors import ValidationError
+from tenants.keys import api_key_create
+from tenants.models import Tenant
 
 
 class Command(BaseCommand):
@@ -24,14 +25,12 @@ class Command(BaseCommand):
             tenant_row = Tenant.objects.get(slug=tenant)
         except Tenant.DoesNotExist:
             raise CommandError(f"No tenant with slug {tenant!r}.") from None
-        apps = list(App.objects.filter(tenant=tenant_row, app_id__in=app).exclude(status=App.Status.OFFBOARDED))
-        missing = sorted(set(app) - {a.app_id for a in apps})
-        if missing:
-            raise CommandError(f"Tenant {tenant} has no active app {', '.join(missing)}.")
-        with transaction.atomic():
-            api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant_row)
-            api_key.apps.set(apps)
-        scope = ", ".join(a.app_id for a in apps) if apps else "every app"
+        try:
+            api_key, key = api_key_create(tenant=tenant_row, name=name, app_ids=app)
+        except ValidationError as exc:
+            raise CommandError(exc.message) from None
+        apps = [a.app_id for a in api_key.apps.all()]
+        scope = ", ".join(apps) if apps else "every app"
         self.stderr.write(f"Key {name!r} (prefix {api_key.prefix}) for {tenant_row.slug}, {scope}.")
         self.stderr.write("It is shown only now; store it somewhere safe:")
         self.stdout.write(key)

@@ -1,0 +1,43 @@
+"""API keys of a tenant: created (shown once) and revoked by tenant admins, from the dashboard or a command."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from memadmin.memory.audit import audit_record
+from memadmin.memory.errors import NotFound, ValidationError
+from memadmin.memory.scope import Scope
+from tenants.models import App, TenantAPIKey
+
+
+def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None = None) -> tuple[TenantAPIKey, str]:
+    """Returns (row, the full key). Only the key's hash is stored: the caller shows the key once."""
+    if scope is not None:
+        scope.require("export_app")  # admins only
+    name = (name or "").strip()
+    if not name or len(name) > 50:
+        raise ValidationError("A key needs a name of 1 to 50 characters.", field="name")
+    apps = list(App.objects.filter(tenant=tenant, app_id__in=app_ids).exclude(status=App.Status.OFFBOARDED))
+    missing = sorted(set(app_ids) - {a.app_id for a in apps})
+    if missing:
+        raise ValidationError(f"This tenant has no active app {', '.join(missing)}.", field="apps")
+    with transaction.atomic():
+        api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant)
+        api_key.apps.set(apps)
+    if scope is not None:
+        audit_record(scope=scope, action="apikey.create", details={"prefix": api_key.prefix, "name": name,
+                     "apps": [a.app_id for a in apps]})  # fmt: skip
+    return api_key, key
+
+
+def api_key_revoke(*, scope: Scope, prefix: str) -> TenantAPIKey:
+    scope.require("export_app")
+    try:
+        api_key = TenantAPIKey.objects.get(tenant_id=scope.tenant_id, prefix=prefix)
+    except TenantAPIKey.DoesNotExist:
+        raise NotFound("API key not found.") from None
+    if not api_key.revoked:
+        api_key.revoked = True
+        api_key.save(update_fields=["revoked"])
+        audit_record(scope=scope, action="apikey.revoke", details={"prefix": api_key.prefix, "name": api_key.name})
+    return api_key
