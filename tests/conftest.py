@@ -92,6 +92,22 @@ def clean_store(request, valkey_server):
 
 
 @pytest.fixture
+def doomed_server(valkey_server):
+    """A second throwaway server the service is pointed at (kill it to test an outage); the session
+    server is restored afterwards, whatever the test did."""
+    server = ThrowawayValkey().start()
+    old_url = settings.VALKEY_URL
+    try:
+        settings.VALKEY_URL = server.url
+        store.reset()
+        yield server
+    finally:
+        settings.VALKEY_URL = old_url
+        store.reset()
+        server.cleanup()
+
+
+@pytest.fixture
 def raw_valkey(valkey_server) -> valkey.Valkey:
     """Direct access for assertions about what is really in Valkey (SCAN, HGETALL)."""
     return valkey_server.client()

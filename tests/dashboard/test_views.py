@@ -10,11 +10,10 @@ from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from memadmin.memory import selectors, store
+from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_membership
 from tenants.models import AuditEvent
-from tests.conftest import ThrowawayValkey
 from tests.dashboard.conftest import login
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -128,19 +127,10 @@ def test_app_export_of_unknown_app_is_404(client, world):
 
 
 @pytest.fixture
-def store_down(valkey_server):
-    """Point the service at a second server, then kill it: every read must say the store is unreachable."""
-    server = ThrowawayValkey().start()
-    old = settings.VALKEY_URL
-    try:
-        settings.VALKEY_URL = server.url
-        store.reset()
-        server.kill()
-        yield server
-    finally:
-        settings.VALKEY_URL = old
-        store.reset()
-        server.cleanup()
+def store_down(doomed_server):
+    """Every read must say the store is unreachable."""
+    doomed_server.kill()
+    return doomed_server
 
 
 def test_store_down_is_503_page_and_partial(support, world, store_down):

@@ -1,28 +1,11 @@
 """Valkey stopped -> StoreUnavailable (503), never an empty result."""
 
 import pytest
-from django.conf import settings
 
-from memadmin.memory import selectors, services, store
+from memadmin.memory import selectors, services
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.status import store_status
-from tests.conftest import ThrowawayValkey
-
-
-@pytest.fixture
-def doomed_server(valkey_server):
-    """A second throwaway server the service is pointed at; the session server is restored afterwards."""
-    server = ThrowawayValkey().start()
-    old_url = settings.VALKEY_URL
-    try:
-        settings.VALKEY_URL = server.url
-        store.reset()
-        yield server
-    finally:
-        settings.VALKEY_URL = old_url
-        store.reset()
-        server.cleanup()
 
 
 def test_stopped_store_raises_store_unavailable_everywhere(world, add, doomed_server):
