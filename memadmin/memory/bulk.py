@@ -128,11 +128,10 @@ def _history_rows(collection: str) -> int:
 
 def _distinct(app: AppRef, field: str) -> int:
     store.ensure_index(app.collection)
-    with store.store_errors():
-        reply = store.ft(
-            "FT.AGGREGATE", app.collection, f"@{field}:{{w'*'}}", "GROUPBY", "1", f"@{field}",
-            "REDUCE", "COUNT", "0", "AS", "n", "LIMIT", "0", "1000000",
-        )  # fmt: skip
+    reply = store.ft(
+        "FT.AGGREGATE", app.collection, f"@{field}:{{w'*'}}", "GROUPBY", "1", f"@{field}",
+        "REDUCE", "COUNT", "0", "AS", "n", "LIMIT", "0", "1000000",
+    )  # fmt: skip
     return max(0, len(reply) - 1)
 
 
@@ -161,12 +160,11 @@ def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> li
     scope.require("read")
     app = _app(scope, app_id)
     store.ensure_index(app.collection)
-    with store.store_errors():
-        reply = store.ft(
-            "FT.AGGREGATE", app.collection, "@run_id:{w'*'}", "LOAD", "2", "@created_at", "@updated_at",
-            "GROUPBY", "1", "@run_id", "REDUCE", "MAX", "1", "@created_at", "AS", "c",
-            "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000",
-        )  # fmt: skip
+    reply = store.ft(
+        "FT.AGGREGATE", app.collection, "@run_id:{w'*'}", "LOAD", "2", "@created_at", "@updated_at",
+        "GROUPBY", "1", "@run_id", "REDUCE", "MAX", "1", "@created_at", "AS", "c",
+        "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000",
+    )  # fmt: skip
     runs = []
     for row in reply[1:]:
         fields = {store._s(k): store._s(v) for k, v in zip(row[::2], row[1::2])}

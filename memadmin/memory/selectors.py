@@ -227,11 +227,10 @@ def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[lis
     store.ensure_index(app.collection)
     load = ["LOAD", str(len(store.RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in store.RETURN_FIELDS)]
     client = store.client()
-    with store.store_errors():
-        reply = store.ft(
-            "FT.AGGREGATE", app.collection, render(tree), *load,
-            "WITHCURSOR", "COUNT", str(batch_size),
-        )  # fmt: skip
+    reply = store.ft(
+        "FT.AGGREGATE", app.collection, render(tree), *load,
+        "WITHCURSOR", "COUNT", str(batch_size),
+    )  # fmt: skip
     while True:
         rows, cursor = reply
         batch = []
@@ -283,11 +282,10 @@ def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None)
     """Memories per value of ``field``; with ``limit``, only the largest groups leave the engine."""
     store.ensure_index(app.collection)
     tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
-    with store.store_errors():
-        reply = store.ft(
-            "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
-            "REDUCE", "COUNT", "0", "AS", "n", *tail,
-        )  # fmt: skip
+    reply = store.ft(
+        "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
+        "REDUCE", "COUNT", "0", "AS", "n", *tail,
+    )  # fmt: skip
     counts: Counter = Counter()
     for row in reply[1:]:
         fields = dict(zip(row[::2], row[1::2]))
@@ -311,11 +309,10 @@ def memory_group_counts(
 
 
 def _distinct(app: AppRef, tree: Node, field: str) -> int:
-    with store.store_errors():
-        reply = store.ft(
-            "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "0",
-            "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d",
-        )  # fmt: skip
+    reply = store.ft(
+        "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "0",
+        "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d",
+    )  # fmt: skip
     rows = reply[1:]
     return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
