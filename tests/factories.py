@@ -38,3 +38,22 @@ class MembershipFactory(factory.django.DjangoModelFactory):
     user = factory.SubFactory(UserFactory)
     tenant = factory.SubFactory(TenantFactory)
     role = Role.VIEWER
+
+
+def two_tenant_world():
+    """Acme and Globex, two apps each (both have a concierge_app), and an admin, a support and a viewer in
+    each tenant (usernames acme-admin, globex-viewer, ...). Each test folder adds what it needs on top."""
+    from types import SimpleNamespace
+
+    acme = TenantFactory(name="Acme", slug="acme")
+    globex = TenantFactory(name="Globex", slug="globex")
+    w = SimpleNamespace(acme=acme, globex=globex)
+    w.acme_concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
+    w.acme_sports = AppFactory(tenant=acme, app_id="sports_portal")
+    w.globex_concierge = AppFactory(tenant=globex, app_id="concierge_app", is_default=True)
+    w.globex_other = AppFactory(tenant=globex, app_id="other_app")
+    for tenant in (acme, globex):
+        for role in ("admin", "support", "viewer"):
+            user = UserFactory(username=f"{tenant.slug}-{role}")
+            setattr(w, f"{tenant.slug}_{role}", MembershipFactory(user=user, tenant=tenant, role=role))
+    return w

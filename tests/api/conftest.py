@@ -1,14 +1,13 @@
 """API test fixtures: two tenants with keys, the official MemoryClient against live_server, a DRF client."""
 
 import os
-from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
 from tenants.models import TenantAPIKey
-from tests.factories import AppFactory, MembershipFactory, TenantFactory
+from tests.factories import two_tenant_world
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # the official client must not phone home from tests
 
@@ -21,16 +20,7 @@ def fresh_throttle():
 
 
 def _world():
-    acme = TenantFactory(name="Acme", slug="acme")
-    globex = TenantFactory(name="Globex", slug="globex")
-    w = SimpleNamespace(acme=acme, globex=globex)
-    w.acme_concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
-    w.acme_sports = AppFactory(tenant=acme, app_id="sports_portal")
-    w.globex_concierge = AppFactory(tenant=globex, app_id="concierge_app", is_default=True)
-    w.globex_other = AppFactory(tenant=globex, app_id="other_app")
-    for tenant in (acme, globex):
-        for role in ("admin", "support", "viewer"):
-            setattr(w, f"{tenant.slug}_{role}", MembershipFactory(tenant=tenant, role=role))
+    w = two_tenant_world()
 
     def make_key(tenant, name=None, apps=()):
         row, key = TenantAPIKey.objects.create_key(name=name or f"{tenant.slug}-server", tenant=tenant)
@@ -38,8 +28,8 @@ def _world():
         return key
 
     w.make_key = make_key
-    w.acme_key = make_key(acme)
-    w.globex_key = make_key(globex)
+    w.acme_key = make_key(w.acme)
+    w.globex_key = make_key(w.globex)
     return w
 
 

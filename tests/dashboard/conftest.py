@@ -4,23 +4,14 @@ import pytest
 
 from memadmin.memory import services
 from memadmin.memory.scope import scope_for_membership
-from tests.factories import AppFactory, MembershipFactory, TenantFactory, UserFactory
+from tests.factories import UserFactory, two_tenant_world
 
 
 @pytest.fixture
 def world(db):
     """Two tenants x two apps, an admin/support/viewer in each, and an outsider who belongs nowhere."""
-    acme = TenantFactory(name="Acme", slug="acme")
-    globex = TenantFactory(name="Globex", slug="globex")
-    w = SimpleNamespace(acme=acme, globex=globex, outsider=UserFactory(username="outsider"))
-    w.acme_concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
-    w.acme_sports = AppFactory(tenant=acme, app_id="sports_portal")
-    w.globex_concierge = AppFactory(tenant=globex, app_id="concierge_app", is_default=True)
-    w.globex_other = AppFactory(tenant=globex, app_id="other_app")
-    for tenant in (acme, globex):
-        for role in ("admin", "support", "viewer"):
-            user = UserFactory(username=f"{tenant.slug}-{role}")
-            setattr(w, f"{tenant.slug}_{role}", MembershipFactory(user=user, tenant=tenant, role=role))
+    w = two_tenant_world()
+    w.outsider = UserFactory(username="outsider")
     return w
 
 

@@ -1,5 +1,4 @@
 from datetime import timedelta
-from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
@@ -7,7 +6,7 @@ from django.utils import timezone
 from memadmin.memory import services, store
 from memadmin.memory.scope import scope_for_api_key, scope_for_end_user, scope_for_membership
 from tenants.models import DataLink, TenantAPIKey
-from tests.factories import AppFactory, MembershipFactory, TenantFactory
+from tests.factories import two_tenant_world
 
 DIMS = 384
 
@@ -15,16 +14,7 @@ DIMS = 384
 @pytest.fixture
 def world(db):
     """Two tenants x two apps; both tenants have an app called concierge_app."""
-    acme = TenantFactory(name="Acme", slug="acme")
-    globex = TenantFactory(name="Globex", slug="globex")
-    w = SimpleNamespace(acme=acme, globex=globex)
-    w.acme_concierge = AppFactory(tenant=acme, app_id="concierge_app", is_default=True)
-    w.acme_sports = AppFactory(tenant=acme, app_id="sports_portal")
-    w.globex_concierge = AppFactory(tenant=globex, app_id="concierge_app", is_default=True)
-    w.globex_other = AppFactory(tenant=globex, app_id="other_app")
-    for tenant in (acme, globex):
-        for role in ("admin", "support", "viewer"):
-            setattr(w, f"{tenant.slug}_{role}", MembershipFactory(tenant=tenant, role=role))
+    w = two_tenant_world()
     w.scope = lambda membership: scope_for_membership(membership)
     w.admin = lambda tenant: scope_for_membership(getattr(w, f"{tenant.slug}_admin"))
     w.end_user = lambda tenant, user_id: scope_for_end_user(
