@@ -155,11 +155,17 @@ class AuditEvent(models.Model):
 
 
 class DataLink(models.Model):
-    """A signed "your data" link; the row exists so a link can be revoked before it expires."""
+    """A "your data" link: the URL holds a random token, the row its SHA-256 (looked up, revocable)."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="data_links")
     user_id = models.CharField(max_length=128, validators=[validate_entity_id])
+    # Null (not "": several rows) for links of the old signed format: nothing hashes to it, so they read
+    # as "not valid".
+    token_hash = models.CharField(max_length=64, unique=True, null=True, editable=False)  # noqa: DJ001 - unique
+    # The issuer's apps at issue time: an app-restricted key cannot hand out a wider link, and an app
+    # created later is not silently added to a link already sent.
+    apps = models.ManyToManyField(App, blank=True, related_name="+")
     created_by = models.CharField(max_length=200)
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()

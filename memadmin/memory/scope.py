@@ -105,12 +105,15 @@ def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
 
 
 def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
-    """An end user's signed link: their own memories across the tenant's apps, nothing else."""
+    """An end user's link: their own memories in the apps the link was issued for, nothing else.
+
+    The link's apps, never the tenant's: a link issued by an app-restricted key must not open the
+    tenant's other apps (and a link with no apps opens none)."""
     tenant = data_link.tenant
     return Scope(
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
-        apps=_app_refs(tenant.apps.all()),
+        apps=_app_refs(a for a in data_link.apps.all() if a.tenant_id == tenant.pk),
         role="enduser",
         actor=f"enduser:{data_link.user_id}",
         actor_kind="enduser",
