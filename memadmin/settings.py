@@ -116,11 +116,18 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("MEMADMIN_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 
-# Login throttling (django-axes): lock an account+IP pair after repeated failures.
-AXES_FAILURE_LIMIT = env_int("MEMADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+# Login throttling (django-axes): lock a username+IP pair after a few failures, and an IP alone after
+# more (one address spraying many usernames). tenants/login_limits.py picks the limit that applies.
+AXES_FAILURE_LIMIT_PER_USER = env_int("MEMADMIN_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+MEMADMIN_LOGIN_IP_FAILURE_LIMIT = env_int("MEMADMIN_LOGIN_IP_FAILURE_LIMIT", 30, minimum=1)
+if MEMADMIN_LOGIN_IP_FAILURE_LIMIT < AXES_FAILURE_LIMIT_PER_USER:
+    raise ImproperlyConfigured("MEMADMIN_LOGIN_IP_FAILURE_LIMIT must be >= MEMADMIN_LOGIN_FAILURE_LIMIT.")
+AXES_FAILURE_LIMIT = "tenants.login_limits.failure_limit"
 AXES_COOLOFF_TIME = env_int("MEMADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
-AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+# A success must not wipe the address's failures (axes resets every combination), or anyone holding one
+# account could sign in between guesses and spray without limit. Failures age out after the cool-off.
+AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
 REST_FRAMEWORK = {

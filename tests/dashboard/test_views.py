@@ -341,7 +341,7 @@ def test_picker_shows_only_own_tenants(client, world):
 
 
 def test_login_is_throttled(client, world):
-    for _ in range(settings.AXES_FAILURE_LIMIT):
+    for _ in range(settings.AXES_FAILURE_LIMIT_PER_USER):
         client.post("/login/", {"username": "acme-viewer", "password": "wrong"})
     locked = client.post("/login/", {"username": "acme-viewer", "password": "correct-horse-battery"})
     assert locked.status_code in (403, 429)
