@@ -60,12 +60,24 @@ def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:
     return value
 
 
+def private_files() -> None:
+    """Files and dirs this process creates are the owner's only (0600/0700): the SQLite DB, Mem0's
+    history DBs, exports and the embedded Valkey's AOF hold people's memories and keys."""
+    os.umask(0o077)
+
+
 def data_dir() -> Path:
     path = Path(os.environ.get("MEMADMIN_DATA_DIR") or "var").expanduser().resolve()
     try:
-        path.mkdir(parents=True, exist_ok=True)
+        path.mkdir(mode=0o700, parents=True, exist_ok=True)
     except OSError as exc:
         raise ImproperlyConfigured(f"MEMADMIN_DATA_DIR {path} cannot be created: {exc}") from exc
+    try:
+        # Also a dir an older version created 0755: nothing inside is then reachable for other users,
+        # whatever the modes of the files already in it.
+        path.chmod(0o700)
+    except PermissionError:
+        pass  # owned by someone else (a mounted volume): its owner decides
     return path
 
 

@@ -5,9 +5,20 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from memadmin.env import data_dir, env_bool, env_choice, env_int, env_list, env_rate, env_str, secret_key
+from memadmin.env import (
+    data_dir,
+    env_bool,
+    env_choice,
+    env_int,
+    env_list,
+    env_rate,
+    env_str,
+    private_files,
+    secret_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
+private_files()  # before anything under the data dir is created
 DATA_DIR = data_dir()
 
 SECRET_KEY = secret_key(DATA_DIR)

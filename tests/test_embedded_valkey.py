@@ -36,7 +36,9 @@ def dead_pid() -> int:
 def test_ensure_starts_once_and_is_reused(data_dir):
     first = EmbeddedServer(data_dir).ensure()
     assert pid_alive(first.pid)
-    assert first.url == f"valkey://127.0.0.1:{first.port}"
+    secret = (data_dir / "valkey" / "password").read_text().strip()
+    assert first.url == f"valkey://:{secret}@127.0.0.1:{first.port}"
+    assert first.display_url == f"valkey://:****@127.0.0.1:{first.port}"
     again = EmbeddedServer(data_dir).ensure()  # another instance, e.g. another process of the same site
     assert again == first
     state = json.loads((data_dir / "valkey" / "server.json").read_text())
@@ -134,7 +136,12 @@ def test_valkey_command_status_and_stop(data_dir, settings, capsys):
     assert capsys.readouterr().out.strip() == "not running"
     running = EmbeddedServer(data_dir).ensure()
     call_command("valkey", "--status")
-    assert capsys.readouterr().out.strip() == f"running (pid {running.pid}) at {running.url}"
+    out = capsys.readouterr().out
+    assert out.startswith(f"running (pid {running.pid}) at valkey://:****@127.0.0.1:{running.port}\n")
+    assert running.password not in out and "valkey --url" in out
+    call_command("valkey", "--url")
+    url = capsys.readouterr().out.strip()
+    assert url == running.url and valkey.Valkey.from_url(url).ping()
     call_command("valkey", "--stop")
     assert capsys.readouterr().out.strip() == f"stopped pid {running.pid}"
     assert not pid_alive(running.pid)
@@ -165,9 +172,9 @@ def test_valkey_command_runs_in_the_foreground_and_prints_its_url(data_dir):
     )  # fmt: skip
     try:
         line = process.stdout.readline()
-        assert "serving valkey://127.0.0.1:" in line, line + process.stderr.read() if process.poll() else line
+        assert "serving valkey://:****@127.0.0.1:" in line, line + process.stderr.read() if process.poll() else line
         running = EmbeddedServer(data_dir).running()
-        assert running is not None and running.url in line
+        assert running is not None and running.display_url in line and running.password not in line
         assert valkey.Valkey.from_url(running.url).ping()
         process.send_signal(signal.SIGINT)
         process.wait(20)
@@ -182,3 +189,85 @@ def test_valkey_command_runs_in_the_foreground_and_prints_its_url(data_dir):
         if process.poll() is None:
             process.kill()
             process.wait()
+
+
+# --- the password ----------------------------------------------------------------------------
+
+
+def mode(path: Path) -> int:
+    return path.stat().st_mode & 0o777
+
+
+def test_the_server_requires_the_generated_password(data_dir):
+    running = EmbeddedServer(data_dir).ensure()
+    stranger = valkey.Valkey(port=running.port)
+    with pytest.raises(valkey.AuthenticationError, match="(?i)auth"):
+        stranger.hgetall("mem0:any:key")
+    with pytest.raises(valkey.AuthenticationError, match="(?i)WRONGPASS|invalid"):
+        valkey.Valkey(port=running.port, password="guess").ping()
+    assert valkey.Valkey.from_url(running.url).ping()
+    # Not on the command line, which every local user can read.
+    assert running.password not in Path(f"/proc/{running.pid}/cmdline").read_text()
+
+
+def test_password_config_and_data_are_private(data_dir):
+    running = EmbeddedServer(data_dir).ensure()
+    client = valkey.Valkey.from_url(running.url)
+    client.set("k", "v")
+    client.bgrewriteaof()
+    directory = data_dir / "valkey"
+    assert mode(directory) == 0o700
+    assert mode(directory / "password") == 0o600
+    assert mode(directory / "valkey.conf") == 0o600
+    time.sleep(0.5)
+    for path in (directory / "appendonlydir").iterdir():
+        assert mode(path) & 0o077 == 0, path
+    assert mode(directory / "appendonlydir") & 0o077 == 0
+
+
+def test_a_server_started_without_a_password_is_secured(data_dir, caplog):
+    """An older version's detached server keeps running across an upgrade: set the password live."""
+    directory = data_dir / "valkey"
+    port = embedded.free_port()
+    old = embedded.start_process(directory, port, detach=True)  # no password, like before
+    (directory / "server.json").write_text(json.dumps({"pid": old.pid, "port": port}))
+    valkey.Valkey(port=port).set("kept", "yes")
+    with caplog.at_level(logging.WARNING, logger="memadmin.valkey"):
+        running = EmbeddedServer(data_dir).ensure()
+    assert running.pid == old.pid  # not restarted: a big store would re-index for minutes
+    assert "without a password" in caplog.text
+    with pytest.raises(valkey.AuthenticationError):
+        valkey.Valkey(port=port).get("kept")
+    assert valkey.Valkey.from_url(running.url).get("kept") == b"yes"
+
+
+def test_status_warns_about_a_server_without_a_password(data_dir, settings, capsys):
+    settings.VALKEY_URL = None
+    settings.DATA_DIR = data_dir
+    directory = data_dir / "valkey"
+    port = embedded.free_port()
+    old = embedded.start_process(directory, port, detach=True)
+    (directory / "server.json").write_text(json.dumps({"pid": old.pid, "port": port}))
+    call_command("valkey", "--status")
+    assert "requires no password" in capsys.readouterr().out
+
+
+def test_the_service_and_the_worker_use_the_password(data_dir):
+    """A fresh data dir, nothing but the environment: the store and Celery's broker authenticate."""
+    env = {k: v for k, v in os.environ.items() if k not in ("VALKEY_URL", "MEMADMIN_VALKEY_PORT")}
+    env.update(MEMADMIN_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="memadmin.settings")
+    script = (
+        "import django; django.setup()\n"
+        "from memadmin.memory import store\n"
+        "from memadmin.celery import app\n"
+        "assert store.client().ping()\n"
+        "with app.connection_for_write() as conn: conn.ensure_connection(max_retries=1); print('broker ok')\n"
+        "print(app.conf.broker_url.split('@')[0].count(':'))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "broker ok" in result.stdout
+    running = EmbeddedServer(data_dir).running()
+    with pytest.raises(valkey.AuthenticationError):
+        valkey.Valkey(port=running.port).ping()

@@ -30,7 +30,7 @@ class Command(BaseCommand):
                 running = server.ensure()
             except EmbeddedValkeyError as exc:
                 raise CommandError(str(exc)) from exc
-            self.stdout.write(f"Embedded Valkey (pid {running.pid}) at {running.url}")
+            self.stdout.write(f"Embedded Valkey (pid {running.pid}) at {running.display_url}")
         worker = None
         if not no_worker:
             worker = subprocess.Popen([sys.executable, str(settings.BASE_DIR / "manage.py"), "worker"])
