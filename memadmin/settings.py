@@ -126,6 +126,16 @@ SESSION_COOKIE_HTTPONLY = True
 # Behind TLS set MEMADMIN_SECURE_COOKIES=1 so session and CSRF cookies never travel in clear text.
 SESSION_COOKIE_SECURE = env_bool("MEMADMIN_SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# HTTPS only: redirect plain HTTP (the health check stays reachable for load balancers) and tell browsers
+# to never try HTTP again for MEMADMIN_HSTS_SECONDS. Behind a TLS-terminating proxy, also trust its
+# X-Forwarded-Proto header, or every request looks like HTTP and redirects forever.
+SECURE_SSL_REDIRECT = env_bool("MEMADMIN_SSL_REDIRECT", False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+if env_bool("MEMADMIN_TRUST_X_FORWARDED_PROTO", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+SECURE_HSTS_SECONDS = env_int("MEMADMIN_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("MEMADMIN_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("MEMADMIN_HSTS_PRELOAD", False)
 
 # Login throttling (django-axes): lock a username+IP pair after a few failures, and an IP alone after
 # more (one address spraying many usernames). tenants/login_limits.py picks the limit that applies.
