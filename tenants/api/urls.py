@@ -1,12 +1,21 @@
 """Paths exactly as mem0.MemoryClient (mem0ai 2.2) builds them, trailing slashes included."""
 
+from csp.constants import SELF
+from csp.decorators import csp_update
 from django.urls import path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
 from tenants.api import views
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
+# Swagger UI and Redoc (served locally) style their pages with inline <style>; scripts stay 'self' only
+# (the split view serves Swagger's init script as a file; templates/drf_spectacular/redoc.html drops
+# Redoc's inline one). Redoc starts a worker from a blob: URL, and its bundle hard-codes one image, the
+# "API docs by Redocly" logo from cdn.redoc.ly: allowed on that page alone rather than a console error.
+_docs_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": [SELF, "blob:"]})
+_redoc_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": [SELF, "blob:"],
+                         "img-src": ["https://cdn.redoc.ly/redoc/logo-mini.svg"]})  # fmt: skip
 
 urlpatterns = [
     path("v1/ping/", views.ping, name="api-ping"),
@@ -23,6 +32,7 @@ urlpatterns = [
     path("v1/exports/get/", views.export_get, name="api-export-get"),
     path("api/v1/data-links/", views.data_link_create, name="api-data-links"),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema", **_public), name="api-docs"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="api-schema", **_public), name="api-redoc"),
+    path("api/docs/", _docs_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema", **_public)),
+         name="api-docs"),
+    path("api/redoc/", _redoc_csp(SpectacularRedocView.as_view(url_name="api-schema", **_public)), name="api-redoc"),
 ]
