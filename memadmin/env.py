@@ -117,3 +117,18 @@ def env_rate(name: str, default: str) -> tuple[int, int] | None:
             f"{name} must look like 600/min (periods: s, min, h, day) or be 'off', got {raw!r}"
         )
     return int(count), seconds
+
+
+def env_email(name: str, default: str) -> str:
+    """An address, bare or as 'Name <address>' (what DEFAULT_FROM_EMAIL accepts)."""
+    from email.utils import parseaddr
+
+    from django.core.exceptions import ValidationError
+    from django.core.validators import validate_email
+
+    raw = (os.environ.get(name) or default).strip()
+    try:
+        validate_email(parseaddr(raw)[1])
+    except ValidationError:
+        raise ImproperlyConfigured(f"{name} must be an e-mail address (or 'Name <address>'), got {raw!r}") from None
+    return raw

@@ -1,4 +1,4 @@
-"""Keep your-data link tokens out of request logs.
+"""Keep link tokens (your-data pages, invitations) out of request logs.
 
 The token is the whole credential of an end user's page, and it has to be in the
 URL (the page works without JavaScript, from a link in an e-mail), so every access
@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 
-_TOKEN = re.compile(r"(/your-data/)[^/\s?#\"']+")
+_TOKEN = re.compile(r"(/(?:your-data|invitations)/)[^/\s?#\"']+")
 REQUEST_LOGGERS = ("django.server", "django.request", "gunicorn.access", "gunicorn.error")
 
 
@@ -26,7 +26,7 @@ class RedactLinkTokens(logging.Filter):
             message = record.getMessage()
         except Exception:  # a malformed record is the handler's problem to report, not ours
             return True
-        if "/your-data/" in message:
+        if "/your-data/" in message or "/invitations/" in message:
             record.msg, record.args = redact(message), ()
         return True
 

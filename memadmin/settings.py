@@ -10,6 +10,7 @@ from memadmin.env import (
     data_dir,
     env_bool,
     env_choice,
+    env_email,
     env_int,
     env_list,
     env_rate,
@@ -172,6 +173,27 @@ AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 # account could sign in between guesses and spray without limit. Failures age out after the cool-off.
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+
+# E-mail (invitations). Console by default: the message, link included, is printed by the web process.
+# With EMAIL_HOST set, SMTP; EMAIL_USE_TLS is STARTTLS (port 587 usually), EMAIL_USE_SSL implicit TLS (465).
+EMAIL_HOST = env_str("EMAIL_HOST") or None
+if EMAIL_HOST:
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_PORT = env_int("EMAIL_PORT", 587, minimum=1, maximum=65535)
+    EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
+    EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD", "")
+    EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    EMAIL_USE_SSL = env_bool("EMAIL_USE_SSL", False)
+    if EMAIL_USE_TLS and EMAIL_USE_SSL:
+        raise ImproperlyConfigured("Set only one of EMAIL_USE_TLS (STARTTLS) and EMAIL_USE_SSL (implicit TLS).")
+    EMAIL_TIMEOUT = env_int("EMAIL_TIMEOUT", 10, minimum=1)
+else:
+    for _name in ("EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL"):
+        if env_str(_name):
+            raise ImproperlyConfigured(f"{_name} is set but EMAIL_HOST is not: set EMAIL_HOST for SMTP.")
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "memadmin <memadmin@localhost>")
+MEMADMIN_INVITATION_DAYS = env_int("MEMADMIN_INVITATION_DAYS", 7, minimum=1, maximum=90)
 
 REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "tenants.api.schema.AutoSchema",

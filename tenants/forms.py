@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django import forms
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import UserCreationForm
 
 from memadmin.memory import errors
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
@@ -161,19 +162,17 @@ class AuditFilterForm(forms.Form):
         return events
 
 
-class MemberAddForm(forms.Form):
-    username = forms.CharField(label="Username or email", max_length=254, strip=True)
+class InvitationForm(forms.Form):
+    email = forms.EmailField(label="E-mail address", max_length=254)
     role = forms.ChoiceField(choices=Role.choices, initial=Role.VIEWER)
 
-    def clean_username(self):
-        value = self.cleaned_data["username"]
-        users = get_user_model().objects.filter(is_active=True)
-        user = users.filter(username=value).first() or users.filter(email__iexact=value).first()
-        if user is None:
-            raise forms.ValidationError(
-                "No account has that username or email. A platform administrator creates accounts in Django admin."
-            )
-        return user
+
+class NewAccountForm(UserCreationForm):
+    """A new account for the invited address (the e-mail comes from the invitation, not the form)."""
+
+    class Meta(UserCreationForm.Meta):
+        model = get_user_model()
+        fields = ("username",)
 
 
 class RoleForm(forms.Form):

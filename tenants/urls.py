@@ -1,7 +1,7 @@
 from django.urls import path
 
 from tenants import views
-from tenants.views import audit, auth, jobs, keys, members, memories, overview, users, your_data
+from tenants.views import audit, auth, invitations, jobs, keys, members, memories, overview, users, your_data
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -25,6 +25,10 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/audit/export.csv", audit.audit_csv, name="audit_csv"),
     path("t/<slug:tenant_slug>/members/", members.members, name="members"),
     path("t/<slug:tenant_slug>/members/add/", members.member_add, name="member_add"),
+    path("t/<slug:tenant_slug>/invitations/<int:invitation_id>/resend/", members.invitation_resend_view,
+         name="invitation_resend"),
+    path("t/<slug:tenant_slug>/invitations/<int:invitation_id>/cancel/", members.invitation_cancel_view,
+         name="invitation_cancel"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/role/", members.member_role, name="member_role"),
     path("t/<slug:tenant_slug>/members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
     path("t/<slug:tenant_slug>/keys/", keys.api_keys, name="api_keys"),
@@ -42,6 +46,7 @@ urlpatterns = [
     path("t/<slug:tenant_slug>/apps/<str:app_id>/export-job/", jobs.app_export_job, name="app_export_job"),
     path("t/<slug:tenant_slug>/export-job/", jobs.app_export_job, name="tenant_export_job"),
     path("t/<slug:tenant_slug>/user/erase/", jobs.user_erase, name="user_erase"),
+    path("invitations/<str:token>/", invitations.accept, name="invitation_accept"),
     path("your-data/<str:token>/", your_data.your_data, name="your_data"),
     path("your-data/<str:token>/export.json", your_data.your_data_export, name="your_data_export"),
     path("your-data/<str:token>/delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),

@@ -1,21 +1,27 @@
-"""Members (invite, change role, remove) and the tenant's agents, for tenant admins."""
+"""Members (invite, change role, remove), open invitations and the tenant's agents, for tenant admins."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from tenants.forms import MemberAddForm, RoleForm
-from tenants.models import Agent, Membership, Role
+from tenants.forms import InvitationForm, RoleForm
+from tenants.invitations import invitation_cancel, invitation_create, invitation_resend
+from tenants.models import Agent, Invitation, Membership, Role
 from tenants.views.common import render_error, tenant_view
 
 
-def _page(request, membership, add_form=None, status=200):
+def _page(request, membership, invite_form=None, status=200):
     tenant = membership.tenant
     members = Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+    invitations = Invitation.objects.filter(tenant=tenant, accepted_at=None, cancelled_at=None).select_related(
+        "invited_by"
+    )
     agents = []
     declared = {}
     for agent in Agent.objects.filter(app__tenant=tenant).select_related("app"):
@@ -30,8 +36,11 @@ def _page(request, membership, add_form=None, status=200):
                            "description": agent.description if agent else ""})  # fmt: skip
     return render(request, "tenants/members.html", {
         "members": members,
+        "invitations": invitations,
         "agents": agents,
-        "add_form": add_form or MemberAddForm(),
+        "invite_form": invite_form or InvitationForm(),
+        "invitation_days": settings.MEMADMIN_INVITATION_DAYS,
+        "now": timezone.now(),
         "roles": Role.choices,
     }, status=status)  # fmt: skip
 
@@ -41,17 +50,34 @@ def members(request, membership):
     return _page(request, membership)
 
 
+def _accept_url(request):
+    return lambda token: request.build_absolute_uri(reverse("invitation_accept", args=[token]))
+
+
 @tenant_view("member_change")
 def member_add(request, membership):
-    form = MemberAddForm(request.POST)
+    """Invite by e-mail. The answer is the same whether or not the address has an account."""
+    form = InvitationForm(request.POST)
     if not form.is_valid():
-        return _page(request, membership, add_form=form, status=400)
-    user, role = form.cleaned_data["username"], form.cleaned_data["role"]
-    _, created = Membership.objects.get_or_create(user=user, tenant=membership.tenant, defaults={"role": role})
-    if created:
-        messages.success(request, f"{user.get_username()} is now a member ({role}).")
-    else:
-        messages.info(request, f"{user.get_username()} was already a member; use the role menu to change the role.")
+        return _page(request, membership, invite_form=form, status=400)
+    email, role = form.cleaned_data["email"], form.cleaned_data["role"]
+    invitation_create(scope=request.scope, tenant=membership.tenant, email=email, role=role,
+                      invited_by=request.user, accept_url=_accept_url(request))  # fmt: skip
+    messages.success(request, f"Invitation sent to {email} ({role}). They join when they accept it.")
+    return redirect("members", tenant_slug=membership.tenant.slug)
+
+
+@tenant_view("member_change")
+def invitation_resend_view(request, membership, invitation_id):
+    invitation = invitation_resend(scope=request.scope, invitation_id=invitation_id, accept_url=_accept_url(request))
+    messages.success(request, f"Invitation sent again to {invitation.email}; the previous link no longer works.")
+    return redirect("members", tenant_slug=membership.tenant.slug)
+
+
+@tenant_view("member_change")
+def invitation_cancel_view(request, membership, invitation_id):
+    invitation = invitation_cancel(scope=request.scope, invitation_id=invitation_id)
+    messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
     return redirect("members", tenant_slug=membership.tenant.slug)
 
 

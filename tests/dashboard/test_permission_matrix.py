@@ -14,7 +14,7 @@ from django.conf import settings
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
-from tenants.models import DataLink, Job, Membership, TenantAPIKey
+from tenants.models import DataLink, Invitation, Job, Membership, TenantAPIKey
 from tenants.permissions import MUTATIONS, PERMISSIONS, ROLES
 from tests.dashboard.conftest import login
 from tests.factories import MembershipFactory, UserFactory
@@ -38,8 +38,10 @@ CASES = {
     "audit": dict(action="audit", ok=200),
     "audit_csv": dict(action="audit", ok=200),
     "members": dict(action="members", ok=200),
-    "member_add": dict(action="member_change", data=lambda t: {"username": t.newcomer.username, "role": "viewer"},
+    "member_add": dict(action="member_change", data=lambda t: {"email": t.newcomer.email, "role": "viewer"},
                        ok=302),
+    "invitation_resend": dict(action="member_change", kwargs=lambda t: {"invitation_id": t.invitation.pk}, ok=302),
+    "invitation_cancel": dict(action="member_change", kwargs=lambda t: {"invitation_id": t.invitation.pk}, ok=302),
     "member_role": dict(action="member_change", kwargs=lambda t: {"member_id": t.target.pk}, data={"role": "support"},
                         ok=302),
     "member_remove": dict(action="member_change", kwargs=lambda t: {"member_id": t.target.pk}, ok=302),
@@ -98,6 +100,9 @@ def _tenant_data(world, memories, tenant):
                                      expires_at=timezone.now() + timezone.timedelta(days=1))  # fmt: skip
     t.target = MembershipFactory(tenant=tenant, role="viewer", user=UserFactory(username=f"{tenant.slug}-target"))
     t.newcomer = UserFactory(username=f"{tenant.slug}-newcomer")
+    t.invitation = Invitation.objects.create(tenant=tenant, email=f"{tenant.slug}-invitee@example.com",
+                                             token_hash=uuid.uuid4().hex,
+                                             expires_at=timezone.now() + timezone.timedelta(days=1))  # fmt: skip
     t.api_key, _ = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-key", tenant=tenant)
     result = Path(settings.DATA_DIR) / f"matrix-{tenant.slug}-{uuid.uuid4().hex}.json"
     result.write_text("[]")
@@ -166,7 +171,7 @@ def test_anonymous_is_sent_to_sign_in(client, db, name):
     case = CASES[name]
     dummy = SimpleNamespace(app="x", memory=SimpleNamespace(id="x"), link=SimpleNamespace(pk=uuid.uuid4()),
                             target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
-                            api_key=SimpleNamespace(prefix="x"))  # fmt: skip
+                            api_key=SimpleNamespace(prefix="x"), invitation=SimpleNamespace(pk=1))  # fmt: skip
     url = reverse(name, kwargs={"tenant_slug": "acme", **(case["kwargs"](dummy) if "kwargs" in case else {})})
     response = client.post(url) if case["action"] in MUTATIONS else client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))

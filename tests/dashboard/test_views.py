@@ -7,6 +7,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.core import mail
 from django.urls import reverse
 from django.utils import timezone
 
@@ -297,10 +298,16 @@ def test_members_add_change_remove_and_last_admin(client, world):
 
     login(client, world.acme_admin)
     newcomer = UserFactory(username="newcomer", email="new@example.com")
-    assert client.post("/t/acme/members/add/", {"username": "new@example.com", "role": "support"}).status_code == 302
+    # Adding goes through an invitation the person accepts (tests/security/test_invitations.py).
+    assert client.post("/t/acme/members/add/", {"email": "new@example.com", "role": "support"}).status_code == 302
+    assert not Membership.objects.filter(user=newcomer, tenant=world.acme).exists()
+    accept_path = re.search(r"http://testserver(\S+)", mail.outbox[-1].body).group(1)
+    login(client, newcomer)
+    assert client.post(accept_path).status_code == 302
+    login(client, world.acme_admin)
     member = Membership.objects.get(user=newcomer, tenant=world.acme)
     assert member.role == "support"
-    assert client.post("/t/acme/members/add/", {"username": "ghost", "role": "viewer"}).status_code == 400
+    assert client.post("/t/acme/members/add/", {"email": "ghost", "role": "viewer"}).status_code == 400
     assert client.post(f"/t/acme/members/{member.pk}/role/", {"role": "admin"}).status_code == 302
     assert client.post(f"/t/acme/members/{member.pk}/role/", {"role": "owner"}).status_code == 400
     assert client.post(f"/t/acme/members/{member.pk}/remove/").status_code == 302

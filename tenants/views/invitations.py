@@ -1,0 +1,55 @@
+"""Accepting an invitation: the link from the e-mail, for a signed-in account or a new one."""
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
+from django.contrib.auth import login as auth_login
+from django.db import transaction
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods
+
+from tenants.forms import NewAccountForm
+from tenants.invitations import InvitationInvalid, invitation_accept, invitation_verify
+
+
+def _invalid(request, exc):
+    return render(request, "invitations/invalid.html", {"message": str(exc)}, status=410)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def accept(request, token):
+    try:
+        invitation = invitation_verify(token)
+    except InvitationInvalid as exc:
+        return _invalid(request, exc)
+    context = {"invitation": invitation, "token": token}
+    if request.user.is_authenticated:
+        if request.method == "POST":
+            return _join(request, token, request.user)
+        return render(request, "invitations/accept.html", context)
+    form = NewAccountForm(request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        if not form.is_valid():
+            return render(request, "invitations/accept.html", {**context, "form": form}, status=400)
+        if get_user_model().objects.filter(email__iexact=invitation.email).exists():
+            # Only the holder of the link (the address's owner) sees this.
+            form.add_error(None, f"An account with the address {invitation.email} already exists: sign in with it "
+                                 "to accept the invitation.")  # fmt: skip
+            return render(request, "invitations/accept.html", {**context, "form": form}, status=400)
+        with transaction.atomic():
+            user = form.save(commit=False)
+            user.email = invitation.email
+            user.save()
+            response = _join(request, token, user)
+        return response
+    return render(request, "invitations/accept.html", {**context, "form": form})
+
+
+def _join(request, token, user):
+    try:
+        membership = invitation_accept(token=token, user=user)
+    except InvitationInvalid as exc:
+        return _invalid(request, exc)
+    if not request.user.is_authenticated:
+        auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    messages.success(request, f"You are a member of {membership.tenant.name} ({membership.role}).")
+    return redirect("overview", tenant_slug=membership.tenant.slug)

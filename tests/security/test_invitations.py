@@ -1,0 +1,177 @@
+"""People join a tenant only by accepting an invitation; the admin's side is no account oracle (issue 12 #9)."""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from tenants.models import AuditEvent, Invitation, Membership
+from tests.factories import MembershipFactory, UserFactory, two_tenant_world
+
+
+@pytest.fixture
+def world(db):
+    w = two_tenant_world()
+    w.existing = UserFactory(username="carol", email="carol@example.com")
+    return w
+
+
+@pytest.fixture
+def admin(client, world):
+    client.force_login(world.acme_admin.user)
+    return client
+
+
+def invite(client, email, role="support"):
+    return client.post("/t/acme/members/add/", {"email": email, "role": role})
+
+
+def link_in(message) -> str:
+    return re.search(r"http://testserver(/invitations/[^/\s]+/)", message.body).group(1)
+
+
+def test_invite_accept_with_a_new_account(admin, client, world):
+    response = invite(admin, "dave@example.com")
+    assert response.status_code == 302
+    assert not Membership.objects.filter(tenant=world.acme, user__email="dave@example.com").exists()
+    [message] = mail.outbox
+    assert message.to == ["dave@example.com"] and "Acme" in message.subject
+    url = link_in(message)
+    invitation = Invitation.objects.get()
+    assert url.rstrip("/").rsplit("/", 1)[-1] not in invitation.token_hash  # only a digest is stored
+    assert AuditEvent.objects.filter(action="invitation.create", tenant=world.acme).exists()
+
+    client.logout()
+    page = client.get(url)
+    assert page.status_code == 200 and "Join Acme" in page.content.decode()
+    weak = client.post(url, {"username": "dave", "password1": "123", "password2": "123"})
+    assert weak.status_code == 400 and not Membership.objects.filter(user__username="dave").exists()
+    good = "a-long-Passphrase-9"
+    joined = client.post(url, {"username": "dave", "password1": good, "password2": good})
+    assert joined.status_code == 302 and joined["Location"] == "/t/acme/"
+    member = Membership.objects.get(tenant=world.acme, user__username="dave")
+    assert member.role == "support" and member.user.email == "dave@example.com"
+    assert client.get("/t/acme/").status_code == 200  # signed in as dave
+    invitation.refresh_from_db()
+    assert invitation.accepted_by == member.user and invitation.accepted_at is not None
+
+
+def test_an_existing_account_signs_in_then_accepts(admin, client, world):
+    invite(admin, "CAROL@example.com", role="viewer")
+    url = link_in(mail.outbox[0])
+    client.logout()
+    # Not signed in: creating a second account for that address is refused, signing in is offered.
+    page = client.get(url).content.decode()
+    assert "/login/?next=" in page
+    refused = client.post(url, {"username": "carol2", "password1": "a-long-Passphrase-9",
+                                "password2": "a-long-Passphrase-9"})  # fmt: skip
+    assert refused.status_code == 400 and "sign in" in refused.content.decode()
+    assert not Membership.objects.filter(tenant=world.acme, user=world.existing).exists()
+    client.force_login(world.existing)
+    assert "Accept and join" in client.get(url).content.decode()
+    assert not Membership.objects.filter(tenant=world.acme, user=world.existing).exists()  # GET changes nothing
+    assert client.post(url).status_code == 302
+    assert Membership.objects.get(tenant=world.acme, user=world.existing).role == "viewer"
+
+
+def test_no_account_oracle(admin, world):
+    """Existing account, unknown address: the same status, page, message and e-mail shape."""
+    answers, bodies = [], []
+    for email in ("carol@example.com", "nobody-here@example.com"):
+        Invitation.objects.all().delete()  # each answer from the same starting point
+        response = invite(admin, email)
+        page = admin.get(response["Location"])
+        answers.append((response.status_code, response["Location"]))
+        bodies.append(page.content.decode().replace(email, "EMAIL"))
+    assert answers[0] == answers[1]
+    assert _without_invitation_rows(bodies[0]) == _without_invitation_rows(bodies[1])
+    first, second = mail.outbox
+    assert first.subject == second.subject
+    assert link_in(first) != link_in(second)
+    assert re.sub(r"/invitations/\S+", "", first.body) == re.sub(r"/invitations/\S+", "", second.body)
+
+
+def _without_invitation_rows(html: str) -> str:
+    # csrf tokens differ per render, and row ids count up; the rest must not.
+    html = re.sub(r"/invitations/\d+/", "/invitations/N/", html)
+    return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"|"X-CSRFToken": "[^"]+"', "", html)
+
+
+def test_adding_an_existing_account_by_username_is_gone(admin, world):
+    response = admin.post("/t/acme/members/add/", {"username": "carol", "role": "admin"})
+    assert response.status_code == 400
+    assert not Membership.objects.filter(tenant=world.acme, user=world.existing).exists()
+    assert mail.outbox == []
+
+
+def test_bad_input_is_a_400(admin, world):
+    for data in ({"email": "not-an-address", "role": "viewer"}, {"email": "x@example.com", "role": "owner"}, {}):
+        assert admin.post("/t/acme/members/add/", data).status_code == 400, data
+    assert mail.outbox == [] and not Invitation.objects.exists()
+
+
+def test_expired_cancelled_reused_and_unknown_links_get_a_clear_page(admin, client, world):
+    invite(admin, "erin@example.com")
+    url = link_in(mail.outbox[0])
+    invitation = Invitation.objects.get()
+
+    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    client.logout()
+    for response in (client.get(url), client.post(url, {"username": "erin", "password1": "a-long-Passphrase-9",
+                                                         "password2": "a-long-Passphrase-9"})):  # fmt: skip
+        assert response.status_code == 410 and "expired" in response.content.decode()
+
+    client.force_login(world.acme_admin.user)
+    assert client.post(f"/t/acme/invitations/{invitation.pk}/resend/").status_code == 302
+    fresh = link_in(mail.outbox[1])
+    client.logout()
+    assert client.get(url).status_code == 410  # the resend replaced the old link
+    assert client.get(fresh).status_code == 200
+
+    client.force_login(world.acme_admin.user)
+    assert client.post(f"/t/acme/invitations/{invitation.pk}/cancel/").status_code == 302
+    client.logout()
+    cancelled = client.get(fresh)
+    assert cancelled.status_code == 410 and "withdrawn" in cancelled.content.decode()
+
+    client.force_login(world.acme_admin.user)
+    invite(client, "frank@example.com")
+    once = link_in(mail.outbox[-1])
+    frank = UserFactory(username="frank", email="frank@example.com")
+    client.force_login(frank)
+    assert client.post(once).status_code == 302
+    again = client.post(once)
+    assert again.status_code == 410 and "already been used" in again.content.decode()
+
+    assert client.get("/invitations/not-a-token/").status_code == 410
+    assert client.get("/invitations/" + "x" * 5000 + "/").status_code == 410
+
+
+def test_resend_and_cancel_are_admin_only_post_only_and_tenant_scoped(client, world):
+    client.force_login(world.acme_admin.user)
+    invite(client, "gina@example.com")
+    invitation = Invitation.objects.get()
+    assert client.get(f"/t/acme/invitations/{invitation.pk}/cancel/").status_code == 405
+    client.force_login(world.acme_support.user)
+    assert client.post(f"/t/acme/invitations/{invitation.pk}/cancel/").status_code == 403
+    client.force_login(world.globex_admin.user)
+    assert client.post(f"/t/globex/invitations/{invitation.pk}/cancel/").status_code == 404
+    assert client.post(f"/t/acme/invitations/{invitation.pk}/resend/").status_code == 404
+    invitation.refresh_from_db()
+    assert invitation.cancelled_at is None
+
+
+def test_the_members_page_lists_open_invitations(admin, world):
+    invite(admin, "hana@example.com", role="admin")
+    html = admin.get("/t/acme/members/").content.decode()
+    assert "hana@example.com" in html and "Resend" in html and "Cancel" in html
+
+
+def test_last_admin_protection_still_holds(admin, world):
+    me = world.acme_admin
+    assert admin.post(f"/t/acme/members/{me.pk}/role/", {"role": "viewer"}).status_code == 409
+    assert admin.post(f"/t/acme/members/{me.pk}/remove/").status_code == 409
+    MembershipFactory(tenant=world.acme, role="admin", user=UserFactory(username="second-admin"))
+    assert admin.post(f"/t/acme/members/{me.pk}/role/", {"role": "viewer"}).status_code == 302
