@@ -67,6 +67,10 @@ def test_your_data_pages_have_the_policy_and_no_store(client, world):
         assert response.status_code == 200, url
         assert_strict(response)
         assert no_store(response), url
+        # The token is in the URL: no Referer with it to other sites, no framing, no sniffing.
+        assert response["Referrer-Policy"] == "same-origin"
+        assert response["X-Frame-Options"] == "DENY"
+        assert response["X-Content-Type-Options"] == "nosniff"
 
 
 def test_api_memory_responses_are_not_stored(client, world):
