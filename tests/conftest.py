@@ -1,5 +1,6 @@
 """Test harness: a throwaway Valkey with the search module, started once per session on a free port."""
 
+import os
 import shutil
 import sqlite3
 import tempfile
@@ -111,3 +112,18 @@ def doomed_server(valkey_server):
 def raw_valkey(valkey_server) -> valkey.Valkey:
     """Direct access for assertions about what is really in Valkey (SCAN, HGETALL)."""
     return valkey_server.client()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium (Debian's, via Playwright), one per session: Playwright's sync API allows only one
+    running instance per thread, and both tests/browser and tests/security drive it."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=os.environ.get("MEMADMIN_CHROMIUM", "/usr/bin/chromium"),
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()

@@ -17,11 +17,15 @@ def world(db):
     w = two_tenant_world()
     w.scope = lambda membership: scope_for_membership(membership)
     w.admin = lambda tenant: scope_for_membership(getattr(w, f"{tenant.slug}_admin"))
-    w.end_user = lambda tenant, user_id: scope_for_end_user(
-        DataLink.objects.create(
+
+    def end_user(tenant, user_id):
+        link = DataLink.objects.create(
             tenant=tenant, user_id=user_id, created_by="test", expires_at=timezone.now() + timedelta(days=1)
         )
-    )
+        link.apps.set(tenant.apps.all())  # as a staff member's link: the tenant's apps at issue time
+        return scope_for_end_user(link)
+
+    w.end_user = end_user
 
     def api_key(tenant, *apps):
         key, _ = TenantAPIKey.objects.create_key(name=f"key-{tenant.slug}", tenant=tenant)

@@ -24,7 +24,9 @@ PRODUCTION = {
 
 
 def check_deploy(tmp_path, **extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMADMIN_") and k not in ("DEBUG", "VALKEY_URL")}
+    # DJANGO_ALLOW_ASYNC_UNSAFE: set by the browser tests of this session; a deployment must not have it.
+    dropped = ("DEBUG", "VALKEY_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MEMADMIN_") and k not in dropped}
     env.update(PRODUCTION, MEMADMIN_DATA_DIR=str(tmp_path), SECRET_KEY=secrets.token_urlsafe(50), **extra)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
