@@ -9,7 +9,9 @@ without its owner's consent, and its "no such account" error was an oracle.)
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
+import smtplib
 from datetime import timedelta
 
 from django.conf import settings
@@ -23,9 +25,19 @@ from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
 from tenants.models import Invitation, Membership
 
+logger = logging.getLogger("memadmin.invitations")
+
 
 class InvitationInvalid(Exception):
     """Unknown, expired, cancelled or used; the message is safe to show to whoever holds the link."""
+
+
+class InvitationNotSent(Exception):
+    """The invitation is saved but its e-mail could not be handed to the mail server (resend later)."""
+
+    def __init__(self, invitation: Invitation, reason: str):
+        super().__init__(reason)
+        self.invitation = invitation
 
 
 def _digest(token: str) -> str:
@@ -34,12 +46,16 @@ def _digest(token: str) -> str:
 
 def _send(*, invitation: Invitation, accept_url: str) -> None:
     context = {"invitation": invitation, "accept_url": accept_url, "inviter": invitation.invited_by}
-    send_mail(
-        subject=f"You are invited to {invitation.tenant.name} on memadmin",
-        message=render_to_string("invitations/email.txt", context),
-        from_email=None,  # DEFAULT_FROM_EMAIL
-        recipient_list=[invitation.email],
-    )
+    try:
+        send_mail(
+            subject=f"You are invited to {invitation.tenant.name} on memadmin",
+            message=render_to_string("invitations/email.txt", context),
+            from_email=None,  # DEFAULT_FROM_EMAIL
+            recipient_list=[invitation.email],
+        )
+    except (smtplib.SMTPException, OSError) as exc:  # OSError: refused, unreachable, timed out
+        logger.warning("Invitation %s could not be e-mailed: %s", invitation.pk, exc)
+        raise InvitationNotSent(invitation, str(exc) or exc.__class__.__name__) from exc
 
 
 def _issue(invitation: Invitation) -> str:
@@ -66,8 +82,8 @@ def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by
         invitation.role, invitation.invited_by = role, invited_by
         token = _issue(invitation)
         invitation.save()
-    _send(invitation=invitation, accept_url=accept_url(token))
     audit_record(scope=scope, action="invitation.create", details={"invitation": invitation.pk, "role": role})
+    _send(invitation=invitation, accept_url=accept_url(token))
     return invitation
 
 
@@ -85,8 +101,8 @@ def invitation_resend(*, scope: Scope, invitation_id: int, accept_url) -> Invita
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     token = _issue(invitation)
     invitation.save(update_fields=["token_hash", "expires_at", "sent_at"])
-    _send(invitation=invitation, accept_url=accept_url(token))
     audit_record(scope=scope, action="invitation.resend", details={"invitation": invitation.pk})
+    _send(invitation=invitation, accept_url=accept_url(token))
     return invitation
 
 

@@ -11,7 +11,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import InvitationForm, RoleForm
-from tenants.invitations import invitation_cancel, invitation_create, invitation_resend
+from tenants.invitations import InvitationNotSent, invitation_cancel, invitation_create, invitation_resend
 from tenants.models import Agent, Invitation, Membership, Role
 from tenants.views.common import render_error, tenant_view
 
@@ -61,15 +61,29 @@ def member_add(request, membership):
     if not form.is_valid():
         return _page(request, membership, invite_form=form, status=400)
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
-    invitation_create(scope=request.scope, tenant=membership.tenant, email=email, role=role,
-                      invited_by=request.user, accept_url=_accept_url(request))  # fmt: skip
+    try:
+        invitation_create(scope=request.scope, tenant=membership.tenant, email=email, role=role,
+                          invited_by=request.user, accept_url=_accept_url(request))  # fmt: skip
+    except InvitationNotSent as exc:
+        return _not_sent(request, membership, exc)
     messages.success(request, f"Invitation sent to {email} ({role}). They join when they accept it.")
     return redirect("members", tenant_slug=membership.tenant.slug)
 
 
+def _not_sent(request, membership, exc: InvitationNotSent):
+    """Saved but not mailed: the page says so (503, the mail server is the unavailable part); Resend retries."""
+    messages.error(request, f"The invitation of {exc.invitation.email} is saved, but the e-mail could not be sent "
+                            f"({exc}). Check the mail settings (EMAIL_HOST...), then use Resend.")  # fmt: skip
+    return _page(request, membership, status=503)
+
+
 @tenant_view("member_change")
 def invitation_resend_view(request, membership, invitation_id):
-    invitation = invitation_resend(scope=request.scope, invitation_id=invitation_id, accept_url=_accept_url(request))
+    try:
+        invitation = invitation_resend(scope=request.scope, invitation_id=invitation_id,
+                                       accept_url=_accept_url(request))  # fmt: skip
+    except InvitationNotSent as exc:
+        return _not_sent(request, membership, exc)
     messages.success(request, f"Invitation sent again to {invitation.email}; the previous link no longer works.")
     return redirect("members", tenant_slug=membership.tenant.slug)
 

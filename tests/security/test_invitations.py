@@ -175,3 +175,18 @@ def test_last_admin_protection_still_holds(admin, world):
     assert admin.post(f"/t/acme/members/{me.pk}/remove/").status_code == 409
     MembershipFactory(tenant=world.acme, role="admin", user=UserFactory(username="second-admin"))
     assert admin.post(f"/t/acme/members/{me.pk}/role/", {"role": "viewer"}).status_code == 302
+
+
+def test_a_mail_server_that_is_down_is_a_clear_503_not_a_500(admin, world, settings):
+    from memadmin.memory.embedded import free_port
+
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT, settings.EMAIL_TIMEOUT = "127.0.0.1", free_port(), 2
+    settings.EMAIL_USE_TLS = False
+    response = invite(admin, "ivan@example.com")
+    assert response.status_code == 503
+    html = response.content.decode()
+    assert "could not be sent" in html and "ivan@example.com" in html and "Resend" in html
+    invitation = Invitation.objects.get(email="ivan@example.com")  # kept, to resend later
+    resent = admin.post(f"/t/acme/invitations/{invitation.pk}/resend/")
+    assert resent.status_code == 503 and "could not be sent" in resent.content.decode()
