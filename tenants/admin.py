@@ -7,6 +7,7 @@ from tenants.models import (
     AuditEvent,
     DataLink,
     EndUser,
+    Invitation,
     Job,
     LegalHold,
     Membership,
@@ -79,3 +80,18 @@ class AuditEventAdmin(admin.ModelAdmin):
 
 
 admin.site.register([DataLink, LegalHold, RetentionPolicy, Job])
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Read-only: invitations are made and withdrawn from the members page, where they are audited."""
+
+    list_display = ("email", "tenant", "role", "invited_by", "sent_at", "expires_at", "accepted_at", "cancelled_at")
+    list_filter = ("tenant", "role")
+    search_fields = ("email",)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False

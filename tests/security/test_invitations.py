@@ -190,3 +190,12 @@ def test_a_mail_server_that_is_down_is_a_clear_503_not_a_500(admin, world, setti
     invitation = Invitation.objects.get(email="ivan@example.com")  # kept, to resend later
     resent = admin.post(f"/t/acme/invitations/{invitation.pk}/resend/")
     assert resent.status_code == 503 and "could not be sent" in resent.content.decode()
+
+
+def test_platform_admins_see_invitations_read_only(client, world, admin_user):
+    client.force_login(world.acme_admin.user)
+    invite(client, "judy@example.com")
+    client.force_login(admin_user)
+    listing = client.get("/admin/tenants/invitation/")
+    assert listing.status_code == 200 and "judy@example.com" in listing.content.decode()
+    assert client.get("/admin/tenants/invitation/add/").status_code == 403
