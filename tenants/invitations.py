@@ -29,7 +29,11 @@ logger = logging.getLogger("memadmin.invitations")
 
 
 class InvitationInvalid(Exception):
-    """Unknown, expired, cancelled or used; the message is safe to show to whoever holds the link."""
+    """Unknown (404), or expired, cancelled or used (410); the message is safe to show to whoever holds the link."""
+
+    def __init__(self, message: str, status: int = 410):
+        super().__init__(message)
+        self.status = status
 
 
 class InvitationNotSent(Exception):
@@ -122,7 +126,8 @@ def invitation_verify(token: str) -> Invitation:
     except Invitation.DoesNotExist:
         raise InvitationInvalid(
             "This invitation link is not valid. It may have been replaced by a newer one: use the most recent "
-            "e-mail, or ask the person who invited you to send it again."
+            "e-mail, or ask the person who invited you to send it again.",
+            status=404,
         ) from None
     if invitation.accepted_at is not None:
         raise InvitationInvalid("This invitation has already been used. Sign in to reach the tenant.")

@@ -12,7 +12,7 @@ from tenants.invitations import InvitationInvalid, invitation_accept, invitation
 
 
 def _invalid(request, exc):
-    return render(request, "invitations/invalid.html", {"message": str(exc)}, status=410)
+    return render(request, "invitations/invalid.html", {"message": str(exc)}, status=exc.status)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
