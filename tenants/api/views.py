@@ -39,8 +39,8 @@ from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import request_scope
 from tenants.api.scoping import app_for_write, check_filter_apps
+from tenants.entities import entities_touch
 from tenants.links import data_link_issue
-from tenants.models import App
 
 EXPORT_SALT = "memadmin.api-export"
 EXPORT_MAX_AGE = timedelta(days=7)
@@ -218,6 +218,7 @@ def memory_add(request):
         metadata=data.get("metadata"),
         infer=data.get("infer", False),
     )
+    entities_touch(scope=scope, records=records)
     results = []
     for record in records:
         event = record.metadata.pop("event", "ADD")
@@ -483,7 +484,7 @@ def memory_batch(request):
                 raise ValidationError(f"Memory {item['memory_id']}: send text and/or metadata.", field="memories")
         records = _batch_records(scope, items)
         for record in records:
-            if scope.app(record.app_id).status != App.Status.ACTIVE:
+            if not scope.app(record.app_id).writable:
                 raise Conflict(f"App {record.app_id} is frozen for offboarding: nothing in the batch was changed.")
         for item, record in zip(items, records):
             _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)

@@ -28,7 +28,7 @@ from memadmin.memory.filters import In, Range, filter_from_fields
 from memadmin.memory.services import check_holds
 from tenants.jobs.exports import ExportFailed, export_filename, exports_dir, write_export
 from tenants.jobs.receipts import build_receipt
-from tenants.jobs.services import TERMINAL, job_scope
+from tenants.jobs.services import job_scope
 from tenants.models import App, Job, RetentionPolicy
 
 logger = logging.getLogger("memadmin.jobs")
@@ -87,7 +87,7 @@ def claim(job_id, token: str) -> Job | None:
     with transaction.atomic():
         Job.objects.filter(pk=job_id).update(state=F("state"))  # lock first (see services._lock)
         job = Job.objects.select_related("tenant", "app").filter(pk=job_id).first()
-        if job is None or job.state in TERMINAL:
+        if job is None or job.state in Job.TERMINAL_STATES:
             return None
         if job.state == Job.State.SCHEDULED and job.run_after > now:
             return None

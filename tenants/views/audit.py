@@ -6,8 +6,8 @@ from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 
+from memadmin.memory.models import AuditEvent
 from tenants.forms import AuditFilterForm
-from tenants.models import AuditEvent
 from tenants.views.common import _Echo, export_filename, is_fragment, tenant_view
 
 PAGE_SIZE = 50
@@ -16,13 +16,13 @@ CSV_COLUMNS = ("created_at", "actor", "actor_kind", "role", "tenant", "app_id", 
 
 
 def _filtered(request, membership):
-    events = AuditEvent.objects.filter(tenant=membership.tenant)
+    events = AuditEvent.objects.for_tenant(membership.tenant)
     actions = sorted(set(events.values_list("action", flat=True).distinct()))
     form = AuditFilterForm(request.GET, actions=actions)
     return form, (form.apply(events) if form.is_valid() else None)
 
 
-@tenant_view("audit")
+@tenant_view
 def audit_log(request, membership):
     form, events = _filtered(request, membership)
     template = "tenants/audit.html#results" if is_fragment(request) else "tenants/audit.html"
@@ -32,7 +32,7 @@ def audit_log(request, membership):
     return render(request, template, {"form": form, "page": page, "query": request.GET.urlencode()})
 
 
-@tenant_view("audit")
+@tenant_view
 def audit_csv(request, membership):
     form, events = _filtered(request, membership)
     if events is None:

@@ -8,16 +8,15 @@ from functools import wraps
 from itertools import chain
 
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
 
 from memadmin.memory import errors
 from memadmin.memory.scope import scope_for_membership
 from tenants.export_format import CSV_COLUMNS, csv_row, dump_json
-from tenants.permissions import MUTATIONS, allowed_actions, get_membership_or_404, require
+from tenants.permissions import MUTATIONS, URL_CAPABILITIES, allowed_capabilities, get_membership_or_404, require
 
 ERROR_TITLES = {
     400: "That request did not make sense",
@@ -70,31 +69,33 @@ def memory_errors(view):
     return wrapper
 
 
-def tenant_view(action: str):
-    """Login, method, membership (404 for outsiders), role (403) and error mapping, in that order.
+def tenant_view(view):
+    """Login, method, membership (404 for outsiders), capability (403) and error mapping, in that order.
 
-    The view is called as view(request, membership, *args); request.scope is the memory scope.
+    The capability and the method come from the URL's name in tenants/permissions.py, the one table, so a
+    view cannot declare something else. The view is called as view(request, membership, *args);
+    request.scope is the memory scope.
     """
-    methods = ["POST"] if action in MUTATIONS else ["GET", "HEAD"]
 
-    def decorate(view):
-        @wraps(view)
-        def wrapper(request, tenant_slug, *args, **kwargs):
-            membership = get_membership_or_404(request, tenant_slug)
-            require(membership, action)
-            request.membership = membership
-            request.tenant = membership.tenant
-            request.allowed = allowed_actions(membership)
-            request.scope = scope_for_membership(membership, ip=client_ip(request))
-            response = view(request, membership, *args, **kwargs)
-            # Same URL, two bodies (page or fragment): caches must keep them apart.
-            patch_vary_headers(response, ("HX-Request",))
-            return response
+    @wraps(view)
+    def wrapper(request, tenant_slug, *args, **kwargs):
+        name = request.resolver_match.url_name
+        methods = ("POST",) if name in MUTATIONS else ("GET", "HEAD")
+        if request.method not in methods:
+            return HttpResponseNotAllowed(methods)
+        membership = get_membership_or_404(request, tenant_slug)
+        require(membership, URL_CAPABILITIES[name])
+        request.membership = membership
+        request.tenant = membership.tenant
+        request.allowed = allowed_capabilities(membership)
+        request.scope = scope_for_membership(membership, ip=client_ip(request))
+        response = memory_errors(view)(request, membership, *args, **kwargs)
+        # Same URL, two bodies (page or fragment): caches must keep them apart.
+        patch_vary_headers(response, ("HX-Request",))
+        return response
 
-        wrapper.permission_action = action
-        return login_required(require_http_methods(methods)(memory_errors(wrapper)))
-
-    return decorate
+    wrapper.is_tenant_view = True
+    return login_required(wrapper)
 
 
 def is_fragment(request) -> bool:

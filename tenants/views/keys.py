@@ -19,12 +19,12 @@ def _page(request, membership, *, new_key=None, form_error=None, status=200):
     }, status=status)  # fmt: skip
 
 
-@tenant_view("api_keys")
+@tenant_view
 def api_keys(request, membership):
     return _page(request, membership)
 
 
-@tenant_view("api_key_change")
+@tenant_view
 def api_key_new(request, membership):
     # The full key exists only in this response: it is rendered, never stored or redirected with.
     try:
@@ -39,7 +39,7 @@ def api_key_new(request, membership):
     return response
 
 
-@tenant_view("api_key_change")
+@tenant_view
 def api_key_revoke_view(request, membership, prefix):
     api_key = api_key_revoke(scope=request.scope, prefix=prefix)
     messages.success(request, f"Key {api_key.name} ({api_key.prefix}) is revoked; requests with it now get 401.")

@@ -36,12 +36,12 @@ def _page(request, membership, add_form=None, status=200):
     }, status=status)  # fmt: skip
 
 
-@tenant_view("members")
+@tenant_view
 def members(request, membership):
     return _page(request, membership)
 
 
-@tenant_view("member_change")
+@tenant_view
 def member_add(request, membership):
     form = MemberAddForm(request.POST)
     if not form.is_valid():
@@ -62,7 +62,7 @@ def _keeps_an_admin(tenant, changing: Membership, new_role: str | None) -> bool:
     return Membership.objects.filter(tenant=tenant, role=Role.ADMIN).exclude(pk=changing.pk).exists()
 
 
-@tenant_view("member_change")
+@tenant_view
 def member_role(request, membership, member_id):
     form = RoleForm(request.POST)
     if not form.is_valid():
@@ -78,7 +78,7 @@ def member_role(request, membership, member_id):
     return redirect("members", tenant_slug=membership.tenant.slug)
 
 
-@tenant_view("member_change")
+@tenant_view
 def member_remove(request, membership, member_id):
     with transaction.atomic():
         member = get_object_or_404(Membership.objects.select_for_update(), pk=member_id, tenant=membership.tenant)

@@ -11,7 +11,6 @@ from django.urls import reverse
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import BrowseForm, ExportForm
-from tenants.permissions import require
 from tenants.views.common import export_filename, is_fragment, render_error, safe_next, streamed_export, tenant_view
 
 
@@ -23,7 +22,7 @@ def _parse_time(value):
         return None
 
 
-@tenant_view("browse")
+@tenant_view
 def browse(request, membership):
     """Newest first, or ranked by a semantic search when q is set; HTMX gets just the results."""
     scope = request.scope
@@ -34,7 +33,6 @@ def browse(request, membership):
     query = form.cleaned_data["q"]
     context = {"form": form, "query": query}
     if query:
-        require(membership, "search")
         context["results"] = selectors.memory_search(
             scope=scope, query=query, filters=form.filters(), top_k=form.size
         )
@@ -46,7 +44,7 @@ def browse(request, membership):
     return render(request, template, context)
 
 
-@tenant_view("detail")
+@tenant_view
 def detail(request, membership, app_id, memory_id):
     scope = request.scope
     memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id)
@@ -62,7 +60,7 @@ def detail(request, membership, app_id, memory_id):
     })  # fmt: skip
 
 
-@tenant_view("memory_delete")
+@tenant_view
 def memory_delete(request, membership, app_id, memory_id):
     """Confirm first (a page without JS, hx-confirm with it), then delete and verify."""
     scope = request.scope
@@ -82,7 +80,7 @@ def memory_delete(request, membership, app_id, memory_id):
     return redirect(safe_next(request, fallback))
 
 
-@tenant_view("app_export")
+@tenant_view
 def app_export(request, membership, app_id):
     scope = request.scope
     if scope.app(app_id) is None:

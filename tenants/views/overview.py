@@ -7,7 +7,7 @@ from tenants.forms import BrowseForm
 from tenants.views.common import tenant_view
 
 
-@tenant_view("overview")
+@tenant_view
 def overview(request, membership):
     scope = request.scope
     counts = selectors.memory_counts(scope=scope, top=10, max_age=60)

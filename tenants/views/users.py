@@ -14,6 +14,7 @@ from django.utils import timezone
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm
@@ -36,15 +37,20 @@ def erase_user(*, scope: Scope, user_id: str) -> DeletionResult:
     return services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id=user_id))
 
 
-@tenant_view("user_page")
+@tenant_view
 def user_index(request, membership):
     """Find a user: by id, or among the ones with the most memories."""
     counts = selectors.memory_counts(scope=request.scope, top=50, max_age=60)
     known = EndUser.objects.filter(tenant=membership.tenant).order_by("-last_seen")[:50]
-    return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm()})
+    return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm(),
+                                                  "held_users": _held_users(membership.tenant)})  # fmt: skip
 
 
-@tenant_view("user_page")
+def _held_users(tenant) -> set[str]:
+    return set(LegalHold.objects.for_tenant(tenant).active().exclude(user_id="").values_list("user_id", flat=True))
+
+
+@tenant_view
 def user_detail(request, membership):
     scope = request.scope
     form = UserSearchForm(request.GET)
@@ -67,8 +73,9 @@ def user_detail(request, membership):
         return render(request, template, context)
     context["counts"] = selectors.memory_counts(scope=scope, filters=filters, top=20)
     context["end_user"] = EndUser.objects.filter(tenant=membership.tenant, user_id=user_id).first()
+    context["on_hold"] = user_id in _held_users(membership.tenant)
     context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
-    if "link_manage" in request.allowed:
+    if "manage_links" in request.allowed:
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
         context["links"] = DataLink.objects.filter(tenant=membership.tenant, user_id=user_id)[:20]
         context["issued_link"] = request.session.pop(ISSUED_LINK_SESSION_KEY, None)
@@ -76,7 +83,7 @@ def user_detail(request, membership):
     return render(request, template, context)
 
 
-@tenant_view("user_export")
+@tenant_view
 def user_export(request, membership):
     user_form, export_form = UserForm(request.GET), ExportForm(request.GET)
     if not (user_form.is_valid() and export_form.is_valid()):
@@ -86,7 +93,7 @@ def user_export(request, membership):
     return streamed_export(items, export_form.fmt, export_filename(membership.tenant.slug, user_id))
 
 
-@tenant_view("user_delete")
+@tenant_view
 def user_delete(request, membership):
     form = DeleteUserForm(request.POST)
     template = "tenants/user_delete.html#panel" if is_fragment(request) else "tenants/user_delete.html"
@@ -98,7 +105,7 @@ def user_delete(request, membership):
     return render(request, template, {"form": None, "user_id": user_id, "result": result})
 
 
-@tenant_view("link_manage")
+@tenant_view
 def link_issue(request, membership):
     form = IssueLinkForm(request.POST)
     if not form.is_valid():
@@ -111,7 +118,7 @@ def link_issue(request, membership):
     return redirect(user_url(membership.tenant.slug, user_id))
 
 
-@tenant_view("link_manage")
+@tenant_view
 def link_revoke(request, membership, link_id):
     link = data_link_revoke(scope=request.scope, link_id=link_id)
     messages.success(request, f"The link for {link.user_id} no longer works.")

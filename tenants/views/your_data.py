@@ -7,10 +7,10 @@ from django.views.decorators.http import require_GET, require_POST
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_end_user
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.models import AuditEvent
 from tenants.views.common import client_ip, export_filename, is_fragment, memory_errors, streamed_export
 
 # Staff and API reads of this person's data; shown to them (access transparency).
@@ -65,8 +65,8 @@ def your_data(request, token):
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
-        accesses = list(AuditEvent.objects.filter(
-            tenant=link.tenant, user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS
+        accesses = list(AuditEvent.objects.for_tenant(link.tenant).filter(
+            user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS
         )[:50])  # fmt: skip
         for event in accesses:
             event.plain = PLAIN_ACTIONS.get(event.action, event.action)

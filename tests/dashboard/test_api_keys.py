@@ -2,7 +2,8 @@
 
 from django.urls import reverse
 
-from tenants.models import AuditEvent, TenantAPIKey
+from memadmin.memory.models import AuditEvent
+from tenants.models import TenantAPIKey
 from tests.dashboard.conftest import login
 
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_membership
-from tenants.models import AuditEvent
 from tests.dashboard.conftest import login
 
 HTMX = {"HTTP_HX_REQUEST": "true"}
