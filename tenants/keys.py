@@ -34,7 +34,7 @@ def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None
 def api_key_revoke(*, scope: Scope, prefix: str) -> TenantAPIKey:
     scope.require(MANAGE_KEYS)
     try:
-        api_key = TenantAPIKey.objects.get(tenant_id=scope.tenant_id, prefix=prefix)
+        api_key = TenantAPIKey.objects.for_tenant(scope.tenant_id).get(prefix=prefix)
     except TenantAPIKey.DoesNotExist:
         raise NotFound("API key not found.") from None
     if not api_key.revoked:

@@ -65,7 +65,7 @@ def data_link_revoke(*, scope: Scope, link_id) -> DataLink:
 
     scope.require(MANAGE_LINKS)
     try:
-        link = DataLink.objects.get(pk=link_id, tenant_id=scope.tenant_id)
+        link = DataLink.objects.for_tenant(scope.tenant_id).get(pk=link_id)
     except (DataLink.DoesNotExist, ValueError, signing.BadSignature):
         raise NotFound("Link not found.") from None
     if link.revoked_at is None:

@@ -9,9 +9,10 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from memadmin.memory import capabilities
+from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
 from tenants.validators import validate_collection_name, validate_entity_id
 
@@ -108,6 +109,9 @@ class EndUser(models.Model):
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
 
+
+    objects = TenantQuerySet.as_manager()
+
     class Meta:
         ordering = ["user_id"]
         constraints = [models.UniqueConstraint(fields=["tenant", "user_id"], name="unique_end_user_per_tenant")]
@@ -122,6 +126,9 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+
+    objects = TenantQuerySet.as_manager()
+
     class Meta:
         ordering = ["tenant", "user__username"]
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="unique_membership")]
@@ -130,12 +137,20 @@ class Membership(models.Model):
         return f"{self.user} @ {self.tenant} ({self.role})"
 
 
+class TenantAPIKeyManager(APIKeyManager):
+    def for_tenant(self, tenant):
+        return self.get_queryset().filter(tenant_id=getattr(tenant, "pk", tenant))
+
+
 class TenantAPIKey(AbstractAPIKey):
     """An app server's key: hashed at rest, shown once, scoped to one tenant (and optionally some apps)."""
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     apps = models.ManyToManyField(App, blank=True, help_text="Empty = every app of the tenant.")
     last_used = models.DateTimeField(null=True, blank=True)
+
+
+    objects = TenantAPIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
@@ -151,6 +166,9 @@ class DataLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
+
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -208,6 +226,9 @@ class Job(models.Model):
     receipt = models.JSONField(null=True, blank=True)
     result_file = models.CharField(max_length=500, blank=True)
     result_expires_at = models.DateTimeField(null=True, blank=True)
+
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

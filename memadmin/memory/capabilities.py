@@ -42,11 +42,31 @@ CAPABILITIES: dict[str, frozenset[str]] = {
 }
 ALL = frozenset().union(*CAPABILITIES.values())
 
+# For refusals: "The viewer role cannot <description>."
+DESCRIPTIONS = {
+    READ: "read memories",
+    READ_USER: "open a person's page",
+    EXPORT: "export memories",
+    DELETE: "delete memories",
+    WRITE: "write memories",
+    EXPORT_APP: "export a whole app",
+    RUN_JOBS: "see background jobs",
+    OFFBOARD: "offboard an app",
+    MANAGE_KEYS: "manage API keys",
+    MANAGE_LINKS: "manage \"your data\" links",
+    MANAGE_MEMBERS: "manage members",
+    READ_AUDIT: "read the audit log",
+}
+
 
 def role_can(role: str, capability: str) -> bool:
     if capability not in ALL:
         raise KeyError(f"{capability!r} is not a capability")
     return capability in CAPABILITIES.get(role, frozenset())
+
+
+def refusal(role: str, capability: str) -> str:
+    return f"The {role} role cannot {DESCRIPTIONS[capability]}."
 
 
 def capabilities_of(role: str) -> frozenset[str]:

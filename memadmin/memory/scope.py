@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, role_can
+from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, refusal, role_can
 from memadmin.memory.errors import PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
 
@@ -47,7 +47,7 @@ class Scope:
 
     def require(self, capability: str) -> None:
         if not self.can(capability):
-            raise PermissionDenied(f"The {self.role} role does not allow this ({capability.replace('_', ' ')}).")
+            raise PermissionDenied(refusal(self.role, capability))
 
     def app(self, app_id: str) -> AppRef | None:
         return next((app for app in self.apps if app.app_id == app_id), None)

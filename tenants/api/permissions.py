@@ -47,6 +47,5 @@ class HasCapability(BasePermission):
             return True
         scope = request_scope(request)
         if not scope.can(needed):
-            what = needed.replace("_", " ")
-            raise exceptions.PermissionDenied(f"The {scope.role} role does not allow this ({what}).")
+            raise exceptions.PermissionDenied(cap.refusal(scope.role, needed))
         return True

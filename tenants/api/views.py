@@ -10,10 +10,10 @@ from __future__ import annotations
 import ast
 import json
 from datetime import timedelta
+from itertools import chain
 from urllib.parse import urlencode
 
 from django.core import signing
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
@@ -40,6 +40,7 @@ from tenants.api import serializers as s
 from tenants.api.auth import request_scope
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
+from tenants.exports import json_array
 from tenants.links import data_link_issue
 
 EXPORT_SALT = "memadmin.api-export"
@@ -520,12 +521,16 @@ def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
     first = next(items, None)  # permission and store errors surface here, as a normal error response
 
     def body():
-        count, item = 0, first
-        yield f'{{"id": {json.dumps(export_id)}, "status": "completed", "results": ['
-        while item is not None:
-            yield ("," if count else "") + json.dumps(item, cls=DjangoJSONEncoder)
-            count += 1
-            item = next(items, None)
+        count = 0
+
+        def counted():
+            nonlocal count
+            for item in chain([first], items) if first is not None else ():
+                count += 1
+                yield item
+
+        head = f'{{"id": {json.dumps(export_id)}, "status": "completed", "results": ['
+        yield from json_array(counted(), open_=head, sep=",", close="")
         yield f'], "count": {count}}}'
 
     return StreamingHttpResponse(body(), content_type="application/json")

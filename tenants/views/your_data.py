@@ -9,9 +9,11 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_end_user
+from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm
+from tenants.http import client_ip
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.views.common import client_ip, export_filename, is_fragment, memory_errors, streamed_export
+from tenants.views.common import is_fragment, memory_errors, streamed_export
 
 # Staff and API reads of this person's data; shown to them (access transparency).
 TRANSPARENCY_KINDS = ("staff", "api")
