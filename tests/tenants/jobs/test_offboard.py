@@ -1,4 +1,4 @@
-"""Offboarding run in-process (the runner itself); tests/jobs/test_worker.py runs it in a real worker."""
+"""Offboarding run in-process (the runner itself); tests/tenants/jobs/test_tasks.py runs it in a real worker."""
 
 import gzip
 import io
@@ -15,7 +15,7 @@ from memadmin.memory.models import AuditEvent, LegalHold
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_offboard_app
 from tenants.models import App, Job
-from tests.jobs.conftest import keys_of
+from tests.tenants.jobs.conftest import keys_of
 
 
 def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, raw_valkey):

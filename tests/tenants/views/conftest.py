@@ -3,6 +3,7 @@ from types import SimpleNamespace
 import pytest
 
 from memadmin.memory import services
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_membership
 from tenants.entities import entities_touch
 from tests.factories import UserFactory, two_tenant_world
@@ -45,3 +46,15 @@ def login(client, membership_or_user):
     user = getattr(membership_or_user, "user", membership_or_user)
     client.force_login(user)
     return client
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def events(action, **filters):
+    return AuditEvent.objects.filter(action=action, **filters)
+
+
+@pytest.fixture
+def support(client, world):
+    """The client, signed in as acme's support member."""
+    return login(client, world.acme_support)

@@ -18,8 +18,8 @@ from django.utils import timezone
 from memadmin.memory.capabilities import role_can
 from tenants.models import DataLink, Job, Membership, TenantAPIKey
 from tenants.permissions import MUTATIONS, ROLES, URL_CAPABILITIES
-from tests.dashboard.conftest import login
 from tests.factories import MembershipFactory, UserFactory
+from tests.tenants.views.conftest import login
 
 # url name -> how to call it; "ok" is the status a role with the URL's capability gets.
 CASES = {
