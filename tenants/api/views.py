@@ -145,7 +145,7 @@ def _deletion(result: DeletionResult, message: str) -> dict:
     responses={200: s.PingSerializer, **ERRORS},
 )
 @api_view(["GET"])
-def ping(request):
+def ping(request) -> Response:
     scope = request_scope(request)
     email = getattr(request.user, "email", None) or None
     return Response(
@@ -203,7 +203,7 @@ def _write_ids(data: dict) -> dict:
     responses={200: s.AddResponseSerializer, **WRITE_ERRORS},
 )
 @api_view(["POST"])
-def memory_add(request):
+def memory_add(request) -> Response:
     data = _valid(s.AddRequestSerializer, request.data)
     _refuse_unsupported(request.data, ADD_UNSUPPORTED)
     ids = _write_ids(data)
@@ -235,7 +235,7 @@ def memory_add(request):
     responses={200: s.MemoryPageSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def memory_list(request):
+def memory_list(request) -> Response:
     data = _valid(s.ListRequestSerializer, request.data)
     query = _valid(s.PageQuerySerializer, request.query_params)
     _refuse_unsupported(request.data, READ_UNSUPPORTED)
@@ -264,7 +264,7 @@ def memory_list(request):
     responses={200: s.SearchResponseSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def memory_search(request):
+def memory_search(request) -> Response:
     data = _valid(s.SearchRequestSerializer, request.data)
     _refuse_unsupported(request.data, READ_UNSUPPORTED)
     scope = request_scope(request)
@@ -307,7 +307,7 @@ def memory_search(request):
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["GET", "PUT", "DELETE"])
-def memory_detail(request, memory_id: str):
+def memory_detail(request, memory_id: str) -> Response:
     scope = request_scope(request)
     if request.method == "GET":
         return Response(_memory(selectors.memory_get(scope=scope, memory_id=memory_id)))
@@ -338,7 +338,7 @@ def _update(scope: Scope, memory_id: str, text, metadata, record: MemoryRecord |
     responses={200: s.HistorySerializer(many=True), **ERRORS},
 )
 @api_view(["GET"])
-def memory_history(request, memory_id: str):
+def memory_history(request, memory_id: str) -> Response:
     return Response(selectors.memory_history(scope=request_scope(request), memory_id=memory_id))
 
 
@@ -374,7 +374,7 @@ def _pins_an_entity(tree: Node) -> bool:
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
-def memory_delete_all(request):
+def memory_delete_all(request) -> Response:
     query = _valid(s.DeleteAllQuerySerializer, request.query_params)
     ids = {name: query.get(name) for name in ID_FIELDS}
     for name, value in ids.items():
@@ -402,7 +402,7 @@ def memory_delete_all(request):
     responses={200: s.EntityListSerializer, **ERRORS},
 )
 @api_view(["GET"])
-def entity_list(request):
+def entity_list(request) -> Response:
     scope = request_scope(request)
     counts = selectors.memory_counts(scope=scope, top=ENTITY_LIMIT)
     runs = selectors.memory_group_counts(scope=scope, field="run_id", limit=ENTITY_LIMIT)
@@ -431,7 +431,7 @@ def entity_list(request):
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
-def entity_delete(request, entity_type: str, name: str):
+def entity_delete(request, entity_type: str, name: str) -> Response:
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise ValidationError(f"Entity type must be one of {', '.join(ENTITY_TYPES)}.", field="entity_type")
@@ -475,7 +475,7 @@ def _batch_records(scope: Scope, items: list[dict]) -> list[MemoryRecord]:
     responses={200: s.BatchResultSerializer, **WRITE_ERRORS},
 )
 @api_view(["PUT", "DELETE"])
-def memory_batch(request):
+def memory_batch(request) -> Response:
     scope = request_scope(request)
     if request.method == "PUT":
         items = _valid(s.BatchUpdateSerializer, request.data)["memories"]
@@ -513,7 +513,7 @@ def _export_filters(data: dict) -> dict:
     return {"AND": parts} if parts else {}
 
 
-def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
+def _export_response(scope: Scope, raw_filters: dict, export_id: str | None) -> StreamingHttpResponse:
     tree = filter_from_mem0(raw_filters)
     _require_filters(tree, "An export")
     check_filter_apps(scope, tree)
@@ -543,7 +543,7 @@ def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
     responses={201: s.ExportCreatedSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def export_create(request):
+def export_create(request) -> Response:
     data = _valid(s.ExportCreateSerializer, request.data)
     scope = request_scope(request)
     raw = _export_filters(data)
@@ -568,7 +568,7 @@ def export_create(request):
     responses={200: s.ExportSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def export_get(request):
+def export_get(request) -> Response | StreamingHttpResponse:
     data = _valid(s.ExportGetSerializer, request.data)
     scope = request_scope(request)
     export_id = data.get("memory_export_id")
@@ -593,7 +593,7 @@ def export_get(request):
     responses={201: s.DataLinkSerializer, **ERRORS},
 )
 @api_view(["POST"])
-def data_link_create(request):
+def data_link_create(request) -> Response:
     data = _valid(s.DataLinkRequestSerializer, request.data)
     link, path = data_link_issue(
         scope=request_scope(request), user_id=data["user_id"], ttl=timedelta(seconds=data["ttl"])

@@ -1,6 +1,7 @@
 """The end user's own page, reached through a signed, expiring, revocable link. No staff navigation."""
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -50,7 +51,7 @@ def end_user_view(view):
 
 @require_GET
 @end_user_view
-def your_data(request, token):
+def your_data(request, token) -> HttpResponse:
     link, scope = request.data_link, request.scope
     data = request.GET.copy()
     data["user_id"] = link.user_id  # fixed by the link, whatever the query string says
@@ -79,7 +80,7 @@ def your_data(request, token):
 
 @require_GET
 @end_user_view
-def your_data_export(request, token):
+def your_data_export(request, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
     return streamed_export(items, "json", export_filename("my-data", link.tenant.slug))
@@ -87,7 +88,7 @@ def your_data_export(request, token):
 
 @require_POST
 @end_user_view
-def your_data_delete_memory(request, token, app_id, memory_id):
+def your_data_delete_memory(request, token, app_id, memory_id) -> HttpResponse:
     page = reverse("your_data", kwargs={"token": token})
     if request.POST.get("confirm") != "yes":
         memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
@@ -103,7 +104,7 @@ def your_data_delete_memory(request, token, app_id, memory_id):
 
 @require_POST
 @end_user_view
-def your_data_delete_all(request, token):
+def your_data_delete_all(request, token) -> HttpResponse:
     link = request.data_link
     form = EndUserDeleteAllForm(request.POST)
     if not form.is_valid():
