@@ -21,6 +21,7 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 
 from memadmin.memory.audit import audit_record
+from memadmin.memory.capabilities import MANAGE_MEMBERS
 from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
 from tenants.models import Invitation, Membership
@@ -75,7 +76,7 @@ def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by
     """Invite ``email`` as ``role``; an open invitation to the same address is renewed, not doubled.
 
     ``accept_url(token)`` builds the absolute link for the e-mail (the view knows the host)."""
-    scope.require("export_app")  # admins only (service-level backstop of the dashboard's table)
+    scope.require(MANAGE_MEMBERS)  # service-level backstop of the dashboard's table
     email = email.strip()
     with transaction.atomic():
         invitation = (
@@ -101,7 +102,7 @@ def _open_invitation(*, scope: Scope, invitation_id: int) -> Invitation:
 
 
 def invitation_resend(*, scope: Scope, invitation_id: int, accept_url) -> Invitation:
-    scope.require("export_app")
+    scope.require(MANAGE_MEMBERS)
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     token = _issue(invitation)
     invitation.save(update_fields=["token_hash", "expires_at", "sent_at"])
@@ -111,7 +112,7 @@ def invitation_resend(*, scope: Scope, invitation_id: int, accept_url) -> Invita
 
 
 def invitation_cancel(*, scope: Scope, invitation_id: int) -> Invitation:
-    scope.require("export_app")
+    scope.require(MANAGE_MEMBERS)
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     invitation.cancelled_at = timezone.now()
     invitation.save(update_fields=["cancelled_at"])

@@ -3,22 +3,24 @@
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
 from memadmin.memory import selectors
+from memadmin.memory.capabilities import MANAGE_MEMBERS, STAFF_ROLES, role_can
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import InvitationForm, RoleForm
 from tenants.invitations import InvitationNotSent, invitation_cancel, invitation_create, invitation_resend
 from tenants.models import Agent, Invitation, Membership, Role
-from tenants.views.common import render_error, tenant_view
+from tenants.views.common import TenantRequest, render_error, tenant_view
 
 
-def _page(request, membership, invite_form=None, status=200):
-    tenant = membership.tenant
-    members = Membership.objects.filter(tenant=tenant).select_related("user").order_by("user__username")
+def _page(request: TenantRequest, invite_form=None, status=200) -> HttpResponse:
+    tenant = request.tenant
+    members = Membership.objects.for_tenant(tenant).select_related("user").order_by("user__username")
     invitations = Invitation.objects.filter(tenant=tenant, accepted_at=None, cancelled_at=None).select_related(
         "invited_by"
     )
@@ -45,87 +47,93 @@ def _page(request, membership, invite_form=None, status=200):
     }, status=status)  # fmt: skip
 
 
-@tenant_view("members")
-def members(request, membership):
-    return _page(request, membership)
+@tenant_view
+def members(request: TenantRequest) -> HttpResponse:
+    return _page(request)
 
 
 def _accept_url(request):
     return lambda token: request.build_absolute_uri(reverse("invitation_accept", args=[token]))
 
 
-@tenant_view("member_change")
-def member_add(request, membership):
+@tenant_view
+def member_add(request: TenantRequest) -> HttpResponse:
     """Invite by e-mail. The answer is the same whether or not the address has an account."""
     form = InvitationForm(request.POST)
     if not form.is_valid():
-        return _page(request, membership, invite_form=form, status=400)
+        return _page(request, invite_form=form, status=400)
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
     try:
-        invitation_create(scope=request.scope, tenant=membership.tenant, email=email, role=role,
+        invitation_create(scope=request.scope, tenant=request.tenant, email=email, role=role,
                           invited_by=request.user, accept_url=_accept_url(request))  # fmt: skip
     except InvitationNotSent as exc:
-        return _not_sent(request, membership, exc)
+        return _not_sent(request, exc)
     messages.success(request, f"Invitation sent to {email} ({role}). They join when they accept it.")
-    return redirect("members", tenant_slug=membership.tenant.slug)
+    return redirect("members", tenant_slug=request.tenant.slug)
 
 
-def _not_sent(request, membership, exc: InvitationNotSent):
+def _not_sent(request: TenantRequest, exc: InvitationNotSent) -> HttpResponse:
     """Saved but not mailed: the page says so (503, the mail server is the unavailable part); Resend retries."""
     messages.error(request, f"The invitation of {exc.invitation.email} is saved, but the e-mail could not be sent "
                             f"({exc}). Check the mail settings (EMAIL_HOST...), then use Resend.")  # fmt: skip
-    return _page(request, membership, status=503)
+    return _page(request, status=503)
 
 
-@tenant_view("member_change")
-def invitation_resend_view(request, membership, invitation_id):
+@tenant_view
+def invitation_resend_view(request: TenantRequest, invitation_id) -> HttpResponse:
     try:
         invitation = invitation_resend(scope=request.scope, invitation_id=invitation_id,
                                        accept_url=_accept_url(request))  # fmt: skip
     except InvitationNotSent as exc:
-        return _not_sent(request, membership, exc)
+        return _not_sent(request, exc)
     messages.success(request, f"Invitation sent again to {invitation.email}; the previous link no longer works.")
-    return redirect("members", tenant_slug=membership.tenant.slug)
+    return redirect("members", tenant_slug=request.tenant.slug)
 
 
-@tenant_view("member_change")
-def invitation_cancel_view(request, membership, invitation_id):
+@tenant_view
+def invitation_cancel_view(request: TenantRequest, invitation_id) -> HttpResponse:
     invitation = invitation_cancel(scope=request.scope, invitation_id=invitation_id)
     messages.success(request, f"The invitation of {invitation.email} was withdrawn.")
-    return redirect("members", tenant_slug=membership.tenant.slug)
+    return redirect("members", tenant_slug=request.tenant.slug)
+
+
+def _member_for(request: TenantRequest, member_id: int) -> Membership:
+    """The one scoped fetch of a membership, locked for the change: another tenant's member does not exist here."""
+    return get_object_or_404(Membership.objects.for_tenant(request.tenant).select_for_update(), pk=member_id)
 
 
 def _keeps_an_admin(tenant, changing: Membership, new_role: str | None) -> bool:
     """A tenant must never lose its last admin: nobody could manage it from the dashboard afterwards."""
-    if changing.role != Role.ADMIN or new_role == Role.ADMIN:
+    if not role_can(changing.role, MANAGE_MEMBERS) or (new_role and role_can(new_role, MANAGE_MEMBERS)):
         return True
-    return Membership.objects.filter(tenant=tenant, role=Role.ADMIN).exclude(pk=changing.pk).exists()
+    managers = [role for role in STAFF_ROLES if role_can(role, MANAGE_MEMBERS)]
+    return Membership.objects.for_tenant(tenant).filter(role__in=managers).exclude(pk=changing.pk).exists()
 
 
-@tenant_view("member_change")
-def member_role(request, membership, member_id):
+@tenant_view
+def member_role(request: TenantRequest, member_id) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
         return render_error(request, 400, "Choose admin, support or viewer.", form=form)
     with transaction.atomic():
-        member = get_object_or_404(Membership.objects.select_for_update(), pk=member_id, tenant=membership.tenant)
+        member = _member_for(request, member_id)
         role = form.cleaned_data["role"]
-        if not _keeps_an_admin(membership.tenant, member, role):
+        if not _keeps_an_admin(request.tenant, member, role):
             return render_error(request, 409, "This is the last admin of the tenant; make someone else admin first.")
         member.role = role
         member.save(update_fields=["role"])
     messages.success(request, f"{member.user.get_username()} is now {role}.")
-    return redirect("members", tenant_slug=membership.tenant.slug)
+    return redirect("members", tenant_slug=request.tenant.slug)
 
 
-@tenant_view("member_change")
-def member_remove(request, membership, member_id):
+@tenant_view
+def member_remove(request: TenantRequest, member_id) -> HttpResponse:
     with transaction.atomic():
-        member = get_object_or_404(Membership.objects.select_for_update(), pk=member_id, tenant=membership.tenant)
-        if not _keeps_an_admin(membership.tenant, member, None):
+        member = _member_for(request, member_id)
+        if not _keeps_an_admin(request.tenant, member, None):
             return render_error(request, 409, "This is the last admin of the tenant; make someone else admin first.")
         member.delete()
-    messages.success(request, f"{member.user.get_username()} was removed from {membership.tenant.name}.")
+    messages.success(request, f"{member.user.get_username()} was removed from {request.tenant.name}.")
     if request.htmx:  # hx-confirm asked first; now load the page afresh
-        return HttpResponseClientRedirect(reverse("members", args=[membership.tenant.slug]))
-    return redirect("members", tenant_slug=membership.tenant.slug)
+        return HttpResponseClientRedirect(reverse("members", args=[request.tenant.slug]))
+    return redirect("members", tenant_slug=request.tenant.slug)

@@ -7,7 +7,8 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
-from tenants.models import AuditEvent, Invitation, Membership
+from memadmin.memory.models import AuditEvent
+from tenants.models import Invitation, Membership
 from tests.factories import MembershipFactory, UserFactory, two_tenant_world
 
 

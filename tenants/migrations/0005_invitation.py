@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('tenants', '0002_data_link_token_and_apps'),
+        ('tenants', '0004_data_link_token_and_apps'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
