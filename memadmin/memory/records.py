@@ -137,6 +137,10 @@ class DeletionResult:
     unindexed_deleted: int = 0
     per_app: dict[str, dict] = field(default_factory=dict)
     verified_at: datetime | None = None
+    # Set when the request could not finish the deletion itself: "large" (over the synchronous limit) or
+    # "index_unhealthy" (the index cannot vouch for a count of 0); a job then does it, with a receipt.
+    deferred: str | None = None
+    matched: int = 0
 
     def add_app(self, app_id: str, deleted: int, history: int, messages: int, unindexed: int, remaining: int):
         self.per_app[app_id] = {

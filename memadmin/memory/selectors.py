@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
-from memadmin.memory import store
+from memadmin.memory import index, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
@@ -26,7 +26,6 @@ MAX_PAGE_SIZE = 200
 MAX_WINDOW = 10_000  # the search module's default MAXSEARCHRESULTS
 MAX_TOP_K = 100
 KNN_CANDIDATES = 100
-_RETURN = ["RETURN", str(len(store.RETURN_FIELDS)), *store.RETURN_FIELDS]
 
 
 def plan(scope: Scope, filters: Node) -> list[tuple[AppRef, Node]]:
@@ -48,17 +47,9 @@ def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
     return False
 
 
-def _search(collection: str, query: str, *args) -> list:
-    store.ensure_index(collection)
-    with store.store_errors():
-        return store.ft("FT.SEARCH", collection, query, *args)
-
-
-def _records(app: AppRef, response: list, extra: Callable | None = None) -> list[MemoryRecord]:
+def records_from(app: AppRef, documents: list[tuple[str, dict]], extra: Callable | None = None) -> list[MemoryRecord]:
     records = []
-    for i in range(1, len(response) - 1, 2):
-        key = store._s(response[i])
-        fields = dict(zip(response[i + 1][::2], response[i + 1][1::2]))
+    for key, fields in documents:
         record = MemoryRecord.from_hash(app.app_id, key, fields)
         if extra:
             extra(record, fields)
@@ -66,8 +57,9 @@ def _records(app: AppRef, response: list, extra: Callable | None = None) -> list
     return records
 
 
-def _count(app: AppRef, tree: Node) -> int:
-    return int(_search(app.collection, render(tree), "LIMIT", "0", "0")[0])
+def app_count(*, app: AppRef, tree: Node) -> int:
+    """Matches of an already planned (scope-narrowed) tree in one app."""
+    return index.count(app.collection, render(tree))
 
 
 def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRecord], **details) -> None:
@@ -97,7 +89,7 @@ def _sort_key(record: MemoryRecord):
 
 def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
     scope.require("read")
-    return sum(_count(app, tree) for app, tree in plan(scope, filters))
+    return sum(app_count(app=app, tree=tree) for app, tree in plan(scope, filters))
 
 
 def memory_list(
@@ -121,11 +113,9 @@ def memory_list(
     for app, tree in planned:
         # One app pages in the engine; several fetch the first offset+size of each and merge.
         start, size = (offset, page_size) if single else (0, offset + page_size)
-        response = _search(
-            app.collection, render(tree), "SORTBY", "created_at", "DESC", "LIMIT", str(start), str(size), *_RETURN
-        )
-        total += int(response[0])
-        items.extend(_records(app, response))
+        found, documents = index.search(app.collection, render(tree), offset=start, limit=size, sort_by="created_at")
+        total += found
+        items.extend(records_from(app, documents))
     if not single:
         items = sorted(items, key=_sort_key)[offset : offset + page_size]
     items = [r for r in items if _in_scope(scope, r)]
@@ -157,7 +147,7 @@ def memory_search(
     planned = plan(scope, filters)
     if not planned:
         return []
-    vector = np.asarray(store.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
+    vector = np.asarray(index.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
     found: list[MemoryRecord] = []
     # HNSW explores max(EF_RUNTIME, K) nodes, and Mem0's indexes say EF_RUNTIME 10: asking for only
     # top_k neighbours missed the obvious best match among 21 memories. The page stays top_k.
@@ -168,16 +158,8 @@ def memory_search(
         record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
 
     for app, tree in planned:
-        filter_part = render(tree)
-        knn = f"({filter_part})=>[KNN {candidates} @embedding $vec AS vector_score]"
-        if filter_part == "*":
-            knn = f"*=>[KNN {candidates} @embedding $vec AS vector_score]"
-        response = _search(
-            app.collection, knn, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
-            "LIMIT", "0", str(top_k), "RETURN", str(len(store.RETURN_FIELDS) + 1), *store.RETURN_FIELDS,
-            "vector_score",
-        )  # fmt: skip
-        found.extend(_records(app, response, set_score))
+        documents = index.knn(app.collection, render(tree), vector, candidates=candidates, limit=top_k)
+        found.extend(records_from(app, documents, set_score))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:
@@ -185,7 +167,8 @@ def memory_search(
     return results
 
 
-def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
+def memory_find(*, scope: Scope, memory_id: str, app_id: str | None = None) -> MemoryRecord:
+    """One memory by id (one HMGET per app of the scope), unaudited: for services that act on it."""
     memory_id = clean_id(memory_id, "memory_id")
     apps = [a for a in scope.apps if app_id is None or a.app_id == app_id]
     if not apps:
@@ -194,12 +177,12 @@ def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
     with store.store_errors():
         pipe = client.pipeline(transaction=False)
         for app in apps:
-            pipe.hmget(f"{store.key_prefix(app.collection)}{memory_id}", *store.RETURN_FIELDS)
+            pipe.hmget(f"{store.key_prefix(app.collection)}{memory_id}", *index.RETURN_FIELDS)
         rows = pipe.execute()
     for app, values in zip(apps, rows):
         if values[1] is None and values[0] is None:  # neither memory nor memory_id field: no such hash
             continue
-        fields = {name.encode(): value for name, value in zip(store.RETURN_FIELDS, values) if value is not None}
+        fields = {name.encode(): value for name, value in zip(index.RETURN_FIELDS, values) if value is not None}
         record = MemoryRecord.from_hash(app.app_id, f"{store.key_prefix(app.collection)}{memory_id}", fields)
         if scope.constraint().matches(record.scope_fields()):
             return record
@@ -209,7 +192,7 @@ def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
 def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit: bool = True) -> MemoryRecord:
     """One memory; outside the scope it is NotFound, exactly like a missing id."""
     scope.require("read")
-    record = _find(scope, memory_id, app_id)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     if audit:
         _audit_read(scope, "memory.get", EVERYTHING, [record], user=record.user_id)
     return record
@@ -217,33 +200,14 @@ def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit
 
 def memory_history(*, scope: Scope, memory_id: str, app_id: str | None = None) -> list[dict]:
     scope.require("read")
-    record = _find(scope, memory_id, app_id)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
     return history_for(app.collection, [record.id])[record.id]
 
 
 def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[list[MemoryRecord]]:
-    """Every match of one app through an FT.AGGREGATE cursor: no paging window, flat memory."""
-    store.ensure_index(app.collection)
-    load = ["LOAD", str(len(store.RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in store.RETURN_FIELDS)]
-    client = store.client()
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, render(tree), *load,
-        "WITHCURSOR", "COUNT", str(batch_size),
-    )  # fmt: skip
-    while True:
-        rows, cursor = reply
-        batch = []
-        for row in rows[1:]:
-            fields = dict(zip(row[::2], row[1::2]))
-            key = store._s(fields.pop(b"__key", b""))
-            batch.append(MemoryRecord.from_hash(app.app_id, key, fields))
-        if batch:
-            yield batch
-        if not int(cursor):
-            return
-        with store.store_errors():
-            reply = client.execute_command("FT.CURSOR", "READ", app.collection, cursor, "COUNT", str(batch_size))
+    for documents in index.batches(app.collection, render(tree), batch_size=batch_size):
+        yield records_from(app, documents)
 
 
 def memory_export(
@@ -279,20 +243,7 @@ def memory_export(
 
 
 def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None) -> Counter:
-    """Memories per value of ``field``; with ``limit``, only the largest groups leave the engine."""
-    store.ensure_index(app.collection)
-    tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
-        "REDUCE", "COUNT", "0", "AS", "n", *tail,
-    )  # fmt: skip
-    counts: Counter = Counter()
-    for row in reply[1:]:
-        fields = dict(zip(row[::2], row[1::2]))
-        value = fields.get(field.encode())
-        if value is not None:
-            counts[store._s(value)] += int(fields[b"n"])
-    return counts
+    return index.group_counts(app.collection, render(tree), field, limit=limit)
 
 
 def memory_group_counts(
@@ -306,15 +257,6 @@ def memory_group_counts(
     for app, tree in plan(scope, filters):
         counts.update(_group_counts(app, tree, field, limit=limit))
     return counts.most_common(limit)
-
-
-def _distinct(app: AppRef, tree: Node, field: str) -> int:
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "0",
-        "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d",
-    )  # fmt: skip
-    rows = reply[1:]
-    return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
 
 def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, max_age: int = 0) -> Counts:
@@ -342,12 +284,12 @@ def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, ma
     users: Counter = Counter()
     distinct_users = 0
     for app, tree in plan(scope, filters):
-        per_app[app.app_id] = _count(app, tree)
+        per_app[app.app_id] = app_count(app=app, tree=tree)
         if not per_app[app.app_id]:
             continue
         agents.update(_group_counts(app, tree, "agent_id"))
         users.update(_group_counts(app, tree, "user_id", limit=3 * top))
-        distinct_users += _distinct(app, tree, "user_id")
+        distinct_users += index.distinct(app.collection, render(tree), "user_id")
     counts = Counts(
         total=sum(per_app.values()),
         per_app=per_app,

@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from bench.offboard import load_memories
-from memadmin.memory import store
+from memadmin.memory import index, store
 from memadmin.memory.scope import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
 
@@ -40,7 +40,7 @@ def load(raw_valkey):
     """load(app, n, **kw): n Mem0-layout memories (+ one history row each, + messages) in the app."""
 
     def _load(app, n, **kwargs):
-        store.ensure_index(app.collection_name)
+        index.ensure(app.collection_name)
         kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
         return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
 
