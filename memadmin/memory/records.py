@@ -141,6 +141,7 @@ class DeletionResult:
     # "index_unhealthy" (the index cannot vouch for a count of 0); a job then does it, with a receipt.
     deferred: str | None = None
     matched: int = 0
+    indexes: dict[str, dict] = field(default_factory=dict)  # per app: the index health the count relied on
 
     def add_app(self, app_id: str, deleted: int, history: int, messages: int, unindexed: int, remaining: int):
         self.per_app[app_id] = {

@@ -282,7 +282,7 @@ def memory_delete_matching(
             result.deferred = "index_unhealthy"
         result.add_app(app_id, line["memories"], line["history_rows"], line["messages"], line["unindexed"],
                        line["remaining"] or 0)  # fmt: skip
-        result.per_app[app_id]["index"] = line.get("index")
+        result.indexes[app_id] = line.get("index")
     result.verified_at = None if result.deferred else datetime.now(timezone.utc)
     pinned_user = pinned_value(tree, "user_id")
     if audit:

@@ -79,7 +79,7 @@ def test_delete_matching_leaves_no_keys_history_or_messages(alice_and_bob, raw_v
     assert result.history_deleted == 4
     assert result.messages_deleted == 6
     assert result.per_app["concierge_app"]["remaining"] == 0
-    assert result.per_app["concierge_app"]["index"]["healthy"] is True
+    assert result.indexes["concierge_app"]["healthy"] is True
     assert result.verified_at is not None
     assert progress and progress[-1] == 3
     survivors = {key.decode().rsplit(":", 1)[-1] for key in keys_of(raw_valkey, collection)}
