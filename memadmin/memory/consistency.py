@@ -152,7 +152,8 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
     state = _read(collection)
     scan = _load(state, "scan")
     if scan is None:  # a new pass: remember the failure counter it starts from
-        scan = {"cursor": 0, "keys": 0, "missing": [], "missing_count": 0, "repaired": 0,
+        index.wait_indexed(collection, timeout=budget_seconds if budget_seconds < 600 else 600)
+        scan = {"cursor": 0, "keys": 0, "missing": [], "missing_count": 0, "repaired": 0, "own_failures": 0,
                 "failures_at_start": index.inspect(collection).failures, "started_at": _now()}  # fmt: skip
     client = store.client()
     prefix = store.key_prefix(collection)
@@ -170,7 +171,11 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
             held = _indexed_ids(collection, ids)
             absent = [k for k, i in zip(keys, ids) if i not in held]
             if absent:
+                # Re-writing a hash the index cannot hold fails again and bumps the failure counter:
+                # those failures are this pass's own, not news for the health check.
+                before = index.inspect(collection).failures
                 _reindex(collection, absent)
+                scan["own_failures"] += max(0, index.inspect(collection).failures - before)
                 still = set(_indexed_ids(collection, [index.memory_id_of(k) for k in absent]))
                 unrepaired = [k for k in absent if index.memory_id_of(k) not in still]
                 scan["repaired"] += len(absent) - len(unrepaired)
@@ -188,7 +193,9 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
     details = index.inspect(collection)
     # Failures counted before this pass began belong to hashes the pass has now seen: missing ones are
     # reported, gone ones are gone. Only failures newer than the pass's start stay unexplained.
-    baseline = scan["failures_at_start"] if not scan["missing_count"] else _load(state, "baseline_failures", 0)
+    baseline = scan["failures_at_start"] + scan.get("own_failures", 0)
+    if scan["missing_count"]:  # unhealthy anyway, for what it reports; keep the old baseline for the record
+        baseline = _load(state, "baseline_failures", 0)
     _write(collection, keys=scan["keys"], missing=scan["missing_count"], repaired=scan["repaired"],
            unindexed_keys=scan["missing"], checked_at=_now(), baseline_failures=baseline,
            num_docs=details.num_docs, failures=details.failures, indexing=details.indexing, exists=details.exists,

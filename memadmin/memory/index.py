@@ -188,6 +188,9 @@ def ensure(collection: str) -> None:
         dims = settings.MEMADMIN_EMBEDDER_DIMS
         if details is None:
             create(collection)
+            # FT.CREATE reads the keys already under the prefix in the background; until it has, the
+            # index is "indexing" and cannot vouch for a count (a brand-new prefix takes milliseconds).
+            wait_indexed(collection, timeout=30)
         elif prefixes(details) == [store.offboarding_prefix(collection)]:
             _indexed.add(collection)  # an offboarding is deleting the keys: its stand-in answers "0 memories"
             return

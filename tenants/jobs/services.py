@@ -17,7 +17,15 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from memadmin.memory.audit import audit_record
-from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from memadmin.memory.consistency import consistency_step, index_health
+from memadmin.memory.errors import (
+    Conflict,
+    MemoryServiceError,
+    NotFound,
+    PermissionDenied,
+    StoreUnavailable,
+    ValidationError,
+)
 from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
@@ -305,6 +313,36 @@ def jobs_sweep() -> dict:
         "exports_expired": exports_expire(),
         "retention_jobs": retention_due(),
     }
+
+
+def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
+    """One throttled, resumable step of the consistency monitor per live app (consistency.consistency_step);
+    a step stops after its time budget and the next beat resumes the app's SCAN where it stopped."""
+    budget = budget_seconds if budget_seconds is not None else max(5.0, settings.MEMADMIN_MONITOR_SECONDS / 2)
+    report = {}
+    for app in App.objects.exclude(status=App.Status.OFFBOARDED).order_by("pk"):
+        try:
+            health = consistency_step(collection=app.collection_name, budget_seconds=budget)
+        except StoreUnavailable as exc:
+            logger.warning("Index consistency check skipped: %s", exc.message)
+            break
+        report[app.collection_name] = "healthy" if health.healthy else "; ".join(health.reasons)
+        if not health.healthy:
+            logger.warning("Index of %s is unhealthy: %s", app.collection_name, report[app.collection_name])
+    return report
+
+
+def app_index_health(*, apps) -> dict:
+    """Index health per app for admin pages, keyed by app pk; an unreachable store shows nothing."""
+    healths = {}
+    for app in apps:
+        if app.status == App.Status.OFFBOARDED:
+            continue
+        try:
+            healths[app.pk] = index_health(collection=app.collection_name)
+        except MemoryServiceError:
+            return healths
+    return healths
 
 
 def job_scope(job: Job) -> Scope:

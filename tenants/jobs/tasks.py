@@ -26,6 +26,14 @@ def sweep() -> dict:
     return jobs_sweep()
 
 
+@app.task(name="tenants.jobs.tasks.index_consistency", ignore_result=True)
+def index_consistency() -> dict:
+    """Every MEMADMIN_MONITOR_SECONDS (beat): advance each live app's index consistency check."""
+    from tenants.jobs.services import index_consistency_sweep
+
+    return index_consistency_sweep()
+
+
 @worker_ready.connect
 def _recover_on_start(sender=None, **kwargs):
     # A worker that comes back after a crash picks up what was left behind without waiting for beat.
