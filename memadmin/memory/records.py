@@ -118,6 +118,21 @@ class Page:
 
 
 @dataclass
+class CursorPage:
+    """One page of a keyset walk: ``start`` memories came before it, ``next_cursor`` is None on the last."""
+
+    items: list[MemoryRecord]
+    total: int
+    start: int
+    page_size: int
+    next_cursor: str | None = None
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.items)
+
+
+@dataclass
 class Counts:
     total: int
     per_app: dict[str, int]

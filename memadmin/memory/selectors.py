@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
+import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -17,13 +20,14 @@ from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
 from memadmin.memory.history import history_for
 from memadmin.memory.ids import clean_id
-from memadmin.memory.records import Counts, MemoryRecord, Page
+from memadmin.memory.records import Counts, CursorPage, MemoryRecord, Page
 from memadmin.memory.scope import AppRef, Scope
 
 logger = logging.getLogger("memadmin.memory")
 
 MAX_PAGE_SIZE = 200
-MAX_WINDOW = 10_000  # the search module's default MAXSEARCHRESULTS
+MAX_PAGE = 1_000_000
+CURSOR_LOOKBACK = 1000  # cached page boundaries looked up before walking from the first page
 MAX_TOP_K = 100
 KNN_CANDIDATES = 100
 
@@ -82,46 +86,192 @@ def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRe
     )
 
 
-def _sort_key(record: MemoryRecord):
-    created = record.created_at.timestamp() if record.created_at else float("-inf")
-    return (-created, record.app_id, record.id)
-
-
 def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
     scope.require("read")
     return sum(app_count(app=app, tree=tree) for app, tree in plan(scope, filters))
 
 
-def memory_list(
-    *, scope: Scope, filters: Node = EVERYTHING, page: int = 1, page_size: int = 50, audit: bool = True
-) -> Page:
-    """Newest first, exact total; several apps are merged by created_at."""
+# --- paging to the end: keyset cursors over (created_at DESC, memory_id ASC) -------------------
+#
+# FT.SEARCH ... LIMIT offset n costs O(offset) in the engine and stops at MAXSEARCHRESULTS (10,000 by
+# default), so pages are cut by position instead: a cursor holds, per app, the created_at of the last
+# memory shown and how many memories with exactly that created_at were shown (ties are ordered by
+# memory_id). The next page is one FT.SEARCH for the rest of that created_at group and one for older
+# memories (@created_at:[-inf (c]), each LIMIT 0 page_size: its cost does not grow with the depth.
+# Memories without created_at (never written by Mem0) are not reachable by paging; export reaches them.
+
+
+def _tie_query(query: str, created: str) -> str:
+    return f"({query}) @created_at:[{created} {created}]" if query != "*" else f"@created_at:[{created} {created}]"
+
+
+def _older_query(query: str, bound: str) -> str:
+    part = f"@created_at:[-inf {bound}]"
+    return f"({query}) {part}" if query != "*" else part
+
+
+UNDATED = "none"  # the position of memories without created_at: after all dated ones, by memory_id
+
+
+def _undated_query(query: str) -> str:
+    return f"({query}) -@created_at:[-inf +inf]" if query != "*" else "-@created_at:[-inf +inf]"
+
+
+def _keyset(app: AppRef, query: str, position: list | None, size: int) -> list:
+    """Up to ``size`` (created_at, record) of one app from ``position``, in page order."""
+
+    def ordered(found):
+        # SORTBY created_at leaves ties in no particular order; a page that a merge of several apps cuts
+        # inside a tie must hold that tie's first memories by memory_id, as the next tie query counts them.
+        return sorted(found, key=lambda row: (-_number(row[0]), row[1].id.encode()))
+
+    def fetch(q, offset, limit, sort_by, descending):
+        _, documents = index.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
+                                    descending=descending)  # fmt: skip
+        return [(index.decode(f.get(b"created_at", b"")), r)
+                for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
+
+    if position and position[0] == UNDATED:
+        return fetch(_undated_query(query), position[1], size, "memory_id", False)
+    rows, bound = [], "+inf"
+    if position:
+        created, shown = position
+        rows = fetch(_tie_query(query, created), shown, size, "memory_id", False)
+        bound = f"({created}"
+    need = size - len(rows)
+    if need == 0:
+        return rows
+    older = fetch(_older_query(query, bound), 0, need + 1, "created_at", True)
+    if len(older) <= need:  # the dated memories end here; the undated ones follow
+        rows += ordered(older)
+        if len(rows) < size:
+            rows += fetch(_undated_query(query), 0, size - len(rows), "memory_id", False)
+        return rows
+    last = older[need - 1][0]
+    if older[need][0] != last:  # the page ends between two created_at values
+        return rows + ordered(older[:need])
+    head = [row for row in older[:need] if row[0] != last]
+    tied = fetch(_tie_query(query, last), 0, need - len(head), "memory_id", False)
+    return rows + ordered(head) + tied
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
+def _advance(position: list | None, taken: list) -> list | None:
+    if not taken:
+        return position
+    last = taken[-1][0] or UNDATED
+    same = sum(1 for created, _ in taken if (created or UNDATED) == last)
+    if position and position[0] == last:
+        same += position[1]
+    return [last, same]
+
+
+def encode_cursor(state: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+_NUMBER = re.compile(r"-?\d{1,20}(\.\d{1,20})?")
+
+
+def decode_cursor(token: str) -> dict:
+    """A cursor from outside: its numbers end up in a query, so each is checked to be a plain number."""
+    try:
+        if len(token) > 4096:
+            raise ValueError
+        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        positions = state["p"]
+        if not all(isinstance(state.get(k), int) and state[k] >= 0 for k in "nt") or not isinstance(positions, dict):
+            raise ValueError
+        for value in positions.values():
+            if value is None:
+                continue
+            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+                    and (value[0] == UNDATED or _NUMBER.fullmatch(value[0]))
+                    and isinstance(value[1], int) and value[1] >= 0):  # fmt: skip
+                raise ValueError
+        return state
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ValidationError("The page cursor is not valid; start again from the first page.",
+                              field="cursor") from None  # fmt: skip
+
+
+def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
+                      page_size: int = 50, audit: bool = True) -> CursorPage:  # fmt: skip
+    """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one."""
     scope.require("read")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
-    if page < 1:
-        raise ValidationError("page must be 1 or more.", field="page")
-    offset = (page - 1) * page_size
-    if offset + page_size > MAX_WINDOW:
-        raise ValidationError(
-            f"Only the newest {MAX_WINDOW} matches can be paged through; narrow the filters or export.",
-            field="page",
-        )
     planned = plan(scope, filters)
-    total, items = 0, []
-    single = len(planned) == 1
-    for app, tree in planned:
-        # One app pages in the engine; several fetch the first offset+size of each and merge.
-        start, size = (offset, page_size) if single else (0, offset + page_size)
-        found, documents = index.search(app.collection, render(tree), offset=start, limit=size, sort_by="created_at")
-        total += found
-        items.extend(records_from(app, documents))
-    if not single:
-        items = sorted(items, key=_sort_key)[offset : offset + page_size]
+    # The total is counted on the first page and carried by the cursor: a count per page would cost
+    # O(matches) each time, which is what paging by position avoids.
+    if cursor:
+        state = decode_cursor(cursor)
+    else:
+        state = {"p": {}, "n": 0, "t": sum(app_count(app=app, tree=tree) for app, tree in planned)}
+    merged = []
+    for rank, (app, tree) in enumerate(planned):
+        rows = _keyset(app, render(tree), state["p"].get(app.app_id), page_size)
+        merged.extend((-_number(created), rank, i, app.app_id, created, record)
+                      for i, (created, record) in enumerate(rows))  # fmt: skip
+    page = heapq.nsmallest(page_size, merged)
+    positions = {app.app_id: state["p"].get(app.app_id) for app, _ in planned}
+    for app, _ in planned:
+        taken = [(created, record) for _, _, _, app_id, created, record in page if app_id == app.app_id]
+        positions[app.app_id] = _advance(positions.get(app.app_id), taken)
+    items = [record for *_, record in page]
+    shown = state["n"] + len(items)
+    more = len(items) == page_size and (len(merged) > page_size or shown < state["t"])
+    next_cursor = encode_cursor({"p": positions, "n": shown, "t": max(state["t"], shown)}) if more else None
     items = [r for r in items if _in_scope(scope, r)]
     if audit:
-        _audit_read(scope, "memory.list", filters, items, page=page)
-    return Page(items=items, total=total, page=page, page_size=page_size)
+        _audit_read(scope, "memory.list", filters, items, page_after=bool(cursor))
+    return CursorPage(items=items, total=max(state["t"], shown), start=state["n"], page_size=page_size,
+                      next_cursor=next_cursor)  # fmt: skip
+
+
+def memory_list(
+    *, scope: Scope, filters: Node = EVERYTHING, page: int = 1, page_size: int = 50, audit: bool = True
+) -> Page:
+    """Newest first, exact total, numbered pages to the last one; several apps are merged by created_at.
+
+    Page n starts from the cursor where page n-1 ended, remembered in the cache (an hour), so reading
+    pages in order costs one keyset step each whatever the depth; jumping to an uncached page n walks
+    forward from the nearest cached page before it (O(distance) steps of page_size)."""
+    scope.require("read")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
+    from django.core.cache import cache
+
+    apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
+    raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{page_size}"
+    prefix = "memadmin:pages:" + hashlib.sha1(raw.encode()).hexdigest() + ":"
+    start, cursor = 1, None
+    if page > 1:
+        known = cache.get_many([f"{prefix}{n}" for n in range(max(2, page - CURSOR_LOOKBACK), page + 1)])
+        for n in range(page, 1, -1):
+            if f"{prefix}{n}" in known:
+                start, cursor = n, known[f"{prefix}{n}"]
+                break
+    for n in range(start, page):  # walk forward, remembering every boundary on the way
+        step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
+        cursor = step.next_cursor
+        if cursor is None:  # past the last page: empty, like an offset past the end
+            return Page(items=[], total=step.total, page=page, page_size=page_size)
+        cache.set(f"{prefix}{n + 1}", cursor, 3600)
+    result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
+    if result.next_cursor:
+        cache.set(f"{prefix}{page + 1}", result.next_cursor, 3600)
+    if audit:
+        _audit_read(scope, "memory.list", filters, result.items, page=page)
+    return Page(items=result.items, total=result.total, page=page, page_size=page_size)
 
 
 def memory_search(

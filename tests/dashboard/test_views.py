@@ -65,7 +65,15 @@ def test_pagination_exact_totals(support, world, add):
     for i in range(23):
         add(world.acme, "sports_portal", "pat", f"Pat fact number {i}")
     first = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10}, **HTMX).content.decode()
-    assert "<strong>23</strong> memories" in first and "page 1 of 3" in first
+    assert '<strong data-testid="total">23</strong> memories' in first and "1–10 of 23" in first
+    # "Older" carries a keyset cursor: follow it to the end.
+    html, seen = first, first.count("Pat fact number")
+    while 'data-testid="older"' in html:
+        after = re.search(r'after=([^"&]+)"[^>]*data-testid="older"', html).group(1)
+        html = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "after": after}, **HTMX)
+        html = html.content.decode()
+        seen += html.count("Pat fact number")
+    assert seen == 23 and "21–23 of 23" in html
     last = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "page": 3}, **HTMX)
     assert last.content.decode().count("Pat fact number") == 3
     assert 'rel="prev"' in last.content.decode() and 'rel="next"' not in last.content.decode()
