@@ -79,8 +79,9 @@ def _finish_pending(cursor: dict, collection: str, counts: dict, progress: Progr
 
 
 def _delete_batch(cursor: dict, collection: str, ids: list[str], counts: dict, progress: Progress,
-                  with_history: bool = True) -> int:  # fmt: skip
-    history = history_count(collection, ids) if with_history else 0
+                  with_history: bool = True, journal: bool = True) -> int:  # fmt: skip
+    # The journal's history count only serves a resumed job; a request that dies simply never answers.
+    history = history_count(collection, ids) if with_history and journal else 0
     cursor["pending"] = {"ids": ids, "history": history}
     progress(cursor)  # journal first: a kill after the UNLINK must still count this batch
     unlinked = _unlink(ids, collection)
@@ -303,6 +304,7 @@ def matching_drop(
     messages_before: int | None = None,
     scan_fallback: bool = True,
     allow_whole_app: bool = False,
+    journal: bool = True,
 ) -> dict:
     """THE deletion engine: every memory the filters match in the scope, app by app, with its history rows
     and the chat messages of the deleted sessions (or, for retention, messages older than
@@ -333,7 +335,7 @@ def matching_drop(
                 ids, sessions = _indexed_page(collection, query, batch_size)
                 _add_sessions(line, sessions)
                 # An index listing keys that are gone would make this loop spin: move on.
-                if not ids or _delete_batch(cursor, collection, ids, line, progress) == 0:
+                if not ids or _delete_batch(cursor, collection, ids, line, progress, journal=journal) == 0:
                     line["phase"] = "messages"
                     progress(cursor)
             elif phase == "messages":

@@ -24,7 +24,6 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from memadmin.memory import index, store
-from memadmin.memory.filters import In, render
 
 MAX_REPORTED = 50  # keys listed by name in a report; the count is always exact
 
@@ -117,16 +116,6 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
     return health
 
 
-def _indexed_ids(collection: str, ids: list[str]) -> set[str]:
-    found: set[str] = set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        _, documents = index.search(collection, render(In("memory_id", tuple(chunk))), limit=len(chunk),
-                                    fields=("memory_id",))  # fmt: skip
-        found |= {index.memory_id_of(key) for key, _ in documents}
-    return found
-
-
 def _reindex(collection: str, keys: list[str]) -> None:
     """Writing a hash's own fields back makes the index read it again (a keyspace notification)."""
     client = store.client()
@@ -142,7 +131,7 @@ def _reindex(collection: str, keys: list[str]) -> None:
         pipe.execute()
 
 
-def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = 1000,
+def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = 2000,
                      keys_per_second: int | None = None) -> Health:  # fmt: skip
     """Advance this app's monitor pass for up to ``budget_seconds``: SCAN the prefix, count keys, find
     hashes the index lacks, re-index them, report what stays missing. Resumes from the saved SCAN cursor;
@@ -168,7 +157,7 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
         scan["keys"] += len(keys)
         if keys:
             ids = [index.memory_id_of(k) for k in keys]
-            held = _indexed_ids(collection, ids)
+            held = index.held(collection, ids)
             absent = [k for k, i in zip(keys, ids) if i not in held]
             if absent:
                 # Re-writing a hash the index cannot hold fails again and bumps the failure counter:
@@ -176,7 +165,7 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
                 before = index.inspect(collection).failures
                 _reindex(collection, absent)
                 scan["own_failures"] += max(0, index.inspect(collection).failures - before)
-                still = set(_indexed_ids(collection, [index.memory_id_of(k) for k in absent]))
+                still = index.held(collection, [index.memory_id_of(k) for k in absent])
                 unrepaired = [k for k in absent if index.memory_id_of(k) not in still]
                 scan["repaired"] += len(absent) - len(unrepaired)
                 scan["missing_count"] += len(unrepaired)

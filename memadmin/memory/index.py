@@ -21,7 +21,7 @@ from valkey import exceptions as vexc
 
 from memadmin.memory import store
 from memadmin.memory.errors import Conflict
-from memadmin.memory.ids import TAG_SEPARATOR
+from memadmin.memory.ids import TAG_SEPARATOR, escape_tag
 
 logger = logging.getLogger("memadmin.index")
 
@@ -322,6 +322,21 @@ def _documents(reply) -> list[tuple[str, dict]]:
     for i in range(1, len(reply) - 1, 2):
         docs.append((decode(reply[i]), dict(zip(reply[i + 1][::2], reply[i + 1][1::2]))))
     return docs
+
+
+def held(collection: str, memory_ids: list[str], *, chunk: int = 500) -> set[str]:
+    """Which of these memory ids the index holds: one NOCONTENT TAG lookup per chunk, pipelined
+    (the consistency monitor asks this for every key it walks)."""
+    ensure(collection)
+    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
+    with store.store_errors():
+        pipe = store.client().pipeline(transaction=False)
+        for start in range(0, len(memory_ids), chunk):
+            part = memory_ids[start : start + chunk]
+            query = "@memory_id:{" + " | ".join(escape_tag(i) for i in part) + "}"
+            pipe.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail)
+        replies = pipe.execute()
+    return {memory_id_of(key) for reply in replies for key in reply[1:]}
 
 
 def count(collection: str, query: str) -> int:

@@ -275,7 +275,7 @@ def memory_delete_matching(
             progress(state["done"])
 
     cursor = bulk.matching_drop(scope=scope, filters=filters, cursor={}, progress=on_progress, batch_size=batch_size,
-                                scan_fallback=False, allow_whole_app=allow_whole_app)  # fmt: skip
+                                scan_fallback=False, allow_whole_app=allow_whole_app, journal=False)  # fmt: skip
     result = DeletionResult(matched=matched)
     for app_id, line in cursor["apps"].items():
         if line["phase"] == "unverified":  # the index went unhealthy while we deleted: a job finishes it

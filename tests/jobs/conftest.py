@@ -17,6 +17,7 @@ def job_files(valkey_server, settings):
     settings.MEMADMIN_INDEX_ALGORITHM = "flat"
     for name in ("history", "exports"):
         shutil.rmtree(Path(settings.DATA_DIR) / name, ignore_errors=True)
+    store.reset()  # cached Mem0 handles held the removed history files open (read-only from now on)
     yield
 
 
