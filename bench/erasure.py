@@ -9,7 +9,6 @@ of victim: FT.SEARCH of exactly those keys + UNLINK + the SQLite history delete.
 from __future__ import annotations
 
 import sqlite3
-import threading
 import time
 import uuid
 from contextlib import closing
@@ -138,10 +137,28 @@ def _one_memory(ctx: Context, victims: Victims, reps: int) -> dict:
     return {"service": service, "floor": floor, "ratio_vs_floor": ratio(service, floor)}
 
 
+MONITOR_SCRIPT = """
+import json, sys, time
+import django
+django.setup()
+from memadmin.memory.consistency import consistency_check
+started = time.perf_counter()
+health = consistency_check(collection=sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - started, "keys": health.keys, "healthy": health.healthy,
+                  "missing": health.missing, "reasons": health.reasons}))
+"""
+
+
 def _monitor(ctx: Context) -> dict:
-    """The consistency check of the largest app in a background thread (keys/s), and browse p95 with and
-    without it running."""
-    from memadmin.memory import consistency, selectors
+    """The consistency check of the largest app in its own process (as the worker runs it), keys/s; and
+    browse p95 in this process with and without it running."""
+    import json
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    from memadmin.memory import selectors
     from memadmin.memory.filters import filter_from_fields
 
     users = ctx.typical
@@ -151,29 +168,19 @@ def _monitor(ctx: Context) -> dict:
                               page_size=50, audit=False)  # fmt: skip
 
     quiet = timed(browse, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
-    outcome: dict = {}
-
-    def check():
-        started = time.perf_counter()
-        health = consistency.consistency_check(collection=ctx.main_app.collection)
-        outcome.update(seconds=time.perf_counter() - started, keys=health.keys, healthy=health.healthy,
-                       missing=health.missing, reasons=health.reasons)  # fmt: skip
-
-    thread = threading.Thread(target=check, daemon=True)
-    thread.start()
+    checker = subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
     samples = []
-    while thread.is_alive():
+    while checker.poll() is None:
         t0 = time.perf_counter_ns()
         browse(len(samples))
         samples.append((time.perf_counter_ns() - t0) / 1e6)
-    thread.join()
-    busy = percentiles(samples) if samples else None
-    from django.conf import settings
-
+    outcome = json.loads(checker.stdout.read().strip().splitlines()[-1])
+    busy = percentiles(samples) if len(samples) >= 5 else None
     return {
-        "app": ctx.main_app.app_id, "keys": outcome.get("keys"), "seconds": round(outcome.get("seconds", 0), 2),
-        "keys_per_s": round(outcome["keys"] / outcome["seconds"], 1) if outcome.get("seconds") else None,
-        "healthy": outcome.get("healthy"), "missing": outcome.get("missing"), "reasons": outcome.get("reasons"),
+        "app": ctx.main_app.app_id, "keys": outcome["keys"], "seconds": round(outcome["seconds"], 2),
+        "keys_per_s": round(outcome["keys"] / outcome["seconds"], 1) if outcome["seconds"] else None,
+        "healthy": outcome["healthy"], "missing": outcome["missing"], "reasons": outcome["reasons"],
         "throttle_keys_per_s": settings.MEMADMIN_MONITOR_KEYS_PER_SECOND,
         "browse_quiet": quiet, "browse_during_check": busy,
         "browse_p95_increase": round(busy["p95_ms"] / quiet["p95_ms"] - 1, 3) if busy else None,
