@@ -137,6 +137,19 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
     hashes the index lacks, re-index them, report what stays missing. Resumes from the saved SCAN cursor;
     a finished pass becomes the "last counted" result that index_health() compares against."""
     rate = settings.MEMADMIN_MONITOR_KEYS_PER_SECOND if keys_per_second is None else keys_per_second
+    lock = f"memadmin:health-lock:{collection}"
+    hold = int(min(budget_seconds, 3600)) + 60
+    with store.store_errors():
+        if not store.client().set(lock, "1", nx=True, ex=hold):  # another worker is walking this app
+            return index_health(collection=collection)
+    try:
+        return _step(collection, budget_seconds, batch_size, rate)
+    finally:
+        with store.store_errors():
+            store.client().delete(lock)
+
+
+def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) -> Health:
     index.ensure(collection)
     state = _read(collection)
     scan = _load(state, "scan")
@@ -199,6 +212,11 @@ def consistency_check(*, collection: str, keys_per_second: int | None = None) ->
     with store.store_errors():
         store.client().hdel(_key(collection), "scan")
     return consistency_step(collection=collection, budget_seconds=float("inf"), keys_per_second=keys_per_second)
+
+
+def last_checked(*, collection: str) -> str:
+    """When the app's last complete pass ended ("" if never): the sweep walks the stalest apps first."""
+    return _load(_read(collection), "checked_at") or ""
 
 
 def health_forget(*, collection: str) -> None:

@@ -27,7 +27,8 @@ logger = logging.getLogger("memadmin.memory")
 
 MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000
-CURSOR_LOOKBACK = 1000  # cached page boundaries looked up before walking from the first page
+CURSOR_LOOKBACK = 1000  # remembered page boundaries looked up before walking from the first page
+CURSOR_TTL = 3600
 MAX_TOP_K = 100
 KNN_CANDIDATES = 100
 
@@ -240,7 +241,7 @@ def memory_list(
 ) -> Page:
     """Newest first, exact total, numbered pages to the last one; several apps are merged by created_at.
 
-    Page n starts from the cursor where page n-1 ended, remembered in the cache (an hour), so reading
+    Page n starts from the cursor where page n-1 ended, remembered in Valkey (an hour), so reading
     pages in order costs one keyset step each whatever the depth; jumping to an uncached page n walks
     forward from the nearest cached page before it (O(distance) steps of page_size)."""
     scope.require("read")
@@ -248,27 +249,32 @@ def memory_list(
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     if not 1 <= page <= MAX_PAGE:
         raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
-    from django.core.cache import cache
-
     apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
     raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{page_size}"
+    # Page boundaries live in Valkey beside the data, shared by every web worker (a per-process cache
+    # would make each worker walk from page 1 again).
     prefix = "memadmin:pages:" + hashlib.sha1(raw.encode()).hexdigest() + ":"
+    client = store.client()
     start, cursor = 1, None
     if page > 1:
-        known = cache.get_many([f"{prefix}{n}" for n in range(max(2, page - CURSOR_LOOKBACK), page + 1)])
-        for n in range(page, 1, -1):
-            if f"{prefix}{n}" in known:
-                start, cursor = n, known[f"{prefix}{n}"]
+        numbers = list(range(page, max(1, page - CURSOR_LOOKBACK), -1))
+        with store.store_errors():
+            known = client.mget([f"{prefix}{n}" for n in numbers])
+        for n, value in zip(numbers, known):
+            if value is not None:
+                start, cursor = n, value.decode()
                 break
     for n in range(start, page):  # walk forward, remembering every boundary on the way
         step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
         cursor = step.next_cursor
         if cursor is None:  # past the last page: empty, like an offset past the end
             return Page(items=[], total=step.total, page=page, page_size=page_size)
-        cache.set(f"{prefix}{n + 1}", cursor, 3600)
+        with store.store_errors():
+            client.set(f"{prefix}{n + 1}", cursor, ex=CURSOR_TTL)
     result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
     if result.next_cursor:
-        cache.set(f"{prefix}{page + 1}", result.next_cursor, 3600)
+        with store.store_errors():
+            client.set(f"{prefix}{page + 1}", result.next_cursor, ex=CURSOR_TTL)
     if audit:
         _audit_read(scope, "memory.list", filters, result.items, page=page)
     return Page(items=result.items, total=result.total, page=page, page_size=page_size)

@@ -8,6 +8,7 @@ time with a clear message instead of minutes later in a worker.
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from memadmin.memory.audit import audit_record
-from memadmin.memory.consistency import consistency_step, index_health
+from memadmin.memory.consistency import consistency_step, index_health, last_checked
 from memadmin.memory.errors import (
     Conflict,
     MemoryServiceError,
@@ -319,10 +320,20 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
     """One throttled, resumable step of the consistency monitor per live app (consistency.consistency_step);
     a step stops after its time budget and the next beat resumes the app's SCAN where it stopped."""
     budget = budget_seconds if budget_seconds is not None else max(5.0, settings.MEMADMIN_MONITOR_SECONDS / 2)
+    deadline = time.monotonic() + budget
     report = {}
-    for app in App.objects.exclude(status=App.Status.OFFBOARDED).order_by("pk"):
+    try:
+        apps = sorted(App.objects.exclude(status=App.Status.OFFBOARDED).order_by("pk"),
+                      key=lambda a: last_checked(collection=a.collection_name))  # stalest first  # fmt: skip
+    except StoreUnavailable as exc:
+        logger.warning("Index consistency check skipped: %s", exc.message)
+        return report
+    for app in apps:
+        left = deadline - time.monotonic()
+        if left <= 0:  # the next beat goes on from here (each app resumes its own SCAN)
+            break
         try:
-            health = consistency_step(collection=app.collection_name, budget_seconds=budget)
+            health = consistency_step(collection=app.collection_name, budget_seconds=left)
         except StoreUnavailable as exc:
             logger.warning("Index consistency check skipped: %s", exc.message)
             break

@@ -3,8 +3,6 @@ keyset cursor, with ties on created_at: no duplicates, no gaps, exact total."""
 
 import re
 
-from django.core.cache import cache
-
 from memadmin.memory import selectors
 from memadmin.memory.scope import scope_for_membership
 from tests.dashboard.conftest import login
@@ -44,8 +42,9 @@ def test_api_pages_reach_the_last_of_25000_memories(world, api, raw_valkey):
     assert page == N // 200
     assert len(seen) == len(set(seen)) == N and set(seen) == ids
 
-    # A jump deep into the result (no cached boundary left) walks there and lands on the same memories.
-    cache.clear()
+    # A jump deep into the result (no remembered boundary left) walks there and lands on the same memories.
+    for key in raw_valkey.scan_iter(match="memadmin:pages:*"):
+        raw_valkey.delete(key)
     response = api.post("/v3/memories/?page=100&page_size=200", {"filters": {"app_id": "concierge_app"}},
                         format="json")  # fmt: skip
     assert [m["id"] for m in response.json()["results"]] == seen[99 * 200 : 100 * 200]

@@ -109,9 +109,14 @@ def test_bad_query_strings_are_400_with_the_error(support, world, query, message
     assert "<html" not in fragment.content.decode()
 
 
-def test_paging_past_the_search_window_is_400(support, world):
+def test_paging_has_no_search_window_and_bad_cursors_are_400(support, world, memories):
+    # Page numbers are no longer capped at the engine's 10,000-result window: past the end is just empty.
     response = support.get("/t/acme/memories/", {"page": "10000", "page_size": "100"})
-    assert response.status_code == 400 and "newest 10000" in response.content.decode()
+    assert response.status_code == 200 and "No memories" in response.content.decode()
+    assert support.get("/t/acme/memories/", {"page": "1000001"}).status_code == 400
+    for cursor in ("not-a-cursor", "eyJwIjp7ImNvbmNpZXJnZV9hcHAiOlsiMSBdIHwgKiIsMF19LCJuIjowLCJ0IjowfQ"):
+        response = support.get("/t/acme/memories/", {"after": cursor})
+        assert response.status_code == 400 and "cursor is not valid" in response.content.decode()
 
 
 # --- 404s ----------------------------------------------------------------------------------------
