@@ -8,25 +8,19 @@ time with a clear message instead of minutes later in a worker.
 from __future__ import annotations
 
 import logging
-import time
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
+from memadmin.celery import app as celery_app
+from memadmin.memory import capabilities as cap
 from memadmin.memory.audit import audit_record
-from memadmin.memory.consistency import consistency_step, index_health, last_checked
-from memadmin.memory.errors import (
-    Conflict,
-    MemoryServiceError,
-    NotFound,
-    PermissionDenied,
-    StoreUnavailable,
-    ValidationError,
-)
+from memadmin.memory.consistency import index_health
+from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
 from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
@@ -36,10 +30,10 @@ from tenants.models import App, Job, RetentionPolicy, Tenant
 
 logger = logging.getLogger("memadmin.jobs")
 
-ACTIVE = (Job.State.SCHEDULED, Job.State.RUNNING)
-TERMINAL = (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED)
-DELETIONS = (Job.Kind.OFFBOARD_APP, Job.Kind.ERASE_USER, Job.Kind.RETENTION)
-EXPORT_FORMATS = ("ndjson", "json", "csv")
+ACTIVE = Job.ACTIVE_STATES
+EXPORT_FORMATS = Job.EXPORT_FORMATS
+# The worker's task, by name: this module never imports tasks.py (tasks -> runners -> services).
+RUN_JOB_TASK = "tenants.jobs.tasks.run_job"
 MAX_GRACE_HOURS = 24 * 90
 
 
@@ -56,10 +50,9 @@ def _enqueue_on_commit(job: Job) -> None:
 
 def job_enqueue(*, job_id) -> bool:
     """Send the nudge. A broker that is down loses nothing: the sweep dispatches due jobs again."""
-    from tenants.jobs.tasks import run_job
-
     try:
-        run_job.apply_async(args=[str(job_id)], retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
+        celery_app.send_task(RUN_JOB_TASK, args=[str(job_id)], retry=True,
+                             retry_policy={"max_retries": 2, "interval_start": 0.2})  # fmt: skip
     except Exception as exc:  # kombu raises many kinds; the job stays scheduled either way
         logger.warning("Could not enqueue job %s (%s); the sweep will dispatch it.", job_id, exc)
         return False
@@ -73,9 +66,14 @@ def _with(progress: dict, **values) -> dict:
     return {**(progress or {}), **values}
 
 
-def _require_admin(scope: Scope, what: str) -> None:
-    if scope.role not in ("admin", "system"):
-        raise PermissionDenied(f"Only tenant admins can {what}.")
+# Cancelling a job needs the capability it took to request it.
+CANCEL_NEEDS = {
+    Job.Kind.OFFBOARD_APP: cap.OFFBOARD,
+    Job.Kind.EXPORT_APP: cap.EXPORT_APP,
+    Job.Kind.EXPORT_TENANT: cap.EXPORT_APP,
+    Job.Kind.ERASE_USER: cap.DELETE,
+    Job.Kind.RETENTION: cap.DELETE,
+}
 
 
 def _audit_job(scope: Scope, job: Job, action: str, **details) -> None:
@@ -95,7 +93,7 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
     """Freeze the app and schedule its offboarding; a second request returns the first job.
 
     A failed offboarding is resumed, not restarted: its cursor already counts what it deleted."""
-    _require_admin(scope, "offboard an app")
+    scope.require(cap.OFFBOARD)
     ref = scope.app(clean_id(app_id, "app_id"))
     if ref is None:
         raise NotFound(f"App {app_id} not found.")
@@ -134,6 +132,7 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
 
 def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
     """Erase one end user across every app of the tenant, in the background."""
+    scope.require(cap.DELETE)
     user_id = clean_id(user_id, "user_id")
     if scope.user_id is not None and scope.user_id != user_id:
         raise NotFound()
@@ -143,7 +142,7 @@ def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
 def job_erase(*, scope: Scope, filters: Node, reason: str = "requested") -> tuple[Job, bool]:
     """Run the deletion engine over ``filters`` in the background (a user, a run, an agent); a second
     request for the same filters while one runs returns the first job."""
-    scope.require("delete")
+    scope.require(cap.DELETE)
     check_holds(scope=scope, filters=filters)
     user_id = pinned_value(scope.narrowed(filters), "user_id")
     data = node_to_data(filters)
@@ -181,9 +180,22 @@ def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
             .order_by("-created_at").first())  # fmt: skip
 
 
+def app_index_health(*, apps) -> dict:
+    """Index health per app for admin pages, keyed by app pk; an unreachable store shows nothing."""
+    healths = {}
+    for app in apps:
+        if app.status == App.Status.OFFBOARDED:
+            continue
+        try:
+            healths[app.pk] = index_health(collection=app.collection_name)
+        except MemoryServiceError:
+            return healths
+    return healths
+
+
 def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:
     """Export one app, or the whole tenant (app_id=None), to a file under DATA_DIR/exports."""
-    scope.require("export_app")
+    scope.require(cap.EXPORT_APP)
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"format must be one of {', '.join(EXPORT_FORMATS)}.", field="format")
     app = None
@@ -235,10 +247,7 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
     cannot stop halfway."""
     if job.tenant_id != scope.tenant_id:
         raise NotFound("Job not found.")
-    if job.kind in (Job.Kind.OFFBOARD_APP, Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT):
-        _require_admin(scope, "cancel this job")
-    else:
-        scope.require("delete")
+    scope.require(CANCEL_NEEDS[job.kind])
     with transaction.atomic():
         _lock(Job, job.pk)
         job.refresh_from_db()
@@ -257,103 +266,6 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
     if was != Job.State.RUNNING and job.result_file:
         Path(job.result_file).unlink(missing_ok=True)
     return job
-
-
-# --- the periodic sweep --------------------------------------------------------------
-
-
-def jobs_dispatch_due() -> int:
-    """Enqueue scheduled jobs whose time has come (grace periods ending, nudges the broker lost)."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
-    sent = 0
-    for job in Job.objects.filter(state=Job.State.SCHEDULED, run_after__lte=now):
-        enqueued = job.progress.get("enqueued_at")
-        if enqueued and now - datetime.fromisoformat(enqueued) < lease:
-            continue  # a nudge is already on its way
-        sent += job_enqueue(job_id=job.pk)
-    return sent
-
-
-def jobs_recover() -> int:
-    """Running jobs whose worker stopped beating (SIGKILL, machine lost) are sent again; the next
-    worker takes the lease over and resumes from the job's cursor."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
-    sent = 0
-    for job in Job.objects.filter(state=Job.State.RUNNING):
-        beat = job.progress.get("heartbeat")
-        if beat and now - datetime.fromisoformat(beat) < lease:
-            continue
-        logger.warning("Job %s lost its worker (last heartbeat %s); sending it again.", job.pk, beat)
-        sent += job_enqueue(job_id=job.pk)
-    return sent
-
-
-def exports_expire() -> int:
-    """Delete export files past their download window."""
-    removed = 0
-    for job in Job.objects.filter(result_expires_at__lte=timezone.now()).exclude(result_file=""):
-        Path(job.result_file).unlink(missing_ok=True)
-        Job.objects.filter(pk=job.pk).update(result_file="")
-        removed += 1
-    return removed
-
-
-def retention_due() -> int:
-    cutoff = timezone.now() - timedelta(hours=settings.MEMADMIN_RETENTION_INTERVAL_HOURS)
-    policies = RetentionPolicy.objects.select_related("app").filter(enabled=True, app__status=App.Status.ACTIVE)
-    policies = policies.filter(Q(last_swept_at__isnull=True) | Q(last_swept_at__lte=cutoff))
-    return sum(1 for policy in policies if job_retention(policy=policy))
-
-
-def jobs_sweep() -> dict:
-    return {
-        "dispatched": jobs_dispatch_due(),
-        "recovered": jobs_recover(),
-        "exports_expired": exports_expire(),
-        "retention_jobs": retention_due(),
-    }
-
-
-def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
-    """One throttled, resumable step of the consistency monitor per live app (consistency.consistency_step);
-    a step stops after its time budget and the next beat resumes the app's SCAN where it stopped."""
-    budget = budget_seconds if budget_seconds is not None else max(5.0, settings.MEMADMIN_MONITOR_SECONDS / 2)
-    deadline = time.monotonic() + budget
-    report = {}
-    try:
-        apps = sorted(App.objects.exclude(status=App.Status.OFFBOARDED).order_by("pk"),
-                      key=lambda a: last_checked(collection=a.collection_name))  # stalest first  # fmt: skip
-    except StoreUnavailable as exc:
-        logger.warning("Index consistency check skipped: %s", exc.message)
-        return report
-    for app in apps:
-        left = deadline - time.monotonic()
-        if left <= 0:  # the next beat goes on from here (each app resumes its own SCAN)
-            break
-        try:
-            health = consistency_step(collection=app.collection_name, budget_seconds=left)
-        except StoreUnavailable as exc:
-            logger.warning("Index consistency check skipped: %s", exc.message)
-            break
-        report[app.collection_name] = "healthy" if health.healthy else "; ".join(health.reasons)
-        if not health.healthy:
-            logger.warning("Index of %s is unhealthy: %s", app.collection_name, report[app.collection_name])
-    return report
-
-
-def app_index_health(*, apps) -> dict:
-    """Index health per app for admin pages, keyed by app pk; an unreachable store shows nothing."""
-    healths = {}
-    for app in apps:
-        if app.status == App.Status.OFFBOARDED:
-            continue
-        try:
-            healths[app.pk] = index_health(collection=app.collection_name)
-        except MemoryServiceError:
-            return healths
-    return healths
 
 
 def job_scope(job: Job) -> Scope:

@@ -1,21 +1,22 @@
 """Tenant overview: what is stored, counted by the store itself."""
 
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from memadmin.memory import selectors
 from tenants.forms import BrowseForm
 from tenants.jobs.services import app_index_health
-from tenants.views.common import tenant_view
+from tenants.views.common import TenantRequest, tenant_view
 
 
-@tenant_view("overview")
-def overview(request, membership):
+@tenant_view
+def overview(request: TenantRequest) -> HttpResponse:
     scope = request.scope
     counts = selectors.memory_counts(scope=scope, top=10, max_age=60)
     newest = selectors.memory_list(scope=scope, page=1, page_size=8)
-    apps = list(membership.tenant.apps.order_by("app_id"))
+    apps = list(request.tenant.apps.order_by("app_id"))
     # Admins answer for erasures: they see whether each app's index can prove one complete.
-    healths = app_index_health(apps=apps) if "app_offboard" in request.allowed else {}
+    healths = app_index_health(apps=apps) if "offboard" in request.allowed else {}
     for app in apps:
         app.memory_count = counts.per_app.get(app.app_id)
         app.health = healths.get(app.pk)

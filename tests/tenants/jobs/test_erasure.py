@@ -8,10 +8,11 @@ from rest_framework.test import APIClient
 from memadmin.memory import consistency, index, selectors, services
 from memadmin.memory.filters import filter_from_fields
 from tenants.jobs.runners import run_job
-from tenants.jobs.services import erasure_latest, erasure_request, index_consistency_sweep
+from tenants.jobs.services import erasure_latest, erasure_request
+from tenants.jobs.sweep import index_consistency_sweep
 from tenants.models import Job, TenantAPIKey
-from tests.jobs.conftest import keys_of
-from tests.jobs.test_worker import job_state, wait_for, worker  # noqa: F401 - the real-worker fixture
+from tests.tenants.jobs.conftest import keys_of
+from tests.tenants.jobs.test_tasks import job_state, wait_for, worker  # noqa: F401 - the real-worker fixture
 from tests.memory.rawhash import put
 
 

@@ -5,7 +5,7 @@ import re
 
 from memadmin.memory import selectors
 from memadmin.memory.scope import scope_for_membership
-from tests.dashboard.conftest import login
+from tests.tenants.views.conftest import login
 from tests.memory.rawhash import put_many
 
 N = 25_000
