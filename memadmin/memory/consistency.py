@@ -116,18 +116,21 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
     return health
 
 
+# Re-writing a hash's own fields makes the index read it again (a keyspace notification). In one script, so
+# an erasure that UNLINKs the key meanwhile can never be undone by a stale copy written back.
+# One key per script: in cluster mode the keys of a collection live in different slots.
+_REINDEX = """
+local fields = redis.call('HGETALL', KEYS[1])
+if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
+return #fields
+"""
+
+
 def _reindex(collection: str, keys: list[str]) -> None:
-    """Writing a hash's own fields back makes the index read it again (a keyspace notification)."""
-    client = store.client()
     with store.store_errors():
-        pipe = client.pipeline(transaction=False)
+        pipe = store.client().pipeline(transaction=False)
         for key in keys:
-            pipe.hgetall(key)
-        rows = pipe.execute()
-        pipe = client.pipeline(transaction=False)
-        for key, fields in zip(keys, rows):
-            if fields:
-                pipe.hset(key, mapping=fields)
+            pipe.eval(_REINDEX, 1, key)
         pipe.execute()
 
 

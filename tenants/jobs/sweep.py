@@ -83,7 +83,8 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
     deadline = time.monotonic() + budget
     report = {}
     try:
-        apps = sorted(App.objects.exclude(status=App.Status.OFFBOARDED).order_by("pk"),
+        # Active apps only: an offboarding is deleting a frozen app's keys, and verifies that itself.
+        apps = sorted(App.objects.filter(status=App.Status.ACTIVE).order_by("pk"),
                       key=lambda a: last_checked(collection=a.collection_name))  # stalest first  # fmt: skip
     except StoreUnavailable as exc:
         logger.warning("Index consistency check skipped: %s", exc.message)
