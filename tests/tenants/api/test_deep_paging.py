@@ -5,8 +5,8 @@ import re
 
 from memadmin.memory import selectors
 from memadmin.memory.scope import scope_for_membership
-from tests.tenants.views.conftest import login
 from tests.memory.rawhash import put_many
+from tests.tenants.views.conftest import login
 
 N = 25_000
 

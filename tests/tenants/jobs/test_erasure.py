@@ -11,9 +11,9 @@ from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.jobs.sweep import index_consistency_sweep
 from tenants.models import Job, TenantAPIKey
+from tests.memory.rawhash import put
 from tests.tenants.jobs.conftest import keys_of
 from tests.tenants.jobs.test_tasks import job_state, wait_for, worker  # noqa: F401 - the real-worker fixture
-from tests.memory.rawhash import put
 
 
 def user_keys(raw_valkey, app, user_id: str) -> int:
