@@ -118,42 +118,51 @@ def _undated_query(query: str) -> str:
     return f"({query}) -@created_at:[-inf +inf]" if query != "*" else "-@created_at:[-inf +inf]"
 
 
-def _keyset(app: AppRef, query: str, position: list | None, size: int) -> list:
-    """Up to ``size`` (created_at, record) of one app from ``position``, in page order."""
+def _keyset(app: AppRef, query: str, position: list | None, size: int) -> tuple[list, int | None]:
+    """Up to ``size`` (created_at, record) of one app from ``position``, in page order; on the first page
+    also the app's number of matches when the same query could count them (else None)."""
 
     def ordered(found):
         # SORTBY created_at leaves ties in no particular order; a page that a merge of several apps cuts
         # inside a tie must hold that tie's first memories by memory_id, as the next tie query counts them.
         return sorted(found, key=lambda row: (-_number(row[0]), row[1].id.encode()))
 
-    def fetch(q, offset, limit, sort_by, descending):
-        _, documents = index.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
-                                    descending=descending)  # fmt: skip
-        return [(index.decode(f.get(b"created_at", b"")), r)
+    def fetch(q, offset, limit, sort_by, descending, with_total=False):
+        found, documents = index.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
+                                        descending=descending)  # fmt: skip
+        rows = [(index.decode(f.get(b"created_at", b"")), r)
                 for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
+        return (rows, found) if with_total else rows
 
     if position and position[0] == UNDATED:
-        return fetch(_undated_query(query), position[1], size, "memory_id", False)
-    rows, bound = [], "+inf"
+        return fetch(_undated_query(query), position[1], size, "memory_id", False), None
+    rows, bound, total, older = [], "+inf", None, None
     if position:
         created, shown = position
         rows = fetch(_tie_query(query, created), shown, size, "memory_id", False)
         bound = f"({created}"
+    else:
+        # First page: the plain query sorted by created_at gives the page and the total in one call. Its
+        # rows are the newest dated ones unless an undated memory is among them; then go the long way.
+        first, found = fetch(query, 0, size + 1, "created_at", True, with_total=True)
+        if all(created for created, _ in first):
+            older, total = first, found
     need = size - len(rows)
     if need == 0:
-        return rows
-    older = fetch(_older_query(query, bound), 0, need + 1, "created_at", True)
+        return rows, total
+    if older is None:
+        older = fetch(_older_query(query, bound), 0, need + 1, "created_at", True)
     if len(older) <= need:  # the dated memories end here; the undated ones follow
         rows += ordered(older)
-        if len(rows) < size:
+        if len(rows) < size and (total is None or total > len(rows)):
             rows += fetch(_undated_query(query), 0, size - len(rows), "memory_id", False)
-        return rows
+        return rows, total
     last = older[need - 1][0]
     if older[need][0] != last:  # the page ends between two created_at values
-        return rows + ordered(older[:need])
+        return rows + ordered(older[:need]), total
     head = [row for row in older[:need] if row[0] != last]
     tied = fetch(_tie_query(query, last), 0, need - len(head), "memory_id", False)
-    return rows + ordered(head) + tied
+    return rows + ordered(head) + tied, total
 
 
 def _number(value: str) -> float:
@@ -211,13 +220,12 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
     planned = plan(scope, filters)
     # The total is counted on the first page and carried by the cursor: a count per page would cost
     # O(matches) each time, which is what paging by position avoids.
-    if cursor:
-        state = decode_cursor(cursor)
-    else:
-        state = {"p": {}, "n": 0, "t": sum(app_count(app=app, tree=tree) for app, tree in planned)}
+    state = decode_cursor(cursor) if cursor else {"p": {}, "n": 0, "t": 0}
     merged = []
     for rank, (app, tree) in enumerate(planned):
-        rows = _keyset(app, render(tree), state["p"].get(app.app_id), page_size)
+        rows, total = _keyset(app, render(tree), state["p"].get(app.app_id), page_size)
+        if not cursor:
+            state["t"] += total if total is not None else app_count(app=app, tree=tree)
         merged.extend((-_number(created), rank, i, app.app_id, created, record)
                       for i, (created, record) in enumerate(rows))  # fmt: skip
     page = heapq.nsmallest(page_size, merged)
