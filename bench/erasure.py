@@ -178,7 +178,7 @@ def measure_monitor(ctx: Context) -> dict:
     return result
 
 
-def _monitor_run(ctx: Context, window_s: float = 5.0, env: dict | None = None) -> dict:
+def _monitor_run(ctx: Context, env: dict | None = None) -> dict:
     """The consistency check of the largest app in its own process (as the worker runs it), keys/s beside
     an unthrottled SCAN of the same prefix; and browse p95 in this process while it runs, against browse
     sampled for the same length of time just before and just after it (other processes share this machine:
@@ -209,7 +209,7 @@ def _monitor_run(ctx: Context, window_s: float = 5.0, env: dict | None = None) -
         return samples
 
     def window():
-        end = time.perf_counter() + window_s
+        end = time.perf_counter() + min(5.0, ctx.budget_s)
         return lambda: time.perf_counter() >= end
 
     batch_size = inspect.signature(consistency_step).parameters["batch_size"].default
