@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("browse", "counts", "search", "export", "erasure", "http", "offboard")
+SECTIONS = ("browse", "counts", "search", "export", "erasure", "monitor", "http", "offboard")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -132,6 +132,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("search", lambda: measure.measure_search(ctx)),
         ("export", lambda: measure.measure_export(ctx, env.data_dir)),
         ("erasure", lambda: measure_erasure(ctx)),
+        ("monitor", lambda: measure_monitor(ctx)),
         ("http", lambda: measure_http(ds, args, env)),
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
     ]
@@ -151,6 +152,12 @@ def run_one(ds, args, env, raw, manifest) -> dict:
 
 def measure_erasure(ctx) -> dict:
     from bench.erasure import measure_erasure as run
+
+    return run(ctx)
+
+
+def measure_monitor(ctx) -> dict:
+    from bench.erasure import measure_monitor as run
 
     return run(ctx)
 

@@ -1,4 +1,5 @@
-"""Erasure at scale (issue 10): per-person deletions beside their raw floor, and the consistency monitor.
+"""Erasure at scale (issue 10): per-person deletions beside their raw floor, and the consistency monitor
+(its own section, ``monitor``, beside its floor: an unthrottled SCAN of the same prefix).
 
 Every measured deletion removes memories written for it just before (fresh user, run and memory ids in
 Mem0's hash layout, one history row each), so the loaded dataset stays intact for the other sections and
@@ -16,7 +17,7 @@ from contextlib import closing
 import numpy as np
 
 from bench.load import APPS
-from bench.measure import Context, percentiles, ratio, timed
+from bench.measure import Context, percentiles, ratio
 
 HISTORY_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT, "
@@ -142,16 +143,47 @@ import json, sys, time
 import django
 django.setup()
 from memadmin.memory.consistency import consistency_check
+print("ready", flush=True)
+sys.stdin.readline()  # the parent starts timing browse now: a worker's start-up is no part of the check
 started = time.perf_counter()
 health = consistency_check(collection=sys.argv[1])
 print(json.dumps({"seconds": time.perf_counter() - started, "keys": health.keys, "healthy": health.healthy,
-                  "missing": health.missing, "reasons": health.reasons}))
+                  "missing": health.missing, "reasons": health.reasons, "mode": health.mode,
+                  "fallback": health.fallback}))
 """
 
 
-def _monitor(ctx: Context) -> dict:
-    """The consistency check of the largest app in its own process (as the worker runs it), keys/s; and
-    browse p95 in this process with and without it running."""
+def _scan_floor(ctx: Context, batch_size: int) -> dict:
+    """What any walk of the app's keys costs: an unthrottled SCAN of its prefix, keys only, same batch size."""
+    from memadmin.memory import store
+
+    started, cursor, keys = time.perf_counter(), 0, 0
+    while True:
+        cursor, batch = ctx.raw.scan(cursor=cursor, match=f"{store.key_prefix(ctx.main_app.collection)}*",
+                                     count=batch_size)  # fmt: skip
+        keys += len(batch)
+        if not cursor:
+            break
+    seconds = time.perf_counter() - started
+    return {"keys": keys, "seconds": round(seconds, 2), "keys_per_s": round(keys / seconds, 1)}
+
+
+def measure_monitor(ctx: Context) -> dict:
+    """The count-first pass as deployed, then the membership pass alone (MEMADMIN_MONITOR_COUNT_FIRST=0):
+    what a pass costs when churn or a difference makes the counts unable to vouch for it."""
+    import os
+
+    result = _monitor_run(ctx)
+    result["membership_pass"] = _monitor_run(ctx, env={**os.environ, "MEMADMIN_MONITOR_COUNT_FIRST": "0"})
+    return result
+
+
+def _monitor_run(ctx: Context, env: dict | None = None) -> dict:
+    """The consistency check of the largest app in its own process (as the worker runs it), keys/s beside
+    an unthrottled SCAN of the same prefix; and browse p95 in this process while it runs, against browse
+    sampled for the same length of time just before and just after it (other processes share this machine:
+    a short quiet sample alone swings with their load)."""
+    import inspect
     import json
     import subprocess
     import sys
@@ -159,6 +191,7 @@ def _monitor(ctx: Context) -> dict:
     from django.conf import settings
 
     from memadmin.memory import selectors
+    from memadmin.memory.consistency import consistency_step
     from memadmin.memory.filters import filter_from_fields
 
     users = ctx.typical
@@ -167,22 +200,43 @@ def _monitor(ctx: Context) -> dict:
         selectors.memory_list(scope=ctx.scope, filters=filter_from_fields(user_id=users[i % len(users)]),
                               page_size=50, audit=False)  # fmt: skip
 
-    quiet = timed(browse, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
+    def sample(until) -> list[float]:
+        samples = []
+        while not until():
+            t0 = time.perf_counter_ns()
+            browse(len(samples))
+            samples.append((time.perf_counter_ns() - t0) / 1e6)
+        return samples
+
+    def window():
+        end = time.perf_counter() + min(5.0, ctx.budget_s)
+        return lambda: time.perf_counter() >= end
+
+    batch_size = inspect.signature(consistency_step).parameters["batch_size"].default
+    floor = _scan_floor(ctx, batch_size)
+    for i in range(ctx.warmup):
+        browse(i)
+    before = sample(window())
     checker = subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection],
-                               stdout=subprocess.PIPE, text=True)  # fmt: skip
-    samples = []
-    while checker.poll() is None:
-        t0 = time.perf_counter_ns()
-        browse(len(samples))
-        samples.append((time.perf_counter_ns() - t0) / 1e6)
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    assert checker.stdout.readline().strip() == "ready"
+    checker.stdin.write("go\n")
+    checker.stdin.flush()
+    during = sample(lambda: checker.poll() is not None)
+    after = sample(window())
     outcome = json.loads(checker.stdout.read().strip().splitlines()[-1])
-    busy = percentiles(samples) if len(samples) >= 5 else None
+    quiet, busy = percentiles(before + after), percentiles(during) if len(during) >= 5 else None
     return {
         "app": ctx.main_app.app_id, "keys": outcome["keys"], "seconds": round(outcome["seconds"], 2),
         "keys_per_s": round(outcome["keys"] / outcome["seconds"], 1) if outcome["seconds"] else None,
         "healthy": outcome["healthy"], "missing": outcome["missing"], "reasons": outcome["reasons"],
-        "throttle_keys_per_s": settings.MEMADMIN_MONITOR_KEYS_PER_SECOND,
-        "browse_quiet": quiet, "browse_during_check": busy,
+        "mode": outcome.get("mode"), "fallback": outcome.get("fallback"),
+        "throttle_keys_per_s": settings.MEMADMIN_MONITOR_KEYS_PER_SECOND, "batch_size": batch_size,
+        "scan_floor": floor,
+        "vs_scan_floor": round(outcome["keys"] / outcome["seconds"] / floor["keys_per_s"], 3)
+        if outcome["seconds"] else None,
+        "browse_quiet": quiet, "browse_quiet_before_p95_ms": percentiles(before)["p95_ms"],
+        "browse_quiet_after_p95_ms": percentiles(after)["p95_ms"], "browse_during_check": busy,
         "browse_p95_increase": round(busy["p95_ms"] / quiet["p95_ms"] - 1, 3) if busy else None,
     }  # fmt: skip
 
@@ -198,5 +252,4 @@ def measure_erasure(ctx: Context) -> dict:
         "heavy_user": _pair(ctx, victims, [400, 300, 300], "heavy", heavy_reps),
         "run": _pair(ctx, victims, [10, 0, 0], "run", reps, run=True),
         "one_memory": _one_memory(ctx, victims, reps),
-        "monitor": _monitor(ctx),
     }

@@ -274,6 +274,9 @@ MEMADMIN_INDEX_HEALTH_MAX_AGE = env_int("MEMADMIN_INDEX_HEALTH_MAX_AGE", 10, min
 # The consistency monitor: one step per app every MEMADMIN_MONITOR_SECONDS (beat), SCAN throttled to this rate.
 MEMADMIN_MONITOR_SECONDS = env_int("MEMADMIN_MONITOR_SECONDS", 300, minimum=10)
 MEMADMIN_MONITOR_KEYS_PER_SECOND = env_int("MEMADMIN_MONITOR_KEYS_PER_SECOND", 150_000, minimum=0)
+# Count first (SCAN count vs FT.INFO counters, no per-key lookups) and ask the index key by key only when the
+# counts cannot vouch for the pass (memadmin/memory/consistency.py's docstring has the argument).
+MEMADMIN_MONITOR_COUNT_FIRST = env_bool("MEMADMIN_MONITOR_COUNT_FIRST", True)
 
 LOGGING = {
     "version": 1,

@@ -5,10 +5,57 @@ app's prefix is in its index unless (a) the index could not hold it, which
 FT.INFO counts in ``hash_indexing_failures``, (b) the index is still reading
 keys in the background (``indexing``), or (c) the engine silently missed it
 (mem0 #3948). The monitor below rules out (c): it walks the app's prefix (SCAN,
-throttled, resumable), asks the index which of those keys it holds, re-indexes
-what it can and reports the rest. So a scoped count of 0 is complete when the
-index exists, is not indexing, has no indexing failure newer than the last
-clean monitor pass, and that pass found no hash missing from the index.
+throttled, resumable) and finds every hash present throughout the pass that the
+index does not hold, re-indexes what it can and reports the rest. So a scoped
+count of 0 is complete when the index exists, is not indexing, has no indexing
+failure newer than the last clean monitor pass, and that pass found no hash
+missing from the index.
+
+Count first, membership only when needed. Asking the index about every key
+(``index.held``, an FT.SEARCH per 500 ids) is what made a pass slow, so a pass
+first only counts: SCAN the prefix, count the keys, and compare with FT.INFO read
+at the start and at the end. The pass is clean, with no membership lookup, when
+
+  1. ``num_docs``, ``max_doc_id`` and ``hash_indexing_failures`` are the same at
+     both ends, the index is not ``indexing`` at either, and the SCAN counted
+     exactly ``num_docs`` keys under the index's prefix (the offboarding
+     stand-in's keys included: they match the index's prefix too);
+  2. the server is the same process at both ends (``run_id``), and its command
+     counters show no RENAME, RENAMENX, MOVE, SWAPDB, FT.CREATE, FT.DROPINDEX or
+     FT.ALTER during the pass, no MOVE or SWAPDB since they were last reset, and
+     at least this pass's own SCANs (so they were not reset during the pass).
+
+Why that proves "no hash present throughout the pass is missing from the index".
+Let S(t) be the keys under the prefix and D(t) the index's documents. RediSearch
+updates D inside the command that changes a hash, so D(t) is a subset of S(t),
+with two exceptions it does not track: MOVE and SWAPDB leave documents whose key
+left the database (seen: ``num_docs`` stays up after a MOVE), which condition 2
+excludes since the counters were last reset. Every addition to D (HSET, RESTORE,
+COPY, a RENAME into the prefix, our own re-index, the background scan) takes a
+new document id, so an unchanged ``max_doc_id`` means nothing was added during
+the pass; removals only lower ``num_docs``, so with no addition an unchanged
+``num_docs`` means D did not change at all; the one change that keeps both
+counters (a RENAME inside the prefix moves a document to a new key) and index
+re-creation (which resets the counters) are excluded by condition 2. So D was
+one fixed set during the pass, present in S the whole time. SCAN returns every
+key present from its start to its end at least once (possibly more than once,
+which can only raise the count). If a hash K was present throughout and not in
+D, the SCAN counted at least |D| + 1 keys, which condition 1 rules out.
+
+What this deliberately does not use: created_at/updated_at of the newest
+documents. Those are written by the client (Mem0's clock, a restore, our own
+re-index of a missed hash keeps its old times), so "nothing newer than the pass
+start" does not prove "nothing written during the pass"; ``max_doc_id`` does.
+With churn (any write, delete, failure, rename... during the pass) or any
+difference the pass falls back to the membership pass for that pass, from the
+start of the prefix. Engines without ``max_doc_id`` (valkey-search) always use
+the membership pass. MEMADMIN_MONITOR_COUNT_FIRST=0 turns the fast path off.
+
+The residual assumption, shared with the membership pass: nobody administers
+the server against the monitor while it counts. CONFIG RESETSTAT erases the
+evidence condition 2 reads (a MOVE before the reset, a RENAME inside the prefix
+just before a reset during the pass), and an index dropped and re-created by hand
+during a pass invalidates the answers of either kind of pass.
 
 State lives in one Valkey hash per collection (``memadmin:health:<collection>``),
 beside the data it describes: no model, no migration, shared by every process.
@@ -49,6 +96,8 @@ class Health:
     checked_at: str | None = None  # end of the last complete monitor pass
     info_at: str | None = None  # when FT.INFO was read
     running: bool = False  # a monitor pass is part-way through
+    mode: str | None = None  # how the last pass proved itself: "count" (counts only) or "membership"
+    fallback: str | None = None  # why the last pass could not stay count-only
 
     @property
     def drift(self) -> int | None:
@@ -102,7 +151,7 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
         baseline_failures=_load(state, "baseline_failures", 0), indexing=indexing, keys=_load(state, "keys"),
         missing=_load(state, "missing", 0), repaired=_load(state, "repaired", 0),
         unindexed_keys=_load(state, "unindexed_keys", []), checked_at=_load(state, "checked_at"), info_at=info_at,
-        running=_load(state, "scan") is not None,
+        running=_load(state, "scan") is not None, mode=_load(state, "mode"), fallback=_load(state, "fallback"),
     )  # fmt: skip
     if not exists:
         health.reasons.append("the index does not exist")
@@ -134,7 +183,7 @@ def _reindex(collection: str, keys: list[str]) -> None:
         pipe.execute()
 
 
-def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = 2000,
+def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = 500,
                      keys_per_second: int | None = None) -> Health:  # fmt: skip
     """Advance this app's monitor pass for up to ``budget_seconds``: SCAN the prefix, count keys, find
     hashes the index lacks, re-index them, report what stays missing. Resumes from the saved SCAN cursor;
@@ -152,50 +201,100 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
             store.client().delete(lock)
 
 
+# Commands that can change which keys the index's documents stand for without moving its counters, or
+# reset those counters (see the module docstring, condition 2).
+_GUARDED = ("rename", "renamenx", "move", "swapdb", "ft.create", "ft.dropindex", "ft._dropindexifx", "ft.alter")
+
+
+def _server_marks() -> dict:
+    """The server's identity and the calls of the guarded commands and of SCAN (INFO, not FT.*)."""
+    with store.store_errors():
+        client = store.client()
+        run_id = client.info("server").get("run_id")
+        stats = {name.removeprefix("cmdstat_").lower(): value for name, value in client.info("commandstats").items()}
+    calls = {name: int((stats.get(name) or {}).get("calls", 0)) for name in (*_GUARDED, "scan")}
+    return {"run_id": run_id, "calls": calls}
+
+
+def _count_verdict(scan: dict, end: index.IndexInfo, marks: dict) -> str | None:
+    """None when a count-first pass proves the app clean; otherwise why the membership pass must run."""
+    start, begun = scan["index_at_start"], scan["marks_at_start"]
+    if not end.exists or end.indexing:
+        return "the index changed state during the pass"
+    if (end.num_docs, end.max_doc_id, end.failures) != (start["num_docs"], start["max_doc_id"], start["failures"]):
+        return "the index changed during the pass"
+    if marks["run_id"] != begun["run_id"]:
+        return "the server restarted during the pass"
+    if begun["calls"]["move"] or begun["calls"]["swapdb"]:
+        return "MOVE or SWAPDB ran on this server (they can leave documents without keys)"
+    if any(marks["calls"][name] != begun["calls"][name] for name in _GUARDED):
+        return "a rename or index command ran during the pass"
+    if marks["calls"]["scan"] < begun["calls"]["scan"] + scan["own_scans"]:
+        return "the server's statistics were reset during the pass"
+    if scan["all_keys"] != end.num_docs:
+        return f"{scan['all_keys']} keys under the prefix, {end.num_docs} documents"
+    return None
+
+
+def _new_pass(details: index.IndexInfo, *, count_first: bool, fallback: str | None = None) -> dict:
+    scan = {"mode": "count" if count_first else "membership", "cursor": 0, "keys": 0, "all_keys": 0,
+            "own_scans": 0, "missing": [], "missing_count": 0, "repaired": 0, "own_failures": 0,
+            "failures_at_start": details.failures, "started_at": _now(), "fallback": fallback}  # fmt: skip
+    if count_first:
+        scan["index_at_start"] = {"num_docs": details.num_docs, "max_doc_id": details.max_doc_id,
+                                  "failures": details.failures}  # fmt: skip
+        scan["marks_at_start"] = _server_marks()
+    return scan
+
+
 def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) -> Health:
     index.ensure(collection)
     state = _read(collection)
     scan = _load(state, "scan")
-    if scan is None:  # a new pass: remember the failure counter it starts from
-        index.wait_indexed(collection, timeout=budget_seconds if budget_seconds < 600 else 600)
-        scan = {"cursor": 0, "keys": 0, "missing": [], "missing_count": 0, "repaired": 0, "own_failures": 0,
-                "failures_at_start": index.inspect(collection).failures, "started_at": _now()}  # fmt: skip
+    started = time.monotonic()
+    if scan is None:  # a new pass: remember the index counters it starts from
+        details = index.inspect(collection)
+        if details.indexing:
+            index.wait_indexed(collection, timeout=budget_seconds if budget_seconds < 600 else 600)
+            details = index.inspect(collection)
+        count_first = settings.MEMADMIN_MONITOR_COUNT_FIRST and details.max_doc_id is not None
+        scan = _new_pass(details, count_first=count_first)
     client = store.client()
     prefix = store.key_prefix(collection)
-    started = time.monotonic()
+    stand_in = store.offboarding_prefix(collection).encode()
+    # The throttle paces the walk as a whole (keys walked / rate), so sleep overshoot evens out.
+    walked, paced_from = 0, time.monotonic()
     while True:
-        batch_started = time.monotonic()
         with store.store_errors():
-            cursor, keys = client.scan(cursor=scan["cursor"], match=f"{prefix}*", count=batch_size)
-        # An offboarding's stand-in prefix lives under the app's own; its keys are not memories.
-        keys = [index.decode(k) for k in keys if not index.decode(k).startswith(store.offboarding_prefix(collection))]
+            cursor, raw_keys = client.scan(cursor=scan["cursor"], match=f"{prefix}*", count=batch_size)
+        scan["own_scans"] = scan.get("own_scans", 0) + 1
         scan["cursor"] = int(cursor)
-        scan["keys"] += len(keys)
-        if keys:
-            ids = [index.memory_id_of(k) for k in keys]
-            held = index.held(collection, ids)
-            absent = [k for k, i in zip(keys, ids) if i not in held]
-            if absent:
-                # Re-writing a hash the index cannot hold fails again and bumps the failure counter:
-                # those failures are this pass's own, not news for the health check.
-                before = index.inspect(collection).failures
-                _reindex(collection, absent)
-                scan["own_failures"] += max(0, index.inspect(collection).failures - before)
-                still = index.held(collection, [index.memory_id_of(k) for k in absent])
-                unrepaired = [k for k in absent if index.memory_id_of(k) not in still]
-                scan["repaired"] += len(absent) - len(unrepaired)
-                scan["missing_count"] += len(unrepaired)
-                scan["missing"] = (scan["missing"] + unrepaired)[:MAX_REPORTED]
+        # An offboarding's stand-in prefix lives under the app's own; its keys are not memories (but the
+        # index's prefix matches them, so the count-first comparison counts them: "all_keys").
+        raw_keys = [k if isinstance(k, bytes) else str(k).encode() for k in raw_keys]
+        memories = [k for k in raw_keys if not k.startswith(stand_in)]
+        scan["keys"] += len(memories)
+        scan["all_keys"] = scan.get("all_keys", 0) + len(raw_keys)
+        if memories and scan.get("mode", "membership") == "membership":
+            _membership(collection, [k.decode() for k in memories], scan)
         if scan["cursor"] == 0:
-            break
-        if rate:  # throttle: the monitor must not crowd out the requests it protects
-            pause = len(keys) / rate - (time.monotonic() - batch_started)
+            details = index.inspect(collection)
+            if scan.get("mode") != "count":
+                break
+            verdict = _count_verdict(scan, details, _server_marks())
+            if verdict is None:
+                break
+            # Churn or a difference: the counts cannot vouch for this pass; ask the index key by key.
+            scan = _new_pass(details, count_first=False, fallback=verdict)
+            walked, paced_from = 0, time.monotonic()
+        elif rate:  # throttle: the monitor must not crowd out the requests it protects
+            walked += len(raw_keys)
+            pause = walked / rate - (time.monotonic() - paced_from)
             if pause > 0:
                 time.sleep(pause)
         if time.monotonic() - started >= budget_seconds:
             _write(collection, scan=scan)
             return index_health(collection=collection)
-    details = index.inspect(collection)
     # Failures counted before this pass began belong to hashes the pass has now seen: missing ones are
     # reported, gone ones are gone. Only failures newer than the pass's start stay unexplained.
     baseline = scan["failures_at_start"] + scan.get("own_failures", 0)
@@ -204,10 +303,30 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) ->
     _write(collection, keys=scan["keys"], missing=scan["missing_count"], repaired=scan["repaired"],
            unindexed_keys=scan["missing"], checked_at=_now(), baseline_failures=baseline,
            num_docs=details.num_docs, failures=details.failures, indexing=details.indexing, exists=details.exists,
-           info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3))  # fmt: skip
+           info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3),
+           mode=scan.get("mode", "membership"), fallback=scan.get("fallback"))  # fmt: skip
     with store.store_errors():
         store.client().hdel(_key(collection), "scan")
-    return index_health(collection=collection, max_age=0)
+    return index_health(collection=collection, max_age=float("inf"))  # FT.INFO was just read: ~0.3 s at 1M
+
+
+def _membership(collection: str, keys: list[str], scan: dict) -> None:
+    """The membership pass's work for one batch: which keys the index lacks, re-index them, count the rest."""
+    ids = [index.memory_id_of(k) for k in keys]
+    held = index.held(collection, ids)
+    absent = [k for k, i in zip(keys, ids) if i not in held]
+    if not absent:
+        return
+    # Re-writing a hash the index cannot hold fails again and bumps the failure counter:
+    # those failures are this pass's own, not news for the health check.
+    before = index.inspect(collection).failures
+    _reindex(collection, absent)
+    scan["own_failures"] += max(0, index.inspect(collection).failures - before)
+    still = index.held(collection, [index.memory_id_of(k) for k in absent])
+    unrepaired = [k for k in absent if index.memory_id_of(k) not in still]
+    scan["repaired"] += len(absent) - len(unrepaired)
+    scan["missing_count"] += len(unrepaired)
+    scan["missing"] = (scan["missing"] + unrepaired)[:MAX_REPORTED]
 
 
 def consistency_check(*, collection: str, keys_per_second: int | None = None) -> Health:

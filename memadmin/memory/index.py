@@ -253,6 +253,9 @@ class IndexInfo:
     failures: int = 0  # hash_indexing_failures: a counter since FT.CREATE, it never goes down
     indexing: bool = False
     percent_indexed: float = 1.0
+    # RediSearch's document-id counter: +1 for every document added or re-indexed (HSET, RESTORE, COPY, a
+    # RENAME from outside the prefix), never down. None when the engine does not report it (valkey-search).
+    max_doc_id: int | None = None
 
 
 def inspect(collection: str) -> IndexInfo:
@@ -266,6 +269,7 @@ def inspect(collection: str) -> IndexInfo:
         failures=int(float(decode(details.get("hash_indexing_failures", 0)))),
         indexing=indexing not in ("0", "0.0"),
         percent_indexed=float(decode(details.get("percent_indexed", b"1"))),
+        max_doc_id=int(float(decode(details["max_doc_id"]))) if "max_doc_id" in details else None,
     )
 
 

@@ -46,5 +46,8 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
         levels = run["http"][name].get("levels")
         assert levels, run["http"][name]  # a 404 or failing route is reported instead of measured
         assert all(level["errors"] == 0 for level in levels.values()), run["http"][name]
+    monitor = run["monitor"]
+    assert (monitor["mode"], monitor["healthy"], monitor["membership_pass"]["mode"]) == ("count", True, "membership")
+    assert monitor["keys"] == monitor["scan_floor"]["keys"] > 0 and monitor["browse_during_check"]
     assert "offboard" in run
     assert "targets" in data and data["targets"]["n"] == 2000

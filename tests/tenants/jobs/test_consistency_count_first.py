@@ -1,0 +1,87 @@
+"""The monitor's count-first pass (memadmin/memory/consistency.py): a clean app is proven by counts alone (no
+FT.SEARCH), and anything the counts cannot vouch for (a missed hash, churn during a resumable pass) falls back
+to the key-by-key membership pass, which finds and repairs what is missing."""
+
+from memadmin.memory import consistency, index
+from tests.memory.rawhash import put
+
+
+def ft_search_calls(raw_valkey) -> int:
+    stats = {k.lower(): v for k, v in raw_valkey.info("commandstats").items()}
+    return int(stats.get("cmdstat_ft.search", {}).get("calls", 0))
+
+
+def miss_one(raw_valkey, collection: str) -> str:
+    """A hash the index silently missed (mem0 #3948): written while the index was gone, which then came
+    back without reading the keys already there (SKIPINITIALSCAN)."""
+    raw_valkey.execute_command("FT.DROPINDEX", collection)
+    memory_id = put(raw_valkey, collection, user_id="missed")
+    command = index.schema(collection, algorithm="flat")
+    at = command.index("SCHEMA")
+    raw_valkey.execute_command(*command[:at], "SKIPINITIALSCAN", *command[at:])
+    return memory_id
+
+
+def test_a_clean_app_is_proven_by_counts_without_a_single_membership_lookup(world, load, raw_valkey):
+    load(world.concierge, 300)
+    before = ft_search_calls(raw_valkey)
+    health = consistency.consistency_check(collection=world.concierge.collection_name)
+    assert health.healthy and health.mode == "count" and health.fallback is None
+    assert (health.keys, health.num_docs, health.missing, health.drift) == (300, 300, 0, 0)
+    assert ft_search_calls(raw_valkey) == before
+
+
+def test_a_missed_hash_makes_the_pass_fall_back_to_membership_and_it_is_repaired(world, load, raw_valkey):
+    collection = world.concierge.collection_name
+    index.ensure(collection)
+    memory_id = miss_one(raw_valkey, collection)
+    load(world.concierge, 100)  # written after the index is back: indexed
+    before = ft_search_calls(raw_valkey)
+    health = consistency.consistency_check(collection=collection)
+    assert health.mode == "membership" and health.fallback == "101 keys under the prefix, 100 documents"
+    assert health.healthy and (health.keys, health.repaired, health.missing) == (101, 1, 0)
+    assert ft_search_calls(raw_valkey) > before
+    assert index.held(collection, [memory_id]) == {memory_id}
+
+
+def test_an_update_between_steps_of_a_pass_forces_the_membership_pass(world, load, raw_valkey):
+    collection = world.concierge.collection_name
+    load(world.concierge, 300)
+    health = consistency.consistency_step(collection=collection, budget_seconds=0, batch_size=20)
+    assert health.running
+    # Same keys, same number of documents: only the index's document-id counter shows the write.
+    some_key = next(raw_valkey.scan_iter(match=f"mem0:{collection}:*"))
+    raw_valkey.hset(some_key, "memory", "edited while the monitor walked")
+    health = consistency.consistency_step(collection=collection, budget_seconds=60)
+    assert not health.running and health.healthy and health.keys == 300
+    assert health.mode == "membership" and health.fallback == "the index changed during the pass"
+
+
+def test_a_delete_and_an_add_cannot_mask_a_missed_hash(world, load, raw_valkey):
+    """The counts alone could cancel out (one indexed key gone, one added, one missed hash present
+    throughout): the document-id counter is what rules it out."""
+    collection = world.concierge.collection_name
+    index.ensure(collection)
+    miss_one(raw_valkey, collection)
+    load(world.concierge, 200)
+    health = consistency.consistency_step(collection=collection, budget_seconds=0, batch_size=20)
+    assert health.running
+    raw_valkey.delete(next(k for k in raw_valkey.scan_iter(match=f"mem0:{collection}:*")
+                           if raw_valkey.hget(k, "user_id") != b"missed"))  # fmt: skip
+    put(raw_valkey, collection, user_id="newcomer")
+    health = consistency.consistency_step(collection=collection, budget_seconds=60)
+    assert health.mode == "membership" and health.fallback == "the index changed during the pass"
+    assert health.healthy and (health.keys, health.repaired, health.missing) == (201, 1, 0)
+
+
+def test_a_rename_inside_the_prefix_during_a_pass_forces_the_membership_pass(world, load, raw_valkey):
+    """A RENAME inside the prefix moves a document to a new key without touching the index's counters,
+    and SCAN may see neither name: the server's command counters catch it."""
+    collection = world.concierge.collection_name
+    load(world.concierge, 100)
+    consistency.consistency_step(collection=collection, budget_seconds=0, batch_size=20)
+    key = next(raw_valkey.scan_iter(match=f"mem0:{collection}:*")).decode()
+    raw_valkey.rename(key, key[:-4] + "beef")
+    health = consistency.consistency_step(collection=collection, budget_seconds=60)
+    assert health.mode == "membership" and health.fallback == "a rename or index command ran during the pass"
+    assert health.keys == 100
