@@ -9,7 +9,7 @@ from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey
 
-from tenants.validators import validate_collection_name, validate_entity_id
+from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
 
 _SAFE = re.compile(r"[^a-z0-9]+")
 
@@ -75,6 +75,12 @@ class App(models.Model):
         if not self.collection_name:
             self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
         super().save(*args, **kwargs)
+
+    def clean(self):
+        # The app_id alphabet (slug-like, so every URL naming an app reverses) is checked here rather than
+        # as a field validator so apps stored before it existed still load; Django admin calls clean().
+        super().clean()
+        validate_app_id(self.app_id)
 
 
 class Agent(models.Model):

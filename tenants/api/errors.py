@@ -9,6 +9,9 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -91,3 +94,39 @@ def api_exception_handler(exc, context):
         message = "Authentication required: send 'Authorization: Token <api key>'."
     response.data = error_body(code, message)
     return response
+
+
+# --- Django's own error pages, for API paths ------------------------------------------------
+# Errors that happen outside a DRF view (an unknown path, a body Django refused, a bug that escaped
+# the view) reach Django's handler404/400/500; on an API path they must still answer in this shape.
+
+API_PREFIXES = ("/v1/", "/v2/", "/v3/", "/api/")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+def _json(code: str, message: str, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def bad_request(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return _json("request_too_large", "The request body is too large.", 413)
+    return _json("bad_request", "The request could not be understood.", 400)
+
+
+def page_not_found(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.page_not_found(request, exception)
+    return _json("not_found", "No such API endpoint.", 404)
+
+
+def server_error(request):
+    if not is_api_path(request.path):
+        return defaults.server_error(request)
+    # The traceback goes to the log (Django logged it before calling us), never to the client.
+    return _json("server_error", "Internal server error: the failure was logged.", 500)
