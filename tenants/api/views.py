@@ -33,12 +33,13 @@ from memadmin.memory.filters import (
     filter_from_mem0,
     pinned_value,
 )
-from memadmin.memory.ids import clean_id
+from memadmin.memory.ids import clean_app_id, clean_id
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import request_scope
 from tenants.api.scoping import app_for_write, check_filter_apps
+from tenants.export_format import ending_visibly
 from tenants.links import data_link_issue
 from tenants.models import App
 
@@ -100,6 +101,8 @@ def _memory(record: MemoryRecord) -> dict:
 def _tree(raw_filters, **ids) -> Node:
     """Filters v2 JSON ANDed with plain entity ids."""
     tree = EVERYTHING if raw_filters is None else filter_from_mem0(raw_filters)
+    if ids.get("app_id"):
+        clean_app_id(ids["app_id"])
     return and_(tree, filter_from_fields(**ids))
 
 
@@ -527,7 +530,8 @@ def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
             item = next(items, None)
         yield f'], "count": {count}}}'
 
-    return StreamingHttpResponse(body(), content_type="application/json")
+    what = f"api export {export_id or 'by filters'}"[:200]
+    return StreamingHttpResponse(ending_visibly(body(), scope=scope, what=what), content_type="application/json")
 
 
 @extend_schema(

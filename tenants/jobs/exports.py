@@ -6,7 +6,6 @@ link never points at half an export; any failure removes the partial file.
 
 from __future__ import annotations
 
-import csv
 import errno
 import gzip
 import hashlib
@@ -18,7 +17,7 @@ from pathlib import Path
 from django.conf import settings
 from django.utils.text import get_valid_filename
 
-from tenants.export_format import CSV_COLUMNS, csv_row, dump_json
+from tenants.export_format import CSV_COLUMNS, SafeCSVWriter, csv_row, dump_json
 
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 
@@ -57,7 +56,7 @@ def write_export(
         try:
             binary = gzip.GzipFile(fileobj=raw, mode="wb") if compress else raw
             text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-            writer = csv.writer(text) if fmt == "csv" else None
+            writer = SafeCSVWriter(text) if fmt == "csv" else None
             if writer:
                 writer.writerow(CSV_COLUMNS)
             elif fmt == "json":

@@ -1,14 +1,13 @@
 """The audit log (written by the memory service) for tenant admins; filterable, exportable as CSV."""
 
-import csv
-
 from django.core.paginator import Paginator
 from django.http import StreamingHttpResponse
 from django.shortcuts import render
 
+from tenants.export_format import Echo, SafeCSVWriter, content_disposition
 from tenants.forms import AuditFilterForm
 from tenants.models import AuditEvent
-from tenants.views.common import _Echo, export_filename, is_fragment, tenant_view
+from tenants.views.common import export_filename, is_fragment, tenant_view
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ("created_at", "actor", "actor_kind", "role", "tenant", "app_id", "action", "user_id", "count",
@@ -37,7 +36,7 @@ def audit_csv(request, membership):
     form, events = _filtered(request, membership)
     if events is None:
         return render(request, "tenants/audit.html", {"form": form}, status=400)
-    writer = csv.writer(_Echo())
+    writer = SafeCSVWriter(Echo())
     slug = membership.tenant.slug
 
     def rows():
@@ -47,5 +46,5 @@ def audit_csv(request, membership):
                                    e.user_id, e.count, " ".join(e.memory_ids), e.ip or "", e.details])  # fmt: skip
 
     response = StreamingHttpResponse(rows(), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(slug, "audit")}.csv"'
+    response["Content-Disposition"] = content_disposition(f"{export_filename(slug, 'audit')}.csv")
     return response

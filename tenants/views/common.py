@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable, Iterator
 from functools import wraps
 from itertools import chain
@@ -16,7 +15,15 @@ from django.views.decorators.http import require_http_methods
 
 from memadmin.memory import errors
 from memadmin.memory.scope import scope_for_membership
-from tenants.export_format import CSV_COLUMNS, csv_row, dump_json
+from tenants.export_format import (
+    CSV_COLUMNS,
+    Echo,
+    SafeCSVWriter,
+    content_disposition,
+    csv_row,
+    dump_json,
+    ending_visibly,
+)
 from tenants.permissions import MUTATIONS, allowed_actions, get_membership_or_404, require
 
 ERROR_TITLES = {
@@ -114,13 +121,6 @@ def safe_next(request, fallback: str) -> str:
 
 
 
-class _Echo:
-    """csv.writer wants a file; this one hands each line straight back so nothing accumulates."""
-
-    def write(self, value):
-        return value
-
-
 def _json_lines(items: Iterable[dict]) -> Iterator[str]:
     yield "[\n"
     for i, item in enumerate(items):
@@ -129,23 +129,24 @@ def _json_lines(items: Iterable[dict]) -> Iterator[str]:
 
 
 def _csv_lines(items: Iterable[dict]) -> Iterator[str]:
-    writer = csv.writer(_Echo())
+    writer = SafeCSVWriter(Echo())
     yield writer.writerow(CSV_COLUMNS)
     for item in items:
         yield writer.writerow(csv_row(item))
 
 
-def streamed_export(items: Iterator[dict], fmt: str, filename: str) -> StreamingHttpResponse:
+def streamed_export(items: Iterator[dict], fmt: str, filename: str, *, scope=None) -> StreamingHttpResponse:
     """Stream an export. The first item is fetched before the headers go out, so an unreachable store
-    still becomes a 503 page instead of a truncated download."""
+    still becomes a 503 page instead of a truncated download; a failure after that ends the file visibly
+    (and is logged and audited for ``scope``)."""
     items = iter(items)
     first = next(items, None)
     body = chain([first], items) if first is not None else iter(())
-    if fmt == "csv":
-        response = StreamingHttpResponse(_csv_lines(body), content_type="text/csv; charset=utf-8")
-    else:
-        response = StreamingHttpResponse(_json_lines(body), content_type="application/json")
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    lines = _csv_lines(body) if fmt == "csv" else _json_lines(body)
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
+    response = StreamingHttpResponse(ending_visibly(lines, scope=scope, what=f"{filename}.{fmt}"),
+                                     content_type=content_type)  # fmt: skip
+    response["Content-Disposition"] = content_disposition(f"{filename}.{fmt}")
     response["Cache-Control"] = "no-store"
     return response
 
