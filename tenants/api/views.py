@@ -362,9 +362,17 @@ def _query_filters(raw: str | None):
         raise ValidationError("filters must be a JSON object.", field="filters") from None
 
 
+# An app_id alone never pins a deletion: a whole app goes through offboarding (grace period, receipt).
+PINNING_FIELDS = ("user_id", "agent_id", "run_id")
+NOT_A_WHOLE_APP = (
+    "an app_id alone never deletes a whole app or tenant: offboard the app instead (dashboard or "
+    "`manage.py offboard`), which keeps a grace period and writes a receipt."
+)
+
+
 def _pins_an_entity(tree: Node) -> bool:
     parts = tree.children if isinstance(tree, And) else (tree,)
-    return any(isinstance(part, (Eq, In)) and part.field in ID_FIELDS for part in parts)
+    return any(isinstance(part, (Eq, In)) and part.field in PINNING_FIELDS for part in parts)
 
 
 @extend_schema(
@@ -384,11 +392,8 @@ def memory_delete_all(request):
     scope = request_scope(request)
     tree = _tree(_query_filters(query.get("filters")), **ids)
     if not _pins_an_entity(tree):
-        raise ValidationError(
-            "delete_all needs an exact user_id, agent_id, run_id or app_id: memadmin never deletes a whole "
-            "tenant (offboard an app from the dashboard instead).",
-            field="user_id",
-        )
+        raise ValidationError(f"delete_all needs an exact user_id, agent_id or run_id; {NOT_A_WHOLE_APP}",
+                              field="user_id")  # fmt: skip
     check_filter_apps(scope, tree)
     result = services.memory_delete_matching(scope=scope, filters=tree)
     return Response(_deletion(result, "Memories deleted successfully!"))
@@ -436,6 +441,8 @@ def entity_delete(request, entity_type: str, name: str):
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise ValidationError(f"Entity type must be one of {', '.join(ENTITY_TYPES)}.", field="entity_type")
+    if field not in PINNING_FIELDS:
+        raise ValidationError(f"Deleting an app entity: {NOT_A_WHOLE_APP}", field="entity_type")
     scope = request_scope(request)
     tree = filter_from_fields(**{field: clean_id(name, field)})
     check_filter_apps(scope, tree)
@@ -461,6 +468,21 @@ def _batch_records(scope: Scope, items: list[dict]) -> list[MemoryRecord]:
     return records
 
 
+def _check_update(item: dict) -> None:
+    """What memory_update would refuse, checked up front so a batch fails before its first write."""
+    prefix = f"Memory {item['memory_id']}"
+    text, metadata = item.get("text"), item.get("metadata")
+    if not text and metadata is None:
+        raise ValidationError(f"{prefix}: send text and/or metadata.", field="memories")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise ValidationError(f"{prefix}: metadata must be a JSON object.", field="memories")
+        reserved = sorted(services.RESERVED_METADATA & set(metadata))
+        if reserved:
+            raise ValidationError(f"{prefix}: metadata cannot set reserved keys: {', '.join(reserved)}.",
+                                  field="memories")  # fmt: skip
+
+
 @extend_schema(
     methods=["PUT"],
     operation_id="memories_batch_update",
@@ -481,9 +503,8 @@ def memory_batch(request):
     if request.method == "PUT":
         items = _valid(s.BatchUpdateSerializer, request.data)["memories"]
         scope.require("write")
-        for item in items:
-            if not item.get("text") and item.get("metadata") is None:
-                raise ValidationError(f"Memory {item['memory_id']}: send text and/or metadata.", field="memories")
+        for item in items:  # the whole batch is valid before anything is written
+            _check_update(item)
         records = _batch_records(scope, items)
         for record in records:
             if scope.app(record.app_id).status != App.Status.ACTIVE:
