@@ -316,16 +316,18 @@ def memory_detail(request, memory_id: str):
         data = _valid(s.UpdateRequestSerializer, request.data)
         _refuse_unsupported(request.data, UPDATE_UNSUPPORTED)
         return Response(_memory(_update(scope, memory_id, data.get("text"), data.get("metadata"))))
-    result = services.memory_delete(scope=scope, memory_id=memory_id)
+    # Found in scope first: outside it is 404 whatever the role (no 403 that tells it exists).
+    record = selectors.memory_get(scope=scope, memory_id=memory_id, audit=False)
+    result = services.memory_delete(scope=scope, memory_id=record.id, app_id=record.app_id)
     return Response(_deletion(result, "Memory deleted successfully!"))
 
 
 def _update(scope: Scope, memory_id: str, text, metadata, record: MemoryRecord | None = None) -> MemoryRecord:
     if not text and metadata is None:
         raise ValidationError("Send text and/or metadata to update.", field="text")
-    scope.require("write")
-    if record is None:
+    if record is None:  # found in scope before the role is checked: outside it is 404, never 403
         record = selectors.memory_get(scope=scope, memory_id=memory_id, audit=False)
+    scope.require("write")
     # A metadata-only update keeps the text (the service always re-embeds what it is given).
     return services.memory_update(
         scope=scope, memory_id=record.id, text=text or record.memory, metadata=metadata, app_id=record.app_id
@@ -502,10 +504,10 @@ def memory_batch(request):
     scope = request_scope(request)
     if request.method == "PUT":
         items = _valid(s.BatchUpdateSerializer, request.data)["memories"]
-        scope.require("write")
         for item in items:  # the whole batch is valid before anything is written
             _check_update(item)
-        records = _batch_records(scope, items)
+        records = _batch_records(scope, items)  # 404 for ids outside the scope, before any 403
+        scope.require("write")
         for record in records:
             if scope.app(record.app_id).status != App.Status.ACTIVE:
                 raise Conflict(f"App {record.app_id} is frozen for offboarding: nothing in the batch was changed.")
@@ -513,8 +515,8 @@ def memory_batch(request):
             _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = _valid(s.BatchDeleteSerializer, request.data)["memories"]
-    scope.require("delete")
     records = _batch_records(scope, items)
+    scope.require("delete")
     for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
         services.check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
     deleted = remaining = 0
