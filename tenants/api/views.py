@@ -17,6 +17,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from memadmin.memory import selectors, services
@@ -38,6 +39,7 @@ from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import request_scope
+from tenants.api.parsers import check_untrusted, loads_untrusted
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.export_format import ending_visibly
 from tenants.links import data_link_issue
@@ -355,13 +357,19 @@ def _query_filters(raw: str | None):
     if len(raw) > MAX_QUERY_FILTER_CHARS:
         raise ValidationError("filters is too long.", field="filters")
     try:
-        return json.loads(raw)
-    except ValueError:
-        pass
+        return loads_untrusted(raw)  # the body's rules: bounded depth, valid Unicode, finite numbers
+    except ParseError as exc:
+        if not str(exc.detail).startswith("JSON parse error"):
+            raise ValidationError(str(exc.detail), field="filters") from None
     try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = ast.literal_eval(raw)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise ValidationError("filters must be a JSON object.", field="filters") from None
+    try:
+        check_untrusted(value)
+    except ParseError as exc:
+        raise ValidationError(str(exc.detail), field="filters") from None
+    return value
 
 
 # An app_id alone never pins a deletion: a whole app goes through offboarding (grace period, receipt).

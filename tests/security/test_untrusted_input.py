@@ -226,3 +226,19 @@ def test_the_api_never_creates_an_app_outside_the_alphabet(hostile_world, value)
     assert not hostile_world.acme.apps.filter(app_id=value).exists()
     body = {"filters": {"AND": [{"user_id": "alice"}, {"app_id": value}]}}
     assert_json_error(send(client, "post", "/v3/memories/", body=body), 400)
+
+
+@pytest.mark.parametrize("raw", [
+    "[" * 3900 + "]" * 3900,
+    "{'user_id': " + "[" * 3900 + "]" * 3900 + "}",
+    '{"user_id": "\\udfff"}',
+    "{'user_id': '\\udfff'}",
+    '{"AND": [{"user_id": "a"}, {"created_at": {"gte": NaN}}]}',
+    "{'AND': [{'user_id': 'a'}, {'created_at': {'gte': 1e999}}]}",
+])  # fmt: skip
+def test_hostile_filters_in_a_query_string_are_400(hostile_world, raw):
+    from urllib.parse import quote
+
+    client = api_client(hostile_world.keys["acme"].full)
+    assert_json_error(send(client, "delete", f"/v1/memories/?filters={quote(raw)}"), 400)
+    assert _count(hostile_world, user_id="alice") == 2
