@@ -271,7 +271,8 @@ def filter_from_mem0(data, *, depth: int = 0, _budget: _Budget | None = None) ->
         if key in ("AND", "OR"):
             if not isinstance(value, list) or not value:
                 raise ValidationError(f"{key} needs a non-empty list of conditions.")
-            budget.spend(0 if len(value) <= MAX_FILTER_TERMS else len(value))  # refuse before walking them
+            if len(value) > MAX_FILTER_TERMS:
+                budget.spend(len(value))  # refused before 100,000 children are parsed one by one
             children = [filter_from_mem0(item, depth=depth + 1, _budget=budget) for item in value]
             nodes.append(and_(*children) if key == "AND" else or_(*children))
         elif key in ID_FIELDS:
