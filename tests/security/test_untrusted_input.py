@@ -242,3 +242,25 @@ def test_hostile_filters_in_a_query_string_are_400(hostile_world, raw):
     client = api_client(hostile_world.keys["acme"].full)
     assert_json_error(send(client, "delete", f"/v1/memories/?filters={quote(raw)}"), 400)
     assert _count(hostile_world, user_id="alice") == 2
+
+
+def test_a_lone_surrogate_an_oss_writer_stored_does_not_break_reads(hostile_world, raw_valkey, staff_client):
+    from django.urls import reverse
+
+    from tests.memory.rawhash import put
+
+    app = hostile_world.acme.apps.get(app_id="concierge_app")
+    memory_id = put(raw_valkey, app.collection_name, user_id="mallory", text="stored by Mem0 OSS",
+                    metadata={"k": SURROGATE, "ok": "fine"})  # json.dumps writes the escape \udfff  # fmt: skip
+    client = api_client(hostile_world.keys["acme"].full)
+    got = send(client, "get", f"/v1/memories/{memory_id}/")
+    assert got.status_code == 200 and json.loads(got.content)["metadata"] == {"k": "?", "ok": "fine"}
+    listed = send(client, "post", "/v3/memories/", {"filters": {"user_id": "mallory"}})
+    assert listed.status_code == 200 and json.loads(listed.content)["count"] == 1
+    exported = send(client, "post", "/v1/exports/get/", {"filters": {"user_id": "mallory"}})
+    assert json.loads(b"".join(exported.streaming_content))["count"] == 1
+    staff = staff_client("acme", "support")
+    assert staff.get(reverse("user", kwargs={"tenant_slug": "acme"}), {"user_id": "mallory"}).status_code == 200
+    download = staff.get(reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "mallory",
+                                                                                  "format": "json"})  # fmt: skip
+    assert len(json.loads(b"".join(download.streaming_content))) == 1
