@@ -75,4 +75,3 @@ def clean_app_id(value: object, field: str = "app_id") -> str:
 def escape_tag(value: str) -> str:
     """Escape a clean id for use inside ``@field:{...}`` so it can never act as query syntax."""
     return "".join(f"\\{ch}" if ch in _ESCAPE else ch for ch in value)
-

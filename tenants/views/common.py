@@ -120,7 +120,6 @@ def safe_next(request, fallback: str) -> str:
 # --- streamed exports -------------------------------------------------------------
 
 
-
 def _json_lines(items: Iterable[dict]) -> Iterator[str]:
     yield "[\n"
     for i, item in enumerate(items):

@@ -36,8 +36,28 @@ NOT_FOUND_LIKE = {301, 302, 400, 401, 404, 405, 429}
 # Public OpenAPI schema and docs pages (drf-spectacular): their errors (405) come in their own media type.
 DOCUMENTATION = ("/api/schema/", "/api/docs/", "/api/redoc/")
 # Form and query fields the dashboard and the API read ids and text from.
-INPUT_FIELDS = ("user_id", "agent_id", "run_id", "app_id", "app", "q", "query", "memory_id", "format", "confirm",
-                "username", "role", "name", "apps", "ttl", "page", "page_size", "filters", "typed", "grace_hours")
+INPUT_FIELDS = (
+    "user_id",
+    "agent_id",
+    "run_id",
+    "app_id",
+    "app",
+    "q",
+    "query",
+    "memory_id",
+    "format",
+    "confirm",
+    "username",
+    "role",
+    "name",
+    "apps",
+    "ttl",
+    "page",
+    "page_size",
+    "filters",
+    "typed",
+    "grace_hours",
+)
 
 
 def _walk(patterns, prefix=""):
@@ -57,8 +77,18 @@ ROUTES = all_routes()
 ROUTE_IDS = [entry.name or route for route, entry in ROUTES]
 
 
-PARAMETERS = ("tenant_slug", "app_id", "memory_id", "token", "link_id", "job_id", "member_id", "prefix",
-              "entity_type", "name")
+PARAMETERS = (
+    "tenant_slug",
+    "app_id",
+    "memory_id",
+    "token",
+    "link_id",
+    "job_id",
+    "member_id",
+    "prefix",
+    "entity_type",
+    "name",
+)
 
 
 def _targets(world, slug: str) -> dict:
@@ -192,8 +222,11 @@ HOSTILE_BODIES = {
 }  # fmt: skip
 
 
-@pytest.mark.parametrize("route, entry", [(r, e) for r, e in ROUTES if is_api("/" + r)],
-                         ids=[i for (r, _), i in zip(ROUTES, ROUTE_IDS, strict=True) if is_api("/" + r)])
+@pytest.mark.parametrize(
+    "route, entry",
+    [(r, e) for r, e in ROUTES if is_api("/" + r)],
+    ids=[i for (r, _), i in zip(ROUTES, ROUTE_IDS, strict=True) if is_api("/" + r)],
+)
 def test_hostile_bodies_on_every_api_endpoint(world, route, entry):
     path = _fill(route, _targets(world, "acme"))
     key = world.keys["acme"].full

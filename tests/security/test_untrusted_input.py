@@ -32,12 +32,14 @@ SURROGATE_BODIES = [
     pytest.param({"messages": [{"role": "user", "content": f"hi {SURROGATE}"}], "user_id": "mallory"}, id="content"),
     pytest.param({"messages": "hi", "user_id": "mallory", "metadata": {"k": SURROGATE}}, id="metadata-value"),
     pytest.param({"messages": "hi", "user_id": "mallory", "metadata": {SURROGATE: 1}}, id="metadata-key"),
-    pytest.param({"messages": "hi", "user_id": "mallory", "metadata": {"a": [{"b": {"c": SURROGATE}}]}},
-                 id="metadata-nested"),
+    pytest.param(
+        {"messages": "hi", "user_id": "mallory", "metadata": {"a": [{"b": {"c": SURROGATE}}]}}, id="metadata-nested"
+    ),
     pytest.param({"messages": "hi", "user_id": f"mallory{SURROGATE}"}, id="user_id"),
     pytest.param({"messages": "hi", "user_id": "mallory", "agent_id": SURROGATE}, id="agent_id"),
-    pytest.param({"messages": [{"role": "user", "content": "hi", "name": SURROGATE}], "user_id": "mallory"},
-                 id="message-name"),
+    pytest.param(
+        {"messages": [{"role": "user", "content": "hi", "name": SURROGATE}], "user_id": "mallory"}, id="message-name"
+    ),
 ]
 
 
