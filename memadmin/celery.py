@@ -9,7 +9,7 @@ The Job row, not Celery, is the source of truth: a message is only a nudge to
 "run job X from wherever its progress says". Hence acks_late with
 reject_on_worker_lost (a SIGKILLed worker's message goes back to the queue),
 prefetch 1 (a worker never hoards jobs it is not running), and the job-level
-lease and recovery sweep in tenants/jobs/services.py for messages that are lost.
+lease (tenants/jobs/runners.py) and recovery sweep (tenants/jobs/sweep.py) for messages that are lost.
 """
 
 from __future__ import annotations

@@ -30,6 +30,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "axes",
     "memadmin",
+    "memadmin.memory",
     "tenants",
 ]
 
@@ -130,7 +131,11 @@ REST_FRAMEWORK = {
         "tenants.api.auth.APIKeyAuthentication",
         "tenants.api.auth.StaffSessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    # Each endpoint's capability: tenants/api/permissions.py (roles -> capabilities: memadmin/memory/capabilities.py).
+    "DEFAULT_PERMISSION_CLASSES": [
+        "rest_framework.permissions.IsAuthenticated",
+        "tenants.api.permissions.HasCapability",
+    ],
     "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.KeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # Bounded depth and size, valid Unicode, finite numbers: or 400/413 before any view runs.

@@ -4,11 +4,9 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 from tenants.models import (
     Agent,
     App,
-    AuditEvent,
     DataLink,
     EndUser,
     Job,
-    LegalHold,
     Membership,
     RetentionPolicy,
     Tenant,
@@ -30,7 +28,7 @@ class MembershipInline(admin.TabularInline):
 
 @admin.register(Tenant)
 class TenantAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "auto_create_apps", "legal_hold", "created_at")
+    list_display = ("name", "slug", "auto_create_apps", "created_at")
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name", "slug")
     inlines = [AppInline, MembershipInline]
@@ -51,8 +49,8 @@ class AgentAdmin(admin.ModelAdmin):
 
 @admin.register(EndUser)
 class EndUserAdmin(admin.ModelAdmin):
-    list_display = ("user_id", "tenant", "first_seen", "last_seen", "legal_hold")
-    list_filter = ("tenant", "legal_hold")
+    list_display = ("user_id", "tenant", "first_seen", "last_seen")
+    list_filter = ("tenant",)
     search_fields = ("user_id",)
 
 
@@ -68,14 +66,4 @@ class TenantAPIKeyAdmin(APIKeyModelAdmin):
     list_filter = ("tenant",)
 
 
-@admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "tenant", "actor", "action", "app_id", "user_id", "count")
-    list_filter = ("action", "tenant")
-    search_fields = ("actor", "user_id")
-
-    def has_change_permission(self, request, obj=None):
-        return False  # the audit log is append-only
-
-
-admin.site.register([DataLink, LegalHold, RetentionPolicy, Job])
+admin.site.register([DataLink, RetentionPolicy, Job])

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.db import transaction
 
 from memadmin.memory.audit import audit_record
+from memadmin.memory.capabilities import MANAGE_KEYS
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import Scope
@@ -14,7 +15,7 @@ from tenants.models import App, TenantAPIKey
 def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None = None) -> tuple[TenantAPIKey, str]:
     """Returns (row, the full key). Only the key's hash is stored: the caller shows the key once."""
     if scope is not None:
-        scope.require("export_app")  # admins only
+        scope.require(MANAGE_KEYS)
     name = (name or "").strip()
     if not name or len(name) > 50:
         raise ValidationError("A key needs a name of 1 to 50 characters.", field="name")
@@ -33,9 +34,9 @@ def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None
 
 
 def api_key_revoke(*, scope: Scope, prefix: str) -> TenantAPIKey:
-    scope.require("export_app")
+    scope.require(MANAGE_KEYS)
     try:
-        api_key = TenantAPIKey.objects.get(tenant_id=scope.tenant_id, prefix=prefix)
+        api_key = TenantAPIKey.objects.for_tenant(scope.tenant_id).get(prefix=prefix)
     except TenantAPIKey.DoesNotExist:
         raise NotFound("API key not found.") from None
     if not api_key.revoked:

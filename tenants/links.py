@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory.audit import audit_record
+from memadmin.memory.capabilities import MANAGE_LINKS
 from memadmin.memory.ids import clean_id
 from memadmin.memory.scope import Scope
 from tenants.models import DataLink
@@ -24,7 +25,7 @@ class LinkInvalid(Exception):
 
 def data_link_issue(*, scope: Scope, user_id: str, ttl: timedelta = DEFAULT_TTL) -> tuple[DataLink, str]:
     """Create a link for one end user of the scope's tenant; returns (row, path to the page)."""
-    scope.require("export_app")  # admins (and API keys) only
+    scope.require(MANAGE_LINKS)
     user_id = clean_id(user_id, "user_id")
     if not timedelta(minutes=1) <= ttl <= MAX_TTL:
         from memadmin.memory.errors import ValidationError
@@ -62,9 +63,9 @@ def data_link_verify(token: str) -> DataLink:
 def data_link_revoke(*, scope: Scope, link_id) -> DataLink:
     from memadmin.memory.errors import NotFound
 
-    scope.require("export_app")
+    scope.require(MANAGE_LINKS)
     try:
-        link = DataLink.objects.get(pk=link_id, tenant_id=scope.tenant_id)
+        link = DataLink.objects.for_tenant(scope.tenant_id).get(pk=link_id)
     except (DataLink.DoesNotExist, ValueError, signing.BadSignature):
         raise NotFound("Link not found.") from None
     if link.revoked_at is None:

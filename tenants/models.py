@@ -1,4 +1,6 @@
-"""Tenants, their apps, people and keys; plus the audit log, links and jobs that hang off them."""
+"""Tenants, their apps, people and keys; plus the links and jobs that hang off them.
+
+The audit log and legal holds belong to the memory service (memadmin/memory/models.py)."""
 
 import hashlib
 import re
@@ -7,17 +9,21 @@ import uuid
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
-from rest_framework_api_key.models import AbstractAPIKey
+from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
+from memadmin.memory import capabilities
+from memadmin.memory.models import TenantQuerySet
+from memadmin.memory.scope import AppRef
 from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
 
 _SAFE = re.compile(r"[^a-z0-9]+")
 
 
 class Role(models.TextChoices):
-    ADMIN = "admin", "Admin"
-    SUPPORT = "support", "Support"
-    VIEWER = "viewer", "Viewer"
+    # What each role may do is in memadmin/memory/capabilities.py, the one table.
+    ADMIN = capabilities.ADMIN, "Admin"
+    SUPPORT = capabilities.SUPPORT, "Support"
+    VIEWER = capabilities.VIEWER, "Viewer"
 
 
 class Tenant(models.Model):
@@ -26,7 +32,6 @@ class Tenant(models.Model):
     auto_create_apps = models.BooleanField(
         default=True, help_text="API writes naming an unknown app_id create that app."
     )
-    legal_hold = models.BooleanField(default=False, help_text="Blocks every deletion in this tenant.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -76,6 +81,13 @@ class App(models.Model):
             self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
         super().save(*args, **kwargs)
 
+    def app_ref(self) -> AppRef | None:
+        """The app as the memory service sees it; an offboarded app is in no scope."""
+        if self.status == self.Status.OFFBOARDED:
+            return None
+        return AppRef(pk=self.pk, app_id=self.app_id, collection=self.collection_name,
+                      writable=self.status == self.Status.ACTIVE)  # fmt: skip
+
     def clean(self):
         # The app_id alphabet (slug-like, so every URL naming an app reverses) is checked here rather than
         # as a field validator so apps stored before it existed still load; Django admin calls clean().
@@ -102,7 +114,9 @@ class EndUser(models.Model):
     user_id = models.CharField(max_length=128, validators=[validate_entity_id])
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
-    legal_hold = models.BooleanField(default=False, help_text="Blocks deletion of this person's memories.")
+
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["user_id"]
@@ -118,12 +132,20 @@ class Membership(models.Model):
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
 
+
+    objects = TenantQuerySet.as_manager()
+
     class Meta:
         ordering = ["tenant", "user__username"]
         constraints = [models.UniqueConstraint(fields=["user", "tenant"], name="unique_membership")]
 
     def __str__(self):
         return f"{self.user} @ {self.tenant} ({self.role})"
+
+
+class TenantAPIKeyManager(APIKeyManager):
+    def for_tenant(self, tenant):
+        return self.get_queryset().filter(tenant_id=getattr(tenant, "pk", tenant))
 
 
 class TenantAPIKey(AbstractAPIKey):
@@ -133,31 +155,11 @@ class TenantAPIKey(AbstractAPIKey):
     apps = models.ManyToManyField(App, blank=True, help_text="Empty = every app of the tenant.")
     last_used = models.DateTimeField(null=True, blank=True)
 
+
+    objects = TenantAPIKeyManager()
+
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
-
-
-class AuditEvent(models.Model):
-    """Written by the memory service, so no view can forget it. Never holds memory text."""
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="audit_events")
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    actor = models.CharField(max_length=200)
-    actor_kind = models.CharField(max_length=16)  # staff | api | enduser | system
-    role = models.CharField(max_length=16)
-    action = models.CharField(max_length=40, db_index=True)
-    app_id = models.CharField(max_length=128, blank=True)
-    user_id = models.CharField(max_length=128, blank=True, db_index=True)
-    memory_ids = models.JSONField(default=list, blank=True)
-    count = models.IntegerField(default=0)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    details = models.JSONField(default=dict, blank=True)
-
-    class Meta:
-        ordering = ["-created_at", "-id"]
-
-    def __str__(self):
-        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
 
 
 class DataLink(models.Model):
@@ -171,30 +173,14 @@ class DataLink(models.Model):
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
 
+
+    objects = TenantQuerySet.as_manager()
+
     class Meta:
         ordering = ["-created_at"]
 
     def __str__(self):
         return f"link for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
-
-
-class LegalHold(models.Model):
-    """Blocks every deletion job touching its tenant, app or user until released."""
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="legal_holds")
-    app = models.ForeignKey(App, on_delete=models.CASCADE, null=True, blank=True, related_name="legal_holds")
-    user_id = models.CharField(max_length=128, blank=True, validators=[validate_entity_id])
-    reason = models.CharField(max_length=300)
-    created_by = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-    released_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self):
-        target = self.user_id or (self.app.app_id if self.app_id else "whole tenant")
-        return f"hold on {target}: {self.reason}"
 
 
 class RetentionPolicy(models.Model):
@@ -223,6 +209,11 @@ class Job(models.Model):
         FAILED = "failed", "Failed"
         CANCELLED = "cancelled", "Cancelled"
 
+    ACTIVE_STATES = (State.SCHEDULED, State.RUNNING)
+    TERMINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
+    DELETION_KINDS = (Kind.OFFBOARD_APP, Kind.ERASE_USER, Kind.RETENTION)
+    EXPORT_FORMATS = ("ndjson", "json", "csv")
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="jobs")
@@ -241,6 +232,9 @@ class Job(models.Model):
     receipt = models.JSONField(null=True, blank=True)
     result_file = models.CharField(max_length=500, blank=True)
     result_expires_at = models.DateTimeField(null=True, blank=True)
+
+
+    objects = TenantQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

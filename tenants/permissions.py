@@ -1,8 +1,8 @@
-"""The one permissions table of the dashboard, and the scoped fetch helpers every tenant view goes through.
+"""The dashboard's permission table (URL name -> capability) and the membership lookup behind every tenant view.
 
-Rules (DESIGN.md): not a member of the tenant -> 404 everywhere (no existence oracle);
-a member whose role lacks the action -> 403. The memory service re-checks capabilities
-from the scope (memadmin/memory/scope.py ROLE_CAPABILITIES) as a backstop.
+Who has which capability is decided in ONE place, memadmin/memory/capabilities.py. Rules (DESIGN.md): not a
+member of the tenant -> 404 everywhere (no existence oracle); a member whose role lacks the capability -> 403.
+tests/tenants/views/test_permission_matrix.py walks the URLconf: a tenant URL without an entry here fails it.
 """
 
 from __future__ import annotations
@@ -10,55 +10,55 @@ from __future__ import annotations
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from tenants.models import Membership, Role
+from memadmin.memory import capabilities as cap
+from memadmin.memory.capabilities import STAFF_ROLES, capabilities_of, role_can
+from tenants.models import Membership
 
-VIEWER, SUPPORT, ADMIN = Role.VIEWER.value, Role.SUPPORT.value, Role.ADMIN.value
-ROLES = (VIEWER, SUPPORT, ADMIN)
+ROLES = STAFF_ROLES
 
-_EVERYONE = frozenset(ROLES)
-_SUPPORT_UP = frozenset({SUPPORT, ADMIN})
-_ADMINS = frozenset({ADMIN})
-
-# action -> roles allowed. Every tenant URL names exactly one action (tests/dashboard/test_permission_matrix.py
-# walks the URLconf and this table, so a view without an entry, or an entry without a view, fails the suite).
-PERMISSIONS: dict[str, frozenset[str]] = {
-    # viewer
-    "overview": _EVERYONE,
-    "browse": _EVERYONE,
-    "detail": _EVERYONE,
-    "search": _EVERYONE,
-    # support
-    "user_page": _SUPPORT_UP,
-    "user_export": _SUPPORT_UP,
-    "memory_delete": _SUPPORT_UP,
-    "user_delete": _SUPPORT_UP,
-    "jobs": _SUPPORT_UP,  # job list, job page, receipt
-    "job_cancel": _SUPPORT_UP,  # the service also checks the job kind
-    "user_erase": _SUPPORT_UP,
-    # admin
-    "app_export": _ADMINS,
-    "app_export_job": _ADMINS,
-    "job_download": _ADMINS,
-    "app_offboard": _ADMINS,
-    "app_offboard_start": _ADMINS,
-    "audit": _ADMINS,
-    "members": _ADMINS,
-    "member_change": _ADMINS,
-    "link_manage": _ADMINS,
-    "api_keys": _ADMINS,
-    "api_key_change": _ADMINS,
+URL_CAPABILITIES: dict[str, str] = {
+    "overview": cap.READ,
+    "memories": cap.READ,
+    "memory": cap.READ,
+    "memory_delete": cap.DELETE,
+    "app_export": cap.EXPORT_APP,
+    "users": cap.READ_USER,
+    "user": cap.READ_USER,
+    "user_export": cap.EXPORT,
+    "user_delete": cap.DELETE,
+    "user_erase": cap.DELETE,
+    "link_issue": cap.MANAGE_LINKS,
+    "link_revoke": cap.MANAGE_LINKS,
+    "audit": cap.READ_AUDIT,
+    "audit_csv": cap.READ_AUDIT,
+    "members": cap.MANAGE_MEMBERS,
+    "member_add": cap.MANAGE_MEMBERS,
+    "member_role": cap.MANAGE_MEMBERS,
+    "member_remove": cap.MANAGE_MEMBERS,
+    "api_keys": cap.MANAGE_KEYS,
+    "api_key_new": cap.MANAGE_KEYS,
+    "api_key_revoke": cap.MANAGE_KEYS,
+    "jobs": cap.RUN_JOBS,
+    "job": cap.RUN_JOBS,
+    "job_receipt": cap.RUN_JOBS,
+    "job_download": cap.EXPORT_APP,  # the files are whole-app and whole-tenant exports
+    "job_cancel": cap.RUN_JOBS,  # the jobs service also checks the capability the job's kind needs
+    "app_offboard": cap.OFFBOARD,
+    "app_offboard_start": cap.OFFBOARD,
+    "app_export_job": cap.EXPORT_APP,
+    "tenant_export_job": cap.EXPORT_APP,
 }
 
-# Actions that change something: POST-only, and the ones a read-only member gets 403 for.
-MUTATIONS = frozenset({"memory_delete", "user_delete", "member_change", "link_manage", "api_key_change"})
-# Background jobs (tenants/views/jobs.py).
-MUTATIONS |= frozenset({"job_cancel", "user_erase", "app_export_job", "app_offboard_start"})
+# URLs that change something: POST-only, and the ones a read-only member gets 403 for.
+MUTATIONS = frozenset({
+    "memory_delete", "user_delete", "user_erase", "link_issue", "link_revoke", "member_add", "member_role",
+    "member_remove", "api_key_new", "api_key_revoke", "job_cancel", "app_offboard_start", "app_export_job",
+    "tenant_export_job",
+})  # fmt: skip
 
 
-def can(membership: Membership | None, action: str) -> bool:
-    if membership is None:
-        return False
-    return membership.role in PERMISSIONS[action]
+def can(membership: Membership | None, capability: str) -> bool:
+    return membership is not None and role_can(membership.role, capability)
 
 
 def get_membership_or_404(request, tenant_slug: str) -> Membership:
@@ -71,13 +71,11 @@ def get_membership_or_404(request, tenant_slug: str) -> Membership:
         raise Http404("No such tenant.") from None
 
 
-def require(membership: Membership, action: str) -> None:
-    if action not in PERMISSIONS:
-        raise KeyError(f"{action!r} is not in the permissions table")
-    if not can(membership, action):
+def require(membership: Membership, capability: str) -> None:
+    if not can(membership, capability):
         raise PermissionDenied(f"Your role ({membership.role}) cannot do this in {membership.tenant.name}.")
 
 
-def allowed_actions(membership: Membership) -> frozenset[str]:
+def allowed_capabilities(membership: Membership) -> frozenset[str]:
     """For templates: which buttons and nav entries to show."""
-    return frozenset(action for action in PERMISSIONS if can(membership, action))
+    return capabilities_of(membership.role)

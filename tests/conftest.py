@@ -50,7 +50,7 @@ class ThrowawayValkey:
 @pytest.fixture(scope="session")
 def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, tmp_path_factory):
     """The SQLite test DB is a file, not :memory:: the job tests run a real Celery worker process that
-    must see the jobs the test created (tests/jobs, transaction=True)."""
+    must see the jobs the test created (tests/tenants/jobs, transaction=True)."""
     db = settings.DATABASES["default"]
     if db["ENGINE"] == "django.db.backends.sqlite3" and not db.get("TEST", {}).get("NAME"):
         db.setdefault("TEST", {})["NAME"] = str(tmp_path_factory.mktemp("testdb") / "test.sqlite3")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope
 
 MAX_IDS = 100
@@ -17,8 +18,6 @@ def audit_record(
     count: int = 0,
     details: dict | None = None,
 ) -> None:
-    from tenants.models import AuditEvent
-
     ids = list(memory_ids)
     AuditEvent.objects.create(
         tenant_id=scope.tenant_id,

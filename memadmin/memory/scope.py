@@ -4,28 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, refusal, role_can
 from memadmin.memory.errors import PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
-
-# Service-level backstop of the permission table in tenants/permissions.py.
-ROLE_CAPABILITIES: dict[str, frozenset[str]] = {
-    "viewer": frozenset({"read"}),
-    "support": frozenset({"read", "export", "delete"}),
-    "admin": frozenset({"read", "export", "delete", "write", "export_app"}),
-    "api": frozenset({"read", "export", "delete", "write", "export_app"}),
-    "enduser": frozenset({"read", "export", "delete"}),
-    "system": frozenset({"read", "export", "delete", "write", "export_app"}),
-}
 
 _BUILDER = object()
 
 
 @dataclass(frozen=True)
 class AppRef:
+    """What the service needs to know of an app; the tenants app builds it (App.app_ref())."""
+
     pk: int
     app_id: str
     collection: str
-    status: str = "active"
+    writable: bool = True  # False while an offboarding is scheduled or running
 
 
 @dataclass(frozen=True)
@@ -46,15 +39,15 @@ class Scope:
         # Spend the token: dataclasses.replace() copies it, and would otherwise turn an end user's
         # scope into an unpinned one (replace(scope, user_id=None)).
         object.__setattr__(self, "_token", None)
-        if self.role not in ROLE_CAPABILITIES:
+        if self.role not in CAPABILITIES:
             raise ValueError(f"unknown role {self.role!r}")
 
     def can(self, capability: str) -> bool:
-        return capability in ROLE_CAPABILITIES[self.role]
+        return role_can(self.role, capability)
 
     def require(self, capability: str) -> None:
         if not self.can(capability):
-            raise PermissionDenied(f"The {self.role} role cannot {capability.replace('_', ' ')} memories.")
+            raise PermissionDenied(refusal(self.role, capability))
 
     def app(self, app_id: str) -> AppRef | None:
         return next((app for app in self.apps if app.app_id == app_id), None)
@@ -68,11 +61,8 @@ class Scope:
 
 
 def _app_refs(apps) -> tuple[AppRef, ...]:
-    return tuple(
-        AppRef(pk=a.pk, app_id=a.app_id, collection=a.collection_name, status=a.status)
-        for a in apps
-        if a.status != "offboarded"
-    )
+    # An app whose collection is gone answers None: no scope reaches it any more.
+    return tuple(ref for ref in (app.app_ref() for app in apps) if ref is not None)
 
 
 def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
@@ -96,7 +86,7 @@ def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
         apps=_app_refs(restricted or tenant.apps.all()),
-        role="api",
+        role=API,
         actor=f"key:{api_key.name}",
         actor_kind="api",
         ip=ip,
@@ -111,7 +101,7 @@ def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
         apps=_app_refs(tenant.apps.all()),
-        role="enduser",
+        role=END_USER,
         actor=f"enduser:{data_link.user_id}",
         actor_kind="enduser",
         user_id=data_link.user_id,
@@ -127,7 +117,7 @@ def scope_for_job(job, *, apps=None) -> Scope:
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
         apps=_app_refs(apps if apps is not None else tenant.apps.all()),
-        role="system",
+        role=SYSTEM,
         actor=job.requested_by,
         actor_kind="system",
         ip=None,

@@ -22,6 +22,7 @@ from memadmin.memory.filters import (
 )
 from memadmin.memory.history import history_delete, messages_delete
 from memadmin.memory.ids import clean_id
+from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import _count, _find, _search, plan
@@ -82,24 +83,9 @@ def _writable_app(scope: Scope, app_id: str) -> AppRef:
     app = scope.app(clean_id(app_id, "app_id"))
     if app is None:
         raise NotFound(f"App {app_id} not found.")
-    if app.status != "active":
+    if not app.writable:
         raise Conflict(f"App {app.app_id} is frozen for offboarding and accepts no writes.", status="frozen")
     return app
-
-
-def _touch_entities(scope: Scope, app: AppRef, user_id: str, agent_id: str | None) -> None:
-    from django.utils import timezone as djtz
-
-    from tenants.models import Agent, EndUser
-
-    now = djtz.now()
-    end_user, created = EndUser.objects.get_or_create(
-        tenant_id=scope.tenant_id, user_id=user_id, defaults={"first_seen": now, "last_seen": now}
-    )
-    if not created:
-        EndUser.objects.filter(pk=end_user.pk).update(last_seen=now)
-    if agent_id:
-        Agent.objects.get_or_create(app_id=app.pk, agent_id=agent_id)
 
 
 # --- writes ---------------------------------------------------------------------
@@ -133,7 +119,6 @@ def memory_add(
         result = memory.add(
             messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer
         )
-    _touch_entities(scope, app, user_id, agent_id)
     records = []
     for item in result.get("results", []):
         record = MemoryRecord(
@@ -187,17 +172,14 @@ def _strip_identity_from_metadata(key: str) -> None:
 
 def check_holds(*, scope: Scope, filters: Node, apps: list[AppRef] | None = None) -> None:
     """Refuse a deletion that would touch anything under legal hold."""
-    from tenants.models import EndUser, LegalHold, Tenant
-
     planned = plan(scope, filters)
     app_pks = [app.pk for app, _ in planned] if apps is None else [a.pk for a in apps]
-    if Tenant.objects.filter(pk=scope.tenant_id, legal_hold=True).exists():
+    holds = LegalHold.objects.for_tenant(scope.tenant_id).active()
+    if holds.filter(user_id="", app__isnull=True).exists():
         raise Conflict("This tenant is under legal hold: no memory can be deleted.", status="legal_hold")
-    holds = LegalHold.objects.filter(tenant_id=scope.tenant_id, released_at__isnull=True)
-    if holds.filter(user_id="", app_id__in=app_pks).exists() or holds.filter(user_id="", app__isnull=True).exists():
+    if holds.filter(user_id="", app_id__in=app_pks).exists():
         raise Conflict("An app in this deletion is under legal hold.", status="legal_hold")
     held = set(holds.exclude(user_id="").values_list("user_id", flat=True))
-    held |= set(EndUser.objects.filter(tenant_id=scope.tenant_id, legal_hold=True).values_list("user_id", flat=True))
     if not held:
         return
     pinned = pinned_value(scope.narrowed(filters), "user_id")

@@ -18,6 +18,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.scope import Scope, scope_for_api_key, scope_for_membership
 from tenants.api.throttling import auth_failure, auth_lock_wait
+from tenants.http import client_ip
 from tenants.models import Membership, TenantAPIKey
 
 KEYWORDS = ("token", "api-key", "bearer")
@@ -81,11 +82,6 @@ class APIKeyAuthentication(BaseAuthentication):
 
 class StaffSessionAuthentication(SessionAuthentication):
     """The dashboard's session (CSRF-checked on unsafe methods, like any session)."""
-
-
-def client_ip(request) -> str | None:
-    # REMOTE_ADDR only: a proxy's X-Forwarded-For is not trusted unless the deployment rewrites REMOTE_ADDR.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def _membership(request) -> Membership:

@@ -17,8 +17,8 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from memadmin.memory import errors as memory_errors
-from tenants.api.auth import client_ip
 from tenants.api.throttling import auth_failure, auth_lock_wait
+from tenants.http import client_ip
 
 logger = logging.getLogger("memadmin.api")
 

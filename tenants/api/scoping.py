@@ -50,7 +50,7 @@ def check_filter_apps(scope: Scope, tree: Node) -> None:
 
 
 def _writable(ref: AppRef) -> AppRef:
-    if ref.status == App.Status.FROZEN:
+    if not ref.writable:
         raise Conflict(f"App {ref.app_id} is frozen for offboarding and accepts no writes.", status="frozen")
     return ref
 

@@ -16,7 +16,8 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
-from tenants.models import AuditEvent, TenantAPIKey
+from memadmin.memory.models import AuditEvent
+from tenants.models import TenantAPIKey
 
 logger = logging.getLogger("memadmin.api")
 

@@ -10,10 +10,10 @@ from __future__ import annotations
 import ast
 import json
 from datetime import timedelta
+from itertools import chain
 from urllib.parse import urlencode
 
 from django.core import signing
-from django.core.serializers.json import DjangoJSONEncoder
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
@@ -41,9 +41,9 @@ from tenants.api import serializers as s
 from tenants.api.auth import request_scope
 from tenants.api.parsers import check_untrusted, loads_untrusted
 from tenants.api.scoping import app_for_write, check_filter_apps
-from tenants.export_format import ending_visibly
+from tenants.entities import entities_touch
+from tenants.exports import ending_visibly, json_array
 from tenants.links import data_link_issue
-from tenants.models import App
 
 EXPORT_SALT = "memadmin.api-export"
 EXPORT_MAX_AGE = timedelta(days=7)
@@ -149,7 +149,7 @@ def _deletion(result: DeletionResult, message: str) -> dict:
     responses={200: s.PingSerializer, **ERRORS},
 )
 @api_view(["GET"])
-def ping(request):
+def ping(request) -> Response:
     scope = request_scope(request)
     email = getattr(request.user, "email", None) or None
     return Response(
@@ -207,7 +207,7 @@ def _write_ids(data: dict) -> dict:
     responses={200: s.AddResponseSerializer, **WRITE_ERRORS},
 )
 @api_view(["POST"])
-def memory_add(request):
+def memory_add(request) -> Response:
     data = _valid(s.AddRequestSerializer, request.data)
     _refuse_unsupported(request.data, ADD_UNSUPPORTED)
     ids = _write_ids(data)
@@ -223,6 +223,7 @@ def memory_add(request):
         metadata=data.get("metadata"),
         infer=data.get("infer", False),
     )
+    entities_touch(scope=scope, records=records)
     results = []
     for record in records:
         event = record.metadata.pop("event", "ADD")
@@ -238,7 +239,7 @@ def memory_add(request):
     responses={200: s.MemoryPageSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def memory_list(request):
+def memory_list(request) -> Response:
     data = _valid(s.ListRequestSerializer, request.data)
     query = _valid(s.PageQuerySerializer, request.query_params)
     _refuse_unsupported(request.data, READ_UNSUPPORTED)
@@ -267,7 +268,7 @@ def memory_list(request):
     responses={200: s.SearchResponseSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def memory_search(request):
+def memory_search(request) -> Response:
     data = _valid(s.SearchRequestSerializer, request.data)
     _refuse_unsupported(request.data, READ_UNSUPPORTED)
     scope = request_scope(request)
@@ -310,7 +311,7 @@ def memory_search(request):
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["GET", "PUT", "DELETE"])
-def memory_detail(request, memory_id: str):
+def memory_detail(request, memory_id: str) -> Response:
     scope = request_scope(request)
     if request.method == "GET":
         return Response(_memory(selectors.memory_get(scope=scope, memory_id=memory_id)))
@@ -343,7 +344,7 @@ def _update(scope: Scope, memory_id: str, text, metadata, record: MemoryRecord |
     responses={200: s.HistorySerializer(many=True), **ERRORS},
 )
 @api_view(["GET"])
-def memory_history(request, memory_id: str):
+def memory_history(request, memory_id: str) -> Response:
     return Response(selectors.memory_history(scope=request_scope(request), memory_id=memory_id))
 
 
@@ -393,7 +394,7 @@ def _pins_an_entity(tree: Node) -> bool:
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
-def memory_delete_all(request):
+def memory_delete_all(request) -> Response:
     query = _valid(s.DeleteAllQuerySerializer, request.query_params)
     ids = {name: query.get(name) for name in ID_FIELDS}
     for name, value in ids.items():
@@ -418,7 +419,7 @@ def memory_delete_all(request):
     responses={200: s.EntityListSerializer, **ERRORS},
 )
 @api_view(["GET"])
-def entity_list(request):
+def entity_list(request) -> Response:
     scope = request_scope(request)
     counts = selectors.memory_counts(scope=scope, top=ENTITY_LIMIT)
     runs = selectors.memory_group_counts(scope=scope, field="run_id", limit=ENTITY_LIMIT)
@@ -447,7 +448,7 @@ def entity_list(request):
     responses={200: s.DeletionSerializer, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
-def entity_delete(request, entity_type: str, name: str):
+def entity_delete(request, entity_type: str, name: str) -> Response:
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise ValidationError(f"Entity type must be one of {', '.join(ENTITY_TYPES)}.", field="entity_type")
@@ -508,7 +509,7 @@ def _check_update(item: dict) -> None:
     responses={200: s.BatchResultSerializer, **WRITE_ERRORS},
 )
 @api_view(["PUT", "DELETE"])
-def memory_batch(request):
+def memory_batch(request) -> Response:
     scope = request_scope(request)
     if request.method == "PUT":
         items = _valid(s.BatchUpdateSerializer, request.data)["memories"]
@@ -517,7 +518,7 @@ def memory_batch(request):
         records = _batch_records(scope, items)  # 404 for ids outside the scope, before any 403
         scope.require("write")
         for record in records:
-            if scope.app(record.app_id).status != App.Status.ACTIVE:
+            if not scope.app(record.app_id).writable:
                 raise Conflict(f"App {record.app_id} is frozen for offboarding: nothing in the batch was changed.")
         for item, record in zip(items, records):
             _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)
@@ -545,7 +546,7 @@ def _export_filters(data: dict) -> dict:
     return {"AND": parts} if parts else {}
 
 
-def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
+def _export_response(scope: Scope, raw_filters: dict, export_id: str | None) -> StreamingHttpResponse:
     tree = filter_from_mem0(raw_filters)
     _require_filters(tree, "An export")
     check_filter_apps(scope, tree)
@@ -553,12 +554,16 @@ def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
     first = next(items, None)  # permission and store errors surface here, as a normal error response
 
     def body():
-        count, item = 0, first
-        yield f'{{"id": {json.dumps(export_id)}, "status": "completed", "results": ['
-        while item is not None:
-            yield ("," if count else "") + json.dumps(item, cls=DjangoJSONEncoder)
-            count += 1
-            item = next(items, None)
+        count = 0
+
+        def counted():
+            nonlocal count
+            for item in chain([first], items) if first is not None else ():
+                count += 1
+                yield item
+
+        head = f'{{"id": {json.dumps(export_id)}, "status": "completed", "results": ['
+        yield from json_array(counted(), open_=head, sep=",", close="")
         yield f'], "count": {count}}}'
 
     what = f"api export {export_id or 'by filters'}"[:200]
@@ -572,7 +577,7 @@ def _export_response(scope: Scope, raw_filters: dict, export_id: str | None):
     responses={201: s.ExportCreatedSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def export_create(request):
+def export_create(request) -> Response:
     data = _valid(s.ExportCreateSerializer, request.data)
     scope = request_scope(request)
     raw = _export_filters(data)
@@ -597,7 +602,7 @@ def export_create(request):
     responses={200: s.ExportSerializer, **READ_ERRORS},
 )
 @api_view(["POST"])
-def export_get(request):
+def export_get(request) -> Response | StreamingHttpResponse:
     data = _valid(s.ExportGetSerializer, request.data)
     scope = request_scope(request)
     export_id = data.get("memory_export_id")
@@ -622,7 +627,7 @@ def export_get(request):
     responses={201: s.DataLinkSerializer, **ERRORS},
 )
 @api_view(["POST"])
-def data_link_create(request):
+def data_link_create(request) -> Response:
     data = _valid(s.DataLinkRequestSerializer, request.data)
     link, path = data_link_issue(
         scope=request_scope(request), user_id=data["user_id"], ttl=timedelta(seconds=data["ttl"])

@@ -15,11 +15,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
-from django.utils.text import get_valid_filename
 
-from tenants.export_format import CSV_COLUMNS, SafeCSVWriter, csv_row, dump_json
-
-CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+from tenants.exports import export_filename, export_lines
 
 
 class ExportFailed(Exception):
@@ -30,9 +27,8 @@ def exports_dir() -> Path:
     return Path(settings.DATA_DIR) / "exports"
 
 
-def export_filename(job, fmt: str, compress: bool) -> str:
-    subject = job.params.get("app_id") or "tenant"
-    stem = get_valid_filename(f"{job.tenant.slug}-{subject}-{job.created_at:%Y%m%d-%H%M%S}-{str(job.pk)[:8]}")
+def job_export_filename(job, fmt: str, compress: bool) -> str:
+    stem = export_filename(job.tenant.slug, job.params.get("app_id") or "tenant", str(job.pk)[:8], at=job.created_at)
     return f"{stem}.{fmt}" + (".gz" if compress else "")
 
 
@@ -51,31 +47,24 @@ def write_export(
     path.parent.mkdir(parents=True, exist_ok=True)
     partial = path.with_name(path.name + ".partial")
     count = 0
+
+    def tracked():
+        nonlocal count
+        for item in items:
+            yield item
+            count += 1  # runs when the writer asks for the next item: this one is written
+            if count % every == 0:
+                if should_stop and should_stop():
+                    raise ExportFailed("The export was cancelled.")
+                if progress:
+                    progress(count)
     try:
         raw = open(partial, "wb")  # noqa: SIM115 - closed below, also on failure
         try:
             binary = gzip.GzipFile(fileobj=raw, mode="wb") if compress else raw
             text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
-            writer = SafeCSVWriter(text) if fmt == "csv" else None
-            if writer:
-                writer.writerow(CSV_COLUMNS)
-            elif fmt == "json":
-                text.write("[\n")
-            for item in items:
-                if writer:
-                    writer.writerow(csv_row(item))
-                elif fmt == "json":
-                    text.write(("" if count == 0 else ",\n") + dump_json(item))
-                else:
-                    text.write(dump_json(item) + "\n")
-                count += 1
-                if count % every == 0:
-                    if should_stop and should_stop():
-                        raise ExportFailed("The export was cancelled.")
-                    if progress:
-                        progress(count)
-            if fmt == "json":
-                text.write("\n]\n")
+            for piece in export_lines(tracked(), fmt):
+                text.write(piece)
             text.flush()
             text.detach()
             if compress:

@@ -1,6 +1,8 @@
 from django import forms
 
-from tenants.jobs.services import EXPORT_FORMATS
+from tenants.models import Job
+
+EXPORT_FORMATS = Job.EXPORT_FORMATS
 
 
 class OffboardForm(forms.Form):

@@ -26,9 +26,9 @@ from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable
 from memadmin.memory.filters import In, Range, filter_from_fields
 from memadmin.memory.services import check_holds
-from tenants.jobs.exports import ExportFailed, export_filename, exports_dir, write_export
+from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
 from tenants.jobs.receipts import build_receipt
-from tenants.jobs.services import TERMINAL, job_scope
+from tenants.jobs.services import job_scope
 from tenants.models import App, Job, RetentionPolicy
 
 logger = logging.getLogger("memadmin.jobs")
@@ -87,7 +87,7 @@ def claim(job_id, token: str) -> Job | None:
     with transaction.atomic():
         Job.objects.filter(pk=job_id).update(state=F("state"))  # lock first (see services._lock)
         job = Job.objects.select_related("tenant", "app").filter(pk=job_id).first()
-        if job is None or job.state in TERMINAL:
+        if job is None or job.state in Job.TERMINAL_STATES:
             return None
         if job.state == Job.State.SCHEDULED and job.run_after > now:
             return None
@@ -108,6 +108,14 @@ def claim(job_id, token: str) -> Job | None:
 
 
 def _offboard(run: Run) -> dict:
+    """Offboarding an app, step by step (requested and frozen by services.job_offboard_app, after its grace):
+
+    1. refuse if a legal hold appeared since the request;
+    2. count what the app holds, once (the progress bar's total);
+    3. drop it with the deletion engine, resumable from the cursor (memadmin.memory.bulk.app_drop: stand-in
+       index, SCAN + UNLINK of its keys, Mem0 history and messages, its index; 0 remaining verified);
+    4. return the receipt's line; _finish then marks the app offboarded and signs the receipt.
+    """
     job = run.job
     app = job.app
     scope = job_scope(job)
@@ -191,7 +199,7 @@ def _export(run: Run) -> dict:
     fmt, compress = job.params.get("format", "ndjson"), bool(job.params.get("gzip"))
     filters = filter_from_fields(app_id=job.params.get("app_id"))
     run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))
-    path = exports_dir() / export_filename(job, fmt, compress)
+    path = exports_dir() / job_export_filename(job, fmt, compress)
     items = selectors.memory_export(scope=scope, filters=filters)
     try:
         written = write_export(

@@ -8,16 +8,18 @@ time with a clear message instead of minutes later in a worker.
 from __future__ import annotations
 
 import logging
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 
+from memadmin.celery import app as celery_app
+from memadmin.memory import capabilities as cap
 from memadmin.memory.audit import audit_record
-from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import clean_id
 from memadmin.memory.scope import Scope, scope_for_job
@@ -26,10 +28,10 @@ from tenants.models import App, Job, RetentionPolicy, Tenant
 
 logger = logging.getLogger("memadmin.jobs")
 
-ACTIVE = (Job.State.SCHEDULED, Job.State.RUNNING)
-TERMINAL = (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED)
-DELETIONS = (Job.Kind.OFFBOARD_APP, Job.Kind.ERASE_USER, Job.Kind.RETENTION)
-EXPORT_FORMATS = ("ndjson", "json", "csv")
+ACTIVE = Job.ACTIVE_STATES
+EXPORT_FORMATS = Job.EXPORT_FORMATS
+# The worker's task, by name: this module never imports tasks.py (tasks -> runners -> services).
+RUN_JOB_TASK = "tenants.jobs.tasks.run_job"
 MAX_GRACE_HOURS = 24 * 90
 
 
@@ -46,10 +48,9 @@ def _enqueue_on_commit(job: Job) -> None:
 
 def job_enqueue(*, job_id) -> bool:
     """Send the nudge. A broker that is down loses nothing: the sweep dispatches due jobs again."""
-    from tenants.jobs.tasks import run_job
-
     try:
-        run_job.apply_async(args=[str(job_id)], retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2})
+        celery_app.send_task(RUN_JOB_TASK, args=[str(job_id)], retry=True,
+                             retry_policy={"max_retries": 2, "interval_start": 0.2})  # fmt: skip
     except Exception as exc:  # kombu raises many kinds; the job stays scheduled either way
         logger.warning("Could not enqueue job %s (%s); the sweep will dispatch it.", job_id, exc)
         return False
@@ -63,9 +64,14 @@ def _with(progress: dict, **values) -> dict:
     return {**(progress or {}), **values}
 
 
-def _require_admin(scope: Scope, what: str) -> None:
-    if scope.role not in ("admin", "system"):
-        raise PermissionDenied(f"Only tenant admins can {what}.")
+# Cancelling a job needs the capability it took to request it.
+CANCEL_NEEDS = {
+    Job.Kind.OFFBOARD_APP: cap.OFFBOARD,
+    Job.Kind.EXPORT_APP: cap.EXPORT_APP,
+    Job.Kind.EXPORT_TENANT: cap.EXPORT_APP,
+    Job.Kind.ERASE_USER: cap.DELETE,
+    Job.Kind.RETENTION: cap.DELETE,
+}
 
 
 def _audit_job(scope: Scope, job: Job, action: str, **details) -> None:
@@ -85,7 +91,7 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
     """Freeze the app and schedule its offboarding; a second request returns the first job.
 
     A failed offboarding is resumed, not restarted: its cursor already counts what it deleted."""
-    _require_admin(scope, "offboard an app")
+    scope.require(cap.OFFBOARD)
     ref = scope.app(clean_id(app_id, "app_id"))
     if ref is None:
         raise NotFound(f"App {app_id} not found.")
@@ -124,7 +130,7 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
 
 def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
     """Erase one end user across every app of the tenant, in the background."""
-    scope.require("delete")
+    scope.require(cap.DELETE)
     user_id = clean_id(user_id, "user_id")
     if scope.user_id is not None and scope.user_id != user_id:
         raise NotFound()
@@ -147,7 +153,7 @@ def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
 
 def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:
     """Export one app, or the whole tenant (app_id=None), to a file under DATA_DIR/exports."""
-    scope.require("export_app")
+    scope.require(cap.EXPORT_APP)
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"format must be one of {', '.join(EXPORT_FORMATS)}.", field="format")
     app = None
@@ -199,10 +205,7 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
     cannot stop halfway."""
     if job.tenant_id != scope.tenant_id:
         raise NotFound("Job not found.")
-    if job.kind in (Job.Kind.OFFBOARD_APP, Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT):
-        _require_admin(scope, "cancel this job")
-    else:
-        scope.require("delete")
+    scope.require(CANCEL_NEEDS[job.kind])
     with transaction.atomic():
         _lock(Job, job.pk)
         job.refresh_from_db()
@@ -221,63 +224,6 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
     if was != Job.State.RUNNING and job.result_file:
         Path(job.result_file).unlink(missing_ok=True)
     return job
-
-
-# --- the periodic sweep --------------------------------------------------------------
-
-
-def jobs_dispatch_due() -> int:
-    """Enqueue scheduled jobs whose time has come (grace periods ending, nudges the broker lost)."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
-    sent = 0
-    for job in Job.objects.filter(state=Job.State.SCHEDULED, run_after__lte=now):
-        enqueued = job.progress.get("enqueued_at")
-        if enqueued and now - datetime.fromisoformat(enqueued) < lease:
-            continue  # a nudge is already on its way
-        sent += job_enqueue(job_id=job.pk)
-    return sent
-
-
-def jobs_recover() -> int:
-    """Running jobs whose worker stopped beating (SIGKILL, machine lost) are sent again; the next
-    worker takes the lease over and resumes from the job's cursor."""
-    now = timezone.now()
-    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
-    sent = 0
-    for job in Job.objects.filter(state=Job.State.RUNNING):
-        beat = job.progress.get("heartbeat")
-        if beat and now - datetime.fromisoformat(beat) < lease:
-            continue
-        logger.warning("Job %s lost its worker (last heartbeat %s); sending it again.", job.pk, beat)
-        sent += job_enqueue(job_id=job.pk)
-    return sent
-
-
-def exports_expire() -> int:
-    """Delete export files past their download window."""
-    removed = 0
-    for job in Job.objects.filter(result_expires_at__lte=timezone.now()).exclude(result_file=""):
-        Path(job.result_file).unlink(missing_ok=True)
-        Job.objects.filter(pk=job.pk).update(result_file="")
-        removed += 1
-    return removed
-
-
-def retention_due() -> int:
-    cutoff = timezone.now() - timedelta(hours=settings.MEMADMIN_RETENTION_INTERVAL_HOURS)
-    policies = RetentionPolicy.objects.select_related("app").filter(enabled=True, app__status=App.Status.ACTIVE)
-    policies = policies.filter(Q(last_swept_at__isnull=True) | Q(last_swept_at__lte=cutoff))
-    return sum(1 for policy in policies if job_retention(policy=policy))
-
-
-def jobs_sweep() -> dict:
-    return {
-        "dispatched": jobs_dispatch_due(),
-        "recovered": jobs_recover(),
-        "exports_expired": exports_expire(),
-        "retention_jobs": retention_due(),
-    }
 
 
 def job_scope(job: Job) -> Scope:

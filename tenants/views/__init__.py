@@ -8,7 +8,7 @@ from memadmin.memory.status import store_status
 
 
 @require_GET
-def healthz(request):
+def healthz(request) -> JsonResponse:
     try:
         return JsonResponse({"status": "ok", "store": store_status()})
     except StoreUnavailable as exc:

@@ -2,6 +2,7 @@
 
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET
 
@@ -13,7 +14,7 @@ logout = auth_views.LogoutView.as_view()  # POST-only since Django 5: a link can
 
 @login_required
 @require_GET
-def home(request):
+def home(request) -> HttpResponse:
     """Only tenants the viewer belongs to; with exactly one there is nothing to pick."""
     memberships = list(Membership.objects.filter(user=request.user).select_related("tenant").order_by("tenant__name"))
     if len(memberships) == 1:

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator
 from functools import wraps
 from itertools import chain
 
 from django.contrib.auth.decorators import login_required
-from django.http import StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed, StreamingHttpResponse
 from django.shortcuts import render
 from django.utils.cache import patch_vary_headers
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods
+from django_htmx.middleware import HtmxDetails
 
 from memadmin.memory import errors
-from memadmin.memory.scope import scope_for_membership
-from tenants.export_format import (
-    CSV_COLUMNS,
-    Echo,
-    SafeCSVWriter,
-    content_disposition,
-    csv_row,
-    dump_json,
-    ending_visibly,
-)
-from tenants.permissions import MUTATIONS, allowed_actions, get_membership_or_404, require
+from memadmin.memory.scope import Scope, scope_for_membership
+from tenants.exports import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
+from tenants.http import client_ip
+from tenants.models import Membership, Tenant
+from tenants.permissions import MUTATIONS, URL_CAPABILITIES, allowed_capabilities, get_membership_or_404, require
 
 ERROR_TITLES = {
     400: "That request did not make sense",
@@ -33,11 +27,6 @@ ERROR_TITLES = {
     409: "That cannot be done right now",
     503: "The memory store is unreachable",
 }
-
-
-def client_ip(request) -> str | None:
-    # No proxy header is trusted here: a spoofable X-Forwarded-For must not end up in the audit log.
-    return request.META.get("REMOTE_ADDR") or None
 
 
 def render_error(request, status: int, message: str, *, form=None, template: str | None = None):
@@ -77,31 +66,43 @@ def memory_errors(view):
     return wrapper
 
 
-def tenant_view(action: str):
-    """Login, method, membership (404 for outsiders), role (403) and error mapping, in that order.
+class TenantRequest(HttpRequest):
+    """What tenant_view hands a dashboard view (like django-htmx's HtmxHttpRequest): the request, with the
+    member's tenant, membership and memory scope already resolved."""
 
-    The view is called as view(request, membership, *args); request.scope is the memory scope.
+    tenant: Tenant
+    membership: Membership
+    scope: Scope
+    allowed: frozenset[str]  # the member's capabilities, for templates
+    htmx: HtmxDetails
+
+
+def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Login, method, membership (404 for outsiders), capability (403) and error mapping, in that order.
+
+    The capability and the method come from the URL's name in tenants/permissions.py, the one table, so a
+    view cannot declare something else. The view gets a TenantRequest (.tenant, .membership, .scope, .allowed).
     """
-    methods = ["POST"] if action in MUTATIONS else ["GET", "HEAD"]
 
-    def decorate(view):
-        @wraps(view)
-        def wrapper(request, tenant_slug, *args, **kwargs):
-            membership = get_membership_or_404(request, tenant_slug)
-            require(membership, action)
-            request.membership = membership
-            request.tenant = membership.tenant
-            request.allowed = allowed_actions(membership)
-            request.scope = scope_for_membership(membership, ip=client_ip(request))
-            response = view(request, membership, *args, **kwargs)
-            # Same URL, two bodies (page or fragment): caches must keep them apart.
-            patch_vary_headers(response, ("HX-Request",))
-            return response
+    @wraps(view)
+    def wrapper(request, tenant_slug, *args, **kwargs):
+        name = request.resolver_match.url_name
+        methods = ("POST",) if name in MUTATIONS else ("GET", "HEAD")
+        if request.method not in methods:
+            return HttpResponseNotAllowed(methods)
+        membership = get_membership_or_404(request, tenant_slug)
+        require(membership, URL_CAPABILITIES[name])
+        request.membership = membership
+        request.tenant = membership.tenant
+        request.allowed = allowed_capabilities(membership)
+        request.scope = scope_for_membership(membership, ip=client_ip(request))
+        response = memory_errors(view)(request, *args, **kwargs)
+        # Same URL, two bodies (page or fragment): caches must keep them apart.
+        patch_vary_headers(response, ("HX-Request",))
+        return response
 
-        wrapper.permission_action = action
-        return login_required(require_http_methods(methods)(memory_errors(wrapper)))
-
-    return decorate
+    wrapper.is_tenant_view = True
+    return login_required(wrapper)
 
 
 def is_fragment(request) -> bool:
@@ -119,40 +120,18 @@ def safe_next(request, fallback: str) -> str:
 
 # --- streamed exports -------------------------------------------------------------
 
-
-def _json_lines(items: Iterable[dict]) -> Iterator[str]:
-    yield "[\n"
-    for i, item in enumerate(items):
-        yield ("" if i == 0 else ",\n") + dump_json(item)
-    yield "\n]\n"
-
-
-def _csv_lines(items: Iterable[dict]) -> Iterator[str]:
-    writer = SafeCSVWriter(Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for item in items:
-        yield writer.writerow(csv_row(item))
-
-
-def streamed_export(items: Iterator[dict], fmt: str, filename: str, *, scope=None) -> StreamingHttpResponse:
+def streamed_export(
+    items: Iterator[dict], fmt: str, filename: str, *, scope: Scope | None = None
+) -> StreamingHttpResponse:
     """Stream an export. The first item is fetched before the headers go out, so an unreachable store
     still becomes a 503 page instead of a truncated download; a failure after that ends the file visibly
     (and is logged and audited for ``scope``)."""
     items = iter(items)
     first = next(items, None)
     body = chain([first], items) if first is not None else iter(())
-    lines = _csv_lines(body) if fmt == "csv" else _json_lines(body)
-    content_type = "text/csv; charset=utf-8" if fmt == "csv" else "application/json"
-    response = StreamingHttpResponse(ending_visibly(lines, scope=scope, what=f"{filename}.{fmt}"),
-                                     content_type=content_type)  # fmt: skip
+    content_type = "text/csv; charset=utf-8" if fmt == "csv" else CONTENT_TYPES[fmt]
+    lines = ending_visibly(export_lines(body, fmt), scope=scope, what=f"{filename}.{fmt}")
+    response = StreamingHttpResponse(lines, content_type=content_type)
     response["Content-Disposition"] = content_disposition(f"{filename}.{fmt}")
     response["Cache-Control"] = "no-store"
     return response
-
-
-def export_filename(*parts: str) -> str:
-    from django.utils import timezone
-    from django.utils.text import get_valid_filename
-
-    stem = "-".join(p for p in parts if p)
-    return get_valid_filename(f"{stem}-{timezone.now():%Y-%m-%d}")[:150]

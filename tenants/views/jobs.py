@@ -11,17 +11,17 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory import bulk
-from tenants.jobs.exports import CONTENT_TYPES
+from tenants.exports import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, OffboardForm
-from tenants.jobs.services import ACTIVE, job_cancel, job_erase_user, job_export, job_offboard_app
+from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_offboard_app
 from tenants.models import Job
-from tenants.views.common import is_fragment, tenant_view
+from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
 
 def _job_for(request, job_id) -> Job:
     """The one scoped fetch of a job: another tenant's job does not exist here."""
     try:
-        return Job.objects.select_related("tenant", "app").get(pk=job_id, tenant=request.tenant)
+        return Job.objects.for_tenant(request.tenant).select_related("tenant", "app").get(pk=job_id)
     except Job.DoesNotExist:
         raise Http404("No such job.") from None
 
@@ -48,24 +48,24 @@ def _percent(job: Job) -> int:
     return min(100, int(job.done * 100 / job.total)) if job.total else 0
 
 
-@tenant_view("jobs")
-def job_list(request, membership):
-    jobs = Job.objects.filter(tenant=request.tenant).select_related("app")[:200]
+@tenant_view
+def job_list(request: TenantRequest) -> HttpResponse:
+    jobs = Job.objects.for_tenant(request.tenant).select_related("app")[:200]
     return render(request, "jobs/list.html", {"jobs": jobs})
 
 
-@tenant_view("jobs")
-def job_detail(request, membership, job_id):
+@tenant_view
+def job_detail(request: TenantRequest, job_id) -> HttpResponse:
     job = _job_for(request, job_id)
-    context = {"job": job, "active": job.state in ACTIVE, "eta": _eta(job), "percent": _percent(job),
+    context = {"job": job, "active": job.state in Job.ACTIVE_STATES, "eta": _eta(job), "percent": _percent(job),
                "download": bool(job.result_file and job.result_expires_at and job.result_expires_at > timezone.now()),
                "receipt_rows": (job.receipt or {}).get("per_app", {})}  # fmt: skip
     template = "jobs/detail.html#progress" if is_fragment(request) else "jobs/detail.html"
     return render(request, template, context)
 
 
-@tenant_view("jobs")
-def job_receipt(request, membership, job_id):
+@tenant_view
+def job_receipt(request: TenantRequest, job_id) -> HttpResponse:
     job = _job_for(request, job_id)
     if not job.receipt:
         raise Http404("This job has no receipt yet.")
@@ -74,8 +74,8 @@ def job_receipt(request, membership, job_id):
     return response
 
 
-@tenant_view("job_download")
-def job_download(request, membership, job_id):
+@tenant_view
+def job_download(request: TenantRequest, job_id) -> HttpResponse:
     job = _job_for(request, job_id)
     path = Path(job.result_file) if job.result_file else None
     if not path or not path.exists() or not job.result_expires_at or job.result_expires_at <= timezone.now():
@@ -85,30 +85,30 @@ def job_download(request, membership, job_id):
     return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name, content_type=content_type)
 
 
-@tenant_view("job_cancel")
-def job_cancel_view(request, membership, job_id):
+@tenant_view
+def job_cancel_view(request: TenantRequest, job_id) -> HttpResponse:
     job_cancel(scope=request.scope, job=_job_for(request, job_id))
     return _to_job(request, _job_for(request, job_id))
 
 
-@tenant_view("app_offboard")
-def app_offboard(request, membership, app_id):
+@tenant_view
+def app_offboard(request: TenantRequest, app_id) -> HttpResponse:
     if request.scope.app(app_id) is None:
         raise Http404("No such app.")
     return _offboard_page(request, app_id, OffboardForm(app_id=app_id))
 
 
 def _offboard_page(request, app_id, form, status=200):
-    existing = Job.objects.filter(tenant=request.tenant, app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP,
-                                  state__in=ACTIVE).first()  # fmt: skip
+    existing = Job.objects.for_tenant(request.tenant).filter(app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP,
+                                  state__in=Job.ACTIVE_STATES).first()  # fmt: skip
     return render(request, "jobs/offboard.html", {
         "app_id": app_id, "summary": bulk.app_summary(scope=request.scope, app_id=app_id), "form": form,
         "export_form": ExportJobForm(), "existing": existing,
     }, status=status)  # fmt: skip
 
 
-@tenant_view("app_offboard_start")
-def app_offboard_start(request, membership, app_id):
+@tenant_view
+def app_offboard_start(request: TenantRequest, app_id) -> HttpResponse:
     if request.scope.app(app_id) is None:
         raise Http404("No such app.")
     form = OffboardForm(request.POST, app_id=app_id)
@@ -118,8 +118,8 @@ def app_offboard_start(request, membership, app_id):
     return _to_job(request, job)
 
 
-@tenant_view("app_export_job")
-def app_export_job(request, membership, app_id=None):
+@tenant_view
+def app_export_job(request: TenantRequest, app_id=None) -> HttpResponse:
     if app_id is not None and request.scope.app(app_id) is None:
         raise Http404("No such app.")
     form = ExportJobForm(request.POST)
@@ -130,8 +130,8 @@ def app_export_job(request, membership, app_id=None):
     return _to_job(request, job)
 
 
-@tenant_view("user_erase")
-def user_erase(request, membership):
+@tenant_view
+def user_erase(request: TenantRequest) -> HttpResponse:
     form = EraseForm(request.POST)
     if not form.is_valid():
         errors = "; ".join(e for field in form.errors.values() for e in field)

@@ -4,15 +4,15 @@ import json
 from datetime import datetime
 
 from django.contrib import messages
-from django.http import Http404
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from tenants.exports import export_filename
 from tenants.forms import BrowseForm, ExportForm
-from tenants.permissions import require
-from tenants.views.common import export_filename, is_fragment, render_error, safe_next, streamed_export, tenant_view
+from tenants.views.common import TenantRequest, is_fragment, render_error, safe_next, streamed_export, tenant_view
 
 
 def _parse_time(value):
@@ -23,8 +23,8 @@ def _parse_time(value):
         return None
 
 
-@tenant_view("browse")
-def browse(request, membership):
+@tenant_view
+def browse(request: TenantRequest) -> HttpResponse:
     """Newest first, or ranked by a semantic search when q is set; HTMX gets just the results."""
     scope = request.scope
     form = BrowseForm(request.GET, apps=scope.apps)
@@ -34,7 +34,6 @@ def browse(request, membership):
     query = form.cleaned_data["q"]
     context = {"form": form, "query": query}
     if query:
-        require(membership, "search")
         context["results"] = selectors.memory_search(
             scope=scope, query=query, filters=form.filters(), top_k=form.size
         )
@@ -46,14 +45,14 @@ def browse(request, membership):
     return render(request, template, context)
 
 
-@tenant_view("detail")
-def detail(request, membership, app_id, memory_id):
+@tenant_view
+def detail(request: TenantRequest, app_id, memory_id) -> HttpResponse:
     scope = request.scope
     memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id)
     history = selectors.memory_history(scope=scope, memory_id=memory.id, app_id=memory.app_id)
     for entry in history:
         entry["when"] = _parse_time(entry.get("updated_at") or entry.get("created_at"))
-    back = safe_next(request, reverse("memories", args=[membership.tenant.slug]))
+    back = safe_next(request, reverse("memories", args=[request.tenant.slug]))
     return render(request, "tenants/memory_detail.html", {
         "memory": memory,
         "history": history,
@@ -62,11 +61,11 @@ def detail(request, membership, app_id, memory_id):
     })  # fmt: skip
 
 
-@tenant_view("memory_delete")
-def memory_delete(request, membership, app_id, memory_id):
+@tenant_view
+def memory_delete(request: TenantRequest, app_id, memory_id) -> HttpResponse:
     """Confirm first (a page without JS, hx-confirm with it), then delete and verify."""
     scope = request.scope
-    fallback = reverse("memories", args=[membership.tenant.slug])
+    fallback = reverse("memories", args=[request.tenant.slug])
     if request.POST.get("confirm") != "yes":
         memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id, audit=False)
         return render(request, "tenants/memory_confirm_delete.html",
@@ -82,8 +81,8 @@ def memory_delete(request, membership, app_id, memory_id):
     return redirect(safe_next(request, fallback))
 
 
-@tenant_view("app_export")
-def app_export(request, membership, app_id):
+@tenant_view
+def app_export(request: TenantRequest, app_id) -> HttpResponse:
     scope = request.scope
     if scope.app(app_id) is None:
         raise Http404("No such app.")
@@ -91,4 +90,4 @@ def app_export(request, membership, app_id):
     if not form.is_valid():
         return render_error(request, 400, "Choose json or csv.", form=form)
     items = selectors.memory_export(scope=scope, filters=filter_from_fields(app_id=app_id))
-    return streamed_export(items, form.fmt, export_filename(membership.tenant.slug, app_id), scope=scope)
+    return streamed_export(items, form.fmt, export_filename(request.tenant.slug, app_id), scope=request.scope)

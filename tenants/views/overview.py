@@ -1,18 +1,19 @@
 """Tenant overview: what is stored, counted by the store itself."""
 
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from memadmin.memory import selectors
 from tenants.forms import BrowseForm
-from tenants.views.common import tenant_view
+from tenants.views.common import TenantRequest, tenant_view
 
 
-@tenant_view("overview")
-def overview(request, membership):
+@tenant_view
+def overview(request: TenantRequest) -> HttpResponse:
     scope = request.scope
     counts = selectors.memory_counts(scope=scope, top=10, max_age=60)
     newest = selectors.memory_list(scope=scope, page=1, page_size=8)
-    apps = list(membership.tenant.apps.order_by("app_id"))
+    apps = list(request.tenant.apps.order_by("app_id"))
     for app in apps:
         app.memory_count = counts.per_app.get(app.app_id)
     return render(request, "tenants/overview.html", {

@@ -8,18 +8,21 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
+from tenants.exports import export_filename
 from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm
 from tenants.links import data_link_issue, data_link_revoke
 from tenants.models import DataLink, EndUser
-from tenants.views.common import export_filename, is_fragment, render_error, streamed_export, tenant_view
+from tenants.views.common import TenantRequest, is_fragment, render_error, streamed_export, tenant_view
 
 ISSUED_LINK_SESSION_KEY = "memadmin.issued_link"
 
@@ -36,16 +39,21 @@ def erase_user(*, scope: Scope, user_id: str) -> DeletionResult:
     return services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id=user_id))
 
 
-@tenant_view("user_page")
-def user_index(request, membership):
+@tenant_view
+def user_index(request: TenantRequest) -> HttpResponse:
     """Find a user: by id, or among the ones with the most memories."""
     counts = selectors.memory_counts(scope=request.scope, top=50, max_age=60)
-    known = EndUser.objects.filter(tenant=membership.tenant).order_by("-last_seen")[:50]
-    return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm()})
+    known = EndUser.objects.for_tenant(request.tenant).order_by("-last_seen")[:50]
+    return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm(),
+                                                  "held_users": _held_users(request.tenant)})  # fmt: skip
 
 
-@tenant_view("user_page")
-def user_detail(request, membership):
+def _held_users(tenant) -> set[str]:
+    return set(LegalHold.objects.for_tenant(tenant).active().exclude(user_id="").values_list("user_id", flat=True))
+
+
+@tenant_view
+def user_detail(request: TenantRequest) -> HttpResponse:
     scope = request.scope
     form = UserSearchForm(request.GET)
     template = "tenants/user.html#results" if is_fragment(request) else "tenants/user.html"
@@ -66,29 +74,30 @@ def user_detail(request, membership):
     if is_fragment(request):
         return render(request, template, context)
     context["counts"] = selectors.memory_counts(scope=scope, filters=filters, top=20)
-    context["end_user"] = EndUser.objects.filter(tenant=membership.tenant, user_id=user_id).first()
+    context["end_user"] = EndUser.objects.for_tenant(request.tenant).filter(user_id=user_id).first()
+    context["on_hold"] = user_id in _held_users(request.tenant)
     context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
-    if "link_manage" in request.allowed:
+    if "manage_links" in request.allowed:
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
-        context["links"] = DataLink.objects.filter(tenant=membership.tenant, user_id=user_id)[:20]
+        context["links"] = DataLink.objects.for_tenant(request.tenant).filter(user_id=user_id)[:20]
         context["issued_link"] = request.session.pop(ISSUED_LINK_SESSION_KEY, None)
         context["now"] = timezone.now()
     return render(request, template, context)
 
 
-@tenant_view("user_export")
-def user_export(request, membership):
+@tenant_view
+def user_export(request: TenantRequest) -> HttpResponse:
     user_form, export_form = UserForm(request.GET), ExportForm(request.GET)
     if not (user_form.is_valid() and export_form.is_valid()):
         return render_error(request, 400, "Export needs a valid user_id and format json or csv.", form=user_form)
     user_id = user_form.cleaned_data["user_id"]
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=user_id))
-    return streamed_export(items, export_form.fmt, export_filename(membership.tenant.slug, user_id),
+    return streamed_export(items, export_form.fmt, export_filename(request.tenant.slug, user_id),
                            scope=request.scope)
 
 
-@tenant_view("user_delete")
-def user_delete(request, membership):
+@tenant_view
+def user_delete(request: TenantRequest) -> HttpResponse:
     form = DeleteUserForm(request.POST)
     template = "tenants/user_delete.html#panel" if is_fragment(request) else "tenants/user_delete.html"
     if not form.is_valid():
@@ -99,8 +108,8 @@ def user_delete(request, membership):
     return render(request, template, {"form": None, "user_id": user_id, "result": result})
 
 
-@tenant_view("link_manage")
-def link_issue(request, membership):
+@tenant_view
+def link_issue(request: TenantRequest) -> HttpResponse:
     form = IssueLinkForm(request.POST)
     if not form.is_valid():
         return render_error(request, 400, "Choose how long the link stays valid.", form=form)
@@ -109,11 +118,11 @@ def link_issue(request, membership):
     # The token is never stored: show it once, after the redirect.
     request.session[ISSUED_LINK_SESSION_KEY] = request.build_absolute_uri(path)
     messages.success(request, f"Link issued for {user_id}. Copy it now: it is shown only once.")
-    return redirect(user_url(membership.tenant.slug, user_id))
+    return redirect(user_url(request.tenant.slug, user_id))
 
 
-@tenant_view("link_manage")
-def link_revoke(request, membership, link_id):
+@tenant_view
+def link_revoke(request: TenantRequest, link_id) -> HttpResponse:
     link = data_link_revoke(scope=request.scope, link_id=link_id)
     messages.success(request, f"The link for {link.user_id} no longer works.")
-    return redirect(user_url(membership.tenant.slug, link.user_id))
+    return redirect(user_url(request.tenant.slug, link.user_id))

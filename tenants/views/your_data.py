@@ -1,17 +1,20 @@
 """The end user's own page, reached through a signed, expiring, revocable link. No staff navigation."""
 
 from django.contrib import messages
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_end_user
+from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm
+from tenants.http import client_ip
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.models import AuditEvent
-from tenants.views.common import client_ip, export_filename, is_fragment, memory_errors, streamed_export
+from tenants.views.common import is_fragment, memory_errors, streamed_export
 
 # Staff and API reads of this person's data; shown to them (access transparency).
 TRANSPARENCY_KINDS = ("staff", "api")
@@ -48,7 +51,7 @@ def end_user_view(view):
 
 @require_GET
 @end_user_view
-def your_data(request, token):
+def your_data(request, token) -> HttpResponse:
     link, scope = request.data_link, request.scope
     data = request.GET.copy()
     data["user_id"] = link.user_id  # fixed by the link, whatever the query string says
@@ -65,8 +68,8 @@ def your_data(request, token):
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
-        accesses = list(AuditEvent.objects.filter(
-            tenant=link.tenant, user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS
+        accesses = list(AuditEvent.objects.for_tenant(link.tenant).filter(
+            user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS
         )[:50])  # fmt: skip
         for event in accesses:
             event.plain = PLAIN_ACTIONS.get(event.action, event.action)
@@ -77,7 +80,7 @@ def your_data(request, token):
 
 @require_GET
 @end_user_view
-def your_data_export(request, token):
+def your_data_export(request, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
     return streamed_export(items, "json", export_filename("my-data", link.tenant.slug), scope=request.scope)
@@ -85,7 +88,7 @@ def your_data_export(request, token):
 
 @require_POST
 @end_user_view
-def your_data_delete_memory(request, token, app_id, memory_id):
+def your_data_delete_memory(request, token, app_id, memory_id) -> HttpResponse:
     page = reverse("your_data", kwargs={"token": token})
     if request.POST.get("confirm") != "yes":
         memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
@@ -101,7 +104,7 @@ def your_data_delete_memory(request, token, app_id, memory_id):
 
 @require_POST
 @end_user_view
-def your_data_delete_all(request, token):
+def your_data_delete_all(request, token) -> HttpResponse:
     link = request.data_link
     form = EndUserDeleteAllForm(request.POST)
     if not form.is_valid():

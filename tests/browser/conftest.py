@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.dashboard.conftest import add, memories, world  # noqa: F401  (shared fixtures)
+from tests.tenants.views.conftest import add, memories, world  # noqa: F401  (shared fixtures)
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM would refuse to run beside it.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

@@ -8,7 +8,7 @@ import pytest
 from memadmin.memory import selectors, services, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields
-from tenants.models import EndUser, LegalHold
+from memadmin.memory.models import LegalHold
 from tests.memory.rawhash import keys_of, put
 
 
@@ -170,9 +170,9 @@ def test_released_hold_no_longer_blocks(world, held):
     assert services.memory_delete(scope=scope, memory_id=alice.id).deleted == 1
 
 
-def test_end_user_legal_hold_refuses_deletion(world, held):
+def test_user_legal_hold_is_per_tenant(world, held):
     scope, alice, bob = held
-    EndUser.objects.filter(tenant=world.acme, user_id="alice").update(legal_hold=True)
+    LegalHold.objects.create(tenant=world.acme, user_id="alice", reason="subpoena", created_by="legal")
     with pytest.raises(Conflict):
         services.memory_delete(scope=scope, memory_id=alice.id)
     with pytest.raises(Conflict):
@@ -192,8 +192,7 @@ def test_tenant_and_app_legal_hold_refuse_deletion(world, held):
     with pytest.raises(Conflict):
         services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="bob"))
     hold.delete()
-    world.acme.legal_hold = True
-    world.acme.save()
+    LegalHold.objects.create(tenant=world.acme, reason="audit", created_by="legal")  # the whole tenant
     with pytest.raises(Conflict):
         services.memory_delete(scope=scope, memory_id=bob.id)
     with pytest.raises(Conflict):

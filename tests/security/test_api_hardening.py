@@ -7,8 +7,8 @@ from urllib.parse import quote
 import pytest
 
 from memadmin.memory import selectors
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_membership
-from tenants.models import AuditEvent
 from tests.security.conftest import api_client, assert_json_error, send
 
 

@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from memadmin.memory import selectors, services
 from memadmin.memory.audit import audit_record
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_membership
-from tenants.export_format import EXPORT_FAILED_MARKER, content_disposition, csv_safe
+from tenants.exports import EXPORT_FAILED_MARKER, content_disposition, csv_safe
 from tenants.jobs.exports import write_export
-from tenants.models import AuditEvent
 from tests.security.conftest import api_client, send, your_data_url
 
 FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://evil")']

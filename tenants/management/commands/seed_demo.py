@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from memadmin.memory import selectors, services
 from memadmin.memory.scope import scope_for_membership
+from tenants.entities import entities_touch
 from tenants.models import App, Membership, Role, Tenant
 
 DEMO_PASSWORD = "memadmin-demo"
@@ -88,10 +89,11 @@ class Command(BaseCommand):
             ]
             for app_id, user_id, agent_id, run_id in tqdm(jobs, desc=f"seeding {slug}", unit="mem"):
                 metadata = {"source": "demo", "channel": rng.choice(["web", "ios", "android"])}
-                services.memory_add(
+                records = services.memory_add(
                     scope=scope, app_id=app_id, messages=rng.choice(FACTS), user_id=user_id,
                     agent_id=agent_id, run_id=run_id, metadata=metadata,
                 )  # fmt: skip
+                entities_touch(scope=scope, records=records)
         self.stdout.write(self.style.SUCCESS("\nDemo ready at http://127.0.0.1:8000/  (password for every login below: "
                                              f"{DEMO_PASSWORD})"))  # fmt: skip
         for username, what in logins:

@@ -15,10 +15,12 @@ from django.conf import settings
 from django.utils import timezone
 
 from memadmin.memory.errors import Conflict, PermissionDenied
+from memadmin.memory.models import AuditEvent, LegalHold
 from tenants.jobs.runners import run_job
-from tenants.jobs.services import exports_expire, job_cancel, job_erase_user, job_export, jobs_sweep
-from tenants.models import AuditEvent, EndUser, Job, RetentionPolicy
-from tests.jobs.conftest import keys_of
+from tenants.jobs.services import job_cancel, job_erase_user, job_export
+from tenants.jobs.sweep import exports_expire, jobs_sweep
+from tenants.models import Job, RetentionPolicy
+from tests.tenants.jobs.conftest import keys_of
 
 
 def _users(raw_valkey, app):
@@ -49,7 +51,7 @@ def test_erase_user_across_apps(world, load, raw_valkey):
 def test_erase_user_permissions_and_hold(world):
     with pytest.raises(PermissionDenied):
         job_erase_user(scope=world.scope(world.viewer), user_id="user-1")
-    EndUser.objects.create(tenant=world.acme, user_id="user-1", legal_hold=True)
+    LegalHold.objects.create(tenant=world.acme, user_id="user-1", reason="subpoena", created_by="legal")
     with pytest.raises(Conflict, match="legal hold"):
         job_erase_user(scope=world.scope(world.support), user_id="user-1")
 
@@ -141,16 +143,15 @@ def test_retention_max_age_and_idle_runs(world, load, raw_valkey):
 
 def test_retention_by_age_is_refused_under_hold(world, load, raw_valkey):
     load(world.concierge, 50)
-    world.acme.legal_hold = True
-    world.acme.save()
+    hold = LegalHold.objects.create(tenant=world.acme, reason="audit", created_by="legal")
     RetentionPolicy.objects.create(app=world.concierge, max_age_days=1)
     jobs_sweep()
     job = Job.objects.get(kind="retention")
     assert run_job(job.pk) == Job.State.FAILED
     job.refresh_from_db()
     assert "legal hold" in job.error and keys_of(raw_valkey, world.concierge) == 50
-    world.acme.legal_hold = False
-    world.acme.save()
+    hold.released_at = timezone.now()
+    hold.save()
     job2 = Job.objects.create(kind="retention", tenant=world.acme, app=world.concierge, requested_by="t",
                               params={"app_id": "concierge_app", "max_age_days": 1})  # fmt: skip
     assert run_job(job2.pk) == Job.State.SUCCEEDED

@@ -1,4 +1,4 @@
-"""Offboarding run in-process (the runner itself); tests/jobs/test_worker.py runs it in a real worker."""
+"""Offboarding run in-process (the runner itself); tests/tenants/jobs/test_tasks.py runs it in a real worker."""
 
 import gzip
 import io
@@ -11,10 +11,11 @@ from django.db import connection
 
 from memadmin.memory import bulk, services, store
 from memadmin.memory.errors import Conflict, NotFound, PermissionDenied
+from memadmin.memory.models import AuditEvent, LegalHold
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_offboard_app
-from tenants.models import App, AuditEvent, Job, LegalHold
-from tests.jobs.conftest import keys_of
+from tenants.models import App, Job
+from tests.tenants.jobs.conftest import keys_of
 
 
 def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, raw_valkey):
@@ -114,8 +115,7 @@ def test_legal_hold_refuses_the_request(world, load):
     with pytest.raises(Conflict, match="legal hold"):
         job_offboard_app(scope=world.scope(), app_id="concierge_app")
     hold.delete()
-    world.acme.legal_hold = True
-    world.acme.save()
+    LegalHold.objects.create(tenant=world.acme, reason="audit", created_by="legal")  # the whole tenant
     with pytest.raises(Conflict, match="legal hold"):
         job_offboard_app(scope=world.scope(), app_id="concierge_app")
     assert not Job.objects.exists()

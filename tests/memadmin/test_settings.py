@@ -10,7 +10,7 @@ from django.core.exceptions import ImproperlyConfigured
 
 from memadmin import env
 
-SETTINGS = Path(__file__).resolve().parent.parent / "memadmin" / "settings.py"
+SETTINGS = Path(__file__).resolve().parents[2] / "memadmin" / "settings.py"
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,8 @@
 import pytest
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
-from tenants.models import App, AuditEvent, TenantAPIKey
+from memadmin.memory.models import AuditEvent
+from tenants.models import App, TenantAPIKey
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 
 from memadmin.memory import store
 from memadmin.memory.embedded import free_port
+from memadmin.memory.models import LegalHold
 from tenants.models import App, TenantAPIKey
 
 ROUTES = {
@@ -233,8 +234,7 @@ def test_legal_hold_blocks_api_deletions_with_409(world, api):
     memory_id = api.post("/v3/memories/add/", {"messages": "x", "user_id": "u1"}, format="json").json()["results"][0][
         "id"
     ]
-    world.acme.legal_hold = True
-    world.acme.save()
+    LegalHold.objects.create(tenant=world.acme, reason="audit", created_by="legal")  # the whole tenant
     for response in (
         api.delete("/v1/memories/?user_id=u1"),
         api.delete(f"/v1/memories/{memory_id}/"),

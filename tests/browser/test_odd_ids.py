@@ -7,14 +7,14 @@ from playwright.sync_api import expect
 from memadmin.memory import services
 from memadmin.memory.scope import scope_for_membership
 from tenants.models import App
-from tests.browser.conftest import browser, new_page, shot, sign_in  # noqa: F401  (shared fixtures)
+from tests.browser.conftest import sign_in
 from tests.factories import two_tenant_world
 from tests.memory.rawhash import put
 
 pytestmark = pytest.mark.browser
 
 
-def test_odd_ids_and_a_legacy_app_in_the_browser(new_page, shot, transactional_db, raw_valkey):  # noqa: F811
+def test_odd_ids_and_a_legacy_app_in_the_browser(new_page, shot, transactional_db, raw_valkey):
     world = two_tenant_world()
     admin = scope_for_membership(world.acme_admin)
     services.memory_add(scope=admin, app_id="concierge_app", user_id="a/b", messages="first, to create the index")

@@ -2,8 +2,9 @@
 
 from django.utils import timezone
 
+from memadmin.memory.models import AuditEvent
 from tenants.links import data_link_verify
-from tenants.models import AuditEvent, DataLink
+from tenants.models import DataLink
 
 
 def test_issue_a_link_and_open_it(world, api, client):

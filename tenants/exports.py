@@ -1,5 +1,9 @@
-"""One row layout for memory exports, shared by the streamed downloads and the export jobs; the one CSV
-cell rule, the one Content-Disposition and the one way a failed streamed export ends."""
+"""Memory exports, in one place: the row layout, and the JSON / NDJSON / CSV writers used by the streamed
+dashboard downloads (views/common.streamed_export), the API's export endpoint and the job files
+(jobs/exports.write_export). Each writer yields text pieces, so nothing accumulates in memory.
+
+Also the rules every download follows: the one CSV writer (formulas neutralised), the one
+Content-Disposition (RFC 6266), and the one way a streamed export that fails midway ends (visibly)."""
 
 from __future__ import annotations
 
@@ -8,13 +12,19 @@ import json
 import logging
 import unicodedata
 from collections.abc import Iterable, Iterator
+from datetime import datetime
 from urllib.parse import quote
+
+from django.utils import timezone
+from django.utils.text import get_valid_filename
 
 from memadmin.memory.audit import audit_record
 from memadmin.memory.scope import Scope
 
 logger = logging.getLogger("memadmin.exports")
 
+FORMATS = ("ndjson", "json", "csv")
+CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
                "metadata", "history")  # fmt: skip
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
@@ -26,6 +36,17 @@ EXPORT_FAILED_MARKER = "!!! EXPORT FAILED"
 
 def dump_json(item: dict) -> str:
     return json.dumps(item, ensure_ascii=False, default=str)
+
+
+def csv_row(item: dict) -> list:
+    """Plain columns as they are; metadata and history as JSON so a CSV keeps everything the JSON has."""
+    row = []
+    for column in CSV_COLUMNS:
+        value = item.get(column)
+        if column in ("metadata", "history"):
+            value = dump_json(value if value is not None else ({} if column == "metadata" else []))
+        row.append("" if value is None else value)
+    return row
 
 
 def csv_safe(value):
@@ -46,21 +67,39 @@ class SafeCSVWriter:
 
 
 class Echo:
-    """A file for csv.writer that hands each line straight back, so a streamed CSV accumulates nothing."""
+    """csv.writer wants a file; this one hands each line straight back."""
 
-    def write(self, value):
+    def write(self, value: str) -> str:
         return value
 
 
-def csv_row(item: dict) -> list:
-    """Plain columns as they are; metadata and history as JSON so a CSV keeps everything the JSON has."""
-    row = []
-    for column in CSV_COLUMNS:
-        value = item.get(column)
-        if column in ("metadata", "history"):
-            value = dump_json(value if value is not None else ({} if column == "metadata" else []))
-        row.append("" if value is None else value)
-    return row
+def csv_lines(rows: Iterable[Iterable], header: Iterable[str]) -> Iterator[str]:
+    writer = SafeCSVWriter(Echo())
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow(row)
+
+
+def json_array(items: Iterable[dict], *, open_: str = "[\n", sep: str = ",\n", close: str = "\n]\n") -> Iterator[str]:
+    yield open_
+    for i, item in enumerate(items):
+        yield ("" if i == 0 else sep) + dump_json(item)
+    yield close
+
+
+def export_lines(items: Iterable[dict], fmt: str) -> Iterator[str]:
+    """A memory export as text pieces, in one of FORMATS."""
+    if fmt == "csv":
+        return csv_lines((csv_row(item) for item in items), CSV_COLUMNS)
+    if fmt == "json":
+        return json_array(items)
+    return (dump_json(item) + "\n" for item in items)
+
+
+def export_filename(*parts: str, at: datetime | None = None) -> str:
+    """A download's file name without extension: the parts and the date, safe for any file system."""
+    stem = "-".join(p for p in parts if p)
+    return get_valid_filename(f"{stem}-{(at or timezone.now()):%Y-%m-%d}")[:150]
 
 
 def content_disposition(filename: str) -> str:
@@ -86,7 +125,12 @@ def ending_visibly(lines: Iterable[str], *, scope: Scope | None, what: str) -> I
     except Exception as exc:
         logger.exception("Streamed export failed after %d chunks: %s", sent, what)
         if scope is not None:
-            audit_record(scope=scope, action="export.failed", details={"export": what, "error": type(exc).__name__,
-                         "chunks_sent": sent})  # fmt: skip
-        yield (f"\n{EXPORT_FAILED_MARKER}: this export stopped because of an error and is incomplete. "
-               "Nothing after this line is data; export again.\n").encode()  # fmt: skip
+            audit_record(
+                scope=scope,
+                action="export.failed",
+                details={"export": what, "error": type(exc).__name__, "chunks_sent": sent},
+            )
+        yield (
+            f"\n{EXPORT_FAILED_MARKER}: this export stopped because of an error and is incomplete. "
+            "Nothing after this line is data; export again.\n"
+        ).encode()

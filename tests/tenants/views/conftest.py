@@ -3,7 +3,9 @@ from types import SimpleNamespace
 import pytest
 
 from memadmin.memory import services
+from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_membership
+from tenants.entities import entities_touch
 from tests.factories import UserFactory, two_tenant_world
 
 
@@ -20,10 +22,10 @@ def add(world):
     """Store one memory through the service, as the tenant's admin would (real embedder, real Valkey)."""
 
     def _add(tenant, app_id, user_id, text, **kwargs):
-        admin = getattr(world, f"{tenant.slug}_admin")
-        return services.memory_add(
-            scope=scope_for_membership(admin), app_id=app_id, messages=text, user_id=user_id, **kwargs
-        )[0]
+        scope = scope_for_membership(getattr(world, f"{tenant.slug}_admin"))
+        records = services.memory_add(scope=scope, app_id=app_id, messages=text, user_id=user_id, **kwargs)
+        entities_touch(scope=scope, records=records)  # as the API does after a write
+        return records[0]
 
     return _add
 
@@ -44,3 +46,15 @@ def login(client, membership_or_user):
     user = getattr(membership_or_user, "user", membership_or_user)
     client.force_login(user)
     return client
+
+HTMX = {"HTTP_HX_REQUEST": "true"}
+
+
+def events(action, **filters):
+    return AuditEvent.objects.filter(action=action, **filters)
+
+
+@pytest.fixture
+def support(client, world):
+    """The client, signed in as acme's support member."""
+    return login(client, world.acme_support)

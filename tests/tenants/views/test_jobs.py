@@ -1,3 +1,5 @@
+"""tenants/views/jobs.py: offboarding, export and erasure jobs from the dashboard; job pages, cancel, download."""
+
 import json
 
 import pytest
@@ -6,11 +8,24 @@ from django.urls import reverse
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export
 from tenants.models import Job
+from tests.tenants.jobs.conftest import jobs_world, loader, prepare_job_files
+from tests.tenants.views.conftest import login
 
 
-def login(client, membership):
-    client.force_login(membership.user)
-    return client
+# The jobs world (apps with loaded raw memories), not the views one.
+@pytest.fixture(autouse=True)
+def job_files(valkey_server, settings):
+    prepare_job_files(settings)
+
+
+@pytest.fixture
+def world(db):
+    return jobs_world()
+
+
+@pytest.fixture
+def load(raw_valkey):
+    return loader(raw_valkey)
 
 
 def test_offboard_from_the_dashboard_to_the_receipt(client, world, load):

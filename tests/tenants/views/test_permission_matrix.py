@@ -1,7 +1,8 @@
-"""Generated from tenants/permissions.PERMISSIONS: every dashboard URL x every role x own/other tenant.
+"""Generated from tenants/permissions.URL_CAPABILITIES and memadmin/memory/capabilities.py: every dashboard
+URL x every role x own/other tenant.
 
-Expected: role in the table -> the URL works; role not in the table -> 403; any role of the OTHER tenant
-(and a user who belongs nowhere) -> 404. The URLconf and the table are cross-checked so that a new view
+Expected: the role has the URL's capability -> the URL works; it has not -> 403; any role of the OTHER tenant
+(and a user who belongs nowhere) -> 404. The URLconf and the table are cross-checked so that a new tenant view
 without a table entry, or a table entry without a view, fails here.
 """
 
@@ -14,81 +15,85 @@ from django.conf import settings
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
+from memadmin.memory.capabilities import role_can
 from tenants.models import DataLink, Job, Membership, TenantAPIKey
-from tenants.permissions import MUTATIONS, PERMISSIONS, ROLES
-from tests.dashboard.conftest import login
+from tenants.permissions import MUTATIONS, ROLES, URL_CAPABILITIES
 from tests.factories import MembershipFactory, UserFactory
+from tests.tenants.views.conftest import login
 
-# url name -> how to call it. "action" must equal what the view declares (or, for "search", what it checks
-# inside the browse view); "ok" is the status an allowed role gets.
+# url name -> how to call it; "ok" is the status a role with the URL's capability gets.
 CASES = {
-    "overview": dict(action="overview", ok=200),
-    "memories": dict(action="browse", ok=200),
-    "memories?q": dict(action="search", url="memories", query={"q": "food"}, ok=200),
-    "memory": dict(action="detail", kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, ok=200),
-    "memory_delete": dict(action="memory_delete", kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
+    "overview": dict(ok=200),
+    "memories": dict(ok=200),
+    "memories?q": dict(url="memories", query={"q": "food"}, ok=200),
+    "memory": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, ok=200),
+    "memory_delete": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
                           data={"confirm": "yes"}, ok=302),
-    "app_export": dict(action="app_export", kwargs=lambda t: {"app_id": t.app}, query={"format": "json"}, ok=200),
-    "users": dict(action="user_page", ok=200),
-    "user": dict(action="user_page", query={"user_id": "alice"}, ok=200),
-    "user_export": dict(action="user_export", query={"user_id": "alice", "format": "csv"}, ok=200),
-    "user_delete": dict(action="user_delete", data={"user_id": "alice", "confirm_user_id": "alice"}, ok=200),
-    "link_issue": dict(action="link_manage", data={"user_id": "alice", "days": "7"}, ok=302),
-    "link_revoke": dict(action="link_manage", kwargs=lambda t: {"link_id": t.link.pk}, ok=302),
-    "audit": dict(action="audit", ok=200),
-    "audit_csv": dict(action="audit", ok=200),
-    "members": dict(action="members", ok=200),
-    "member_add": dict(action="member_change", data=lambda t: {"username": t.newcomer.username, "role": "viewer"},
+    "app_export": dict(kwargs=lambda t: {"app_id": t.app}, query={"format": "json"}, ok=200),
+    "users": dict(ok=200),
+    "user": dict(query={"user_id": "alice"}, ok=200),
+    "user_export": dict(query={"user_id": "alice", "format": "csv"}, ok=200),
+    "user_delete": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=200),
+    "link_issue": dict(data={"user_id": "alice", "days": "7"}, ok=302),
+    "link_revoke": dict(kwargs=lambda t: {"link_id": t.link.pk}, ok=302),
+    "audit": dict(ok=200),
+    "audit_csv": dict(ok=200),
+    "members": dict(ok=200),
+    "member_add": dict(data=lambda t: {"username": t.newcomer.username, "role": "viewer"},
                        ok=302),
-    "member_role": dict(action="member_change", kwargs=lambda t: {"member_id": t.target.pk}, data={"role": "support"},
+    "member_role": dict(kwargs=lambda t: {"member_id": t.target.pk}, data={"role": "support"},
                         ok=302),
-    "member_remove": dict(action="member_change", kwargs=lambda t: {"member_id": t.target.pk}, ok=302),
-    "api_keys": dict(action="api_keys", ok=200),
-    "api_key_new": dict(action="api_key_change", data={"name": "crm"}, ok=200),
-    "api_key_revoke": dict(action="api_key_change", kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
+    "member_remove": dict(kwargs=lambda t: {"member_id": t.target.pk}, ok=302),
+    "api_keys": dict(ok=200),
+    "api_key_new": dict(data={"name": "crm"}, ok=200),
+    "api_key_revoke": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
     # background jobs (tenants/views/jobs.py)
-    "jobs": dict(action="jobs", ok=200),
-    "job": dict(action="jobs", kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
-    "job_receipt": dict(action="jobs", kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
-    "job_download": dict(action="job_download", kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
-    "job_cancel": dict(action="job_cancel", kwargs=lambda t: {"job_id": t.job.pk}, ok=302),
-    "app_offboard": dict(action="app_offboard", kwargs=lambda t: {"app_id": t.app}, ok=200),
-    "app_offboard_start": dict(action="app_offboard_start", kwargs=lambda t: {"app_id": t.app},
+    "jobs": dict(ok=200),
+    "job": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
+    "job_receipt": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
+    "job_download": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
+    "job_cancel": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=302),
+    "app_offboard": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
+    "app_offboard_start": dict(kwargs=lambda t: {"app_id": t.app},
                                data=lambda t: {"confirm_app_id": t.app}, ok=302),
-    "app_export_job": dict(action="app_export_job", kwargs=lambda t: {"app_id": t.app}, data={"format": "json"},
+    "app_export_job": dict(kwargs=lambda t: {"app_id": t.app}, data={"format": "json"},
                            ok=302),
-    "tenant_export_job": dict(action="app_export_job", data={"format": "json"}, ok=302),
-    "user_erase": dict(action="user_erase", data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),
+    "tenant_export_job": dict(data={"format": "json"}, ok=302),
+    "user_erase": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),
 }  # fmt: skip
 
 
-def _declared_action(view):
-    while view is not None:  # login_required / require_http_methods wrap the permission gate
-        if hasattr(view, "permission_action"):
-            return view.permission_action
+def _is_tenant_view(view) -> bool:
+    while view is not None:  # login_required wraps the permission gate
+        if getattr(view, "is_tenant_view", False):
+            return True
         view = getattr(view, "__wrapped__", None)
-    return None
+    return False
 
 
-def tenant_url_names() -> dict[str, str]:
-    """Every URL whose view went through tenant_view, with the action it declared."""
-    names = {}
-    for pattern in get_resolver().url_patterns:
-        for p in getattr(pattern, "url_patterns", [pattern]):
-            action = _declared_action(getattr(p, "callback", None))
-            if action:
-                names[p.name] = action
-    return names
+def _all_patterns(patterns, prefix=""):
+    for p in patterns:
+        if hasattr(p, "url_patterns"):
+            yield from _all_patterns(p.url_patterns, prefix + str(p.pattern))
+        else:
+            yield prefix + str(p.pattern), p
 
 
-def test_every_tenant_url_is_in_the_matrix_with_its_declared_action():
-    declared = tenant_url_names()
-    cased = {name.split("?")[0]: case["action"] for name, case in CASES.items() if "?" not in name}
-    assert cased == declared
+def tenant_url_names() -> set[str]:
+    """Every URL whose view goes through tenant_view."""
+    return {p.name for _, p in _all_patterns(get_resolver().url_patterns) if _is_tenant_view(p.callback)}
 
 
-def test_every_action_of_the_table_is_exercised():
-    assert {case["action"] for case in CASES.values()} == set(PERMISSIONS)
+def test_every_tenant_url_is_in_the_table_and_the_matrix():
+    names = tenant_url_names()
+    assert names == set(URL_CAPABILITIES)
+    assert names == {name for name in CASES if "?" not in name}
+
+
+def test_every_url_under_a_tenant_goes_through_the_gate():
+    for route, p in _all_patterns(get_resolver().url_patterns):
+        if "<slug:tenant_slug>" in route:
+            assert _is_tenant_view(p.callback), route
 
 
 def _tenant_data(world, memories, tenant):
@@ -113,8 +118,7 @@ def _request(client, name, case, t):
         return v(t) if callable(v) else v
 
     url = reverse(case.get("url", name), kwargs={"tenant_slug": t.slug, **value("kwargs", {})})
-    action = case["action"]
-    if action in MUTATIONS:
+    if case.get("url", name) in MUTATIONS:
         return client.post(url, value("data", {}))
     return client.get(url, value("query", {}))
 
@@ -138,7 +142,7 @@ def test_permission_matrix(client, world, memories, name, role, where):
     response = _consume(_request(client, name, case, t))
     if where == "other":
         expected = 404
-    elif role in PERMISSIONS[case["action"]]:
+    elif role_can(role, URL_CAPABILITIES[case.get("url", name)]):
         expected = case["ok"]
     else:
         expected = 403
@@ -152,7 +156,7 @@ def test_outsider_gets_404_everywhere(client, world, memories, name):
     assert _request(client, name, CASES[name], t).status_code == 404
 
 
-@pytest.mark.parametrize("name", [n for n, c in CASES.items() if c["action"] in MUTATIONS])
+@pytest.mark.parametrize("name", sorted(MUTATIONS))
 def test_mutations_are_post_only(client, world, memories, name):
     t = _tenant_data(world, memories, world.acme)
     login(client, world.acme_admin)
@@ -168,7 +172,7 @@ def test_anonymous_is_sent_to_sign_in(client, db, name):
                             target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
                             api_key=SimpleNamespace(prefix="x"))  # fmt: skip
     url = reverse(name, kwargs={"tenant_slug": "acme", **(case["kwargs"](dummy) if "kwargs" in case else {})})
-    response = client.post(url) if case["action"] in MUTATIONS else client.get(url)
+    response = client.post(url) if name in MUTATIONS else client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
 
 
@@ -177,7 +181,7 @@ def test_read_only_member_cannot_change_anything(client, world, memories):
     t = _tenant_data(world, memories, world.acme)
     login(client, world.acme_viewer)
     for name, case in CASES.items():
-        if case["action"] in MUTATIONS:
+        if name in MUTATIONS:
             assert _request(client, name, case, t).status_code == 403, name
     assert Membership.objects.filter(pk=t.target.pk, role="viewer").exists()
     t.link.refresh_from_db()

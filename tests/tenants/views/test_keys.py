@@ -2,8 +2,9 @@
 
 from django.urls import reverse
 
-from tenants.models import AuditEvent, TenantAPIKey
-from tests.dashboard.conftest import login
+from memadmin.memory.models import AuditEvent
+from tenants.models import TenantAPIKey
+from tests.tenants.views.conftest import login
 
 
 def test_admin_creates_a_key_shown_once_that_works_until_revoked(client, world):

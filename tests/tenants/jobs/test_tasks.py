@@ -15,9 +15,9 @@ from memadmin.memory import store
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_offboard_app
 from tenants.models import App, Job
-from tests.jobs.conftest import keys_of
+from tests.tenants.jobs.conftest import keys_of
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 N = 30_000
 
 

@@ -1,0 +1,73 @@
+"""The one table of who may do what: role -> capabilities.
+
+The dashboard (tenants/permissions.py: URL name -> capability), the API (tenants/api/permissions.py:
+endpoint -> capability) and the memory service (Scope.require) all ask this table; nothing else compares
+role strings.
+"""
+
+from __future__ import annotations
+
+# Roles. Staff roles are the ones a Membership can hold; the others belong to principals that are not people
+# of the tenant: an API key, an end user's signed link, a background job acting for whoever asked.
+VIEWER, SUPPORT, ADMIN = "viewer", "support", "admin"
+API, END_USER, SYSTEM = "api", "enduser", "system"
+STAFF_ROLES = (VIEWER, SUPPORT, ADMIN)
+
+# Capabilities.
+READ = "read"  # list, search and open memories
+READ_USER = "read_user"  # look one person up across every app (the user page)
+EXPORT = "export"  # export one person's memories
+DELETE = "delete"  # delete memories (one, a person's, a filter's), and erase a person
+WRITE = "write"  # add and update memories
+EXPORT_APP = "export_app"  # export a whole app or tenant
+RUN_JOBS = "run_jobs"  # see background jobs and their receipts
+OFFBOARD = "offboard"  # delete a whole app, provably
+MANAGE_KEYS = "manage_keys"
+MANAGE_LINKS = "manage_links"  # issue and revoke "your data" links
+MANAGE_MEMBERS = "manage_members"
+READ_AUDIT = "read_audit"
+
+_SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS})
+_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT}
+
+CAPABILITIES: dict[str, frozenset[str]] = {
+    VIEWER: frozenset({READ}),
+    SUPPORT: _SUPPORT,
+    ADMIN: _ADMIN,
+    # An app server: everything the Mem0 API offers, and "your data" links for its users; no staff pages.
+    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, MANAGE_LINKS}),
+    END_USER: frozenset({READ, EXPORT, DELETE}),
+    # A job runs what its requester was allowed to start (checked when it was requested).
+    SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD}),
+}
+ALL = frozenset().union(*CAPABILITIES.values())
+
+# For refusals: "The viewer role cannot <description>."
+DESCRIPTIONS = {
+    READ: "read memories",
+    READ_USER: "open a person's page",
+    EXPORT: "export memories",
+    DELETE: "delete memories",
+    WRITE: "write memories",
+    EXPORT_APP: "export a whole app",
+    RUN_JOBS: "see background jobs",
+    OFFBOARD: "offboard an app",
+    MANAGE_KEYS: "manage API keys",
+    MANAGE_LINKS: "manage \"your data\" links",
+    MANAGE_MEMBERS: "manage members",
+    READ_AUDIT: "read the audit log",
+}
+
+
+def role_can(role: str, capability: str) -> bool:
+    if capability not in ALL:
+        raise KeyError(f"{capability!r} is not a capability")
+    return capability in CAPABILITIES.get(role, frozenset())
+
+
+def refusal(role: str, capability: str) -> str:
+    return f"The {role} role cannot {DESCRIPTIONS[capability]}."
+
+
+def capabilities_of(role: str) -> frozenset[str]:
+    return CAPABILITIES.get(role, frozenset())

@@ -1,0 +1,78 @@
+"""The models of the rule the memory service enforces: who touched which memories (AuditEvent) and what
+may not be deleted (LegalHold). Tenants are referenced by string so this app imports nothing from tenants."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import models
+from django.utils import timezone
+
+from memadmin.memory.errors import ValidationError
+from memadmin.memory.ids import clean_id
+
+
+def validate_user_id(value: str) -> None:
+    try:
+        if clean_id(value, "user_id") != value:
+            raise ValidationError("remove leading/trailing whitespace.")
+    except ValidationError as exc:
+        raise DjangoValidationError(exc.message) from None
+
+
+class TenantQuerySet(models.QuerySet):
+    def for_tenant(self, tenant) -> TenantQuerySet:
+        """Every query starts from the scope: a tenant object or its primary key."""
+        return self.filter(tenant_id=getattr(tenant, "pk", tenant))
+
+
+class AuditEvent(models.Model):
+    """Written by the memory service, so no view can forget it. Never holds memory text."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_events")
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    actor = models.CharField(max_length=200)
+    actor_kind = models.CharField(max_length=16)  # staff | api | enduser | system
+    role = models.CharField(max_length=16)
+    action = models.CharField(max_length=40, db_index=True)
+    app_id = models.CharField(max_length=128, blank=True)
+    user_id = models.CharField(max_length=128, blank=True, db_index=True)
+    memory_ids = models.JSONField(default=list, blank=True)
+    count = models.IntegerField(default=0)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
+
+
+class LegalHoldQuerySet(TenantQuerySet):
+    def active(self) -> LegalHoldQuerySet:
+        return self.filter(released_at__isnull=True)
+
+
+class LegalHold(models.Model):
+    """The one way to block deletions: of a whole tenant (no app, no user), one app, or one user."""
+
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="legal_holds")
+    app = models.ForeignKey(
+        "tenants.App", on_delete=models.CASCADE, null=True, blank=True, related_name="legal_holds"
+    )
+    user_id = models.CharField(max_length=128, blank=True, validators=[validate_user_id])
+    reason = models.CharField(max_length=300)
+    created_by = models.CharField(max_length=200)
+    created_at = models.DateTimeField(auto_now_add=True)
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LegalHoldQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self):
+        target = self.user_id or (self.app.app_id if self.app_id else "whole tenant")
+        return f"hold on {target}: {self.reason}"

@@ -1,0 +1,51 @@
+"""The API's permission table: endpoint (URL name) x method -> capability.
+
+Who holds which capability is decided in memadmin/memory/capabilities.py, the one table; the memory service
+checks the same capability again from the scope. tests/tenants/api/test_permissions.py walks the URLconf: an
+endpoint or method without an entry here fails it, and answers 500 rather than running unchecked.
+"""
+
+from __future__ import annotations
+
+from rest_framework import exceptions
+from rest_framework.permissions import BasePermission
+
+from memadmin.memory import capabilities as cap
+from tenants.api.auth import request_scope
+
+ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
+    "api-ping": {"GET": cap.READ},
+    "api-memory-add": {"POST": cap.WRITE},
+    "api-memory-search": {"POST": cap.READ},
+    "api-memory-list": {"POST": cap.READ},
+    "api-memory-delete-all": {"DELETE": cap.DELETE},
+    "api-memory-history": {"GET": cap.READ},
+    "api-memory-detail": {"GET": cap.READ, "PUT": cap.WRITE, "DELETE": cap.DELETE},
+    "api-entities": {"GET": cap.READ},
+    "api-entity-delete": {"DELETE": cap.DELETE},
+    "api-batch": {"PUT": cap.WRITE, "DELETE": cap.DELETE},
+    "api-export-create": {"POST": cap.EXPORT},  # a whole-app export also needs export_app (the view checks)
+    "api-export-get": {"POST": cap.EXPORT},
+    "api-data-links": {"POST": cap.MANAGE_LINKS},
+}
+# The schema and its documentation pages: no principal, no data.
+PUBLIC = frozenset({"api-schema", "api-docs", "api-redoc"})
+
+
+def endpoint_capability(url_name: str, method: str) -> str | None:
+    """None for methods the endpoint does not serve (DRF then answers 405)."""
+    method = "GET" if method == "HEAD" else method
+    return ENDPOINT_CAPABILITIES[url_name].get(method)
+
+
+class HasCapability(BasePermission):
+    def has_permission(self, request, view) -> bool:
+        if request.method == "OPTIONS":
+            return True
+        needed = endpoint_capability(request.resolver_match.url_name, request.method)
+        if needed is None:
+            return True
+        scope = request_scope(request)
+        if not scope.can(needed):
+            raise exceptions.PermissionDenied(cap.refusal(scope.role, needed))
+        return True

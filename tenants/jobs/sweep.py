@@ -1,0 +1,73 @@
+"""The periodic sweep (Celery beat, and once at worker start): due jobs, lost jobs, expired exports, retention.
+
+The Job row is the source of truth; these functions only re-send nudges the broker lost and schedule what is due.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from tenants.jobs.services import job_enqueue, job_retention
+from tenants.models import App, Job, RetentionPolicy
+
+logger = logging.getLogger("memadmin.jobs")
+
+
+def jobs_dispatch_due() -> int:
+    """Enqueue scheduled jobs whose time has come (grace periods ending, nudges the broker lost)."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
+    sent = 0
+    for job in Job.objects.filter(state=Job.State.SCHEDULED, run_after__lte=now):
+        enqueued = job.progress.get("enqueued_at")
+        if enqueued and now - datetime.fromisoformat(enqueued) < lease:
+            continue  # a nudge is already on its way
+        sent += job_enqueue(job_id=job.pk)
+    return sent
+
+
+def jobs_recover() -> int:
+    """Running jobs whose worker stopped beating (SIGKILL, machine lost) are sent again; the next
+    worker takes the lease over and resumes from the job's cursor."""
+    now = timezone.now()
+    lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
+    sent = 0
+    for job in Job.objects.filter(state=Job.State.RUNNING):
+        beat = job.progress.get("heartbeat")
+        if beat and now - datetime.fromisoformat(beat) < lease:
+            continue
+        logger.warning("Job %s lost its worker (last heartbeat %s); sending it again.", job.pk, beat)
+        sent += job_enqueue(job_id=job.pk)
+    return sent
+
+
+def exports_expire() -> int:
+    """Delete export files past their download window."""
+    removed = 0
+    for job in Job.objects.filter(result_expires_at__lte=timezone.now()).exclude(result_file=""):
+        Path(job.result_file).unlink(missing_ok=True)
+        Job.objects.filter(pk=job.pk).update(result_file="")
+        removed += 1
+    return removed
+
+
+def retention_due() -> int:
+    cutoff = timezone.now() - timedelta(hours=settings.MEMADMIN_RETENTION_INTERVAL_HOURS)
+    policies = RetentionPolicy.objects.select_related("app").filter(enabled=True, app__status=App.Status.ACTIVE)
+    policies = policies.filter(Q(last_swept_at__isnull=True) | Q(last_swept_at__lte=cutoff))
+    return sum(1 for policy in policies if job_retention(policy=policy))
+
+
+def jobs_sweep() -> dict:
+    return {
+        "dispatched": jobs_dispatch_due(),
+        "recovered": jobs_recover(),
+        "exports_expired": exports_expire(),
+        "retention_jobs": retention_due(),
+    }

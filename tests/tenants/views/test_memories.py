@@ -1,0 +1,165 @@
+"""tenants/views/memories.py against the real Valkey + Mem0: pages vs HTMX fragments, URL state, paging,
+errors, detail and deletion, audit."""
+
+import re
+
+import pytest
+
+from memadmin.memory import selectors
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.scope import scope_for_membership
+from tests.tenants.views.conftest import HTMX, events, login
+
+# --- browser: page vs fragment, URL state, filters, paging, search -------------------------------
+
+
+def test_browse_full_page_then_htmx_fragment(support, memories):
+    page = support.get("/t/acme/memories/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "<html" in html and 'hx-push-url="true"' in html
+    assert memories.alice_food.memory in html and memories.globex_alice.memory not in html
+    fragment = support.get("/t/acme/memories/", {"user_id": "bob"}, **HTMX)
+    body = fragment.content.decode()
+    assert fragment.status_code == 200 and "<html" not in body and "<table" in body
+    assert "Bob is allergic" in body and "Alice" not in body
+    assert "HX-Request" in fragment["Vary"]
+
+
+def test_the_url_reproduces_the_view(support, memories):
+    """What HTMX pushes (the query string) renders the same filters and rows on a plain reload."""
+    html = support.get("/t/acme/memories/", {"user_id": "alice", "app": "sports_portal"}).content.decode()
+    assert 'value="alice"' in html and re.search(r'<option value="sports_portal"\s+selected', html)
+    assert "Alice plays tennis" in html and "vegetarian" not in html
+
+
+def test_filters_exact_and_star(support, world, add, memories):
+    add(world.acme, "concierge_app", "Alice", "Capital Alice is another person")
+    add(world.acme, "concierge_app", "dave", "Dave has no agent")
+    alice = support.get("/t/acme/memories/", {"user_id": "alice"}, **HTMX).content.decode()
+    assert "Capital Alice" not in alice and "vegetarian" in alice
+    with_agent = support.get("/t/acme/memories/", {"agent_id": "*"}, **HTMX).content.decode()
+    assert "Dave has no agent" not in with_agent and "Bob is allergic" in with_agent
+    with_run = support.get("/t/acme/memories/", {"run_id": "run-1"}, **HTMX).content.decode()
+    assert "vegetarian" in with_run and "Bob" not in with_run
+
+
+def test_pagination_exact_totals(support, world, add):
+    for i in range(23):
+        add(world.acme, "sports_portal", "pat", f"Pat fact number {i}")
+    first = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10}, **HTMX).content.decode()
+    assert "<strong>23</strong> memories" in first and "page 1 of 3" in first
+    last = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "page": 3}, **HTMX)
+    assert last.content.decode().count("Pat fact number") == 3
+    assert 'rel="prev"' in last.content.decode() and 'rel="next"' not in last.content.decode()
+
+
+def test_search_is_ranked_with_scores(support, memories):
+    html = support.get("/t/acme/memories/", {"q": "what food does she like"}, **HTMX).content.decode()
+    assert "closest match" in html and 'class="score"' in html
+    assert html.index("vegetarian") < html.index("tennis")
+    assert "sushi" not in html  # other tenant
+    assert events("memory.search", tenant__slug="acme").exists()
+
+
+def test_empty_state(support, world):
+    html = support.get("/t/acme/memories/").content.decode()
+    assert "No memories yet" in html
+
+
+@pytest.mark.parametrize("query,message", [
+    ({"page": "0"}, "greater than or equal to 1"),
+    ({"page": "abc"}, "whole number"),
+    ({"page_size": "7"}, "Select a valid choice"),
+    ({"user_id": "a b"}, "whitespace"),
+    ({"agent_id": "x" * 129}, "at most 128"),
+    ({"app": "not_an_app"}, "Select a valid choice"),
+    ({"q": "x" * 2001}, "at most 2000"),
+])  # fmt: skip
+def test_bad_query_strings_are_400_with_the_error(support, world, query, message):
+    page = support.get("/t/acme/memories/", query)
+    assert page.status_code == 400 and message in page.content.decode() and "<html" in page.content.decode()
+    fragment = support.get("/t/acme/memories/", query, **HTMX)
+    assert fragment.status_code == 400 and message in fragment.content.decode()
+    assert "<html" not in fragment.content.decode()
+
+
+def test_paging_past_the_search_window_is_400(support, world):
+    response = support.get("/t/acme/memories/", {"page": "10000", "page_size": "100"})
+    assert response.status_code == 400 and "newest 10000" in response.content.decode()
+
+
+# --- 404s ----------------------------------------------------------------------------------------
+
+
+def test_unknowns_are_404(support, world, memories):
+    assert support.get("/t/nope/").status_code == 404
+    assert support.get("/t/acme/memories/concierge_app/does-not-exist/").status_code == 404
+    assert support.get("/t/acme/memories/no_such_app/x/").status_code == 404
+    # Another tenant's memory id through our own tenant: not found, not forbidden.
+    assert support.get(f"/t/acme/memories/concierge_app/{memories.globex_alice.id}/").status_code == 404
+
+
+def test_app_export_of_unknown_app_is_404(client, world):
+    login(client, world.acme_admin)
+    assert client.get("/t/acme/apps/no_such_app/export/", {"format": "json"}).status_code == 404
+    assert client.get("/t/acme/apps/concierge_app/export/", {"format": "xml"}).status_code == 400
+
+
+# --- store unreachable -> 503 --------------------------------------------------------------------
+
+
+@pytest.fixture
+def store_down(doomed_server):
+    """Every read must say the store is unreachable."""
+    doomed_server.kill()
+    return doomed_server
+
+
+def test_store_down_is_503_page_and_partial(support, world, store_down):
+    page = support.get("/t/acme/")
+    assert page.status_code == 503 and "memory store is unreachable" in page.content.decode()
+    assert "<html" in page.content.decode() and "No memories" not in page.content.decode()
+    fragment = support.get("/t/acme/memories/", {"user_id": "alice"}, **HTMX)
+    assert fragment.status_code == 503 and "memory store is unreachable" in fragment.content.decode()
+    assert "<html" not in fragment.content.decode()
+    export = support.get("/t/acme/user/export/", {"user_id": "alice", "format": "json"})
+    assert export.status_code == 503 and not export.streaming
+
+
+# --- detail and single deletion --------------------------------------------------------------------
+
+
+def test_detail_shows_ids_metadata_history_and_is_audited(support, memories):
+    response = support.get(f"/t/acme/memories/concierge_app/{memories.alice_food.id}/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert memories.alice_food.id in html and "run-1" in html and "History" in html and "ADD" in html
+    event = events("memory.get").get()
+    assert event.memory_ids == [memories.alice_food.id] and event.user_id == "alice" and event.role == "support"
+    assert event.ip == "127.0.0.1"
+
+
+def test_memory_delete_confirms_then_deletes(support, world, memories):
+    url = f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/"
+    confirm = support.post(url)
+    assert confirm.status_code == 200 and "Delete this memory?" in confirm.content.decode()
+    scope = scope_for_membership(world.acme_admin)
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="bob")) == 1
+    done = support.post(url, {"confirm": "yes", "next": "/t/acme/memories/?user_id=bob"})
+    assert done.status_code == 302 and done["Location"] == "/t/acme/memories/?user_id=bob"
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="bob")) == 0
+    assert events("memory.delete", user_id="bob").count() == 1
+    assert support.post(url, {"confirm": "yes"}).status_code == 404  # already gone
+
+
+def test_memory_delete_over_htmx_removes_the_row_and_toasts(support, memories):
+    url = f"/t/acme/memories/sports_portal/{memories.alice_sport.id}/delete/"
+    response = support.post(url, {"confirm": "yes"}, **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200 and 'hx-swap-oob="beforeend"' in body and "Memory deleted" in body
+
+
+def test_unsafe_next_is_ignored(support, memories):
+    url = f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/"
+    response = support.post(url, {"confirm": "yes", "next": "https://evil.example/"})
+    assert response["Location"] == "/t/acme/memories/"

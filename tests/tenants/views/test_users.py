@@ -1,0 +1,98 @@
+"""tenants/views/users.py: the user page, its export and deletion, the users index, "your data" links."""
+
+import csv
+import io
+import json
+import re
+
+from django.utils import timezone
+
+from memadmin.memory import selectors
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.scope import scope_for_membership
+from tests.tenants.views.conftest import HTMX, events, login
+
+
+def test_user_page_spans_apps_and_is_audited(support, memories):
+    response = support.get("/t/acme/user/", {"user_id": "alice"})
+    html = response.content.decode()
+    assert "vegetarian" in html and "tennis" in html and "Bob" not in html and "sushi" not in html
+    assert "Export JSON" in html and "Delete all memories of alice" in html
+    assert "Issue link" not in html  # support cannot issue links
+    assert events("memory.list", user_id="alice", actor_kind="staff").exists()
+
+
+def test_user_page_rejects_bad_ids(support, world):
+    assert support.get("/t/acme/user/", {"user_id": "*"}).status_code == 400
+    assert support.get("/t/acme/user/").status_code == 400
+
+
+def test_user_page_search_partial(support, memories):
+    response = support.get("/t/acme/user/", {"user_id": "alice", "q": "food preferences"}, **HTMX)
+    html = response.content.decode()
+    assert "<html" not in html and "vegetarian" in html and 'class="score"' in html
+
+
+def test_user_export_json_is_streamed_with_user_and_date(support, memories):
+    response = support.get("/t/acme/user/export/", {"user_id": "alice", "format": "json"})
+    assert response.streaming and response["Content-Type"] == "application/json"
+    today = timezone.now().strftime("%Y-%m-%d")
+    assert response["Content-Disposition"] == f'attachment; filename="acme-alice-{today}.json"'
+    data = json.loads(b"".join(response.streaming_content))
+    assert sorted(d["memory"] for d in data) == sorted([memories.alice_food.memory, memories.alice_sport.memory])
+    assert all(d["user_id"] == "alice" and isinstance(d["history"], list) for d in data)
+    assert events("memory.export", user_id="alice").get().count == 2
+
+
+def test_user_export_csv(support, memories):
+    response = support.get("/t/acme/user/export/", {"user_id": "alice", "format": "csv"})
+    assert response["Content-Disposition"].endswith('.csv"')
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert {r["memory"] for r in rows} == {memories.alice_food.memory, memories.alice_sport.memory}
+    assert json.loads(next(r for r in rows if r["app_id"] == "concierge_app")["history"])[0]["event"] == "ADD"
+
+
+def test_user_export_of_nobody_is_an_empty_list(support, world):
+    response = support.get("/t/acme/user/export/", {"user_id": "nobody", "format": "json"})
+    assert json.loads(b"".join(response.streaming_content)) == []
+
+
+def test_user_delete_needs_the_typed_id(support, world, memories):
+    wrong = support.post("/t/acme/user/delete/", {"user_id": "alice", "confirm_user_id": "Alice"})
+    assert wrong.status_code == 400 and "does not match" in wrong.content.decode()
+    scope = scope_for_membership(world.acme_admin)
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="alice")) == 2
+    done = support.post("/t/acme/user/delete/", {"user_id": "alice", "confirm_user_id": "alice"}, **HTMX)
+    html = done.content.decode()
+    assert done.status_code == 200 and "<html" not in html
+    assert re.search(r'data-testid="deleted">2<', html) and re.search(r'data-testid="remaining">0<', html)
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="alice")) == 0
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="bob")) == 1
+    other = scope_for_membership(world.globex_admin)
+    assert selectors.memory_count(scope=other, filters=filter_from_fields(user_id="alice")) == 1
+    assert events("memory.delete_matching", user_id="alice").get().count == 2
+
+
+def test_users_index_lists_top_users(support, memories):
+    html = support.get("/t/acme/users/").content.decode()
+    assert "alice" in html and "bob" in html and "Open user" in html
+
+
+# --- your-data links ---------------------------------------------------------------------------------
+
+
+def test_admin_issues_a_link_shown_once_and_can_revoke_it(client, world, memories):
+    login(client, world.acme_admin)
+    issued = client.post("/t/acme/user/links/", {"user_id": "alice", "days": "7"})
+    assert issued.status_code == 302
+    page = client.get(issued["Location"]).content.decode()
+    link = re.search(r'id="issued-link" class="mono" value="([^"]+)"', page).group(1)
+    assert "/your-data/" in link and "Copy" in page
+    assert 'id="issued-link"' not in client.get(issued["Location"]).content.decode()  # shown once
+    assert events("link.issue", user_id="alice").exists()
+    from tenants.models import DataLink
+
+    row = DataLink.objects.get(user_id="alice")
+    client.post(f"/t/acme/links/{row.pk}/revoke/")
+    assert events("link.revoke", user_id="alice").exists()
+    assert "revoked" in client.get(link).content.decode()
