@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("browse", "counts", "search", "export", "http", "offboard")
+SECTIONS = ("browse", "counts", "search", "export", "erasure", "http", "offboard")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -131,6 +131,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("counts", lambda: measure.measure_counts(ctx)),
         ("search", lambda: measure.measure_search(ctx)),
         ("export", lambda: measure.measure_export(ctx, env.data_dir)),
+        ("erasure", lambda: measure_erasure(ctx)),
         ("http", lambda: measure_http(ds, args, env)),
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
     ]
@@ -146,6 +147,12 @@ def run_one(ds, args, env, raw, manifest) -> dict:
                                      "loadavg_1m_before": round(load_before, 2),
                                      "loadavg_1m_after": round(os.getloadavg()[0], 2)}  # fmt: skip
     return result
+
+
+def measure_erasure(ctx) -> dict:
+    from bench.erasure import measure_erasure as run
+
+    return run(ctx)
 
 
 def measure_http(ds, args, env) -> dict:

@@ -73,8 +73,8 @@ def peak_rss_mb() -> float | None:
 def raw_cursor(client, scope, filters, batch: int = 500) -> int:
     """The engine's floor: the same FT.AGGREGATE cursor reads, without building records or JSON."""
     from memadmin.memory.filters import render
+    from memadmin.memory.index import RETURN_FIELDS
     from memadmin.memory.selectors import plan
-    from memadmin.memory.store import RETURN_FIELDS
 
     load = ["LOAD", str(len(RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in RETURN_FIELDS)]
     count = 0

@@ -304,7 +304,7 @@ def ensure_tenant(ds: Dataset):
     """Tenant, its 3 apps (indexes created before any write), agents, end users, a staff admin and an API key."""
     from django.contrib.auth import get_user_model
 
-    from memadmin.memory import store
+    from memadmin.memory import index
     from tenants.models import Agent, App, EndUser, Membership, Tenant
 
     tenant, _ = Tenant.objects.get_or_create(slug=ds.slug, defaults={"name": f"Bench {ds.n:,} (seed {ds.seed})"})
@@ -312,7 +312,7 @@ def ensure_tenant(ds: Dataset):
     for i, (app_id, _) in enumerate(APPS):
         defaults = {"name": app_id, "is_default": i == 0}
         app, _ = App.objects.get_or_create(tenant=tenant, app_id=app_id, defaults=defaults)
-        store.ensure_index(app.collection_name)
+        index.ensure(app.collection_name)
         apps.append(app)
         if not app.agents.exists():
             Agent.objects.bulk_create([Agent(app=app, agent_id=agent) for agent in AGENTS])
@@ -356,9 +356,9 @@ def _embed_batch(collection: str, texts: list[str]) -> np.ndarray:
     """MiniLM through the service's own embedder (the model store.embed uses), batched for speed."""
     import torch
 
-    from memadmin.memory import store
+    from memadmin.memory import index
 
-    model = store.memory_for(collection).embedding_model.model  # the SentenceTransformer behind store.embed
+    model = index.mem0(collection).embedding_model.model  # the SentenceTransformer behind store.embed
     threads = torch.get_num_threads()
     # One thread while loading: on a busy 2-core box multi-threaded torch slows to a crawl beside Valkey.
     torch.set_num_threads(1)
@@ -451,7 +451,7 @@ def load(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) -> Load
 
 def drop(ds: Dataset, raw, collections: list[str] | None = None) -> None:
     """Remove one dataset from the store and the bench DB (used by --reload)."""
-    from memadmin.memory import store
+    from memadmin.memory import index
     from tenants.models import Tenant
 
     tenant = Tenant.objects.filter(slug=ds.slug).first()
@@ -462,6 +462,6 @@ def drop(ds: Dataset, raw, collections: list[str] | None = None) -> None:
             raw.execute_command("FT.DROPINDEX", collection, "DD")
         except Exception:  # noqa: BLE001 - no index: nothing to drop
             pass
-        store.forget_index(collection)
+        index.forget(collection)
     if tenant:
         tenant.delete()

@@ -203,13 +203,13 @@ def distinct_users_per_app(ds: Dataset) -> dict[str, int]:
 
 def measure_search(ctx: Context) -> dict:
     """Semantic search, user filter, top_k 10, query embedding included: memory_search vs mem0 Memory.search."""
-    from memadmin.memory import store
+    from memadmin.memory import index
     from memadmin.memory.filters import filter_from_fields
     from memadmin.memory.selectors import memory_search
 
     main = ctx.main_app
     users = ctx.heavy
-    mem0 = store.memory_for(main.collection)
+    mem0 = index.mem0(main.collection)
     pairs = list(itertools.product(QUERIES, users))
     pairs = [pairs[(i * 7) % len(pairs)] for i in range(len(pairs))]
 
@@ -227,11 +227,11 @@ def measure_search(ctx: Context) -> dict:
         return mem0.search(query, filters={"user_id": user}, top_k=10)
 
     def embed_only(i):
-        return store.embed(main.collection, pairs[i % len(pairs)][0])
+        return index.embed(main.collection, pairs[i % len(pairs)][0])
 
     # Every query once through each path first: the model's first call per input shape is slow.
     for i, query in enumerate(QUERIES[: ctx.query_count]):
-        store.embed(main.collection, query)
+        index.embed(main.collection, query)
         service_one(i)
         baseline(i)
     out = {}
@@ -256,7 +256,7 @@ def measure_search(ctx: Context) -> dict:
 
 def search_quality(ctx: Context, service_one, pairs) -> dict:
     """recall@10 of the HNSW answer against exact cosine over all of that user's vectors in that app."""
-    from memadmin.memory import store
+    from memadmin.memory import index
 
     main = ctx.main_app
     recalls = []
@@ -275,7 +275,7 @@ def search_quality(ctx: Context, service_one, pairs) -> dict:
         vectors_by_user[user] = (ids, matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
     sample = pairs[: ctx.query_count]
     for i, (query, user) in enumerate(sample):
-        q = np.asarray(store.embed(main.collection, query), dtype=np.float32)
+        q = np.asarray(index.embed(main.collection, query), dtype=np.float32)
         ids, matrix = vectors_by_user[user]
         exact = {ids[j] for j in np.argsort(-(matrix @ (q / np.linalg.norm(q))))[:10]}
         got = {r.id for r in service_one(i)}

@@ -95,14 +95,14 @@ def _baseline(tenant, sample: int) -> dict:
     """What a Mem0 user has: Memory.delete(id), one call per memory (it also writes a history row)."""
     from django.conf import settings
 
-    from memadmin.memory import store
+    from memadmin.memory import index, store
 
     app = _throwaway_app(tenant, f"baseline_{uuid.uuid4().hex[:8]}")
-    store.ensure_index(app.collection_name)
+    index.ensure(app.collection_name)
     load_memories(store.client(), app.collection_name, sample, dims=settings.MEMADMIN_EMBEDDER_DIMS, seed=1,
                   history_path=store.history_db_path(app.collection_name))  # fmt: skip
-    memory = store.memory_for(app.collection_name)  # loads Mem0 (and its embedder) before the clock starts
-    ids = [store._s(k).rsplit(":", 1)[-1] for k in store.client().scan_iter(
+    memory = index.mem0(app.collection_name)  # loads Mem0 (and its embedder) before the clock starts
+    ids = [index.memory_id_of(k) for k in store.client().scan_iter(
         match=f"{store.key_prefix(app.collection_name)}*", count=1000)]  # fmt: skip
     started = time.perf_counter()
     for memory_id in ids:
@@ -116,7 +116,7 @@ def run_offboard_bench(n: int, *, baseline_sample: int = 2000, timeout: float = 
     import psutil
     from django.conf import settings
 
-    from memadmin.memory import store
+    from memadmin.memory import index, store
     from memadmin.memory.scope import scope_for_job
     from tenants.jobs.services import job_offboard_app
     from tenants.models import Job, Tenant
@@ -124,7 +124,7 @@ def run_offboard_bench(n: int, *, baseline_sample: int = 2000, timeout: float = 
     slug = f"bench-offboard-{uuid.uuid4().hex[:6]}"
     tenant = Tenant.objects.create(name=slug, slug=slug)
     app = _throwaway_app(tenant, "offboard_me")
-    store.ensure_index(app.collection_name)
+    index.ensure(app.collection_name)
     started = time.perf_counter()
     load_memories(store.client(), app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS,
                   history_path=store.history_db_path(app.collection_name))  # fmt: skip

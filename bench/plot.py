@@ -39,7 +39,7 @@ PANELS = {
 }
 
 
-def _get(data, path):
+def dig(data, path):
     for key in path:
         if not isinstance(data, dict) or key not in data:
             return None
@@ -75,7 +75,7 @@ def plot(paths: list[Path], out: Path) -> Path | None:
     axes = list(grid.flat)
     for ax, (title, series) in zip(axes, PANELS.items()):
         for label, path in series:
-            points = [(n, _get(runs[n], path)) for n in ns]
+            points = [(n, dig(runs[n], path)) for n in ns]
             points = [(n, v) for n, v in points if isinstance(v, dict) and v.get("p50_ms") is not None]
             if not points:
                 continue
@@ -85,14 +85,14 @@ def plot(paths: list[Path], out: Path) -> Path | None:
         _style(ax, title, "latency ms (p50 solid, p95 dashed)")
     ax = axes[4]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
-        points = [(n, _get(runs[n], ("export", case, "service", "memories_per_s"))) for n in ns]
+        points = [(n, dig(runs[n], ("export", case, "service", "memories_per_s"))) for n in ns]
         points = [(n, v) for n, v in points if v]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
     _style(ax, "export throughput (service)", "memories / s")
     ax = axes[5]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
-        points = [(n, _get(runs[n], ("export", case, "service", "peak_rss_mb_sampled"))) for n in ns]
+        points = [(n, dig(runs[n], ("export", case, "service", "peak_rss_mb_sampled"))) for n in ns]
         points = [(n, v) for n, v in points if v]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from bench.plot import RESULTS, _get, latest_runs
+from bench.plot import RESULTS, dig, latest_runs
 
 ROWS = [
     ("browse newest 50, one user (~1k), 1 app", ("browse", "browse_user_one_app"), "service", "raw_ft_search"),
@@ -33,7 +33,7 @@ def tables(runs: dict[int, dict]) -> str:
     for label, path, ours, base in ROWS:
         cells = []
         for n in ns:
-            node = _get(runs[n], path) or {}
+            node = dig(runs[n], path) or {}
             b = node.get(base) if base else None
             r = node.get("ratio_vs_raw") or node.get("ratio_vs_mem0")
             cells += [_ms(node.get(ours)), _ms(b) if base else "-", f"{r:.2f}x" if r else "-"]
@@ -44,9 +44,9 @@ def tables(runs: dict[int, dict]) -> str:
     for label, name in HTTP:
         cells = []
         for n in ns:
-            node = _get(runs[n], ("http", name)) or {}
+            node = dig(runs[n], ("http", name)) or {}
             for c in ("1", "8", "32"):
-                level = _get(node, ("levels", c))
+                level = dig(node, ("levels", c))
                 if level:
                     cells.append(f"{level['p50_ms']:.0f} ms, {level['requests_per_s']:.1f}/s, {level['errors']} err")
                 else:
@@ -57,8 +57,8 @@ def tables(runs: dict[int, dict]) -> str:
     for label, case in (("one user", "export_user"), ("one app", "export_app")):
         cells = []
         for n in ns:
-            s = _get(runs[n], ("export", case, "service")) or {}
-            r = _get(runs[n], ("export", case, "raw_cursor")) or {}
+            s = dig(runs[n], ("export", case, "service")) or {}
+            r = dig(runs[n], ("export", case, "raw_cursor")) or {}
             if s.get("memories_per_s"):
                 cells.append(
                     f"{s['memories']:,} in {s['seconds']:.2f}s = {s['memories_per_s']:,.0f}/s "

@@ -19,7 +19,7 @@ def _check(value, limit, *, at_most: bool = True) -> dict:
 
 def evaluate(runs: list[dict]) -> dict:
     """Targets for the largest N measured so far (and growth from the smallest)."""
-    measured = [r for r in runs if "browse" in r]
+    measured = [r for r in runs if "browse" in r or "erasure" in r]
     if not measured:
         return {}
     run = max(measured, key=lambda r: r["n"])
@@ -50,6 +50,21 @@ def evaluate(runs: list[dict]) -> dict:
            for case in ("export_user", "export_app")]  # fmt: skip
     rss = [v for v in rss if v is not None]
     out["export_peak_rss_mb<300 (any N)"] = _check(max(rss) if rss else None, 300)
+    erasure = run.get("erasure") or {}
+    if erasure:
+        out["erase_typical_user_p50_ms<=50"] = _check(_get(erasure, "typical_user", "service", "p50_ms"), 50)
+        out["erase_typical_user_vs_floor<=5x"] = _check(_get(erasure, "typical_user", "ratio_vs_floor"), 5)
+        out["erase_heavy_user_memories_per_s>=10000"] = _check(
+            _get(erasure, "heavy_user", "service_memories_per_s"), 10000, at_most=False
+        )  # fmt: skip
+        out["monitor_keys_per_s>=100000"] = _check(_get(erasure, "monitor", "keys_per_s"), 100000, at_most=False)
+        out["monitor_browse_p95_increase<=20%"] = _check(_get(erasure, "monitor", "browse_p95_increase"), 0.2)
+        small_erase = _get(smallest, "erasure", "typical_user", "service", "p50_ms")
+        large_erase = _get(erasure, "typical_user", "service", "p50_ms")
+        if smallest is not run and small_erase and large_erase:
+            out[f"erase_typical_p50_growth_{smallest['n']}->{run['n']}<=1.5x"] = _check(
+                round(large_erase / small_erase, 3), 1.5
+            )  # fmt: skip
     if smallest is not run:
         small = _get(smallest, "browse", "browse_user_one_app", "service", "p50_ms")
         large = _get(browse, "service", "p50_ms")

@@ -66,6 +66,10 @@ class MemadminCelery(Celery):
                     "task": "tenants.jobs.tasks.sweep",
                     "schedule": timedelta(seconds=settings.MEMADMIN_JOB_SWEEP_SECONDS),
                 },
+                "index-consistency": {
+                    "task": "tenants.jobs.tasks.index_consistency",
+                    "schedule": timedelta(seconds=settings.MEMADMIN_MONITOR_SECONDS),
+                },
             },
         )
 

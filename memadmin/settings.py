@@ -201,6 +201,13 @@ MEMADMIN_JOB_LEASE_SECONDS = env_int("MEMADMIN_JOB_LEASE_SECONDS", 120, minimum=
 MEMADMIN_JOB_STORE_RETRY_SECONDS = env_int("MEMADMIN_JOB_STORE_RETRY_SECONDS", 300, minimum=0)
 MEMADMIN_JOB_SWEEP_SECONDS = env_int("MEMADMIN_JOB_SWEEP_SECONDS", 60, minimum=1)
 MEMADMIN_RETENTION_INTERVAL_HOURS = env_int("MEMADMIN_RETENTION_INTERVAL_HOURS", 24, minimum=1)
+# Erasure at scale: a deletion matching more than this many memories runs as a job with a receipt.
+MEMADMIN_ERASURE_SYNC_LIMIT = env_int("MEMADMIN_ERASURE_SYNC_LIMIT", 5000, minimum=1)
+# FT.INFO costs ~100-200 ms at 1M memories: index health read from it is reused for this many seconds.
+MEMADMIN_INDEX_HEALTH_MAX_AGE = env_int("MEMADMIN_INDEX_HEALTH_MAX_AGE", 10, minimum=0, maximum=3600)
+# The consistency monitor: one step per app every MEMADMIN_MONITOR_SECONDS (beat), SCAN throttled to this rate.
+MEMADMIN_MONITOR_SECONDS = env_int("MEMADMIN_MONITOR_SECONDS", 300, minimum=10)
+MEMADMIN_MONITOR_KEYS_PER_SECOND = env_int("MEMADMIN_MONITOR_KEYS_PER_SECOND", 150_000, minimum=0)
 
 LOGGING = {
     "version": 1,

@@ -54,7 +54,9 @@ class BrowseForm(forms.Form):
     user_id = IdField(label="User", id_name="user_id", allow_any=True, required=False)
     agent_id = IdField(label="Agent", id_name="agent_id", allow_any=True, required=False)
     run_id = IdField(label="Run", id_name="run_id", allow_any=True, required=False)
-    page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+    # A keyset cursor (selectors.memory_page_after): the page after the memory it names, at any depth.
+    after = forms.CharField(required=False, max_length=4096, strip=True)
     page_size = forms.TypedChoiceField(label="Per page", required=False, coerce=int, empty_value=25,
                                        choices=[(n, n) for n in PAGE_SIZES])  # fmt: skip
 

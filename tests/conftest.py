@@ -11,7 +11,7 @@ import valkey
 from django.conf import settings
 from django.core.cache import cache
 
-from memadmin.memory import store
+from memadmin.memory import index, store
 from memadmin.memory.embedded import free_port, start_process
 
 
@@ -80,7 +80,7 @@ def fast_password_hashing(settings):
 def clean_store(request, valkey_server):
     """Every test starts from an empty store (indexes included) and empty Mem0 history tables."""
     valkey_server.client().flushall()
-    store.forget_indexes()
+    index.forget_all()
     cache.clear()  # cached counts are keyed by tenant ids, which the rolled-back test DB hands out again
     # The history files outlive FLUSHALL; empty them rather than unlink them (Mem0 holds them open).
     for path in (Path(settings.DATA_DIR) / "history").glob("*.sqlite3"):

@@ -20,23 +20,21 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from django.conf import settings
-
-from memadmin.memory import store
-from memadmin.memory.errors import ValidationError
-from memadmin.memory.filters import EVERYTHING, Node, pinned_value, render
+from memadmin.memory import index, store
+from memadmin.memory.consistency import health_forget, index_health
+from memadmin.memory.errors import NotFound, ValidationError
+from memadmin.memory.filters import EVERYTHING, Eq, Node, pinned_value, render
 from memadmin.memory.history import (
-    _connect,
-    _has_table,
     history_count,
     history_delete,
     history_drop,
+    history_rows,
+    messages_before_delete,
     messages_count,
     messages_delete,
 )
 from memadmin.memory.scope import AppRef, Scope
-from memadmin.memory.selectors import _count, _search, plan
-from memadmin.memory.services import scan_matching
+from memadmin.memory.selectors import app_count, plan
 
 logger = logging.getLogger("memadmin.memory.bulk")
 
@@ -47,8 +45,6 @@ MAX_PASSES = 5  # full SCAN passes before an app that keeps refilling (an agent 
 def _app(scope: Scope, app_id: str) -> AppRef:
     app = scope.app(app_id)
     if app is None:
-        from memadmin.memory.errors import NotFound
-
         raise NotFound(f"App {app_id} not found.")
     return app
 
@@ -83,8 +79,9 @@ def _finish_pending(cursor: dict, collection: str, counts: dict, progress: Progr
 
 
 def _delete_batch(cursor: dict, collection: str, ids: list[str], counts: dict, progress: Progress,
-                  with_history: bool = True) -> int:  # fmt: skip
-    history = history_count(collection, ids) if with_history else 0
+                  with_history: bool = True, journal: bool = True) -> int:  # fmt: skip
+    # The journal's history count only serves a resumed job; a request that dies simply never answers.
+    history = history_count(collection, ids) if with_history and journal else 0
     cursor["pending"] = {"ids": ids, "history": history}
     progress(cursor)  # journal first: a kill after the UNLINK must still count this batch
     unlinked = _unlink(ids, collection)
@@ -102,7 +99,7 @@ def _scan_page(collection: str, scan_cursor: int, batch_size: int) -> tuple[int,
         next_cursor, keys = store.client().scan(
             cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size
         )
-    return int(next_cursor), [store._s(k).rsplit(":", 1)[-1] for k in keys]
+    return int(next_cursor), [index.memory_id_of(k) for k in keys]
 
 
 def _scan_count(collection: str) -> int:
@@ -114,27 +111,6 @@ def _scan_count(collection: str) -> int:
             return total
 
 
-def _history_rows(collection: str) -> int:
-    connection = _connect(collection)
-    if connection is None:
-        return 0
-    try:
-        if not _has_table(connection, "history"):
-            return 0
-        return connection.execute("SELECT COUNT(*) FROM history").fetchone()[0]
-    finally:
-        connection.close()
-
-
-def _distinct(app: AppRef, field: str) -> int:
-    store.ensure_index(app.collection)
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, f"@{field}:{{w'*'}}", "GROUPBY", "1", f"@{field}",
-        "REDUCE", "COUNT", "0", "AS", "n", "LIMIT", "0", "1000000",
-    )  # fmt: skip
-    return max(0, len(reply) - 1)
-
-
 # --- selectors for the offboard page -------------------------------------------------
 
 
@@ -142,15 +118,19 @@ def app_summary(*, scope: Scope, app_id: str) -> dict:
     """What offboarding would remove: counted by the engine and the history DB, never read row by row."""
     scope.require("read")
     app = _app(scope, app_id)
-    memories = _count(app, EVERYTHING)
+    memories = app_count(app=app, tree=EVERYTHING)
+
+    def distinct(name):  # only memories that have the field: a missing run_id is not a run
+        return index.distinct(app.collection, f"@{name}:{{w'*'}}", name) if memories else 0
+
     return {
         "app_id": app.app_id,
         "collection": app.collection,
         "memories": memories,
-        "users": _distinct(app, "user_id") if memories else 0,
-        "agents": _distinct(app, "agent_id") if memories else 0,
-        "runs": _distinct(app, "run_id") if memories else 0,
-        "history_rows": _history_rows(app.collection),
+        "users": distinct("user_id"),
+        "agents": distinct("agent_id"),
+        "runs": distinct("run_id"),
+        "history_rows": history_rows(app.collection),
         "messages": messages_count(app.collection),
     }
 
@@ -159,26 +139,9 @@ def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> li
     """run_ids of an app whose newest memory (created or updated) is older than ``before`` (epoch s)."""
     scope.require("read")
     app = _app(scope, app_id)
-    store.ensure_index(app.collection)
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, "@run_id:{w'*'}", "LOAD", "2", "@created_at", "@updated_at",
-        "GROUPBY", "1", "@run_id", "REDUCE", "MAX", "1", "@created_at", "AS", "c",
-        "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000",
-    )  # fmt: skip
-    runs = []
-    for row in reply[1:]:
-        fields = {store._s(k): store._s(v) for k, v in zip(row[::2], row[1::2])}
-        last = max(_number(fields.get("c")), _number(fields.get("u")))
-        if fields.get("run_id") and last < before:
-            runs.append(fields["run_id"])
+    latest = index.group_latest(app.collection, "@run_id:{w'*'}", "run_id")
+    runs = [run_id for run_id, last in latest.items() if last < before]
     return sorted(runs)[:limit]
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
 
 
 # --- offboarding -------------------------------------------------------------------
@@ -187,41 +150,28 @@ def _number(value) -> float:
 _placeholder_prefix = store.offboarding_prefix
 
 
-def _drop_index(collection: str) -> None:
-    with store.store_errors():
-        try:
-            store.client().execute_command("FT.DROPINDEX", collection)
-        except Exception as exc:  # already dropped by a killed attempt
-            if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
-                raise
-
-
 def _swap_to_placeholder(collection: str) -> None:
     """Deleting a document from an HNSW index costs far more than the UNLINK itself, so the app's index is
     swapped for an empty one of the same name (on a prefix no key has) before the keys go. Readers of the
     frozen app keep getting answers (0 memories) instead of "Unknown index name"."""
-    with store.store_errors():
-        info = store.index_info(collection)
-        if info is not None:
-            if store._prefixes(info) == [_placeholder_prefix(collection)]:
-                return
-            _drop_index(collection)
-        schema = store._schema(collection, settings.MEMADMIN_EMBEDDER_DIMS, "flat")
-        schema[schema.index(store.key_prefix(collection))] = _placeholder_prefix(collection)
-        store.client().execute_command(*schema)
-    store.forget_index(collection)
+    details = index.info(collection)
+    if details is not None:
+        if index.prefixes(details) == [_placeholder_prefix(collection)]:
+            return
+        index.drop(collection)
+    index.create(collection, algorithm="flat", prefix=_placeholder_prefix(collection))
+    index.forget(collection)
 
 
 def _reindex_and_count(app: AppRef) -> int:
     """Verification by the search engine: a fresh index over the app's real prefix re-reads every key
     there; its count must be 0."""
     collection = app.collection
-    _drop_index(collection)
-    store.forget_index(collection)
-    with store.store_errors():
-        store.client().execute_command(*store._schema(collection, settings.MEMADMIN_EMBEDDER_DIMS, "flat"))
-        store._wait_indexed(collection)
-    return _count(app, EVERYTHING)
+    index.drop(collection)
+    index.forget(collection)
+    index.create(collection, algorithm="flat")
+    index.wait_indexed(collection)
+    return app_count(app=app, tree=EVERYTHING)
 
 
 def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, batch_size: int = 1000) -> dict:
@@ -257,10 +207,10 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
         elif phase == "history":
             # Counted and journaled before the file goes, so a kill after the unlink keeps the counts.
             if "history_pending" not in cursor:
-                cursor["history_pending"] = {"history_rows": _history_rows(collection),
+                cursor["history_pending"] = {"history_rows": history_rows(collection),
                                              "messages": messages_count(collection)}  # fmt: skip
                 progress(cursor)
-            store.forget_index(collection)  # closes this process's Mem0 handle on the file
+            index.forget(collection)  # closes this process's Mem0 handle on the file
             history_drop(collection)
             pending = cursor.pop("history_pending")
             counts["history_rows"] += pending["history_rows"]
@@ -283,8 +233,9 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
                 cursor["phase"] = "index"
             progress(cursor)
         elif phase == "index":
-            _drop_index(collection)
-            store.forget_index(collection)
+            index.drop(collection)
+            index.forget(collection)
+            health_forget(collection=collection)
             counts["remaining"] = _scan_count(collection)
             cursor["verified_at"] = _now()
             cursor["phase"] = "done"
@@ -292,22 +243,55 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     return cursor
 
 
-# --- erasure and retention -----------------------------------------------------------
+# --- the deletion engine: erasure, run and agent deletions, retention -------------------
+
+LINE = {"memories": 0, "history_rows": 0, "messages": 0, "unindexed": 0, "remaining": None, "phase": "indexed",
+        "sessions": []}  # fmt: skip
+SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 
 
-def _messages_before(collection: str, before: int) -> int:
-    connection = _connect(collection)
-    if connection is None:
-        return 0
-    try:
-        if not _has_table(connection, "messages"):
-            return 0
-        with connection:
-            return connection.execute(
-                "DELETE FROM messages WHERE julianday(created_at) < julianday(?, 'unixepoch')", (int(before),)
-            ).rowcount
-    finally:
-        connection.close()
+def _session(fields: dict) -> tuple:
+    return tuple(index.decode(fields[f.encode()]) if f.encode() in fields else None for f in SCOPE_FIELDS)
+
+
+def _record(values: list) -> dict:
+    """A hash's scope fields and timestamps, as filters.Node.matches() reads them."""
+    record = {name: index.decode(v) if v is not None else None for name, v in zip(SCOPE_FIELDS, values)}
+    for name, value in zip(("created_at", "updated_at"), values[3:]):
+        record[name] = int(float(index.decode(value))) if value is not None else None
+    return record
+
+
+def _scan_matching(collection: str, tree: Node, scan_cursor: int, batch_size: int) -> tuple[int, list[str], list]:
+    """One SCAN page of ONE collection's prefix, filtered in Python: (next cursor, matching ids, sessions).
+
+    The fallback when the index cannot vouch for itself, always in a background job: SCAN walks the
+    whole keyspace to find the prefix, which no per-person request may do."""
+    client = store.client()
+    with store.store_errors():
+        next_cursor, keys = client.scan(cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size)
+        keys = [k for k in keys if not index.decode(k).startswith(store.offboarding_prefix(collection))]
+        pipe = client.pipeline(transaction=False)
+        for key in keys:
+            pipe.hmget(key, *SCOPE_FIELDS, "created_at", "updated_at")
+        rows = pipe.execute()
+    ids, sessions = [], []
+    for key, values in zip(keys, rows):
+        record = _record(values)
+        if tree.matches(record):
+            ids.append(index.memory_id_of(key))
+            sessions.append([record[f] for f in SCOPE_FIELDS])
+    return int(next_cursor), ids, sessions
+
+
+def _indexed_page(collection: str, query: str, batch_size: int) -> tuple[list[str], set]:
+    _, documents = index.search(collection, query, limit=batch_size, fields=SCOPE_FIELDS)
+    return [index.memory_id_of(key) for key, _ in documents], {_session(fields) for _, fields in documents}
+
+
+def _add_sessions(line: dict, sessions) -> None:
+    merged = {tuple(s) for s in line["sessions"]} | {tuple(s) for s in sessions}
+    line["sessions"] = sorted(merged, key=lambda s: tuple(x or "" for x in s))
 
 
 def matching_drop(
@@ -318,61 +302,101 @@ def matching_drop(
     progress: Progress,
     batch_size: int = 1000,
     messages_before: int | None = None,
+    scan_fallback: bool = True,
+    allow_whole_app: bool = False,
+    journal: bool = True,
 ) -> dict:
-    """Delete every memory the filters match in the scope, app by app, resumably; with history rows and
-    the chat messages of the deleted sessions (or, for retention, messages older than ``messages_before``).
-    ``cursor["apps"][app_id]`` ends as that app's receipt line, remaining counted twice."""
+    """THE deletion engine: every memory the filters match in the scope, app by app, with its history rows
+    and the chat messages of the deleted sessions (or, for retention, messages older than
+    ``messages_before``). Resumable and journaled: ``cursor`` is the whole state.
+
+    Per app: delete what the index finds (batches of FT.SEARCH + pipelined UNLINK, O(matches)), then
+    verify: the scoped count is 0 and the index is healthy (consistency.index_health). An unhealthy index
+    cannot vouch that it saw every hash; with ``scan_fallback`` the app's prefix is then SCANned for
+    matches the index missed and the count is repeated by SCAN. Without it (a request in progress) the
+    line stops at phase "unverified" and the caller hands the rest to a job.
+    ``cursor["apps"][app_id]`` ends as that app's receipt line."""
     scope.require("delete")
     tree = scope.narrowed(filters)
-    if tree == EVERYTHING:
+    if tree == EVERYTHING and not allow_whole_app:
         raise ValidationError("A deletion needs at least one filter; offboard the app to delete all of it.")
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
     pinned_user = pinned_value(tree, "user_id")
     apps = cursor.setdefault("apps", {})
     for app, app_tree in plan(scope, filters):
-        line = apps.setdefault(app.app_id, {"memories": 0, "history_rows": 0, "messages": 0, "unindexed": 0,
-                                            "remaining": None, "phase": "indexed", "sessions": []})  # fmt: skip
-        collection = app.collection
-        while line["phase"] != "done":
-            if line["phase"] == "indexed":
-                cursor["current"] = app.app_id
+        line = apps.setdefault(app.app_id, {**LINE, "sessions": []})
+        collection, query = app.collection, render(app_tree)
+        while line["phase"] not in ("done", "unverified"):
+            phase = line["phase"]
+            cursor["current"] = app.app_id
+            if phase == "indexed":
                 _finish_pending(cursor, collection, line, progress)
-                response = _search(collection, render(app_tree), "LIMIT", "0", str(batch_size),
-                                   "RETURN", "3", "user_id", "agent_id", "run_id")  # fmt: skip
-                ids = [store._s(response[i]).rsplit(":", 1)[-1] for i in range(1, len(response), 2)]
-                sessions = {tuple(s) for s in line["sessions"]}
-                for i in range(2, len(response), 2):
-                    fields = dict(zip(response[i][::2], response[i][1::2]))
-                    sessions.add(tuple(store._s(fields[f]) if f in fields else None
-                                       for f in (b"user_id", b"agent_id", b"run_id")))  # fmt: skip
-                line["sessions"] = sorted(sessions, key=lambda s: tuple(x or "" for x in s))
-                # An index listing keys that are gone would make this loop spin: move on to the SCAN.
-                if not ids or _delete_batch(cursor, collection, ids, line, progress) == 0:
-                    line["phase"] = "scan"
+                ids, sessions = _indexed_page(collection, query, batch_size)
+                _add_sessions(line, sessions)
+                # An index listing keys that are gone would make this loop spin: move on.
+                if not ids or _delete_batch(cursor, collection, ids, line, progress, journal=journal) == 0:
+                    line["phase"] = "messages"
                     progress(cursor)
-            elif line["phase"] == "scan":
-                _, stragglers = scan_matching(app, app_tree, delete=True)
-                line["history_rows"] += history_delete(collection, stragglers)
-                line["memories"] += len(stragglers)
-                line["unindexed"] += len(stragglers)
-                cursor["done"] = cursor.get("done", 0) + len(stragglers)
-                line["phase"] = "messages"
-                progress(cursor)
-            elif line["phase"] == "messages":
+            elif phase == "messages":
                 if messages_before is not None:
-                    line["messages"] += _messages_before(collection, messages_before)
+                    line["messages"] += messages_before_delete(collection, messages_before)
                 else:
-                    triples = {tuple(s) for s in line["sessions"]}
-                    users = {pinned_user} if pinned_user else set()
-                    line["messages"] += messages_delete(collection, triples=triples, user_ids=users)
+                    # All of a user's sessions go only when all of the user's memories do; a narrower
+                    # filter (an agent, a run) removes just the sessions of the memories it deleted.
+                    users = {pinned_user} if pinned_user and app_tree == Eq("user_id", pinned_user) else set()
+                    if app_tree == EVERYTHING:
+                        users |= {s[0] for s in line["sessions"] if s[0]}
+                    line["messages"] += messages_delete(collection, triples={tuple(s) for s in line["sessions"]},
+                                                        user_ids=users)  # fmt: skip
                 line["phase"] = "verify"
                 progress(cursor)
-            elif line["phase"] == "verify":
-                line["remaining"] = _count(app, app_tree) + scan_matching(app, app_tree, delete=False)[0]
-                line["verified_at"] = _now()
-                line["sessions"] = len(line["sessions"])  # the receipt keeps how many, not which
+            elif phase == "verify":
+                health = index_health(collection=collection)
+                line["index"] = {"healthy": health.healthy, "reasons": health.reasons, "num_docs": health.num_docs,
+                                 "checked_at": health.checked_at, "info_at": health.info_at}  # fmt: skip
+                if health.healthy:
+                    line["remaining"] = app_count(app=app, tree=app_tree)
+                    line["verification"] = "index"
+                    line["phase"] = "done"
+                elif scan_fallback:
+                    line["scan"] = 0
+                    line["phase"] = "scan"
+                else:
+                    line["phase"] = "unverified"
+                progress(cursor)
+            elif phase == "scan":
+                _finish_pending(cursor, collection, line, progress)
+                next_cursor, ids, sessions = _scan_matching(collection, app_tree, line["scan"], batch_size)
+                if ids:
+                    _add_sessions(line, sessions)
+                    line["unindexed"] += len(ids)
+                    _delete_batch(cursor, collection, ids, line, progress)
+                line["scan"] = next_cursor
+                if next_cursor == 0:
+                    line["phase"] = "scan_messages"
+                progress(cursor)
+            elif phase == "scan_messages":
+                if messages_before is None:  # sessions of memories only the SCAN found
+                    line["messages"] += messages_delete(collection, triples={tuple(s) for s in line["sessions"]},
+                                                        user_ids=set())  # fmt: skip
+                line["phase"] = "scan_verify"
+                progress(cursor)
+            elif phase == "scan_verify":
+                left, scan_cursor = 0, 0
+                while True:
+                    scan_cursor, ids, _ = _scan_matching(collection, app_tree, scan_cursor, 1000)
+                    left += len(ids)
+                    if scan_cursor == 0:
+                        break
+                line["remaining"] = max(app_count(app=app, tree=app_tree), left)
+                line["verification"] = "scan"
+                line.pop("scan", None)
                 line["phase"] = "done"
                 progress(cursor)
+        if line["phase"] == "done" and "verified_at" not in line:
+            line["verified_at"] = _now()
+            line["sessions"] = len(line["sessions"])  # the receipt keeps how many, not which
+            progress(cursor)
     cursor.pop("current", None)
     return cursor

@@ -284,3 +284,29 @@ def filter_from_mem0(data, *, depth: int = 0, _budget: _Budget | None = None) ->
         else:
             raise ValidationError(f"Unsupported filter field or operator: {key}.", field=key)
     return and_(*nodes)
+
+
+# --- persisting a tree (a deletion handed to a job keeps its exact filters) -----------------
+
+
+def node_to_data(node: Node):
+    if isinstance(node, (Everything, Nothing)):
+        return {"op": type(node).__name__.lower()}
+    if isinstance(node, (And, Or)):
+        return {"op": type(node).__name__.lower(), "children": [node_to_data(c) for c in node.children]}
+    return {"op": type(node).__name__.lower(), **{k: (list(v) if isinstance(v, tuple) else v)
+                                                  for k, v in node.__dict__.items()}}  # fmt: skip
+
+
+def node_from_data(data) -> Node:
+    kinds = {"eq": Eq, "anyvalue": AnyValue, "in": In, "range": Range}
+    op = data["op"]
+    if op == "everything":
+        return EVERYTHING
+    if op == "nothing":
+        return NOTHING
+    if op in ("and", "or"):
+        children = tuple(node_from_data(c) for c in data["children"])
+        return And(children) if op == "and" else Or(children)
+    values = {k: (tuple(v) if isinstance(v, list) else v) for k, v in data.items() if k != "op"}
+    return kinds[op](**values)

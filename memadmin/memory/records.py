@@ -131,6 +131,21 @@ class Page:
 
 
 @dataclass
+class CursorPage:
+    """One page of a keyset walk: ``start`` memories came before it, ``next_cursor`` is None on the last."""
+
+    items: list[MemoryRecord]
+    total: int
+    start: int
+    page_size: int
+    next_cursor: str | None = None
+
+    @property
+    def end(self) -> int:
+        return self.start + len(self.items)
+
+
+@dataclass
 class Counts:
     total: int
     per_app: dict[str, int]
@@ -150,6 +165,11 @@ class DeletionResult:
     unindexed_deleted: int = 0
     per_app: dict[str, dict] = field(default_factory=dict)
     verified_at: datetime | None = None
+    # Set when the request could not finish the deletion itself: "large" (over the synchronous limit) or
+    # "index_unhealthy" (the index cannot vouch for a count of 0); a job then does it, with a receipt.
+    deferred: str | None = None
+    matched: int = 0
+    indexes: dict[str, dict] = field(default_factory=dict)  # per app: the index health the count relied on
 
     def add_app(self, app_id: str, deleted: int, history: int, messages: int, unindexed: int, remaining: int):
         self.per_app[app_id] = {

@@ -2,31 +2,35 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import heapq
+import json
 import logging
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 
 import numpy as np
 
-from memadmin.memory import store
+from memadmin.memory import index, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
 from memadmin.memory.history import history_for
 from memadmin.memory.ids import clean_id
-from memadmin.memory.records import Counts, MemoryRecord, Page
+from memadmin.memory.records import Counts, CursorPage, MemoryRecord, Page
 from memadmin.memory.scope import AppRef, Scope
 
 logger = logging.getLogger("memadmin.memory")
 
 MAX_PAGE_SIZE = 200
-MAX_WINDOW = 10_000  # the search module's default MAXSEARCHRESULTS
+MAX_PAGE = 1_000_000
+CURSOR_LOOKBACK = 1000  # remembered page boundaries looked up before walking from the first page
+CURSOR_TTL = 3600
 MAX_TOP_K = 100
 KNN_CANDIDATES = 100
-_RETURN = ["RETURN", str(len(store.RETURN_FIELDS)), *store.RETURN_FIELDS]
 
 
 def plan(scope: Scope, filters: Node) -> list[tuple[AppRef, Node]]:
@@ -48,17 +52,9 @@ def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
     return False
 
 
-def _search(collection: str, query: str, *args) -> list:
-    store.ensure_index(collection)
-    with store.store_errors():
-        return store.ft("FT.SEARCH", collection, query, *args)
-
-
-def _records(app: AppRef, response: list, extra: Callable | None = None) -> list[MemoryRecord]:
+def records_from(app: AppRef, documents: list[tuple[str, dict]], extra: Callable | None = None) -> list[MemoryRecord]:
     records = []
-    for i in range(1, len(response) - 1, 2):
-        key = store._s(response[i])
-        fields = dict(zip(response[i + 1][::2], response[i + 1][1::2]))
+    for key, fields in documents:
         record = MemoryRecord.from_hash(app.app_id, key, fields)
         if extra:
             extra(record, fields)
@@ -66,8 +62,9 @@ def _records(app: AppRef, response: list, extra: Callable | None = None) -> list
     return records
 
 
-def _count(app: AppRef, tree: Node) -> int:
-    return int(_search(app.collection, render(tree), "LIMIT", "0", "0")[0])
+def app_count(*, app: AppRef, tree: Node) -> int:
+    """Matches of an already planned (scope-narrowed) tree in one app."""
+    return index.count(app.collection, render(tree))
 
 
 def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRecord], **details) -> None:
@@ -90,48 +87,205 @@ def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRe
     )
 
 
-def _sort_key(record: MemoryRecord):
-    created = record.created_at.timestamp() if record.created_at else float("-inf")
-    return (-created, record.app_id, record.id)
-
-
 def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
     scope.require("read")
-    return sum(_count(app, tree) for app, tree in plan(scope, filters))
+    return sum(app_count(app=app, tree=tree) for app, tree in plan(scope, filters))
+
+
+# --- paging to the end: keyset cursors over (created_at DESC, memory_id ASC) -------------------
+#
+# FT.SEARCH ... LIMIT offset n costs O(offset) in the engine and stops at MAXSEARCHRESULTS (10,000 by
+# default), so pages are cut by position instead: a cursor holds, per app, the created_at of the last
+# memory shown and how many memories with exactly that created_at were shown (ties are ordered by
+# memory_id). The next page is one FT.SEARCH for the rest of that created_at group and one for older
+# memories (@created_at:[-inf (c]), each LIMIT 0 page_size: its cost does not grow with the depth.
+# Memories without created_at (never written by Mem0) are not reachable by paging; export reaches them.
+
+
+def _tie_query(query: str, created: str) -> str:
+    return f"({query}) @created_at:[{created} {created}]" if query != "*" else f"@created_at:[{created} {created}]"
+
+
+def _older_query(query: str, bound: str) -> str:
+    part = f"@created_at:[-inf {bound}]"
+    return f"({query}) {part}" if query != "*" else part
+
+
+UNDATED = "none"  # the position of memories without created_at: after all dated ones, by memory_id
+
+
+def _undated_query(query: str) -> str:
+    return f"({query}) -@created_at:[-inf +inf]" if query != "*" else "-@created_at:[-inf +inf]"
+
+
+def _keyset(app: AppRef, query: str, position: list | None, size: int) -> tuple[list, int | None]:
+    """Up to ``size`` (created_at, record) of one app from ``position``, in page order; on the first page
+    also the app's number of matches when the same query could count them (else None)."""
+
+    def ordered(found):
+        # SORTBY created_at leaves ties in no particular order; a page that a merge of several apps cuts
+        # inside a tie must hold that tie's first memories by memory_id, as the next tie query counts them.
+        return sorted(found, key=lambda row: (-_number(row[0]), row[1].id.encode()))
+
+    def fetch(q, offset, limit, sort_by, descending, with_total=False):
+        found, documents = index.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
+                                        descending=descending)  # fmt: skip
+        rows = [(index.decode(f.get(b"created_at", b"")), r)
+                for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
+        return (rows, found) if with_total else rows
+
+    if position and position[0] == UNDATED:
+        return fetch(_undated_query(query), position[1], size, "memory_id", False), None
+    rows, bound, total, older = [], "+inf", None, None
+    if position:
+        created, shown = position
+        rows = fetch(_tie_query(query, created), shown, size, "memory_id", False)
+        bound = f"({created}"
+    else:
+        # First page: the plain query sorted by created_at gives the page and the total in one call. Its
+        # rows are the newest dated ones unless an undated memory is among them; then go the long way.
+        first, found = fetch(query, 0, size + 1, "created_at", True, with_total=True)
+        if all(created for created, _ in first):
+            older, total = first, found
+    need = size - len(rows)
+    if need == 0:
+        return rows, total
+    if older is None:
+        older = fetch(_older_query(query, bound), 0, need + 1, "created_at", True)
+    if len(older) <= need:  # the dated memories end here; the undated ones follow
+        rows += ordered(older)
+        if len(rows) < size and (total is None or total > len(rows)):
+            rows += fetch(_undated_query(query), 0, size - len(rows), "memory_id", False)
+        return rows, total
+    last = older[need - 1][0]
+    if older[need][0] != last:  # the page ends between two created_at values
+        return rows + ordered(older[:need]), total
+    head = [row for row in older[:need] if row[0] != last]
+    tied = fetch(_tie_query(query, last), 0, need - len(head), "memory_id", False)
+    return rows + ordered(head) + tied, total
+
+
+def _number(value: str) -> float:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return float("-inf")
+
+
+def _advance(position: list | None, taken: list) -> list | None:
+    if not taken:
+        return position
+    last = taken[-1][0] or UNDATED
+    same = sum(1 for created, _ in taken if (created or UNDATED) == last)
+    if position and position[0] == last:
+        same += position[1]
+    return [last, same]
+
+
+def encode_cursor(state: dict) -> str:
+    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
+
+
+_NUMBER = re.compile(r"-?\d{1,20}(\.\d{1,20})?")
+
+
+def decode_cursor(token: str) -> dict:
+    """A cursor from outside: its numbers end up in a query, so each is checked to be a plain number."""
+    try:
+        if len(token) > 4096:
+            raise ValueError
+        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+        positions = state["p"]
+        if not all(isinstance(state.get(k), int) and state[k] >= 0 for k in "nt") or not isinstance(positions, dict):
+            raise ValueError
+        for value in positions.values():
+            if value is None:
+                continue
+            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
+                    and (value[0] == UNDATED or _NUMBER.fullmatch(value[0]))
+                    and isinstance(value[1], int) and value[1] >= 0):  # fmt: skip
+                raise ValueError
+        return state
+    except (ValueError, TypeError, KeyError, AttributeError):
+        raise ValidationError("The page cursor is not valid; start again from the first page.",
+                              field="cursor") from None  # fmt: skip
+
+
+def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
+                      page_size: int = 50, audit: bool = True) -> CursorPage:  # fmt: skip
+    """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one."""
+    scope.require("read")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
+    planned = plan(scope, filters)
+    # The total is counted on the first page and carried by the cursor: a count per page would cost
+    # O(matches) each time, which is what paging by position avoids.
+    state = decode_cursor(cursor) if cursor else {"p": {}, "n": 0, "t": 0}
+    merged = []
+    for rank, (app, tree) in enumerate(planned):
+        rows, total = _keyset(app, render(tree), state["p"].get(app.app_id), page_size)
+        if not cursor:
+            state["t"] += total if total is not None else app_count(app=app, tree=tree)
+        merged.extend((-_number(created), rank, i, app.app_id, created, record)
+                      for i, (created, record) in enumerate(rows))  # fmt: skip
+    page = heapq.nsmallest(page_size, merged)
+    positions = {app.app_id: state["p"].get(app.app_id) for app, _ in planned}
+    for app, _ in planned:
+        taken = [(created, record) for _, _, _, app_id, created, record in page if app_id == app.app_id]
+        positions[app.app_id] = _advance(positions.get(app.app_id), taken)
+    items = [record for *_, record in page]
+    shown = state["n"] + len(items)
+    more = len(items) == page_size and (len(merged) > page_size or shown < state["t"])
+    next_cursor = encode_cursor({"p": positions, "n": shown, "t": max(state["t"], shown)}) if more else None
+    items = [r for r in items if _in_scope(scope, r)]
+    if audit:
+        _audit_read(scope, "memory.list", filters, items, page_after=bool(cursor))
+    return CursorPage(items=items, total=max(state["t"], shown), start=state["n"], page_size=page_size,
+                      next_cursor=next_cursor)  # fmt: skip
 
 
 def memory_list(
     *, scope: Scope, filters: Node = EVERYTHING, page: int = 1, page_size: int = 50, audit: bool = True
 ) -> Page:
-    """Newest first, exact total; several apps are merged by created_at."""
+    """Newest first, exact total, numbered pages to the last one; several apps are merged by created_at.
+
+    Page n starts from the cursor where page n-1 ended, remembered in Valkey (an hour), so reading
+    pages in order costs one keyset step each whatever the depth; jumping to an uncached page n walks
+    forward from the nearest cached page before it (O(distance) steps of page_size)."""
     scope.require("read")
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
-    if page < 1:
-        raise ValidationError("page must be 1 or more.", field="page")
-    offset = (page - 1) * page_size
-    if offset + page_size > MAX_WINDOW:
-        raise ValidationError(
-            f"Only the newest {MAX_WINDOW} matches can be paged through; narrow the filters or export.",
-            field="page",
-        )
-    planned = plan(scope, filters)
-    total, items = 0, []
-    single = len(planned) == 1
-    for app, tree in planned:
-        # One app pages in the engine; several fetch the first offset+size of each and merge.
-        start, size = (offset, page_size) if single else (0, offset + page_size)
-        response = _search(
-            app.collection, render(tree), "SORTBY", "created_at", "DESC", "LIMIT", str(start), str(size), *_RETURN
-        )
-        total += int(response[0])
-        items.extend(_records(app, response))
-    if not single:
-        items = sorted(items, key=_sort_key)[offset : offset + page_size]
-    items = [r for r in items if _in_scope(scope, r)]
+    if not 1 <= page <= MAX_PAGE:
+        raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
+    apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
+    raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{page_size}"
+    # Page boundaries live in Valkey beside the data, shared by every web worker (a per-process cache
+    # would make each worker walk from page 1 again).
+    prefix = "memadmin:pages:" + hashlib.sha1(raw.encode()).hexdigest() + ":"
+    client = store.client()
+    start, cursor = 1, None
+    if page > 1:
+        numbers = list(range(page, max(1, page - CURSOR_LOOKBACK), -1))
+        with store.store_errors():
+            known = client.mget([f"{prefix}{n}" for n in numbers])
+        for n, value in zip(numbers, known):
+            if value is not None:
+                start, cursor = n, value.decode()
+                break
+    for n in range(start, page):  # walk forward, remembering every boundary on the way
+        step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
+        cursor = step.next_cursor
+        if cursor is None:  # past the last page: empty, like an offset past the end
+            return Page(items=[], total=step.total, page=page, page_size=page_size)
+        with store.store_errors():
+            client.set(f"{prefix}{n + 1}", cursor, ex=CURSOR_TTL)
+    result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
+    if result.next_cursor:
+        with store.store_errors():
+            client.set(f"{prefix}{page + 1}", result.next_cursor, ex=CURSOR_TTL)
     if audit:
-        _audit_read(scope, "memory.list", filters, items, page=page)
-    return Page(items=items, total=total, page=page, page_size=page_size)
+        _audit_read(scope, "memory.list", filters, result.items, page=page)
+    return Page(items=result.items, total=result.total, page=page, page_size=page_size)
 
 
 def memory_search(
@@ -157,7 +311,7 @@ def memory_search(
     planned = plan(scope, filters)
     if not planned:
         return []
-    vector = np.asarray(store.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
+    vector = np.asarray(index.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
     found: list[MemoryRecord] = []
     # HNSW explores max(EF_RUNTIME, K) nodes, and Mem0's indexes say EF_RUNTIME 10: asking for only
     # top_k neighbours missed the obvious best match among 21 memories. The page stays top_k.
@@ -168,16 +322,8 @@ def memory_search(
         record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
 
     for app, tree in planned:
-        filter_part = render(tree)
-        knn = f"({filter_part})=>[KNN {candidates} @embedding $vec AS vector_score]"
-        if filter_part == "*":
-            knn = f"*=>[KNN {candidates} @embedding $vec AS vector_score]"
-        response = _search(
-            app.collection, knn, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
-            "LIMIT", "0", str(top_k), "RETURN", str(len(store.RETURN_FIELDS) + 1), *store.RETURN_FIELDS,
-            "vector_score",
-        )  # fmt: skip
-        found.extend(_records(app, response, set_score))
+        documents = index.knn(app.collection, render(tree), vector, candidates=candidates, limit=top_k)
+        found.extend(records_from(app, documents, set_score))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:
@@ -185,7 +331,8 @@ def memory_search(
     return results
 
 
-def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
+def memory_find(*, scope: Scope, memory_id: str, app_id: str | None = None) -> MemoryRecord:
+    """One memory by id (one HMGET per app of the scope), unaudited: for services that act on it."""
     memory_id = clean_id(memory_id, "memory_id")
     apps = [a for a in scope.apps if app_id is None or a.app_id == app_id]
     if not apps:
@@ -194,12 +341,12 @@ def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
     with store.store_errors():
         pipe = client.pipeline(transaction=False)
         for app in apps:
-            pipe.hmget(f"{store.key_prefix(app.collection)}{memory_id}", *store.RETURN_FIELDS)
+            pipe.hmget(f"{store.key_prefix(app.collection)}{memory_id}", *index.RETURN_FIELDS)
         rows = pipe.execute()
     for app, values in zip(apps, rows):
         if values[1] is None and values[0] is None:  # neither memory nor memory_id field: no such hash
             continue
-        fields = {name.encode(): value for name, value in zip(store.RETURN_FIELDS, values) if value is not None}
+        fields = {name.encode(): value for name, value in zip(index.RETURN_FIELDS, values) if value is not None}
         record = MemoryRecord.from_hash(app.app_id, f"{store.key_prefix(app.collection)}{memory_id}", fields)
         if scope.constraint().matches(record.scope_fields()):
             return record
@@ -209,7 +356,7 @@ def _find(scope: Scope, memory_id: str, app_id: str | None) -> MemoryRecord:
 def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit: bool = True) -> MemoryRecord:
     """One memory; outside the scope it is NotFound, exactly like a missing id."""
     scope.require("read")
-    record = _find(scope, memory_id, app_id)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     if audit:
         _audit_read(scope, "memory.get", EVERYTHING, [record], user=record.user_id)
     return record
@@ -217,33 +364,14 @@ def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit
 
 def memory_history(*, scope: Scope, memory_id: str, app_id: str | None = None) -> list[dict]:
     scope.require("read")
-    record = _find(scope, memory_id, app_id)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
     return history_for(app.collection, [record.id])[record.id]
 
 
 def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[list[MemoryRecord]]:
-    """Every match of one app through an FT.AGGREGATE cursor: no paging window, flat memory."""
-    store.ensure_index(app.collection)
-    load = ["LOAD", str(len(store.RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in store.RETURN_FIELDS)]
-    client = store.client()
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, render(tree), *load,
-        "WITHCURSOR", "COUNT", str(batch_size),
-    )  # fmt: skip
-    while True:
-        rows, cursor = reply
-        batch = []
-        for row in rows[1:]:
-            fields = dict(zip(row[::2], row[1::2]))
-            key = store._s(fields.pop(b"__key", b""))
-            batch.append(MemoryRecord.from_hash(app.app_id, key, fields))
-        if batch:
-            yield batch
-        if not int(cursor):
-            return
-        with store.store_errors():
-            reply = client.execute_command("FT.CURSOR", "READ", app.collection, cursor, "COUNT", str(batch_size))
+    for documents in index.batches(app.collection, render(tree), batch_size=batch_size):
+        yield records_from(app, documents)
 
 
 def memory_export(
@@ -279,20 +407,7 @@ def memory_export(
 
 
 def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None) -> Counter:
-    """Memories per value of ``field``; with ``limit``, only the largest groups leave the engine."""
-    store.ensure_index(app.collection)
-    tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "1", f"@{field}",
-        "REDUCE", "COUNT", "0", "AS", "n", *tail,
-    )  # fmt: skip
-    counts: Counter = Counter()
-    for row in reply[1:]:
-        fields = dict(zip(row[::2], row[1::2]))
-        value = fields.get(field.encode())
-        if value is not None:
-            counts[store._s(value)] += int(fields[b"n"])
-    return counts
+    return index.group_counts(app.collection, render(tree), field, limit=limit)
 
 
 def memory_group_counts(
@@ -306,15 +421,6 @@ def memory_group_counts(
     for app, tree in plan(scope, filters):
         counts.update(_group_counts(app, tree, field, limit=limit))
     return counts.most_common(limit)
-
-
-def _distinct(app: AppRef, tree: Node, field: str) -> int:
-    reply = store.ft(
-        "FT.AGGREGATE", app.collection, render(tree), "GROUPBY", "0",
-        "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d",
-    )  # fmt: skip
-    rows = reply[1:]
-    return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
 
 def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, max_age: int = 0) -> Counts:
@@ -342,12 +448,12 @@ def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, ma
     users: Counter = Counter()
     distinct_users = 0
     for app, tree in plan(scope, filters):
-        per_app[app.app_id] = _count(app, tree)
+        per_app[app.app_id] = app_count(app=app, tree=tree)
         if not per_app[app.app_id]:
             continue
         agents.update(_group_counts(app, tree, "agent_id"))
         users.update(_group_counts(app, tree, "user_id", limit=3 * top))
-        distinct_users += _distinct(app, tree, "user_id")
+        distinct_users += index.distinct(app.collection, render(tree), "user_id")
     counts = Counts(
         total=sum(per_app.values()),
         per_app=per_app,

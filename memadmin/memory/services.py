@@ -1,4 +1,4 @@
-"""Scoped writes and deletions. Every deletion is verified by counting what remains."""
+"""Scoped writes and deletions. Every deletion is verified: scoped count 0 on a healthy index (or a job's SCAN)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,11 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
-from memadmin.memory import store
+from django.conf import settings
+
+from memadmin.memory import bulk, index, store
 from memadmin.memory.audit import audit_record
+from memadmin.memory.consistency import index_health
 from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.filters import (
     EVERYTHING,
@@ -20,12 +23,12 @@ from memadmin.memory.filters import (
     pinned_value,
     render,
 )
-from memadmin.memory.history import history_delete, messages_delete
+from memadmin.memory.history import history_delete
 from memadmin.memory.ids import clean_id
 from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import AppRef, Scope
-from memadmin.memory.selectors import _count, _find, _search, plan
+from memadmin.memory.selectors import app_count, memory_count, memory_find, plan
 
 logger = logging.getLogger("memadmin.memory")
 
@@ -114,7 +117,7 @@ def memory_add(
     messages = _clean_messages(messages)
     if infer and not store.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
-    memory = store.memory_for(app.collection)
+    memory = index.mem0(app.collection)
     with store.store_errors():
         result = memory.add(
             messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer
@@ -144,14 +147,14 @@ def memory_update(
     if len(text) > MAX_MESSAGE_CHARS:
         raise ValidationError(f"text is over {MAX_MESSAGE_CHARS} characters.", field="text")
     metadata = _clean_metadata(metadata)
-    record = _find(scope, memory_id, app_id)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = _writable_app(scope, record.app_id)
     with store.store_errors():
         _strip_identity_from_metadata(f"{store.key_prefix(app.collection)}{record.id}")
-        store.memory_for(app.collection).update(record.id, text=text.strip(), metadata=metadata)
+        index.mem0(app.collection).update(record.id, text=text.strip(), metadata=metadata)
     audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
                  memory_ids=[record.id])  # fmt: skip
-    return _find(scope, record.id, app.app_id)
+    return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
 
 
 def _strip_identity_from_metadata(key: str) -> None:
@@ -188,97 +191,30 @@ def check_holds(*, scope: Scope, filters: Node, apps: list[AppRef] | None = None
             raise Conflict(f"User {pinned} is under legal hold: their memories cannot be deleted.", status="legal_hold")
         return
     held_filter = and_(filters, In("user_id", tuple(sorted(held))))
-    if any(_count(app, tree) for app, tree in plan(scope, held_filter)):
+    if any(app_count(app=app, tree=tree) for app, tree in plan(scope, held_filter)):
         raise Conflict("Some matching memories belong to users under legal hold.", status="legal_hold")
 
 
 def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) -> DeletionResult:
     """Erase one memory: the hash, and Mem0's history rows (which would keep its text)."""
     scope.require("delete")
-    record = _find(scope, memory_id, app_id)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
     check_holds(scope=scope, filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id) if record.user_id
                 else filter_from_fields(app_id=app.app_id))  # fmt: skip
-    memory = store.memory_for(app.collection)
+    key = f"{store.key_prefix(app.collection)}{record.id}"
+    # UNLINK of the one key, not Mem0's delete: Mem0 reads the hash back and writes a DELETE history row
+    # (with the text) that the next line would delete again; 10x the cost of the erasure itself.
     with store.store_errors():
-        try:
-            memory.delete(record.id)
-        except ValueError:
-            raise NotFound() from None
-        remaining = store.client().exists(f"{store.key_prefix(app.collection)}{record.id}")
+        if not store.client().unlink(key):
+            raise NotFound()
+        remaining = store.client().exists(key)
     history = history_delete(app.collection, [record.id])
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
     audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
                  memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
     return result
-
-
-def _delete_indexed(app: AppRef, tree: Node, batch_size: int, progress, seen: dict) -> tuple[int, int, set]:
-    """Delete what the index finds, batch by batch; returns (deleted, history rows, sessions)."""
-    client = store.client()
-    query = render(tree)
-    deleted = history = 0
-    sessions: set = set()
-    while True:
-        response = _search(app.collection, query, "LIMIT", "0", str(batch_size),
-                           "RETURN", "3", "user_id", "agent_id", "run_id")  # fmt: skip
-        keys = [store._s(response[i]) for i in range(1, len(response), 2)]
-        if not keys:
-            return deleted, history, sessions
-        for i in range(2, len(response), 2):
-            fields = dict(zip(response[i][::2], response[i][1::2]))
-            ids = (b"user_id", b"agent_id", b"run_id")
-            sessions.add(tuple(store._s(fields[f]) if f in fields else None for f in ids))
-        with store.store_errors():
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.unlink(key)
-            unlinked = sum(pipe.execute())
-        deleted += unlinked
-        history += history_delete(app.collection, [k.rsplit(":", 1)[-1] for k in keys])
-        seen["done"] += unlinked
-        if progress:
-            progress(seen["done"])
-        if unlinked == 0:
-            # The index still lists keys that no longer exist; stop rather than spin.
-            return deleted, history, sessions
-
-
-def scan_matching(app: AppRef, tree: Node, *, delete: bool, batch_size: int = 1000) -> tuple[int, list[str]]:
-    """SCAN the collection's key prefix: hashes the index missed must not survive a deletion."""
-    client = store.client()
-    prefix = store.key_prefix(app.collection)
-    fields = ("user_id", "agent_id", "run_id", "created_at", "updated_at")
-    matched, removed_ids = 0, []
-    with store.store_errors():
-        for keys in _scan_batches(client, f"{prefix}*", batch_size):
-            pipe = client.pipeline(transaction=False)
-            for key in keys:
-                pipe.hmget(key, *fields)
-            rows = pipe.execute()
-            doomed = []
-            for key, values in zip(keys, rows):
-                record = {name: store._s(v) if v is not None else None for name, v in zip(fields, values)}
-                for name in ("created_at", "updated_at"):
-                    record[name] = int(float(record[name])) if record[name] else None
-                if tree.matches(record):
-                    doomed.append(key)
-            matched += len(doomed)
-            if delete and doomed:
-                client.unlink(*doomed)
-                removed_ids += [store._s(k).rsplit(":", 1)[-1] for k in doomed]
-    return matched, removed_ids
-
-
-def _scan_batches(client, pattern: str, batch_size: int):
-    cursor = 0
-    while True:
-        cursor, keys = client.scan(cursor=cursor, match=pattern, count=batch_size)
-        if keys:
-            yield keys
-        if int(cursor) == 0:
-            return
 
 
 def memory_delete_matching(
@@ -290,7 +226,13 @@ def memory_delete_matching(
     allow_whole_app: bool = False,
     audit: bool = True,
 ) -> DeletionResult:
-    """Delete every memory the filters match in the scope, with history and messages; remaining is counted."""
+    """Delete every memory the filters match in the scope, with history and messages, now; verified.
+
+    This is the deletion engine (bulk.matching_drop) run inside the request, so it only takes work
+    it can prove complete at O(what matches): up to MEMADMIN_ERASURE_SYNC_LIMIT memories, over apps whose
+    index is healthy. Otherwise nothing is deleted and the result says ``deferred`` ("large" or
+    "index_unhealthy"): the caller runs the same engine as a job (tenants: job_erase), which SCANs an
+    unhealthy app's prefix and ends with a receipt."""
     scope.require("delete")
     tree = scope.narrowed(filters)
     if tree == EVERYTHING and not allow_whole_app:
@@ -298,22 +240,33 @@ def memory_delete_matching(
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
     check_holds(scope=scope, filters=filters)
-    result = DeletionResult()
-    seen = {"done": 0}
+    planned = plan(scope, filters)
+    matched = memory_count(scope=scope, filters=filters)
+    deferred = None
+    if matched > settings.MEMADMIN_ERASURE_SYNC_LIMIT:
+        deferred = "large"
+    elif any(not index_health(collection=app.collection).healthy for app, _ in planned):
+        deferred = "index_unhealthy"
+    if deferred:
+        return DeletionResult(deferred=deferred, matched=matched)
+    state = {"done": 0}
+
+    def on_progress(cursor: dict) -> None:
+        if progress and cursor.get("done", 0) != state["done"]:
+            state["done"] = cursor["done"]
+            progress(state["done"])
+
+    cursor = bulk.matching_drop(scope=scope, filters=filters, cursor={}, progress=on_progress, batch_size=batch_size,
+                                scan_fallback=False, allow_whole_app=allow_whole_app, journal=False)  # fmt: skip
+    result = DeletionResult(matched=matched)
+    for app_id, line in cursor["apps"].items():
+        if line["phase"] == "unverified":  # the index went unhealthy while we deleted: a job finishes it
+            result.deferred = "index_unhealthy"
+        result.add_app(app_id, line["memories"], line["history_rows"], line["messages"], line["unindexed"],
+                       line["remaining"] or 0)  # fmt: skip
+        result.indexes[app_id] = line.get("index")
+    result.verified_at = None if result.deferred else datetime.now(timezone.utc)
     pinned_user = pinned_value(tree, "user_id")
-    for app, app_tree in plan(scope, filters):
-        deleted, history, sessions = _delete_indexed(app, app_tree, batch_size, progress, seen)
-        _, stragglers = scan_matching(app, app_tree, delete=True)
-        history += history_delete(app.collection, stragglers)
-        # All of a user's sessions go only when all of the user's memories do; a narrower
-        # filter (an agent, a run) removes just the sessions of the memories it deleted.
-        users = {pinned_user} if pinned_user and app_tree == Eq("user_id", pinned_user) else set()
-        if app_tree == EVERYTHING:
-            users |= {s[0] for s in sessions if s[0]}
-        messages = messages_delete(app.collection, triples=sessions, user_ids=users)
-        remaining = _count(app, app_tree) + scan_matching(app, app_tree, delete=False)[0]
-        result.add_app(app.app_id, deleted + len(stragglers), history, messages, len(stragglers), remaining)
-    result.verified_at = datetime.now(timezone.utc)
     if audit:
         audit_record(
             scope=scope,
@@ -335,5 +288,4 @@ def render_for_audit(filters: Node) -> str:
         return repr(filters)
 
 
-__all__ = ["Eq", "check_holds", "memory_add", "memory_delete", "memory_delete_matching", "memory_update",
-           "scan_matching"]  # fmt: skip
+__all__ = ["Eq", "check_holds", "memory_add", "memory_delete", "memory_delete_matching", "memory_update"]

@@ -1,9 +1,9 @@
 """Process-wide handles on Valkey and Mem0: the only module that imports either.
 
 One connection pool, one embedder and one Mem0 ``Memory`` per app collection
-per process. Each app's index is created here, before Mem0 sees the
-collection: Mem0's own existence check looks for "not found" in the error text
-and this server says "Unknown index name".
+per process. Indexes are index.py's: it creates each app's index before Mem0
+sees the collection (Mem0's own existence check looks for "not found" in the
+error text and this server says "Unknown index name").
 """
 
 from __future__ import annotations
@@ -12,14 +12,12 @@ import copy
 import logging
 import os
 import threading
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
 
-from memadmin.memory.errors import Conflict, StoreUnavailable
-from memadmin.memory.ids import TAG_SEPARATOR
+from memadmin.memory.errors import StoreUnavailable
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -31,15 +29,11 @@ from valkey import exceptions as vexc  # noqa: E402
 
 logger = logging.getLogger("memadmin.store")
 
-TAG_FIELDS = ("memory_id", "hash", "agent_id", "run_id", "user_id", "metadata")
-RETURN_FIELDS = ("memory_id", "hash", "memory", "user_id", "agent_id", "run_id", "metadata", "created_at", "updated_at")
-MIN_VALKEY_SEARCH = 10201  # valkey-search 1.2.1: non-vector FT.SEARCH, SORTBY, tag escapes
-
 _lock = threading.RLock()
 _client: valkey.Valkey | None = None
 _memories: dict[str, object] = {}
-_indexed: set[str] = set()
 _template = None
+_generation = 0
 
 
 def valkey_url() -> str:
@@ -65,26 +59,6 @@ def store_errors():
         raise
 
 
-def ft(*args):
-    """An FT.SEARCH / FT.AGGREGATE with an explicit engine timeout, under the socket timeout.
-
-    The search module's default (500 ms) cut counts at 1M memories short without
-    an error; with ON_TIMEOUT FAIL (embedded) a query past this limit is an error
-    instead of a partial answer.
-    """
-    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
-    with store_errors():
-        try:
-            return client().execute_command(*args, *tail)
-        except vexc.ResponseError as exc:
-            if "unknown index" not in str(exc).lower() and "no such index" not in str(exc).lower():
-                raise
-        # The index went away behind our back (dropped by hand, server replaced): recreate it once.
-        forget_index(args[1])
-        ensure_index(args[1])
-        return client().execute_command(*args, *tail)
-
-
 def client() -> valkey.Valkey:
     global _client
     if _client is None:
@@ -105,14 +79,19 @@ def client() -> valkey.Valkey:
 
 def reset() -> None:
     """Forget cached connections and indexes (tests, and after the server restarted)."""
-    global _client, _template
+    global _client, _template, _generation
     with _lock:
         if _client is not None:
             _client.close()
         _client = None
         _template = None
         _memories.clear()
-        _indexed.clear()
+        _generation += 1
+
+
+def generation() -> int:
+    """Bumped by reset(): what other modules cached about this server is stale when it changes."""
+    return _generation
 
 
 def key_prefix(collection: str) -> str:
@@ -124,153 +103,9 @@ def offboarding_prefix(collection: str) -> str:
     return f"{key_prefix(collection)}__offboarding__:"
 
 
-# --- indexes ------------------------------------------------------------------
-
-
-def _schema(collection: str, dims: int, algorithm: str) -> list[str]:
-    # Mem0's fields, with two deliberate differences: TAGs are CASESENSITIVE and
-    # split only on U+001F (ids are exact and never split), and the PREFIX ends
-    # with ':' so collection "app" never indexes the keys of collection "app2".
-    schema = ["FT.CREATE", collection, "ON", "HASH", "PREFIX", "1", key_prefix(collection), "SCHEMA"]
-    for name in ("memory_id", "hash", "agent_id", "run_id", "user_id"):
-        schema += [name, "TAG", "SEPARATOR", TAG_SEPARATOR, "CASESENSITIVE"]
-    schema += ["memory", "TEXT", "metadata", "TAG", "SEPARATOR", TAG_SEPARATOR, "CASESENSITIVE"]
-    schema += ["created_at", "NUMERIC", "SORTABLE", "updated_at", "NUMERIC", "SORTABLE"]
-    if algorithm == "flat":
-        vector = ["FLAT", "6", "TYPE", "FLOAT32", "DIM", str(dims), "DISTANCE_METRIC", "COSINE"]
-    else:
-        vector = ["HNSW", "12", "TYPE", "FLOAT32", "DIM", str(dims), "DISTANCE_METRIC", "COSINE",
-                  "M", "16", "EF_CONSTRUCTION", "200", "EF_RUNTIME", "10"]  # fmt: skip
-    return schema + ["embedding", "VECTOR", *vector]
-
-
-def _pairs(items) -> dict:
-    items = list(items)
-    return {_s(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
-
-
-def _s(value) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def index_info(collection: str) -> dict | None:
-    try:
-        return _pairs(client().execute_command("FT.INFO", collection))
-    except vexc.ResponseError as exc:
-        if "unknown index" in str(exc).lower() or "no such index" in str(exc).lower():
-            return None
-        raise
-
-
-def _prefixes(info: dict) -> list[str]:
-    return [_s(p) for p in _pairs(info.get("index_definition", [])).get("prefixes", [])]
-
-
-def index_is_ours(info: dict, collection: str) -> bool:
-    if _prefixes(info) != [key_prefix(collection)]:
-        return False
-    for attribute in info.get("attributes", []):
-        flags = [_s(a) for a in attribute]
-        if "TAG" in flags and ("CASESENSITIVE" not in flags or TAG_SEPARATOR not in flags):
-            return False
-    return True
-
-
-def _vector_shape(info: dict) -> tuple[int | None, str]:
-    for attribute in info.get("attributes", []):
-        flags = [_s(a) for a in attribute]
-        if "VECTOR" in flags:
-            upper = [f.upper() for f in flags]
-            dims = int(flags[upper.index("DIM") + 1]) if "DIM" in upper else None
-            return dims, ("flat" if "FLAT" in upper else "hnsw")
-    return None, settings.MEMADMIN_INDEX_ALGORITHM
-
-
-def _wait_indexed(collection: str, timeout: float = 600.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        info = index_info(collection) or {}
-        if _s(info.get("indexing", b"0")) in ("0", "0.0"):
-            return
-        time.sleep(0.1)
-
-
-def check_search_module() -> None:
-    modules = client().execute_command("MODULE", "LIST")
-    for module in modules:
-        fields = _pairs(module)
-        if _s(fields.get("name", "")).lower() in ("search", "ft"):
-            path = _s(fields.get("path", ""))
-            version = int(fields.get("ver", 0))
-            if "redisearch" not in path and version < MIN_VALKEY_SEARCH:
-                raise Conflict(
-                    f"valkey-search {version} is too old: memadmin needs >= 1.2.1 for filtered, sorted "
-                    "FT.SEARCH without a vector. Upgrade the module (e.g. the valkey-bundle image)."
-                )
-            return
-    raise Conflict("The Valkey server has no search module: load valkey-search (>= 1.2.1) or RediSearch.")
-
-
-def _marker(collection: str) -> str:
-    return f"memadmin:index:{collection}"
-
-
-def _signature() -> bytes:
-    return f"v1:{settings.MEMADMIN_EMBEDDER_DIMS}".encode()
-
-
-def ensure_index(collection: str) -> None:
-    """Create the app's index, or adopt one Mem0 created with its case-insensitive, comma-split TAGs.
-
-    A verified index leaves a marker key, so other processes skip FT.INFO (~200 ms at 1M memories).
-    """
-    if collection in _indexed:
-        return
-    with _lock, store_errors():
-        if collection in _indexed:
-            return
-        if client().get(_marker(collection)) == _signature():
-            _indexed.add(collection)
-            return
-        check_search_module()
-        info = index_info(collection)
-        dims = settings.MEMADMIN_EMBEDDER_DIMS
-        if info is None:
-            client().execute_command(*_schema(collection, dims, settings.MEMADMIN_INDEX_ALGORITHM))
-        elif _prefixes(info) == [offboarding_prefix(collection)]:
-            _indexed.add(collection)  # an offboarding is deleting the keys: its stand-in answers "0 memories"
-            return
-        elif not index_is_ours(info, collection):
-            existing_dims, algorithm = _vector_shape(info)
-            if existing_dims and existing_dims != dims:
-                raise Conflict(
-                    f"Collection {collection} holds {existing_dims}-dimension vectors but the embedder makes {dims}: "
-                    "set MEMADMIN_EMBEDDER_* to the model its agents use."
-                )
-            logger.warning("Re-indexing collection %s with case-sensitive, unsplittable TAGs.", collection)
-            # Dropping an index without DD keeps the hashes; the new index re-reads them.
-            client().execute_command("FT.DROPINDEX", collection)
-            client().execute_command(*_schema(collection, dims, algorithm))
-            _wait_indexed(collection)
-        else:
-            existing_dims, _ = _vector_shape(info)
-            if existing_dims and existing_dims != dims:
-                raise Conflict(f"Collection {collection} holds {existing_dims}-dimension vectors, not {dims}.")
-        client().set(_marker(collection), _signature())
-        _indexed.add(collection)
-
-
-def forget_indexes() -> None:
-    """After the server lost its indexes (FLUSHALL, a new empty server): re-check before the next query."""
+def drop_memory(collection: str) -> None:
+    """Close and forget the cached Mem0 Memory of a collection (its index or history file is going)."""
     with _lock:
-        _indexed.clear()
-
-
-def forget_index(collection: str) -> None:
-    with _lock:
-        _indexed.discard(collection)
-        with store_errors():
-            client().delete(_marker(collection))
         memory = _memories.pop(collection, None)
     if memory is not None:
         memory.db.close()
@@ -348,11 +183,10 @@ def _limit_torch_threads() -> None:
 
 
 def memory_for(collection: str):
-    """The cached Mem0 Memory of one collection; all of them share one embedder and pool."""
+    """The cached Mem0 Memory of one collection; all of them share one embedder and pool.
+
+    Call it through index.mem0(), which makes sure the collection's index exists first."""
     global _template
-    # Before the cache: after forget_indexes() a cached Memory must not write ahead of FT.CREATE
-    # (the index would then pick the hash up in the background, and a query right after misses it).
-    ensure_index(collection)
     memory = _memories.get(collection)
     if memory is not None:
         return memory
@@ -383,11 +217,6 @@ def memory_for(collection: str):
         memory.vector_store.client = client()
         _memories[collection] = memory
         return memory
-
-
-def embed(collection: str, text: str) -> list[float]:
-    with store_errors():
-        return memory_for(collection).embedding_model.embed(text, "search")
 
 
 def is_embedded() -> bool:

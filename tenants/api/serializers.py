@@ -200,9 +200,13 @@ class DeletionSerializer(serializers.Serializer):
     remaining = serializers.IntegerField(help_text="Matching memories still present after the deletion (0).")
     history_deleted = serializers.IntegerField()
     messages_deleted = serializers.IntegerField()
-    unindexed_deleted = serializers.IntegerField(help_text="Hashes the index had missed, found by SCAN.")
+    unindexed_deleted = serializers.IntegerField(help_text="Hashes the index had missed (found by a job's SCAN).")
     per_app = serializers.DictField(child=serializers.DictField(child=serializers.IntegerField()))
     verified_at = serializers.DateTimeField(allow_null=True)
+    matched = serializers.IntegerField(help_text="Memories the filters matched before the deletion.")
+    indexes = serializers.DictField(
+        child=serializers.DictField(), help_text="Per app: the index health (FT.INFO) that proves remaining = 0."
+    )
 
 
 class DeleteAllQuerySerializer(serializers.Serializer):

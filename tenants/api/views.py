@@ -43,7 +43,9 @@ from tenants.api.parsers import check_untrusted, loads_untrusted
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
 from tenants.exports import ending_visibly, json_array
+from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue
+from tenants.models import Job
 
 EXPORT_SALT = "memadmin.api-export"
 EXPORT_MAX_AGE = timedelta(days=7)
@@ -138,6 +140,20 @@ def _deletion(result: DeletionResult, message: str) -> dict:
             remaining=result.remaining,
         )
     return {"message": message, **result.as_dict()}
+
+
+ERASURE_JOB = OpenApiResponse(description="Erasure running, receipt follows: over MEMADMIN_ERASURE_SYNC_LIMIT "
+                              "memories, or an index that cannot vouch for a count of 0. Body: message, job_id, "
+                              "state, reason (large | index_unhealthy).")
+
+
+def _erasure(scope: Scope, tree: Node, message: str) -> Response:
+    """200 with the verified counts, or 202 with the job that finishes the deletion and writes its receipt."""
+    outcome = erasure_request(scope=scope, filters=tree)
+    if isinstance(outcome, Job):
+        return Response({"message": "Erasure running, receipt follows.", "job_id": str(outcome.pk),
+                         "state": outcome.state, "reason": outcome.params.get("reason")}, status=202)  # fmt: skip
+    return Response(_deletion(outcome, message))
 
 
 # --- ping ---------------------------------------------------------------------------
@@ -391,7 +407,7 @@ def _pins_an_entity(tree: Node) -> bool:
     summary="Delete every memory matching the filters (delete_all); a filter is required",
     request=None,
     parameters=[s.DeleteAllQuerySerializer],
-    responses={200: s.DeletionSerializer, **WRITE_ERRORS},
+    responses={200: s.DeletionSerializer, 202: ERASURE_JOB, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
 def memory_delete_all(request) -> Response:
@@ -406,8 +422,7 @@ def memory_delete_all(request) -> Response:
         raise ValidationError(f"delete_all needs an exact user_id, agent_id or run_id; {NOT_A_WHOLE_APP}",
                               field="user_id")  # fmt: skip
     check_filter_apps(scope, tree)
-    result = services.memory_delete_matching(scope=scope, filters=tree)
-    return Response(_deletion(result, "Memories deleted successfully!"))
+    return _erasure(scope, tree, "Memories deleted successfully!")
 
 
 # --- entities -----------------------------------------------------------------------
@@ -445,7 +460,7 @@ def entity_list(request) -> Response:
         OpenApiParameter("entity_type", str, OpenApiParameter.PATH, enum=list(ENTITY_TYPES)),
         OpenApiParameter("name", s.ID_SCHEMA, OpenApiParameter.PATH),
     ],
-    responses={200: s.DeletionSerializer, **WRITE_ERRORS},
+    responses={200: s.DeletionSerializer, 202: ERASURE_JOB, **WRITE_ERRORS},
 )
 @api_view(["DELETE"])
 def entity_delete(request, entity_type: str, name: str) -> Response:
@@ -457,8 +472,7 @@ def entity_delete(request, entity_type: str, name: str) -> Response:
     scope = request_scope(request)
     tree = filter_from_fields(**{field: clean_id(name, field)})
     check_filter_apps(scope, tree)
-    result = services.memory_delete_matching(scope=scope, filters=tree)
-    return Response(_deletion(result, "Entity deleted successfully."))
+    return _erasure(scope, tree, "Entity deleted successfully.")
 
 
 # --- batch --------------------------------------------------------------------------

@@ -7,10 +7,14 @@ from django.utils import timezone
 VERIFICATION = {
     "offboard_app": "FT.SEARCH count of the app's index and a SCAN of its key prefix, both 0, before and "
     "after the index was dropped; the app's Mem0 history database removed.",
-    "erase_user": "FT.SEARCH count in scope and a SCAN of each app's key prefix for the user's memories.",
-    "retention": "FT.SEARCH count in scope and a SCAN of the app's key prefix for the expired memories.",
+    "erase_user": "FT.SEARCH count in scope 0 on each app's index while healthy (FT.INFO: no new hash indexing "
+    "failure, not indexing, nothing missing at the last consistency check); where an index was not healthy, a "
+    "SCAN of that app's key prefix deleted and counted the matches (per_app.verification says which).",
+    "retention": "FT.SEARCH count in scope 0 on a healthy index, or a SCAN of the app's key prefix where it was "
+    "not (per_app.verification says which).",
 }
-LINE_FIELDS = ("memories", "history_rows", "messages", "unindexed", "remaining", "verified_at", "sessions")
+LINE_FIELDS = ("memories", "history_rows", "messages", "unindexed", "remaining", "verified_at", "sessions",
+               "verification")
 
 
 def _iso(value) -> str | None:

@@ -24,7 +24,7 @@ from django.utils import timezone
 from memadmin.memory import bulk, selectors, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable
-from memadmin.memory.filters import In, Range, filter_from_fields
+from memadmin.memory.filters import In, Range, filter_from_fields, node_from_data
 from memadmin.memory.services import check_holds
 from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
 from tenants.jobs.receipts import build_receipt
@@ -145,7 +145,10 @@ def _matching(run: Run, filters, key: str, messages_before: int | None = None) -
 def _erase_user(run: Run) -> dict:
     job = run.job
     scope = job_scope(job)
-    filters = filter_from_fields(user_id=job.params["user_id"])
+    if job.params.get("filters"):
+        filters = node_from_data(job.params["filters"])
+    else:
+        filters = filter_from_fields(user_id=job.params["user_id"])
     check_holds(scope=scope, filters=filters)
     if not job.total:
         run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))

@@ -19,11 +19,13 @@ from django.utils import timezone
 from memadmin.celery import app as celery_app
 from memadmin.memory import capabilities as cap
 from memadmin.memory.audit import audit_record
-from memadmin.memory.errors import Conflict, NotFound, ValidationError
-from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.consistency import index_health
+from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
+from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
+from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope, scope_for_job
-from memadmin.memory.services import check_holds
+from memadmin.memory.services import check_holds, memory_delete_matching
 from tenants.models import App, Job, RetentionPolicy, Tenant
 
 logger = logging.getLogger("memadmin.jobs")
@@ -134,21 +136,61 @@ def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
     user_id = clean_id(user_id, "user_id")
     if scope.user_id is not None and scope.user_id != user_id:
         raise NotFound()
-    check_holds(scope=scope, filters=filter_from_fields(user_id=user_id))
+    return job_erase(scope=scope, filters=filter_from_fields(user_id=user_id))
+
+
+def job_erase(*, scope: Scope, filters: Node, reason: str = "requested") -> tuple[Job, bool]:
+    """Run the deletion engine over ``filters`` in the background (a user, a run, an agent); a second
+    request for the same filters while one runs returns the first job."""
+    scope.require(cap.DELETE)
+    check_holds(scope=scope, filters=filters)
+    user_id = pinned_value(scope.narrowed(filters), "user_id")
+    data = node_to_data(filters)
     with transaction.atomic():
         _lock(Tenant, scope.tenant_id)
-        existing = Job.objects.filter(
-            kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id, state__in=ACTIVE
-        ).first()
+        existing = Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, state__in=ACTIVE,
+                                      params__filters=data).first()  # fmt: skip
         if existing is not None:
             return existing, False
         job = Job.objects.create(
             kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, requested_by=scope.actor,
-            params={"user_id": user_id, "role": scope.role},
+            params={"user_id": user_id, "filters": data, "reason": reason, "role": scope.role},
         )  # fmt: skip
-        _audit_job(scope, job, "user.erase_requested")
+        _audit_job(scope, job, "user.erase_requested", reason=reason)
         _enqueue_on_commit(job)
     return job, True
+
+
+def erasure_request(*, scope: Scope, filters: Node) -> DeletionResult | Job:
+    """Every caller's way to delete memories by filter (dashboard, your-data page, API).
+
+    Small scopes over healthy indexes are deleted and verified now; the rest goes to the same engine
+    in a job (over MEMADMIN_ERASURE_SYNC_LIMIT memories, or an index that cannot vouch for a count
+    of 0) whose receipt follows."""
+    result = memory_delete_matching(scope=scope, filters=filters)
+    if not result.deferred:
+        return result
+    job, _ = job_erase(scope=scope, filters=filters, reason=result.deferred)
+    return job
+
+
+def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
+    """The newest erasure job of one end user (their page shows it running, then its receipt)."""
+    return (Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id)
+            .order_by("-created_at").first())  # fmt: skip
+
+
+def app_index_health(*, apps) -> dict:
+    """Index health per app for admin pages, keyed by app pk; an unreachable store shows nothing."""
+    healths = {}
+    for app in apps:
+        if app.status == App.Status.OFFBOARDED:
+            continue
+        try:
+            healths[app.pk] = index_health(collection=app.collection_name)
+        except MemoryServiceError:
+            return healths
+    return healths
 
 
 def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:

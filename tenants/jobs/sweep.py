@@ -6,6 +6,7 @@ The Job row is the source of truth; these functions only re-send nudges the brok
 from __future__ import annotations
 
 import logging
+import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,6 +14,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
+from memadmin.memory.consistency import consistency_step, last_checked
+from memadmin.memory.errors import StoreUnavailable
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.models import App, Job, RetentionPolicy
 
@@ -71,3 +74,31 @@ def jobs_sweep() -> dict:
         "exports_expired": exports_expire(),
         "retention_jobs": retention_due(),
     }
+
+
+def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
+    """One throttled, resumable step of the consistency monitor per live app (consistency.consistency_step);
+    a step stops after its time budget and the next beat resumes the app's SCAN where it stopped."""
+    budget = budget_seconds if budget_seconds is not None else max(5.0, settings.MEMADMIN_MONITOR_SECONDS / 2)
+    deadline = time.monotonic() + budget
+    report = {}
+    try:
+        # Active apps only: an offboarding is deleting a frozen app's keys, and verifies that itself.
+        apps = sorted(App.objects.filter(status=App.Status.ACTIVE).order_by("pk"),
+                      key=lambda a: last_checked(collection=a.collection_name))  # stalest first  # fmt: skip
+    except StoreUnavailable as exc:
+        logger.warning("Index consistency check skipped: %s", exc.message)
+        return report
+    for app in apps:
+        left = deadline - time.monotonic()
+        if left <= 0:  # the next beat goes on from here (each app resumes its own SCAN)
+            break
+        try:
+            health = consistency_step(collection=app.collection_name, budget_seconds=left)
+        except StoreUnavailable as exc:
+            logger.warning("Index consistency check skipped: %s", exc.message)
+            break
+        report[app.collection_name] = "healthy" if health.healthy else "; ".join(health.reasons)
+        if not health.healthy:
+            logger.warning("Index of %s is unhealthy: %s", app.collection_name, report[app.collection_name])
+    return report

@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from tenants.jobs.runners import run_job as job_run
-from tenants.jobs.sweep import jobs_sweep
+from tenants.jobs.sweep import index_consistency_sweep, jobs_sweep
 
 logger = logging.getLogger("memadmin.jobs")
 
@@ -25,6 +25,12 @@ def run_job(job_id: str) -> str:
 def sweep() -> dict:
     """Every MEMADMIN_JOB_SWEEP_SECONDS (beat): due jobs, lost jobs, expired exports, retention."""
     return jobs_sweep()
+
+
+@shared_task(name="tenants.jobs.tasks.index_consistency", ignore_result=True)
+def index_consistency() -> dict:
+    """Every MEMADMIN_MONITOR_SECONDS (beat): advance each live app's index consistency check."""
+    return index_consistency_sweep()
 
 
 @worker_ready.connect

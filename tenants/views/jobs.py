@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory import bulk
+from memadmin.memory.consistency import index_health
 from tenants.exports import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, OffboardForm
 from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_offboard_app
@@ -104,6 +105,7 @@ def _offboard_page(request, app_id, form, status=200):
     return render(request, "jobs/offboard.html", {
         "app_id": app_id, "summary": bulk.app_summary(scope=request.scope, app_id=app_id), "form": form,
         "export_form": ExportJobForm(), "existing": existing,
+        "health": index_health(collection=request.scope.app(app_id).collection),
     }, status=status)  # fmt: skip
 
 

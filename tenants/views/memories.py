@@ -37,11 +37,16 @@ def browse(request: TenantRequest) -> HttpResponse:
         context["results"] = selectors.memory_search(
             scope=scope, query=query, filters=form.filters(), top_k=form.size
         )
-    else:
+    elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
             scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size
         )
         context["results"] = context["page"].items
+    else:  # keyset: "Older" carries the cursor of the last memory shown, so every page costs the same
+        context["cursor_page"] = selectors.memory_page_after(
+            scope=scope, filters=form.filters(), cursor=form.cleaned_data.get("after") or None, page_size=form.size
+        )
+        context["results"] = context["cursor_page"].items
     return render(request, template, context)
 
 

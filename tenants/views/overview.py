@@ -5,6 +5,7 @@ from django.shortcuts import render
 
 from memadmin.memory import selectors
 from tenants.forms import BrowseForm
+from tenants.jobs.services import app_index_health
 from tenants.views.common import TenantRequest, tenant_view
 
 
@@ -14,8 +15,11 @@ def overview(request: TenantRequest) -> HttpResponse:
     counts = selectors.memory_counts(scope=scope, top=10, max_age=60)
     newest = selectors.memory_list(scope=scope, page=1, page_size=8)
     apps = list(request.tenant.apps.order_by("app_id"))
+    # Admins answer for erasures: they see whether each app's index can prove one complete.
+    healths = app_index_health(apps=apps) if "offboard" in request.allowed else {}
     for app in apps:
         app.memory_count = counts.per_app.get(app.app_id)
+        app.health = healths.get(app.pk)
     return render(request, "tenants/overview.html", {
         "counts": counts,
         "newest": newest.items,

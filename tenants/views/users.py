@@ -13,15 +13,16 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from memadmin.memory import selectors, services
+from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
 from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm
+from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
-from tenants.models import DataLink, EndUser
+from tenants.models import DataLink, EndUser, Job
 from tenants.views.common import TenantRequest, is_fragment, render_error, streamed_export, tenant_view
 
 ISSUED_LINK_SESSION_KEY = "memadmin.issued_link"
@@ -31,12 +32,10 @@ def user_url(tenant_slug: str, user_id: str, name: str = "user") -> str:
     return f"{reverse(name, args=[tenant_slug])}?{urlencode({'user_id': user_id})}"
 
 
-def erase_user(*, scope: Scope, user_id: str) -> DeletionResult:
-    """Every memory of one end user across the tenant's apps, with history and messages; verified.
-
-    The one place a background job can take over for very large users.
-    """
-    return services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id=user_id))
+def erase_user(*, scope: Scope, user_id: str) -> DeletionResult | Job:
+    """Every memory of one end user across the tenant's apps, with history and messages; verified now,
+    or by a job (a large user, an index that cannot vouch for itself) whose receipt follows."""
+    return erasure_request(scope=scope, filters=filter_from_fields(user_id=user_id))
 
 
 @tenant_view
@@ -103,9 +102,11 @@ def user_delete(request: TenantRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, template, {"form": form, "user_id": request.POST.get("user_id", "")}, status=400)
     user_id = form.cleaned_data["user_id"]
-    result = erase_user(scope=request.scope, user_id=user_id)
+    outcome = erase_user(scope=request.scope, user_id=user_id)
+    if isinstance(outcome, Job):
+        return render(request, template, {"form": None, "user_id": user_id, "job": outcome})
     # remaining is counted in the store after the deletion; the page shows it whatever it is.
-    return render(request, template, {"form": None, "user_id": user_id, "result": result})
+    return render(request, template, {"form": None, "user_id": user_id, "result": outcome})
 
 
 @tenant_view

@@ -13,7 +13,9 @@ from memadmin.memory.scope import scope_for_end_user
 from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm
 from tenants.http import client_ip
+from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
+from tenants.models import Job
 from tenants.views.common import is_fragment, memory_errors, streamed_export
 
 # Staff and API reads of this person's data; shown to them (access transparency).
@@ -75,6 +77,7 @@ def your_data(request, token) -> HttpResponse:
             event.plain = PLAIN_ACTIONS.get(event.action, event.action)
         context["accesses"] = accesses
         context["delete_all_form"] = EndUserDeleteAllForm()
+        context["erasure"] = erasure_latest(scope=scope, user_id=link.user_id)
     return render(request, template, context)
 
 
@@ -109,5 +112,7 @@ def your_data_delete_all(request, token) -> HttpResponse:
     form = EndUserDeleteAllForm(request.POST)
     if not form.is_valid():
         return render(request, "your_data/deleted.html", {"form": form, "link": link, "token": token}, status=400)
-    result = services.memory_delete_matching(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
-    return render(request, "your_data/deleted.html", {"result": result, "link": link, "token": token})
+    outcome = erasure_request(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
+    if isinstance(outcome, Job):
+        return render(request, "your_data/deleted.html", {"job": outcome, "link": link, "token": token})
+    return render(request, "your_data/deleted.html", {"result": outcome, "link": link, "token": token})

@@ -5,7 +5,7 @@ from contextlib import closing
 
 import pytest
 
-from memadmin.memory import selectors, services, store
+from memadmin.memory import bulk, selectors, services, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields
 from memadmin.memory.models import LegalHold
@@ -53,15 +53,20 @@ def alice_and_bob(world, add, raw_valkey):
     save_messages(collection, user_id="alice")
     save_messages(collection, user_id="alice", agent_id="other-agent")  # a session with no memory left
     save_messages(collection, user_id="bob", agent_id="booker")
-    # Hashes the index refuses (wrong vector size): only a SCAN finds them.
+    return scope, collection, alice, bob
+
+
+@pytest.fixture
+def strays(alice_and_bob, raw_valkey):
+    """Hashes the index refuses (wrong vector size): only a SCAN finds them, and FT.INFO counts them."""
+    collection = alice_and_bob[1]
     stray_alice = put(raw_valkey, collection, user_id="alice", embedding=b"\x00" * 12)
     stray_bob = put(raw_valkey, collection, user_id="bob", embedding=b"\x00" * 12)
-    return scope, collection, alice, bob, stray_alice, stray_bob
+    return stray_alice, stray_bob
 
 
 def test_delete_matching_leaves_no_keys_history_or_messages(alice_and_bob, raw_valkey):
-    scope, collection, alice, bob, stray_alice, stray_bob = alice_and_bob
-    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="alice")) == 3  # stray unindexed
+    scope, collection, alice, bob = alice_and_bob
     assert history_rows(collection, alice) == 4  # 3 ADD + 1 UPDATE
     progress = []
 
@@ -69,23 +74,46 @@ def test_delete_matching_leaves_no_keys_history_or_messages(alice_and_bob, raw_v
         scope=scope, filters=filter_from_fields(user_id="alice"), batch_size=2, progress=progress.append
     )
 
-    assert result.deleted == 4 and result.unindexed_deleted == 1 and result.remaining == 0
+    assert result.deferred is None
+    assert result.deleted == 3 and result.unindexed_deleted == 0 and result.remaining == 0
     assert result.history_deleted == 4
     assert result.messages_deleted == 6
     assert result.per_app["concierge_app"]["remaining"] == 0
+    assert result.indexes["concierge_app"]["healthy"] is True
     assert result.verified_at is not None
     assert progress and progress[-1] == 3
     survivors = {key.decode().rsplit(":", 1)[-1] for key in keys_of(raw_valkey, collection)}
-    assert survivors == {*bob, stray_bob}
-    assert history_rows(collection, alice + [stray_alice]) == 0
+    assert survivors == set(bob)
+    assert history_rows(collection, alice) == 0
     assert history_rows(collection, bob) == 1
     assert message_scopes(collection) == ["agent_id=booker&user_id=bob"] * 2
     # The other app of the tenant had nothing of alice's and is untouched.
     assert result.per_app["sports_portal"]["memories"] == 0
 
 
+def test_unhealthy_index_defers_to_the_engine_that_scans_the_app(alice_and_bob, strays, raw_valkey):
+    """A count of 0 proves nothing while the index refuses hashes: the request deletes nothing and says so;
+    the engine, run as the job runs it, SCANs that app's prefix and leaves none of alice's keys."""
+    scope, collection, alice, bob = alice_and_bob
+    stray_alice, stray_bob = strays
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="alice")) == 3  # stray unindexed
+
+    result = services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="alice"))
+    assert (result.deferred, result.deleted, result.matched) == ("index_unhealthy", 0, 3)
+    assert len(keys_of(raw_valkey, collection)) == 6
+
+    cursor = bulk.matching_drop(scope=scope, filters=filter_from_fields(user_id="alice"), cursor={},
+                                progress=lambda c: None, batch_size=2)  # fmt: skip
+    line = cursor["apps"]["concierge_app"]
+    assert (line["memories"], line["unindexed"], line["remaining"], line["verification"]) == (4, 1, 0, "scan")
+    assert line["history_rows"] == 4 and line["messages"] == 6
+    survivors = {key.decode().rsplit(":", 1)[-1] for key in keys_of(raw_valkey, collection)}
+    assert survivors == {*bob, stray_bob}
+    assert history_rows(collection, alice + [stray_alice]) == 0
+
+
 def test_delete_matching_by_agent_removes_only_that_agents_sessions(alice_and_bob, raw_valkey):
-    scope, collection, alice, bob, _, _ = alice_and_bob
+    scope, collection, alice, bob = alice_and_bob
     result = services.memory_delete_matching(
         scope=scope, filters=filter_from_fields(user_id="alice", agent_id="booker", app_id="concierge_app")
     )
@@ -98,10 +126,10 @@ def test_delete_matching_by_agent_removes_only_that_agents_sessions(alice_and_bo
 
 
 def test_delete_one_memory_removes_its_history(alice_and_bob, raw_valkey):
-    scope, collection, alice, bob, _, _ = alice_and_bob
+    scope, collection, alice, bob = alice_and_bob
     result = services.memory_delete(scope=scope, memory_id=alice[0])
-    # ADD + UPDATE rows, and the DELETE row Mem0 itself writes while deleting.
-    assert (result.deleted, result.remaining, result.history_deleted) == (1, 0, 3)
+    # Its ADD and UPDATE rows (memadmin unlinks the key itself: no DELETE row with the text is written).
+    assert (result.deleted, result.remaining, result.history_deleted) == (1, 0, 2)
     assert not raw_valkey.exists(f"mem0:{collection}:{alice[0]}")
     assert history_rows(collection, [alice[0]]) == 0
     assert history_rows(collection, alice[1:]) == 2
@@ -113,7 +141,7 @@ def test_delete_matching_needs_a_filter(alice_and_bob, raw_valkey):
         services.memory_delete_matching(scope=scope, filters=EVERYTHING)
     with pytest.raises(ValidationError):
         services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="", agent_id=None))
-    assert len(keys_of(raw_valkey, collection)) == 6
+    assert len(keys_of(raw_valkey, collection)) == 4
 
 
 def test_delete_matching_app_id_alone_empties_that_app_only(world, alice_and_bob, add, raw_valkey):
@@ -121,7 +149,7 @@ def test_delete_matching_app_id_alone_empties_that_app_only(world, alice_and_bob
     scope, collection, *_ = alice_and_bob
     sports = add(scope, "sports_portal", "alice", "Alice runs")
     result = services.memory_delete_matching(scope=scope, filters=filter_from_fields(app_id="concierge_app"))
-    assert result.deleted == 6 and result.remaining == 0 and set(result.per_app) == {"concierge_app"}
+    assert result.deleted == 4 and result.remaining == 0 and set(result.per_app) == {"concierge_app"}
     assert result.messages_deleted == 8
     assert keys_of(raw_valkey, collection) == []
     assert message_scopes(collection) == []

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from memadmin.memory import selectors, services, store
+from memadmin.memory import index, selectors, services
 from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import filter_from_fields
 from tests.factories import AppFactory
@@ -168,9 +168,9 @@ def test_mem0_created_index_is_case_insensitive_and_splits_on_commas(legacy, raw
 
 def test_mem0_created_index_is_reindexed_and_ids_become_exact(world, legacy, raw_valkey):
     app, ids = legacy
-    store.ensure_index("legacy")
-    info = store.index_info("legacy")
-    assert store.index_is_ours(info, "legacy")
+    index.ensure("legacy")
+    info = index.info("legacy")
+    assert index.is_ours(info, "legacy")
     scope = world.admin(world.acme)
 
     def listed(user_id):
@@ -197,5 +197,5 @@ def test_service_reindexes_on_first_use(world, legacy):
     scope = world.admin(world.acme)
     end_user = world.end_user(world.acme, "Alice")
     assert [r.id for r in selectors.memory_list(scope=end_user).items] == [ids["Alice"]]
-    assert store.index_is_ours(store.index_info("legacy"), "legacy")
+    assert index.is_ours(index.info("legacy"), "legacy")
     assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="a")) == 1

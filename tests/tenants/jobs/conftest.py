@@ -6,7 +6,7 @@ import pytest
 from django.conf import settings
 
 from bench.offboard import load_memories
-from memadmin.memory import store
+from memadmin.memory import index, store
 from memadmin.memory.scope import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
 
@@ -17,7 +17,7 @@ def prepare_job_files(settings) -> None:
     for path in (Path(settings.DATA_DIR) / "history").glob("*.sqlite3"):
         # A cached Mem0 Memory holds its history file open: close it first, or the next test to write through
         # it (in a folder run after this one) finds a deleted, read-only database.
-        store.forget_index(path.stem)
+        index.forget(path.stem)
     for name in ("history", "exports"):
         shutil.rmtree(Path(settings.DATA_DIR) / name, ignore_errors=True)
 
@@ -41,7 +41,7 @@ def loader(raw_valkey):
     """load(app, n, **kw): n Mem0-layout memories (+ one history row each, + messages) in the app."""
 
     def _load(app, n, **kwargs):
-        store.ensure_index(app.collection_name)
+        index.ensure(app.collection_name)
         kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
         return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
 

@@ -47,7 +47,15 @@ def test_pagination_exact_totals(support, world, add):
     for i in range(23):
         add(world.acme, "sports_portal", "pat", f"Pat fact number {i}")
     first = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10}, **HTMX).content.decode()
-    assert "<strong>23</strong> memories" in first and "page 1 of 3" in first
+    assert '<strong data-testid="total">23</strong> memories' in first and "1–10 of 23" in first
+    # "Older" carries a keyset cursor: follow it to the end.
+    html, seen = first, first.count("Pat fact number")
+    while 'data-testid="older"' in html:
+        after = re.search(r'after=([^"&]+)"[^>]*data-testid="older"', html).group(1)
+        html = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "after": after}, **HTMX)
+        html = html.content.decode()
+        seen += html.count("Pat fact number")
+    assert seen == 23 and "21–23 of 23" in html
     last = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "page": 3}, **HTMX)
     assert last.content.decode().count("Pat fact number") == 3
     assert 'rel="prev"' in last.content.decode() and 'rel="next"' not in last.content.decode()
@@ -83,9 +91,14 @@ def test_bad_query_strings_are_400_with_the_error(support, world, query, message
     assert "<html" not in fragment.content.decode()
 
 
-def test_paging_past_the_search_window_is_400(support, world):
+def test_paging_has_no_search_window_and_bad_cursors_are_400(support, world, memories):
+    # Page numbers are no longer capped at the engine's 10,000-result window: past the end is just empty.
     response = support.get("/t/acme/memories/", {"page": "10000", "page_size": "100"})
-    assert response.status_code == 400 and "newest 10000" in response.content.decode()
+    assert response.status_code == 200 and "No memories" in response.content.decode()
+    assert support.get("/t/acme/memories/", {"page": "1000001"}).status_code == 400
+    for cursor in ("not-a-cursor", "eyJwIjp7ImNvbmNpZXJnZV9hcHAiOlsiMSBdIHwgKiIsMF19LCJuIjowLCJ0IjowfQ"):
+        response = support.get("/t/acme/memories/", {"after": cursor})
+        assert response.status_code == 400 and "cursor is not valid" in response.content.decode()
 
 
 # --- 404s ----------------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Erasure at scale (issue 10): per-person deletions beside their raw floor, and the consistency monitor.
+
+Every measured deletion removes memories written for it just before (fresh user, run and memory ids in
+Mem0's hash layout, one history row each), so the loaded dataset stays intact for the other sections and
+the store keeps its size N. Each service figure has its floor measured in the same run on the same kind
+of victim: FT.SEARCH of exactly those keys + UNLINK + the SQLite history delete.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import time
+import uuid
+from contextlib import closing
+
+import numpy as np
+
+from bench.load import APPS
+from bench.measure import Context, percentiles, ratio, timed
+
+HISTORY_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT, "
+    "event TEXT, created_at DATETIME, updated_at DATETIME, is_deleted INTEGER, actor_id TEXT, role TEXT)"
+)
+
+
+class Victims:
+    """Writes fresh memories for one erasure; the dims and layout are Mem0's."""
+
+    def __init__(self, ctx: Context, dims: int):
+        self.ctx, self.dims = ctx, dims
+        self.rng = np.random.default_rng(4242)
+        self.apps = [ctx.apps[a] for a, _ in APPS]
+
+    def write(self, user: str, per_app: list[int], run_id: str | None = None) -> dict[str, list[str]]:
+        from memadmin.memory import store
+
+        written: dict[str, list[str]] = {}
+        now = int(time.time())
+        for app, count in zip(self.apps, per_app):
+            if not count:
+                continue
+            vectors = self.rng.standard_normal((count, self.dims)).astype(np.float32)
+            vectors /= np.linalg.norm(vectors, axis=1, keepdims=True)
+            ids = [str(uuid.uuid4()) for _ in range(count)]
+            pipe = self.ctx.raw.pipeline(transaction=False)
+            for memory_id, vector in zip(ids, vectors):
+                fields = {"memory_id": memory_id, "hash": memory_id[:8], "memory": f"erasure victim {user}",
+                          "user_id": user, "agent_id": "eraser", "created_at": now, "embedding": vector.tobytes()}
+                if run_id:
+                    fields["run_id"] = run_id
+                pipe.hset(f"{store.key_prefix(app.collection)}{memory_id}", mapping=fields)
+            pipe.execute()
+            path = store.history_db_path(app.collection)
+            with closing(sqlite3.connect(path)) as db, db:
+                db.execute(HISTORY_SCHEMA)
+                db.executemany("INSERT INTO history VALUES (?,?,?,?,?,?,?,?,?,?)",
+                               [(str(uuid.uuid4()), i, None, "victim", "ADD", "2026-01-01", None, 0, None, None)
+                                for i in ids])  # fmt: skip
+            written[app.collection] = ids
+        return written
+
+
+def _floor(raw, written: dict[str, list[str]], query: str) -> int:
+    """What an erasure cannot do without: find exactly those keys, UNLINK them, delete their history rows."""
+    from memadmin.memory import store
+
+    deleted = 0
+    for collection in written:
+        reply = raw.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", "10000", "DIALECT", "2")
+        keys = reply[1:]
+        if keys:
+            deleted += raw.unlink(*keys)
+        ids = [k.decode().rsplit(":", 1)[-1] for k in keys]
+        with closing(sqlite3.connect(store.history_db_path(collection))) as db, db:
+            for start in range(0, len(ids), 500):
+                chunk = ids[start : start + 500]
+                db.execute(f"DELETE FROM history WHERE memory_id IN ({','.join('?' * len(chunk))})", chunk)
+    return deleted
+
+
+def _pair(ctx: Context, victims: Victims, per_app: list[int], name: str, reps: int, *, run: bool = False) -> dict:
+    """Service vs floor, interleaved rep by rep so both see the same machine load."""
+    from memadmin.memory import services
+    from memadmin.memory.filters import filter_from_fields, render
+
+    service_ms, floor_ms, deleted = [], [], 0
+    deadline = time.perf_counter() + ctx.budget_s * 3
+    for i in range(reps):
+        tag = f"{name}-{uuid.uuid4().hex[:10]}"
+        user, run_id = (f"erasure-user-{tag}", f"erasure-run-{tag}" if run else None)
+        victims.write(user, per_app, run_id)
+        filters = filter_from_fields(run_id=run_id) if run else filter_from_fields(user_id=user)
+        t0 = time.perf_counter_ns()
+        result = services.memory_delete_matching(scope=ctx.scope, filters=filters)
+        service_ms.append((time.perf_counter_ns() - t0) / 1e6)
+        assert result.deferred is None and result.remaining == 0, result
+        deleted += result.deleted
+        user2 = f"erasure-floor-{tag}"
+        run2 = f"erasure-floor-run-{tag}" if run else None
+        written = victims.write(user2, per_app, run2)
+        query = render(filter_from_fields(run_id=run2) if run else filter_from_fields(user_id=user2))
+        t0 = time.perf_counter_ns()
+        floor_deleted = _floor(ctx.raw, written, query)
+        floor_ms.append((time.perf_counter_ns() - t0) / 1e6)
+        assert floor_deleted == sum(per_app), (floor_deleted, per_app)
+        if i >= 4 and time.perf_counter() > deadline:
+            break
+    service, floor = percentiles(service_ms), percentiles(floor_ms)
+    per_erasure = sum(per_app)
+    return {"memories_per_erasure": per_erasure, "service": service, "floor": floor,
+            "ratio_vs_floor": ratio(service, floor),
+            "service_memories_per_s": round(per_erasure / (service["p50_ms"] / 1000), 1),
+            "floor_memories_per_s": round(per_erasure / (floor["p50_ms"] / 1000), 1)}  # fmt: skip
+
+
+def _one_memory(ctx: Context, victims: Victims, reps: int) -> dict:
+    from memadmin.memory import index, services, store
+
+    index.mem0(ctx.main_app.collection)  # Mem0 and its embedder load before the clock starts
+    service_ms, floor_ms = [], []
+    for _ in range(reps):
+        written = victims.write(f"erasure-one-{uuid.uuid4().hex[:8]}", [1, 0, 0])
+        memory_id = next(iter(written.values()))[0]
+        t0 = time.perf_counter_ns()
+        result = services.memory_delete(scope=ctx.scope, memory_id=memory_id, app_id=ctx.main_app.app_id)
+        service_ms.append((time.perf_counter_ns() - t0) / 1e6)
+        assert result.remaining == 0
+        written = victims.write(f"erasure-one-floor-{uuid.uuid4().hex[:8]}", [1, 0, 0])
+        collection, (memory_id,) = next(iter(written.items()))
+        t0 = time.perf_counter_ns()
+        ctx.raw.unlink(f"{store.key_prefix(collection)}{memory_id}")
+        with closing(sqlite3.connect(store.history_db_path(collection))) as db, db:
+            db.execute("DELETE FROM history WHERE memory_id = ?", (memory_id,))
+        floor_ms.append((time.perf_counter_ns() - t0) / 1e6)
+    service, floor = percentiles(service_ms), percentiles(floor_ms)
+    return {"service": service, "floor": floor, "ratio_vs_floor": ratio(service, floor)}
+
+
+MONITOR_SCRIPT = """
+import json, sys, time
+import django
+django.setup()
+from memadmin.memory.consistency import consistency_check
+started = time.perf_counter()
+health = consistency_check(collection=sys.argv[1])
+print(json.dumps({"seconds": time.perf_counter() - started, "keys": health.keys, "healthy": health.healthy,
+                  "missing": health.missing, "reasons": health.reasons}))
+"""
+
+
+def _monitor(ctx: Context) -> dict:
+    """The consistency check of the largest app in its own process (as the worker runs it), keys/s; and
+    browse p95 in this process with and without it running."""
+    import json
+    import subprocess
+    import sys
+
+    from django.conf import settings
+
+    from memadmin.memory import selectors
+    from memadmin.memory.filters import filter_from_fields
+
+    users = ctx.typical
+
+    def browse(i):
+        selectors.memory_list(scope=ctx.scope, filters=filter_from_fields(user_id=users[i % len(users)]),
+                              page_size=50, audit=False)  # fmt: skip
+
+    quiet = timed(browse, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
+    checker = subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection],
+                               stdout=subprocess.PIPE, text=True)  # fmt: skip
+    samples = []
+    while checker.poll() is None:
+        t0 = time.perf_counter_ns()
+        browse(len(samples))
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    outcome = json.loads(checker.stdout.read().strip().splitlines()[-1])
+    busy = percentiles(samples) if len(samples) >= 5 else None
+    return {
+        "app": ctx.main_app.app_id, "keys": outcome["keys"], "seconds": round(outcome["seconds"], 2),
+        "keys_per_s": round(outcome["keys"] / outcome["seconds"], 1) if outcome["seconds"] else None,
+        "healthy": outcome["healthy"], "missing": outcome["missing"], "reasons": outcome["reasons"],
+        "throttle_keys_per_s": settings.MEMADMIN_MONITOR_KEYS_PER_SECOND,
+        "browse_quiet": quiet, "browse_during_check": busy,
+        "browse_p95_increase": round(busy["p95_ms"] / quiet["p95_ms"] - 1, 3) if busy else None,
+    }  # fmt: skip
+
+
+def measure_erasure(ctx: Context) -> dict:
+    from django.conf import settings
+
+    victims = Victims(ctx, settings.MEMADMIN_EMBEDDER_DIMS)
+    reps = max(5, min(ctx.reps, 40))
+    heavy_reps = max(3, min(ctx.reps // 10, 8))
+    return {
+        "typical_user": _pair(ctx, victims, [4, 3, 3], "typical", reps),
+        "heavy_user": _pair(ctx, victims, [400, 300, 300], "heavy", heavy_reps),
+        "run": _pair(ctx, victims, [10, 0, 0], "run", reps, run=True),
+        "one_memory": _one_memory(ctx, victims, reps),
+        "monitor": _monitor(ctx),
+    }

@@ -1,0 +1,133 @@
+"""Erasure at scale (issue 10): per-person work never walks other keys, an unhealthy index falls back to a
+SCAN job, and a large erasure is a resumable job with a receipt."""
+
+import pytest
+from django.core.management import CommandError, call_command
+from rest_framework.test import APIClient
+
+from memadmin.memory import consistency, index, selectors, services
+from memadmin.memory.filters import filter_from_fields
+from tenants.jobs.runners import run_job
+from tenants.jobs.services import erasure_latest, erasure_request
+from tenants.jobs.sweep import index_consistency_sweep
+from tenants.models import Job, TenantAPIKey
+from tests.memory.rawhash import put
+from tests.tenants.jobs.conftest import keys_of
+from tests.tenants.jobs.test_tasks import job_state, wait_for, worker  # noqa: F401 - the real-worker fixture
+
+
+def user_keys(raw_valkey, app, user_id: str) -> int:
+    """Keys of one user in an app, by SCAN and HGET: what the index may have missed included."""
+    return sum(1 for key in raw_valkey.scan_iter(match=f"mem0:{app.collection_name}:*", count=1000)
+               if raw_valkey.hget(key, "user_id") == user_id.encode())  # fmt: skip
+
+
+def scan_calls(raw_valkey) -> int:
+    return int(raw_valkey.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
+
+
+def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_a_scan(world, load, raw_valkey):
+    load(world.concierge, 200, users=10)
+    # A vector of the wrong dimension: the index refuses the hash, so no FT.SEARCH can ever find it.
+    put(raw_valkey, world.concierge.collection_name, user_id="user-3", embedding=b"\x00" * 12)
+    scope = world.scope()
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="user-3")) == 20
+    assert user_keys(raw_valkey, world.concierge, "user-3") == 21
+
+    report = index_consistency_sweep(budget_seconds=60)
+    assert "not in the index" in report[world.concierge.collection_name]
+    assert report[world.sports.collection_name] == "healthy"
+    health = consistency.index_health(collection=world.concierge.collection_name)
+    assert not health.healthy and health.missing == 1 and health.keys == 201
+    with pytest.raises(CommandError):  # manage.py output flags it, and the exit status is 1
+        call_command("index_health", "--tenant", "acme")
+
+    job = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-3"))
+    assert isinstance(job, Job) and job.params["reason"] == "index_unhealthy"
+    assert user_keys(raw_valkey, world.concierge, "user-3") == 21  # the request itself deleted nothing
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    line = job.receipt["per_app"]["concierge_app"]
+    assert (line["memories"], line["unindexed"], line["remaining"], line["verification"]) == (21, 1, 0, "scan")
+    assert job.receipt["per_app"]["sports_portal"]["verification"] == "index"
+    assert user_keys(raw_valkey, world.concierge, "user-3") == 0
+    assert keys_of(raw_valkey, world.concierge) == 180
+
+    # The next pass finds nothing missing: the app is healthy again and erasures are immediate.
+    assert consistency.consistency_check(collection=world.concierge.collection_name).healthy
+    result = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-4"))
+    assert result.deferred is None and result.deleted == 20 and result.remaining == 0
+
+
+def test_hashes_the_index_silently_missed_are_reindexed_by_the_monitor(world, load, raw_valkey):
+    load(world.concierge, 50)
+    collection = world.concierge.collection_name
+    # An index that never read the keys already there (mem0 #3948's symptom): SKIPINITIALSCAN.
+    raw_valkey.execute_command("FT.DROPINDEX", collection)
+    memory_id = put(raw_valkey, collection, user_id="late")
+    command = index.schema(collection, algorithm="flat")
+    at = command.index("SCHEMA")
+    raw_valkey.execute_command(*command[:at], "SKIPINITIALSCAN", *command[at:])
+    assert selectors.memory_count(scope=world.scope(), filters=filter_from_fields(user_id="late")) == 0
+
+    health = consistency.consistency_check(collection=collection)
+    assert health.healthy and (health.keys, health.repaired, health.missing) == (51, 51, 0)
+    assert selectors.memory_get(scope=world.scope(), memory_id=memory_id, audit=False).user_id == "late"
+
+
+def test_per_person_operations_never_scan_beside_another_tenants_20000_memories(world, load, raw_valkey):
+    load(world.globex_app, 20_000, users=200, history=False)
+    load(world.concierge, 500, users=25, runs=50)
+    load(world.sports, 100, users=25, runs=10, seed=7)
+    globex_before = keys_of(raw_valkey, world.globex_app)
+    scope = world.scope()
+    api = APIClient()
+    _, key = TenantAPIKey.objects.create_key(name="acme-server", tenant=world.acme)
+    api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    one_memory = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="user-9")).items[0]
+    raw_valkey.config_resetstat()
+
+    result = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-1"))  # service / dashboard
+    assert result.deferred is None and result.deleted == 24 and result.remaining == 0
+    response = api.delete("/v1/memories/?user_id=user-2")  # delete_all(user_id=)
+    assert response.status_code == 200 and response.json()["deleted"] == 24, response.content
+    response = api.delete("/v2/entities/user/user-3/")
+    assert response.status_code == 200 and response.json()["remaining"] == 0
+    response = api.delete("/v1/memories/?run_id=run-5")  # a run (close_ticket)
+    assert response.status_code == 200 and response.json()["deleted"] > 0
+    assert services.memory_delete(scope=scope, memory_id=one_memory.id).deleted == 1  # one memory
+    exported = list(selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="user-4")))
+    assert len(exported) == 24
+
+    assert scan_calls(raw_valkey) == 0, "a per-person operation walked the keyspace"
+    assert keys_of(raw_valkey, world.globex_app) == globex_before == 20_000
+    for user in ("user-1", "user-2", "user-3"):
+        assert user_keys(raw_valkey, world.concierge, user) == 0
+        assert user_keys(raw_valkey, world.sports, user) == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_large_erasure_is_a_job_that_survives_sigkill_with_a_receipt(world, load, raw_valkey, worker, settings):  # noqa: F811
+    settings.MEMADMIN_ERASURE_SYNC_LIMIT = 5000
+    first = worker()
+    load(world.concierge, 12_000, users=1, runs=20)
+    load(world.sports, 300, users=3, seed=5)  # user-0 has 100 here; the others must survive
+    scope = world.scope()
+
+    job = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-0"))
+    assert isinstance(job, Job) and job.params["reason"] == "large"
+    assert erasure_latest(scope=scope, user_id="user-0").pk == job.pk  # what the your-data page shows
+    wait_for(lambda: job_state(job).done >= 1000, 90, "the worker to delete a first part")
+    first.kill()
+    job.refresh_from_db()
+    assert job.state == Job.State.RUNNING and 0 < job.done < 12_100, "the kill must land mid-erasure"
+
+    worker()  # a new worker: the sweep sees the stale lease and sends the job again
+    wait_for(lambda: job_state(job).state in ("succeeded", "failed"), 180, "the job to finish", interval=0.2)
+    assert job.state == Job.State.SUCCEEDED, job.error
+    assert job.progress["attempts"] >= 2
+    lines = job.receipt["per_app"]
+    assert lines["concierge_app"]["memories"] == 12_000 and lines["sports_portal"]["memories"] == 100
+    assert job.receipt["remaining"] == 0 and job.done == 12_100
+    assert user_keys(raw_valkey, world.concierge, "user-0") == 0
+    assert keys_of(raw_valkey, world.sports) == 200
