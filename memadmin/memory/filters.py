@@ -10,16 +10,24 @@ app), so each app's tree is partially evaluated with its app_id known
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import datetime
 
 from memadmin.memory.errors import ValidationError
-from memadmin.memory.ids import ANY, clean_id, escape_tag
+from memadmin.memory.ids import ANY, clean_app_id, clean_id, escape_tag
 
 TAG_FIELDS = ("user_id", "agent_id", "run_id")
 ID_FIELDS = (*TAG_FIELDS, "app_id")
 TIME_FIELDS = ("created_at", "updated_at")
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
+# Caller filters are bounded before they become FT.SEARCH text: an OR of 100,000 ids or thousands of
+# ANDed ranges would otherwise be parsed, rendered and sent whole (and bypass the 100-id limit of "in").
+MAX_FILTER_DEPTH = 8
+MAX_FILTER_TERMS = 1000
+MAX_IN_VALUES = 100
+# Unix seconds that datetime can represent (years 1..9999); beyond them a bound is a mistake or an attack.
+_MIN_TIMESTAMP, _MAX_TIMESTAMP = -62135596800, 253402300799
 
 
 class Node:
@@ -177,8 +185,12 @@ def pinned_value(node: Node, field: str) -> str | None:
 # --- building trees from input ------------------------------------------------
 
 
-def field_condition(field: str, value) -> Node:
-    """One field's condition: exact id, ``*`` (any non-null) or ``{"in": [...]}``."""
+def field_condition(field: str, value, *, strict_app_id: bool = False) -> Node:
+    """One field's condition: exact id, ``*`` (any non-null) or ``{"in": [...]}``.
+
+    ``strict_app_id`` applies the app_id alphabet (caller input); internal callers pass stored app_ids,
+    which may predate the alphabet and must stay usable (e.g. to offboard such an app)."""
+    clean = clean_app_id if strict_app_id and field == "app_id" else clean_id
     if field not in ID_FIELDS:
         raise ValidationError(f"Unsupported filter field: {field}.", field=field)
     if isinstance(value, dict):
@@ -186,12 +198,14 @@ def field_condition(field: str, value) -> Node:
         if unknown:
             raise ValidationError(f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown))}.", field=field)
         if "eq" in value:
-            return field_condition(field, value["eq"])
+            return field_condition(field, value["eq"], strict_app_id=strict_app_id)
         values = value["in"]
-        if not isinstance(values, list) or not values or len(values) > 100:
-            raise ValidationError(f"{field}.in must be a list of 1 to 100 ids.", field=field)
-        return In(field, tuple(dict.fromkeys(clean_id(v, field) for v in values)))
+        if not isinstance(values, list) or not values or len(values) > MAX_IN_VALUES:
+            raise ValidationError(f"{field}.in must be a list of 1 to {MAX_IN_VALUES} ids.", field=field)
+        return In(field, tuple(dict.fromkeys(clean(v, field) for v in values)))
     cleaned = clean_id(value, field, allow_any=True)
+    if cleaned != ANY and clean is clean_app_id:
+        clean_app_id(cleaned, field)
     return AnyValue(field) if cleaned == ANY else Eq(field, cleaned)
 
 
@@ -204,6 +218,9 @@ def _timestamp(field: str, op: str, value) -> int:
     if isinstance(value, bool):
         raise ValidationError(f"{field}.{op} must be a date, datetime or unix timestamp.", field=field)
     if isinstance(value, (int, float)):
+        if (isinstance(value, float) and not math.isfinite(value)) or not _MIN_TIMESTAMP <= value <= _MAX_TIMESTAMP:
+            raise ValidationError(f"{field}.{op} must be a finite unix timestamp between years 1 and 9999.",
+                                  field=field)  # fmt: skip
         return int(value)
     if isinstance(value, str):
         try:
@@ -228,10 +245,25 @@ def _time_condition(field: str, value) -> Node:
     return Range(field, **{op: _timestamp(field, op, v) for op, v in value.items()})
 
 
-def filter_from_mem0(data, *, depth: int = 0) -> Node:
-    """Parse Mem0 Filters v2 (AND / OR nesting over the fields we hold)."""
-    if depth > 8:
-        raise ValidationError("Filters are nested too deeply.")
+class _Budget:
+    """Terms left for one filter tree: every field condition counts, every id of an ``in`` list too."""
+
+    def __init__(self):
+        self.terms = 0
+
+    def spend(self, n: int) -> None:
+        self.terms += n
+        if self.terms > MAX_FILTER_TERMS:
+            raise ValidationError(f"Filters may hold at most {MAX_FILTER_TERMS} conditions (ids of 'in' lists "
+                                  "included): narrow the query or split it.", field="filters")  # fmt: skip
+
+
+def filter_from_mem0(data, *, depth: int = 0, _budget: _Budget | None = None) -> Node:
+    """Parse Mem0 Filters v2 (AND / OR nesting over the fields we hold), bounded in depth and size."""
+    budget = _budget or _Budget()
+    if depth > MAX_FILTER_DEPTH:
+        raise ValidationError(f"Filters are nested too deeply: at most {MAX_FILTER_DEPTH} levels of AND / OR.",
+                              field="filters")  # fmt: skip
     if not isinstance(data, dict):
         raise ValidationError("filters must be a JSON object.")
     nodes: list[Node] = []
@@ -239,11 +271,15 @@ def filter_from_mem0(data, *, depth: int = 0) -> Node:
         if key in ("AND", "OR"):
             if not isinstance(value, list) or not value:
                 raise ValidationError(f"{key} needs a non-empty list of conditions.")
-            children = [filter_from_mem0(item, depth=depth + 1) for item in value]
+            if len(value) > MAX_FILTER_TERMS:
+                budget.spend(len(value))  # refused before 100,000 children are parsed one by one
+            children = [filter_from_mem0(item, depth=depth + 1, _budget=budget) for item in value]
             nodes.append(and_(*children) if key == "AND" else or_(*children))
         elif key in ID_FIELDS:
-            nodes.append(field_condition(key, value))
+            budget.spend(len(value["in"]) if isinstance(value, dict) and isinstance(value.get("in"), list) else 1)
+            nodes.append(field_condition(key, value, strict_app_id=True))
         elif key in TIME_FIELDS:
+            budget.spend(len(value) if isinstance(value, dict) else 1)
             nodes.append(_time_condition(key, value))
         else:
             raise ValidationError(f"Unsupported filter field or operator: {key}.", field=key)

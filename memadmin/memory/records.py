@@ -34,9 +34,22 @@ def _metadata(value) -> dict:
         parsed = json.loads(raw)
     except ValueError:
         return {"_unparsed": raw}
+    if "\\ud" in raw.lower():  # a JSON escape of a UTF-16 surrogate: maybe a lone one (not text)
+        parsed = _without_lone_surrogates(parsed)
     if not isinstance(parsed, dict):
         return {"_value": parsed}
     return {k: v for k, v in parsed.items() if k not in _INTERNAL_METADATA}
+
+
+def _without_lone_surrogates(parsed):
+    """Mem0 OSS writers can store ``"\\udfff"`` in metadata: shown as "?" rather than failing every read,
+    list and export that meets it (the API refuses such text on the way in)."""
+    text = json.dumps(parsed, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.loads(text.encode("utf-8", "replace").decode("utf-8"))
+    return parsed
 
 
 @dataclass

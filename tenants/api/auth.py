@@ -17,6 +17,7 @@ from rest_framework.authentication import BaseAuthentication, SessionAuthenticat
 
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.scope import Scope, scope_for_api_key, scope_for_membership
+from tenants.api.throttling import auth_failure, auth_lock_wait
 from tenants.http import client_ip
 from tenants.models import Membership, TenantAPIKey
 
@@ -51,15 +52,23 @@ class APIKeyAuthentication(BaseAuthentication):
         parts = get_authorization_header(request).split()
         if not parts or parts[0].decode("latin-1").lower() not in KEYWORDS:
             return None
+        ip = client_ip(request)
+        key = parts[1].decode("ascii", "replace") if len(parts) == 2 else ""
+        prefix = key.partition(".")[0][:16] if "." in key else None
+        wait = auth_lock_wait(ip=ip, prefix=prefix)
+        if wait:  # checked before the key is: a locked address or prefix learns nothing from its guesses
+            raise exceptions.Throttled(wait)
         if len(parts) != 2:
+            auth_failure(ip=ip)
             raise exceptions.AuthenticationFailed("Invalid Authorization header: send 'Token <api key>'.")
         try:
-            key = parts[1].decode("ascii")
             api_key = TenantAPIKey.objects.get_from_key(key)
-        except (UnicodeDecodeError, TenantAPIKey.DoesNotExist):
+        except TenantAPIKey.DoesNotExist:
+            auth_failure(ip=ip, prefix=prefix)
             # Revoked and unknown keys are told apart nowhere: both are simply not valid.
             raise exceptions.AuthenticationFailed("Invalid or revoked API key.") from None
         if api_key.has_expired:
+            auth_failure(ip=ip, prefix=prefix)
             raise exceptions.AuthenticationFailed("This API key has expired.")
         now = timezone.now()
         if api_key.last_used is None or now - api_key.last_used > LAST_USED_GRANULARITY:

@@ -9,11 +9,16 @@ from __future__ import annotations
 
 import logging
 
+from django.core.exceptions import RequestDataTooBig
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from memadmin.memory import errors as memory_errors
+from tenants.api.throttling import auth_failure, auth_lock_wait
+from tenants.http import client_ip
 
 logger = logging.getLogger("memadmin.api")
 
@@ -71,6 +76,8 @@ def _memory_error(exc: memory_errors.MemoryServiceError) -> Response:
 def api_exception_handler(exc, context):
     if isinstance(exc, memory_errors.MemoryServiceError):
         return _memory_error(exc)
+    if isinstance(exc, exceptions.NotAuthenticated):
+        exc = _count_anonymous(context["request"], exc)
     response = exception_handler(exc, context)  # Http404, PermissionDenied, Throttled (+Retry-After), ...
     if response is None:
         return None  # a real bug: let Django log it
@@ -91,3 +98,49 @@ def api_exception_handler(exc, context):
         message = "Authentication required: send 'Authorization: Token <api key>'."
     response.data = error_body(code, message)
     return response
+
+
+def _count_anonymous(request, exc):
+    """A request with no credentials at all counts against its address like a wrong key does."""
+    ip = client_ip(request)
+    wait = auth_lock_wait(ip=ip)
+    if wait:
+        return exceptions.Throttled(wait)
+    auth_failure(ip=ip)
+    return exc
+
+
+# --- Django's own error pages, for API paths ------------------------------------------------
+# Errors that happen outside a DRF view (an unknown path, a body Django refused, a bug that escaped
+# the view) reach Django's handler404/400/500; on an API path they must still answer in this shape.
+
+API_PREFIXES = ("/v1/", "/v2/", "/v3/", "/api/")
+
+
+def is_api_path(path: str) -> bool:
+    return path.startswith(API_PREFIXES)
+
+
+def _json(code: str, message: str, status_code: int) -> JsonResponse:
+    return JsonResponse(error_body(code, message), status=status_code)
+
+
+def bad_request(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.bad_request(request, exception)
+    if isinstance(exception, RequestDataTooBig):
+        return _json("request_too_large", "The request body is too large.", 413)
+    return _json("bad_request", "The request could not be understood.", 400)
+
+
+def page_not_found(request, exception=None):
+    if not is_api_path(request.path):
+        return defaults.page_not_found(request, exception)
+    return _json("not_found", "No such API endpoint.", 404)
+
+
+def server_error(request):
+    if not is_api_path(request.path):
+        return defaults.server_error(request)
+    # The traceback goes to the log (Django logged it before calling us), never to the client.
+    return _json("server_error", "Internal server error: the failure was logged.", 500)

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import And, Eq, In, Node, Or
-from memadmin.memory.ids import clean_id
+from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import AppRef, Scope
 from tenants.api.auth import is_key_restricted, request_scope
 from tenants.api.errors import Gone
@@ -87,7 +87,7 @@ def app_for_write(request, scope: Scope, app_id) -> tuple[Scope, AppRef]:
         raise PermissionDenied(f"The {scope.role} role cannot write memories.")
     if app_id in (None, ""):
         return _default_app(request, scope)
-    app_id = clean_id(app_id, "app_id")
+    app_id = clean_app_id(app_id, "app_id")
     ref = scope.app(app_id)
     if ref is not None:
         return scope, _writable(ref)

@@ -17,16 +17,17 @@ _docs_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": [SELF, "
 _redoc_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": [SELF, "blob:"],
                          "img-src": ["https://cdn.redoc.ly/redoc/logo-mini.svg"]})  # fmt: skip
 
+# <path:...>: mem0.MemoryClient puts ids into paths unencoded, so an id holding "/" still reaches its view.
 urlpatterns = [
     path("v1/ping/", views.ping, name="api-ping"),
     path("v3/memories/add/", views.memory_add, name="api-memory-add"),
     path("v3/memories/search/", views.memory_search, name="api-memory-search"),
     path("v3/memories/", views.memory_list, name="api-memory-list"),
     path("v1/memories/", views.memory_delete_all, name="api-memory-delete-all"),
-    path("v1/memories/<str:memory_id>/history/", views.memory_history, name="api-memory-history"),
-    path("v1/memories/<str:memory_id>/", views.memory_detail, name="api-memory-detail"),
+    path("v1/memories/<path:memory_id>/history/", views.memory_history, name="api-memory-history"),
+    path("v1/memories/<path:memory_id>/", views.memory_detail, name="api-memory-detail"),
     path("v1/entities/", views.entity_list, name="api-entities"),
-    path("v2/entities/<str:entity_type>/<str:name>/", views.entity_delete, name="api-entity-delete"),
+    path("v2/entities/<str:entity_type>/<path:name>/", views.entity_delete, name="api-entity-delete"),
     path("v1/batch/", views.memory_batch, name="api-batch"),
     path("v1/exports/", views.export_create, name="api-export-create"),
     path("v1/exports/get/", views.export_get, name="api-export-get"),

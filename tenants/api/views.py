@@ -17,6 +17,7 @@ from django.core import signing
 from django.http import StreamingHttpResponse
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
+from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
 from memadmin.memory import selectors, services
@@ -33,14 +34,15 @@ from memadmin.memory.filters import (
     filter_from_mem0,
     pinned_value,
 )
-from memadmin.memory.ids import clean_id
+from memadmin.memory.ids import clean_app_id, clean_id
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import request_scope
+from tenants.api.parsers import check_untrusted, loads_untrusted
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
-from tenants.exports import json_array
+from tenants.exports import ending_visibly, json_array
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue
 from tenants.models import Job
@@ -103,6 +105,8 @@ def _memory(record: MemoryRecord) -> dict:
 def _tree(raw_filters, **ids) -> Node:
     """Filters v2 JSON ANDed with plain entity ids."""
     tree = EVERYTHING if raw_filters is None else filter_from_mem0(raw_filters)
+    if ids.get("app_id"):
+        clean_app_id(ids["app_id"])
     return and_(tree, filter_from_fields(**ids))
 
 
@@ -331,16 +335,18 @@ def memory_detail(request, memory_id: str) -> Response:
         data = _valid(s.UpdateRequestSerializer, request.data)
         _refuse_unsupported(request.data, UPDATE_UNSUPPORTED)
         return Response(_memory(_update(scope, memory_id, data.get("text"), data.get("metadata"))))
-    result = services.memory_delete(scope=scope, memory_id=memory_id)
+    # Found in scope first: outside it is 404 whatever the role (no 403 that tells it exists).
+    record = selectors.memory_get(scope=scope, memory_id=memory_id, audit=False)
+    result = services.memory_delete(scope=scope, memory_id=record.id, app_id=record.app_id)
     return Response(_deletion(result, "Memory deleted successfully!"))
 
 
 def _update(scope: Scope, memory_id: str, text, metadata, record: MemoryRecord | None = None) -> MemoryRecord:
     if not text and metadata is None:
         raise ValidationError("Send text and/or metadata to update.", field="text")
-    scope.require("write")
-    if record is None:
+    if record is None:  # found in scope before the role is checked: outside it is 404, never 403
         record = selectors.memory_get(scope=scope, memory_id=memory_id, audit=False)
+    scope.require("write")
     # A metadata-only update keeps the text (the service always re-embeds what it is given).
     return services.memory_update(
         scope=scope, memory_id=record.id, text=text or record.memory, metadata=metadata, app_id=record.app_id
@@ -368,18 +374,32 @@ def _query_filters(raw: str | None):
     if len(raw) > MAX_QUERY_FILTER_CHARS:
         raise ValidationError("filters is too long.", field="filters")
     try:
-        return json.loads(raw)
-    except ValueError:
-        pass
+        return loads_untrusted(raw)  # the body's rules: bounded depth, valid Unicode, finite numbers
+    except ParseError as exc:
+        if not str(exc.detail).startswith("JSON parse error"):
+            raise ValidationError(str(exc.detail), field="filters") from None
     try:
-        return ast.literal_eval(raw)
-    except (ValueError, SyntaxError, MemoryError, RecursionError):
+        value = ast.literal_eval(raw)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
         raise ValidationError("filters must be a JSON object.", field="filters") from None
+    try:
+        check_untrusted(value)
+    except ParseError as exc:
+        raise ValidationError(str(exc.detail), field="filters") from None
+    return value
+
+
+# An app_id alone never pins a deletion: a whole app goes through offboarding (grace period, receipt).
+PINNING_FIELDS = ("user_id", "agent_id", "run_id")
+NOT_A_WHOLE_APP = (
+    "an app_id alone never deletes a whole app or tenant: offboard the app instead (dashboard or "
+    "`manage.py offboard`), which keeps a grace period and writes a receipt."
+)
 
 
 def _pins_an_entity(tree: Node) -> bool:
     parts = tree.children if isinstance(tree, And) else (tree,)
-    return any(isinstance(part, (Eq, In)) and part.field in ID_FIELDS for part in parts)
+    return any(isinstance(part, (Eq, In)) and part.field in PINNING_FIELDS for part in parts)
 
 
 @extend_schema(
@@ -399,11 +419,8 @@ def memory_delete_all(request) -> Response:
     scope = request_scope(request)
     tree = _tree(_query_filters(query.get("filters")), **ids)
     if not _pins_an_entity(tree):
-        raise ValidationError(
-            "delete_all needs an exact user_id, agent_id, run_id or app_id: memadmin never deletes a whole "
-            "tenant (offboard an app from the dashboard instead).",
-            field="user_id",
-        )
+        raise ValidationError(f"delete_all needs an exact user_id, agent_id or run_id; {NOT_A_WHOLE_APP}",
+                              field="user_id")  # fmt: skip
     check_filter_apps(scope, tree)
     return _erasure(scope, tree, "Memories deleted successfully!")
 
@@ -450,6 +467,8 @@ def entity_delete(request, entity_type: str, name: str) -> Response:
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise ValidationError(f"Entity type must be one of {', '.join(ENTITY_TYPES)}.", field="entity_type")
+    if field not in PINNING_FIELDS:
+        raise ValidationError(f"Deleting an app entity: {NOT_A_WHOLE_APP}", field="entity_type")
     scope = request_scope(request)
     tree = filter_from_fields(**{field: clean_id(name, field)})
     check_filter_apps(scope, tree)
@@ -474,6 +493,21 @@ def _batch_records(scope: Scope, items: list[dict]) -> list[MemoryRecord]:
     return records
 
 
+def _check_update(item: dict) -> None:
+    """What memory_update would refuse, checked up front so a batch fails before its first write."""
+    prefix = f"Memory {item['memory_id']}"
+    text, metadata = item.get("text"), item.get("metadata")
+    if not text and metadata is None:
+        raise ValidationError(f"{prefix}: send text and/or metadata.", field="memories")
+    if metadata is not None:
+        if not isinstance(metadata, dict):
+            raise ValidationError(f"{prefix}: metadata must be a JSON object.", field="memories")
+        reserved = sorted(services.RESERVED_METADATA & set(metadata))
+        if reserved:
+            raise ValidationError(f"{prefix}: metadata cannot set reserved keys: {', '.join(reserved)}.",
+                                  field="memories")  # fmt: skip
+
+
 @extend_schema(
     methods=["PUT"],
     operation_id="memories_batch_update",
@@ -493,11 +527,10 @@ def memory_batch(request) -> Response:
     scope = request_scope(request)
     if request.method == "PUT":
         items = _valid(s.BatchUpdateSerializer, request.data)["memories"]
+        for item in items:  # the whole batch is valid before anything is written
+            _check_update(item)
+        records = _batch_records(scope, items)  # 404 for ids outside the scope, before any 403
         scope.require("write")
-        for item in items:
-            if not item.get("text") and item.get("metadata") is None:
-                raise ValidationError(f"Memory {item['memory_id']}: send text and/or metadata.", field="memories")
-        records = _batch_records(scope, items)
         for record in records:
             if not scope.app(record.app_id).writable:
                 raise Conflict(f"App {record.app_id} is frozen for offboarding: nothing in the batch was changed.")
@@ -505,8 +538,8 @@ def memory_batch(request) -> Response:
             _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = _valid(s.BatchDeleteSerializer, request.data)["memories"]
-    scope.require("delete")
     records = _batch_records(scope, items)
+    scope.require("delete")
     for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
         services.check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
     deleted = remaining = 0
@@ -547,7 +580,8 @@ def _export_response(scope: Scope, raw_filters: dict, export_id: str | None) -> 
         yield from json_array(counted(), open_=head, sep=",", close="")
         yield f'], "count": {count}}}'
 
-    return StreamingHttpResponse(body(), content_type="application/json")
+    what = f"api export {export_id or 'by filters'}"[:200]
+    return StreamingHttpResponse(ending_visibly(body(), scope=scope, what=what), content_type="application/json")
 
 
 @extend_schema(

@@ -6,7 +6,7 @@ from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import render
 
 from memadmin.memory.models import AuditEvent
-from tenants.exports import csv_lines, export_filename
+from tenants.exports import content_disposition, csv_lines, export_filename
 from tenants.forms import AuditFilterForm
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
@@ -41,5 +41,5 @@ def audit_csv(request: TenantRequest) -> HttpResponse:
     rows = ([e.created_at.isoformat(), e.actor, e.actor_kind, e.role, slug, e.app_id, e.action, e.user_id, e.count,
              " ".join(e.memory_ids), e.ip or "", e.details] for e in events.iterator(chunk_size=1000))  # fmt: skip
     response = StreamingHttpResponse(csv_lines(rows, CSV_COLUMNS), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{export_filename(slug, "audit")}.csv"'
+    response["Content-Disposition"] = content_disposition(f"{export_filename(slug, 'audit')}.csv")
     return response

@@ -15,7 +15,7 @@ from django_htmx.middleware import HtmxDetails
 
 from memadmin.memory import errors
 from memadmin.memory.scope import Scope, scope_for_membership
-from tenants.exports import CONTENT_TYPES, export_lines
+from tenants.exports import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
 from tenants.http import client_ip
 from tenants.models import Membership, Tenant
 from tenants.permissions import MUTATIONS, URL_CAPABILITIES, allowed_capabilities, get_membership_or_404, require
@@ -120,16 +120,18 @@ def safe_next(request, fallback: str) -> str:
 
 # --- streamed exports -------------------------------------------------------------
 
-
-
-def streamed_export(items: Iterator[dict], fmt: str, filename: str) -> StreamingHttpResponse:
+def streamed_export(
+    items: Iterator[dict], fmt: str, filename: str, *, scope: Scope | None = None
+) -> StreamingHttpResponse:
     """Stream an export. The first item is fetched before the headers go out, so an unreachable store
-    still becomes a 503 page instead of a truncated download."""
+    still becomes a 503 page instead of a truncated download; a failure after that ends the file visibly
+    (and is logged and audited for ``scope``)."""
     items = iter(items)
     first = next(items, None)
     body = chain([first], items) if first is not None else iter(())
     content_type = "text/csv; charset=utf-8" if fmt == "csv" else CONTENT_TYPES[fmt]
-    response = StreamingHttpResponse(export_lines(body, fmt), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}.{fmt}"'
+    lines = ending_visibly(export_lines(body, fmt), scope=scope, what=f"{filename}.{fmt}")
+    response = StreamingHttpResponse(lines, content_type=content_type)
+    response["Content-Disposition"] = content_disposition(f"{filename}.{fmt}")
     response["Cache-Control"] = "no-store"
     return response

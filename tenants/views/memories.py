@@ -95,4 +95,4 @@ def app_export(request: TenantRequest, app_id) -> HttpResponse:
     if not form.is_valid():
         return render_error(request, 400, "Choose json or csv.", form=form)
     items = selectors.memory_export(scope=scope, filters=filter_from_fields(app_id=app_id))
-    return streamed_export(items, form.fmt, export_filename(request.tenant.slug, app_id))
+    return streamed_export(items, form.fmt, export_filename(request.tenant.slug, app_id), scope=request.scope)

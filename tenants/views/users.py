@@ -91,7 +91,8 @@ def user_export(request: TenantRequest) -> HttpResponse:
         return render_error(request, 400, "Export needs a valid user_id and format json or csv.", form=user_form)
     user_id = user_form.cleaned_data["user_id"]
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=user_id))
-    return streamed_export(items, export_form.fmt, export_filename(request.tenant.slug, user_id))
+    return streamed_export(items, export_form.fmt, export_filename(request.tenant.slug, user_id),
+                           scope=request.scope)
 
 
 @tenant_view

@@ -86,7 +86,7 @@ def your_data(request, token) -> HttpResponse:
 def your_data_export(request, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
-    return streamed_export(items, "json", export_filename("my-data", link.tenant.slug))
+    return streamed_export(items, "json", export_filename("my-data", link.tenant.slug), scope=request.scope)
 
 
 @require_POST

@@ -51,7 +51,7 @@ def test_per_user_scoping_flow(live_world, memory_client):
 
 
 def test_user_agent_app_run_scoping_flow(live_world, memory_client):
-    """Seed 2: ids for two apps and two agents; AND filters, wildcards, delete_all(app_id), export."""
+    """Seed 2: ids for two apps and two agents; AND filters, wildcards, delete_all(agent_id, app_id), export."""
     client = memory_client(live_world.acme_key)
     cam = client.add(
         [
@@ -107,7 +107,11 @@ def test_user_agent_app_run_scoping_flow(live_world, memory_client):
     by_id = client.get_memory_export(memory_export_id=created["id"])
     assert by_id["id"] == created["id"] and by_id["count"] == len(cam) + len(chef)
 
-    deleted = client.delete_all(app_id="sports_brand_portal")
+    # An app_id alone never pins a deletion (issue 12, item 6): whole apps go through offboarding.
+    with pytest.raises(ValidationError, match="offboard"):
+        client.delete_all(app_id="sports_brand_portal")
+    assert client.get_all(filters={"app_id": "sports_brand_portal"})["count"] == 2
+    deleted = client.delete_all(agent_id="coach_bot", app_id="sports_brand_portal")
     assert deleted["deleted"] == 2 and deleted["remaining"] == 0
     assert client.get_all(filters={"app_id": "sports_brand_portal"})["count"] == 0
     assert client.get_all(filters={"user_id": "traveler_cam"})["count"] == len(cam) + len(chef)

@@ -37,8 +37,7 @@ def test_key_of_another_tenant_gets_404_on_every_endpoint(world, api, globex_mem
         ("post", "/v3/memories/", {"filters": {"app_id": "other_app"}}),
         ("post", "/v3/memories/", {"filters": {"OR": [{"user_id": "u_shared"}, {"app_id": {"in": ["other_app"]}}]}}),
         ("post", "/v3/memories/search/", {"query": "secret", "filters": {"app_id": "other_app"}}),
-        ("delete", "/v1/memories/?app_id=other_app", None),
-        ("delete", "/v2/entities/app/other_app/", None),
+        ("delete", "/v1/memories/?user_id=u_shared&app_id=other_app", None),
         ("post", "/v1/exports/", {"filters": {"app_id": "other_app"}}),
         ("post", "/v1/exports/get/", {"filters": {"app_id": "other_app"}}),
     ]

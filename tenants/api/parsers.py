@@ -1,0 +1,93 @@
+"""The API's JSON parser: bounded and valid before anything else sees the body.
+
+DRF's JSONParser hands the view whatever ``json.loads`` builds: documents nested
+thousands deep (RecursionError in the parser, or later in a deepcopy), lone
+surrogates from ``\\udfff`` escapes (not text: they break Valkey writes, the
+tokenizer and every later read or export), ``NaN`` / ``Infinity`` / ``1e999``
+(non-finite numbers that break arithmetic and JSON output), and bodies of any
+size. Each of them is a 400 (413 for size) in the API's error shape here, so no
+request carrying them reaches a view, let alone the store.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+
+from django.conf import settings
+from rest_framework import exceptions, status
+from rest_framework.parsers import JSONParser
+
+# Deep enough for any real metadata (Mem0 stores it flat); far below Python's recursion limit.
+MAX_JSON_DEPTH = 32
+
+
+class RequestTooLarge(exceptions.APIException):
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_code = "request_too_large"
+    default_detail = "The request body is too large."
+
+
+def _refuse_constant(name: str):
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise ValueError(f"{text} is out of range")
+    return value
+
+
+def check_untrusted(value, *, max_depth: int = MAX_JSON_DEPTH) -> None:
+    """Raise ParseError if ``value`` (a parsed JSON document) is nested too deeply or holds text that
+    is not valid Unicode (in keys or values, at any depth). Iterative: it must not recurse either."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth > max_depth:
+                raise exceptions.ParseError(f"JSON is nested too deeply: at most {max_depth} levels.")
+            if isinstance(item, dict):
+                for key, child in item.items():
+                    _check_text(key)
+                    stack.append((child, depth + 1))
+            else:
+                stack.extend((child, depth + 1) for child in item)
+        elif isinstance(item, str):
+            _check_text(item)
+
+
+def _check_text(text: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise exceptions.ParseError(
+            "Text must be valid Unicode: lone surrogates (e.g. \\udfff) are not characters."
+        ) from None
+
+
+def loads_untrusted(text: str | bytes):
+    """json.loads for text from outside: strict numbers, bounded depth, valid Unicode, or ParseError."""
+    try:
+        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+    except RecursionError:
+        raise exceptions.ParseError(f"JSON is nested too deeply: at most {MAX_JSON_DEPTH} levels.") from None
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise exceptions.ParseError(f"JSON parse error - {exc}") from None
+    check_untrusted(data)
+    return data
+
+
+class StrictJSONParser(JSONParser):
+    def parse(self, stream, media_type=None, parser_context=None):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        raw = stream.read(limit + 1 if limit is not None else -1)
+        if limit is not None and len(raw) > limit:
+            raise RequestTooLarge(f"The request body is over {limit} bytes.")
+        encoding = (parser_context or {}).get("encoding", settings.DEFAULT_CHARSET)
+        try:
+            text = raw.decode(encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise exceptions.ParseError(f"The request body is not valid {encoding}.") from None
+        return loads_untrusted(text)

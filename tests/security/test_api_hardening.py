@@ -1,0 +1,126 @@
+"""delete_all never wipes an app or a tenant (item 6), batch PUT is all or nothing (item 8), failed
+API-key authentication is throttled per IP and locks a guessed prefix, audited (item 10)."""
+
+import json
+from urllib.parse import quote
+
+import pytest
+
+from memadmin.memory import selectors
+from memadmin.memory.models import AuditEvent
+from memadmin.memory.scope import scope_for_membership
+from tests.security.conftest import api_client, assert_json_error, send
+
+
+def _total(world, slug="acme"):
+    scope = scope_for_membership(getattr(world, f"{slug}_admin"))
+    return selectors.memory_counts(scope=scope).total
+
+
+# --- item 6 ---------------------------------------------------------------------------------------
+
+APP_ONLY = [
+    {"app_id": "concierge_app"},
+    {"app_id": {"in": ["concierge_app", "sports_portal"]}},
+    {"app_id": {"eq": "concierge_app"}},
+    {"AND": [{"app_id": "concierge_app"}]},
+    {"AND": [{"app_id": {"in": ["concierge_app"]}}, {"created_at": {"gte": 0}}]},
+    {"OR": [{"app_id": "concierge_app"}, {"app_id": "sports_portal"}]},
+    {"user_id": "*", "app_id": "concierge_app"},
+]
+
+
+@pytest.mark.parametrize("filters", APP_ONLY)
+def test_delete_all_by_app_alone_is_400_naming_offboarding(hostile_world, filters):
+    before = _total(hostile_world)
+    client = api_client(hostile_world.keys["acme"].full)
+    response = send(client, "delete", f"/v1/memories/?filters={quote(json.dumps(filters))}")
+    assert "offboard" in assert_json_error(response, 400)["detail"]
+    assert _total(hostile_world) == before
+
+
+def test_delete_all_by_app_query_param_or_entity_is_400(hostile_world):
+    before = _total(hostile_world)
+    client = api_client(hostile_world.keys["acme"].full)
+    assert "offboard" in assert_json_error(send(client, "delete", "/v1/memories/?app_id=concierge_app"), 400)["detail"]
+    response = send(client, "delete", "/v2/entities/app/concierge_app/")
+    assert "offboard" in assert_json_error(response, 400)["detail"]
+    assert _total(hostile_world) == before
+
+
+def test_delete_all_by_user_within_an_app_still_works(hostile_world):
+    client = api_client(hostile_world.keys["acme"].full)
+    response = send(client, "delete", "/v1/memories/?user_id=alice&app_id=concierge_app")
+    assert response.status_code == 200, response.content
+    assert json.loads(response.content)["deleted"] == 1
+
+
+# --- item 8 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("bad", [
+    {"text": "   "},
+    {"metadata": {"user_id": "someone-else"}},
+    {"metadata": "not an object"},
+    {"metadata": ["not", "an", "object"]},
+])  # fmt: skip
+def test_batch_put_validates_the_whole_batch_before_writing(hostile_world, bad):
+    first, second = hostile_world.memories["acme"][:2]
+    client = api_client(hostile_world.keys["acme"].full)
+    before = json.loads(send(client, "get", f"/v1/memories/{first.id}/").content)
+    body = {"memories": [{"memory_id": first.id, "text": "changed"}, {"memory_id": second.id, **bad}]}
+    assert_json_error(send(client, "put", "/v1/batch/", body), 400)
+    assert json.loads(send(client, "get", f"/v1/memories/{first.id}/").content) == before
+
+
+# --- item 10 --------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def auth_limits(settings):
+    settings.MEMADMIN_API_AUTH_FAILURE_LIMIT = 5
+    settings.MEMADMIN_API_KEY_LOCK_FAILURES = 3
+    settings.MEMADMIN_API_AUTH_COOLOFF_MINUTES = 15
+    return settings
+
+
+def test_random_keys_from_one_ip_are_throttled(hostile_world, auth_limits):
+    statuses = []
+    for i in range(8):
+        client = api_client(f"guess{i}.secret{i}")
+        statuses.append(send(client, "get", "/v1/ping/").status_code)
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}, statuses
+    # A good key from that same address waits too: the address is cooling off, not the key.
+    response = send(api_client(hostile_world.keys["acme"].full), "get", "/v1/ping/")
+    assert_json_error(response, 429)
+    assert response["Retry-After"]
+    # Another address is unaffected.
+    other = api_client(hostile_world.keys["acme"].full)
+    assert other.get("/v1/ping/", REMOTE_ADDR="10.9.9.9").status_code == 200
+
+
+def test_requests_without_credentials_count_too(hostile_world, auth_limits):
+    client = api_client()
+    statuses = [send(client, "get", "/v1/ping/").status_code for _ in range(7)]
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}, statuses
+
+
+def test_guessing_a_real_prefix_locks_it_and_is_audited(hostile_world, auth_limits):
+    row = hostile_world.keys["acme"].full_row
+    for i in range(3):
+        response = api_client(f"{row.prefix}.wrong{i}").get("/v1/ping/", REMOTE_ADDR=f"10.0.0.{i + 1}")
+        assert response.status_code == 401
+    # Locked: even the right key, from a fresh address, waits out the cool-off.
+    response = api_client(hostile_world.keys["acme"].full).get("/v1/ping/", REMOTE_ADDR="10.0.1.1")
+    assert_json_error(response, 429)
+    events = AuditEvent.objects.filter(tenant=hostile_world.acme)
+    assert events.filter(action="api.auth_failed").count() == 3
+    locked = events.get(action="api.key_locked")
+    assert locked.details["prefix"] == row.prefix and locked.ip
+    # Other keys of the tenant keep working.
+    assert api_client(hostile_world.keys["acme"].restricted).get("/v1/ping/", REMOTE_ADDR="10.0.1.2").status_code == 200
+
+
+def test_success_does_not_count(hostile_world, auth_limits):
+    client = api_client(hostile_world.keys["acme"].full)
+    assert all(send(client, "get", "/v1/ping/").status_code == 200 for _ in range(10))
