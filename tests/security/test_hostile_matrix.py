@@ -15,6 +15,7 @@ and aiming at the other tenant's objects is "not found" (404), never 403 and nev
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 from pathlib import Path
@@ -25,7 +26,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tenants.models import Job, Membership
+from tenants.models import Invitation, Job, Membership
 from tests.security.conftest import assert_json_error, hostile_id_values, is_api, marker, principals, send
 
 METHODS = ("get", "post", "put", "delete", "patch")
@@ -85,6 +86,7 @@ PARAMETERS = (
     "link_id",
     "job_id",
     "member_id",
+    "invitation_id",
     "prefix",
     "entity_type",
     "name",
@@ -102,6 +104,7 @@ def _targets(world, slug: str) -> dict:
         "link_id": str(world.links[slug].row.pk),
         "job_id": str(world.jobs[slug].pk),
         "member_id": str(Membership.objects.get(tenant=tenant, role="support").pk),
+        "invitation_id": str(world.invitations[slug].pk),
         "prefix": world.keys[slug].full_row.prefix,
         "entity_type": "user",
         "name": "alice",
@@ -132,6 +135,16 @@ def world(hostile_world, settings):
     settings.MEMADMIN_API_AUTH_FAILURE_LIMIT = 10**9  # nor an address locked out by the bad-key principal
     settings.MEMADMIN_API_KEY_LOCK_FAILURES = 10**9
     hostile_world.jobs = {}
+    hostile_world.invitations = {
+        tenant.slug: Invitation.objects.create(
+            tenant=tenant,
+            email=f"invitee@{tenant.slug}.example",
+            role="viewer",
+            token_hash=hashlib.sha256(tenant.slug.encode()).hexdigest(),
+            expires_at="2999-01-01T00:00:00Z",
+        )  # fmt: skip
+        for tenant in hostile_world.tenants
+    }
     exports = Path(django_settings.DATA_DIR) / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     for tenant in hostile_world.tenants:
