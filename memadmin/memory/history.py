@@ -120,14 +120,18 @@ def messages_delete(collection: str, *, triples: set[tuple], user_ids: set[str] 
         return deleted
 
 
-def messages_count(collection: str) -> int:
+def _row_count(collection: str, table: str) -> int:
     connection = _connect(collection)
     if connection is None:
         return 0
     with closing(connection):
-        if not _has_table(connection, "messages"):
+        if not _has_table(connection, table):
             return 0
-        return connection.execute("SELECT COUNT(*) FROM messages").fetchone()[0]
+        return connection.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]  # two fixed names, never input
+
+
+def messages_count(collection: str) -> int:
+    return _row_count(collection, "messages")
 
 
 def history_drop(collection: str) -> None:
@@ -139,13 +143,7 @@ def history_drop(collection: str) -> None:
 
 
 def history_rows(collection: str) -> int:
-    connection = _connect(collection)
-    if connection is None:
-        return 0
-    with closing(connection):
-        if not _has_table(connection, "history"):
-            return 0
-        return connection.execute("SELECT COUNT(*) FROM history").fetchone()[0]
+    return _row_count(collection, "history")
 
 
 def messages_before_delete(collection: str, before: int) -> int:
