@@ -155,6 +155,11 @@ class Counts:
     agents: int = 0
     counted_at: datetime | None = None
 
+    @property
+    def apps_with_memories(self) -> int:
+        """per_app lists every app in scope, empty ones included (the overview shows them all)."""
+        return sum(1 for n in self.per_app.values() if n)
+
 
 @dataclass
 class DeletionResult:

@@ -22,6 +22,14 @@ def test_user_page_spans_apps_and_is_audited(support, memories):
     assert events("memory.list", user_id="alice", actor_kind="staff").exists()
 
 
+def test_user_page_counts_only_the_apps_that_hold_the_users_memories(support, memories):
+    # bob is in one of acme's two apps; the empty app is not "across 2 apps".
+    html = support.get("/t/acme/user/", {"user_id": "bob"}).content.decode()
+    assert "1 memory across 1 app and 1 agent" in html
+    html = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
+    assert "2 memories across 2 apps and 2 agents" in html
+
+
 def test_user_page_rejects_bad_ids(support, world):
     assert support.get("/t/acme/user/", {"user_id": "*"}).status_code == 400
     assert support.get("/t/acme/user/").status_code == 400
