@@ -146,15 +146,18 @@ def job_erase(*, scope: Scope, filters: Node, reason: str = "requested") -> tupl
     check_holds(scope=scope, filters=filters)
     user_id = pinned_value(scope.narrowed(filters), "user_id")
     data = node_to_data(filters)
+    # The job acts on the requester's apps, never the tenant's: an app-restricted key or an end user's
+    # link must not erase in apps it cannot see (job_scope rebuilds the scope from this list).
+    app_pks = sorted(app.pk for app in scope.apps)
     with transaction.atomic():
         _lock(Tenant, scope.tenant_id)
         existing = Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, state__in=ACTIVE,
-                                      params__filters=data).first()  # fmt: skip
+                                      params__filters=data, params__app_pks=app_pks).first()  # fmt: skip
         if existing is not None:
             return existing, False
         job = Job.objects.create(
             kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, requested_by=scope.actor,
-            params={"user_id": user_id, "filters": data, "reason": reason, "role": scope.role},
+            params={"user_id": user_id, "filters": data, "reason": reason, "role": scope.role, "app_pks": app_pks},
         )  # fmt: skip
         _audit_job(scope, job, "user.erase_requested", reason=reason)
         _enqueue_on_commit(job)
@@ -269,4 +272,10 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
 
 
 def job_scope(job: Job) -> Scope:
-    return scope_for_job(job, apps=[job.app] if job.app_id else None)
+    """The apps a job acts on: its app, or the requester's apps recorded when it was made (an app created
+    since is not added; an offboarded one drops out), or for tenant-wide jobs the tenant's apps."""
+    if job.app_id:
+        return scope_for_job(job, apps=[job.app])
+    if "app_pks" in job.params:
+        return scope_for_job(job, apps=job.tenant.apps.filter(pk__in=job.params["app_pks"]).order_by("pk"))
+    return scope_for_job(job)

@@ -7,9 +7,11 @@ from rest_framework.test import APIClient
 
 from memadmin.memory import consistency, index, selectors, services
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.scope import scope_for_end_user
 from tenants.jobs.runners import run_job
-from tenants.jobs.services import erasure_latest, erasure_request
+from tenants.jobs.services import erasure_latest, erasure_request, job_erase
 from tenants.jobs.sweep import index_consistency_sweep
+from tenants.links import data_link_issue
 from tenants.models import Job, TenantAPIKey
 from tests.memory.rawhash import put
 from tests.tenants.jobs.conftest import keys_of
@@ -131,3 +133,33 @@ def test_large_erasure_is_a_job_that_survives_sigkill_with_a_receipt(world, load
     assert job.receipt["remaining"] == 0 and job.done == 12_100
     assert user_keys(raw_valkey, world.concierge, "user-0") == 0
     assert keys_of(raw_valkey, world.sports) == 200
+
+
+@pytest.mark.parametrize("caller", ["app_restricted_key", "end_user_link"])
+def test_an_erasure_job_stays_in_the_requesters_apps(world, load, raw_valkey, settings, caller):
+    """A deferred erasure acts on the apps of whoever asked, not on every app of the tenant."""
+    settings.MEMADMIN_ERASURE_SYNC_LIMIT = 5  # 20 memories: a job
+    load(world.concierge, 20, users=1)
+    load(world.sports, 20, users=1, seed=5)
+    if caller == "app_restricted_key":
+        row, key = TenantAPIKey.objects.create_key(name="concierge-only", tenant=world.acme)
+        row.apps.set([world.concierge])
+        api = APIClient()
+        api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+        response = api.delete("/v1/memories/?user_id=user-0")
+        assert response.status_code == 202, response.content
+        job = Job.objects.get(pk=response.json()["job_id"])
+    else:
+        link, _ = data_link_issue(scope=world.scope(), user_id="user-0")
+        link.apps.set([world.concierge])  # as if issued by a concierge-only key
+        job = erasure_request(scope=scope_for_end_user(link), filters=filter_from_fields(user_id="user-0"))
+        assert isinstance(job, Job)
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    assert list(job.receipt["per_app"]) == ["concierge_app"]
+    assert keys_of(raw_valkey, world.concierge) == 0
+    assert keys_of(raw_valkey, world.sports) == 20  # outside the requester's apps: untouched
+
+    # The same filters from a tenant-wide caller are another job, not the restricted one's.
+    again, created = job_erase(scope=world.scope(), filters=filter_from_fields(user_id="user-0"))
+    assert created and again.pk != job.pk
