@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from memadmin.memory import index, store
-from memadmin.memory.consistency import health_forget, index_health
+from memadmin.memory.consistency import health_forget, health_stale, index_health
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Eq, Node, pinned_value, render
 from memadmin.memory.history import (
@@ -150,7 +150,7 @@ def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> li
 _placeholder_prefix = store.offboarding_prefix
 
 
-def _swap_to_placeholder(collection: str) -> None:
+def swap_to_placeholder(collection: str) -> None:
     """Deleting a document from an HNSW index costs far more than the UNLINK itself, so the app's index is
     swapped for an empty one of the same name (on a prefix no key has) before the keys go. Readers of the
     frozen app keep getting answers (0 memories) instead of "Unknown index name"."""
@@ -161,6 +161,7 @@ def _swap_to_placeholder(collection: str) -> None:
         index.drop(collection)
     index.create(collection, algorithm="flat", prefix=_placeholder_prefix(collection))
     index.forget(collection)
+    health_stale(collection=collection)  # an erasure meanwhile must see the stand-in, not cached figures
 
 
 def _reindex_and_count(app: AppRef) -> int:
@@ -191,7 +192,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     while cursor["phase"] != "done":
         phase = cursor["phase"]
         if phase == "swap":
-            _swap_to_placeholder(collection)
+            swap_to_placeholder(collection)
             cursor["phase"] = "keys"
             progress(cursor)
         elif phase == "keys":

@@ -139,13 +139,15 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
     if fresh:
         exists, num_docs = _load(state, "exists", True), _load(state, "num_docs", 0)
         failures, indexing = _load(state, "failures", 0), _load(state, "indexing", False)
+        standin = _load(state, "standin", False)
     else:
         index.ensure(collection)
         details = index.inspect(collection)
         exists, num_docs, failures, indexing = details.exists, details.num_docs, details.failures, details.indexing
+        standin = details.standin
         info_at = _now()
         _write(collection, exists=exists, num_docs=num_docs, failures=failures, indexing=indexing,
-               info_at=info_at, info_epoch=time.time())  # fmt: skip
+               standin=standin, info_at=info_at, info_epoch=time.time())  # fmt: skip
     health = Health(
         collection=collection, healthy=True, exists=exists, num_docs=num_docs, failures=failures,
         baseline_failures=_load(state, "baseline_failures", 0), indexing=indexing, keys=_load(state, "keys"),
@@ -153,8 +155,17 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
         unindexed_keys=_load(state, "unindexed_keys", []), checked_at=_load(state, "checked_at"), info_at=info_at,
         running=_load(state, "scan") is not None, mode=_load(state, "mode"), fallback=_load(state, "fallback"),
     )  # fmt: skip
+    if health.checked_at is None:
+        # No monitor pass yet: the count the index made when ensure() created it, if it did.
+        baseline = index.created_baseline(collection)
+        if baseline is None:
+            health.reasons.append("the consistency monitor has not checked this app yet")
+        else:
+            health.checked_at, health.keys, health.mode = baseline["at"], baseline["keys"], "created"
     if not exists:
         health.reasons.append("the index does not exist")
+    if standin:
+        health.reasons.append("an offboarding's empty stand-in index answers for this app")
     if indexing:
         health.reasons.append("the index is still reading keys in the background")
     if failures > health.baseline_failures:
@@ -339,6 +350,13 @@ def consistency_check(*, collection: str, keys_per_second: int | None = None) ->
 def last_checked(*, collection: str) -> str:
     """When the app's last complete pass ended ("" if never): the sweep walks the stalest apps first."""
     return _load(_read(collection), "checked_at") or ""
+
+
+def health_stale(*, collection: str) -> None:
+    """The index was just replaced (an offboarding's stand-in): the next index_health reads FT.INFO again
+    instead of vouching with figures of the index that is gone."""
+    with store.store_errors():
+        store.client().hdel(_key(collection), "info_epoch")
 
 
 def health_forget(*, collection: str) -> None:

@@ -9,12 +9,14 @@ distinct values and cursor batches. Callers pass a rendered filter query
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from django.conf import settings
 from valkey import exceptions as vexc
@@ -191,6 +193,7 @@ def ensure(collection: str) -> None:
             # FT.CREATE reads the keys already under the prefix in the background; until it has, the
             # index is "indexing" and cannot vouch for a count (a brand-new prefix takes milliseconds).
             wait_indexed(collection, timeout=30)
+            _record_created(collection)
         elif prefixes(details) == [store.offboarding_prefix(collection)]:
             _indexed.add(collection)  # an offboarding is deleting the keys: its stand-in answers "0 memories"
             return
@@ -206,6 +209,7 @@ def ensure(collection: str) -> None:
             drop(collection)
             create(collection, dims=dims, algorithm=algorithm)
             wait_indexed(collection)
+            _record_created(collection)
         else:
             existing_dims, _ = _vector_shape(details)
             if existing_dims and existing_dims != dims:
@@ -214,12 +218,34 @@ def ensure(collection: str) -> None:
         _indexed.add(collection)
 
 
+def _created_key(collection: str) -> str:
+    return f"memadmin:index-created:{collection}"
+
+
+def _record_created(collection: str) -> None:
+    """The count an index made itself: FT.CREATE's own scan read every key under the prefix, so once it
+    has finished, documents + failures are the keys there were. It stands in for a consistency check
+    until the monitor's first pass (an index someone else made, e.g. with SKIPINITIALSCAN, has none)."""
+    details = inspect(collection)
+    if details.exists and not details.indexing:
+        with store.store_errors():
+            store.client().set(_created_key(collection), json.dumps(
+                {"at": datetime.now(UTC).isoformat(), "keys": details.num_docs + details.failures}))  # fmt: skip
+
+
+def created_baseline(collection: str) -> dict | None:
+    """{"at", "keys"} when this index was made by ensure() and its initial scan had finished, else None."""
+    with store.store_errors():
+        raw = store.client().get(_created_key(collection))
+    return json.loads(raw) if raw else None
+
+
 def forget(collection: str) -> None:
     """The index was dropped or replaced: re-check it before the next query, and close Mem0's handle."""
     with _lock:
         _indexed.discard(collection)
         with store.store_errors():
-            store.client().delete(_marker(collection))
+            store.client().delete(_marker(collection), _created_key(collection))
     store.drop_memory(collection)
 
 
@@ -256,6 +282,8 @@ class IndexInfo:
     # RediSearch's document-id counter: +1 for every document added or re-indexed (HSET, RESTORE, COPY, a
     # RENAME from outside the prefix), never down. None when the engine does not report it (valkey-search).
     max_doc_id: int | None = None
+    # The index reads another prefix than the collection's: an offboarding's empty stand-in.
+    standin: bool = False
 
 
 def inspect(collection: str) -> IndexInfo:
@@ -270,6 +298,7 @@ def inspect(collection: str) -> IndexInfo:
         indexing=indexing not in ("0", "0.0"),
         percent_indexed=float(decode(details.get("percent_indexed", b"1"))),
         max_doc_id=int(float(decode(details["max_doc_id"]))) if "max_doc_id" in details else None,
+        standin=prefixes(details) != [store.key_prefix(collection)],
     )
 
 

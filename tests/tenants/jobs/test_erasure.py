@@ -5,7 +5,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
-from memadmin.memory import consistency, index, selectors, services
+from memadmin.memory import bulk, consistency, index, selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_end_user
 from tenants.jobs.runners import run_job
@@ -163,3 +163,45 @@ def test_an_erasure_job_stays_in_the_requesters_apps(world, load, raw_valkey, se
     # The same filters from a tenant-wide caller are another job, not the restricted one's.
     again, created = job_erase(scope=world.scope(), filters=filter_from_fields(user_id="user-0"))
     assert created and again.pk != job.pk
+
+
+def test_an_index_nobody_has_counted_cannot_vouch_for_an_erasure(world, load, raw_valkey):
+    """An index made outside memadmin with SKIPINITIALSCAN (mem0 #3948's shape) has neither a monitor pass
+    nor its own initial count: the erasure is not "verified" on its word, it goes to the SCAN job."""
+    load(world.concierge, 50)
+    collection = world.concierge.collection_name
+    assert consistency.index_health(collection=collection).healthy  # ensure() made it: its own scan counted
+    raw_valkey.execute_command("FT.DROPINDEX", collection)
+    index.forget(collection)
+    late = put(raw_valkey, collection, user_id="late")
+    command = index.schema(collection, algorithm="flat")
+    at = command.index("SCHEMA")
+    raw_valkey.execute_command(*command[:at], "SKIPINITIALSCAN", *command[at:])
+
+    health = consistency.index_health(collection=collection, max_age=0)
+    assert not health.healthy and "has not checked this app yet" in " ".join(health.reasons)
+    job = erasure_request(scope=world.scope(), filters=filter_from_fields(user_id="late"))
+    assert isinstance(job, Job) and job.params["reason"] == "index_unhealthy"
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    line = job.receipt["per_app"]["concierge_app"]
+    assert (line["memories"], line["remaining"], line["verification"]) == (1, 0, "scan")
+    assert not raw_valkey.exists(f"mem0:{collection}:{late}")
+
+
+def test_an_offboardings_stand_in_index_cannot_vouch_for_an_erasure(world, load, raw_valkey):
+    """Offboarding swaps the app's index for an empty one first; an erasure meanwhile (or after the
+    offboarding failed) must not read its "0 memories" as proof."""
+    load(world.concierge, 40, users=2)
+    collection = world.concierge.collection_name
+    consistency.index_health(collection=collection)  # figures cached from the real index
+    bulk.swap_to_placeholder(collection)
+    job = erasure_request(scope=world.scope(), filters=filter_from_fields(user_id="user-0"))
+    assert isinstance(job, Job) and job.params["reason"] == "index_unhealthy"
+    assert "stand-in" in " ".join(consistency.index_health(collection=collection).reasons)
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    line = job.receipt["per_app"]["concierge_app"]
+    assert (line["memories"], line["remaining"], line["verification"]) == (20, 0, "scan")
+    assert user_keys(raw_valkey, world.concierge, "user-0") == 0
+    assert user_keys(raw_valkey, world.concierge, "user-1") == 20
