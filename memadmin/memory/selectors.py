@@ -111,6 +111,10 @@ def _older_query(query: str, bound: str) -> str:
     return f"({query}) {part}" if query != "*" else part
 
 
+# A cursor's offset inside one created_at group (or among undated memories) is a LIMIT offset: the
+# engine answers at most MAXSEARCHRESULTS (10,000) rows of a query, so a larger one is not a real cursor.
+MAX_TIE_OFFSET = 10_000
+
 UNDATED = "none"  # the position of memories without created_at: after all dated ones, by memory_id
 
 
@@ -203,7 +207,7 @@ def decode_cursor(token: str) -> dict:
                 continue
             if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
                     and (value[0] == UNDATED or _NUMBER.fullmatch(value[0]))
-                    and isinstance(value[1], int) and value[1] >= 0):  # fmt: skip
+                    and isinstance(value[1], int) and 0 <= value[1] <= MAX_TIE_OFFSET):  # fmt: skip
                 raise ValueError
         return state
     except (ValueError, TypeError, KeyError, AttributeError):
@@ -375,7 +379,11 @@ def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[lis
 
 
 def memory_export(
-    *, scope: Scope, filters: Node = EVERYTHING, batch_size: int = 500, with_history: bool = True,
+    *,
+    scope: Scope,
+    filters: Node = EVERYTHING,
+    batch_size: int = 500,
+    with_history: bool = True,
     audit: bool = True,
 ) -> Iterator[dict]:
     """Plain dicts, one per memory, produced batch by batch whatever the number of matches."""

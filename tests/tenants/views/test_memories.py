@@ -8,6 +8,7 @@ import pytest
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_membership
+from memadmin.memory.selectors import encode_cursor
 from tests.tenants.views.conftest import HTMX, events, login
 
 # --- browser: page vs fragment, URL state, filters, paging, search -------------------------------
@@ -96,7 +97,10 @@ def test_paging_has_no_search_window_and_bad_cursors_are_400(support, world, mem
     response = support.get("/t/acme/memories/", {"page": "10000", "page_size": "100"})
     assert response.status_code == 200 and "No memories" in response.content.decode()
     assert support.get("/t/acme/memories/", {"page": "1000001"}).status_code == 400
-    for cursor in ("not-a-cursor", "eyJwIjp7ImNvbmNpZXJnZV9hcHAiOlsiMSBdIHwgKiIsMF19LCJuIjowLCJ0IjowfQ"):
+    # A crafted tie offset past the engine's result window (it reached FT.SEARCH LIMIT: a 500) is refused.
+    crafted = [encode_cursor({"p": {"concierge_app": ["1700000000", shown]}, "n": 0, "t": 0})
+               for shown in (10_001, 2_000_000, 10**19)]  # fmt: skip
+    for cursor in ("not-a-cursor", "eyJwIjp7ImNvbmNpZXJnZV9hcHAiOlsiMSBdIHwgKiIsMF19LCJuIjowLCJ0IjowfQ", *crafted):
         response = support.get("/t/acme/memories/", {"after": cursor})
         assert response.status_code == 400 and "cursor is not valid" in response.content.decode()
 
