@@ -79,7 +79,7 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     if "manage_links" in request.allowed:
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
         context["links"] = DataLink.objects.for_tenant(request.tenant).filter(user_id=user_id)[:20]
-        context["issued_link"] = request.session.pop(ISSUED_LINK_SESSION_KEY, None)
+        context["issued_link"] = _pop_issued_link(request, user_id)
         context["now"] = timezone.now()
     return render(request, template, context)
 
@@ -91,8 +91,7 @@ def user_export(request: TenantRequest) -> HttpResponse:
         return render_error(request, 400, "Export needs a valid user_id and format json or csv.", form=user_form)
     user_id = user_form.cleaned_data["user_id"]
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=user_id))
-    return streamed_export(items, export_form.fmt, export_filename(request.tenant.slug, user_id),
-                           scope=request.scope)
+    return streamed_export(items, export_form.fmt, export_filename(request.tenant.slug, user_id), scope=request.scope)
 
 
 @tenant_view
@@ -109,6 +108,15 @@ def user_delete(request: TenantRequest) -> HttpResponse:
     return render(request, template, {"form": None, "user_id": user_id, "result": outcome})
 
 
+def _pop_issued_link(request: TenantRequest, user_id: str) -> str | None:
+    issued = request.session.get(ISSUED_LINK_SESSION_KEY)
+    if not isinstance(issued, dict) or user_id not in issued:
+        return None
+    url = issued.pop(user_id)
+    request.session[ISSUED_LINK_SESSION_KEY] = issued
+    return url
+
+
 @tenant_view
 def link_issue(request: TenantRequest) -> HttpResponse:
     form = IssueLinkForm(request.POST)
@@ -116,8 +124,12 @@ def link_issue(request: TenantRequest) -> HttpResponse:
         return render_error(request, 400, "Choose how long the link stays valid.", form=form)
     user_id = form.cleaned_data["user_id"]
     _link, path = data_link_issue(scope=request.scope, user_id=user_id, ttl=timedelta(days=form.cleaned_data["days"]))
-    # The token is never stored: show it once, after the redirect.
-    request.session[ISSUED_LINK_SESSION_KEY] = request.build_absolute_uri(path)
+    # The token is never stored: show it once, after the redirect, on this person's page only (kept per
+    # user_id: another user's page rendered first, or a second tab, must never show it under their name).
+    request.session[ISSUED_LINK_SESSION_KEY] = {
+        **request.session.get(ISSUED_LINK_SESSION_KEY, {}),
+        user_id: request.build_absolute_uri(path),
+    }
     messages.success(request, f"Link issued for {user_id}. Copy it now: it is shown only once.")
     return redirect(user_url(request.tenant.slug, user_id))
 

@@ -104,3 +104,20 @@ def test_admin_issues_a_link_shown_once_and_can_revoke_it(client, world, memorie
     client.post(f"/t/acme/links/{row.pk}/revoke/")
     assert events("link.revoke", user_id="alice").exists()
     assert "revoked" in client.get(link).content.decode()
+
+
+def test_an_issued_link_is_shown_only_on_its_own_persons_page(client, world, memories):
+    """Two links issued before either page is opened (two tabs, or a page that failed in between): each
+    shows on its own person's page, never on another person's under their name."""
+    login(client, world.acme_admin)
+    for user_id in ("alice", "bob"):
+        assert client.post("/t/acme/user/links/", {"user_id": user_id, "days": "7"}).status_code == 302
+    shown = {}
+    for user_id in ("bob", "alice", "bob"):
+        page = client.get("/t/acme/user/", {"user_id": user_id}).content.decode()
+        found = re.search(r'id="issued-link" class="mono" value="([^"]+)"', page)
+        shown.setdefault(user_id, []).append(found.group(1) if found else None)
+    assert shown["bob"][0] and shown["bob"][1] is None and shown["alice"][0]
+    assert shown["alice"][0] != shown["bob"][0]
+    bob_page = client.get(shown["bob"][0]).content.decode()
+    assert "Bob is allergic" in bob_page and "vegetarian" not in bob_page
