@@ -102,7 +102,7 @@ def _baseline(tenant, sample: int) -> dict:
     load_memories(store.client(), app.collection_name, sample, dims=settings.MEMADMIN_EMBEDDER_DIMS, seed=1,
                   history_path=store.history_db_path(app.collection_name))  # fmt: skip
     memory = index.mem0(app.collection_name)  # loads Mem0 (and its embedder) before the clock starts
-    ids = [index.memory_id_of(k) for k in store.client().scan_iter(
+    ids = [index.memory_id_of(app.collection_name, k) for k in store.client().scan_iter(
         match=f"{store.key_prefix(app.collection_name)}*", count=1000)]  # fmt: skip
     started = time.perf_counter()
     for memory_id in ids:

@@ -99,7 +99,7 @@ def _scan_page(collection: str, scan_cursor: int, batch_size: int) -> tuple[int,
         next_cursor, keys = store.client().scan(
             cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size
         )
-    return int(next_cursor), [index.memory_id_of(k) for k in keys]
+    return int(next_cursor), [index.memory_id_of(collection, k) for k in keys]
 
 
 def _scan_count(collection: str) -> int:
@@ -280,14 +280,14 @@ def _scan_matching(collection: str, tree: Node, scan_cursor: int, batch_size: in
     for key, values in zip(keys, rows):
         record = _record(values)
         if tree.matches(record):
-            ids.append(index.memory_id_of(key))
+            ids.append(index.memory_id_of(collection, key))
             sessions.append([record[f] for f in SCOPE_FIELDS])
     return int(next_cursor), ids, sessions
 
 
 def _indexed_page(collection: str, query: str, batch_size: int) -> tuple[list[str], set]:
     _, documents = index.search(collection, query, limit=batch_size, fields=SCOPE_FIELDS)
-    return [index.memory_id_of(key) for key, _ in documents], {_session(fields) for _, fields in documents}
+    return [index.memory_id_of(collection, key) for key, _ in documents], {_session(fields) for _, fields in documents}
 
 
 def _add_sessions(line: dict, sessions) -> None:

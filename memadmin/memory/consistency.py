@@ -323,7 +323,7 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) ->
 
 def _membership(collection: str, keys: list[str], scan: dict) -> None:
     """The membership pass's work for one batch: which keys the index lacks, re-index them, count the rest."""
-    ids = [index.memory_id_of(k) for k in keys]
+    ids = [index.memory_id_of(collection, k) for k in keys]
     held = index.held(collection, ids)
     absent = [k for k, i in zip(keys, ids) if i not in held]
     if not absent:
@@ -333,8 +333,8 @@ def _membership(collection: str, keys: list[str], scan: dict) -> None:
     before = index.inspect(collection).failures
     _reindex(collection, absent)
     scan["own_failures"] += max(0, index.inspect(collection).failures - before)
-    still = index.held(collection, [index.memory_id_of(k) for k in absent])
-    unrepaired = [k for k in absent if index.memory_id_of(k) not in still]
+    still = index.held(collection, [index.memory_id_of(collection, k) for k in absent])
+    unrepaired = [k for k in absent if index.memory_id_of(collection, k) not in still]
     scan["repaired"] += len(absent) - len(unrepaired)
     scan["missing_count"] += len(unrepaired)
     scan["missing"] = (scan["missing"] + unrepaired)[:MAX_REPORTED]

@@ -45,8 +45,9 @@ def pairs(items) -> dict:
     return {decode(items[i]): items[i + 1] for i in range(0, len(items) - 1, 2)}
 
 
-def memory_id_of(key) -> str:
-    return decode(key).rsplit(":", 1)[-1]
+def memory_id_of(collection: str, key) -> str:
+    """The memory id in a key: everything after the collection's prefix (an id may hold ":" itself)."""
+    return decode(key).removeprefix(store.key_prefix(collection))
 
 
 def _missing(exc: Exception) -> bool:
@@ -369,7 +370,7 @@ def held(collection: str, memory_ids: list[str], *, chunk: int = 500) -> set[str
             query = "@memory_id:{" + " | ".join(escape_tag(i) for i in part) + "}"
             pipe.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail)
         replies = pipe.execute()
-    return {memory_id_of(key) for reply in replies for key in reply[1:]}
+    return {memory_id_of(collection, key) for reply in replies for key in reply[1:]}
 
 
 def count(collection: str, query: str) -> int:

@@ -205,3 +205,26 @@ def test_an_offboardings_stand_in_index_cannot_vouch_for_an_erasure(world, load,
     assert (line["memories"], line["remaining"], line["verification"]) == (20, 0, "scan")
     assert user_keys(raw_valkey, world.concierge, "user-0") == 0
     assert user_keys(raw_valkey, world.concierge, "user-1") == 20
+
+
+def test_an_id_with_a_colon_is_erased_itself_and_never_names_another_key(world, load, raw_valkey):
+    """Mem0 OSS agents choose their own ids: key "mem0:<coll>:x:<other id>" is memory "x:<other id>",
+    not memory "<other id>" (another person's), in the indexed deletion, the SCAN fallback and the monitor."""
+    load(world.concierge, 10)
+    collection = world.concierge.collection_name
+    other = put(raw_valkey, collection, user_id="bystander")
+    for victim, via in (("colon-indexed", "index"), ("colon-scanned", "scan")):
+        tricky = put(raw_valkey, collection, memory_id=f"x:{other}", user_id=victim)
+        if via == "scan":  # a hash the index refuses makes the app unhealthy: the SCAN job runs
+            put(raw_valkey, collection, user_id=victim, embedding=b"\x00" * 12)
+            assert not consistency.consistency_check(collection=collection).healthy
+        outcome = erasure_request(scope=world.scope(), filters=filter_from_fields(user_id=victim))
+        if via == "scan":
+            assert isinstance(outcome, Job) and run_job(outcome.pk) == Job.State.SUCCEEDED
+            outcome.refresh_from_db()
+            assert outcome.receipt["per_app"]["concierge_app"]["remaining"] == 0
+        else:
+            assert outcome.deferred is None and (outcome.deleted, outcome.remaining) == (1, 0)
+        assert not raw_valkey.exists(f"mem0:{collection}:{tricky}")
+        assert raw_valkey.exists(f"mem0:{collection}:{other}")  # the bystander's memory is untouched
+    assert consistency.consistency_check(collection=collection).healthy
