@@ -8,7 +8,6 @@ without its owner's consent, and its "no such account" error was an oracle.)
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import secrets
 import smtplib
@@ -24,6 +23,7 @@ from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_MEMBERS
 from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
+from tenants.links import token_digest
 from tenants.models import Invitation, Membership
 
 logger = logging.getLogger("memadmin.invitations")
@@ -45,10 +45,6 @@ class InvitationNotSent(Exception):
         self.invitation = invitation
 
 
-def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
-
-
 def _send(*, invitation: Invitation, accept_url: str) -> None:
     context = {"invitation": invitation, "accept_url": accept_url, "inviter": invitation.invited_by}
     try:
@@ -66,7 +62,7 @@ def _send(*, invitation: Invitation, accept_url: str) -> None:
 def _issue(invitation: Invitation) -> str:
     """A fresh token and expiry (a resend makes the previous link stop working)."""
     token = secrets.token_urlsafe(32)
-    invitation.token_hash = _digest(token)
+    invitation.token_hash = token_digest(token)
     invitation.expires_at = timezone.now() + timedelta(days=settings.MEMADMIN_INVITATION_DAYS)
     invitation.sent_at = timezone.now()
     return token
@@ -123,7 +119,7 @@ def invitation_cancel(*, scope: Scope, invitation_id: int) -> Invitation:
 def invitation_verify(token: str) -> Invitation:
     """The open invitation behind a link, or InvitationInvalid saying why, for the person holding it."""
     try:
-        invitation = Invitation.objects.select_related("tenant", "invited_by").get(token_hash=_digest(token))
+        invitation = Invitation.objects.select_related("tenant", "invited_by").get(token_hash=token_digest(token))
     except Invitation.DoesNotExist:
         raise InvitationInvalid(
             "This invitation link is not valid. It may have been replaced by a newer one: use the most recent "

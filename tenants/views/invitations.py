@@ -35,12 +35,15 @@ def accept(request, token):
             form.add_error(None, f"An account with the address {invitation.email} already exists: sign in with it "
                                  "to accept the invitation.")  # fmt: skip
             return render(request, "invitations/accept.html", {**context, "form": form}, status=400)
-        with transaction.atomic():
-            user = form.save(commit=False)
-            user.email = invitation.email
-            user.save()
-            response = _join(request, token, user)
-        return response
+        try:
+            with transaction.atomic():  # the account exists only if the invitation still takes it
+                user = form.save(commit=False)
+                user.email = invitation.email
+                user.save()
+                membership = invitation_accept(token=token, user=user)
+        except InvitationInvalid as exc:  # used or withdrawn meanwhile (a double submit): no orphan account
+            return _invalid(request, exc)
+        return _joined(request, user, membership)
     return render(request, "invitations/accept.html", {**context, "form": form})
 
 
@@ -49,6 +52,10 @@ def _join(request, token, user):
         membership = invitation_accept(token=token, user=user)
     except InvitationInvalid as exc:
         return _invalid(request, exc)
+    return _joined(request, user, membership)
+
+
+def _joined(request, user, membership):
     if not request.user.is_authenticated:
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     messages.success(request, f"You are a member of {membership.tenant.name} ({membership.role}).")
