@@ -29,6 +29,9 @@ MAX_PAGE_SIZE = 200
 MAX_PAGE = 1_000_000
 CURSOR_LOOKBACK = 1000  # remembered page boundaries looked up before walking from the first page
 CURSOR_TTL = 3600
+# Pages one request may walk forward from the nearest remembered boundary: each step is an FT.SEARCH per
+# app, so a jump to page 1,000,000 of a cold result would hold a worker for minutes.
+MAX_PAGE_WALK = 1000
 MAX_TOP_K = 100
 KNN_CANDIDATES = 100
 
@@ -277,6 +280,10 @@ def memory_list(
                 start, cursor = n, value.decode()
                 break
     for n in range(start, page):  # walk forward, remembering every boundary on the way
+        if n - start == MAX_PAGE_WALK:  # a result this long: refuse the rest of the jump (a short one ends below)
+            raise ValidationError(
+                f"page {page} is more than {MAX_PAGE_WALK} pages past the nearest page read in the last hour; "
+                "read the pages in order, or jump at most that far ahead at a time.", field="page")  # fmt: skip
         step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
         cursor = step.next_cursor
         if cursor is None:  # past the last page: empty, like an offset past the end

@@ -66,3 +66,21 @@ def test_dashboard_cursor_reaches_the_last_of_25000_memories(world, client, raw_
         after = found.group(1)
     assert pages == N // 100
     assert len(seen) == len(set(seen)) == N and set(seen) == ids
+
+
+def test_a_jump_far_past_the_pages_read_is_a_400_not_minutes_of_walking(world, api, raw_valkey, monkeypatch):
+    """A cold jump to page 1,000,000 would walk a keyset step per page in one request; the walk is bounded
+    (MAX_PAGE_WALK, 5 here instead of 1,000) and the answer says how to get there."""
+    monkeypatch.setattr(selectors, "MAX_PAGE_WALK", 5)
+    put_many(raw_valkey, world.acme_concierge.collection_name, [{"user_id": "u1"} for _ in range(20)])
+    api.as_key(world.acme_key)
+
+    def page(n):
+        return api.post(f"/v3/memories/?page={n}&page_size=1", {"filters": {"user_id": "u1"}}, format="json")
+
+    assert page(6).status_code == 200  # 5 steps from page 1; page 7's start is remembered
+    refused = page(13)  # 6 steps from there
+    assert refused.status_code == 400 and "5 pages past" in refused.json()["detail"]
+    assert page(12).status_code == 200 and page(18).status_code == 200  # in jumps of at most 5: fine
+    assert page(20).json()["results"] and page(21).json()["results"] == []  # past the end: empty
+    assert page(1_000_000).status_code == 400
