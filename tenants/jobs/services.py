@@ -258,6 +258,9 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
             raise Conflict(f"This job has already {job.state}.")
         if job.state == Job.State.RUNNING and job.kind == Job.Kind.OFFBOARD_APP:
             raise Conflict("The offboarding is deleting now and cannot stop halfway; it will finish with a receipt.")
+        if job.kind == Job.Kind.ERASE_USER and job.requested_by.startswith("enduser:"):
+            # The person's own request (GDPR Art. 17): staff cannot withdraw it; a legal hold refuses it upfront.
+            raise Conflict("This erasure was asked for by the person themselves and cannot be cancelled.")
         was = job.state
         job.state = Job.State.CANCELLED
         job.finished_at = timezone.now()

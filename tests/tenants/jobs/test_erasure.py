@@ -6,10 +6,11 @@ from django.core.management import CommandError, call_command
 from rest_framework.test import APIClient
 
 from memadmin.memory import bulk, consistency, index, selectors, services
+from memadmin.memory.errors import Conflict
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_end_user
 from tenants.jobs.runners import run_job
-from tenants.jobs.services import erasure_latest, erasure_request, job_erase
+from tenants.jobs.services import erasure_latest, erasure_request, job_cancel, job_erase
 from tenants.jobs.sweep import index_consistency_sweep
 from tenants.links import data_link_issue
 from tenants.models import Job, TenantAPIKey
@@ -228,3 +229,20 @@ def test_an_id_with_a_colon_is_erased_itself_and_never_names_another_key(world, 
         assert not raw_valkey.exists(f"mem0:{collection}:{tricky}")
         assert raw_valkey.exists(f"mem0:{collection}:{other}")  # the bystander's memory is untouched
     assert consistency.consistency_check(collection=collection).healthy
+
+
+def test_an_erasure_the_person_asked_for_cannot_be_cancelled_and_a_cancelled_one_shows(world, load, client, settings):
+    settings.MEMADMIN_ERASURE_SYNC_LIMIT = 5
+    load(world.concierge, 20, users=2)
+    link, token_path = data_link_issue(scope=world.scope(), user_id="user-0")
+    link.apps.set([world.concierge, world.sports])
+    own = erasure_request(scope=scope_for_end_user(link), filters=filter_from_fields(user_id="user-0"))
+    with pytest.raises(Conflict, match="asked for by the person"):
+        job_cancel(scope=world.scope(world.support), job=own)
+
+    # A staff member's erasure can be cancelled; the person's page then says so instead of going quiet.
+    Job.objects.filter(pk=own.pk).update(state=Job.State.SUCCEEDED)
+    staff, _ = job_erase(scope=world.scope(world.support), filters=filter_from_fields(user_id="user-0"))
+    job_cancel(scope=world.scope(world.support), job=staff)
+    page = client.get(token_path).content.decode()
+    assert "An erasure was cancelled" in page and "You can ask again below" in page
