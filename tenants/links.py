@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_LINKS
+from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.ids import clean_id
 from memadmin.memory.scope import Scope
 from tenants.models import DataLink
@@ -36,13 +37,14 @@ def data_link_issue(*, scope: Scope, user_id: str, ttl: timedelta = DEFAULT_TTL)
     scope.require(MANAGE_LINKS)
     user_id = clean_id(user_id, "user_id")
     if not timedelta(minutes=1) <= ttl <= MAX_TTL:
-        from memadmin.memory.errors import ValidationError
-
         raise ValidationError("ttl must be between 1 minute and 90 days.", field="ttl")
     token = secrets.token_urlsafe(32)
     with transaction.atomic():
         link = DataLink.objects.create(
-            tenant_id=scope.tenant_id, user_id=user_id, created_by=scope.actor, expires_at=timezone.now() + ttl,
+            tenant_id=scope.tenant_id,
+            user_id=user_id,
+            created_by=scope.actor,
+            expires_at=timezone.now() + ttl,
             token_hash=token_digest(token),
         )
         # The issuer's apps: an app-restricted key's, or all the tenant's live apps for staff.
@@ -70,8 +72,6 @@ def data_link_verify(token: str) -> DataLink:
 
 
 def data_link_revoke(*, scope: Scope, link_id) -> DataLink:
-    from memadmin.memory.errors import NotFound
-
     scope.require(MANAGE_LINKS)
     try:
         link = DataLink.objects.for_tenant(scope.tenant_id).get(pk=link_id)

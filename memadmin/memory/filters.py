@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.ids import ANY, clean_app_id, clean_id, escape_tag
@@ -229,9 +229,7 @@ def _timestamp(field: str, op: str, value) -> int:
             pass
         else:
             if parsed.tzinfo is None:
-                from datetime import timezone
-
-                parsed = parsed.replace(tzinfo=timezone.utc)
+                parsed = parsed.replace(tzinfo=UTC)
             return int(parsed.timestamp())
     raise ValidationError(f"{field}.{op} must be a date, datetime or unix timestamp.", field=field)
 

@@ -24,7 +24,7 @@ from django.utils import timezone
 from memadmin.memory import bulk, selectors, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable
-from memadmin.memory.filters import In, Range, filter_from_fields, node_from_data
+from memadmin.memory.filters import In, Range, and_, filter_from_fields, node_from_data
 from memadmin.memory.services import check_holds
 from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
 from tenants.jobs.receipts import build_receipt
@@ -191,8 +191,6 @@ def _retention(run: Run) -> dict:
 
 
 def _and_app(app_id: str, node):
-    from memadmin.memory.filters import and_
-
     return and_(filter_from_fields(app_id=app_id), node)
 
 
@@ -288,8 +286,12 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
             app_id=job.params.get("app_id") or "",
             user_id=job.params.get("user_id"),
             count=receipt["totals"]["memories"] or receipt.get("export", {}).get("count", 0),
-            details={"job": str(job.pk), "receipt": receipt["totals"], "verified_at": receipt["verified_at"],
-                     "requested_by": job.requested_by},  # fmt: skip
+            details={
+                "job": str(job.pk),
+                "receipt": receipt["totals"],
+                "verified_at": receipt["verified_at"],
+                "requested_by": job.requested_by,
+            },  # fmt: skip
         )
 
 
