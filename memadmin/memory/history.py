@@ -23,19 +23,28 @@ def _connect(collection: str) -> sqlite3.Connection | None:
         return None
     connection = sqlite3.connect(path, timeout=30)
     connection.row_factory = sqlite3.Row
-    if str(path) not in _lookup_indexed and _index_memory_id(connection):
+    if str(path) not in _lookup_indexed and _index_lookups(connection):
         _lookup_indexed.add(str(path))
     return connection
 
 
-def _index_memory_id(connection) -> bool:
-    """Mem0's history table has no index on memory_id: erasing one user's rows read the whole table
-    (O(app), 100+ ms at 1M rows). An index Mem0 never sees makes it O(rows deleted)."""
-    if not _has_table(connection, "history"):
-        return False
+# The part of a session scope from its user_id on. Mem0 sorts the parts (agent_id, run_id, user_id) and
+# escapes "=" in values, so the first "user_id=" is the key and the user's part is the scope's tail.
+USER_PART_SQL = "substr(session_scope, instr(session_scope, 'user_id='))"
+
+
+def _index_lookups(connection) -> bool:
+    """Mem0's tables have no index for what an erasure looks up: erasing one user read the whole history
+    table (O(app), 100+ ms at 1M rows) and every chat session of the app. Indexes Mem0 never sees make
+    both O(rows deleted). True once both tables exist and are indexed."""
+    history, messages = _has_table(connection, "history"), _has_table(connection, "messages")
     with connection:
-        connection.execute("CREATE INDEX IF NOT EXISTS memadmin_history_memory_id ON history(memory_id)")
-    return True
+        if history:
+            connection.execute("CREATE INDEX IF NOT EXISTS memadmin_history_memory_id ON history(memory_id)")
+        if messages:
+            connection.execute("CREATE INDEX IF NOT EXISTS memadmin_messages_scope ON messages(session_scope)")
+            connection.execute(f"CREATE INDEX IF NOT EXISTS memadmin_messages_user ON messages({USER_PART_SQL})")
+    return history and messages
 
 
 def _has_table(connection, name: str) -> bool:
@@ -90,33 +99,37 @@ def history_delete(collection: str, memory_ids: list[str]) -> int:
     return deleted
 
 
-def _scope_parts(session_scope: str) -> dict[str, str]:
-    parts = {}
-    for part in session_scope.split("&"):
-        key, _, value = part.partition("=")
-        parts[key] = value.replace("%3D", "=").replace("%26", "&").replace("%25", "%")
-    return parts
+def _scope_value(value: str) -> str:
+    # Mem0's _escape_scope_value: its session scopes are built this way.
+    return str(value).replace("%", "%25").replace("&", "%26").replace("=", "%3D")
+
+
+def session_scope(user_id: str | None, agent_id: str | None, run_id: str | None) -> str:
+    """Mem0's _build_session_scope for one (user, agent, run): sorted parts, empty ones left out."""
+    values = {"agent_id": agent_id, "run_id": run_id, "user_id": user_id}
+    return "&".join(f"{key}={_scope_value(value)}" for key, value in values.items() if value)
 
 
 def messages_delete(collection: str, *, triples: set[tuple], user_ids: set[str] = frozenset()) -> int:
-    """Delete stored chat messages of the given (user, agent, run) sessions and of whole users."""
+    """Delete stored chat messages of the given (user, agent, run) sessions and of whole users, by index:
+    never reading the other sessions of the app."""
     connection = _connect(collection)
     if connection is None or not (triples or user_ids):
         return 0
+    exact = sorted({session_scope(*triple) for triple in triples} - {""})
+    users = sorted(f"user_id={_scope_value(u)}" for u in user_ids if u)
     with closing(connection):
         if not _has_table(connection, "messages"):
             return 0
-        doomed = []
-        for (session_scope,) in connection.execute("SELECT DISTINCT session_scope FROM messages"):
-            parts = _scope_parts(session_scope or "")
-            triple = (parts.get("user_id"), parts.get("agent_id"), parts.get("run_id"))
-            if triple in triples or parts.get("user_id") in user_ids:
-                doomed.append(session_scope)
         deleted = 0
         with connection:
-            for chunk in _chunks(doomed):
+            for chunk in _chunks(exact):
                 marks = ",".join("?" * len(chunk))
                 deleted += connection.execute(f"DELETE FROM messages WHERE session_scope IN ({marks})", chunk).rowcount
+            for chunk in _chunks(users):
+                marks = ",".join("?" * len(chunk))
+                query = f"DELETE FROM messages WHERE {USER_PART_SQL} IN ({marks})"
+                deleted += connection.execute(query, chunk).rowcount
         return deleted
 
 

@@ -5,7 +5,7 @@ from contextlib import closing
 
 import pytest
 
-from memadmin.memory import bulk, selectors, services, store
+from memadmin.memory import bulk, history, selectors, services, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields
 from memadmin.memory.models import LegalHold
@@ -226,3 +226,28 @@ def test_tenant_and_app_legal_hold_refuse_deletion(world, held):
     with pytest.raises(Conflict):
         services.memory_delete_matching(scope=scope, filters=filter_from_fields(user_id="bob"))
     assert_nothing_deleted(scope, alice, bob)
+
+
+@pytest.mark.parametrize("ids", [
+    {"user_id": "alice"}, {"user_id": "a&b=c%d", "agent_id": "x=y"}, {"agent_id": "booker", "run_id": "r&1"},
+    {"user_id": "u", "agent_id": "a", "run_id": "r"},
+])  # fmt: skip
+def test_session_scopes_are_built_as_mem0_builds_them(ids):
+    from mem0.memory.main import _build_session_scope
+
+    assert history.session_scope(ids.get("user_id"), ids.get("agent_id"), ids.get("run_id")) == _build_session_scope(
+        ids
+    )
+
+
+def test_message_deletion_looks_sessions_up_by_index(alice_and_bob):
+    """An erasure deletes one person's sessions through indexes: it never reads the app's other sessions."""
+    _, collection, _, _ = alice_and_bob
+    history.messages_count(collection)  # a connection: the indexes exist from here on
+    with closing(sqlite3.connect(store.history_db_path(collection))) as db:
+        for where, argument in ((f"{history.USER_PART_SQL} IN (?)", "user_id=alice"), ("session_scope IN (?)", "x")):
+            plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN DELETE FROM messages WHERE {where}",
+                                                           (argument,)))  # fmt: skip
+            assert "USING INDEX memadmin_messages_" in plan or "USING COVERING INDEX memadmin_messages_" in plan, plan
+    deleted = history.messages_delete(collection, triples={("bob", "booker", None)}, user_ids={"alice"})
+    assert deleted == 8 and message_scopes(collection) == []
