@@ -14,17 +14,13 @@ from memadmin.memory.store import history_db_path
 _CHUNK = 500
 
 
-_lookup_indexed: set[str] = set()
-
-
 def _connect(collection: str) -> sqlite3.Connection | None:
     path = history_db_path(collection)
     if not path.exists():
         return None
     connection = sqlite3.connect(path, timeout=30)
     connection.row_factory = sqlite3.Row
-    if str(path) not in _lookup_indexed and _index_lookups(connection):
-        _lookup_indexed.add(str(path))
+    _index_lookups(connection)
     return connection
 
 
@@ -33,18 +29,26 @@ def _connect(collection: str) -> sqlite3.Connection | None:
 USER_PART_SQL = "substr(session_scope, instr(session_scope, 'user_id='))"
 
 
-def _index_lookups(connection) -> bool:
+# index name -> (its table, what it indexes)
+_LOOKUPS = {
+    "memadmin_history_memory_id": ("history", "memory_id"),
+    "memadmin_messages_scope": ("messages", "session_scope"),
+    "memadmin_messages_user": ("messages", USER_PART_SQL),
+}
+
+
+def _index_lookups(connection) -> None:
     """Mem0's tables have no index for what an erasure looks up: erasing one user read the whole history
     table (O(app), 100+ ms at 1M rows) and every chat session of the app. Indexes Mem0 never sees make
-    both O(rows deleted). True once both tables exist and are indexed."""
-    history, messages = _has_table(connection, "history"), _has_table(connection, "messages")
-    with connection:
-        if history:
-            connection.execute("CREATE INDEX IF NOT EXISTS memadmin_history_memory_id ON history(memory_id)")
-        if messages:
-            connection.execute("CREATE INDEX IF NOT EXISTS memadmin_messages_scope ON messages(session_scope)")
-            connection.execute(f"CREATE INDEX IF NOT EXISTS memadmin_messages_user ON messages({USER_PART_SQL})")
-    return history and messages
+    both O(rows deleted). Checked on every connection (one read of the schema table), not remembered per
+    path: a file removed and made again under the same name (a restore, a re-created collection) has none."""
+    names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
+    missing = [(name, table, column) for name, (table, column) in _LOOKUPS.items()
+               if table in names and name not in names]  # fmt: skip
+    if missing:
+        with connection:
+            for name, table, column in missing:
+                connection.execute(f"CREATE INDEX IF NOT EXISTS {name} ON {table}({column})")
 
 
 def _has_table(connection, name: str) -> bool:
@@ -150,7 +154,6 @@ def messages_count(collection: str) -> int:
 def history_drop(collection: str) -> None:
     """Remove a collection's whole history file (offboarding)."""
     path = history_db_path(collection)
-    _lookup_indexed.discard(str(path))
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
 

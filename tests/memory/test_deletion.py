@@ -5,7 +5,7 @@ from contextlib import closing
 
 import pytest
 
-from memadmin.memory import bulk, history, selectors, services, store
+from memadmin.memory import bulk, history, index, selectors, services, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields
 from memadmin.memory.models import LegalHold
@@ -251,3 +251,20 @@ def test_message_deletion_looks_sessions_up_by_index(alice_and_bob):
             assert "USING INDEX memadmin_messages_" in plan or "USING COVERING INDEX memadmin_messages_" in plan, plan
     deleted = history.messages_delete(collection, triples={("bob", "booker", None)}, user_ids={"alice"})
     assert deleted == 8 and message_scopes(collection) == []
+
+
+def test_a_history_file_made_again_under_the_same_name_gets_its_lookup_indexes(alice_and_bob):
+    """A file removed by hand (or restored from a backup) and made again is a new file: remembering the indexes
+    per path left it without them, and every later erasure read all of the app's sessions."""
+    _, collection, _, _ = alice_and_bob
+    history.messages_count(collection)  # the indexes exist on the first file
+    path = store.history_db_path(collection)
+    index.forget(collection)  # Mem0's handle on the file
+    for suffix in ("", "-wal", "-shm", "-journal"):
+        path.with_name(path.name + suffix).unlink(missing_ok=True)
+    with closing(sqlite3.connect(path)) as db, db:
+        db.execute("CREATE TABLE messages (id TEXT PRIMARY KEY, session_scope TEXT, role TEXT, content TEXT)")
+    history.messages_count(collection)
+    with closing(sqlite3.connect(path)) as db:
+        names = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'index'")}
+    assert {"memadmin_messages_scope", "memadmin_messages_user"} <= names
