@@ -75,10 +75,6 @@ from memadmin.memory import index, store
 MAX_REPORTED = 50  # keys listed by name in a report; the count is always exact
 
 
-def _key(collection: str) -> str:
-    return f"memadmin:health:{collection}"
-
-
 @dataclass
 class Health:
     collection: str
@@ -113,13 +109,13 @@ def _now() -> str:
 
 def _read(collection: str) -> dict:
     with store.store_errors():
-        raw = store.client().hgetall(_key(collection))
+        raw = store.client().hgetall(index.health_key(collection))
     return {index.decode(k): index.decode(v) for k, v in raw.items()}
 
 
 def _write(collection: str, **values) -> None:
     with store.store_errors():
-        store.client().hset(_key(collection), mapping={k: json.dumps(v) for k, v in values.items()})
+        store.client().hset(index.health_key(collection), mapping={k: json.dumps(v) for k, v in values.items()})
 
 
 def _load(state: dict, name: str, default=None):
@@ -168,7 +164,11 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
         health.reasons.append("an offboarding's empty stand-in index answers for this app")
     if indexing:
         health.reasons.append("the index is still reading keys in the background")
-    if failures > health.baseline_failures:
+    if failures < health.baseline_failures:
+        # The counter never goes down: this is another index than the one last checked (re-created by hand
+        # or by another client). Nothing measured on the old one vouches for it.
+        health.reasons.append("the index was re-created since the last check")
+    elif failures > health.baseline_failures:
         health.reasons.append(f"{failures - health.baseline_failures} hash(es) failed to index since the last check")
     if health.missing:
         health.reasons.append(f"{health.missing} hash(es) under the prefix are not in the index")
@@ -317,7 +317,7 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) ->
            info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3),
            mode=scan.get("mode", "membership"), fallback=scan.get("fallback"))  # fmt: skip
     with store.store_errors():
-        store.client().hdel(_key(collection), "scan")
+        store.client().hdel(index.health_key(collection), "scan")
     return index_health(collection=collection, max_age=float("inf"))  # FT.INFO was just read: ~0.3 s at 1M
 
 
@@ -343,7 +343,7 @@ def _membership(collection: str, keys: list[str], scan: dict) -> None:
 def consistency_check(*, collection: str, keys_per_second: int | None = None) -> Health:
     """One whole pass, start to end (manage.py index_health --check, tests, the bench)."""
     with store.store_errors():
-        store.client().hdel(_key(collection), "scan")
+        store.client().hdel(index.health_key(collection), "scan")
     return consistency_step(collection=collection, budget_seconds=float("inf"), keys_per_second=keys_per_second)
 
 
@@ -356,10 +356,10 @@ def health_stale(*, collection: str) -> None:
     """The index was just replaced (an offboarding's stand-in): the next index_health reads FT.INFO again
     instead of vouching with figures of the index that is gone."""
     with store.store_errors():
-        store.client().hdel(_key(collection), "info_epoch")
+        store.client().hdel(index.health_key(collection), "info_epoch")
 
 
 def health_forget(*, collection: str) -> None:
     """An offboarded app has no index to describe."""
     with store.store_errors():
-        store.client().delete(_key(collection))
+        store.client().delete(index.health_key(collection))

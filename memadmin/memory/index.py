@@ -80,8 +80,12 @@ def schema(collection: str, *, dims: int | None = None, algorithm: str | None = 
 
 def create(collection: str, *, dims: int | None = None, algorithm: str | None = None,
            prefix: str | None = None) -> None:  # fmt: skip
+    """FT.CREATE. A new index's counters (documents, failures, document ids) start again from 0, so what
+    was measured on the old one (its health, its creation count) can no longer vouch for it."""
     with store.store_errors():
-        store.client().execute_command(*schema(collection, dims=dims, algorithm=algorithm, prefix=prefix))
+        client = store.client()
+        client.execute_command(*schema(collection, dims=dims, algorithm=algorithm, prefix=prefix))
+        client.delete(health_key(collection), _created_key(collection))
 
 
 def drop(collection: str) -> None:
@@ -217,6 +221,11 @@ def ensure(collection: str) -> None:
                 raise Conflict(f"Collection {collection} holds {existing_dims}-dimension vectors, not {dims}.")
         client.set(_marker(collection), _signature())
         _indexed.add(collection)
+
+
+def health_key(collection: str) -> str:
+    """The Valkey hash where the consistency monitor keeps an app's health (memadmin/memory/consistency.py)."""
+    return f"memadmin:health:{collection}"
 
 
 def _created_key(collection: str) -> str:

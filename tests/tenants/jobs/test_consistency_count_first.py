@@ -2,6 +2,8 @@
 FT.SEARCH), and anything the counts cannot vouch for (a missed hash, churn during a resumable pass) falls back
 to the key-by-key membership pass, which finds and repairs what is missing."""
 
+import pytest
+
 from memadmin.memory import consistency, index
 from tests.memory.rawhash import put
 
@@ -85,3 +87,30 @@ def test_a_rename_inside_the_prefix_during_a_pass_forces_the_membership_pass(wor
     health = consistency.consistency_step(collection=collection, budget_seconds=60)
     assert health.mode == "membership" and health.fallback == "a rename or index command ran during the pass"
     assert health.keys == 100
+
+
+def refused(raw_valkey, collection: str, n: int) -> list[str]:
+    """n hashes the index refuses (a vector of the wrong dimension): each one is an indexing failure."""
+    return [put(raw_valkey, collection, user_id="refused", embedding=b"\x00" * 12) for _ in range(n)]
+
+
+@pytest.mark.parametrize("how", ["through the index layer", "by another client"])
+def test_a_recreated_index_is_not_vouched_for_by_the_health_of_the_old_one(world, load, raw_valkey, how):
+    """A new index's failure counter starts again from 0: a baseline measured on the old index must not let
+    a hash the new one refused pass as healthy."""
+    collection = world.concierge.collection_name
+    load(world.concierge, 50)
+    for memory_id in refused(raw_valkey, collection, 3):  # three failures, gone before the check
+        raw_valkey.delete(f"mem0:{collection}:{memory_id}")
+    health = consistency.consistency_check(collection=collection)
+    assert health.healthy and health.baseline_failures == 3
+    raw_valkey.execute_command("FT.DROPINDEX", collection)
+    if how == "through the index layer":  # what index.ft does when the index went away behind its back
+        index.forget(collection)
+        index.ensure(collection)
+    else:
+        raw_valkey.execute_command(*index.schema(collection))
+        index.wait_indexed(collection)
+    refused(raw_valkey, collection, 1)
+    health = consistency.index_health(collection=collection, max_age=0)
+    assert health.failures == 1 and not health.healthy
