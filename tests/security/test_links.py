@@ -145,3 +145,31 @@ def test_the_token_never_reaches_the_request_logs(world, client, captured):
     logged = "\n".join(captured)
     assert logged.count("/your-data/") == 4 and "/invitations/[redacted]/" in logged, logged
     assert token not in logged
+
+
+@pytest.fixture
+def everything_logged():
+    """What any handler anywhere would write: a handler on the root logger, every level."""
+    capture = Capture()
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(capture)
+    root.setLevel(logging.DEBUG)
+    yield capture.lines
+    root.removeHandler(capture)
+    root.setLevel(level)
+
+
+def test_a_failed_csrf_check_logs_no_token(world, everything_logged):
+    """django.security.csrf names the path when it refuses a POST; its records propagate past the request
+    loggers, so the token is taken out where records are made, not by a filter on some loggers."""
+    from django.test import Client
+
+    _link, page = data_link_issue(scope=scope_for_membership(world.acme_admin), user_id="alice")
+    token = page.rstrip("/").rsplit("/", 1)[-1]
+    browser = Client(enforce_csrf_checks=True)
+    assert browser.post(page + "delete-all/").status_code == 403
+    assert browser.post(f"/invitations/{token}/").status_code == 403
+    logged = "\n".join(everything_logged)
+    assert "/your-data/[redacted]/delete-all/" in logged and "/invitations/[redacted]/" in logged, logged
+    assert token not in logged
