@@ -24,7 +24,7 @@ from memadmin.memory.scope import Scope
 logger = logging.getLogger("memadmin.exports")
 
 FORMATS = ("ndjson", "json", "csv")
-CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv"}
+CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv; charset=utf-8"}
 CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
                "metadata", "history")  # fmt: skip
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").

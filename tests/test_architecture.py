@@ -1,7 +1,10 @@
-"""The layering rules of DESIGN.md, read from the code: the memory service imports nothing from tenants, and
-no import cycle exists among the project's modules, counting imports made inside functions."""
+"""The layering rules of DESIGN.md, read from the code: the memory service imports nothing from tenants, no
+import cycle exists among the project's modules (counting imports made inside functions), no module uses
+another's private names, every FT.* command is built in the index layer, and every streamed download goes
+through the one ending that makes a failure visible."""
 
 import ast
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -60,7 +63,7 @@ def test_no_import_cycle_even_inside_functions():
         state[node] = 1
         for target in sorted(graph[node]):
             if state.get(target) == 1:
-                cycles.append(path[path.index(target):] + [target])
+                cycles.append(path[path.index(target) :] + [target])
             elif target not in state:
                 visit(target, path + [target])
         state[node] = 2
@@ -69,3 +72,78 @@ def test_no_import_cycle_even_inside_functions():
         if node not in state:
             visit(node, [node])
     assert cycles == []
+
+
+def _module_aliases(tree: ast.AST, modules: dict[str, Path]) -> dict[str, str]:
+    """Local names bound to a project module (``from memadmin.memory import store``, ``import x.y as z``)."""
+    aliases = {}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            for alias in node.names:
+                if f"{node.module}.{alias.name}" in modules:
+                    aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        elif isinstance(node, ast.Import):
+            for alias in node.names:
+                if alias.name in modules and alias.asname:
+                    aliases[alias.asname] = alias.name
+    return aliases
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")
+
+
+def test_no_module_uses_another_modules_private_names():
+    modules = _modules()
+    found = []
+    for name, path in modules.items():
+        tree = ast.parse(path.read_text())
+        aliases = _module_aliases(tree, modules)
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module in modules and node.module != name:
+                found += [f"{name}: from {node.module} import {a.name}" for a in node.names if _private(a.name)]
+            elif (isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name)
+                  and node.value.id in aliases and aliases[node.value.id] != name and _private(node.attr)):  # fmt: skip
+                found.append(f"{name}: {node.value.id}.{node.attr}")
+    assert found == []
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    nodes = [tree, *(n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.ClassDef))]
+    return {id(n.body[0].value) for n in nodes if n.body and isinstance(n.body[0], ast.Expr)}
+
+
+def test_every_ft_command_is_built_in_the_index_layer():
+    command = re.compile(r"FT\.[A-Z_]+")  # a command name as an argument, not prose that names one
+    found = []
+    for name, path in _modules().items():
+        if name == "memadmin.memory.index":
+            continue
+        tree = ast.parse(path.read_text())
+        docs = _docstrings(tree)
+        found += [f"{name}: {node.value}" for node in ast.walk(tree)
+                  if isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docs
+                  and command.fullmatch(node.value)]  # fmt: skip
+    assert found == []
+
+
+def _calls(tree: ast.AST, function: str) -> list[ast.Call]:
+    def named(node) -> str:
+        return node.attr if isinstance(node, ast.Attribute) else getattr(node, "id", "")
+
+    return [n for n in ast.walk(tree) if isinstance(n, ast.Call) and named(n.func) == function]
+
+
+def test_every_streamed_response_ends_visibly_and_every_csv_goes_through_the_one_writer():
+    """A streamed download that fails midway must end visibly (logged, audited); a CSV cell must never be a
+    formula. Both hold by construction only if nobody streams or writes CSV around the shared pieces."""
+    streams, writers = [], []
+    for name, path in _modules().items():
+        tree = ast.parse(path.read_text())
+        for call in _calls(tree, "StreamingHttpResponse"):
+            body = call.args[0] if call.args else None
+            if not (isinstance(body, ast.Call) and getattr(body.func, "id", "") == "ending_visibly"):
+                streams.append(f"{name}:{call.lineno}")
+        if name != "tenants.exports":
+            writers += [f"{name}:{call.lineno}" for call in _calls(tree, "writer") + _calls(tree, "DictWriter")]
+    assert streams == [] and writers == []

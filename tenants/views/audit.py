@@ -1,14 +1,13 @@
 """The audit log (written by the memory service) for tenant admins; filterable, exportable as CSV."""
 
-
 from django.core.paginator import Paginator
-from django.http import HttpResponse, StreamingHttpResponse
+from django.http import HttpResponse
 from django.shortcuts import render
 
 from memadmin.memory.models import AuditEvent
-from tenants.exports import content_disposition, csv_lines, export_filename
+from tenants.exports import CONTENT_TYPES, csv_lines, export_filename
 from tenants.forms import AuditFilterForm
-from tenants.views.common import TenantRequest, is_fragment, tenant_view
+from tenants.views.common import TenantRequest, is_fragment, streamed_download, tenant_view
 
 PAGE_SIZE = 50
 CSV_COLUMNS = ("created_at", "actor", "actor_kind", "role", "tenant", "app_id", "action", "user_id", "count",
@@ -40,6 +39,5 @@ def audit_csv(request: TenantRequest) -> HttpResponse:
     slug = request.tenant.slug
     rows = ([e.created_at.isoformat(), e.actor, e.actor_kind, e.role, slug, e.app_id, e.action, e.user_id, e.count,
              " ".join(e.memory_ids), e.ip or "", e.details] for e in events.iterator(chunk_size=1000))  # fmt: skip
-    response = StreamingHttpResponse(csv_lines(rows, CSV_COLUMNS), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = content_disposition(f"{export_filename(slug, 'audit')}.csv")
-    return response
+    return streamed_download(csv_lines(rows, CSV_COLUMNS), f"{export_filename(slug, 'audit')}.csv",
+                             content_type=CONTENT_TYPES["csv"], scope=request.scope)  # fmt: skip

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from functools import wraps
 from itertools import chain
 
@@ -120,18 +120,23 @@ def safe_next(request, fallback: str) -> str:
 
 # --- streamed exports -------------------------------------------------------------
 
+
+def streamed_download(lines: Iterable[str], filename: str, *, content_type: str,
+                      scope: Scope | None) -> StreamingHttpResponse:  # fmt: skip
+    """Every streamed download of the dashboard: it ends visibly if it fails midway (logged and audited for
+    ``scope``), names its file per RFC 6266 and is never cached (it holds personal data)."""
+    response = StreamingHttpResponse(ending_visibly(lines, scope=scope, what=filename), content_type=content_type)
+    response["Content-Disposition"] = content_disposition(filename)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
 def streamed_export(
     items: Iterator[dict], fmt: str, filename: str, *, scope: Scope | None = None
 ) -> StreamingHttpResponse:
-    """Stream an export. The first item is fetched before the headers go out, so an unreachable store
-    still becomes a 503 page instead of a truncated download; a failure after that ends the file visibly
-    (and is logged and audited for ``scope``)."""
+    """Stream a memory export. The first item is fetched before the headers go out, so an unreachable store
+    still becomes a 503 page instead of a truncated download."""
     items = iter(items)
     first = next(items, None)
     body = chain([first], items) if first is not None else iter(())
-    content_type = "text/csv; charset=utf-8" if fmt == "csv" else CONTENT_TYPES[fmt]
-    lines = ending_visibly(export_lines(body, fmt), scope=scope, what=f"{filename}.{fmt}")
-    response = StreamingHttpResponse(lines, content_type=content_type)
-    response["Content-Disposition"] = content_disposition(f"{filename}.{fmt}")
-    response["Cache-Control"] = "no-store"
-    return response
+    return streamed_download(export_lines(body, fmt), f"{filename}.{fmt}", content_type=CONTENT_TYPES[fmt], scope=scope)

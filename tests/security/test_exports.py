@@ -161,3 +161,25 @@ def test_a_non_ascii_user_export_has_a_clean_header(hostile_world, staff_client)
     header = response["Content-Disposition"]
     assert header.isascii() and "=?utf-8?" not in header.lower(), header
     assert "filename*=UTF-8''" in header and "Zo%C3%AB" in header
+
+
+def test_the_audit_csv_ends_visibly_when_it_fails(hostile_world, staff_client, monkeypatch, caplog):
+    """The audit log is personal data too (who looked at whom): a CSV cut short must say so, not pass as whole."""
+    from tenants.views import audit
+
+    def failing(rows, header):
+        yield from audit_csv_header(header)
+        raise RuntimeError("the database went away mid-export")
+
+    def audit_csv_header(header):
+        yield ",".join(header) + "\r\n"
+
+    monkeypatch.setattr(audit, "csv_lines", failing)
+    before = AuditEvent.objects.filter(action="export.failed").count()
+    with caplog.at_level(logging.ERROR, logger="memadmin.exports"):
+        response = staff_client("acme", "admin").get(reverse("audit_csv", kwargs={"tenant_slug": "acme"}))
+        text = b"".join(response.streaming_content).decode()
+    assert response.status_code == 200 and text.startswith("created_at,") and EXPORT_FAILED_MARKER in text
+    assert response["Cache-Control"] == "no-store"
+    assert AuditEvent.objects.filter(action="export.failed").count() == before + 1
+    assert any("export failed" in r.getMessage().lower() for r in caplog.records)
