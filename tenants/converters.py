@@ -5,16 +5,26 @@ links to it answers 500) and ``<path:...>`` makes two ids in one URL ambiguous.
 This converter percent-encodes the whole id into one path segment, so every id
 reverses and resolves back to itself: ``a/b`` -> ``a%2Fb`` (``a%252Fb`` on the
 wire, since reverse() escapes the ``%`` once more and the server unescapes once).
+
+A segment of only dots (``.``, ``..``) is a path step to a browser, which removes it
+(and ``%2e%2e`` too) before the request leaves: such an id is written ``~..``. So that
+the escape stays reversible, an id that itself starts with ``~`` gets one more ``~``.
 """
 
 from urllib.parse import quote, unquote
+
+ESCAPE = "~"
 
 
 class StoredIdConverter:
     regex = "[^/]+"
 
     def to_python(self, value: str) -> str:
-        return unquote(value)
+        value = unquote(value)
+        return value[1:] if value.startswith(ESCAPE) else value
 
     def to_url(self, value) -> str:
-        return quote(str(value), safe="")
+        value = str(value)
+        if value.startswith(ESCAPE) or not value.strip("."):
+            value = ESCAPE + value
+        return quote(value, safe="")

@@ -24,6 +24,7 @@ def test_odd_ids_and_a_legacy_app_in_the_browser(new_page, shot, transactional_d
     collection = App.objects.get(tenant=world.acme, app_id="concierge_app").collection_name
     put(raw_valkey, collection, memory_id="../%2F/evil", user_id="a/b", agent_id="..", run_id="%2F",
         text="written by a Mem0 OSS agent with odd ids")  # fmt: skip
+    put(raw_valkey, collection, memory_id="..", user_id="a/b", text="a memory whose id is two dots")
 
     for width, height in ((1366, 900), (390, 844)):
         page = new_page()
@@ -39,3 +40,7 @@ def test_odd_ids_and_a_legacy_app_in_the_browser(new_page, shot, transactional_d
         page.get_by_role("link", name="written by a Mem0 OSS agent with odd ids").click()
         expect(page.get_by_text("../%2F/evil").first).to_be_visible()
         shot(page, f"security-odd-ids-detail-{width}")
+        page.go_back()
+        page.get_by_role("link", name="a memory whose id is two dots").click()  # not a ".." step to the browser
+        expect(page.get_by_role("heading", name="a memory whose id is two dots")).to_be_visible()
+        assert "/~../" in page.url

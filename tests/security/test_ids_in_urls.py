@@ -17,7 +17,15 @@ from memadmin.memory.scope import scope_for_membership
 from tenants.models import App
 from tests.memory.rawhash import put
 
-ODD_IDS = ["a/b", "..", "%2F", "a/../b", "x/delete", "a?b#c", "/lead", "trail/"]
+ODD_IDS = ["a/b", "..", ".", "~..", "~", "%2F", "a/../b", "x/delete", "a?b#c", "/lead", "trail/"]
+
+
+@pytest.mark.parametrize("memory_id", ODD_IDS)
+def test_no_id_becomes_a_dot_segment_a_browser_would_remove(memory_id):
+    """A browser removes "." and ".." path segments (and their %2e forms) before sending the request."""
+    url = reverse("memory", kwargs={"tenant_slug": "acme", "app_id": "concierge_app", "memory_id": memory_id})
+    segments = unquote(url).split("/")
+    assert not any(segment and not segment.strip(".") for segment in segments), url
 
 
 @pytest.mark.parametrize("memory_id", ODD_IDS)
