@@ -2,9 +2,12 @@
 
 ``hostile_world`` is Acme and Globex (two apps each, an admin, support and viewer
 in each), per tenant an unrestricted API key, a key restricted to concierge_app
-and a signed "your data" link for alice, and a few memories whose text carries a
-per-tenant marker (``SECRET-acme`` / ``SECRET-globex``): a response that shows
-the other tenant's marker is a cross-tenant leak, whatever the endpoint.
+and two "your data" links for alice (one issued by an admin, one by the restricted
+key), and a few memories whose text carries a per-tenant marker (``SECRET-acme`` /
+``SECRET-globex``): a response that shows the other tenant's marker is a
+cross-tenant leak, whatever the endpoint. Alice's memory outside concierge_app
+says ``OUTSIDE_CONCIERGE``: a response to the restricted key, or to its link, that
+shows it is a leak across apps.
 
 ``principals(world, tenant)`` lists every kind of caller of one tenant as
 ``Principal(name, kind, client)``; the suite loops over them so a new role or key
@@ -23,7 +26,7 @@ from django.test import Client
 from django.urls import reverse
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
+from memadmin.memory.scope import scope_for_api_key, scope_for_membership
 from tenants.links import data_link_issue
 from tenants.models import TenantAPIKey
 from tests.factories import UserFactory, two_tenant_world
@@ -46,6 +49,10 @@ HOSTILE_IDS = [
 ]
 
 
+# The text of the memory outside concierge_app: what an app-restricted key and its links must never show.
+OUTSIDE_CONCIERGE = "alice plays chess"
+
+
 def hostile_id_values() -> list[str]:
     return [p.values[0] for p in HOSTILE_IDS]
 
@@ -62,6 +69,7 @@ class Principal:
     client: Client
     role: str | None = None
     token: str | None = None  # the your-data token of an end-user principal
+    hidden: tuple[str, ...] = ()  # texts of its own tenant it must never see (outside its apps)
 
 
 def api_client(key: str | None = None) -> Client:
@@ -82,7 +90,7 @@ def is_api(path: str) -> bool:
 
 def assert_json_error(response, status: int | None = None) -> dict:
     """The API's one error shape: {"error": {code, message, field}, "detail": message}."""
-    assert response.status_code != 500, response.content[:500]
+    assert response.status_code < 500, response.content[:500]
     if status is not None:
         assert response.status_code == status, response.content[:500]
     assert response["Content-Type"].startswith("application/json"), (response.status_code, response.content[:300])
@@ -97,7 +105,7 @@ def _world():
     w.outsider = UserFactory(username="outsider")
     w.tenants = (w.acme, w.globex)
     w.memories = {}
-    w.keys, w.links = {}, {}
+    w.keys, w.links, w.restricted_links = {}, {}, {}
     for tenant in w.tenants:
         admin = getattr(w, f"{tenant.slug}_admin")
         scope = scope_for_membership(admin)
@@ -107,7 +115,7 @@ def _world():
             services.memory_add(scope=scope, app_id="concierge_app", user_id="bob",
                                 messages=f"{marker(tenant)} bob likes coffee")[0],
             services.memory_add(scope=scope, app_id=("sports_portal" if tenant.slug == "acme" else "other_app"),
-                                user_id="alice", messages=f"{marker(tenant)} alice plays chess")[0],
+                                user_id="alice", messages=f"{marker(tenant)} {OUTSIDE_CONCIERGE}")[0],
         ]  # fmt: skip
         w.memories[tenant.slug] = added
         row, full = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-all", tenant=tenant)
@@ -117,6 +125,9 @@ def _world():
                                               restricted_row=restricted_row)  # fmt: skip
         link, path = data_link_issue(scope=scope, user_id="alice")
         w.links[tenant.slug] = SimpleNamespace(row=link, path=path, token=path.rstrip("/").rsplit("/", 1)[-1])
+        link, path = data_link_issue(scope=scope_for_api_key(restricted_row), user_id="alice")
+        w.restricted_links[tenant.slug] = SimpleNamespace(row=link, path=path,
+                                                          token=path.rstrip("/").rsplit("/", 1)[-1])  # fmt: skip
     return w
 
 
@@ -136,7 +147,8 @@ def principals(world, tenant, *, anonymous: bool = True) -> list[Principal]:
         found.append(Principal(f"{tenant.slug}:{role}", "staff", tenant, client, role=role))
     keys = world.keys[tenant.slug]
     found.append(Principal(f"{tenant.slug}:key", "key", tenant, api_client(keys.full)))
-    found.append(Principal(f"{tenant.slug}:key-restricted", "key", tenant, api_client(keys.restricted)))
+    found.append(Principal(f"{tenant.slug}:key-restricted", "key", tenant, api_client(keys.restricted),
+                           hidden=(OUTSIDE_CONCIERGE,)))  # fmt: skip
     link = world.links[tenant.slug]
     found.append(Principal(f"{tenant.slug}:end-user", "end_user", tenant, Client(), token=link.token))
     if anonymous:
