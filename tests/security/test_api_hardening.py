@@ -73,6 +73,18 @@ def test_batch_put_validates_the_whole_batch_before_writing(hostile_world, bad):
     assert json.loads(send(client, "get", f"/v1/memories/{first.id}/").content) == before
 
 
+@pytest.mark.parametrize("second", ["missing", "other tenant", "outside the key's apps"])
+def test_batch_put_whose_second_memory_is_not_found_writes_nothing(hostile_world, second):
+    first = hostile_world.memories["acme"][0]  # concierge_app
+    second_id = {"missing": "no-such-memory", "other tenant": hostile_world.memories["globex"][0].id,
+                 "outside the key's apps": hostile_world.memories["acme"][2].id}[second]  # fmt: skip
+    client = api_client(hostile_world.keys["acme"].restricted)
+    before = json.loads(send(client, "get", f"/v1/memories/{first.id}/").content)
+    body = {"memories": [{"memory_id": first.id, "text": "changed"}, {"memory_id": second_id, "text": "changed"}]}
+    assert_json_error(send(client, "put", "/v1/batch/", body), 404)
+    assert json.loads(send(client, "get", f"/v1/memories/{first.id}/").content) == before
+
+
 # --- item 10 --------------------------------------------------------------------------------------
 
 
