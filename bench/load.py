@@ -13,6 +13,7 @@ import hashlib
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -270,6 +271,8 @@ class LoadRecord:
     embed_seconds: float = 0.0
     real_embeddings: int = 0
     collections: dict = field(default_factory=dict)
+    history_chunks_done: int = 0  # Mem0 history rows (one per memory) and chat messages written so far
+    history_seconds: float = 0.0
 
 
 class Manifest:
@@ -407,7 +410,7 @@ def load(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) -> Load
     if record.complete:
         present = store_counts(raw, collections)
         if sum(present.values()) == ds.n:
-            return record
+            return fill_history(ds, record, manifest, collections, progress=progress)
         # The server lost (part of) it: start again from scratch for this dataset.
         drop(ds, raw, collections)
         tenant, apps = ensure_tenant(ds)
@@ -446,6 +449,68 @@ def load(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) -> Load
     manifest.put(record)
     if not record.complete:
         raise RuntimeError(f"Loaded {sum(counts.values())} memories for {ds.key}, expected {ds.n}: {counts}")
+    return fill_history(ds, record, manifest, collections, progress=progress)
+
+
+MESSAGE_EVERY = 5  # one stored chat message per this many memories, in the memory's (user, agent, run) session
+_HISTORY_TABLE = ("CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
+                  "new_memory TEXT, event TEXT, created_at DATETIME, updated_at DATETIME, is_deleted INTEGER, "
+                  "actor_id TEXT, role TEXT)")  # fmt: skip
+_MESSAGES_TABLE = ("CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, session_scope TEXT, role TEXT, "
+                   "content TEXT, name TEXT, created_at DATETIME)")  # fmt: skip
+
+
+def fill_history(ds: Dataset, record: LoadRecord, manifest: Manifest, collections: list[str], *,
+                 progress: bool = True) -> LoadRecord:  # fmt: skip
+    """What Mem0 keeps beside every memory, at the same scale: one ADD row in the app's history DB per
+    memory and a chat message per MESSAGE_EVERY memories, in Mem0's own tables (an erasure deletes both, so
+    their size is part of its cost). Resumable per chunk; row ids derive from the memory ids, so a chunk
+    written twice is written once."""
+    import sqlite3
+
+    from memadmin.memory import store
+    from memadmin.memory.history import session_scope
+
+    chunks = (ds.n + CHUNK - 1) // CHUNK
+    if record.history_chunks_done >= chunks:
+        return record
+    connections = []
+    for collection in collections:
+        path = store.history_db_path(collection)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(path)
+        connection.execute("PRAGMA journal_mode=WAL")
+        connection.execute(_HISTORY_TABLE)
+        connection.execute(_MESSAGES_TABLE)
+        connections.append(connection)
+    bar = tqdm(total=ds.n, initial=record.history_chunks_done * CHUNK, desc=f"history N={ds.n:,}", unit="row",
+               disable=not progress, smoothing=0.05)  # fmt: skip
+    started = time.perf_counter()
+    for index in range(record.history_chunks_done, chunks):
+        chunk = make_chunk(ds, index)
+        rows = [[] for _ in collections]
+        messages = [[] for _ in collections]
+        for row, memory_id in enumerate(chunk.ids):
+            app = int(chunk.apps[row])
+            at = datetime.fromtimestamp(int(chunk.created[row]), UTC).isoformat()
+            rows[app].append((f"h-{memory_id}", memory_id, None, chunk.texts[row], "ADD", at, None, 0, None, None))
+            if row % MESSAGE_EVERY == 0:
+                scope = session_scope(chunk.users[row], chunk.agents[row], chunk.runs[row])
+                messages[app].append((f"m-{memory_id}", scope, "user", chunk.texts[row], None, at))
+        for connection, app_rows, app_messages in zip(connections, rows, messages):
+            with connection:
+                connection.executemany("INSERT OR IGNORE INTO history VALUES (?,?,?,?,?,?,?,?,?,?)", app_rows)
+                connection.executemany("INSERT OR IGNORE INTO messages VALUES (?,?,?,?,?,?)", app_messages)
+        record.history_chunks_done = index + 1
+        record.history_seconds += time.perf_counter() - started
+        started = time.perf_counter()
+        if index % 20 == 0 or index == chunks - 1:
+            manifest.put(record)
+        bar.update(len(chunk.ids))
+    bar.close()
+    for connection in connections:
+        connection.close()
+    manifest.put(record)
     return record
 
 
