@@ -86,6 +86,7 @@ class Health:
     baseline_failures: int = 0
     indexing: bool = False
     keys: int | None = None  # keys under the prefix, as last counted by the monitor
+    checked_docs: int | None = None  # the index's documents when those keys were counted
     missing: int = 0  # hashes the last pass found outside the index and could not re-index
     repaired: int = 0
     unindexed_keys: list[str] = field(default_factory=list)
@@ -97,7 +98,11 @@ class Health:
 
     @property
     def drift(self) -> int | None:
-        return None if self.keys is None else self.keys - self.num_docs
+        """Keys minus documents, both as of the last check: positive means hashes the index did not hold
+        then. (The documents now, against keys counted earlier, would only measure the writes since.)"""
+        if self.keys is None:
+            return None
+        return self.keys - (self.num_docs if self.checked_docs is None else self.checked_docs)
 
     def as_dict(self) -> dict:
         return {**asdict(self), "drift": self.drift}
@@ -147,6 +152,7 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
     health = Health(
         collection=collection, healthy=True, exists=exists, num_docs=num_docs, failures=failures,
         baseline_failures=_load(state, "baseline_failures", 0), indexing=indexing, keys=_load(state, "keys"),
+        checked_docs=_load(state, "checked_docs"),
         missing=_load(state, "missing", 0), repaired=_load(state, "repaired", 0),
         unindexed_keys=_load(state, "unindexed_keys", []), checked_at=_load(state, "checked_at"), info_at=info_at,
         running=_load(state, "scan") is not None, mode=_load(state, "mode"), fallback=_load(state, "fallback"),
@@ -158,6 +164,7 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
             health.reasons.append("the consistency monitor has not checked this app yet")
         else:
             health.checked_at, health.keys, health.mode = baseline["at"], baseline["keys"], "created"
+            health.checked_docs = baseline.get("docs", baseline["keys"])
     if not exists:
         health.reasons.append("the index does not exist")
     if standin:
@@ -311,7 +318,8 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) ->
     baseline = scan["failures_at_start"] + scan.get("own_failures", 0)
     if scan["missing_count"]:  # unhealthy anyway, for what it reports; keep the old baseline for the record
         baseline = _load(state, "baseline_failures", 0)
-    _write(collection, keys=scan["keys"], missing=scan["missing_count"], repaired=scan["repaired"],
+    _write(collection, keys=scan["keys"], checked_docs=details.num_docs, missing=scan["missing_count"],
+           repaired=scan["repaired"],
            unindexed_keys=scan["missing"], checked_at=_now(), baseline_failures=baseline,
            num_docs=details.num_docs, failures=details.failures, indexing=details.indexing, exists=details.exists,
            info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3),

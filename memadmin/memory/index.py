@@ -240,7 +240,8 @@ def _record_created(collection: str) -> None:
     if details.exists and not details.indexing:
         with store.store_errors():
             store.client().set(_created_key(collection), json.dumps(
-                {"at": datetime.now(UTC).isoformat(), "keys": details.num_docs + details.failures}))  # fmt: skip
+                {"at": datetime.now(UTC).isoformat(), "keys": details.num_docs + details.failures,
+                 "docs": details.num_docs}))  # fmt: skip
 
 
 def created_baseline(collection: str) -> dict | None:
