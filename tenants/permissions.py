@@ -21,6 +21,7 @@ URL_CAPABILITIES: dict[str, str] = {
     "memories": cap.READ,
     "memory": cap.READ,
     "memory_delete": cap.DELETE,
+    "app": cap.READ,  # admin-only parts (index health, export, offboard) are shown by capability
     "app_export": cap.EXPORT_APP,
     "users": cap.READ_USER,
     "user": cap.READ_USER,

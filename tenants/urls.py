@@ -2,7 +2,7 @@ from django.urls import include, path, register_converter
 
 from tenants import views
 from tenants.converters import StoredIdConverter
-from tenants.views import audit, auth, invitations, jobs, keys, members, memories, overview, users, your_data
+from tenants.views import apps, audit, auth, invitations, jobs, keys, members, memories, overview, users, your_data
 
 # Any stored app_id / memory_id reverses, "/" and ".." included (tenants/converters.py).
 register_converter(StoredIdConverter, "id")
@@ -14,6 +14,7 @@ tenant_urls = [
     path("memories/", memories.browse, name="memories"),
     path("memories/<id:app_id>/<id:memory_id>/", memories.detail, name="memory"),
     path("memories/<id:app_id>/<id:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
+    path("apps/<id:app_id>/", apps.app_detail, name="app"),
     path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
     path("users/", users.user_index, name="users"),
     path("user/", users.user_detail, name="user"),

@@ -29,6 +29,7 @@ CASES = {
     "memory": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, ok=200),
     "memory_delete": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
                           data={"confirm": "yes"}, ok=302),
+    "app": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
     "app_export": dict(kwargs=lambda t: {"app_id": t.app}, query={"format": "json"}, ok=200),
     "users": dict(ok=200),
     "user": dict(query={"user_id": "alice"}, ok=200),

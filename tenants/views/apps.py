@@ -1,0 +1,48 @@
+"""One app's page: what it holds, whether its index can prove an erasure complete, what guards it (retention,
+legal holds), its jobs, and the ways out (export, offboard); an offboarded app shows its tombstone."""
+
+from __future__ import annotations
+
+from django.db.models import Q
+from django.http import Http404, HttpResponse
+from django.shortcuts import render
+
+from memadmin.memory import bulk
+from memadmin.memory import capabilities as cap
+from memadmin.memory.consistency import index_health
+from memadmin.memory.models import LegalHold
+from tenants.jobs.forms import ExportJobForm
+from tenants.models import App, Job
+from tenants.views.common import TenantRequest, tenant_view
+
+RECENT_JOBS = 10
+
+
+def _app_for(request: TenantRequest, app_id: str) -> App:
+    """The one scoped fetch of an app, offboarded ones included: another tenant's app does not exist here."""
+    try:
+        return request.tenant.apps.get(app_id=app_id)
+    except App.DoesNotExist:
+        raise Http404("No such app.") from None
+
+
+@tenant_view
+def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
+    app = _app_for(request, app_id)
+    jobs = Job.objects.for_tenant(request.tenant).filter(app=app)
+    admin = cap.OFFBOARD in request.allowed
+    context = {
+        "app": app,
+        "jobs": list(jobs[:RECENT_JOBS]) if cap.RUN_JOBS in request.allowed else [],
+        "offboarding": jobs.filter(kind=Job.Kind.OFFBOARD_APP).order_by("-created_at").first(),
+        "holds": LegalHold.objects.for_tenant(request.tenant).active()
+        .filter(Q(app=app) | Q(app__isnull=True, user_id="")).select_related("app"),
+        "user_holds": LegalHold.objects.for_tenant(request.tenant).active().exclude(user_id="").count(),
+        "retention": getattr(app, "retention", None),
+        "export_form": ExportJobForm(),
+    }  # fmt: skip
+    if app.status != App.Status.OFFBOARDED:
+        context["summary"] = bulk.app_summary(scope=request.scope, app_id=app.app_id)
+        # Admins answer for erasures: they see whether this app's index can prove one complete.
+        context["health"] = index_health(collection=app.collection_name) if admin else None
+    return render(request, "tenants/app.html", context)

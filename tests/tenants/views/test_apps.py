@@ -1,0 +1,89 @@
+"""tenants/views/apps.py: one app's page (counts, index health, guards, jobs, export and offboard; tombstone)."""
+
+from memadmin.memory.models import LegalHold
+from tenants.models import App, Job, RetentionPolicy
+from tests.tenants.views.conftest import login
+
+
+def test_admin_sees_what_the_app_holds_its_health_and_the_ways_out(client, world, memories):
+    login(client, world.acme_admin)
+    response = client.get("/t/acme/apps/concierge_app/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="app-memories">2<' in html  # alice's food and bob, not sports nor Globex
+    assert 'data-testid="app-health"' in html and "index healthy" in html
+    assert "Keys at the last check" in html and "Drift at the last check" in html
+    assert "/t/acme/apps/concierge_app/offboard/" in html and "/t/acme/apps/concierge_app/export/?format=json" in html
+    assert "Jobs of this app" in html and "none on this app" in html and "Retention" in html
+    assert "vegetarian" not in html  # counts and health only: no memory text on this page
+
+
+def test_a_viewer_sees_the_counts_but_not_health_exports_or_offboarding(client, world, memories):
+    login(client, world.acme_viewer)
+    html = client.get("/t/acme/apps/concierge_app/").content.decode()
+    assert 'data-testid="app-memories">2<' in html
+    assert "app-health" not in html and "/offboard/" not in html and "/export/" not in html
+    assert "Jobs of this app" not in html
+
+
+def test_overview_rows_lead_to_the_app_page(client, world, memories):
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/").content.decode()
+    assert 'href="/t/acme/apps/concierge_app/"' in html and 'href="/t/acme/apps/sports_portal/"' in html
+    assert 'href="/t/acme/jobs/"' in html  # Jobs in the nav for those who may see jobs
+
+
+def test_outsiders_other_tenants_and_unknown_apps_are_not_found(client, world, memories):
+    login(client, world.outsider)
+    assert client.get("/t/acme/apps/concierge_app/").status_code == 404
+    login(client, world.globex_admin)
+    assert client.get("/t/acme/apps/concierge_app/").status_code == 404
+    assert client.get("/t/globex/apps/sports_portal/").status_code == 404  # acme's app, asked of globex
+    assert client.get("/t/globex/apps/nope/").status_code == 404
+
+
+def test_holds_and_retention_are_shown(client, world, memories):
+    LegalHold.objects.create(tenant=world.acme, app=world.acme_concierge, reason="case 42", created_by="legal")
+    LegalHold.objects.create(tenant=world.acme, user_id="alice", reason="case 43", created_by="legal")
+    RetentionPolicy.objects.create(app=world.acme_concierge, max_age_days=30)
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/apps/concierge_app/").content.decode()
+    assert "this app: case 42" in html and "1 person held tenant-wide" in html
+    assert "memories older than 30 days" in html
+    html = client.get("/t/acme/apps/sports_portal/").content.decode()
+    assert "none on this app" in html and "case 42" not in html
+
+
+def test_an_offboarded_app_shows_its_tombstone_and_receipt(client, world, memories):
+    app = world.acme_sports
+    App.objects.filter(pk=app.pk).update(status=App.Status.OFFBOARDED)
+    receipt = {
+        "remaining": 0,
+        "verified_at": "2026-12-06T12:00:00+00:00",
+        "per_app": {"sports_portal": {"memories": 1, "history_rows": 1, "messages": 0, "remaining": 0}},
+    }
+    job = Job.objects.create(
+        kind=Job.Kind.OFFBOARD_APP,
+        tenant=world.acme,
+        app=app,
+        requested_by="acme-admin",
+        state=Job.State.SUCCEEDED,
+        params={"app_id": "sports_portal"},
+        receipt=receipt,
+    )
+    login(client, world.acme_admin)
+    response = client.get("/t/acme/apps/sports_portal/")
+    html = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="tombstone"' in html
+    assert 'data-testid="remaining">0<' in html and f"/t/acme/jobs/{job.pk}/receipt.json" in html
+    assert "Browse memories" not in html and "/offboard/" not in html
+    overview = client.get("/t/acme/").content.decode()
+    assert overview.count("Offboarded") == 1  # its badge once, and still a link to the tombstone
+    assert 'href="/t/acme/apps/sports_portal/"' in overview
+
+
+def test_a_frozen_app_says_so(client, world, memories):
+    App.objects.filter(pk=world.acme_sports.pk).update(status=App.Status.FROZEN)
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/apps/sports_portal/").content.decode()
+    assert 'data-testid="app-status">Frozen (offboarding scheduled)<' in html
