@@ -34,8 +34,9 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset({READ}),
     SUPPORT: _SUPPORT,
     ADMIN: _ADMIN,
-    # An app server: everything the Mem0 API offers, and "your data" links for its users; no staff pages.
-    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, MANAGE_LINKS}),
+    # An app server: everything the Mem0 API offers, "your data" links for its users, and following the jobs
+    # its deletions become (GET /v1/jobs/<id>/, within its apps); no staff pages.
+    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS}),
     END_USER: frozenset({READ, EXPORT, DELETE}),
     # A job runs what its requester was allowed to start (checked when it was requested).
     SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD}),
@@ -53,7 +54,7 @@ DESCRIPTIONS = {
     RUN_JOBS: "see background jobs",
     OFFBOARD: "offboard an app",
     MANAGE_KEYS: "manage API keys",
-    MANAGE_LINKS: "manage \"your data\" links",
+    MANAGE_LINKS: 'manage "your data" links',
     MANAGE_MEMBERS: "manage members",
     READ_AUDIT: "read the audit log",
 }

@@ -117,6 +117,14 @@ def is_key_restricted(request) -> bool:
     return isinstance(request.auth, TenantAPIKey) and request.auth.apps.exists()
 
 
+def key_app_pks(request) -> list[int] | None:
+    """The apps an app-restricted key is bound to (offboarded ones included, unlike its scope); None when the
+    caller is not restricted to some apps."""
+    if not isinstance(request.auth, TenantAPIKey):
+        return None
+    return list(request.auth.apps.values_list("pk", flat=True)) or None
+
+
 class APIKeyScheme(OpenApiAuthenticationExtension):
     target_class = "tenants.api.auth.APIKeyAuthentication"
     name = "tokenAuth"

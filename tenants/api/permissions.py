@@ -27,6 +27,7 @@ ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
     "api-export-create": {"POST": cap.EXPORT},  # a whole-app export also needs export_app (the view checks)
     "api-export-get": {"POST": cap.EXPORT},
     "api-data-links": {"POST": cap.MANAGE_LINKS},
+    "api-job": {"GET": cap.RUN_JOBS},  # as the dashboard's job pages; a restricted key sees jobs within its apps
 }
 # The schema and its documentation pages: no principal, no data.
 PUBLIC = frozenset({"api-schema", "api-docs", "api-redoc"})

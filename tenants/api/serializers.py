@@ -10,6 +10,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from tenants.models import Job
+
 ID_MAX = 128
 # What memadmin.memory.ids.clean_id accepts, for the schema: no whitespace, no control characters.
 ID_PATTERN = r"^[^\s\x00-\x1f\x7f-\x9f]+$"
@@ -331,6 +333,42 @@ class DataLinkSerializer(serializers.Serializer):
     id = serializers.UUIDField()
     url = serializers.URLField()
     expires_at = serializers.DateTimeField()
+
+
+class ErasureJobSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    job_id = serializers.UUIDField()
+    state = serializers.ChoiceField(choices=Job.State.values)
+    reason = serializers.ChoiceField(
+        choices=["large", "index_unhealthy", "requested"],
+        help_text="Why it is a job: over the limit, an index that cannot vouch for a count of 0, or (requested) "
+        "an erasure of the same scope already under way, which this request joined.",
+    )
+    status_url = serializers.CharField(help_text="The job's path (GET /v1/jobs/{job_id}/): follow it to the receipt.")
+
+
+class JobProgressSerializer(serializers.Serializer):
+    done = serializers.IntegerField(help_text="Memories (or export lines) handled so far.")
+    total = serializers.IntegerField(help_text="How many there are to handle; 0 until counted.")
+    percent = serializers.IntegerField(min_value=0, max_value=100)
+    eta_seconds = serializers.IntegerField(allow_null=True, help_text="While running, at the rate so far.")
+
+
+class JobSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    kind = serializers.ChoiceField(choices=Job.Kind.values)
+    state = serializers.ChoiceField(choices=Job.State.values)
+    progress = JobProgressSerializer()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    error = serializers.CharField(allow_null=True, help_text="Why the job failed (or stopped).")
+    receipt = serializers.DictField(
+        allow_null=True,
+        help_text="Once the job has finished (also after a cancel, for what it did): the dashboard's receipt.json "
+        "— who asked, the scope, per app the memories / history rows / messages deleted and the remaining count, "
+        "verified_at. Counts and ids only, never memory text.",
+    )
 
 
 class ErrorDetailSerializer(serializers.Serializer):

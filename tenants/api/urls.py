@@ -32,8 +32,10 @@ urlpatterns = [
     path("v1/exports/", views.export_create, name="api-export-create"),
     path("v1/exports/get/", views.export_get, name="api-export-get"),
     path("api/v1/data-links/", views.data_link_create, name="api-data-links"),
+    path("v1/jobs/<uuid:job_id>/", views.job_detail, name="api-job"),  # memadmin's own: an erasure's 202 names it
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
-    path("api/docs/", _docs_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema", **_public)),
-         name="api-docs"),
+    path(
+        "api/docs/", _docs_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema", **_public)), name="api-docs"
+    ),
     path("api/redoc/", _redoc_csp(SpectacularRedocView.as_view(url_name="api-schema", **_public)), name="api-redoc"),
 ]

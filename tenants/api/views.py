@@ -15,6 +15,8 @@ from urllib.parse import urlencode
 
 from django.core import signing
 from django.http import StreamingHttpResponse
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import ParseError
@@ -38,11 +40,12 @@ from memadmin.memory.ids import clean_app_id, clean_id
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
-from tenants.api.auth import request_scope
+from tenants.api.auth import key_app_pks, request_scope
 from tenants.api.parsers import check_untrusted, loads_untrusted
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
 from tenants.exports import ending_visibly, json_array
+from tenants.jobs.selectors import job_eta, job_get, job_percent
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue
 from tenants.models import Job
@@ -142,9 +145,10 @@ def _deletion(result: DeletionResult, message: str) -> dict:
     return {"message": message, **result.as_dict()}
 
 
-ERASURE_JOB = OpenApiResponse(description="Erasure running, receipt follows: over MEMADMIN_ERASURE_SYNC_LIMIT "
-                              "memories, or an index that cannot vouch for a count of 0. Body: message, job_id, "
-                              "state, reason (large | index_unhealthy).")
+ERASURE_JOB = OpenApiResponse(s.ErasureJobSerializer, description="Erasure running, receipt follows: over "
+                              "MEMADMIN_ERASURE_SYNC_LIMIT memories, or an index that cannot vouch for a count of 0. "
+                              "Follow status_url (GET /v1/jobs/{job_id}/) until the state is succeeded; its receipt "
+                              "then shows remaining 0.")  # fmt: skip
 
 
 def _erasure(scope: Scope, tree: Node, message: str) -> Response:
@@ -152,7 +156,8 @@ def _erasure(scope: Scope, tree: Node, message: str) -> Response:
     outcome = erasure_request(scope=scope, filters=tree)
     if isinstance(outcome, Job):
         return Response({"message": "Erasure running, receipt follows.", "job_id": str(outcome.pk),
-                         "state": outcome.state, "reason": outcome.params.get("reason")}, status=202)  # fmt: skip
+                         "state": outcome.state, "reason": outcome.params.get("reason"),
+                         "status_url": reverse("api-job", args=[outcome.pk])}, status=202)  # fmt: skip
     return Response(_deletion(outcome, message))
 
 
@@ -647,3 +652,33 @@ def data_link_create(request) -> Response:
         scope=request_scope(request), user_id=data["user_id"], ttl=timedelta(seconds=data["ttl"])
     )
     return Response({"id": link.pk, "url": request.build_absolute_uri(path), "expires_at": link.expires_at}, status=201)
+
+
+# --- jobs -------------------------------------------------------------------------------
+
+
+@extend_schema(
+    operation_id="job_get",
+    summary="Follow a background job (the 202 of a large erasure names it) to its receipt",
+    description="State, progress and times; once finished, the receipt (the dashboard's receipt.json). A restricted "
+    "key sees only jobs that act within its apps; any other job is 404, like one that does not exist.",
+    parameters=[OpenApiParameter("job_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+    responses={200: s.JobSerializer, **ERRORS},
+)
+@api_view(["GET"])
+def job_detail(request, job_id) -> Response:
+    job = job_get(scope=request_scope(request), job_id=job_id, within_apps=key_app_pks(request))
+    progress = {"done": job.done, "total": job.total, "percent": job_percent(job), "eta_seconds": job_eta(job)}
+    return Response(
+        {
+            "id": str(job.pk),
+            "kind": job.kind,
+            "state": job.state,
+            "progress": progress,
+            "created_at": job.created_at,
+            "started_at": job.started_at,
+            "finished_at": job.finished_at,
+            "error": job.error or None,
+            "receipt": job.receipt,
+        }
+    )

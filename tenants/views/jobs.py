@@ -14,17 +14,15 @@ from memadmin.memory import bulk
 from memadmin.memory.consistency import index_health
 from tenants.exports import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, OffboardForm
+from tenants.jobs.selectors import job_eta, job_get, job_percent
 from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_offboard_app
 from tenants.models import Job
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
 
 def _job_for(request, job_id) -> Job:
-    """The one scoped fetch of a job: another tenant's job does not exist here."""
-    try:
-        return Job.objects.for_tenant(request.tenant).select_related("tenant", "app").get(pk=job_id)
-    except Job.DoesNotExist:
-        raise Http404("No such job.") from None
+    """The one scoped fetch of a job: a member sees every job of the tenant, and no other tenant's."""
+    return job_get(scope=request.scope, job_id=job_id)
 
 
 def _to_job(request, job: Job):
@@ -36,19 +34,6 @@ def _to_job(request, job: Job):
     return redirect(url)
 
 
-def _eta(job: Job) -> int | None:
-    if job.state != Job.State.RUNNING or not job.started_at or not job.done or job.total <= job.done:
-        return None
-    elapsed = (timezone.now() - job.started_at).total_seconds()
-    return int((job.total - job.done) * elapsed / job.done) if elapsed > 0 else None
-
-
-def _percent(job: Job) -> int:
-    if job.state == Job.State.SUCCEEDED:
-        return 100
-    return min(100, int(job.done * 100 / job.total)) if job.total else 0
-
-
 @tenant_view
 def job_list(request: TenantRequest) -> HttpResponse:
     jobs = Job.objects.for_tenant(request.tenant).select_related("app")[:200]
@@ -58,7 +43,7 @@ def job_list(request: TenantRequest) -> HttpResponse:
 @tenant_view
 def job_detail(request: TenantRequest, job_id) -> HttpResponse:
     job = _job_for(request, job_id)
-    context = {"job": job, "active": job.state in Job.ACTIVE_STATES, "eta": _eta(job), "percent": _percent(job),
+    context = {"job": job, "active": job.state in Job.ACTIVE_STATES, "eta": job_eta(job), "percent": job_percent(job),
                "download": bool(job.result_file and job.result_expires_at and job.result_expires_at > timezone.now()),
                "receipt_rows": (job.receipt or {}).get("per_app", {})}  # fmt: skip
     template = "jobs/detail.html#progress" if is_fragment(request) else "jobs/detail.html"

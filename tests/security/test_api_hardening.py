@@ -1,5 +1,6 @@
 """delete_all never wipes an app or a tenant (item 6), batch PUT is all or nothing (item 8), failed
-API-key authentication is throttled per IP and locks a guessed prefix, audited (item 10)."""
+API-key authentication is throttled per IP and locks a guessed prefix, audited (item 10); a job is seen only
+within the caller's tenant and, for an app-restricted key, its apps (issue 10)."""
 
 import json
 from urllib.parse import quote
@@ -7,9 +8,13 @@ from urllib.parse import quote
 import pytest
 
 from memadmin.memory import selectors
+from memadmin.memory.capabilities import RUN_JOBS, role_can
+from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_membership
-from tests.security.conftest import api_client, assert_json_error, send
+from memadmin.memory.scope import scope_for_api_key, scope_for_membership
+from tenants.jobs.services import job_erase
+from tenants.models import TenantAPIKey
+from tests.security.conftest import api_client, assert_json_error, principals, send
 
 
 def _total(world, slug="acme"):
@@ -136,3 +141,48 @@ def test_guessing_a_real_prefix_locks_it_and_is_audited(hostile_world, auth_limi
 def test_success_does_not_count(hostile_world, auth_limits):
     client = api_client(hostile_world.keys["acme"].full)
     assert all(send(client, "get", "/v1/ping/").status_code == 200 for _ in range(10))
+
+
+# --- jobs (issue 10) ------------------------------------------------------------------------------
+
+
+def _erasure_by_key(tenant, *app_ids: str):
+    """A deferred erasure requested by a key bound to ``app_ids``: a job over those apps only."""
+    row, _ = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-{'-'.join(app_ids)}", tenant=tenant)
+    row.apps.set(tenant.apps.filter(app_id__in=app_ids))
+    job, _ = job_erase(scope=scope_for_api_key(row), filters=filter_from_fields(user_id="alice"))
+    return job
+
+
+def _expected_job_status(who, job, restricted_apps) -> set[int]:
+    if who.tenant is None or who.kind == "end_user":  # no API credentials, a bad key, or no tenant at all
+        return {401} if who.kind != "staff" else {403}
+    if who.kind == "staff" and not role_can(who.role, RUN_JOBS):
+        return {403}  # the role is refused before any lookup, whatever the id
+    if job.tenant_id != who.tenant.pk:
+        return {404}
+    if who.name.endswith("key-restricted") and not set(job.params["app_pks"]) <= restricted_apps:
+        return {404}
+    return {200}
+
+
+def test_jobs_on_the_api_by_principal_tenant_and_apps(hostile_world):
+    """Every principal kind of Acme at Acme's jobs (within and beyond the restricted key's concierge_app)
+    and at Globex's: 404 outside the tenant or the key's apps, never 403 for an id, never 500."""
+    world = hostile_world
+    jobs = [
+        _erasure_by_key(world.acme, "concierge_app"),
+        _erasure_by_key(world.acme, "sports_portal"),
+        _erasure_by_key(world.acme, "concierge_app", "sports_portal"),
+        _erasure_by_key(world.globex, "concierge_app"),
+    ]
+    restricted_apps = set(world.keys["acme"].restricted_row.apps.values_list("pk", flat=True))
+    for who in principals(world, world.acme):
+        for job in jobs:
+            response = send(who.client, "get", f"/v1/jobs/{job.pk}/")
+            expected = _expected_job_status(who, job, restricted_apps)
+            assert response.status_code in expected, (who.name, job.params["app_pks"], response.content[:200])
+            if response.status_code != 200:
+                assert_json_error(response)
+            else:
+                assert response.json()["id"] == str(job.pk)
