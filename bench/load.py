@@ -308,7 +308,7 @@ def ensure_tenant(ds: Dataset):
     from django.contrib.auth import get_user_model
 
     from memadmin.memory import index
-    from tenants.models import Agent, App, EndUser, Membership, Tenant
+    from tenants.models import Agent, App, EndUser, Membership, Role, Tenant
 
     tenant, _ = Tenant.objects.get_or_create(slug=ds.slug, defaults={"name": f"Bench {ds.n:,} (seed {ds.seed})"})
     apps = []
@@ -333,7 +333,7 @@ def ensure_tenant(ds: Dataset):
     if created:
         staff.set_unusable_password()
         staff.save()
-    Membership.objects.get_or_create(user=staff, tenant=tenant, defaults={"role": "admin"})
+    Membership.objects.get_or_create(user=staff, tenant=tenant, defaults={"role": Role.ADMIN})
     return tenant, apps
 
 

@@ -14,6 +14,7 @@ from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 from memadmin.memory import capabilities
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
+from tenants.exports import FORMATS as EXPORT_FORMATS
 from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
 
 _SAFE = re.compile(r"[^a-z0-9]+")
@@ -218,7 +219,7 @@ class Job(models.Model):
     ACTIVE_STATES = (State.SCHEDULED, State.RUNNING)
     TERMINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
     DELETION_KINDS = (Kind.OFFBOARD_APP, Kind.ERASE_USER, Kind.RETENTION)
-    EXPORT_FORMATS = ("ndjson", "json", "csv")
+    EXPORT_FORMATS = EXPORT_FORMATS
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     kind = models.CharField(max_length=20, choices=Kind.choices)

@@ -20,6 +20,7 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
 
+from memadmin.memory import capabilities as cap
 from memadmin.memory import index, store
 from memadmin.memory.consistency import health_forget, health_stale, index_health
 from memadmin.memory.errors import NotFound, ValidationError
@@ -116,7 +117,7 @@ def _scan_count(collection: str) -> int:
 
 def app_summary(*, scope: Scope, app_id: str) -> dict:
     """What offboarding would remove: counted by the engine and the history DB, never read row by row."""
-    scope.require("read")
+    scope.require(cap.READ)
     app = _app(scope, app_id)
     memories = app_count(app=app, tree=EVERYTHING)
 
@@ -137,7 +138,7 @@ def app_summary(*, scope: Scope, app_id: str) -> dict:
 
 def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> list[str]:
     """run_ids of an app whose newest memory (created or updated) is older than ``before`` (epoch s)."""
-    scope.require("read")
+    scope.require(cap.READ)
     app = _app(scope, app_id)
     latest = index.group_latest(app.collection, "@run_id:{w'*'}", "run_id")
     runs = [run_id for run_id, last in latest.items() if last < before]
@@ -179,7 +180,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     """Delete everything an app stored: its hashes (SCAN + pipelined UNLINK), its Mem0 history and
     messages, its index; verify 0 remain by FT.SEARCH count and by SCAN. Returns the finished cursor,
     whose ``counts`` is the receipt's line for the app."""
-    scope.require("delete")
+    scope.require(cap.DELETE)
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
     app = _app(scope, app_id)
@@ -317,7 +318,7 @@ def matching_drop(
     matches the index missed and the count is repeated by SCAN. Without it (a request in progress) the
     line stops at phase "unverified" and the caller hands the rest to a job.
     ``cursor["apps"][app_id]`` ends as that app's receipt line."""
-    scope.require("delete")
+    scope.require(cap.DELETE)
     tree = scope.narrowed(filters)
     if tree == EVERYTHING and not allow_whole_app:
         raise ValidationError("A deletion needs at least one filter; offboard the app to delete all of it.")

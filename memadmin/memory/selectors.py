@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 import numpy as np
 
+from memadmin.memory import capabilities as cap
 from memadmin.memory import index, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
@@ -91,7 +92,7 @@ def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRe
 
 
 def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
-    scope.require("read")
+    scope.require(cap.READ)
     return sum(app_count(app=app, tree=tree) for app, tree in plan(scope, filters))
 
 
@@ -221,7 +222,7 @@ def decode_cursor(token: str) -> dict:
 def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
                       page_size: int = 50, audit: bool = True) -> CursorPage:  # fmt: skip
     """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one."""
-    scope.require("read")
+    scope.require(cap.READ)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     planned = plan(scope, filters)
@@ -259,7 +260,7 @@ def memory_list(
     Page n starts from the cursor where page n-1 ended, remembered in Valkey (an hour), so reading
     pages in order costs one keyset step each whatever the depth; jumping to an uncached page n walks
     forward from the nearest cached page before it (O(distance) steps of page_size)."""
-    scope.require("read")
+    scope.require(cap.READ)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     if not 1 <= page <= MAX_PAGE:
@@ -309,7 +310,7 @@ def memory_search(
     audit: bool = True,
 ) -> list[MemoryRecord]:
     """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters."""
-    scope.require("read")
+    scope.require(cap.READ)
     query = (query or "").strip()
     if not query:
         raise ValidationError("A search needs a query.", field="query")
@@ -366,7 +367,7 @@ def memory_find(*, scope: Scope, memory_id: str, app_id: str | None = None) -> M
 
 def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit: bool = True) -> MemoryRecord:
     """One memory; outside the scope it is NotFound, exactly like a missing id."""
-    scope.require("read")
+    scope.require(cap.READ)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     if audit:
         _audit_read(scope, "memory.get", EVERYTHING, [record], user=record.user_id)
@@ -374,7 +375,7 @@ def memory_get(*, scope: Scope, memory_id: str, app_id: str | None = None, audit
 
 
 def memory_history(*, scope: Scope, memory_id: str, app_id: str | None = None) -> list[dict]:
-    scope.require("read")
+    scope.require(cap.READ)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
     return history_for(app.collection, [record.id])[record.id]
@@ -394,9 +395,9 @@ def memory_export(
     audit: bool = True,
 ) -> Iterator[dict]:
     """Plain dicts, one per memory, produced batch by batch whatever the number of matches."""
-    scope.require("export")
+    scope.require(cap.EXPORT)
     if scope.user_id is None and pinned_value(filters, "user_id") is None:
-        scope.require("export_app")
+        scope.require(cap.EXPORT_APP)
     planned = plan(scope, filters)
     exported = 0
     try:
@@ -429,7 +430,7 @@ def memory_group_counts(
     *, scope: Scope, field: str, filters: Node = EVERYTHING, limit: int | None = None
 ) -> list[tuple[str, int]]:
     """Memories per user_id, agent_id or run_id across the scope's apps, largest first."""
-    scope.require("read")
+    scope.require(cap.READ)
     if field not in ("user_id", "agent_id", "run_id"):
         raise ValidationError("Counts group by user_id, agent_id or run_id.", field="field")
     counts: Counter = Counter()
@@ -447,7 +448,7 @@ def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, ma
     in the engine (seconds at 1M memories): pages that show them on every view pass
     ``max_age`` to reuse an answer that many seconds old.
     """
-    scope.require("read")
+    scope.require(cap.READ)
     key = None
     if max_age:
         from django.core.cache import cache

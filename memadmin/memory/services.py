@@ -10,6 +10,7 @@ from datetime import datetime, timezone
 from django.conf import settings
 
 from memadmin.memory import bulk, index, store
+from memadmin.memory import capabilities as cap
 from memadmin.memory.audit import audit_record
 from memadmin.memory.consistency import index_health
 from memadmin.memory.errors import Conflict, NotFound, ValidationError
@@ -106,7 +107,7 @@ def memory_add(
     infer: bool = False,
 ) -> list[MemoryRecord]:
     """Store memories for one user of one app. infer=True needs an LLM (MEMADMIN_LLM_PROVIDER)."""
-    scope.require("write")
+    scope.require(cap.WRITE)
     app = _writable_app(scope, app_id)
     user_id = clean_id(user_id, "user_id")
     if scope.user_id is not None and user_id != scope.user_id:
@@ -141,7 +142,7 @@ def memory_update(
     *, scope: Scope, memory_id: str, text: str, metadata: dict | None = None, app_id: str | None = None
 ) -> MemoryRecord:
     """New text (re-embedded by Mem0, which writes a history row); identity never changes."""
-    scope.require("write")
+    scope.require(cap.WRITE)
     if not isinstance(text, str) or not text.strip():
         raise ValidationError("text must be non-empty.", field="text")
     if len(text) > MAX_MESSAGE_CHARS:
@@ -197,7 +198,7 @@ def check_holds(*, scope: Scope, filters: Node, apps: list[AppRef] | None = None
 
 def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) -> DeletionResult:
     """Erase one memory: the hash, and Mem0's history rows (which would keep its text)."""
-    scope.require("delete")
+    scope.require(cap.DELETE)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
     check_holds(scope=scope, filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id) if record.user_id
@@ -233,7 +234,7 @@ def memory_delete_matching(
     index is healthy. Otherwise nothing is deleted and the result says ``deferred`` ("large" or
     "index_unhealthy"): the caller runs the same engine as a job (tenants: job_erase), which SCANs an
     unhealthy app's prefix and ends with a receipt."""
-    scope.require("delete")
+    scope.require(cap.DELETE)
     tree = scope.narrowed(filters)
     if tree == EVERYTHING and not allow_whole_app:
         raise ValidationError("A deletion needs at least one filter; offboard the app to delete all of it.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import RequestDataTooBig
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -73,7 +73,7 @@ def _memory_error(exc: memory_errors.MemoryServiceError) -> Response:
     return Response(error_body(code, exc.message, getattr(exc, "field", None), **extra), status=status_code)
 
 
-def api_exception_handler(exc, context):
+def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, memory_errors.MemoryServiceError):
         return _memory_error(exc)
     if isinstance(exc, exceptions.NotAuthenticated):
@@ -125,7 +125,7 @@ def _json(code: str, message: str, status_code: int) -> JsonResponse:
     return JsonResponse(error_body(code, message), status=status_code)
 
 
-def bad_request(request, exception=None):
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not is_api_path(request.path):
         return defaults.bad_request(request, exception)
     if isinstance(exception, RequestDataTooBig):
@@ -133,13 +133,13 @@ def bad_request(request, exception=None):
     return _json("bad_request", "The request could not be understood.", 400)
 
 
-def page_not_found(request, exception=None):
+def page_not_found(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
     if not is_api_path(request.path):
         return defaults.page_not_found(request, exception)
     return _json("not_found", "No such API endpoint.", 404)
 
 
-def server_error(request):
+def server_error(request: HttpRequest) -> HttpResponse:
     if not is_api_path(request.path):
         return defaults.server_error(request)
     # The traceback goes to the log (Django logged it before calling us), never to the client.

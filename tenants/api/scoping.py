@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
+from memadmin.memory import capabilities as cap
+from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.filters import And, Eq, In, Node, Or
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import AppRef, Scope
@@ -68,7 +69,7 @@ def _create_app(request, scope: Scope, app_id: str) -> tuple[Scope, AppRef]:
             f"App {app_id} does not exist, and this key is restricted to some apps: it cannot create one.",
             field="app_id",
         )
-    scope.require("write")
+    scope.require(cap.WRITE)
     try:
         with transaction.atomic():
             App.objects.create(tenant=tenant, app_id=app_id, name=app_id, is_default=not scope.apps)
@@ -83,8 +84,7 @@ def _create_app(request, scope: Scope, app_id: str) -> tuple[Scope, AppRef]:
 
 def app_for_write(request, scope: Scope, app_id) -> tuple[Scope, AppRef]:
     """(scope, app) a write goes to: named, else the default or only app; unknown -> created if allowed."""
-    if not scope.can("write"):
-        raise PermissionDenied(f"The {scope.role} role cannot write memories.")
+    scope.require(cap.WRITE)
     if app_id in (None, ""):
         return _default_app(request, scope)
     app_id = clean_app_id(app_id, "app_id")

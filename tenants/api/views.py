@@ -22,6 +22,7 @@ from rest_framework.decorators import api_view
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
 
+from memadmin.memory import capabilities as cap
 from memadmin.memory import selectors, services
 from memadmin.memory.errors import Conflict, IncompleteDeletion, NotFound, ValidationError
 from memadmin.memory.filters import (
@@ -351,7 +352,7 @@ def _update(scope: Scope, memory_id: str, text, metadata, record: MemoryRecord |
         raise ValidationError("Send text and/or metadata to update.", field="text")
     if record is None:  # found in scope before the role is checked: outside it is 404, never 403
         record = selectors.memory_get(scope=scope, memory_id=memory_id, audit=False)
-    scope.require("write")
+    scope.require(cap.WRITE)
     # A metadata-only update keeps the text (the service always re-embeds what it is given).
     return services.memory_update(
         scope=scope, memory_id=record.id, text=text or record.memory, metadata=metadata, app_id=record.app_id
@@ -535,7 +536,7 @@ def memory_batch(request) -> Response:
         for item in items:  # the whole batch is valid before anything is written
             _check_update(item)
         records = _batch_records(scope, items)  # 404 for ids outside the scope, before any 403
-        scope.require("write")
+        scope.require(cap.WRITE)
         for record in records:
             if not scope.app(record.app_id).writable:
                 raise Conflict(f"App {record.app_id} is frozen for offboarding: nothing in the batch was changed.")
@@ -544,7 +545,7 @@ def memory_batch(request) -> Response:
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = _valid(s.BatchDeleteSerializer, request.data)["memories"]
     records = _batch_records(scope, items)
-    scope.require("delete")
+    scope.require(cap.DELETE)
     for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
         services.check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
     deleted = remaining = 0
@@ -603,9 +604,9 @@ def export_create(request) -> Response:
     tree = filter_from_mem0(raw)
     _require_filters(tree, "An export")
     check_filter_apps(scope, tree)
-    scope.require("export")
+    scope.require(cap.EXPORT)
     if pinned_value(tree, "user_id") is None:
-        scope.require("export_app")  # the same rule memory_export applies when the export is fetched
+        scope.require(cap.EXPORT_APP)  # the same rule memory_export applies when the export is fetched
     export_id = signing.dumps({"t": scope.tenant_id, "f": raw}, salt=EXPORT_SALT, compress=True)
     return Response(
         {"id": export_id, "message": "Memory export request received. The export is ready.", "status": "completed"},

@@ -1,6 +1,7 @@
 """The audit log (written by the memory service) for tenant admins; filterable, exportable as CSV."""
 
 from django.core.paginator import Paginator
+from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
 
@@ -14,7 +15,7 @@ CSV_COLUMNS = ("created_at", "actor", "actor_kind", "role", "tenant", "app_id", 
                "memory_ids", "ip", "details")  # fmt: skip
 
 
-def _filtered(request: TenantRequest):
+def _filtered(request: TenantRequest) -> tuple[AuditFilterForm, QuerySet | None]:
     events = AuditEvent.objects.for_tenant(request.tenant)
     actions = sorted(set(events.values_list("action", flat=True).distinct()))
     form = AuditFilterForm(request.GET, actions=actions)

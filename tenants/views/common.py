@@ -29,7 +29,8 @@ ERROR_TITLES = {
 }
 
 
-def render_error(request, status: int, message: str, *, form=None, template: str | None = None):
+def render_error(request: HttpRequest, status: int, message: str, *, form=None,
+                 template: str | None = None) -> HttpResponse:  # fmt: skip
     """A full error page, or just the error panel when HTMX asked for a fragment."""
     context = {"status": status, "title": ERROR_TITLES.get(status, "Something went wrong"), "message": message,
                "form": form}  # fmt: skip
@@ -42,7 +43,7 @@ def render_error(request, status: int, message: str, *, form=None, template: str
     return render(request, template or "error.html", context, status=status)
 
 
-def memory_error_response(request, exc: errors.MemoryServiceError):
+def memory_error_response(request: HttpRequest, exc: errors.MemoryServiceError) -> HttpResponse:
     if isinstance(exc, errors.StoreUnavailable):
         # The detailed reason (host, errno) goes to the logs via the exception chain, not to the page.
         return render_error(request, 503, "The memory store is unreachable. Nothing was read or changed; "
@@ -53,11 +54,11 @@ def memory_error_response(request, exc: errors.MemoryServiceError):
     return render_error(request, status, exc.message)
 
 
-def memory_errors(view):
+def memory_errors(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Map the memory service's typed errors to statuses, in one place, for every dashboard view."""
 
     @wraps(view)
-    def wrapper(request, *args, **kwargs):
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
         except errors.MemoryServiceError as exc:
@@ -85,7 +86,7 @@ def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     """
 
     @wraps(view)
-    def wrapper(request, tenant_slug, *args, **kwargs):
+    def wrapper(request: TenantRequest, tenant_slug: str, *args, **kwargs) -> HttpResponse:
         name = request.resolver_match.url_name
         methods = ("POST",) if name in MUTATIONS else ("GET", "HEAD")
         if request.method not in methods:

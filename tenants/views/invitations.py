@@ -4,19 +4,21 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.contrib.auth import login as auth_login
 from django.db import transaction
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tenants.forms import NewAccountForm
 from tenants.invitations import InvitationInvalid, invitation_accept, invitation_verify
+from tenants.models import Membership
 
 
-def _invalid(request, exc):
+def _invalid(request: HttpRequest, exc: InvitationInvalid) -> HttpResponse:
     return render(request, "invitations/invalid.html", {"message": str(exc)}, status=exc.status)
 
 
 @require_http_methods(["GET", "HEAD", "POST"])
-def accept(request, token):
+def accept(request: HttpRequest, token: str) -> HttpResponse:
     try:
         invitation = invitation_verify(token)
     except InvitationInvalid as exc:
@@ -47,7 +49,7 @@ def accept(request, token):
     return render(request, "invitations/accept.html", {**context, "form": form})
 
 
-def _join(request, token, user):
+def _join(request: HttpRequest, token: str, user) -> HttpResponse:
     try:
         membership = invitation_accept(token=token, user=user)
     except InvitationInvalid as exc:
@@ -55,7 +57,7 @@ def _join(request, token, user):
     return _joined(request, user, membership)
 
 
-def _joined(request, user, membership):
+def _joined(request: HttpRequest, user, membership: Membership) -> HttpResponse:
     if not request.user.is_authenticated:
         auth_login(request, user, backend="django.contrib.auth.backends.ModelBackend")
     messages.success(request, f"You are a member of {membership.tenant.name} ({membership.role}).")

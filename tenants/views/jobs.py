@@ -25,7 +25,7 @@ def _job_for(request, job_id) -> Job:
     return job_get(scope=request.scope, job_id=job_id)
 
 
-def _to_job(request, job: Job):
+def _to_job(request: TenantRequest, job: Job) -> HttpResponse:
     url = reverse("job", args=[request.tenant.slug, job.pk])
     if request.htmx:
         response = HttpResponse(status=204)
@@ -84,7 +84,7 @@ def app_offboard(request: TenantRequest, app_id) -> HttpResponse:
     return _offboard_page(request, app_id, OffboardForm(app_id=app_id))
 
 
-def _offboard_page(request, app_id, form, status=200):
+def _offboard_page(request: TenantRequest, app_id: str, form: OffboardForm, status: int = 200) -> HttpResponse:
     existing = Job.objects.for_tenant(request.tenant).filter(app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP,
                                   state__in=Job.ACTIVE_STATES).first()  # fmt: skip
     return render(request, "jobs/offboard.html", {

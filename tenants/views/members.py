@@ -1,5 +1,7 @@
 """Members (invite, change role, remove), open invitations and the tenant's agents, for tenant admins."""
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.contrib import messages
 from django.db import transaction
@@ -52,7 +54,7 @@ def members(request: TenantRequest) -> HttpResponse:
     return _page(request)
 
 
-def _accept_url(request):
+def _accept_url(request: TenantRequest) -> Callable[[str], str]:
     return lambda token: request.build_absolute_uri(reverse("invitation_accept", args=[token]))
 
 

@@ -15,7 +15,7 @@ from tenants.forms import BrowseForm, ExportForm
 from tenants.views.common import TenantRequest, is_fragment, render_error, safe_next, streamed_export, tenant_view
 
 
-def _parse_time(value):
+def _parse_time(value) -> datetime | None:
     """Mem0 writes history times as ISO strings; show them like every other time on the page."""
     try:
         return datetime.fromisoformat(value) if value else None
@@ -34,9 +34,7 @@ def browse(request: TenantRequest) -> HttpResponse:
     query = form.cleaned_data["q"]
     context = {"form": form, "query": query}
     if query:
-        context["results"] = selectors.memory_search(
-            scope=scope, query=query, filters=form.filters(), top_k=form.size
-        )
+        context["results"] = selectors.memory_search(scope=scope, query=query, filters=form.filters(), top_k=form.size)
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
             scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size

@@ -1,7 +1,10 @@
 """The end user's own page, reached through a signed, expiring, revocable link. No staff navigation."""
 
+from collections.abc import Callable
+from functools import wraps
+
 from django.contrib import messages
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
@@ -9,13 +12,13 @@ from django.views.decorators.http import require_GET, require_POST
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_end_user
+from memadmin.memory.scope import Scope, scope_for_end_user
 from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm
 from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.models import Job
+from tenants.models import DataLink, Job
 from tenants.views.common import is_fragment, memory_errors, streamed_export
 
 # Staff and API reads of this person's data; shown to them (access transparency).
@@ -34,10 +37,19 @@ PLAIN_ACTIONS = {
 }
 
 
-def end_user_view(view):
+class EndUserRequest(HttpRequest):
+    """What end_user_view hands a your-data view: the request, with the verified link and the end user's
+    scope (their user_id, in the apps the link was issued for)."""
+
+    data_link: DataLink
+    scope: Scope
+
+
+def end_user_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
     """Verify the link on every request (it may have expired or been revoked since the page loaded)."""
 
-    def wrapper(request, token, *args, **kwargs):
+    @wraps(view)
+    def wrapper(request: EndUserRequest, token: str, *args, **kwargs) -> HttpResponse:
         try:
             link = data_link_verify(token)
         except LinkInvalid as exc:
@@ -46,14 +58,12 @@ def end_user_view(view):
         request.scope = scope_for_end_user(link, ip=client_ip(request))
         return view(request, token, *args, **kwargs)
 
-    wrapper.__name__ = view.__name__
-    wrapper.__doc__ = view.__doc__
     return memory_errors(wrapper)
 
 
 @require_GET
 @end_user_view
-def your_data(request, token) -> HttpResponse:
+def your_data(request: EndUserRequest, token) -> HttpResponse:
     link, scope = request.data_link, request.scope
     data = request.GET.copy()
     data["user_id"] = link.user_id  # fixed by the link, whatever the query string says
@@ -83,7 +93,7 @@ def your_data(request, token) -> HttpResponse:
 
 @require_GET
 @end_user_view
-def your_data_export(request, token) -> HttpResponse:
+def your_data_export(request: EndUserRequest, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
     return streamed_export(items, "json", export_filename("my-data", link.tenant.slug), scope=request.scope)
@@ -91,7 +101,7 @@ def your_data_export(request, token) -> HttpResponse:
 
 @require_POST
 @end_user_view
-def your_data_delete_memory(request, token, app_id, memory_id) -> HttpResponse:
+def your_data_delete_memory(request: EndUserRequest, token, app_id, memory_id) -> HttpResponse:
     page = reverse("your_data", kwargs={"token": token})
     if request.POST.get("confirm") != "yes":
         memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
@@ -107,7 +117,7 @@ def your_data_delete_memory(request, token, app_id, memory_id) -> HttpResponse:
 
 @require_POST
 @end_user_view
-def your_data_delete_all(request, token) -> HttpResponse:
+def your_data_delete_all(request: EndUserRequest, token) -> HttpResponse:
     link = request.data_link
     form = EndUserDeleteAllForm(request.POST)
     if not form.is_valid():

@@ -12,6 +12,7 @@ from memadmin.memory import bulk, selectors
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_job
+from tenants.exports import FORMATS
 from tenants.jobs.exports import ExportFailed, write_export
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_offboard_app
@@ -24,7 +25,7 @@ def _format_of(path: Path) -> tuple[str, bool]:
     if compress:
         suffixes = suffixes[:-1]
     fmt = suffixes[-1].lstrip(".") if suffixes else "ndjson"
-    if fmt not in ("ndjson", "json", "csv"):
+    if fmt not in FORMATS:
         raise CommandError("--export must end in .ndjson, .json or .csv (optionally .gz).")
     return fmt, compress
 
