@@ -9,7 +9,7 @@ from memadmin.memory import bulk, history, selectors, services, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields
 from memadmin.memory.models import LegalHold
-from tests.memory.rawhash import keys_of, put
+from tests.memadmin.memory.rawhash import keys_of, put
 
 
 def history_rows(collection, memory_ids):

@@ -7,7 +7,7 @@ from memadmin.memory import index, selectors, services
 from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import filter_from_fields
 from tests.factories import AppFactory
-from tests.memory.rawhash import keys_of, unit_vector
+from tests.memadmin.memory.rawhash import keys_of, unit_vector
 
 
 @pytest.fixture

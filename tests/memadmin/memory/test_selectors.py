@@ -4,7 +4,7 @@ import time
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from tests.memory.rawhash import put_many
+from tests.memadmin.memory.rawhash import put_many
 
 N = 2500
 PAGE = 200
