@@ -1,4 +1,8 @@
-"""Offboarding run in-process (the runner itself); tests/tenants/jobs/test_tasks.py runs it in a real worker."""
+"""Offboarding one app, run in-process, from the request to the receipt: tenants/jobs/services.py
+job_offboard_app (one job per app, grace period, legal holds, admins only), tenants/jobs/runners.py run_job,
+the resumable engine it drives (memadmin/memory/bulk.py app_drop) and manage.py offboard. One feature, one
+module: it tests the request as much as the runner, so it is not test_runners.py.
+tests/tenants/jobs/test_tasks.py runs it in a real worker."""
 
 import gzip
 import io
