@@ -9,7 +9,7 @@ from memadmin.memory.scope import scope_for_membership
 from tenants.models import App
 from tests.browser.conftest import sign_in
 from tests.factories import two_tenant_world
-from tests.memory.rawhash import put
+from tests.memadmin.memory.rawhash import put
 
 pytestmark = pytest.mark.browser
 

@@ -15,7 +15,7 @@ from django.urls import resolve, reverse
 from memadmin.memory import services
 from memadmin.memory.scope import scope_for_membership
 from tenants.models import App
-from tests.memory.rawhash import put
+from tests.memadmin.memory.rawhash import put
 
 ODD_IDS = ["a/b", "..", ".", "~..", "~", "%2F", "a/../b", "x/delete", "a?b#c", "/lead", "trail/"]
 

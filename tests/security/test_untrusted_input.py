@@ -249,7 +249,7 @@ def test_hostile_filters_in_a_query_string_are_400(hostile_world, raw):
 def test_a_lone_surrogate_an_oss_writer_stored_does_not_break_reads(hostile_world, raw_valkey, staff_client):
     from django.urls import reverse
 
-    from tests.memory.rawhash import put
+    from tests.memadmin.memory.rawhash import put
 
     app = hostile_world.acme.apps.get(app_id="concierge_app")
     memory_id = put(raw_valkey, app.collection_name, user_id="mallory", text="stored by Mem0 OSS",

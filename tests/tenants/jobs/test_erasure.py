@@ -14,7 +14,7 @@ from tenants.jobs.services import erasure_latest, erasure_request, job_cancel, j
 from tenants.jobs.sweep import index_consistency_sweep
 from tenants.links import data_link_issue
 from tenants.models import Job, TenantAPIKey
-from tests.memory.rawhash import put
+from tests.memadmin.memory.rawhash import put
 from tests.tenants.jobs.conftest import keys_of
 from tests.tenants.jobs.test_tasks import job_state, wait_for, worker  # noqa: F401 - the real-worker fixture
 

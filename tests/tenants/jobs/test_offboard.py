@@ -1,4 +1,8 @@
-"""Offboarding run in-process (the runner itself); tests/tenants/jobs/test_tasks.py runs it in a real worker."""
+"""Offboarding one app, run in-process, from the request to the receipt: tenants/jobs/services.py
+job_offboard_app (one job per app, grace period, legal holds, admins only), tenants/jobs/runners.py run_job,
+the resumable engine it drives (memadmin/memory/bulk.py app_drop) and manage.py offboard. One feature, one
+module: it tests the request as much as the runner, so it is not test_runners.py.
+tests/tenants/jobs/test_tasks.py runs it in a real worker."""
 
 import gzip
 import io
@@ -157,8 +161,7 @@ def test_resume_after_a_crash_counts_exactly(world, load, raw_valkey):
     # the crash hit while journaling batch 3: the journal is saved but its UNLINK never ran
     assert "pending" in persisted
     resumed = json.loads(json.dumps(persisted))
-    done = bulk.app_drop(scope=scope, app_id="concierge_app", cursor=resumed, progress=lambda c: None,
-                         batch_size=100)
+    done = bulk.app_drop(scope=scope, app_id="concierge_app", cursor=resumed, progress=lambda c: None, batch_size=100)
     assert done["counts"]["memories"] == 1200
     assert done["counts"]["remaining"] == 0
     assert keys_of(raw_valkey, world.concierge) == 0
@@ -177,8 +180,7 @@ def test_resume_when_the_journaled_batch_was_already_unlinked(world, load, raw_v
     # Replay from the first journal: its batch is gone already (the killed attempt unlinked it) and
     # the rest too; the resumed count is exactly the journaled batch plus nothing else.
     journaled = len(journal["pending"]["ids"])
-    again = bulk.app_drop(scope=scope, app_id="concierge_app", cursor=journal, progress=lambda c: None,
-                          batch_size=100)
+    again = bulk.app_drop(scope=scope, app_id="concierge_app", cursor=journal, progress=lambda c: None, batch_size=100)
     assert again["counts"]["memories"] == journaled
     assert again["counts"]["remaining"] == 0
 

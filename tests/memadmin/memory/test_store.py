@@ -1,4 +1,5 @@
-"""Valkey stopped -> StoreUnavailable (503), never an empty result."""
+"""memadmin/memory/store.py (and status.store_status): Valkey stopped -> StoreUnavailable (503), never an empty
+result, for every selector and service; a query that times out is an error, never a partial result."""
 
 import pytest
 

@@ -10,7 +10,7 @@ from memadmin.memory.filters import EVERYTHING, filter_from_fields, filter_from_
 from memadmin.memory.scope import AppRef, Scope, scope_for_job, scope_for_membership
 from tenants.models import Job
 from tests.factories import MembershipFactory, TenantFactory
-from tests.memory.rawhash import put
+from tests.memadmin.memory.rawhash import put
 
 # --- construction and roles ------------------------------------------------------------
 

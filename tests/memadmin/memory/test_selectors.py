@@ -1,13 +1,17 @@
-"""Paging through thousands of memories: no duplicates, no gaps, exact count, newest first."""
+"""memadmin/memory/selectors.py: paging through thousands of memories (no duplicates, no gaps, exact count,
+newest first), exports and counts, and semantic search that finds the best match whatever the index's
+approximate-search shortcuts."""
 
 import time
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from tests.memory.rawhash import put_many
+from tests.memadmin.memory.rawhash import put_many
 
 N = 2500
 PAGE = 200
+
+# --- paging, export and counts ----------------------------------------------------------------------
 
 
 def rows(user_id, n, *, base, agent="booker"):
@@ -85,3 +89,24 @@ def test_export_streams_every_memory_once(world, raw_valkey):
     counts = selectors.memory_counts(scope=scope)
     assert counts.total == len(ids)
     assert counts.per_app == {"concierge_app": N, "sports_portal": 300}
+
+
+# --- search --------------------------------------------------------------------------------------
+
+
+def test_best_match_is_found_among_many_similar_memories(world, mem0_agents):
+    # Twenty near-identical memories and one different one: HNSW with Mem0's EF_RUNTIME 10 and a
+    # KNN of only top_k candidates walked past the different one (found by this test).
+    agent = mem0_agents(world.acme_concierge.collection_name)
+    for i in range(20):
+        agent.add([{"role": "user", "content": f"alice likes tea number {i}"}], user_id="alice", infer=False)
+    window = agent.add([{"role": "user", "content": "I prefer window seats"}], user_id="bob", infer=False)
+    window_id = window["results"][0]["id"]
+    scope = world.admin(world.acme)
+    for top_k in (1, 3, 10):
+        found = selectors.memory_search(scope=scope, query="window", top_k=top_k)
+        assert len(found) == top_k
+        assert found[0].id == window_id, top_k
+        assert found[0].score > 0.4
+    filtered = selectors.memory_search(scope=scope, query="window", filters=filter_from_fields(user_id="bob"), top_k=1)
+    assert [r.id for r in filtered] == [window_id]

@@ -1,4 +1,7 @@
-"""Memories a tenant's agents write with Mem0 OSS itself are first-class citizens of the service."""
+"""The cross-cutting Mem0 interop suite (not one module's tests): memories a tenant's agents write with Mem0 OSS
+itself are first-class citizens of the service (listed, searched, exported, deleted through the selectors and
+services), what the service writes Mem0 reads back, and search ranks as Mem0's does. The last section is
+memadmin/memory/index.py's index.ensure adopting a collection Mem0 created itself."""
 
 import numpy as np
 import pytest
@@ -7,7 +10,7 @@ from memadmin.memory import index, selectors, services
 from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import filter_from_fields
 from tests.factories import AppFactory
-from tests.memory.rawhash import keys_of, unit_vector
+from tests.memadmin.memory.rawhash import keys_of, unit_vector
 
 
 @pytest.fixture

@@ -1,4 +1,6 @@
-"""Deletions leave nothing behind: no keys (SCAN), no history rows, no stored chat messages."""
+"""memadmin/memory/bulk.py, the one deletion engine (services.memory_delete_matching runs its matching_drop in
+the request; services.memory_delete and services.check_holds guard it): deletions leave nothing behind (no
+keys by SCAN, no history rows, no stored chat messages), and a legal hold refuses them."""
 
 import sqlite3
 from contextlib import closing
@@ -9,7 +11,7 @@ from memadmin.memory import bulk, history, index, selectors, services, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields
 from memadmin.memory.models import LegalHold
-from tests.memory.rawhash import keys_of, put
+from tests.memadmin.memory.rawhash import keys_of, put
 
 
 def history_rows(collection, memory_ids):

@@ -11,7 +11,7 @@ import pytest
 from memadmin.memory import selectors, services
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import filter_from_fields, filter_from_mem0
-from tests.memory.rawhash import keys_of, put
+from tests.memadmin.memory.rawhash import keys_of, put
 
 ACCEPTED = [
     "a|b",

@@ -5,7 +5,25 @@ to the key-by-key membership pass, which finds and repairs what is missing."""
 import pytest
 
 from memadmin.memory import consistency, index
-from tests.memory.rawhash import put
+from tests.memadmin.memory.rawhash import put
+from tests.tenants.jobs.conftest import jobs_world, loader, prepare_job_files
+
+
+# The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's
+# two-tenant one: the monitor is tested on what the sweep and the erasure jobs find.
+@pytest.fixture(autouse=True)
+def job_files(valkey_server, settings):
+    prepare_job_files(settings)
+
+
+@pytest.fixture
+def world(db):
+    return jobs_world()
+
+
+@pytest.fixture
+def load(raw_valkey):
+    return loader(raw_valkey)
 
 
 def ft_search_calls(raw_valkey) -> int:

@@ -17,7 +17,7 @@ from django.core.management import CommandError, call_command
 from memadmin.memory import embedded, store
 from memadmin.memory.embedded import EmbeddedServer, EmbeddedValkeyError, pid_alive
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture

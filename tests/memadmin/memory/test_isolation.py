@@ -1,4 +1,7 @@
-"""Isolation across users, apps and tenants for every operation, in both directions.
+"""The scope rule (DESIGN.md, "The one rule: scope") across every selector and service: isolation across users,
+apps and tenants for list, search, get, history, export, counts, add, update, delete and delete-matching, in
+both directions, for staff, end-user, API-key and offboarded-app scopes. How a Scope is built, and what each
+role may do with it, is test_scope.py.
 
 acme and globex both have an app called concierge_app and both have users called
 alice and bob: only the scope separates them.

@@ -1,0 +1,84 @@
+"""tenants/views/invitations.py: the accept page an invitation e-mail links to, for a signed-in account or a new
+one. Inviting (tenants/views/members.py) and the hostile cases are tests/security/test_invitations.py."""
+
+import pytest
+
+from memadmin.memory.scope import scope_for_membership
+from tenants.invitations import invitation_create
+from tenants.models import Invitation, Membership
+from tests.factories import UserFactory
+from tests.tenants.views.conftest import login
+
+PASSPHRASE = "a-long-Passphrase-9"
+
+
+@pytest.fixture
+def invite(world):
+    """invite(email, role): acme's admin invites someone; returns the accept page's path."""
+
+    def _invite(email, role="support"):
+        tokens = []
+
+        def accept_url(token):
+            tokens.append(token)
+            return f"http://testserver/invitations/{token}/"
+
+        invitation_create(scope=scope_for_membership(world.acme_admin), tenant=world.acme, email=email, role=role,
+                          invited_by=world.acme_admin.user, accept_url=accept_url)  # fmt: skip
+        return f"/invitations/{tokens[0]}/"
+
+    return _invite
+
+
+def test_the_accept_page_renders_for_someone_not_signed_in(client, invite):
+    url = invite("dave@example.com", role="viewer")
+    response = client.get(url)
+    html = response.content.decode()
+    assert response.status_code == 200 and "Join Acme" in html
+    assert "acme-admin invited you as <strong>viewer</strong>" in html and "dave@example.com" in html
+    assert 'name="username"' in html and "Create account and join" in html
+    assert f'href="/login/?next={url}"' in html  # an existing account signs in first
+    assert not Membership.objects.filter(user__email="dave@example.com").exists()
+
+
+def test_a_new_account_joins_with_the_invited_role(client, world, invite):
+    url = invite("dave@example.com")
+    joined = client.post(url, {"username": "dave", "password1": PASSPHRASE, "password2": PASSPHRASE})
+    assert joined.status_code == 302 and joined["Location"] == "/t/acme/"
+    member = Membership.objects.get(tenant=world.acme, user__username="dave")
+    assert member.role == "support" and member.user.email == "dave@example.com"
+    assert client.get("/t/acme/").status_code == 200  # signed in as dave
+    assert Invitation.objects.get().accepted_by == member.user
+
+
+def test_a_bad_new_account_is_a_400_and_joins_nobody(client, world, invite):
+    url = invite("dave@example.com")
+    response = client.post(url, {"username": "dave", "password1": PASSPHRASE, "password2": "something-else-9"})
+    assert response.status_code == 400 and "Join Acme" in response.content.decode()
+    assert not Membership.objects.filter(user__username="dave").exists()
+    assert Invitation.objects.get().accepted_at is None
+
+
+def test_a_signed_in_account_accepts_with_a_post(client, world, invite):
+    url = invite("erin@example.com", role="viewer")
+    erin = UserFactory(username="erin", email="erin@example.com")
+    login(client, erin)
+    page = client.get(url).content.decode()
+    assert "You are signed in as <strong>erin</strong>" in page and "Accept and join Acme" in page
+    assert not Membership.objects.filter(user=erin).exists()  # the GET changed nothing
+    joined = client.post(url)
+    assert joined.status_code == 302 and joined["Location"] == "/t/acme/"
+    assert Membership.objects.get(tenant=world.acme, user=erin).role == "viewer"
+
+
+def test_a_bad_token_is_a_404_with_a_clear_page(client, world):
+    response = client.get("/invitations/not-a-token/")
+    html = response.content.decode()
+    assert response.status_code == 404 and "This invitation cannot be used" in html and "not valid" in html
+    assert client.post("/invitations/not-a-token/", {"username": "x"}).status_code == 404
+
+
+def test_only_get_head_and_post(client, invite):
+    url = invite("dave@example.com")
+    assert client.head(url).status_code == 200
+    assert client.put(url).status_code == 405 and client.delete(url).status_code == 405

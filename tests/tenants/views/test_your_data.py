@@ -1,0 +1,95 @@
+"""tenants/views/your_data.py: an end user's own page through their link: their memories only, search, the
+JSON export, deleting one memory, deleting them all. The link's hostile cases are tests/security/test_links.py."""
+
+import json
+
+import pytest
+from django.utils import timezone
+
+from memadmin.memory import selectors
+from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.scope import scope_for_membership
+from tenants.links import data_link_issue
+from tests.tenants.views.conftest import HTMX, events
+
+
+@pytest.fixture
+def alice_page(world, memories):
+    """The path of alice's page at acme, as an admin issues it."""
+    _link, page = data_link_issue(scope=scope_for_membership(world.acme_admin), user_id="alice")
+    return page
+
+
+def count(world, tenant="acme", **fields):
+    scope = scope_for_membership(getattr(world, f"{tenant}_admin"))
+    return selectors.memory_count(scope=scope, filters=filter_from_fields(**fields))
+
+
+def test_the_page_lists_the_users_memories_only(client, memories, alice_page):
+    response = client.get(alice_page)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert memories.alice_food.memory in html and memories.alice_sport.memory in html
+    assert memories.bob.memory not in html  # another person of the same tenant
+    assert memories.globex_alice.memory not in html  # the same user_id at another tenant
+    assert "2 memories stored for" in html and "Your data at Acme" in html
+    assert f"{alice_page}memories/concierge_app/{memories.alice_food.id}/delete/" in html
+
+
+def test_the_user_id_comes_from_the_link_not_the_query_string(client, memories, alice_page):
+    html = client.get(alice_page, {"user_id": "bob"}).content.decode()
+    assert memories.alice_food.memory in html and memories.bob.memory not in html
+
+
+def test_search_ranks_the_users_own_memories(client, memories, alice_page):
+    response = client.get(alice_page, {"q": "food preferences"}, **HTMX)
+    html = response.content.decode()
+    assert response.status_code == 200 and "<html" not in html and 'class="score"' in html
+    assert memories.alice_food.memory in html and memories.bob.memory not in html
+
+
+def test_export_json_is_the_users_memories_only(client, world, memories, alice_page):
+    response = client.get(alice_page + "export.json")
+    assert response.status_code == 200 and response.streaming and response["Content-Type"] == "application/json"
+    today = timezone.now().strftime("%Y-%m-%d")
+    assert response["Content-Disposition"] == f'attachment; filename="my-data-acme-{today}.json"'
+    data = json.loads(b"".join(response.streaming_content))
+    assert sorted(item["id"] for item in data) == sorted([memories.alice_food.id, memories.alice_sport.id])
+    assert all(item["user_id"] == "alice" for item in data)
+    assert client.post(alice_page + "export.json").status_code == 405
+
+
+def test_delete_one_memory_confirms_then_deletes(client, world, memories, alice_page):
+    url = f"{alice_page}memories/concierge_app/{memories.alice_food.id}/delete/"
+    assert client.get(url).status_code == 405
+    confirm = client.post(url)
+    assert confirm.status_code == 200 and "Delete this memory?" in confirm.content.decode()
+    assert memories.alice_food.memory in confirm.content.decode()
+    assert count(world, user_id="alice") == 2
+    done = client.post(url, {"confirm": "yes"})
+    assert done.status_code == 302 and done["Location"] == alice_page
+    assert count(world, user_id="alice") == 1
+    assert memories.alice_food.memory not in client.get(alice_page).content.decode()
+    assert events("memory.delete", user_id="alice", actor_kind="enduser").count() == 1
+    assert client.post(url, {"confirm": "yes"}).status_code == 404  # already gone
+
+
+def test_another_persons_memory_cannot_be_deleted_through_the_link(client, world, memories, alice_page):
+    url = f"{alice_page}memories/concierge_app/{memories.bob.id}/delete/"
+    assert client.post(url, {"confirm": "yes"}).status_code == 404
+    assert count(world, user_id="bob") == 1
+
+
+def test_delete_all_is_post_only_confirmed_and_leaves_everyone_else(client, world, memories, alice_page):
+    url = alice_page + "delete-all/"
+    assert client.get(url).status_code == 405
+    unconfirmed = client.post(url)
+    assert unconfirmed.status_code == 400 and "Please confirm" in unconfirmed.content.decode()
+    assert count(world, user_id="alice") == 2
+    done = client.post(url, {"confirm": "on"})
+    html = done.content.decode()
+    assert done.status_code == 200 and "Your memories are deleted" in html
+    assert 'data-testid="deleted">2<' in html and 'data-testid="remaining">0<' in html
+    assert count(world, user_id="alice") == 0
+    assert count(world, user_id="bob") == 1
+    assert count(world, "globex", user_id="alice") == 1
