@@ -17,7 +17,7 @@ from contextlib import closing
 import numpy as np
 
 from bench.load import APPS
-from bench.measure import Context, percentiles, ratio
+from bench.measure import Context, engine_tail, percentiles, ratio
 
 HISTORY_SCHEMA = (
     "CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT, "
@@ -46,8 +46,15 @@ class Victims:
             ids = [str(uuid.uuid4()) for _ in range(count)]
             pipe = self.ctx.raw.pipeline(transaction=False)
             for memory_id, vector in zip(ids, vectors):
-                fields = {"memory_id": memory_id, "hash": memory_id[:8], "memory": f"erasure victim {user}",
-                          "user_id": user, "agent_id": "eraser", "created_at": now, "embedding": vector.tobytes()}
+                fields = {
+                    "memory_id": memory_id,
+                    "hash": memory_id[:8],
+                    "memory": f"erasure victim {user}",
+                    "user_id": user,
+                    "agent_id": "eraser",
+                    "created_at": now,
+                    "embedding": vector.tobytes(),
+                }
                 if run_id:
                     fields["run_id"] = run_id
                 pipe.hset(f"{store.key_prefix(app.collection)}{memory_id}", mapping=fields)
@@ -68,7 +75,7 @@ def _floor(raw, written: dict[str, list[str]], query: str) -> int:
 
     deleted = 0
     for collection in written:
-        reply = raw.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", "10000", "DIALECT", "2")
+        reply = raw.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", "10000", *engine_tail())
         keys = reply[1:]
         if keys:
             deleted += raw.unlink(*keys)

@@ -72,6 +72,7 @@ def peak_rss_mb() -> float | None:
 
 def raw_cursor(client, scope, filters, batch: int = 500) -> int:
     """The engine's floor: the same FT.AGGREGATE cursor reads, without building records or JSON."""
+    from bench.measure import engine_tail
     from memadmin.memory.filters import render
     from memadmin.memory.index import RETURN_FIELDS
     from memadmin.memory.selectors import plan
@@ -80,7 +81,7 @@ def raw_cursor(client, scope, filters, batch: int = 500) -> int:
     count = 0
     for app, tree in plan(scope, filters):
         reply = client.execute_command("FT.AGGREGATE", app.collection, render(tree), *load,
-                                       "WITHCURSOR", "COUNT", str(batch), "DIALECT", "2")  # fmt: skip
+                                       "WITHCURSOR", "COUNT", str(batch), *engine_tail())  # fmt: skip
         while True:
             rows, cursor = reply
             count += len(rows) - 1

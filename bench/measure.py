@@ -16,6 +16,14 @@ import numpy as np
 from bench.load import APPS, QUERIES, Dataset
 
 
+def engine_tail() -> tuple[str, ...]:
+    """What the index layer appends to every FT.SEARCH / FT.AGGREGATE (memadmin/memory/index.ft): the same
+    engine timeout, so a raw baseline is not cut short (ON_TIMEOUT FAIL) where the service is not."""
+    from django.conf import settings
+
+    return ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
+
+
 def percentiles(samples_ms: list[float]) -> dict:
     arr = np.asarray(samples_ms, dtype=float)
     return {
@@ -91,7 +99,7 @@ _RETURN = ("memory_id", "hash", "memory", "user_id", "agent_id", "run_id", "meta
 def _raw_browse(ctx: Context, collection: str, user: str, size: int = 50):
     return ctx.raw.execute_command(
         "FT.SEARCH", collection, f"@user_id:{{{user}}}", "SORTBY", "created_at", "DESC", "LIMIT", "0", str(size),
-        "RETURN", str(len(_RETURN)), *_RETURN, "DIALECT", "2",
+        "RETURN", str(len(_RETURN)), *_RETURN, *engine_tail(),
     )  # fmt: skip
 
 
@@ -151,14 +159,14 @@ def measure_counts(ctx: Context) -> dict:
         # The engine commands memory_counts needs for the same answer, sent straight through the client.
         def run(i):
             for collection in collections:
-                ctx.raw.execute_command("FT.SEARCH", collection, query, "LIMIT", "0", "0", "DIALECT", "2")
+                ctx.raw.execute_command("FT.SEARCH", collection, query, "LIMIT", "0", "0", *engine_tail())
                 ctx.raw.execute_command("FT.AGGREGATE", collection, query, "GROUPBY", "1", "@agent_id",
-                                        "REDUCE", "COUNT", "0", "AS", "n", "DIALECT", "2")  # fmt: skip
+                                        "REDUCE", "COUNT", "0", "AS", "n", *engine_tail())  # fmt: skip
                 ctx.raw.execute_command("FT.AGGREGATE", collection, query, "GROUPBY", "1", "@user_id",
                                         "REDUCE", "COUNT", "0", "AS", "n", "SORTBY", "2", "@n", "DESC",
-                                        "MAX", "30", "DIALECT", "2")  # fmt: skip
+                                        "MAX", "30", *engine_tail())  # fmt: skip
                 ctx.raw.execute_command("FT.AGGREGATE", collection, query, "GROUPBY", "0", "REDUCE",
-                                        "COUNT_DISTINCT", "1", "@user_id", "AS", "d", "DIALECT", "2")  # fmt: skip
+                                        "COUNT_DISTINCT", "1", "@user_id", "AS", "d", *engine_tail())  # fmt: skip
 
         return run
 
@@ -264,7 +272,7 @@ def search_quality(ctx: Context, service_one, pairs) -> dict:
     for user in ctx.heavy:
         reply = ctx.raw.execute_command(
             "FT.SEARCH", main.collection, f"@user_id:{{{user}}}", "LIMIT", "0", "10000",
-            "RETURN", "2", "memory_id", "embedding", "DIALECT", "2",
+            "RETURN", "2", "memory_id", "embedding", *engine_tail(),
         )  # fmt: skip
         ids, vecs = [], []
         for i in range(1, len(reply) - 1, 2):
