@@ -1,8 +1,11 @@
 """Erasure at scale (issue 10): per-person work never walks other keys, an unhealthy index falls back to a
 SCAN job, and a large erasure is a resumable job with a receipt."""
 
+import json
+
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
 from rest_framework.test import APIClient
 
 from memadmin.memory import bulk, consistency, index, selectors, services
@@ -88,10 +91,18 @@ def test_per_person_operations_never_scan_beside_another_tenants_20000_memories(
     _, key = TenantAPIKey.objects.create_key(name="acme-server", tenant=world.acme)
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     one_memory = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="user-9")).items[0]
+
+    _link, your_data = data_link_issue(scope=scope, user_id="user-6")
+    staff = Client()
+    staff.force_login(world.admin.user)
     raw_valkey.config_resetstat()
 
-    result = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-1"))  # service / dashboard
+    result = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-7"))  # the service itself
     assert result.deferred is None and result.deleted == 24 and result.remaining == 0
+    response = staff.post("/t/acme/user/delete/", {"user_id": "user-1", "confirm_user_id": "user-1"})
+    assert response.status_code == 200 and 'data-testid="remaining">0<' in response.content.decode()  # dashboard
+    response = Client().post(your_data + "delete-all/", {"confirm": "on"})  # the end user's own delete-all
+    assert response.status_code in (200, 302), response.content[:300]
     response = api.delete("/v1/memories/?user_id=user-2")  # delete_all(user_id=)
     assert response.status_code == 200 and response.json()["deleted"] == 24, response.content
     response = api.delete("/v2/entities/user/user-3/")
@@ -101,10 +112,12 @@ def test_per_person_operations_never_scan_beside_another_tenants_20000_memories(
     assert services.memory_delete(scope=scope, memory_id=one_memory.id).deleted == 1  # one memory
     exported = list(selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="user-4")))
     assert len(exported) == 24
+    response = staff.get("/t/acme/user/export/", {"user_id": "user-8", "format": "json"})  # dashboard export
+    assert len(json.loads(b"".join(response.streaming_content))) == 24
 
     assert scan_calls(raw_valkey) == 0, "a per-person operation walked the keyspace"
     assert keys_of(raw_valkey, world.globex_app) == globex_before == 20_000
-    for user in ("user-1", "user-2", "user-3"):
+    for user in ("user-1", "user-2", "user-3", "user-6", "user-7"):
         assert user_keys(raw_valkey, world.concierge, user) == 0
         assert user_keys(raw_valkey, world.sports, user) == 0
 
@@ -246,3 +259,23 @@ def test_an_erasure_the_person_asked_for_cannot_be_cancelled_and_a_cancelled_one
     job_cancel(scope=world.scope(world.support), job=staff)
     page = client.get(token_path).content.decode()
     assert "An erasure was cancelled" in page and "You can ask again below" in page
+
+
+def test_the_end_users_page_shows_the_erasure_running_then_its_receipt(world, load, raw_valkey, settings):
+    """Too large for the request: the person's own delete-all becomes a job, their page says so, and once the
+    job is done the same page shows the receipt (deleted, remaining 0), reload after reload."""
+    settings.MEMADMIN_ERASURE_SYNC_LIMIT = 50
+    load(world.concierge, 80, users=1)
+    load(world.sports, 40, users=1, seed=5)
+    _link, page = data_link_issue(scope=world.scope(), user_id="user-0")
+    person = Client()
+    response = person.post(page + "delete-all/", {"confirm": "on"})
+    assert response.status_code == 200 and "Erasure running, receipt follows" in response.content.decode()
+    assert "being erased in the background" in person.get(page).content.decode()
+    job = Job.objects.get(kind=Job.Kind.ERASE_USER)
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    for _ in range(2):
+        html = person.get(page).content.decode()
+        assert "Your erasure receipt" in html
+        assert 'data-testid="receipt-deleted">120<' in html and 'data-testid="receipt-remaining">0<' in html
+    assert keys_of(raw_valkey, world.concierge) == keys_of(raw_valkey, world.sports) == 0
