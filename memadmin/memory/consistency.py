@@ -12,7 +12,7 @@ failure newer than the last clean monitor pass, and that pass found no hash
 missing from the index.
 
 Count first, membership only when needed. Asking the index about every key
-(``index.held``, an FT.SEARCH per 500 ids) is what made a pass slow, so a pass
+(``index.held``, an FT.SEARCH per SCAN page) is what made a pass slow, so a pass
 first only counts: SCAN the prefix, count the keys, and compare with FT.INFO read
 at the start and at the end. The pass is clean, with no membership lookup, when
 
@@ -64,7 +64,10 @@ beside the data it describes: no model, no migration, shared by every process.
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 
@@ -201,11 +204,41 @@ def _reindex(collection: str, keys: list[str]) -> None:
         pipe.execute()
 
 
-def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = 500,
+# The monitor is background work beside the requests it protects (bench "monitor": browse p95 during a 1M
+# check went +93% with SCAN COUNT 500 at normal priority, +17% with COUNT 200 in a niced thread, same keys/s).
+SCAN_COUNT = 200  # slots per SCAN call: each call holds the server for its whole length
+MONITOR_NICE = 10
+
+
+def low_priority(fn: Callable, *args, **kwargs):
+    """Run ``fn`` in a thread of its own at a lower CPU priority (Linux schedules threads, so the nice value
+    applies to that thread alone and ends with it: the worker's other tasks keep their priority)."""
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MONITOR_NICE)
+        except (OSError, AttributeError):  # not Linux, or not allowed: run at the caller's priority
+            pass
+        try:
+            outcome["value"] = fn(*args, **kwargs)
+        except BaseException as exc:  # re-raised in the caller's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, name="memadmin-monitor")
+    thread.start()
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = SCAN_COUNT,
                      keys_per_second: int | None = None) -> Health:  # fmt: skip
     """Advance this app's monitor pass for up to ``budget_seconds``: SCAN the prefix, count keys, find
     hashes the index lacks, re-index them, report what stays missing. Resumes from the saved SCAN cursor;
-    a finished pass becomes the "last counted" result that index_health() compares against."""
+    a finished pass becomes the "last counted" result that index_health() compares against. The walk runs
+    at a lower CPU priority (low_priority)."""
     rate = settings.MEMADMIN_MONITOR_KEYS_PER_SECOND if keys_per_second is None else keys_per_second
     lock = f"memadmin:health-lock:{collection}"
     hold = int(min(budget_seconds, 3600)) + 60
@@ -213,7 +246,7 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
         if not store.client().set(lock, "1", nx=True, ex=hold):  # another worker is walking this app
             return index_health(collection=collection)
     try:
-        return _step(collection, budget_seconds, batch_size, rate)
+        return low_priority(_step, collection, budget_seconds, batch_size, rate)
     finally:
         with store.store_errors():
             store.client().delete(lock)

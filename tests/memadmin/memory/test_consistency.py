@@ -1,29 +1,15 @@
 """The monitor's count-first pass (memadmin/memory/consistency.py): a clean app is proven by counts alone (no
 FT.SEARCH), and anything the counts cannot vouch for (a missed hash, churn during a resumable pass) falls back
 to the key-by-key membership pass, which finds and repairs what is missing."""
+# ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)
 
 import pytest
 
 from memadmin.memory import consistency, index
 from tests.memadmin.memory.rawhash import put
-from tests.tenants.jobs.conftest import jobs_world, loader, prepare_job_files
 
-
-# The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's
-# two-tenant one: the monitor is tested on what the sweep and the erasure jobs find.
-@pytest.fixture(autouse=True)
-def job_files(valkey_server, settings):
-    prepare_job_files(settings)
-
-
-@pytest.fixture
-def world(db):
-    return jobs_world()
-
-
-@pytest.fixture
-def load(raw_valkey):
-    return loader(raw_valkey)
+# The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's own.
+from tests.tenants.jobs.conftest import job_files, load, world  # noqa: F401 - fixtures
 
 
 def ft_search_calls(raw_valkey) -> int:
@@ -132,3 +118,19 @@ def test_a_recreated_index_is_not_vouched_for_by_the_health_of_the_old_one(world
     refused(raw_valkey, collection, 1)
     health = consistency.index_health(collection=collection, max_age=0)
     assert health.failures == 1 and not health.healthy
+
+
+def test_the_walk_runs_in_a_thread_of_its_own_at_a_lower_cpu_priority():
+    """The monitor yields the CPU to the requests it protects; the worker's other tasks keep their priority."""
+    import os
+    import threading
+
+    def priority() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    here = priority()
+    thread, niced = consistency.low_priority(lambda: (threading.get_native_id(), priority()))
+    assert thread != threading.get_native_id() and niced == min(19, here + consistency.MONITOR_NICE)
+    assert priority() == here
+    with pytest.raises(ZeroDivisionError):  # an error in the walk reaches the caller
+        consistency.low_priority(lambda: 1 / 0)

@@ -1,6 +1,7 @@
 """GET /v1/jobs/<id>/: an API caller follows the erasure its 202 started, to the receipt (issue 10, item 4).
 
 Jobs run in-process with run_job (the test transaction never commits, so no Celery message goes out)."""
+# ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)
 
 import pytest
 
@@ -11,19 +12,9 @@ from tenants.api.permissions import ENDPOINT_CAPABILITIES
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_erase, job_export, job_offboard_app
 from tenants.models import Job, TenantAPIKey
-from tests.tenants.jobs.conftest import loader, prepare_job_files
+from tests.tenants.jobs.conftest import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
 
 MISSING = "00000000-0000-4000-8000-000000000000"
-
-
-@pytest.fixture(autouse=True)
-def job_files(valkey_server, settings):
-    prepare_job_files(settings)
-
-
-@pytest.fixture
-def load(raw_valkey):
-    return loader(raw_valkey)
 
 
 def _key_row(key: str) -> TenantAPIKey:

@@ -1,4 +1,5 @@
 """tenants/views/jobs.py: offboarding, export and erasure jobs from the dashboard; job pages, cancel, download."""
+# ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)
 
 import json
 
@@ -8,24 +9,10 @@ from django.urls import reverse
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export
 from tenants.models import Job
-from tests.tenants.jobs.conftest import jobs_world, loader, prepare_job_files
+
+# The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's own.
+from tests.tenants.jobs.conftest import job_files, load, world  # noqa: F401 - fixtures
 from tests.tenants.views.conftest import login
-
-
-# The jobs world (apps with loaded raw memories), not the views one.
-@pytest.fixture(autouse=True)
-def job_files(valkey_server, settings):
-    prepare_job_files(settings)
-
-
-@pytest.fixture
-def world(db):
-    return jobs_world()
-
-
-@pytest.fixture
-def load(raw_valkey):
-    return loader(raw_valkey)
 
 
 def test_offboard_from_the_dashboard_to_the_receipt(client, world, load):
