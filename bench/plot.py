@@ -30,6 +30,13 @@ PANELS = {
         ("service, whole tenant", ("counts", "counts_tenant", "service")),
         ("raw, whole tenant", ("counts", "counts_tenant", "raw_ft_aggregate")),
     ],
+    "erasure, p50 and its floor (FT.SEARCH + UNLINK + history)": [
+        ("typical user (10), service", ("erasure", "typical_user", "service")),
+        ("typical user, floor", ("erasure", "typical_user", "floor")),
+        ("one run (10), service", ("erasure", "run", "service")),
+        ("one memory, service", ("erasure", "one_memory", "service")),
+        ("one memory, floor", ("erasure", "one_memory", "floor")),
+    ],
     "HTTP at concurrency 8 (gunicorn)": [
         ("browser page", ("http", "browser_full", "levels", "8")),
         ("browser partial (HTMX)", ("http", "browser_partial", "levels", "8")),
@@ -47,8 +54,8 @@ def dig(data, path):
     return data
 
 
-def latest_runs(paths: list[Path]) -> dict[int, dict]:
-    """The newest non-smoke run per N across result files."""
+def latest_runs(paths: list[Path], section: str = "browse") -> dict[int, dict]:
+    """The newest non-smoke run per N across result files that measured ``section``."""
     by_n: dict[int, tuple[str, dict]] = {}
     for path in paths:
         data = json.loads(Path(path).read_text())
@@ -56,7 +63,7 @@ def latest_runs(paths: list[Path]) -> dict[int, dict]:
             continue
         for run in data.get("runs", []):
             stamp = data.get("started_at", "")
-            if "browse" in run and (run["n"] not in by_n or by_n[run["n"]][0] <= stamp):
+            if section in run and (run["n"] not in by_n or by_n[run["n"]][0] <= stamp):
                 by_n[run["n"]] = (stamp, run)
     return {n: run for n, (_, run) in sorted(by_n.items())}
 
@@ -71,11 +78,12 @@ def plot(paths: list[Path], out: Path) -> Path | None:
     if not runs:
         return None
     ns = list(runs)
-    fig, grid = plt.subplots(2, 3, figsize=(16, 9.5))
+    fig, grid = plt.subplots(2, 4, figsize=(21, 9.5))
     axes = list(grid.flat)
     for ax, (title, series) in zip(axes, PANELS.items()):
+        section_runs = latest_runs(paths, series[0][1][0])
         for label, path in series:
-            points = [(n, dig(runs[n], path)) for n in ns]
+            points = [(n, dig(section_runs[n], path)) for n in section_runs]
             points = [(n, v) for n, v in points if isinstance(v, dict) and v.get("p50_ms") is not None]
             if not points:
                 continue
@@ -83,14 +91,14 @@ def plot(paths: list[Path], out: Path) -> Path | None:
             line = ax.plot(xs, [v["p50_ms"] for _, v in points], marker="o", label=label)[0]
             ax.plot(xs, [v["p95_ms"] for _, v in points], linestyle="--", color=line.get_color(), alpha=0.5)
         _style(ax, title, "latency ms (p50 solid, p95 dashed)")
-    ax = axes[4]
+    ax = axes[5]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
         points = [(n, dig(runs[n], ("export", case, "service", "memories_per_s"))) for n in ns]
         points = [(n, v) for n, v in points if v]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
     _style(ax, "export throughput (service)", "memories / s")
-    ax = axes[5]
+    ax = axes[6]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
         points = [(n, dig(runs[n], ("export", case, "service", "peak_rss_mb_sampled"))) for n in ns]
         points = [(n, v) for n, v in points if v]
@@ -98,6 +106,20 @@ def plot(paths: list[Path], out: Path) -> Path | None:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
     ax.axhline(300, color="red", linestyle=":", label="target 300 MB")
     _style(ax, "export peak RSS (subprocess)", "MB")
+    ax = axes[7]
+    walks = (("heavy user erasure, service", ("erasure", "heavy_user", "service_memories_per_s")),
+             ("heavy user erasure, floor", ("erasure", "heavy_user", "floor_memories_per_s")),
+             ("monitor, count-first pass", ("monitor", "keys_per_s")),
+             ("monitor, membership pass", ("monitor", "membership_pass", "keys_per_s")))  # fmt: skip
+    for label, path in walks:
+        section_runs = latest_runs(paths, path[0])
+        points = [(n, dig(section_runs[n], path)) for n in section_runs]
+        points = [(n, v) for n, v in points if v]
+        if points:
+            ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
+    ax.axhline(10_000, color="red", linestyle=":", label="heavy-user target 10k/s")
+    ax.axhline(100_000, color="grey", linestyle=":", label="monitor target 100k/s")
+    _style(ax, "erasure of 1,000 memories and the monitor's walk", "memories or keys / s")
     fig.suptitle("memadmin latency vs store size N (log-log); 2-core machine", fontsize=12)
     fig.tight_layout()
     out.parent.mkdir(parents=True, exist_ok=True)
