@@ -77,7 +77,6 @@ def plot(paths: list[Path], out: Path) -> Path | None:
     runs = latest_runs(paths)
     if not runs:
         return None
-    ns = list(runs)
     fig, grid = plt.subplots(2, 4, figsize=(21, 9.5))
     axes = list(grid.flat)
     for ax, (title, series) in zip(axes, PANELS.items()):
@@ -91,16 +90,17 @@ def plot(paths: list[Path], out: Path) -> Path | None:
             line = ax.plot(xs, [v["p50_ms"] for _, v in points], marker="o", label=label)[0]
             ax.plot(xs, [v["p95_ms"] for _, v in points], linestyle="--", color=line.get_color(), alpha=0.5)
         _style(ax, title, "latency ms (p50 solid, p95 dashed)")
+    exports = latest_runs(paths, "export")
     ax = axes[5]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
-        points = [(n, dig(runs[n], ("export", case, "service", "memories_per_s"))) for n in ns]
+        points = [(n, dig(exports[n], ("export", case, "service", "memories_per_s"))) for n in exports]
         points = [(n, v) for n, v in points if v]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
     _style(ax, "export throughput (service)", "memories / s")
     ax = axes[6]
     for label, case in (("export one user", "export_user"), ("export one app", "export_app")):
-        points = [(n, dig(runs[n], ("export", case, "service", "peak_rss_mb_sampled"))) for n in ns]
+        points = [(n, dig(exports[n], ("export", case, "service", "peak_rss_mb_sampled"))) for n in exports]
         points = [(n, v) for n, v in points if v]
         if points:
             ax.plot([n for n, _ in points], [v for _, v in points], marker="o", label=label)
