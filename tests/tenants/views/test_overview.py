@@ -14,7 +14,9 @@ def stats(html: str) -> dict[str, int]:
 
 
 def app_count(html: str, app_id: str) -> str:
-    row = re.search(rf'>{app_id}</a>\s*<span class="bar-count">([^<]*)</span>', html)
+    """The count on an app's row: a link to browse that app's memories."""
+    link = rf'<a href="[^"]*app={app_id}"[^>]*>([^<]*)</a>'
+    row = re.search(rf'>{app_id}</a>\s*<span class="bar-count">{link}</span>', html)
     return row.group(1) if row else None
 
 
