@@ -124,13 +124,14 @@ def ending_visibly(lines: Iterable[str], *, scope: Scope | None, what: str) -> I
             sent += 1
     except Exception as exc:
         logger.exception("Streamed export failed after %d chunks: %s", sent, what)
-        if scope is not None:
-            audit_record(
-                scope=scope,
-                action="export.failed",
-                details={"export": what, "error": type(exc).__name__, "chunks_sent": sent},
-            )
+        # The marker first: the failure may be the database itself, which the audit write needs too.
         yield (
             f"\n{EXPORT_FAILED_MARKER}: this export stopped because of an error and is incomplete. "
             "Nothing after this line is data; export again.\n"
         ).encode()
+        if scope is not None:
+            try:
+                audit_record(scope=scope, action="export.failed",
+                             details={"export": what, "error": type(exc).__name__, "chunks_sent": sent})  # fmt: skip
+            except Exception:
+                logger.exception("Could not audit the failed export: %s", what)

@@ -341,8 +341,8 @@ class ErasureJobSerializer(serializers.Serializer):
     state = serializers.ChoiceField(choices=Job.State.values)
     reason = serializers.ChoiceField(
         choices=["large", "index_unhealthy", "requested"],
-        help_text="Why it is a job: over the limit, an index that cannot vouch for a count of 0, or (requested) "
-        "an erasure of the same scope already under way, which this request joined.",
+        help_text="Why the job runs: over the limit, an index that cannot vouch for a count of 0, or (requested) "
+        "started from the dashboard. A request that joins an erasure already under way gets that job's reason.",
     )
     status_url = serializers.CharField(help_text="The job's path (GET /v1/jobs/{job_id}/): follow it to the receipt.")
 

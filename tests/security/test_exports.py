@@ -183,3 +183,23 @@ def test_the_audit_csv_ends_visibly_when_it_fails(hostile_world, staff_client, m
     assert response["Cache-Control"] == "no-store"
     assert AuditEvent.objects.filter(action="export.failed").count() == before + 1
     assert any("export failed" in r.getMessage().lower() for r in caplog.records)
+
+
+def test_an_export_that_fails_with_the_database_still_ends_visibly(hostile_world, monkeypatch, caplog):
+    """When the failure is the database, the audit write fails too: the marker must already be out."""
+    from memadmin.memory.scope import scope_for_membership
+    from tenants import exports
+
+    def broken_audit(**kwargs):
+        raise RuntimeError("the database is gone as well")
+
+    def failing():
+        yield "created_at,actor\r\n"
+        raise RuntimeError("the database went away mid-export")
+
+    monkeypatch.setattr(exports, "audit_record", broken_audit)
+    scope = scope_for_membership(hostile_world.acme_admin)
+    with caplog.at_level(logging.ERROR, logger="memadmin.exports"):
+        text = b"".join(exports.ending_visibly(failing(), scope=scope, what="audit.csv")).decode()
+    assert text.startswith("created_at,") and EXPORT_FAILED_MARKER in text
+    assert any("could not audit" in r.getMessage().lower() for r in caplog.records)
