@@ -3,9 +3,11 @@ legal holds), its jobs, and the ways out (export, offboard); an offboarded app s
 
 from __future__ import annotations
 
+from django.core.cache import cache
 from django.db.models import Q
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
+from django.utils import timezone
 
 from memadmin.memory import bulk
 from memadmin.memory import capabilities as cap
@@ -16,6 +18,7 @@ from tenants.models import App, Job
 from tenants.views.common import TenantRequest, tenant_view
 
 RECENT_JOBS = 10
+SUMMARY_MAX_AGE = 60  # seconds: the counts are O(app) in the engine (seconds at 1M memories), like the overview's
 
 
 def _app_for(request: TenantRequest, app_id: str) -> App:
@@ -35,14 +38,19 @@ def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
         "app": app,
         "jobs": list(jobs[:RECENT_JOBS]) if cap.RUN_JOBS in request.allowed else [],
         "offboarding": jobs.filter(kind=Job.Kind.OFFBOARD_APP).order_by("-created_at").first(),
-        "holds": LegalHold.objects.for_tenant(request.tenant).active()
-        .filter(Q(app=app) | Q(app__isnull=True, user_id="")).select_related("app"),
-        "user_holds": LegalHold.objects.for_tenant(request.tenant).active().exclude(user_id="").count(),
-        "retention": getattr(app, "retention", None),
         "export_form": ExportJobForm(),
-    }  # fmt: skip
+    }
+    if admin:  # what guards the data (hold reasons name legal matters): for those who could offboard it
+        holds = LegalHold.objects.for_tenant(request.tenant).active()
+        context["holds"] = holds.filter(Q(app=app) | Q(app__isnull=True), user_id="").select_related("app")
+        context["user_holds"] = holds.exclude(user_id="").filter(Q(app=app) | Q(app__isnull=True)).count()
+        context["retention"] = getattr(app, "retention", None)
     if app.status != App.Status.OFFBOARDED:
-        context["summary"] = bulk.app_summary(scope=request.scope, app_id=app.app_id)
+        context["summary"] = cache.get_or_set(
+            f"memadmin:app-summary:{app.collection_name}",
+            lambda: {**bulk.app_summary(scope=request.scope, app_id=app.app_id), "counted_at": timezone.now()},
+            SUMMARY_MAX_AGE,
+        )
         # Admins answer for erasures: they see whether this app's index can prove one complete.
         context["health"] = index_health(collection=app.collection_name) if admin else None
     return render(request, "tenants/app.html", context)

@@ -18,11 +18,13 @@ def test_admin_sees_what_the_app_holds_its_health_and_the_ways_out(client, world
     assert "vegetarian" not in html  # counts and health only: no memory text on this page
 
 
-def test_a_viewer_sees_the_counts_but_not_health_exports_or_offboarding(client, world, memories):
+def test_a_viewer_sees_the_counts_but_not_health_holds_exports_or_offboarding(client, world, memories):
+    LegalHold.objects.create(tenant=world.acme, app=world.acme_concierge, reason="case 42", created_by="legal")
     login(client, world.acme_viewer)
     html = client.get("/t/acme/apps/concierge_app/").content.decode()
     assert 'data-testid="app-memories">2<' in html
     assert "app-health" not in html and "/offboard/" not in html and "/export/" not in html
+    assert "case 42" not in html and "What guards the data" not in html
     assert "Jobs of this app" not in html
 
 
@@ -45,10 +47,12 @@ def test_outsiders_other_tenants_and_unknown_apps_are_not_found(client, world, m
 def test_holds_and_retention_are_shown(client, world, memories):
     LegalHold.objects.create(tenant=world.acme, app=world.acme_concierge, reason="case 42", created_by="legal")
     LegalHold.objects.create(tenant=world.acme, user_id="alice", reason="case 43", created_by="legal")
+    LegalHold.objects.create(tenant=world.acme, app=world.acme_sports, user_id="bob", reason="case 44",
+                             created_by="legal")  # fmt: skip
     RetentionPolicy.objects.create(app=world.acme_concierge, max_age_days=30)
     login(client, world.acme_admin)
     html = client.get("/t/acme/apps/concierge_app/").content.decode()
-    assert "this app: case 42" in html and "1 person held tenant-wide" in html
+    assert "this app: case 42" in html and "1 hold on single people here" in html
     assert "memories older than 30 days" in html
     html = client.get("/t/acme/apps/sports_portal/").content.decode()
     assert "none on this app" in html and "case 42" not in html
