@@ -211,23 +211,32 @@ MONITOR_NICE = 10
 
 
 def low_priority(fn: Callable, *args, **kwargs):
-    """Run ``fn`` in a thread of its own at a lower CPU priority (Linux schedules threads, so the nice value
-    applies to that thread alone and ends with it: the worker's other tasks keep their priority)."""
+    """Run ``fn(*args, stop=event, **kwargs)`` in a thread of its own at a lower CPU priority (Linux schedules
+    threads, so the nice value applies to that thread alone and ends with it: the worker's other tasks keep
+    their priority). If the caller is interrupted (Ctrl-C, a worker shutting down), ``stop`` is set and the
+    caller waits for ``fn`` to notice it, so nothing keeps walking after the caller released its lock."""
     outcome: dict = {}
+    stop = threading.Event()
 
     def run() -> None:
         try:
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), MONITOR_NICE)
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, min(19, os.getpriority(os.PRIO_PROCESS, tid) + MONITOR_NICE))
         except (OSError, AttributeError):  # not Linux, or not allowed: run at the caller's priority
             pass
         try:
-            outcome["value"] = fn(*args, **kwargs)
+            outcome["value"] = fn(*args, stop=stop, **kwargs)
         except BaseException as exc:  # re-raised in the caller's thread
             outcome["error"] = exc
 
-    thread = threading.Thread(target=run, name="memadmin-monitor")
+    thread = threading.Thread(target=run, name="memadmin-monitor", daemon=True)
     thread.start()
-    thread.join()
+    try:
+        thread.join()
+    except BaseException:
+        stop.set()
+        thread.join()
+        raise
     if "error" in outcome:
         raise outcome["error"]
     return outcome["value"]
@@ -298,7 +307,7 @@ def _new_pass(details: index.IndexInfo, *, count_first: bool, fallback: str | No
     return scan
 
 
-def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) -> Health:
+def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *, stop: threading.Event) -> Health:
     index.ensure(collection)
     state = _read(collection)
     scan = _load(state, "scan")
@@ -343,7 +352,7 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int) ->
             pause = walked / rate - (time.monotonic() - paced_from)
             if pause > 0:
                 time.sleep(pause)
-        if time.monotonic() - started >= budget_seconds:
+        if time.monotonic() - started >= budget_seconds or stop.is_set():  # resumable from the saved cursor
             _write(collection, scan=scan)
             return index_health(collection=collection)
     # Failures counted before this pass began belong to hashes the pass has now seen: missing ones are

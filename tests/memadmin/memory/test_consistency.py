@@ -129,8 +129,9 @@ def test_the_walk_runs_in_a_thread_of_its_own_at_a_lower_cpu_priority():
         return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
     here = priority()
-    thread, niced = consistency.low_priority(lambda: (threading.get_native_id(), priority()))
+    thread, niced = consistency.low_priority(lambda stop: (threading.get_native_id(), priority()))
     assert thread != threading.get_native_id() and niced == min(19, here + consistency.MONITOR_NICE)
     assert priority() == here
     with pytest.raises(ZeroDivisionError):  # an error in the walk reaches the caller
-        consistency.low_priority(lambda: 1 / 0)
+        consistency.low_priority(lambda stop: 1 / 0)
+
