@@ -133,7 +133,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("export", lambda: measure.measure_export(ctx, env.data_dir)),
         ("erasure", lambda: measure_erasure(ctx)),
         ("monitor", lambda: measure_monitor(ctx)),
-        ("http", lambda: measure_http(ds, args, env)),
+        ("http", lambda: measure_http(ds, args, env, profile_dir)),
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
     ]
     for name, step in steps:
@@ -162,12 +162,13 @@ def measure_monitor(ctx) -> dict:
     return run(ctx)
 
 
-def measure_http(ds, args, env) -> dict:
+def measure_http(ds, args, env, profile_dir=None) -> dict:
     from bench.http import measure_http as run
 
     return run(ds, workers=args.http_workers, levels=args.http_levels, requests_per_level=args.http_requests,
                max_seconds=args.http_seconds, log=env.data_dir / "gunicorn.log",
-               torch_threads=args.http_torch_threads)  # fmt: skip
+               torch_threads=args.http_torch_threads, baseline_seconds=1.0 if args.smoke else 10.0,
+               profile_dir=profile_dir)  # fmt: skip
 
 
 def main(argv=None) -> int:

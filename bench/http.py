@@ -17,10 +17,11 @@ from collections import Counter
 from pathlib import Path
 from urllib.parse import quote
 
-from bench.load import QUERIES, Dataset
+from bench.load import APPS, QUERIES, Dataset
 from bench.measure import percentiles
 
 REPO = Path(__file__).resolve().parent.parent
+ADD_USER = "bench_http_add"
 
 # {tenant}, {user}, {query} are filled per request. "auth": session (staff cookie) or key (Token header).
 ROUTES = {
@@ -31,6 +32,11 @@ ROUTES = {
                     "body": {"filters": {"user_id": "{user}"}}},
     "api_search": {"method": "POST", "path": "/v3/memories/search/", "auth": "key",
                    "body": {"query": "{query}", "filters": {"user_id": "{user}"}, "top_k": 10}},
+    # One new memory per request, no LLM: embed + HSET + Mem0's history row + the audit row.
+    # Written to a user of its own, erased after the measure, so the store stays the loaded N.
+    "api_add": {"method": "POST", "path": "/v3/memories/add/", "auth": "key",
+                "body": {"messages": [{"role": "user", "content": "{query} (note {i})"}], "user_id": ADD_USER,
+                         "app_id": "{app}", "infer": False}},
 }  # fmt: skip
 
 
@@ -114,6 +120,8 @@ def _fill(value, values: dict):
         return value.format(**values)
     if isinstance(value, dict):
         return {k: _fill(v, values) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_fill(v, values) for v in value]
     return value
 
 
@@ -123,7 +131,8 @@ class Client:
         self.users = ds.heavy_user_ids()
 
     def build(self, route: dict, i: int):
-        values = {"tenant": self.ds.slug, "user": self.users[i % len(self.users)], "query": QUERIES[i % len(QUERIES)]}
+        values = {"tenant": self.ds.slug, "user": self.users[i % len(self.users)], "query": QUERIES[i % len(QUERIES)],
+                  "app": APPS[0][0], "i": str(i)}  # fmt: skip
         path = route["path"].format(tenant=quote(values["tenant"]), user=quote(values["user"]),
                                     query=quote(values["query"]))  # fmt: skip
         headers = {"Host": "127.0.0.1", **route.get("headers", {})}
@@ -189,30 +198,145 @@ def run_level(client: Client, route: dict, concurrency: int, total: int, max_sec
     return out
 
 
+def inprocess_mem0(ds: Dataset, *, seconds: float, torch_threads: int | None) -> dict:
+    """The engine floor for the HTTP search and add: Mem0's own Memory.search / Memory.add(infer=False) on the
+    same collection, called in this process, one thread, with the workers' torch threads. Per core: what one
+    core does with no HTTP, no auth, no scope, no audit."""
+    import torch
+
+    from bench.load import staff_membership
+    from memadmin.memory import index
+    from memadmin.memory.scope import scope_for_membership
+
+    scope = scope_for_membership(staff_membership(ds), ip="127.0.0.1")
+    collection = next(a.collection for a in scope.apps if a.app_id == APPS[0][0])
+    memory = index.mem0(collection)
+    users = ds.heavy_user_ids()
+    before = torch.get_num_threads()
+    if torch_threads:
+        torch.set_num_threads(torch_threads)
+
+    def rate(fn) -> dict:
+        for i in range(5):  # first calls per input shape are slow
+            fn(i)
+        latencies, i, deadline = [], 0, time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            t0 = time.perf_counter_ns()
+            fn(i)
+            latencies.append((time.perf_counter_ns() - t0) / 1e6)
+            i += 1
+        return {"calls_per_s": round(len(latencies) / (sum(latencies) / 1000), 1), **percentiles(latencies)}
+
+    try:
+        search = rate(lambda i: memory.search(QUERIES[i % len(QUERIES)], filters={"user_id": users[i % len(users)]},
+                                              top_k=10))  # fmt: skip
+        add = rate(lambda i: memory.add([{"role": "user", "content": f"{QUERIES[i % len(QUERIES)]} (inproc {i})"}],
+                                        user_id=ADD_USER, infer=False))  # fmt: skip
+    finally:
+        torch.set_num_threads(before)
+    return {"mem0_search": search, "mem0_add_infer_false": add, "threads": torch_threads or before}
+
+
+def erase_add_user(ds: Dataset) -> dict:
+    """What the add measures wrote goes again, through the service's own verified erasure."""
+    from bench.load import staff_membership
+    from memadmin.memory.filters import filter_from_fields
+    from memadmin.memory.scope import scope_for_membership
+    from memadmin.memory.services import memory_delete_matching
+
+    scope = scope_for_membership(staff_membership(ds), ip="127.0.0.1")
+    result = memory_delete_matching(scope=scope, filters=filter_from_fields(user_id=ADD_USER), audit=False)
+    if result.deferred:  # more than the synchronous limit: the same engine, run here to the end
+        from memadmin.memory import bulk
+
+        bulk.matching_drop(scope=scope, filters=filter_from_fields(user_id=ADD_USER), cursor={},
+                           progress=lambda cursor: None, batch_size=1000, scan_fallback=False,
+                           journal=False)  # fmt: skip
+    return {"deleted": result.deleted, "deferred": result.deferred}
+
+
+def throughput_ratios(out: dict, cores_used: int) -> dict:
+    """HTTP requests/s at c=8 (the smoke run's highest level) over (in-process calls/s x cores the workers can use):
+    the price of the gateway."""
+    ratios = {}
+    for route, base in (("api_search", "mem0_search"), ("api_add", "mem0_add_infer_false")):
+        levels = (out.get(route) or {}).get("levels") or {}
+        concurrency = "8" if "8" in levels else max(levels, key=int, default=None)
+        level = levels.get(concurrency) or {}
+        floor = (out.get("inprocess") or {}).get(base, {}).get("calls_per_s")
+        if level.get("requests_per_s") and floor:
+            ratios[route] = {"concurrency": int(concurrency), "http_requests_per_s": level["requests_per_s"],
+                             "http_p50_ms": level.get("p50_ms"), "inprocess_calls_per_s_per_core": floor,
+                             "cores_used": cores_used,
+                             "ratio_per_core": round(level["requests_per_s"] / (floor * cores_used), 3)}  # fmt: skip
+    return ratios
+
+
+def profile_requests(ds: Dataset, routes: dict, cookie: str, key: str, profile_dir: Path, reps: int = 30) -> dict:
+    """pyinstrument over whole requests in this process (middleware, auth, DRF, the service, Valkey, the template):
+    where a request's time goes, beside the per-service profiles."""
+    from django.test import Client as DjangoClient
+    from pyinstrument import Profiler
+
+    client = Client(0, ds, cookie, key)
+    django_client = DjangoClient(HTTP_HOST="127.0.0.1")
+    paths = {}
+    for name, route in routes.items():
+
+        def call(i, route=route):
+            method, path, headers, body = client.build(route, i)
+            extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()
+                     if k not in ("Host", "Content-Type")}  # fmt: skip
+            return django_client.generic(method, path, data=body or b"", content_type="application/json", **extra)
+
+        for i in range(3):
+            call(i)
+        profiler = Profiler(interval=0.0005)
+        profiler.start()
+        for i in range(reps):
+            call(i)
+        profiler.stop()
+        profile_dir.mkdir(parents=True, exist_ok=True)
+        path = profile_dir / f"profile-http-{name}-n{ds.n}.txt"
+        path.write_text(profiler.output_text(unicode=False, color=False, show_all=False))
+        paths[name] = str(path)
+    return paths
+
+
 def measure_http(ds: Dataset, *, workers: int, levels: list[int], requests_per_level: int, max_seconds: float,
-                 log: Path, routes: dict | None = None, torch_threads: int | None = None) -> dict:  # fmt: skip
+                 log: Path, routes: dict | None = None, torch_threads: int | None = None,
+                 baseline_seconds: float = 10.0, profile_dir: Path | None = None) -> dict:  # fmt: skip
     from bench.load import api_key
 
     routes = routes or ROUTES
     cookie = staff_session_cookie(ds)
     key = api_key(ds)
+    cores_used = min(workers, os.cpu_count() or 1)
     out: dict = {"server": {"kind": "gunicorn sync", "workers": workers, "debug": False, "bind": "127.0.0.1",
                             "omp_num_threads": torch_threads}}  # fmt: skip
-    with Gunicorn(workers, log, torch_threads) as server:
-        client = Client(server.port, ds, cookie, key)
-        for name, route in routes.items():
-            latency, status, data = client.one(route, 0)
-            if status == 404:
-                out[name] = {"status": "route not found (404)", "path": route["path"]}
-                continue
-            if not 200 <= status < 300:
-                out[name] = {"status": f"probe answered {status}", "path": route["path"],
-                             "body": data[:300].decode(errors="replace")}  # fmt: skip
-                continue
-            # Warm every worker (the embedder loads lazily, once per worker) before measuring.
-            run_level(client, route, workers, workers * 2, max_seconds=120)
-            out[name] = {"path": route["path"], "first_request_ms": round(latency, 1), "levels": {}}
-            for concurrency in levels:
-                total = max(requests_per_level, concurrency * 4)
-                out[name]["levels"][str(concurrency)] = run_level(client, route, concurrency, total, max_seconds)
+    # Before the server starts: the floor is measured on an otherwise idle machine, like the server.
+    out["inprocess"] = inprocess_mem0(ds, seconds=baseline_seconds, torch_threads=torch_threads)
+    try:
+        with Gunicorn(workers, log, torch_threads) as server:
+            client = Client(server.port, ds, cookie, key)
+            for name, route in routes.items():
+                latency, status, data = client.one(route, 0)
+                if status == 404:
+                    out[name] = {"status": "route not found (404)", "path": route["path"]}
+                    continue
+                if not 200 <= status < 300:
+                    out[name] = {"status": f"probe answered {status}", "path": route["path"],
+                                 "body": data[:300].decode(errors="replace")}  # fmt: skip
+                    continue
+                # Warm every worker (the embedder loads lazily, once per worker) before measuring.
+                run_level(client, route, workers, workers * 2, max_seconds=120)
+                out[name] = {"path": route["path"], "first_request_ms": round(latency, 1), "levels": {}}
+                for concurrency in levels:
+                    total = max(requests_per_level, concurrency * 4)
+                    out[name]["levels"][str(concurrency)] = run_level(client, route, concurrency, total, max_seconds)
+        if profile_dir is not None:
+            out["profiles"] = profile_requests(ds, routes, cookie, key, profile_dir)
+    finally:
+        out["add_cleanup"] = erase_add_user(ds)
+    out["throughput_vs_inprocess"] = throughput_ratios(out, cores_used)
     return out

@@ -17,7 +17,7 @@ ROWS = [
     ("search top 10, user filter, 3 apps", ("search", "search_user_all_apps"), "service", None),
 ]
 HTTP = [("browser page", "browser_full"), ("browser partial (HTMX)", "browser_partial"),
-        ("API get_all", "api_get_all"), ("API search", "api_search")]  # fmt: skip
+        ("API get_all", "api_get_all"), ("API search", "api_search"), ("API add (infer=false)", "api_add")]  # fmt: skip
 
 
 def _ms(node) -> str:
@@ -51,6 +51,15 @@ def tables(runs: dict[int, dict]) -> str:
                     cells.append(f"{level['p50_ms']:.0f} ms, {level['requests_per_s']:.1f}/s, {level['errors']} err")
                 else:
                     cells.append(node.get("status", "n/a"))
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines += ["", "| HTTP c=8 vs Mem0 in process (req/s over calls/s x cores) | " + " | ".join(f"N={n:,}" for n in ns)
+              + " |", "|---|" + "---|" * len(ns)]  # fmt: skip
+    for label, name in (("search", "api_search"), ("add, infer=false", "api_add")):
+        cells = []
+        for n in ns:
+            r = dig(runs[n], ("http", "throughput_vs_inprocess", name)) or {}
+            cells.append(f"{r['http_requests_per_s']}/s vs {r['inprocess_calls_per_s_per_core']}/s x "
+                         f"{r['cores_used']} = {r['ratio_per_core']:.2f}x" if r else "n/a")  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| export (memories/s, peak RSS) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
               "|---|" + "---|" * len(ns)]  # fmt: skip

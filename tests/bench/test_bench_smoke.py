@@ -42,10 +42,15 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
         assert "error" not in service, service
         assert service["memories"] > 0 and service["peak_rss_mb_sampled"] > 0
         assert service["memories"] == run["export"][case]["raw_cursor"]["memories"]
-    for name in ("browser_full", "browser_partial", "api_get_all", "api_search"):
+    for name in ("browser_full", "browser_partial", "api_get_all", "api_search", "api_add"):
         levels = run["http"][name].get("levels")
         assert levels, run["http"][name]  # a 404 or failing route is reported instead of measured
         assert all(level["errors"] == 0 for level in levels.values()), run["http"][name]
+    inprocess = run["http"]["inprocess"]
+    assert inprocess["mem0_search"]["calls_per_s"] > 0 and inprocess["mem0_add_infer_false"]["calls_per_s"] > 0
+    assert set(run["http"]["throughput_vs_inprocess"]) == {"api_search", "api_add"}
+    # what the add measures wrote is erased again: the store stays the loaded N
+    assert run["http"]["add_cleanup"]["deferred"] is None and run["http"]["add_cleanup"]["deleted"] > 0
     monitor = run["monitor"]
     assert (monitor["mode"], monitor["healthy"], monitor["membership_pass"]["mode"]) == ("count", True, "membership")
     assert monitor["keys"] == monitor["scan_floor"]["keys"] > 0 and monitor["browse_during_check"]
