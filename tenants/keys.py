@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_KEYS
@@ -24,9 +24,15 @@ def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None
     missing = sorted(set(app_ids) - {a.app_id for a in apps})
     if missing:
         raise ValidationError(f"This tenant has no active app {', '.join(missing)}.", field="apps")
-    with transaction.atomic():
-        api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant)
-        api_key.apps.set(apps)
+    taken = f"An active key named “{name}” already exists: choose another name, or revoke that key first."
+    if TenantAPIKey.objects.for_tenant(tenant).filter(name=name, revoked=False).exists():
+        raise ValidationError(taken, field="name")
+    try:
+        with transaction.atomic():
+            api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant)
+            api_key.apps.set(apps)
+    except IntegrityError:  # the same name created concurrently: the constraint decides
+        raise ValidationError(taken, field="name") from None
     if scope is not None:
         audit_record(scope=scope, action="apikey.create", details={"prefix": api_key.prefix, "name": name,
                      "apps": [a.app_id for a in apps]})  # fmt: skip

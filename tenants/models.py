@@ -156,11 +156,17 @@ class TenantAPIKey(AbstractAPIKey):
     apps = models.ManyToManyField(App, blank=True, help_text="Empty = every app of the tenant.")
     last_used = models.DateTimeField(null=True, blank=True)
 
-
     objects = TenantAPIKeyManager()
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"
+        constraints = [
+            # Audit events name a key by its name (key:<name>): two live keys with one name would be one actor.
+            # A revoked key frees its name, so a rotated key can keep it.
+            models.UniqueConstraint(fields=["tenant", "name"], condition=models.Q(revoked=False),
+                                    name="apikey_name_unique_per_tenant",
+                                    violation_error_message="An active key with this name already exists."),
+        ]  # fmt: skip
 
 
 class DataLink(models.Model):

@@ -412,6 +412,18 @@ def distinct(collection: str, query: str, field: str) -> int:
     return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
 
+def distinct_values(collection: str, query: str, field: str) -> set[str]:
+    """The distinct values of ``field`` among the matches (one GROUPBY row each), for unions across apps."""
+    ensure(collection)
+    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "1", f"@{field}")
+    values = set()
+    for row in reply[1:]:
+        value = dict(zip(row[::2], row[1::2])).get(field.encode())
+        if value is not None:
+            values.add(decode(value))
+    return values
+
+
 def group_latest(collection: str, query: str, field: str) -> dict[str, float]:
     """For each value of ``field``: the newest created_at or updated_at of its matches (epoch s)."""
     ensure(collection)

@@ -7,6 +7,7 @@ import hashlib
 import heapq
 import json
 import logging
+import math
 import re
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -220,8 +221,9 @@ def decode_cursor(token: str) -> dict:
 
 
 def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
-                      page_size: int = 50, audit: bool = True) -> CursorPage:  # fmt: skip
-    """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one."""
+                      page_size: int = 50, audit: bool = True, recount: bool = False) -> CursorPage:  # fmt: skip
+    """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one.
+    ``recount`` counts the total again instead of trusting the cursor's (a page re-read after a deletion)."""
     scope.require(cap.READ)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
@@ -229,10 +231,12 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
     # The total is counted on the first page and carried by the cursor: a count per page would cost
     # O(matches) each time, which is what paging by position avoids.
     state = decode_cursor(cursor) if cursor else {"p": {}, "n": 0, "t": 0}
+    if recount:
+        state["t"] = 0
     merged = []
     for rank, (app, tree) in enumerate(planned):
         rows, total = _keyset(app, render(tree), state["p"].get(app.app_id), page_size)
-        if not cursor:
+        if not cursor or recount:
             state["t"] += total if total is not None else app_count(app=app, tree=tree)
         merged.extend((-_number(created), rank, i, app.app_id, created, record)
                       for i, (created, record) in enumerate(rows))  # fmt: skip
@@ -253,7 +257,13 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
 
 
 def memory_list(
-    *, scope: Scope, filters: Node = EVERYTHING, page: int = 1, page_size: int = 50, audit: bool = True
+    *,
+    scope: Scope,
+    filters: Node = EVERYTHING,
+    page: int = 1,
+    page_size: int = 50,
+    audit: bool = True,
+    recount: bool = False,
 ) -> Page:
     """Newest first, exact total, numbered pages to the last one; several apps are merged by created_at.
 
@@ -287,17 +297,30 @@ def memory_list(
                 "read the pages in order, or jump at most that far ahead at a time.", field="page")  # fmt: skip
         step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
         cursor = step.next_cursor
-        if cursor is None:  # past the last page: empty, like an offset past the end
-            return Page(items=[], total=step.total, page=page, page_size=page_size)
+        if cursor is None:  # past the last page (an old link, a page emptied by deletions): show the last one
+            return _last_page(scope=scope, filters=filters, total=step.total, page=page, page_size=page_size,
+                              audit=audit, recount=recount)  # fmt: skip
         with store.store_errors():
             client.set(f"{prefix}{n + 1}", cursor, ex=CURSOR_TTL)
-    result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
+    result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False,
+                               recount=recount)  # fmt: skip
     if result.next_cursor:
         with store.store_errors():
             client.set(f"{prefix}{page + 1}", result.next_cursor, ex=CURSOR_TTL)
+    if not result.items and page > 1:
+        return _last_page(scope=scope, filters=filters, total=result.total, page=page, page_size=page_size,
+                          audit=audit, recount=recount)  # fmt: skip
     if audit:
         _audit_read(scope, "memory.list", filters, result.items, page=page)
     return Page(items=result.items, total=result.total, page=page, page_size=page_size)
+
+
+def _last_page(*, scope: Scope, filters: Node, total: int, page: int, page_size: int, audit: bool,
+               recount: bool) -> Page:  # fmt: skip
+    """A page past the end clamps to the last page (with its pager), not an empty "no memories yet"."""
+    last = max(1, math.ceil(total / page_size))
+    return memory_list(scope=scope, filters=filters, page=min(last, page - 1), page_size=page_size, audit=audit,
+                       recount=recount)  # fmt: skip
 
 
 def memory_search(
@@ -439,14 +462,19 @@ def memory_group_counts(
     return counts.most_common(limit)
 
 
-def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, max_age: int = 0) -> Counts:
+def memory_counts(
+    *, scope: Scope, filters: Node = EVERYTHING, top: int = 10, max_age: int = 0, fresh: bool = False
+) -> Counts:
     """Memories per app, per agent and per user, counted by the engine (FT.AGGREGATE).
 
     Per-app figures are exact. The top-users list keeps each app's 3*top largest
     groups, so a user ranked low in every app may be missing from the merged list.
-    ``users`` counts distinct users per app, summed. Whole-tenant counts cost O(N)
+    ``users`` counts distinct user_ids across the apps (one person with memories in two apps is one user):
+    the engine counts them when one app holds memories, else the apps' user_id sets are merged here —
+    O(distinct users of this scope), never anything outside it. Whole-tenant counts cost O(N)
     in the engine (seconds at 1M memories): pages that show them on every view pass
-    ``max_age`` to reuse an answer that many seconds old.
+    ``max_age`` to reuse an answer that many seconds old; ``fresh`` counts anew and replaces that answer
+    (a page that has just deleted a memory).
     """
     scope.require(cap.READ)
     key = None
@@ -456,20 +484,26 @@ def memory_counts(*, scope: Scope, filters: Node = EVERYTHING, top: int = 10, ma
         apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
         raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{top}"
         key = "memadmin:counts:" + hashlib.sha1(raw.encode()).hexdigest()
-        cached = cache.get(key)
+        cached = None if fresh else cache.get(key)
         if cached is not None:
             return cached
     per_app: dict[str, int] = {}
     agents: Counter = Counter()
     users: Counter = Counter()
-    distinct_users = 0
+    populated = []
     for app, tree in plan(scope, filters):
         per_app[app.app_id] = app_count(app=app, tree=tree)
         if not per_app[app.app_id]:
             continue
+        populated.append((app, tree))
         agents.update(_group_counts(app, tree, "agent_id"))
         users.update(_group_counts(app, tree, "user_id", limit=3 * top))
-        distinct_users += index.distinct(app.collection, render(tree), "user_id")
+    if len(populated) == 1:
+        app, tree = populated[0]
+        distinct_users = index.distinct(app.collection, render(tree), "user_id")
+    else:
+        distinct_users = len(set().union(*(index.distinct_values(a.collection, render(t), "user_id")
+                                           for a, t in populated)))  # fmt: skip
     counts = Counts(
         total=sum(per_app.values()),
         per_app=per_app,

@@ -24,4 +24,12 @@
   document.addEventListener("DOMContentLoaded", function () { fade(document); });
   document.addEventListener("htmx:afterSettle", function () { fade(document); });
   document.addEventListener("htmx:oobAfterSwap", function () { fade(document); });
+  // A memory was deleted in place (HX-Trigger from the server): what the page counts is read again, from the
+  // URL the page shows now (filters applied with htmx included). #counts is answered from counts alone.
+  document.addEventListener("memories-changed", function () {
+    if (document.getElementById("counts")) htmx.ajax("GET", location.href, { target: "#counts", swap: "outerHTML" });
+    if (document.getElementById("results")) {
+      htmx.ajax("GET", location.href, { target: "#results", swap: "innerHTML", headers: { "MemAdmin-Recount": "1" } });
+    }
+  });
 })();

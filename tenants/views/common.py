@@ -111,6 +111,25 @@ def is_fragment(request) -> bool:
     return bool(request.htmx) and not request.htmx.boosted and not request.htmx.history_restore_request
 
 
+def wants_counts(request) -> bool:
+    """The page's counts block asked to be re-rendered alone (app.js does, after a memory is deleted in place):
+    the view answers with its #counts partial, from counts only, without reading (or auditing) any memory."""
+    return is_fragment(request) and request.htmx.target == "counts"
+
+
+def recount_requested(request) -> bool:
+    """The results are re-read after a deletion (app.js sends this header): their total is counted again, not
+    carried over from the page cursor."""
+    return is_fragment(request) and request.headers.get("MemAdmin-Recount") == "1"
+
+
+def memories_changed(response: HttpResponse) -> HttpResponse:
+    """Tell the page that memories were deleted in place: app.js re-reads its results and counts."""
+    # After the settle: the deleted row is gone first, and its toast has found #toasts.
+    response["HX-Trigger-After-Settle"] = "memories-changed"
+    return response
+
+
 def safe_next(request, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
     if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},

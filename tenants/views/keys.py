@@ -7,41 +7,53 @@ from django.shortcuts import redirect, render
 from memadmin.memory.errors import ValidationError
 from tenants.keys import api_key_create, api_key_revoke
 from tenants.models import TenantAPIKey
-from tenants.views.common import TenantRequest, tenant_view
+from tenants.views.common import TenantRequest, is_fragment, tenant_view
+
+# The full key crosses the redirect in the session (server-side) and is removed by the first page that shows
+# it, like an issued your-data link: a reload of that page, or of the form, never shows or creates it again.
+NEW_KEY_SESSION_KEY = "memadmin.new_api_key"
 
 
-def _page(request: TenantRequest, *, new_key=None, form_error=None, status=200) -> HttpResponse:
+def _page(request: TenantRequest, *, new_key=None, form_error=None, name="", status=200) -> HttpResponse:
     keys = TenantAPIKey.objects.for_tenant(request.tenant).prefetch_related("apps").order_by("-created")
     return render(request, "tenants/api_keys.html", {
         "keys": keys,
         "new_key": new_key,
         "form_error": form_error,
+        "name": name,
         "apps": [app for app in request.scope.apps],
     }, status=status)  # fmt: skip
 
 
 @tenant_view
 def api_keys(request: TenantRequest) -> HttpResponse:
-    return _page(request)
+    new_key = request.session.pop(NEW_KEY_SESSION_KEY, None)
+    if not (isinstance(new_key, dict) and new_key.get("tenant") == request.tenant.pk):
+        new_key = None
+    response = _page(request, new_key=new_key)
+    if new_key:
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 @tenant_view
 def api_key_new(request: TenantRequest) -> HttpResponse:
-    # The full key exists only in this response: it is rendered, never stored or redirected with.
+    name = request.POST.get("name", "")
     try:
         api_key, key = api_key_create(
-            tenant=request.tenant, name=request.POST.get("name", ""), app_ids=request.POST.getlist("apps"),
-            scope=request.scope,
+            tenant=request.tenant, name=name, app_ids=request.POST.getlist("apps"), scope=request.scope,
         )  # fmt: skip
     except ValidationError as exc:
-        return _page(request, form_error=exc.message, status=400)
-    response = _page(request, new_key={"name": api_key.name, "key": key})
-    response["Cache-Control"] = "no-store"
-    return response
+        return _page(request, form_error=exc.message, name=name, status=400)
+    request.session[NEW_KEY_SESSION_KEY] = {"tenant": request.tenant.pk, "name": api_key.name, "key": key}
+    return redirect("api_keys", tenant_slug=request.tenant.slug)
 
 
 @tenant_view
 def api_key_revoke_view(request: TenantRequest, prefix) -> HttpResponse:
     api_key = api_key_revoke(scope=request.scope, prefix=prefix)
-    messages.success(request, f"Key {api_key.name} ({api_key.prefix}) is revoked; requests with it now get 401.")
+    message = f"Key {api_key.name} ({api_key.prefix}) is revoked; requests with it now get 401."
+    if is_fragment(request):  # the form swaps its own row; the message comes out of band
+        return render(request, "tenants/api_keys.html#key_row", {"k": api_key, "message": message, "oob": True})
+    messages.success(request, message)
     return redirect("api_keys", tenant_slug=request.tenant.slug)

@@ -12,7 +12,16 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from tenants.exports import export_filename
 from tenants.forms import BrowseForm, ExportForm
-from tenants.views.common import TenantRequest, is_fragment, render_error, safe_next, streamed_export, tenant_view
+from tenants.views.common import (
+    TenantRequest,
+    is_fragment,
+    memories_changed,
+    recount_requested,
+    render_error,
+    safe_next,
+    streamed_export,
+    tenant_view,
+)
 
 
 def _parse_time(value) -> datetime | None:
@@ -37,13 +46,15 @@ def browse(request: TenantRequest) -> HttpResponse:
         context["results"] = selectors.memory_search(scope=scope, query=query, filters=form.filters(), top_k=form.size)
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
-            scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size
-        )
+            scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size,
+            recount=recount_requested(request),
+        )  # fmt: skip
         context["results"] = context["page"].items
     else:  # keyset: "Older" carries the cursor of the last memory shown, so every page costs the same
         context["cursor_page"] = selectors.memory_page_after(
-            scope=scope, filters=form.filters(), cursor=form.cleaned_data.get("after") or None, page_size=form.size
-        )
+            scope=scope, filters=form.filters(), cursor=form.cleaned_data.get("after") or None, page_size=form.size,
+            recount=recount_requested(request),
+        )  # fmt: skip
         context["results"] = context["cursor_page"].items
     return render(request, template, context)
 
@@ -78,8 +89,8 @@ def memory_delete(request: TenantRequest, app_id, memory_id) -> HttpResponse:
         return render_error(request, 503, "The memory could not be deleted completely; it is still stored.")
     message = "Memory deleted, with its history."
     if is_fragment(request):
-        # The row's outerHTML becomes nothing; the message arrives out of band.
-        return render(request, "partials/toast.html", {"message": message, "oob": True})
+        # The row's outerHTML becomes nothing; the message arrives out of band; the totals are re-read.
+        return memories_changed(render(request, "partials/toast.html", {"message": message, "oob": True}))
     messages.success(request, message)
     return redirect(safe_next(request, fallback))
 

@@ -6,20 +6,23 @@ from django.shortcuts import render
 from memadmin.memory import selectors
 from tenants.forms import BrowseForm
 from tenants.jobs.services import app_index_health
-from tenants.views.common import TenantRequest, tenant_view
+from tenants.views.common import TenantRequest, tenant_view, wants_counts
 
 
 @tenant_view
 def overview(request: TenantRequest) -> HttpResponse:
     scope = request.scope
-    counts = selectors.memory_counts(scope=scope, top=10, max_age=60)
-    newest = selectors.memory_list(scope=scope, page=1, page_size=8)
+    only_counts = wants_counts(request)  # after a delete on this page: counted anew, no memory read
+    counts = selectors.memory_counts(scope=scope, top=10, max_age=60, fresh=only_counts)
     apps = list(request.tenant.apps.order_by("app_id"))
     # Admins answer for erasures: they see whether each app's index can prove one complete.
     healths = app_index_health(apps=apps) if "offboard" in request.allowed else {}
     for app in apps:
         app.memory_count = counts.per_app.get(app.app_id)
         app.health = healths.get(app.pk)
+    if only_counts:
+        return render(request, "tenants/overview.html#counts", {"counts": counts, "apps": apps})
+    newest = selectors.memory_list(scope=scope, page=1, page_size=8)
     return render(request, "tenants/overview.html", {
         "counts": counts,
         "newest": newest.items,

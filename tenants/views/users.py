@@ -23,7 +23,15 @@ from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, U
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
 from tenants.models import DataLink, EndUser, Job
-from tenants.views.common import TenantRequest, is_fragment, render_error, streamed_export, tenant_view
+from tenants.views.common import (
+    TenantRequest,
+    is_fragment,
+    recount_requested,
+    render_error,
+    streamed_export,
+    tenant_view,
+    wants_counts,
+)
 
 ISSUED_LINK_SESSION_KEY = "memadmin.issued_link"
 
@@ -63,18 +71,19 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     user_id, query = form.cleaned_data["user_id"], form.cleaned_data["q"]
     filters = filter_from_fields(user_id=user_id)
     context = {"form": form, "user_id": user_id, "query": query}
+    if wants_counts(request):
+        return render(request, "tenants/user.html#counts", {**context, **_user_counts(request, user_id, filters)})
     if query:
         context["results"] = selectors.memory_search(scope=scope, query=query, filters=filters, top_k=25)
     else:
         context["page"] = selectors.memory_list(
-            scope=scope, filters=filters, page=form.cleaned_data.get("page") or 1, page_size=25
-        )
+            scope=scope, filters=filters, page=form.cleaned_data.get("page") or 1, page_size=25,
+            recount=recount_requested(request),
+        )  # fmt: skip
         context["results"] = context["page"].items
     if is_fragment(request):
         return render(request, template, context)
-    context["counts"] = selectors.memory_counts(scope=scope, filters=filters, top=20)
-    context["end_user"] = EndUser.objects.for_tenant(request.tenant).filter(user_id=user_id).first()
-    context["on_hold"] = user_id in _held_users(request.tenant)
+    context.update(_user_counts(request, user_id, filters))
     context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
     if "manage_links" in request.allowed:
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
@@ -82,6 +91,14 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         context["issued_link"] = _pop_issued_link(request, user_id)
         context["now"] = timezone.now()
     return render(request, template, context)
+
+
+def _user_counts(request: TenantRequest, user_id: str, filters) -> dict:
+    return {
+        "counts": selectors.memory_counts(scope=request.scope, filters=filters, top=20),
+        "end_user": EndUser.objects.for_tenant(request.tenant).filter(user_id=user_id).first(),
+        "on_hold": user_id in _held_users(request.tenant),
+    }
 
 
 @tenant_view

@@ -19,7 +19,14 @@ from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
 from tenants.models import DataLink, Job
-from tenants.views.common import is_fragment, memory_errors, streamed_export
+from tenants.views.common import (
+    is_fragment,
+    memories_changed,
+    memory_errors,
+    recount_requested,
+    streamed_export,
+    wants_counts,
+)
 
 # Staff and API reads of this person's data; shown to them (access transparency).
 TRANSPARENCY_KINDS = ("staff", "api")
@@ -73,10 +80,14 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         return render(request, template, {"form": form, "link": link, "token": token}, status=400)
     query = form.cleaned_data["q"]
     context = {"form": form, "link": link, "token": token, "query": query}
+    if wants_counts(request):  # after a delete on the page: the totals, counted anew
+        context["counts"] = selectors.memory_counts(scope=scope)
+        return render(request, "your_data/page.html#counts", context)
     if query:
         context["results"] = selectors.memory_search(scope=scope, query=query, top_k=25)
     else:
-        context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25)
+        context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,
+                                                recount=recount_requested(request))  # fmt: skip
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
@@ -110,7 +121,7 @@ def your_data_delete_memory(request: EndUserRequest, token, app_id, memory_id) -
     services.memory_delete(scope=request.scope, memory_id=memory_id, app_id=app_id)
     message = "That memory has been deleted."
     if is_fragment(request):
-        return render(request, "partials/toast.html", {"message": message, "oob": True})
+        return memories_changed(render(request, "partials/toast.html", {"message": message, "oob": True}))
     messages.success(request, message)
     return redirect(page)
 

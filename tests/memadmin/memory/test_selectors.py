@@ -110,3 +110,32 @@ def test_best_match_is_found_among_many_similar_memories(world, mem0_agents):
         assert found[0].score > 0.4
     filtered = selectors.memory_search(scope=scope, query="window", filters=filter_from_fields(user_id="bob"), top_k=1)
     assert [r.id for r in filtered] == [window_id]
+
+
+def test_users_are_counted_once_across_apps_and_only_in_the_scope(world, raw_valkey):
+    scope = world.admin(world.acme)
+    selectors.memory_count(scope=scope)
+    base = int(time.time()) - 1000
+    concierge, sports = world.acme_concierge.collection_name, world.acme_sports.collection_name
+    agent_only = {"text": "the booker's own note", "agent_id": "booker", "created_at": base}  # no user_id: no user
+    put_many(raw_valkey, concierge, rows("alice", 3, base=base) + rows("bob", 2, base=base) + [agent_only])
+    put_many(raw_valkey, sports, rows("alice", 2, base=base) + rows("carol", 1, base=base))
+    put_many(raw_valkey, world.globex_concierge.collection_name, rows("dave", 4, base=base))
+
+    counts = selectors.memory_counts(scope=scope)
+    assert counts.users == 3  # alice, bob, carol: alice is one person in two apps (the sum per app said 4)
+    assert counts.total == 9
+    # One app with memories: counted by the engine, same answer.
+    only = selectors.memory_counts(scope=scope, filters=filter_from_fields(app_id="concierge_app"))
+    assert only.users == 2
+
+
+def test_a_page_past_the_end_is_the_last_page(world, raw_valkey):
+    scope = world.admin(world.acme)
+    selectors.memory_count(scope=scope)
+    put_many(raw_valkey, world.acme_concierge.collection_name, rows("alice", 25, base=int(time.time()) - 1000))
+    filters = filter_from_fields(user_id="alice")
+
+    page = selectors.memory_list(scope=scope, filters=filters, page=7, page_size=10, audit=False)
+    assert (page.page, page.pages, len(page.items)) == (3, 3, 5)
+    assert selectors.memory_list(scope=scope, filters=filters, page=3, page_size=10, audit=False).items == page.items

@@ -1,19 +1,23 @@
 """The API keys page: a key is shown once, works against the API, and stops working when revoked."""
 
+import pytest
 from django.urls import reverse
 
 from memadmin.memory.models import AuditEvent
 from tenants.models import TenantAPIKey
-from tests.tenants.views.conftest import login
+from tests.tenants.views.conftest import HTMX, login
 
 
 def test_admin_creates_a_key_shown_once_that_works_until_revoked(client, world):
     login(client, world.acme_admin)
     response = client.post(reverse("api_key_new", args=["acme"]), {"name": "crm", "apps": ["concierge_app"]})
-    assert response.status_code == 200 and response["Cache-Control"] == "no-store"
-    key = response.context["new_key"]["key"]
+    # Post-redirect-get: a reload of the page that shows the key cannot create a second one.
+    assert response.status_code == 302 and response.url == reverse("api_keys", args=["acme"])
+    shown = client.get(response.url)
+    assert shown["Cache-Control"] == "no-store"
+    key = shown.context["new_key"]["key"]
     row = TenantAPIKey.objects.get(tenant=world.acme, name="crm")
-    assert key.startswith(row.prefix) and key not in row.hashed_key
+    assert key.startswith(row.prefix) and key not in row.hashed_key and key in shown.content.decode()
     assert list(row.apps.values_list("app_id", flat=True)) == ["concierge_app"]
     listing = client.get(reverse("api_keys", args=["acme"])).content.decode()
     assert row.prefix in listing and key not in listing  # never shown again
@@ -43,3 +47,40 @@ def test_another_tenants_key_cannot_be_revoked(client, world):
     assert client.post(reverse("api_key_revoke", args=["acme", theirs.prefix])).status_code == 404
     theirs.refresh_from_db()
     assert not theirs.revoked
+
+
+def test_key_names_are_unique_among_a_tenants_active_keys(client, world):
+    login(client, world.acme_admin)
+    url = reverse("api_key_new", args=["acme"])
+    assert client.post(url, {"name": "crm"}).status_code == 302
+    again = client.post(url, {"name": " crm "})  # the reload of a form, or a second admin
+    assert again.status_code == 400 and "An active key named “crm” already exists" in again.content.decode()
+    assert b'value=" crm "' in again.content and b'aria-invalid="true"' in again.content  # kept, marked
+    assert TenantAPIKey.objects.filter(tenant=world.acme, name="crm").count() == 1
+    # Another tenant may use the name; a revoked key frees it (a rotated key keeps its name).
+    TenantAPIKey.objects.create_key(name="crm", tenant=world.globex)
+    first = TenantAPIKey.objects.get(tenant=world.acme, name="crm")
+    client.post(reverse("api_key_revoke", args=["acme", first.prefix]))
+    assert client.post(url, {"name": "crm"}).status_code == 302
+    assert TenantAPIKey.objects.filter(tenant=world.acme, name="crm", revoked=False).count() == 1
+
+
+def test_the_database_refuses_two_active_keys_with_one_name(world):
+    from django.db import IntegrityError, transaction
+
+    TenantAPIKey.objects.create_key(name="crm", tenant=world.acme)
+    with pytest.raises(IntegrityError), transaction.atomic():
+        TenantAPIKey.objects.create_key(name="crm", tenant=world.acme)
+
+
+def test_revoking_with_htmx_swaps_only_the_row_and_it_says_revoked(client, world):
+    row, _key = TenantAPIKey.objects.create_key(name="crm", tenant=world.acme)
+    login(client, world.acme_admin)
+    response = client.post(reverse("api_key_revoke", args=["acme", row.prefix]), HTTP_HX_TARGET="", **HTMX)
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert body.lstrip().startswith(f'<tr id="key-{row.prefix}">') and "<html" not in body and "<header" not in body
+    assert "revoked</span>" in body and "Revoke</button>" not in body
+    assert 'hx-swap-oob="beforeend"' in body and "is revoked" in body  # the message, out of band
+    row.refresh_from_db()
+    assert row.revoked

@@ -93,9 +93,11 @@ def test_bad_query_strings_are_400_with_the_error(support, world, query, message
 
 
 def test_paging_has_no_search_window_and_bad_cursors_are_400(support, world, memories):
-    # Page numbers are no longer capped at the engine's 10,000-result window: past the end is just empty.
+    # Page numbers are no longer capped at the engine's 10,000-result window; past the end is the last page
+    # (an old link, or a page emptied by deletions), never "No memories yet" for a tenant that has some.
     response = support.get("/t/acme/memories/", {"page": "10000", "page_size": "100"})
-    assert response.status_code == 200 and "No memories" in response.content.decode()
+    assert response.status_code == 200 and "No memories" not in response.content.decode()
+    assert response.context["page"].page == 1 and len(response.context["page"].items) == 3
     assert support.get("/t/acme/memories/", {"page": "1000001"}).status_code == 400
     # A crafted tie offset past the engine's result window (it reached FT.SEARCH LIMIT: a 500) is refused.
     crafted = [encode_cursor({"p": {"concierge_app": ["1700000000", shown]}, "n": 0, "t": 0})
@@ -174,6 +176,26 @@ def test_memory_delete_over_htmx_removes_the_row_and_toasts(support, memories):
     response = support.post(url, {"confirm": "yes"}, **HTMX)
     body = response.content.decode()
     assert response.status_code == 200 and 'hx-swap-oob="beforeend"' in body and "Memory deleted" in body
+    # The page re-reads its totals once the row is gone (app.js listens for this event).
+    assert response["HX-Trigger-After-Settle"] == "memories-changed"
+    assert "<html" not in body and "<header" not in body
+
+
+def test_results_reread_after_a_delete_count_again_instead_of_trusting_the_cursor(support, world, add):
+    for i in range(5):
+        add(world.acme, "concierge_app", "carol", f"Carol fact number {i} about trains")
+    listed = support.get("/t/acme/memories/", {"page_size": "10", "user_id": "carol"}).context["cursor_page"]
+    assert listed.total == 5
+    # The cursor of page 2 carries the total counted on page 1 (5).
+    cursor = selectors.memory_page_after(scope=scope_for_membership(world.acme_admin), audit=False, page_size=2,
+                                         filters=filter_from_fields(user_id="carol")).next_cursor  # fmt: skip
+    support.post(f"/t/acme/memories/concierge_app/{listed.items[-1].id}/delete/", {"confirm": "yes"}, **HTMX)
+    page_two = {"page_size": "10", "user_id": "carol", "after": cursor}
+    stale = support.get("/t/acme/memories/", page_two, **HTMX)
+    assert stale.context["cursor_page"].total == 5  # what a pager click shows: the cursor's count, no recount
+    fresh = support.get("/t/acme/memories/", page_two, HTTP_MEMADMIN_RECOUNT="1", **HTMX)
+    assert fresh.context["cursor_page"].total == 4
+    assert "<html" not in fresh.content.decode() and 'data-testid="total">4<' in fresh.content.decode()
 
 
 def test_unsafe_next_is_ignored(support, memories):

@@ -61,3 +61,20 @@ def test_overview_needs_a_sign_in_and_is_get_only(client, world):
     assert response.status_code == 302 and response["Location"].startswith("/login/")
     login(client, world.acme_admin)
     assert client.post("/t/acme/").status_code == 405
+
+
+def test_end_users_are_counted_once_across_apps(support, world, memories):
+    # alice has memories in both apps and bob in one: 2 people (the old sum per app said 3).
+    assert stats(support.get("/t/acme/").content.decode())["end users"] == 2
+    assert "2 users in total" in support.get("/t/acme/users/").content.decode()
+
+
+def test_the_counts_block_alone_is_counted_afresh_after_a_delete(support, world, memories):
+    assert stats(support.get("/t/acme/").content.decode())["memories"] == 3  # now cached for a minute
+    support.post(f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/", {"confirm": "yes"},
+                 HTTP_HX_REQUEST="true")  # fmt: skip
+    counts = support.get("/t/acme/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="counts")
+    html = counts.content.decode()
+    assert html.lstrip().startswith('<div id="counts">') and "<html" not in html and "<header" not in html
+    assert stats(html) == {"memories": 2, "end users": 1, "agents": 2, "apps": 2}
+    assert stats(support.get("/t/acme/").content.decode())["memories"] == 2  # and the cache holds the new count

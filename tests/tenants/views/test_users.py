@@ -121,3 +121,23 @@ def test_an_issued_link_is_shown_only_on_its_own_persons_page(client, world, mem
     assert shown["alice"][0] != shown["bob"][0]
     bob_page = client.get(shown["bob"][0]).content.decode()
     assert "Bob is allergic" in bob_page and "vegetarian" not in bob_page
+
+
+def test_a_delete_in_place_refreshes_the_counts_and_chips(support, world, memories):
+    page = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
+    assert '<div id="counts">' in page and "2 memories across 2 apps" in page
+    support.post(f"/t/acme/memories/sports_portal/{memories.alice_sport.id}/delete/", {"confirm": "yes"}, **HTMX)
+    reads = events("memory.list", user_id="alice").count()
+    counts = support.get("/t/acme/user/", {"user_id": "alice"}, HTTP_HX_TARGET="counts", **HTMX)
+    html = counts.content.decode()
+    assert html.lstrip().startswith('<div id="counts">') and "<html" not in html and "<header" not in html
+    assert "1 memory across 1 app" in html and "sports_portal" not in html  # the chip went with it
+    assert events("memory.list", user_id="alice").count() == reads
+
+
+def test_a_user_page_past_the_end_shows_the_last_page(support, world, add):
+    for i in range(27):
+        add(world.acme, "concierge_app", "dora", f"Dora's note {i}")
+    response = support.get("/t/acme/user/", {"user_id": "dora", "page": "5"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "Page 2 of 2" in html and "No memories for" not in html

@@ -93,3 +93,17 @@ def test_delete_all_is_post_only_confirmed_and_leaves_everyone_else(client, worl
     assert count(world, user_id="alice") == 0
     assert count(world, user_id="bob") == 1
     assert count(world, "globex", user_id="alice") == 1
+
+
+def test_a_delete_in_place_refreshes_the_pages_totals(client, world, memories, alice_page):
+    url = f"{alice_page}memories/concierge_app/{memories.alice_food.id}/delete/"
+    done = client.post(url, {"confirm": "yes"}, **HTMX)
+    assert done.status_code == 200 and done["HX-Trigger-After-Settle"] == "memories-changed"
+    reads = events("memory.list", user_id="alice").count()
+    counts = client.get(alice_page, HTTP_HX_TARGET="counts", **HTMX)
+    html = counts.content.decode()
+    assert counts.status_code == 200 and html.lstrip().startswith('<p class="muted" id="counts">')
+    assert "1 memory stored for" in html and "<html" not in html and "<header" not in html
+    assert events("memory.list", user_id="alice").count() == reads  # counted, not a read of anyone's memories
+    results = client.get(alice_page, HTTP_HX_TARGET="results", HTTP_MEMADMIN_RECOUNT="1", **HTMX)
+    assert "<strong>1</strong> memory, newest first" in results.content.decode()
