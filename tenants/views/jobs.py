@@ -16,7 +16,7 @@ from tenants.exports import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, OffboardForm
 from tenants.jobs.selectors import job_eta, job_get, job_percent
 from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_offboard_app
-from tenants.models import Job
+from tenants.models import App, Job
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
 
@@ -80,8 +80,15 @@ def job_cancel_view(request: TenantRequest, job_id) -> HttpResponse:
 @tenant_view
 def app_offboard(request: TenantRequest, app_id) -> HttpResponse:
     if request.scope.app(app_id) is None:
-        raise Http404("No such app.")
+        return _tombstone_or_404(request, app_id)
     return _offboard_page(request, app_id, OffboardForm(app_id=app_id))
+
+
+def _tombstone_or_404(request: TenantRequest, app_id: str) -> HttpResponse:
+    """An app that is already offboarded has its receipt on its page (the tombstone); any other unknown id is 404."""
+    if request.tenant.apps.filter(app_id=app_id, status=App.Status.OFFBOARDED).exists():
+        return redirect("app", tenant_slug=request.tenant.slug, app_id=app_id)
+    raise Http404("No such app.")
 
 
 def _offboard_page(request: TenantRequest, app_id: str, form: OffboardForm, status: int = 200) -> HttpResponse:
@@ -97,7 +104,7 @@ def _offboard_page(request: TenantRequest, app_id: str, form: OffboardForm, stat
 @tenant_view
 def app_offboard_start(request: TenantRequest, app_id) -> HttpResponse:
     if request.scope.app(app_id) is None:
-        raise Http404("No such app.")
+        return _tombstone_or_404(request, app_id)
     form = OffboardForm(request.POST, app_id=app_id)
     if not form.is_valid():
         return _offboard_page(request, app_id, form, status=400)

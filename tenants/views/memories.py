@@ -12,6 +12,7 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from tenants.exports import export_filename
 from tenants.forms import BrowseForm, ExportForm
+from tenants.models import App
 from tenants.views.common import (
     TenantRequest,
     is_fragment,
@@ -36,6 +37,11 @@ def _parse_time(value) -> datetime | None:
 def browse(request: TenantRequest) -> HttpResponse:
     """Newest first, or ranked by a semantic search when q is set; HTMX gets just the results."""
     scope = request.scope
+    app_id = request.GET.get("app", "")
+    offboarded = request.tenant.apps.filter(app_id=app_id, status=App.Status.OFFBOARDED)
+    if app_id and scope.app(app_id) is None and offboarded.exists():
+        # An old link to an app whose memories are gone: its tombstone says so, with the receipt.
+        return redirect("app", tenant_slug=request.tenant.slug, app_id=app_id)
     form = BrowseForm(request.GET, apps=scope.apps)
     template = "tenants/memories.html#results" if is_fragment(request) else "tenants/memories.html"
     if not form.is_valid():

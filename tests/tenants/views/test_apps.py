@@ -84,6 +84,19 @@ def test_an_offboarded_app_shows_its_tombstone_and_receipt(client, world, memori
     overview = client.get("/t/acme/").content.decode()
     assert overview.count("Offboarded") == 1  # its badge once, and still a link to the tombstone
     assert 'href="/t/acme/apps/sports_portal/"' in overview
+    assert "?app=sports_portal" not in overview  # no link into a browser that has no such app any more
+    # Its offboard URL and old links to its memories lead to the receipt, not to a 404 or a 400.
+    for url in ("/t/acme/apps/sports_portal/offboard/", "/t/acme/memories/?app=sports_portal"):
+        again = client.get(url)
+        assert again.status_code == 302 and again["Location"] == "/t/acme/apps/sports_portal/"
+    started = client.post("/t/acme/apps/sports_portal/offboard/start/", {"confirm": "sports_portal"})
+    assert started.status_code == 302 and started["Location"] == "/t/acme/apps/sports_portal/"
+    assert Job.objects.filter(app=app, kind=Job.Kind.OFFBOARD_APP).count() == 1
+    # Other tenants' offboarded apps, and unknown ids, stay 404.
+    App.objects.filter(pk=world.globex_other.pk).update(status=App.Status.OFFBOARDED)
+    assert client.get("/t/acme/apps/other_app/offboard/").status_code == 404
+    assert client.get("/t/acme/memories/?app=other_app").status_code == 400
+    assert client.get("/t/acme/apps/nope/offboard/").status_code == 404
 
 
 def test_a_frozen_app_says_so(client, world, memories):
