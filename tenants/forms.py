@@ -9,6 +9,7 @@ from django.contrib.auth.forms import UserCreationForm
 from memadmin.memory import errors
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
 from memadmin.memory.ids import clean_id
+from tenants.audit_words import audit_action_label
 from tenants.models import Role
 
 PAGE_SIZES = (10, 25, 50, 100)
@@ -141,7 +142,8 @@ class AuditFilterForm(forms.Form):
 
     def __init__(self, *args, actions=(), **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["action"].choices = [("", "Any action"), *((a, a) for a in actions)]
+        labelled = sorted((audit_action_label(a), a) for a in actions)
+        self.fields["action"].choices = [("", "Any action"), *((a, label) for label, a in labelled)]
 
     def clean(self):
         data = super().clean()

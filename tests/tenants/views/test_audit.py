@@ -2,6 +2,10 @@
 
 import csv
 import io
+import json
+import re
+
+from django.utils import timezone
 
 from memadmin.memory.models import AuditEvent
 from tests.tenants.views.conftest import HTMX, login
@@ -12,10 +16,64 @@ def test_audit_log_filters_and_csv(client, world, memories):
     client.get("/t/acme/user/", {"user_id": "alice"})
     page = client.get("/t/acme/audit/", {"action": "memory.list", "user_id": "alice"}, **HTMX)
     html = page.content.decode()
-    assert page.status_code == 200 and "memory.list" in html and "memory.add" not in html
+    assert page.status_code == 200 and "Viewed memories of alice" in html and "Stored memories" not in html
     assert client.get("/t/acme/audit/", {"date_from": "2024-02-30"}).status_code == 400
     assert client.get("/t/acme/audit/", {"date_from": "2025-02-02", "date_to": "2025-02-01"}).status_code == 400
     response = client.get("/t/acme/audit/export.csv", {"user_id": "alice"})
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
     assert rows and {r["user_id"] for r in rows} == {"alice"} and {r["tenant"] for r in rows} == {"acme"}
     assert not AuditEvent.objects.filter(tenant=world.globex, action="memory.list").exists()
+
+
+def csv_rows(response):
+    return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+
+def test_the_csv_link_carries_the_filters_on_screen_even_after_an_htmx_filter(client, world, memories):
+    login(client, world.acme_admin)
+    client.get("/t/acme/user/", {"user_id": "alice"})
+    client.get("/t/acme/user/", {"user_id": "bob"})
+    # The filters arrive by htmx (the form swaps #results only): the link must come with the results.
+    fragment = client.get("/t/acme/audit/", {"action": "memory.list", "user_id": "alice", "page": "1"}, **HTMX)
+    html = fragment.content.decode()
+    link = re.search(r'data-testid="audit-csv" href="([^"]+)"', html).group(1).replace("&amp;", "&")
+    assert "action=memory.list" in link and "user_id=alice" in link and "page=" not in link
+    on_screen = int(re.search(r'data-testid="event-count">(\d+)<', html).group(1))
+    rows = csv_rows(client.get(link))
+    assert len(rows) == on_screen == 1 and rows[0]["action"] == "memory.list" and rows[0]["user_id"] == "alice"
+    assert rows[0]["description"] == "Viewed memories of alice"
+
+
+def test_csv_details_are_json(client, world, memories):
+    login(client, world.acme_admin)
+    client.post("/t/acme/keys/new/", {"name": "crm \"quoted\" é"})
+    rows = csv_rows(client.get("/t/acme/audit/export.csv", {"action": "apikey.create"}))
+    details = json.loads(rows[0]["details"])  # a Python repr (single quotes) would not parse
+    assert details["name"] == 'crm "quoted" é' and details["apps"] == []
+    assert rows[0]["description"] == 'Created the API key “crm "quoted" é”'
+
+
+def test_actions_read_as_words_and_unknown_ones_as_their_code(client, world):
+    def event(action, **fields):
+        return AuditEvent.objects.create(tenant=world.acme, actor="acme-support", actor_kind="staff", role="support",
+                                         action=action, created_at=timezone.now(), **fields)  # fmt: skip
+
+    event("memory.search", user_id="u_alice")
+    event("memory.list")  # not about one person
+    event("app.offboard", app_id="concierge_app")
+    event("something.new")
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/audit/").content.decode()
+    for words in ("Searched memories of u_alice", ">Viewed memories<", "Offboarded concierge_app", ">something.new<"):
+        assert words in html
+    assert '<option value="memory.search" >Searched memories</option>' in html  # the filter, in words too
+
+
+def test_the_forms_send_a_typed_search_once(client, world):
+    # Text fields apply on submit only: "change" fired on blur and the click on Apply sent it a second time.
+    login(client, world.acme_admin)
+    for url in ("/t/acme/audit/", "/t/acme/memories/"):
+        trigger = re.search(r'hx-trigger="([^"]+)"', client.get(url).content.decode()).group(1)
+        parts = [part.strip() for part in trigger.split(",")]
+        assert "change" not in parts and "submit" in parts
+        assert all(part == "submit" or part.startswith("change from:#id_") for part in parts)

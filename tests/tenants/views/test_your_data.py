@@ -107,3 +107,34 @@ def test_a_delete_in_place_refreshes_the_pages_totals(client, world, memories, a
     assert events("memory.list", user_id="alice").count() == reads  # counted, not a read of anyone's memories
     results = client.get(alice_page, HTTP_HX_TARGET="results", HTTP_MEMADMIN_RECOUNT="1", **HTMX)
     assert "<strong>1</strong> memory, newest first" in results.content.decode()
+
+
+def test_who_looked_is_grouped_per_day_person_and_action_and_nothing_is_dropped(client, world, memories,
+                                                                                 alice_page):  # fmt: skip
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    from memadmin.memory.models import AuditEvent
+
+    def access(when, actor="acme-support", role="support", action="memory.list", kind="staff"):
+        AuditEvent.objects.create(tenant=world.acme, actor=actor, actor_kind=kind, role=role, action=action,
+                                  user_id="alice", created_at=when)  # fmt: skip
+
+    day = timezone.make_aware(datetime(2026, 11, 21, 9, 0))
+    before = AuditEvent.objects.filter(tenant=world.acme, user_id="alice").count()
+    for minute in range(12):
+        access(day.replace(minute=minute))
+    access(day.replace(hour=10), action="memory.search")
+    access(day.replace(day=20), actor="key:crm", role="", kind="api")
+    access(day, actor="someone-at-globex")  # another tenant's event about their own alice: not shown
+    AuditEvent.objects.filter(actor="someone-at-globex").update(tenant=world.globex)
+
+    html = client.get(alice_page).content.decode()
+    assert "Support staff (acme-support) viewed your memories <strong>12 times</strong>" in html
+    assert "21 Nov 2026" in html and "Support staff (acme-support) searched your memories at 10:00" in html
+    assert "An automated system (key:crm) viewed your memories at" in html and "20 Nov 2026" in html
+    assert "someone-at-globex" not in html
+    assert html.count("viewed your memories <strong>12 times") == 1  # one line, not twelve
+    # Every access is still its own audit row.
+    assert AuditEvent.objects.filter(tenant=world.acme, user_id="alice").count() == before + 14
