@@ -1,6 +1,10 @@
+from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.forms.models import BaseInlineFormSet
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from tenants.memberships import LAST_ADMIN, managing_roles, membership_keeps_an_admin
 from tenants.models import (
     Agent,
     App,
@@ -21,10 +25,47 @@ class AppInline(admin.TabularInline):
     fields = ("app_id", "name", "collection_name", "status", "is_default")
 
 
+# The last-admin rule of the members page holds here too (tenants/memberships.py): Django admin is another way
+# to demote or remove people, and deleting a user account removes its memberships.
+
+
+class MembershipFormSet(BaseInlineFormSet):
+    def clean(self):
+        super().clean()
+        tenant = self.instance
+        if tenant.pk is None or not membership_keeps_an_admin(tenant=tenant, changing=None, new_role=None):
+            return  # a new tenant, or one that has no admin yet: nothing to lose
+        kept = [form.cleaned_data for form in self.forms if form.cleaned_data and not form.cleaned_data.get("DELETE")]
+        if not any(data.get("role") in managing_roles() for data in kept):
+            raise ValidationError(LAST_ADMIN)
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
+    formset = MembershipFormSet
     extra = 0
     autocomplete_fields = ("user",)
+
+
+class MembershipForm(forms.ModelForm):
+    class Meta:
+        model = Membership
+        fields = ("user", "tenant", "role")
+
+    def clean(self):
+        data = super().clean()
+        if self.instance.pk is None:
+            return data
+        before = Membership.objects.get(pk=self.instance.pk)
+        stays = data.get("tenant") == before.tenant
+        new_role = data.get("role") if stays else None  # moved to another tenant: gone from this one
+        if not membership_keeps_an_admin(tenant=before.tenant, changing=before, new_role=new_role):
+            raise ValidationError(LAST_ADMIN)
+        return data
+
+
+def _is_last_admin(membership: Membership) -> bool:
+    return not membership_keeps_an_admin(tenant=membership.tenant, changing=membership, new_role=None)
 
 
 @admin.register(Tenant)
@@ -57,8 +98,20 @@ class EndUserAdmin(admin.ModelAdmin):
 
 @admin.register(Membership)
 class MembershipAdmin(admin.ModelAdmin):
+    form = MembershipForm
     list_display = ("user", "tenant", "role")
     list_filter = ("role", "tenant")
+
+    def has_delete_permission(self, request, obj=None):
+        """Also asked for the memberships a deleted user account takes with it: the last admin's account
+        cannot be deleted either. Deleting the whole tenant removes its admin with it, and is allowed."""
+        deleting_tenant = getattr(request.resolver_match, "url_name", "") in TENANT_DELETE_VIEWS
+        if obj is not None and not deleting_tenant and _is_last_admin(obj):
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+TENANT_DELETE_VIEWS = ("tenants_tenant_delete", "tenants_tenant_changelist")  # one tenant, or a bulk action
 
 
 @admin.register(TenantAPIKey)

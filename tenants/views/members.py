@@ -4,7 +4,6 @@ from collections.abc import Callable
 
 from django.conf import settings
 from django.contrib import messages
-from django.db import transaction
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -12,10 +11,11 @@ from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
 from memadmin.memory import selectors
-from memadmin.memory.capabilities import MANAGE_MEMBERS, STAFF_ROLES, role_can
+from memadmin.memory.capabilities import DESCRIPTIONS, capabilities_of
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import InvitationForm, RoleForm
 from tenants.invitations import InvitationNotSent, invitation_cancel, invitation_create, invitation_resend
+from tenants.memberships import LAST_ADMIN, membership_keeps_an_admin, membership_remove, membership_role_change
 from tenants.models import Agent, Invitation, Membership, Role
 from tenants.views.common import TenantRequest, render_error, tenant_view
 
@@ -99,17 +99,24 @@ def invitation_cancel_view(request: TenantRequest, invitation_id) -> HttpRespons
     return redirect("members", tenant_slug=request.tenant.slug)
 
 
-def _member_for(request: TenantRequest, member_id: int) -> Membership:
-    """The one scoped fetch of a membership, locked for the change: another tenant's member does not exist here."""
-    return get_object_or_404(Membership.objects.for_tenant(request.tenant).select_for_update(), pk=member_id)
+def _confirm(request: TenantRequest, member: Membership, *, role: str | None) -> HttpResponse:
+    """The question asked before the change, on a page of its own (JS-free) — hx-confirm asks it with JS.
+    What the new role gains and loses comes from the one capability table."""
+    if not membership_keeps_an_admin(tenant=request.tenant, changing=member, new_role=role):
+        return render_error(request, 409, LAST_ADMIN)  # said before the question, not after the answer
+    before, after = capabilities_of(member.role), capabilities_of(role) if role else frozenset()
+    return render(request, "tenants/member_confirm.html", {
+        "member": member, "role": role, "role_label": Role(role).label if role else "",
+        "gains": [text for cap, text in DESCRIPTIONS.items() if cap in after - before],
+        "losses": [text for cap, text in DESCRIPTIONS.items() if cap in before - after],
+    })  # fmt: skip
 
 
-def _keeps_an_admin(tenant, changing: Membership, new_role: str | None) -> bool:
-    """A tenant must never lose its last admin: nobody could manage it from the dashboard afterwards."""
-    if not role_can(changing.role, MANAGE_MEMBERS) or (new_role and role_can(new_role, MANAGE_MEMBERS)):
-        return True
-    managers = [role for role in STAFF_ROLES if role_can(role, MANAGE_MEMBERS)]
-    return Membership.objects.for_tenant(tenant).filter(role__in=managers).exclude(pk=changing.pk).exists()
+def _done(request: TenantRequest, message: str) -> HttpResponse:
+    messages.success(request, message)
+    if request.htmx:  # hx-confirm asked first; now load the page afresh
+        return HttpResponseClientRedirect(reverse("members", args=[request.tenant.slug]))
+    return redirect("members", tenant_slug=request.tenant.slug)
 
 
 @tenant_view
@@ -117,25 +124,20 @@ def member_role(request: TenantRequest, member_id) -> HttpResponse:
     form = RoleForm(request.POST)
     if not form.is_valid():
         return render_error(request, 400, "Choose admin, support or viewer.", form=form)
-    with transaction.atomic():
-        member = _member_for(request, member_id)
-        role = form.cleaned_data["role"]
-        if not _keeps_an_admin(request.tenant, member, role):
-            return render_error(request, 409, "This is the last admin of the tenant; make someone else admin first.")
-        member.role = role
-        member.save(update_fields=["role"])
-    messages.success(request, f"{member.user.get_username()} is now {role}.")
-    return redirect("members", tenant_slug=request.tenant.slug)
+    role = form.cleaned_data["role"]
+    if request.POST.get("confirm") != "yes":
+        member = get_object_or_404(Membership.objects.for_tenant(request.tenant).select_related("user"), pk=member_id)
+        if member.role == role:
+            return redirect("members", tenant_slug=request.tenant.slug)
+        return _confirm(request, member, role=role)
+    member = membership_role_change(scope=request.scope, member_id=member_id, role=role)
+    return _done(request, f"{member.user.get_username()} is now {role}.")
 
 
 @tenant_view
 def member_remove(request: TenantRequest, member_id) -> HttpResponse:
-    with transaction.atomic():
-        member = _member_for(request, member_id)
-        if not _keeps_an_admin(request.tenant, member, None):
-            return render_error(request, 409, "This is the last admin of the tenant; make someone else admin first.")
-        member.delete()
-    messages.success(request, f"{member.user.get_username()} was removed from {request.tenant.name}.")
-    if request.htmx:  # hx-confirm asked first; now load the page afresh
-        return HttpResponseClientRedirect(reverse("members", args=[request.tenant.slug]))
-    return redirect("members", tenant_slug=request.tenant.slug)
+    if request.POST.get("confirm") != "yes":
+        member = get_object_or_404(Membership.objects.for_tenant(request.tenant).select_related("user"), pk=member_id)
+        return _confirm(request, member, role=None)
+    member = membership_remove(scope=request.scope, member_id=member_id)
+    return _done(request, f"{member.user.get_username()} was removed from {request.tenant.name}.")

@@ -37,3 +37,18 @@ def test_logout_is_post_only(client, world):
     login(client, world.acme_viewer)
     assert client.get("/logout/").status_code == 405
     assert client.post("/logout/").status_code == 302
+
+
+def test_a_superuser_in_no_tenant_lands_on_the_tenant_list_with_django_admin(client, world):
+    from tests.factories import UserFactory
+
+    platform = UserFactory(username="platform", is_superuser=True, is_staff=True)
+    login(client, platform)
+    response = client.get("/")
+    html = response.content.decode()
+    assert response.status_code == 200 and 'data-testid="platform-tenants"' in html
+    assert 'href="/admin/"' in html and f'href="/admin/tenants/tenant/{world.acme.pk}/change/"' in html
+    assert "Acme" in html and "Globex" in html and "not a member of any tenant yet" not in html
+    assert client.get("/admin/").status_code == 200  # the link leads somewhere
+    # Being a superuser grants no tenant: the dashboards stay members-only.
+    assert client.get("/t/acme/").status_code == 404

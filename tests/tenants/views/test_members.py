@@ -4,7 +4,12 @@ import re
 
 from django.core import mail
 
+from memadmin.memory.models import AuditEvent
 from tests.tenants.views.conftest import login
+
+
+def events_of(*actions):
+    return [(e.action, e.details["member"]) for e in AuditEvent.objects.filter(action__in=actions)]
 
 
 def test_members_add_change_remove_and_last_admin(client, world):
@@ -23,14 +28,33 @@ def test_members_add_change_remove_and_last_admin(client, world):
     member = Membership.objects.get(user=newcomer, tenant=world.acme)
     assert member.role == "support"
     assert client.post("/t/acme/members/add/", {"email": "ghost", "role": "viewer"}).status_code == 400
-    assert client.post(f"/t/acme/members/{member.pk}/role/", {"role": "admin"}).status_code == 302
+    # A role change is confirmed first, on a page that says what the new role gains (from the one table).
+    question = client.post(f"/t/acme/members/{member.pk}/role/", {"role": "admin"})
+    html = question.content.decode()
+    assert question.status_code == 200 and "Make newcomer admin?" in html and "manage members" in html
+    assert 'name="confirm" value="yes"' in html and "<html" in html
+    member.refresh_from_db()
+    assert member.role == "support"
+    assert client.post(f"/t/acme/members/{member.pk}/role/", {"role": "admin", "confirm": "yes"}).status_code == 302
+    member.refresh_from_db()
+    assert member.role == "admin"
     assert client.post(f"/t/acme/members/{member.pk}/role/", {"role": "owner"}).status_code == 400
-    assert client.post(f"/t/acme/members/{member.pk}/remove/").status_code == 302
+    demote = client.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer"}).content.decode()
+    assert "no longer be able to" in demote and "manage members" in demote
+    assert "Remove newcomer from Acme?" in client.post(f"/t/acme/members/{member.pk}/remove/").content.decode()
+    assert Membership.objects.filter(pk=member.pk).exists()  # asked, not done
+    assert client.post(f"/t/acme/members/{member.pk}/remove/", {"confirm": "yes"}).status_code == 302
     assert not Membership.objects.filter(pk=member.pk).exists()
-    # The last admin cannot demote or remove themselves.
+    assert set(events_of("member.role", "member.remove")) == {("member.role", "newcomer"),
+                                                             ("member.remove", "newcomer")}  # fmt: skip
+    # The last admin cannot demote or remove themselves: said before the question, and refused after it.
     me = world.acme_admin
-    assert client.post(f"/t/acme/members/{me.pk}/role/", {"role": "viewer"}).status_code == 409
-    assert client.post(f"/t/acme/members/{me.pk}/remove/").status_code == 409
+    for data in ({"role": "viewer"}, {"role": "viewer", "confirm": "yes"}):
+        assert client.post(f"/t/acme/members/{me.pk}/role/", data).status_code == 409
+    for data in ({}, {"confirm": "yes"}):
+        assert client.post(f"/t/acme/members/{me.pk}/remove/", data).status_code == 409
+    me.refresh_from_db()
+    assert me.role == "admin"
     # Another tenant's membership id is not found.
     assert client.post(f"/t/acme/members/{world.globex_viewer.pk}/remove/").status_code == 404
 
