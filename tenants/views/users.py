@@ -72,7 +72,8 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     filters = filter_from_fields(user_id=user_id)
     context = {"form": form, "user_id": user_id, "query": query}
     if wants_counts(request):
-        return render(request, "tenants/user.html#counts", {**context, **_user_counts(request, user_id, filters)})
+        context.update(_user_counts(request, user_id, filters))
+        return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(scope=scope, query=query, filters=filters, top_k=25)
     else:

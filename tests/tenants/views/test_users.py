@@ -125,13 +125,14 @@ def test_an_issued_link_is_shown_only_on_its_own_persons_page(client, world, mem
 
 def test_a_delete_in_place_refreshes_the_counts_and_chips(support, world, memories):
     page = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
-    assert '<div id="counts">' in page and "2 memories across 2 apps" in page
+    assert '<p class="muted" id="counts">' in page and "2 memories across 2 apps" in page
     support.post(f"/t/acme/memories/sports_portal/{memories.alice_sport.id}/delete/", {"confirm": "yes"}, **HTMX)
     reads = events("memory.list", user_id="alice").count()
     counts = support.get("/t/acme/user/", {"user_id": "alice"}, HTTP_HX_TARGET="counts", **HTMX)
     html = counts.content.decode()
-    assert html.lstrip().startswith('<div id="counts">') and "<html" not in html and "<header" not in html
+    assert html.lstrip().startswith('<p class="muted" id="counts">') and "<html" not in html and "<header" not in html
     assert "1 memory across 1 app" in html and "sports_portal" not in html  # the chip went with it
+    assert 'id="chips" aria-label="Where this user\'s memories are" hx-swap-oob="true"' in html  # chips out of band
     assert events("memory.list", user_id="alice").count() == reads
 
 
