@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict
+from datetime import datetime
 from functools import wraps
 from itertools import chain
 
@@ -14,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from memadmin.memory import errors
+from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope, scope_for_membership
 from tenants.exports import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
 from tenants.http import client_ip
@@ -128,6 +131,29 @@ def memories_changed(response: HttpResponse) -> HttpResponse:
     # After the settle: the deleted row is gone first, and its toast has found #toasts.
     response["HX-Trigger-After-Settle"] = "memories-changed"
     return response
+
+
+DELETION_RESULT_SESSION_KEY = "memadmin.deletion_result"
+
+
+def deletion_result_stash(request, *, key: str, result: DeletionResult) -> None:
+    """A deletion's counts cross the redirect of post-redirect-get in the session, to be shown once (a reload
+    of the page after it shows the store as it is, and never deletes again)."""
+    shown = {**asdict(result), "verified_at": result.verified_at.isoformat() if result.verified_at else None}
+    shown.pop("indexes", None)  # not shown; may hold values the session's JSON cannot carry
+    request.session[DELETION_RESULT_SESSION_KEY] = {**request.session.get(DELETION_RESULT_SESSION_KEY, {}),
+                                                    key: shown}  # fmt: skip
+
+
+def deletion_result_pop(request, *, key: str) -> DeletionResult | None:
+    stashed = request.session.get(DELETION_RESULT_SESSION_KEY)
+    if not isinstance(stashed, dict) or key not in stashed:
+        return None
+    shown = stashed.pop(key)
+    request.session[DELETION_RESULT_SESSION_KEY] = stashed
+    if shown.get("verified_at"):
+        shown["verified_at"] = datetime.fromisoformat(shown["verified_at"])
+    return DeletionResult(**shown)
 
 
 def safe_next(request, fallback: str) -> str:

@@ -25,7 +25,10 @@ from tenants.links import data_link_issue, data_link_revoke
 from tenants.models import DataLink, EndUser, Job
 from tenants.views.common import (
     TenantRequest,
+    deletion_result_pop,
+    deletion_result_stash,
     is_fragment,
+    memories_changed,
     recount_requested,
     render_error,
     streamed_export,
@@ -85,6 +88,7 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     if is_fragment(request):
         return render(request, template, context)
     context.update(_user_counts(request, user_id, filters))
+    context["erased"] = deletion_result_pop(request, key=_erased_key(request, user_id))
     context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
     if "manage_links" in request.allowed:
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
@@ -120,10 +124,20 @@ def user_delete(request: TenantRequest) -> HttpResponse:
         return render(request, template, {"form": form, "user_id": request.POST.get("user_id", "")}, status=400)
     user_id = form.cleaned_data["user_id"]
     outcome = erase_user(scope=request.scope, user_id=user_id)
+    if not is_fragment(request):  # post-redirect-get: to the job, or to the person's page with the counts
+        if isinstance(outcome, Job):
+            return redirect("job", tenant_slug=request.tenant.slug, job_id=outcome.pk)
+        deletion_result_stash(request, key=_erased_key(request, user_id), result=outcome)
+        return redirect(user_url(request.tenant.slug, user_id) + "#erase-panel")
     if isinstance(outcome, Job):
         return render(request, template, {"form": None, "user_id": user_id, "job": outcome})
-    # remaining is counted in the store after the deletion; the page shows it whatever it is.
-    return render(request, template, {"form": None, "user_id": user_id, "result": outcome})
+    # remaining is counted in the store after the deletion; the panel shows it whatever it is, and the page's
+    # counts and results are re-read.
+    return memories_changed(render(request, template, {"form": None, "user_id": user_id, "result": outcome}))
+
+
+def _erased_key(request: TenantRequest, user_id: str) -> str:
+    return f"user:{request.tenant.pk}:{user_id}"
 
 
 def _pop_issued_link(request: TenantRequest, user_id: str) -> str | None:

@@ -22,6 +22,8 @@ from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
 from tenants.models import DataLink, Job
 from tenants.views.common import (
+    deletion_result_pop,
+    deletion_result_stash,
     is_fragment,
     memories_changed,
     memory_errors,
@@ -98,6 +100,7 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         context.update(_accesses(link))
         context["delete_all_form"] = EndUserDeleteAllForm()
         context["erasure"] = erasure_latest(scope=scope, user_id=link.user_id)
+        context["deleted"] = deletion_result_pop(request, key=f"link:{link.pk}")
     return render(request, template, context)
 
 
@@ -156,6 +159,7 @@ def your_data_delete_all(request: EndUserRequest, token) -> HttpResponse:
     if not form.is_valid():
         return render(request, "your_data/deleted.html", {"form": form, "link": link, "token": token}, status=400)
     outcome = erasure_request(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
-    if isinstance(outcome, Job):
-        return render(request, "your_data/deleted.html", {"job": outcome, "link": link, "token": token})
-    return render(request, "your_data/deleted.html", {"result": outcome, "link": link, "token": token})
+    # Post-redirect-get: the page shows the running erasure (a job) or these counts, once.
+    if not isinstance(outcome, Job):
+        deletion_result_stash(request, key=f"link:{link.pk}", result=outcome)
+    return redirect("your_data", token=token)

@@ -142,3 +142,18 @@ def test_a_user_page_past_the_end_shows_the_last_page(support, world, add):
     response = support.get("/t/acme/user/", {"user_id": "dora", "page": "5"})
     html = response.content.decode()
     assert response.status_code == 200 and "Page 2 of 2" in html and "No memories for" not in html
+
+
+def test_erasing_without_js_redirects_and_shows_the_counts_once(support, world, memories):
+    done = support.post("/t/acme/user/delete/", {"user_id": "alice", "confirm_user_id": "alice"})
+    assert done.status_code == 302 and done["Location"] == "/t/acme/user/?user_id=alice#erase-panel"
+    page = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
+    assert re.search(r'data-testid="deleted">2<', page) and re.search(r'data-testid="remaining">0<', page)
+    again = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
+    assert 'data-testid="deleted"' not in again and "Type <span" in again  # a reload shows the store, asks again
+    assert events("memory.delete_matching", user_id="alice").count() == 1
+
+
+def test_erasing_with_htmx_refreshes_the_pages_counts(support, world, memories):
+    done = support.post("/t/acme/user/delete/", {"user_id": "alice", "confirm_user_id": "alice"}, **HTMX)
+    assert done.status_code == 200 and done["HX-Trigger-After-Settle"] == "memories-changed"

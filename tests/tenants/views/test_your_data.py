@@ -87,9 +87,11 @@ def test_delete_all_is_post_only_confirmed_and_leaves_everyone_else(client, worl
     assert unconfirmed.status_code == 400 and "Please confirm" in unconfirmed.content.decode()
     assert count(world, user_id="alice") == 2
     done = client.post(url, {"confirm": "on"})
-    html = done.content.decode()
-    assert done.status_code == 200 and "Your memories are deleted" in html
+    assert done.status_code == 302 and done["Location"] == alice_page  # post-redirect-get
+    html = client.get(alice_page).content.decode()
+    assert "Your memories are deleted" in html
     assert 'data-testid="deleted">2<' in html and 'data-testid="remaining">0<' in html
+    assert "Your memories are deleted" not in client.get(alice_page).content.decode()  # shown once
     assert count(world, user_id="alice") == 0
     assert count(world, user_id="bob") == 1
     assert count(world, "globex", user_id="alice") == 1
