@@ -79,8 +79,15 @@ def test_revoking_with_htmx_swaps_only_the_row_and_it_says_revoked(client, world
     response = client.post(reverse("api_key_revoke", args=["acme", row.prefix]), HTTP_HX_TARGET="", **HTMX)
     body = response.content.decode()
     assert response.status_code == 200
-    assert body.lstrip().startswith(f'<tr id="key-{row.prefix}">') and "<html" not in body and "<header" not in body
+    assert body.lstrip().startswith(f'<tr data-key="{row.prefix}">') and "<html" not in body and "<header" not in body
     assert "revoked</span>" in body and "Revoke</button>" not in body
     assert 'hx-swap-oob="beforeend"' in body and "is revoked" in body  # the message, out of band
     row.refresh_from_db()
     assert row.revoked
+
+
+def test_a_failed_revoke_over_htmx_is_a_toast_not_a_row(client, world):
+    login(client, world.acme_admin)
+    response = client.post(reverse("api_key_revoke", args=["acme", "gone1234"]), **HTMX)  # the row has no id
+    assert response.status_code == 404 and response["HX-Retarget"] == "#toasts"
+    assert "<tr" not in response.content.decode()

@@ -34,7 +34,7 @@ CASES = {
     "users": dict(ok=200),
     "user": dict(query={"user_id": "alice"}, ok=200),
     "user_export": dict(query={"user_id": "alice", "format": "csv"}, ok=200),
-    "user_delete": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=200),
+    "user_delete": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),  # post-redirect-get
     "link_issue": dict(data={"user_id": "alice", "days": "7"}, ok=302),
     "link_revoke": dict(kwargs=lambda t: {"link_id": t.link.pk}, ok=302),
     "audit": dict(ok=200),
