@@ -264,12 +264,16 @@ def memory_list(
     page_size: int = 50,
     audit: bool = True,
     recount: bool = False,
+    clamp: bool = False,
 ) -> Page:
     """Newest first, exact total, numbered pages to the last one; several apps are merged by created_at.
 
     Page n starts from the cursor where page n-1 ended, remembered in Valkey (an hour), so reading
     pages in order costs one keyset step each whatever the depth; jumping to an uncached page n walks
-    forward from the nearest cached page before it (O(distance) steps of page_size)."""
+    forward from the nearest cached page before it (O(distance) steps of page_size).
+
+    Past the end the page is empty (API clients page until they get nothing); ``clamp`` answers with the last
+    page instead (the dashboard: an old link, or a page emptied by deletions, keeps its pager)."""
     scope.require(cap.READ)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
@@ -297,7 +301,9 @@ def memory_list(
                 "read the pages in order, or jump at most that far ahead at a time.", field="page")  # fmt: skip
         step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
         cursor = step.next_cursor
-        if cursor is None:  # past the last page (an old link, a page emptied by deletions): show the last one
+        if cursor is None:  # past the last page: empty, like an offset past the end, or the last page
+            if not clamp:
+                return Page(items=[], total=step.total, page=page, page_size=page_size)
             return _last_page(scope=scope, filters=filters, total=step.total, page=page, page_size=page_size,
                               audit=audit, recount=recount)  # fmt: skip
         with store.store_errors():
@@ -307,7 +313,7 @@ def memory_list(
     if result.next_cursor:
         with store.store_errors():
             client.set(f"{prefix}{page + 1}", result.next_cursor, ex=CURSOR_TTL)
-    if not result.items and page > 1:
+    if clamp and not result.items and page > 1:
         return _last_page(scope=scope, filters=filters, total=result.total, page=page, page_size=page_size,
                           audit=audit, recount=recount)  # fmt: skip
     if audit:
@@ -320,7 +326,7 @@ def _last_page(*, scope: Scope, filters: Node, total: int, page: int, page_size:
     """A page past the end clamps to the last page (with its pager), not an empty "no memories yet"."""
     last = max(1, math.ceil(total / page_size))
     return memory_list(scope=scope, filters=filters, page=min(last, page - 1), page_size=page_size, audit=audit,
-                       recount=recount)  # fmt: skip
+                       recount=recount, clamp=True)  # fmt: skip
 
 
 def memory_search(

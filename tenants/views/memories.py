@@ -53,7 +53,7 @@ def browse(request: TenantRequest) -> HttpResponse:
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
             scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size,
-            recount=recount_requested(request),
+            recount=recount_requested(request), clamp=True,
         )  # fmt: skip
         context["results"] = context["page"].items
     else:  # keyset: "Older" carries the cursor of the last memory shown, so every page costs the same

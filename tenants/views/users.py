@@ -82,7 +82,7 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     else:
         context["page"] = selectors.memory_list(
             scope=scope, filters=filters, page=form.cleaned_data.get("page") or 1, page_size=25,
-            recount=recount_requested(request),
+            recount=recount_requested(request), clamp=True,
         )  # fmt: skip
         context["results"] = context["page"].items
     if is_fragment(request):

@@ -93,7 +93,7 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         context["results"] = selectors.memory_search(scope=scope, query=query, top_k=25)
     else:
         context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,
-                                                recount=recount_requested(request))  # fmt: skip
+                                                recount=recount_requested(request), clamp=True)  # fmt: skip
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)

@@ -136,6 +136,9 @@ def test_a_page_past_the_end_is_the_last_page(world, raw_valkey):
     put_many(raw_valkey, world.acme_concierge.collection_name, rows("alice", 25, base=int(time.time()) - 1000))
     filters = filter_from_fields(user_id="alice")
 
-    page = selectors.memory_list(scope=scope, filters=filters, page=7, page_size=10, audit=False)
+    page = selectors.memory_list(scope=scope, filters=filters, page=7, page_size=10, audit=False, clamp=True)
     assert (page.page, page.pages, len(page.items)) == (3, 3, 5)
     assert selectors.memory_list(scope=scope, filters=filters, page=3, page_size=10, audit=False).items == page.items
+    # Without clamp (the API: Mem0 clients page until a page is empty) past the end stays empty.
+    for n in (4, 7):
+        assert selectors.memory_list(scope=scope, filters=filters, page=n, page_size=10, audit=False).items == []
