@@ -15,14 +15,21 @@ from memadmin.memory.capabilities import DESCRIPTIONS, capabilities_of
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import InvitationForm, RoleForm
 from tenants.invitations import InvitationNotSent, invitation_cancel, invitation_create, invitation_resend
-from tenants.memberships import LAST_ADMIN, membership_keeps_an_admin, membership_remove, membership_role_change
+from tenants.memberships import (
+    LAST_ADMIN,
+    managing_roles,
+    membership_keeps_an_admin,
+    membership_remove,
+    membership_role_change,
+)
 from tenants.models import Agent, Invitation, Membership, Role
 from tenants.views.common import TenantRequest, render_error, tenant_view
 
 
 def _page(request: TenantRequest, invite_form=None, status=200) -> HttpResponse:
     tenant = request.tenant
-    members = Membership.objects.for_tenant(tenant).select_related("user").order_by("user__username")
+    members = list(Membership.objects.for_tenant(tenant).select_related("user").order_by("user__username"))
+    admins = [m.pk for m in members if m.role in managing_roles()]
     invitations = Invitation.objects.filter(tenant=tenant, accepted_at=None, cancelled_at=None).select_related(
         "invited_by"
     )
@@ -40,6 +47,7 @@ def _page(request: TenantRequest, invite_form=None, status=200) -> HttpResponse:
                            "description": agent.description if agent else ""})  # fmt: skip
     return render(request, "tenants/members.html", {
         "members": members,
+        "last_admin": admins[0] if len(admins) == 1 else None,  # offered no change the server would refuse
         "invitations": invitations,
         "agents": agents,
         "invite_form": invite_form or InvitationForm(),

@@ -47,8 +47,11 @@ def test_members_add_change_remove_and_last_admin(client, world):
     assert not Membership.objects.filter(pk=member.pk).exists()
     assert set(events_of("member.role", "member.remove")) == {("member.role", "newcomer"),
                                                              ("member.remove", "newcomer")}  # fmt: skip
-    # The last admin cannot demote or remove themselves: said before the question, and refused after it.
+    # The last admin cannot demote or remove themselves: not offered, said before the question, refused after it.
     me = world.acme_admin
+    page = client.get("/t/acme/members/").content.decode()
+    assert 'data-testid="last-admin"' in page and f"/t/acme/members/{me.pk}/remove/" not in page
+    assert f"/t/acme/members/{me.pk}/role/" not in page
     for data in ({"role": "viewer"}, {"role": "viewer", "confirm": "yes"}):
         assert client.post(f"/t/acme/members/{me.pk}/role/", data).status_code == 409
     for data in ({}, {"confirm": "yes"}):
