@@ -11,8 +11,9 @@ The rules, checked when a URL is saved and again on the addresses it resolves to
   MEMADMIN_WEBHOOK_ALLOW_NETWORKS. IPv4 addresses dressed as IPv6 (``::ffff:10.0.0.1``, NAT64, 6to4) are
   judged as the IPv4 address they carry; decimal, octal and hex spellings (``http://2130706433/``) resolve
   to the address they mean and are judged as such.
-- Link-local (``169.254.169.254``: cloud metadata services), multicast, unspecified and reserved addresses
-  are refused whatever the setting: no webhook receiver lives there.
+- Link-local (``169.254.169.254``: cloud metadata services), multicast and unspecified addresses are refused
+  whatever the setting: no webhook receiver lives there. Reserved ones (``240.0.0.0/4``, broadcast) too, unless
+  listed.
 - No user:password in the URL (it would be shown and logged), at most 2,000 characters.
 - The connection goes to the address that was checked (no second lookup a rebinding DNS could answer
   differently); redirects are not followed; see delivery.py for timeouts and response size.
@@ -71,10 +72,12 @@ def allowed_network(ip: Address) -> bool:
 def address_refusal(ip: Address, *, scheme: str) -> str | None:
     """Why a delivery may not go to ``ip`` (None: it may)."""
     ip = _carried(ip)
-    if ip.is_link_local or ip.is_multicast or ip.is_unspecified or ip.is_reserved:
-        return f"{ip} is a link-local, multicast or reserved address; webhooks never go there."
+    if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
+        return f"{ip} is a link-local, multicast or unspecified address; webhooks never go there."
     if allowed_network(ip):
         return None
+    if ip.is_reserved and not ip.is_loopback:  # ::1 sits in IPv6's reserved ::/8
+        return f"{ip} is a reserved address; webhooks never go there."
     if not ip.is_global:
         return (f"{ip} is a private or local address; webhooks go to public addresses unless the operator "
                 "lists the network in MEMADMIN_WEBHOOK_ALLOW_NETWORKS.")  # fmt: skip
