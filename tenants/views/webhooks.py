@@ -3,6 +3,7 @@ rotation, deletion, and its delivery log (status, latency, attempts; refreshed w
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
@@ -54,6 +55,7 @@ def _detail_page(request: TenantRequest, webhook: Webhook, *, new_secret=None, f
                            "include_text": webhook.include_text, "app_ids": [a.app_id for a in webhook.apps.all()]},
         "form_error": form_error,
         "tested": tested,
+        "disable_after": settings.MEMADMIN_WEBHOOK_DISABLE_AFTER,
     }
     template = "tenants/webhook.html#log" if is_fragment(request) else "tenants/webhook.html"
     response = render(request, template, context, status=status)
