@@ -169,9 +169,9 @@ def deliveries_for(audit: AuditEvent) -> list[WebhookDelivery]:
                 continue
             payload = envelope(event_type=event_type, tenant_slug=slug, app_id=audit.app_id or None, event_id=event_id,
                                data=_narrow(data, bound) if bound else data, memory_id=memory_id)  # fmt: skip
-            created.append(WebhookDelivery.objects.create(webhook=webhook, event_id=event_id, event_type=event_type,
-                                                          payload=payload))  # fmt: skip
-    return created
+            created.append(WebhookDelivery(webhook=webhook, event_id=event_id, event_type=event_type, payload=payload))
+    # One INSERT for all of them: an add of 100 messages is 100 events per listening webhook.
+    return WebhookDelivery.objects.bulk_create(created) if created else []
 
 
 def on_audit_event(sender, instance: AuditEvent, created: bool, raw: bool = False, **kwargs) -> None:

@@ -16,9 +16,10 @@ from django.utils import timezone
 from memadmin.memory import services as memory
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.models import AuditEvent
+from tenants.jobs.sweep import jobs_sweep
 from tenants.models import Webhook, WebhookDelivery
 from tenants.webhooks import services
-from tenants.webhooks.delivery import retry_delay, sign, webhook_deliver
+from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune, retry_delay, sign, webhook_deliver
 from tests.tenants.webhooks.conftest import pending
 
 README = Path(__file__).resolve().parents[3] / "README.md"
@@ -259,3 +260,19 @@ def test_a_deleted_webhook_takes_its_pending_deliveries_with_it(world, hook, rec
     services.webhook_delete(scope=world.scope(), webhook=webhook)
     assert webhook_deliver(delivery_id=delivery.pk) == "skipped"
     assert receiver.requests == []
+
+
+def test_the_sweep_resends_lost_messages_and_prunes_the_log(world, hook):
+    hook()
+    add(world)
+    [delivery] = pending()
+    assert delivery.enqueued_at is None  # the commit hook never ran inside this test's transaction
+    assert jobs_sweep()["webhook_deliveries"] == 1
+    delivery.refresh_from_db()
+    assert delivery.enqueued_at is not None
+    assert deliveries_dispatch_due() == 0  # its message is on its way
+    month_ago = timezone.now() - timedelta(days=31)
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(created_at=month_ago)
+    assert deliveries_prune() == 0  # a pending delivery is never pruned
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(state="succeeded")
+    assert deliveries_prune() == 1 and not WebhookDelivery.objects.exists()
