@@ -9,7 +9,7 @@ a Celery message only says "try delivery X if it is due", so a duplicate message
   MEMADMIN_WEBHOOK_MAX_ATTEMPTS attempts; then the delivery has failed.
 - One probe at a time: while a webhook's receiver is failing, its other deliveries wait behind the one being
   retried (no attempt is spent on them), so a dead receiver costs one request per back-off step, not one per
-  event; the first success releases them.
+  event; the first success releases them, and a probe that gives up hands over to the next one alone.
 - Auto-disable: MEMADMIN_WEBHOOK_DISABLE_AFTER failed deliveries in a row (each after all its retries) turn the
   webhook off, cancel what it still had pending, write a ``webhook.disabled`` audit event and show it on the
   dashboard. Any success resets the count.
@@ -242,13 +242,16 @@ def _failed(delivery: WebhookDelivery, attempts: int, failure: AttemptFailed) ->
     _finish(delivery, WebhookDelivery.State.FAILED, attempts=attempts, status=failure.status,
             latency=failure.latency_ms, error=failure.message)  # fmt: skip
     with transaction.atomic():
-        Webhook.objects.filter(pk=webhook.pk).update(failed_deliveries=F("failed_deliveries") + 1, backoff_until=None)
+        # backoff_until = now: the next delivery released below may go (it is the new probe); the others keep
+        # waiting until it fails (and pushes the back-off on) or succeeds (and releases them all).
+        Webhook.objects.filter(pk=webhook.pk).update(failed_deliveries=F("failed_deliveries") + 1,
+                                                     backoff_until=timezone.now())  # fmt: skip
         webhook.refresh_from_db()
         if webhook.is_active and webhook.failed_deliveries >= settings.MEMADMIN_WEBHOOK_DISABLE_AFTER:
             webhook_disable(webhook=webhook, reason=f"{webhook.failed_deliveries} deliveries in a row failed after "
                             f"{attempts} attempts each (last: {failure.message}).")  # fmt: skip
     if webhook.is_active:
-        deliveries_release(webhook_id=webhook.pk)  # the next pending delivery becomes the probe
+        deliveries_release(webhook_id=webhook.pk, limit=1)
     return WebhookDelivery.State.FAILED
 
 
@@ -288,12 +291,13 @@ def deliveries_enqueue(ids) -> int:
     return sent
 
 
-def deliveries_release(*, webhook_id: int) -> int:
-    """A webhook's receiver answers again (or its probe gave up): its waiting deliveries are due now."""
+def deliveries_release(*, webhook_id: int, limit: int = DRAIN_BATCH) -> int:
+    """A webhook's receiver answers again: its waiting deliveries are due now (the sweep sends any beyond
+    ``limit``). With limit=1, after a probe gave up: the oldest one becomes the next probe."""
     now = timezone.now()
     waiting = WebhookDelivery.objects.filter(webhook_id=webhook_id, state=WebhookDelivery.State.PENDING,
                                              attempts=0).order_by("created_at")  # fmt: skip
-    ids = list(waiting.values_list("pk", flat=True)[:DRAIN_BATCH])
+    ids = list(waiting.values_list("pk", flat=True)[:limit])
     WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
     return deliveries_enqueue(ids)
 

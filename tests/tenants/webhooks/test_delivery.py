@@ -129,6 +129,26 @@ def test_a_failing_receiver_is_probed_by_one_delivery_while_the_others_wait(worl
     assert len(receiver.wait_for(4)) == 4
 
 
+def test_a_probe_that_gives_up_hands_over_to_one_delivery_not_to_all(world, hook, receiver, settings):
+    settings.MEMADMIN_WEBHOOK_RETRY_BASE_SECONDS = 60
+    settings.MEMADMIN_WEBHOOK_MAX_ATTEMPTS = 2
+    hook()
+    receiver.reply(503, times=10)
+    for text in ("one", "two", "three"):
+        add(world, text)
+    first, second, third = sorted(pending(), key=lambda d: d.created_at)
+    assert webhook_deliver(delivery_id=first.pk) == "retrying"
+    assert [webhook_deliver(delivery_id=d.pk) for d in (second, third)] == ["waiting", "waiting"]
+    due_now(first)
+    assert webhook_deliver(delivery_id=first.pk) == "failed"
+    second.refresh_from_db()
+    third.refresh_from_db()
+    assert second.next_attempt_at <= timezone.now() < third.next_attempt_at  # one new probe, not a herd
+    assert webhook_deliver(delivery_id=second.pk) == "retrying"
+    assert webhook_deliver(delivery_id=third.pk) == "skipped"
+    assert len(receiver.requests) == 3
+
+
 def test_repeated_failures_disable_the_webhook_and_tell_the_admin(world, hook, receiver, settings, client):
     settings.MEMADMIN_WEBHOOK_MAX_ATTEMPTS = 2
     settings.MEMADMIN_WEBHOOK_DISABLE_AFTER = 2
