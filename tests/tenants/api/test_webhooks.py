@@ -7,7 +7,7 @@ from mem0 import AsyncMemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
 from memadmin.memory.models import AuditEvent
-from tenants.models import Webhook
+from tenants.models import Webhook, WebhookDelivery
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -104,3 +104,18 @@ def test_a_bad_key_is_an_authentication_error(live_world, live_server, memory_cl
     client.client.headers["Authorization"] = "Token nope.nope"
     with pytest.raises(AuthenticationError):
         client.get_webhooks(project_id="acme")
+
+
+def test_api_deletions_of_a_person_are_user_erased_events(live_world, memory_client):
+    client = memory_client(live_world.acme_key)
+    client.create_webhook(url=URL, name="erasures", project_id="acme", event_types=["user.erased", "memory_delete"])
+    for user in ("u_one", "u_two"):
+        client.add([{"role": "user", "content": f"{user} likes tea"}], user_id=user)
+    client.add([{"role": "user", "content": "a run"}], user_id="u_two", run_id="r1")
+    client.delete_all(user_id="u_one")
+    client.delete_all(user_id="u_two", run_id="r1")  # a run of the person: memories deleted, not the person
+    client.delete_users(user_id="u_two")
+    kinds = [(d.event_type, d.payload["data"].get("user_id"), d.payload["data"].get("count"))
+             for d in WebhookDelivery.objects.order_by("created_at")]  # fmt: skip
+    assert kinds == [("memory_delete", "u_one", 1), ("user.erased", "u_one", 1), ("memory_delete", "u_two", 1),
+                     ("memory_delete", "u_two", 1), ("user.erased", "u_two", 1)]  # fmt: skip
