@@ -41,7 +41,7 @@ def _list_page(request: TenantRequest, *, form=None, form_error=None, status=200
 
 
 def _detail_page(request: TenantRequest, webhook: Webhook, *, new_secret=None, form=None, form_error=None,
-                 tested=None, status=200) -> HttpResponse:  # fmt: skip
+                 status=200) -> HttpResponse:  # fmt: skip
     deliveries = services.webhook_deliveries(webhook=webhook)
     context = {
         "webhook": webhook,
@@ -54,7 +54,6 @@ def _detail_page(request: TenantRequest, webhook: Webhook, *, new_secret=None, f
         "values": form or {"name": webhook.name, "url": webhook.url, "event_types": webhook.event_types,
                            "include_text": webhook.include_text, "app_ids": [a.app_id for a in webhook.apps.all()]},
         "form_error": form_error,
-        "tested": tested,
         "disable_after": settings.MEMADMIN_WEBHOOK_DISABLE_AFTER,
     }
     template = "tenants/webhook.html#log" if is_fragment(request) else "tenants/webhook.html"
@@ -103,7 +102,14 @@ def webhook_edit(request: TenantRequest, webhook_id: int) -> HttpResponse:
 def webhook_test(request: TenantRequest, webhook_id: int) -> HttpResponse:
     webhook = services.webhook_get(scope=request.scope, webhook_id=webhook_id)
     delivery = services.webhook_send_test(scope=request.scope, webhook=webhook)
-    return _detail_page(request, webhook, tested=delivery)
+    answer = " ".join(part for part in (f"HTTP {delivery.last_status}" if delivery.last_status else "",
+                                        f"in {delivery.latency_ms} ms" if delivery.latency_ms is not None else "",
+                                        f"({delivery.last_error})" if delivery.last_error else "") if part)  # fmt: skip
+    if delivery.state == WebhookDelivery.State.SUCCEEDED:
+        messages.success(request, f"Test event delivered: {answer}.")
+    else:
+        messages.error(request, f"Test event not delivered: {answer}.")
+    return redirect("webhook", tenant_slug=request.tenant.slug, webhook_id=webhook.pk)
 
 
 @tenant_view

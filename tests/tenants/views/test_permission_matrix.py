@@ -71,7 +71,7 @@ CASES = {
     "webhook_edit": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk},
                          data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_delete",
                                "is_active": "on"}, ok=302),
-    "webhook_test": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=200),
+    "webhook_test": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=302),
     "webhook_rotate": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=200),
     "webhook_delete": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=302),
 }  # fmt: skip
