@@ -4,6 +4,7 @@ A bad value raises ImproperlyConfigured naming the variable: a typo in
 production must stop the process, not silently fall back to a default.
 """
 
+import ipaddress
 import os
 import secrets
 from pathlib import Path
@@ -51,6 +52,17 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_networks(name: str) -> tuple:
+    """A comma-separated list of CIDRs ("10.0.0.0/8,::1/128"); a bare address is its own /32 or /128."""
+    networks = []
+    for item in env_list(name, []):
+        try:
+            networks.append(ipaddress.ip_network(item, strict=False))
+        except ValueError:
+            raise ImproperlyConfigured(f"{name} must list networks like 10.0.0.0/8, got {item!r}") from None
+    return tuple(networks)
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -13,6 +13,7 @@ from memadmin.env import (
     env_email,
     env_int,
     env_list,
+    env_networks,
     env_rate,
     env_str,
     private_files,
@@ -283,6 +284,15 @@ MEMADMIN_MONITOR_KEYS_PER_SECOND = env_int("MEMADMIN_MONITOR_KEYS_PER_SECOND", 1
 # Count first (SCAN count vs FT.INFO counters, no per-key lookups) and ask the index key by key only when the
 # counts cannot vouch for the pass (memadmin/memory/consistency.py's docstring has the argument).
 MEMADMIN_MONITOR_COUNT_FIRST = env_bool("MEMADMIN_MONITOR_COUNT_FIRST", True)
+
+# Webhooks (tenants/webhooks/): where they may point, and how hard delivery tries. Public addresses only unless
+# listed here (CIDRs, e.g. "10.0.0.0/8,127.0.0.1/32"): a tenant admin must not reach the server's own network.
+MEMADMIN_WEBHOOK_ALLOW_NETWORKS = env_networks("MEMADMIN_WEBHOOK_ALLOW_NETWORKS")
+MEMADMIN_WEBHOOK_TIMEOUT_SECONDS = env_int("MEMADMIN_WEBHOOK_TIMEOUT_SECONDS", 5, minimum=1, maximum=30)
+MEMADMIN_WEBHOOK_MAX_ATTEMPTS = env_int("MEMADMIN_WEBHOOK_MAX_ATTEMPTS", 6, minimum=1, maximum=20)
+MEMADMIN_WEBHOOK_RETRY_BASE_SECONDS = env_int("MEMADMIN_WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=0, maximum=3600)
+MEMADMIN_WEBHOOK_DISABLE_AFTER = env_int("MEMADMIN_WEBHOOK_DISABLE_AFTER", 5, minimum=1)
+MEMADMIN_WEBHOOK_LOG_DAYS = env_int("MEMADMIN_WEBHOOK_LOG_DAYS", 30, minimum=1, maximum=3650)
 
 LOGGING = {
     "version": 1,

@@ -50,13 +50,21 @@ URL_CAPABILITIES: dict[str, str] = {
     "app_offboard_start": cap.OFFBOARD,
     "app_export_job": cap.EXPORT_APP,
     "tenant_export_job": cap.EXPORT_APP,
+    "webhooks": cap.MANAGE_WEBHOOKS,
+    "webhook_new": cap.MANAGE_WEBHOOKS,
+    "webhook": cap.MANAGE_WEBHOOKS,
+    "webhook_edit": cap.MANAGE_WEBHOOKS,
+    "webhook_test": cap.MANAGE_WEBHOOKS,
+    "webhook_rotate": cap.MANAGE_WEBHOOKS,
+    "webhook_delete": cap.MANAGE_WEBHOOKS,
 }
 
 # URLs that change something: POST-only, and the ones a read-only member gets 403 for.
 MUTATIONS = frozenset({
     "memory_delete", "user_delete", "user_erase", "link_issue", "link_revoke", "member_add", "member_role",
     "member_remove", "invitation_resend", "invitation_cancel", "api_key_new", "api_key_revoke", "job_cancel",
-    "app_offboard_start", "app_export_job", "tenant_export_job",
+    "app_offboard_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit", "webhook_test",
+    "webhook_rotate", "webhook_delete",
 })  # fmt: skip
 
 

@@ -2,7 +2,20 @@ from django.urls import include, path, register_converter
 
 from tenants import views
 from tenants.converters import StoredIdConverter
-from tenants.views import apps, audit, auth, invitations, jobs, keys, members, memories, overview, users, your_data
+from tenants.views import (
+    apps,
+    audit,
+    auth,
+    invitations,
+    jobs,
+    keys,
+    members,
+    memories,
+    overview,
+    users,
+    webhooks,
+    your_data,
+)
 
 # Any stored app_id / memory_id reverses, "/" and ".." included (tenants/converters.py).
 register_converter(StoredIdConverter, "id")
@@ -44,6 +57,14 @@ tenant_urls = [
     path("apps/<id:app_id>/export-job/", jobs.app_export_job, name="app_export_job"),
     path("export-job/", jobs.app_export_job, name="tenant_export_job"),
     path("user/erase/", jobs.user_erase, name="user_erase"),
+    # webhooks (tenants/views/webhooks.py)
+    path("webhooks/", webhooks.webhook_index, name="webhooks"),
+    path("webhooks/new/", webhooks.webhook_new, name="webhook_new"),
+    path("webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="webhook"),
+    path("webhooks/<int:webhook_id>/edit/", webhooks.webhook_edit, name="webhook_edit"),
+    path("webhooks/<int:webhook_id>/test/", webhooks.webhook_test, name="webhook_test"),
+    path("webhooks/<int:webhook_id>/rotate/", webhooks.webhook_rotate, name="webhook_rotate"),
+    path("webhooks/<int:webhook_id>/delete/", webhooks.webhook_delete, name="webhook_delete"),
 ]
 
 # An end user's own page, reached through a private link (tenants/views/your_data.py).

@@ -15,6 +15,9 @@ from django.core.cache import cache
 from memadmin.memory import index, store
 from memadmin.memory.embedded import free_port, start_process
 
+# A real local HTTP receiver for webhook tests (the ``receiver`` fixture).
+pytest_plugins = ("tests.receiver",)
+
 
 class ThrowawayValkey:
     def __init__(self):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope
 
@@ -19,16 +21,19 @@ def audit_record(
     details: dict | None = None,
 ) -> None:
     ids = list(memory_ids)
-    AuditEvent.objects.create(
-        tenant_id=scope.tenant_id,
-        actor=scope.actor,
-        actor_kind=scope.actor_kind,
-        role=scope.role,
-        action=action,
-        app_id=app_id or "",
-        user_id=user_id or scope.user_id or "",
-        memory_ids=ids[:MAX_IDS],
-        count=count or len(ids),
-        ip=scope.ip,
-        details={**(details or {}), **({"ids_truncated": True} if len(ids) > MAX_IDS else {})},
-    )
+    # One transaction with whatever reacts to the row (post_save: tenants' webhook outbox), so an event is
+    # recorded with its deliveries or not at all; no savepoint when the caller already has a transaction.
+    with transaction.atomic(savepoint=False):
+        AuditEvent.objects.create(
+            tenant_id=scope.tenant_id,
+            actor=scope.actor,
+            actor_kind=scope.actor_kind,
+            role=scope.role,
+            action=action,
+            app_id=app_id or "",
+            user_id=user_id or scope.user_id or "",
+            memory_ids=ids[:MAX_IDS],
+            count=count or len(ids),
+            ip=scope.ip,
+            details={**(details or {}), **({"ids_truncated": True} if len(ids) > MAX_IDS else {})},
+        )

@@ -26,17 +26,20 @@ MANAGE_KEYS = "manage_keys"
 MANAGE_LINKS = "manage_links"  # issue and revoke "your data" links
 MANAGE_MEMBERS = "manage_members"
 READ_AUDIT = "read_audit"
+MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks: where events go, and their delivery logs
 
 _SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS})
-_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT}
+_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
+                     MANAGE_WEBHOOKS}
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset({READ}),
     SUPPORT: _SUPPORT,
     ADMIN: _ADMIN,
-    # An app server: everything the Mem0 API offers, "your data" links for its users, and following the jobs
-    # its deletions become (GET /v1/jobs/<id>/, within its apps); no staff pages.
-    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS}),
+    # An app server: everything the Mem0 API offers (webhooks included: MemoryClient.create_webhook), "your
+    # data" links for its users, and following the jobs its deletions become (GET /v1/jobs/<id>/, within its
+    # apps); no staff pages.
+    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS, MANAGE_WEBHOOKS}),
     END_USER: frozenset({READ, EXPORT, DELETE}),
     # A job runs what its requester was allowed to start (checked when it was requested).
     SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD}),
@@ -57,6 +60,7 @@ DESCRIPTIONS = {
     MANAGE_LINKS: 'manage "your data" links',
     MANAGE_MEMBERS: "manage members",
     READ_AUDIT: "read the audit log",
+    MANAGE_WEBHOOKS: "manage webhooks",
 }
 
 

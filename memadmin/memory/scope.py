@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, refusal, role_can
+from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, VIEWER, refusal, role_can
 from memadmin.memory.errors import PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
 
@@ -128,5 +128,22 @@ def scope_for_job(job, *, apps=None) -> Scope:
     )
 
 
+def scope_for_webhook(webhook) -> Scope:
+    """A webhook that opted in to memory text reads it, at delivery time, in its own apps (or the tenant's):
+    the viewer's capabilities, nothing that writes or deletes."""
+    tenant = webhook.tenant
+    bound = list(webhook.apps.all())
+    return Scope(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=_app_refs(bound or tenant.apps.all()),
+        role=VIEWER,
+        actor=f"webhook:{webhook.name}",
+        actor_kind="system",
+        ip=None,
+        _token=_BUILDER,
+    )
+
+
 __all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_api_key", "scope_for_end_user",
-           "scope_for_job", "scope_for_membership"]  # fmt: skip
+           "scope_for_job", "scope_for_membership", "scope_for_webhook"]  # fmt: skip

@@ -28,6 +28,9 @@ ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
     "api-export-get": {"POST": cap.EXPORT},
     "api-data-links": {"POST": cap.MANAGE_LINKS},
     "api-job": {"GET": cap.RUN_JOBS},  # as the dashboard's job pages; a restricted key sees jobs within its apps
+    # A restricted key's webhooks are bound to its apps, and it sees only those (tenants/webhooks/services.py).
+    "api-webhooks": {"GET": cap.MANAGE_WEBHOOKS, "POST": cap.MANAGE_WEBHOOKS},
+    "api-webhook": {"PUT": cap.MANAGE_WEBHOOKS, "DELETE": cap.MANAGE_WEBHOOKS},
 }
 # The schema and its documentation pages: no principal, no data.
 PUBLIC = frozenset({"api-schema", "api-docs", "api-redoc"})

@@ -6,7 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from tenants.api import views
+from tenants.api import views, webhooks
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
 # Swagger UI and Redoc (served locally) style their pages with inline <style>; scripts stay 'self' only
@@ -33,6 +33,8 @@ urlpatterns = [
     path("v1/exports/get/", views.export_get, name="api-export-get"),
     path("api/v1/data-links/", views.data_link_create, name="api-data-links"),
     path("v1/jobs/<uuid:job_id>/", views.job_detail, name="api-job"),  # memadmin's own: an erasure's 202 names it
+    path("api/v1/webhooks/projects/<str:project_id>/", webhooks.webhook_collection, name="api-webhooks"),
+    path("api/v1/webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="api-webhook"),
     path("api/schema/", SpectacularAPIView.as_view(**_public), name="api-schema"),
     path(
         "api/docs/", _docs_csp(SpectacularSwaggerSplitView.as_view(url_name="api-schema", **_public)), name="api-docs"

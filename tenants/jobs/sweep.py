@@ -1,4 +1,5 @@
-"""The periodic sweep (Celery beat, and once at worker start): due jobs, lost jobs, expired exports, retention.
+"""The periodic sweep (Celery beat, and once at worker start): due jobs, lost jobs, expired exports, retention,
+webhook deliveries whose message was lost (or that waited behind a failing receiver), the webhook log's age.
 
 The Job row is the source of truth; these functions only re-send nudges the broker lost and schedule what is due.
 """
@@ -18,6 +19,7 @@ from memadmin.memory.consistency import consistency_step, last_checked
 from memadmin.memory.errors import StoreUnavailable
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.models import App, Job, RetentionPolicy
+from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune
 
 logger = logging.getLogger("memadmin.jobs")
 
@@ -73,6 +75,8 @@ def jobs_sweep() -> dict:
         "recovered": jobs_recover(),
         "exports_expired": exports_expire(),
         "retention_jobs": retention_due(),
+        "webhook_deliveries": deliveries_dispatch_due(),
+        "webhook_log_pruned": deliveries_prune(),
     }
 
 

@@ -12,6 +12,7 @@ from celery.signals import worker_ready
 
 from tenants.jobs.runners import run_job as job_run
 from tenants.jobs.sweep import index_consistency_sweep, jobs_sweep
+from tenants.webhooks.delivery import webhook_deliver
 
 logger = logging.getLogger("memadmin.jobs")
 
@@ -19,6 +20,13 @@ logger = logging.getLogger("memadmin.jobs")
 @shared_task(name="tenants.jobs.tasks.run_job", acks_late=True, reject_on_worker_lost=True)
 def run_job(job_id: str) -> str:
     return job_run(job_id)
+
+
+@shared_task(name="tenants.jobs.tasks.deliver_webhook", acks_late=True, reject_on_worker_lost=True,
+             ignore_result=True)
+def deliver_webhook(delivery_id: str) -> str:
+    """One attempt at one webhook delivery, if due (tenants/webhooks/delivery.py: retries, back-off)."""
+    return webhook_deliver(delivery_id=delivery_id)
 
 
 @shared_task(name="tenants.jobs.tasks.sweep", ignore_result=True)

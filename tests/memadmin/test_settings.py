@@ -176,3 +176,14 @@ def test_settings_refuse_bad_values(monkeypatch, name, value):
     monkeypatch.setenv(name, value)
     with pytest.raises(ImproperlyConfigured, match=name):
         load_settings()
+
+
+def test_env_networks(monkeypatch):
+    """MEMADMIN_WEBHOOK_ALLOW_NETWORKS: CIDRs, a bare address is its own network; anything else stops the process."""
+    monkeypatch.setenv("X_TEST", "10.0.0.0/8, 127.0.0.1,::1/128")
+    assert [str(n) for n in env.env_networks("X_TEST")] == ["10.0.0.0/8", "127.0.0.1/32", "::1/128"]
+    monkeypatch.setenv("X_TEST", "10.0.0.0/8,intranet")
+    with pytest.raises(ImproperlyConfigured, match="X_TEST"):
+        env.env_networks("X_TEST")
+    monkeypatch.delenv("X_TEST")
+    assert env.env_networks("X_TEST") == ()

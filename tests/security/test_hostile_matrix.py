@@ -26,7 +26,8 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
-from tenants.models import Invitation, Job, Membership
+from tenants.models import Invitation, Job, Membership, Webhook
+from tenants.webhooks.services import new_secret
 from tests.security.conftest import (
     OUTSIDE_CONCIERGE,
     assert_json_error,
@@ -66,6 +67,10 @@ INPUT_FIELDS = (
     "filters",
     "typed",
     "grace_hours",
+    "url",
+    "event_types",
+    "include_text",
+    "is_active",
 )
 
 
@@ -98,6 +103,8 @@ PARAMETERS = (
     "prefix",
     "entity_type",
     "name",
+    "webhook_id",
+    "project_id",
 )
 
 
@@ -116,6 +123,8 @@ def _targets(world, slug: str) -> dict:
         "prefix": world.keys[slug].full_row.prefix,
         "entity_type": "user",
         "name": "alice",
+        "webhook_id": str(world.webhooks[slug].pk),
+        "project_id": slug,
     }
 
 
@@ -153,6 +162,19 @@ def world(hostile_world, settings):
         )  # fmt: skip
         for tenant in hostile_world.tenants
     }
+    # Per tenant a tenant-wide webhook, whose name carries the tenant's marker and the text the app-restricted
+    # key must never see (it sees only webhooks bound within its apps), and one bound to concierge_app.
+    hostile_world.webhooks, hostile_world.concierge_webhooks = {}, {}
+    for tenant in hostile_world.tenants:
+        hostile_world.webhooks[tenant.slug] = Webhook.objects.create(
+            tenant=tenant, name=f"{marker(tenant)} {OUTSIDE_CONCIERGE}", url=f"https://{tenant.slug}.invalid/hook",
+            event_types=["memory_add"], secret=new_secret(), created_by="test",
+        )  # fmt: skip
+        bound = Webhook.objects.create(tenant=tenant, name=f"{marker(tenant)} concierge hook", secret=new_secret(),
+                                       url=f"https://{tenant.slug}.invalid/c", event_types=["memory_add"],
+                                       created_by="test")  # fmt: skip
+        bound.apps.set([tenant.apps.get(app_id="concierge_app")])
+        hostile_world.concierge_webhooks[tenant.slug] = bound
     exports = Path(django_settings.DATA_DIR) / "exports"
     exports.mkdir(parents=True, exist_ok=True)
     for tenant in hostile_world.tenants:

@@ -16,8 +16,9 @@ from django.urls import get_resolver, reverse
 from django.utils import timezone
 
 from memadmin.memory.capabilities import role_can
-from tenants.models import DataLink, Invitation, Job, Membership, TenantAPIKey
+from tenants.models import DataLink, Invitation, Job, Membership, TenantAPIKey, Webhook
 from tenants.permissions import MUTATIONS, ROLES, URL_CAPABILITIES
+from tenants.webhooks.services import new_secret
 from tests.factories import MembershipFactory, UserFactory
 from tests.tenants.views.conftest import login
 
@@ -62,6 +63,17 @@ CASES = {
                            ok=302),
     "tenant_export_job": dict(data={"format": "json"}, ok=302),
     "user_erase": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),
+    # webhooks (tenants/views/webhooks.py); hooks.invalid never resolves, so the test event fails fast
+    "webhooks": dict(ok=200),
+    "webhook_new": dict(data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_add"},
+                        ok=200),
+    "webhook": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=200),
+    "webhook_edit": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk},
+                         data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_delete",
+                               "is_active": "on"}, ok=302),
+    "webhook_test": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=302),
+    "webhook_rotate": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=200),
+    "webhook_delete": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=302),
 }  # fmt: skip
 
 
@@ -109,6 +121,8 @@ def _tenant_data(world, memories, tenant):
                                              token_hash=uuid.uuid4().hex,
                                              expires_at=timezone.now() + timezone.timedelta(days=1))  # fmt: skip
     t.api_key, _ = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-key", tenant=tenant)
+    t.webhook = Webhook.objects.create(tenant=tenant, name=f"{tenant.slug}-hook", url="https://hooks.invalid/x",
+                                       event_types=["memory_add"], secret=new_secret(), created_by="x")  # fmt: skip
     result = Path(settings.DATA_DIR) / f"matrix-{tenant.slug}-{uuid.uuid4().hex}.json"
     result.write_text("[]")
     t.job = Job.objects.create(kind=Job.Kind.ERASE_USER, tenant=tenant, params={"user_id": "alice"},
@@ -175,7 +189,8 @@ def test_anonymous_is_sent_to_sign_in(client, db, name):
     case = CASES[name]
     dummy = SimpleNamespace(app="x", memory=SimpleNamespace(id="x"), link=SimpleNamespace(pk=uuid.uuid4()),
                             target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
-                            api_key=SimpleNamespace(prefix="x"), invitation=SimpleNamespace(pk=1))  # fmt: skip
+                            api_key=SimpleNamespace(prefix="x"), invitation=SimpleNamespace(pk=1),
+                            webhook=SimpleNamespace(pk=1))  # fmt: skip
     url = reverse(name, kwargs={"tenant_slug": "acme", **(case["kwargs"](dummy) if "kwargs" in case else {})})
     response = client.post(url) if name in MUTATIONS else client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
