@@ -7,7 +7,6 @@ through memadmin.memory (which audits); errors become JSON in errors.py.
 
 from __future__ import annotations
 
-import ast
 import json
 from datetime import timedelta
 from itertools import chain
@@ -42,7 +41,7 @@ from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import key_app_pks, request_scope
-from tenants.api.parsers import check_untrusted, loads_untrusted
+from tenants.api.parsers import literal_untrusted, loads_untrusted
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
 from tenants.exports import ending_visibly, json_array
@@ -374,25 +373,21 @@ def memory_history(request, memory_id: str) -> Response:
 
 
 def _query_filters(raw: str | None):
-    """`filters` in a query string: JSON, or the Python repr the 2.2 client makes of a dict."""
+    """`filters` in a query string: JSON, or the Python repr the 2.2 client makes of a dict (parsed as data,
+    never evaluated: tenants/api/parsers.py literal_untrusted)."""
     if not raw:
         return None
     if len(raw) > MAX_QUERY_FILTER_CHARS:
-        raise ValidationError("filters is too long.", field="filters")
+        raise ValidationError(f"filters is too long: at most {MAX_QUERY_FILTER_CHARS} characters.", field="filters")
     try:
         return loads_untrusted(raw)  # the body's rules: bounded depth, valid Unicode, finite numbers
     except ParseError as exc:
         if not str(exc.detail).startswith("JSON parse error"):
             raise ValidationError(str(exc.detail), field="filters") from None
     try:
-        value = ast.literal_eval(raw)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise ValidationError("filters must be a JSON object.", field="filters") from None
-    try:
-        check_untrusted(value)
+        return literal_untrusted(raw)
     except ParseError as exc:
         raise ValidationError(str(exc.detail), field="filters") from None
-    return value
 
 
 # An app_id alone never pins a deletion: a whole app goes through offboarding (grace period, receipt).
