@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope
 
@@ -17,9 +19,11 @@ def audit_record(
     memory_ids=(),
     count: int = 0,
     details: dict | None = None,
-) -> None:
+    event_id: UUID | None = None,
+) -> AuditEvent:
     ids = list(memory_ids)
-    AuditEvent.objects.create(
+    return AuditEvent.objects.create(
+        **({"event_id": event_id} if event_id else {}),
         tenant_id=scope.tenant_id,
         actor=scope.actor,
         actor_kind=scope.actor_kind,

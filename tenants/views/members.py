@@ -12,10 +12,10 @@ from django.utils import timezone
 from django_htmx.http import HttpResponseClientRedirect
 
 from memadmin.memory import selectors
-from memadmin.memory.capabilities import MANAGE_MEMBERS, STAFF_ROLES, role_can
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import InvitationForm, RoleForm
 from tenants.invitations import InvitationNotSent, invitation_cancel, invitation_create, invitation_resend
+from tenants.members import keeps_an_admin
 from tenants.models import Agent, Invitation, Membership, Role
 from tenants.views.common import TenantRequest, render_error, tenant_view
 
@@ -104,14 +104,6 @@ def _member_for(request: TenantRequest, member_id: int) -> Membership:
     return get_object_or_404(Membership.objects.for_tenant(request.tenant).select_for_update(), pk=member_id)
 
 
-def _keeps_an_admin(tenant, changing: Membership, new_role: str | None) -> bool:
-    """A tenant must never lose its last admin: nobody could manage it from the dashboard afterwards."""
-    if not role_can(changing.role, MANAGE_MEMBERS) or (new_role and role_can(new_role, MANAGE_MEMBERS)):
-        return True
-    managers = [role for role in STAFF_ROLES if role_can(role, MANAGE_MEMBERS)]
-    return Membership.objects.for_tenant(tenant).filter(role__in=managers).exclude(pk=changing.pk).exists()
-
-
 @tenant_view
 def member_role(request: TenantRequest, member_id) -> HttpResponse:
     form = RoleForm(request.POST)
@@ -120,7 +112,7 @@ def member_role(request: TenantRequest, member_id) -> HttpResponse:
     with transaction.atomic():
         member = _member_for(request, member_id)
         role = form.cleaned_data["role"]
-        if not _keeps_an_admin(request.tenant, member, role):
+        if not keeps_an_admin(request.tenant, member, role):
             return render_error(request, 409, "This is the last admin of the tenant; make someone else admin first.")
         member.role = role
         member.save(update_fields=["role"])
@@ -132,7 +124,7 @@ def member_role(request: TenantRequest, member_id) -> HttpResponse:
 def member_remove(request: TenantRequest, member_id) -> HttpResponse:
     with transaction.atomic():
         member = _member_for(request, member_id)
-        if not _keeps_an_admin(request.tenant, member, None):
+        if not keeps_an_admin(request.tenant, member, None):
             return render_error(request, 409, "This is the last admin of the tenant; make someone else admin first.")
         member.delete()
     messages.success(request, f"{member.user.get_username()} was removed from {request.tenant.name}.")

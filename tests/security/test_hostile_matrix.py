@@ -26,6 +26,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from memadmin.memory.models import AuditEvent
 from tenants.models import Invitation, Job, Membership
 from tests.security.conftest import (
     OUTSIDE_CONCIERGE,
@@ -66,6 +67,10 @@ INPUT_FIELDS = (
     "filters",
     "typed",
     "grace_hours",
+    "email",
+    "category",
+    "action",
+    "actor",
 )
 
 
@@ -98,6 +103,9 @@ PARAMETERS = (
     "prefix",
     "entity_type",
     "name",
+    "org_id",
+    "project_id",
+    "event_id",
 )
 
 
@@ -116,6 +124,9 @@ def _targets(world, slug: str) -> dict:
         "prefix": world.keys[slug].full_row.prefix,
         "entity_type": "user",
         "name": "alice",
+        "org_id": slug,
+        "project_id": slug,
+        "event_id": str(AuditEvent.objects.for_tenant(tenant).filter(action="memory.add").first().event_id),
     }
 
 

@@ -30,7 +30,13 @@ def test_every_endpoint_and_method_has_a_capability():
 
 KWARGS = {"api-memory-history": {"memory_id": "x"}, "api-memory-detail": {"memory_id": "x"},
           "api-entity-delete": {"entity_type": "user", "name": "nobody"},
-          "api-job": {"job_id": "00000000-0000-4000-8000-000000000000"}}  # fmt: skip
+          "api-job": {"job_id": "00000000-0000-4000-8000-000000000000"},
+          "api-event": {"event_id": "00000000-0000-4000-8000-000000000000"},
+          "api-entity-profile": {"entity_type": "user", "name": "nobody"},
+          "api-project-create": {"org_id": "acme"},
+          "api-project": {"org_id": "acme", "project_id": "acme"},
+          "api-project-members": {"org_id": "acme", "project_id": "acme"},
+          "api-profile-job": {"job_id": "x"}}  # fmt: skip
 CASES = [(name, method, role) for name, methods in ENDPOINT_CAPABILITIES.items() for method in methods
          for role in ROLES]  # fmt: skip
 
