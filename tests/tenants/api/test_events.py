@@ -92,3 +92,13 @@ def test_events_of_other_kinds_are_not_in_the_feed(world, api):
     api.as_key(world.acme_key)
     assert api.get("/v1/events/").json()["count"] == 0
     assert api.get(f"/v1/events/{event_id}/").status_code == 404
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_official_client_async_add_and_its_event(live_world, memory_client):
+    client = memory_client(live_world.acme_key)
+    answer = client.add("I fly economy.", user_id="u_async", async_mode=True)["results"][0]
+    assert answer["status"] == "SUCCEEDED"
+    event = client.client.get(answer["status_url"]).json()  # the 2.2.1 client has no events method
+    assert event["status"] == "SUCCEEDED" and event["memory_ids"] == [answer["memories"][0]["id"]]
+    assert client.get(event["memory_ids"][0])["memory"] == "I fly economy."
