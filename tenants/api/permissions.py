@@ -11,6 +11,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from memadmin.memory import capabilities as cap
+from memadmin.memory.audit import audit_record
 from tenants.api.auth import request_scope
 
 ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
@@ -78,5 +79,8 @@ class HasCapability(BasePermission):
         if not scope.can(needed):
             message = (scope.actor_kind == "api" and KEY_REFUSALS.get(needed)) or cap.refusal(scope.role, needed)
             method = CLIENT_METHODS.get((request.resolver_match.url_name, request.method))
+            if scope.actor_kind == "api" and needed in KEY_REFUSALS:
+                # A server key reaching for the members is a misconfigured or stolen key: worth a line in the log.
+                audit_record(scope=scope, action="api.refused", details={"method": method, "capability": needed})
             raise exceptions.PermissionDenied(f"{method}: {message}" if method else message)
         return True

@@ -71,8 +71,10 @@ def profile_job(request: Request, job_id: str):
     refuse("get_profile_job")
 
 
-@extend_schema(operation_id="profile_settings", summary="get_ / update_profile_settings: not supported",
-               request=None, responses=REFUSED)  # fmt: skip
+@extend_schema(methods=["GET"], operation_id="profile_settings_get", summary="get_profile_settings: not supported",
+               responses=REFUSED)  # fmt: skip
+@extend_schema(methods=["POST"], operation_id="profile_settings_update", request=None, responses=REFUSED,
+               summary="update_profile_settings: not supported")  # fmt: skip
 @api_view(["GET", "POST"])
 def profile_settings(request: Request):
     refuse("get_profile_settings" if request.method == "GET" else "update_profile_settings")

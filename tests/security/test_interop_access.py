@@ -99,6 +99,9 @@ def test_members_are_for_admin_sessions_only(hostile_world, kind):
     if MEMBERS[kind] == 403:
         assert roles["acme-viewer"] == "viewer" and not mail.outbox
         assert not AuditEvent.objects.filter(action__startswith="member.").exists()
+        refusals = AuditEvent.objects.filter(action="api.refused").values_list("details", flat=True)
+        expected = 4 if kind.startswith("key") else 0  # a key reaching for the members is audited
+        assert len(refusals) == expected and all(d["capability"] == "manage_members" for d in refusals)
     else:
         assert "acme-viewer" not in roles  # promoted, then removed
         assert [m.to for m in mail.outbox] == [["newcomer@example.com"]]
