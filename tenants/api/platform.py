@@ -35,7 +35,13 @@ WHY = {
     "dashboard or with `manage.py offboard`: a grace period, then a verified deletion and a receipt.",
 }
 
-REFUSED = {400: OpenApiResponse(s.ErrorSerializer, description="Not supported by memadmin; the message says why.")}
+REFUSED = {
+    400: OpenApiResponse(s.ErrorSerializer, description="Not supported by memadmin; the message says why."),
+    401: OpenApiResponse(s.ErrorSerializer, description="No API key, or an invalid or revoked one."),
+    403: OpenApiResponse(s.ErrorSerializer, description="The role may not do this."),
+    404: OpenApiResponse(s.ErrorSerializer, description="Not your project (org_id / project_id)."),
+    429: OpenApiResponse(s.ErrorSerializer, description="Rate limit exceeded; see Retry-After."),
+}
 
 
 def refuse(method: str):
