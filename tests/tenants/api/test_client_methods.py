@@ -65,9 +65,9 @@ def _instructions_stored(result, x) -> bool:
 
 
 def _gone(result, x) -> bool:
-    return result["message"] == "Entity deleted successfully." and x.seed.get_all(filters={"user_id": USER})[
-        "count"
-    ] == 0
+    return (
+        result["message"] == "Entity deleted successfully." and x.seed.get_all(filters={"user_id": USER})["count"] == 0
+    )
 
 
 def _kept(x) -> bool:

@@ -56,8 +56,11 @@ def _prompt(request: dict) -> str:
 
 def test_the_tenants_instructions_reach_the_extraction_llm(world, api, llm):
     api.as_key(world.acme_key)
-    updated = api.patch("/api/v1/orgs/organizations/acme/projects/acme/",
-                        {"custom_instructions": "Record dietary facts only.", "org_id": "acme"}, format="json")
+    updated = api.patch(
+        "/api/v1/orgs/organizations/acme/projects/acme/",
+        {"custom_instructions": "Record dietary facts only.", "org_id": "acme"},
+        format="json",
+    )
     assert updated.status_code == 200, updated.content
     added = api.post("/v3/memories/add/", {"messages": "I stopped eating meat last year.", "user_id": "u1",
                                            "infer": True}, format="json")  # fmt: skip
