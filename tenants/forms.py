@@ -9,6 +9,7 @@ from django.contrib.auth.forms import UserCreationForm
 from memadmin.memory import errors
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
 from memadmin.memory.ids import clean_id
+from tenants.activity import CATEGORY_CHOICES, category_actions
 from tenants.audit_words import audit_action_label
 from tenants.models import Role
 
@@ -136,6 +137,8 @@ class AuditFilterForm(forms.Form):
     actor = forms.CharField(required=False, max_length=200, strip=True)
     action = forms.ChoiceField(required=False)
     user_id = forms.CharField(label="User", required=False, max_length=128, strip=True)
+    app_id = forms.CharField(label="App", required=False, max_length=128, strip=True)
+    category = forms.ChoiceField(label="Show", required=False, choices=CATEGORY_CHOICES)
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     page = forms.IntegerField(required=False, min_value=1)
@@ -159,6 +162,10 @@ class AuditFilterForm(forms.Form):
             events = events.filter(action=data["action"])
         if data.get("user_id"):
             events = events.filter(user_id=data["user_id"])
+        if data.get("app_id"):
+            events = events.filter(app_id=data["app_id"])
+        if data.get("category"):
+            events = events.filter(action__in=category_actions(data["category"]))
         if data.get("date_from"):
             events = events.filter(created_at__date__gte=data["date_from"])
         if data.get("date_to"):

@@ -18,6 +18,7 @@ from tenants.exports import FORMATS as EXPORT_FORMATS
 from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
 
 _SAFE = re.compile(r"[^a-z0-9]+")
+CUSTOM_INSTRUCTIONS_MAX = 4000
 
 
 class Role(models.TextChoices):
@@ -33,6 +34,9 @@ class Tenant(models.Model):
     auto_create_apps = models.BooleanField(
         default=True, help_text="API writes naming an unknown app_id create that app."
     )
+    # Mem0's project-level custom_instructions: handed to the LLM that extracts facts on infer=true adds
+    # (Memory.add(prompt=...)); set with client.project.update(custom_instructions=...).
+    custom_instructions = models.TextField(blank=True, default="", max_length=CUSTOM_INSTRUCTIONS_MAX)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 from django.db import transaction
 
 from memadmin.memory.models import AuditEvent
@@ -19,12 +21,14 @@ def audit_record(
     memory_ids=(),
     count: int = 0,
     details: dict | None = None,
-) -> None:
+    event_id: UUID | None = None,
+) -> AuditEvent:
     ids = list(memory_ids)
     # One transaction with whatever reacts to the row (post_save: tenants' webhook outbox), so an event is
     # recorded with its deliveries or not at all; no savepoint when the caller already has a transaction.
     with transaction.atomic(savepoint=False):
-        AuditEvent.objects.create(
+        return AuditEvent.objects.create(
+            **({"event_id": event_id} if event_id else {}),
             tenant_id=scope.tenant_id,
             actor=scope.actor,
             actor_kind=scope.actor_kind,

@@ -27,10 +27,12 @@ MANAGE_LINKS = "manage_links"  # issue and revoke "your data" links
 MANAGE_MEMBERS = "manage_members"
 READ_AUDIT = "read_audit"
 MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks: where events go, and their delivery logs
+READ_EVENTS = "read_events"  # the activity feed (adds, updates, deletions, erasures, offboardings, exports)
+MANAGE_PROJECT = "manage_project"  # the tenant's Mem0 "project" settings (custom_instructions)
 
 _SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS})
 _ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
-                     MANAGE_WEBHOOKS}
+                     MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT}
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset({READ}),
@@ -38,8 +40,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     ADMIN: _ADMIN,
     # An app server: everything the Mem0 API offers (webhooks included: MemoryClient.create_webhook), "your
     # data" links for its users, and following the jobs its deletions become (GET /v1/jobs/<id>/, within its
-    # apps); no staff pages.
-    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS, MANAGE_WEBHOOKS}),
+    # apps), the activity feed of its apps and the tenant's extraction instructions (unrestricted keys only);
+    # no staff pages, never the members.
+    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS, MANAGE_WEBHOOKS, READ_EVENTS,
+                    MANAGE_PROJECT}),
     END_USER: frozenset({READ, EXPORT, DELETE}),
     # A job runs what its requester was allowed to start (checked when it was requested).
     SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD}),
@@ -61,6 +65,8 @@ DESCRIPTIONS = {
     MANAGE_MEMBERS: "manage members",
     READ_AUDIT: "read the audit log",
     MANAGE_WEBHOOKS: "manage webhooks",
+    READ_EVENTS: "read the activity feed",
+    MANAGE_PROJECT: "change the project's settings",
 }
 
 

@@ -3,6 +3,8 @@ may not be deleted (LegalHold). Tenants are referenced by string so this app imp
 
 from __future__ import annotations
 
+import uuid
+
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import models
 from django.utils import timezone
@@ -29,6 +31,9 @@ class AuditEvent(models.Model):
     """Written by the memory service, so no view can forget it. Never holds memory text."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="audit_events")
+    # The id the events feed and an async add's answer name: random, so it says nothing about other tenants'
+    # activity (the integer pk counts everyone's events).
+    event_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     actor = models.CharField(max_length=200)
     actor_kind = models.CharField(max_length=16)  # staff | api | enduser | system

@@ -6,6 +6,7 @@ import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timezone
+from uuid import UUID
 
 from django.conf import settings
 
@@ -105,8 +106,12 @@ def memory_add(
     run_id: str | None = None,
     metadata: dict | None = None,
     infer: bool = False,
+    instructions: str | None = None,
+    event_id: UUID | None = None,
 ) -> list[MemoryRecord]:
-    """Store memories for one user of one app. infer=True needs an LLM (MEMADMIN_LLM_PROVIDER)."""
+    """Store memories for one user of one app. infer=True needs an LLM (MEMADMIN_LLM_PROVIDER), which
+    extracts the facts following ``instructions`` (the tenant's custom_instructions) when given.
+    ``event_id`` names the audit event of this add (an async add answers with it)."""
     scope.require(cap.WRITE)
     app = _writable_app(scope, app_id)
     user_id = clean_id(user_id, "user_id")
@@ -120,8 +125,10 @@ def memory_add(
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
     memory = index.mem0(app.collection)
     with store.store_errors():
+        # Mem0 hands `prompt` to its extraction LLM as custom instructions; it is unused when infer=False.
+        prompt = instructions if infer and instructions else None
         result = memory.add(
-            messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer
+            messages, user_id=user_id, agent_id=agent_id, run_id=run_id, metadata=metadata, infer=infer, prompt=prompt
         )
     records = []
     for item in result.get("results", []):
@@ -132,9 +139,8 @@ def memory_add(
         )  # fmt: skip
         record.metadata["event"] = item.get("event", "ADD")
         records.append(record)
-    audit_record(
-        scope=scope, action="memory.add", app_id=app.app_id, user_id=user_id, memory_ids=[r.id for r in records]
-    )
+    audit_record(scope=scope, action="memory.add", app_id=app.app_id, user_id=user_id,
+                 memory_ids=[r.id for r in records], event_id=event_id)  # fmt: skip
     return records
 
 

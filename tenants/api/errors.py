@@ -144,3 +144,18 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return defaults.server_error(request)
     # The traceback goes to the log (Django logged it before calling us), never to the client.
     return _json("server_error", "Internal server error: the failure was logged.", 500)
+
+
+class NotSupported(exceptions.APIException):
+    """A Mem0 platform feature memadmin deliberately does not offer: 400 naming the client method and why."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "not_supported"
+
+    def __init__(self, method: str, why: str):
+        super().__init__(f"{method}: not supported by memadmin: {why}", code="not_supported")
+
+
+class MailUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_code = "mail_unavailable"

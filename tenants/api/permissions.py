@@ -11,6 +11,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from memadmin.memory import capabilities as cap
+from memadmin.memory.audit import audit_record
 from tenants.api.auth import request_scope
 
 ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
@@ -31,6 +32,34 @@ ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
     # A restricted key's webhooks are bound to its apps, and it sees only those (tenants/webhooks/services.py).
     "api-webhooks": {"GET": cap.MANAGE_WEBHOOKS, "POST": cap.MANAGE_WEBHOOKS},
     "api-webhook": {"PUT": cap.MANAGE_WEBHOOKS, "DELETE": cap.MANAGE_WEBHOOKS},
+    "api-events": {"GET": cap.READ_EVENTS},  # a restricted key sees its apps' events only
+    "api-event": {"GET": cap.READ_EVENTS},
+    "api-entity-profile": {"GET": cap.READ, "DELETE": cap.DELETE},  # GET: refused (get_profile)
+    "api-project-create": {"POST": cap.READ},  # refused (project.create), to anyone who may read
+    "api-project": {"GET": cap.READ, "PATCH": cap.MANAGE_PROJECT, "DELETE": cap.READ},  # DELETE: refused
+    "api-project-members": {method: cap.MANAGE_MEMBERS for method in ("GET", "POST", "PUT", "DELETE")},
+    # Refused (platform-only features) for anyone who may read: the 400 says why.
+    "api-summary": {"POST": cap.READ},
+    "api-feedback": {"POST": cap.READ},
+    "api-profile-jobs": {"POST": cap.READ},
+    "api-profile-job": {"GET": cap.READ},
+    "api-profile-settings": {"GET": cap.READ, "POST": cap.READ},
+}
+# mem0.MemoryClient shows only the message: a refusal names the client method it answers.
+CLIENT_METHODS = {
+    ("api-project", "PATCH"): "project.update",
+    ("api-project-members", "GET"): "project.get_members",
+    ("api-project-members", "POST"): "project.add_member",
+    ("api-project-members", "PUT"): "project.update_member",
+    ("api-project-members", "DELETE"): "project.remove_member",
+    ("api-events", "GET"): "events",
+    ("api-event", "GET"): "event",
+}
+# Why an API key is refused, where "the api role cannot ..." would not say enough.
+KEY_REFUSALS = {
+    cap.MANAGE_MEMBERS: "API keys never read or change the members: people join by invitation from the "
+    "dashboard's Members page, so a leaked server key can neither list the staff's e-mail addresses nor turn "
+    "itself into a person with a login.",
 }
 # The schema and its documentation pages: no principal, no data.
 PUBLIC = frozenset({"api-schema", "api-docs", "api-redoc"})
@@ -51,5 +80,10 @@ class HasCapability(BasePermission):
             return True
         scope = request_scope(request)
         if not scope.can(needed):
-            raise exceptions.PermissionDenied(cap.refusal(scope.role, needed))
+            message = (scope.actor_kind == "api" and KEY_REFUSALS.get(needed)) or cap.refusal(scope.role, needed)
+            method = CLIENT_METHODS.get((request.resolver_match.url_name, request.method))
+            if scope.actor_kind == "api" and needed in KEY_REFUSALS:
+                # A server key reaching for the members is a misconfigured or stolen key: worth a line in the log.
+                audit_record(scope=scope, action="api.refused", details={"method": method, "capability": needed})
+            raise exceptions.PermissionDenied(f"{method}: {message}" if method else message)
         return True

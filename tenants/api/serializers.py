@@ -130,7 +130,8 @@ class AddRequestSerializer(serializers.Serializer):
     version = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
     output_format = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
     async_mode = serializers.BooleanField(
-        required=False, allow_null=True, help_text="Accepted; writes are synchronous."
+        required=False, allow_null=True, help_text="true: the answer names the add's event (GET status_url); "
+        "memadmin writes at once, so its status is already SUCCEEDED."
     )
 
 

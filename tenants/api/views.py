@@ -7,11 +7,11 @@ through memadmin.memory (which audits); errors become JSON in errors.py.
 
 from __future__ import annotations
 
-import ast
 import json
 from datetime import timedelta
 from itertools import chain
 from urllib.parse import urlencode
+from uuid import uuid4
 
 from django.core import signing
 from django.http import StreamingHttpResponse
@@ -42,7 +42,8 @@ from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import key_app_pks, request_scope
-from tenants.api.parsers import check_untrusted, loads_untrusted
+from tenants.api.parsers import literal_untrusted, loads_untrusted
+from tenants.api.platform import REFUSED, refuse
 from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
 from tenants.exports import ending_visibly, json_array
@@ -50,6 +51,7 @@ from tenants.jobs.selectors import job_eta, job_get, job_percent
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue
 from tenants.models import Job
+from tenants.projects import project_instructions
 
 EXPORT_SALT = "memadmin.api-export"
 EXPORT_MAX_AGE = timedelta(days=7)
@@ -235,6 +237,8 @@ def memory_add(request) -> Response:
     ids = _write_ids(data)
     scope, app = app_for_write(request, request_scope(request), ids["app_id"])
     messages = data["messages"]
+    infer = data.get("infer", False)
+    event_id = uuid4() if data.get("async_mode") else None
     records = services.memory_add(
         scope=scope,
         app_id=app.app_id,
@@ -243,13 +247,20 @@ def memory_add(request) -> Response:
         agent_id=ids["agent_id"],
         run_id=ids["run_id"],
         metadata=data.get("metadata"),
-        infer=data.get("infer", False),
+        infer=infer,
+        instructions=project_instructions(scope=scope) if infer else None,
+        event_id=event_id,
     )
     entities_touch(scope=scope, records=records)
     results = []
     for record in records:
         event = record.metadata.pop("event", "ADD")
         results.append({**_memory(record), "event": event})
+    if event_id is not None:
+        # memadmin writes at once, so the event a Mem0 async add would still be queueing has already succeeded.
+        return Response({"results": [{"message": "Memory added. Read its event at status_url.", "status": "SUCCEEDED",
+                                      "event_id": str(event_id), "status_url": reverse("api-event", args=[event_id]),
+                                      "memories": results}]})  # fmt: skip
     return Response({"results": results})
 
 
@@ -374,25 +385,21 @@ def memory_history(request, memory_id: str) -> Response:
 
 
 def _query_filters(raw: str | None):
-    """`filters` in a query string: JSON, or the Python repr the 2.2 client makes of a dict."""
+    """`filters` in a query string: JSON, or the Python repr the 2.2 client makes of a dict (parsed as data,
+    never evaluated: tenants/api/parsers.py literal_untrusted)."""
     if not raw:
         return None
     if len(raw) > MAX_QUERY_FILTER_CHARS:
-        raise ValidationError("filters is too long.", field="filters")
+        raise ValidationError(f"filters is too long: at most {MAX_QUERY_FILTER_CHARS} characters.", field="filters")
     try:
         return loads_untrusted(raw)  # the body's rules: bounded depth, valid Unicode, finite numbers
     except ParseError as exc:
         if not str(exc.detail).startswith("JSON parse error"):
             raise ValidationError(str(exc.detail), field="filters") from None
     try:
-        value = ast.literal_eval(raw)
-    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-        raise ValidationError("filters must be a JSON object.", field="filters") from None
-    try:
-        check_untrusted(value)
+        return literal_untrusted(raw)
     except ParseError as exc:
         raise ValidationError(str(exc.detail), field="filters") from None
-    return value
 
 
 # An app_id alone never pins a deletion: a whole app goes through offboarding (grace period, receipt).
@@ -470,6 +477,10 @@ def entity_list(request) -> Response:
 )
 @api_view(["DELETE"])
 def entity_delete(request, entity_type: str, name: str) -> Response:
+    return _entity_erase(request, entity_type, name)
+
+
+def _entity_erase(request, entity_type: str, name: str) -> Response:
     field = ENTITY_TYPES.get(entity_type)
     if field is None:
         raise ValidationError(f"Entity type must be one of {', '.join(ENTITY_TYPES)}.", field="entity_type")
@@ -479,6 +490,26 @@ def entity_delete(request, entity_type: str, name: str) -> Response:
     tree = filter_from_fields(**{field: clean_id(name, field)})
     check_filter_apps(scope, tree)
     return _erasure(scope, tree, "Entity deleted successfully.")
+
+
+@extend_schema(
+    methods=["GET"],
+    operation_id="entity_profile",
+    summary="get_profile: not supported (profiles need the hosted platform's LLM)",
+    parameters=[OpenApiParameter("entity_type", str, OpenApiParameter.PATH),
+                OpenApiParameter("name", s.ID_SCHEMA, OpenApiParameter.PATH)],  # fmt: skip
+    responses=REFUSED,
+)
+@extend_schema(methods=["DELETE"], operation_id="entity_delete_profile_suffix", request=None,
+               summary="Delete the entity whose id ends in /profile", responses={200: s.DeletionSerializer,
+               202: ERASURE_JOB, **WRITE_ERRORS})  # fmt: skip
+@api_view(["GET", "DELETE"])
+def entity_profile(request, entity_type: str, name: str) -> Response:
+    """GET is the client's get_profile. The path also matches deleting an entity whose id ends in
+    "/profile" (ids may hold "/"), so DELETE is that deletion, exactly as entity_delete would run it."""
+    if request.method == "DELETE":
+        return _entity_erase(request, entity_type, f"{name}/profile")
+    refuse("get_profile")
 
 
 # --- batch --------------------------------------------------------------------------

@@ -130,7 +130,8 @@ def test_tour_of_the_admin_pages(new_page, shot, world, memories, add):
     shot(page, "tour-login")
     sign_in(page, "acme-admin")
     for path, name in [("/t/acme/", "overview"), ("/t/acme/memories/", "memories"), ("/t/acme/users/", "users"),
-                       ("/t/acme/audit/", "audit"), ("/t/acme/members/", "members")]:  # fmt: skip
+                       ("/t/acme/audit/", "audit"), ("/t/acme/audit/?category=activity", "activity"),
+                       ("/t/acme/members/", "members")]:  # fmt: skip
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
         shot(page, f"tour-{name}")

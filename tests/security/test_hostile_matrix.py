@@ -26,6 +26,7 @@ from django.conf import settings as django_settings
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
+from memadmin.memory.models import AuditEvent
 from tenants.models import Invitation, Job, Membership, Webhook
 from tenants.webhooks.services import new_secret
 from tests.security.conftest import (
@@ -71,6 +72,10 @@ INPUT_FIELDS = (
     "event_types",
     "include_text",
     "is_active",
+    "email",
+    "category",
+    "action",
+    "actor",
 )
 
 
@@ -104,7 +109,9 @@ PARAMETERS = (
     "entity_type",
     "name",
     "webhook_id",
+    "org_id",
     "project_id",
+    "event_id",
 )
 
 
@@ -124,7 +131,9 @@ def _targets(world, slug: str) -> dict:
         "entity_type": "user",
         "name": "alice",
         "webhook_id": str(world.webhooks[slug].pk),
+        "org_id": slug,
         "project_id": slug,
+        "event_id": str(AuditEvent.objects.for_tenant(tenant).filter(action="memory.add").first().event_id),
     }
 
 

@@ -49,3 +49,14 @@ def test_rows_survive_the_move_and_the_flags_become_holds(back_to_latest):
     assert old.get_model("tenants", "Tenant").objects.get(pk=held.pk).legal_hold
     assert old.get_model("tenants", "EndUser").objects.get(tenant_id=free.pk, user_id="alice").legal_hold
     assert old.get_model("tenants", "AuditEvent").objects.count() == 1
+
+
+def test_existing_audit_events_get_distinct_event_ids(back_to_latest):
+    old = _migrate([("memory", "0002_legal_hold_flags_to_rows"), ("tenants", "0005_invitation")])
+    tenant = old.get_model("tenants", "Tenant").objects.create(name="T", slug="t")
+    AuditEvent = old.get_model("memory", "AuditEvent")
+    AuditEvent.objects.bulk_create([AuditEvent(tenant=tenant, actor="me", actor_kind="staff", role="admin",
+                                               action="memory.add") for _ in range(5)])  # fmt: skip
+    new = _migrate([("memory", "0003_audit_event_id"), ("tenants", "0005_invitation")])
+    ids = list(new.get_model("memory", "AuditEvent").objects.values_list("event_id", flat=True))
+    assert len(ids) == 5 and None not in ids and len(set(ids)) == 5

@@ -31,7 +31,13 @@ def test_every_endpoint_and_method_has_a_capability():
 KWARGS = {"api-memory-history": {"memory_id": "x"}, "api-memory-detail": {"memory_id": "x"},
           "api-entity-delete": {"entity_type": "user", "name": "nobody"},
           "api-job": {"job_id": "00000000-0000-4000-8000-000000000000"},
-          "api-webhooks": {"project_id": "acme"}, "api-webhook": {"webhook_id": 999999}}  # fmt: skip
+          "api-webhooks": {"project_id": "acme"}, "api-webhook": {"webhook_id": 999999},
+          "api-event": {"event_id": "00000000-0000-4000-8000-000000000000"},
+          "api-entity-profile": {"entity_type": "user", "name": "nobody"},
+          "api-project-create": {"org_id": "acme"},
+          "api-project": {"org_id": "acme", "project_id": "acme"},
+          "api-project-members": {"org_id": "acme", "project_id": "acme"},
+          "api-profile-job": {"job_id": "x"}}  # fmt: skip
 CASES = [(name, method, role) for name, methods in ENDPOINT_CAPABILITIES.items() for method in methods
          for role in ROLES]  # fmt: skip
 

@@ -77,3 +77,28 @@ def test_the_forms_send_a_typed_search_once(client, world):
         parts = [part.strip() for part in trigger.split(",")]
         assert "change" not in parts and "submit" in parts
         assert all(part == "submit" or part.startswith("change from:#id_") for part in parts)
+def test_activity_is_a_filtered_mode_of_the_audit_log(client, world, memories):
+    login(client, world.acme_admin)
+    client.get("/t/acme/user/", {"user_id": "alice"})  # a read: audited, but not activity
+    page = client.get("/t/acme/audit/", {"category": "activity"})
+    html = page.content.decode()
+    assert page.status_code == 200 and "<h1>Activity</h1>" in html
+    assert _badge("memory.add") in html and _badge("memory.list") not in html
+    assert 'aria-current="page">Activity</a>' in html
+    memories_only = client.get("/t/acme/audit/", {"category": "exports"}, **HTMX).content.decode()
+    assert _badge("memory.add") not in memories_only
+    app_filtered = client.get("/t/acme/audit/", {"category": "memories", "app_id": "nope"}, **HTMX)
+    assert "No events" in app_filtered.content.decode()
+    assert client.get("/t/acme/audit/", {"category": "everything-please"}).status_code == 400
+    rows = b"".join(client.get("/t/acme/audit/export.csv", {"category": "memories"}).streaming_content).decode()
+    assert "memory.add" in rows and "memory.list" not in rows
+
+
+def test_activity_needs_the_audit_capability(client, world, memories):
+    login(client, world.acme_support)
+    assert client.get("/t/acme/audit/", {"category": "activity"}).status_code == 403
+    assert 'category=activity"' not in client.get("/t/acme/").content.decode()
+
+
+def _badge(action: str) -> str:
+    return f'<span class="badge action">{action}</span>'

@@ -20,7 +20,7 @@ def rename_duplicate_active_keys(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("tenants", "0005_invitation"),
+        ("tenants", "0006_webhooks"),
     ]
 
     operations = [
