@@ -26,10 +26,6 @@ from tenants.models import Tenant
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-# The webhook methods are the webhooks work's (issue 14 #2, a separate branch). Until it is merged their paths
-# are unknown here and answer the API's JSON 404; flip this to True when it is, and they must answer without it.
-WEBHOOK_ROUTES_MERGED = False
-
 USER = "u_interop"
 UNKNOWN_ENDPOINT = "No such API endpoint."
 
@@ -175,12 +171,9 @@ def test_the_readme_table_lists_every_method():
 
 def _verify(case: Case, name: str, outcome, error: BaseException | None, x) -> None:
     answer = case.answer
-    if answer.webhooks:
-        if WEBHOOK_ROUTES_MERGED:
-            assert not (isinstance(error, MemoryNotFoundError) and UNKNOWN_ENDPOINT in str(error)), (name, error)
-            assert error is None or (isinstance(error, MemoryError) and not str(error).startswith("Internal")), error
-        else:
-            assert isinstance(error, MemoryNotFoundError) and UNKNOWN_ENDPOINT in str(error), (name, error)
+    if answer.webhooks:  # their payloads and answers: tests/tenants/api/test_webhooks.py; here: routed, no 500
+        assert not (isinstance(error, MemoryNotFoundError) and UNKNOWN_ENDPOINT in str(error)), (name, error)
+        assert error is None or (isinstance(error, MemoryError) and not str(error).startswith("Internal")), error
         return
     if answer.raises is None:
         assert error is None, (name, error)
