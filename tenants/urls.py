@@ -2,7 +2,20 @@ from django.urls import include, path, register_converter
 
 from tenants import views
 from tenants.converters import StoredIdConverter
-from tenants.views import apps, audit, auth, invitations, jobs, keys, members, memories, overview, users, your_data
+from tenants.views import (
+    apps,
+    audit,
+    auth,
+    imports,
+    invitations,
+    jobs,
+    keys,
+    members,
+    memories,
+    overview,
+    users,
+    your_data,
+)
 
 # Any stored app_id / memory_id reverses, "/" and ".." included (tenants/converters.py).
 register_converter(StoredIdConverter, "id")
@@ -16,6 +29,11 @@ tenant_urls = [
     path("memories/<id:app_id>/<id:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
     path("apps/<id:app_id>/", apps.app_detail, name="app"),
     path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
+    # bringing memories in (tenants/views/imports.py)
+    path("apps/<id:app_id>/import/", imports.app_import, name="app_import"),
+    path("apps/<id:app_id>/import/start/", imports.app_import_start, name="app_import_start"),
+    path("register-collection/", imports.collection_register, name="collection_register"),
+    path("register-collection/save/", imports.collection_register_save, name="collection_register_save"),
     path("users/", users.user_index, name="users"),
     path("user/", users.user_detail, name="user"),
     path("user/export/", users.user_export, name="user_export"),

@@ -224,7 +224,7 @@ def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", 
     return job
 
 
-def job_import(*, scope: Scope, app_id: str, source: Path, filename: str, skip_invalid: bool = False,
+def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False,
                move: bool = False) -> Job:  # fmt: skip
     """Import a file of memories into one app in the background (tenants/imports.py says which files).
 
@@ -237,7 +237,7 @@ def job_import(*, scope: Scope, app_id: str, source: Path, filename: str, skip_i
     if not ref.writable:
         raise Conflict(f"App {ref.app_id} is frozen for offboarding and accepts no imports.", status="frozen")
     try:
-        stored = import_store(source, move=move)
+        stored = import_store(Path(source), move=move)
     except ImportFileError as exc:
         raise ValidationError(str(exc), field="file") from None
     params = {"app_id": ref.app_id, "role": scope.role, "file": stored["path"], "filename": str(filename)[:200],

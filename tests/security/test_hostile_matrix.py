@@ -66,6 +66,7 @@ INPUT_FIELDS = (
     "filters",
     "typed",
     "grace_hours",
+    "collection_name",
 )
 
 
