@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import gzip
 import hashlib
-import json
 import shutil
 import uuid
 from collections.abc import Iterator
@@ -88,21 +87,6 @@ def _read(path: Path) -> bytes:
     return data
 
 
-def _looks_like_ndjson(data: bytes) -> bool:
-    first = data.lstrip().split(b"\n", 1)[0].strip()
-    if not first.startswith(b"{"):
-        return False
-    try:
-        head = json.loads(first)
-    except ValueError:
-        return False  # a JSON document spread over lines
-    return isinstance(head, dict) and not any(isinstance(head.get(k), list) for k in LIST_KEYS)
-
-
-def detect_format(data: bytes) -> str:
-    return "ndjson" if _looks_like_ndjson(data) else "json"
-
-
 def _ndjson(data: bytes) -> Iterator[Item]:
     for number, line in enumerate(data.split(b"\n"), start=1):
         if not line.strip():
@@ -115,31 +99,44 @@ def _ndjson(data: bytes) -> Iterator[Item]:
             yield Item(number, error=str(exc.detail))
 
 
-def _document(data: bytes) -> Iterator[Item]:
+def _parse_whole(data: bytes):
     if EXPORT_FAILED_MARKER.encode() in data[-4096:]:
-        raise ImportFileError("The file ends with the export's failure marker: it is incomplete. Export again.")
-    try:
-        document = loads_untrusted(data)
-    except ParseError as exc:
-        raise ImportFileError(f"The file is neither NDJSON nor one JSON document: {exc.detail}") from None
+        raise ImportFileError("The file ends with a line that says the export failed: it is incomplete. Export again.")
+    return loads_untrusted(data)
+
+
+def _memories_of(document) -> list | None:
     if isinstance(document, dict):
-        items = next((document[k] for k in LIST_KEYS if isinstance(document.get(k), list)), None)
-    else:
-        items = document
-    if not isinstance(items, list):
-        raise ImportFileError('The JSON document is not a list of memories, {"results": [...]} or '
-                              '{"memories": [...]}.')  # fmt: skip
+        return next((document[k] for k in LIST_KEYS if isinstance(document.get(k), list)), None)
+    return document if isinstance(document, list) else None
+
+
+def _document(items: list) -> Iterator[Item]:
     for number, item in enumerate(items, start=1):
         yield Item(number, data=item)
 
 
 def import_items(path: Path) -> tuple[str, Iterator[Item]]:
-    """(format, items) of an import file. ImportFileError when the file as a whole cannot be read."""
+    """(format, items) of an import file. ImportFileError when the file as a whole cannot be read.
+
+    A file that parses as one JSON document holding a list of memories is JSON; a file starting with "{" that
+    does not parse whole is NDJSON (json.loads stops at the end of its first line, so trying costs one line),
+    and its lines are then checked one by one."""
     data = _read(Path(path))
+    ndjson_like = data.lstrip()[:1] == b"{"
     try:
-        data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        if detect_format(data) == "json":
-            raise ImportFileError(f"The file is not UTF-8 text (byte {exc.start}).") from None
-    fmt = detect_format(data)
-    return fmt, (_ndjson(data) if fmt == "ndjson" else _document(data))
+        document = _parse_whole(data)
+    except ParseError as exc:
+        if ndjson_like:
+            return "ndjson", _ndjson(data)
+        try:
+            data.decode("utf-8")
+        except UnicodeDecodeError as decode_error:
+            raise ImportFileError(f"The file is not UTF-8 text (byte {decode_error.start}).") from None
+        raise ImportFileError(f"The file is neither NDJSON nor one JSON document: {exc.detail}") from None
+    items = _memories_of(document)
+    if items is not None:
+        return "json", _document(items)
+    if ndjson_like and isinstance(document, dict) and not any(k in document for k in LIST_KEYS):
+        return "ndjson", _ndjson(data)  # one memory on one line
+    raise ImportFileError('The JSON document is not a list of memories, {"results": [...]} or {"memories": [...]}.')
