@@ -269,6 +269,8 @@ MEMADMIN_INDEX_ALGORITHM = env_choice("MEMADMIN_INDEX_ALGORITHM", "hnsw", ("hnsw
 # --- background jobs (tenants/jobs, Celery on the same Valkey) ----------------------
 MEMADMIN_OFFBOARD_GRACE_HOURS = env_int("MEMADMIN_OFFBOARD_GRACE_HOURS", 0, minimum=0, maximum=24 * 90)
 MEMADMIN_EXPORT_TTL_HOURS = env_int("MEMADMIN_EXPORT_TTL_HOURS", 24, minimum=1, maximum=24 * 30)
+# Imports (manage.py import_mem0, the app page's upload): the largest file, also once gunzipped.
+MEMADMIN_IMPORT_MAX_MB = env_int("MEMADMIN_IMPORT_MAX_MB", 64, minimum=1, maximum=4096)
 MEMADMIN_JOB_BATCH_SIZE = env_int("MEMADMIN_JOB_BATCH_SIZE", 1000, minimum=1, maximum=10_000)
 MEMADMIN_JOB_LEASE_SECONDS = env_int("MEMADMIN_JOB_LEASE_SECONDS", 120, minimum=2)
 MEMADMIN_JOB_STORE_RETRY_SECONDS = env_int("MEMADMIN_JOB_STORE_RETRY_SECONDS", 300, minimum=0)

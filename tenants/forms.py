@@ -8,10 +8,11 @@ from django.contrib.auth.forms import UserCreationForm
 
 from memadmin.memory import errors
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
-from memadmin.memory.ids import clean_id
+from memadmin.memory.ids import clean_app_id, clean_id
 from tenants.activity import CATEGORY_CHOICES, category_actions
 from tenants.audit_words import audit_action_label
 from tenants.models import Role
+from tenants.validators import validate_collection_name
 
 PAGE_SIZES = (10, 25, 50, 100)
 
@@ -188,3 +189,36 @@ class NewAccountForm(UserCreationForm):
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
+
+
+class ImportForm(forms.Form):
+    file = forms.FileField(allow_empty_file=False, help_text="Mem0 Platform JSON, or a memadmin NDJSON/JSON export; "
+                                                             "gzip allowed.")  # fmt: skip
+    skip_invalid = forms.BooleanField(required=False, label="Import the valid rows and list the malformed ones "
+                                                            "(otherwise one malformed row refuses the whole file)")
+
+
+class RegisterCollectionForm(forms.Form):
+    app_id = forms.CharField(max_length=64, strip=True)
+    collection_name = forms.CharField(max_length=100, strip=True)
+
+    def __init__(self, *args, tenant, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.tenant = tenant
+
+    def clean_app_id(self):
+        try:
+            value = clean_app_id(self.cleaned_data["app_id"])
+        except errors.ValidationError as exc:
+            raise forms.ValidationError(exc.message) from None
+        if self.tenant.apps.filter(app_id=value).exists():
+            raise forms.ValidationError("This tenant has an app by that id already.")
+        return value
+
+    def clean_collection_name(self):
+        value = self.cleaned_data["collection_name"]
+        validate_collection_name(value)
+        if value.startswith("ma_"):
+            # memadmin names the collections it makes "ma_...": those belong to apps, live or offboarded.
+            raise forms.ValidationError("Collections named ma_… are memadmin's own and cannot be registered.")
+        return value

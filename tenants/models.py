@@ -218,6 +218,7 @@ class Job(models.Model):
         EXPORT_APP = "export_app", "Export app"
         EXPORT_TENANT = "export_tenant", "Export tenant"
         RETENTION = "retention", "Retention sweep"
+        IMPORT_APP = "import_app", "Import into app"
 
     class State(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"

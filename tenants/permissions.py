@@ -57,6 +57,11 @@ URL_CAPABILITIES: dict[str, str] = {
     "webhook_test": cap.MANAGE_WEBHOOKS,
     "webhook_rotate": cap.MANAGE_WEBHOOKS,
     "webhook_delete": cap.MANAGE_WEBHOOKS,
+    # Imports and registered collections write memories into an app (admins; tenants/views/imports.py).
+    "app_import": cap.WRITE,
+    "app_import_start": cap.WRITE,
+    "collection_register": cap.WRITE,
+    "collection_register_save": cap.WRITE,
 }
 
 # URLs that change something: POST-only, and the ones a read-only member gets 403 for.
@@ -64,7 +69,7 @@ MUTATIONS = frozenset({
     "memory_delete", "user_delete", "user_erase", "link_issue", "link_revoke", "member_add", "member_role",
     "member_remove", "invitation_resend", "invitation_cancel", "api_key_new", "api_key_revoke", "job_cancel",
     "app_offboard_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit", "webhook_test",
-    "webhook_rotate", "webhook_delete",
+    "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
 })  # fmt: skip
 
 

@@ -174,3 +174,31 @@ def messages_before_delete(collection: str, before: int) -> int:
             return connection.execute(
                 "DELETE FROM messages WHERE julianday(created_at) < julianday(?, 'unixepoch')", (int(before),)
             ).rowcount
+
+
+# Mem0's own history table (mem0/memory/storage.py), made here when an import reaches a collection first.
+_HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS history (
+    id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT, event TEXT, created_at DATETIME,
+    updated_at DATETIME, is_deleted INTEGER, actor_id TEXT, role TEXT)"""
+HISTORY_COLUMNS = ("id", "memory_id", "old_memory", "new_memory", "event", "created_at", "updated_at", "is_deleted",
+                   "actor_id", "role")  # fmt: skip
+
+
+def history_import(collection: str, rows: list[dict]) -> int:
+    """Write history rows as they were exported (ids kept); a row whose id is there already is left alone,
+    so a resumed import writes each row once. Returns the rows written."""
+    if not rows:
+        return 0
+    connection = sqlite3.connect(history_db_path(collection), timeout=30)
+    with closing(connection):
+        with connection:
+            connection.execute(_HISTORY_TABLE)
+        _index_lookups(connection)
+        marks = ",".join("?" * len(HISTORY_COLUMNS))
+        with connection:
+            before = connection.total_changes
+            connection.executemany(
+                f"INSERT OR IGNORE INTO history ({', '.join(HISTORY_COLUMNS)}) VALUES ({marks})",
+                [tuple(row.get(c) for c in HISTORY_COLUMNS) for row in rows],
+            )
+            return connection.total_changes - before

@@ -278,6 +278,18 @@ def embed(collection: str, text: str) -> list[float]:
         return mem0(collection).embedding_model.embed(text, "search")
 
 
+def embed_many(collection: str, texts: list[str]) -> list[list[float]]:
+    """Embeddings of many texts in one call to the configured embedder (Mem0's embed_batch: one encode
+    for the local model, one request for hosted ones), as Mem0 itself would embed them on add."""
+    with store.store_errors():
+        vectors = mem0(collection).embedding_model.embed_batch(texts, "add")
+    dims = settings.MEMADMIN_EMBEDDER_DIMS
+    if len(vectors) != len(texts) or any(len(v) != dims for v in vectors):
+        raise Conflict(f"The embedder did not return {len(texts)} vectors of {dims} dimensions; check "
+                       "MEMADMIN_EMBEDDER_DIMS against the model.")  # fmt: skip
+    return vectors
+
+
 # --- health -------------------------------------------------------------------------
 
 
@@ -381,6 +393,30 @@ def held(collection: str, memory_ids: list[str], *, chunk: int = 500) -> set[str
             pipe.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail)
         replies = pipe.execute()
     return {memory_id_of(collection, key) for reply in replies for key in reply[1:]}
+
+
+def hashes_held(collection: str, pairs: list[tuple[str, str]], *, chunk: int = 200) -> set[tuple[str, str]]:
+    """Which (user_id, hash) pairs already have a memory in the collection: one NOCONTENT lookup per
+    chunk of hashes, pipelined, matched to users from the returned fields (an import skips those)."""
+    ensure(collection)
+    if not pairs:
+        return set()
+    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
+    hashes = sorted({h for _, h in pairs})
+    with store.store_errors():
+        pipe = store.client().pipeline(transaction=False)
+        for start in range(0, len(hashes), chunk):
+            part = hashes[start : start + chunk]
+            query = "@hash:{" + " | ".join(escape_tag(h) for h in part) + "}"
+            # Up to 10,000 holders per chunk: enough for any real collection (the same text for that many users).
+            pipe.execute_command("FT.SEARCH", collection, query, "LIMIT", "0", "10000",
+                                 *_return(("user_id", "hash")), *tail)  # fmt: skip
+        replies = pipe.execute()
+    found = set()
+    for reply in replies:
+        for _, fields in _documents(reply):
+            found.add((decode(fields.get(b"user_id", b"")), decode(fields.get(b"hash", b""))))
+    return found & set(pairs)
 
 
 def count(collection: str, query: str) -> int:

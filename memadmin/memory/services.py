@@ -45,7 +45,8 @@ ROLES = ("user", "assistant", "system")
 # --- validation -----------------------------------------------------------------
 
 
-def _clean_metadata(metadata) -> dict | None:
+def clean_metadata(metadata) -> dict | None:
+    """A write's metadata: an object without identity keys (the API, imports)."""
     if metadata is None:
         return None
     if not isinstance(metadata, dict):
@@ -119,7 +120,7 @@ def memory_add(
         raise NotFound()
     agent_id = clean_id(agent_id, "agent_id") if agent_id not in (None, "") else None
     run_id = clean_id(run_id, "run_id") if run_id not in (None, "") else None
-    metadata = _clean_metadata(metadata)
+    metadata = clean_metadata(metadata)
     messages = _clean_messages(messages)
     if infer and not store.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
@@ -153,7 +154,7 @@ def memory_update(
         raise ValidationError("text must be non-empty.", field="text")
     if len(text) > MAX_MESSAGE_CHARS:
         raise ValidationError(f"text is over {MAX_MESSAGE_CHARS} characters.", field="text")
-    metadata = _clean_metadata(metadata)
+    metadata = clean_metadata(metadata)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = _writable_app(scope, record.app_id)
     with store.store_errors():

@@ -221,3 +221,22 @@ def memory_for(collection: str):
 
 def is_embedded() -> bool:
     return not settings.VALKEY_URL
+
+
+# --- registering a collection --------------------------------------------------------
+
+
+def claim_key(collection: str) -> str:
+    """Where whoever runs a Mem0 OSS collection proves it, before a tenant registers it as an app."""
+    return f"memadmin:claim:{collection}"
+
+
+def claim_read(collection: str) -> str | None:
+    with store_errors():
+        value = client().get(claim_key(collection))
+    return value.decode("utf-8", "replace") if value is not None else None
+
+
+def claim_clear(collection: str) -> None:
+    with store_errors():
+        client().delete(claim_key(collection))

@@ -13,6 +13,7 @@ VERIFICATION = {
     "retention": "FT.SEARCH count in scope 0 on a healthy index, or a SCAN of the app's key prefix where it was "
     "not (per_app.verification says which).",
 }
+RECEIPT_KINDS = {**dict.fromkeys(VERIFICATION, "deletion"), "import_app": "import"}
 LINE_FIELDS = ("memories", "history_rows", "messages", "unindexed", "remaining", "verified_at", "sessions",
                "verification")
 
@@ -28,7 +29,7 @@ def build_receipt(job, *, per_app: dict[str, dict], verified_at: str | None, sta
     totals = {name: sum(int(line.get(name) or 0) for line in lines.values())
               for name in ("memories", "history_rows", "messages", "remaining")}  # fmt: skip
     receipt = {
-        "receipt": "memadmin deletion receipt" if job.kind in VERIFICATION else "memadmin export receipt",
+        "receipt": f"memadmin {RECEIPT_KINDS.get(job.kind, 'export')} receipt",
         "version": 1,
         "status": status,
         "job_id": str(job.pk),

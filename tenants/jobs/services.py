@@ -26,6 +26,7 @@ from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope, scope_for_job
 from memadmin.memory.services import check_holds, memory_delete_matching
+from tenants.imports import ImportFileError, import_store
 from tenants.models import App, Job, RetentionPolicy, Tenant
 
 logger = logging.getLogger("memadmin.jobs")
@@ -73,6 +74,7 @@ CANCEL_NEEDS = {
     Job.Kind.EXPORT_TENANT: cap.EXPORT_APP,
     Job.Kind.ERASE_USER: cap.DELETE,
     Job.Kind.RETENTION: cap.DELETE,
+    Job.Kind.IMPORT_APP: cap.WRITE,
 }
 
 
@@ -222,6 +224,33 @@ def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", 
     return job
 
 
+def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False,
+               move: bool = False) -> Job:  # fmt: skip
+    """Import a file of memories into one app in the background (tenants/imports.py says which files).
+
+    The file is kept under DATA_DIR/imports until the job ends. ``skip_invalid``: import the valid rows and
+    list the bad ones in the receipt; otherwise one bad row refuses the whole file before anything is written."""
+    scope.require(cap.WRITE)
+    ref = scope.app(clean_id(app_id, "app_id"))
+    if ref is None:
+        raise NotFound(f"App {app_id} not found.")
+    if not ref.writable:
+        raise Conflict(f"App {ref.app_id} is frozen for offboarding and accepts no imports.", status="frozen")
+    try:
+        stored = import_store(Path(source), move=move)
+    except ImportFileError as exc:
+        raise ValidationError(str(exc), field="file") from None
+    params = {"app_id": ref.app_id, "role": scope.role, "file": stored["path"], "filename": str(filename)[:200],
+              "bytes": stored["bytes"], "sha256": stored["sha256"], "skip_invalid": bool(skip_invalid)}  # fmt: skip
+    with transaction.atomic():
+        job = Job.objects.create(kind=Job.Kind.IMPORT_APP, tenant_id=scope.tenant_id, app_id=ref.pk,
+                                 requested_by=scope.actor, params=params)  # fmt: skip
+        _audit_job(scope, job, "import.requested", filename=params["filename"], bytes=stored["bytes"],
+                   sha256=stored["sha256"])  # fmt: skip
+        _enqueue_on_commit(job)
+    return job
+
+
 def job_retention(*, policy: RetentionPolicy) -> Job | None:
     """Schedule one app's retention sweep (the periodic sweep calls this; so can an admin)."""
     app = policy.app
@@ -271,6 +300,8 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
         _audit_job(scope, job, "job.cancelled", was=was)
     if was != Job.State.RUNNING and job.result_file:
         Path(job.result_file).unlink(missing_ok=True)
+    if was != Job.State.RUNNING and job.kind == Job.Kind.IMPORT_APP and job.params.get("file"):
+        Path(job.params["file"]).unlink(missing_ok=True)
     return job
 
 

@@ -76,6 +76,7 @@ INPUT_FIELDS = (
     "category",
     "action",
     "actor",
+    "collection_name",
 )
 
 

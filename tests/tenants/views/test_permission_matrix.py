@@ -12,6 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
@@ -74,6 +75,12 @@ CASES = {
     "webhook_test": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=302),
     "webhook_rotate": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=200),
     "webhook_delete": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=302),
+    # imports (tenants/views/imports.py)
+    "app_import": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
+    "app_import_start": dict(kwargs=lambda t: {"app_id": t.app}, ok=302, data=lambda t: {"file": SimpleUploadedFile(
+        "m.ndjson", b'{"id": "m1", "memory": "imported", "user_id": "alice"}\n')}),
+    "collection_register": dict(ok=200),
+    "collection_register_save": dict(data={"app_id": "adopted", "collection_name": "oss_bot"}, ok=200),
 }  # fmt: skip
 
 

@@ -1,0 +1,94 @@
+"""manage.py import_mem0 <tenant> <app> FILE: import a Mem0 Platform or memadmin export into an app, here,
+with a progress bar and a receipt (the same job the app page's upload runs)."""
+
+import getpass
+import json
+import threading
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from memadmin.memory.errors import MemoryServiceError
+from memadmin.memory.ids import clean_app_id
+from memadmin.memory.scope import scope_for_job
+from tenants.jobs.runners import run_job
+from tenants.jobs.services import job_import
+from tenants.models import App, Job, Tenant
+
+
+class Command(BaseCommand):
+    help = ("Import memories into an app from a Mem0 Platform get_all / get_memory_export JSON file or a "
+            "memadmin export (NDJSON or JSON, optionally gzipped); embeddings are recomputed.")  # fmt: skip
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="tenant slug")
+        parser.add_argument("app", help="app_id")
+        parser.add_argument("file", help="the file to import")
+        parser.add_argument("--create", action="store_true", help="create the app if the tenant has none by that id")
+        parser.add_argument("--skip-invalid", action="store_true",
+                            help="import the valid rows and list the malformed ones in the receipt (default: "
+                                 "one malformed row refuses the whole file)")  # fmt: skip
+        parser.add_argument("--receipt", metavar="PATH", help="also write the receipt JSON to PATH")
+
+    def handle(self, *args, tenant, app, file, create=False, skip_invalid=False, receipt=None, **options):
+        path = Path(file)
+        if not path.is_file():
+            raise CommandError(f"No such file: {file}")
+        try:
+            tenant_obj = Tenant.objects.get(slug=tenant)
+        except Tenant.DoesNotExist:
+            raise CommandError(f"No tenant {tenant!r}.") from None
+        app_obj = App.objects.filter(tenant=tenant_obj, app_id=app).first()
+        if app_obj is None:
+            if not create:
+                raise CommandError(f"No app {app!r} in tenant {tenant!r}; pass --create to make it.")
+            try:
+                app_obj = App.objects.create(tenant=tenant_obj, app_id=clean_app_id(app), name=app)
+            except MemoryServiceError as exc:
+                raise CommandError(exc.message) from exc
+            self.stdout.write(f"Created app {tenant}/{app} (collection {app_obj.collection_name}).")
+        if app_obj.status != App.Status.ACTIVE:
+            raise CommandError(f"{tenant}/{app} is {app_obj.status}: it accepts no imports.")
+        scope = scope_for_job(Job(tenant=tenant_obj, requested_by=f"cli:{getpass.getuser()}"))
+        try:
+            job = job_import(scope=scope, app_id=app, source=path, filename=path.name, skip_invalid=skip_invalid)
+        except MemoryServiceError as exc:
+            raise CommandError(exc.message) from exc
+        self._run(job)
+        job.refresh_from_db()
+        summary = (job.receipt or {}).get("import")
+        if receipt and job.receipt:
+            Path(receipt).write_text(json.dumps(job.receipt, indent=2))
+            self.stdout.write(f"Receipt written to {receipt}")
+        if summary and summary["malformed_rows"]:
+            for bad in summary["malformed_rows"]:
+                self.stderr.write(f"  {summary['malformed_unit']} {bad['at']}: {bad['reason']}")
+            if summary["malformed"] > summary["malformed_listed"]:
+                self.stderr.write(f"  ... and {summary['malformed'] - summary['malformed_listed']} more")
+        if job.state != Job.State.SUCCEEDED:
+            raise CommandError(f"The import {job.state}: {job.error or 'see the job page'} (job {job.pk})")
+        dup = summary["duplicates"]
+        self.stdout.write(self.style.SUCCESS(
+            f"Imported {summary['imported']} memories and {summary['history_rows']} history rows into {tenant}/{app}; "
+            f"skipped {dup['same_id']} with an id already there, {dup['same_hash']} with a text the same user "
+            f"already had, {summary['malformed']} malformed. Job {job.pk}."
+        ))  # fmt: skip
+
+    def _run(self, job: Job) -> None:
+        """Run the job in this process; if a worker got to it first, follow that worker's progress."""
+        runner = threading.Thread(target=run_job, args=(job.pk,), daemon=True)
+        runner.start()
+        bar = tqdm(total=None, unit="mem", desc="import")
+        while True:
+            job.refresh_from_db()
+            if job.total and bar.total != job.total:
+                bar.total = job.total
+                bar.refresh()
+            bar.update(job.done - bar.n)
+            if job.state in Job.TERMINAL_STATES:
+                break
+            time.sleep(0.2)
+        runner.join(timeout=5)
+        bar.close()
