@@ -32,6 +32,7 @@ bind = env_str("MEMADMIN_BIND", "127.0.0.1:8000")
 workers = env_int("MEMADMIN_WEB_WORKERS", max(2, _cores()), minimum=1)
 threads = env_int("MEMADMIN_WEB_THREADS", 4, minimum=1)
 worker_class = "gthread"
+preload_app = False  # the docstring says why: HUP must load the new code
 # With threads, a worker that stops answering the master for this long is killed and replaced; one slow
 # request is bounded by the store's query timeout (MEMADMIN_QUERY_TIMEOUT_MS) and the proxy's read timeout,
 # and a streamed export may legitimately run longer than this.

@@ -205,3 +205,37 @@ def test_serve_reloads_on_hup_and_stops_on_term(valkey_server, transactional_db,
     assert "Handling signal: term" in log and "Shutting down: Master" in log
     with pytest.raises(OSError):
         request(server.base + "/healthz")
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    import importlib
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from memadmin import gunicorn_conf
+
+    for name in ("MEMADMIN_WEB_WORKERS", "MEMADMIN_WEB_THREADS", "MEMADMIN_ACCESS_LOG", "MEMADMIN_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        defaults = importlib.reload(gunicorn_conf)
+        assert defaults.workers == max(2, len(os.sched_getaffinity(0))) and defaults.threads == 4
+        assert defaults.worker_class == "gthread" and defaults.accesslog == "-" and not defaults.preload_app
+        assert defaults.bind == "127.0.0.1:8000" and defaults.control_socket_disable
+        monkeypatch.setenv("MEMADMIN_WEB_WORKERS", "3")
+        monkeypatch.setenv("MEMADMIN_WEB_THREADS", "8")
+        monkeypatch.setenv("MEMADMIN_ACCESS_LOG", "off")
+        configured = importlib.reload(gunicorn_conf)
+        assert (configured.workers, configured.threads, configured.accesslog) == (3, 8, None)
+        monkeypatch.setenv("MEMADMIN_WEB_WORKERS", "0")
+        with pytest.raises(ImproperlyConfigured, match="MEMADMIN_WEB_WORKERS"):
+            importlib.reload(gunicorn_conf)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(gunicorn_conf)
+
+
+def test_serve_refuses_nonsense_counts():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--workers must be at least 1"):
+        call_command("serve", workers=0)
