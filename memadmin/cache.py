@@ -74,13 +74,25 @@ class StoreCache(RedisCache):
         return True
 
 
+_limiter: tuple[object, MovingWindowRateLimiter] | None = None
+
+
+def _rate_limiter() -> MovingWindowRateLimiter:
+    # Built once per store client (building one costs 0.5 ms, twice the hit itself), again after store.reset().
+    global _limiter
+    client = store.client()
+    if _limiter is None or _limiter[0] is not client:
+        storage = RedisStorage("valkey://", connection_pool=client.connection_pool, key_prefix=RATE_PREFIX)
+        _limiter = (client, MovingWindowRateLimiter(storage))
+    return _limiter[1]
+
+
 def rate_limit_hit(*, key: str, limit: int, seconds: int) -> float | None:
     """Count one request against ``limit`` per ``seconds`` for ``key``: None if it is allowed, else the
     seconds to wait. A moving window, checked and recorded in one Lua script on the server (limits), so
     concurrent workers can never let more than ``limit`` through in any ``seconds``."""
     with store.store_errors():
-        storage = RedisStorage("valkey://", connection_pool=store.client().connection_pool, key_prefix=RATE_PREFIX)
-        limiter = MovingWindowRateLimiter(storage)
+        limiter = _rate_limiter()
         item = RateLimitItemPerSecond(limit, seconds)
         if limiter.hit(item, key):
             return None
