@@ -41,9 +41,6 @@ def configure(
     os.environ.setdefault("MEM0_TELEMETRY", "False")
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    # The API budget is now shared by every worker (600/min by default): far above what the HTTP phases send,
-    # so the limiter's cost (one Lua call per request) is measured but no request is refused.
-    os.environ.setdefault("MEMADMIN_API_RATE", "1000000/min")
     os.environ["DJANGO_SETTINGS_MODULE"] = "memadmin.settings"
     embedded = not valkey_url
     if embedded:
