@@ -227,7 +227,8 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-# Requests per API key (or staff user): "600/min", "10/s", "5000/h", "off". Counted per process cache.
+# Requests per API key (or staff user): "600/min", "10/s", "5000/h", "off". A moving window counted on the
+# store's Valkey, shared by every web worker (memadmin/cache.py).
 MEMADMIN_API_RATE = env_rate("MEMADMIN_API_RATE", "600/min")
 # Failed API authentication (tenants/api/throttling.py): an address that fails this many times (a wrong key
 # or none) gets 429 for the cool-off; a key prefix guessed wrong this many times is locked for the cool-off.
@@ -247,6 +248,10 @@ MEMADMIN_VALKEY_TIMEOUT = env_int("MEMADMIN_VALKEY_TIMEOUT", 10, minimum=1)
 MEMADMIN_QUERY_TIMEOUT_MS = env_int("MEMADMIN_QUERY_TIMEOUT_MS", 8000, minimum=100)
 if MEMADMIN_QUERY_TIMEOUT_MS >= MEMADMIN_VALKEY_TIMEOUT * 1000:
     raise ImproperlyConfigured("MEMADMIN_QUERY_TIMEOUT_MS must be below MEMADMIN_VALKEY_TIMEOUT (seconds).")
+
+# Django's cache lives on the store's Valkey under a prefix of its own (memadmin/cache.py), so API rate
+# limits, failed-authentication locks and cached counts are shared by every web worker on every machine.
+CACHES = {"default": {"BACKEND": "memadmin.cache.StoreCache", "KEY_PREFIX": "memadmin:cache", "TIMEOUT": 300}}
 
 MEMADMIN_EMBEDDER_PROVIDER = env_str("MEMADMIN_EMBEDDER_PROVIDER", "huggingface")
 MEMADMIN_EMBEDDER_MODEL = env_str("MEMADMIN_EMBEDDER_MODEL") or None  # None = bundled all-MiniLM-L6-v2

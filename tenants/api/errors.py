@@ -77,7 +77,10 @@ def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, memory_errors.MemoryServiceError):
         return _memory_error(exc)
     if isinstance(exc, exceptions.NotAuthenticated):
-        exc = _count_anonymous(context["request"], exc)
+        try:
+            exc = _count_anonymous(context["request"], exc)
+        except memory_errors.StoreUnavailable as unavailable:  # the failure counters live on the store
+            return _memory_error(unavailable)
     response = exception_handler(exc, context)  # Http404, PermissionDenied, Throttled (+Retry-After), ...
     if response is None:
         return None  # a real bug: let Django log it

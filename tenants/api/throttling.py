@@ -2,9 +2,10 @@
 authentication is limited per client IP and per key prefix (below).
 
 The rate is read per request (not frozen at import like DRF's THROTTLE_RATES), so
-tests and reloaded settings take effect. Counters live in Django's cache: with
-several worker processes and the default local-memory cache, each process
-counts on its own; configure a shared cache to make the limit global.
+tests and reloaded settings take effect. Everything here lives on the memory store's
+Valkey (memadmin/cache.py), so the limits hold across web workers and machines; the
+per-key budget is a moving window counted atomically on the server, because DRF's
+read-modify-write history lets concurrent workers each admit the "last" request.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from django.conf import settings
 from django.core.cache import cache
 from rest_framework.throttling import SimpleRateThrottle
 
+from memadmin.cache import rate_limit_hit
 from memadmin.memory.models import AuditEvent
 from tenants.models import TenantAPIKey
 
@@ -27,17 +29,21 @@ class KeyRateThrottle(SimpleRateThrottle):
 
     def __init__(self):
         # SimpleRateThrottle parses a THROTTLE_RATES string here; our rate is already parsed in settings.
-        self.history = []
+        self.retry_after = None
 
     def get_rate(self):
         return settings.MEMADMIN_API_RATE
 
     def allow_request(self, request, view):
-        self.rate = self.get_rate()
-        if self.rate is None:
+        rate = self.get_rate()
+        key = self.get_cache_key(request, view) if rate is not None else None
+        if key is None:
             return True
-        self.num_requests, self.duration = self.rate
-        return super().allow_request(request, view)
+        self.retry_after = rate_limit_hit(key=key, limit=rate[0], seconds=rate[1])
+        return self.retry_after is None
+
+    def wait(self):
+        return self.retry_after
 
     def get_cache_key(self, request, view):
         if isinstance(request.auth, TenantAPIKey):

@@ -1,15 +1,33 @@
 """Dashboard views (one module per area) and the health check."""
 
+import logging
+
+from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.status import store_status
 
+logger = logging.getLogger("memadmin.health")
+
 
 @require_GET
 def healthz(request) -> JsonResponse:
+    """200 when both the database and the memory store answer, else 503 naming what is down: a load
+    balancer takes a worker that can reach neither out of rotation (no authentication, no personal data)."""
+    body: dict = {"status": "ok"}
     try:
-        return JsonResponse({"status": "ok", "store": store_status()})
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        body["database"] = "ok"
+    except DatabaseError as exc:
+        # The reason (host, credentials) goes to the log, not to an unauthenticated caller.
+        logger.warning("Health check: the database is unreachable: %s", exc)
+        body["status"], body["database"] = "unavailable", "unreachable"
+    try:
+        body["store"] = store_status()
     except StoreUnavailable as exc:
-        return JsonResponse({"status": "unavailable", "error": exc.message}, status=503)
+        logger.warning("Health check: %s", exc.message)
+        body["status"], body["store"] = "unavailable", "unreachable"
+    return JsonResponse(body, status=200 if body["status"] == "ok" else 503)

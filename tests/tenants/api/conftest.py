@@ -14,8 +14,8 @@ os.environ.setdefault("MEM0_TELEMETRY", "False")  # the official client must not
 
 @pytest.fixture(autouse=True)
 def fresh_throttle():
-    cache.clear()  # throttle counters live in the cache
-    yield
+    # Throttle windows and lock counters live on the store, which clean_store empties before each test;
+    # no clear afterwards: a test may leave the store pointed at a server it has just killed.
     cache.clear()
 
 

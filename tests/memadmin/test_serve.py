@@ -1,0 +1,241 @@
+"""manage.py serve and gunicorn with several worker processes, on the test DB and the test Valkey.
+
+The state that must hold across workers (the API rate limit, login lockouts) is checked against a real
+gunicorn with 4 worker processes, each request on a new connection, and the access log (which names the
+worker pid) shows the requests really were spread over them.
+"""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from http.cookiejar import CookieJar
+from pathlib import Path
+from urllib.parse import quote, urlencode
+
+import pytest
+from django.conf import settings
+from django.db import connection
+
+from memadmin.memory.embedded import free_port
+from tenants.models import TenantAPIKey
+from tests.factories import TenantFactory, UserFactory
+
+REPO = Path(__file__).resolve().parents[2]
+ACCESS_PID = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) .* pid=<(?P<pid>\d+)>')
+
+
+def database_url() -> str:
+    """The test database, as the subprocess's DATABASE_URL."""
+    db = connection.settings_dict
+    if db["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{db['NAME']}"
+    user = f"{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}@" if db["USER"] else ""
+    return f"postgres://{user}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def server_env(valkey_server, tmp_path, **extra) -> dict:
+    return {
+        **os.environ,
+        "VALKEY_URL": valkey_server.url,
+        "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
+        "DATABASE_URL": database_url(),
+        "MEMADMIN_ACCESS_LOG": str(tmp_path / "access.log"),
+        # These tests are about shared state, not embeddings: workers boot in ~2 s instead of ~10.
+        "MEMADMIN_PRELOAD_EMBEDDER": "0",
+        **extra,
+    }
+
+
+class Server:
+    def __init__(self, argv: list[str], env: dict, port: int, log: Path):
+        self.port, self.log, self.env = port, log, env
+        self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
+                                        start_new_session=True)  # fmt: skip
+        self.base = f"http://127.0.0.1:{port}"
+
+    def wait_healthy(self, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"server exited:\n{self.log.read_text()[-3000:]}"
+            try:
+                if request(self.base + "/healthz")[0] == 200:
+                    return
+            except OSError:
+                pass
+            time.sleep(0.2)
+        raise AssertionError(f"not healthy within {timeout}s:\n{self.log.read_text()[-3000:]}")
+
+    def booted_workers(self) -> int:
+        return len(re.findall(r"Booting worker with pid", self.log.read_text()))
+
+    def access(self) -> list[dict]:
+        path = Path(self.env["MEMADMIN_ACCESS_LOG"])
+        return [m.groupdict() for m in ACCESS_PID.finditer(path.read_text())] if path.exists() else []
+
+    def access_since(self, before: int, method: str, path: str, count: int) -> list[dict]:
+        """The access lines of ``count`` requests (a worker writes its line just after the response)."""
+        deadline = time.monotonic() + 10
+        while True:
+            lines = [x for x in self.access()[before:] if x["method"] == method and x["path"] == path]
+            if len(lines) >= count or time.monotonic() > deadline:
+                return lines
+            time.sleep(0.1)
+
+    def stop(self, timeout: float = 60) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(10)
+            raise AssertionError(f"no exit {timeout}s after TERM:\n{self.log.read_text()[-3000:]}") from None
+
+
+def request(url: str, *, data: dict | None = None, headers: dict | None = None, opener=None) -> tuple[int, str]:
+    body = urlencode(data).encode() if data is not None else None
+    req = urllib.request.Request(url, data=body, headers={"Connection": "close", **(headers or {})})
+    try:
+        with (opener or urllib.request.build_opener()).open(req, timeout=60) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode()
+
+
+@pytest.fixture
+def gunicorn(valkey_server, transactional_db, tmp_path):
+    servers = []
+
+    def start(workers: int = 4, **env) -> Server:
+        port = free_port()
+        argv = [sys.executable, "-m", "gunicorn", "-c", "python:memadmin.gunicorn_conf", "--bind", f"127.0.0.1:{port}"]
+        extra = {"MEMADMIN_WEB_WORKERS": str(workers), "MEMADMIN_WEB_THREADS": "1", **env}
+        server = Server(argv, server_env(valkey_server, tmp_path, **extra), port, tmp_path / "gunicorn.log")
+        servers.append(server)
+        server.wait_healthy()
+        deadline = time.monotonic() + 60
+        while server.booted_workers() < workers and time.monotonic() < deadline:
+            time.sleep(0.2)
+        # /healthz answered from one worker; give the others a moment to finish loading Django.
+        for _ in range(3 * workers):
+            request(server.base + "/healthz")
+        return server
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+def spread(server: Server, calls: list, threads: int = 12) -> list:
+    """Run the calls concurrently: with one thread per worker, every worker has to take some."""
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(lambda call: call(), calls))
+
+
+def test_api_rate_limit_holds_across_four_workers(gunicorn):
+    tenant = TenantFactory(slug="acme")
+    _row, key = TenantAPIKey.objects.create_key(name="crm", tenant=tenant)
+    server = gunicorn(workers=4, MEMADMIN_API_RATE="20/min")
+    before = len(server.access())
+    auth = {"Authorization": f"Token {key}"}
+    statuses = spread(server, [lambda: request(server.base + "/v1/ping/", headers=auth)[0]] * 60)
+    assert Counter(statuses) == {200: 20, 429: 40}
+    pings = server.access_since(before, "GET", "/v1/ping/", 60)
+    assert len(pings) == 60
+    served = {line["pid"] for line in pings if line["status"] == "200"}
+    assert len({line["pid"] for line in pings}) == 4, "the 60 requests did not reach all 4 workers"
+    assert len(served) >= 2, "all 20 successes came from one worker: this proves nothing about sharing"
+
+
+def _login_attempt(server: Server, username: str, password: str) -> tuple[int, str]:
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    status, page = request(server.base + "/login/", opener=opener)
+    assert status == 200, page[:500]
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+    return request(server.base + "/login/", opener=opener, headers={"Referer": server.base + "/login/"},
+                   data={"username": username, "password": password, "csrfmiddlewaretoken": token})  # fmt: skip
+
+
+def test_login_lockout_in_one_worker_holds_in_the_others(gunicorn, settings):
+    # Hashed with the production hasher: the workers do not run with the tests' fast MD5 one.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.PBKDF2PasswordHasher"]
+    UserFactory(username="alice")
+    server = gunicorn(workers=4, MEMADMIN_LOGIN_FAILURE_LIMIT="3")
+    before = len(server.access())
+    failed = spread(server, [lambda: _login_attempt(server, "alice", "wrong")] * 3, threads=3)
+    # The failure that reaches the limit is answered with the lockout already, whichever worker counts it.
+    assert sorted(status for status, _ in failed) == [200, 200, 429]
+    attempts = spread(server, [lambda: _login_attempt(server, "alice", "correct-horse-battery")] * 8, threads=8)
+    for status, page in attempts:
+        assert status in (403, 429) and "Too many failed sign-ins" in page
+    posts = server.access_since(before, "POST", "/login/", 11)
+    assert len(posts) == 11
+    assert len({line["pid"] for line in posts[3:]}) >= 2, "the locked attempts did not reach several workers"
+
+
+def test_serve_reloads_on_hup_and_stops_on_term(valkey_server, transactional_db, tmp_path):
+    port = free_port()
+    env = server_env(valkey_server, tmp_path, MEMADMIN_WEB_WORKERS="2")
+    argv = [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}", "--no-worker"]
+    server = Server(argv, env, port, tmp_path / "serve.log")
+    try:
+        server.wait_healthy()
+        first = server.booted_workers()
+        assert first == 2
+        server.process.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 60
+        while server.booted_workers() < first + 2 and time.monotonic() < deadline:
+            assert request(server.base + "/healthz")[0] == 200  # answering throughout the reload
+            time.sleep(0.2)
+        assert server.booted_workers() == first + 2, server.log.read_text()[-3000:]
+        server.wait_healthy()
+        assert "Reloading" in server.log.read_text()
+    finally:
+        code = server.stop()
+    assert code == 0
+    log = server.log.read_text()
+    assert "Handling signal: term" in log and "Shutting down: Master" in log
+    with pytest.raises(OSError):
+        request(server.base + "/healthz")
+
+
+def test_gunicorn_settings_come_from_the_environment(monkeypatch):
+    import importlib
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from memadmin import gunicorn_conf
+
+    for name in ("MEMADMIN_WEB_WORKERS", "MEMADMIN_WEB_THREADS", "MEMADMIN_ACCESS_LOG", "MEMADMIN_BIND"):
+        monkeypatch.delenv(name, raising=False)
+    try:
+        defaults = importlib.reload(gunicorn_conf)
+        assert defaults.workers == max(2, len(os.sched_getaffinity(0))) and defaults.threads == 4
+        assert defaults.worker_class == "gthread" and defaults.accesslog == "-" and not defaults.preload_app
+        assert defaults.bind == "127.0.0.1:8000" and defaults.control_socket_disable
+        monkeypatch.setenv("MEMADMIN_WEB_WORKERS", "3")
+        monkeypatch.setenv("MEMADMIN_WEB_THREADS", "8")
+        monkeypatch.setenv("MEMADMIN_ACCESS_LOG", "off")
+        configured = importlib.reload(gunicorn_conf)
+        assert (configured.workers, configured.threads, configured.accesslog) == (3, 8, None)
+        monkeypatch.setenv("MEMADMIN_WEB_WORKERS", "0")
+        with pytest.raises(ImproperlyConfigured, match="MEMADMIN_WEB_WORKERS"):
+            importlib.reload(gunicorn_conf)
+    finally:
+        monkeypatch.undo()
+        importlib.reload(gunicorn_conf)
+
+
+def test_serve_refuses_nonsense_counts():
+    from django.core.management import CommandError, call_command
+
+    with pytest.raises(CommandError, match="--workers must be at least 1"):
+        call_command("serve", workers=0)
