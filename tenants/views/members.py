@@ -16,7 +16,7 @@ from memadmin.memory.capabilities import MANAGE_MEMBERS, STAFF_ROLES, role_can
 from memadmin.memory.filters import filter_from_fields
 from tenants.forms import InvitationForm, RoleForm
 from tenants.invitations import InvitationNotSent, invitation_cancel, invitation_create, invitation_resend
-from tenants.models import Agent, Invitation, Membership, Role
+from tenants.models import Agent, Invitation, Membership, Role, Tenant
 from tenants.views.common import TenantRequest, render_error, tenant_view
 
 
@@ -100,7 +100,12 @@ def invitation_cancel_view(request: TenantRequest, invitation_id) -> HttpRespons
 
 
 def _member_for(request: TenantRequest, member_id: int) -> Membership:
-    """The one scoped fetch of a membership, locked for the change: another tenant's member does not exist here."""
+    """The one scoped fetch of a membership, locked for the change: another tenant's member does not exist here.
+
+    The tenant's row is locked first, so changes to one tenant's members happen one after the other: the
+    last-admin check reads the other memberships, and on PostgreSQL two admins demoting each other at once
+    would each still see the other as admin (SQLite serialises all writers anyway)."""
+    Tenant.objects.select_for_update().only("pk").get(pk=request.tenant.pk)
     return get_object_or_404(Membership.objects.for_tenant(request.tenant).select_for_update(), pk=member_id)
 
 
