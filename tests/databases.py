@@ -13,6 +13,7 @@ import atexit
 import glob
 import os
 import pwd
+import re
 import shutil
 import subprocess
 import tempfile
@@ -83,14 +84,20 @@ class ThrowawayPostgres:
         if result.returncode:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
 
+    def major(self) -> int:
+        version = subprocess.run([str(self.bindir / "initdb"), "--version"], capture_output=True, text=True).stdout
+        found = re.search(r"\(PostgreSQL\) (\d+)", version)  # "initdb (PostgreSQL) 15.18 (Debian 15.18-0+deb12u1)"
+        return int(found.group(1)) if found else 0
+
     def _env(self) -> dict:
         return {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "LC_ALL": "C.UTF-8", "HOME": str(self.directory)}
 
     def start(self) -> ThrowawayPostgres:
-        # ICU's en-US collation, as a production cluster on an en_US.UTF-8 machine sorts: ids must not
-        # depend on the byte order SQLite (and the C locale) happen to use.
+        # ICU's en-US collation (PostgreSQL 15+), as a production cluster on an en_US.UTF-8 machine sorts: ids
+        # must not depend on the byte order SQLite (and the C locale) happen to use.
+        icu = ["--locale-provider=icu", "--icu-locale=en-US"] if self.major() >= 15 else []
         self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--locale=C.UTF-8", "--locale-provider=icu", "--icu-locale=en-US", "--no-sync")  # fmt: skip
+                  "--locale=C.UTF-8", *icu, "--no-sync")  # fmt: skip
         options = [arg for name, value in SERVER_SETTINGS.items() for arg in ("-c", f"{name}={value}")]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
