@@ -176,8 +176,15 @@ def pytest_load_initial_conftests(early_config, parser, args):
     except RuntimeError as exc:
         cluster.stop()
         raise pytest.UsageError(f"Could not start the throwaway PostgreSQL: {exc}") from exc
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+        # A CI time-out sends SIGTERM, which would end pytest without its clean-up and leave the cluster behind.
+        signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["DATABASE_URL"] = cluster.url  # the worker processes the job tests start inherit it
     early_config.stash[cluster_key] = cluster
+
+
+def _exit_on_sigterm(signum, frame):
+    raise KeyboardInterrupt  # pytest stops the session as for Ctrl-C, and its clean-up runs
 
 
 cluster_key = pytest.StashKey[ThrowawayPostgres]()
