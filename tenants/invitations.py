@@ -24,7 +24,7 @@ from memadmin.memory.capabilities import MANAGE_MEMBERS
 from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
 from tenants.links import token_digest
-from tenants.models import Invitation, Membership
+from tenants.models import Invitation, Membership, Tenant
 
 logger = logging.getLogger("memadmin.invitations")
 
@@ -75,6 +75,9 @@ def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by
     scope.require(MANAGE_MEMBERS)  # service-level backstop of the dashboard's table
     email = email.strip()
     with transaction.atomic():
+        # The tenant's row is the lock: with no open invitation yet there is no row to lock, and on PostgreSQL
+        # two requests at once would each create one.
+        Tenant.objects.select_for_update().only("pk").get(pk=tenant.pk)
         invitation = (
             Invitation.objects.select_for_update()
             .filter(tenant=tenant, email__iexact=email, accepted_at=None, cancelled_at=None)

@@ -51,7 +51,7 @@ tenant_urls = [
     path("members/<int:member_id>/remove/", members.member_remove, name="member_remove"),
     path("keys/", keys.api_keys, name="api_keys"),
     path("keys/new/", keys.api_key_new, name="api_key_new"),
-    path("keys/<str:prefix>/revoke/", keys.api_key_revoke_view, name="api_key_revoke"),
+    path("keys/<id:prefix>/revoke/", keys.api_key_revoke_view, name="api_key_revoke"),
     # background jobs (tenants/views/jobs.py)
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<uuid:job_id>/", jobs.job_detail, name="job"),

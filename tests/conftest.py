@@ -1,5 +1,6 @@
 """Test harness: a throwaway Valkey with the search module, started once per session on a free port."""
 
+import gc
 import os
 import shutil
 import sqlite3
@@ -11,12 +12,36 @@ import pytest
 import valkey
 from django.conf import settings
 from django.core.cache import cache
+from django.test import Client
 
 from memadmin.memory import index, store
 from memadmin.memory.embedded import free_port, start_process
 
 # A real local HTTP receiver for webhook tests (the ``receiver`` fixture).
 pytest_plugins = ("tests.receiver",)
+# A streamed export audits when its generator ends: read to the end, or closed by the garbage collector when a
+# test left it unread (the test client's response is in a reference cycle). Left to chance, that audit row lands
+# in whichever later test is running, with the first test's tenant id: on PostgreSQL, which never hands an id out
+# twice, a foreign-key error in someone else's teardown. So a test that streamed collects before its own teardown.
+_client_request = Client.request
+_streamed: list[bool] = []
+
+
+def _request_noting_streams(self, **request):
+    response = _client_request(self, **request)
+    if getattr(response, "streaming", False):
+        _streamed.append(True)
+    return response
+
+
+Client.request = _request_noting_streams
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_teardown(item, nextitem):
+    if _streamed:  # before the fixtures' teardown: the test's database transaction is still open
+        _streamed.clear()
+        gc.collect()
 
 
 class ThrowawayValkey:

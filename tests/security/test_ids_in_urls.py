@@ -10,7 +10,7 @@ from urllib.parse import unquote
 import pytest
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.management import CommandError, call_command
-from django.urls import resolve, reverse
+from django.urls import Resolver404, resolve, reverse
 
 from memadmin.memory import services
 from memadmin.memory.scope import scope_for_membership
@@ -18,6 +18,14 @@ from tenants.models import App
 from tests.memadmin.memory.rawhash import put
 
 ODD_IDS = ["a/b", "..", ".", "~..", "~", "%2F", "a/../b", "x/delete", "a?b#c", "/lead", "trail/"]
+
+
+@pytest.mark.parametrize("url", ["/t/acme/apps/a%00b/", "/t/acme/keys/a%00b/revoke/",
+                                 "/t/acme/memories/concierge_app/a%00b/"])
+def test_a_nul_in_an_id_matches_no_url(url):
+    """No stored id holds NUL, and PostgreSQL refuses it in a query (DataError, a 500): the URL is a 404."""
+    with pytest.raises(Resolver404):
+        resolve(unquote(url))
 
 
 @pytest.mark.parametrize("memory_id", ODD_IDS)

@@ -43,6 +43,14 @@ def test_rows_survive_the_move_and_the_flags_become_holds(back_to_latest):
     holds = set(LegalHold.objects.filter(released_at__isnull=True).values_list("tenant_id", "app_id", "user_id"))
     assert holds == {(held.pk, None, ""), (free.pk, None, "alice"), (free.pk, None, "carol")}
     assert "legal_hold" not in {f.name for f in new.get_model("tenants", "Tenant")._meta.get_fields()}
+    # The renamed tables keep handing out ids after the moved rows' (PostgreSQL: the identity sequence went along).
+    moved = AuditEvent.objects.get()
+    added = AuditEvent.objects.create(tenant_id=free.pk, actor="me", actor_kind="staff", role="admin", action="x")
+    assert added.pk > moved.pk
+    hold = LegalHold.objects.create(tenant_id=free.pk, user_id="dave", reason="r", created_by="legal")
+    assert hold.pk > max(LegalHold.objects.exclude(pk=hold.pk).values_list("pk", flat=True))
+    added.delete()
+    hold.delete()
 
     # And back: the booleans return from the rows the forward step made.
     old = _migrate(OLD)

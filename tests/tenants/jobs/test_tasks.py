@@ -15,6 +15,7 @@ from memadmin.memory import store
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_offboard_app
 from tenants.models import App, Job
+from tests.databases import database_url
 from tests.tenants.jobs.conftest import keys_of
 
 REPO = Path(__file__).resolve().parents[3]
@@ -52,7 +53,7 @@ def worker(valkey_server, transactional_db, tmp_path):
         **os.environ,
         "VALKEY_URL": valkey_server.url,
         "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url(connection.settings_dict),
         "MEMADMIN_INDEX_ALGORITHM": "flat",
         "MEMADMIN_JOB_BATCH_SIZE": "50",
         "MEMADMIN_JOB_LEASE_SECONDS": "2",

@@ -6,6 +6,7 @@ import pytest
 from memadmin.memory.scope import scope_for_membership
 from tenants.invitations import invitation_create
 from tenants.models import Invitation, Membership
+from tests.concurrency import race
 from tests.factories import UserFactory
 from tests.tenants.views.conftest import login
 
@@ -82,3 +83,21 @@ def test_only_get_head_and_post(client, invite):
     url = invite("dave@example.com")
     assert client.head(url).status_code == 200
     assert client.put(url).status_code == 405 and client.delete(url).status_code == 405
+
+
+@pytest.mark.django_db(transaction=True)
+def test_inviting_one_address_twice_at_once_leaves_one_open_invitation(world):
+    """The renewal looks for an open invitation to lock; with none yet there is nothing to lock, so on
+    PostgreSQL two invitations at once both created one (two live links, one of them never withdrawn)."""
+
+    def invite(email):
+        def accept_url(token):
+            return f"http://testserver/invitations/{token}/"
+
+        return lambda: invitation_create(scope=scope_for_membership(world.acme_admin), tenant=world.acme,
+                                         email=email, role="viewer", invited_by=world.acme_admin.user,
+                                         accept_url=accept_url).pk  # fmt: skip
+
+    outcome = race(invite("erin@example.com"), invite("Erin@Example.com"))
+    assert outcome.first == outcome.second and not outcome.second_finished_while_first_open
+    assert Invitation.objects.filter(tenant=world.acme, email__iexact="erin@example.com").count() == 1

@@ -2,9 +2,12 @@
 
 import re
 
+import pytest
 from django.core import mail
+from django.test import Client
 
 from memadmin.memory.models import AuditEvent
+from tests.concurrency import race
 from tests.tenants.views.conftest import login
 
 
@@ -66,3 +69,39 @@ def test_members_page_lists_agents_with_counts(client, world, memories):
     login(client, world.acme_admin)
     html = client.get("/t/acme/members/").content.decode()
     assert "acme-support" in html and "concierge" in html and "coach" in html and "butler" not in html
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_admins_demoted_at_once_leave_one_admin(world):
+    """The last-admin check reads other rows: without a lock, on PostgreSQL two demotions running side by side
+    each saw the other admin still there, and the tenant was left with none."""
+    from tenants.models import Membership
+
+    Membership.objects.filter(pk=world.acme_support.pk).update(role="admin")
+    me, other = world.acme_admin, world.acme_support
+    client_a, client_b = login(Client(), me), login(Client(), me)
+
+    def demote(client, member):
+        return lambda: client.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer"}).status_code
+
+    outcome = race(demote(client_a, other), demote(client_b, me))
+    assert (outcome.first, outcome.second) == (302, 409) and not outcome.second_finished_while_first_open
+    assert list(Membership.objects.filter(tenant=world.acme, role="admin").values_list("pk", flat=True)) == [me.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_removing_the_two_admins_at_once_leaves_one(world):
+    from tenants.models import Membership
+
+    Membership.objects.filter(pk=world.acme_support.pk).update(role="admin")
+    me, other = world.acme_admin, world.acme_support
+    client_a, client_b = login(Client(), me), login(Client(), other)
+
+    def remove(client, member):
+        return lambda: client.post(f"/t/acme/members/{member.pk}/remove/").status_code
+
+    outcome = race(remove(client_a, other), remove(client_b, me))
+    # The second request ran as a member who no longer exists by the time it got the lock: refused either way.
+    assert outcome.first == 302 and outcome.second in (403, 404, 409)
+    assert not outcome.second_finished_while_first_open
+    assert Membership.objects.filter(tenant=world.acme, role="admin").count() == 1

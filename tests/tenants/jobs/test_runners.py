@@ -1,0 +1,48 @@
+"""tenants/jobs/runners.py: the lease a worker claims before it runs a job (the kinds run in test_offboard,
+test_erasure, test_services, and in a real worker in test_tasks)."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tenants.jobs.runners import claim
+from tenants.models import Job
+from tests.concurrency import race
+
+
+def _job(world, **fields) -> Job:
+    return Job.objects.create(kind=Job.Kind.EXPORT_APP, tenant=world.acme, app=world.concierge, requested_by="test",
+                              params={"format": "ndjson", "app_id": world.concierge.app_id}, **fields)  # fmt: skip
+
+
+def _claims(job, token):
+    return lambda: claim(job.pk, token) is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_deliveries_of_one_job_at_once_claim_it_once(world):
+    """Celery may deliver a nudge twice (a sweep re-sends it, acks_late redelivers). The second claim waits for
+    the first one's row lock and then sees a fresh lease; without the lock, on PostgreSQL it read the job as
+    still scheduled and both workers ran it."""
+    job = _job(world)
+    outcome = race(_claims(job, "first"), _claims(job, "second"))
+    assert (outcome.first, outcome.second) == (True, False) and not outcome.second_finished_while_first_open
+    job.refresh_from_db()
+    assert job.state == Job.State.RUNNING and job.progress["owner"] == "first" and job.progress["attempts"] == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_stale_lease_is_taken_over_by_one_worker_only(world):
+    stale = (timezone.now() - timedelta(hours=1)).isoformat()
+    job = _job(world, state=Job.State.RUNNING, progress={"owner": "dead", "heartbeat": stale, "attempts": 1})
+    outcome = race(_claims(job, "first"), _claims(job, "second"))
+    assert (outcome.first, outcome.second) == (True, False)
+    job.refresh_from_db()
+    assert job.progress["owner"] == "first" and job.progress["attempts"] == 2
+
+
+def test_a_job_not_due_or_finished_is_not_claimed(world):
+    assert claim(_job(world, run_after=timezone.now() + timedelta(hours=1)).pk, "t") is None
+    assert claim(_job(world, state=Job.State.SUCCEEDED).pk, "t") is None
+    assert claim(_job(world).pk, "t") is not None
