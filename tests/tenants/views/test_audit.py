@@ -77,6 +77,8 @@ def test_the_forms_send_a_typed_search_once(client, world):
         parts = [part.strip() for part in trigger.split(",")]
         assert "change" not in parts and "submit" in parts
         assert all(part == "submit" or part.startswith("change from:#id_") for part in parts)
+
+
 def test_activity_is_a_filtered_mode_of_the_audit_log(client, world, memories):
     login(client, world.acme_admin)
     client.get("/t/acme/user/", {"user_id": "alice"})  # a read: audited, but not activity
@@ -101,4 +103,5 @@ def test_activity_needs_the_audit_capability(client, world, memories):
 
 
 def _badge(action: str) -> str:
-    return f'<span class="badge action">{action}</span>'
+    """The action's cell: its words, its code in the title."""
+    return f'<td class="action" title="{action}">'
