@@ -6,6 +6,7 @@ production must stop the process, not silently fall back to a default.
 
 import ipaddress
 import os
+import re
 import secrets
 from pathlib import Path
 
@@ -144,3 +145,28 @@ def env_email(name: str, default: str) -> str:
     except ValidationError:
         raise ImproperlyConfigured(f"{name} must be an e-mail address (or 'Name <address>'), got {raw!r}") from None
     return raw
+
+
+_STORE_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,31}$")
+VALKEY_SCHEMES = ("valkey://", "valkeys://", "redis://", "rediss://", "unix://")
+
+
+def env_stores(name: str) -> dict[str, str]:
+    """Extra memory stores as ``name=url`` pairs separated by commas or whitespace (the embedded server or
+    VALKEY_URL is always the store called ``default``). A URL with a comma in its password percent-encodes it."""
+    stores: dict[str, str] = {}
+    for item in (os.environ.get(name) or "").replace(",", " ").split():
+        store, sep, url = item.partition("=")
+        store = store.strip()
+        if not sep or not _STORE_NAME.match(store):
+            raise ImproperlyConfigured(
+                f"{name} must list name=url pairs with lower-case names of up to 32 letters, digits, - or _; "
+                f"got {item.split('=')[0]!r}"
+            )
+        if store == "default" or store in stores:
+            raise ImproperlyConfigured(f"{name}: the store name {store!r} is taken (default is VALKEY_URL's).")
+        if not url.startswith(VALKEY_SCHEMES):
+            schemes = ", ".join(VALKEY_SCHEMES)
+            raise ImproperlyConfigured(f"{name}: the URL of store {store!r} must start with {schemes}")
+        stores[store] = url
+    return stores

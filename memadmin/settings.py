@@ -15,6 +15,7 @@ from memadmin.env import (
     env_list,
     env_networks,
     env_rate,
+    env_stores,
     env_str,
     private_files,
     secret_key,
@@ -241,6 +242,9 @@ MEMADMIN_API_AUTH_COOLOFF_MINUTES = env_int("MEMADMIN_API_AUTH_COOLOFF_MINUTES",
 VALKEY_URL = env_str("VALKEY_URL") or None
 if VALKEY_URL and not VALKEY_URL.startswith(("valkey://", "valkeys://", "redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("VALKEY_URL must start with valkey://, valkeys://, redis://, rediss:// or unix://")
+# More Valkey servers, each holding whole apps (README "Scaling out"): "eu2=valkey://:pw@host:6379 big=...".
+# VALKEY_URL (or the embedded server) is the store called "default".
+MEMADMIN_STORES = env_stores("MEMADMIN_STORES")
 MEMADMIN_VALKEY_PORT = env_int("MEMADMIN_VALKEY_PORT", 0, minimum=0, maximum=65535)
 MEMADMIN_VALKEY_TIMEOUT = env_int("MEMADMIN_VALKEY_TIMEOUT", 10, minimum=1)
 # Engine-side limit of one FT.SEARCH/FT.AGGREGATE; kept under the socket timeout so a slow query is
@@ -280,6 +284,9 @@ MEMADMIN_JOB_BATCH_SIZE = env_int("MEMADMIN_JOB_BATCH_SIZE", 1000, minimum=1, ma
 MEMADMIN_JOB_LEASE_SECONDS = env_int("MEMADMIN_JOB_LEASE_SECONDS", 120, minimum=2)
 MEMADMIN_JOB_STORE_RETRY_SECONDS = env_int("MEMADMIN_JOB_STORE_RETRY_SECONDS", 300, minimum=0)
 MEMADMIN_JOB_SWEEP_SECONDS = env_int("MEMADMIN_JOB_SWEEP_SECONDS", 60, minimum=1)
+# A move between stores starts copying this long after the app was frozen: requests that began before the
+# freeze (and may still write) have ended by then.
+MEMADMIN_MOVE_SETTLE_SECONDS = env_int("MEMADMIN_MOVE_SETTLE_SECONDS", 15, minimum=0, maximum=3600)
 MEMADMIN_RETENTION_INTERVAL_HOURS = env_int("MEMADMIN_RETENTION_INTERVAL_HOURS", 24, minimum=1)
 # Erasure at scale: a deletion matching more than this many memories runs as a job with a receipt.
 MEMADMIN_ERASURE_SYNC_LIMIT = env_int("MEMADMIN_ERASURE_SYNC_LIMIT", 5000, minimum=1)

@@ -4,6 +4,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
+from memadmin.memory import store
 from tenants.memberships import LAST_ADMIN, managing_roles, membership_keeps_an_admin
 from tenants.models import (
     Agent,
@@ -78,9 +79,19 @@ class TenantAdmin(admin.ModelAdmin):
 
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
-    list_display = ("app_id", "tenant", "collection_name", "status", "is_default")
-    list_filter = ("status", "tenant")
+    list_display = ("app_id", "tenant", "collection_name", "store", "status", "is_default")
+    list_filter = ("status", "store", "tenant")
     search_fields = ("app_id", "collection_name")
+
+    def get_readonly_fields(self, request, obj=None):
+        # A new app is pinned here; an existing one changes store only by a move, which copies its data.
+        return ("store",) if obj is not None else ()
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "store":
+            choices = [("", "The store with the most free memory"), *((name, name) for name in store.store_names())]
+            return forms.ChoiceField(choices=choices, required=False, help_text=db_field.help_text)
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
 
 
 @admin.register(Agent)

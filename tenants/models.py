@@ -7,11 +7,13 @@ import re
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from memadmin.memory import capabilities
+from memadmin.memory import store as memory_store
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
 from tenants.exports import FORMATS as EXPORT_FORMATS
@@ -57,6 +59,7 @@ class App(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
         FROZEN = "frozen", "Frozen (offboarding scheduled)"
+        MOVING = "moving", "Moving to another memory store"
         OFFBOARDED = "offboarded", "Offboarded"
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="apps")
@@ -71,6 +74,13 @@ class App(models.Model):
         "existing Mem0 collection.",
     )
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.ACTIVE)
+    store = models.CharField(
+        max_length=32,
+        blank=True,
+        help_text="The memory store (Valkey server) holding this app: default, or a name from MEMADMIN_STORES. "
+        "Leave blank on a new app to place it on the store with the most free memory; move an existing app "
+        "with its page's Move action or manage.py move_app, never by editing this.",
+    )
     is_default = models.BooleanField(default=False, help_text="Receives API writes that name no app_id.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -84,6 +94,8 @@ class App(models.Model):
     def save(self, *args, **kwargs):
         if not self.collection_name:
             self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
+        if not self.store:
+            self.store = memory_store.store_for_new_app()
         super().save(*args, **kwargs)
 
     def app_ref(self) -> AppRef | None:
@@ -91,13 +103,17 @@ class App(models.Model):
         if self.status == self.Status.OFFBOARDED:
             return None
         return AppRef(pk=self.pk, app_id=self.app_id, collection=self.collection_name,
-                      writable=self.status == self.Status.ACTIVE)  # fmt: skip
+                      writable=self.status == self.Status.ACTIVE, store=self.store or memory_store.DEFAULT,
+                      moving=self.status == self.Status.MOVING)  # fmt: skip
 
     def clean(self):
         # The app_id alphabet (slug-like, so every URL naming an app reverses) is checked here rather than
         # as a field validator so apps stored before it existed still load; Django admin calls clean().
         super().clean()
         validate_app_id(self.app_id)
+        if self.store and self.store not in memory_store.store_names():
+            raise ValidationError({"store": f"No memory store is called {self.store!r}: default, or one of "
+                                            "MEMADMIN_STORES."})
 
 
 class Agent(models.Model):
@@ -219,6 +235,7 @@ class Job(models.Model):
         EXPORT_TENANT = "export_tenant", "Export tenant"
         RETENTION = "retention", "Retention sweep"
         IMPORT_APP = "import_app", "Import into app"
+        MOVE_APP = "move_app", "Move app to another store"
 
     class State(models.TextChoices):
         SCHEDULED = "scheduled", "Scheduled"

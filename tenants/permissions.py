@@ -48,6 +48,8 @@ URL_CAPABILITIES: dict[str, str] = {
     "job_cancel": cap.RUN_JOBS,  # the jobs service also checks the capability the job's kind needs
     "app_offboard": cap.OFFBOARD,
     "app_offboard_start": cap.OFFBOARD,
+    "app_move": cap.MOVE_APP,
+    "app_move_start": cap.MOVE_APP,
     "app_export_job": cap.EXPORT_APP,
     "tenant_export_job": cap.EXPORT_APP,
     "webhooks": cap.MANAGE_WEBHOOKS,
@@ -68,8 +70,8 @@ URL_CAPABILITIES: dict[str, str] = {
 MUTATIONS = frozenset({
     "memory_delete", "user_delete", "user_erase", "link_issue", "link_revoke", "member_add", "member_role",
     "member_remove", "invitation_resend", "invitation_cancel", "api_key_new", "api_key_revoke", "job_cancel",
-    "app_offboard_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit", "webhook_test",
-    "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
+    "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
+    "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
 })  # fmt: skip
 
 

@@ -136,6 +136,25 @@ def doomed_server(valkey_server):
         server.cleanup()
 
 
+@pytest.fixture(scope="session")
+def second_valkey_server(valkey_server):
+    """A second embedded server for the tests of more than one store (MEMADMIN_STORES), started on first use."""
+    server = ThrowawayValkey().start()
+    yield server
+    server.cleanup()
+
+
+@pytest.fixture
+def two_stores(second_valkey_server, settings):
+    """The session server is the store "default", the second one the store "second"; emptied like the first."""
+    second_valkey_server.client().flushall()
+    settings.MEMADMIN_STORES = {"second": second_valkey_server.url}
+    store.forget_routes()
+    yield second_valkey_server
+    store.forget_routes()  # later single-store tests must not inherit a route to "second"
+    index.forget_all()
+
+
 @pytest.fixture
 def raw_valkey(valkey_server) -> valkey.Valkey:
     """Direct access for assertions about what is really in Valkey (SCAN, HGETALL)."""

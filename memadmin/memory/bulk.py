@@ -55,7 +55,7 @@ def _now() -> str:
 
 
 def _unlink(ids: list[str], collection: str) -> int:
-    client = store.client()
+    client = store.client(collection)
     prefix = store.key_prefix(collection)
     with store.store_errors():
         pipe = client.pipeline(transaction=False)
@@ -97,7 +97,7 @@ def _delete_batch(cursor: dict, collection: str, ids: list[str], counts: dict, p
 
 def _scan_page(collection: str, scan_cursor: int, batch_size: int) -> tuple[int, list[str]]:
     with store.store_errors():
-        next_cursor, keys = store.client().scan(
+        next_cursor, keys = store.client(collection).scan(
             cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size
         )
     return int(next_cursor), [index.memory_id_of(collection, k) for k in keys]
@@ -269,7 +269,7 @@ def _scan_matching(collection: str, tree: Node, scan_cursor: int, batch_size: in
 
     The fallback when the index cannot vouch for itself, always in a background job: SCAN walks the
     whole keyspace to find the prefix, which no per-person request may do."""
-    client = store.client()
+    client = store.client(collection)
     with store.store_errors():
         next_cursor, keys = client.scan(cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size)
         keys = [k for k in keys if not index.decode(k).startswith(store.offboarding_prefix(collection))]

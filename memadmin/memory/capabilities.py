@@ -22,6 +22,7 @@ WRITE = "write"  # add and update memories
 EXPORT_APP = "export_app"  # export a whole app or tenant
 RUN_JOBS = "run_jobs"  # see background jobs and their receipts
 OFFBOARD = "offboard"  # delete a whole app, provably
+MOVE_APP = "move_app"  # move a whole app to another memory store (Valkey server)
 MANAGE_KEYS = "manage_keys"
 MANAGE_LINKS = "manage_links"  # issue and revoke "your data" links
 MANAGE_MEMBERS = "manage_members"
@@ -31,7 +32,7 @@ READ_EVENTS = "read_events"  # the activity feed (adds, updates, deletions, eras
 MANAGE_PROJECT = "manage_project"  # the tenant's Mem0 "project" settings (custom_instructions)
 
 _SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS})
-_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
+_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MOVE_APP, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
                      MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT}
 
 CAPABILITIES: dict[str, frozenset[str]] = {
@@ -46,7 +47,7 @@ CAPABILITIES: dict[str, frozenset[str]] = {
                     MANAGE_PROJECT}),
     END_USER: frozenset({READ, EXPORT, DELETE}),
     # A job runs what its requester was allowed to start (checked when it was requested).
-    SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD}),
+    SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD, MOVE_APP}),
 }
 ALL = frozenset().union(*CAPABILITIES.values())
 
@@ -60,6 +61,7 @@ DESCRIPTIONS = {
     EXPORT_APP: "export a whole app",
     RUN_JOBS: "see background jobs",
     OFFBOARD: "offboard an app",
+    MOVE_APP: "move an app to another memory store",
     MANAGE_KEYS: "manage API keys",
     MANAGE_LINKS: 'manage "your data" links',
     MANAGE_MEMBERS: "manage members",

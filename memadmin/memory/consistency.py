@@ -117,13 +117,14 @@ def _now() -> str:
 
 def _read(collection: str) -> dict:
     with store.store_errors():
-        raw = store.client().hgetall(index.health_key(collection))
+        raw = store.client(collection).hgetall(index.health_key(collection))
     return {index.decode(k): index.decode(v) for k, v in raw.items()}
 
 
 def _write(collection: str, **values) -> None:
     with store.store_errors():
-        store.client().hset(index.health_key(collection), mapping={k: json.dumps(v) for k, v in values.items()})
+        mapping = {k: json.dumps(v) for k, v in values.items()}
+        store.client(collection).hset(index.health_key(collection), mapping=mapping)
 
 
 def _load(state: dict, name: str, default=None):
@@ -198,7 +199,7 @@ return #fields
 
 def _reindex(collection: str, keys: list[str]) -> None:
     with store.store_errors():
-        pipe = store.client().pipeline(transaction=False)
+        pipe = store.client(collection).pipeline(transaction=False)
         for key in keys:
             pipe.eval(_REINDEX, 1, key)
         pipe.execute()
@@ -252,13 +253,13 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
     lock = f"memadmin:health-lock:{collection}"
     hold = int(min(budget_seconds, 3600)) + 60
     with store.store_errors():
-        if not store.client().set(lock, "1", nx=True, ex=hold):  # another worker is walking this app
+        if not store.client(collection).set(lock, "1", nx=True, ex=hold):  # another worker is walking this app
             return index_health(collection=collection)
     try:
         return low_priority(_step, collection, budget_seconds, batch_size, rate)
     finally:
         with store.store_errors():
-            store.client().delete(lock)
+            store.client(collection).delete(lock)
 
 
 # Commands that can change which keys the index's documents stand for without moving its counters, or
@@ -266,10 +267,11 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
 _GUARDED = ("rename", "renamenx", "move", "swapdb", "ft.create", "ft.dropindex", "ft._dropindexifx", "ft.alter")
 
 
-def _server_marks() -> dict:
-    """The server's identity and the calls of the guarded commands and of SCAN (INFO, not FT.*)."""
+def _server_marks(collection: str) -> dict:
+    """The identity of the server the collection lives on, and its calls of the guarded commands and of SCAN
+    (INFO, not FT.*)."""
     with store.store_errors():
-        client = store.client()
+        client = store.client(collection)
         run_id = client.info("server").get("run_id")
         stats = {name.removeprefix("cmdstat_").lower(): value for name, value in client.info("commandstats").items()}
     calls = {name: int((stats.get(name) or {}).get("calls", 0)) for name in (*_GUARDED, "scan")}
@@ -296,14 +298,14 @@ def _count_verdict(scan: dict, end: index.IndexInfo, marks: dict) -> str | None:
     return None
 
 
-def _new_pass(details: index.IndexInfo, *, count_first: bool, fallback: str | None = None) -> dict:
+def _new_pass(collection: str, details: index.IndexInfo, *, count_first: bool, fallback: str | None = None) -> dict:
     scan = {"mode": "count" if count_first else "membership", "cursor": 0, "keys": 0, "all_keys": 0,
             "own_scans": 0, "missing": [], "missing_count": 0, "repaired": 0, "own_failures": 0,
             "failures_at_start": details.failures, "started_at": _now(), "fallback": fallback}  # fmt: skip
     if count_first:
         scan["index_at_start"] = {"num_docs": details.num_docs, "max_doc_id": details.max_doc_id,
                                   "failures": details.failures}  # fmt: skip
-        scan["marks_at_start"] = _server_marks()
+        scan["marks_at_start"] = _server_marks(collection)
     return scan
 
 
@@ -318,8 +320,8 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *,
             index.wait_indexed(collection, timeout=budget_seconds if budget_seconds < 600 else 600)
             details = index.inspect(collection)
         count_first = settings.MEMADMIN_MONITOR_COUNT_FIRST and details.max_doc_id is not None
-        scan = _new_pass(details, count_first=count_first)
-    client = store.client()
+        scan = _new_pass(collection, details, count_first=count_first)
+    client = store.client(collection)
     prefix = store.key_prefix(collection)
     stand_in = store.offboarding_prefix(collection).encode()
     # The throttle paces the walk as a whole (keys walked / rate), so sleep overshoot evens out.
@@ -341,11 +343,11 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *,
             details = index.inspect(collection)
             if scan.get("mode") != "count":
                 break
-            verdict = _count_verdict(scan, details, _server_marks())
+            verdict = _count_verdict(scan, details, _server_marks(collection))
             if verdict is None:
                 break
             # Churn or a difference: the counts cannot vouch for this pass; ask the index key by key.
-            scan = _new_pass(details, count_first=False, fallback=verdict)
+            scan = _new_pass(collection, details, count_first=False, fallback=verdict)
             walked, paced_from = 0, time.monotonic()
         elif rate:  # throttle: the monitor must not crowd out the requests it protects
             walked += len(raw_keys)
@@ -367,7 +369,7 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *,
            info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3),
            mode=scan.get("mode", "membership"), fallback=scan.get("fallback"))  # fmt: skip
     with store.store_errors():
-        store.client().hdel(index.health_key(collection), "scan")
+        store.client(collection).hdel(index.health_key(collection), "scan")
     return index_health(collection=collection, max_age=float("inf"))  # FT.INFO was just read: ~0.3 s at 1M
 
 
@@ -393,7 +395,7 @@ def _membership(collection: str, keys: list[str], scan: dict) -> None:
 def consistency_check(*, collection: str, keys_per_second: int | None = None) -> Health:
     """One whole pass, start to end (manage.py index_health --check, tests, the bench)."""
     with store.store_errors():
-        store.client().hdel(index.health_key(collection), "scan")
+        store.client(collection).hdel(index.health_key(collection), "scan")
     return consistency_step(collection=collection, budget_seconds=float("inf"), keys_per_second=keys_per_second)
 
 
@@ -406,10 +408,10 @@ def health_stale(*, collection: str) -> None:
     """The index was just replaced (an offboarding's stand-in): the next index_health reads FT.INFO again
     instead of vouching with figures of the index that is gone."""
     with store.store_errors():
-        store.client().hdel(index.health_key(collection), "info_epoch")
+        store.client(collection).hdel(index.health_key(collection), "info_epoch")
 
 
 def health_forget(*, collection: str) -> None:
     """An offboarded app has no index to describe."""
     with store.store_errors():
-        store.client().delete(index.health_key(collection))
+        store.client(collection).delete(index.health_key(collection))

@@ -31,7 +31,7 @@ RETURN_FIELDS = ("memory_id", "hash", "memory", "user_id", "agent_id", "run_id",
 MIN_VALKEY_SEARCH = 10201  # valkey-search 1.2.1: non-vector FT.SEARCH, SORTBY, tag escapes
 
 _lock = threading.RLock()
-_indexed: set[str] = set()
+_indexed: set[tuple[str, str]] = set()  # (store, collection): an app that moved is checked again on its new store
 _generation = -1
 
 
@@ -79,30 +79,32 @@ def schema(collection: str, *, dims: int | None = None, algorithm: str | None = 
 
 
 def create(collection: str, *, dims: int | None = None, algorithm: str | None = None,
-           prefix: str | None = None) -> None:  # fmt: skip
+           prefix: str | None = None, on: str | None = None) -> None:  # fmt: skip
     """FT.CREATE. A new index's counters (documents, failures, document ids) start again from 0, so what
-    was measured on the old one (its health, its creation count) can no longer vouch for it."""
+    was measured on the old one (its health, its creation count) can no longer vouch for it.
+
+    ``on`` names a store other than the collection's own (a move builds the index on its target)."""
     with store.store_errors():
-        client = store.client()
+        client = store.client(collection, on=on)
         client.execute_command(*schema(collection, dims=dims, algorithm=algorithm, prefix=prefix))
         client.delete(health_key(collection), _created_key(collection))
 
 
-def drop(collection: str) -> None:
+def drop(collection: str, *, on: str | None = None) -> None:
     """Drop the index, never the hashes (no DD); an index already gone is fine (a killed job's retry)."""
     with store.store_errors():
         try:
-            store.client().execute_command("FT.DROPINDEX", collection)
+            store.client(collection, on=on).execute_command("FT.DROPINDEX", collection)
         except vexc.ResponseError as exc:
             if not _missing(exc):
                 raise
 
 
-def info(collection: str) -> dict | None:
+def info(collection: str, *, on: str | None = None) -> dict | None:
     """FT.INFO as a dict, or None when there is no such index."""
     with store.store_errors():
         try:
-            return pairs(store.client().execute_command("FT.INFO", collection))
+            return pairs(store.client(collection, on=on).execute_command("FT.INFO", collection))
         except vexc.ResponseError as exc:
             if _missing(exc):
                 return None
@@ -133,18 +135,18 @@ def _vector_shape(details: dict) -> tuple[int | None, str]:
     return None, settings.MEMADMIN_INDEX_ALGORITHM
 
 
-def wait_indexed(collection: str, timeout: float = 600.0) -> None:
+def wait_indexed(collection: str, timeout: float = 600.0, *, on: str | None = None) -> None:
     """Until the index's background scan (after FT.CREATE over existing keys) has finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        details = info(collection) or {}
+        details = info(collection, on=on) or {}
         if decode(details.get("indexing", b"0")) in ("0", "0.0"):
             return
         time.sleep(0.1)
 
 
-def check_search_module() -> None:
-    modules = store.client().execute_command("MODULE", "LIST")
+def check_search_module(collection: str | None = None, *, on: str | None = None) -> None:
+    modules = store.client(collection, on=on).execute_command("MODULE", "LIST")
     for module in modules:
         fields = pairs(module)
         if decode(fields.get("name", "")).lower() in ("search", "ft"):
@@ -181,16 +183,17 @@ def ensure(collection: str) -> None:
     A verified index leaves a marker key, so other processes skip FT.INFO (~200 ms at 1M memories).
     """
     _fresh()
-    if collection in _indexed:
+    key = (store.store_of(collection), collection)
+    if key in _indexed:
         return
     with _lock, store.store_errors():
-        if collection in _indexed:
+        if key in _indexed:
             return
-        client = store.client()
+        client = store.client(collection)
         if client.get(_marker(collection)) == _signature():
-            _indexed.add(collection)
+            _indexed.add(key)
             return
-        check_search_module()
+        check_search_module(collection)
         details = info(collection)
         dims = settings.MEMADMIN_EMBEDDER_DIMS
         if details is None:
@@ -200,7 +203,7 @@ def ensure(collection: str) -> None:
             wait_indexed(collection, timeout=30)
             _record_created(collection)
         elif prefixes(details) == [store.offboarding_prefix(collection)]:
-            _indexed.add(collection)  # an offboarding is deleting the keys: its stand-in answers "0 memories"
+            _indexed.add(key)  # an offboarding is deleting the keys: its stand-in answers "0 memories"
             return
         elif not is_ours(details, collection):
             existing_dims, algorithm = _vector_shape(details)
@@ -220,7 +223,7 @@ def ensure(collection: str) -> None:
             if existing_dims and existing_dims != dims:
                 raise Conflict(f"Collection {collection} holds {existing_dims}-dimension vectors, not {dims}.")
         client.set(_marker(collection), _signature())
-        _indexed.add(collection)
+        _indexed.add(key)
 
 
 def health_key(collection: str) -> str:
@@ -232,14 +235,14 @@ def _created_key(collection: str) -> str:
     return f"memadmin:index-created:{collection}"
 
 
-def _record_created(collection: str) -> None:
+def _record_created(collection: str, *, on: str | None = None) -> None:
     """The count an index made itself: FT.CREATE's own scan read every key under the prefix, so once it
     has finished, documents + failures are the keys there were. It stands in for a consistency check
     until the monitor's first pass (an index someone else made, e.g. with SKIPINITIALSCAN, has none)."""
-    details = inspect(collection)
+    details = inspect(collection, on=on)
     if details.exists and not details.indexing:
         with store.store_errors():
-            store.client().set(_created_key(collection), json.dumps(
+            store.client(collection, on=on).set(_created_key(collection), json.dumps(
                 {"at": datetime.now(UTC).isoformat(), "keys": details.num_docs + details.failures,
                  "docs": details.num_docs}))  # fmt: skip
 
@@ -247,17 +250,37 @@ def _record_created(collection: str) -> None:
 def created_baseline(collection: str) -> dict | None:
     """{"at", "keys"} when this index was made by ensure() and its initial scan had finished, else None."""
     with store.store_errors():
-        raw = store.client().get(_created_key(collection))
+        raw = store.client(collection).get(_created_key(collection))
     return json.loads(raw) if raw else None
 
 
 def forget(collection: str) -> None:
     """The index was dropped or replaced: re-check it before the next query, and close Mem0's handle."""
     with _lock:
-        _indexed.discard(collection)
+        _indexed.discard((store.store_of(collection), collection))
         with store.store_errors():
-            store.client().delete(_marker(collection), _created_key(collection))
+            store.client(collection).delete(_marker(collection), _created_key(collection))
     store.drop_memory(collection)
+
+
+def build(collection: str, *, on: str) -> IndexInfo:
+    """Make the collection's index on store ``on`` over the keys already there (a move's target), wait for
+    its scan, and record the count it made (the health baseline until the monitor's first pass)."""
+    drop(collection, on=on)
+    create(collection, on=on)
+    wait_indexed(collection, on=on)
+    _record_created(collection, on=on)
+    with store.store_errors():
+        store.client(collection, on=on).set(_marker(collection), _signature())
+    return inspect(collection, on=on)
+
+
+def remove(collection: str, *, on: str) -> None:
+    """Drop the collection's index and every key memadmin keeps about it on store ``on`` (a move's source,
+    once its keys are gone). The hashes themselves are the caller's to delete."""
+    drop(collection, on=on)
+    with store.store_errors():
+        store.client(collection, on=on).delete(_marker(collection), _created_key(collection), health_key(collection))
 
 
 def forget_all() -> None:
@@ -309,8 +332,8 @@ class IndexInfo:
     standin: bool = False
 
 
-def inspect(collection: str) -> IndexInfo:
-    details = info(collection)
+def inspect(collection: str, *, on: str | None = None) -> IndexInfo:
+    details = info(collection, on=on)
     if details is None:
         return IndexInfo(exists=False)
     indexing = decode(details.get("indexing", b"0"))
@@ -338,14 +361,14 @@ def ft(*args):
     tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
     with store.store_errors():
         try:
-            return store.client().execute_command(*args, *tail)
+            return store.client(args[1]).execute_command(*args, *tail)
         except vexc.ResponseError as exc:
             if not _missing(exc):
                 raise
         # The index went away behind our back (dropped by hand, server replaced): recreate it once.
         forget(args[1])
         ensure(args[1])
-        return store.client().execute_command(*args, *tail)
+        return store.client(args[1]).execute_command(*args, *tail)
 
 
 def _return(fields) -> list[str]:
@@ -386,7 +409,7 @@ def held(collection: str, memory_ids: list[str], *, chunk: int = 500) -> set[str
     ensure(collection)
     tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
     with store.store_errors():
-        pipe = store.client().pipeline(transaction=False)
+        pipe = store.client(collection).pipeline(transaction=False)
         for start in range(0, len(memory_ids), chunk):
             part = memory_ids[start : start + chunk]
             query = "@memory_id:{" + " | ".join(escape_tag(i) for i in part) + "}"
@@ -498,4 +521,5 @@ def batches(collection: str, query: str, *, batch_size: int = 500,
         if not int(cursor):
             return
         with store.store_errors():
-            reply = store.client().execute_command("FT.CURSOR", "READ", collection, cursor, "COUNT", str(batch_size))
+            reply = store.client(collection).execute_command("FT.CURSOR", "READ", collection, cursor, "COUNT",
+                                                             str(batch_size))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from memadmin.memory import store
 from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, VIEWER, refusal, role_can
 from memadmin.memory.errors import PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
@@ -18,7 +19,17 @@ class AppRef:
     pk: int
     app_id: str
     collection: str
-    writable: bool = True  # False while an offboarding is scheduled or running
+    writable: bool = True  # False while an offboarding is scheduled or running, or a move
+    store: str = store.DEFAULT  # the Valkey server the app lives on (memadmin/memory/store.py)
+    moving: bool = False  # between two stores: writes and deletions wait for the move to end
+
+    def __post_init__(self):
+        # Built from the app's row for every request and job: the freshest word on where the app lives.
+        store.route(self.collection, self.store)
+
+    def frozen_message(self) -> str:
+        doing = "being moved to another memory store" if self.moving else "frozen for offboarding"
+        return f"App {self.app_id} is {doing} and accepts no writes."
 
 
 @dataclass(frozen=True)

@@ -281,7 +281,7 @@ def memory_list(
         raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
     apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
     raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{page_size}"
-    # Page boundaries live in Valkey beside the data, shared by every web worker (a per-process cache
+    # Page boundaries live in Valkey (the default store), shared by every web worker (a per-process cache
     # would make each worker walk from page 1 again).
     prefix = "memadmin:pages:" + hashlib.sha1(raw.encode()).hexdigest() + ":"
     client = store.client()
@@ -378,12 +378,16 @@ def memory_find(*, scope: Scope, memory_id: str, app_id: str | None = None) -> M
     apps = [a for a in scope.apps if app_id is None or a.app_id == app_id]
     if not apps:
         raise NotFound()
-    client = store.client()
     with store.store_errors():
-        pipe = client.pipeline(transaction=False)
+        # One pipeline per store the scope's apps live on (one in all, unless MEMADMIN_STORES is set).
+        pipes: dict[str, object] = {}
         for app in apps:
-            pipe.hmget(f"{store.key_prefix(app.collection)}{memory_id}", *index.RETURN_FIELDS)
-        rows = pipe.execute()
+            name = store.store_of(app.collection)
+            if name not in pipes:
+                pipes[name] = store.client(on=name).pipeline(transaction=False)
+            pipes[name].hmget(f"{store.key_prefix(app.collection)}{memory_id}", *index.RETURN_FIELDS)
+        replies = {name: iter(pipe.execute()) for name, pipe in pipes.items()}
+        rows = [next(replies[store.store_of(app.collection)]) for app in apps]
     for app, values in zip(apps, rows):
         if values[1] is None and values[0] is None:  # neither memory nor memory_id field: no such hash
             continue

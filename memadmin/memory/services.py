@@ -90,8 +90,15 @@ def _writable_app(scope: Scope, app_id: str) -> AppRef:
     if app is None:
         raise NotFound(f"App {app_id} not found.")
     if not app.writable:
-        raise Conflict(f"App {app.app_id} is frozen for offboarding and accepts no writes.", status="frozen")
+        raise Conflict(app.frozen_message(), status="frozen")
     return app
+
+
+def _not_moving(app: AppRef) -> None:
+    # A key deleted from the old store after the move copied it would live on in the new one.
+    if app.moving:
+        raise Conflict(f"App {app.app_id} is being moved to another memory store; deletions in it wait until "
+                       "the move has finished (minutes). Try again then.", status="moving")  # fmt: skip
 
 
 # --- writes ---------------------------------------------------------------------
@@ -158,24 +165,24 @@ def memory_update(
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = _writable_app(scope, record.app_id)
     with store.store_errors():
-        _strip_identity_from_metadata(f"{store.key_prefix(app.collection)}{record.id}")
+        _strip_identity_from_metadata(app.collection, f"{store.key_prefix(app.collection)}{record.id}")
         index.mem0(app.collection).update(record.id, text=text.strip(), metadata=metadata)
     audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
                  memory_ids=[record.id])  # fmt: skip
     return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
 
 
-def _strip_identity_from_metadata(key: str) -> None:
+def _strip_identity_from_metadata(collection: str, key: str) -> None:
     """Mem0's update rebuilds the hash from a payload where metadata keys override the TAGs (mem0 #6655):
     a user_id an agent smuggled into metadata would move the memory to that user. Drop such keys first."""
-    raw = store.client().hget(key, "metadata")
+    raw = store.client(collection).hget(key, "metadata")
     try:
         metadata = json.loads(raw) if raw else None
     except ValueError:
         return
     if isinstance(metadata, dict) and IDENTITY_KEYS & metadata.keys():
         clean = {k: v for k, v in metadata.items() if k not in IDENTITY_KEYS}
-        store.client().hset(key, "metadata", json.dumps(clean))
+        store.client(collection).hset(key, "metadata", json.dumps(clean))
 
 
 # --- deletions --------------------------------------------------------------------
@@ -208,15 +215,16 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) ->
     scope.require(cap.DELETE)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
+    _not_moving(app)
     check_holds(scope=scope, filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id) if record.user_id
                 else filter_from_fields(app_id=app.app_id))  # fmt: skip
     key = f"{store.key_prefix(app.collection)}{record.id}"
     # UNLINK of the one key, not Mem0's delete: Mem0 reads the hash back and writes a DELETE history row
     # (with the text) that the next line would delete again; 10x the cost of the erasure itself.
     with store.store_errors():
-        if not store.client().unlink(key):
+        if not store.client(app.collection).unlink(key):
             raise NotFound()
-        remaining = store.client().exists(key)
+        remaining = store.client(app.collection).exists(key)
     history = history_delete(app.collection, [record.id])
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
@@ -251,7 +259,9 @@ def memory_delete_matching(
     planned = plan(scope, filters)
     matched = memory_count(scope=scope, filters=filters)
     deferred = None
-    if matched > settings.MEMADMIN_ERASURE_SYNC_LIMIT:
+    if any(app.moving for app, _ in planned):
+        deferred = "moving"  # the job waits for the move to end (tenants/jobs/runners.py)
+    elif matched > settings.MEMADMIN_ERASURE_SYNC_LIMIT:
         deferred = "large"
     elif any(not index_health(collection=app.collection).healthy for app, _ in planned):
         deferred = "index_unhealthy"

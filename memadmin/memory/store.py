@@ -1,9 +1,16 @@
 """Process-wide handles on Valkey and Mem0: the only module that imports either.
 
-One connection pool, one embedder and one Mem0 ``Memory`` per app collection
-per process. Indexes are index.py's: it creates each app's index before Mem0
-sees the collection (Mem0's own existence check looks for "not found" in the
-error text and this server says "Unknown index name").
+One connection pool per store, one embedder and one Mem0 ``Memory`` per app
+collection per process. Indexes are index.py's: it creates each app's index
+before Mem0 sees the collection (Mem0's own existence check looks for "not
+found" in the error text and this server says "Unknown index name").
+
+Stores: the embedded server or VALKEY_URL is the store called "default";
+MEMADMIN_STORES names more. Each app lives on one store. Everything below the
+scope addresses an app by its collection name, so the collection is what is
+routed: every AppRef (built from the app's row for each request or job) records
+``collection -> store`` here, and ``client(collection)`` answers that store's
+pool. The memory service never asks the tenants app where an app lives.
 """
 
 from __future__ import annotations
@@ -29,19 +36,79 @@ from valkey import exceptions as vexc  # noqa: E402
 
 logger = logging.getLogger("memadmin.store")
 
+DEFAULT = "default"
+
 _lock = threading.RLock()
-_client: valkey.Valkey | None = None
+_clients: dict[str, valkey.Valkey] = {}
+_routes: dict[str, str] = {}  # collection -> store name, as the last AppRef built in this process said
 _memories: dict[str, object] = {}
 _template = None
 _generation = 0
 
 
 def valkey_url() -> str:
+    """The default store's URL: VALKEY_URL, or the embedded server (started if it is not running)."""
     if settings.VALKEY_URL:
         return settings.VALKEY_URL
     from memadmin.memory.embedded import EmbeddedServer
 
     return EmbeddedServer(settings.DATA_DIR, settings.MEMADMIN_VALKEY_PORT).ensure().url
+
+
+def store_names() -> list[str]:
+    return [DEFAULT, *settings.MEMADMIN_STORES]
+
+
+def store_url(name: str = DEFAULT) -> str:
+    if name == DEFAULT:
+        return valkey_url()
+    try:
+        return settings.MEMADMIN_STORES[name]
+    except KeyError:
+        # An app pinned to a store that was since taken out of MEMADMIN_STORES: its data is unreachable.
+        raise StoreUnavailable(f"The memory store {name!r} is not configured (MEMADMIN_STORES).") from None
+
+
+def public_url(name: str = DEFAULT) -> str:
+    """The store's URL without its password: what a tenant's Mem0 OSS agents point at (they have their own)."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(store_url(name))
+    if parts.password is None:
+        return urlunsplit(parts)
+    host = parts.hostname or ""
+    host = f"[{host}]" if ":" in host else host
+    netloc = f"{parts.username}@{host}" if parts.username else host
+    if parts.port:
+        netloc += f":{parts.port}"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def route(collection: str, name: str) -> None:
+    """Record where a collection lives (AppRef does, as it is built). A collection that moved drops the
+    Mem0 handle this process holds on its old store."""
+    previous = _routes.get(collection)
+    _routes[collection] = name
+    if previous is not None and previous != name:
+        drop_memory(collection)
+
+
+def forget_routes() -> None:
+    """Forget where collections live (tests that change MEMADMIN_STORES); the next AppRef says it again."""
+    for collection, name in list(_routes.items()):
+        if name != DEFAULT:
+            drop_memory(collection)  # its Mem0 handle talks to that store
+    _routes.clear()
+
+
+def store_of(collection: str) -> str:
+    name = _routes.get(collection)
+    if name is not None:
+        return name
+    if settings.MEMADMIN_STORES:
+        # Guessing "default" would read, and even create an index, on the wrong server.
+        raise LookupError(f"No store is known for collection {collection}: build its AppRef first.")
+    return DEFAULT
 
 
 @contextmanager
@@ -59,31 +126,59 @@ def store_errors():
         raise
 
 
-def client() -> valkey.Valkey:
-    global _client
-    if _client is None:
+def client(collection: str | None = None, *, on: str | None = None) -> valkey.Valkey:
+    """The pool of the store ``on`` names, else of the store ``collection`` lives on, else the default's."""
+    name = on or (store_of(collection) if collection is not None else DEFAULT)
+    pool = _clients.get(name)
+    if pool is None:
         with _lock:
-            if _client is None:
+            pool = _clients.get(name)
+            if pool is None:
                 try:
-                    url = valkey_url()
+                    url = store_url(name)
+                except StoreUnavailable:
+                    raise
                 except Exception as exc:  # the embedded server could not start
                     raise StoreUnavailable(f"The embedded memory store could not start: {exc}") from exc
-                _client = valkey.Valkey.from_url(
+                pool = valkey.Valkey.from_url(
                     url,
                     socket_timeout=settings.MEMADMIN_VALKEY_TIMEOUT,
                     socket_connect_timeout=min(2, settings.MEMADMIN_VALKEY_TIMEOUT),
                     health_check_interval=30,
                 )
-    return _client
+                _clients[name] = pool
+    return pool
+
+
+def free_memory(name: str) -> int | None:
+    """Bytes the store can still take (INFO memory: maxmemory, or the machine's memory, minus used), or None
+    when it cannot be asked."""
+    try:
+        with store_errors():
+            info = client(on=name).info("memory")
+    except (StoreUnavailable, vexc.ValkeyError):
+        return None
+    limit = int(info.get("maxmemory") or 0) or int(info.get("total_system_memory") or 0)
+    return limit - int(info.get("used_memory") or 0)
+
+
+def store_for_new_app() -> str:
+    """Where a new app goes: the store with the most free memory (one store: no question asked)."""
+    names = store_names()
+    if len(names) == 1:
+        return DEFAULT
+    free = {name: free_memory(name) for name in names}
+    reachable = {name: value for name, value in free.items() if value is not None}
+    return max(reachable, key=lambda name: (reachable[name], name == DEFAULT)) if reachable else DEFAULT
 
 
 def reset() -> None:
     """Forget cached connections and indexes (tests, and after the server restarted)."""
-    global _client, _template, _generation
+    global _template, _generation
     with _lock:
-        if _client is not None:
-            _client.close()
-        _client = None
+        for pool in _clients.values():
+            pool.close()
+        _clients.clear()
         _template = None
         _memories.clear()
         _generation += 1
@@ -162,7 +257,7 @@ def mem0_config(collection: str) -> dict:
         "vector_store": {
             "provider": "valkey",
             "config": {
-                "valkey_url": valkey_url(),
+                "valkey_url": store_url(store_of(collection)),
                 "collection_name": collection,
                 "embedding_model_dims": settings.MEMADMIN_EMBEDDER_DIMS,
                 "index_type": settings.MEMADMIN_INDEX_ALGORITHM,
@@ -208,13 +303,15 @@ def memory_for(collection: str):
                 memory = copy.copy(_template)
                 memory.config = _template.config.model_copy(deep=True)
                 memory.config.vector_store.config.collection_name = collection
+                # Mem0's constructor checks the index on this URL: the collection's own store, not the template's.
+                memory.config.vector_store.config.valkey_url = store_url(store_of(collection))
                 memory.config.history_db_path = str(history_db_path(collection))
                 memory.vector_store = VectorStoreFactory.create("valkey", memory.config.vector_store.config)
                 memory.db = SQLiteManager(memory.config.history_db_path)
                 memory.collection_name = collection
                 memory._entity_store = None
         memory.vector_store.client.close()
-        memory.vector_store.client = client()
+        memory.vector_store.client = client(collection)
         _memories[collection] = memory
         return memory
 

@@ -52,7 +52,7 @@ def check_filter_apps(scope: Scope, tree: Node) -> None:
 
 def _writable(ref: AppRef) -> AppRef:
     if not ref.writable:
-        raise Conflict(f"App {ref.app_id} is frozen for offboarding and accepts no writes.", status="frozen")
+        raise Conflict(ref.frozen_message(), status="frozen")
     return ref
 
 

@@ -341,8 +341,9 @@ class ErasureJobSerializer(serializers.Serializer):
     job_id = serializers.UUIDField()
     state = serializers.ChoiceField(choices=Job.State.values)
     reason = serializers.ChoiceField(
-        choices=["large", "index_unhealthy", "requested"],
-        help_text="Why the job runs: over the limit, an index that cannot vouch for a count of 0, or (requested) "
+        choices=["large", "index_unhealthy", "moving", "requested"],
+        help_text="Why the job runs: over the limit, an index that cannot vouch for a count of 0, an app being moved "
+        "between memory stores (the job starts when the move ends), or (requested) "
         "started from the dashboard. A request that joins an erasure already under way gets that job's reason.",
     )
     status_url = serializers.CharField(help_text="The job's path (GET /v1/jobs/{job_id}/): follow it to the receipt.")

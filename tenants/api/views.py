@@ -570,13 +570,16 @@ def memory_batch(request) -> Response:
         scope.require(cap.WRITE)
         for record in records:
             if not scope.app(record.app_id).writable:
-                raise Conflict(f"App {record.app_id} is frozen for offboarding: nothing in the batch was changed.")
+                raise Conflict(f"{scope.app(record.app_id).frozen_message()} Nothing in the batch was changed.")
         for item, record in zip(items, records):
             _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = _valid(s.BatchDeleteSerializer, request.data)["memories"]
     records = _batch_records(scope, items)
     scope.require(cap.DELETE)
+    for app_id in sorted({r.app_id for r in records if scope.app(r.app_id).moving}):
+        raise Conflict(f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
+                       "Try again when the move has finished.", status="moving")  # fmt: skip
     for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
         services.check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
     deleted = remaining = 0

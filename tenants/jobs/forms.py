@@ -33,3 +33,13 @@ class EraseForm(forms.Form):
         if data.get("user_id") and data.get("confirm_user_id") != data.get("user_id"):
             self.add_error("confirm_user_id", "Type the user_id exactly to confirm.")
         return data
+
+
+class MoveForm(OffboardForm):
+    """Which store, and the app_id typed again: a move freezes the app for its whole length."""
+
+    store = forms.ChoiceField(choices=())
+
+    def __init__(self, *args, app_id: str, stores: list[str], **kwargs):
+        super().__init__(*args, app_id=app_id, **kwargs)
+        self.fields["store"].choices = [(name, name) for name in stores]

@@ -12,8 +12,12 @@ VERIFICATION = {
     "SCAN of that app's key prefix deleted and counted the matches (per_app.verification says which).",
     "retention": "FT.SEARCH count in scope 0 on a healthy index, or a SCAN of the app's key prefix where it was "
     "not (per_app.verification says which).",
+    "move_app": "SCAN counts of the app's key prefix equal on both stores after the copy; the index built on the "
+    "target over them (Mem0's schema) holding as many documents, with no indexing failure; then a SCAN of the "
+    "prefix on the source counting 0 keys after its deletion (move.* has the figures).",
 }
-RECEIPT_KINDS = {**dict.fromkeys(VERIFICATION, "deletion"), "import_app": "import"}
+TITLES = {"move_app": "memadmin move receipt", "export_app": "memadmin export receipt",
+          "export_tenant": "memadmin export receipt", "import_app": "memadmin import receipt"}  # fmt: skip
 LINE_FIELDS = ("memories", "history_rows", "messages", "unindexed", "remaining", "verified_at", "sessions",
                "verification")
 
@@ -29,7 +33,7 @@ def build_receipt(job, *, per_app: dict[str, dict], verified_at: str | None, sta
     totals = {name: sum(int(line.get(name) or 0) for line in lines.values())
               for name in ("memories", "history_rows", "messages", "remaining")}  # fmt: skip
     receipt = {
-        "receipt": f"memadmin {RECEIPT_KINDS.get(job.kind, 'export')} receipt",
+        "receipt": TITLES.get(job.kind, "memadmin deletion receipt"),
         "version": 1,
         "status": status,
         "job_id": str(job.pk),

@@ -21,7 +21,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from memadmin.memory import bulk, selectors, store
+from memadmin.memory import bulk, moves, selectors, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable, ValidationError
 from memadmin.memory.filters import In, Range, and_, filter_from_fields, node_from_data
@@ -30,6 +30,7 @@ from memadmin.memory.services import check_holds
 from tenants.imports import MAX_LISTED_BAD, ImportFileError, import_items
 from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
 from tenants.jobs.receipts import build_receipt
+from tenants.jobs.selectors import job_app_pks
 from tenants.jobs.services import job_scope
 from tenants.models import App, Job, RetentionPolicy
 
@@ -42,6 +43,14 @@ class LeaseLost(Exception):
 
 class JobFailed(Exception):
     """A clear, final reason for the person who asked."""
+
+
+class Postponed(Exception):
+    """Not now: the job goes back to the queue and runs again after ``seconds``."""
+
+    def __init__(self, reason: str, seconds: int = 30):
+        super().__init__(reason)
+        self.reason, self.seconds = reason, seconds
 
 
 class Run:
@@ -342,6 +351,62 @@ def _import(run: Run) -> dict:
     return {"per_app": {}, "verified_at": None, "extra": {"import": import_summary(job, cursor)}}
 
 
+def _moving_apps(job: Job) -> list[str]:
+    """The apps this job acts on that are being moved between stores (a move of its own app aside)."""
+    moving = App.objects.filter(tenant_id=job.tenant_id, status=App.Status.MOVING)
+    acts_on = job_app_pks(job)
+    if acts_on is not None:
+        moving = moving.filter(pk__in=acts_on)
+    return list(moving.values_list("app_id", flat=True))
+
+
+def _others_running(job: Job) -> list[Job]:
+    """Jobs running now on the app this move is about to copy: it waits for them (an erasure or export
+    scoped before the freeze would otherwise delete or read behind the copy's back)."""
+    running = Job.objects.filter(tenant_id=job.tenant_id, state=Job.State.RUNNING).exclude(pk=job.pk)
+    return [other for other in running if (job_app_pks(other) is None or job.app_id in job_app_pks(other))]
+
+
+def _move(run: Run) -> dict:
+    """Moving an app to another store (requested and frozen by services.job_move_app):
+
+    1. wait for jobs already running on the app, and for requests that began before the freeze to end;
+    2. copy and verify (memadmin.memory.moves.app_copy: DUMP/RESTORE in batches, counts on both stores,
+       the target's index built and healthy), resumable from the cursor;
+    3. switch the app to the target (it stays frozen), then delete it from the source (moves.app_source_drop);
+    4. _finish unfreezes the app and signs the receipt.
+    """
+    job = run.job
+    app_id, target = job.params["app_id"], job.params["store"]
+    if not run.cursor.get("phase"):
+        busy = _others_running(job)
+        if busy:
+            raise Postponed(f"waiting for {len(busy)} running job(s) on this app to finish")
+        settle = settings.MEMADMIN_MOVE_SETTLE_SECONDS - (timezone.now() - job.created_at).total_seconds()
+        if settle > 0:
+            time.sleep(settle)
+    if not job.total:
+        run.save(run.cursor, total=moves.key_count(job.app.collection_name, job.params["from"]))
+    if run.cursor.get("phase") not in ("copied", "switched", "drop", "done"):
+        moves.app_copy(scope=job_scope(job), app_id=app_id, target=target, cursor=run.cursor, progress=run.save,
+                       batch_size=run.batch_size)  # fmt: skip
+    if run.cursor["phase"] == "copied":
+        # The switch: from here every new scope reads the app from the target. Still frozen (MOVING).
+        App.objects.filter(pk=job.app_id).update(store=target)
+        run.cursor["phase"] = "switched"
+        run.save(run.cursor)
+    job.app.refresh_from_db()
+    cursor = moves.app_source_drop(scope=job_scope(job), app_id=app_id, cursor=run.cursor, progress=run.save,
+                                   batch_size=run.batch_size)  # fmt: skip
+    verified = cursor["verified"]
+    line = {"memories": verified["target_keys"] + cursor["late_copied"], "remaining": cursor["remaining"],
+            "verified_at": cursor["verified_at"], "history_rows": 0, "messages": 0}  # fmt: skip
+    extra = {"move": {"from": cursor["source"], "to": cursor["target"], "passes": cursor["pass"],
+                      "late_copied": cursor["late_copied"], "source_deleted": cursor["dropped"],
+                      **verified}}  # fmt: skip
+    return {"per_app": {app_id: line}, "verified_at": cursor["verified_at"], "extra": extra}
+
+
 RUNNERS = {
     Job.Kind.OFFBOARD_APP: _offboard,
     Job.Kind.ERASE_USER: _erase_user,
@@ -349,6 +414,7 @@ RUNNERS = {
     Job.Kind.EXPORT_APP: _export,
     Job.Kind.EXPORT_TENANT: _export,
     Job.Kind.IMPORT_APP: _import,
+    Job.Kind.MOVE_APP: _move,
 }
 AUDIT_ACTIONS = {
     Job.Kind.OFFBOARD_APP: "app.offboard",
@@ -357,6 +423,7 @@ AUDIT_ACTIONS = {
     Job.Kind.EXPORT_APP: "export.completed",
     Job.Kind.EXPORT_TENANT: "export.completed",
     Job.Kind.IMPORT_APP: "import.completed",
+    Job.Kind.MOVE_APP: "app.moved",
 }
 
 
@@ -405,6 +472,8 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
         run.save(state=Job.State.SUCCEEDED, finished_at=now, receipt=receipt, error="")
         if job.kind == Job.Kind.OFFBOARD_APP:
             App.objects.filter(pk=job.app_id).update(status=App.Status.OFFBOARDED)
+        if job.kind == Job.Kind.MOVE_APP:
+            App.objects.filter(pk=job.app_id, status=App.Status.MOVING).update(status=App.Status.ACTIVE)
         audit_record(
             scope=job_scope(job),
             action=AUDIT_ACTIONS[job.kind],
@@ -419,6 +488,16 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
                 "requested_by": job.requested_by,
             },  # fmt: skip
         )
+
+
+def _postpone(run: Run, exc: Postponed) -> None:
+    """Back to scheduled, lease released, due again in ``exc.seconds``: the sweep (or the next nudge) runs it."""
+    progress = {k: v for k, v in run.job.progress.items() if k not in ("owner", "heartbeat")}
+    progress["postponed"] = exc.reason
+    Job.objects.filter(pk=run.job.pk, state=Job.State.RUNNING, progress__owner=run.token).update(
+        state=Job.State.SCHEDULED, run_after=timezone.now() + timedelta(seconds=exc.seconds), progress=progress
+    )
+    logger.info("Job %s postponed: %s", run.job.pk, exc.reason)
 
 
 def _fail(job_id, token: str, message: str) -> None:
@@ -464,12 +543,18 @@ def run_job(job_id, *, token: str | None = None) -> str:
     run = Run(job, token)
     started = time.monotonic()
     try:
+        moving = _moving_apps(job) if job.kind != Job.Kind.MOVE_APP else []
+        if moving:
+            raise Postponed(f"waiting for the move of {', '.join(moving)} to another memory store")
         outcome = _with_store_retries(run, RUNNERS[job.kind])
         _finish(run, outcome, started)
         return Job.State.SUCCEEDED
     except LeaseLost:
         _cancelled(run, started)
         return "lost"
+    except Postponed as exc:
+        _postpone(run, exc)
+        return "postponed"
     except JobFailed as exc:
         _fail(job.pk, token, str(exc))
     except MemoryServiceError as exc:  # legal hold, app gone, bad filters: final and explained

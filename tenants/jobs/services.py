@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from memadmin.celery import app as celery_app
 from memadmin.memory import capabilities as cap
+from memadmin.memory import store as memory_store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.consistency import index_health
 from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
@@ -75,6 +76,7 @@ CANCEL_NEEDS = {
     Job.Kind.ERASE_USER: cap.DELETE,
     Job.Kind.RETENTION: cap.DELETE,
     Job.Kind.IMPORT_APP: cap.WRITE,
+    Job.Kind.MOVE_APP: cap.MOVE_APP,
 }
 
 
@@ -108,6 +110,9 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
         app = App.objects.select_related("tenant").get(pk=ref.pk)
         if app.status == App.Status.OFFBOARDED:
             raise Conflict(f"App {app.app_id} is already offboarded.", status="offboarded")
+        if app.status == App.Status.MOVING:
+            raise Conflict(f"App {app.app_id} is being moved to another memory store; offboard it once the move "
+                           "has finished.", status="moving")  # fmt: skip
         existing = (
             Job.objects.filter(kind=Job.Kind.OFFBOARD_APP, app=app, state__in=(*ACTIVE, Job.State.FAILED))
             .order_by("-created_at")
@@ -130,6 +135,48 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
         _audit_job(scope, job, "app.offboard_requested", grace_hours=grace, run_after=run_after.isoformat())
         _enqueue_on_commit(job)
     return job, created
+
+
+def job_move_app(*, scope: Scope, app_id: str, store: str) -> tuple[Job, bool]:
+    """Freeze the app (no writes, no deletions) and schedule its move to ``store``; a second request returns
+    the first job, and a failed move is resumed from its cursor (it already copied what it copied)."""
+    scope.require(cap.MOVE_APP)
+    ref = scope.app(clean_id(app_id, "app_id"))
+    if ref is None:
+        raise NotFound(f"App {app_id} not found.")
+    if not isinstance(store, str) or store not in memory_store.store_names():
+        raise ValidationError("Choose one of the configured memory stores.", field="store")
+    with transaction.atomic():
+        _lock(App, ref.pk)
+        app = App.objects.select_related("tenant").get(pk=ref.pk)
+        existing = (Job.objects.filter(kind=Job.Kind.MOVE_APP, app=app, state__in=(*ACTIVE, Job.State.FAILED))
+                    .order_by("-created_at").first())  # fmt: skip
+        if existing is not None:
+            if existing.params.get("store") != store:
+                raise Conflict(f"App {app.app_id} is already being moved to store {existing.params.get('store')}: "
+                               "run that move again to resume it.", status="moving")  # fmt: skip
+            if existing.state in ACTIVE:
+                return existing, False
+            existing.state, existing.error, existing.run_after, existing.finished_at = (
+                Job.State.SCHEDULED, "", timezone.now(), None)  # fmt: skip
+            existing.save(update_fields=["state", "error", "run_after", "finished_at"])
+            _audit_job(scope, existing, "app.move_resumed", store=store)
+            _enqueue_on_commit(existing)
+            return existing, False
+        if app.status != App.Status.ACTIVE:
+            raise Conflict(f"App {app.app_id} is {app.get_status_display().lower()}: only an active app moves.",
+                           status=app.status)  # fmt: skip
+        if app.store == store:
+            raise ValidationError(f"App {app.app_id} is already on store {store}.", field="store")
+        job = Job.objects.create(
+            kind=Job.Kind.MOVE_APP, tenant=app.tenant, app=app, requested_by=scope.actor,
+            params={"app_id": app.app_id, "store": store, "from": app.store or memory_store.DEFAULT,
+                    "role": scope.role},
+        )  # fmt: skip
+        App.objects.filter(pk=app.pk).update(status=App.Status.MOVING)
+        _audit_job(scope, job, "app.move_requested", store=store, source=job.params["from"])
+        _enqueue_on_commit(job)
+    return job, True
 
 
 def job_erase_user(*, scope: Scope, user_id: str) -> tuple[Job, bool]:
@@ -192,7 +239,7 @@ def app_index_health(*, apps) -> dict:
         if app.status == App.Status.OFFBOARDED:
             continue
         try:
-            healths[app.pk] = index_health(collection=app.collection_name)
+            healths[app.pk] = index_health(collection=app.app_ref().collection)
         except MemoryServiceError:
             return healths
     return healths
@@ -287,6 +334,10 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
             raise Conflict(f"This job has already {job.state}.")
         if job.state == Job.State.RUNNING and job.kind == Job.Kind.OFFBOARD_APP:
             raise Conflict("The offboarding is deleting now and cannot stop halfway; it will finish with a receipt.")
+        if job.kind == Job.Kind.MOVE_APP and (job.state == Job.State.RUNNING or job.progress.get("cursor")):
+            # Abandoned halfway, the copy would stay on the target, out of reach of later erasures.
+            raise Conflict("This move has begun copying and cannot be abandoned halfway: run it again (Move) to "
+                           "resume it; it finishes with a receipt.")  # fmt: skip
         if job.kind == Job.Kind.ERASE_USER and job.requested_by.startswith("enduser:"):
             # The person's own request (GDPR Art. 17): staff cannot withdraw it; a legal hold refuses it upfront.
             raise Conflict("This erasure was asked for by the person themselves and cannot be cancelled.")
@@ -297,6 +348,8 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
         if job.kind == Job.Kind.OFFBOARD_APP and job.app_id and not job.progress.get("cursor"):
             # Nothing was deleted yet: the app goes back to work.
             App.objects.filter(pk=job.app_id, status=App.Status.FROZEN).update(status=App.Status.ACTIVE)
+        if job.kind == Job.Kind.MOVE_APP and job.app_id:  # nothing was copied yet (refused above otherwise)
+            App.objects.filter(pk=job.app_id, status=App.Status.MOVING).update(status=App.Status.ACTIVE)
         _audit_job(scope, job, "job.cancelled", was=was)
     if was != Job.State.RUNNING and job.result_file:
         Path(job.result_file).unlink(missing_ok=True)

@@ -89,7 +89,7 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
     try:
         # Active apps only: an offboarding is deleting a frozen app's keys, and verifies that itself.
         apps = sorted(App.objects.filter(status=App.Status.ACTIVE).order_by("pk"),
-                      key=lambda a: last_checked(collection=a.collection_name))  # stalest first  # fmt: skip
+                      key=lambda a: last_checked(collection=a.app_ref().collection))  # stalest first  # fmt: skip
     except StoreUnavailable as exc:
         logger.warning("Index consistency check skipped: %s", exc.message)
         return report
@@ -98,7 +98,8 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
         if left <= 0:  # the next beat goes on from here (each app resumes its own SCAN)
             break
         try:
-            health = consistency_step(collection=app.collection_name, budget_seconds=left)
+            # app_ref() routes the collection to the app's store (memadmin/memory/store.py)
+            health = consistency_step(collection=app.app_ref().collection, budget_seconds=left)
         except StoreUnavailable as exc:
             logger.warning("Index consistency check skipped: %s", exc.message)
             break

@@ -11,7 +11,9 @@ from django.utils import timezone
 
 from memadmin.memory import bulk
 from memadmin.memory import capabilities as cap
+from memadmin.memory import store as memory_store
 from memadmin.memory.consistency import index_health
+from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.models import LegalHold
 from tenants.jobs.forms import ExportJobForm
 from tenants.models import App, Job
@@ -45,6 +47,14 @@ def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
         context["holds"] = holds.filter(Q(app=app) | Q(app__isnull=True), user_id="").select_related("app")
         context["user_holds"] = holds.exclude(user_id="").filter(Q(app=app) | Q(app__isnull=True)).count()
         context["retention"] = getattr(app, "retention", None)
+        context["stores"] = len(memory_store.store_names())
+        context["moving"] = jobs.filter(kind=Job.Kind.MOVE_APP).exclude(state=Job.State.SUCCEEDED).first()
+        if app.status != App.Status.OFFBOARDED:
+            # For agents that use Mem0 OSS on this collection directly: where it lives (their password is theirs).
+            try:
+                context["store_url"] = memory_store.public_url(app.store or memory_store.DEFAULT)
+            except StoreUnavailable:
+                context["store_url"] = None
     if app.status != App.Status.OFFBOARDED:
         context["summary"] = cache.get_or_set(
             f"memadmin:app-summary:{app.collection_name}",
@@ -52,5 +62,5 @@ def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
             SUMMARY_MAX_AGE,
         )
         # Admins answer for erasures: they see whether this app's index can prove one complete.
-        context["health"] = index_health(collection=app.collection_name) if admin else None
+        context["health"] = index_health(collection=app.app_ref().collection) if admin else None
     return render(request, "tenants/app.html", context)

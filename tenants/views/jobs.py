@@ -1,4 +1,4 @@
-"""Job pages: offboard an app, export to a file, erase a user, and follow any job to its receipt."""
+"""Job pages: offboard or move an app, export to a file, erase a user, and follow any job to its receipt."""
 
 from __future__ import annotations
 
@@ -11,11 +11,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory import bulk
+from memadmin.memory import store as memory_store
 from memadmin.memory.consistency import index_health
 from tenants.exports import CONTENT_TYPES
-from tenants.jobs.forms import EraseForm, ExportJobForm, OffboardForm
+from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
 from tenants.jobs.selectors import job_eta, job_get, job_percent
-from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_offboard_app
+from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_move_app, job_offboard_app
 from tenants.models import App, Job
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
@@ -109,6 +110,38 @@ def app_offboard_start(request: TenantRequest, app_id) -> HttpResponse:
     if not form.is_valid():
         return _offboard_page(request, app_id, form, status=400)
     job, _ = job_offboard_app(scope=request.scope, app_id=app_id)
+    return _to_job(request, job)
+
+
+def _move_page(request: TenantRequest, app_id: str, form: MoveForm | None = None, status: int = 200) -> HttpResponse:
+    ref = request.scope.app(app_id)
+    if ref is None:
+        raise Http404("No such app.")
+    others = [name for name in memory_store.store_names() if name != ref.store]
+    existing = Job.objects.for_tenant(request.tenant).filter(app__pk=ref.pk, kind=Job.Kind.MOVE_APP,
+                                  state__in=(*Job.ACTIVE_STATES, Job.State.FAILED)).first()  # fmt: skip
+    return render(request, "jobs/move.html", {
+        "app_id": app_id, "ref": ref, "others": others, "existing": existing,
+        "form": form or MoveForm(app_id=app_id, stores=others),
+        "summary": bulk.app_summary(scope=request.scope, app_id=app_id),
+    }, status=status)  # fmt: skip
+
+
+@tenant_view
+def app_move(request: TenantRequest, app_id) -> HttpResponse:
+    return _move_page(request, app_id)
+
+
+@tenant_view
+def app_move_start(request: TenantRequest, app_id) -> HttpResponse:
+    ref = request.scope.app(app_id)
+    if ref is None:
+        raise Http404("No such app.")
+    stores = memory_store.store_names()
+    form = MoveForm(request.POST, app_id=app_id, stores=stores)
+    if not form.is_valid():
+        return _move_page(request, app_id, form, status=400)
+    job, _ = job_move_app(scope=request.scope, app_id=app_id, store=form.cleaned_data["store"])
     return _to_job(request, job)
 
 

@@ -26,10 +26,11 @@ class Command(BaseCommand):
         unhealthy = 0
         for app in apps:
             try:
+                collection = app.app_ref().collection  # routed to the app's store
                 if check:
-                    health = consistency_check(collection=app.collection_name)
+                    health = consistency_check(collection=collection)
                 else:
-                    health = index_health(collection=app.collection_name, max_age=0)
+                    health = index_health(collection=collection, max_age=0)
             except MemoryServiceError as exc:
                 raise CommandError(str(exc)) from exc
             state = "healthy" if health.healthy else "UNHEALTHY"

@@ -97,7 +97,7 @@ class Command(BaseCommand):
                 entities_touch(scope=scope, records=records)
             # One consistency pass per app, so the demo's index health shows a real count from the start.
             for app in tenant.apps.all():
-                consistency_check(collection=app.collection_name)
+                consistency_check(collection=app.app_ref().collection)
         self.stdout.write(self.style.SUCCESS("\nDemo ready at http://127.0.0.1:8000/  (password for every login below: "
                                              f"{DEMO_PASSWORD})"))  # fmt: skip
         for username, what in logins:

@@ -41,7 +41,8 @@ def loader(raw_valkey):
     """load(app, n, **kw): n Mem0-layout memories (+ one history row each, + messages) in the app."""
 
     def _load(app, n, **kwargs):
-        index.ensure(app.collection_name)
+        app.refresh_from_db()
+        index.ensure(app.app_ref().collection)  # the AppRef routes it to its store (raw_valkey: "default")
         kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
         return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
 

@@ -60,6 +60,10 @@ CASES = {
     "app_offboard": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
     "app_offboard_start": dict(kwargs=lambda t: {"app_id": t.app},
                                data=lambda t: {"confirm_app_id": t.app}, ok=302),
+    "app_move": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
+    # One store here: the only one is the app's own, a clear 400 (two stores: tests/tenants/views/test_app_move.py)
+    "app_move_start": dict(kwargs=lambda t: {"app_id": t.app},
+                           data=lambda t: {"store": "default", "confirm_app_id": t.app}, ok=400),
     "app_export_job": dict(kwargs=lambda t: {"app_id": t.app}, data={"format": "json"},
                            ok=302),
     "tenant_export_job": dict(data={"format": "json"}, ok=302),

@@ -1,0 +1,93 @@
+"""manage.py move_app <tenant> <app> <store> [--yes]: the move job, run here, with a progress bar."""
+
+import getpass
+import json
+import threading
+import time
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+from tqdm import tqdm
+
+from memadmin.memory import store as memory_store
+from memadmin.memory.errors import MemoryServiceError
+from memadmin.memory.scope import scope_for_job
+from tenants.jobs.runners import run_job
+from tenants.jobs.services import job_move_app
+from tenants.models import App, Job, Tenant
+
+
+class Command(BaseCommand):
+    help = ("Move an app to another memory store (default, or a name from MEMADMIN_STORES): copy, verify, switch, "
+            "delete the original; the app is frozen meanwhile. Run again to resume a failed move.")  # fmt: skip
+
+    def add_arguments(self, parser):
+        parser.add_argument("tenant", help="tenant slug")
+        parser.add_argument("app", help="app_id")
+        parser.add_argument("store", help="the store to move it to")
+        parser.add_argument("--yes", action="store_true", help="do not ask to type the app_id")
+        parser.add_argument("--receipt", metavar="PATH", help="also write the receipt JSON to PATH")
+
+    def handle(self, *args, tenant, app, store, yes=False, receipt=None, **options):
+        try:
+            tenant_obj = Tenant.objects.get(slug=tenant)
+            app_obj = App.objects.get(tenant=tenant_obj, app_id=app)
+        except (Tenant.DoesNotExist, App.DoesNotExist):
+            raise CommandError(f"No app {app!r} in tenant {tenant!r}.") from None
+        if store not in memory_store.store_names():
+            raise CommandError(f"No store {store!r}: the stores are {', '.join(memory_store.store_names())}.")
+        self.stdout.write(f"{tenant}/{app} (collection {app_obj.collection_name}) is on store "
+                          f"{app_obj.store or memory_store.DEFAULT}; moving it to {store}.")  # fmt: skip
+        if not yes:
+            typed = input(f"Type the app_id ({app}) to freeze it and move it: ").strip()
+            if typed != app:
+                raise CommandError("Not confirmed; nothing was changed.")
+        scope = scope_for_job(Job(tenant=tenant_obj, requested_by=f"cli:{getpass.getuser()}"))
+        try:
+            job, _ = job_move_app(scope=scope, app_id=app, store=store)
+        except MemoryServiceError as exc:
+            raise CommandError(exc.message) from exc
+        self._run(job)
+        job.refresh_from_db()
+        if job.state != Job.State.SUCCEEDED:
+            raise CommandError(f"The move {job.state}: {job.error or 'see the job page'} (job {job.pk}). "
+                               "Run the command again to resume it.")  # fmt: skip
+        move = job.receipt["move"]
+        self.stdout.write(self.style.SUCCESS(
+            f"Moved {tenant}/{app} from {move['from']} to {move['to']}: {move['target_keys']} memories copied and "
+            f"indexed ({move['target_documents']} documents, {move['target_indexing_failures']} failures), "
+            f"{move['source_deleted']} deleted from {move['from']}, remaining 0 verified at "
+            f"{job.receipt['verified_at']}. Job {job.pk}."
+        ))  # fmt: skip
+        if receipt:
+            Path(receipt).write_text(json.dumps(job.receipt, indent=2))
+            self.stdout.write(f"Receipt written to {receipt}")
+
+    def _run(self, job: Job) -> None:
+        """Run the job here (again after each postponement: it waits for jobs running on the app); if a
+        worker got to it first, follow that worker's progress."""
+        outcome: dict = {}
+
+        def attempt():
+            outcome["state"] = run_job(job.pk)
+
+        runner = threading.Thread(target=attempt, daemon=True)
+        runner.start()
+        bar = tqdm(total=None, unit="mem", desc="move")
+        while True:
+            job.refresh_from_db()
+            if job.total and bar.total != job.total:
+                bar.total = job.total
+                bar.refresh()
+            bar.update(job.done - bar.n)
+            if job.state in Job.TERMINAL_STATES:
+                break
+            if not runner.is_alive() and job.state == Job.State.SCHEDULED and job.run_after <= timezone.now():
+                if job.progress.get("postponed"):
+                    bar.set_postfix_str(job.progress["postponed"][:60])
+                runner = threading.Thread(target=attempt, daemon=True)
+                runner.start()
+            time.sleep(0.2)
+        runner.join(timeout=5)
+        bar.close()
