@@ -14,11 +14,11 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope, scope_for_end_user
 from tenants.exports import export_filename
-from tenants.forms import EndUserDeleteAllForm, UserSearchForm
+from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
 from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.models import DataLink, Job
+from tenants.models import App, DataLink, Job
 from tenants.views.common import is_fragment, memory_errors, streamed_export
 
 # Staff and API reads of this person's data; shown to them (access transparency).
@@ -72,9 +72,13 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
     if not form.is_valid():
         return render(request, template, {"form": form, "link": link, "token": token}, status=400)
     query = form.cleaned_data["q"]
-    context = {"form": form, "link": link, "token": token, "query": query}
+    # End users read app names, not app_ids.
+    names = dict(App.objects.filter(tenant=link.tenant).values_list("app_id", "name"))
+    context = {"form": form, "link": link, "token": token, "query": query, "app_names": names}
     if query:
-        context["results"] = selectors.memory_search(scope=scope, query=query, top_k=25)
+        context["results"] = selectors.memory_search(
+            scope=scope, query=query, top_k=25, threshold=search_threshold(form.cleaned_data)
+        )
     else:
         context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25)
         context["results"] = context["page"].items
