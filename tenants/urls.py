@@ -17,6 +17,7 @@ tenant_urls = [
     path("apps/<id:app_id>/", apps.app_detail, name="app"),
     path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
     path("users/", users.user_index, name="users"),
+    path("users/suggest/", users.user_suggest, name="user_suggest"),
     path("user/", users.user_detail, name="user"),
     path("user/export/", users.user_export, name="user_export"),
     path("user/delete/", users.user_delete, name="user_delete"),

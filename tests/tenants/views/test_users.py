@@ -121,3 +121,26 @@ def test_an_issued_link_is_shown_only_on_its_own_persons_page(client, world, mem
     assert shown["alice"][0] != shown["bob"][0]
     bob_page = client.get(shown["bob"][0]).content.decode()
     assert "Bob is allergic" in bob_page and "vegetarian" not in bob_page
+
+
+def test_user_ids_are_suggested_from_a_bounded_scoped_prefix_query(support, world, add):
+    from tenants.models import EndUser
+
+    add(world.acme, "concierge_app", "alice", "Alice likes tea")
+    add(world.globex, "concierge_app", "alvin", "Alvin is Globex's")  # another tenant's person
+    EndUser.objects.bulk_create(EndUser(tenant=world.acme, user_id=f"al{n:03}") for n in range(15))
+    html = support.get("/t/acme/users/suggest/", {"user_id": "al"}, **HTMX).content.decode()
+    assert html.count("<option") == 10  # bounded
+    assert 'value="al000"' in html and "alvin" not in html
+    assert 'value="alice"' in support.get("/t/acme/users/suggest/", {"user_id": "ali"}).content.decode()
+    assert "<option" not in support.get("/t/acme/users/suggest/", {"user_id": "Ali"}).content.decode()  # exact case
+    assert "<option" not in support.get("/t/acme/users/suggest/", {"user_id": ""}).content.decode()
+    assert support.post("/t/acme/users/suggest/", {"user_id": "al"}).status_code == 405
+
+
+def test_an_id_with_no_memories_says_so_instead_of_offering_export_and_delete(support, world, memories):
+    response = support.get("/t/acme/user/", {"user_id": "nobody"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "No memories stored for this id" in html
+    assert "Export JSON" not in html and "Delete all memories" not in html and "Issue link" not in html
+    assert 'list="user-suggestions"' in html  # try another id, with suggestions
