@@ -91,10 +91,13 @@ def activity_chart(days: list[Day]) -> dict:
     for i, d in enumerate(days):
         x = i * SLOT + (SLOT - 2 * BAR) / 2
         bars.append({"day": d, "write": bar(d.writes, x), "delete": bar(d.deletions, x + BAR)})
-    ticks = [
-        {"x": round(i * SLOT + SLOT / 2, 1), "label": d.day.strftime("%b %-d")}
-        for i, d in enumerate(days) if i % 7 == (len(days) - 1) % 7
-    ]  # fmt: skip
+    ticks = []
+    for i, d in enumerate(days):
+        if i % 7 == (len(days) - 1) % 7:  # a label a week, ending on today
+            x = i * SLOT + SLOT / 2
+            anchor = "end" if x > WIDTH - 40 else "start" if x < 40 else "middle"  # never cut at the edges
+            x = {"end": WIDTH, "start": 0}.get(anchor, round(x, 1))
+            ticks.append({"x": x, "anchor": anchor, "label": f"{d.day:%b} {d.day.day}"})
     return {
         "bars": bars,
         "ticks": ticks,

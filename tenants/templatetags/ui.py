@@ -21,7 +21,7 @@ from django.utils.timesince import timesince, timeuntil
 register = template.Library()
 
 EXACT = "Y-m-d H:i:s T"  # 2026-12-06 14:09:24 UTC, in the display time zone (TIME_ZONE)
-JUST_NOW = timedelta(seconds=45)
+JUST_NOW = timedelta(minutes=1)  # timesince says "0 minutes" below that
 
 
 def _as_datetime(value) -> datetime | None:
