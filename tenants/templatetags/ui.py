@@ -58,8 +58,8 @@ def when(value, exact: bool = False, default: str = "—"):
     if moment is None:
         return format_html('<span class="muted">{}</span>', default)
     text = date_format(moment, EXACT) if exact else relative_time(moment)
-    return format_html('<time datetime="{}" title="{}">{}</time>', moment.isoformat(), date_format(moment, EXACT),
-                       text)  # fmt: skip
+    stamp = moment.isoformat(timespec="seconds")
+    return format_html('<time datetime="{}" title="{}">{}</time>', stamp, date_format(moment, EXACT), text)
 
 
 @register.filter
