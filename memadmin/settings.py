@@ -11,6 +11,7 @@ from memadmin.env import (
     env_bool,
     env_choice,
     env_email,
+    env_float,
     env_int,
     env_list,
     env_networks,
@@ -265,6 +266,11 @@ MEMADMIN_EMBEDDER_BASE_URL = env_str("MEMADMIN_EMBEDDER_BASE_URL") or None
 # Threads torch may use per process. One sentence embeds in ~12 ms on one thread; several processes
 # (web workers, job worker) each spinning up every core's OpenMP threads slow each other 10-30x.
 MEMADMIN_EMBEDDER_THREADS = env_int("MEMADMIN_EMBEDDER_THREADS", 1, minimum=1, maximum=256)
+# The dashboard's searches hide matches below this similarity unless "show weaker matches" is ticked.
+# 0.25 for the bundled all-MiniLM-L6-v2: on the demo data 95% of unrelated memories score below 0.23
+# and the best related one of every query but one is above 0.25 (README, "Search"). Another embedder
+# has another score scale: measure it and set this.
+MEMADMIN_SEARCH_MIN_SCORE = env_float("MEMADMIN_SEARCH_MIN_SCORE", 0.25, minimum=0.0, maximum=1.0)
 
 MEMADMIN_LLM_PROVIDER = env_choice(
     "MEMADMIN_LLM_PROVIDER", "none", ("none", "openai", "ollama", "anthropic", "groq", "azure_openai", "litellm")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
@@ -15,6 +16,11 @@ from tenants.models import Role
 from tenants.validators import validate_collection_name
 
 PAGE_SIZES = (10, 25, 50, 100)
+
+
+def search_threshold(cleaned_data: dict) -> float:
+    """The similarity a match needs to be shown: the configured cut-off, or none when asked for weaker ones."""
+    return 0.0 if cleaned_data.get("weak") else settings.MEMADMIN_SEARCH_MIN_SCORE
 
 
 def _clean_filter_value(field: str, value: str) -> str:
@@ -54,6 +60,7 @@ class BrowseForm(forms.Form):
     """The memory browser's query string: filters, search, paging."""
 
     q = forms.CharField(label="Search", required=False, max_length=2000, strip=True)
+    weak = forms.BooleanField(label="Show weaker matches", required=False)
     app = forms.ChoiceField(label="App", required=False)
     user_id = IdField(label="User", id_name="user_id", allow_any=True, required=False)
     agent_id = IdField(label="Agent", id_name="agent_id", allow_any=True, required=False)
@@ -100,6 +107,7 @@ class UserForm(forms.Form):
 class UserSearchForm(forms.Form):
     user_id = IdField(label="User id", id_name="user_id", required=True)
     q = forms.CharField(label="Search this user's memories", required=False, max_length=2000, strip=True)
+    weak = forms.BooleanField(label="Show weaker matches", required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=10_000)
 
 

@@ -25,6 +25,7 @@ URL_CAPABILITIES: dict[str, str] = {
     "app_export": cap.EXPORT_APP,
     "users": cap.READ_USER,
     "user": cap.READ_USER,
+    "user_suggest": cap.READ_USER,
     "user_export": cap.EXPORT,
     "user_delete": cap.DELETE,
     "user_erase": cap.DELETE,

@@ -36,6 +36,7 @@ tenant_urls = [
     path("register-collection/", imports.collection_register, name="collection_register"),
     path("register-collection/save/", imports.collection_register_save, name="collection_register_save"),
     path("users/", users.user_index, name="users"),
+    path("users/suggest/", users.user_suggest, name="user_suggest"),
     path("user/", users.user_detail, name="user"),
     path("user/export/", users.user_export, name="user_export"),
     path("user/delete/", users.user_delete, name="user_delete"),

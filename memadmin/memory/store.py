@@ -43,6 +43,7 @@ _clients: dict[str, valkey.Valkey] = {}
 _routes: dict[str, str] = {}  # collection -> store name, as the last AppRef built in this process said
 _memories: dict[str, object] = {}
 _template = None
+_embedder = None
 _generation = 0
 
 
@@ -277,6 +278,44 @@ def _limit_torch_threads() -> None:
     torch.set_num_threads(settings.MEMADMIN_EMBEDDER_THREADS)
 
 
+def _local_embedder() -> bool:
+    return settings.MEMADMIN_EMBEDDER_PROVIDER == "huggingface" and not settings.MEMADMIN_EMBEDDER_BASE_URL
+
+
+def embedder():
+    """The process's one Mem0 embedder, shared by every collection's Memory."""
+    global _embedder
+    if _embedder is None:
+        with _lock:
+            if _embedder is None:
+                from mem0.utils.factory import EmbedderFactory
+
+                _limit_torch_threads()
+                config = _embedder_config()
+                _embedder = EmbedderFactory.create(config["provider"], config["config"], None)
+    return _embedder
+
+
+def is_warm() -> bool:
+    return _embedder is not None
+
+
+def warm_up() -> None:
+    """Load the embedder while a web process starts, so that no request pays for it.
+
+    Importing torch and sentence-transformers, reading the model and the first encode take ~5 s on a
+    small machine (10 s seen): the first search of a cold process waited for all of it. A hosted
+    embedder is only built (a client), never called: a start-up must not spend API credit or fail
+    because a provider is down. Any failure is logged and left to the first request to report."""
+    try:
+        model = embedder()
+        if _local_embedder():
+            model.embed("warm-up", "search")
+    except Exception:
+        logger.warning("The embedder could not be loaded at start-up; the first search will try again.",
+                       exc_info=True)
+
+
 def memory_for(collection: str):
     """The cached Mem0 Memory of one collection; all of them share one embedder and pool.
 
@@ -297,6 +336,9 @@ def memory_for(collection: str):
             if _template is None:
                 _limit_torch_threads()
                 memory = Memory.from_config(mem0_config(collection))
+                # Mem0 built an embedder of its own (a second load of a cached model, ~40 ms); the
+                # one warm_up() loaded is the one every collection uses.
+                memory.embedding_model = embedder()
                 _template = memory
             else:
                 # A shallow copy shares the embedder (and its loaded model) and the LLM client.

@@ -1,20 +1,36 @@
-// The only hand-written script: copy buttons and fading toasts. Everything else is plain HTML + htmx.
+// The only hand-written script: copy buttons, fading toasts, and keeping focus somewhere sensible after an
+// htmx swap. Everything else is plain HTML + htmx. No inline script anywhere: the CSP allows 'self' only.
 (function () {
-  document.addEventListener("click", function (event) {
-    var button = event.target.closest("[data-copy]");
-    if (!button) return;
-    var field = document.querySelector(button.getAttribute("data-copy"));
-    if (!field) return;
-    var done = function () { button.textContent = "Copied"; setTimeout(function () { button.textContent = "Copy"; }, 2000); };
+  // --- copy buttons: data-copy="#field" copies a field's value, data-copy-text="..." copies that text.
+  var copyBySelection = function (text, field) {
+    // Plain-HTTP hosts (and refused permissions) have no async clipboard: copy through a selected field.
+    var area = field || document.createElement("textarea");
+    if (!field) { area.value = text; area.setAttribute("readonly", ""); area.className = "sr-only"; document.body.appendChild(area); }
+    area.select();
+    try { document.execCommand("copy"); } finally { if (!field) area.remove(); }
+  };
+  var writeText = function (text, field) {
     if (navigator.clipboard && window.isSecureContext) {
-      navigator.clipboard.writeText(field.value).then(done);
-    } else {
-      field.select();
-      document.execCommand("copy");
-      done();
+      return navigator.clipboard.writeText(text).catch(function () { copyBySelection(text, field); });
     }
+    copyBySelection(text, field);
+    return Promise.resolve();
+  };
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("[data-copy], [data-copy-text]");
+    if (!button) return;
+    var field = button.hasAttribute("data-copy") ? document.querySelector(button.getAttribute("data-copy")) : null;
+    var text = field ? field.value : button.getAttribute("data-copy-text");
+    if (text === null) return;
+    var label = button.textContent;
+    writeText(text, field).then(function () {
+      button.textContent = "Copied";
+      button.setAttribute("data-copied", "");
+      setTimeout(function () { button.textContent = label; button.removeAttribute("data-copied"); }, 1500);
+    });
   });
-  // Toasts leave on their own; role="status" has already announced them.
+
+  // --- toasts leave on their own; role="status" has already announced them.
   var fade = function (root) {
     root.querySelectorAll(".toasts > *:not([data-fading])").forEach(function (toast) {
       toast.setAttribute("data-fading", "");
@@ -32,4 +48,62 @@
       htmx.ajax("GET", location.href, { target: "#results", swap: "innerHTML", headers: { "MemAdmin-Recount": "1" } });
     }
   });
+
+  // --- focus after a swap: a deleted row takes the focused button with it and the browser falls back
+  // to <body> (a keyboard user starts again from the top). Move it to the next row's same control, else
+  // the previous row's, else the region that was swapped.
+  var pending = null;
+  var focusable = "a[href], button:not([disabled]), input:not([type=hidden]), select, textarea, [tabindex]";
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var target = event.detail.target;
+    var row = target && target.closest ? target.closest("tr") : null;
+    pending = { target: target, row: row, next: null };
+    if (row) {
+      var sibling = row.nextElementSibling || row.previousElementSibling;
+      pending.next = sibling ? (sibling.querySelector(".actions button") || sibling.querySelector(focusable)) : null;
+      pending.table = row.closest("table");
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function () {
+    if (!pending) return;
+    var lost = !document.activeElement || document.activeElement === document.body || !document.activeElement.isConnected;
+    var p = pending; pending = null;
+    if (!lost) return;
+    var to = (p.next && p.next.isConnected) ? p.next : null;
+    if (!to && p.table && p.table.isConnected) {
+      to = p.table.closest(".results-region, section, .card") || p.table;
+    }
+    if (!to && p.target && p.target.isConnected) to = p.target;
+    if (!to) to = document.getElementById("main");
+    if (!to.matches(focusable)) to.setAttribute("tabindex", "-1");
+    to.focus({ preventScroll: false });
+  });
+})();
+
+// --- the phone menu: the nav collapses behind "Menu" only when this script runs (app.css, .js rules);
+// without it every section stays visible, wrapped.
+document.documentElement.classList.add("js");
+document.addEventListener("click", function (event) {
+  var toggle = event.target.closest(".menu-toggle");
+  if (!toggle) return;
+  var nav = document.getElementById(toggle.getAttribute("aria-controls"));
+  var open = toggle.getAttribute("aria-expanded") !== "true";
+  toggle.setAttribute("aria-expanded", String(open));
+  nav.classList.toggle("open", open);
+});
+
+// A table wider than its box scrolls inside it: keyboard users reach that scroll by focusing the box.
+(function () {
+  var mark = function () {
+    document.querySelectorAll(".table-wrap").forEach(function (wrap) {
+      if (wrap.scrollWidth > wrap.clientWidth + 1) {
+        wrap.setAttribute("tabindex", "0");
+      } else if (wrap.getAttribute("tabindex") === "0") {
+        wrap.removeAttribute("tabindex");
+      }
+    });
+  };
+  document.addEventListener("DOMContentLoaded", mark);
+  document.addEventListener("htmx:afterSettle", mark);
+  window.addEventListener("resize", mark);
 })();

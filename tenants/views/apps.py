@@ -15,6 +15,7 @@ from memadmin.memory import store as memory_store
 from memadmin.memory.consistency import index_health
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.models import LegalHold
+from tenants.activity import activity_chart, app_activity
 from tenants.jobs.forms import ExportJobForm
 from tenants.models import App, Job
 from tenants.views.common import TenantRequest, tenant_view
@@ -41,6 +42,7 @@ def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
         "jobs": list(jobs[:RECENT_JOBS]) if cap.RUN_JOBS in request.allowed else [],
         "offboarding": jobs.filter(kind=Job.Kind.OFFBOARD_APP).order_by("-created_at").first(),
         "export_form": ExportJobForm(),
+        "chart": activity_chart(app_activity(app=app)),
     }
     if admin:  # what guards the data (hold reasons name legal matters): for those who could offboard it
         holds = LegalHold.objects.for_tenant(request.tenant).active()

@@ -11,7 +11,7 @@ from django.urls import reverse
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from tenants.exports import export_filename
-from tenants.forms import BrowseForm, ExportForm
+from tenants.forms import BrowseForm, ExportForm, search_threshold
 from tenants.models import App
 from tenants.views.common import (
     TenantRequest,
@@ -49,7 +49,10 @@ def browse(request: TenantRequest) -> HttpResponse:
     query = form.cleaned_data["q"]
     context = {"form": form, "query": query}
     if query:
-        context["results"] = selectors.memory_search(scope=scope, query=query, filters=form.filters(), top_k=form.size)
+        threshold = search_threshold(form.cleaned_data)
+        context["results"] = selectors.memory_search(
+            scope=scope, query=query, filters=form.filters(), top_k=form.size, threshold=threshold
+        )
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
             scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size,

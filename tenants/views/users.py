@@ -19,7 +19,7 @@ from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
-from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm
+from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm, search_threshold
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
 from tenants.models import DataLink, EndUser, Job
@@ -58,6 +58,31 @@ def user_index(request: TenantRequest) -> HttpResponse:
                                                   "held_users": _held_users(request.tenant)})  # fmt: skip
 
 
+SUGGESTIONS = 10
+LAST_CHARACTER = "\U0010ffff"
+
+
+@tenant_view
+def user_suggest(request: TenantRequest) -> HttpResponse:
+    """Up to ten known user ids that start with what was typed (a <datalist>'s options).
+
+    A range over the (tenant, user_id) unique index, so the cost follows the ten rows read, never the
+    number of people; exact and case-sensitive like every id here. Ids come from the tenant's book of end
+    users (tenants/entities.py): everyone written through memadmin. An id written only by Mem0 OSS straight
+    into Valkey is not suggested, but still opens when typed in full."""
+    prefix = (request.GET.get("user_id") or "").strip()[:128]
+    ids: list[str] = []
+    if prefix:
+        rows = (
+            EndUser.objects.for_tenant(request.tenant)
+            .filter(user_id__gte=prefix, user_id__lt=prefix + LAST_CHARACTER)
+            .order_by("user_id")
+            .values_list("user_id", flat=True)[:SUGGESTIONS]
+        )
+        ids = [user_id for user_id in rows if user_id.startswith(prefix)]  # a database collation may differ
+    return render(request, "partials/user_suggestions.html", {"ids": ids})
+
+
 def _held_users(tenant) -> set[str]:
     return set(LegalHold.objects.for_tenant(tenant).active().exclude(user_id="").values_list("user_id", flat=True))
 
@@ -78,7 +103,9 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         context.update(_user_counts(request, user_id, filters))
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
-        context["results"] = selectors.memory_search(scope=scope, query=query, filters=filters, top_k=25)
+        context["results"] = selectors.memory_search(
+            scope=scope, query=query, filters=filters, top_k=25, threshold=search_threshold(form.cleaned_data)
+        )
     else:
         context["page"] = selectors.memory_list(
             scope=scope, filters=filters, page=form.cleaned_data.get("page") or 1, page_size=25,
@@ -89,6 +116,9 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, template, context)
     context.update(_user_counts(request, user_id, filters))
     context["erased"] = deletion_result_pop(request, key=_erased_key(request, user_id))
+    if not context["counts"].total and not query and not context["erased"]:
+        # Nothing to export or erase: say so, instead of an empty profile offering both.
+        return render(request, "tenants/user_none.html", context)
     context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
     if "manage_links" in request.allowed:
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})

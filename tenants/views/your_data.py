@@ -16,11 +16,11 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope, scope_for_end_user
 from tenants.exports import export_filename
-from tenants.forms import EndUserDeleteAllForm, UserSearchForm
+from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
 from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.models import DataLink, Job
+from tenants.models import App, DataLink, Job
 from tenants.views.common import (
     deletion_result_pop,
     deletion_result_stash,
@@ -85,12 +85,16 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
     if not form.is_valid():
         return render(request, template, {"form": form, "link": link, "token": token}, status=400)
     query = form.cleaned_data["q"]
-    context = {"form": form, "link": link, "token": token, "query": query}
+    # End users read app names, not app_ids.
+    names = dict(App.objects.filter(tenant=link.tenant).values_list("app_id", "name"))
+    context = {"form": form, "link": link, "token": token, "query": query, "app_names": names}
     if wants_counts(request):  # after a delete on the page: the totals, counted anew
         context["counts"] = selectors.memory_counts(scope=scope)
         return render(request, "your_data/page.html#counts", context)
     if query:
-        context["results"] = selectors.memory_search(scope=scope, query=query, top_k=25)
+        context["results"] = selectors.memory_search(
+            scope=scope, query=query, top_k=25, threshold=search_threshold(form.cleaned_data)
+        )
     else:
         context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,
                                                 recount=recount_requested(request), clamp=True)  # fmt: skip

@@ -82,3 +82,32 @@ def test_a_query_that_times_out_is_an_error_not_a_partial_result(world, raw_valk
     ):
         with pytest.raises(StoreUnavailable, match="timed out"):
             call()
+
+
+def test_web_processes_load_the_embedder_at_start_and_every_collection_shares_it(world, add):
+    """runserver and gunicorn import memadmin.wsgi before their first request: the embedder loads there."""
+    import importlib
+    import sys
+
+    from memadmin.memory import index, store
+
+    sys.modules.pop("memadmin.wsgi", None)
+    importlib.import_module("memadmin.wsgi")
+    assert store.is_warm()
+    warm = store.embedder()
+    add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea")
+    add(world.admin(world.acme), "sports_portal", "alice", "Alice runs")
+    for app in (world.acme_concierge, world.acme_sports):
+        assert index.mem0(app.collection_name).embedding_model is warm  # loaded once per process
+
+
+def test_a_failing_warm_up_does_not_stop_the_process(settings, caplog):
+    from memadmin.memory import store
+
+    settings.MEMADMIN_EMBEDDER_PROVIDER = "no-such-provider"
+    old, store._embedder = store._embedder, None  # noqa: SLF001 (the test restores the process's embedder)
+    try:
+        store.warm_up()
+        assert not store.is_warm() and "could not be loaded" in caplog.text
+    finally:
+        store._embedder = old  # noqa: SLF001

@@ -104,3 +104,17 @@ def test_a_frozen_app_says_so(client, world, memories):
     login(client, world.acme_admin)
     html = client.get("/t/acme/apps/sports_portal/").content.decode()
     assert 'data-testid="app-status">Frozen (offboarding scheduled)<' in html
+
+
+def test_the_app_page_charts_writes_and_deletions_from_the_audit_trail(client, world, memories):
+    from memadmin.memory import services
+    from memadmin.memory.scope import scope_for_membership
+
+    services.memory_delete(scope=scope_for_membership(world.acme_admin), memory_id=memories.bob.id)
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/apps/concierge_app/").content.decode()
+    assert 'data-testid="chart-writes">2<' in html  # alice's food and bob, written through the service
+    assert 'data-testid="chart-deletions">1<' in html
+    assert "<svg" in html and 'role="img"' in html and "The numbers, day by day" in html
+    sports = client.get("/t/acme/apps/sports_portal/").content.decode()
+    assert 'data-testid="chart-writes">1<' in sports and 'data-testid="chart-deletions">0<' in sports

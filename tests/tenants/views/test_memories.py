@@ -11,6 +11,8 @@ from memadmin.memory.scope import scope_for_membership
 from memadmin.memory.selectors import encode_cursor
 from tests.tenants.views.conftest import HTMX, events, login
 
+ROW = '<td class="memory-text"'  # one per memory shown (its text also names its Delete button)
+
 # --- browser: page vs fragment, URL state, filters, paging, search -------------------------------
 
 
@@ -50,24 +52,38 @@ def test_pagination_exact_totals(support, world, add):
     first = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10}, **HTMX).content.decode()
     assert '<strong data-testid="total">23</strong> memories' in first and "1–10 of 23" in first
     # "Older" carries a keyset cursor: follow it to the end.
-    html, seen = first, first.count("Pat fact number")
+    html, seen = first, first.count(ROW)
     while 'data-testid="older"' in html:
         after = re.search(r'after=([^"&]+)"[^>]*data-testid="older"', html).group(1)
         html = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "after": after}, **HTMX)
         html = html.content.decode()
-        seen += html.count("Pat fact number")
+        seen += html.count(ROW)
     assert seen == 23 and "21–23 of 23" in html
     last = support.get("/t/acme/memories/", {"user_id": "pat", "page_size": 10, "page": 3}, **HTMX)
-    assert last.content.decode().count("Pat fact number") == 3
+    assert last.content.decode().count(ROW) == 3
     assert 'rel="prev"' in last.content.decode() and 'rel="next"' not in last.content.decode()
 
 
 def test_search_is_ranked_with_scores(support, memories):
-    html = support.get("/t/acme/memories/", {"q": "what food does she like"}, **HTMX).content.decode()
-    assert "closest match" in html and 'class="score"' in html
+    html = support.get("/t/acme/memories/", {"q": "what food does she like", "weak": "1"}, **HTMX).content.decode()
+    assert "matches for" in html and 'class="score"' in html
     assert html.index("vegetarian") < html.index("tennis")
     assert "sushi" not in html  # other tenant
     assert events("memory.search", tenant__slug="acme").exists()
+
+
+def test_search_hides_weak_matches_until_asked(support, memories, settings):
+    """The default cut-off (MEMADMIN_SEARCH_MIN_SCORE) keeps the page to close matches; one click shows the rest."""
+    html = support.get("/t/acme/memories/", {"q": "what food does she like"}, **HTMX).content.decode()
+    assert "close match" in html and "vegetarian" in html and "Show weaker matches" in html
+    scores = [float(s) for s in re.findall(r'class="score"[^>]*>([0-9.]+)<', html)]
+    assert scores and min(scores) >= settings.MEMADMIN_SEARCH_MIN_SCORE
+
+    settings.MEMADMIN_SEARCH_MIN_SCORE = 0.99  # nothing is that close
+    html = support.get("/t/acme/memories/", {"q": "what food does she like"}).content.decode()
+    assert "No memories match that search" in html and "weak=1" in html
+    html = support.get("/t/acme/memories/", {"q": "what food does she like", "weak": "1"}).content.decode()
+    assert "vegetarian" in html and "Show close matches only" in html
 
 
 def test_empty_state(support, world):

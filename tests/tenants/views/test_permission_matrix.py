@@ -35,6 +35,7 @@ CASES = {
     "app_export": dict(kwargs=lambda t: {"app_id": t.app}, query={"format": "json"}, ok=200),
     "users": dict(ok=200),
     "user": dict(query={"user_id": "alice"}, ok=200),
+    "user_suggest": dict(query={"user_id": "al"}, ok=200),
     "user_export": dict(query={"user_id": "alice", "format": "csv"}, ok=200),
     "user_delete": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),  # post-redirect-get
     "link_issue": dict(data={"user_id": "alice", "days": "7"}, ok=302),

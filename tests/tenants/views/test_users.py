@@ -157,3 +157,24 @@ def test_erasing_without_js_redirects_and_shows_the_counts_once(support, world, 
 def test_erasing_with_htmx_refreshes_the_pages_counts(support, world, memories):
     done = support.post("/t/acme/user/delete/", {"user_id": "alice", "confirm_user_id": "alice"}, **HTMX)
     assert done.status_code == 200 and done["HX-Trigger-After-Settle"] == "memories-changed"
+def test_user_ids_are_suggested_from_a_bounded_scoped_prefix_query(support, world, add):
+    from tenants.models import EndUser
+
+    add(world.acme, "concierge_app", "alice", "Alice likes tea")
+    add(world.globex, "concierge_app", "alvin", "Alvin is Globex's")  # another tenant's person
+    EndUser.objects.bulk_create(EndUser(tenant=world.acme, user_id=f"al{n:03}") for n in range(15))
+    html = support.get("/t/acme/users/suggest/", {"user_id": "al"}, **HTMX).content.decode()
+    assert html.count("<option") == 10  # bounded
+    assert 'value="al000"' in html and "alvin" not in html
+    assert 'value="alice"' in support.get("/t/acme/users/suggest/", {"user_id": "ali"}).content.decode()
+    assert "<option" not in support.get("/t/acme/users/suggest/", {"user_id": "Ali"}).content.decode()  # exact case
+    assert "<option" not in support.get("/t/acme/users/suggest/", {"user_id": ""}).content.decode()
+    assert support.post("/t/acme/users/suggest/", {"user_id": "al"}).status_code == 405
+
+
+def test_an_id_with_no_memories_says_so_instead_of_offering_export_and_delete(support, world, memories):
+    response = support.get("/t/acme/user/", {"user_id": "nobody"})
+    html = response.content.decode()
+    assert response.status_code == 200 and "No memories stored for this id" in html
+    assert "Export JSON" not in html and "Delete all memories" not in html and "Issue link" not in html
+    assert 'list="user-suggestions"' in html  # try another id, with suggestions

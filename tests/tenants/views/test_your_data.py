@@ -44,8 +44,11 @@ def test_the_user_id_comes_from_the_link_not_the_query_string(client, memories, 
 def test_search_ranks_the_users_own_memories(client, memories, alice_page):
     response = client.get(alice_page, {"q": "food preferences"}, **HTMX)
     html = response.content.decode()
-    assert response.status_code == 200 and "<html" not in html and 'class="score"' in html
+    assert response.status_code == 200 and "<html" not in html
     assert memories.alice_food.memory in html and memories.bob.memory not in html
+    # Plain words for the person: the app's name and the assistant, no similarity score, no run id.
+    assert 'class="score"' not in html and "run-1" not in html and "Score" not in html
+    assert ">Concierge App<" in html and ">concierge_app<" not in html
 
 
 def test_export_json_is_the_users_memories_only(client, world, memories, alice_page):

@@ -1,0 +1,89 @@
+"""The dashboard's few template tags: one way to show a time, and a copy button for ids.
+
+    {% load ui %}
+    {% when job.created_at %}           -> <time datetime="2026-12-06T14:09:24+00:00"
+                                           title="2026-12-06 14:09:24 UTC">3 minutes ago</time>
+    {% when receipt.verified_at exact=True %}   the exact time as the text (receipts, proofs)
+    {% copy memory.id "memory id" %}    -> a button that copies the id (static/memadmin/app.js)
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from datetime import timezone as dt_timezone
+
+from django import template
+from django.utils import timezone
+from django.utils.dateformat import format as date_format
+from django.utils.html import format_html
+from django.utils.timesince import timesince, timeuntil
+
+register = template.Library()
+
+EXACT = "Y-m-d H:i:s T"  # 2026-12-06 14:09:24 UTC, in the display time zone (TIME_ZONE)
+JUST_NOW = timedelta(minutes=1)  # timesince says "0 minutes" below that
+
+
+def _as_datetime(value) -> datetime | None:
+    """Datetimes, and the ISO strings receipts and health records carry; naive ones are UTC."""
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    if not isinstance(value, datetime):
+        return None
+    if timezone.is_naive(value):
+        value = value.replace(tzinfo=dt_timezone.utc)
+    return timezone.localtime(value)
+
+
+def exact_time(value) -> str:
+    moment = _as_datetime(value)
+    return date_format(moment, EXACT) if moment else ""
+
+
+def relative_time(moment: datetime, now: datetime | None = None) -> str:
+    now = now or timezone.now()
+    if abs(now - moment) < JUST_NOW:
+        return "just now"
+    if moment > now:
+        return f"in {timeuntil(moment, now, depth=1)}"
+    return f"{timesince(moment, now, depth=1)} ago"
+
+
+@register.simple_tag
+def when(value, exact: bool = False, default: str = "—"):
+    moment = _as_datetime(value)
+    if moment is None:
+        return format_html('<span class="muted">{}</span>', default)
+    text = date_format(moment, EXACT) if exact else relative_time(moment)
+    stamp = moment.isoformat(timespec="seconds")
+    return format_html('<time datetime="{}" title="{}">{}</time>', stamp, date_format(moment, EXACT), text)
+
+
+@register.filter
+def exact(value) -> str:
+    """The exact time as plain text (e-mails, attributes)."""
+    return exact_time(value)
+
+
+@register.simple_tag
+def copy(value, what: str = "id"):
+    return format_html(
+        '<button type="button" class="copy-btn" data-copy-text="{}" aria-label="Copy {} {}" title="Copy {}">'
+        'Copy</button>',
+        value, what, value, what,
+    )
+
+
+@register.filter
+def plain(value: str) -> str:
+    """An internal id as words for end users: travel_planner -> Travel planner."""
+    words = str(value or "").replace("_", " ").replace("-", " ").split()
+    return " ".join(words).capitalize() if words else ""
+
+
+@register.filter
+def get_item(mapping, key):
+    return mapping.get(key) if hasattr(mapping, "get") else None
