@@ -74,7 +74,4 @@ def post_worker_init(worker):
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018
-    if _preload_embedder:
-        from memadmin.memory.store import embedder_preload
-
-        embedder_preload()
+    # The embedder itself was loaded by memadmin/wsgi.py (store.warm_up), before this hook runs.

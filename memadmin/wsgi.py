@@ -7,6 +7,10 @@ application = get_wsgi_application()
 
 # runserver and gunicorn both import this module before they accept a request: the embedder loads here,
 # not inside the first search. (The job worker never embeds, so it does not load it.)
-from memadmin.memory.store import warm_up  # noqa: E402
+# MEMADMIN_PRELOAD_EMBEDDER=0 leaves it to the first use (tests that start many workers).
+from memadmin.env import env_bool  # noqa: E402
 
-warm_up()
+if env_bool("MEMADMIN_PRELOAD_EMBEDDER", True):
+    from memadmin.memory.store import warm_up
+
+    warm_up()

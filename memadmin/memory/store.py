@@ -379,22 +379,3 @@ def claim_read(collection: str) -> str | None:
 def claim_clear(collection: str) -> None:
     with store_errors():
         client().delete(claim_key(collection))
-
-
-def embedder_preload() -> None:
-    """Import Mem0 with everything memory_for() builds and run the embedder once, so that a web worker's
-    first search or add does not pay for it (~8 s on a cold process). gunicorn's post_worker_init calls
-    this in every worker before it takes a request; it never needs the store.
-
-    The model is loaded here and again, from the page cache, by the first Memory.from_config (~0.1 s):
-    Mem0 builds its own embedder and takes none from outside."""
-    from mem0.configs.base import MemoryConfig
-    from mem0.utils.factory import EmbedderFactory, LlmFactory, VectorStoreFactory, load_class
-
-    load_class(VectorStoreFactory.provider_to_class["valkey"])
-    load_class(LlmFactory.provider_to_class[_llm_config()["provider"]][0])
-    if settings.MEMADMIN_EMBEDDER_PROVIDER != "huggingface" or settings.MEMADMIN_EMBEDDER_BASE_URL:
-        return  # a remote embedder costs nothing to set up, and warming it would spend an API call
-    _limit_torch_threads()
-    config = MemoryConfig(embedder=_embedder_config()).embedder
-    EmbedderFactory.create(config.provider, config.config, None).embed("warm-up", "search")

@@ -297,8 +297,6 @@ def throwaway(transactional_db, live_server, add):
     return admin
 
 
-@pytest.mark.xfail(strict=True, reason="counts refresh after an htmx delete and the key revoke swap: issue 11 #2 "
-                                       "(branch ui-a); remove this mark when both are merged")  # fmt: skip
 def test_destructive_actions_on_a_throwaway_tenant_leave_every_count_true(throwaway, new_page):
     page = new_page()
     crawl = Crawl(page, "throwaway-admin")
