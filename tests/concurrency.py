@@ -60,3 +60,13 @@ def race(first: Callable[[], Any], second: Callable[[], Any], *, hold: float = 1
     if errors:
         raise errors[0]
     return outcome
+
+
+def run_coroutine(coroutine):
+    """asyncio.run in a thread of its own: Playwright's sync API (tests/browser) leaves an event loop running in
+    the main thread for the rest of the session, and asyncio.run refuses to start inside a running loop."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coroutine).result()

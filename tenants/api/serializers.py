@@ -160,6 +160,18 @@ class AddResponseSerializer(serializers.Serializer):
     results = AddedMemorySerializer(many=True)
 
 
+class AsyncAddedSerializer(serializers.Serializer):
+    message = serializers.CharField()
+    status = serializers.CharField(help_text="SUCCEEDED: memadmin writes at once.")
+    event_id = serializers.UUIDField()
+    status_url = serializers.CharField(help_text="GET it for the event (GET /v1/events/{event_id}/).")
+    memories = AddedMemorySerializer(many=True)
+
+
+class AsyncAddResponseSerializer(serializers.Serializer):
+    results = AsyncAddedSerializer(many=True)
+
+
 class ListRequestSerializer(serializers.Serializer):
     filters = FiltersField(help_text="Required: there is no global bucket.")
     start_date = serializers.CharField(required=False, allow_null=True, help_text="created_at >= (ISO 8601).")

@@ -17,7 +17,7 @@ from django.core import signing
 from django.http import StreamingHttpResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.exceptions import ParseError
 from rest_framework.response import Response
@@ -228,7 +228,9 @@ def _write_ids(data: dict) -> dict:
     description="Messages are stored verbatim (infer=false, the default here) or distilled by an LLM (infer=true). "
     "app_id picks the app: absent = the tenant's default app; unknown = created if the tenant allows it.",
     request=s.AddRequestSerializer,
-    responses={200: s.AddResponseSerializer, **WRITE_ERRORS},
+    responses={200: PolymorphicProxySerializer(
+        component_name="AddResult", serializers=[s.AddResponseSerializer, s.AsyncAddResponseSerializer],
+        resource_type_field_name=None), **WRITE_ERRORS},  # async_mode=true: the event's shape
 )
 @api_view(["POST"])
 def memory_add(request) -> Response:

@@ -58,6 +58,7 @@ class Crawl:
     visited: set[str] = field(default_factory=set)
     photographed: set[str] = field(default_factory=set)
     forms_done: set[str] = field(default_factory=set)
+    unsent: list[str] = field(default_factory=list)  # forms the browser would not send (see submit)
     fragments: list = field(default_factory=list)
     pages: int = 0
 
@@ -202,8 +203,20 @@ class Crawl:
                 name = box.get_attribute("name") or ""
                 value = {"q": "hotel", "user_id": "u_alice", "email": f"crawler{len(self.forms_done)}@example.com"}
                 box.fill(value.get(name, f"crawler-{len(self.forms_done)}") if kind != "email" else value["email"])
+            elif kind == "url" and not box.input_value():
+                box.fill("https://hooks.invalid/in")  # never resolves: a webhook test fails fast, nothing is sent
+            elif kind == "number" and not box.input_value():
+                box.fill("1")
+        for upload in form.locator("input[type=file]").all():
+            upload.set_input_files({"name": "crawler.ndjson", "mimeType": "application/x-ndjson",
+                                    "buffer": b'{"id": "crawler-1", "memory": "crawled", "user_id": "u_crawler"}\n'})
         submit = form.locator("button[type=submit], button:not([type]), input[type=submit]").first
         if not submit.count():
+            return
+        if not form.evaluate("f => f.checkValidity()"):
+            # The browser would refuse to send it (a required choice the crawler cannot guess): no request to
+            # wait for. Said, not hidden: the journeys submit these forms with real values.
+            self.unsent.append(f"{self.role}: {urlsplit(url).path} form {index}")
             return
         with page.expect_response(lambda r: r.request.method in ("GET", "POST") and r.request.resource_type in
                                   ("document", "xhr", "fetch")):  # fmt: skip
@@ -310,11 +323,11 @@ def test_destructive_actions_on_a_throwaway_tenant_leave_every_count_true(throwa
     focused = page.evaluate("document.activeElement.tagName")
     assert focused != "BODY", "focus fell to <body> after the delete"
 
-    page.goto("/t/throwaway/user/?user_id=ann")
+    page.goto("/t/throwaway/user/?user_id=ann")  # Ann's three (the newest, Cy's, went above)
     page.locator("#results tbody tr").first.get_by_role("button", name=re.compile("^Delete")).click()
-    expect(page.locator("#results tbody tr")).to_have_count(1)
+    expect(page.locator("#results tbody tr")).to_have_count(2)
     crawl.check_fragments()
-    assert re.search(r"\b1 memory\b", page.locator(".page-head").inner_text())
+    expect(page.locator(".page-head")).to_contain_text(re.compile(r"\b2 memories\b"))
 
     _, path = data_link_issue(scope=scope_for_membership(throwaway), user_id="ben")
     page.goto(path)

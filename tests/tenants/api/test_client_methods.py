@@ -8,7 +8,6 @@ No call may end in an unexplained 404 ("No such API endpoint.") or a 500.
 
 from __future__ import annotations
 
-import asyncio
 import inspect
 import re
 from collections.abc import Callable
@@ -23,6 +22,7 @@ from mem0.client.types import DeleteAllMemoryOptions
 from mem0.exceptions import AuthenticationError, MemoryError, MemoryNotFoundError, ValidationError
 
 from tenants.models import Tenant
+from tests.concurrency import run_coroutine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -220,7 +220,7 @@ def test_async_client(live_world, live_server, name):
             except Exception as exc:  # noqa: BLE001 - the answer decides which exception is right
                 return None, exc
 
-    outcome, error = asyncio.run(run())
+    outcome, error = run_coroutine(run())
     try:
         _verify(CASES[name], name, outcome, error, x)
     finally:

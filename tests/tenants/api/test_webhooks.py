@@ -1,6 +1,5 @@
 """The official MemoryClient and AsyncMemoryClient's webhook methods against a live server."""
 
-import asyncio
 
 import pytest
 from mem0 import AsyncMemoryClient
@@ -8,6 +7,7 @@ from mem0.exceptions import AuthenticationError, MemoryNotFoundError, Validation
 
 from memadmin.memory.models import AuditEvent
 from tenants.models import Webhook, WebhookDelivery
+from tests.concurrency import run_coroutine
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -49,7 +49,7 @@ def test_the_async_client_too(live_world, live_server):
         finally:
             await client.async_client.aclose()
 
-    asyncio.run(flow())
+    run_coroutine(flow())
     assert not Webhook.objects.exists()
 
 

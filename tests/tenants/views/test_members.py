@@ -82,7 +82,7 @@ def test_two_admins_demoted_at_once_leave_one_admin(world):
     client_a, client_b = login(Client(), me), login(Client(), me)
 
     def demote(client, member):
-        return lambda: client.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer"}).status_code
+        return lambda: client.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer", "confirm": "yes"}).status_code
 
     outcome = race(demote(client_a, other), demote(client_b, me))
     assert (outcome.first, outcome.second) == (302, 409) and not outcome.second_finished_while_first_open
@@ -98,7 +98,7 @@ def test_removing_the_two_admins_at_once_leaves_one(world):
     client_a, client_b = login(Client(), me), login(Client(), other)
 
     def remove(client, member):
-        return lambda: client.post(f"/t/acme/members/{member.pk}/remove/").status_code
+        return lambda: client.post(f"/t/acme/members/{member.pk}/remove/", {"confirm": "yes"}).status_code
 
     outcome = race(remove(client_a, other), remove(client_b, me))
     # The second request ran as a member who no longer exists by the time it got the lock: refused either way.
