@@ -82,7 +82,8 @@ def test_two_admins_demoted_at_once_leave_one_admin(world):
     client_a, client_b = login(Client(), me), login(Client(), me)
 
     def demote(client, member):
-        return lambda: client.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer", "confirm": "yes"}).status_code
+        data = {"role": "viewer", "confirm": "yes"}
+        return lambda: client.post(f"/t/acme/members/{member.pk}/role/", data).status_code
 
     outcome = race(demote(client_a, other), demote(client_b, me))
     assert (outcome.first, outcome.second) == (302, 409) and not outcome.second_finished_while_first_open

@@ -132,7 +132,8 @@ def test_a_delete_in_place_refreshes_the_counts_and_chips(support, world, memori
     html = counts.content.decode()
     assert html.lstrip().startswith('<p class="muted" id="counts">') and "<html" not in html and "<header" not in html
     assert "1 memory across 1 app" in html and "sports_portal" not in html  # the chip went with it
-    assert 'id="chips" role="group" aria-label="Where this user\'s memories are" hx-swap-oob="true"' in html  # chips out of band
+    # the chips, out of band
+    assert 'id="chips" role="group" aria-label="Where this user\'s memories are" hx-swap-oob="true"' in html
     assert events("memory.list", user_id="alice").count() == reads
 
 
@@ -150,7 +151,7 @@ def test_erasing_without_js_redirects_and_shows_the_counts_once(support, world, 
     page = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
     assert re.search(r'data-testid="deleted">2<', page) and re.search(r'data-testid="remaining">0<', page)
     again = support.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
-    assert 'data-testid="deleted"' not in again and "No memories stored for this id" in again  # a reload shows the store
+    assert 'data-testid="deleted"' not in again and "No memories stored for this id" in again  # a reload: the store
     assert events("memory.delete_matching", user_id="alice").count() == 1
 
 
