@@ -150,7 +150,9 @@ def test_api_rate_limit_holds_across_four_workers(gunicorn):
     pings = server.access_since(before, "GET", "/v1/ping/", 60)
     assert len(pings) == 60
     served = {line["pid"] for line in pings if line["status"] == "200"}
-    assert len({line["pid"] for line in pings}) == 4, "the 60 requests did not reach all 4 workers"
+    # The kernel hands connections to whichever worker accepts first: under load one of the four may get none.
+    # Two or more is what the claim needs: per-worker counters would then let more than 20 through.
+    assert len({line["pid"] for line in pings}) >= 3, "the 60 requests did not spread over the workers"
     assert len(served) >= 2, "all 20 successes came from one worker: this proves nothing about sharing"
 
 
