@@ -72,6 +72,16 @@ def clean_app_id(value: object, field: str = "app_id") -> str:
     return text
 
 
+def id_is_valid(value: object, field: str = "id") -> bool:
+    """Whether clean_id would take it: for lookups that only help (a redirect, a suggestion) and must never
+    send a control character or a NUL to the database."""
+    try:
+        clean_id(value, field)
+    except ValidationError:
+        return False
+    return True
+
+
 def escape_tag(value: str) -> str:
     """Escape a clean id for use inside ``@field:{...}`` so it can never act as query syntax."""
     return "".join(f"\\{ch}" if ch in _ESCAPE else ch for ch in value)

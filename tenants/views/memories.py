@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.ids import id_is_valid
 from tenants.exports import export_filename
 from tenants.forms import BrowseForm, ExportForm, search_threshold
 from tenants.models import App
@@ -39,7 +40,8 @@ def browse(request: TenantRequest) -> HttpResponse:
     scope = request.scope
     app_id = request.GET.get("app", "")
     offboarded = request.tenant.apps.filter(app_id=app_id, status=App.Status.OFFBOARDED)
-    if app_id and scope.app(app_id) is None and offboarded.exists():
+    # Only a valid id is looked up (PostgreSQL refuses a NUL in text); anything else is the form's 400 below.
+    if app_id and id_is_valid(app_id, "app") and scope.app(app_id) is None and offboarded.exists():
         # An old link to an app whose memories are gone: its tombstone says so, with the receipt.
         return redirect("app", tenant_slug=request.tenant.slug, app_id=app_id)
     form = BrowseForm(request.GET, apps=scope.apps)

@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.ids import id_is_valid
 from memadmin.memory.models import LegalHold
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
@@ -72,7 +73,7 @@ def user_suggest(request: TenantRequest) -> HttpResponse:
     into Valkey is not suggested, but still opens when typed in full."""
     prefix = (request.GET.get("user_id") or "").strip()[:128]
     ids: list[str] = []
-    if prefix:
+    if prefix and id_is_valid(prefix, "user_id"):  # a control character is in no id (and PostgreSQL refuses NUL)
         rows = (
             EndUser.objects.for_tenant(request.tenant)
             .filter(user_id__gte=prefix, user_id__lt=prefix + LAST_CHARACTER)

@@ -17,7 +17,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from http.cookiejar import CookieJar
 from pathlib import Path
-from urllib.parse import quote, urlencode
+from urllib.parse import urlencode
 
 import pytest
 from django.conf import settings
@@ -25,19 +25,11 @@ from django.db import connection
 
 from memadmin.memory.embedded import free_port
 from tenants.models import TenantAPIKey
+from tests.databases import database_url
 from tests.factories import TenantFactory, UserFactory
 
 REPO = Path(__file__).resolve().parents[2]
 ACCESS_PID = re.compile(r'"(?P<method>[A-Z]+) (?P<path>\S+) HTTP/[\d.]+" (?P<status>\d{3}) .* pid=<(?P<pid>\d+)>')
-
-
-def database_url() -> str:
-    """The test database, as the subprocess's DATABASE_URL."""
-    db = connection.settings_dict
-    if db["ENGINE"] == "django.db.backends.sqlite3":
-        return f"sqlite:///{db['NAME']}"
-    user = f"{quote(db['USER'] or '', safe='')}:{quote(db['PASSWORD'] or '', safe='')}@" if db["USER"] else ""
-    return f"postgres://{user}{db['HOST'] or 'localhost'}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
 def server_env(valkey_server, tmp_path, **extra) -> dict:
@@ -45,7 +37,7 @@ def server_env(valkey_server, tmp_path, **extra) -> dict:
         **os.environ,
         "VALKEY_URL": valkey_server.url,
         "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
-        "DATABASE_URL": database_url(),
+        "DATABASE_URL": database_url(connection.settings_dict),
         "MEMADMIN_ACCESS_LOG": str(tmp_path / "access.log"),
         # These tests are about shared state, not embeddings: workers boot in ~2 s instead of ~10.
         "MEMADMIN_PRELOAD_EMBEDDER": "0",
@@ -149,11 +141,10 @@ def test_api_rate_limit_holds_across_four_workers(gunicorn):
     assert Counter(statuses) == {200: 20, 429: 40}
     pings = server.access_since(before, "GET", "/v1/ping/", 60)
     assert len(pings) == 60
-    served = {line["pid"] for line in pings if line["status"] == "200"}
-    # The kernel hands connections to whichever worker accepts first: under load one of the four may get none.
-    # Two or more is what the claim needs: per-worker counters would then let more than 20 through.
-    assert len({line["pid"] for line in pings}) >= 3, "the 60 requests did not spread over the workers"
-    assert len(served) >= 2, "all 20 successes came from one worker: this proves nothing about sharing"
+    # The kernel hands each connection to whichever worker accepts first, so how many workers get some is up to
+    # it. Two are enough for the claim: a worker that answered anything had its own counter at 0 if counters were
+    # per process, so it would have let its first 20 through; exactly 20 in all means they share one count.
+    assert len({line["pid"] for line in pings}) >= 2, "all 60 requests reached one worker: this proves nothing"
 
 
 def _login_attempt(server: Server, username: str, password: str) -> tuple[int, str]:

@@ -11,6 +11,7 @@ from django.db import connection
 
 from memadmin.memory import services as memory
 from tenants.models import WebhookDelivery
+from tests.databases import database_url
 from tests.tenants.jobs.test_tasks import WorkerProcess, wait_for
 
 
@@ -20,7 +21,7 @@ def worker(valkey_server, tmp_path, receiver):
         **os.environ,
         "VALKEY_URL": valkey_server.url,
         "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
-        "DATABASE_URL": f"sqlite:///{connection.settings_dict['NAME']}",
+        "DATABASE_URL": database_url(connection.settings_dict),  # SQLite or the throwaway PostgreSQL
         "MEMADMIN_WEBHOOK_ALLOW_NETWORKS": "127.0.0.0/8",
         "MEMADMIN_WEBHOOK_RETRY_BASE_SECONDS": "2",
         "MEMADMIN_WEBHOOK_TIMEOUT_SECONDS": "3",
