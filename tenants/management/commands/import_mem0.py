@@ -3,17 +3,14 @@ with a progress bar and a receipt (the same job the app page's upload runs)."""
 
 import getpass
 import json
-import threading
-import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import scope_for_job
-from tenants.jobs.runners import run_job
+from tenants.jobs.follow import job_run_here
 from tenants.jobs.services import job_import
 from tenants.models import App, Job, Tenant
 
@@ -56,7 +53,7 @@ class Command(BaseCommand):
             job = job_import(scope=scope, app_id=app, source=path, filename=path.name, skip_invalid=skip_invalid)
         except MemoryServiceError as exc:
             raise CommandError(exc.message) from exc
-        self._run(job)
+        job_run_here(job, desc="import")
         job.refresh_from_db()
         summary = (job.receipt or {}).get("import")
         if receipt and job.receipt:
@@ -75,20 +72,3 @@ class Command(BaseCommand):
             f"skipped {dup['same_id']} with an id already there, {dup['same_hash']} with a text the same user "
             f"already had, {summary['malformed']} malformed. Job {job.pk}."
         ))  # fmt: skip
-
-    def _run(self, job: Job) -> None:
-        """Run the job in this process; if a worker got to it first, follow that worker's progress."""
-        runner = threading.Thread(target=run_job, args=(job.pk,), daemon=True)
-        runner.start()
-        bar = tqdm(total=None, unit="mem", desc="import")
-        while True:
-            job.refresh_from_db()
-            if job.total and bar.total != job.total:
-                bar.total = job.total
-                bar.refresh()
-            bar.update(job.done - bar.n)
-            if job.state in Job.TERMINAL_STATES:
-                break
-            time.sleep(0.2)
-        runner.join(timeout=5)
-        bar.close()

@@ -2,18 +2,14 @@
 
 import getpass
 import json
-import threading
-import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from django.utils import timezone
-from tqdm import tqdm
 
 from memadmin.memory import store as memory_store
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.scope import scope_for_job
-from tenants.jobs.runners import run_job
+from tenants.jobs.follow import job_run_here
 from tenants.jobs.services import job_move_app
 from tenants.models import App, Job, Tenant
 
@@ -48,7 +44,7 @@ class Command(BaseCommand):
             job, _ = job_move_app(scope=scope, app_id=app, store=store)
         except MemoryServiceError as exc:
             raise CommandError(exc.message) from exc
-        self._run(job)
+        job_run_here(job, desc="move")
         job.refresh_from_db()
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"The move {job.state}: {job.error or 'see the job page'} (job {job.pk}). "
@@ -63,31 +59,3 @@ class Command(BaseCommand):
         if receipt:
             Path(receipt).write_text(json.dumps(job.receipt, indent=2))
             self.stdout.write(f"Receipt written to {receipt}")
-
-    def _run(self, job: Job) -> None:
-        """Run the job here (again after each postponement: it waits for jobs running on the app); if a
-        worker got to it first, follow that worker's progress."""
-        outcome: dict = {}
-
-        def attempt():
-            outcome["state"] = run_job(job.pk)
-
-        runner = threading.Thread(target=attempt, daemon=True)
-        runner.start()
-        bar = tqdm(total=None, unit="mem", desc="move")
-        while True:
-            job.refresh_from_db()
-            if job.total and bar.total != job.total:
-                bar.total = job.total
-                bar.refresh()
-            bar.update(job.done - bar.n)
-            if job.state in Job.TERMINAL_STATES:
-                break
-            if not runner.is_alive() and job.state == Job.State.SCHEDULED and job.run_after <= timezone.now():
-                if job.progress.get("postponed"):
-                    bar.set_postfix_str(job.progress["postponed"][:60])
-                runner = threading.Thread(target=attempt, daemon=True)
-                runner.start()
-            time.sleep(0.2)
-        runner.join(timeout=5)
-        bar.close()

@@ -1,8 +1,6 @@
 """manage.py offboard <tenant> <app> [--export PATH] [--yes]: the offboarding job, run here, with a progress bar."""
 
 import getpass
-import threading
-import time
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -14,7 +12,7 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_job
 from tenants.exports import FORMATS
 from tenants.jobs.exports import ExportFailed, write_export
-from tenants.jobs.runners import run_job
+from tenants.jobs.follow import job_run_here
 from tenants.jobs.services import job_offboard_app
 from tenants.models import App, Job, Tenant
 
@@ -69,7 +67,7 @@ class Command(BaseCommand):
             job, _ = job_offboard_app(scope=scope, app_id=app, grace_hours=0)
         except MemoryServiceError as exc:
             raise CommandError(exc.message) from exc
-        self._run(job)
+        job_run_here(job, desc="offboard")
         job.refresh_from_db()
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"The offboarding {job.state}: {job.error or 'see the job page'} (job {job.pk})")
@@ -103,23 +101,3 @@ class Command(BaseCommand):
             items.close()
             bar.close()
         self.stdout.write(f"Exported {written['count']} memories to {path} (sha256 {written['sha256']})")
-
-    def _run(self, job: Job) -> None:
-        """Run the job in this process; if a worker got to it first, follow that worker's progress."""
-        outcome = {}
-        runner = threading.Thread(target=lambda: outcome.update(state=run_job(job.pk)), daemon=True)
-        runner.start()
-        bar = tqdm(total=None, unit="mem", desc="offboard")
-        while True:
-            job.refresh_from_db()
-            if job.total and bar.total != job.total:
-                bar.total = job.total
-                bar.refresh()
-            bar.update(job.done - bar.n)
-            if job.state in (Job.State.SUCCEEDED, Job.State.FAILED, Job.State.CANCELLED):
-                break
-            if not runner.is_alive() and outcome.get("state") == "skipped" and job.state == Job.State.SCHEDULED:
-                break  # not due (cannot happen with grace 0, but never spin)
-            time.sleep(0.2)
-        runner.join(timeout=5)
-        bar.close()
