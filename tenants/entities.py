@@ -6,12 +6,16 @@ this app's business, so the service never writes tenants' tables."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import timedelta
 
 from django.utils import timezone
 
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.models import Agent, EndUser
+
+# "Last seen" is for humans ("2 minutes ago"): an agent adding a memory a second must not cost a write each.
+SEEN_GRANULARITY = timedelta(minutes=1)
 
 
 def entities_touch(*, scope: Scope, records: Iterable[MemoryRecord]) -> None:
@@ -22,7 +26,7 @@ def entities_touch(*, scope: Scope, records: Iterable[MemoryRecord]) -> None:
         end_user, created = EndUser.objects.get_or_create(
             tenant_id=scope.tenant_id, user_id=user_id, defaults={"first_seen": now, "last_seen": now}
         )
-        if not created:
+        if not created and (end_user.last_seen is None or now - end_user.last_seen >= SEEN_GRANULARITY):
             EndUser.objects.filter(pk=end_user.pk).update(last_seen=now)
     for app_id, agent_id in {(record.app_id, record.agent_id) for record in records if record.agent_id}:
         app = scope.app(app_id)

@@ -165,6 +165,10 @@ class Membership(models.Model):
 
 
 class TenantAPIKeyManager(APIKeyManager):
+    def get_usable_keys(self):
+        # Every API request reads the key's tenant next (its scope): in the same query.
+        return super().get_usable_keys().select_related("tenant")
+
     def for_tenant(self, tenant):
         return self.get_queryset().filter(tenant_id=getattr(tenant, "pk", tenant))
 
@@ -177,6 +181,23 @@ class TenantAPIKey(AbstractAPIKey):
     last_used = models.DateTimeField(null=True, blank=True)
 
     objects = TenantAPIKeyManager()
+
+    def scope_apps(self) -> list[App]:
+        """The apps this key reaches: the ones it is bound to, else every app of its tenant. A binding to
+        another tenant's app reaches nothing (and still restricts).
+
+        Every API request asks, so it is one query, written out: the ORM spends ~0.5 ms compiling the
+        same query with an Exists annotation, more than the database takes to answer it."""
+        app, links = App._meta, TenantAPIKey.apps.through._meta
+        pk, tenant, app_id = app.pk.column, app.get_field("tenant").column, app.get_field("app_id").column
+        key_col, app_col = links.get_field("tenantapikey").column, links.get_field("app").column
+        bound = f"SELECT {app_col} FROM {links.db_table} WHERE {key_col} = %s"
+        sql = (f"SELECT a.*, a.{pk} IN ({bound}) AS bound_to_key FROM {app.db_table} a"
+               f" WHERE a.{tenant} = %s OR a.{pk} IN ({bound}) ORDER BY a.{app_id}")  # fmt: skip
+        apps = list(App.objects.raw(sql, [self.pk, self.tenant_id, self.pk]))
+        if any(a.bound_to_key for a in apps):
+            return [a for a in apps if a.bound_to_key and a.tenant_id == self.tenant_id]
+        return apps
 
     class Meta(AbstractAPIKey.Meta):
         verbose_name = "API key"

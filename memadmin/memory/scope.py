@@ -91,12 +91,12 @@ def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
 
 
 def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
+    """The key's apps are the ones it is bound to, else all of its tenant's (``scope_apps()``)."""
     tenant = api_key.tenant
-    restricted = list(api_key.apps.all())
     return Scope(
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
-        apps=_app_refs(restricted or tenant.apps.all()),
+        apps=_app_refs(api_key.scope_apps()),
         role=API,
         actor=f"key:{api_key.name}",
         actor_kind="api",

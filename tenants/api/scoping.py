@@ -92,7 +92,13 @@ def app_for_write(request, scope: Scope, app_id) -> tuple[Scope, AppRef]:
     if ref is not None:
         return scope, _writable(ref)
     if App.objects.filter(tenant_id=scope.tenant_id, app_id=app_id).exists():
-        raise _unusable(scope, app_id)
+        # Made since this request's scope was built (a concurrent first write to the same new app), or
+        # outside the caller's reach: the scope as it stands now says which.
+        scope = request_scope(request, refresh=True)
+        ref = scope.app(app_id)
+        if ref is None:
+            raise _unusable(scope, app_id)
+        return scope, _writable(ref)
     scope, ref = _create_app(request, scope, app_id)
     return scope, _writable(ref)
 

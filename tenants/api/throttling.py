@@ -67,18 +67,14 @@ def _cooloff() -> int:
     return settings.MEMADMIN_API_AUTH_COOLOFF_MINUTES * 60
 
 
-def _wait(lock_key: str) -> int | None:
-    until = cache.get(lock_key)
-    if until is None:
-        return None
-    return max(1, int(until - time.time()))
-
-
 def auth_lock_wait(*, ip: str | None, prefix: str | None = None) -> int | None:
-    """Seconds until this address (or this key prefix) may try to authenticate again; None = now."""
-    waits = [w for w in (_wait(f"auth-lock:ip:{ip}") if ip else None,
-                         _wait(f"auth-lock:prefix:{prefix}") if prefix else None) if w]  # fmt: skip
-    return max(waits) if waits else None
+    """Seconds until this address (or this key prefix) may try to authenticate again; None = now.
+    Both locks in one round trip to the cache: every API request asks."""
+    names = [f"auth-lock:ip:{ip}" if ip else None, f"auth-lock:prefix:{prefix}" if prefix else None]
+    locks = cache.get_many([name for name in names if name])
+    if not locks:
+        return None
+    return max(1, int(max(locks.values()) - time.time()))
 
 
 def _count(name: str, limit: int) -> bool:

@@ -136,6 +136,22 @@ def test_key_restricted_to_some_apps(world, api):
     assert not App.objects.filter(app_id="brand_new").exists()
 
 
+def test_a_key_bound_to_another_tenants_app_reaches_nothing(world, api, globex_memory):
+    """A binding that crosses tenants (only a direct database edit can make one) opens neither that app nor,
+    by reading as "unrestricted", every app of the key's own tenant."""
+    secret = world.make_key(world.acme, "stray-binding")
+    key = TenantAPIKey.objects.get(tenant=world.acme, name="stray-binding")
+    key.apps.add(App.objects.get(tenant=world.globex, app_id="other_app"))
+    _add(world.acme, "concierge_app", "u1", "acme fact")
+    assert scope_for_api_key(key).apps == ()
+    api.as_key(secret)
+    assert api.get("/v1/ping/").json()["apps"] == []
+    assert api.get(f"/v1/memories/{globex_memory.id}/").status_code == 404
+    assert api.post("/v3/memories/", {"filters": {"user_id": "u1"}}, format="json").json()["count"] == 0
+    key.apps.add(world.acme_sports)  # a binding in its own tenant: that app, still not the foreign one
+    assert [app.app_id for app in scope_for_api_key(key).apps] == ["sports_portal"]
+
+
 def test_staff_session_uses_the_membership(world, api):
     _add(world.acme, "concierge_app", "u1", "acme fact")
     api.force_login(world.acme_viewer.user)
@@ -183,3 +199,21 @@ def test_support_session_sees_what_the_service_shows(world, api):
     scope = scope_for_membership(world.acme_support)
     direct = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="u9"), audit=False)
     assert [m["id"] for m in via_api["results"]] == [r.id for r in direct.items]
+
+
+def test_a_write_to_an_app_another_request_just_created_uses_it(world):
+    """Agents writing to a new app_id at once: one creates it, the others built their scope before it existed
+    and must use it, not answer 404 (seen through gunicorn with three concurrent first adds)."""
+    from types import SimpleNamespace
+
+    from tenants.api.auth import request_scope
+    from tenants.api.scoping import app_for_write
+
+    key = TenantAPIKey.objects.get(tenant=world.acme, name="acme-server")
+    request = SimpleNamespace(auth=key, META={"REMOTE_ADDR": "127.0.0.1"})
+    stale = request_scope(request)
+    assert stale.app("fresh_app") is None
+    App.objects.create(tenant=world.acme, app_id="fresh_app", name="fresh_app")  # the concurrent request's
+    scope, ref = app_for_write(request, stale, "fresh_app")
+    assert ref.app_id == "fresh_app" and scope.app("fresh_app") == ref
+    assert App.objects.filter(tenant=world.acme, app_id="fresh_app").count() == 1
