@@ -1,8 +1,9 @@
 """gunicorn's configuration: ``manage.py serve`` runs ``gunicorn -c python:memadmin.gunicorn_conf memadmin.wsgi``.
 
 Every value comes from the environment (README, "Deploying"). Workers are separate processes, each with
-a few threads: a request spends most of its time waiting on Valkey or the database, and the CPU part
-(one embedding, ~12 ms on one torch thread) runs with the GIL released.
+a few threads: a request spends most of its time waiting on Valkey, the database or the embedder
+process, which the master starts before the workers (``manage.py embedder``): every worker sends its
+texts there, and texts that arrive together share one pass through the model (memadmin/memory/embedding.py).
 
 The master never imports the project (no ``preload_app``), so HUP starts workers on the code now on disk
 and the old ones finish their requests (graceful reload); TERM stops taking connections and lets
@@ -13,6 +14,7 @@ pages and start in about a second; each then loads the embedder before it accept
 
 from __future__ import annotations
 
+import contextlib
 import os
 
 from memadmin.env import env_bool, env_int, env_str
@@ -27,10 +29,12 @@ def _cores() -> int:
 
 wsgi_app = "memadmin.wsgi:application"
 bind = env_str("MEMADMIN_BIND", "127.0.0.1:8000")
-# One process per core (at least two, so a reload or a crash never leaves nobody listening), four threads
-# each: on 2 cores, 2 x 4 requests in flight. Each worker holds the embedder (~150 MB with torch).
+# One process per core (at least two, so a reload or a crash never leaves nobody listening), eight threads
+# each: a request mostly waits (Valkey, the database, the embedder process), and a kept-alive connection
+# stays with the worker that accepted it, so with four threads 8 clients split 5/3 left one waiting.
+# Each worker holds a copy of the embedder (~150 MB with torch), its fallback while the process is away.
 workers = env_int("MEMADMIN_WEB_WORKERS", max(2, _cores()), minimum=1)
-threads = env_int("MEMADMIN_WEB_THREADS", 4, minimum=1)
+threads = env_int("MEMADMIN_WEB_THREADS", 8, minimum=1)
 worker_class = "gthread"
 preload_app = False  # the docstring says why: HUP must load the new code
 # With threads, a worker that stops answering the master for this long is killed and replaced; one slow
@@ -55,6 +59,11 @@ proc_name = "memadmin-web"
 # Only the proxy on this machine may say a request came over HTTPS (with MEMADMIN_TRUST_X_FORWARDED_PROTO).
 forwarded_allow_ips = env_str("MEMADMIN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 _preload_embedder = env_bool("MEMADMIN_PRELOAD_EMBEDDER", True)
+# One embedder process for all the workers (memadmin/memory/embedding.py): texts from every worker share
+# a pass through the local model. Only for the local model; a hosted embedder batches on its side.
+_embedder_process = (env_bool("MEMADMIN_EMBEDDER_PROCESS", True)
+                     and env_str("MEMADMIN_EMBEDDER_PROVIDER", "huggingface") == "huggingface"
+                     and not env_str("MEMADMIN_EMBEDDER_BASE_URL"))  # fmt: skip
 
 
 def on_starting(server):
@@ -67,6 +76,76 @@ def on_starting(server):
             os.environ.setdefault(name, value)
         import mem0  # noqa: F401
         import sentence_transformers  # noqa: F401
+
+
+class EmbedderProcess:
+    """``manage.py embedder``, started by the master before it forks workers and restarted if it dies;
+    the workers find it through two environment variables (the socket, a key made for this start)."""
+
+    def __init__(self, log):
+        import secrets
+        import tempfile
+
+        self.log = log
+        self.directory = tempfile.mkdtemp(prefix="memadmin-embedder-")  # short: AF_UNIX paths stop at 107
+        self.socket = os.path.join(self.directory, "embedder.sock")
+        self.key = secrets.token_hex(32)
+        self.process = None
+        self.stopping = False
+
+    def start(self) -> None:
+        import subprocess
+        import sys
+        import threading
+
+        os.environ["MEMADMIN_EMBEDDER_SOCKET"], os.environ["MEMADMIN_EMBEDDER_KEY"] = self.socket, self.key
+        manage = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "manage.py")
+        self.argv = [sys.executable, manage, "embedder"]
+        self.process = subprocess.Popen(self.argv)
+        threading.Thread(target=self._supervise, daemon=True, name="embedder-supervisor").start()
+
+    def _supervise(self) -> None:
+        import subprocess
+        import time
+
+        while not self.stopping:
+            code = self.process.wait()
+            if self.stopping:
+                return
+            # The workers embed themselves meanwhile; a process that dies at once is not restarted in a loop.
+            self.log.warning("The embedder process exited with %s; restarting it in 5 s.", code)
+            time.sleep(5)
+            if not self.stopping:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(self.socket)
+                self.process = subprocess.Popen(self.argv)
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        self.stopping = True
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        shutil.rmtree(self.directory, ignore_errors=True)
+
+
+def when_ready(server):
+    # The master is listening and about to fork the workers: start the process they will send texts to.
+    # Kept on the arbiter, which outlives this module: HUP executes the configuration again.
+    if _embedder_process and getattr(server, "memadmin_embedder", None) is None:
+        server.memadmin_embedder = EmbedderProcess(server.log)
+        server.memadmin_embedder.start()
+
+
+def on_exit(server):
+    embedder = getattr(server, "memadmin_embedder", None)
+    if embedder is not None:
+        embedder.stop()
 
 
 def post_worker_init(worker):

@@ -266,6 +266,9 @@ MEMADMIN_EMBEDDER_BASE_URL = env_str("MEMADMIN_EMBEDDER_BASE_URL") or None
 # Threads torch may use per process. One sentence embeds in ~12 ms on one thread; several processes
 # (web workers, job worker) each spinning up every core's OpenMP threads slow each other 10-30x.
 MEMADMIN_EMBEDDER_THREADS = env_int("MEMADMIN_EMBEDDER_THREADS", 1, minimum=1, maximum=256)
+# The local model embeds texts that arrive together (a web worker's request threads) in one pass, up to
+# this many (memadmin/memory/embedding.py); 1 embeds each text alone.
+MEMADMIN_EMBEDDER_BATCH = env_int("MEMADMIN_EMBEDDER_BATCH", 16, minimum=1, maximum=256)
 # The dashboard's searches hide matches below this similarity unless "show weaker matches" is ticked.
 # 0.25 for the bundled all-MiniLM-L6-v2: on the demo data 95% of unrelated memories score below 0.23
 # and the best related one of every query but one is above 0.25 (README, "Search"). Another embedder

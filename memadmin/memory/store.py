@@ -24,6 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 
+from memadmin.memory.embedding import CoalescingEmbedder, RemoteEmbedder
 from memadmin.memory.errors import StoreUnavailable
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
@@ -37,6 +38,10 @@ from valkey import exceptions as vexc  # noqa: E402
 logger = logging.getLogger("memadmin.store")
 
 DEFAULT = "default"
+# Set by gunicorn's master for the web workers it forks (memadmin/gunicorn_conf.py), never by hand.
+EMBEDDER_SOCKET_ENV = "MEMADMIN_EMBEDDER_SOCKET"
+EMBEDDER_KEY_ENV = "MEMADMIN_EMBEDDER_KEY"
+EMBEDDER_READY_SECONDS = 60
 
 _lock = threading.RLock()
 _clients: dict[str, valkey.Valkey] = {}
@@ -278,21 +283,39 @@ def _limit_torch_threads() -> None:
     torch.set_num_threads(settings.MEMADMIN_EMBEDDER_THREADS)
 
 
-def _local_embedder() -> bool:
+def _local_model() -> bool:
     return settings.MEMADMIN_EMBEDDER_PROVIDER == "huggingface" and not settings.MEMADMIN_EMBEDDER_BASE_URL
 
 
+def local_embedder():
+    """The embedder in this process: Mem0's, built from MEMADMIN_EMBEDDER_*; the local model coalesced."""
+    from mem0.utils.factory import EmbedderFactory
+
+    _limit_torch_threads()
+    config = _embedder_config()
+    model = EmbedderFactory.create(config["provider"], config["config"], None)
+    return CoalescingEmbedder(model, settings.MEMADMIN_EMBEDDER_BATCH) if _local_model() else model
+
+
+def embedder_service() -> tuple[str, bytes] | None:
+    """Where the embedder process that serve started listens, and its key (memadmin/gunicorn_conf.py sets
+    both for the web workers it forks); None in any other process."""
+    address, key = os.environ.get(EMBEDDER_SOCKET_ENV), os.environ.get(EMBEDDER_KEY_ENV)
+    return (address, bytes.fromhex(key)) if address and key else None
+
+
 def embedder():
-    """The process's one Mem0 embedder, shared by every collection's Memory."""
+    """The process's one Mem0 embedder, shared by every collection's Memory: in a web worker of serve, the
+    embedder process (embedding.py), else the local one, whose concurrent calls coalesce into batches."""
     global _embedder
     if _embedder is None:
         with _lock:
             if _embedder is None:
-                from mem0.utils.factory import EmbedderFactory
-
-                _limit_torch_threads()
-                config = _embedder_config()
-                _embedder = EmbedderFactory.create(config["provider"], config["config"], None)
+                service = embedder_service() if _local_model() else None
+                if service is not None:
+                    _embedder = RemoteEmbedder(*service, local=local_embedder, logger=logger)
+                else:
+                    _embedder = local_embedder()
     return _embedder
 
 
@@ -304,12 +327,19 @@ def warm_up() -> None:
     """Load the embedder while a web process starts, so that no request pays for it.
 
     Importing torch and sentence-transformers, reading the model and the first encode take ~5 s on a
-    small machine (10 s seen): the first search of a cold process waited for all of it. A hosted
-    embedder is only built (a client), never called: a start-up must not spend API credit or fail
-    because a provider is down. Any failure is logged and left to the first request to report."""
+    small machine (10 s seen): the first search of a cold process waited for all of it. A worker that
+    embeds through the embedder process still loads its own copy (Mem0's constructor would, and it is
+    the fallback while that process is away) and waits until the process answers. A hosted embedder is
+    only built (a client), never called: a start-up must not spend API credit or fail because a provider
+    is down. Any failure is logged and left to the first request to report."""
     try:
         model = embedder()
-        if _local_embedder():
+        if isinstance(model, RemoteEmbedder):
+            model.local().embed("warm-up", "search")
+            if not model.wait_ready(EMBEDDER_READY_SECONDS):
+                logger.warning("The embedder process did not answer within %s s; this worker embeds itself "
+                               "until it does.", EMBEDDER_READY_SECONDS)  # fmt: skip
+        elif _local_model():
             model.embed("warm-up", "search")
     except Exception:
         logger.warning("The embedder could not be loaded at start-up; the first search will try again.",
@@ -354,8 +384,19 @@ def memory_for(collection: str):
                 memory._entity_store = None
         memory.vector_store.client.close()
         memory.vector_store.client = client(collection)
+        _tune_history(memory.db.connection)
         _memories[collection] = memory
         return memory
+
+
+def _tune_history(connection) -> None:
+    """Mem0 opens a collection's history file in SQLite's default rollback-journal mode: each add commits
+    with fsyncs while holding the file's lock, and the other web workers' adds wait on SQLite's busy handler,
+    which sleeps 1-100 ms at a time. WAL with synchronous=NORMAL, like our own database: a commit no longer
+    fsyncs (a power cut can lose the last moment of history rows, never corrupt the file) and readers no
+    longer block the writer. The mode is stored in the file: every later connection uses it too."""
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=NORMAL")
 
 
 def is_embedded() -> bool:

@@ -19,6 +19,7 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 from urllib.parse import urlencode
 
+import psutil
 import pytest
 from django.conf import settings
 from django.db import connection
@@ -39,8 +40,10 @@ def server_env(valkey_server, tmp_path, **extra) -> dict:
         "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
         "DATABASE_URL": database_url(connection.settings_dict),
         "MEMADMIN_ACCESS_LOG": str(tmp_path / "access.log"),
-        # These tests are about shared state, not embeddings: workers boot in ~2 s instead of ~10.
+        # These tests are about shared state, not embeddings: workers boot in ~2 s instead of ~10, and no
+        # embedder process loads the model beside them (the tests that want one turn it on).
         "MEMADMIN_PRELOAD_EMBEDDER": "0",
+        "MEMADMIN_EMBEDDER_PROCESS": "0",
         **extra,
     }
 
@@ -166,17 +169,74 @@ def test_login_lockout_in_one_worker_holds_in_the_others(gunicorn, settings):
     failed = spread(server, [lambda: _login_attempt(server, "alice", "wrong")] * 3, threads=3)
     # The failure that reaches the limit is answered with the lockout already, whichever worker counts it.
     assert sorted(status for status, _ in failed) == [200, 200, 429]
-    attempts = spread(server, [lambda: _login_attempt(server, "alice", "correct-horse-battery")] * 8, threads=8)
-    for status, page in attempts:
-        assert status in (403, 429) and "Too many failed sign-ins" in page
-    posts = server.access_since(before, "POST", "/login/", 11)
-    assert len(posts) == 11
+    # Which worker takes a connection is the kernel's choice; a quick answer can leave one worker taking
+    # all eight. Rounds of locked attempts until they reached two workers (every one of them refused).
+    for rounds in range(1, 6):
+        attempts = spread(server, [lambda: _login_attempt(server, "alice", "correct-horse-battery")] * 8, threads=8)
+        for status, page in attempts:
+            assert status in (403, 429) and "Too many failed sign-ins" in page
+        posts = server.access_since(before, "POST", "/login/", 3 + 8 * rounds)
+        assert len(posts) == 3 + 8 * rounds
+        if len({line["pid"] for line in posts[3:]}) >= 2:
+            break
     assert len({line["pid"] for line in posts[3:]}) >= 2, "the locked attempts did not reach several workers"
+
+
+EMBEDDER_STARTED = re.compile(r"Embedder process \(pid (\d+)\) on (\S+)")
+
+
+def embedder_pids(server: Server, count: int = 1, timeout: float = 90) -> list[int]:
+    """The pids of the embedder processes the master started so far (each start logs a line)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pids = [int(m.group(1)) for m in EMBEDDER_STARTED.finditer(server.log.read_text())]
+        if len(pids) >= count or time.monotonic() > deadline:
+            assert len(pids) >= count, f"no embedder process started:\n{server.log.read_text()[-3000:]}"
+            return pids
+        time.sleep(0.2)
+
+
+def test_the_web_workers_embed_in_one_shared_process_and_survive_losing_it(gunicorn):
+    import json
+
+    tenant = TenantFactory(slug="acme")
+    _row, key = TenantAPIKey.objects.create_key(name="crm", tenant=tenant)
+    server = gunicorn(workers=2, MEMADMIN_EMBEDDER_PROCESS="1", MEMADMIN_WEB_THREADS="4")
+    (pid,) = embedder_pids(server)
+    master = psutil.Process(server.process.pid)
+    assert pid in [child.pid for child in master.children()] and "embedder" in psutil.Process(pid).cmdline()
+    auth = {"Authorization": f"Token {key}", "Content-Type": "application/json"}
+
+    def call(path, body):
+        req = urllib.request.Request(server.base + path, data=json.dumps(body).encode(), headers=auth)
+        with urllib.request.urlopen(req, timeout=60) as response:
+            return json.loads(response.read())
+
+    def search(query):
+        return call("/v3/memories/search/", {"query": query, "filters": {"user_id": "alice"}})["results"]
+
+    texts = ["Alice is allergic to peanuts", "Alice's daughter starts school in May", "Alice flies on Fridays"]
+    spread(server, [lambda t=t: call("/v3/memories/add/", {"messages": t, "user_id": "alice", "app_id": "crm",
+                                                           "infer": False}) for t in texts])  # fmt: skip
+    assert search("which foods are dangerous for her")[0]["memory"] == texts[0]
+    assert "cannot be reached" not in server.log.read_text()  # every text went through the process
+
+    psutil.Process(pid).kill()  # the process dies: searches go on, embedded in the workers meanwhile...
+    for _ in range(4):
+        assert search("when does school start")[0]["memory"] == texts[1]
+    assert "cannot be reached" in server.log.read_text()
+    _first, again = embedder_pids(server, count=2)  # ...and the master starts it again
+    assert again != pid and psutil.Process(again).is_running()
+    server.stop()
+    assert not psutil.pid_exists(again)
+    socket = EMBEDDER_STARTED.search(server.log.read_text()).group(2)
+    assert not os.path.exists(os.path.dirname(socket))  # the socket's directory went with it
 
 
 def test_serve_reloads_on_hup_and_stops_on_term(valkey_server, transactional_db, tmp_path):
     port = free_port()
-    env = server_env(valkey_server, tmp_path, MEMADMIN_WEB_WORKERS="2")
+    # With the embedder process (its model loads beside the workers): a reload keeps it.
+    env = server_env(valkey_server, tmp_path, MEMADMIN_WEB_WORKERS="2", MEMADMIN_EMBEDDER_PROCESS="1")
     argv = [sys.executable, "manage.py", "serve", f"127.0.0.1:{port}", "--no-worker"]
     server = Server(argv, env, port, tmp_path / "serve.log")
     try:
@@ -191,9 +251,12 @@ def test_serve_reloads_on_hup_and_stops_on_term(valkey_server, transactional_db,
         assert server.booted_workers() == first + 2, server.log.read_text()[-3000:]
         server.wait_healthy()
         assert "Reloading" in server.log.read_text()
+        embedder = embedder_pids(server)
+        assert len(embedder) == 1  # not started twice by the reload
     finally:
         code = server.stop()
     assert code == 0
+    assert not psutil.pid_exists(embedder[0])
     log = server.log.read_text()
     assert "Handling signal: term" in log and "Shutting down: Master" in log
     with pytest.raises(OSError):
@@ -211,14 +274,14 @@ def test_gunicorn_settings_come_from_the_environment(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     try:
         defaults = importlib.reload(gunicorn_conf)
-        assert defaults.workers == max(2, len(os.sched_getaffinity(0))) and defaults.threads == 4
+        assert defaults.workers == max(2, len(os.sched_getaffinity(0))) and defaults.threads == 8
         assert defaults.worker_class == "gthread" and defaults.accesslog == "-" and not defaults.preload_app
         assert defaults.bind == "127.0.0.1:8000" and defaults.control_socket_disable
         monkeypatch.setenv("MEMADMIN_WEB_WORKERS", "3")
-        monkeypatch.setenv("MEMADMIN_WEB_THREADS", "8")
+        monkeypatch.setenv("MEMADMIN_WEB_THREADS", "6")
         monkeypatch.setenv("MEMADMIN_ACCESS_LOG", "off")
         configured = importlib.reload(gunicorn_conf)
-        assert (configured.workers, configured.threads, configured.accesslog) == (3, 8, None)
+        assert (configured.workers, configured.threads, configured.accesslog) == (3, 6, None)
         monkeypatch.setenv("MEMADMIN_WEB_WORKERS", "0")
         with pytest.raises(ImproperlyConfigured, match="MEMADMIN_WEB_WORKERS"):
             importlib.reload(gunicorn_conf)

@@ -111,3 +111,20 @@ def test_a_failing_warm_up_does_not_stop_the_process(settings, caplog):
         assert not store.is_warm() and "could not be loaded" in caplog.text
     finally:
         store._embedder = old  # noqa: SLF001
+
+
+def test_mem0s_history_file_is_written_ahead_without_an_fsync_per_add(world, add):
+    """Mem0's rollback-journal default made each add fsync under a lock the other workers' adds waited on."""
+    import sqlite3
+    from contextlib import closing
+
+    from memadmin.memory import index, store
+
+    add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea")
+    collection = world.acme_concierge.collection_name
+    connection = index.mem0(collection).db.connection
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
+    with closing(sqlite3.connect(store.history_db_path(collection))) as other:  # erasure's own connections
+        assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert other.execute("SELECT count(*) FROM history").fetchone()[0] == 1
