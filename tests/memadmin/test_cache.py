@@ -92,6 +92,19 @@ def test_healthz_checks_the_database_and_the_store(db, client):
     assert client.post("/healthz").status_code == 405
 
 
+def test_healthz_names_each_other_store_and_one_down_is_degraded_not_down(db, client, two_stores, settings):
+    from memadmin.memory.embedded import free_port
+
+    body = client.get("/healthz").json()
+    assert body["status"] == "ok" and body["stores"] == {"second": "ok"}
+    # A store that holds some apps is gone: those apps answer 503; the workers stay in rotation for the rest.
+    settings.MEMADMIN_STORES = {"second": two_stores.url, "gone": f"valkey://127.0.0.1:{free_port()}"}
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "degraded"
+    assert response.json()["stores"] == {"second": "ok", "gone": "unreachable"}
+
+
 def test_healthz_is_503_when_the_store_is_down(db, store_down, client):
     response = client.get("/healthz")
     assert response.status_code == 503
