@@ -27,9 +27,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--reps", type=int, default=200, help="repetitions per in-process measure")
     p.add_argument("--budget", type=float, default=20.0, help="max seconds per in-process measure")
     p.add_argument("--skip", nargs="*", default=[], choices=SECTIONS)
-    p.add_argument("--http-workers", type=int, default=4)
+    p.add_argument("--http-workers", type=int, default=None, help="gunicorn workers (default: what serve uses)")
+    p.add_argument("--http-threads", type=int, default=None, help="threads per worker (default: what serve uses)")
     p.add_argument("--http-levels", type=int, nargs="+", default=[1, 8, 32])
-    p.add_argument("--http-requests", type=int, default=200, help="requests per concurrency level (upper bound)")
+    p.add_argument("--http-requests", type=int, default=1000,
+                   help="requests per concurrency level (upper bound; a throughput over 1-2 s is mostly noise)")
+    p.add_argument("--http-keepalive", action="store_true",
+                   help="keep each client thread's connection open (default: one per request, as behind nginx)")
     p.add_argument("--http-seconds", type=float, default=60.0, help="max seconds per concurrency level")
     p.add_argument(
         "--http-torch-threads",
@@ -165,10 +169,10 @@ def measure_monitor(ctx) -> dict:
 def measure_http(ds, args, env, profile_dir=None) -> dict:
     from bench.http import measure_http as run
 
-    return run(ds, workers=args.http_workers, levels=args.http_levels, requests_per_level=args.http_requests,
-               max_seconds=args.http_seconds, log=env.data_dir / "gunicorn.log",
+    return run(ds, workers=args.http_workers, threads=args.http_threads, levels=args.http_levels,
+               requests_per_level=args.http_requests, max_seconds=args.http_seconds, log=env.data_dir / "gunicorn.log",
                torch_threads=args.http_torch_threads, baseline_seconds=1.0 if args.smoke else 10.0,
-               profile_dir=profile_dir)  # fmt: skip
+               profile_dir=profile_dir, keepalive=args.http_keepalive)  # fmt: skip
 
 
 def main(argv=None) -> int:
@@ -194,6 +198,8 @@ def main(argv=None) -> int:
             "budget_s": args.budget,
             "skip": args.skip,
             "http_workers": args.http_workers,
+            "http_threads": args.http_threads,
+            "http_keepalive": args.http_keepalive,
             "http_torch_threads": args.http_torch_threads,
             "http_levels": args.http_levels,
             "http_requests": args.http_requests,

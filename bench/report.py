@@ -58,8 +58,9 @@ def tables(runs: dict[int, dict]) -> str:
         cells = []
         for n in ns:
             r = dig(runs[n], ("http", "throughput_vs_inprocess", name)) or {}
+            busy = f" (per core busy: {r['ratio_per_core_busy']:.2f}x)" if r.get("ratio_per_core_busy") else ""
             cells.append(f"{r['http_requests_per_s']}/s vs {r['inprocess_calls_per_s_per_core']}/s x "
-                         f"{r['cores_used']} = {r['ratio_per_core']:.2f}x" if r else "n/a")  # fmt: skip
+                         f"{r['cores_used']} = {r['ratio_per_core']:.2f}x{busy}" if r else "n/a")  # fmt: skip
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     lines += ["", "| export (memories/s, peak RSS) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
               "|---|" + "---|" * len(ns)]  # fmt: skip
