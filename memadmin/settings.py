@@ -1,5 +1,6 @@
 """Django settings for memadmin. Every value comes from the environment (see README)."""
 
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -160,6 +161,14 @@ SECURE_SSL_REDIRECT = env_bool("MEMADMIN_SSL_REDIRECT", False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
 if env_bool("MEMADMIN_TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Who the client is (audit rows, per-address sign-in and API lockouts): REMOTE_ADDR, unless it is one of these
+# proxies (addresses or networks); then the rightmost X-Forwarded-For hop that is not one of them
+# (tenants/http.py). Empty: X-Forwarded-For is never read, since anyone can send one.
+try:
+    MEMADMIN_TRUSTED_PROXIES = tuple(ipaddress.ip_network(item, strict=False)
+                                     for item in env_list("MEMADMIN_TRUSTED_PROXIES", []))  # fmt: skip
+except ValueError as exc:
+    raise ImproperlyConfigured(f"MEMADMIN_TRUSTED_PROXIES: {exc} (addresses or networks, comma-separated).") from None
 SECURE_HSTS_SECONDS = env_int("MEMADMIN_HSTS_SECONDS", 0, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("MEMADMIN_HSTS_INCLUDE_SUBDOMAINS", False)
 SECURE_HSTS_PRELOAD = env_bool("MEMADMIN_HSTS_PRELOAD", False)
@@ -173,6 +182,7 @@ if MEMADMIN_LOGIN_IP_FAILURE_LIMIT < AXES_FAILURE_LIMIT_PER_USER:
 AXES_FAILURE_LIMIT = "tenants.login_limits.failure_limit"
 AXES_COOLOFF_TIME = env_int("MEMADMIN_LOGIN_COOLOFF_MINUTES", 15, minimum=1) / 60
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "tenants.http.client_ip"  # the same address as the audit log and the API locks
 # A success must not wipe the address's failures (axes resets every combination), or anyone holding one
 # account could sign in between guesses and spray without limit. Failures age out after the cool-off.
 AXES_RESET_ON_SUCCESS = False
