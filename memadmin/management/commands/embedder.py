@@ -31,6 +31,9 @@ class Command(BaseCommand):
             authkey = bytes.fromhex(key)
         except ValueError:
             raise CommandError(f"${store.EMBEDDER_KEY_ENV} must be hex.") from None
+        # This process is the embedder: nothing in it may take itself for a worker and call the socket.
+        os.environ.pop(store.EMBEDDER_SOCKET_ENV, None)
+        os.environ.pop(store.EMBEDDER_KEY_ENV, None)
         model = store.local_embedder()
         if not isinstance(model, CoalescingEmbedder):
             raise CommandError("The configured embedder is a hosted one: there is no local model to share.")

@@ -226,3 +226,17 @@ def test_the_process_answers_nonsense_with_an_error_and_keeps_serving(service, m
     with pytest.raises(EmbedderUnavailable, match="the model failed"):
         remote.embed(TEXTS[3], "search")
     assert remote.embed(TEXTS[4], "search") and not remote.built_local
+
+
+def test_the_embedder_command_needs_the_socket_and_key_serve_makes(monkeypatch):
+    from django.core.management import CommandError, call_command
+
+    from memadmin.memory import store
+
+    monkeypatch.delenv(store.EMBEDDER_SOCKET_ENV, raising=False)
+    monkeypatch.delenv(store.EMBEDDER_KEY_ENV, raising=False)
+    with pytest.raises(CommandError, match="serve sets both"):
+        call_command("embedder")
+    monkeypatch.setenv(store.EMBEDDER_KEY_ENV, "not hex")
+    with pytest.raises(CommandError, match="must be hex"):
+        call_command("embedder", socket="/tmp/unused.sock")
