@@ -18,6 +18,8 @@ import json
 import threading
 from multiprocessing import AuthenticationError
 
+from memadmin.memory.errors import StoreUnavailable
+
 
 class _Waiting:
     __slots__ = ("text", "ready", "vector", "error", "leads")
@@ -105,13 +107,17 @@ class CoalescingEmbedder:
 # copy of the model, loaded on first need) and asks the process again after RETRY_SECONDS.
 
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+BATCH_MESSAGE_TEXTS = 16  # per embed_batch message: 16 x the longest text a write takes (as JSON) < 8 MiB
 RETRY_SECONDS = 30.0
 # Not reaching the process: it is not there (yet), it went away, or it was started with another key.
 _UNREACHABLE = (OSError, EOFError, ValueError, AuthenticationError)
 
 
-class EmbedderUnavailable(RuntimeError):
-    pass
+class EmbedderUnavailable(StoreUnavailable):
+    """The embedder process answered with an error: the request that asked gets a 503 saying so."""
+
+    def __init__(self, reason: str):
+        super().__init__(f"The embedder failed on this text: {reason}")
 
 
 class RemoteEmbedder:
@@ -161,10 +167,15 @@ class RemoteEmbedder:
 
     def embed_batch(self, texts, memory_action="add"):
         texts = list(texts)
-        if not texts:
-            return []
-        vectors = self._remote(texts) if all(isinstance(t, str) for t in texts) else None
-        return vectors if vectors is not None else self.local().embed_batch(texts, memory_action)
+        if not all(isinstance(t, str) for t in texts):
+            return self.local().embed_batch(texts, memory_action)
+        vectors = []
+        # In messages well under MAX_MESSAGE_BYTES (an import's batch of long texts could pass it).
+        for start in range(0, len(texts), BATCH_MESSAGE_TEXTS):
+            part = texts[start : start + BATCH_MESSAGE_TEXTS]
+            answered = self._remote(part)
+            vectors += answered if answered is not None else self.local().embed_batch(part, memory_action)
+        return vectors
 
     def _remote(self, texts: list[str]) -> list[list[float]] | None:
         """The process's vectors, or None when it cannot be reached (the caller embeds in-process)."""
@@ -286,7 +297,9 @@ class EmbedderService:
             try:
                 message = conn.recv_bytes(MAX_MESSAGE_BYTES)
                 conn.send_bytes(self.answer(message))
-            except (EOFError, OSError):  # the worker hung up, or stop() did
+            # The worker hung up, or stop() closed the connection under this thread (its handle is then
+            # None, and the read in progress fails with TypeError rather than OSError).
+            except (EOFError, OSError, TypeError):
                 return
 
     def answer(self, message: bytes) -> bytes:

@@ -169,6 +169,8 @@ def test_workers_get_the_processs_vectors_and_their_texts_share_its_passes(servi
     assert np.allclose(vector, model.embed(TEXTS[0], "search"), atol=1e-5)
     batch = remote.embed_batch(TEXTS[:5], "add")  # an import's many texts: one message, one pass
     assert len(batch) == 5 and np.allclose(batch[4], model.embed(TEXTS[4], "add"), atol=1e-5)
+    many = remote.embed_batch(TEXTS * 2, "add")  # more than a message carries: several, in order
+    assert len(many) == 48 and np.allclose(many[47], model.embed(TEXTS[23], "add"), atol=1e-5)
     assert not remote.built_local  # nothing was loaded in the worker
 
     # Eight worker threads, each on its own connection, while the model is held: one pass carries the seven.
@@ -223,8 +225,9 @@ def test_the_process_answers_nonsense_with_an_error_and_keeps_serving(service, m
     # ...which the worker raises for that request (a 503 from the view), rather than embedding it again.
     remote = remote_for(service, model)
     service.embedder.inner.fail_on = TEXTS[3]
-    with pytest.raises(EmbedderUnavailable, match="the model failed"):
+    with pytest.raises(EmbedderUnavailable, match="the model failed") as failed:
         remote.embed(TEXTS[3], "search")
+    assert failed.value.status == 503  # a StoreUnavailable: the views answer 503 saying so, never a 500
     assert remote.embed(TEXTS[4], "search") and not remote.built_local
 
 
