@@ -112,7 +112,7 @@ class EmbedderProcess:
             code = self.process.wait()
             if self.stopping:
                 return
-            # The workers embed themselves meanwhile; a process that dies at once is not restarted in a loop.
+            # The workers embed themselves meanwhile; one that keeps dying is started again every 5 s at most.
             self.log.warning("The embedder process exited with %s; restarting it in 5 s.", code)
             time.sleep(5)
             if not self.stopping:
