@@ -23,7 +23,7 @@ from datetime import datetime, timezone
 from memadmin.memory import capabilities as cap
 from memadmin.memory import index, store
 from memadmin.memory.consistency import health_forget, health_stale, index_health
-from memadmin.memory.errors import NotFound, ValidationError
+from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import EVERYTHING, Eq, Node, pinned_value, render
 from memadmin.memory.history import (
     history_count,
@@ -41,13 +41,6 @@ logger = logging.getLogger("memadmin.memory.bulk")
 
 Progress = Callable[[dict], None]
 MAX_PASSES = 5  # full SCAN passes before an app that keeps refilling (an agent still writing) is given up on
-
-
-def _app(scope: Scope, app_id: str) -> AppRef:
-    app = scope.app(app_id)
-    if app is None:
-        raise NotFound(f"App {app_id} not found.")
-    return app
 
 
 def _now() -> str:
@@ -118,7 +111,7 @@ def _scan_count(collection: str) -> int:
 def app_summary(*, scope: Scope, app_id: str) -> dict:
     """What offboarding would remove: counted by the engine and the history DB, never read row by row."""
     scope.require(cap.READ)
-    app = _app(scope, app_id)
+    app = scope.app_named(app_id)
     memories = app_count(app=app, tree=EVERYTHING)
 
     def distinct(name):  # only memories that have the field: a missing run_id is not a run
@@ -139,7 +132,7 @@ def app_summary(*, scope: Scope, app_id: str) -> dict:
 def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> list[str]:
     """run_ids of an app whose newest memory (created or updated) is older than ``before`` (epoch s)."""
     scope.require(cap.READ)
-    app = _app(scope, app_id)
+    app = scope.app_named(app_id)
     latest = index.group_latest(app.collection, "@run_id:{w'*'}", "run_id")
     runs = [run_id for run_id, last in latest.items() if last < before]
     return sorted(runs)[:limit]
@@ -183,7 +176,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     scope.require(cap.DELETE)
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
-    app = _app(scope, app_id)
+    app = scope.app_named(app_id)
     collection = app.collection
     counts = cursor.setdefault("counts", {"memories": 0, "history_rows": 0, "messages": 0, "remaining": None})
     cursor.setdefault("phase", "swap")

@@ -151,9 +151,7 @@ def import_row(data) -> ImportRow:
 
 def _import_app(scope: Scope, app_id: str) -> AppRef:
     scope.require(cap.WRITE)
-    app = scope.app(clean_id(app_id, "app_id"))
-    if app is None:
-        raise NotFound(f"App {app_id} not found.")
+    app = scope.app_named(app_id)
     if not app.writable:
         raise Conflict(f"App {app.app_id} is frozen for offboarding and accepts no imports.", status="frozen")
     return app

@@ -33,20 +33,13 @@ from valkey import exceptions as vexc
 
 from memadmin.memory import capabilities as cap
 from memadmin.memory import index, store
-from memadmin.memory.errors import Conflict, NotFound, ValidationError
-from memadmin.memory.scope import AppRef, Scope
+from memadmin.memory.errors import Conflict, ValidationError
+from memadmin.memory.scope import Scope
 
 logger = logging.getLogger("memadmin.memory.moves")
 
 Progress = Callable[[dict], None]
 MAX_PASSES = 3
-
-
-def _app(scope: Scope, app_id: str) -> AppRef:
-    app = scope.app(app_id)
-    if app is None:
-        raise NotFound(f"App {app_id} not found.")
-    return app
 
 
 def _now() -> str:
@@ -118,7 +111,7 @@ def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: 
     scope.require(cap.MOVE_APP)
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
-    app = _app(scope, app_id)
+    app = scope.app_named(app_id)
     collection = app.collection
     cursor.setdefault("source", app.store)
     cursor.setdefault("target", _check_target(target))
@@ -184,7 +177,7 @@ def app_source_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progre
     target. Returns the cursor with ``phase`` "done", ``dropped`` and ``late_copied`` counts and
     ``remaining`` (keys left under the prefix on the source: 0)."""
     scope.require(cap.MOVE_APP)
-    app = _app(scope, app_id)
+    app = scope.app_named(app_id)
     collection = app.collection
     source, target = cursor["source"], cursor["target"]
     if app.store != target:

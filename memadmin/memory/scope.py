@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 
 from memadmin.memory import store
 from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, VIEWER, refusal, role_can
-from memadmin.memory.errors import PermissionDenied
+from memadmin.memory.errors import NotFound, PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
+from memadmin.memory.ids import clean_id
 
 _BUILDER = object()
 
@@ -62,6 +63,14 @@ class Scope:
 
     def app(self, app_id: str) -> AppRef | None:
         return next((app for app in self.apps if app.app_id == app_id), None)
+
+    def app_named(self, app_id) -> AppRef:
+        """The scope's app of this id (checked like any id: 400), else 404: an app outside the scope, or one
+        that does not exist, is not found either way."""
+        app = self.app(clean_id(app_id, "app_id"))
+        if app is None:
+            raise NotFound(f"App {app_id} not found.")
+        return app
 
     def constraint(self) -> Node:
         """What the scope itself pins; every query is ANDed with it."""

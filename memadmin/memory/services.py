@@ -86,9 +86,7 @@ def _clean_messages(messages) -> list[dict]:
 
 
 def _writable_app(scope: Scope, app_id: str) -> AppRef:
-    app = scope.app(clean_id(app_id, "app_id"))
-    if app is None:
-        raise NotFound(f"App {app_id} not found.")
+    app = scope.app_named(app_id)
     if not app.writable:
         raise Conflict(app.frozen_message(), status="frozen")
     return app

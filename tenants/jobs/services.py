@@ -98,9 +98,7 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
 
     A failed offboarding is resumed, not restarted: its cursor already counts what it deleted."""
     scope.require(cap.OFFBOARD)
-    ref = scope.app(clean_id(app_id, "app_id"))
-    if ref is None:
-        raise NotFound(f"App {app_id} not found.")
+    ref = scope.app_named(app_id)
     grace = settings.MEMADMIN_OFFBOARD_GRACE_HOURS if grace_hours is None else grace_hours
     if not isinstance(grace, int) or not 0 <= grace <= MAX_GRACE_HOURS:
         raise ValidationError(f"grace_hours must be between 0 and {MAX_GRACE_HOURS}.", field="grace_hours")
@@ -141,9 +139,7 @@ def job_move_app(*, scope: Scope, app_id: str, store: str) -> tuple[Job, bool]:
     """Freeze the app (no writes, no deletions) and schedule its move to ``store``; a second request returns
     the first job, and a failed move is resumed from its cursor (it already copied what it copied)."""
     scope.require(cap.MOVE_APP)
-    ref = scope.app(clean_id(app_id, "app_id"))
-    if ref is None:
-        raise NotFound(f"App {app_id} not found.")
+    ref = scope.app_named(app_id)
     if not isinstance(store, str) or store not in memory_store.store_names():
         raise ValidationError("Choose one of the configured memory stores.", field="store")
     with transaction.atomic():
@@ -252,9 +248,7 @@ def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", 
         raise ValidationError(f"format must be one of {', '.join(EXPORT_FORMATS)}.", field="format")
     app = None
     if app_id:
-        ref = scope.app(clean_id(app_id, "app_id"))
-        if ref is None:
-            raise NotFound(f"App {app_id} not found.")
+        ref = scope.app_named(app_id)
         app = App.objects.get(pk=ref.pk)
     kind = Job.Kind.EXPORT_APP if app else Job.Kind.EXPORT_TENANT
     params = {"format": fmt, "gzip": bool(compress), "app_id": app.app_id if app else None, "role": scope.role}
@@ -278,9 +272,7 @@ def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, 
     The file is kept under DATA_DIR/imports until the job ends. ``skip_invalid``: import the valid rows and
     list the bad ones in the receipt; otherwise one bad row refuses the whole file before anything is written."""
     scope.require(cap.WRITE)
-    ref = scope.app(clean_id(app_id, "app_id"))
-    if ref is None:
-        raise NotFound(f"App {app_id} not found.")
+    ref = scope.app_named(app_id)
     if not ref.writable:
         raise Conflict(f"App {ref.app_id} is frozen for offboarding and accepts no imports.", status="frozen")
     try:
