@@ -197,11 +197,21 @@ def ensure(collection: str) -> None:
         details = info(collection)
         dims = settings.MEMADMIN_EMBEDDER_DIMS
         if details is None:
-            create(collection)
-            # FT.CREATE reads the keys already under the prefix in the background; until it has, the
-            # index is "indexing" and cannot vouch for a count (a brand-new prefix takes milliseconds).
-            wait_indexed(collection, timeout=30)
-            _record_created(collection)
+            try:
+                create(collection)
+            except vexc.ResponseError as exc:
+                # Another process (web workers writing a new app's first memories at once) created it
+                # between our FT.INFO and FT.CREATE: check theirs like any index found.
+                if "already exists" not in str(exc).lower():
+                    raise
+                details = info(collection)
+            else:
+                # FT.CREATE reads the keys already under the prefix in the background; until it has, the
+                # index is "indexing" and cannot vouch for a count (a brand-new prefix takes milliseconds).
+                wait_indexed(collection, timeout=30)
+                _record_created(collection)
+        if details is None:
+            pass  # made by this process just now
         elif prefixes(details) == [store.offboarding_prefix(collection)]:
             _indexed.add(key)  # an offboarding is deleting the keys: its stand-in answers "0 memories"
             return

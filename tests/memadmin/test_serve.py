@@ -209,8 +209,11 @@ def test_the_web_workers_embed_in_one_shared_process_and_survive_losing_it(gunic
 
     def call(path, body):
         req = urllib.request.Request(server.base + path, data=json.dumps(body).encode(), headers=auth)
-        with urllib.request.urlopen(req, timeout=60) as response:
-            return json.loads(response.read())
+        try:
+            with urllib.request.urlopen(req, timeout=60) as response:
+                return json.loads(response.read())
+        except urllib.error.HTTPError as exc:  # say why, from the server's own log
+            raise AssertionError(f"{path}: {exc.code}\n{server.log.read_text()[-4000:]}") from None
 
     def search(query):
         return call("/v3/memories/search/", {"query": query, "filters": {"user_id": "alice"}})["results"]

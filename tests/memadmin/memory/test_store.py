@@ -128,3 +128,24 @@ def test_mem0s_history_file_is_written_ahead_without_an_fsync_per_add(world, add
     with closing(sqlite3.connect(store.history_db_path(collection))) as other:  # erasure's own connections
         assert other.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert other.execute("SELECT count(*) FROM history").fetchone()[0] == 1
+
+
+def test_an_index_another_process_just_created_is_checked_and_used_not_a_500(world, add, monkeypatch):
+    """Two web workers writing a new app's first memories at once: both found no index, one FT.CREATE won,
+    and the other's failed with "Index already exists" (a 500 through gunicorn)."""
+    from memadmin.memory import index
+
+    collection = world.acme_concierge.collection_name
+    index.create(collection)  # the other worker's
+    index.forget(collection)
+    real_info, asked = index.info, []
+
+    def info_read_before_theirs_landed(name, **kwargs):
+        asked.append(name)
+        return None if len(asked) == 1 else real_info(name, **kwargs)
+
+    monkeypatch.setattr(index, "info", info_read_before_theirs_landed)
+    index.ensure(collection)
+    assert len(asked) == 2  # it looked again, and checked what it found
+    monkeypatch.undo()
+    assert add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea").memory == "Alice likes tea"
