@@ -3,8 +3,10 @@ follow that worker's progress instead. One loop for offboard, import_mem0 and mo
 
 from __future__ import annotations
 
+import json
 import threading
 import time
+from pathlib import Path
 
 from django.utils import timezone
 from tqdm import tqdm
@@ -45,3 +47,10 @@ def job_run_here(job: Job, *, desc: str) -> None:
         runner.join(timeout=5)
     finally:
         bar.close()
+
+
+def receipt_write(job: Job, path: str | None, out) -> None:
+    """``--receipt PATH`` of the job commands: the job's receipt as JSON at ``path``, said on ``out``."""
+    if path and job.receipt:
+        Path(path).write_text(json.dumps(job.receipt, indent=2))
+        out.write(f"Receipt written to {path}")

@@ -2,7 +2,6 @@
 with a progress bar and a receipt (the same job the app page's upload runs)."""
 
 import getpass
-import json
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -10,7 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import scope_for_job
-from tenants.jobs.follow import job_run_here
+from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_import
 from tenants.models import App, Job, Tenant
 
@@ -56,9 +55,7 @@ class Command(BaseCommand):
         job_run_here(job, desc="import")
         job.refresh_from_db()
         summary = (job.receipt or {}).get("import")
-        if receipt and job.receipt:
-            Path(receipt).write_text(json.dumps(job.receipt, indent=2))
-            self.stdout.write(f"Receipt written to {receipt}")
+        receipt_write(job, receipt, self.stdout)
         if summary and summary["malformed_rows"]:
             for bad in summary["malformed_rows"]:
                 self.stderr.write(f"  {summary['malformed_unit']} {bad['at']}: {bad['reason']}")

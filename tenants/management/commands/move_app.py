@@ -1,15 +1,13 @@
 """manage.py move_app <tenant> <app> <store> [--yes]: the move job, run here, with a progress bar."""
 
 import getpass
-import json
-from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from memadmin.memory import store as memory_store
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.scope import scope_for_job
-from tenants.jobs.follow import job_run_here
+from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_move_app
 from tenants.models import App, Job, Tenant
 
@@ -56,6 +54,4 @@ class Command(BaseCommand):
             f"{move['source_deleted']} deleted from {move['from']}, remaining 0 verified at "
             f"{job.receipt['verified_at']}. Job {job.pk}."
         ))  # fmt: skip
-        if receipt:
-            Path(receipt).write_text(json.dumps(job.receipt, indent=2))
-            self.stdout.write(f"Receipt written to {receipt}")
+        receipt_write(job, receipt, self.stdout)

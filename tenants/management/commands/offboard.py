@@ -12,7 +12,7 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_job
 from tenants.exports import FORMATS
 from tenants.jobs.exports import ExportFailed, write_export
-from tenants.jobs.follow import job_run_here
+from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_offboard_app
 from tenants.models import App, Job, Tenant
 
@@ -77,11 +77,7 @@ class Command(BaseCommand):
             f"{totals['messages']} messages deleted; remaining 0 verified at {job.receipt['verified_at']}. "
             f"Job {job.pk}."
         ))  # fmt: skip
-        if receipt:
-            import json
-
-            Path(receipt).write_text(json.dumps(job.receipt, indent=2))
-            self.stdout.write(f"Receipt written to {receipt}")
+        receipt_write(job, receipt, self.stdout)
 
     def _export(self, scope, app_id: str, path: Path, total: int) -> None:
         fmt, compress = _format_of(path)
