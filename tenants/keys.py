@@ -12,8 +12,12 @@ from memadmin.memory.scope import Scope
 from tenants.models import App, TenantAPIKey
 
 
-def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None = None) -> tuple[TenantAPIKey, str]:
-    """Returns (row, the full key). Only the key's hash is stored: the caller shows the key once."""
+def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None = None,
+                   may_offboard: bool = True) -> tuple[TenantAPIKey, str]:  # fmt: skip
+    """Returns (row, the full key). Only the key's hash is stored: the caller shows the key once.
+
+    ``may_offboard``: whether delete_all(app_id=...) with the key offboards that app; a key restricted to some apps
+    never may (memadmin/memory/scope.py scope_for_api_key), so it is stored off for those."""
     if scope is not None:
         scope.require(MANAGE_KEYS)
     name = (name or "").strip()
@@ -29,13 +33,14 @@ def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None
         raise ValidationError(taken, field="name")
     try:
         with transaction.atomic():
-            api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant)
+            api_key, key = TenantAPIKey.objects.create_key(name=name, tenant=tenant,
+                                                           may_offboard=bool(may_offboard) and not apps)  # fmt: skip
             api_key.apps.set(apps)
     except IntegrityError:  # the same name created concurrently: the constraint decides
         raise ValidationError(taken, field="name") from None
     if scope is not None:
         audit_record(scope=scope, action="apikey.create", details={"prefix": api_key.prefix, "name": name,
-                     "apps": [a.app_id for a in apps]})  # fmt: skip
+                     "apps": [a.app_id for a in apps], "may_offboard": api_key.may_offboard})  # fmt: skip
     return api_key, key
 
 
@@ -49,4 +54,23 @@ def api_key_revoke(*, scope: Scope, prefix: str) -> TenantAPIKey:
         api_key.revoked = True
         api_key.save(update_fields=["revoked"])
         audit_record(scope=scope, action="apikey.revoke", details={"prefix": api_key.prefix, "name": api_key.name})
+    return api_key
+
+
+def api_key_set_offboarding(*, scope: Scope, prefix: str, allowed: bool) -> TenantAPIKey:
+    """Turn offboarding by delete_all(app_id=...) on or off for one live key (audited). A key restricted to some
+    apps cannot have it turned on: the refusal says so."""
+    scope.require(MANAGE_KEYS)
+    try:
+        api_key = TenantAPIKey.objects.for_tenant(scope.tenant_id).get(prefix=prefix, revoked=False)
+    except TenantAPIKey.DoesNotExist:
+        raise NotFound("API key not found.") from None
+    if allowed and api_key.apps.exists():
+        raise ValidationError(f"Key {api_key.name} is restricted to some apps: such a key never offboards an app.",
+                              field="may_offboard")  # fmt: skip
+    if api_key.may_offboard != allowed:
+        api_key.may_offboard = allowed
+        api_key.save(update_fields=["may_offboard"])
+        audit_record(scope=scope, action="apikey.offboarding_" + ("on" if allowed else "off"),
+                     details={"prefix": api_key.prefix, "name": api_key.name})  # fmt: skip
     return api_key

@@ -178,6 +178,11 @@ class TenantAPIKey(AbstractAPIKey):
 
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="api_keys")
     apps = models.ManyToManyField(App, blank=True, help_text="Empty = every app of the tenant.")
+    may_offboard = models.BooleanField(
+        default=True,
+        help_text="delete_all(app_id=...) with this key offboards that app (grace period, receipt), as on the Mem0 "
+        "Platform. Keys restricted to some apps never may.",
+    )
     last_used = models.DateTimeField(null=True, blank=True)
 
     objects = TenantAPIKeyManager()

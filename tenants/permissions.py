@@ -42,6 +42,7 @@ URL_CAPABILITIES: dict[str, str] = {
     "api_keys": cap.MANAGE_KEYS,
     "api_key_new": cap.MANAGE_KEYS,
     "api_key_revoke": cap.MANAGE_KEYS,
+    "api_key_offboarding": cap.MANAGE_KEYS,
     "jobs": cap.RUN_JOBS,
     "job": cap.RUN_JOBS,
     "job_receipt": cap.RUN_JOBS,
@@ -70,9 +71,9 @@ URL_CAPABILITIES: dict[str, str] = {
 # URLs that change something: POST-only, and the ones a read-only member gets 403 for.
 MUTATIONS = frozenset({
     "memory_delete", "user_delete", "user_erase", "link_issue", "link_revoke", "member_add", "member_role",
-    "member_remove", "invitation_resend", "invitation_cancel", "api_key_new", "api_key_revoke", "job_cancel",
-    "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
-    "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
+    "member_remove", "invitation_resend", "invitation_cancel", "api_key_new", "api_key_revoke", "api_key_offboarding",
+    "job_cancel", "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new",
+    "webhook_edit", "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
 })  # fmt: skip
 
 

@@ -53,6 +53,7 @@ tenant_urls = [
     path("keys/", keys.api_keys, name="api_keys"),
     path("keys/new/", keys.api_key_new, name="api_key_new"),
     path("keys/<id:prefix>/revoke/", keys.api_key_revoke_view, name="api_key_revoke"),
+    path("keys/<id:prefix>/offboarding/", keys.api_key_offboarding, name="api_key_offboarding"),
     # background jobs (tenants/views/jobs.py)
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<uuid:job_id>/", jobs.job_detail, name="job"),

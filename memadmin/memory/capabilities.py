@@ -42,9 +42,10 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # An app server: everything the Mem0 API offers (webhooks included: MemoryClient.create_webhook), "your
     # data" links for its users, and following the jobs its deletions become (GET /v1/jobs/<id>/, within its
     # apps), the activity feed of its apps and the tenant's extraction instructions (unrestricted keys only);
-    # no staff pages, never the members.
+    # offboarding one app, as the Mem0 Platform's delete_all(app_id=...) does (an app-restricted key, or one
+    # whose admin turned it off, has it withheld by its scope: Scope.withheld); no staff pages, never the members.
     API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS, MANAGE_WEBHOOKS, READ_EVENTS,
-                    MANAGE_PROJECT}),
+                    MANAGE_PROJECT, OFFBOARD}),
     END_USER: frozenset({READ, EXPORT, DELETE}),
     # A job runs what its requester was allowed to start (checked when it was requested).
     SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD, MOVE_APP}),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from memadmin.memory import store
-from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, SYSTEM, VIEWER, refusal, role_can
+from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, OFFBOARD, SYSTEM, VIEWER, refusal, role_can
 from memadmin.memory.errors import NotFound, PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
 from memadmin.memory.ids import clean_id
@@ -43,6 +43,9 @@ class Scope:
     actor_kind: str
     user_id: str | None = None
     ip: str | None = None
+    # Capabilities of the role that this principal does not get, each with the reason a refusal gives: what the
+    # role table grants a kind of principal, one principal's settings may narrow (never widen).
+    withheld: tuple[tuple[str, str], ...] = ()
     _token: object = field(default=None, repr=False, compare=False)
 
     def __post_init__(self):
@@ -55,11 +58,14 @@ class Scope:
             raise ValueError(f"unknown role {self.role!r}")
 
     def can(self, capability: str) -> bool:
-        return role_can(self.role, capability)
+        return role_can(self.role, capability) and not any(name == capability for name, _ in self.withheld)
 
     def require(self, capability: str) -> None:
-        if not self.can(capability):
+        if not role_can(self.role, capability):
             raise PermissionDenied(refusal(self.role, capability))
+        for name, reason in self.withheld:
+            if name == capability:
+                raise PermissionDenied(reason)
 
     def app(self, app_id: str) -> AppRef | None:
         return next((app for app in self.apps if app.app_id == app_id), None)
@@ -99,17 +105,35 @@ def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
     )
 
 
+KEY_RESTRICTED_NO_OFFBOARD = (
+    "This key is restricted to some apps, so it cannot offboard an app (delete every memory of it): a tenant admin "
+    "can offboard it in the dashboard, or with a key that is not restricted to some apps."
+)
+KEY_OFFBOARD_OFF = (
+    "Offboarding apps is turned off for this key: a tenant admin can offboard the app in the dashboard, or turn "
+    "offboarding on for this key on the API keys page."
+)
+
+
 def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
-    """The key's apps are the ones it is bound to, else all of its tenant's (``scope_apps()``)."""
+    """The key's apps are the ones it is bound to, else all of its tenant's (``scope_apps()``). Offboarding a whole
+    app is for unrestricted keys whose admin left it on (``may_offboard``)."""
     tenant = api_key.tenant
+    apps = api_key.scope_apps()
+    withheld = ()
+    if any(getattr(app, "bound_to_key", False) for app in apps):
+        withheld = ((OFFBOARD, KEY_RESTRICTED_NO_OFFBOARD),)
+    elif not api_key.may_offboard:
+        withheld = ((OFFBOARD, KEY_OFFBOARD_OFF),)
     return Scope(
         tenant_id=tenant.pk,
         tenant_slug=tenant.slug,
-        apps=_app_refs(api_key.scope_apps()),
+        apps=_app_refs(apps),
         role=API,
         actor=f"key:{api_key.name}",
         actor_kind="api",
         ip=ip,
+        withheld=withheld,
         _token=_BUILDER,
     )
 

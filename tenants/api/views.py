@@ -16,6 +16,7 @@ from uuid import uuid4
 from django.core import signing
 from django.http import StreamingHttpResponse
 from django.urls import reverse
+from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, PolymorphicProxySerializer, extend_schema
 from rest_framework.decorators import api_view
@@ -48,7 +49,8 @@ from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.entities import entities_touch
 from tenants.exports import ending_visibly, json_array
 from tenants.jobs.selectors import job_eta, job_get, job_percent
-from tenants.jobs.services import erasure_request
+from tenants.jobs.services import erasure_request, job_offboard_app, offboarding_fits_a_request
+from tenants.jobs.tasks import run_job
 from tenants.links import data_link_issue
 from tenants.models import Job
 from tenants.projects import project_instructions
@@ -404,11 +406,20 @@ def _query_filters(raw: str | None):
         raise ValidationError(str(exc.detail), field="filters") from None
 
 
-# An app_id alone never pins a deletion: a whole app goes through offboarding (grace period, receipt).
+# A deletion by filter pins one person, agent or run. An app_id alone is the Mem0 Platform's way to offboard a brand
+# (the seeds' `client.delete_all(app_id=...)`): it never deletes synchronously, it starts that one app's offboarding
+# (grace period, verified drop, receipt, webhook), which an unrestricted key may ask for unless its admin turned it
+# off (Scope.withheld: 403 saying why). A list of apps (`in`), or an app with a wildcard, never starts anything.
 PINNING_FIELDS = ("user_id", "agent_id", "run_id")
 NOT_A_WHOLE_APP = (
-    "an app_id alone never deletes a whole app or tenant: offboard the app instead (dashboard or "
-    "`manage.py offboard`), which keeps a grace period and writes a receipt."
+    "a list of apps never deletes anything: to offboard one app (every memory of it, with a grace period and a "
+    "receipt) send delete_all(app_id=...) with that app alone, or offboard it in the dashboard."
+)
+
+# delete_users() and reset() delete every entity the key sees, apps included: one call must not offboard them all.
+APP_ENTITY = (
+    "memadmin never deletes an app as an entity (reset() would offboard every app at once): offboard the app "
+    "instead, with delete_all(app_id=...) or in the dashboard, which keeps a grace period and writes a receipt."
 )
 
 
@@ -417,9 +428,48 @@ def _pins_an_entity(tree: Node) -> bool:
     return any(isinstance(part, (Eq, In)) and part.field in PINNING_FIELDS for part in parts)
 
 
+def _app_alone(tree: Node) -> str | None:
+    """The app_id of a filter that names one app and nothing else, else None."""
+    parts = tree.children if isinstance(tree, And) else (tree,)
+    if len(parts) == 1 and isinstance(parts[0], Eq) and parts[0].field == "app_id":
+        return parts[0].value
+    return None
+
+
+def _offboarding(scope: Scope, app_id: str) -> Response:
+    """delete_all(app_id=...): the app's offboarding. With no grace period and an app small enough to delete
+    within a request, it runs here and answers when the deletion is verified (200, as Mem0 answers); otherwise 202
+    with the job, when it will run, and where to follow it."""
+    scope.require(cap.OFFBOARD)
+    job, _ = job_offboard_app(scope=scope, app_id=app_id)
+    if job.run_after <= timezone.now() and offboarding_fits_a_request(scope=scope, app_id=app_id):
+        run_job(job.pk)
+        job.refresh_from_db()
+    body = {
+        "job_id": str(job.pk),
+        "kind": job.kind,
+        "state": job.state,
+        "app_id": app_id,
+        "run_after": job.run_after.isoformat(),
+        "status_url": reverse("api-job", args=[job.pk]),
+    }
+    if job.state == Job.State.SUCCEEDED:
+        receipt = job.receipt or {}
+        deleted = receipt.get("totals", {}).get("memories", job.done)
+        return Response({"message": "Memories deleted successfully!", "deleted": deleted,
+                         "remaining": receipt.get("remaining"), **body, "receipt": receipt})  # fmt: skip
+    if job.state == Job.State.FAILED:
+        return Response({"message": f"Offboarding app {app_id} failed and will be resumed: {job.error}", **body},
+                        status=202)  # fmt: skip
+    when = "now" if job.run_after <= timezone.now() else f"after its grace period, at {job.run_after.isoformat()}"
+    message = (f"Offboarding app {app_id}: every memory of it is deleted {when}; it accepts no writes meanwhile. "
+               "Follow status_url for the receipt.")  # fmt: skip
+    return Response({"message": message, **body}, status=202)
+
+
 @extend_schema(
     operation_id="memories_delete_all",
-    summary="Delete every memory matching the filters (delete_all); a filter is required",
+    summary="Delete every memory matching the filters (delete_all); an app_id alone offboards that app",
     request=None,
     parameters=[s.DeleteAllQuerySerializer],
     responses={200: s.DeletionSerializer, 202: ERASURE_JOB, **WRITE_ERRORS},
@@ -434,6 +484,10 @@ def memory_delete_all(request) -> Response:
     scope = request_scope(request)
     tree = _tree(_query_filters(query.get("filters")), **ids)
     if not _pins_an_entity(tree):
+        app_id = _app_alone(tree)
+        if app_id is not None:
+            check_filter_apps(scope, tree)
+            return _offboarding(scope, app_id)
         raise ValidationError(f"delete_all needs an exact user_id, agent_id or run_id; {NOT_A_WHOLE_APP}",
                               field="user_id")  # fmt: skip
     check_filter_apps(scope, tree)
@@ -487,7 +541,7 @@ def _entity_erase(request, entity_type: str, name: str) -> Response:
     if field is None:
         raise ValidationError(f"Entity type must be one of {', '.join(ENTITY_TYPES)}.", field="entity_type")
     if field not in PINNING_FIELDS:
-        raise ValidationError(f"Deleting an app entity: {NOT_A_WHOLE_APP}", field="entity_type")
+        raise ValidationError(APP_ENTITY, field="entity_type")
     scope = request_scope(request)
     tree = filter_from_fields(**{field: clean_id(name, field)})
     check_filter_apps(scope, tree)

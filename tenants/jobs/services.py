@@ -26,6 +26,7 @@ from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinn
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope, scope_for_job
+from memadmin.memory.selectors import memory_count
 from memadmin.memory.services import check_holds, memory_delete_matching
 from tenants.imports import ImportFileError, import_store
 from tenants.models import App, Job, RetentionPolicy, Tenant
@@ -133,6 +134,13 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
         _audit_job(scope, job, "app.offboard_requested", grace_hours=grace, run_after=run_after.isoformat())
         _enqueue_on_commit(job)
     return job, created
+
+
+def offboarding_fits_a_request(*, scope: Scope, app_id: str) -> bool:
+    """Whether an app is small enough to offboard within an API request (MEMADMIN_ERASURE_SYNC_LIMIT memories, as
+    for any synchronous erasure); larger ones are left to the worker and followed by their job."""
+    count = memory_count(scope=scope, filters=filter_from_fields(app_id=scope.app_named(app_id).app_id))
+    return count <= settings.MEMADMIN_ERASURE_SYNC_LIMIT
 
 
 def job_move_app(*, scope: Scope, app_id: str, store: str) -> tuple[Job, bool]:

@@ -5,7 +5,7 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from memadmin.memory.errors import ValidationError
-from tenants.keys import api_key_create, api_key_revoke
+from tenants.keys import api_key_create, api_key_revoke, api_key_set_offboarding
 from tenants.models import TenantAPIKey
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
@@ -42,6 +42,7 @@ def api_key_new(request: TenantRequest) -> HttpResponse:
     try:
         api_key, key = api_key_create(
             tenant=request.tenant, name=name, app_ids=request.POST.getlist("apps"), scope=request.scope,
+            may_offboard=request.POST.get("may_offboard") == "on",
         )  # fmt: skip
     except ValidationError as exc:
         return _page(request, form_error=exc.message, name=name, status=400)
@@ -54,6 +55,24 @@ def api_key_revoke_view(request: TenantRequest, prefix) -> HttpResponse:
     api_key = api_key_revoke(scope=request.scope, prefix=prefix)
     message = f"Key {api_key.name} ({api_key.prefix}) is revoked; requests with it now get 401."
     if is_fragment(request):  # the form swaps its own row; the message comes out of band
+        return render(request, "tenants/api_keys.html#key_row", {"k": api_key, "message": message, "oob": True})
+    messages.success(request, message)
+    return redirect("api_keys", tenant_slug=request.tenant.slug)
+
+
+@tenant_view
+def api_key_offboarding(request: TenantRequest, prefix) -> HttpResponse:
+    """Turn delete_all(app_id=...) offboarding on or off for one key (``allowed`` = "on" / "off")."""
+    allowed = request.POST.get("allowed")
+    if allowed not in ("on", "off"):
+        return HttpResponse("Send allowed=on or allowed=off.", status=400, content_type="text/plain")
+    try:
+        api_key = api_key_set_offboarding(scope=request.scope, prefix=prefix, allowed=allowed == "on")
+    except ValidationError as exc:
+        return HttpResponse(exc.message, status=400, content_type="text/plain")
+    state = "may now offboard an app with delete_all(app_id=…)" if api_key.may_offboard else "can no longer offboard"
+    message = f"Key {api_key.name} ({api_key.prefix}) {state}."
+    if is_fragment(request):
         return render(request, "tenants/api_keys.html#key_row", {"k": api_key, "message": message, "oob": True})
     messages.success(request, message)
     return redirect("api_keys", tenant_slug=request.tenant.slug)

@@ -1,4 +1,4 @@
-"""delete_all never wipes an app or a tenant (item 6), batch PUT is all or nothing (item 8), failed
+"""delete_all never wipes a tenant, and offboards one app only for who may, batch PUT is all or nothing (item 8), failed
 API-key authentication is throttled per IP and locks a guessed prefix, audited (item 10); a job is seen only
 within the caller's tenant and, for an app-restricted key, its apps (issue 10)."""
 
@@ -13,7 +13,7 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import scope_for_api_key, scope_for_membership
 from tenants.jobs.services import job_erase
-from tenants.models import TenantAPIKey
+from tenants.models import App, Job, TenantAPIKey
 from tests.security.conftest import api_client, assert_json_error, principals, send
 
 
@@ -24,30 +24,60 @@ def _total(world, slug="acme"):
 
 # --- item 6 ---------------------------------------------------------------------------------------
 
-APP_ONLY = [
-    {"app_id": "concierge_app"},
+# One app named alone is the Mem0 Platform's way to offboard it; anything wider, or an app with a wildcard, is a 400.
+ONE_APP = [
+    "app_id=concierge_app",
+    f"filters={quote(json.dumps({'app_id': 'concierge_app'}))}",
+    f"filters={quote(json.dumps({'app_id': {'eq': 'concierge_app'}}))}",
+    f"filters={quote(json.dumps({'AND': [{'app_id': 'concierge_app'}]}))}",
+]
+APPS_WIDER = [
     {"app_id": {"in": ["concierge_app", "sports_portal"]}},
-    {"app_id": {"eq": "concierge_app"}},
-    {"AND": [{"app_id": "concierge_app"}]},
+    {"app_id": {"in": ["concierge_app"]}},
     {"AND": [{"app_id": {"in": ["concierge_app"]}}, {"created_at": {"gte": 0}}]},
     {"OR": [{"app_id": "concierge_app"}, {"app_id": "sports_portal"}]},
     {"user_id": "*", "app_id": "concierge_app"},
 ]
 
 
-@pytest.mark.parametrize("filters", APP_ONLY)
-def test_delete_all_by_app_alone_is_400_naming_offboarding(hostile_world, filters):
+@pytest.mark.parametrize("filters", APPS_WIDER)
+def test_delete_all_by_apps_never_starts_anything(hostile_world, filters):
     before = _total(hostile_world)
     client = api_client(hostile_world.keys["acme"].full)
     response = send(client, "delete", f"/v1/memories/?filters={quote(json.dumps(filters))}")
     assert "offboard" in assert_json_error(response, 400)["detail"]
-    assert _total(hostile_world) == before
+    assert _total(hostile_world) == before and not Job.objects.filter(kind=Job.Kind.OFFBOARD_APP).exists()
 
 
-def test_delete_all_by_app_query_param_or_entity_is_400(hostile_world):
+@pytest.mark.parametrize("query", ONE_APP)
+def test_delete_all_by_one_app_schedules_its_offboarding_only_for_who_may(hostile_world, settings, query):
+    """Every kind of caller: an unrestricted key and an admin's session start the offboarding (here with a grace
+    period, so nothing is deleted yet and the app is frozen); a restricted key, support and viewer get a 403 that
+    says why, strangers 401/404; nothing is deleted by any of them. (Globex's own concierge_app is globex's.)"""
+    settings.MEMADMIN_OFFBOARD_GRACE_HOURS = 24
+    before = _total(hostile_world)
+    app = App.objects.get(tenant=hostile_world.acme, app_id="concierge_app")
+    for who in principals(hostile_world, hostile_world.acme):  # with the outsider, anonymous and a bad key
+        if who.kind == "end_user" or who.name in ("acme:key", "acme:admin"):
+            continue  # the end user's link has no API; the two allowed ones go last
+        response = send(who.client, "delete", f"/v1/memories/?{query}")
+        assert response.status_code in (401, 403, 404), (who.name, response.status_code, response.content)
+        if who.name == "acme:key-restricted":
+            assert "restricted to some apps" in assert_json_error(response, 403)["detail"]
+    assert not Job.objects.filter(kind=Job.Kind.OFFBOARD_APP).exists()
+    for name in ("acme:key", "acme:admin"):
+        who = next(p for p in principals(hostile_world, hostile_world.acme) if p.name == name)
+        response = send(who.client, "delete", f"/v1/memories/?{query}")
+        assert response.status_code == 202, (name, response.content)
+    jobs = Job.objects.filter(kind=Job.Kind.OFFBOARD_APP)
+    assert [job.app_id for job in jobs] == [app.pk] and jobs[0].state == Job.State.SCHEDULED
+    app.refresh_from_db()
+    assert app.status == App.Status.FROZEN and _total(hostile_world) == before
+
+
+def test_app_entity_delete_is_400_naming_offboarding(hostile_world):
     before = _total(hostile_world)
     client = api_client(hostile_world.keys["acme"].full)
-    assert "offboard" in assert_json_error(send(client, "delete", "/v1/memories/?app_id=concierge_app"), 400)["detail"]
     response = send(client, "delete", "/v2/entities/app/concierge_app/")
     assert "offboard" in assert_json_error(response, 400)["detail"]
     assert _total(hostile_world) == before

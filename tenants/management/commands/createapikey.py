@@ -16,8 +16,13 @@ class Command(BaseCommand):
         parser.add_argument(
             "--app", action="append", default=[], metavar="APP_ID", help="Restrict the key to this app (repeatable)."
         )
+        parser.add_argument(
+            "--no-offboard", action="store_true",
+            help="delete_all(app_id=...) with this key gets 403 instead of offboarding the app (restricted keys never "
+            "offboard).",
+        )  # fmt: skip
 
-    def handle(self, *args, tenant, name, app, **options):
+    def handle(self, *args, tenant, name, app, no_offboard=False, **options):
         name = name.strip()
         if not name:
             raise CommandError("--name cannot be empty.")
@@ -26,7 +31,7 @@ class Command(BaseCommand):
         except Tenant.DoesNotExist:
             raise CommandError(f"No tenant with slug {tenant!r}.") from None
         try:
-            api_key, key = api_key_create(tenant=tenant_row, name=name, app_ids=app)
+            api_key, key = api_key_create(tenant=tenant_row, name=name, app_ids=app, may_offboard=not no_offboard)
         except ValidationError as exc:
             raise CommandError(exc.message) from None
         apps = [a.app_id for a in api_key.apps.all()]

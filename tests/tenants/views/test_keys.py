@@ -91,3 +91,45 @@ def test_a_failed_revoke_over_htmx_is_a_toast_not_a_row(client, world):
     response = client.post(reverse("api_key_revoke", args=["acme", "gone1234"]), **HTMX)  # the row has no id
     assert response.status_code == 404 and response["HX-Retarget"] == "#toasts"
     assert "<tr" not in response.content.decode()
+
+
+def test_offboarding_by_key_is_chosen_at_creation_and_turned_on_and_off(client, world):
+    """delete_all(app_id=...) with a key offboards that app unless its admin turned it off; the API answers 403 with
+    the reason then. A key restricted to some apps never may, and cannot be turned on."""
+    login(client, world.acme_admin)
+    client.post(reverse("api_key_new", args=["acme"]), {"name": "careful"})  # checkbox not sent: off
+    shown = client.get(reverse("api_keys", args=["acme"]))
+    key = shown.context["new_key"]["key"]
+    row = TenantAPIKey.objects.get(tenant=world.acme, name="careful")
+    assert row.may_offboard is False
+    refused = client.delete("/v1/memories/?app_id=sports_portal", HTTP_AUTHORIZATION=f"Token {key}")
+    assert refused.status_code == 403 and "turned off for this key" in refused.json()["detail"]
+
+    url = reverse("api_key_offboarding", args=["acme", row.prefix])
+    assert client.get(url).status_code == 405
+    assert client.post(url, {"allowed": "maybe"}).status_code == 400
+    swapped = client.post(url, {"allowed": "on"}, **HTMX)
+    assert swapped.status_code == 200 and "may now offboard" in swapped.content.decode()
+    row.refresh_from_db()
+    assert row.may_offboard is True
+    assert AuditEvent.objects.filter(action="apikey.offboarding_on", details__prefix=row.prefix).exists()
+    assert client.post(url, {"allowed": "off"}).status_code == 302
+    row.refresh_from_db()
+    assert row.may_offboard is False
+
+    client.post(reverse("api_key_new", args=["acme"]), {"name": "narrow", "apps": ["concierge_app"],
+                                                        "may_offboard": "on"})  # fmt: skip
+    narrow = TenantAPIKey.objects.get(tenant=world.acme, name="narrow")
+    assert narrow.may_offboard is False  # restricted keys never may, whatever the form said
+    answer = client.post(reverse("api_key_offboarding", args=["acme", narrow.prefix]), {"allowed": "on"})
+    assert answer.status_code == 400 and b"restricted to some apps" in answer.content
+
+
+@pytest.mark.parametrize("who, status", [("acme_viewer", 403), ("acme_support", 403), ("globex_admin", 404)])
+def test_only_the_tenants_admins_turn_offboarding_on(client, world, who, status):
+    row, _ = TenantAPIKey.objects.create_key(name="k", tenant=world.acme, may_offboard=False)
+    login(client, getattr(world, who))
+    url = reverse("api_key_offboarding", args=["acme", row.prefix])
+    assert client.post(url, {"allowed": "on"}).status_code == status
+    row.refresh_from_db()
+    assert row.may_offboard is False

@@ -52,6 +52,7 @@ CASES = {
     "api_keys": dict(ok=200),
     "api_key_new": dict(data={"name": "crm"}, ok=302),
     "api_key_revoke": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
+    "api_key_offboarding": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, data={"allowed": "off"}, ok=302),
     # background jobs (tenants/views/jobs.py)
     "jobs": dict(ok=200),
     "job": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
