@@ -107,7 +107,7 @@ def test_user_agent_app_run_scoping_flow(live_world, memory_client):
     by_id = client.get_memory_export(memory_export_id=created["id"])
     assert by_id["id"] == created["id"] and by_id["count"] == len(cam) + len(chef)
 
-    # An app_id alone never pins a deletion (issue 12, item 6): whole apps go through offboarding.
+    # An app_id alone never pins a deletion: whole apps go through offboarding.
     with pytest.raises(ValidationError, match="offboard"):
         client.delete_all(app_id="sports_brand_portal")
     assert client.get_all(filters={"app_id": "sports_brand_portal"})["count"] == 2

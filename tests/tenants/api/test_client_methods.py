@@ -88,7 +88,7 @@ CASES: dict[str, Case] = {
     "update": Case(lambda c, x: c.update(x.memory_id, text="I drink espresso."),
                    ok(lambda r, x: r["memory"] == "I drink espresso.")),
     "delete": Case(lambda c, x: c.delete(x.memory_id), ok(lambda r, x: r["deleted"] == 1 and r["remaining"] == 0)),
-    # DeleteAllMemoryOptions(filters=...) travels as the Python repr of the dict in the query string (#5).
+    # DeleteAllMemoryOptions(filters=...) travels as the Python repr of the dict in the query string.
     "delete_all": Case(
         lambda c, x: c.delete_all(DeleteAllMemoryOptions(
             filters={"AND": [{"user_id": USER}, {"app_id": "concierge_app"}]})),
