@@ -94,7 +94,7 @@ def versions(raw) -> dict:
 
 
 def run_offboard(n: int, baseline_sample: int | None = None) -> dict:
-    """The jobs issue's scenario (bench/offboard.py): it loads its own app of n memories and offboards it."""
+    """The offboarding scenario (bench/offboard.py): it loads its own app of n memories and offboards it."""
     try:
         from bench.offboard import run_offboard_bench
     except ImportError:

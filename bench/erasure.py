@@ -1,4 +1,4 @@
-"""Erasure at scale (issue 10): per-person deletions beside their raw floor, and the consistency monitor
+"""Erasure at scale: per-person deletions beside their raw floor, and the consistency monitor
 (its own section, ``monitor``, beside its floor: an unthrottled SCAN of the same prefix).
 
 Every measured deletion removes memories written for it just before (fresh user, run and memory ids in

@@ -185,7 +185,7 @@ class Client:
         self.port, self.ds, self.cookie, self.key = port, ds, cookie, key
         self.users = ds.heavy_user_ids()
         self._local = threading.local()
-        # Off by default: README's nginx (like nginx's default proxy) opens a connection per request to
+        # Off by default: docs/deploying.md's nginx (like nginx's default proxy) opens a connection per request to
         # gunicorn. Kept-alive connections stay with the worker that accepted them (--http-keepalive).
         self.keepalive = keepalive
 

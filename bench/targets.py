@@ -1,4 +1,4 @@
-"""The issue's targets (stated for N = 1,000,000 on the 2-core machine), checked against measured figures."""
+"""The bench's targets (stated for N = 1,000,000 on the 2-core machine), checked against measured figures."""
 
 from __future__ import annotations
 

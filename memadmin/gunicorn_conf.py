@@ -1,6 +1,6 @@
 """gunicorn's configuration: ``manage.py serve`` runs ``gunicorn -c python:memadmin.gunicorn_conf memadmin.wsgi``.
 
-Every value comes from the environment (README, "Deploying"). Workers are separate processes, each with
+Every value comes from the environment (docs/deploying.md "What runs"). Workers are separate processes, each with
 a few threads: a request spends most of its time waiting on Valkey, the database or the embedder
 process, which the master starts before the workers (``manage.py embedder``): every worker sends its
 texts there, and texts that arrive together share one pass through the model (memadmin/memory/embedding.py).

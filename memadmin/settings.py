@@ -1,4 +1,4 @@
-"""Django settings for memadmin. Every value comes from the environment (see README)."""
+"""Django settings for memadmin. Every value comes from the environment (each one: docs/configuration.md)."""
 
 import ipaddress
 from pathlib import Path
@@ -253,7 +253,7 @@ MEMADMIN_API_AUTH_COOLOFF_MINUTES = env_int("MEMADMIN_API_AUTH_COOLOFF_MINUTES",
 VALKEY_URL = env_str("VALKEY_URL") or None
 if VALKEY_URL and not VALKEY_URL.startswith(("valkey://", "valkeys://", "redis://", "rediss://", "unix://")):
     raise ImproperlyConfigured("VALKEY_URL must start with valkey://, valkeys://, redis://, rediss:// or unix://")
-# More Valkey servers, each holding whole apps (README "Scaling out"): "eu2=valkey://:pw@host:6379 big=...".
+# More Valkey servers, each holding whole apps (docs/scaling.md "Scaling out"): "eu2=valkey://:pw@host:6379 big=...".
 # VALKEY_URL (or the embedded server) is the store called "default".
 MEMADMIN_STORES = env_stores("MEMADMIN_STORES")
 MEMADMIN_VALKEY_PORT = env_int("MEMADMIN_VALKEY_PORT", 0, minimum=0, maximum=65535)
@@ -281,8 +281,8 @@ MEMADMIN_EMBEDDER_THREADS = env_int("MEMADMIN_EMBEDDER_THREADS", 1, minimum=1, m
 MEMADMIN_EMBEDDER_BATCH = env_int("MEMADMIN_EMBEDDER_BATCH", 16, minimum=1, maximum=256)
 # The dashboard's searches hide matches below this similarity unless "show weaker matches" is ticked.
 # 0.25 for the bundled all-MiniLM-L6-v2: on the demo data 95% of unrelated memories score below 0.23
-# and the best related one of every query but one is above 0.25 (README, "Search"). Another embedder
-# has another score scale: measure it and set this.
+# and the best related one of every query but one is above 0.25 (docs/configuration.md, this variable's
+# row). Another embedder has another score scale: measure it and set this.
 MEMADMIN_SEARCH_MIN_SCORE = env_float("MEMADMIN_SEARCH_MIN_SCORE", 0.25, minimum=0.0, maximum=1.0)
 
 MEMADMIN_LLM_PROVIDER = env_choice(

@@ -1,7 +1,8 @@
 """The dashboard's permission table (URL name -> capability) and the membership lookup behind every tenant view.
 
-Who has which capability is decided in ONE place, memadmin/memory/capabilities.py. Rules (DESIGN.md): not a
-member of the tenant -> 404 everywhere (no existence oracle); a member whose role lacks the capability -> 403.
+Who has which capability is decided in ONE place, memadmin/memory/capabilities.py. Rules (docs/security.md
+"Tenancy and scope"): not a member of the tenant -> 404 everywhere (no existence oracle); a member whose role
+lacks the capability -> 403.
 tests/tenants/views/test_permission_matrix.py walks the URLconf: a tenant URL without an entry here fails it.
 """
 

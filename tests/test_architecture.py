@@ -1,7 +1,7 @@
-"""The layering rules of DESIGN.md, read from the code: the memory service imports nothing from tenants, no
-import cycle exists among the project's modules (counting imports made inside functions), no module uses
-another's private names, every FT.* command is built in the index layer, and every streamed download goes
-through the one ending that makes a failure visible."""
+"""The layering rules (README.md "Architecture on one screen"), read from the code: the memory service imports
+nothing from tenants, no import cycle exists among the project's modules (counting imports made inside
+functions), no module uses another's private names, every FT.* command is built in the index layer, and every
+streamed download goes through the one ending that makes a failure visible."""
 
 import ast
 import re

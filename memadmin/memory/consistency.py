@@ -1,6 +1,6 @@
 """Index health and the per-app consistency monitor: what lets a deletion be proven without a SCAN.
 
-The argument (README "Why a count of 0 proves an erasure"): every hash under an
+The argument (docs/architecture.md "Why a count of 0 proves an erasure"): every hash under an
 app's prefix is in its index unless (a) the index could not hold it, which
 FT.INFO counts in ``hash_indexing_failures``, (b) the index is still reading
 keys in the background (``indexing``), or (c) the engine silently missed it

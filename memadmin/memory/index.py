@@ -1,6 +1,7 @@
 """The index layer: every FT.* command memadmin sends is built here, and nowhere else.
 
-One search index per app collection (DESIGN "Storage"). This module creates and
+One search index per app collection (Mem0's schema has no app_id field, so apps are kept
+apart physically, a collection each: docs/architecture.md). This module creates and
 adopts those indexes, reports their health (FT.INFO), and answers the queries
 the selectors and the deletion engine need: search, count, grouped counts,
 distinct values and cursor batches. Callers pass a rendered filter query

@@ -2,7 +2,7 @@
 
 mem0.MemoryClient (mem0ai 2.2.1) calls these paths; without an answer they fell into the API's 404, which the
 client reports as "memory not found". Each now gets a 400 (the client's ValidationError) whose message names
-the client method and says why, from the one table below (the README's method table says the same).
+the client method and says why, from the one table below (docs/api.md's method table says the same).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Create, dedupe, cancel and dispatch jobs. The Job row is the source of truth; Celery only delivers nudges.
 
-Every job_* function takes the caller's Scope first (DESIGN: services are keyword-only) and
+Every job_* function takes the caller's Scope first (keyword-only, like every service) and
 checks what the memory service would check, so a refusal (legal hold, role) happens at request
 time with a clear message instead of minutes later in a worker.
 """

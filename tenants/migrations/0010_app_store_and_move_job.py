@@ -1,4 +1,4 @@
-# Apps live on one memory store each (issue 13): existing apps are on the only store there was, "default".
+# Apps live on one memory store each (docs/scaling.md): existing apps are on the only store there was, "default".
 
 from django.db import migrations, models
 

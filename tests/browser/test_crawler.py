@@ -1,4 +1,4 @@
-"""The crawler (issue 11): every role walks every page it reaches by links from the demo data, in a real
+"""The crawler: every role walks every page it reaches by links from the demo data, in a real
 Chromium, pressing every button and submitting every form that does not destroy the demo; the destructive
 ones run on a throwaway tenant. It fails on a 5xx, an htmx answer that carries a whole page (<html> or a
 <header>), a console error (CSP refusals included), a count on the page that the store contradicts, and an
@@ -79,7 +79,7 @@ class Crawl:
             self.fragments.append(response)
 
     def check_fragments(self):
-        """An htmx answer is a fragment: a page inside the page (header, nav, h1 twice) is the bug of issue 11."""
+        """An htmx answer is a fragment: a page inside the page (header, nav, h1 twice) is a bug."""
         for response in self.fragments:
             try:
                 body = response.text()
@@ -336,7 +336,7 @@ def test_destructive_actions_on_a_throwaway_tenant_leave_every_count_true(throwa
     crawl.check_fragments()
     assert re.search(r"\b1 memory stored\b", page.locator(".page-head").inner_text())
 
-    # Revoking a key swapped a whole copy of the page into the row (issue 11; the crawler found it too).
+    # Revoking a key once swapped a whole copy of the page into the row (the crawler found it too).
     page.goto("/t/throwaway/keys/")
     page.get_by_label("Name").first.fill("doomed key")
     page.get_by_role("button", name=re.compile("Create")).click()

@@ -1,4 +1,4 @@
-"""Issue 11 #2 and #4 in a real Chromium: every HTMX action swaps the right target (a swapped response holding
+"""In-place updates in a real Chromium: every HTMX action swaps the right target (a swapped response holding
 <html> or a second <header> fails), and the page stays true after it — counts, chips, the CSV link — with one
 request per search."""
 

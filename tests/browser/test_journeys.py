@@ -1,4 +1,5 @@
-"""The three journeys of the dashboard issue, in a real headless Chromium."""
+"""The dashboard's journeys (support finds a user, an admin exports and erases one, an end user's link), and a
+tour of the admin pages, in a real headless Chromium."""
 
 import csv
 import io

@@ -1,5 +1,6 @@
 """In a real browser: a user whose ids hold "/", "..", "%2F" (written by a Mem0 OSS agent) and an app stored
-before the app_id alphabet can be looked at and followed link by link (issue 12, item 3)."""
+before the app_id alphabet can be looked at and followed link by link
+(each id travels percent-encoded in one path segment)."""
 
 import pytest
 from playwright.sync_api import expect

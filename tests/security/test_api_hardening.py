@@ -1,6 +1,12 @@
+<<<<<<< HEAD
 """delete_all never wipes a tenant, and offboards one app only for who may, batch PUT is all or nothing (item 8), failed
 API-key authentication is throttled per IP and locks a guessed prefix, audited (item 10); a job is seen only
 within the caller's tenant and, for an app-restricted key, its apps (issue 10)."""
+=======
+"""delete_all never wipes an app or a tenant, batch PUT is all or nothing, failed API-key authentication is
+throttled per IP and locks a guessed prefix, audited; a job is seen only within the caller's tenant and, for an
+app-restricted key, its apps."""
+>>>>>>> docs
 
 import json
 from urllib.parse import quote
@@ -173,7 +179,7 @@ def test_success_does_not_count(hostile_world, auth_limits):
     assert all(send(client, "get", "/v1/ping/").status_code == 200 for _ in range(10))
 
 
-# --- jobs (issue 10) ------------------------------------------------------------------------------
+# --- jobs: seen only within the caller's tenant and apps ----------------------------------------
 
 
 def _erasure_by_key(tenant, *app_ids: str):

@@ -1,5 +1,5 @@
 """The strict CSP in a real browser: the dashboard (htmx), the your-data page, Swagger UI and Redoc all
-work with no CSP violation in the console (issue 12 #13)."""
+work with no CSP violation in the console."""
 
 import os
 

@@ -1,4 +1,4 @@
-"""`manage.py check --deploy` is clean with the production environment README documents (issue 12 #14)."""
+"""`manage.py check --deploy` is clean with the production environment docs/security.md documents."""
 
 import os
 import secrets

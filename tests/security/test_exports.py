@@ -1,5 +1,5 @@
-"""Every export writer: CSV formula injection neutralised (item 5), a failure mid-stream ends visibly,
-logged and audited (item 4), and filenames survive non-ASCII ids (item 15)."""
+"""Every export writer: CSV formula injection neutralised, a failure mid-stream ends visibly,
+logged and audited, and filenames survive non-ASCII ids."""
 
 import csv
 import io

@@ -1,4 +1,4 @@
-"""A real data dir: every file 0600 (or stricter), every dir 0700, the dir itself 0700 (issue 12 #2)."""
+"""A real data dir: every file 0600 (or stricter), every dir 0700, the dir itself 0700."""
 
 import os
 import stat

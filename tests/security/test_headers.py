@@ -1,5 +1,5 @@
 """A strict Content-Security-Policy on every response, and no-store on everything that carries personal
-data (issue 12 #13). The browser half (htmx, Swagger UI, Redoc work with no CSP error) is test_csp_browser."""
+data. The browser half (htmx, Swagger UI, Redoc work with no CSP error) is test_csp_browser."""
 
 import pytest
 from django.core.cache import cache

@@ -1,4 +1,4 @@
-"""Every stored id reverses into a URL that loads (issue 12, item 3).
+"""Every stored id reverses into a URL that loads.
 
 user_id / agent_id / run_id / memory_id may contain ``/``, ``..`` or ``%2F``
 (Mem0 OSS agents write them straight into the collection); app_ids are slug-like

@@ -1,4 +1,4 @@
-"""The routes issue 14 added (the tenant as a Mem0 project, its members, the events feed, the refused platform
+"""The Mem0 interoperability routes (the tenant as a Mem0 project, its members, the events feed, the refused platform
 features), for every principal kind of one tenant (admin, support, viewer, unrestricted key, app-restricted key)
 at its own tenant and at the other's: who gets what, and that the other tenant is always "not found"."""
 

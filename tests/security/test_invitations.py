@@ -1,4 +1,4 @@
-"""People join a tenant only by accepting an invitation; the admin's side is no account oracle (issue 12 #9)."""
+"""People join a tenant only by accepting an invitation; the admin's side is no account oracle."""
 
 import re
 from datetime import timedelta

@@ -1,4 +1,4 @@
-"""Your-data links: they carry the issuer's apps (issue 12 #1) and an opaque token kept out of logs (#16)."""
+"""Your-data links: they carry the issuer's apps and an opaque token kept out of logs."""
 
 import base64
 import logging

@@ -1,4 +1,4 @@
-"""Login lockout: per username+IP, and per IP so one address cannot spray many usernames (issue 12 #16)."""
+"""Login lockout: per username+IP, and per IP so one address cannot spray many usernames."""
 
 import pytest
 from django.conf import settings

@@ -1,4 +1,4 @@
-"""The page pieces added for in-place updates (issue 11): the #counts partial (HX-Target: counts) and the
+"""The page pieces of in-place updates: the #counts partial (HX-Target: counts) and the
 recount header answer only inside the caller's scope, like the pages they belong to; a key row swap is the
 key's own tenant only."""
 

@@ -1,5 +1,5 @@
 """Untrusted input is bounded and valid before it is used: 400 in the API's error shape, never a 500,
-and nothing stored when a request is refused (issue 12, items 3, 4, 7, 11, 12)."""
+and nothing stored when a request is refused: ids, text, JSON bodies, filters, batches."""
 
 import json
 

@@ -1,4 +1,4 @@
-"""The scope rule (DESIGN.md, "The one rule: scope") across every selector and service: isolation across users,
+"""The scope rule (docs/security.md "Tenancy and scope") across every selector and service: isolation across users,
 apps and tenants for list, search, get, history, export, counts, add, update, delete and delete-matching, in
 both directions, for staff, end-user, API-key and offboarded-app scopes. How a Scope is built, and what each
 role may do with it, is test_scope.py.

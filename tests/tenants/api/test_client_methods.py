@@ -1,8 +1,8 @@
 """Every public method of mem0.MemoryClient and mem0.AsyncMemoryClient (and of their .project), called through
-the official client against a live server, gets the answer README's method table documents.
+the official client against a live server, gets the answer the method table of docs/api.md documents.
 
 The list of methods is read from the installed client with inspect: a method a new mem0ai release adds fails
-test_every_public_method_has_a_documented_answer until it is given an answer here (and in the README table).
+test_every_public_method_has_a_documented_answer until it is given an answer here (and in the docs/api.md table).
 No call may end in an unexplained 404 ("No such API endpoint.") or a 500.
 """
 
@@ -77,7 +77,7 @@ class Case:
     after: Callable[[Any], bool] | None = field(default=None)  # what must hold afterwards
 
 
-# One entry per public method: how the test calls it, and the answer README's table documents.
+# One entry per public method: how the test calls it, and the answer docs/api.md's table documents.
 CASES: dict[str, Case] = {
     "add": Case(lambda c, x: c.add("I like green tea.", user_id=USER, app_id="concierge_app"),
                 ok(lambda r, x: r["results"][0]["user_id"] == USER and r["results"][0]["event"] == "ADD")),
@@ -88,7 +88,7 @@ CASES: dict[str, Case] = {
     "update": Case(lambda c, x: c.update(x.memory_id, text="I drink espresso."),
                    ok(lambda r, x: r["memory"] == "I drink espresso.")),
     "delete": Case(lambda c, x: c.delete(x.memory_id), ok(lambda r, x: r["deleted"] == 1 and r["remaining"] == 0)),
-    # DeleteAllMemoryOptions(filters=...) travels as the Python repr of the dict in the query string (#5).
+    # DeleteAllMemoryOptions(filters=...) travels as the Python repr of the dict in the query string.
     "delete_all": Case(
         lambda c, x: c.delete_all(DeleteAllMemoryOptions(
             filters={"AND": [{"user_id": USER}, {"app_id": "concierge_app"}]})),
@@ -156,12 +156,12 @@ def test_every_public_method_has_a_documented_answer():
         assert client_methods(client_cls, project_cls) == set(CASES), client_cls.__name__
 
 
-def test_the_readme_table_lists_every_method():
+def test_the_api_docs_table_lists_every_method():
     from pathlib import Path
 
-    readme = (Path(__file__).resolve().parents[3] / "README.md").read_text()
-    section = readme[readme.index("### Every client method") :]
-    section = section[: section.index("\n### ")]
+    doc = (Path(__file__).resolve().parents[3] / "docs" / "api.md").read_text()
+    section = doc[doc.index("## Every client method") :]
+    section = section[: section.index("\n## ")]
     listed = set()
     for row in section.splitlines():
         if row.startswith("| `"):

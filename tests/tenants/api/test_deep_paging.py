@@ -1,4 +1,4 @@
-"""Paging to the end (issue 10): 25,000 memories of one app, by API page numbers and by the dashboard's
+"""Paging to the end (docs/architecture.md): 25,000 memories of one app, by API page numbers and by the dashboard's
 keyset cursor, with ties on created_at: no duplicates, no gaps, exact total."""
 
 import re

@@ -1,4 +1,4 @@
-"""GET /v1/jobs/<id>/: an API caller follows the erasure its 202 started, to the receipt (issue 10, item 4).
+"""GET /v1/jobs/<id>/: an API caller follows the erasure its 202 started, to the receipt, within its scope.
 
 Jobs run in-process with run_job (the test transaction never commits, so no Celery message goes out)."""
 # ruff: noqa: F811  (pytest fixtures imported by name are used as arguments)

@@ -1,4 +1,4 @@
-"""Erasure at scale (issue 10): per-person work never walks other keys, an unhealthy index falls back to a
+"""Erasure at scale: per-person work never walks other keys, an unhealthy index falls back to a
 SCAN job, and a large erasure is a resumable job with a receipt."""
 
 import json

@@ -22,15 +22,15 @@ from tenants.webhooks import services
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune, retry_delay, sign, webhook_deliver
 from tests.tenants.webhooks.conftest import pending
 
-README = Path(__file__).resolve().parents[3] / "README.md"
+WEBHOOKS_DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
 
 
-def readme_verify():
-    """The verification snippet of the README's Webhooks section, run as written."""
-    block = re.search(r"```python\n(import base64.*?def verify\(secret.*?)```", README.read_text(), re.S)
-    assert block, "README has no webhook verification snippet"
+def documented_verify():
+    """The verification snippet of docs/webhooks.md ("Signature and replay"), run as written."""
+    block = re.search(r"```python\n(import base64.*?def verify\(secret.*?)```", WEBHOOKS_DOC.read_text(), re.S)
+    assert block, "docs/webhooks.md has no webhook verification snippet"
     namespace: dict = {}
-    exec(block.group(1), namespace)  # noqa: S102 - our own README
+    exec(block.group(1), namespace)  # noqa: S102 - our own documentation
     return namespace["verify"]
 
 
@@ -48,9 +48,9 @@ def test_a_memory_add_is_delivered_signed_with_ids_only(world, hook, receiver):
     [delivery] = pending()
     assert webhook_deliver(delivery_id=delivery.pk) == "succeeded"
     [request] = receiver.wait_for(1)
-    # Verified by an independent implementation of Standard Webhooks, and by the README's snippet.
+    # Verified by an independent implementation of Standard Webhooks, and by the documented snippet.
     payload = standardwebhooks.Webhook(webhook.secret).verify(request.body, request.headers)
-    readme_verify()(webhook.secret, request.headers, request.body)
+    documented_verify()(webhook.secret, request.headers, request.body)
     assert payload["type"] == "memory_add" and payload["project_id"] == "acme" and payload["app_id"] == "concierge_app"
     assert payload["data"]["memory_id"] == record.id and payload["data"]["user_id"] == "alice"
     assert payload["event_details"] == {"id": record.id, "event": "ADD"}  # Mem0's shape
@@ -66,7 +66,7 @@ def test_the_signature_catches_another_secret_a_changed_body_and_a_replay(world,
     add(world)
     webhook_deliver(delivery_id=pending()[0].pk)
     [request] = receiver.wait_for(1)
-    verify = readme_verify()
+    verify = documented_verify()
     with pytest.raises(ValueError):
         verify(services.new_secret(), request.headers, request.body)
     with pytest.raises(ValueError):
