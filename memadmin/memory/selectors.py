@@ -34,7 +34,7 @@ CURSOR_TTL = 3600
 # Pages one request may walk forward from the nearest remembered boundary: each step is an FT.SEARCH per
 # app, so a jump to page 1,000,000 of a cold result would hold a worker for minutes.
 MAX_PAGE_WALK = 1000
-MAX_TOP_K = 100
+MAX_TOP_K = 1000  # as the Mem0 Platform allows
 KNN_CANDIDATES = 100
 
 

@@ -195,8 +195,9 @@ class MemoryPageSerializer(serializers.Serializer):
 class SearchRequestSerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000)
     filters = FiltersField(help_text="Required: there is no global bucket.")
-    top_k = serializers.IntegerField(required=False, min_value=1, max_value=100, default=10)
-    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.0)
+    top_k = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=10)
+    # Mem0's default: a similarity under 0.1 is noise, not a match.
+    threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.1)
     rerank = serializers.BooleanField(required=False, allow_null=True, help_text="Accepted and ignored.")
 
 

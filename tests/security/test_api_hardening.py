@@ -1,12 +1,6 @@
-<<<<<<< HEAD
-"""delete_all never wipes a tenant, and offboards one app only for who may, batch PUT is all or nothing (item 8), failed
-API-key authentication is throttled per IP and locks a guessed prefix, audited (item 10); a job is seen only
-within the caller's tenant and, for an app-restricted key, its apps (issue 10)."""
-=======
-"""delete_all never wipes an app or a tenant, batch PUT is all or nothing, failed API-key authentication is
-throttled per IP and locks a guessed prefix, audited; a job is seen only within the caller's tenant and, for an
-app-restricted key, its apps."""
->>>>>>> docs
+"""delete_all never wipes a tenant and offboards one app only for who may, batch PUT is all or nothing, failed
+API-key authentication is throttled per IP and locks a guessed prefix, audited; a job is seen only within the
+caller's tenant and, for an app-restricted key, its apps."""
 
 import json
 from urllib.parse import quote

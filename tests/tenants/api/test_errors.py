@@ -244,3 +244,17 @@ def test_legal_hold_blocks_api_deletions_with_409(world, api):
         body = _error(response, 409, "conflict")
         assert "legal hold" in body["detail"] and body["error"]["status"] == "legal_hold"
     assert api.get(f"/v1/memories/{memory_id}/").status_code == 200
+
+
+def test_search_top_k_up_to_1000_and_mem0s_default_threshold(world, api):
+    """top_k is bounded where the Mem0 Platform bounds it (1000), and the default threshold is Mem0's 0.1: a match
+    scoring under it is not returned unless the caller asks for threshold=0."""
+    api.as_key(world.acme_key)
+    api.post("/v3/memories/add/", {"messages": "I keep bees on the roof.", "user_id": "u1"}, format="json")
+    post = lambda body: api.post("/v3/memories/search/", body, format="json")  # noqa: E731
+    assert post({"query": "q", "filters": {"user_id": "u1"}, "top_k": 1000}).status_code == 200
+    _error(post({"query": "q", "filters": {"user_id": "u1"}, "top_k": 1001}), 400)
+    unrelated = "quarterly tax filing deadlines for corporations"
+    everything = post({"query": unrelated, "filters": {"user_id": "u1"}, "threshold": 0}).json()["results"]
+    assert len(everything) == 1 and everything[0]["score"] < 0.1  # the one memory, scoring as noise
+    assert post({"query": unrelated, "filters": {"user_id": "u1"}}).json()["results"] == []
