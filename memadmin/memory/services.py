@@ -138,8 +138,6 @@ def memory_add(
         )
     records = []
     for item in result.get("results", []):
-        if item.get("event") == "UPDATE" and _deleted_meanwhile(app.collection, item["id"]):
-            continue  # infer chose to rewrite a memory that a deletion erased meanwhile: it stays erased
         record = MemoryRecord(
             id=item["id"], app_id=app.app_id, memory=item.get("memory", ""), user_id=user_id,
             agent_id=agent_id, run_id=run_id, metadata=dict(metadata or {}),

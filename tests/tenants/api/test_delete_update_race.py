@@ -23,7 +23,9 @@ import pytest
 from mem0 import MemoryClient
 from mem0.exceptions import MemoryNotFoundError
 
-from memadmin.memory import history, index
+from memadmin.memory import history, index, services
+from memadmin.memory.scope import scope_for_api_key
+from tenants.models import TenantAPIKey
 from tests.memadmin.memory.rawhash import keys_of, put_many
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,3 +139,33 @@ def test_deleted_memories_stay_deleted_when_updates_race_them(live_world, live_s
     print(f"\n{TRIALS} delete/update races in {raced:.1f} s (odd trials offset by {base} ms more): "
           f"updates {dict(updates)}; lost inside the update: {dict(lost)}; "
           f"updates that won, by offset in ms: {dict(sorted(offsets_won.items()))}")  # fmt: skip
+
+
+def test_a_batch_update_stops_with_a_404_at_a_memory_deleted_while_it_ran(world, api, raw_valkey, monkeypatch):
+    """The deletion runs between Mem0's read and its write of the batch's second memory (the deterministic
+    ordering of the race above, through the API): that memory stays deleted and the answer says so."""
+    scope = scope_for_api_key(TenantAPIKey.objects.get(name="acme-server"))
+    collection = world.acme_concierge.collection_name
+    index.ensure(collection)
+    first, second = put_many(raw_valkey, collection, [{"text": f"{SECRET} #{n}", "user_id": USER} for n in range(2)])
+    vector_store = index.mem0(collection).vector_store
+    real_get = vector_store.get
+
+    def read_then_delete(vector_id):
+        found = real_get(vector_id)
+        if vector_id == second:
+            services.memory_delete(scope=scope, memory_id=second)
+        return found
+
+    monkeypatch.setattr(vector_store, "get", read_then_delete)
+    response = api.as_key(world.acme_key).put(
+        "/v1/batch/", {"memories": [{"memory_id": m, "text": "renewed"} for m in (first, second)]}, format="json"
+    )
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["message"] == (
+        f"Memory {second} was deleted while the batch ran: the 1 memories before it were updated, it and those "
+        "after it were not."
+    )
+    assert raw_valkey.hget(f"mem0:{collection}:{first}", "memory") == b"renewed"
+    assert not raw_valkey.exists(f"mem0:{collection}:{second}")
+    assert history.history_for(collection, [second]) == {second: []}
