@@ -203,9 +203,9 @@ def key_prefix(collection: str) -> str:
 # --- writes that never re-create a deleted memory ----------------------------------------
 
 # A memory's hash is rewritten only while it exists, checked and written in one step on the server: a
-# deletion that lands between a write's read and its HSET (an update spends ~10 ms embedding in between)
-# makes the write a no-op instead of bringing the erased memory back. One key per script, as cluster
-# mode needs. Returns 1 when written, 0 when the hash was gone.
+# deletion that lands between a write's read and its HSET makes the write a no-op instead of bringing the
+# erased memory back. One key per script, as cluster mode needs. Returns 1 when written, 0 when the hash
+# was gone. No tombstones: nothing to expire, and an id may be used again.
 _HSET_EXISTING = """
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV))
@@ -223,11 +223,9 @@ def _flat(mapping: dict) -> list:
     return [part for pair in mapping.items() for part in pair]
 
 
-def hset_existing(collection: str, key: str, mapping: dict, *, pipe=None) -> bool:
-    """HSET ``mapping`` into ``key`` only if the hash still exists; False when it was deleted. With ``pipe``
-    the script is queued and the caller reads its 1/0 from the pipeline's replies."""
-    target = pipe if pipe is not None else client(collection)
-    return bool(target.eval(_HSET_EXISTING, 1, key, *_flat(mapping)))
+def hset_existing(collection: str, key: str, mapping: dict) -> bool:
+    """HSET ``mapping`` into ``key`` only if the hash still exists; False when it was deleted."""
+    return bool(client(collection).eval(_HSET_EXISTING, 1, key, *_flat(mapping)))
 
 
 def hset_new(pipe, key: str, mapping: dict) -> None:
@@ -242,8 +240,8 @@ def _guarded_store_class():
     class GuardedValkeyDB(ValkeyDB):
         """Mem0's valkey store whose ``update`` writes only to a hash that still exists.
 
-        Mem0's update reads the record, embeds the new text, then rewrites the whole hash with HSET, which
-        re-creates a record deleted in between (and its history row then brings the erased text back).
+        Mem0's update embeds the new text, reads the record, then rewrites the whole hash with HSET, which
+        re-creates a record deleted after the read (and its history row then brings the erased text back).
         Mem0 builds the hash exactly as before, on a per-call view whose client runs HSET as the
         conditional script; a lost race raises NotFound before Mem0 writes its history row."""
 

@@ -1,10 +1,11 @@
 """A deletion stays deleted, under real concurrent requests of the official mem0.MemoryClient.
 
 Each trial starts an update of one memory and, 0-20 ms later, its deletion (several trials at once, so the
-server is as busy as with many agents). Mem0's update reads the record, embeds the new text and rewrites
-the whole hash: before memadmin guarded that write, a deletion that answered 200 was followed by the
-update's HSET, and the memory was back with its erased text in history (4 of 464 trials), and an update
-whose memory went while it ran answered 500 (KeyError from Mem0's valkey store) in 25 of 40.
+server is as busy as with many agents; half the trials wait longer, see _calibrate). An update finds the
+memory, embeds the new text, and Mem0 reads the record and rewrites the whole hash: before memadmin
+guarded that write, a deletion that answered 200 was followed by the update's HSET, and the memory was
+back with its erased text in history (4 of 464 trials), and an update whose memory went while it ran
+answered 500 (KeyError from Mem0's valkey store) in 25 of 40.
 
 Afterwards no trial's memory is alive by get, search, get_all or its raw key, no history row holds its
 text, and no request answered other than 200 or (an update that lost) 404. The memories are written
