@@ -3,8 +3,8 @@ memadmin export, validated like API writes, written in Mem0 OSS's hash layout wi
 
 Two steps per batch, so a job can journal between them and count exactly once after a crash:
 ``memory_import_plan`` decides which rows are new (skipping ids already stored and a text the same user
-already has, by Mem0's hash), ``memory_import_write`` embeds and writes them (HSET of the same fields and
-INSERT OR IGNORE of the same history rows: writing a batch twice changes nothing).
+already has, by Mem0's hash), ``memory_import_write`` embeds and writes them (a hash created only where none
+is, and INSERT OR IGNORE of the same history rows: writing a batch twice changes nothing).
 """
 
 from __future__ import annotations
@@ -165,7 +165,7 @@ def memory_import_plan(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> I
         raise NotFound()
     prefix = store.key_prefix(app.collection)
     with store.store_errors():
-        pipe = store.client().pipeline(transaction=False)
+        pipe = store.client(app.collection).pipeline(transaction=False)
         for row in rows:
             pipe.exists(f"{prefix}{row.id}")
         stored = pipe.execute()
@@ -199,18 +199,21 @@ def _fields(row: ImportRow, vector) -> dict:
 
 
 def memory_import_write(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> dict:
-    """Embed the rows in one batch and write them with their history; {"memories", "history_rows"}."""
+    """Embed the rows in one batch and write them with their history; {"memories", "existing",
+    "history_rows"}. Each hash is created only where none is (atomically, on the server): a row whose id
+    was stored since the plan is counted in ``existing`` and the memory there is left as it is, so an
+    import never overwrites a memory, nor rewrites one that a deletion is removing."""
     app = _import_app(scope, app_id)
     if not rows:
-        return {"memories": 0, "history_rows": 0}
+        return {"memories": 0, "existing": 0, "history_rows": 0}
     vectors = index.embed_many(app.collection, [row.memory for row in rows])
     prefix = store.key_prefix(app.collection)
     with store.store_errors():
-        pipe = store.client().pipeline(transaction=False)
+        pipe = store.client(app.collection).pipeline(transaction=False)
         for row, vector in zip(rows, vectors):
-            pipe.hset(f"{prefix}{row.id}", mapping=_fields(row, vector))
-        pipe.execute()
+            store.hset_new(pipe, f"{prefix}{row.id}", _fields(row, vector))
+        created = sum(int(reply) for reply in pipe.execute())
     history_rows = history_import(app.collection, [entry for row in rows for entry in row.history])
     audit_record(scope=scope, action="memory.import", app_id=app.app_id, memory_ids=[row.id for row in rows],
                  details={"history_rows": history_rows})  # fmt: skip
-    return {"memories": len(rows), "history_rows": history_rows}
+    return {"memories": created, "existing": len(rows) - created, "history_rows": history_rows}

@@ -11,9 +11,9 @@ between the two halves, and unfreezes it at the end.
    (idempotent, so a resumed batch is simply copied again); then verify: the
    keys under the prefix are as many on the target as on the source, and the
    target's index, built with Mem0's schema over them (index.build), holds
-   every one with no indexing failure. A difference (something deleted or
-   written on the source during the copy) starts another pass from a cleared
-   target, up to MAX_PASSES.
+   every one with no indexing failure, and no key on the target is gone from
+   the source. A difference (something deleted or written on the source during
+   the copy) starts another pass from a cleared target, up to MAX_PASSES.
 2. ``app_source_drop`` (after the switch): SCAN the source again; a key the
    target lacks (written there by a Mem0 OSS agent after the copy) is copied
    first, then the batch is unlinked; the source's index and memadmin's keys
@@ -91,6 +91,23 @@ def _copy(keys: list[bytes], source: str, target: str) -> int:
     return copied
 
 
+def _gone_from_source(collection: str, source: str, target: str, batch_size: int) -> int:
+    """Keys copied to the target that the source no longer has: deleted there during the copy (an agent
+    using Mem0 directly; memadmin's own deletions wait for the move). Equal counts do not prove the copy:
+    one deletion and one new memory balance, and the deleted memory would live on in the target."""
+    gone, scan_cursor = 0, 0
+    while True:
+        scan_cursor, keys = _scan(collection, target, scan_cursor, batch_size)
+        if keys:
+            with store.store_errors():
+                pipe = store.client(on=source).pipeline(transaction=False)
+                for key in keys:
+                    pipe.exists(key)
+                gone += sum(1 for there in pipe.execute() if not there)
+        if scan_cursor == 0:
+            return gone
+
+
 def _unlink(keys: list[bytes], on: str) -> int:
     if not keys:
         return 0
@@ -146,20 +163,23 @@ def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: 
             progress(cursor)
         elif phase == "verify":
             source_keys, target_keys = key_count(collection, source), key_count(collection, target)
+            gone = _gone_from_source(collection, source, target, batch_size)
             built = index.build(collection, on=target)
             cursor["verified"] = {
                 "source_keys": source_keys, "target_keys": target_keys, "target_documents": built.num_docs,
                 "target_indexing_failures": built.failures, "target_indexing": built.indexing, "at": _now(),
+                "target_keys_gone_from_source": gone,
             }  # fmt: skip
-            if source_keys != target_keys:
+            if source_keys != target_keys or gone:
                 if cursor["pass"] >= MAX_PASSES:
                     raise Conflict(
                         f"The source kept changing during the copy ({source_keys} keys there, {target_keys} copied, "
-                        f"after {cursor['pass']} passes): an agent may be writing to it with Mem0 directly. "
+                        f"{gone} copied keys deleted there since, after {cursor['pass']} passes): an agent may be "
+                        "writing to it with Mem0 directly. "
                         "Stop it and run the move again."
                     )
-                logger.warning("Move of %s: %s keys on the source, %s on the target; copying again",
-                               collection, source_keys, target_keys)  # fmt: skip
+                logger.warning("Move of %s: %s keys on the source, %s on the target, %s of them deleted on the "
+                               "source since; copying again", collection, source_keys, target_keys, gone)  # fmt: skip
                 cursor.update(phase="clear", scan=0, **{"pass": cursor["pass"] + 1})
             elif not built.exists or built.indexing or built.failures or built.num_docs != target_keys:
                 raise Conflict(

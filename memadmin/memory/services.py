@@ -162,25 +162,62 @@ def memory_update(
     metadata = clean_metadata(metadata)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = _writable_app(scope, record.app_id)
+    key = f"{store.key_prefix(app.collection)}{record.id}"
     with store.store_errors():
-        _strip_identity_from_metadata(app.collection, f"{store.key_prefix(app.collection)}{record.id}")
-        index.mem0(app.collection).update(record.id, text=text.strip(), metadata=metadata)
+        if not _strip_identity_from_metadata(app.collection, key):
+            raise _lost_to_deletion(record.id, "before its metadata was cleaned")
+        try:
+            # Mem0's store is guarded (store.py): its HSET writes only while the hash exists, else NotFound.
+            index.mem0(app.collection).update(record.id, text=text.strip(), metadata=metadata)
+        except KeyError:
+            # Mem0's valkey store read nothing ("Vector with ID ... not found"): deleted since memory_find.
+            if store.client(app.collection).exists(key):
+                raise
+            raise _lost_to_deletion(record.id, "before Mem0 read it") from None
+        except NotFound:
+            raise _lost_to_deletion(record.id, "between Mem0's read and its write") from None
+        if _deleted_meanwhile(app.collection, record.id):
+            raise _lost_to_deletion(record.id, "after Mem0's write; its history row was erased again")
     audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
                  memory_ids=[record.id])  # fmt: skip
     return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
 
 
-def _strip_identity_from_metadata(collection: str, key: str) -> None:
+def _lost_to_deletion(memory_id: str, when: str) -> NotFound:
+    # An update and a deletion of one memory raced and the deletion won: the update is a 404 and wrote nothing.
+    logger.info("Update of memory %s lost to its deletion %s.", memory_id, when)
+    return NotFound()
+
+
+def _strip_identity_from_metadata(collection: str, key: str) -> bool:
     """Mem0's update rebuilds the hash from a payload where metadata keys override the TAGs (mem0 #6655):
-    a user_id an agent smuggled into metadata would move the memory to that user. Drop such keys first."""
+    a user_id an agent smuggled into metadata would move the memory to that user. Drop such keys first.
+    False when the hash was deleted meanwhile."""
     raw = store.client(collection).hget(key, "metadata")
     try:
         metadata = json.loads(raw) if raw else None
     except ValueError:
-        return
+        return True
     if isinstance(metadata, dict) and IDENTITY_KEYS & metadata.keys():
         clean = {k: v for k, v in metadata.items() if k not in IDENTITY_KEYS}
-        store.client(collection).hset(key, "metadata", json.dumps(clean))
+        # A plain HSET after a deletion would leave a hash of one field: the memory's id alive again.
+        return store.hset_existing(collection, key, {"metadata": json.dumps(clean)})
+    return True
+
+
+def _deleted_meanwhile(collection: str, memory_id: str) -> bool:
+    """After Mem0 wrote to an existing memory: True, with its history rows erased again, if it is gone.
+
+    Mem0 writes its history row (old and new text) after the HSET. A deletion between the two erases the
+    history first and the row lands after it: the erased text would be back. So the hash is checked once the
+    row is written. Either the deletion's UNLINK came before this check (then the rows go here) or after it
+    (then the deletion's own history erasure, which follows its UNLINK, runs after the row was written):
+    the row never outlives both."""
+    with store.store_errors():
+        if store.client(collection).exists(f"{store.key_prefix(collection)}{memory_id}"):
+            return False
+    history_delete(collection, [memory_id])
+    return True
 
 
 # --- deletions --------------------------------------------------------------------

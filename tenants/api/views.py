@@ -627,8 +627,12 @@ def memory_batch(request) -> Response:
         for record in records:
             if not scope.app(record.app_id).writable:
                 raise Conflict(f"{scope.app(record.app_id).frozen_message()} Nothing in the batch was changed.")
-        for item, record in zip(items, records):
-            _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)
+        for done, (item, record) in enumerate(zip(items, records)):
+            try:
+                _update(scope, record.id, item.get("text"), item.get("metadata"), record=record)
+            except NotFound:  # deleted while the batch ran: that deletion stands, and the batch stops here
+                raise NotFound(f"Memory {record.id} was deleted while the batch ran: the {done} memories before "
+                               "it were updated, it and those after it were not.") from None  # fmt: skip
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = _valid(s.BatchDeleteSerializer, request.data)["memories"]
     records = _batch_records(scope, items)

@@ -287,7 +287,11 @@ def _import_step(run: Run, scope, app_id: str, batch: list[tuple[int, ImportRow]
         cursor["pending"] = {"until": batch[-1][0], "ids": [row.id for row in new]}
         run.save(cursor)
     written = memory_import_write(scope=scope, app_id=app_id, rows=new)
-    cursor["imported"] += written["memories"]
+    if pending:  # the run that crashed may have created some of these rows already: they count once, here
+        cursor["imported"] += written["memories"] + written["existing"]
+    else:  # an id stored by someone else since the plan was left alone: a duplicate
+        cursor["imported"] += written["memories"]
+        cursor["duplicate_ids"] += written["existing"]
     # A resumed batch may have written its history before the crash (INSERT OR IGNORE then writes 0 rows).
     cursor["history_rows"] += sum(len(row.history) for row in new) if pending else written["history_rows"]
     cursor["done"] += len(new)

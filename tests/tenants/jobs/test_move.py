@@ -19,6 +19,7 @@ from memadmin.memory.models import AuditEvent
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_cancel, job_erase_user, job_move_app, job_offboard_app
 from tenants.models import App, Job
+from tests.memadmin.memory.rawhash import put
 from tests.tenants.jobs.conftest import keys_of
 
 
@@ -154,6 +155,27 @@ def test_a_change_on_the_source_during_the_copy_starts_another_pass(stores, load
                             progress=progress, batch_size=50)  # fmt: skip
     assert cursor["pass"] == 2 and cursor["verified"]["target_keys"] == cursor["verified"]["source_keys"] == 199
     assert on(stores.second, stores.concierge) == 199
+
+
+def test_a_deletion_on_the_source_balanced_by_a_new_memory_is_not_copied_back(stores, load):
+    load(stores.concierge, 200)
+    collection = stores.concierge.collection_name
+    taken = {}
+
+    def progress(cursor):
+        # Agents using Mem0 directly: one deletes a memory the copy has taken, another adds one. The counts
+        # stay equal (200 and 200); the deleted memory must still not live on in the target.
+        if cursor.get("phase") == "verify" and not taken:
+            taken["victim"] = next(stores.default.scan_iter(match=f"mem0:{collection}:*"))
+            stores.default.unlink(taken["victim"])
+            put(stores.default, collection, text="added by an agent during the copy", user_id="u0")
+
+    App.objects.filter(pk=stores.concierge.pk).update(status="moving")
+    cursor = moves.app_copy(scope=stores.scope(), app_id="concierge_app", target="second", cursor={},
+                            progress=progress, batch_size=50)  # fmt: skip
+    assert cursor["pass"] == 2 and cursor["verified"]["target_keys_gone_from_source"] == 0
+    assert cursor["verified"]["target_keys"] == cursor["verified"]["source_keys"] == 200
+    assert not stores.second.exists(taken["victim"]) and on(stores.second, stores.concierge) == 200
 
 
 def test_writes_are_refused_and_deletions_wait_during_the_move(stores):
