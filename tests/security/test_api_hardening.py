@@ -22,7 +22,7 @@ def _total(world, slug="acme"):
     return selectors.memory_counts(scope=scope).total
 
 
-# --- item 6 ---------------------------------------------------------------------------------------
+# --- deleting a whole app ---------------------------------------------------------------------
 
 # One app named alone is the Mem0 Platform's way to offboard it; anything wider, or an app with a wildcard, is a 400.
 ONE_APP = [
@@ -90,7 +90,7 @@ def test_delete_all_by_user_within_an_app_still_works(hostile_world):
     assert json.loads(response.content)["deleted"] == 1
 
 
-# --- item 8 ---------------------------------------------------------------------------------------
+# --- batch PUT, all or nothing ----------------------------------------------------------------
 
 
 @pytest.mark.parametrize("bad", [
@@ -120,7 +120,7 @@ def test_batch_put_whose_second_memory_is_not_found_writes_nothing(hostile_world
     assert json.loads(send(client, "get", f"/v1/memories/{first.id}/").content) == before
 
 
-# --- item 10 --------------------------------------------------------------------------------------
+# --- failed key authentication ---------------------------------------------------------------
 
 
 @pytest.fixture
