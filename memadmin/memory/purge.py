@@ -286,7 +286,7 @@ def history_purge() -> dict:
 # --- a run --------------------------------------------------------------------------------
 
 
-def _lead(last: dict | None) -> float:
+def lead_seconds(last: dict | None) -> float:
     """How long before the due time a purge starts: one beat, twice the last run and a margin, at most half
     the window (the other half is when erasures gather for one rewrite)."""
     return min(window() / 2, interval() + 2 * float((last or {}).get("seconds") or 5) + 5)
@@ -343,9 +343,9 @@ def purge_due(*, force: bool = False, wait: bool = True) -> dict:
     if not force:
         if not pending:
             return {"ran": False, "pending": {}}
-        first = min(p["first"] for p in pending.values())
-        if now < first + window() - _lead(previous):
-            return {"ran": False, "pending": pending, "starts_in": round(first + window() - _lead(previous) - now, 1)}
+        starts = min(p["first"] for p in pending.values()) + window() - lead_seconds(previous)
+        if now < starts:
+            return {"ran": False, "pending": pending, "starts_in": round(starts - now, 1)}
     token = _locked(REWRITE_TIMEOUT_SECONDS + 600)
     if token is None:
         return {"ran": False, "pending": pending, "busy": "another purge is running"}

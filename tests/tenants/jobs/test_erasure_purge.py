@@ -17,7 +17,9 @@ from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export, job_import
 from tenants.jobs.tasks import erasure_purge
 from tenants.links import data_link_issue
-from tenants.models import Job, TenantAPIKey
+from tenants.models import Job, TenantAPIKey, WebhookDelivery
+from tenants.webhooks.delivery import webhook_deliver
+from tenants.webhooks.services import EVENTS, webhook_create
 from tests.factories import two_tenant_world
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,9 +68,12 @@ def _first_id(answer) -> str:
     return results[0]["id"]
 
 
-def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_server, world, mem0_client):
+def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_server, world, mem0_client, receiver):
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10
     client = mem0_client
+    admin = scope_for_membership(world.acme_admin)
+    # A webhook that opted in to texts: its delivery log is in the database the search reads.
+    webhook_create(scope=admin, name="with text", url=receiver.url, event_types=list(EVENTS), include_text=True)
     erased: dict[str, str] = {}
     kept = token("KEEP")
     client.add([{"role": "user", "content": kept}], user_id="u_keep", infer=False)
@@ -84,7 +89,6 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
     erased["person 1"], erased["person 2"] = token("PA"), token("PB")
     for text in (erased["person 1"], erased["person 2"]):
         client.add([{"role": "user", "content": text}], user_id="u_del", infer=False)
-    admin = scope_for_membership(world.acme_admin)
     export = job_export(scope=admin, app_id=None)
     run_job(export.pk)
     export.refresh_from_db()
@@ -119,6 +123,10 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
     upload.write_text(json.dumps([{"memory": erased["import"], "user_id": "u_imp"}])[:-1])
     job = job_import(scope=admin, app_id="concierge_app", source=upload, filename="memories.json", move=True)
     assert run_job(job.pk) == Job.State.FAILED
+
+    for delivery in WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING):
+        webhook_deliver(delivery_id=delivery.pk)
+    assert WebhookDelivery.objects.filter(event_type="memory_add").count() >= 9
 
     # The worker's pass, as beat runs it (every purge.interval() s): nothing before the window's first half.
     assert purge.pending_stores()
