@@ -12,17 +12,17 @@ import pytest
 from django.test import Client
 
 from memadmin.memory import purge
+from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_membership
+from tenants.jobs.exports import exports_dir
 from tenants.jobs.runners import run_job
-from tenants.jobs.services import job_export, job_import
+from tenants.jobs.services import erasure_request, job_erase_user, job_export, job_import
 from tenants.jobs.tasks import erasure_purge
 from tenants.links import data_link_issue
 from tenants.models import Job, TenantAPIKey, WebhookDelivery
 from tenants.webhooks.delivery import webhook_deliver
 from tenants.webhooks.services import EVENTS, webhook_create
 from tests.factories import two_tenant_world
-
-pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def token(label: str) -> str:
@@ -48,17 +48,17 @@ def found_in(needle: str, paths: list[Path]) -> list[str]:
 
 
 @pytest.fixture
-def world(transactional_db):
+def live_world(transactional_db):
     w = two_tenant_world()
     _, w.key = TenantAPIKey.objects.create_key(name="acme-server", tenant=w.acme)
     return w
 
 
 @pytest.fixture
-def mem0_client(live_server, world):
+def mem0_client(live_server, live_world):
     from mem0 import MemoryClient
 
-    client = MemoryClient(api_key=world.key, host=live_server.url)
+    client = MemoryClient(api_key=live_world.key, host=live_server.url)
     yield client
     client.client.close()
 
@@ -68,10 +68,12 @@ def _first_id(answer) -> str:
     return results[0]["id"]
 
 
-def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_server, world, mem0_client, receiver):
+@pytest.mark.django_db(transaction=True)
+def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_server, live_world, mem0_client,
+                                                             receiver):  # fmt: skip
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10
     client = mem0_client
-    admin = scope_for_membership(world.acme_admin)
+    admin = scope_for_membership(live_world.acme_admin)
     # A webhook that opted in to texts: its delivery log is in the database the search reads.
     webhook_create(scope=admin, name="with text", url=receiver.url, event_types=list(EVENTS), include_text=True)
     erased: dict[str, str] = {}
@@ -162,7 +164,6 @@ def test_stray_uploads_and_exports_go_after_the_window_and_a_running_imports_fil
     import os
 
     from tenants.imports import imports_dir
-    from tenants.jobs.exports import exports_dir
     from tenants.jobs.sweep import files_sweep
 
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10
@@ -194,3 +195,42 @@ def test_the_management_command_purges_now_and_says_what_it_did(valkey_server, d
     printed = out.getvalue()
     assert "Store default: purged (aof=rewritten, rdb=no RDB snapshot" in printed and "complete in" in printed
     assert purge.pending_stores() == {}
+
+
+def _export(scope, app_id):
+    job = job_export(scope=scope, app_id=app_id)
+    run_job(job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def test_a_persons_erasure_job_deletes_the_exports_that_may_hold_them_and_says_so(world, load):
+    load(world.concierge, 30, users=3)
+    scope = world.scope()
+    concierge, sports = _export(scope, "concierge_app"), _export(scope, "sports_portal")
+    assert concierge.state == sports.state == Job.State.SUCCEEDED
+    job, _ = job_erase_user(scope=scope, user_id="user-1")
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    job.refresh_from_db()
+    concierge.refresh_from_db()
+    assert job.receipt["exports_deleted"] == 1 and job.receipt["remaining"] == 0
+    assert concierge.result_file == "" and not any(exports_dir().glob(f"*{str(concierge.pk)[:8]}*"))
+    assert Path(Job.objects.get(pk=sports.pk).result_file).exists()  # the person had nothing in that app
+
+
+def test_an_export_being_written_when_an_erasure_ends_throws_its_file_away(world, load, monkeypatch):
+    from tenants.jobs import runners
+
+    load(world.concierge, 30, users=3)
+    scope = world.scope()
+    write = runners.write_export
+
+    def erased_meanwhile(**kwargs):
+        written = write(**kwargs)
+        assert erasure_request(scope=scope, filters=filter_from_fields(user_id="user-1")).deleted == 10
+        return written
+
+    monkeypatch.setattr(runners, "write_export", erased_meanwhile)
+    job = _export(scope, "concierge_app")
+    assert job.state == Job.State.FAILED and "erased while this export was being written" in job.error
+    assert job.result_file == "" and not any(exports_dir().glob(f"*{str(job.pk)[:8]}*"))
