@@ -19,7 +19,7 @@ from memadmin.memory.consistency import consistency_step, last_checked
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.purge import purge_due, window
 from tenants.imports import imports_dir
-from tenants.jobs.exports import exports_dir
+from tenants.jobs.exports import exports_dir, job_export_filename
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.models import App, Job, RetentionPolicy
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune
@@ -73,6 +73,10 @@ def files_sweep() -> dict:
     imports = Job.objects.filter(kind=Job.Kind.IMPORT_APP, state__in=Job.ACTIVE_STATES)
     active = {Path(params.get("file") or "").name for params in imports.values_list("params", flat=True)}
     kept = {Path(f).name for f in Job.objects.exclude(result_file="").values_list("result_file", flat=True)}
+    writing = Job.objects.filter(kind__in=(Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT), state__in=Job.ACTIVE_STATES)
+    for job in writing.select_related("tenant"):  # an export waiting out a store outage writes nothing for a while
+        fmt, compress = job.params.get("format", "ndjson"), bool(job.params.get("gzip"))
+        kept.add(job_export_filename(job, fmt, compress) + ".partial")
     removed = {"uploads": 0, "exports": 0}
     for kind, directory, keep in (("uploads", imports_dir(), active), ("exports", exports_dir(), kept)):
         if not directory.is_dir():

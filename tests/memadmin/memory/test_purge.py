@@ -99,6 +99,31 @@ def test_a_store_that_refuses_the_rewrite_is_said_and_never_reported_purged(two_
         store.reset()
 
 
+def test_a_store_that_keeps_rdb_snapshots_gets_a_fresh_one(two_stores):
+    server = two_stores
+    raw = server.client()
+    secret = f"rdbsecret-{uuid.uuid4().hex[:8]}".encode()  # short: never LZF-compressed in the snapshot
+    raw.config_set("save", "3600 1")
+    try:
+        raw.hset("mem0:rdbtest:a", mapping={"memory": secret})
+        raw.save()
+        dump = server.directory / "dump.rdb"
+        assert secret in dump.read_bytes()
+        raw.unlink("mem0:rdbtest:a")
+        purge.erasure_mark(on="second")
+        before = int(raw.info("persistence")["rdb_saves"])
+
+        line = purge.purge_due(force=True)["stores"]["second"]
+
+        assert line["state"] == "purged" and line["rdb"] == "RDB snapshot rewritten"
+        info = raw.info("persistence")
+        assert int(info["rdb_saves"]) == before + 1 and info["rdb_last_bgsave_status"] == "ok"
+        assert secret not in dump.read_bytes()
+    finally:
+        raw.config_set("save", "")
+        (server.directory / "dump.rdb").unlink(missing_ok=True)
+
+
 def _history_file(name: str) -> Path:
     path = Path(settings.DATA_DIR) / "history" / f"{name}.sqlite3"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -14,7 +14,7 @@ from django.test import Client
 from memadmin.memory import purge
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_membership
-from tenants.jobs.exports import exports_dir
+from tenants.jobs.exports import exports_dir, job_export_filename
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_export, job_import
 from tenants.jobs.tasks import erasure_purge
@@ -180,8 +180,21 @@ def test_stray_uploads_and_exports_go_after_the_window_and_a_running_imports_fil
     Job.objects.create(kind=Job.Kind.IMPORT_APP, tenant=w.acme, app=w.acme_concierge, requested_by="test",
                        params={"file": str(active), "app_id": "concierge_app"})  # fmt: skip
 
+    export = Job.objects.create(
+        kind=Job.Kind.EXPORT_APP,
+        tenant=w.acme,
+        app=w.acme_concierge,
+        requested_by="test",
+        state=Job.State.RUNNING,
+        params={"format": "ndjson", "app_id": "concierge_app"},
+    )
+    writing = exports_dir() / (job_export_filename(export, "ndjson", False) + ".partial")
+    writing.write_text("a memory text")
+    os.utime(writing, (old, old))
+
     assert files_sweep() == {"uploads": 1, "exports": 1}
-    assert not stray.exists() and not stray_export.exists() and young.exists() and active.exists()
+    assert not stray.exists() and not stray_export.exists()
+    assert young.exists() and active.exists() and writing.exists()
 
 
 def test_the_management_command_purges_now_and_says_what_it_did(valkey_server, db):
