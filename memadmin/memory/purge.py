@@ -67,6 +67,17 @@ redis.call('HSET', KEYS[1], 'first', ARGV[1])
 return 0
 """
 _UNLOCK = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
+_EXTEND = "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('EXPIRE', KEYS[1], ARGV[2]) end return 0"
+# The purge lock expires unless its run renews it while it waits, so a worker killed mid-run blocks the next
+# purge for a minute at most, not for the length of the longest rewrite.
+LOCK_SECONDS = 60
+_held: dict = {}  # this process's lock while it runs: {"token", "renewed"}
+
+
+def _forbidden(exc: Exception) -> bool:
+    """A command the server will not run (renamed, forbidden by ACL or by the provider), as opposed to one that
+    failed this time ("Background append only file rewriting failed": a fork that failed)."""
+    return "failed" not in str(exc).lower()
 
 
 class NotPurged(Exception):
@@ -114,6 +125,7 @@ def _pending(name: str) -> dict | None:
 
 
 def _persistence(client) -> dict:
+    _renew()
     with store.store_errors():
         return client.info("persistence")
 
@@ -160,7 +172,9 @@ def _start_rewrite(client, deadline: float) -> int:
             return before
         except vexc.ResponseError as exc:
             if "already in progress" not in str(exc):
-                raise NotPurged(f"BGREWRITEAOF refused: {exc}") from exc
+                if _forbidden(exc):
+                    raise NotPurged(f"BGREWRITEAOF refused: {exc}") from exc
+                raise PurgeFailed(f"BGREWRITEAOF: {exc}") from exc
         if time.monotonic() > deadline:
             raise PurgeFailed("another AOF rewrite kept running; the next pass tries again")
         time.sleep(0.1)
@@ -204,7 +218,9 @@ def _rdb(client, name: str, deadline: float) -> str:
             client.bgsave(schedule=True)
     except vexc.ResponseError as exc:
         if "already in progress" not in str(exc):
-            raise NotPurged(f"BGSAVE refused: {exc}") from exc
+            if _forbidden(exc):
+                raise NotPurged(f"BGSAVE refused: {exc}") from exc
+            raise PurgeFailed(f"BGSAVE: {exc}") from exc
     while True:
         info = _persistence(client)
         if int(info.get("rdb_saves", 0)) > before and not info["rdb_bgsave_in_progress"]:
@@ -278,7 +294,10 @@ def history_file_purge(path: Path) -> dict:
 
 
 def history_purge() -> dict:
-    files = [history_file_purge(path) for path in history_files()]
+    files = []
+    for path in history_files():
+        _renew()
+        files.append(history_file_purge(path))
     busy = [f["file"] for f in files if not f["checkpointed"]]
     return {"files": len(files), "vacuumed": [f["file"] for f in files if f["vacuumed"]], "busy": busy}
 
@@ -307,14 +326,25 @@ def last_run() -> dict | None:
     return runs[0] if runs else None
 
 
-def _locked(ttl: int):
+def _locked() -> str | None:
     token = uuid.uuid4().hex
     with store.store_errors():
-        taken = store.client().set(LOCK_KEY, token, nx=True, ex=ttl)
-    return token if taken else None
+        taken = store.client().set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS)
+    if not taken:
+        return None
+    _held.update(token=token, renewed=time.monotonic())
+    return token
+
+
+def _renew() -> None:
+    if _held and time.monotonic() - _held["renewed"] > LOCK_SECONDS / 6:
+        with store.store_errors():
+            store.client().eval(_EXTEND, 1, LOCK_KEY, _held["token"], LOCK_SECONDS)
+        _held["renewed"] = time.monotonic()
 
 
 def _unlock(token: str) -> None:
+    _held.clear()
     with store.store_errors():
         store.client().eval(_UNLOCK, 1, LOCK_KEY, token)
 
@@ -346,7 +376,7 @@ def purge_due(*, force: bool = False, wait: bool = True) -> dict:
         starts = min(p["first"] for p in pending.values()) + window() - lead_seconds(previous)
         if now < starts:
             return {"ran": False, "pending": pending, "starts_in": round(starts - now, 1)}
-    token = _locked(REWRITE_TIMEOUT_SECONDS + 600)
+    token = _locked()
     if token is None:
         return {"ran": False, "pending": pending, "busy": "another purge is running"}
     try:

@@ -173,3 +173,15 @@ def test_connections_memadmin_opens_delete_securely(valkey_server):
 def test_purge_status_needs_an_aware_time():
     with pytest.raises(ValueError):
         purge.purge_status(erased_at=datetime.now())
+
+
+def test_one_purge_at_a_time_and_the_lock_expires_on_its_own(raw_valkey):
+    purge.erasure_mark()
+    raw_valkey.set(purge.LOCK_KEY, "another worker", ex=purge.LOCK_SECONDS)
+    busy = purge.purge_due(force=True)
+    assert busy["ran"] is False and busy["busy"] == "another purge is running"
+    assert purge.pending_stores()  # nothing was taken
+    assert 0 < raw_valkey.ttl(purge.LOCK_KEY) <= purge.LOCK_SECONDS  # a killed worker blocks a minute at most
+    raw_valkey.delete(purge.LOCK_KEY)
+    assert purge.purge_due(force=True)["complete"] is True
+    assert not raw_valkey.exists(purge.LOCK_KEY) and purge.pending_stores() == {}

@@ -132,6 +132,7 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
 
     # The worker's pass, as beat runs it (every purge.interval() s): nothing before the window's first half.
     assert purge.pending_stores()
+    rewrites = int(valkey_server.client().info("persistence")["aof_rewrites"])
     started = time.monotonic()
     passes = []
     while not (passes and passes[-1]["purge"].get("ran")) and time.monotonic() - started < 12:
@@ -141,6 +142,7 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
     assert run["ran"] and run["complete"], passes[-1]
     assert len(passes) > 1  # it waited for erasures to gather
     assert run["stores"]["default"]["state"] == "purged"
+    assert int(valkey_server.client().info("persistence")["aof_rewrites"]) == rewrites + 1  # all of them, one rewrite
     first = run["stores"]["default"]["first_erasure"]
     assert datetime.fromisoformat(run["finished_at"]).timestamp() - first <= settings.MEMADMIN_ERASURE_PURGE_SECONDS
 
