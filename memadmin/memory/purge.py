@@ -349,30 +349,36 @@ def _unlock(token: str) -> None:
         store.client().eval(_UNLOCK, 1, LOCK_KEY, token)
 
 
-def pending_stores() -> dict[str, dict]:
-    """Stores with erasures not yet purged: name -> {first, last} (server times, epoch seconds). An unreachable
-    store is left out here; its erasures stay marked on it."""
-    found = {}
+def _survey() -> tuple[dict[str, dict], list[str]]:
+    found, unreachable = {}, []
     for name in store.store_names():
         try:
             pending = _pending(name)
         except StoreUnavailable:
+            unreachable.append(name)
             continue
         if pending:
             found[name] = pending
-    return found
+    return found, unreachable
+
+
+def pending_stores() -> dict[str, dict]:
+    """Stores with erasures not yet purged: name -> {first, last} (server times, epoch seconds). A store that
+    cannot be asked counts as pending (``{}``): its marks, if any, are still on it."""
+    found, unreachable = _survey()
+    return {**found, **{name: {} for name in unreachable}}
 
 
 def purge_due(*, force: bool = False, wait: bool = True) -> dict:
     """The worker's pass (beat, every ``interval()`` s; ``manage.py purge_erasures`` with force): if the first
     pending erasure of any store is due within the lead time (or ``force``), purge every store with a mark and
     every history file. Returns what it did; ``{"ran": False, ...}`` when nothing was due."""
-    pending = pending_stores()
+    pending, unreachable = _survey()
     previous = last_run()
     now = time.time()
     if not force:
         if not pending:
-            return {"ran": False, "pending": {}}
+            return {"ran": False, "pending": {}, "unreachable": unreachable}
         starts = min(p["first"] for p in pending.values()) + window() - lead_seconds(previous)
         if now < starts:
             return {"ran": False, "pending": pending, "starts_in": round(starts - now, 1)}
@@ -380,15 +386,18 @@ def purge_due(*, force: bool = False, wait: bool = True) -> dict:
     if token is None:
         return {"ran": False, "pending": pending, "busy": "another purge is running"}
     try:
-        return _run(pending, wait=wait)
+        return _run(pending, unreachable, wait=wait)
     finally:
         _unlock(token)
 
 
-def _run(pending: dict[str, dict], *, wait: bool) -> dict:
+def _run(pending: dict[str, dict], unreachable: list[str], *, wait: bool) -> dict:
     started_at = datetime.now(timezone.utc)
     started = time.monotonic()
     run: dict = {"id": uuid.uuid4().hex, "started_at": started_at.isoformat(), "stores": {}, "complete": True}
+    for name in unreachable:  # it may hold marks: this run cannot vouch for it
+        run["stores"][name] = {"state": "failed: unreachable; the next pass tries again"}
+        run["complete"] = False
     for name in pending:
         try:
             line = store_purge(name, wait=wait)

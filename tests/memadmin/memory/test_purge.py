@@ -185,3 +185,20 @@ def test_one_purge_at_a_time_and_the_lock_expires_on_its_own(raw_valkey):
     raw_valkey.delete(purge.LOCK_KEY)
     assert purge.purge_due(force=True)["complete"] is True
     assert not raw_valkey.exists(purge.LOCK_KEY) and purge.pending_stores() == {}
+
+
+def test_a_store_that_cannot_be_asked_keeps_the_run_incomplete(valkey_server, settings):
+    from memadmin.memory.embedded import free_port
+
+    settings.MEMADMIN_STORES = {"gone": f"valkey://127.0.0.1:{free_port()}"}  # nothing listens there
+    store.reset()
+    try:
+        purge.erasure_mark()
+        erased_at = datetime.now(timezone.utc)
+        report = purge.purge_due(force=True)
+        assert report["stores"]["default"]["state"] == "purged"
+        assert report["stores"]["gone"]["state"].startswith("failed: unreachable") and report["complete"] is False
+        assert purge.pending_stores() == {"gone": {}}
+        assert purge.purge_status(erased_at=erased_at)[1] is None  # it may hold marks nobody could read
+    finally:
+        store.reset()
