@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("browse", "counts", "search", "export", "erasure", "monitor", "http", "offboard")
+SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -30,10 +30,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--http-workers", type=int, default=None, help="gunicorn workers (default: what serve uses)")
     p.add_argument("--http-threads", type=int, default=None, help="threads per worker (default: what serve uses)")
     p.add_argument("--http-levels", type=int, nargs="+", default=[1, 8, 32])
-    p.add_argument("--http-requests", type=int, default=1000,
-                   help="requests per concurrency level (upper bound; a throughput over 1-2 s is mostly noise)")
-    p.add_argument("--http-keepalive", action="store_true",
-                   help="keep each client thread's connection open (default: one per request, as behind nginx)")
+    p.add_argument(
+        "--http-requests",
+        type=int,
+        default=1000,
+        help="requests per concurrency level (upper bound; a throughput over 1-2 s is mostly noise)",
+    )
+    p.add_argument(
+        "--http-keepalive",
+        action="store_true",
+        help="keep each client thread's connection open (default: one per request, as behind nginx)",
+    )
     p.add_argument("--http-seconds", type=float, default=60.0, help="max seconds per concurrency level")
     p.add_argument(
         "--http-torch-threads",
@@ -136,6 +143,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("search", lambda: measure.measure_search(ctx)),
         ("export", lambda: measure.measure_export(ctx, env.data_dir)),
         ("erasure", lambda: measure_erasure(ctx)),
+        ("purge", lambda: measure_purge(ctx)),
         ("monitor", lambda: measure_monitor(ctx)),
         ("http", lambda: measure_http(ds, args, env, profile_dir)),
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
@@ -156,6 +164,12 @@ def run_one(ds, args, env, raw, manifest) -> dict:
 
 def measure_erasure(ctx) -> dict:
     from bench.erasure import measure_erasure as run
+
+    return run(ctx)
+
+
+def measure_purge(ctx) -> dict:
+    from bench.erasure import measure_purge as run
 
     return run(ctx)
 

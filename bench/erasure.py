@@ -260,3 +260,51 @@ def measure_erasure(ctx: Context) -> dict:
         "run": _pair(ctx, victims, [10, 0, 0], "run", reps, run=True),
         "one_memory": _one_memory(ctx, victims, reps),
     }
+
+
+def measure_purge(ctx: Context) -> dict:
+    """The disk purge of erased texts (memadmin/memory/purge.py) at this store size: E typical-user erasures, then
+    the purge as the worker runs it once due; one AOF rewrite must serve them all. Also what that rewrite costs
+    (wall clock of the run, the AOF base it writes) and, from that duration, how erasures at a steady 1,000 an
+    hour share rewrites under the configured window (the pass starts a rewrite lead_seconds() before the first
+    pending erasure is due and serves every erasure marked before it forks)."""
+    from django.conf import settings
+
+    from memadmin.memory import purge, services
+    from memadmin.memory.filters import filter_from_fields
+
+    victims = Victims(ctx, settings.MEMADMIN_EMBEDDER_DIMS)
+    purge.purge_due(force=True)  # what earlier sections erased is not this section's
+    erasures = max(5, min(ctx.reps, 100))
+    info = ctx.raw.info("persistence")
+    before = int(info["aof_rewrites"])
+    mark_ms = []
+    for _ in range(erasures):
+        user = f"purge-user-{uuid.uuid4().hex[:10]}"
+        victims.write(user, [4, 3, 3])
+        result = services.memory_delete_matching(scope=ctx.scope, filters=filter_from_fields(user_id=user))
+        assert result.deferred is None and result.remaining == 0, result
+        t0 = time.perf_counter_ns()
+        purge.erasure_mark()  # what each erasure pays for the purge: one script on its store
+        mark_ms.append((time.perf_counter_ns() - t0) / 1e6)
+    started = time.perf_counter()
+    run = purge.purge_due(force=True)
+    seconds = time.perf_counter() - started
+    info = ctx.raw.info("persistence")
+    rewrites = int(info["aof_rewrites"]) - before
+    line = run["stores"].get("default", {})
+    window = settings.MEMADMIN_ERASURE_PURGE_SECONDS
+    lead = purge.lead_seconds({"seconds": seconds})
+    period = window - lead + seconds  # erasures from one rewrite's fork to the next: one rewrite each
+    return {
+        "memories": ctx.ds.n, "erasures": erasures, "aof_rewrites": rewrites,
+        "erasures_per_rewrite": round(erasures / rewrites, 1) if rewrites else None,
+        "complete": run["complete"], "store": line.get("state"), "aof": line.get("aof"), "rdb": line.get("rdb"),
+        "run_seconds": round(seconds, 3), "store_purge_seconds": line.get("seconds"),
+        "aof_base_mb": round(int(info.get("aof_base_size", 0)) / 2**20, 1),
+        "history_files": run["history"]["files"], "history_vacuumed": len(run["history"]["vacuumed"]),
+        "mark": percentiles(mark_ms),
+        "at_1000_erasures_per_hour": {"window_s": window, "lead_s": round(lead, 1),
+                                      "rewrites_per_hour": round(3600 / period, 2),
+                                      "erasures_per_rewrite": round(1000 * period / 3600, 1)},
+    }  # fmt: skip

@@ -37,6 +37,7 @@ class MemadminCelery(Celery):
     def on_configure(self):
         from django.conf import settings
 
+        from memadmin.memory.purge import interval as purge_interval
         from memadmin.memory.store import valkey_url
 
         url = kombu_url(valkey_url())
@@ -65,6 +66,10 @@ class MemadminCelery(Celery):
                 "jobs-sweep": {
                     "task": "tenants.jobs.tasks.sweep",
                     "schedule": timedelta(seconds=settings.MEMADMIN_JOB_SWEEP_SECONDS),
+                },
+                "erasure-purge": {
+                    "task": "tenants.jobs.tasks.erasure_purge",
+                    "schedule": timedelta(seconds=purge_interval()),
                 },
                 "index-consistency": {
                     "task": "tenants.jobs.tasks.index_consistency",

@@ -309,6 +309,10 @@ MEMADMIN_MOVE_SETTLE_SECONDS = env_int("MEMADMIN_MOVE_SETTLE_SECONDS", 15, minim
 MEMADMIN_RETENTION_INTERVAL_HOURS = env_int("MEMADMIN_RETENTION_INTERVAL_HOURS", 24, minimum=1)
 # Erasure at scale: a deletion matching more than this many memories runs as a job with a receipt.
 MEMADMIN_ERASURE_SYNC_LIMIT = env_int("MEMADMIN_ERASURE_SYNC_LIMIT", 5000, minimum=1)
+# Erasure reaches the disk (memadmin/memory/purge.py): the longest an erased text may stay in any file memadmin or
+# the servers it starts write (AOF, RDB, Mem0's history SQLite and its WAL). Erasures in that window share one
+# AOF rewrite per store.
+MEMADMIN_ERASURE_PURGE_SECONDS = env_int("MEMADMIN_ERASURE_PURGE_SECONDS", 900, minimum=10)
 # FT.INFO costs ~100-200 ms at 1M memories: index health read from it is reused for this many seconds.
 MEMADMIN_INDEX_HEALTH_MAX_AGE = env_int("MEMADMIN_INDEX_HEALTH_MAX_AGE", 10, minimum=0, maximum=3600)
 # The consistency monitor: one step per app every MEMADMIN_MONITOR_SECONDS (beat), SCAN throttled to this rate.

@@ -34,6 +34,7 @@ from memadmin.memory.history import (
     messages_count,
     messages_delete,
 )
+from memadmin.memory.purge import erasure_mark
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import app_count, plan
 
@@ -54,7 +55,10 @@ def _unlink(ids: list[str], collection: str) -> int:
         pipe = client.pipeline(transaction=False)
         for start in range(0, len(ids), 500):
             pipe.unlink(*(prefix + i for i in ids[start : start + 500]))
-        return sum(pipe.execute())
+        unlinked = sum(pipe.execute())
+    if unlinked:
+        erasure_mark(collection=collection)  # the AOF still holds their text until it is rewritten
+    return unlinked
 
 
 def _finish_pending(cursor: dict, collection: str, counts: dict, progress: Progress,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import sqlite3
 from contextlib import closing
 
+from memadmin.memory.purge import erasure_mark
 from memadmin.memory.store import history_db_path
 
 _CHUNK = 500
@@ -20,6 +21,8 @@ def _connect(collection: str) -> sqlite3.Connection | None:
         return None
     connection = sqlite3.connect(path, timeout=30)
     connection.row_factory = sqlite3.Row
+    # A deleted row's text is overwritten where it lay, not left in a free page (purge.py checkpoints the WAL).
+    connection.execute("PRAGMA secure_delete=ON")
     _index_lookups(connection)
     return connection
 
@@ -100,6 +103,8 @@ def history_delete(collection: str, memory_ids: list[str]) -> int:
             for chunk in _chunks(memory_ids):
                 marks = ",".join("?" * len(chunk))
                 deleted += connection.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk).rowcount
+    if deleted:
+        erasure_mark(collection=collection)  # their text is in the WAL until it is checkpointed
     return deleted
 
 
@@ -134,7 +139,9 @@ def messages_delete(collection: str, *, triples: set[tuple], user_ids: set[str] 
                 marks = ",".join("?" * len(chunk))
                 query = f"DELETE FROM messages WHERE {USER_PART_SQL} IN ({marks})"
                 deleted += connection.execute(query, chunk).rowcount
-        return deleted
+    if deleted:
+        erasure_mark(collection=collection)
+    return deleted
 
 
 def _row_count(collection: str, table: str) -> int:
@@ -171,9 +178,12 @@ def messages_before_delete(collection: str, before: int) -> int:
         if not _has_table(connection, "messages"):
             return 0
         with connection:
-            return connection.execute(
+            deleted = connection.execute(
                 "DELETE FROM messages WHERE julianday(created_at) < julianday(?, 'unixepoch')", (int(before),)
             ).rowcount
+    if deleted:
+        erasure_mark(collection=collection)
+    return deleted
 
 
 # Mem0's own history table (mem0/memory/storage.py), made here when an import reaches a collection first.
@@ -190,6 +200,7 @@ def history_import(collection: str, rows: list[dict]) -> int:
     if not rows:
         return 0
     connection = sqlite3.connect(history_db_path(collection), timeout=30)
+    connection.execute("PRAGMA secure_delete=ON")
     with closing(connection):
         with connection:
             connection.execute(_HISTORY_TABLE)

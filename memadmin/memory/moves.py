@@ -34,6 +34,7 @@ from valkey import exceptions as vexc
 from memadmin.memory import capabilities as cap
 from memadmin.memory import index, store
 from memadmin.memory.errors import Conflict, ValidationError
+from memadmin.memory.purge import erasure_mark
 from memadmin.memory.scope import Scope
 
 logger = logging.getLogger("memadmin.memory.moves")
@@ -112,7 +113,10 @@ def _unlink(keys: list[bytes], on: str) -> int:
     if not keys:
         return 0
     with store.store_errors():
-        return int(store.client(on=on).unlink(*keys))
+        unlinked = int(store.client(on=on).unlink(*keys))
+    if unlinked:
+        erasure_mark(on=on)  # that store's AOF still holds the texts it no longer serves
+    return unlinked
 
 
 def _check_target(target: str) -> str:

@@ -175,6 +175,7 @@ class DeletionResult:
     deferred: str | None = None
     matched: int = 0
     indexes: dict[str, dict] = field(default_factory=dict)  # per app: the index health the count relied on
+    exports_deleted: int = 0  # export files that may have held the erased person's memories
 
     def add_app(self, app_id: str, deleted: int, history: int, messages: int, unindexed: int, remaining: int):
         self.per_app[app_id] = {

@@ -28,6 +28,7 @@ from memadmin.memory.filters import (
 from memadmin.memory.history import history_delete
 from memadmin.memory.ids import clean_id
 from memadmin.memory.models import LegalHold
+from memadmin.memory.purge import erasure_mark
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import app_count, memory_count, memory_find, plan
@@ -260,6 +261,7 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) ->
         if not store.client(app.collection).unlink(key):
             raise NotFound()
         remaining = store.client(app.collection).exists(key)
+    erasure_mark(collection=app.collection)
     history = history_delete(app.collection, [record.id])
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)

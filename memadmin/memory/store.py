@@ -412,8 +412,7 @@ def warm_up() -> None:
         elif _local_model():
             model.embed("warm-up", "search")
     except Exception:
-        logger.warning("The embedder could not be loaded at start-up; the first search will try again.",
-                       exc_info=True)
+        logger.warning("The embedder could not be loaded at start-up; the first search will try again.", exc_info=True)
 
 
 def memory_for(collection: str):
@@ -470,6 +469,9 @@ def _tune_history(connection) -> None:
     longer block the writer. The mode is stored in the file: every later connection uses it too."""
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=NORMAL")
+    # Mem0 deletes too (it trims a session's stored messages): what it deletes is overwritten, not left in a
+    # free page for the file to keep (memadmin/memory/purge.py).
+    connection.execute("PRAGMA secure_delete=ON")
 
 
 def is_embedded() -> bool:

@@ -130,8 +130,10 @@ class AddRequestSerializer(serializers.Serializer):
     version = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
     output_format = serializers.CharField(required=False, allow_null=True, help_text="Accepted and ignored.")
     async_mode = serializers.BooleanField(
-        required=False, allow_null=True, help_text="true: the answer names the add's event (GET status_url); "
-        "memadmin writes at once, so its status is already SUCCEEDED."
+        required=False,
+        allow_null=True,
+        help_text="true: the answer names the add's event (GET status_url); "
+        "memadmin writes at once, so its status is already SUCCEEDED.",
     )
 
 
@@ -222,6 +224,9 @@ class DeletionSerializer(serializers.Serializer):
     matched = serializers.IntegerField(help_text="Memories the filters matched before the deletion.")
     indexes = serializers.DictField(
         child=serializers.DictField(), help_text="Per app: the index health (FT.INFO) that proves remaining = 0."
+    )
+    exports_deleted = serializers.IntegerField(
+        help_text="Export files deleted because they may have held the erased person's memories."
     )
 
 

@@ -15,8 +15,11 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from django.conf import settings
+from django.core.cache import cache
+from django.db.models import Q
 
 from tenants.exports import export_filename, export_lines
+from tenants.models import Job
 
 
 class ExportFailed(Exception):
@@ -58,6 +61,7 @@ def write_export(
                     raise ExportFailed("The export was cancelled.")
                 if progress:
                     progress(count)
+
     try:
         raw = open(partial, "wb")  # noqa: SIM115 - closed below, also on failure
         try:
@@ -91,3 +95,34 @@ def write_export(
         for block in iter(lambda: fh.read(1 << 20), b""):
             digest.update(block)
     return {"count": count, "bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+# --- erasure reaches the export files -------------------------------------------------------
+
+ERASED_KEY = "memadmin:erased-at:{tenant_id}"  # the cache: when the tenant's last person erasure ended (epoch)
+ERASED_TTL = 7 * 86400  # longer than any export runs
+
+
+def exports_delete_for_erasure(*, tenant_id, app_ids, before) -> int:
+    """Delete the export files that may hold an erased person's memories: every export of the tenant made before
+    the erasure ended, of an app the person had memories in or of the whole tenant (an export file says whose
+    memories it holds only inside it, so this is conservative). Exports still being written learn of the erasure
+    through the cache and throw their file away (export_erased_since). Returns how many files were deleted."""
+    cache.set(ERASED_KEY.format(tenant_id=tenant_id), before.timestamp(), ERASED_TTL)
+    jobs = Job.objects.filter(tenant_id=tenant_id, kind__in=(Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT),
+                              created_at__lte=before).exclude(result_file="")  # fmt: skip
+    jobs = jobs.filter(Q(kind=Job.Kind.EXPORT_TENANT) | Q(app__app_id__in=list(app_ids)))
+    deleted = 0
+    for job in jobs:
+        path = Path(job.result_file)
+        if path.exists():
+            path.unlink(missing_ok=True)
+            deleted += 1
+        Job.objects.filter(pk=job.pk).update(result_file="")
+    return deleted
+
+
+def export_erased_since(*, tenant_id, started) -> bool:
+    """Did a person's erasure end in this tenant after ``started`` (an export began then)?"""
+    erased = cache.get(ERASED_KEY.format(tenant_id=tenant_id))
+    return erased is not None and float(erased) >= started.timestamp()

@@ -24,11 +24,18 @@ from django.utils import timezone
 from memadmin.memory import bulk, moves, selectors, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable, ValidationError
-from memadmin.memory.filters import In, Range, and_, filter_from_fields, node_from_data
+from memadmin.memory.filters import In, Range, and_, filter_from_fields, node_from_data, pinned_value
 from memadmin.memory.imports import ImportRow, import_row, memory_import_plan, memory_import_write
 from memadmin.memory.services import check_holds
 from tenants.imports import MAX_LISTED_BAD, ImportFileError, import_items
-from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
+from tenants.jobs.exports import (
+    ExportFailed,
+    export_erased_since,
+    exports_delete_for_erasure,
+    exports_dir,
+    job_export_filename,
+    write_export,
+)
 from tenants.jobs.receipts import build_receipt
 from tenants.jobs.selectors import job_app_pks
 from tenants.jobs.services import job_scope
@@ -164,7 +171,13 @@ def _erase_user(run: Run) -> dict:
     if not job.total:
         run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))
     lines = _matching(run, filters, "erase")
-    return {"per_app": lines, "verified_at": max((v.get("verified_at") or "" for v in lines.values()), default=None)}
+    extra = None
+    if pinned_value(scope.narrowed(filters), "user_id") is not None:
+        apps = [app_id for app_id, line in lines.items() if line.get("memories")]
+        extra = {"exports_deleted": exports_delete_for_erasure(tenant_id=job.tenant_id, app_ids=apps,
+                                                               before=timezone.now()) if apps else 0}  # fmt: skip
+    verified = max((v.get("verified_at") or "" for v in lines.values()), default=None)
+    return {"per_app": lines, "verified_at": verified, "extra": extra}
 
 
 def _retention(run: Run) -> dict:
@@ -225,6 +238,12 @@ def _export(run: Run) -> dict:
     run.cursor["done"] = written["count"]
     expires = timezone.now() + timedelta(hours=settings.MEMADMIN_EXPORT_TTL_HOURS)
     run.save(run.cursor, result_file=str(path), result_expires_at=expires)
+    # Saved first, checked second: an erasure that ends meanwhile either sees this file or is seen here.
+    if export_erased_since(tenant_id=job.tenant_id, started=job.started_at or job.created_at):
+        path.unlink(missing_ok=True)
+        run.save(result_file="")
+        raise JobFailed("A person's memories were erased while this export was being written, so the file was "
+                        "deleted (it could hold them). Export again.")  # fmt: skip
     return {"per_app": {}, "verified_at": None,
             "extra": {"export": {"format": fmt, "gzip": compress, "file": path.name, "expires_at": expires.isoformat(),
                                  **written}}}  # fmt: skip
@@ -483,8 +502,11 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
             action=AUDIT_ACTIONS[job.kind],
             app_id=job.params.get("app_id") or "",
             user_id=job.params.get("user_id"),
-            count=(receipt["totals"]["memories"] or receipt.get("export", {}).get("count", 0)
-                   or receipt.get("import", {}).get("imported", 0)),
+            count=(
+                receipt["totals"]["memories"]
+                or receipt.get("export", {}).get("count", 0)
+                or receipt.get("import", {}).get("imported", 0)
+            ),
             details={
                 "job": str(job.pk),
                 "receipt": receipt["totals"],
@@ -565,8 +587,12 @@ def run_job(job_id, *, token: str | None = None) -> str:
         _fail(job.pk, token, f"Refused: {exc.message}")
     except Exception as exc:
         logger.exception("Job %s crashed", job.pk)
-        _fail(job.pk, token, f"Unexpected error ({type(exc).__name__}: {exc}). The job stopped; what it deleted "
+        # The exception's type only: its message may quote a memory (the worker's log has the traceback).
+        _fail(job.pk, token, f"Unexpected error ({type(exc).__name__}). The job stopped; what it deleted "
                              "is recorded in its progress and it resumes if run again.")  # fmt: skip
     if job.kind in (Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT) and job.result_file:
         Path(job.result_file).unlink(missing_ok=True)
+    if job.kind == Job.Kind.IMPORT_APP and job.params.get("file"):
+        # The upload holds every text it carries; a failed import is started again with a new upload.
+        Path(job.params["file"]).unlink(missing_ok=True)
     return Job.State.FAILED

@@ -29,6 +29,7 @@ from memadmin.memory.scope import Scope, scope_for_job
 from memadmin.memory.selectors import memory_count
 from memadmin.memory.services import check_holds, memory_delete_matching
 from tenants.imports import ImportFileError, import_store
+from tenants.jobs.exports import exports_delete_for_erasure
 from tenants.models import App, Job, RetentionPolicy, Tenant
 
 logger = logging.getLogger("memadmin.jobs")
@@ -225,6 +226,10 @@ def erasure_request(*, scope: Scope, filters: Node) -> DeletionResult | Job:
     of 0) whose receipt follows."""
     result = memory_delete_matching(scope=scope, filters=filters)
     if not result.deferred:
+        if pinned_value(scope.narrowed(filters), "user_id") is not None:
+            apps = [app_id for app_id, line in result.per_app.items() if line["memories"]]
+            result.exports_deleted = exports_delete_for_erasure(tenant_id=scope.tenant_id, app_ids=apps,
+                                                                before=timezone.now()) if apps else 0  # fmt: skip
         return result
     job, _ = job_erase(scope=scope, filters=filters, reason=result.deferred)
     return job

@@ -17,6 +17,9 @@ from django.utils import timezone
 
 from memadmin.memory.consistency import consistency_step, last_checked
 from memadmin.memory.errors import StoreUnavailable
+from memadmin.memory.purge import purge_due, window
+from tenants.imports import imports_dir
+from tenants.jobs.exports import exports_dir, job_export_filename
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.models import App, Job, RetentionPolicy
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune
@@ -60,6 +63,46 @@ def exports_expire() -> int:
         Job.objects.filter(pk=job.pk).update(result_file="")
         removed += 1
     return removed
+
+
+def files_sweep() -> dict:
+    """Uploads and export files no job will use any more, older than the erasure purge window: an import whose
+    job ended (in any state) or never got a row, an export whose job forgot it (a crash mid-write). Each
+    holds memory texts that an erasure would otherwise never reach."""
+    cutoff = time.time() - window()
+    imports = Job.objects.filter(kind=Job.Kind.IMPORT_APP, state__in=Job.ACTIVE_STATES)
+    active = {Path(params.get("file") or "").name for params in imports.values_list("params", flat=True)}
+    kept = {Path(f).name for f in Job.objects.exclude(result_file="").values_list("result_file", flat=True)}
+    writing = Job.objects.filter(kind__in=(Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT), state__in=Job.ACTIVE_STATES)
+    for job in writing.select_related("tenant"):  # an export waiting out a store outage writes nothing for a while
+        fmt, compress = job.params.get("format", "ndjson"), bool(job.params.get("gzip"))
+        kept.add(job_export_filename(job, fmt, compress) + ".partial")
+    removed = {"uploads": 0, "exports": 0}
+    for kind, directory, keep in (("uploads", imports_dir(), active), ("exports", exports_dir(), kept)):
+        if not directory.is_dir():
+            continue
+        for path in directory.iterdir():
+            if path.name in keep or not path.is_file():
+                continue
+            try:
+                if path.stat().st_mtime < cutoff:
+                    path.unlink()
+                    removed[kind] += 1
+            except FileNotFoundError:
+                pass  # its job removed it meanwhile
+    return removed
+
+
+def erasure_purge_sweep(*, force: bool = False, wait: bool = True) -> dict:
+    """Every few seconds (beat, purge.interval()): stray uploads and exports, then the disk purge of erased
+    texts (memadmin/memory/purge.py) once it is due."""
+    report = {"files": files_sweep()}
+    try:
+        report["purge"] = purge_due(force=force, wait=wait)
+    except StoreUnavailable as exc:
+        logger.warning("Erasure purge skipped: %s", exc.message)
+        report["purge"] = {"ran": False, "error": exc.message}
+    return report
 
 
 def retention_due() -> int:

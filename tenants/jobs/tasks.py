@@ -11,7 +11,7 @@ from celery import shared_task
 from celery.signals import worker_ready
 
 from tenants.jobs.runners import run_job as job_run
-from tenants.jobs.sweep import index_consistency_sweep, jobs_sweep
+from tenants.jobs.sweep import erasure_purge_sweep, index_consistency_sweep, jobs_sweep
 from tenants.webhooks.delivery import webhook_deliver
 
 logger = logging.getLogger("memadmin.jobs")
@@ -22,8 +22,7 @@ def run_job(job_id: str) -> str:
     return job_run(job_id)
 
 
-@shared_task(name="tenants.jobs.tasks.deliver_webhook", acks_late=True, reject_on_worker_lost=True,
-             ignore_result=True)
+@shared_task(name="tenants.jobs.tasks.deliver_webhook", acks_late=True, reject_on_worker_lost=True, ignore_result=True)
 def deliver_webhook(delivery_id: str) -> str:
     """One attempt at one webhook delivery, if due (tenants/webhooks/delivery.py: retries, back-off)."""
     return webhook_deliver(delivery_id=delivery_id)
@@ -33,6 +32,13 @@ def deliver_webhook(delivery_id: str) -> str:
 def sweep() -> dict:
     """Every MEMADMIN_JOB_SWEEP_SECONDS (beat): due jobs, lost jobs, expired exports, retention."""
     return jobs_sweep()
+
+
+@shared_task(name="tenants.jobs.tasks.erasure_purge", ignore_result=True)
+def erasure_purge() -> dict:
+    """Every purge.interval() s (beat): erased texts leave the AOF, RDB and history files within
+    MEMADMIN_ERASURE_PURGE_SECONDS; stray uploads and exports are removed."""
+    return erasure_purge_sweep()
 
 
 @shared_task(name="tenants.jobs.tasks.index_consistency", ignore_result=True)

@@ -51,6 +51,9 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     assert set(run["http"]["throughput_vs_inprocess"]) == {"api_search", "api_add"}
     # what the add measures wrote is erased again: the store stays the loaded N
     assert run["http"]["add_cleanup"]["deferred"] is None and run["http"]["add_cleanup"]["deleted"] > 0
+    purged = run["purge"]  # the erasures of the section share one AOF rewrite, read back complete
+    assert (purged["aof_rewrites"], purged["complete"], purged["aof"]) == (1, True, "rewritten"), purged
+    assert purged["erasures_per_rewrite"] == purged["erasures"] and purged["run_seconds"] > 0
     monitor = run["monitor"]
     assert (monitor["mode"], monitor["healthy"], monitor["membership_pass"]["mode"]) == ("count", True, "membership")
     assert monitor["keys"] == monitor["scan_floor"]["keys"] > 0 and monitor["browse_during_check"]

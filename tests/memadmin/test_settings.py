@@ -17,7 +17,7 @@ SETTINGS = Path(__file__).resolve().parents[2] / "memadmin" / "settings.py"
 def clean_env(monkeypatch, tmp_path):
     for name in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "VALKEY_URL", "MEMADMIN_VALKEY_PORT",
                  "MEMADMIN_VALKEY_TIMEOUT", "MEMADMIN_LLM_PROVIDER", "MEMADMIN_INDEX_ALGORITHM",
-                 "MEMADMIN_EMBEDDER_DIMS", "X_TEST"):  # fmt: skip
+                 "MEMADMIN_EMBEDDER_DIMS", "MEMADMIN_ERASURE_PURGE_SECONDS", "X_TEST"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEMADMIN_DATA_DIR", str(tmp_path / "data"))
 
@@ -137,6 +137,7 @@ def test_settings_defaults(tmp_path):
     assert loaded["DATABASES"]["default"]["NAME"] == str((tmp_path / "data" / "db.sqlite3").resolve())
     assert loaded["MEMADMIN_EMBEDDER_DIMS"] == 384
     assert loaded["MEMADMIN_INDEX_ALGORITHM"] == "hnsw"
+    assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 900
     first_key = loaded["SECRET_KEY"]
     assert load_settings()["SECRET_KEY"] == first_key  # generated once into the data dir, then reused
     assert (tmp_path / "data" / "secret_key").read_text().strip() == first_key
@@ -148,7 +149,9 @@ def test_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("VALKEY_URL", "valkey://valkey.internal:6379/0")
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/memadmin")
     monkeypatch.setenv("MEMADMIN_INDEX_ALGORITHM", "flat")
+    monkeypatch.setenv("MEMADMIN_ERASURE_PURGE_SECONDS", "10")
     loaded = load_settings()
+    assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 10
     assert loaded["DEBUG"] is True
     assert loaded["ALLOWED_HOSTS"] == ["memadmin.example.com", "admin.example.com"]
     assert loaded["VALKEY_URL"] == "valkey://valkey.internal:6379/0"
@@ -170,6 +173,8 @@ def test_settings_read_the_environment(monkeypatch):
         ("VALKEY_URL", "http://valkey:6379"),
         ("DATABASE_URL", "nosuchdb://x"),
         ("SECRET_KEY", "short"),
+        ("MEMADMIN_ERASURE_PURGE_SECONDS", "9"),
+        ("MEMADMIN_ERASURE_PURGE_SECONDS", "15m"),
     ],
 )
 def test_settings_refuse_bad_values(monkeypatch, name, value):
