@@ -4,7 +4,7 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from memadmin.memory import store
+from memadmin.memory.collections import store_names
 from tenants.memberships import LAST_ADMIN, managing_roles, membership_keeps_an_admin
 from tenants.models import (
     Agent,
@@ -89,7 +89,7 @@ class AppAdmin(admin.ModelAdmin):
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "store":
-            choices = [("", "The store with the most free memory"), *((name, name) for name in store.store_names())]
+            choices = [("", "The store with the most free memory"), *((name, name) for name in store_names())]
             return forms.ChoiceField(choices=choices, required=False, help_text=db_field.help_text)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 

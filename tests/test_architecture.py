@@ -54,6 +54,63 @@ def test_the_memory_service_imports_nothing_from_tenants():
     assert upward == set()
 
 
+# What tenants may import of the memory service (DESIGN.md "Layout"): filters and ids are value types (the
+# filter tree a view builds, the id checks a form runs); collections is the front door for whole collections,
+# stores and index health. Everything else (store, index, bulk, consistency, history, embedding, embedded,
+# moves, imports, audit, status) is an engine room.
+FRONT_DOOR = {"scope", "capabilities", "models", "errors", "records", "selectors", "services", "filters", "ids",
+              "collections"}  # fmt: skip
+
+
+def past_the_front_door(source: str) -> list[str]:
+    """Imports in ``source`` (anywhere, functions included) that reach the memory service other than through
+    FRONT_DOOR, as ``line: module``; importing the package itself counts, since it hands out every module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            named = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            package = node.module in ("memadmin", "memadmin.memory")
+            named = [f"{node.module}.{alias.name}" for alias in node.names] if package else [node.module]
+        else:
+            continue
+        for name in named:
+            parts = name.split(".")
+            if parts[:2] == ["memadmin", "memory"] and (len(parts) == 2 or parts[2] not in FRONT_DOOR):
+                found.append(f"{node.lineno}: {name}")
+    return found
+
+
+def test_tenants_reaches_the_memory_service_only_through_its_front_door():
+    found = [f"{name}:{line}" for name, path in _modules().items() if name.startswith("tenants")
+             for line in past_the_front_door(path.read_text())]  # fmt: skip
+    assert found == []
+
+
+def test_the_front_door_check_catches_every_way_in():
+    source = """
+from memadmin.memory import selectors, store
+from memadmin.memory.scope import Scope
+import memadmin.memory.index as idx
+from memadmin import memory, settings
+
+
+def offboard():
+    from memadmin.memory.bulk import app_drop
+    import memadmin.memory.collections
+
+
+class Job:
+    def run(self):
+        from memadmin.memory import *
+"""
+    assert past_the_front_door(source) == [
+        "2: memadmin.memory.store", "4: memadmin.memory.index", "5: memadmin.memory", "9: memadmin.memory.bulk",
+        "15: memadmin.memory.*",
+    ]  # fmt: skip
+    assert past_the_front_door("from memadmin.memory.collections import app_health\nimport tenants.models\n") == []
+
+
 def test_no_import_cycle_even_inside_functions():
     graph = _graph()
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done

@@ -21,12 +21,24 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
-from memadmin.memory import bulk, moves, selectors, store
-from memadmin.memory.audit import audit_record
+from memadmin.memory import selectors
+from memadmin.memory.collections import (
+    ImportRow,
+    app_copy,
+    app_drop,
+    app_source_drop,
+    app_summary,
+    collection_key_count,
+    idle_runs,
+    import_row,
+    matching_drop,
+    memory_import_plan,
+    memory_import_write,
+    store_reconnect,
+)
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable, ValidationError
 from memadmin.memory.filters import In, Range, and_, filter_from_fields, node_from_data
-from memadmin.memory.imports import ImportRow, import_row, memory_import_plan, memory_import_write
-from memadmin.memory.services import check_holds
+from memadmin.memory.services import audit_record, check_holds
 from tenants.imports import MAX_LISTED_BAD, ImportFileError, import_items
 from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
 from tenants.jobs.receipts import build_receipt
@@ -133,9 +145,9 @@ def _offboard(run: Run) -> dict:
     # A hold placed during the grace period (or between two attempts) stops the deletion here.
     check_holds(scope=scope, filters=filter_from_fields(app_id=app.app_id))
     if not job.total:
-        run.save(run.cursor, total=bulk.app_summary(scope=scope, app_id=app.app_id)["memories"])
-    cursor = bulk.app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save,
-                           batch_size=run.batch_size)  # fmt: skip
+        run.save(run.cursor, total=app_summary(scope=scope, app_id=app.app_id)["memories"])
+    cursor = app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save,
+                      batch_size=run.batch_size)  # fmt: skip
     line = {**cursor["counts"], "verified_at": cursor.get("verified_at")}
     return {"per_app": {app.app_id: line}, "verified_at": cursor.get("verified_at")}
 
@@ -148,8 +160,8 @@ def _matching(run: Run, filters, key: str, messages_before: int | None = None) -
         run.cursor["done"] = sum(int(run.cursor.get(k, {}).get("done", 0)) for k in ("erase", "age", "idle"))
         run.save(run.cursor)
 
-    bulk.matching_drop(scope=scope, filters=filters, cursor=section, progress=progress,
-                       batch_size=run.batch_size, messages_before=messages_before)  # fmt: skip
+    matching_drop(scope=scope, filters=filters, cursor=section, progress=progress,
+                  batch_size=run.batch_size, messages_before=messages_before)  # fmt: skip
     return section.get("apps", {})
 
 
@@ -180,7 +192,7 @@ def _retention(run: Run) -> dict:
     if job.params.get("idle_run_days"):
         if "idle_runs" not in run.cursor:
             before = now - int(job.params["idle_run_days"]) * 86400
-            run.cursor["idle_runs"] = bulk.idle_runs(scope=scope, app_id=app.app_id, before=before)
+            run.cursor["idle_runs"] = idle_runs(scope=scope, app_id=app.app_id, before=before)
             run.save(run.cursor)
         if run.cursor["idle_runs"]:
             parts.append(("idle", _and_app(app.app_id, In("run_id", tuple(run.cursor["idle_runs"]))), None))
@@ -386,18 +398,19 @@ def _move(run: Run) -> dict:
         if settle > 0:
             time.sleep(settle)
     if not job.total:
-        run.save(run.cursor, total=moves.key_count(job.app.collection_name, job.params["from"]))
+        total = collection_key_count(collection=job.app.collection_name, store_name=job.params["from"])
+        run.save(run.cursor, total=total)
     if run.cursor.get("phase") not in ("copied", "switched", "drop", "done"):
-        moves.app_copy(scope=job_scope(job), app_id=app_id, target=target, cursor=run.cursor, progress=run.save,
-                       batch_size=run.batch_size)  # fmt: skip
+        app_copy(scope=job_scope(job), app_id=app_id, target=target, cursor=run.cursor, progress=run.save,
+                 batch_size=run.batch_size)  # fmt: skip
     if run.cursor["phase"] == "copied":
         # The switch: from here every new scope reads the app from the target. Still frozen (MOVING).
         App.objects.filter(pk=job.app_id).update(store=target)
         run.cursor["phase"] = "switched"
         run.save(run.cursor)
     job.app.refresh_from_db()
-    cursor = moves.app_source_drop(scope=job_scope(job), app_id=app_id, cursor=run.cursor, progress=run.save,
-                                   batch_size=run.batch_size)  # fmt: skip
+    cursor = app_source_drop(scope=job_scope(job), app_id=app_id, cursor=run.cursor, progress=run.save,
+                             batch_size=run.batch_size)  # fmt: skip
     verified = cursor["verified"]
     line = {"memories": verified["target_keys"] + cursor["late_copied"], "remaining": cursor["remaining"],
             "verified_at": cursor["verified_at"], "history_rows": 0, "messages": 0}  # fmt: skip
@@ -451,7 +464,7 @@ def _with_store_retries(run: Run, body):
             logger.warning("Job %s: store unreachable (%s); retrying in %.0f s", run.job.pk, exc.message, delay)
             time.sleep(delay)
             delay = min(delay * 2, 30.0)
-            store.reset()
+            store_reconnect()
             run.reload()
             run.save()  # heartbeat while waiting, so no other worker takes the job over
 

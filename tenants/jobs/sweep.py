@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from memadmin.memory.consistency import consistency_step, last_checked
+from memadmin.memory.collections import app_consistency_step, app_last_checked
 from memadmin.memory.errors import StoreUnavailable
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.models import App, Job, RetentionPolicy
@@ -81,7 +81,7 @@ def jobs_sweep() -> dict:
 
 
 def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
-    """One throttled, resumable step of the consistency monitor per live app (consistency.consistency_step);
+    """One throttled, resumable step of the consistency monitor per live app (collections.app_consistency_step);
     a step stops after its time budget and the next beat resumes the app's SCAN where it stopped."""
     budget = budget_seconds if budget_seconds is not None else max(5.0, settings.MEMADMIN_MONITOR_SECONDS / 2)
     deadline = time.monotonic() + budget
@@ -89,7 +89,7 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
     try:
         # Active apps only: an offboarding is deleting a frozen app's keys, and verifies that itself.
         apps = sorted(App.objects.filter(status=App.Status.ACTIVE).order_by("pk"),
-                      key=lambda a: last_checked(collection=a.app_ref().collection))  # stalest first  # fmt: skip
+                      key=lambda a: app_last_checked(app=a.app_ref()))  # stalest first  # fmt: skip
     except StoreUnavailable as exc:
         logger.warning("Index consistency check skipped: %s", exc.message)
         return report
@@ -98,8 +98,7 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
         if left <= 0:  # the next beat goes on from here (each app resumes its own SCAN)
             break
         try:
-            # app_ref() routes the collection to the app's store (memadmin/memory/store.py)
-            health = consistency_step(collection=app.app_ref().collection, budget_seconds=left)
+            health = app_consistency_step(app=app.app_ref(), budget_seconds=left)
         except StoreUnavailable as exc:
             logger.warning("Index consistency check skipped: %s", exc.message)
             break

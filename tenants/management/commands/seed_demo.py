@@ -8,7 +8,7 @@ from django.db import transaction
 from tqdm import tqdm
 
 from memadmin.memory import selectors, services
-from memadmin.memory.consistency import consistency_check
+from memadmin.memory.collections import app_consistency_check
 from memadmin.memory.scope import scope_for_membership
 from tenants.entities import entities_touch
 from tenants.models import App, Membership, Role, Tenant
@@ -97,7 +97,7 @@ class Command(BaseCommand):
                 entities_touch(scope=scope, records=records)
             # One consistency pass per app, so the demo's index health shows a real count from the start.
             for app in tenant.apps.all():
-                consistency_check(collection=app.app_ref().collection)
+                app_consistency_check(app=app.app_ref())
         self.stdout.write(self.style.SUCCESS("\nDemo ready at http://127.0.0.1:8000/  (password for every login below: "
                                              f"{DEMO_PASSWORD})"))  # fmt: skip
         for username, what in logins:
