@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from memadmin.memory import capabilities
-from memadmin.memory.collections import DEFAULT_STORE, store_for_new_app, store_names
+from memadmin.memory.collections import DEFAULT_STORE, store_names
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
 from tenants.exports import FORMATS as EXPORT_FORMATS
@@ -94,8 +94,7 @@ class App(models.Model):
     def save(self, *args, **kwargs):
         if not self.collection_name:
             self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
-        if not self.store:
-            self.store = store_for_new_app()
+        # No store chosen here: choosing one asks every store (network I/O), which app_create does.
         super().save(*args, **kwargs)
 
     def app_ref(self) -> AppRef | None:

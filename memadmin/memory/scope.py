@@ -24,10 +24,6 @@ class AppRef:
     store: str = store.DEFAULT  # the Valkey server the app lives on (memadmin/memory/store.py)
     moving: bool = False  # between two stores: writes and deletions wait for the move to end
 
-    def __post_init__(self):
-        # Built from the app's row for every request and job: the freshest word on where the app lives.
-        store.route(self.collection, self.store)
-
     def frozen_message(self) -> str:
         doing = "being moved to another memory store" if self.moving else "frozen for offboarding"
         return f"App {self.app_id} is {doing} and accepts no writes."
@@ -82,7 +78,12 @@ class Scope:
 
 def _app_refs(apps) -> tuple[AppRef, ...]:
     # An app whose collection is gone answers None: no scope reaches it any more.
-    return tuple(ref for ref in (app.app_ref() for app in apps) if ref is not None)
+    refs = tuple(ref for ref in (app.app_ref() for app in apps) if ref is not None)
+    # A scope is built from the apps' rows for every request and job: the freshest word on where each app
+    # lives, handed to the engines, which address an app by its collection, here and nowhere else.
+    for ref in refs:
+        store.route(ref.collection, ref.store)
+    return refs
 
 
 def scope_for_membership(membership, *, ip: str | None = None) -> Scope:

@@ -19,6 +19,7 @@ from memadmin.memory.collections import (
     collection_exists,
 )
 from memadmin.memory.errors import MemoryServiceError, ValidationError
+from tenants.app_services import app_create
 from tenants.collections import collection_claim_token, collection_claimed
 from tenants.forms import ImportForm, RegisterCollectionForm
 from tenants.imports import max_bytes
@@ -152,8 +153,8 @@ def collection_register_save(request: TenantRequest) -> HttpResponse:
         return _register_page(request, form, status=400)
     try:
         with transaction.atomic():
-            app = App.objects.create(tenant=request.tenant, app_id=form.cleaned_data["app_id"],
-                                     name=form.cleaned_data["app_id"], collection_name=collection)  # fmt: skip
+            app = app_create(tenant=request.tenant, app_id=form.cleaned_data["app_id"],
+                             name=form.cleaned_data["app_id"], collection_name=collection)  # fmt: skip
             # Adopt it; vectors of another size are refused here, before the app exists.
             collection_adopt(app=app.app_ref())
     except IntegrityError:

@@ -10,6 +10,7 @@ from tqdm import tqdm
 from memadmin.memory import selectors, services
 from memadmin.memory.collections import app_consistency_check
 from memadmin.memory.scope import scope_for_membership
+from tenants.app_services import app_create
 from tenants.entities import entities_touch
 from tenants.models import App, Membership, Role, Tenant
 
@@ -113,10 +114,9 @@ class Command(BaseCommand):
         for slug, spec in TENANTS.items():
             tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": spec["name"]})
             for index, app_id in enumerate(spec["apps"]):
-                App.objects.get_or_create(
-                    tenant=tenant, app_id=app_id,
-                    defaults={"name": app_id.replace("_", " ").title(), "is_default": index == 0},
-                )  # fmt: skip
+                if not App.objects.filter(tenant=tenant, app_id=app_id).exists():
+                    app_create(tenant=tenant, app_id=app_id, name=app_id.replace("_", " ").title(),
+                               is_default=index == 0)  # fmt: skip
             for role in (Role.ADMIN, Role.SUPPORT, Role.VIEWER):
                 username = f"{slug}-{role}"
                 email = f"{username}@example.com"
