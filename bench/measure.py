@@ -60,7 +60,7 @@ class Context:
 
     def __init__(self, ds: Dataset, raw, *, reps: int, budget_s: float, profile_dir: Path | None = None):
         from bench.load import staff_membership
-        from memadmin.memory.scope import scope_for_membership
+        from tenants.scoping import scope_for_membership
 
         self.ds = ds
         self.raw = raw

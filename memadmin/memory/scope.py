@@ -76,95 +76,49 @@ class Scope:
         return and_(self.constraint(), caller_filter)
 
 
-def _app_refs(apps) -> tuple[AppRef, ...]:
-    # An app whose collection is gone answers None: no scope reaches it any more.
-    refs = tuple(ref for ref in (app.app_ref() for app in apps) if ref is not None)
+def _routed(apps) -> tuple[AppRef, ...]:
     # A scope is built from the apps' rows for every request and job: the freshest word on where each app
     # lives, handed to the engines, which address an app by its collection, here and nowhere else.
-    for ref in refs:
-        store.route(ref.collection, ref.store)
-    return refs
+    apps = tuple(apps)
+    for app in apps:
+        store.route(app.collection, app.store)
+    return apps
 
 
-def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
-    tenant = membership.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(tenant.apps.all()),
-        role=membership.role,
-        actor=membership.user.get_username(),
-        actor_kind="staff",
-        ip=ip,
-        _token=_BUILDER,
-    )
+# The builders take plain values: the tenants app maps its principals (a membership, an API key, a "your
+# data" link, a job, a webhook) onto them (tenants/scoping.py); the memory service knows none of its models.
 
 
-def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
-    """The key's apps are the ones it is bound to, else all of its tenant's (``scope_apps()``)."""
-    tenant = api_key.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(api_key.scope_apps()),
-        role=API,
-        actor=f"key:{api_key.name}",
-        actor_kind="api",
-        ip=ip,
-        _token=_BUILDER,
-    )
+def scope_for_staff(*, tenant_id: int, tenant_slug: str, apps, role: str, actor: str, ip: str | None = None) -> Scope:
+    """A staff member of the tenant, with their role."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=role, actor=actor,
+                 actor_kind="staff", ip=ip, _token=_BUILDER)  # fmt: skip
 
 
-def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
-    """An end user's link: their own memories in the apps the link was issued for, nothing else.
-
-    The link's apps, never the tenant's: a link issued by an app-restricted key must not open the
-    tenant's other apps (and a link with no apps opens none)."""
-    tenant = data_link.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(a for a in data_link.apps.all() if a.tenant_id == tenant.pk),
-        role=END_USER,
-        actor=f"enduser:{data_link.user_id}",
-        actor_kind="enduser",
-        user_id=data_link.user_id,
-        ip=ip,
-        _token=_BUILDER,
-    )
+def scope_for_key(*, tenant_id: int, tenant_slug: str, apps, key_name: str, ip: str | None = None) -> Scope:
+    """An API key: the apps it is bound to, else all of its tenant's."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=API, actor=f"key:{key_name}",
+                 actor_kind="api", ip=ip, _token=_BUILDER)  # fmt: skip
 
 
-def scope_for_job(job, *, apps=None) -> Scope:
-    """A background job acts for whoever requested it, on the apps it names."""
-    tenant = job.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(apps if apps is not None else tenant.apps.all()),
-        role=SYSTEM,
-        actor=job.requested_by,
-        actor_kind="system",
-        ip=None,
-        _token=_BUILDER,
-    )
+def scope_for_link(*, tenant_id: int, tenant_slug: str, apps, user_id: str, ip: str | None = None) -> Scope:
+    """An end user's link: their own memories in the apps the link was issued for, nothing else."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=END_USER,
+                 actor=f"enduser:{user_id}", actor_kind="enduser", user_id=user_id, ip=ip, _token=_BUILDER)  # fmt: skip
 
 
-def scope_for_webhook(webhook) -> Scope:
-    """A webhook that opted in to memory text reads it, at delivery time, in its own apps (or the tenant's):
-    the viewer's capabilities, nothing that writes or deletes."""
-    tenant = webhook.tenant
-    bound = list(webhook.apps.all())
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(bound or tenant.apps.all()),
-        role=VIEWER,
-        actor=f"webhook:{webhook.name}",
-        actor_kind="system",
-        ip=None,
-        _token=_BUILDER,
-    )
+def scope_for_system(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
+    """A background job, acting for whoever requested it, on the apps it names."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=SYSTEM, actor=actor,
+                 actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
 
 
-__all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_api_key", "scope_for_end_user",
-           "scope_for_job", "scope_for_membership", "scope_for_webhook"]  # fmt: skip
+def scope_for_reader(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
+    """A system reader (a webhook that opted in to memory text): the viewer's capabilities, nothing that writes
+    or deletes."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=VIEWER, actor=actor,
+                 actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
+
+
+__all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_key", "scope_for_link", "scope_for_reader",
+           "scope_for_staff", "scope_for_system"]  # fmt: skip

@@ -23,10 +23,11 @@ from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, Valid
 from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
-from memadmin.memory.scope import Scope, scope_for_job
+from memadmin.memory.scope import Scope
 from memadmin.memory.services import audit_record, check_holds, memory_delete_matching
 from tenants.imports import ImportFileError, import_store
 from tenants.models import App, Job, RetentionPolicy, Tenant
+from tenants.scoping import scope_for_job
 
 logger = logging.getLogger("memadmin.jobs")
 

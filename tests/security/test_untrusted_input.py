@@ -9,7 +9,7 @@ from memadmin.memory import selectors
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import MAX_FILTER_DEPTH, MAX_FILTER_TERMS, filter_from_fields, filter_from_mem0
 from memadmin.memory.ids import clean_app_id, clean_id
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.security.conftest import api_client, assert_json_error, send
 
 SURROGATE = "\udfff"

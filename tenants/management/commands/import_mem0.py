@@ -8,11 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.ids import clean_app_id
-from memadmin.memory.scope import scope_for_job
 from tenants.app_services import app_create
 from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_import
 from tenants.models import App, Job, Tenant
+from tenants.scoping import scope_for_job
 
 
 class Command(BaseCommand):

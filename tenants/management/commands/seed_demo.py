@@ -9,10 +9,10 @@ from tqdm import tqdm
 
 from memadmin.memory import selectors, services
 from memadmin.memory.collections import app_consistency_check
-from memadmin.memory.scope import scope_for_membership
 from tenants.app_services import app_create
 from tenants.entities import entities_touch
 from tenants.models import App, Membership, Role, Tenant
+from tenants.scoping import scope_for_membership
 
 DEMO_PASSWORD = "memadmin-demo"
 

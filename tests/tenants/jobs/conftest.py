@@ -7,7 +7,7 @@ from django.conf import settings
 
 from bench.offboard import load_memories
 from memadmin.memory import index, store
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
 
 

@@ -16,10 +16,10 @@ from memadmin.memory import selectors, services
 from memadmin.memory.errors import NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_membership
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export, job_import, job_offboard_app
 from tenants.models import App, Job
+from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory
 from tests.tenants.jobs.conftest import keys_of
 
