@@ -16,7 +16,7 @@ from memadmin.memory import moves, selectors, services, store
 from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from tenants.jobs import runners
+from tenants.jobs.kinds import move as runners
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_cancel, job_erase_user, job_move_app, job_offboard_app
 from tenants.models import App, Job
