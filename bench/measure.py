@@ -17,7 +17,7 @@ from bench.load import APPS, QUERIES, Dataset
 
 
 def engine_tail() -> tuple[str, ...]:
-    """What the index layer appends to every FT.SEARCH / FT.AGGREGATE (memadmin/memory/index.ft): the same
+    """What the index layer appends to every FT.SEARCH / FT.AGGREGATE (memadmin/memory/index_queries.ft): the same
     engine timeout, so a raw baseline is not cut short (ON_TIMEOUT FAIL) where the service is not."""
     from django.conf import settings
 
