@@ -28,7 +28,7 @@ def main() -> None:
 
     from bench.load import Dataset, staff_membership
     from memadmin.memory.filters import filter_from_fields
-    from memadmin.memory.scope import scope_for_membership
+    from tenants.scoping import scope_for_membership
 
     ds = Dataset(args.n, args.seed)
     scope = scope_for_membership(staff_membership(ds))

@@ -291,7 +291,7 @@ def inprocess_mem0(ds: Dataset, *, seconds: float, torch_threads: int | None) ->
 
     from bench.load import staff_membership
     from memadmin.memory import index, store
-    from memadmin.memory.scope import scope_for_membership
+    from tenants.scoping import scope_for_membership
 
     scope = scope_for_membership(staff_membership(ds), ip="127.0.0.1")
     collection = next(a.collection for a in scope.apps if a.app_id == APPS[0][0])
@@ -330,8 +330,8 @@ def erase_add_user(ds: Dataset) -> dict:
     """What the add measures wrote goes again, through the service's own verified erasure."""
     from bench.load import staff_membership
     from memadmin.memory.filters import filter_from_fields
-    from memadmin.memory.scope import scope_for_membership
     from memadmin.memory.services import memory_delete_matching
+    from tenants.scoping import scope_for_membership
 
     scope = scope_for_membership(staff_membership(ds), ip="127.0.0.1")
     result = memory_delete_matching(scope=scope, filters=filter_from_fields(user_id=ADD_USER), audit=False)

@@ -17,7 +17,7 @@ from bench.load import APPS, QUERIES, Dataset
 
 
 def engine_tail() -> tuple[str, ...]:
-    """What the index layer appends to every FT.SEARCH / FT.AGGREGATE (memadmin/memory/index.ft): the same
+    """What the index layer appends to every FT.SEARCH / FT.AGGREGATE (memadmin/memory/index_queries.ft): the same
     engine timeout, so a raw baseline is not cut short (ON_TIMEOUT FAIL) where the service is not."""
     from django.conf import settings
 
@@ -60,7 +60,7 @@ class Context:
 
     def __init__(self, ds: Dataset, raw, *, reps: int, budget_s: float, profile_dir: Path | None = None):
         from bench.load import staff_membership
-        from memadmin.memory.scope import scope_for_membership
+        from tenants.scoping import scope_for_membership
 
         self.ds = ds
         self.raw = raw

@@ -4,7 +4,8 @@ from django.core.exceptions import ValidationError
 from django.forms.models import BaseInlineFormSet
 from rest_framework_api_key.admin import APIKeyModelAdmin
 
-from memadmin.memory import store
+from memadmin.memory.collections import store_names
+from tenants.app_services import app_place
 from tenants.memberships import LAST_ADMIN, managing_roles, membership_keeps_an_admin
 from tenants.models import (
     Agent,
@@ -76,6 +77,13 @@ class TenantAdmin(admin.ModelAdmin):
     search_fields = ("name", "slug")
     inlines = [AppInline, MembershipInline]
 
+    def save_formset(self, request, form, formset, change):
+        if formset.model is App:
+            for app_form in formset.extra_forms:
+                if app_form.has_changed():
+                    app_place(app_form.instance)
+        super().save_formset(request, form, formset, change)
+
 
 @admin.register(App)
 class AppAdmin(admin.ModelAdmin):
@@ -87,9 +95,14 @@ class AppAdmin(admin.ModelAdmin):
         # A new app is pinned here; an existing one changes store only by a move, which copies its data.
         return ("store",) if obj is not None else ()
 
+    def save_model(self, request, obj, form, change):
+        if not change:
+            app_place(obj)
+        super().save_model(request, obj, form, change)
+
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "store":
-            choices = [("", "The store with the most free memory"), *((name, name) for name in store.store_names())]
+            choices = [("", "The store with the most free memory"), *((name, name) for name in store_names())]
             return forms.ChoiceField(choices=choices, required=False, help_text=db_field.help_text)
         return super().formfield_for_dbfield(db_field, request, **kwargs)
 

@@ -11,7 +11,7 @@ import hmac
 
 from django.utils.crypto import salted_hmac
 
-from memadmin.memory import store
+from memadmin.memory.collections import collection_claim_read
 from tenants.models import Tenant
 
 
@@ -20,6 +20,7 @@ def collection_claim_token(*, tenant: Tenant, collection: str) -> str:
 
 
 def collection_claimed(*, tenant: Tenant, collection: str) -> bool:
-    stored = store.claim_read(collection)
-    return stored is not None and hmac.compare_digest(stored.strip(), collection_claim_token(tenant=tenant,
-                                                                                             collection=collection))
+    stored = collection_claim_read(collection)
+    return stored is not None and hmac.compare_digest(
+        stored.strip(), collection_claim_token(tenant=tenant, collection=collection)
+    )

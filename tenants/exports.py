@@ -18,8 +18,8 @@ from urllib.parse import quote
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 
 logger = logging.getLogger("memadmin.exports")
 

@@ -19,10 +19,10 @@ from django.db import transaction
 from django.template.loader import render_to_string
 from django.utils import timezone
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_MEMBERS
 from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.links import token_digest
 from tenants.models import Invitation, Membership, Tenant
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from django.db import IntegrityError, transaction
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_KEYS
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.models import App, TenantAPIKey
 
 

@@ -17,11 +17,11 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_LINKS
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.ids import clean_id
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.models import DataLink
 
 DEFAULT_TTL = timedelta(days=7)

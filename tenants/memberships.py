@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from django.db import transaction
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import ADMIN, MANAGE_MEMBERS, STAFF_ROLES, SUPPORT, VIEWER, role_can
 from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.models import Membership, Tenant
 
 # Mem0 projects know two roles; memadmin's support role (read, export, delete) has no Mem0 name.

@@ -13,7 +13,7 @@ from django.utils import timezone
 from rest_framework_api_key.models import AbstractAPIKey, APIKeyManager
 
 from memadmin.memory import capabilities
-from memadmin.memory import store as memory_store
+from memadmin.memory.collections import DEFAULT_STORE, store_names
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
 from tenants.exports import FORMATS as EXPORT_FORMATS
@@ -94,8 +94,7 @@ class App(models.Model):
     def save(self, *args, **kwargs):
         if not self.collection_name:
             self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
-        if not self.store:
-            self.store = memory_store.store_for_new_app()
+        # No store chosen here: choosing one asks every store (network I/O), which app_create does.
         super().save(*args, **kwargs)
 
     def app_ref(self) -> AppRef | None:
@@ -103,7 +102,7 @@ class App(models.Model):
         if self.status == self.Status.OFFBOARDED:
             return None
         return AppRef(pk=self.pk, app_id=self.app_id, collection=self.collection_name,
-                      writable=self.status == self.Status.ACTIVE, store=self.store or memory_store.DEFAULT,
+                      writable=self.status == self.Status.ACTIVE, store=self.store or DEFAULT_STORE,
                       moving=self.status == self.Status.MOVING)  # fmt: skip
 
     def clean(self):
@@ -111,7 +110,7 @@ class App(models.Model):
         # as a field validator so apps stored before it existed still load; Django admin calls clean().
         super().clean()
         validate_app_id(self.app_id)
-        if self.store and self.store not in memory_store.store_names():
+        if self.store and self.store not in store_names():
             raise ValidationError({"store": f"No memory store is called {self.store!r}: default, or one of "
                                             "MEMADMIN_STORES."})
 

@@ -5,10 +5,10 @@ custom_instructions has a meaning here: the instructions the extraction LLM foll
 
 from __future__ import annotations
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_PROJECT
 from memadmin.memory.errors import NotFound, PermissionDenied, ValidationError
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.models import CUSTOM_INSTRUCTIONS_MAX, App, Tenant
 
 # Mem0 project settings memadmin cannot honour, and why: refused by name rather than stored and ignored.

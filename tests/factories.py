@@ -1,6 +1,7 @@
 import factory
 from django.contrib.auth import get_user_model
 
+from tenants.app_services import app_create
 from tenants.models import App, Membership, Role, Tenant
 
 
@@ -29,6 +30,10 @@ class AppFactory(factory.django.DjangoModelFactory):
     tenant = factory.SubFactory(TenantFactory)
     app_id = factory.Sequence(lambda n: f"app_{n}")
     name = factory.LazyAttribute(lambda a: a.app_id.replace("_", " ").title())
+
+    @classmethod
+    def _create(cls, model_class, *args, **kwargs):
+        return app_create(*args, **kwargs)  # placed on a store like every new app
 
 
 class MembershipFactory(factory.django.DjangoModelFactory):

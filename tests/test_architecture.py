@@ -54,6 +54,63 @@ def test_the_memory_service_imports_nothing_from_tenants():
     assert upward == set()
 
 
+# What tenants may import of the memory service (DESIGN.md "Layout"): filters and ids are value types (the
+# filter tree a view builds, the id checks a form runs); collections is the front door for whole collections,
+# stores and index health. Everything else (store, index, bulk, consistency, history, embedding, embedded,
+# moves, imports, audit, status) is an engine room.
+FRONT_DOOR = {"scope", "capabilities", "models", "errors", "records", "selectors", "services", "filters", "ids",
+              "collections"}  # fmt: skip
+
+
+def past_the_front_door(source: str) -> list[str]:
+    """Imports in ``source`` (anywhere, functions included) that reach the memory service other than through
+    FRONT_DOOR, as ``line: module``; importing the package itself counts, since it hands out every module."""
+    found = []
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            named = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            package = node.module in ("memadmin", "memadmin.memory")
+            named = [f"{node.module}.{alias.name}" for alias in node.names] if package else [node.module]
+        else:
+            continue
+        for name in named:
+            parts = name.split(".")
+            if parts[:2] == ["memadmin", "memory"] and (len(parts) == 2 or parts[2] not in FRONT_DOOR):
+                found.append(f"{node.lineno}: {name}")
+    return found
+
+
+def test_tenants_reaches_the_memory_service_only_through_its_front_door():
+    found = [f"{name}:{line}" for name, path in _modules().items() if name.startswith("tenants")
+             for line in past_the_front_door(path.read_text())]  # fmt: skip
+    assert found == []
+
+
+def test_the_front_door_check_catches_every_way_in():
+    source = """
+from memadmin.memory import selectors, store
+from memadmin.memory.scope import Scope
+import memadmin.memory.index as idx
+from memadmin import memory, settings
+
+
+def offboard():
+    from memadmin.memory.bulk import app_drop
+    import memadmin.memory.collections
+
+
+class Job:
+    def run(self):
+        from memadmin.memory import *
+"""
+    assert past_the_front_door(source) == [
+        "2: memadmin.memory.store", "4: memadmin.memory.index", "5: memadmin.memory", "9: memadmin.memory.bulk",
+        "15: memadmin.memory.*",
+    ]  # fmt: skip
+    assert past_the_front_door("from memadmin.memory.collections import app_health\nimport tenants.models\n") == []
+
+
 def test_no_import_cycle_even_inside_functions():
     graph = _graph()
     state: dict[str, int] = {}  # 1 = on the current path, 2 = done
@@ -119,11 +176,14 @@ def _command_stat_names(tree: ast.AST) -> set[int]:
             and any(getattr(t, "id", "") == "_GUARDED" for t in n.targets) for c in ast.walk(n.value)}  # fmt: skip
 
 
+INDEX_LAYER = {"memadmin.memory.index", "memadmin.memory.index_queries"}  # creating and health; queries
+
+
 def test_every_ft_command_is_built_in_the_index_layer():
     command = re.compile(r"FT\.[A-Z_]+", re.IGNORECASE)  # a command name as an argument, not prose that names one
     found = []
     for name, path in _modules().items():
-        if name == "memadmin.memory.index":
+        if name in INDEX_LAYER:
             continue
         tree = ast.parse(path.read_text())
         skipped = _docstrings(tree) | _command_stat_names(tree)
@@ -157,3 +217,13 @@ def test_every_streamed_response_ends_visibly_and_every_csv_goes_through_the_one
         if name != "tenants.exports":
             writers += [f"{name}:{call.lineno}" for call in _calls(tree, "writer") + _calls(tree, "DictWriter")]
     assert streams == [] and writers == []
+
+
+MAX_LINES = 450
+
+
+def test_no_module_is_over_450_lines():
+    """A module past this has more than one job: split it along its seams (one file per job kind, one API
+    module per resource, the index layer's admin and queries)."""
+    long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
+    assert long == {}

@@ -21,7 +21,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import index, store
+from memadmin.memory import index, index_queries, store
 from memadmin.memory.consistency import health_forget, health_stale, index_health
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import EVERYTHING, Eq, Node, pinned_value, render
@@ -119,7 +119,7 @@ def app_summary(*, scope: Scope, app_id: str) -> dict:
     memories = app_count(app=app, tree=EVERYTHING)
 
     def distinct(name):  # only memories that have the field: a missing run_id is not a run
-        return index.distinct(app.collection, f"@{name}:{{w'*'}}", name) if memories else 0
+        return index_queries.distinct(app.collection, f"@{name}:{{w'*'}}", name) if memories else 0
 
     return {
         "app_id": app.app_id,
@@ -137,7 +137,7 @@ def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> li
     """run_ids of an app whose newest memory (created or updated) is older than ``before`` (epoch s)."""
     scope.require(cap.READ)
     app = scope.app_named(app_id)
-    latest = index.group_latest(app.collection, "@run_id:{w'*'}", "run_id")
+    latest = index_queries.group_latest(app.collection, "@run_id:{w'*'}", "run_id")
     runs = [run_id for run_id, last in latest.items() if last < before]
     return sorted(runs)[:limit]
 
@@ -284,7 +284,7 @@ def _scan_matching(collection: str, tree: Node, scan_cursor: int, batch_size: in
 
 
 def _indexed_page(collection: str, query: str, batch_size: int) -> tuple[list[str], set]:
-    _, documents = index.search(collection, query, limit=batch_size, fields=SCOPE_FIELDS)
+    _, documents = index_queries.search(collection, query, limit=batch_size, fields=SCOPE_FIELDS)
     return [index.memory_id_of(collection, key) for key, _ in documents], {_session(fields) for _, fields in documents}
 
 

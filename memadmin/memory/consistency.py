@@ -12,7 +12,7 @@ failure newer than the last clean monitor pass, and that pass found no hash
 missing from the index.
 
 Count first, membership only when needed. Asking the index about every key
-(``index.held``, an FT.SEARCH per SCAN page) is what made a pass slow, so a pass
+(``index_queries.held``, an FT.SEARCH per SCAN page) is what made a pass slow, so a pass
 first only counts: SCAN the prefix, count the keys, and compare with FT.INFO read
 at the start and at the end. The pass is clean, with no membership lookup, when
 
@@ -73,7 +73,7 @@ from datetime import UTC, datetime
 
 from django.conf import settings
 
-from memadmin.memory import index, store
+from memadmin.memory import index, index_queries, store
 
 MAX_REPORTED = 50  # keys listed by name in a report; the count is always exact
 
@@ -376,7 +376,7 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *,
 def _membership(collection: str, keys: list[str], scan: dict) -> None:
     """The membership pass's work for one batch: which keys the index lacks, re-index them, count the rest."""
     ids = [index.memory_id_of(collection, k) for k in keys]
-    held = index.held(collection, ids)
+    held = index_queries.held(collection, ids)
     absent = [k for k, i in zip(keys, ids) if i not in held]
     if not absent:
         return
@@ -385,7 +385,7 @@ def _membership(collection: str, keys: list[str], scan: dict) -> None:
     before = index.inspect(collection).failures
     _reindex(collection, absent)
     scan["own_failures"] += max(0, index.inspect(collection).failures - before)
-    still = index.held(collection, [index.memory_id_of(collection, k) for k in absent])
+    still = index_queries.held(collection, [index.memory_id_of(collection, k) for k in absent])
     unrepaired = [k for k in absent if index.memory_id_of(collection, k) not in still]
     scan["repaired"] += len(absent) - len(unrepaired)
     scan["missing_count"] += len(unrepaired)

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import index, store
+from memadmin.memory import guarded, index, index_queries, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.history import history_import
@@ -169,7 +169,7 @@ def memory_import_plan(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> I
         for row in rows:
             pipe.exists(f"{prefix}{row.id}")
         stored = pipe.execute()
-    held = index.hashes_held(app.collection, [(row.user_id, row.hash) for row in rows])
+    held = index_queries.hashes_held(app.collection, [(row.user_id, row.hash) for row in rows])
     plan = ImportPlan(new=[], duplicate_ids=[], duplicate_hashes=[])
     seen_ids: set[str] = set()
     for row, exists in zip(rows, stored):
@@ -211,7 +211,7 @@ def memory_import_write(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> 
     with store.store_errors():
         pipe = store.client(app.collection).pipeline(transaction=False)
         for row, vector in zip(rows, vectors):
-            store.hset_new(pipe, f"{prefix}{row.id}", _fields(row, vector))
+            guarded.hset_new(pipe, f"{prefix}{row.id}", _fields(row, vector))
         created = sum(int(reply) for reply in pipe.execute())
     history_rows = history_import(app.collection, [entry for row in rows for entry in row.history])
     audit_record(scope=scope, action="memory.import", app_id=app.app_id, memory_ids=[row.id for row in rows],

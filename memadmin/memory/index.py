@@ -2,10 +2,11 @@
 
 One search index per app collection (Mem0's schema has no app_id field, so apps are kept
 apart physically, a collection each: docs/architecture.md). This module creates and
-adopts those indexes, reports their health (FT.INFO), and answers the queries
-the selectors and the deletion engine need: search, count, grouped counts,
-distinct values and cursor batches. Callers pass a rendered filter query
-(filters.render) and get plain Python values back; nobody else parses replies.
+adopts those indexes and reports their health (FT.INFO); index_queries.py, the
+other half of the layer, answers the queries the selectors and the deletion
+engine need: search, count, grouped counts, distinct values and cursor batches.
+Callers pass a rendered filter query (filters.render) and get plain Python
+values back; nobody else parses replies.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ import json
 import logging
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -24,7 +23,7 @@ from valkey import exceptions as vexc
 
 from memadmin.memory import store
 from memadmin.memory.errors import Conflict
-from memadmin.memory.ids import TAG_SEPARATOR, escape_tag
+from memadmin.memory.ids import TAG_SEPARATOR
 
 logger = logging.getLogger("memadmin.index")
 
@@ -51,7 +50,7 @@ def memory_id_of(collection: str, key) -> str:
     return decode(key).removeprefix(store.key_prefix(collection))
 
 
-def _missing(exc: Exception) -> bool:
+def missing_index(exc: Exception) -> bool:
     text = str(exc).lower()
     return "unknown index" in text or "no such index" in text
 
@@ -97,7 +96,7 @@ def drop(collection: str, *, on: str | None = None) -> None:
         try:
             store.client(collection, on=on).execute_command("FT.DROPINDEX", collection)
         except vexc.ResponseError as exc:
-            if not _missing(exc):
+            if not missing_index(exc):
                 raise
 
 
@@ -107,7 +106,7 @@ def info(collection: str, *, on: str | None = None) -> dict | None:
         try:
             return pairs(store.client(collection, on=on).execute_command("FT.INFO", collection))
         except vexc.ResponseError as exc:
-            if _missing(exc):
+            if missing_index(exc):
                 return None
             raise
 
@@ -357,180 +356,3 @@ def inspect(collection: str, *, on: str | None = None) -> IndexInfo:
         max_doc_id=int(float(decode(details["max_doc_id"]))) if "max_doc_id" in details else None,
         standin=prefixes(details) != [store.key_prefix(collection)],
     )
-
-
-# --- queries --------------------------------------------------------------------------
-
-
-def ft(*args):
-    """An FT.SEARCH / FT.AGGREGATE with an explicit engine timeout, under the socket timeout.
-
-    The search module's default (500 ms) cut counts at 1M memories short without
-    an error; with ON_TIMEOUT FAIL (embedded) a query past this limit is an error
-    instead of a partial answer.
-    """
-    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
-    with store.store_errors():
-        try:
-            return store.client(args[1]).execute_command(*args, *tail)
-        except vexc.ResponseError as exc:
-            if not _missing(exc):
-                raise
-        # The index went away behind our back (dropped by hand, server replaced): recreate it once.
-        forget(args[1])
-        ensure(args[1])
-        return store.client(args[1]).execute_command(*args, *tail)
-
-
-def _return(fields) -> list[str]:
-    return ["RETURN", str(len(fields)), *fields]
-
-
-def search(collection: str, query: str, *, offset: int = 0, limit: int = 10, sort_by: str | None = None,
-           descending: bool = True, fields=RETURN_FIELDS) -> tuple[int, list[tuple[str, dict]]]:  # fmt: skip
-    """(total, [(key, {field: bytes})]) of one page of a filter query."""
-    ensure(collection)
-    sort = ["SORTBY", sort_by, "DESC" if descending else "ASC"] if sort_by else []
-    reply = ft("FT.SEARCH", collection, query, *sort, "LIMIT", str(offset), str(limit), *_return(fields))
-    return int(reply[0]), _documents(reply)
-
-
-def knn(collection: str, query: str, vector: bytes, *, candidates: int, limit: int,
-        fields=RETURN_FIELDS) -> list[tuple[str, dict]]:  # fmt: skip
-    """Nearest neighbours among the filter's matches; each document carries ``vector_score``."""
-    ensure(collection)
-    knn_query = f"({query})=>[KNN {candidates} @embedding $vec AS vector_score]"
-    if query == "*":
-        knn_query = f"*=>[KNN {candidates} @embedding $vec AS vector_score]"
-    reply = ft("FT.SEARCH", collection, knn_query, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
-               "LIMIT", "0", str(limit), *_return((*fields, "vector_score")))  # fmt: skip
-    return _documents(reply)
-
-
-def _documents(reply) -> list[tuple[str, dict]]:
-    docs = []
-    for i in range(1, len(reply) - 1, 2):
-        docs.append((decode(reply[i]), dict(zip(reply[i + 1][::2], reply[i + 1][1::2]))))
-    return docs
-
-
-def held(collection: str, memory_ids: list[str], *, chunk: int = 500) -> set[str]:
-    """Which of these memory ids the index holds: one NOCONTENT TAG lookup per chunk, pipelined
-    (the consistency monitor asks this for every key it walks)."""
-    ensure(collection)
-    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
-    with store.store_errors():
-        pipe = store.client(collection).pipeline(transaction=False)
-        for start in range(0, len(memory_ids), chunk):
-            part = memory_ids[start : start + chunk]
-            query = "@memory_id:{" + " | ".join(escape_tag(i) for i in part) + "}"
-            pipe.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail)
-        replies = pipe.execute()
-    return {memory_id_of(collection, key) for reply in replies for key in reply[1:]}
-
-
-def hashes_held(collection: str, pairs: list[tuple[str, str]], *, chunk: int = 200) -> set[tuple[str, str]]:
-    """Which (user_id, hash) pairs already have a memory in the collection: one NOCONTENT lookup per
-    chunk of hashes, pipelined, matched to users from the returned fields (an import skips those)."""
-    ensure(collection)
-    if not pairs:
-        return set()
-    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
-    hashes = sorted({h for _, h in pairs})
-    with store.store_errors():
-        pipe = store.client().pipeline(transaction=False)
-        for start in range(0, len(hashes), chunk):
-            part = hashes[start : start + chunk]
-            query = "@hash:{" + " | ".join(escape_tag(h) for h in part) + "}"
-            # Up to 10,000 holders per chunk: enough for any real collection (the same text for that many users).
-            pipe.execute_command("FT.SEARCH", collection, query, "LIMIT", "0", "10000",
-                                 *_return(("user_id", "hash")), *tail)  # fmt: skip
-        replies = pipe.execute()
-    found = set()
-    for reply in replies:
-        for _, fields in _documents(reply):
-            found.add((decode(fields.get(b"user_id", b"")), decode(fields.get(b"hash", b""))))
-    return found & set(pairs)
-
-
-def count(collection: str, query: str) -> int:
-    ensure(collection)
-    return int(ft("FT.SEARCH", collection, query, "LIMIT", "0", "0")[0])
-
-
-def group_counts(collection: str, query: str, field: str, *, limit: int | None = None) -> Counter:
-    """Matches per value of ``field``; with ``limit``, only the largest groups leave the engine."""
-    ensure(collection)
-    tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
-    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
-               *tail)  # fmt: skip
-    counts: Counter = Counter()
-    for row in reply[1:]:
-        fields = dict(zip(row[::2], row[1::2]))
-        value = fields.get(field.encode())
-        if value is not None:
-            counts[decode(value)] += int(fields[b"n"])
-    return counts
-
-
-def distinct(collection: str, query: str, field: str) -> int:
-    """How many distinct values of ``field`` the matches have (the engine's COUNT_DISTINCT)."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "0",
-               "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d")  # fmt: skip
-    rows = reply[1:]
-    return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
-
-
-def distinct_values(collection: str, query: str, field: str) -> set[str]:
-    """The distinct values of ``field`` among the matches (one GROUPBY row each), for unions across apps."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "1", f"@{field}")
-    values = set()
-    for row in reply[1:]:
-        value = dict(zip(row[::2], row[1::2])).get(field.encode())
-        if value is not None:
-            values.add(decode(value))
-    return values
-
-
-def group_latest(collection: str, query: str, field: str) -> dict[str, float]:
-    """For each value of ``field``: the newest created_at or updated_at of its matches (epoch s)."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "LOAD", "2", "@created_at", "@updated_at",
-               "GROUPBY", "1", f"@{field}", "REDUCE", "MAX", "1", "@created_at", "AS", "c",
-               "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000")  # fmt: skip
-    latest = {}
-    for row in reply[1:]:
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2])}
-        if fields.get(field):
-            latest[fields[field]] = max(_number(fields.get("c")), _number(fields.get("u")))
-    return latest
-
-
-def _number(value) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return 0.0
-
-
-def batches(collection: str, query: str, *, batch_size: int = 500,
-            fields=RETURN_FIELDS) -> Iterator[list[tuple[str, dict]]]:  # fmt: skip
-    """Every match through an FT.AGGREGATE cursor: no paging window, flat memory, (key, fields) pairs."""
-    ensure(collection)
-    load = ["LOAD", str(len(fields) + 1), "@__key", *(f"@{f}" for f in fields)]
-    reply = ft("FT.AGGREGATE", collection, query, *load, "WITHCURSOR", "COUNT", str(batch_size))
-    while True:
-        rows, cursor = reply
-        batch = []
-        for row in rows[1:]:
-            values = dict(zip(row[::2], row[1::2]))
-            batch.append((decode(values.pop(b"__key", b"")), values))
-        if batch:
-            yield batch
-        if not int(cursor):
-            return
-        with store.store_errors():
-            reply = store.client(collection).execute_command("FT.CURSOR", "READ", collection, cursor, "COUNT",
-                                                             str(batch_size))

@@ -29,10 +29,8 @@ from __future__ import annotations
 
 import json
 import logging
-import sqlite3
 import time
 import uuid
-from contextlib import closing
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -42,6 +40,7 @@ from valkey import exceptions as vexc
 
 from memadmin.memory import store
 from memadmin.memory.errors import StoreUnavailable
+from memadmin.memory.history_files import history_file_purge, history_files
 
 logger = logging.getLogger("memadmin.purge")
 
@@ -49,7 +48,6 @@ PENDING_KEY = "memadmin:purge:pending"  # on each store: {first, last} server ti
 RUNS_KEY = "memadmin:purge:runs"  # on the default store: one JSON member per run, scored by its start time
 LOCK_KEY = "memadmin:purge:lock"
 RUNS_KEPT_DAYS = 400  # a receipt may ask about an erasure of last year
-SECURED_TABLE = "memadmin_secure_delete"  # in a history file: memadmin vacuumed it once with secure_delete on
 REWRITE_TIMEOUT_SECONDS = 1800
 
 _MARK = """
@@ -263,37 +261,8 @@ def store_purge(name: str, *, wait: bool = True) -> dict:
 # --- Mem0's history files -----------------------------------------------------------------
 
 
-def history_files() -> list[Path]:
-    directory = Path(settings.DATA_DIR) / "history"
-    return sorted(directory.glob("*.sqlite3")) if directory.is_dir() else []
-
-
-def history_file_purge(path: Path) -> dict:
-    """secure_delete on; VACUUM once if memadmin never did (rows deleted before secure_delete was on sit in free
-    pages and free blocks; later deletions are zeroed where they happen); then the WAL checkpointed into the
-    file and truncated to 0 bytes, so the old page images it held are gone."""
-    result = {"file": path.name, "vacuumed": False}
-    with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as connection:
-        connection.execute("PRAGMA secure_delete=ON")
-        secured = connection.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                                     (SECURED_TABLE,)).fetchone()  # fmt: skip
-        if not secured:
-            started = time.monotonic()
-            connection.execute(f"CREATE TABLE IF NOT EXISTS {SECURED_TABLE} (at TEXT)")
-            connection.execute(f"INSERT INTO {SECURED_TABLE} VALUES (?)", (datetime.now(timezone.utc).isoformat(),))
-            connection.execute("VACUUM")
-            result.update(vacuumed=True, vacuum_seconds=round(time.monotonic() - started, 3))
-        for _ in range(100):
-            busy, _log, _done = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
-            if not busy:
-                result["checkpointed"] = True
-                return result
-            time.sleep(0.1)  # a reader in another process holds an old snapshot: wait for it to end
-    result["checkpointed"] = False
-    return result
-
-
 def history_purge() -> dict:
+    """Every history file secured and checkpointed (memadmin/memory/history.py history_file_purge)."""
     files = []
     for path in history_files():
         _renew()

@@ -24,10 +24,6 @@ class AppRef:
     store: str = store.DEFAULT  # the Valkey server the app lives on (memadmin/memory/store.py)
     moving: bool = False  # between two stores: writes and deletions wait for the move to end
 
-    def __post_init__(self):
-        # Built from the app's row for every request and job: the freshest word on where the app lives.
-        store.route(self.collection, self.store)
-
     def frozen_message(self) -> str:
         doing = "being moved to another memory store" if self.moving else "frozen for offboarding"
         return f"App {self.app_id} is {doing} and accepts no writes."
@@ -86,23 +82,17 @@ class Scope:
         return and_(self.constraint(), caller_filter)
 
 
-def _app_refs(apps) -> tuple[AppRef, ...]:
-    # An app whose collection is gone answers None: no scope reaches it any more.
-    return tuple(ref for ref in (app.app_ref() for app in apps) if ref is not None)
+def _routed(apps) -> tuple[AppRef, ...]:
+    # A scope is built from the apps' rows for every request and job: the freshest word on where each app
+    # lives, handed to the engines, which address an app by its collection, here and nowhere else.
+    apps = tuple(apps)
+    for app in apps:
+        store.route(app.collection, app.store)
+    return apps
 
 
-def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
-    tenant = membership.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(tenant.apps.all()),
-        role=membership.role,
-        actor=membership.user.get_username(),
-        actor_kind="staff",
-        ip=ip,
-        _token=_BUILDER,
-    )
+# The builders take plain values: the tenants app maps its principals (a membership, an API key, a "your
+# data" link, a job, a webhook) onto them (tenants/scoping.py); the memory service knows none of its models.
 
 
 KEY_RESTRICTED_NO_OFFBOARD = (
@@ -115,79 +105,43 @@ KEY_OFFBOARD_OFF = (
 )
 
 
-def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
-    """The key's apps are the ones it is bound to, else all of its tenant's (``scope_apps()``). Offboarding a whole
-    app is for unrestricted keys whose admin left it on (``may_offboard``)."""
-    tenant = api_key.tenant
-    apps = api_key.scope_apps()
+def scope_for_staff(*, tenant_id: int, tenant_slug: str, apps, role: str, actor: str, ip: str | None = None) -> Scope:
+    """A staff member of the tenant, with their role."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=role, actor=actor,
+                 actor_kind="staff", ip=ip, _token=_BUILDER)  # fmt: skip
+
+
+def scope_for_key(*, tenant_id: int, tenant_slug: str, apps, key_name: str, restricted: bool = False,
+                  may_offboard: bool = True, ip: str | None = None) -> Scope:  # fmt: skip
+    """An API key: the apps it is bound to, else all of its tenant's. Offboarding a whole app is for keys that are
+    not ``restricted`` to some apps and whose admin left ``may_offboard`` on."""
     withheld = ()
-    if any(getattr(app, "bound_to_key", False) for app in apps):
+    if restricted:
         withheld = ((OFFBOARD, KEY_RESTRICTED_NO_OFFBOARD),)
-    elif not api_key.may_offboard:
+    elif not may_offboard:
         withheld = ((OFFBOARD, KEY_OFFBOARD_OFF),)
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(apps),
-        role=API,
-        actor=f"key:{api_key.name}",
-        actor_kind="api",
-        ip=ip,
-        withheld=withheld,
-        _token=_BUILDER,
-    )
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=API, actor=f"key:{key_name}",
+                 actor_kind="api", ip=ip, withheld=withheld, _token=_BUILDER)  # fmt: skip
 
 
-def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
-    """An end user's link: their own memories in the apps the link was issued for, nothing else.
-
-    The link's apps, never the tenant's: a link issued by an app-restricted key must not open the
-    tenant's other apps (and a link with no apps opens none)."""
-    tenant = data_link.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(a for a in data_link.apps.all() if a.tenant_id == tenant.pk),
-        role=END_USER,
-        actor=f"enduser:{data_link.user_id}",
-        actor_kind="enduser",
-        user_id=data_link.user_id,
-        ip=ip,
-        _token=_BUILDER,
-    )
+def scope_for_link(*, tenant_id: int, tenant_slug: str, apps, user_id: str, ip: str | None = None) -> Scope:
+    """An end user's link: their own memories in the apps the link was issued for, nothing else."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=END_USER,
+                 actor=f"enduser:{user_id}", actor_kind="enduser", user_id=user_id, ip=ip, _token=_BUILDER)  # fmt: skip
 
 
-def scope_for_job(job, *, apps=None) -> Scope:
-    """A background job acts for whoever requested it, on the apps it names."""
-    tenant = job.tenant
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(apps if apps is not None else tenant.apps.all()),
-        role=SYSTEM,
-        actor=job.requested_by,
-        actor_kind="system",
-        ip=None,
-        _token=_BUILDER,
-    )
+def scope_for_system(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
+    """A background job, acting for whoever requested it, on the apps it names."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=SYSTEM, actor=actor,
+                 actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
 
 
-def scope_for_webhook(webhook) -> Scope:
-    """A webhook that opted in to memory text reads it, at delivery time, in its own apps (or the tenant's):
-    the viewer's capabilities, nothing that writes or deletes."""
-    tenant = webhook.tenant
-    bound = list(webhook.apps.all())
-    return Scope(
-        tenant_id=tenant.pk,
-        tenant_slug=tenant.slug,
-        apps=_app_refs(bound or tenant.apps.all()),
-        role=VIEWER,
-        actor=f"webhook:{webhook.name}",
-        actor_kind="system",
-        ip=None,
-        _token=_BUILDER,
-    )
+def scope_for_reader(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
+    """A system reader (a webhook that opted in to memory text): the viewer's capabilities, nothing that writes
+    or deletes."""
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=VIEWER, actor=actor,
+                 actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
 
 
-__all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_api_key", "scope_for_end_user",
-           "scope_for_job", "scope_for_membership", "scope_for_webhook"]  # fmt: skip
+__all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_key", "scope_for_link", "scope_for_reader",
+           "scope_for_staff", "scope_for_system"]  # fmt: skip

@@ -2,26 +2,24 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import heapq
-import json
 import logging
 import math
-import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 
 import numpy as np
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import index, store
+from memadmin.memory import index, index_queries, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
 from memadmin.memory.history import history_for
 from memadmin.memory.ids import clean_id
+from memadmin.memory.keyset import advance, created_number, decode_cursor, encode_cursor, keyset_rows, records_from
 from memadmin.memory.records import Counts, CursorPage, MemoryRecord, Page
 from memadmin.memory.scope import AppRef, Scope
 
@@ -57,19 +55,9 @@ def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
     return False
 
 
-def records_from(app: AppRef, documents: list[tuple[str, dict]], extra: Callable | None = None) -> list[MemoryRecord]:
-    records = []
-    for key, fields in documents:
-        record = MemoryRecord.from_hash(app.app_id, key, fields)
-        if extra:
-            extra(record, fields)
-        records.append(record)
-    return records
-
-
 def app_count(*, app: AppRef, tree: Node) -> int:
     """Matches of an already planned (scope-narrowed) tree in one app."""
-    return index.count(app.collection, render(tree))
+    return index_queries.count(app.collection, render(tree))
 
 
 def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRecord], **details) -> None:
@@ -97,129 +85,6 @@ def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
     return sum(app_count(app=app, tree=tree) for app, tree in plan(scope, filters))
 
 
-# --- paging to the end: keyset cursors over (created_at DESC, memory_id ASC) -------------------
-#
-# FT.SEARCH ... LIMIT offset n costs O(offset) in the engine and stops at MAXSEARCHRESULTS (10,000 by
-# default), so pages are cut by position instead: a cursor holds, per app, the created_at of the last
-# memory shown and how many memories with exactly that created_at were shown (ties are ordered by
-# memory_id). The next page is one FT.SEARCH for the rest of that created_at group and one for older
-# memories (@created_at:[-inf (c]), each LIMIT 0 page_size: its cost does not grow with the depth.
-# Memories without created_at (never written by Mem0) are not reachable by paging; export reaches them.
-
-
-def _tie_query(query: str, created: str) -> str:
-    return f"({query}) @created_at:[{created} {created}]" if query != "*" else f"@created_at:[{created} {created}]"
-
-
-def _older_query(query: str, bound: str) -> str:
-    part = f"@created_at:[-inf {bound}]"
-    return f"({query}) {part}" if query != "*" else part
-
-
-# A cursor's offset inside one created_at group (or among undated memories) is a LIMIT offset: the
-# engine answers at most MAXSEARCHRESULTS (10,000) rows of a query, so a larger one is not a real cursor.
-MAX_TIE_OFFSET = 10_000
-
-UNDATED = "none"  # the position of memories without created_at: after all dated ones, by memory_id
-
-
-def _undated_query(query: str) -> str:
-    return f"({query}) -@created_at:[-inf +inf]" if query != "*" else "-@created_at:[-inf +inf]"
-
-
-def _keyset(app: AppRef, query: str, position: list | None, size: int) -> tuple[list, int | None]:
-    """Up to ``size`` (created_at, record) of one app from ``position``, in page order; on the first page
-    also the app's number of matches when the same query could count them (else None)."""
-
-    def ordered(found):
-        # SORTBY created_at leaves ties in no particular order; a page that a merge of several apps cuts
-        # inside a tie must hold that tie's first memories by memory_id, as the next tie query counts them.
-        return sorted(found, key=lambda row: (-_number(row[0]), row[1].id.encode()))
-
-    def fetch(q, offset, limit, sort_by, descending, with_total=False):
-        found, documents = index.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
-                                        descending=descending)  # fmt: skip
-        rows = [(index.decode(f.get(b"created_at", b"")), r)
-                for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
-        return (rows, found) if with_total else rows
-
-    if position and position[0] == UNDATED:
-        return fetch(_undated_query(query), position[1], size, "memory_id", False), None
-    rows, bound, total, older = [], "+inf", None, None
-    if position:
-        created, shown = position
-        rows = fetch(_tie_query(query, created), shown, size, "memory_id", False)
-        bound = f"({created}"
-    else:
-        # First page: the plain query sorted by created_at gives the page and the total in one call. Its
-        # rows are the newest dated ones unless an undated memory is among them; then go the long way.
-        first, found = fetch(query, 0, size + 1, "created_at", True, with_total=True)
-        if all(created for created, _ in first):
-            older, total = first, found
-    need = size - len(rows)
-    if need == 0:
-        return rows, total
-    if older is None:
-        older = fetch(_older_query(query, bound), 0, need + 1, "created_at", True)
-    if len(older) <= need:  # the dated memories end here; the undated ones follow
-        rows += ordered(older)
-        if len(rows) < size and (total is None or total > len(rows)):
-            rows += fetch(_undated_query(query), 0, size - len(rows), "memory_id", False)
-        return rows, total
-    last = older[need - 1][0]
-    if older[need][0] != last:  # the page ends between two created_at values
-        return rows + ordered(older[:need]), total
-    head = [row for row in older[:need] if row[0] != last]
-    tied = fetch(_tie_query(query, last), 0, need - len(head), "memory_id", False)
-    return rows + ordered(head) + tied, total
-
-
-def _number(value: str) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return float("-inf")
-
-
-def _advance(position: list | None, taken: list) -> list | None:
-    if not taken:
-        return position
-    last = taken[-1][0] or UNDATED
-    same = sum(1 for created, _ in taken if (created or UNDATED) == last)
-    if position and position[0] == last:
-        same += position[1]
-    return [last, same]
-
-
-def encode_cursor(state: dict) -> str:
-    return base64.urlsafe_b64encode(json.dumps(state, separators=(",", ":")).encode()).decode().rstrip("=")
-
-
-_NUMBER = re.compile(r"-?\d{1,20}(\.\d{1,20})?")
-
-
-def decode_cursor(token: str) -> dict:
-    """A cursor from outside: its numbers end up in a query, so each is checked to be a plain number."""
-    try:
-        if len(token) > 4096:
-            raise ValueError
-        state = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-        positions = state["p"]
-        if not all(isinstance(state.get(k), int) and state[k] >= 0 for k in "nt") or not isinstance(positions, dict):
-            raise ValueError
-        for value in positions.values():
-            if value is None:
-                continue
-            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-                    and (value[0] == UNDATED or _NUMBER.fullmatch(value[0]))
-                    and isinstance(value[1], int) and 0 <= value[1] <= MAX_TIE_OFFSET):  # fmt: skip
-                raise ValueError
-        return state
-    except (ValueError, TypeError, KeyError, AttributeError):
-        raise ValidationError("The page cursor is not valid; start again from the first page.",
-                              field="cursor") from None  # fmt: skip
-
-
 def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
                       page_size: int = 50, audit: bool = True, recount: bool = False) -> CursorPage:  # fmt: skip
     """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one.
@@ -235,16 +100,16 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
         state["t"] = 0
     merged = []
     for rank, (app, tree) in enumerate(planned):
-        rows, total = _keyset(app, render(tree), state["p"].get(app.app_id), page_size)
+        rows, total = keyset_rows(app, render(tree), state["p"].get(app.app_id), page_size)
         if not cursor or recount:
             state["t"] += total if total is not None else app_count(app=app, tree=tree)
-        merged.extend((-_number(created), rank, i, app.app_id, created, record)
+        merged.extend((-created_number(created), rank, i, app.app_id, created, record)
                       for i, (created, record) in enumerate(rows))  # fmt: skip
     page = heapq.nsmallest(page_size, merged)
     positions = {app.app_id: state["p"].get(app.app_id) for app, _ in planned}
     for app, _ in planned:
         taken = [(created, record) for _, _, _, app_id, created, record in page if app_id == app.app_id]
-        positions[app.app_id] = _advance(positions.get(app.app_id), taken)
+        positions[app.app_id] = advance(positions.get(app.app_id), taken)
     items = [record for *_, record in page]
     shown = state["n"] + len(items)
     more = len(items) == page_size and (len(merged) > page_size or shown < state["t"])
@@ -363,7 +228,7 @@ def memory_search(
         record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
 
     for app, tree in planned:
-        documents = index.knn(app.collection, render(tree), vector, candidates=candidates, limit=top_k)
+        documents = index_queries.knn(app.collection, render(tree), vector, candidates=candidates, limit=top_k)
         found.extend(records_from(app, documents, set_score))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
@@ -415,7 +280,7 @@ def memory_history(*, scope: Scope, memory_id: str, app_id: str | None = None) -
 
 
 def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[list[MemoryRecord]]:
-    for documents in index.batches(app.collection, render(tree), batch_size=batch_size):
+    for documents in index_queries.batches(app.collection, render(tree), batch_size=batch_size):
         yield records_from(app, documents)
 
 
@@ -456,7 +321,7 @@ def memory_export(
 
 
 def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None) -> Counter:
-    return index.group_counts(app.collection, render(tree), field, limit=limit)
+    return index_queries.group_counts(app.collection, render(tree), field, limit=limit)
 
 
 def memory_group_counts(
@@ -510,9 +375,9 @@ def memory_counts(
         users.update(_group_counts(app, tree, "user_id", limit=3 * top))
     if len(populated) == 1:
         app, tree = populated[0]
-        distinct_users = index.distinct(app.collection, render(tree), "user_id")
+        distinct_users = index_queries.distinct(app.collection, render(tree), "user_id")
     else:
-        distinct_users = len(set().union(*(index.distinct_values(a.collection, render(t), "user_id")
+        distinct_users = len(set().union(*(index_queries.distinct_values(a.collection, render(t), "user_id")
                                            for a, t in populated)))  # fmt: skip
     counts = Counts(
         total=sum(per_app.values()),

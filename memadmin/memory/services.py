@@ -10,7 +10,7 @@ from uuid import UUID
 
 from django.conf import settings
 
-from memadmin.memory import bulk, index, store
+from memadmin.memory import bulk, guarded, index, store
 from memadmin.memory import capabilities as cap
 from memadmin.memory.audit import audit_record
 from memadmin.memory.consistency import index_health
@@ -202,7 +202,7 @@ def _strip_identity_from_metadata(collection: str, key: str) -> bool:
     if isinstance(metadata, dict) and IDENTITY_KEYS & metadata.keys():
         clean = {k: v for k, v in metadata.items() if k not in IDENTITY_KEYS}
         # A plain HSET after a deletion would leave a hash of one field: the memory's id alive again.
-        return store.hset_existing(collection, key, {"metadata": json.dumps(clean)})
+        return guarded.hset_existing(store.client(collection), key, {"metadata": json.dumps(clean)})
     return True
 
 

@@ -16,7 +16,6 @@ pool. The memory service never asks the tenants app where an app lives.
 from __future__ import annotations
 
 import copy
-import functools
 import logging
 import os
 import threading
@@ -26,7 +25,8 @@ from pathlib import Path
 from django.conf import settings
 
 from memadmin.memory.embedding import CoalescingEmbedder, RemoteEmbedder
-from memadmin.memory.errors import NotFound, StoreUnavailable
+from memadmin.memory.errors import StoreUnavailable
+from memadmin.memory.guarded import guarded_store_class
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -198,75 +198,6 @@ def generation() -> int:
 
 def key_prefix(collection: str) -> str:
     return f"mem0:{collection}:"
-
-
-# --- writes that never re-create a deleted memory ----------------------------------------
-
-# A memory's hash is rewritten only while it exists, checked and written in one step on the server: a
-# deletion that lands between a write's read and its HSET makes the write a no-op instead of bringing the
-# erased memory back. One key per script, as cluster mode needs. Returns 1 when written, 0 when the hash
-# was gone. No tombstones: nothing to expire, and an id may be used again.
-_HSET_EXISTING = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
-# The other side, for writes that must only create (imports): never overwrite a hash that is there.
-_HSET_NEW = """
-if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
-return 1
-"""
-
-
-def _flat(mapping: dict) -> list:
-    return [part for pair in mapping.items() for part in pair]
-
-
-def hset_existing(collection: str, key: str, mapping: dict) -> bool:
-    """HSET ``mapping`` into ``key`` only if the hash still exists; False when it was deleted."""
-    return bool(client(collection).eval(_HSET_EXISTING, 1, key, *_flat(mapping)))
-
-
-def hset_new(pipe, key: str, mapping: dict) -> None:
-    """Queue, on a pipeline, an HSET that creates ``key`` only if no hash is there (reply 1, else 0)."""
-    pipe.eval(_HSET_NEW, 1, key, *_flat(mapping))
-
-
-@functools.cache
-def _guarded_store_class():
-    from mem0.vector_stores.valkey import ValkeyDB
-
-    class GuardedValkeyDB(ValkeyDB):
-        """Mem0's valkey store whose ``update`` writes only to a hash that still exists.
-
-        Mem0's update embeds the new text, reads the record, then rewrites the whole hash with HSET, which
-        re-creates a record deleted after the read (and its history row then brings the erased text back).
-        Mem0 builds the hash exactly as before, on a per-call view whose client runs HSET as the
-        conditional script; a lost race raises NotFound before Mem0 writes its history row."""
-
-        def update(self, vector_id=None, vector=None, payload=None):
-            view = copy.copy(self)
-            view.client = _ExistingOnly(self.client)
-            ValkeyDB.update(view, vector_id=vector_id, vector=vector, payload=payload)
-            if view.client.gone:
-                raise NotFound()
-
-    return GuardedValkeyDB
-
-
-class _ExistingOnly:
-    """The only client call Mem0's ValkeyDB.update makes, HSET, run as the conditional script."""
-
-    def __init__(self, pool):
-        self._pool = pool
-        self.gone = False
-
-    def hset(self, key, mapping):
-        with store_errors():
-            written = self._pool.eval(_HSET_EXISTING, 1, key, *_flat(mapping))
-        self.gone = not written
-        return written
 
 
 def offboarding_prefix(collection: str) -> str:
@@ -455,7 +386,7 @@ def memory_for(collection: str):
         memory.vector_store.client = client(collection)
         # Mem0 built the store (its constructor checks the index); only its update changes, so the instance
         # takes the subclass rather than being built a second time.
-        memory.vector_store.__class__ = _guarded_store_class()
+        memory.vector_store.__class__ = guarded_store_class()
         _tune_history(memory.db.connection)
         _memories[collection] = memory
         return memory

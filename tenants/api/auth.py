@@ -16,10 +16,11 @@ from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, SessionAuthentication, get_authorization_header
 
 from memadmin.memory.errors import NotFound, ValidationError
-from memadmin.memory.scope import Scope, scope_for_api_key, scope_for_membership
+from memadmin.memory.scope import Scope
 from tenants.api.throttling import auth_failure, auth_lock_wait
 from tenants.http import client_ip
 from tenants.models import Membership, TenantAPIKey
+from tenants.scoping import scope_for_api_key, scope_for_membership
 
 KEYWORDS = ("token", "api-key", "bearer")
 TENANT_HEADER = "HTTP_X_MEMADMIN_TENANT"

@@ -14,7 +14,7 @@ from rest_framework.response import Response
 from memadmin.memory.errors import ValidationError
 from tenants.activity import ACTIVITY, CATEGORIES, activity_event, activity_events, event_payloads
 from tenants.api.auth import key_app_pks, request_scope
-from tenants.api.views import ERRORS
+from tenants.api.views.common import ERRORS
 from tenants.forms import AuditFilterForm
 from tenants.models import App
 

@@ -11,7 +11,7 @@ from rest_framework import exceptions
 from rest_framework.permissions import BasePermission
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory.audit import audit_record
+from memadmin.memory.services import audit_record
 from tenants.api.auth import request_scope
 
 ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {

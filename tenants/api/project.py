@@ -16,7 +16,7 @@ from memadmin.memory.errors import ValidationError
 from tenants.api.auth import is_key_restricted, request_scope
 from tenants.api.errors import MailUnavailable
 from tenants.api.platform import REFUSED, refuse
-from tenants.api.views import ERRORS, WRITE_ERRORS
+from tenants.api.views.common import ERRORS, WRITE_ERRORS
 from tenants.invitations import InvitationNotSent, invitation_create
 from tenants.memberships import (
     MEM0_ROLE,

@@ -16,6 +16,7 @@ from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import AppRef, Scope
 from tenants.api.auth import is_key_restricted, request_scope
 from tenants.api.errors import Gone
+from tenants.app_services import app_create
 from tenants.models import App, Tenant
 
 DEFAULT_APP_ID = "default"
@@ -72,7 +73,7 @@ def _create_app(request, scope: Scope, app_id: str) -> tuple[Scope, AppRef]:
     scope.require(cap.WRITE)
     try:
         with transaction.atomic():
-            App.objects.create(tenant=tenant, app_id=app_id, name=app_id, is_default=not scope.apps)
+            app_create(tenant=tenant, app_id=app_id, name=app_id, is_default=not scope.apps)
     except IntegrityError:
         pass  # created by a concurrent request: use it
     scope = request_scope(request, refresh=True)

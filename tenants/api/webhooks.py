@@ -14,7 +14,7 @@ from rest_framework.response import Response
 
 from memadmin.memory.errors import NotFound, ValidationError
 from tenants.api.auth import key_app_pks, request_scope
-from tenants.api.views import ERRORS
+from tenants.api.views.common import ERRORS
 from tenants.models import Webhook
 from tenants.webhooks import services
 

@@ -18,19 +18,18 @@ from django.utils import timezone
 
 from memadmin.celery import app as celery_app
 from memadmin.memory import capabilities as cap
-from memadmin.memory import store as memory_store
-from memadmin.memory.audit import audit_record
-from memadmin.memory.consistency import index_health
+from memadmin.memory.collections import DEFAULT_STORE, app_health, store_names
 from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
 from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
-from memadmin.memory.scope import Scope, scope_for_job
+from memadmin.memory.scope import Scope
 from memadmin.memory.selectors import memory_count
-from memadmin.memory.services import check_holds, memory_delete_matching
+from memadmin.memory.services import audit_record, check_holds, memory_delete_matching
 from tenants.imports import ImportFileError, import_store
 from tenants.jobs.exports import exports_delete_for_erasure
 from tenants.models import App, Job, RetentionPolicy, Tenant
+from tenants.scoping import scope_for_job
 
 logger = logging.getLogger("memadmin.jobs")
 
@@ -149,7 +148,7 @@ def job_move_app(*, scope: Scope, app_id: str, store: str) -> tuple[Job, bool]:
     the first job, and a failed move is resumed from its cursor (it already copied what it copied)."""
     scope.require(cap.MOVE_APP)
     ref = scope.app_named(app_id)
-    if not isinstance(store, str) or store not in memory_store.store_names():
+    if not isinstance(store, str) or store not in store_names():
         raise ValidationError("Choose one of the configured memory stores.", field="store")
     with transaction.atomic():
         _lock(App, ref.pk)
@@ -175,7 +174,7 @@ def job_move_app(*, scope: Scope, app_id: str, store: str) -> tuple[Job, bool]:
             raise ValidationError(f"App {app.app_id} is already on store {store}.", field="store")
         job = Job.objects.create(
             kind=Job.Kind.MOVE_APP, tenant=app.tenant, app=app, requested_by=scope.actor,
-            params={"app_id": app.app_id, "store": store, "from": app.store or memory_store.DEFAULT,
+            params={"app_id": app.app_id, "store": store, "from": app.store or DEFAULT_STORE,
                     "role": scope.role},
         )  # fmt: skip
         App.objects.filter(pk=app.pk).update(status=App.Status.MOVING)
@@ -248,7 +247,7 @@ def app_index_health(*, apps) -> dict:
         if app.status == App.Status.OFFBOARDED:
             continue
         try:
-            healths[app.pk] = index_health(collection=app.app_ref().collection)
+            healths[app.pk] = app_health(app=app.app_ref())
         except MemoryServiceError:
             return healths
     return healths

@@ -15,9 +15,8 @@ from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 
-from memadmin.memory.consistency import consistency_step, last_checked
+from memadmin.memory.collections import app_consistency_step, app_last_checked, purge_due, purge_window
 from memadmin.memory.errors import StoreUnavailable
-from memadmin.memory.purge import purge_due, window
 from tenants.imports import imports_dir
 from tenants.jobs.exports import exports_dir, job_export_filename
 from tenants.jobs.services import job_enqueue, job_retention
@@ -69,7 +68,7 @@ def files_sweep() -> dict:
     """Uploads and export files no job will use any more, older than the erasure purge window: an import whose
     job ended (in any state) or never got a row, an export whose job forgot it (a crash mid-write). Each
     holds memory texts that an erasure would otherwise never reach."""
-    cutoff = time.time() - window()
+    cutoff = time.time() - purge_window()
     imports = Job.objects.filter(kind=Job.Kind.IMPORT_APP, state__in=Job.ACTIVE_STATES)
     active = {Path(params.get("file") or "").name for params in imports.values_list("params", flat=True)}
     kept = {Path(f).name for f in Job.objects.exclude(result_file="").values_list("result_file", flat=True)}
@@ -124,7 +123,7 @@ def jobs_sweep() -> dict:
 
 
 def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
-    """One throttled, resumable step of the consistency monitor per live app (consistency.consistency_step);
+    """One throttled, resumable step of the consistency monitor per live app (collections.app_consistency_step);
     a step stops after its time budget and the next beat resumes the app's SCAN where it stopped."""
     budget = budget_seconds if budget_seconds is not None else max(5.0, settings.MEMADMIN_MONITOR_SECONDS / 2)
     deadline = time.monotonic() + budget
@@ -132,7 +131,7 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
     try:
         # Active apps only: an offboarding is deleting a frozen app's keys, and verifies that itself.
         apps = sorted(App.objects.filter(status=App.Status.ACTIVE).order_by("pk"),
-                      key=lambda a: last_checked(collection=a.app_ref().collection))  # stalest first  # fmt: skip
+                      key=lambda a: app_last_checked(app=a.app_ref()))  # stalest first  # fmt: skip
     except StoreUnavailable as exc:
         logger.warning("Index consistency check skipped: %s", exc.message)
         return report
@@ -141,8 +140,7 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
         if left <= 0:  # the next beat goes on from here (each app resumes its own SCAN)
             break
         try:
-            # app_ref() routes the collection to the app's store (memadmin/memory/store.py)
-            health = consistency_step(collection=app.app_ref().collection, budget_seconds=left)
+            health = app_consistency_step(app=app.app_ref(), budget_seconds=left)
         except StoreUnavailable as exc:
             logger.warning("Index consistency check skipped: %s", exc.message)
             break

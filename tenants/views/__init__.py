@@ -6,8 +6,8 @@ from django.db import DatabaseError, connection
 from django.http import JsonResponse
 from django.views.decorators.http import require_GET
 
+from memadmin.memory.collections import other_stores_status, store_status
 from memadmin.memory.errors import StoreUnavailable
-from memadmin.memory.status import other_stores_status, store_status
 
 logger = logging.getLogger("memadmin.health")
 

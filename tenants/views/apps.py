@@ -9,10 +9,8 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from memadmin.memory import bulk
 from memadmin.memory import capabilities as cap
-from memadmin.memory import store as memory_store
-from memadmin.memory.consistency import index_health
+from memadmin.memory.collections import DEFAULT_STORE, app_health, app_summary, store_names, store_public_url
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.models import LegalHold
 from tenants.activity import activity_chart, app_activity
@@ -49,20 +47,20 @@ def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
         context["holds"] = holds.filter(Q(app=app) | Q(app__isnull=True), user_id="").select_related("app")
         context["user_holds"] = holds.exclude(user_id="").filter(Q(app=app) | Q(app__isnull=True)).count()
         context["retention"] = getattr(app, "retention", None)
-        context["stores"] = len(memory_store.store_names())
+        context["stores"] = len(store_names())
         context["moving"] = jobs.filter(kind=Job.Kind.MOVE_APP).exclude(state=Job.State.SUCCEEDED).first()
         if app.status != App.Status.OFFBOARDED:
             # For agents that use Mem0 OSS on this collection directly: where it lives (their password is theirs).
             try:
-                context["store_url"] = memory_store.public_url(app.store or memory_store.DEFAULT)
+                context["store_url"] = store_public_url(app.store or DEFAULT_STORE)
             except StoreUnavailable:
                 context["store_url"] = None
     if app.status != App.Status.OFFBOARDED:
         context["summary"] = cache.get_or_set(
             f"memadmin:app-summary:{app.collection_name}",
-            lambda: {**bulk.app_summary(scope=request.scope, app_id=app.app_id), "counted_at": timezone.now()},
+            lambda: {**app_summary(scope=request.scope, app_id=app.app_id), "counted_at": timezone.now()},
             SUMMARY_MAX_AGE,
         )
         # Admins answer for erasures: they see whether this app's index can prove one complete.
-        context["health"] = index_health(collection=app.app_ref().collection) if admin else None
+        context["health"] = app_health(app=app.app_ref()) if admin else None
     return render(request, "tenants/app.html", context)

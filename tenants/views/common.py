@@ -17,11 +17,12 @@ from django_htmx.middleware import HtmxDetails
 
 from memadmin.memory import errors
 from memadmin.memory.records import DeletionResult
-from memadmin.memory.scope import Scope, scope_for_membership
+from memadmin.memory.scope import Scope
 from tenants.exports import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
 from tenants.http import client_ip
 from tenants.models import Membership, Tenant
 from tenants.permissions import MUTATIONS, URL_CAPABILITIES, allowed_capabilities, get_membership_or_404, require
+from tenants.scoping import scope_for_membership
 
 ERROR_TITLES = {
     400: "That request did not make sense",

@@ -12,9 +12,14 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
-from memadmin.memory import index, store
-from memadmin.memory.consistency import index_health
+from memadmin.memory.collections import (
+    collection_adopt,
+    collection_adopted,
+    collection_claim_key,
+    collection_exists,
+)
 from memadmin.memory.errors import MemoryServiceError, ValidationError
+from tenants.app_services import app_create
 from tenants.collections import collection_claim_token, collection_claimed
 from tenants.forms import ImportForm, RegisterCollectionForm
 from tenants.imports import max_bytes
@@ -121,7 +126,7 @@ def _register_page(request: TenantRequest, form: RegisterCollectionForm, status:
     collection = form.data.get("collection_name", "") if form.is_bound else ""
     token = collection_claim_token(tenant=request.tenant, collection=collection) if collection else ""
     return render(request, "tenants/register_collection.html", {
-        "form": form, "claim_key": store.claim_key(collection) if collection else "", "token": token,
+        "form": form, "claim_key": collection_claim_key(collection) if collection else "", "token": token,
     }, status=status)  # fmt: skip
 
 
@@ -142,24 +147,21 @@ def collection_register_save(request: TenantRequest) -> HttpResponse:
         form.add_error("collection_name", "The claim key below does not hold this tenant's token yet: set it on the "
                                           "store, then register again.")  # fmt: skip
         return _register_page(request, form, status=400)
-    if index.info(collection) is None:
+    if not collection_exists(collection):
         form.add_error("collection_name", f"There is no Mem0 collection {collection} on the store (Mem0 makes an "
                                           "index of that name when its first memory is written).")  # fmt: skip
         return _register_page(request, form, status=400)
     try:
         with transaction.atomic():
-            app = App.objects.create(tenant=request.tenant, app_id=form.cleaned_data["app_id"],
-                                     name=form.cleaned_data["app_id"], collection_name=collection)  # fmt: skip
-            # Adopt it: Mem0's comma-split, case-insensitive index is re-made with exact TAGs over the same keys
-            # (hashes kept); vectors of another size are refused here, before the app exists.
-            index.ensure(collection)
+            app = app_create(tenant=request.tenant, app_id=form.cleaned_data["app_id"],
+                             name=form.cleaned_data["app_id"], collection_name=collection)  # fmt: skip
+            # Adopt it; vectors of another size are refused here, before the app exists.
+            collection_adopt(app=app.app_ref())
     except IntegrityError:
         form.add_error("collection_name", "This collection cannot be registered.")
         return _register_page(request, form, status=400)
     except MemoryServiceError as exc:
-        index.forget(collection)
         form.add_error("collection_name", exc.message)
         return _register_page(request, form, status=409 if exc.status == 409 else 400)
-    store.claim_clear(collection)
-    index_health(collection=collection, max_age=0)
+    collection_adopted(app=app.app_ref())
     return redirect(reverse("app", args=[request.tenant.slug, app.app_id]))

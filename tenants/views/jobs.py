@@ -10,9 +10,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
-from memadmin.memory import bulk
-from memadmin.memory import store as memory_store
-from memadmin.memory.consistency import index_health
+from memadmin.memory.collections import app_health, app_summary, store_names
 from tenants.exports import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
 from tenants.jobs.selectors import job_eta, job_get, job_percent
@@ -96,9 +94,9 @@ def _offboard_page(request: TenantRequest, app_id: str, form: OffboardForm, stat
     existing = Job.objects.for_tenant(request.tenant).filter(app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP,
                                   state__in=Job.ACTIVE_STATES).first()  # fmt: skip
     return render(request, "jobs/offboard.html", {
-        "app_id": app_id, "summary": bulk.app_summary(scope=request.scope, app_id=app_id), "form": form,
+        "app_id": app_id, "summary": app_summary(scope=request.scope, app_id=app_id), "form": form,
         "export_form": ExportJobForm(), "existing": existing,
-        "health": index_health(collection=request.scope.app(app_id).collection),
+        "health": app_health(app=request.scope.app(app_id)),
     }, status=status)  # fmt: skip
 
 
@@ -117,13 +115,13 @@ def _move_page(request: TenantRequest, app_id: str, form: MoveForm | None = None
     ref = request.scope.app(app_id)
     if ref is None:
         raise Http404("No such app.")
-    others = [name for name in memory_store.store_names() if name != ref.store]
+    others = [name for name in store_names() if name != ref.store]
     existing = Job.objects.for_tenant(request.tenant).filter(app__pk=ref.pk, kind=Job.Kind.MOVE_APP,
                                   state__in=(*Job.ACTIVE_STATES, Job.State.FAILED)).first()  # fmt: skip
     return render(request, "jobs/move.html", {
         "app_id": app_id, "ref": ref, "others": others, "existing": existing,
         "form": form or MoveForm(app_id=app_id, stores=others),
-        "summary": bulk.app_summary(scope=request.scope, app_id=app_id),
+        "summary": app_summary(scope=request.scope, app_id=app_id),
     }, status=status)  # fmt: skip
 
 
@@ -137,7 +135,7 @@ def app_move_start(request: TenantRequest, app_id) -> HttpResponse:
     ref = request.scope.app(app_id)
     if ref is None:
         raise Http404("No such app.")
-    stores = memory_store.store_names()
+    stores = store_names()
     form = MoveForm(request.POST, app_id=app_id, stores=stores)
     if not form.is_valid():
         return _move_page(request, app_id, form, status=400)

@@ -14,13 +14,14 @@ from django.views.decorators.http import require_GET, require_POST
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import Scope, scope_for_end_user
+from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
 from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
 from tenants.models import App, DataLink, Job
+from tenants.scoping import scope_for_end_user
 from tenants.views.common import (
     deletion_result_pop,
     deletion_result_stash,

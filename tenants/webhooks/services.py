@@ -15,11 +15,11 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 
-from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_WEBHOOKS
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.models import App, Webhook, WebhookDelivery
 from tenants.webhooks.delivery import AttemptFailed, attempt
 from tenants.webhooks.events import envelope, new_event_id

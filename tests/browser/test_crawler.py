@@ -21,10 +21,10 @@ from playwright.sync_api import expect
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.jobs.runners import run_job
 from tenants.links import data_link_issue
 from tenants.models import Job, Membership
+from tenants.scoping import scope_for_membership
 from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.factories import AppFactory, MembershipFactory, TenantFactory, UserFactory
 

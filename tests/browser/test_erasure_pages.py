@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from memadmin.memory import consistency
-from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue
+from tenants.scoping import scope_for_membership
 from tests.browser.conftest import sign_in
 from tests.memadmin.memory.rawhash import put
 

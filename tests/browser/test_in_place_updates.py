@@ -9,8 +9,8 @@ from playwright.sync_api import expect
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.models import TenantAPIKey
+from tenants.scoping import scope_for_membership
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser

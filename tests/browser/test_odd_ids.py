@@ -6,8 +6,8 @@ import pytest
 from playwright.sync_api import expect
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
 from tenants.models import App
+from tenants.scoping import scope_for_membership
 from tests.browser.conftest import sign_in
 from tests.factories import two_tenant_world
 from tests.memadmin.memory.rawhash import put

@@ -26,9 +26,9 @@ from django.test import Client
 from django.urls import reverse
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_api_key, scope_for_membership
 from tenants.links import data_link_issue
 from tenants.models import TenantAPIKey
+from tenants.scoping import scope_for_api_key, scope_for_membership
 from tests.factories import UserFactory, two_tenant_world
 
 ROLES = ("admin", "support", "viewer")

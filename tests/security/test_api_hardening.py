@@ -11,9 +11,9 @@ from memadmin.memory import selectors
 from memadmin.memory.capabilities import RUN_JOBS, role_can
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_api_key, scope_for_membership
 from tenants.jobs.services import job_erase
 from tenants.models import App, Job, TenantAPIKey
+from tenants.scoping import scope_for_api_key, scope_for_membership
 from tests.security.conftest import api_client, assert_json_error, principals, send
 
 

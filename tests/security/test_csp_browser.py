@@ -6,8 +6,8 @@ import os
 import pytest
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue
+from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
 
 pytestmark = pytest.mark.browser

@@ -8,7 +8,7 @@ import pytest
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.security.conftest import api_client, assert_json_error, send
 
 

@@ -12,9 +12,9 @@ from django.urls import reverse
 from memadmin.memory import selectors, services
 from memadmin.memory.audit import audit_record
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_membership
 from tenants.exports import EXPORT_FAILED_MARKER, content_disposition, csv_safe
 from tenants.jobs.exports import write_export
+from tenants.scoping import scope_for_membership
 from tests.security.conftest import api_client, send, your_data_url
 
 FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://evil")']
@@ -190,8 +190,8 @@ def test_the_audit_csv_ends_visibly_when_it_fails(hostile_world, staff_client, m
 
 def test_an_export_that_fails_with_the_database_still_ends_visibly(hostile_world, monkeypatch, caplog):
     """When the failure is the database, the audit write fails too: the marker must already be out."""
-    from memadmin.memory.scope import scope_for_membership
     from tenants import exports
+    from tenants.scoping import scope_for_membership
 
     def broken_audit(**kwargs):
         raise RuntimeError("the database is gone as well")

@@ -15,7 +15,7 @@ import django; django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tenants.models import App, Membership, Tenant
 from tenants.jobs.exports import exports_dir, write_export
 from django.contrib.auth import get_user_model

@@ -5,9 +5,9 @@ import pytest
 from django.core.cache import cache
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue
 from tenants.models import TenantAPIKey
+from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
 
 

@@ -13,8 +13,8 @@ from django.core.management import CommandError, call_command
 from django.urls import Resolver404, resolve, reverse
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
 from tenants.models import App
+from tenants.scoping import scope_for_membership
 from tests.memadmin.memory.rawhash import put
 
 ODD_IDS = ["a/b", "..", ".", "~..", "~", "%2F", "a/../b", "x/delete", "a?b#c", "/lead", "trail/"]

@@ -10,10 +10,10 @@ from django.urls import reverse
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_import
 from tenants.models import Job
+from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
 from tests.security.conftest import hostile_id_values
 from tests.tenants.jobs.conftest import prepare_job_files

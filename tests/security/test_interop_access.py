@@ -178,7 +178,7 @@ def test_platform_only_features_are_refused_by_name(hostile_world, kind):
 
 def test_deleting_an_entity_whose_id_ends_in_profile(hostile_world):
     from memadmin.memory import services
-    from memadmin.memory.scope import scope_for_membership
+    from tenants.scoping import scope_for_membership
 
     scope = scope_for_membership(hostile_world.acme_admin)
     services.memory_add(scope=scope, app_id="concierge_app", user_id="eve/profile", messages="hi")

@@ -9,9 +9,9 @@ from rest_framework.test import APIClient
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue, data_link_verify
 from tenants.models import App, DataLink, TenantAPIKey
+from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory, two_tenant_world
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tenants.models import Membership
+from tenants.models import App, Membership
 from tests.factories import MembershipFactory, UserFactory, two_tenant_world
 
 
@@ -57,3 +57,22 @@ def test_the_tenant_inline_keeps_an_admin_and_deleting_a_tenant_still_works(plat
     # The whole tenant can still be deleted: its admin goes with it.
     confirm = platform.get(f"/admin/tenants/tenant/{tenant.pk}/delete/")
     assert confirm.status_code == 200 and "Yes, I’m sure" in confirm.content.decode()
+
+
+def test_apps_created_in_django_admin_are_placed_on_a_store(platform, world):
+    """App.save() chooses no store (that is network I/O); both ways Django admin creates an app place it."""
+    form = {"tenant": world.acme.pk, "app_id": "from_admin", "name": "A", "collection_name": "", "status": "active",
+            "store": ""}  # fmt: skip
+    added = platform.post("/admin/tenants/app/add/", form)
+    assert added.status_code == 302 and App.objects.get(app_id="from_admin").store == "default"
+    tenant = world.globex
+    members = list(Membership.objects.filter(tenant=tenant).order_by("pk"))
+    data = {"name": tenant.name, "slug": tenant.slug, "auto_create_apps": "on" if tenant.auto_create_apps else "",
+            "apps-TOTAL_FORMS": "1", "apps-INITIAL_FORMS": "0", "apps-0-app_id": "inline_app", "apps-0-name": "B",
+            "apps-0-collection_name": "", "apps-0-status": "active",
+            "memberships-TOTAL_FORMS": str(len(members)), "memberships-INITIAL_FORMS": str(len(members))}  # fmt: skip
+    for i, m in enumerate(members):
+        data.update({f"memberships-{i}-id": m.pk, f"memberships-{i}-tenant": tenant.pk,
+                     f"memberships-{i}-user": m.user.pk, f"memberships-{i}-role": m.role})  # fmt: skip
+    saved = platform.post(f"/admin/tenants/tenant/{tenant.pk}/change/", data)
+    assert saved.status_code == 302 and App.objects.get(tenant=tenant, app_id="inline_app").store == "default"

@@ -11,9 +11,9 @@ from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_membership
 from tenants.entities import SEEN_GRANULARITY, entities_touch
 from tenants.models import Agent, EndUser
+from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
 
 

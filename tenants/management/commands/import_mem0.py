@@ -8,10 +8,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.ids import clean_app_id
-from memadmin.memory.scope import scope_for_job
+from tenants.app_services import app_create
 from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_import
 from tenants.models import App, Job, Tenant
+from tenants.scoping import scope_for_job
 
 
 class Command(BaseCommand):
@@ -41,7 +42,7 @@ class Command(BaseCommand):
             if not create:
                 raise CommandError(f"No app {app!r} in tenant {tenant!r}; pass --create to make it.")
             try:
-                app_obj = App.objects.create(tenant=tenant_obj, app_id=clean_app_id(app), name=app)
+                app_obj = app_create(tenant=tenant_obj, app_id=clean_app_id(app), name=app)
             except MemoryServiceError as exc:
                 raise CommandError(exc.message) from exc
             self.stdout.write(f"Created app {tenant}/{app} (collection {app_obj.collection_name}).")

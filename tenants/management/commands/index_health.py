@@ -6,7 +6,7 @@ a whole consistency pass per app (a throttled SCAN of that app's prefix, re-inde
 
 from django.core.management.base import BaseCommand, CommandError
 
-from memadmin.memory.consistency import consistency_check, index_health
+from memadmin.memory.collections import app_consistency_check, app_health
 from memadmin.memory.errors import MemoryServiceError
 from tenants.models import App
 
@@ -26,11 +26,11 @@ class Command(BaseCommand):
         unhealthy = 0
         for app in apps:
             try:
-                collection = app.app_ref().collection  # routed to the app's store
+                ref = app.app_ref()
                 if check:
-                    health = consistency_check(collection=collection)
+                    health = app_consistency_check(app=ref)
                 else:
-                    health = index_health(collection=collection, max_age=0)
+                    health = app_health(app=ref, max_age=0)
             except MemoryServiceError as exc:
                 raise CommandError(str(exc)) from exc
             state = "healthy" if health.healthy else "UNHEALTHY"

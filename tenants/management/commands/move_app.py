@@ -4,12 +4,12 @@ import getpass
 
 from django.core.management.base import BaseCommand, CommandError
 
-from memadmin.memory import store as memory_store
+from memadmin.memory.collections import DEFAULT_STORE, store_names
 from memadmin.memory.errors import MemoryServiceError
-from memadmin.memory.scope import scope_for_job
 from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_move_app
 from tenants.models import App, Job, Tenant
+from tenants.scoping import scope_for_job
 
 
 class Command(BaseCommand):
@@ -29,10 +29,10 @@ class Command(BaseCommand):
             app_obj = App.objects.get(tenant=tenant_obj, app_id=app)
         except (Tenant.DoesNotExist, App.DoesNotExist):
             raise CommandError(f"No app {app!r} in tenant {tenant!r}.") from None
-        if store not in memory_store.store_names():
-            raise CommandError(f"No store {store!r}: the stores are {', '.join(memory_store.store_names())}.")
+        if store not in store_names():
+            raise CommandError(f"No store {store!r}: the stores are {', '.join(store_names())}.")
         self.stdout.write(f"{tenant}/{app} (collection {app_obj.collection_name}) is on store "
-                          f"{app_obj.store or memory_store.DEFAULT}; moving it to {store}.")  # fmt: skip
+                          f"{app_obj.store or DEFAULT_STORE}; moving it to {store}.")  # fmt: skip
         if not yes:
             typed = input(f"Type the app_id ({app}) to freeze it and move it: ").strip()
             if typed != app:

@@ -6,15 +6,16 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from memadmin.memory import bulk, selectors
+from memadmin.memory import selectors
+from memadmin.memory.collections import app_summary
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_job
 from tenants.exports import FORMATS
 from tenants.jobs.exports import ExportFailed, write_export
 from tenants.jobs.follow import job_run_here, receipt_write
 from tenants.jobs.services import job_offboard_app
 from tenants.models import App, Job, Tenant
+from tenants.scoping import scope_for_job
 
 
 def _format_of(path: Path) -> tuple[str, bool]:
@@ -49,7 +50,7 @@ class Command(BaseCommand):
         actor = f"cli:{getpass.getuser()}"
         scope = scope_for_job(Job(tenant=tenant_obj, requested_by=actor))
         try:
-            summary = bulk.app_summary(scope=scope, app_id=app)
+            summary = app_summary(scope=scope, app_id=app)
         except MemoryServiceError as exc:
             raise CommandError(exc.message) from exc
         self.stdout.write(

@@ -8,10 +8,11 @@ from django.db import transaction
 from tqdm import tqdm
 
 from memadmin.memory import selectors, services
-from memadmin.memory.consistency import consistency_check
-from memadmin.memory.scope import scope_for_membership
+from memadmin.memory.collections import app_consistency_check
+from tenants.app_services import app_create
 from tenants.entities import entities_touch
 from tenants.models import App, Membership, Role, Tenant
+from tenants.scoping import scope_for_membership
 
 DEMO_PASSWORD = "memadmin-demo"
 
@@ -97,7 +98,7 @@ class Command(BaseCommand):
                 entities_touch(scope=scope, records=records)
             # One consistency pass per app, so the demo's index health shows a real count from the start.
             for app in tenant.apps.all():
-                consistency_check(collection=app.app_ref().collection)
+                app_consistency_check(app=app.app_ref())
         self.stdout.write(self.style.SUCCESS("\nDemo ready at http://127.0.0.1:8000/  (password for every login below: "
                                              f"{DEMO_PASSWORD})"))  # fmt: skip
         for username, what in logins:
@@ -113,10 +114,9 @@ class Command(BaseCommand):
         for slug, spec in TENANTS.items():
             tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": spec["name"]})
             for index, app_id in enumerate(spec["apps"]):
-                App.objects.get_or_create(
-                    tenant=tenant, app_id=app_id,
-                    defaults={"name": app_id.replace("_", " ").title(), "is_default": index == 0},
-                )  # fmt: skip
+                if not App.objects.filter(tenant=tenant, app_id=app_id).exists():
+                    app_create(tenant=tenant, app_id=app_id, name=app_id.replace("_", " ").title(),
+                               is_default=index == 0)  # fmt: skip
             for role in (Role.ADMIN, Role.SUPPORT, Role.VIEWER):
                 username = f"{slug}-{role}"
                 email = f"{username}@example.com"

@@ -4,8 +4,8 @@ import pytest
 from django.utils import timezone
 
 from memadmin.memory import index, services
-from memadmin.memory.scope import scope_for_api_key, scope_for_end_user, scope_for_membership
 from tenants.models import DataLink, TenantAPIKey
+from tenants.scoping import scope_for_api_key, scope_for_end_user, scope_for_membership
 from tests.factories import two_tenant_world
 
 DIMS = 384

@@ -5,7 +5,7 @@ to the key-by-key membership pass, which finds and repairs what is missing."""
 
 import pytest
 
-from memadmin.memory import consistency, index
+from memadmin.memory import consistency, index, index_queries
 from tests.memadmin.memory.rawhash import put
 
 # The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's own.
@@ -47,7 +47,7 @@ def test_a_missed_hash_makes_the_pass_fall_back_to_membership_and_it_is_repaired
     assert health.mode == "membership" and health.fallback == "101 keys under the prefix, 100 documents"
     assert health.healthy and (health.keys, health.repaired, health.missing) == (101, 1, 0)
     assert ft_search_calls(raw_valkey) > before
-    assert index.held(collection, [memory_id]) == {memory_id}
+    assert index_queries.held(collection, [memory_id]) == {memory_id}
 
 
 def test_an_update_between_steps_of_a_pass_forces_the_membership_pass(world, load, raw_valkey):
@@ -109,7 +109,7 @@ def test_a_recreated_index_is_not_vouched_for_by_the_health_of_the_old_one(world
     health = consistency.consistency_check(collection=collection)
     assert health.healthy and health.baseline_failures == 3
     raw_valkey.execute_command("FT.DROPINDEX", collection)
-    if how == "through the index layer":  # what index.ft does when the index went away behind its back
+    if how == "through the index layer":  # what index_queries.ft does when the index went away behind its back
         index.forget(collection)
         index.ensure(collection)
     else:

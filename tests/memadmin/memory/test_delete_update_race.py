@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from memadmin.memory import history, index, services, store
+from memadmin.memory import guarded, history, index, services, store
 from memadmin.memory.errors import NotFound
 from memadmin.memory.imports import ImportRow, memory_import_write
 
@@ -113,10 +113,10 @@ def test_stripping_smuggled_identity_never_recreates_a_deleted_hash(setup, raw_v
     scope, record, collection, key = setup
     raw_valkey.hset(key, "metadata", json.dumps({"user_id": "mallory"}))
     raw_valkey.unlink(key)
-    assert store.hset_existing(collection, key, {"metadata": "{}"}) is False
+    assert guarded.hset_existing(store.client(collection), key, {"metadata": "{}"}) is False
     assert not raw_valkey.exists(key)
     raw_valkey.hset(key, mapping={"memory_id": record.id, "metadata": "{}"})
-    assert store.hset_existing(collection, key, {"metadata": '{"a": 1}'}) is True
+    assert guarded.hset_existing(store.client(collection), key, {"metadata": '{"a": 1}'}) is True
     assert raw_valkey.hget(key, "metadata") == b'{"a": 1}'
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from memadmin.memory import purge, store
+from memadmin.memory import history_files, purge, store
 
 
 def _rewrites(client) -> int:
@@ -145,14 +145,14 @@ def test_history_rows_deleted_without_secure_delete_leave_the_file_after_the_pur
     files = [path, path.with_name(path.name + "-wal")]
     assert any(secret.encode() in f.read_bytes() for f in files if f.exists())
 
-    result = purge.history_file_purge(path)
+    result = history_files.history_file_purge(path)
 
     assert result["vacuumed"] and result["checkpointed"]
     on_disk = b"".join(f.read_bytes() for f in path.parent.glob(path.name + "*"))
     assert secret.encode() not in on_disk and kept.encode() in on_disk
     wal = path.with_name(path.name + "-wal")
     assert not wal.exists() or wal.stat().st_size == 0
-    assert purge.history_file_purge(path)["vacuumed"] is False  # once per file: later deletions are zeroed
+    assert history_files.history_file_purge(path)["vacuumed"] is False  # once per file: later deletions are zeroed
 
 
 def test_connections_memadmin_opens_delete_securely(valkey_server):

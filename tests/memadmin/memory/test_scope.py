@@ -7,8 +7,17 @@ import pytest
 from memadmin.memory import selectors, services
 from memadmin.memory.errors import NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import EVERYTHING, filter_from_fields, filter_from_mem0
-from memadmin.memory.scope import AppRef, Scope, scope_for_job, scope_for_membership
+from memadmin.memory.scope import (
+    AppRef,
+    Scope,
+    scope_for_key,
+    scope_for_link,
+    scope_for_reader,
+    scope_for_staff,
+    scope_for_system,
+)
 from tenants.models import Job
+from tenants.scoping import scope_for_job, scope_for_membership
 from tests.factories import MembershipFactory, TenantFactory
 from tests.memadmin.memory.rawhash import put
 
@@ -20,6 +29,22 @@ def test_scope_cannot_be_constructed_directly():
         Scope(tenant_id=1, tenant_slug="acme", apps=(), role="admin", actor="me", actor_kind="staff")
     with pytest.raises(TypeError):
         Scope(1, "acme", (AppRef(1, "a", "c"),), "system", "me", "system", None, None, object())
+
+
+def test_scopes_are_built_from_plain_values():
+    """The memory service knows no tenants model: a scope is built from ids, a role, app refs and an actor."""
+    apps = (AppRef(pk=1, app_id="a", collection="c"),)
+    staff = scope_for_staff(tenant_id=7, tenant_slug="acme", apps=apps, role="support", actor="ann", ip="10.0.0.1")
+    assert (staff.tenant_id, staff.tenant_slug, staff.apps, staff.actor_kind, staff.ip) == (7, "acme", apps, "staff",
+                                                                                            "10.0.0.1")  # fmt: skip
+    assert staff.can("delete") and not staff.can("manage_keys") and staff.user_id is None
+    link = scope_for_link(tenant_id=7, tenant_slug="acme", apps=apps, user_id="alice")
+    assert (link.role, link.actor, link.user_id) == ("enduser", "enduser:alice", "alice")
+    key = scope_for_key(tenant_id=7, tenant_slug="acme", apps=(), key_name="ci")
+    assert (key.role, key.actor, key.apps) == ("api", "key:ci", ())
+    reader = scope_for_reader(tenant_id=7, tenant_slug="acme", apps=apps, actor="webhook:w")
+    assert reader.can("read") and not reader.can("delete")
+    assert scope_for_system(tenant_id=7, tenant_slug="acme", apps=apps, actor="cron").can("offboard")
 
 
 def test_scope_cannot_be_derived_with_dataclasses_replace(world):

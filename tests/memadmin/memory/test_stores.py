@@ -7,11 +7,12 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from memadmin.env import env_stores
-from memadmin.memory import bulk, index, selectors, services, store
+from memadmin.memory import bulk, collections, index, selectors, services, store
 from memadmin.memory.consistency import consistency_check, index_health
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import AppRef
+from tenants.app_services import app_create
 from tenants.models import App
 from tests.factories import AppFactory
 
@@ -138,12 +139,26 @@ def test_offboarding_an_app_on_the_second_store(split, add):
 
 
 def test_a_route_follows_the_app_when_it_changes_store(split, add):
-    ref = split.acme_sports.app_ref()
+    ref = split.admin(split.acme).app("sports_portal")  # a scope is built from the apps' rows
     assert store.store_of(ref.collection) == "second"
-    AppRef(pk=ref.pk, app_id=ref.app_id, collection=ref.collection, store="default")
+    App.objects.filter(pk=ref.pk).update(store="default")
+    split.admin(split.acme)
     assert store.store_of(ref.collection) == "default"
     index.ensure(ref.collection)  # checked again on the new store, not believed from the old one
     assert split.default.execute_command("FT.INFO", ref.collection)
+
+
+def test_building_an_app_ref_routes_nothing(split):
+    """Where an app lives is handed to the engines with its scope (or to the front door with its ref), never
+    recorded as a side effect of building the ref."""
+    ref = split.acme_sports.app_ref()
+    assert ref.store == "second"
+    store.forget_routes()
+    AppRef(pk=ref.pk, app_id=ref.app_id, collection=ref.collection, store="second")
+    with pytest.raises(LookupError):
+        store.store_of(ref.collection)
+    collections.app_last_checked(app=ref)  # the front door routes by the ref
+    assert store.store_of(ref.collection) == "second"
 
 
 # --- placement --------------------------------------------------------------------------
@@ -153,6 +168,13 @@ def test_one_store_places_everything_on_default(world):
     assert store.store_names() == ["default"]
     assert {app.store for app in App.objects.all()} == {"default"}
     assert AppFactory(tenant=world.acme, app_id="new_app").store == "default"
+
+
+def test_saving_an_app_chooses_no_store(world, two_stores):
+    """App.save() sends nothing to any store; the service that creates apps places them."""
+    app = App.objects.create(tenant=world.acme, app_id="saved_only")
+    assert app.store == "" and app.app_ref().store == "default"
+    assert app_create(tenant=world.acme, app_id="created").store in ("default", "second")
 
 
 def test_new_apps_go_to_the_store_with_the_most_free_memory(world, two_stores, raw_valkey):

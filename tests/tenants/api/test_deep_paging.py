@@ -4,7 +4,7 @@ keyset cursor, with ties on created_at: no duplicates, no gaps, exact total."""
 import re
 
 from memadmin.memory import selectors
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.memadmin.memory.rawhash import put_many
 from tests.tenants.views.conftest import login
 

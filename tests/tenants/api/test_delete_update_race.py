@@ -25,8 +25,8 @@ from mem0 import MemoryClient
 from mem0.exceptions import MemoryNotFoundError
 
 from memadmin.memory import history, index, services
-from memadmin.memory.scope import scope_for_api_key
 from tenants.models import TenantAPIKey
+from tenants.scoping import scope_for_api_key
 from tests.memadmin.memory.rawhash import keys_of, put_many
 
 pytestmark = pytest.mark.django_db(transaction=True)

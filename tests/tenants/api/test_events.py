@@ -4,8 +4,8 @@ import pytest
 
 from memadmin.memory.audit import audit_record
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_api_key
 from tenants.models import Job, TenantAPIKey
+from tenants.scoping import scope_for_api_key
 
 
 def _add(api, text: str, user_id: str = "u1", **extra) -> dict:

@@ -21,8 +21,8 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from memadmin.memory import services
-from memadmin.memory.scope import scope_for_api_key
 from tenants.models import TenantAPIKey
+from tenants.scoping import scope_for_api_key
 
 EXAMPLES_PER_OPERATION = 20
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]

@@ -4,8 +4,8 @@ import pytest
 
 from memadmin.memory import selectors, services
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_api_key, scope_for_membership
 from tenants.models import App, TenantAPIKey
+from tenants.scoping import scope_for_api_key, scope_for_membership
 
 
 def _add(tenant, app_id, user_id, text, **ids):

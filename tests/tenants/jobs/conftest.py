@@ -7,7 +7,7 @@ from django.conf import settings
 
 from bench.offboard import load_memories
 from memadmin.memory import index, store
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
 
 
@@ -42,7 +42,9 @@ def loader(raw_valkey):
 
     def _load(app, n, **kwargs):
         app.refresh_from_db()
-        index.ensure(app.app_ref().collection)  # the AppRef routes it to its store (raw_valkey: "default")
+        ref = app.app_ref()
+        store.route(ref.collection, ref.store)  # what building a scope does (raw_valkey: "default")
+        index.ensure(ref.collection)
         kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
         return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
 

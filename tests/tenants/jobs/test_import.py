@@ -16,10 +16,10 @@ from memadmin.memory import selectors, services
 from memadmin.memory.errors import NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_membership
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export, job_import, job_offboard_app
 from tenants.models import App, Job
+from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory
 from tests.tenants.jobs.conftest import keys_of
 
@@ -167,7 +167,7 @@ def test_malformed_rows_refuse_the_whole_file_by_default(world, tmp_path):
 @pytest.mark.django_db(transaction=True)
 def test_resumes_after_a_crash_between_journal_and_write(world, tmp_path, monkeypatch):
     """A worker killed after journaling a batch: the next run writes exactly that batch and counts it once."""
-    from tenants.jobs import runners
+    from tenants.jobs.kinds import imports as runners
 
     rows = [_memory(i, user_id="u") for i in range(7)]
     real = runners.memory_import_write

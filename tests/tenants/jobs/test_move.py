@@ -16,6 +16,7 @@ from memadmin.memory import moves, selectors, services, store
 from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
+from tenants.jobs.kinds import move as runners
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_cancel, job_erase_user, job_move_app, job_offboard_app
 from tenants.models import App, Job
@@ -107,7 +108,7 @@ def test_resume_after_an_interruption(stores, load, monkeypatch):
         return real_copy(**{**kwargs, "progress": dying_progress(kwargs["progress"])})
 
     with monkeypatch.context() as patch:
-        patch.setattr(moves, "app_copy", app_copy)
+        patch.setattr(runners, "app_copy", app_copy)
         with pytest.raises(Killed):
             run_job(job.pk)
     job.refresh_from_db()

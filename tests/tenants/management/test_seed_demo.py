@@ -6,9 +6,9 @@ from django.core.management import call_command
 
 from memadmin.memory.consistency import index_health
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from memadmin.memory.selectors import memory_count
 from tenants.models import App, Membership, Role, Tenant
+from tenants.scoping import scope_for_membership
 
 
 def test_seed_demo_fills_every_app_checks_its_index_and_is_idempotent(db):

@@ -4,8 +4,8 @@ import pytest
 
 from memadmin.memory import services
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_membership
 from tenants.entities import entities_touch
+from tenants.scoping import scope_for_membership
 from tests.factories import UserFactory, two_tenant_world
 
 

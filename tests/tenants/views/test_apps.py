@@ -108,7 +108,7 @@ def test_a_frozen_app_says_so(client, world, memories):
 
 def test_the_app_page_charts_writes_and_deletions_from_the_audit_trail(client, world, memories):
     from memadmin.memory import services
-    from memadmin.memory.scope import scope_for_membership
+    from tenants.scoping import scope_for_membership
 
     services.memory_delete(scope=scope_for_membership(world.acme_admin), memory_id=memories.bob.id)
     login(client, world.acme_admin)

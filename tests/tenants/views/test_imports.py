@@ -11,10 +11,10 @@ from django.urls import reverse
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.collections import collection_claim_token
 from tenants.jobs.runners import run_job
 from tenants.models import App, Job
+from tenants.scoping import scope_for_membership
 from tests.tenants.views.conftest import login
 
 

@@ -3,9 +3,9 @@ one. Inviting (tenants/views/members.py) and the hostile cases are tests/securit
 
 import pytest
 
-from memadmin.memory.scope import scope_for_membership
 from tenants.invitations import invitation_create
 from tenants.models import Invitation, Membership
+from tenants.scoping import scope_for_membership
 from tests.concurrency import race
 from tests.factories import UserFactory
 from tests.tenants.views.conftest import login

@@ -4,7 +4,7 @@ members only."""
 import re
 
 from memadmin.memory import selectors
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.tenants.views.conftest import login
 
 

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tests.tenants.views.conftest import HTMX, events, login
 
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 
 from memadmin.memory import services as memory
 from memadmin.memory.models import AuditEvent
-from memadmin.memory.scope import scope_for_membership
 from tenants.models import Webhook
+from tenants.scoping import scope_for_membership
 from tenants.webhooks import services
 from tenants.webhooks.delivery import webhook_deliver
 from tests.tenants.views.conftest import login

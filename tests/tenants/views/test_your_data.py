@@ -8,8 +8,8 @@ from django.utils import timezone
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue
+from tenants.scoping import scope_for_membership
 from tests.tenants.views.conftest import HTMX, events
 
 

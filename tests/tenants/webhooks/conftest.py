@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from memadmin.memory.scope import scope_for_membership
 from tenants.models import WebhookDelivery
+from tenants.scoping import scope_for_membership
 from tenants.webhooks import services
 from tests.factories import two_tenant_world
 

@@ -9,11 +9,11 @@ from django.db import transaction
 from memadmin.memory import services as memory
 from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_api_key
 from memadmin.memory.selectors import memory_get
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_offboard_app
 from tenants.models import TenantAPIKey, WebhookDelivery
+from tenants.scoping import scope_for_api_key
 from tenants.webhooks import services
 from tenants.webhooks.delivery import webhook_deliver
 from tests.tenants.webhooks.conftest import pending

@@ -1,0 +1,76 @@
+"""Writes that never re-create a deleted memory: the server-side scripts, and Mem0's valkey store with an update
+that writes only to a hash that still exists (memadmin/memory/store.py memory_for installs it)."""
+
+from __future__ import annotations
+
+import copy
+import functools
+
+from memadmin.memory.errors import NotFound
+
+# A memory's hash is rewritten only while it exists, checked and written in one step on the server: a
+# deletion that lands between a write's read and its HSET makes the write a no-op instead of bringing the
+# erased memory back. One key per script, as cluster mode needs. Returns 1 when written, 0 when the hash
+# was gone. No tombstones: nothing to expire, and an id may be used again.
+_HSET_EXISTING = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+# The other side, for writes that must only create (imports): never overwrite a hash that is there.
+_HSET_NEW = """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+redis.call('HSET', KEYS[1], unpack(ARGV))
+return 1
+"""
+
+
+def _flat(mapping: dict) -> list:
+    return [part for pair in mapping.items() for part in pair]
+
+
+def hset_existing(pool, key: str, mapping: dict) -> bool:
+    """HSET ``mapping`` into ``key`` (on the store ``pool`` talks to) only if the hash still exists; False when it
+    was deleted."""
+    return bool(pool.eval(_HSET_EXISTING, 1, key, *_flat(mapping)))
+
+
+def hset_new(pipe, key: str, mapping: dict) -> None:
+    """Queue, on a pipeline, an HSET that creates ``key`` only if no hash is there (reply 1, else 0)."""
+    pipe.eval(_HSET_NEW, 1, key, *_flat(mapping))
+
+
+@functools.cache
+def guarded_store_class():
+    from mem0.vector_stores.valkey import ValkeyDB
+
+    class GuardedValkeyDB(ValkeyDB):
+        """Mem0's valkey store whose ``update`` writes only to a hash that still exists.
+
+        Mem0's update embeds the new text, reads the record, then rewrites the whole hash with HSET, which
+        re-creates a record deleted after the read (and its history row then brings the erased text back).
+        Mem0 builds the hash exactly as before, on a per-call view whose client runs HSET as the
+        conditional script; a lost race raises NotFound before Mem0 writes its history row."""
+
+        def update(self, vector_id=None, vector=None, payload=None):
+            view = copy.copy(self)
+            view.client = _ExistingOnly(self.client)
+            ValkeyDB.update(view, vector_id=vector_id, vector=vector, payload=payload)
+            if view.client.gone:
+                raise NotFound()
+
+    return GuardedValkeyDB
+
+
+class _ExistingOnly:
+    """The only client call Mem0's ValkeyDB.update makes, HSET, run as the conditional script."""
+
+    def __init__(self, pool):
+        self._pool = pool
+        self.gone = False
+
+    def hset(self, key, mapping):
+        # Store errors surface as valkey's exceptions: Mem0's update runs inside the caller's store_errors().
+        written = self._pool.eval(_HSET_EXISTING, 1, key, *_flat(mapping))
+        self.gone = not written
+        return written
