@@ -33,6 +33,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "invitation.create": ("Invited someone", "Invited someone as {role}"),
     "invitation.resend": ("Sent an invitation again", "Sent an invitation again"),
     "invitation.cancel": ("Withdrew an invitation", "Withdrew an invitation"),
+    "invitation.accept": ("Accepted an invitation", "Accepted an invitation and joined as {role}"),
     "member.role": ("Changed a member's role", "Made {member} {role}"),
     "member.remove": ("Removed a member", "Removed {member} from the tenant"),
 }

@@ -22,7 +22,7 @@ from django.utils import timezone
 from memadmin.memory.audit import audit_record
 from memadmin.memory.capabilities import MANAGE_MEMBERS
 from memadmin.memory.errors import NotFound
-from memadmin.memory.scope import Scope
+from memadmin.memory.scope import Scope, scope_for_membership
 from tenants.links import token_digest
 from tenants.models import Invitation, Membership, Tenant
 
@@ -35,6 +35,28 @@ class InvitationInvalid(Exception):
     def __init__(self, message: str, status: int = 410):
         super().__init__(message)
         self.status = status
+
+
+class InvitationForAnotherAddress(InvitationInvalid):
+    """The signed-in account's address is not the invited one: the link alone proves nothing (a forwarded
+    e-mail, a shared screen, a mail gateway that opens links), so it never joins another account."""
+
+    def __init__(self, invitation: Invitation):
+        super().__init__(
+            "This invitation is for another address. Sign out, then open the link again and sign in with the "
+            "invited address (or create an account for it).",
+            status=403,
+        )
+        self.invitation = invitation
+
+
+def _address(value: str | None) -> str:
+    return (value or "").strip().lower()
+
+
+def invitation_is_for(invitation: Invitation, user) -> bool:
+    """Whether ``user``'s e-mail is the invited address (trimmed, case-insensitive); no address matches nothing."""
+    return bool(_address(user.email)) and _address(user.email) == _address(invitation.email)
 
 
 class InvitationNotSent(Exception):
@@ -138,17 +160,23 @@ def invitation_verify(token: str) -> Invitation:
     return invitation
 
 
-def invitation_accept(*, token: str, user) -> Membership:
-    """Turn the invitation into a membership of ``user`` (who is already a member keeps their role)."""
+def invitation_accept(*, token: str, user, ip: str | None = None) -> Membership:
+    """Turn the invitation into a membership of ``user`` (who is already a member keeps their role), only if
+    ``user``'s e-mail is the invited address."""
     with transaction.atomic():
         invitation = invitation_verify(token)
         # Lock and re-check: two tabs accepting at once must not both succeed.
         invitation = Invitation.objects.select_for_update().select_related("tenant").get(pk=invitation.pk)
         if not invitation.is_open:
             raise InvitationInvalid("This invitation has already been used. Sign in to reach the tenant.")
-        membership, _created = Membership.objects.get_or_create(
+        if not invitation_is_for(invitation, user):
+            raise InvitationForAnotherAddress(invitation)
+        membership, created = Membership.objects.get_or_create(
             user=user, tenant=invitation.tenant, defaults={"role": invitation.role}
         )
         invitation.accepted_at, invitation.accepted_by = timezone.now(), user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
+        audit_record(scope=scope_for_membership(membership, ip=ip), action="invitation.accept",
+                     details={"invitation": invitation.pk, "email": invitation.email, "role": membership.role,
+                              "invited_as": invitation.role, "new_member": created})  # fmt: skip
     return membership

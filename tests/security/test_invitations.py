@@ -202,3 +202,58 @@ def test_platform_admins_see_invitations_read_only(client, world, admin_user):
     listing = client.get("/admin/tenants/invitation/")
     assert listing.status_code == 200 and "judy@example.com" in listing.content.decode()
     assert client.get("/admin/tenants/invitation/add/").status_code == 403
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_a_signed_in_account_with_another_address_cannot_accept(admin, client, world, role):
+    """The link is bound to the invited address: whoever else holds it (a forwarded e-mail, a shared screen)
+    is told so and offered to sign out, and the POST joins nobody."""
+    invite(admin, "dave@example.com", role=role)
+    url = link_in(mail.outbox[0])
+    for intruder in (UserFactory(username="mallory", email="mallory@example.com"),
+                     UserFactory(username="no-address", email=""),
+                     world.globex_admin.user):  # fmt: skip
+        client.force_login(intruder)
+        page = client.get(url)
+        html = page.content.decode()
+        assert page.status_code == 403, intruder
+        assert "invitation is for another address" in html and "Accept and join" not in html
+        assert 'action="/logout/"' in html and "Sign out" in html
+        refused = client.post(url)
+        assert refused.status_code == 403 and "another address" in refused.content.decode()
+        assert not Membership.objects.filter(tenant=world.acme, user=intruder).exists()
+    signed_out = client.post("/logout/", {"next": url})
+    assert signed_out.status_code == 302 and signed_out["Location"] == url  # back to the link, signed out
+    assert "Create account and join" in client.get(url).content.decode()
+    invitation = Invitation.objects.get()
+    assert invitation.is_open and invitation.accepted_by is None
+    # The invited person can still use it, whatever the case or spaces of the address on their account.
+    dave = UserFactory(username="dave", email="  Dave@Example.COM ")
+    client.force_login(dave)
+    assert client.post(url).status_code == 302
+    assert Membership.objects.get(tenant=world.acme, user=dave).role == role
+
+
+def test_a_new_account_gets_the_invited_address_whatever_the_form_says(admin, client, world):
+    invite(admin, "erin@example.com", role="admin")
+    url = link_in(mail.outbox[0])
+    client.logout()
+    page = client.get(url).content.decode()
+    assert 'name="email"' not in page or "readonly" in page
+    good = "a-long-Passphrase-9"
+    joined = client.post(url, {"username": "erin", "email": "mallory@example.com", "password1": good,
+                               "password2": good})  # fmt: skip
+    assert joined.status_code == 302
+    member = Membership.objects.get(tenant=world.acme, user__username="erin")
+    assert member.user.email == "erin@example.com" and member.role == "admin"
+
+
+def test_accepting_is_audited_with_the_address_and_role(admin, client, world):
+    invite(admin, "Frank@Example.com", role="support")
+    url = link_in(mail.outbox[0])
+    frank = UserFactory(username="frank", email="frank@example.com")
+    client.force_login(frank)
+    assert client.post(url).status_code == 302
+    event = AuditEvent.objects.get(tenant=world.acme, action="invitation.accept")
+    assert event.actor == "frank" and event.role == "support"
+    assert event.details["email"] == "Frank@Example.com" and event.details["role"] == "support"
