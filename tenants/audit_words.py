@@ -26,6 +26,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "retention.apply": ("Applied the retention policy", "Applied the retention policy to {app}"),
     "export.requested": ("Asked for an export to a file", "Asked for an export of {app} to a file"),
     "export.completed": ("Finished an export to a file", "Finished an export of {app} to a file"),
+    "export.download": ("Downloaded an export file", "Downloaded the export file of {app}"),
     "export.failed": ("A download stopped before its end", "A download of {app} stopped before its end"),
     "job.cancelled": ("Cancelled a job", "Cancelled a job on {app}"),
     "apikey.create": ("Created an API key", "Created the API key “{name}”"),
