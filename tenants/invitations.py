@@ -90,6 +90,11 @@ def _issue(invitation: Invitation) -> str:
     return token
 
 
+def _audited(invitation: Invitation) -> dict:
+    # The address, not only the row: the row can go (the tenant's cascade) and the log must still say who.
+    return {"invitation": invitation.pk, "email": invitation.email, "role": invitation.role}
+
+
 def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by, accept_url) -> Invitation:
     """Invite ``email`` as ``role``; an open invitation to the same address is renewed, not doubled.
 
@@ -108,7 +113,7 @@ def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by
         invitation.role, invitation.invited_by = role, invited_by
         token = _issue(invitation)
         invitation.save()
-    audit_record(scope=scope, action="invitation.create", details={"invitation": invitation.pk, "role": role})
+    audit_record(scope=scope, action="invitation.create", details=_audited(invitation))
     _send(invitation=invitation, accept_url=accept_url(token))
     return invitation
 
@@ -127,7 +132,7 @@ def invitation_resend(*, scope: Scope, invitation_id: int, accept_url) -> Invita
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     token = _issue(invitation)
     invitation.save(update_fields=["token_hash", "expires_at", "sent_at"])
-    audit_record(scope=scope, action="invitation.resend", details={"invitation": invitation.pk})
+    audit_record(scope=scope, action="invitation.resend", details=_audited(invitation))
     _send(invitation=invitation, accept_url=accept_url(token))
     return invitation
 
@@ -137,7 +142,7 @@ def invitation_cancel(*, scope: Scope, invitation_id: int) -> Invitation:
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     invitation.cancelled_at = timezone.now()
     invitation.save(update_fields=["cancelled_at"])
-    audit_record(scope=scope, action="invitation.cancel", details={"invitation": invitation.pk})
+    audit_record(scope=scope, action="invitation.cancel", details=_audited(invitation))
     return invitation
 
 

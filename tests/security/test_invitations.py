@@ -257,3 +257,23 @@ def test_accepting_is_audited_with_the_address_and_role(admin, client, world):
     event = AuditEvent.objects.get(tenant=world.acme, action="invitation.accept")
     assert event.actor == "frank" and event.role == "support"
     assert event.details["email"] == "Frank@Example.com" and event.details["role"] == "support"
+
+
+def test_every_membership_change_names_the_persons_address(admin, world):
+    """Who was invited, resent, withdrawn, changed or removed: the log says whose address, not a row number."""
+    invite(admin, "kim@example.com", role="admin")
+    invitation = Invitation.objects.get()
+    assert admin.post(f"/t/acme/invitations/{invitation.pk}/resend/").status_code == 302
+    assert admin.post(f"/t/acme/invitations/{invitation.pk}/cancel/").status_code == 302
+    member = world.acme_support
+    assert admin.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer", "confirm": "yes"}).status_code == 302
+    assert admin.post(f"/t/acme/members/{member.pk}/remove/", {"confirm": "yes"}).status_code == 302
+    events = {e.action: e for e in AuditEvent.objects.filter(tenant=world.acme, actor="acme-admin")}
+    for action in ("invitation.create", "invitation.resend", "invitation.cancel"):
+        assert events[action].details["email"] == "kim@example.com", action
+        assert events[action].details["role"] == "admin", action
+    for action in ("member.role", "member.remove"):
+        assert events[action].details["email"] == "acme-support@example.com", action
+    assert events["member.role"].details["role"] == "viewer" and events["member.remove"].details["role"] == "viewer"
+    log = admin.get("/t/acme/audit/").content.decode()
+    assert "Invited kim@example.com as admin" in log and "Withdrew the invitation of kim@example.com" in log
