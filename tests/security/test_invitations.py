@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from memadmin.memory.models import AuditEvent
+from tenants.links import token_digest
 from tenants.models import Invitation, Membership
 from tests.factories import MembershipFactory, UserFactory, two_tenant_world
 
@@ -277,3 +278,42 @@ def test_every_membership_change_names_the_persons_address(admin, world):
     assert events["member.role"].details["role"] == "viewer" and events["member.remove"].details["role"] == "viewer"
     log = admin.get("/t/acme/audit/").content.decode()
     assert "Invited kim@example.com as admin" in log and "Withdrew the invitation of kim@example.com" in log
+
+
+HANDED_OVER = re.compile(r'data-testid="invitation-link"[^>]*>http://testserver(/invitations/[^/\s<"]+/)<')
+
+
+def test_the_default_mail_backend_prints_no_invitation_link(admin, client, world, settings, capsys):
+    """Without a mail server the message goes to the server's output, which logs keep: the link (membership,
+    as admin if so invited) is redacted there, and the inviting admin is shown it once, to hand it over."""
+    settings.EMAIL_BACKEND = "memadmin.mail.ConsoleBackend"
+    response = invite(admin, "lee@example.com", role="admin")
+    printed = capsys.readouterr().out
+    assert "lee@example.com" in printed and "/invitations/[redacted]" in printed
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    url = HANDED_OVER.search(html).group(1)
+    token = url.strip("/").rsplit("/", 1)[-1]
+    assert len(token) > 30 and token not in printed
+    assert Invitation.objects.get().token_hash == token_digest(token)
+    assert token not in admin.get("/t/acme/members/").content.decode()  # shown once, not kept on the page
+
+    invitation = Invitation.objects.get()
+    resent = admin.post(f"/t/acme/invitations/{invitation.pk}/resend/")
+    printed = capsys.readouterr().out
+    fresh = HANDED_OVER.search(resent.content.decode()).group(1)
+    assert fresh != url and fresh.strip("/").rsplit("/", 1)[-1] not in printed
+    assert "no-store" in resent["Cache-Control"]
+
+    client.logout()
+    assert client.get(url).status_code == 404  # replaced by the resend
+    good = "a-long-Passphrase-9"
+    assert client.post(fresh, {"username": "lee", "password1": good, "password2": good}).status_code == 302
+    assert Membership.objects.get(tenant=world.acme, user__email="lee@example.com").role == "admin"
+
+
+def test_a_real_mail_backend_shows_no_link_to_the_admin(admin, world):
+    response = invite(admin, "mo@example.com")  # the tests' locmem backend stands for SMTP: the mail is sent
+    assert response.status_code == 302
+    page = admin.get(response["Location"]).content.decode()
+    assert "invitation-link" not in page and "/invitations/" + link_in(mail.outbox[0]).split("/")[2] not in page
