@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "tenants.middleware.utf8_only",  # ids that are no UTF-8: a 400, not a U+FFFD
 ]
 
 AUTHENTICATION_BACKENDS = [
