@@ -65,6 +65,7 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "axes.middleware.AxesMiddleware",
+    "tenants.middleware.utf8_only",  # ids that are no UTF-8: a 400, not a U+FFFD
 ]
 
 AUTHENTICATION_BACKENDS = [
@@ -188,7 +189,8 @@ AXES_CLIENT_IP_CALLABLE = "tenants.http.client_ip"  # the same address as the au
 AXES_RESET_ON_SUCCESS = False
 AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
 
-# E-mail (invitations). Console by default: the message, link included, is printed by the web process.
+# E-mail (invitations). Without EMAIL_HOST, memadmin.mail.ConsoleBackend: the message is printed by the web
+# process with its link redacted, and the inviting admin is shown the link once, to hand it over.
 # With EMAIL_HOST set, SMTP; EMAIL_USE_TLS is STARTTLS (port 587 usually), EMAIL_USE_SSL implicit TLS (465).
 EMAIL_HOST = env_str("EMAIL_HOST") or None
 if EMAIL_HOST:
@@ -205,7 +207,7 @@ else:
     for _name in ("EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL"):
         if env_str(_name):
             raise ImproperlyConfigured(f"{_name} is set but EMAIL_HOST is not: set EMAIL_HOST for SMTP.")
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+    EMAIL_BACKEND = "memadmin.mail.ConsoleBackend"
 DEFAULT_FROM_EMAIL = env_email("DEFAULT_FROM_EMAIL", "memadmin <memadmin@localhost>")
 MEMADMIN_INVITATION_DAYS = env_int("MEMADMIN_INVITATION_DAYS", 7, minimum=1, maximum=90)
 

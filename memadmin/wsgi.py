@@ -2,8 +2,10 @@ import os
 
 from django.core.wsgi import get_wsgi_application
 
+from memadmin.middleware import keep_raw_path
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memadmin.settings")
-application = get_wsgi_application()
+application = keep_raw_path(get_wsgi_application())
 
 # runserver and gunicorn both import this module before they accept a request: the embedder loads here,
 # not inside the first search. (The job worker never embeds, so it does not load it.)

@@ -6,8 +6,8 @@ shows is translated. An action this table does not know yet is shown as its code
 
 from __future__ import annotations
 
-# action -> (the phrase alone, the phrase with what it was about). {user}, {app}, {name}, {role}, {member}
-# come from the event; when one is missing the phrase alone is shown.
+# action -> (the phrase alone, the phrase with what it was about). {user}, {app}, {name}, {role}, {member},
+# {email} come from the event; when one is missing the phrase alone is shown.
 PHRASES: dict[str, tuple[str, str]] = {
     "memory.list": ("Viewed memories", "Viewed memories of {user}"),
     "memory.search": ("Searched memories", "Searched memories of {user}"),
@@ -26,13 +26,15 @@ PHRASES: dict[str, tuple[str, str]] = {
     "retention.apply": ("Applied the retention policy", "Applied the retention policy to {app}"),
     "export.requested": ("Asked for an export to a file", "Asked for an export of {app} to a file"),
     "export.completed": ("Finished an export to a file", "Finished an export of {app} to a file"),
+    "export.download": ("Downloaded an export file", "Downloaded the export file of {app}"),
     "export.failed": ("A download stopped before its end", "A download of {app} stopped before its end"),
     "job.cancelled": ("Cancelled a job", "Cancelled a job on {app}"),
     "apikey.create": ("Created an API key", "Created the API key “{name}”"),
     "apikey.revoke": ("Revoked an API key", "Revoked the API key “{name}”"),
-    "invitation.create": ("Invited someone", "Invited someone as {role}"),
-    "invitation.resend": ("Sent an invitation again", "Sent an invitation again"),
-    "invitation.cancel": ("Withdrew an invitation", "Withdrew an invitation"),
+    "invitation.create": ("Invited someone", "Invited {email} as {role}"),
+    "invitation.resend": ("Sent an invitation again", "Sent the invitation of {email} again"),
+    "invitation.cancel": ("Withdrew an invitation", "Withdrew the invitation of {email}"),
+    "invitation.accept": ("Accepted an invitation", "Accepted the invitation of {email} as {role}"),
     "member.role": ("Changed a member's role", "Made {member} {role}"),
     "member.remove": ("Removed a member", "Removed {member} from the tenant"),
 }
@@ -47,7 +49,8 @@ def audit_describe(event) -> str:
     """One line for a row of the log: "Viewed memories of u_alice", "Created the API key “crm-backend”"."""
     alone, about = PHRASES.get(event.action, (event.action, event.action))
     details = event.details if isinstance(event.details, dict) else {}
-    values = {"user": event.user_id, "app": event.app_id, **{k: details.get(k) for k in ("name", "role", "member")}}
+    named = {key: details.get(key) for key in ("name", "role", "member", "email")}
+    values = {"user": event.user_id, "app": event.app_id, **named}
     try:
         text = about.format(**values)
     except (KeyError, IndexError):

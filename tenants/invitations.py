@@ -25,6 +25,7 @@ from memadmin.memory.scope import Scope
 from memadmin.memory.services import audit_record
 from tenants.links import token_digest
 from tenants.models import Invitation, Membership, Tenant
+from tenants.scoping import scope_for_membership
 
 logger = logging.getLogger("memadmin.invitations")
 
@@ -35,6 +36,28 @@ class InvitationInvalid(Exception):
     def __init__(self, message: str, status: int = 410):
         super().__init__(message)
         self.status = status
+
+
+class InvitationForAnotherAddress(InvitationInvalid):
+    """The signed-in account's address is not the invited one: the link alone proves nothing (a forwarded
+    e-mail, a shared screen, a mail gateway that opens links), so it never joins another account."""
+
+    def __init__(self, invitation: Invitation):
+        super().__init__(
+            "This invitation is for another address. Sign out, then open the link again and sign in with the "
+            "invited address (or create an account for it).",
+            status=403,
+        )
+        self.invitation = invitation
+
+
+def _address(value: str | None) -> str:
+    return (value or "").strip().lower()
+
+
+def invitation_is_for(invitation: Invitation, user) -> bool:
+    """Whether ``user``'s e-mail is the invited address (trimmed, case-insensitive); no address matches nothing."""
+    return bool(_address(user.email)) and _address(user.email) == _address(invitation.email)
 
 
 class InvitationNotSent(Exception):
@@ -68,6 +91,11 @@ def _issue(invitation: Invitation) -> str:
     return token
 
 
+def _audited(invitation: Invitation) -> dict:
+    # The address, not only the row: the row can go (the tenant's cascade) and the log must still say who.
+    return {"invitation": invitation.pk, "email": invitation.email, "role": invitation.role}
+
+
 def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by, accept_url) -> Invitation:
     """Invite ``email`` as ``role``; an open invitation to the same address is renewed, not doubled.
 
@@ -86,7 +114,7 @@ def invitation_create(*, scope: Scope, tenant, email: str, role: str, invited_by
         invitation.role, invitation.invited_by = role, invited_by
         token = _issue(invitation)
         invitation.save()
-    audit_record(scope=scope, action="invitation.create", details={"invitation": invitation.pk, "role": role})
+    audit_record(scope=scope, action="invitation.create", details=_audited(invitation))
     _send(invitation=invitation, accept_url=accept_url(token))
     return invitation
 
@@ -105,7 +133,7 @@ def invitation_resend(*, scope: Scope, invitation_id: int, accept_url) -> Invita
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     token = _issue(invitation)
     invitation.save(update_fields=["token_hash", "expires_at", "sent_at"])
-    audit_record(scope=scope, action="invitation.resend", details={"invitation": invitation.pk})
+    audit_record(scope=scope, action="invitation.resend", details=_audited(invitation))
     _send(invitation=invitation, accept_url=accept_url(token))
     return invitation
 
@@ -115,7 +143,7 @@ def invitation_cancel(*, scope: Scope, invitation_id: int) -> Invitation:
     invitation = _open_invitation(scope=scope, invitation_id=invitation_id)
     invitation.cancelled_at = timezone.now()
     invitation.save(update_fields=["cancelled_at"])
-    audit_record(scope=scope, action="invitation.cancel", details={"invitation": invitation.pk})
+    audit_record(scope=scope, action="invitation.cancel", details=_audited(invitation))
     return invitation
 
 
@@ -138,17 +166,23 @@ def invitation_verify(token: str) -> Invitation:
     return invitation
 
 
-def invitation_accept(*, token: str, user) -> Membership:
-    """Turn the invitation into a membership of ``user`` (who is already a member keeps their role)."""
+def invitation_accept(*, token: str, user, ip: str | None = None) -> Membership:
+    """Turn the invitation into a membership of ``user`` (who is already a member keeps their role), only if
+    ``user``'s e-mail is the invited address."""
     with transaction.atomic():
         invitation = invitation_verify(token)
         # Lock and re-check: two tabs accepting at once must not both succeed.
         invitation = Invitation.objects.select_for_update().select_related("tenant").get(pk=invitation.pk)
         if not invitation.is_open:
             raise InvitationInvalid("This invitation has already been used. Sign in to reach the tenant.")
-        membership, _created = Membership.objects.get_or_create(
+        if not invitation_is_for(invitation, user):
+            raise InvitationForAnotherAddress(invitation)
+        membership, created = Membership.objects.get_or_create(
             user=user, tenant=invitation.tenant, defaults={"role": invitation.role}
         )
         invitation.accepted_at, invitation.accepted_by = timezone.now(), user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
+        audit_record(scope=scope_for_membership(membership, ip=ip), action="invitation.accept",
+                     details={"invitation": invitation.pk, "email": invitation.email, "role": membership.role,
+                              "invited_as": invitation.role, "new_member": created})  # fmt: skip
     return membership

@@ -87,7 +87,8 @@ def membership_role_change(*, scope: Scope, member_id: int, role: str) -> Member
         was, member.role = member.role, role
         member.save(update_fields=["role"])
         audit_record(scope=scope, action="member.role",
-                     details={"member": member.user.get_username(), "role": role, "was": was})  # fmt: skip
+                     details={"member": member.user.get_username(), "email": member.user.email, "role": role,
+                              "was": was})  # fmt: skip
     return member
 
 
@@ -99,5 +100,6 @@ def membership_remove(*, scope: Scope, member_id: int) -> Membership:
             raise Conflict(LAST_ADMIN)
         member.delete()
         audit_record(scope=scope, action="member.remove",
-                     details={"member": member.user.get_username(), "role": member.role})  # fmt: skip
+                     details={"member": member.user.get_username(), "email": member.user.email,
+                              "role": member.role})  # fmt: skip
     return member

@@ -7,11 +7,13 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import validate_email
 from django.urls import reverse
+from django.utils.cache import add_never_cache_headers
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
+from memadmin.mail import links_shown_to_the_inviter
 from memadmin.memory.errors import ValidationError
 from tenants.api.auth import is_key_restricted, request_scope
 from tenants.api.errors import MailUnavailable
@@ -117,12 +119,23 @@ def project_members(request, org_id: str, project_id: str) -> Response:
     except DjangoValidationError:
         raise ValidationError("email must be an e-mail address.", field="email") from None
     tenant = Tenant.objects.get(pk=scope.tenant_id)
+    links: list[str] = []
+
+    def accept_url(token: str) -> str:
+        links.append(request.build_absolute_uri(reverse("invitation_accept", args=[token])))
+        return links[-1]
+
     try:
         invitation_create(scope=scope, tenant=tenant, email=email, role=role, invited_by=request.user,
-                          accept_url=lambda token: request.build_absolute_uri(reverse("invitation_accept",
-                                                                                      args=[token])))  # fmt: skip
+                          accept_url=accept_url)  # fmt: skip
     except InvitationNotSent as exc:
         raise MailUnavailable(f"The invitation of {email} is saved but the e-mail could not be sent ({exc}); "
                                "check the mail settings, then resend it from the Members page.") from None  # fmt: skip
+    if links_shown_to_the_inviter():  # no mail leaves the server: the caller hands the link over, once
+        response = Response({"message": f"No mail server is configured: give {email} this link yourself; whoever "
+                                        f"opens it with that address joins as {role} ({MEM0_ROLE[role]}).",
+                             "invite_url": links[-1]}, status=201)  # fmt: skip
+        add_never_cache_headers(response)
+        return response
     return Response({"message": f"Invitation sent to {email} as {role} ({MEM0_ROLE[role]}): they join when they "
                                 "accept it."}, status=201)  # fmt: skip

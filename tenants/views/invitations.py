@@ -9,7 +9,14 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from tenants.forms import NewAccountForm
-from tenants.invitations import InvitationInvalid, invitation_accept, invitation_verify
+from tenants.http import client_ip
+from tenants.invitations import (
+    InvitationForAnotherAddress,
+    InvitationInvalid,
+    invitation_accept,
+    invitation_is_for,
+    invitation_verify,
+)
 from tenants.models import Membership
 
 
@@ -25,6 +32,8 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
         return _invalid(request, exc)
     context = {"invitation": invitation, "token": token}
     if request.user.is_authenticated:
+        if not invitation_is_for(invitation, request.user):
+            return _another_address(request, context)
         if request.method == "POST":
             return _join(request, token, request.user)
         return render(request, "invitations/accept.html", context)
@@ -42,16 +51,24 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
                 user = form.save(commit=False)
                 user.email = invitation.email
                 user.save()
-                membership = invitation_accept(token=token, user=user)
+                membership = invitation_accept(token=token, user=user, ip=client_ip(request))
         except InvitationInvalid as exc:  # used or withdrawn meanwhile (a double submit): no orphan account
             return _invalid(request, exc)
         return _joined(request, user, membership)
     return render(request, "invitations/accept.html", {**context, "form": form})
 
 
+def _another_address(request: HttpRequest, context: dict) -> HttpResponse:
+    """Shown instead of the accept button, and answered to the POST (nothing joins): sign out, then sign in
+    with the invited address."""
+    return render(request, "invitations/accept.html", {**context, "another_address": True}, status=403)
+
+
 def _join(request: HttpRequest, token: str, user) -> HttpResponse:
     try:
-        membership = invitation_accept(token=token, user=user)
+        membership = invitation_accept(token=token, user=user, ip=client_ip(request))
+    except InvitationForAnotherAddress as exc:  # the address changed between the check and the lock
+        return _another_address(request, {"invitation": exc.invitation, "token": token})
     except InvitationInvalid as exc:
         return _invalid(request, exc)
     return _joined(request, user, membership)

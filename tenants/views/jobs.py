@@ -14,7 +14,14 @@ from memadmin.memory.collections import app_health, app_summary, store_names
 from tenants.exports import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
 from tenants.jobs.selectors import job_eta, job_get, job_percent
-from tenants.jobs.services import job_cancel, job_erase_user, job_export, job_move_app, job_offboard_app
+from tenants.jobs.services import (
+    job_cancel,
+    job_erase_user,
+    job_export,
+    job_export_open,
+    job_move_app,
+    job_offboard_app,
+)
 from tenants.models import App, Job
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
@@ -62,12 +69,10 @@ def job_receipt(request: TenantRequest, job_id) -> HttpResponse:
 @tenant_view
 def job_download(request: TenantRequest, job_id) -> HttpResponse:
     job = _job_for(request, job_id)
-    path = Path(job.result_file) if job.result_file else None
-    if not path or not path.exists() or not job.result_expires_at or job.result_expires_at <= timezone.now():
-        raise Http404("This export has expired or was never written; run a new export.")
+    file = job_export_open(scope=request.scope, job=job)
     fmt = job.params.get("format", "ndjson")
     content_type = "application/gzip" if job.params.get("gzip") else CONTENT_TYPES.get(fmt, "application/octet-stream")
-    return FileResponse(open(path, "rb"), as_attachment=True, filename=path.name, content_type=content_type)
+    return FileResponse(file, as_attachment=True, filename=Path(file.name).name, content_type=content_type)
 
 
 @tenant_view

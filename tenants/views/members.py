@@ -8,8 +8,10 @@ from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import add_never_cache_headers
 from django_htmx.http import HttpResponseClientRedirect
 
+from memadmin.mail import links_shown_to_the_inviter
 from memadmin.memory import selectors
 from memadmin.memory.capabilities import DESCRIPTIONS, capabilities_of
 from memadmin.memory.filters import filter_from_fields
@@ -26,7 +28,7 @@ from tenants.models import Agent, Invitation, Membership, Role
 from tenants.views.common import TenantRequest, render_error, tenant_view
 
 
-def _page(request: TenantRequest, invite_form=None, status=200) -> HttpResponse:
+def _page(request: TenantRequest, invite_form=None, status=200, handover=None) -> HttpResponse:
     tenant = request.tenant
     members = list(Membership.objects.for_tenant(tenant).select_related("user").order_by("user__username"))
     admins = [m.pk for m in members if m.role in managing_roles()]
@@ -45,7 +47,7 @@ def _page(request: TenantRequest, invite_form=None, status=200) -> HttpResponse:
             agent = declared.get((app.app_id, name))
             agents.append({"app_id": app.app_id, "agent_id": name, "count": seen.get(name, 0),
                            "description": agent.description if agent else ""})  # fmt: skip
-    return render(request, "tenants/members.html", {
+    response = render(request, "tenants/members.html", {
         "members": members,
         "last_admin": admins[0] if len(admins) == 1 else None,  # offered no change the server would refuse
         "invitations": invitations,
@@ -54,7 +56,11 @@ def _page(request: TenantRequest, invite_form=None, status=200) -> HttpResponse:
         "invitation_days": settings.MEMADMIN_INVITATION_DAYS,
         "now": timezone.now(),
         "roles": Role.choices,
+        "handover": handover,
     }, status=status)  # fmt: skip
+    if handover:
+        add_never_cache_headers(response)  # the link is a membership: no cache, no back-button copy
+    return response
 
 
 @tenant_view
@@ -62,8 +68,23 @@ def members(request: TenantRequest) -> HttpResponse:
     return _page(request)
 
 
-def _accept_url(request: TenantRequest) -> Callable[[str], str]:
-    return lambda token: request.build_absolute_uri(reverse("invitation_accept", args=[token]))
+def _accept_url(request: TenantRequest, links: list[str]) -> Callable[[str], str]:
+    """Builds the link for the e-mail, and keeps it in ``links`` for the admin when no mail leaves the server."""
+
+    def build(token: str) -> str:
+        links.append(request.build_absolute_uri(reverse("invitation_accept", args=[token])))
+        return links[-1]
+
+    return build
+
+
+def _sent(request: TenantRequest, invitation, links: list[str], message: str) -> HttpResponse:
+    """With a mail server, back to the page; without one, the link is shown once, to this admin only, rendered
+    in this response (a redirect would carry it through the session or a cookie)."""
+    if not links_shown_to_the_inviter():
+        messages.success(request, message)
+        return redirect("members", tenant_slug=request.tenant.slug)
+    return _page(request, handover={"email": invitation.email, "url": links[-1], "role": invitation.role})
 
 
 @tenant_view
@@ -73,13 +94,13 @@ def member_add(request: TenantRequest) -> HttpResponse:
     if not form.is_valid():
         return _page(request, invite_form=form, status=400)
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
+    links: list[str] = []
     try:
-        invitation_create(scope=request.scope, tenant=request.tenant, email=email, role=role,
-                          invited_by=request.user, accept_url=_accept_url(request))  # fmt: skip
+        invitation = invitation_create(scope=request.scope, tenant=request.tenant, email=email, role=role,
+                                       invited_by=request.user, accept_url=_accept_url(request, links))  # fmt: skip
     except InvitationNotSent as exc:
         return _not_sent(request, exc)
-    messages.success(request, f"Invitation sent to {email} ({role}). They join when they accept it.")
-    return redirect("members", tenant_slug=request.tenant.slug)
+    return _sent(request, invitation, links, f"Invitation sent to {email} ({role}). They join when they accept it.")
 
 
 def _not_sent(request: TenantRequest, exc: InvitationNotSent) -> HttpResponse:
@@ -91,13 +112,15 @@ def _not_sent(request: TenantRequest, exc: InvitationNotSent) -> HttpResponse:
 
 @tenant_view
 def invitation_resend_view(request: TenantRequest, invitation_id) -> HttpResponse:
+    links: list[str] = []
     try:
         invitation = invitation_resend(scope=request.scope, invitation_id=invitation_id,
-                                       accept_url=_accept_url(request))  # fmt: skip
+                                       accept_url=_accept_url(request, links))  # fmt: skip
     except InvitationNotSent as exc:
         return _not_sent(request, exc)
-    messages.success(request, f"Invitation sent again to {invitation.email}; the previous link no longer works.")
-    return redirect("members", tenant_slug=request.tenant.slug)
+    return _sent(
+        request, invitation, links, f"Invitation sent again to {invitation.email}; the previous link no longer works."
+    )
 
 
 @tenant_view

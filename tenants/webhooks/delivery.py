@@ -77,11 +77,14 @@ def sign(*, secret: str, msg_id: str, body: str, at: datetime | None = None) -> 
 
 def _connect(target: Target, timeout: float, holder: list) -> socket.socket:
     errors = []
-    for ip in target_resolve(target):  # every address checked; we connect to a checked one, never re-resolve
+    addresses = target_resolve(target)
+    for n, ip in enumerate(addresses, 1):  # every address checked; we connect to a checked one, never re-resolve
         try:
             sock = socket.create_connection((str(ip), target.port), timeout=timeout)
         except OSError as exc:
-            errors.append(f"{ip}: {exc.strerror or type(exc).__name__}")
+            # A name's addresses are not shown (targets.address_refusal says why): its rank among them is.
+            where = ip if str(ip) == target.host else f"{target.host} (address {n} of {len(addresses)})"
+            errors.append(f"{where}: {exc.strerror or type(exc).__name__}")
             continue
         holder.append(sock)
         if target.scheme == "https":
@@ -264,8 +267,11 @@ def webhook_disable(*, webhook: Webhook, reason: str) -> None:
         state=WebhookDelivery.State.CANCELLED, finished_at=now, last_error="webhook disabled", lease_until=None
     )
     webhook.is_active, webhook.disabled_at, webhook.disabled_reason = False, now, reason[:300]
-    audit_record(scope=scope_for_webhook(webhook), action="webhook.disabled",
-                 details={"webhook": webhook.pk, "name": webhook.name, "reason": reason, "cancelled": cancelled})
+    audit_record(
+        scope=scope_for_webhook(webhook),
+        action="webhook.disabled",
+        details={"webhook": webhook.pk, "name": webhook.name, "reason": reason, "cancelled": cancelled},
+    )
     logger.warning("Webhook %s (%s) disabled: %s", webhook.pk, webhook.name, reason)
 
 
@@ -316,6 +322,7 @@ def deliveries_dispatch_due(*, limit: int = 1000) -> int:
 def deliveries_prune() -> int:
     """Finished deliveries older than MEMADMIN_WEBHOOK_LOG_DAYS leave the log."""
     cutoff = timezone.now() - timedelta(days=settings.MEMADMIN_WEBHOOK_LOG_DAYS)
-    deleted, _ = WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(
-        state=WebhookDelivery.State.PENDING).delete()
+    deleted, _ = (
+        WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(state=WebhookDelivery.State.PENDING).delete()
+    )
     return deleted

@@ -69,20 +69,24 @@ def allowed_network(ip: Address) -> bool:
     return any(ip.version == net.version and ip in net for net in settings.MEMADMIN_WEBHOOK_ALLOW_NETWORKS)
 
 
-def address_refusal(ip: Address, *, scheme: str) -> str | None:
-    """Why a delivery may not go to ``ip`` (None: it may)."""
+def address_refusal(ip: Address, *, scheme: str, name: str | None = None) -> str | None:
+    """Why a delivery may not go to ``ip`` (None: it may). ``name``: the host name ``ip`` was resolved from; the
+    reason then names it and never the address, since what an internal name resolves to is the operator's
+    network map, not the tenant's to learn by probing names."""
     ip = _carried(ip)
+    subject = f"{name} resolves to" if name else f"{ip} is"
     if ip.is_link_local or ip.is_multicast or ip.is_unspecified:
-        return f"{ip} is a link-local, multicast or unspecified address; webhooks never go there."
+        return f"{subject} a link-local, multicast or unspecified address; webhooks never go there."
     if allowed_network(ip):
         return None
     if ip.is_reserved and not ip.is_loopback:  # ::1 sits in IPv6's reserved ::/8
-        return f"{ip} is a reserved address; webhooks never go there."
+        return f"{subject} a reserved address; webhooks never go there."
     if not ip.is_global:
-        return (f"{ip} is a private or local address; webhooks go to public addresses unless the operator "
+        return (f"{subject} a private or local address; webhooks go to public addresses unless the operator "
                 "lists the network in MEMADMIN_WEBHOOK_ALLOW_NETWORKS.")  # fmt: skip
     if scheme != "https":
-        return f"{ip} is a public address: use https:// (plain http:// only inside MEMADMIN_WEBHOOK_ALLOW_NETWORKS)."
+        return (f"{subject} a public address: use https:// (plain http:// only inside "
+                "MEMADMIN_WEBHOOK_ALLOW_NETWORKS).")  # fmt: skip
     return None
 
 
@@ -95,7 +99,11 @@ def target_parse(url) -> Target:
         raise ValidationError(f"url is longer than {MAX_URL} characters.", field="url")
     if any(ord(c) < 0x21 or 0x7F <= ord(c) <= 0x9F or 0xD800 <= ord(c) <= 0xDFFF for c in url):
         raise ValidationError("url contains spaces or control characters.", field="url")
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+    except ValueError:  # unbalanced brackets ("https://[::1/"), or brackets around a non-IPv6 host
+        raise ValidationError("url has an invalid host: square brackets hold only an IPv6 address, as in "
+                              "https://[2001:db8::1]/.", field="url") from None  # fmt: skip
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ValidationError("url must start with https:// (or http:// inside your own network).", field="url")
@@ -121,11 +129,11 @@ def target_check(url) -> str:
     """For saving: the URL, stripped, when it passes what can be checked without DNS (an address literal, a
     localhost name, plain http with no network allowed); its resolved addresses are checked at each delivery."""
     target = target_parse(url)
-    literal = _literal(target.host)
+    literal, name = _literal(target.host), None
     if literal is None and (target.host == "localhost" or target.host.endswith(".localhost")):
-        literal = ipaddress.ip_address("127.0.0.1")
+        literal, name = ipaddress.ip_address("127.0.0.1"), target.host
     if literal is not None:
-        refusal = address_refusal(literal, scheme=target.scheme)
+        refusal = address_refusal(literal, scheme=target.scheme, name=name)
         if refusal:
             raise ValidationError(refusal, field="url")
     elif target.scheme != "https" and not settings.MEMADMIN_WEBHOOK_ALLOW_NETWORKS:
@@ -151,8 +159,9 @@ def target_resolve(target: Target) -> list[Address]:
     addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
     if not addresses:
         raise TargetRefused(f"{target.host} does not resolve.")
+    name = None if _literal(target.host) else target.host
     for ip in addresses:
-        refusal = address_refusal(ip, scheme=target.scheme)
+        refusal = address_refusal(ip, scheme=target.scheme, name=name)
         if refusal:
             raise TargetRefused(refusal)
     return addresses

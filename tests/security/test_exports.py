@@ -206,3 +206,41 @@ def test_an_export_that_fails_with_the_database_still_ends_visibly(hostile_world
         text = b"".join(exports.ending_visibly(failing(), scope=scope, what="audit.csv")).decode()
     assert text.startswith("created_at,") and EXPORT_FAILED_MARKER in text
     assert any("could not audit" in r.getMessage().lower() for r in caplog.records)
+
+
+@pytest.mark.parametrize("app_id", ["concierge_app", None], ids=["app", "tenant"])
+def test_downloading_an_export_file_is_audited(hostile_world, staff_client, app_id):
+    """The file is every memory of an app (or tenant): each download is a read of all of it, by someone."""
+    from tenants.jobs.runners import run_job
+    from tenants.jobs.services import job_export
+
+    job = job_export(scope=scope_for_membership(hostile_world.acme_admin), app_id=app_id)
+    run_job(job.pk)
+    client = staff_client("acme", "admin")
+    download = reverse("job_download", args=["acme", job.pk])
+    before = AuditEvent.objects.filter(action="export.download").count()
+    for _ in range(2):  # every download, not the first only
+        response = client.get(download)
+        assert response.status_code == 200
+        lines = b"".join(response.streaming_content).splitlines()
+    events = AuditEvent.objects.filter(action="export.download").order_by("created_at")
+    assert events.count() == before + 2
+    event = events.last()
+    expected = 2 if app_id else 3
+    assert len(lines) == expected
+    assert (event.tenant.slug, event.actor, event.role, event.actor_kind) == ("acme", "acme-admin", "admin", "staff")
+    assert event.app_id == (app_id or "") and event.count == expected
+    assert event.details["job"] == str(job.pk) and event.details["kind"] == job.kind
+    # Refused or expired downloads read nothing and record nothing.
+    assert staff_client("acme", "support").get(download).status_code == 403
+    assert staff_client("globex", "admin").get(reverse("job_download", args=["globex", job.pk])).status_code == 404
+    assert AuditEvent.objects.filter(action="export.download").count() == before + 2
+
+
+def test_the_apis_export_is_audited_with_its_count(hostile_world):
+    client = api_client(hostile_world.keys["acme"].full)
+    response = send(client, "post", "/v1/exports/get/", {"filters": {"user_id": "alice"}})
+    assert response.status_code == 200
+    body = json.loads(b"".join(response.streaming_content))
+    event = AuditEvent.objects.filter(action="memory.export", actor_kind="api").latest("created_at")
+    assert event.count == body["count"] == 2 and event.user_id == "alice"

@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 
 from memadmin.memory.models import AuditEvent
+from tenants.links import token_digest
 from tenants.models import Invitation, Membership
 from tests.factories import MembershipFactory, UserFactory, two_tenant_world
 
@@ -91,12 +92,20 @@ def test_no_account_oracle(admin, world):
     first, second = mail.outbox
     assert first.subject == second.subject
     assert link_in(first) != link_in(second)
-    assert re.sub(r"/invitations/\S+", "", first.body) == re.sub(r"/invitations/\S+", "", second.body)
+    assert _without_times(re.sub(r"/invitations/\S+", "", first.body)) == _without_times(
+        re.sub(r"/invitations/\S+", "", second.body)
+    )
+
+
+def _without_times(text: str) -> str:
+    return re.sub(r"\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d", "TIME", text)
 
 
 def _without_invitation_rows(html: str) -> str:
-    # csrf tokens differ per render, and row ids count up; the rest must not.
+    # csrf tokens differ per render, row ids count up, and the two invitations' times may be a second apart;
+    # the rest must not differ.
     html = re.sub(r"/invitations/\d+/", "/invitations/N/", html)
+    html = _without_times(html)
     return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"|"X-CSRFToken": "[^"]+"', "", html)
 
 
@@ -202,3 +211,135 @@ def test_platform_admins_see_invitations_read_only(client, world, admin_user):
     listing = client.get("/admin/tenants/invitation/")
     assert listing.status_code == 200 and "judy@example.com" in listing.content.decode()
     assert client.get("/admin/tenants/invitation/add/").status_code == 403
+
+
+@pytest.mark.parametrize("role", ["admin", "viewer"])
+def test_a_signed_in_account_with_another_address_cannot_accept(admin, client, world, role):
+    """The link is bound to the invited address: whoever else holds it (a forwarded e-mail, a shared screen)
+    is told so and offered to sign out, and the POST joins nobody."""
+    invite(admin, "dave@example.com", role=role)
+    url = link_in(mail.outbox[0])
+    for intruder in (UserFactory(username="mallory", email="mallory@example.com"),
+                     UserFactory(username="no-address", email=""),
+                     world.globex_admin.user):  # fmt: skip
+        client.force_login(intruder)
+        page = client.get(url)
+        html = page.content.decode()
+        assert page.status_code == 403, intruder
+        assert "invitation is for another address" in html and "Accept and join" not in html
+        assert 'action="/logout/"' in html and "Sign out" in html
+        refused = client.post(url)
+        assert refused.status_code == 403 and "another address" in refused.content.decode()
+        assert not Membership.objects.filter(tenant=world.acme, user=intruder).exists()
+    signed_out = client.post("/logout/", {"next": url})
+    assert signed_out.status_code == 302 and signed_out["Location"] == url  # back to the link, signed out
+    assert "Create account and join" in client.get(url).content.decode()
+    invitation = Invitation.objects.get()
+    assert invitation.is_open and invitation.accepted_by is None
+    # The invited person can still use it, whatever the case or spaces of the address on their account.
+    dave = UserFactory(username="dave", email="  Dave@Example.COM ")
+    client.force_login(dave)
+    assert client.post(url).status_code == 302
+    assert Membership.objects.get(tenant=world.acme, user=dave).role == role
+
+
+def test_a_new_account_gets_the_invited_address_whatever_the_form_says(admin, client, world):
+    invite(admin, "erin@example.com", role="admin")
+    url = link_in(mail.outbox[0])
+    client.logout()
+    page = client.get(url).content.decode()
+    assert 'name="email"' not in page and 'value="erin@example.com" readonly disabled' in page
+    good = "a-long-Passphrase-9"
+    joined = client.post(url, {"username": "erin", "email": "mallory@example.com", "password1": good,
+                               "password2": good})  # fmt: skip
+    assert joined.status_code == 302
+    member = Membership.objects.get(tenant=world.acme, user__username="erin")
+    assert member.user.email == "erin@example.com" and member.role == "admin"
+
+
+def test_accepting_is_audited_with_the_address_and_role(admin, client, world):
+    invite(admin, "Frank@Example.com", role="support")
+    url = link_in(mail.outbox[0])
+    frank = UserFactory(username="frank", email="frank@example.com")
+    client.force_login(frank)
+    assert client.post(url).status_code == 302
+    event = AuditEvent.objects.get(tenant=world.acme, action="invitation.accept")
+    assert event.actor == "frank" and event.role == "support"
+    assert event.details["email"] == "Frank@Example.com" and event.details["role"] == "support"
+
+
+def test_every_membership_change_names_the_persons_address(admin, world):
+    """Who was invited, resent, withdrawn, changed or removed: the log says whose address, not a row number."""
+    invite(admin, "kim@example.com", role="admin")
+    invitation = Invitation.objects.get()
+    assert admin.post(f"/t/acme/invitations/{invitation.pk}/resend/").status_code == 302
+    assert admin.post(f"/t/acme/invitations/{invitation.pk}/cancel/").status_code == 302
+    member = world.acme_support
+    assert admin.post(f"/t/acme/members/{member.pk}/role/", {"role": "viewer", "confirm": "yes"}).status_code == 302
+    assert admin.post(f"/t/acme/members/{member.pk}/remove/", {"confirm": "yes"}).status_code == 302
+    events = {e.action: e for e in AuditEvent.objects.filter(tenant=world.acme, actor="acme-admin")}
+    for action in ("invitation.create", "invitation.resend", "invitation.cancel"):
+        assert events[action].details["email"] == "kim@example.com", action
+        assert events[action].details["role"] == "admin", action
+    for action in ("member.role", "member.remove"):
+        assert events[action].details["email"] == "acme-support@example.com", action
+    assert events["member.role"].details["role"] == "viewer" and events["member.remove"].details["role"] == "viewer"
+    log = admin.get("/t/acme/audit/").content.decode()
+    assert "Invited kim@example.com as admin" in log and "Withdrew the invitation of kim@example.com" in log
+
+
+HANDED_OVER = re.compile(r'data-testid="invitation-link"[^>]*>http://testserver(/invitations/[^/\s<"]+/)<')
+
+
+def test_the_default_mail_backend_prints_no_invitation_link(admin, client, world, settings, capsys):
+    """Without a mail server the message goes to the server's output, which logs keep: the link (membership,
+    as admin if so invited) is redacted there, and the inviting admin is shown it once, to hand it over."""
+    settings.EMAIL_BACKEND = "memadmin.mail.ConsoleBackend"
+    response = invite(admin, "lee@example.com", role="admin")
+    printed = capsys.readouterr().out
+    assert "lee@example.com" in printed and "/invitations/[redacted]" in printed
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    html = response.content.decode()
+    url = HANDED_OVER.search(html).group(1)
+    token = url.strip("/").rsplit("/", 1)[-1]
+    assert len(token) > 30 and token not in printed
+    assert Invitation.objects.get().token_hash == token_digest(token)
+    assert token not in admin.get("/t/acme/members/").content.decode()  # shown once, not kept on the page
+
+    invitation = Invitation.objects.get()
+    resent = admin.post(f"/t/acme/invitations/{invitation.pk}/resend/")
+    printed = capsys.readouterr().out
+    fresh = HANDED_OVER.search(resent.content.decode()).group(1)
+    assert fresh != url and fresh.strip("/").rsplit("/", 1)[-1] not in printed
+    assert "no-store" in resent["Cache-Control"]
+
+    client.logout()
+    assert client.get(url).status_code == 404  # replaced by the resend
+    good = "a-long-Passphrase-9"
+    assert client.post(fresh, {"username": "lee", "password1": good, "password2": good}).status_code == 302
+    assert Membership.objects.get(tenant=world.acme, user__email="lee@example.com").role == "admin"
+
+
+def test_a_real_mail_backend_shows_no_link_to_the_admin(admin, world):
+    response = invite(admin, "mo@example.com")  # the tests' locmem backend stands for SMTP: the mail is sent
+    assert response.status_code == 302
+    page = admin.get(response["Location"]).content.decode()
+    assert "invitation-link" not in page and "/invitations/" + link_in(mail.outbox[0]).split("/")[2] not in page
+
+
+def test_the_apis_invitation_without_a_mail_server_answers_the_link_and_prints_none(admin, settings, capsys):
+    settings.EMAIL_BACKEND = "memadmin.mail.ConsoleBackend"
+    url = "/api/v1/orgs/organizations/acme/projects/acme/members/"
+    response = admin.post(url, {"email": "nia@example.com", "role": "READER"}, content_type="application/json")
+    assert response.status_code == 201 and "no-store" in response["Cache-Control"]
+    link = response.json()["invite_url"]
+    token = link.rstrip("/").rsplit("/", 1)[-1]
+    assert Invitation.objects.get(email="nia@example.com").token_hash == token_digest(token)
+    printed = capsys.readouterr().out
+    assert "nia@example.com" in printed and token not in printed
+
+
+def test_the_apis_invitation_with_a_mail_server_answers_no_link(admin):
+    url = "/api/v1/orgs/organizations/acme/projects/acme/members/"
+    response = admin.post(url, {"email": "nia@example.com", "role": "READER"}, content_type="application/json")
+    assert response.status_code == 201 and "invite_url" not in response.json() and len(mail.outbox) == 1
