@@ -11,6 +11,7 @@ from memadmin.env import (
     data_dir,
     env_bool,
     env_choice,
+    env_ed25519_seed,
     env_email,
     env_float,
     env_int,
@@ -309,6 +310,12 @@ MEMADMIN_MOVE_SETTLE_SECONDS = env_int("MEMADMIN_MOVE_SETTLE_SECONDS", 15, minim
 MEMADMIN_RETENTION_INTERVAL_HOURS = env_int("MEMADMIN_RETENTION_INTERVAL_HOURS", 24, minimum=1)
 # Erasure at scale: a deletion matching more than this many memories runs as a job with a receipt.
 MEMADMIN_ERASURE_SYNC_LIMIT = env_int("MEMADMIN_ERASURE_SYNC_LIMIT", 5000, minimum=1)
+# An erased memory's text leaves every file memadmin writes (AOF, history SQLite, ...) within this many seconds;
+# each erasure receipt states the deadline, and when it was met.
+MEMADMIN_ERASURE_PURGE_SECONDS = env_int("MEMADMIN_ERASURE_PURGE_SECONDS", 900, minimum=10)
+# The installation's Ed25519 key that signs erasure receipts: a 32-byte seed in base64; unset, one is created on
+# first use in the data dir (receipt_signing_key, 0600). docs/receipts.md says how to verify a receipt.
+MEMADMIN_RECEIPT_SIGNING_KEY = env_ed25519_seed("MEMADMIN_RECEIPT_SIGNING_KEY")
 # FT.INFO costs ~100-200 ms at 1M memories: index health read from it is reused for this many seconds.
 MEMADMIN_INDEX_HEALTH_MAX_AGE = env_int("MEMADMIN_INDEX_HEALTH_MAX_AGE", 10, minimum=0, maximum=3600)
 # The consistency monitor: one step per app every MEMADMIN_MONITOR_SECONDS (beat), SCAN throttled to this rate.

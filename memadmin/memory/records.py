@@ -175,6 +175,7 @@ class DeletionResult:
     deferred: str | None = None
     matched: int = 0
     indexes: dict[str, dict] = field(default_factory=dict)  # per app: the index health the count relied on
+    receipt_id: str | None = None  # the signed erasure receipt (memadmin/memory/receipts.py)
 
     def add_app(self, app_id: str, deleted: int, history: int, messages: int, unindexed: int, remaining: int):
         self.per_app[app_id] = {
