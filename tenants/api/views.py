@@ -138,6 +138,11 @@ def _page_url(request, page: int, page_size: int) -> str:
     return request.build_absolute_uri(f"{request.path}?{urlencode({'page': page, 'page_size': page_size})}")
 
 
+def receipt_url(receipt_id: str | None) -> str | None:
+    """Where the signed receipt of an erasure is (GET, in the caller's scope)."""
+    return reverse("api-receipt", args=[receipt_id]) if receipt_id else None
+
+
 def _deletion(result: DeletionResult, message: str) -> dict:
     if result.remaining:
         raise IncompleteDeletion(
@@ -145,7 +150,7 @@ def _deletion(result: DeletionResult, message: str) -> dict:
             deleted=result.deleted,
             remaining=result.remaining,
         )
-    return {"message": message, **result.as_dict()}
+    return {"message": message, **result.as_dict(), "receipt_url": receipt_url(result.receipt_id)}
 
 
 ERASURE_JOB = OpenApiResponse(s.ErasureJobSerializer, description="Erasure running, receipt follows: over "
@@ -578,18 +583,10 @@ def memory_batch(request) -> Response:
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = _valid(s.BatchDeleteSerializer, request.data)["memories"]
     records = _batch_records(scope, items)
-    scope.require(cap.DELETE)
-    for app_id in sorted({r.app_id for r in records if scope.app(r.app_id).moving}):
-        raise Conflict(f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
-                       "Try again when the move has finished.", status="moving")  # fmt: skip
-    for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
-        services.check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
-    deleted = remaining = 0
-    for record in records:
-        result = services.memory_delete(scope=scope, memory_id=record.id, app_id=record.app_id)
-        deleted += result.deleted
-        remaining += result.remaining
-    return Response({"message": f"Successfully deleted {deleted} memories", "deleted": deleted, "remaining": remaining})
+    result = services.memory_delete_batch(scope=scope, memory_ids=[(r.id, r.app_id) for r in records])
+    return Response({"message": f"Successfully deleted {result.deleted} memories", "deleted": result.deleted,
+                     "remaining": result.remaining, "receipt_id": result.receipt_id,
+                     "receipt_url": receipt_url(result.receipt_id)})  # fmt: skip
 
 
 # --- exports ------------------------------------------------------------------------
