@@ -273,12 +273,19 @@ def receipt_get(*, scope: Scope, receipt_id) -> ErasureReceipt:
     except ValueError:
         raise NotFound("Receipt not found.") from None
     receipt = ErasureReceipt.objects.for_tenant(scope.tenant_id).filter(pk=receipt_id).first()
-    if receipt is None or (scope.user_id is not None and receipt.user_id != scope.user_id):
-        raise NotFound("Receipt not found.")
-    # Staff see their whole tenant; a key or a link only the apps it opens, or what it erased itself.
-    own = receipt.actor == scope.actor and receipt.actor_kind == scope.actor_kind
-    apps = {app.app_id for app in scope.apps}
-    if scope.actor_kind != "staff" and not own and not set(receipt.scope.get("apps", [])) <= apps:
+    if receipt is None or not receipt_visible(scope=scope, receipt=receipt):
         raise NotFound("Receipt not found.")
     scope.require(cap.READ_RECEIPTS)
     return receipt
+
+
+def receipt_visible(*, scope: Scope, receipt: ErasureReceipt) -> bool:
+    """Staff see their whole tenant's; an end user only their own person's; a key or a link only receipts of the
+    apps it opens, or of what it erased itself."""
+    if receipt.tenant_id != scope.tenant_id:
+        return False
+    if scope.user_id is not None and receipt.user_id != scope.user_id:
+        return False
+    if scope.actor_kind == "staff" or (receipt.actor == scope.actor and receipt.actor_kind == scope.actor_kind):
+        return True
+    return set(receipt.scope.get("apps", [])) <= {app.app_id for app in scope.apps}
