@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 
 from memadmin.memory import bulk, index, store
 from memadmin.memory import capabilities as cap
@@ -228,15 +229,16 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
     history = history_delete(app.collection, [record.id])
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
-    audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
-                 memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
-    if receipt:
-        written = receipt_for_scope(
-            scope=scope, kind=MEMORY, per_app=result.per_app, user_id=record.user_id,
-            filters=and_(Eq("memory_id", record.id), *([Eq("user_id", record.user_id)] if record.user_id else [])),
-            verification=_key_verification(result),
-        )  # fmt: skip
-        result.receipt_id = str(written.pk)
+    with transaction.atomic():  # the audit event and the receipt are written together, or neither
+        audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
+                     memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
+        if receipt:
+            written = receipt_for_scope(
+                scope=scope, kind=MEMORY, per_app=result.per_app, user_id=record.user_id,
+                filters=and_(Eq("memory_id", record.id), *([Eq("user_id", record.user_id)] if record.user_id else [])),
+                verification=_key_verification(result),
+            )  # fmt: skip
+            result.receipt_id = str(written.pk)
     return result
 
 
@@ -335,13 +337,22 @@ def memory_delete_matching(
         result.indexes[app_id] = line.get("index")
     result.verified_at = None if result.deferred else datetime.now(timezone.utc)
     pinned_user = pinned_value(tree, "user_id")
-    if audit and not result.deferred and result.deleted:
-        written = receipt_for_scope(
-            scope=scope, kind=erasure_kind(actor_kind=scope.actor_kind, tree=tree), per_app=result.per_app,
-            filters=filters, user_id=pinned_user, verification=_index_verification(result),
-        )  # fmt: skip
-        result.receipt_id = str(written.pk)
     if audit:
+        _record_matching(scope, filters, tree, result, pinned_user)
+    if result.remaining:
+        logger.error("Deletion in %s left %s memories", scope.tenant_slug, result.remaining)
+    return result
+
+
+def _record_matching(scope: Scope, filters: Node, tree: Node, result: DeletionResult, pinned_user: str | None) -> None:
+    """The audit event and, when something was erased and verified, the signed receipt: together, or neither."""
+    with transaction.atomic():
+        if not result.deferred and result.deleted:
+            written = receipt_for_scope(
+                scope=scope, kind=erasure_kind(actor_kind=scope.actor_kind, tree=tree), per_app=result.per_app,
+                filters=filters, user_id=pinned_user, verification=_index_verification(result),
+            )  # fmt: skip
+            result.receipt_id = str(written.pk)
         audit_record(
             scope=scope,
             action="memory.delete_matching",
@@ -350,9 +361,6 @@ def memory_delete_matching(
             count=result.deleted,
             details={"filter": render_for_audit(filters), **result.as_dict()},
         )
-    if result.remaining:
-        logger.error("Deletion in %s left %s memories", scope.tenant_slug, result.remaining)
-    return result
 
 
 def _index_verification(result: DeletionResult) -> dict:
