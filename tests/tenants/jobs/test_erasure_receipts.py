@@ -82,3 +82,17 @@ def test_a_cancelled_erasure_that_had_deleted_nothing_leaves_no_receipt(world, l
     job, _ = job_erase_user(scope=world.scope(world.support), user_id="user-1")
     job_cancel(scope=world.scope(world.support), job=job)
     assert run_job(job.pk) == "skipped" and ErasureReceipt.objects.count() == 0
+
+
+@override_settings(MEMADMIN_ERASURE_SYNC_LIMIT=5)
+def test_the_job_page_and_the_your_data_page_link_the_signed_receipt(client, world, load):
+    load(world.concierge, 50, users=5)
+    link, path = data_link_issue(scope=world.scope(), user_id="user-2")
+    job = erasure_request(scope=scope_for_end_user(link), filters=filter_from_fields(user_id="user-2"))
+    assert run_job(job.pk) == Job.State.SUCCEEDED
+    receipt = _only(job)
+    html = client.get(path).content.decode()
+    assert f"{path}receipts/{receipt.pk}.json" in html
+    client.force_login(world.support.user)
+    html = client.get(f"/t/acme/jobs/{job.pk}/").content.decode()
+    assert 'data-testid="signed-receipt"' in html and f"/t/acme/erasures/{receipt.pk}.json" in html
