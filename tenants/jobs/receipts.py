@@ -94,7 +94,8 @@ def erasure_receipt_write(job, receipt: dict, status: str = "complete") -> Erasu
         extra_scope={"policy": receipt["scope"]["policy"]} if receipt["scope"].get("policy") else None,
         verification={
             "method": "job",
-            "remaining": receipt["remaining"],
+            # A cancelled job stopped between batches: what it deleted is counted, nothing was verified.
+            "remaining": receipt["remaining"] if status == "complete" else None,
             "verified_at": receipt["verified_at"],
             "per_app": {app_id: line.get("verification") or ("scan" if kind == erasure_receipts.OFFBOARD else "index")
                         for app_id, line in receipt["per_app"].items()},

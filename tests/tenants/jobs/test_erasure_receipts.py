@@ -96,3 +96,25 @@ def test_the_job_page_and_the_your_data_page_link_the_signed_receipt(client, wor
     client.force_login(world.support.user)
     html = client.get(f"/t/acme/jobs/{job.pk}/").content.decode()
     assert 'data-testid="signed-receipt"' in html and f"/t/acme/erasures/{receipt.pk}.json" in html
+
+
+def test_an_erasure_cancelled_halfway_leaves_a_cancelled_receipt_of_what_it_deleted(world, load, monkeypatch):
+    from tenants.jobs import runners
+
+    load(world.concierge, 100, users=5)
+    job, _ = job_erase_user(scope=world.scope(world.support), user_id="user-1")
+    Job.objects.filter(pk=job.pk).update(params={**job.params, "batch_size": 5})
+    save = runners.Run.save
+
+    def cancel_after_first_batch(run, cursor=None, **fields):
+        save(run, cursor, **fields)
+        if run.done >= 5:  # support cancels while the worker deletes
+            Job.objects.filter(pk=run.job.pk).update(state=Job.State.CANCELLED)
+
+    monkeypatch.setattr(runners.Run, "save", cancel_after_first_batch)
+    assert run_job(job.pk) == "lost"
+    job.refresh_from_db()
+    receipt = ErasureReceipt.objects.get()
+    assert job.receipt["erasure_receipt_id"] == str(receipt.pk) and receipt.status == "cancelled"
+    assert 5 <= receipt.memories < 20 and receipt.verification["remaining"] is None
+    assert receipts.receipt_verify(receipts.receipt_document(receipt))["status"] == "cancelled"
