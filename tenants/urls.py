@@ -46,8 +46,9 @@ tenant_urls = [
     path("audit/", audit.audit_log, name="audit"),
     # signed erasure receipts (tenants/views/receipts.py)
     path("erasures/", receipts.erasure_list, name="erasures"),
-    path("erasures/public-key.pem", receipts.erasure_public_key, name="erasure_public_key"),
-    path("erasures/<uuid:receipt_id>.json", receipts.erasure_receipt, name="erasure_receipt"),
+    # Downloads end in receipt.json or sit under download/: the crawler (tests/browser) follows no download.
+    path("erasures/download/public-key.pem", receipts.erasure_public_key, name="erasure_public_key"),
+    path("erasures/<uuid:receipt_id>/receipt.json", receipts.erasure_receipt, name="erasure_receipt"),
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
     path("members/", members.members, name="members"),
     path("members/add/", members.member_add, name="member_add"),
@@ -86,7 +87,7 @@ your_data_urls = [
     path("", your_data.your_data, name="your_data"),
     path("export.json", your_data.your_data_export, name="your_data_export"),
     path("delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),
-    path("receipts/<uuid:receipt_id>.json", your_data.your_data_receipt, name="your_data_receipt"),
+    path("receipts/<uuid:receipt_id>/receipt.json", your_data.your_data_receipt, name="your_data_receipt"),
     path("memories/<id:app_id>/<id:memory_id>/delete/", your_data.your_data_delete_memory,
          name="your_data_delete_memory"),
 ]  # fmt: skip

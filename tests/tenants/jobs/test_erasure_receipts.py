@@ -92,10 +92,10 @@ def test_the_job_page_and_the_your_data_page_link_the_signed_receipt(client, wor
     assert run_job(job.pk) == Job.State.SUCCEEDED
     receipt = _only(job)
     html = client.get(path).content.decode()
-    assert f"{path}receipts/{receipt.pk}.json" in html
+    assert f"{path}receipts/{receipt.pk}/receipt.json" in html
     client.force_login(world.support.user)
     html = client.get(f"/t/acme/jobs/{job.pk}/").content.decode()
-    assert 'data-testid="signed-receipt"' in html and f"/t/acme/erasures/{receipt.pk}.json" in html
+    assert 'data-testid="signed-receipt"' in html and f"/t/acme/erasures/{receipt.pk}/receipt.json" in html
 
 
 def test_an_erasure_cancelled_halfway_leaves_a_cancelled_receipt_of_what_it_deleted(world, load, monkeypatch):

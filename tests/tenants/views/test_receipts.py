@@ -134,10 +134,10 @@ def test_the_your_data_page_shows_the_persons_own_receipts(client, world, memori
     html = client.get(alice_page).content.decode()
     mine = ErasureReceipt.objects.get(user_id="alice", tenant=world.acme)
     assert 'data-testid="your-receipts"' in html and "A person&#x27;s own delete-all" in html and ">you<" in html
-    download = client.get(f"{alice_page}receipts/{mine.pk}.json")
+    download = client.get(f"{alice_page}receipts/{mine.pk}/receipt.json")
     assert download.status_code == 200 and receipts.receipt_verify(json.loads(download.content))["id"] == str(mine.pk)
     bobs = ErasureReceipt.objects.get(user_id="bob")
-    assert client.get(f"{alice_page}receipts/{bobs.pk}.json").status_code == 404
+    assert client.get(f"{alice_page}receipts/{bobs.pk}/receipt.json").status_code == 404
 
 
 def test_the_jobs_page_says_where_immediate_erasures_are(client, world):
