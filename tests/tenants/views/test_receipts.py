@@ -130,9 +130,11 @@ def test_the_your_data_page_shows_the_persons_own_receipts(client, world, memori
     _link, alice_page = data_link_issue(scope=scope_for_membership(world.acme_admin), user_id="alice")
     services.memory_delete(scope=scope_for_membership(world.acme_support), memory_id=memories.bob.id)
     assert 'data-testid="your-receipts"' not in client.get(alice_page).content.decode()
+    services.memory_delete(scope=scope_for_membership(world.acme_support), memory_id=memories.alice_food.id)
+    assert ">Acme staff<" in client.get(alice_page).content.decode()
     assert client.post(alice_page + "delete-all/", {"confirm": "on"}).status_code == 302
     html = client.get(alice_page).content.decode()
-    mine = ErasureReceipt.objects.get(user_id="alice", tenant=world.acme)
+    mine = ErasureReceipt.objects.get(user_id="alice", tenant=world.acme, kind="own_data")
     assert 'data-testid="your-receipts"' in html and "A person&#x27;s own delete-all" in html and ">you<" in html
     download = client.get(f"{alice_page}receipts/{mine.pk}/receipt.json")
     assert download.status_code == 200 and receipts.receipt_verify(json.loads(download.content))["id"] == str(mine.pk)
