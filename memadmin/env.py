@@ -4,6 +4,7 @@ A bad value raises ImproperlyConfigured naming the variable: a typo in
 production must stop the process, not silently fall back to a default.
 """
 
+import base64
 import ipaddress
 import os
 import re
@@ -77,6 +78,20 @@ def env_networks(name: str) -> tuple:
         except ValueError:
             raise ImproperlyConfigured(f"{name} must list networks like 10.0.0.0/8, got {item!r}") from None
     return tuple(networks)
+
+
+def env_ed25519_seed(name: str) -> bytes | None:
+    """An Ed25519 private key as its 32-byte seed in base64 (``openssl rand -base64 32``), or None when unset."""
+    raw = (os.environ.get(name) or "").strip()
+    if not raw:
+        return None
+    try:
+        seed = base64.b64decode(raw, validate=True)
+    except ValueError:
+        seed = b""
+    if len(seed) != 32:
+        raise ImproperlyConfigured(f"{name} must be 32 random bytes in base64 (openssl rand -base64 32)")
+    return seed
 
 
 def env_choice(name: str, default: str, choices: tuple[str, ...]) -> str:

@@ -11,6 +11,7 @@ from memadmin.env import (
     data_dir,
     env_bool,
     env_choice,
+    env_ed25519_seed,
     env_email,
     env_float,
     env_int,
@@ -315,6 +316,9 @@ MEMADMIN_ERASURE_SYNC_LIMIT = env_int("MEMADMIN_ERASURE_SYNC_LIMIT", 5000, minim
 # the servers it starts write (AOF, RDB, Mem0's history SQLite and its WAL). Erasures in that window share one
 # AOF rewrite per store.
 MEMADMIN_ERASURE_PURGE_SECONDS = env_int("MEMADMIN_ERASURE_PURGE_SECONDS", 900, minimum=10)
+# The installation's Ed25519 key that signs erasure receipts: a 32-byte seed in base64; unset, one is created on
+# first use in the data dir (receipt_signing_key, 0600). docs/receipts.md says how to verify a receipt.
+MEMADMIN_RECEIPT_SIGNING_KEY = env_ed25519_seed("MEMADMIN_RECEIPT_SIGNING_KEY")
 # FT.INFO costs ~100-200 ms at 1M memories: index health read from it is reused for this many seconds.
 MEMADMIN_INDEX_HEALTH_MAX_AGE = env_int("MEMADMIN_INDEX_HEALTH_MAX_AGE", 10, minimum=0, maximum=3600)
 # The consistency monitor: one step per app every MEMADMIN_MONITOR_SECONDS (beat), SCAN throttled to this rate.

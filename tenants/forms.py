@@ -10,6 +10,7 @@ from django.contrib.auth.forms import UserCreationForm
 from memadmin.memory import errors
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
 from memadmin.memory.ids import clean_app_id, clean_id
+from memadmin.memory.receipts import KINDS as RECEIPT_KINDS
 from tenants.activity import CATEGORY_CHOICES, category_actions
 from tenants.audit_words import audit_action_label
 from tenants.models import Role
@@ -180,6 +181,52 @@ class AuditFilterForm(forms.Form):
         if data.get("date_to"):
             events = events.filter(created_at__date__lte=data["date_to"])
         return events
+
+
+class ErasureFilterForm(forms.Form):
+    """The Erasures page's filters: the person and the app exactly as stored (ids are case-sensitive)."""
+
+    user_id = forms.CharField(label="Person", required=False, max_length=128, strip=True)
+    app_id = forms.CharField(label="App", required=False, max_length=128, strip=True)
+    kind = forms.ChoiceField(label="Kind", required=False, choices=[("", "Any kind"), *RECEIPT_KINDS.items()])
+    date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
+
+    def clean_user_id(self):
+        value = self.cleaned_data["user_id"]
+        return _clean_or_error(clean_id, value, "user_id") if value else ""
+
+    def clean_app_id(self):
+        value = self.cleaned_data["app_id"]
+        return _clean_or_error(clean_id, value, "app_id") if value else ""
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def apply(self, receipts):
+        data = self.cleaned_data
+        if data.get("user_id"):
+            receipts = receipts.filter(user_id=data["user_id"])
+        if data.get("app_id"):
+            receipts = receipts.of_app(data["app_id"])
+        if data.get("kind"):
+            receipts = receipts.filter(kind=data["kind"])
+        if data.get("date_from"):
+            receipts = receipts.filter(created_at__date__gte=data["date_from"])
+        if data.get("date_to"):
+            receipts = receipts.filter(created_at__date__lte=data["date_to"])
+        return receipts
+
+
+def _clean_or_error(cleaner, value: str, field: str) -> str:
+    try:
+        return cleaner(value, field)
+    except errors.ValidationError as exc:
+        raise forms.ValidationError(exc.message) from None
 
 
 class InvitationForm(forms.Form):

@@ -13,6 +13,7 @@ from tenants.views import (
     members,
     memories,
     overview,
+    receipts,
     users,
     webhooks,
     your_data,
@@ -43,6 +44,11 @@ tenant_urls = [
     path("user/links/", users.link_issue, name="link_issue"),
     path("links/<uuid:link_id>/revoke/", users.link_revoke, name="link_revoke"),
     path("audit/", audit.audit_log, name="audit"),
+    # signed erasure receipts (tenants/views/receipts.py)
+    path("erasures/", receipts.erasure_list, name="erasures"),
+    # Downloads end in receipt.json or sit under download/: the crawler (tests/browser) follows no download.
+    path("erasures/download/public-key.pem", receipts.erasure_public_key, name="erasure_public_key"),
+    path("erasures/<uuid:receipt_id>/receipt.json", receipts.erasure_receipt, name="erasure_receipt"),
     path("audit/export.csv", audit.audit_csv, name="audit_csv"),
     path("members/", members.members, name="members"),
     path("members/add/", members.member_add, name="member_add"),
@@ -82,6 +88,7 @@ your_data_urls = [
     path("", your_data.your_data, name="your_data"),
     path("export.json", your_data.your_data_export, name="your_data_export"),
     path("delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),
+    path("receipts/<uuid:receipt_id>/receipt.json", your_data.your_data_receipt, name="your_data_receipt"),
     path("memories/<id:app_id>/<id:memory_id>/delete/", your_data.your_data_delete_memory,
          name="your_data_delete_memory"),
 ]  # fmt: skip

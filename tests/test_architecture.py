@@ -56,10 +56,11 @@ def test_the_memory_service_imports_nothing_from_tenants():
 
 # What tenants may import of the memory service (DESIGN.md "Layout"): filters and ids are value types (the
 # filter tree a view builds, the id checks a form runs); collections is the front door for whole collections,
-# stores and index health. Everything else (store, index, bulk, consistency, history, embedding, embedded,
-# moves, imports, audit, status) is an engine room.
+# stores and index health; receipts reads and verifies the signed erasure receipts the service writes. Everything
+# else (store, index, bulk, consistency, history, embedding, embedded, moves, imports, audit, status, purge,
+# guarded) is an engine room.
 FRONT_DOOR = {"scope", "capabilities", "models", "errors", "records", "selectors", "services", "filters", "ids",
-              "collections"}  # fmt: skip
+              "collections", "receipts"}  # fmt: skip
 
 
 def past_the_front_door(source: str) -> list[str]:

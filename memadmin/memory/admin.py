@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from memadmin.memory.models import AuditEvent, LegalHold
+from memadmin.memory.models import AuditEvent, ErasureReceipt, LegalHold
 
 
 @admin.register(AuditEvent)
@@ -20,3 +20,16 @@ class LegalHoldAdmin(admin.ModelAdmin):
     list_display = ("tenant", "app", "user_id", "reason", "created_by", "created_at", "released_at")
     list_filter = ("tenant", "released_at")
     search_fields = ("user_id", "reason")
+
+
+@admin.register(ErasureReceipt)
+class ErasureReceiptAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "tenant", "kind", "actor", "user_id", "memories", "purge_due_at", "purged_at")
+    list_filter = ("kind", "tenant")
+    search_fields = ("user_id", "actor")
+
+    def has_add_permission(self, request):
+        return False  # written by the memory service and its jobs only, and signed
+
+    def has_change_permission(self, request, obj=None):
+        return False

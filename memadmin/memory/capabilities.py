@@ -21,6 +21,7 @@ DELETE = "delete"  # delete memories (one, a person's, a filter's), and erase a 
 WRITE = "write"  # add and update memories
 EXPORT_APP = "export_app"  # export a whole app or tenant
 RUN_JOBS = "run_jobs"  # see background jobs and their receipts
+READ_RECEIPTS = "read_receipts"  # erasure receipts: whoever may delete may see the proof of it
 OFFBOARD = "offboard"  # delete a whole app, provably
 MOVE_APP = "move_app"  # move a whole app to another memory store (Valkey server)
 MANAGE_KEYS = "manage_keys"
@@ -31,7 +32,7 @@ MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks: where events go, and their deli
 READ_EVENTS = "read_events"  # the activity feed (adds, updates, deletions, erasures, offboardings, exports)
 MANAGE_PROJECT = "manage_project"  # the tenant's Mem0 "project" settings (custom_instructions)
 
-_SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS})
+_SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS, READ_RECEIPTS})
 _ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MOVE_APP, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
                      MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT}
 
@@ -45,8 +46,8 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # offboarding one app, as the Mem0 Platform's delete_all(app_id=...) does (an app-restricted key, or one
     # whose admin turned it off, has it withheld by its scope: Scope.withheld); no staff pages, never the members.
     API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS, MANAGE_WEBHOOKS, READ_EVENTS,
-                    MANAGE_PROJECT, OFFBOARD}),
-    END_USER: frozenset({READ, EXPORT, DELETE}),
+                    MANAGE_PROJECT, OFFBOARD, READ_RECEIPTS}),
+    END_USER: frozenset({READ, EXPORT, DELETE, READ_RECEIPTS}),
     # A job runs what its requester was allowed to start (checked when it was requested).
     SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD, MOVE_APP}),
 }
@@ -61,6 +62,7 @@ DESCRIPTIONS = {
     WRITE: "write memories",
     EXPORT_APP: "export a whole app",
     RUN_JOBS: "see background jobs",
+    READ_RECEIPTS: "read erasure receipts",
     OFFBOARD: "offboard an app",
     MOVE_APP: "move an app to another memory store",
     MANAGE_KEYS: "manage API keys",

@@ -81,3 +81,44 @@ class LegalHold(models.Model):
     def __str__(self):
         target = self.user_id or (self.app.app_id if self.app_id else "whole tenant")
         return f"hold on {target}: {self.reason}"
+
+
+class ErasureReceiptQuerySet(TenantQuerySet):
+    def of_app(self, app_id: str) -> ErasureReceiptQuerySet:
+        return self.filter(per_app__has_key=app_id)
+
+
+class ErasureReceipt(models.Model):
+    """One for every erasure (a memory, a batch, a run, an agent's memories of a person, a person, an end
+    user's own delete-all, retention, offboarding), written by the memory service or the job that erased, and
+    signed (memadmin/memory/receipts.py). Counts and ids only, never memory text. ``body`` is exactly what was
+    signed; the columns beside it are copies for filtering, and purged_at with its signed attestation is added
+    once the disk purge has run."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="erasure_receipts")
+    kind = models.CharField(max_length=20, db_index=True)
+    status = models.CharField(max_length=16, default="complete")
+    actor = models.CharField(max_length=200)
+    actor_kind = models.CharField(max_length=16)  # staff | api | enduser | system
+    role = models.CharField(max_length=16, blank=True)
+    user_id = models.CharField(max_length=128, blank=True, db_index=True)  # the person, when one was pinned
+    scope = models.JSONField(default=dict)  # the filters as data, the apps
+    per_app = models.JSONField(default=dict)  # app_id -> memories, history_rows, messages, unindexed
+    memories = models.IntegerField(default=0)
+    verification = models.JSONField(default=dict)
+    job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    purge_due_at = models.DateTimeField()
+    purged_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    body = models.JSONField()
+    signature = models.JSONField()
+    purge_attestation = models.JSONField(null=True, blank=True)  # {"attestation": {...}, "signature": {...}}
+
+    objects = ErasureReceiptQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self):
+        return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind} by {self.actor}"

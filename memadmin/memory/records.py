@@ -176,6 +176,7 @@ class DeletionResult:
     matched: int = 0
     indexes: dict[str, dict] = field(default_factory=dict)  # per app: the index health the count relied on
     exports_deleted: int = 0  # export files that may have held the erased person's memories
+    receipt_id: str | None = None  # the signed erasure receipt (memadmin/memory/receipts.py)
 
     def add_app(self, app_id: str, deleted: int, history: int, messages: int, unindexed: int, remaining: int):
         self.per_app[app_id] = {

@@ -9,6 +9,7 @@ from datetime import datetime, timezone
 from uuid import UUID
 
 from django.conf import settings
+from django.db import transaction
 
 from memadmin.memory import bulk, guarded, index, store
 from memadmin.memory import capabilities as cap
@@ -29,6 +30,7 @@ from memadmin.memory.history import history_delete
 from memadmin.memory.ids import clean_id
 from memadmin.memory.models import LegalHold
 from memadmin.memory.purge import erasure_mark
+from memadmin.memory.receipts import MEMORIES, MEMORY, erasure_kind, receipt_for_scope
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import app_count, memory_count, memory_find, plan
@@ -246,8 +248,9 @@ def check_holds(*, scope: Scope, filters: Node, apps: list[AppRef] | None = None
         raise Conflict("Some matching memories belong to users under legal hold.", status="legal_hold")
 
 
-def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) -> DeletionResult:
-    """Erase one memory: the hash, and Mem0's history rows (which would keep its text)."""
+def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, receipt: bool = True) -> DeletionResult:
+    """Erase one memory: the hash, and Mem0's history rows (which would keep its text); with a signed receipt
+    (``receipt=False``: part of a batch, whose one receipt memory_delete_batch writes)."""
     scope.require(cap.DELETE)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.app(record.app_id)
@@ -265,8 +268,59 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None) ->
     history = history_delete(app.collection, [record.id])
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
-    audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
-                 memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
+    with transaction.atomic():  # the audit event and the receipt are written together, or neither
+        audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
+                     memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
+        if receipt:
+            written = receipt_for_scope(
+                scope=scope, kind=MEMORY, per_app=result.per_app, user_id=record.user_id,
+                filters=and_(Eq("memory_id", record.id), *([Eq("user_id", record.user_id)] if record.user_id else [])),
+                verification=_key_verification(result),
+            )  # fmt: skip
+            result.receipt_id = str(written.pk)
+    return result
+
+
+def _key_verification(result: DeletionResult) -> dict:
+    # One known key: EXISTS on it is the count; no index needs to vouch for anything.
+    return {"method": "key", "remaining": result.remaining, "verified_at": result.verified_at.isoformat(),
+            "detail": "UNLINK of the memory's key, then EXISTS on it: 0; its Mem0 history rows deleted."}  # fmt: skip
+
+
+def memory_delete_batch(*, scope: Scope, memory_ids: list[tuple[str, str]]) -> DeletionResult:
+    """Erase a batch of memories, (memory_id, app_id) pairs already found in the scope: all or nothing is
+    refused up front (a move, a legal hold), then one receipt for the batch."""
+    scope.require(cap.DELETE)
+    records = [memory_find(scope=scope, memory_id=memory_id, app_id=app_id) for memory_id, app_id in memory_ids]
+    for app_id in sorted({r.app_id for r in records if scope.app(r.app_id).moving}):
+        raise Conflict(f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
+                       "Try again when the move has finished.", status="moving")  # fmt: skip
+    for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
+        check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
+    result = DeletionResult()
+    for record in records:
+        one = memory_delete(scope=scope, memory_id=record.id, app_id=record.app_id, receipt=False)
+        line = result.per_app.get(record.app_id)
+        counts = one.per_app[record.app_id]
+        if line is None:
+            result.add_app(record.app_id, 0, 0, 0, 0, 0)
+            line = result.per_app[record.app_id]
+        for name, value in counts.items():
+            line[name] += value
+        result.deleted += one.deleted
+        result.history_deleted += one.history_deleted
+        result.remaining += one.remaining
+    result.verified_at = datetime.now(timezone.utc)
+    if records:
+        users = {r.user_id for r in records}
+        user_id = users.pop() if len(users) == 1 else None
+        written = receipt_for_scope(
+            scope=scope, kind=MEMORIES, per_app=result.per_app, user_id=user_id,
+            filters=In("memory_id", tuple(sorted(r.id for r in records))),
+            verification={**_key_verification(result), "detail": "UNLINK of each memory's key, then EXISTS on it: 0; "
+                          "their Mem0 history rows deleted."},
+        )  # fmt: skip
+        result.receipt_id = str(written.pk)
     return result
 
 
@@ -323,6 +377,21 @@ def memory_delete_matching(
     result.verified_at = None if result.deferred else datetime.now(timezone.utc)
     pinned_user = pinned_value(tree, "user_id")
     if audit:
+        _record_matching(scope, filters, tree, result, pinned_user)
+    if result.remaining:
+        logger.error("Deletion in %s left %s memories", scope.tenant_slug, result.remaining)
+    return result
+
+
+def _record_matching(scope: Scope, filters: Node, tree: Node, result: DeletionResult, pinned_user: str | None) -> None:
+    """The audit event and, when something was erased and verified, the signed receipt: together, or neither."""
+    with transaction.atomic():
+        if not result.deferred and result.deleted:
+            written = receipt_for_scope(
+                scope=scope, kind=erasure_kind(actor_kind=scope.actor_kind, tree=tree), per_app=result.per_app,
+                filters=filters, user_id=pinned_user, verification=_index_verification(result),
+            )  # fmt: skip
+            result.receipt_id = str(written.pk)
         audit_record(
             scope=scope,
             action="memory.delete_matching",
@@ -331,9 +400,17 @@ def memory_delete_matching(
             count=result.deleted,
             details={"filter": render_for_audit(filters), **result.as_dict()},
         )
-    if result.remaining:
-        logger.error("Deletion in %s left %s memories", scope.tenant_slug, result.remaining)
-    return result
+
+
+def _index_verification(result: DeletionResult) -> dict:
+    return {
+        "method": "index",
+        "remaining": result.remaining,
+        "verified_at": result.verified_at.isoformat() if result.verified_at else None,
+        "index_healthy": {app_id: bool((health or {}).get("healthy")) for app_id, health in result.indexes.items()},
+        "detail": "FT.SEARCH count in scope 0 on each app's index while it was healthy (FT.INFO: no hash indexing "
+        "failure, not indexing, nothing missing at the last consistency check).",
+    }
 
 
 def render_for_audit(filters: Node) -> str:
@@ -343,4 +420,12 @@ def render_for_audit(filters: Node) -> str:
         return repr(filters)
 
 
-__all__ = ["Eq", "check_holds", "memory_add", "memory_delete", "memory_delete_matching", "memory_update"]
+__all__ = [
+    "Eq",
+    "check_holds",
+    "memory_add",
+    "memory_delete",
+    "memory_delete_batch",
+    "memory_delete_matching",
+    "memory_update",
+]

@@ -29,6 +29,7 @@ ENDPOINT_CAPABILITIES: dict[str, dict[str, str]] = {
     "api-export-get": {"POST": cap.EXPORT},
     "api-data-links": {"POST": cap.MANAGE_LINKS},
     "api-job": {"GET": cap.RUN_JOBS},  # as the dashboard's job pages; a restricted key sees jobs within its apps
+    "api-receipt": {"GET": cap.READ_RECEIPTS},  # a restricted key sees receipts of its apps (and its own)
     # A restricted key's webhooks are bound to its apps, and it sees only those (tenants/webhooks/services.py).
     "api-webhooks": {"GET": cap.MANAGE_WEBHOOKS, "POST": cap.MANAGE_WEBHOOKS},
     "api-webhook": {"PUT": cap.MANAGE_WEBHOOKS, "DELETE": cap.MANAGE_WEBHOOKS},
@@ -61,8 +62,8 @@ KEY_REFUSALS = {
     "dashboard's Members page, so a leaked server key can neither list the staff's e-mail addresses nor turn "
     "itself into a person with a login.",
 }
-# The schema and its documentation pages: no principal, no data.
-PUBLIC = frozenset({"api-schema", "api-docs", "api-redoc"})
+# The schema and its documentation pages, and the receipts' public key: no principal, no data.
+PUBLIC = frozenset({"api-schema", "api-docs", "api-redoc", "api-receipt-public-key"})
 
 
 def endpoint_capability(url_name: str, method: str) -> str | None:

@@ -228,6 +228,8 @@ class DeletionSerializer(serializers.Serializer):
     exports_deleted = serializers.IntegerField(
         help_text="Export files deleted because they may have held the erased person's memories."
     )
+    receipt_id = serializers.UUIDField(allow_null=True, help_text="The signed erasure receipt (none: nothing matched).")
+    receipt_url = serializers.CharField(allow_null=True, help_text="GET it: the signed receipt document.")
 
 
 class DeleteAllQuerySerializer(serializers.Serializer):
@@ -290,6 +292,20 @@ class BatchResultSerializer(serializers.Serializer):
     updated = serializers.IntegerField(required=False)
     deleted = serializers.IntegerField(required=False)
     remaining = serializers.IntegerField(required=False)
+    receipt_id = serializers.UUIDField(required=False, allow_null=True, help_text="A deletion's signed receipt.")
+    receipt_url = serializers.CharField(required=False, allow_null=True)
+
+
+class ReceiptDocumentSerializer(serializers.Serializer):
+    receipt = serializers.DictField(help_text="The signed body: kind, who asked, scope, counts per app, verification.")
+    signature = serializers.DictField(help_text="{algorithm: Ed25519, key_id, value: base64}")
+    purge = serializers.DictField(allow_null=True, help_text="The signed purge attestation, once the disk purge ran.")
+
+
+class ReceiptPublicKeySerializer(serializers.Serializer):
+    algorithm = serializers.CharField()
+    key_id = serializers.CharField()
+    public_key_pem = serializers.CharField()
 
 
 class ExportCreateSerializer(serializers.Serializer):

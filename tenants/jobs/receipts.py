@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from django.utils import timezone
 
+from memadmin.memory import receipts as erasure_receipts
+from memadmin.memory.filters import filter_from_fields, node_from_data
+from memadmin.memory.models import ErasureReceipt
+
 VERIFICATION = {
     "offboard_app": "FT.SEARCH count of the app's index and a SCAN of its key prefix, both 0, before and "
     "after the index was dropped; the app's Mem0 history database removed.",
@@ -59,3 +63,42 @@ def build_receipt(job, *, per_app: dict[str, dict], verified_at: str | None, sta
     if extra:
         receipt.update(extra)
     return receipt
+
+
+# The principal behind a job, from the role recorded when it was requested (retention has none: the system).
+ACTOR_KINDS = {"enduser": "enduser", "api": "api", "admin": "staff", "support": "staff", "viewer": "staff"}
+
+
+def erasure_receipt_write(job, receipt: dict, status: str = "complete") -> ErasureReceipt | None:
+    """The signed erasure receipt of a deletion job (offboarding, erasure, retention), beside the job's own
+    receipt; None for other kinds, and for a cancelled job that had deleted nothing yet."""
+    if job.kind not in job.DELETION_KINDS or (status != "complete" and not receipt["totals"]["memories"]):
+        return None
+    role = job.params.get("role") or ""
+    actor_kind = ACTOR_KINDS.get(role, "system")
+    filters = None
+    if job.kind == "offboard_app":
+        kind = erasure_receipts.OFFBOARD
+    elif job.kind == "retention":
+        kind = erasure_receipts.RETENTION
+    else:
+        filters = (node_from_data(job.params["filters"]) if job.params.get("filters")
+                   else filter_from_fields(user_id=job.params["user_id"]))  # fmt: skip
+        kind = erasure_receipts.erasure_kind(actor_kind=actor_kind, tree=filters)
+    per_app = receipt["per_app"] or (
+        {job.params["app_id"]: {}} if job.params.get("app_id") else {})  # fmt: skip
+    return erasure_receipts.receipt_record(
+        tenant_id=job.tenant_id, tenant_slug=job.tenant.slug, kind=kind, actor=job.requested_by,
+        actor_kind=actor_kind, role=role or "system", per_app=per_app, filters=filters,
+        user_id=job.params.get("user_id"), job_id=job.pk, status=status,
+        extra_scope={"policy": receipt["scope"]["policy"]} if receipt["scope"].get("policy") else None,
+        verification={
+            "method": "job",
+            # A cancelled job stopped between batches: what it deleted is counted, nothing was verified.
+            "remaining": receipt["remaining"] if status == "complete" else None,
+            "verified_at": receipt["verified_at"],
+            "per_app": {app_id: line.get("verification") or ("scan" if kind == erasure_receipts.OFFBOARD else "index")
+                        for app_id, line in receipt["per_app"].items()},
+            "detail": VERIFICATION.get(job.kind),
+        },
+    )  # fmt: skip

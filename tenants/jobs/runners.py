@@ -29,7 +29,7 @@ from tenants.jobs.kinds.imports import import_summary, run_import
 from tenants.jobs.kinds.move import moving_apps, run_move
 from tenants.jobs.kinds.offboard import run_offboard
 from tenants.jobs.kinds.retention import run_retention
-from tenants.jobs.receipts import build_receipt
+from tenants.jobs.receipts import build_receipt, erasure_receipt_write
 from tenants.jobs.run import JobFailed, LeaseLost, Postponed, Run, claim
 from tenants.jobs.services import job_scope
 from tenants.models import App, Job
@@ -99,6 +99,9 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
             "succeed. Run it again (it resumes) or check for an agent still writing to this app."
         )
     with transaction.atomic():
+        erasure = erasure_receipt_write(job, receipt)
+        if erasure is not None:
+            receipt["erasure_receipt_id"] = str(erasure.pk)
         run.save(state=Job.State.SUCCEEDED, finished_at=now, receipt=receipt, error="")
         if job.kind == Job.Kind.OFFBOARD_APP:
             App.objects.filter(pk=job.app_id).update(status=App.Status.OFFBOARDED)
@@ -161,7 +164,11 @@ def _cancelled(run: Run, started: float) -> None:
             for name in ("memories", "history_rows", "messages"):
                 total[name] = total.get(name, 0) + int(line.get(name) or 0)
     receipt = build_receipt(job, per_app=per_app, verified_at=None, status="cancelled")
-    Job.objects.filter(pk=job.pk).update(receipt=receipt, done=job.done)
+    with transaction.atomic():
+        erasure = erasure_receipt_write(job, receipt, status="cancelled")
+        if erasure is not None:
+            receipt["erasure_receipt_id"] = str(erasure.pk)
+        Job.objects.filter(pk=job.pk).update(receipt=receipt, done=job.done)
 
 
 def run_job(job_id, *, token: str | None = None) -> str:

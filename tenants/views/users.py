@@ -17,6 +17,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import id_is_valid
 from memadmin.memory.models import LegalHold
+from memadmin.memory.receipts import KINDS, receipt_list
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
@@ -38,6 +39,7 @@ from tenants.views.common import (
 )
 
 ISSUED_LINK_SESSION_KEY = "memadmin.issued_link"
+RECEIPTS_SHOWN = 20  # the newest of a person's erasure receipts; the Erasures page filtered by them has all
 
 
 def user_url(tenant_slug: str, user_id: str, name: str = "user") -> str:
@@ -117,6 +119,8 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, template, context)
     context.update(_user_counts(request, user_id, filters))
     context["erased"] = deletion_result_pop(request, key=_erased_key(request, user_id))
+    context["receipts"] = list(receipt_list(scope=scope).filter(user_id=user_id)[:RECEIPTS_SHOWN])
+    context["kinds"] = KINDS
     if not context["counts"].total and not query and not context["erased"]:
         # Nothing to export or erase: say so, instead of an empty profile offering both.
         return render(request, "tenants/user_none.html", context)

@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
+from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
@@ -32,9 +33,11 @@ from tenants.views.common import (
     streamed_export,
     wants_counts,
 )
+from tenants.views.receipts import receipt_download
 
 # Staff and API reads of this person's data; shown to them (access transparency).
 TRANSPARENCY_KINDS = ("staff", "api")
+RECEIPTS_SHOWN, RECEIPTS_READ = 20, 100  # the newest receipts about this person, among the apps of the link
 ACCESS_GROUPS = 50  # groups shown; the page says how many accesses the older groups hold
 ROLE_WORDS = {"admin": "An admin", "support": "Support staff", "viewer": "A viewer"}
 PLAIN_ACTIONS = {
@@ -106,7 +109,16 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         context["delete_all_form"] = EndUserDeleteAllForm()
         context["erasure"] = erasure_latest(scope=scope, user_id=link.user_id)
         context["deleted"] = deletion_result_pop(request, key=f"link:{link.pk}")
+        context["receipts"] = [r for r in receipt_list(scope=scope)[:RECEIPTS_READ] if receipt_visible(scope=scope,
+                               receipt=r)][:RECEIPTS_SHOWN]  # fmt: skip
+        context["kinds"] = KINDS
     return render(request, template, context)
+
+
+@require_GET
+@end_user_view
+def your_data_receipt(request: EndUserRequest, token, receipt_id) -> HttpResponse:
+    return receipt_download(receipt_get(scope=request.scope, receipt_id=receipt_id))
 
 
 def _accesses(link: DataLink) -> dict:

@@ -137,7 +137,7 @@ def test_settings_defaults(tmp_path):
     assert loaded["DATABASES"]["default"]["NAME"] == str((tmp_path / "data" / "db.sqlite3").resolve())
     assert loaded["MEMADMIN_EMBEDDER_DIMS"] == 384
     assert loaded["MEMADMIN_INDEX_ALGORITHM"] == "hnsw"
-    assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 900
+    assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 900 and loaded["MEMADMIN_RECEIPT_SIGNING_KEY"] is None
     first_key = loaded["SECRET_KEY"]
     assert load_settings()["SECRET_KEY"] == first_key  # generated once into the data dir, then reused
     assert (tmp_path / "data" / "secret_key").read_text().strip() == first_key
@@ -175,6 +175,8 @@ def test_settings_read_the_environment(monkeypatch):
         ("SECRET_KEY", "short"),
         ("MEMADMIN_ERASURE_PURGE_SECONDS", "9"),
         ("MEMADMIN_ERASURE_PURGE_SECONDS", "15m"),
+        ("MEMADMIN_RECEIPT_SIGNING_KEY", "c2hvcnQ="),
+        ("MEMADMIN_RECEIPT_SIGNING_KEY", "not base64!"),
     ],
 )
 def test_settings_refuse_bad_values(monkeypatch, name, value):

@@ -27,6 +27,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from memadmin.memory.models import AuditEvent
+from memadmin.memory.receipts import receipt_record
 from tenants.models import Invitation, Job, Membership, Webhook
 from tenants.webhooks.services import new_secret
 from tests.security.conftest import (
@@ -113,6 +114,7 @@ PARAMETERS = (
     "org_id",
     "project_id",
     "event_id",
+    "receipt_id",
 )
 
 
@@ -135,6 +137,7 @@ def _targets(world, slug: str) -> dict:
         "org_id": slug,
         "project_id": slug,
         "event_id": str(AuditEvent.objects.for_tenant(tenant).filter(action="memory.add").first().event_id),
+        "receipt_id": str(world.receipts[slug].pk),
     }
 
 
@@ -195,6 +198,13 @@ def world(hostile_world, settings):
             params={"format": "json", "gzip": False, "app_id": None}, receipt={"note": marker(tenant)},
             result_file=str(result), result_expires_at="2999-01-01T00:00:00Z",
         )  # fmt: skip
+    # Per tenant an erasure receipt of concierge_app, its actor carrying the tenant's marker.
+    hostile_world.receipts = {
+        tenant.slug: receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor=marker(tenant),
+                                    actor_kind="staff", role="support", per_app={"concierge_app": {"memories": 1}},
+                                    verification={"remaining": 0}, user_id="alice")  # fmt: skip
+        for tenant in hostile_world.tenants
+    }
     return hostile_world
 
 

@@ -9,13 +9,12 @@ from rest_framework.response import Response
 from memadmin.memory import capabilities as cap
 from memadmin.memory import selectors, services
 from memadmin.memory.errors import Conflict, NotFound, ValidationError
-from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.auth import request_scope
-from tenants.api.views.common import WRITE_ERRORS, validated
+from tenants.api.views.common import WRITE_ERRORS, receipt_url, validated
 from tenants.api.views.memories import update_memory
 
 # --- batch --------------------------------------------------------------------------
@@ -86,15 +85,7 @@ def memory_batch(request) -> Response:
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = validated(s.BatchDeleteSerializer, request.data)["memories"]
     records = _batch_records(scope, items)
-    scope.require(cap.DELETE)
-    for app_id in sorted({r.app_id for r in records if scope.app(r.app_id).moving}):
-        raise Conflict(f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
-                       "Try again when the move has finished.", status="moving")  # fmt: skip
-    for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
-        services.check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
-    deleted = remaining = 0
-    for record in records:
-        result = services.memory_delete(scope=scope, memory_id=record.id, app_id=record.app_id)
-        deleted += result.deleted
-        remaining += result.remaining
-    return Response({"message": f"Successfully deleted {deleted} memories", "deleted": deleted, "remaining": remaining})
+    result = services.memory_delete_batch(scope=scope, memory_ids=[(r.id, r.app_id) for r in records])
+    return Response({"message": f"Successfully deleted {result.deleted} memories", "deleted": result.deleted,
+                     "remaining": result.remaining, "receipt_id": result.receipt_id,
+                     "receipt_url": receipt_url(result.receipt_id)})  # fmt: skip

@@ -110,6 +110,11 @@ def page_url(request, page: int, page_size: int) -> str:
     return request.build_absolute_uri(f"{request.path}?{urlencode({'page': page, 'page_size': page_size})}")
 
 
+def receipt_url(receipt_id: str | None) -> str | None:
+    """Where the signed receipt of an erasure is (GET, in the caller's scope)."""
+    return reverse("api-receipt", args=[receipt_id]) if receipt_id else None
+
+
 def deletion_json(result: DeletionResult, message: str) -> dict:
     if result.remaining:
         raise IncompleteDeletion(
@@ -117,7 +122,7 @@ def deletion_json(result: DeletionResult, message: str) -> dict:
             deleted=result.deleted,
             remaining=result.remaining,
         )
-    return {"message": message, **result.as_dict()}
+    return {"message": message, **result.as_dict(), "receipt_url": receipt_url(result.receipt_id)}
 
 
 ERASURE_JOB = OpenApiResponse(s.ErasureJobSerializer, description="Erasure running, receipt follows: over "

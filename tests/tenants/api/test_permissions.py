@@ -31,6 +31,7 @@ def test_every_endpoint_and_method_has_a_capability():
 KWARGS = {"api-memory-history": {"memory_id": "x"}, "api-memory-detail": {"memory_id": "x"},
           "api-entity-delete": {"entity_type": "user", "name": "nobody"},
           "api-job": {"job_id": "00000000-0000-4000-8000-000000000000"},
+          "api-receipt": {"receipt_id": "00000000-0000-4000-8000-000000000000"},
           "api-webhooks": {"project_id": "acme"}, "api-webhook": {"webhook_id": 999999},
           "api-event": {"event_id": "00000000-0000-4000-8000-000000000000"},
           "api-entity-profile": {"entity_type": "user", "name": "nobody"},

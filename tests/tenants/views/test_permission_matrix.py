@@ -17,6 +17,7 @@ from django.urls import get_resolver, reverse
 from django.utils import timezone
 
 from memadmin.memory.capabilities import role_can
+from memadmin.memory.receipts import receipt_record
 from tenants.models import DataLink, Invitation, Job, Membership, TenantAPIKey, Webhook
 from tenants.permissions import MUTATIONS, ROLES, URL_CAPABILITIES
 from tenants.webhooks.services import new_secret
@@ -40,6 +41,10 @@ CASES = {
     "user_delete": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),  # post-redirect-get
     "link_issue": dict(data={"user_id": "alice", "days": "7"}, ok=302),
     "link_revoke": dict(kwargs=lambda t: {"link_id": t.link.pk}, ok=302),
+    "erasures": dict(ok=200),
+    "erasures?bad": dict(url="erasures", query={"date_from": "2026-13-45"}, ok=400),
+    "erasure_receipt": dict(kwargs=lambda t: {"receipt_id": t.receipt.pk}, ok=200),
+    "erasure_public_key": dict(ok=200),
     "audit": dict(ok=200),
     "audit_csv": dict(ok=200),
     "members": dict(ok=200),
@@ -141,6 +146,9 @@ def _tenant_data(world, memories, tenant):
     t.job = Job.objects.create(kind=Job.Kind.ERASE_USER, tenant=tenant, params={"user_id": "alice"},
                                requested_by="someone", receipt={"per_app": {}}, result_file=str(result),
                                result_expires_at=timezone.now() + timezone.timedelta(hours=1))  # fmt: skip
+    t.receipt = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
+                               actor_kind="staff", role="support", per_app={"concierge_app": {"memories": 1}},
+                               verification={"remaining": 0}, user_id="alice")  # fmt: skip
     return t
 
 
@@ -203,7 +211,7 @@ def test_anonymous_is_sent_to_sign_in(client, db, name):
     dummy = SimpleNamespace(app="x", memory=SimpleNamespace(id="x"), link=SimpleNamespace(pk=uuid.uuid4()),
                             target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
                             api_key=SimpleNamespace(prefix="x"), invitation=SimpleNamespace(pk=1),
-                            webhook=SimpleNamespace(pk=1))  # fmt: skip
+                            webhook=SimpleNamespace(pk=1), receipt=SimpleNamespace(pk=uuid.uuid4()))  # fmt: skip
     url = reverse(name, kwargs={"tenant_slug": "acme", **(case["kwargs"](dummy) if "kwargs" in case else {})})
     response = client.post(url) if name in MUTATIONS else client.get(url)
     assert response.status_code == 302 and response["Location"].startswith(reverse("login"))
