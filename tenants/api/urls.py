@@ -6,7 +6,7 @@ from django.urls import path
 from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 
-from tenants.api import events, platform, project, receipts, views, webhooks
+from tenants.api import events, platform, project, views, webhooks
 
 _public = {"authentication_classes": [], "permission_classes": [AllowAny], "throttle_classes": []}
 # Swagger UI and Redoc (served locally) style their pages with inline <style>; scripts stay 'self' only
@@ -36,8 +36,8 @@ urlpatterns = [
     path("api/v1/data-links/", views.data_link_create, name="api-data-links"),
     path("v1/jobs/<uuid:job_id>/", views.job_detail, name="api-job"),  # memadmin's own: an erasure's 202 names it
     # memadmin's own: erasure receipts (a deletion's answer names one) and the key that verifies them.
-    path("v1/receipts/public-key/", receipts.receipt_public_key, name="api-receipt-public-key"),
-    path("v1/receipts/<uuid:receipt_id>/", receipts.receipt_detail, name="api-receipt"),
+    path("v1/receipts/public-key/", views.receipt_public_key, name="api-receipt-public-key"),
+    path("v1/receipts/<uuid:receipt_id>/", views.receipt_detail, name="api-receipt"),
     path("api/v1/webhooks/projects/<str:project_id>/", webhooks.webhook_collection, name="api-webhooks"),
     path("api/v1/webhooks/<int:webhook_id>/", webhooks.webhook_detail, name="api-webhook"),
     path("v1/events/", events.event_list, name="api-events"),

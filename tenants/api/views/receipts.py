@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from memadmin.memory.receipts import ALGORITHM, key_id, public_key_pem, receipt_document, receipt_get
 from tenants.api import serializers as s
 from tenants.api.auth import request_scope
-from tenants.api.views import ERRORS
+from tenants.api.views.common import ERRORS
 
 
 @extend_schema(
