@@ -4,8 +4,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.db.models import Count, Max
-from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,7 +11,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope, scope_for_end_user
 from tenants.exports import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
@@ -21,6 +18,7 @@ from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
 from tenants.models import App, DataLink, Job
+from tenants.transparency import person_accesses
 from tenants.views.common import (
     deletion_result_pop,
     deletion_result_stash,
@@ -31,23 +29,6 @@ from tenants.views.common import (
     streamed_export,
     wants_counts,
 )
-
-# Staff and API reads of this person's data; shown to them (access transparency).
-TRANSPARENCY_KINDS = ("staff", "api")
-ACCESS_GROUPS = 50  # groups shown; the page says how many accesses the older groups hold
-ROLE_WORDS = {"admin": "An admin", "support": "Support staff", "viewer": "A viewer"}
-PLAIN_ACTIONS = {
-    "memory.list": "viewed your memories",
-    "memory.search": "searched your memories",
-    "memory.get": "opened one of your memories",
-    "memory.export": "exported your memories",
-    "memory.add": "stored a memory",
-    "memory.update": "changed a memory",
-    "memory.delete": "deleted a memory",
-    "memory.delete_matching": "deleted your memories",
-    "link.issue": "sent you a link to this page",
-    "link.revoke": "withdrew a link to this page",
-}
 
 
 class EndUserRequest(HttpRequest):
@@ -101,34 +82,11 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
-        context.update(_accesses(link))
+        context.update(person_accesses(tenant=link.tenant, user_id=link.user_id))
         context["delete_all_form"] = EndUserDeleteAllForm()
         context["erasure"] = erasure_latest(scope=scope, user_id=link.user_id)
         context["deleted"] = deletion_result_pop(request, key=f"link:{link.pk}")
     return render(request, template, context)
-
-
-def _accesses(link: DataLink) -> dict:
-    """Who read this person's data, grouped per day, person and action ("Support staff (acme-support) viewed
-    your memories 12 times on 21 Nov"). Grouped for reading only: every audited access is still a row."""
-    events = AuditEvent.objects.for_tenant(link.tenant).filter(user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS)
-    groups = list(
-        events.annotate(day=TruncDate("created_at"))
-        .values("day", "actor", "actor_kind", "role", "action")
-        .annotate(times=Count("id"), last=Max("created_at"))
-        .order_by("-day", "-last")[:ACCESS_GROUPS]
-    )
-    for group in groups:
-        group["who"] = _who(group)
-        group["what"] = PLAIN_ACTIONS.get(group["action"], group["action"])
-    total = events.count()
-    return {"accesses": groups, "access_total": total, "access_shown": sum(g["times"] for g in groups)}
-
-
-def _who(group: dict) -> str:
-    if group["actor_kind"] == "api":
-        return f"An automated system ({group['actor']})"
-    return f"{ROLE_WORDS.get(group['role'], 'Staff')} ({group['actor']})"
 
 
 @require_GET
