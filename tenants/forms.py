@@ -79,12 +79,16 @@ class BrowseForm(forms.Form):
 
     def filters(self):
         data = self.cleaned_data
-        return filter_from_fields(
-            user_id=data.get("user_id") or None,
-            agent_id=data.get("agent_id") or None,
-            run_id=data.get("run_id") or None,
-            app_id=data.get("app") or None,
-        ) if any(data.get(f) for f in ("user_id", "agent_id", "run_id", "app")) else EVERYTHING
+        return (
+            filter_from_fields(
+                user_id=data.get("user_id") or None,
+                agent_id=data.get("agent_id") or None,
+                run_id=data.get("run_id") or None,
+                app_id=data.get("app") or None,
+            )
+            if any(data.get(f) for f in ("user_id", "agent_id", "run_id", "app"))
+            else EVERYTHING
+        )
 
     @property
     def page_number(self) -> int:
@@ -130,6 +134,39 @@ class DeleteUserForm(forms.Form):
         if "user_id" in data and data.get("confirm_user_id") != data["user_id"]:
             self.add_error("confirm_user_id", "That does not match the user id exactly (ids are case-sensitive).")
         return data
+
+
+class DeleteRunForm(forms.Form):
+    """One run (session) of one person: the operator retypes the run id."""
+
+    user_id = IdField(id_name="user_id", required=True, widget=forms.HiddenInput)
+    run_id = IdField(id_name="run_id", required=True, widget=forms.HiddenInput)
+    confirm = forms.CharField(label="Type the run id to confirm", max_length=128, strip=False)
+    field, what = "run_id", "run id"
+
+    def clean(self):
+        data = super().clean()
+        if self.field in data and data.get("confirm") != data[self.field]:
+            self.add_error("confirm", f"That does not match the {self.what} exactly (ids are case-sensitive).")
+        return data
+
+
+class DeleteAgentForm(DeleteRunForm):
+    """What one agent remembers of one person: the operator retypes the agent id."""
+
+    run_id = None
+    agent_id = IdField(id_name="agent_id", required=True, widget=forms.HiddenInput)
+    confirm = forms.CharField(label="Type the agent id to confirm", max_length=128, strip=False)
+    field, what = "agent_id", "agent id"
+
+
+class LinkFilterForm(forms.Form):
+    """?state=&user_id=&page= of the Data links page."""
+
+    state = forms.ChoiceField(required=False, choices=[("", "All"), ("active", "Active"), ("expired", "Expired"),
+                                                       ("revoked", "Revoked")])  # fmt: skip
+    user_id = IdField(label="User id", id_name="user_id", required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
 class IssueLinkForm(forms.Form):
@@ -202,8 +239,10 @@ class RoleForm(forms.Form):
 class ImportForm(forms.Form):
     file = forms.FileField(allow_empty_file=False, help_text="Mem0 Platform JSON, or a memadmin NDJSON/JSON export; "
                                                              "gzip allowed.")  # fmt: skip
-    skip_invalid = forms.BooleanField(required=False, label="Import the valid rows and list the malformed ones "
-                                                            "(otherwise one malformed row refuses the whole file)")
+    skip_invalid = forms.BooleanField(
+        required=False,
+        label="Import the valid rows and list the malformed ones (otherwise one malformed row refuses the whole file)",
+    )
 
 
 class RegisterCollectionForm(forms.Form):

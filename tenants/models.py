@@ -112,8 +112,9 @@ class App(models.Model):
         super().clean()
         validate_app_id(self.app_id)
         if self.store and self.store not in memory_store.store_names():
-            raise ValidationError({"store": f"No memory store is called {self.store!r}: default, or one of "
-                                            "MEMADMIN_STORES."})
+            raise ValidationError(
+                {"store": f"No memory store is called {self.store!r}: default, or one of MEMADMIN_STORES."}
+            )
 
 
 class Agent(models.Model):
@@ -135,7 +136,9 @@ class EndUser(models.Model):
     user_id = models.CharField(max_length=128, validators=[validate_entity_id])
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
-
+    # Set when all their memories were erased (verified); cleared by their next write. Erased people leave
+    # the "Recently seen" list, whose rows would otherwise open "no memories" pages.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -152,7 +155,6 @@ class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
-
 
     objects = TenantQuerySet.as_manager()
 
@@ -226,7 +228,8 @@ class DataLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
-
+    # When the person last opened it (to the minute: one write per minute of use at most).
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -235,6 +238,11 @@ class DataLink(models.Model):
 
     def __str__(self):
         return f"link for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    def state(self, now) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 class RetentionPolicy(models.Model):
@@ -288,7 +296,6 @@ class Job(models.Model):
     receipt = models.JSONField(null=True, blank=True)
     result_file = models.CharField(max_length=500, blank=True)
     result_expires_at = models.DateTimeField(null=True, blank=True)
-
 
     objects = TenantQuerySet.as_manager()
 

@@ -486,6 +486,31 @@ def memory_group_counts(
     return counts.most_common(limit)
 
 
+MAX_GROUPS = 200
+
+
+def memory_groups(*, scope: Scope, field: str, filters: Node, limit: int = 50) -> list[dict]:
+    """The runs or agents of the matches (a person's, on their page): per value how many memories and when
+    the newest was written, largest first. One FT.AGGREGATE per app over the matches only: the cost follows
+    the person, never the app."""
+    scope.require(cap.READ)
+    if field not in ("agent_id", "run_id"):
+        raise ValidationError("Groups are by agent_id or run_id.", field="field")
+    if not 1 <= limit <= MAX_GROUPS:
+        raise ValidationError(f"limit must be between 1 and {MAX_GROUPS}.", field="limit")
+    merged: dict[str, dict] = {}
+    for app, tree in plan(scope, filters):
+        for value, (count, latest) in index.group_summary(app.collection, render(tree), field, limit=limit).items():
+            group = merged.setdefault(value, {"id": value, "count": 0, "latest": 0.0, "apps": []})
+            group["count"] += count
+            group["latest"] = max(group["latest"], latest)
+            group["apps"].append(app.app_id)
+    groups = sorted(merged.values(), key=lambda g: (-g["count"], g["id"]))[:limit]
+    for group in groups:
+        group["last_write"] = datetime.fromtimestamp(group["latest"], UTC) if group["latest"] else None
+    return groups
+
+
 def memory_counts(
     *, scope: Scope, filters: Node = EVERYTHING, top: int = 10, max_age: int = 0, fresh: bool = False
 ) -> Counts:

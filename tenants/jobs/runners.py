@@ -31,7 +31,7 @@ from tenants.imports import MAX_LISTED_BAD, ImportFileError, import_items
 from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename, write_export
 from tenants.jobs.receipts import build_receipt
 from tenants.jobs.selectors import job_app_pks
-from tenants.jobs.services import job_scope
+from tenants.jobs.services import job_scope, person_erased_check
 from tenants.models import App, Job, RetentionPolicy
 
 logger = logging.getLogger("memadmin.jobs")
@@ -133,6 +133,11 @@ def _offboard(run: Run) -> dict:
     # A hold placed during the grace period (or between two attempts) stops the deletion here.
     check_holds(scope=scope, filters=filter_from_fields(app_id=app.app_id))
     if not job.total:
+        # Whose memories this drop takes, counted before it (one FT.AGGREGATE, O(people of the app)): the
+        # audit row of the offboarding names them, so each person's "who looked" list says so.
+        run.cursor["people"] = dict(
+            selectors.memory_group_counts(scope=scope, field="user_id", filters=filter_from_fields(app_id=app.app_id))
+        )
         run.save(run.cursor, total=bulk.app_summary(scope=scope, app_id=app.app_id)["memories"])
     cursor = bulk.app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save,
                            batch_size=run.batch_size)  # fmt: skip
@@ -416,6 +421,7 @@ RUNNERS = {
     Job.Kind.IMPORT_APP: _import,
     Job.Kind.MOVE_APP: _move,
 }
+PEOPLE_DELETED = (Job.Kind.OFFBOARD_APP, Job.Kind.ERASE_USER, Job.Kind.RETENTION)
 AUDIT_ACTIONS = {
     Job.Kind.OFFBOARD_APP: "app.offboard",
     Job.Kind.ERASE_USER: "user.erase",
@@ -479,15 +485,36 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
             action=AUDIT_ACTIONS[job.kind],
             app_id=job.params.get("app_id") or "",
             user_id=job.params.get("user_id"),
-            count=(receipt["totals"]["memories"] or receipt.get("export", {}).get("count", 0)
-                   or receipt.get("import", {}).get("imported", 0)),
+            count=(
+                receipt["totals"]["memories"]
+                or receipt.get("export", {}).get("count", 0)
+                or receipt.get("import", {}).get("imported", 0)
+            ),
             details={
                 "job": str(job.pk),
                 "receipt": receipt["totals"],
                 "verified_at": receipt["verified_at"],
                 "requested_by": job.requested_by,
             },  # fmt: skip
+            subjects=_people(run) if job.kind in PEOPLE_DELETED else None,
         )
+        if job.kind == Job.Kind.ERASE_USER:
+            filters = node_from_data(job.params["filters"]) if job.params.get("filters") else None
+            person_erased_check(
+                scope=job_scope(job), filters=filters or filter_from_fields(user_id=job.params["user_id"])
+            )
+
+
+def _people(run: Run) -> dict | list:
+    """The people whose memories the job deleted: counted before an offboarding, else as the deletion
+    engine met them (its lines' user_ids)."""
+    if "people" in run.cursor:
+        return run.cursor["people"]
+    user_ids: set[str] = set()
+    for key in ("erase", "age", "idle"):
+        for line in run.cursor.get(key, {}).get("apps", {}).values():
+            user_ids.update(line.get("user_ids") or ())
+    return sorted(user_ids)
 
 
 def _postpone(run: Run, exc: Postponed) -> None:

@@ -22,11 +22,12 @@ from memadmin.memory import store as memory_store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.consistency import index_health
 from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
-from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
+from memadmin.memory.filters import EVERYTHING, Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope, scope_for_job
 from memadmin.memory.services import check_holds, memory_delete_matching
+from tenants.entities import end_user_erased
 from tenants.imports import ImportFileError, import_store
 from tenants.models import App, Job, RetentionPolicy, Tenant
 
@@ -217,9 +218,23 @@ def erasure_request(*, scope: Scope, filters: Node) -> DeletionResult | Job:
     of 0) whose receipt follows."""
     result = memory_delete_matching(scope=scope, filters=filters)
     if not result.deferred:
+        if not result.remaining:
+            person_erased_check(scope=scope, filters=filters)
         return result
     job, _ = job_erase(scope=scope, filters=filters, reason=result.deferred)
     return job
+
+
+def person_erased_check(*, scope: Scope, filters: Node) -> None:
+    """After a verified deletion: if it was all of one person in every live app of the tenant (staff, or a link
+    issued for all the apps), they leave the people recently seen."""
+    user_id = pinned_value(scope.narrowed(filters), "user_id")
+    if user_id is None or filters not in (filter_from_fields(user_id=user_id), EVERYTHING):
+        return
+    live = set(App.objects.filter(tenant_id=scope.tenant_id).exclude(status=App.Status.OFFBOARDED)
+               .values_list("pk", flat=True))  # fmt: skip
+    if live <= {app.pk for app in scope.apps}:
+        end_user_erased(scope=scope, user_id=user_id)
 
 
 def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
