@@ -176,7 +176,21 @@ def attempt(delivery: WebhookDelivery) -> tuple[int, int]:
     if not 200 <= status < 300:
         why = "redirects are not followed" if 300 <= status < 400 else "not 2xx"
         raise AttemptFailed(f"HTTP {status} ({why})", status=status, latency_ms=latency)
+    _audit_text_sent(delivery, payload)
     return status, latency
+
+
+def _audit_text_sent(delivery: WebhookDelivery, payload: dict) -> None:
+    """A delivery that carried a memory's text out of memadmin is an access to that person's data: audited
+    once it was accepted, so the person's "who looked" list names the webhook."""
+    details = payload.get("event_details") or {}
+    if (details.get("data") or {}).get("memory") is None:
+        return
+    user_id = (payload.get("data") or {}).get("user_id")
+    webhook = delivery.webhook
+    audit_record(scope=scope_for_webhook(webhook), action="webhook.text_sent", app_id=payload.get("app_id") or "",
+                 user_id=user_id if isinstance(user_id, str) else None, memory_ids=[details.get("id")],
+                 details={"webhook": webhook.pk, "name": webhook.name, "delivery": str(delivery.event_id)})  # fmt: skip
 
 
 def _claim(delivery_id) -> WebhookDelivery | None:
@@ -264,8 +278,11 @@ def webhook_disable(*, webhook: Webhook, reason: str) -> None:
         state=WebhookDelivery.State.CANCELLED, finished_at=now, last_error="webhook disabled", lease_until=None
     )
     webhook.is_active, webhook.disabled_at, webhook.disabled_reason = False, now, reason[:300]
-    audit_record(scope=scope_for_webhook(webhook), action="webhook.disabled",
-                 details={"webhook": webhook.pk, "name": webhook.name, "reason": reason, "cancelled": cancelled})
+    audit_record(
+        scope=scope_for_webhook(webhook),
+        action="webhook.disabled",
+        details={"webhook": webhook.pk, "name": webhook.name, "reason": reason, "cancelled": cancelled},
+    )
     logger.warning("Webhook %s (%s) disabled: %s", webhook.pk, webhook.name, reason)
 
 
@@ -316,6 +333,7 @@ def deliveries_dispatch_due(*, limit: int = 1000) -> int:
 def deliveries_prune() -> int:
     """Finished deliveries older than MEMADMIN_WEBHOOK_LOG_DAYS leave the log."""
     cutoff = timezone.now() - timedelta(days=settings.MEMADMIN_WEBHOOK_LOG_DAYS)
-    deleted, _ = WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(
-        state=WebhookDelivery.State.PENDING).delete()
+    deleted, _ = (
+        WebhookDelivery.objects.filter(created_at__lt=cutoff).exclude(state=WebhookDelivery.State.PENDING).delete()
+    )
     return deleted
