@@ -113,8 +113,8 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     user_id, query = form.cleaned_data["user_id"], form.cleaned_data["q"]
     filters = filter_from_fields(user_id=user_id)
     context = {"form": form, "user_id": user_id, "query": query}
-    if wants_counts(request):
-        context.update(_user_counts(request, user_id, filters))
+    if wants_counts(request):  # after a delete in place: the counts, chips, runs and agents, counted anew
+        context.update(_user_counts(request, user_id, filters), **_groups(scope, filters))
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(
@@ -141,11 +141,16 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         # Nothing to export or erase: say so, instead of an empty profile offering both.
         return render(request, "tenants/user_none.html", context)
     context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
-    context["runs"] = selectors.memory_groups(scope=scope, field="run_id", filters=filters, limit=GROUPS_SHOWN)
-    context["agents"] = selectors.memory_groups(scope=scope, field="agent_id", filters=filters, limit=GROUPS_SHOWN)
-    context["group_lists"] = [("run", context["runs"]), ("agent", context["agents"])]
-    context["groups_shown"] = GROUPS_SHOWN
+    context.update(_groups(scope, filters))
     return render(request, template, context)
+
+
+def _groups(scope: Scope, filters) -> dict:
+    """The person's runs and agents: counted by the engine over their memories only (one FT.AGGREGATE per app)."""
+    runs = selectors.memory_groups(scope=scope, field="run_id", filters=filters, limit=GROUPS_SHOWN)
+    agents = selectors.memory_groups(scope=scope, field="agent_id", filters=filters, limit=GROUPS_SHOWN)
+    return {"runs": runs, "agents": agents, "group_lists": [("run", runs), ("agent", agents)],
+            "groups_shown": GROUPS_SHOWN}  # fmt: skip
 
 
 def _user_counts(request: TenantRequest, user_id: str, filters) -> dict:

@@ -138,6 +138,9 @@ def test_a_delete_in_place_refreshes_the_counts_and_chips(support, world, memori
     assert "1 memory across 1 app" in html and "sports_portal" not in html  # the chip went with it
     # the chips, out of band
     assert 'id="chips" role="group" aria-label="Where this user\'s memories are" hx-swap-oob="true"' in html
+    # the runs and agents, out of band too: the coach agent held only the deleted memory
+    assert '<div class="groups" id="groups" hx-swap-oob="true">' in html
+    assert 'data-agent="concierge"' in html and 'data-agent="coach"' not in html
     assert events("memory.list", user_id="alice").count() == reads
 
 
