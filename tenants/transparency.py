@@ -40,6 +40,7 @@ PLAIN_ACTIONS = {
     "app.offboard": "deleted your memories when an app was closed down (offboarded)",
     "retention.apply": "deleted old memories of yours under the retention policy",
     "export.download": "downloaded an export file holding your memories",
+    "export.downloaded": "downloaded an export file holding your memories",
     "export.completed": "exported your memories to a file",
     "webhook.text_sent": "sent the text of your memories to its receiver",
     "link.issue": "sent you a link to this page",
@@ -51,6 +52,7 @@ COUNTED = {
     "memory.search": "found {n} of your memories in a search",
     "memory.export": "exported {n} of your memories",
     "export.download": "downloaded an export file holding {n} of your memories",
+    "export.downloaded": "downloaded an export file holding {n} of your memories",
     "webhook.text_sent": "sent the text of {n} of your memories to its receiver",
 }
 PLACES = {"memory browser": "on the memory browser", "overview": "on the overview"}
