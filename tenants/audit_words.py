@@ -29,6 +29,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "export.download": ("Downloaded an export file", "Downloaded the export file of {app}"),
     "export.failed": ("A download stopped before its end", "A download of {app} stopped before its end"),
     "job.cancelled": ("Cancelled a job", "Cancelled a job on {app}"),
+    "webhook.text_sent": ("A webhook sent a memory's text", "The webhook “{name}” sent a memory's text of {user}"),
     "apikey.create": ("Created an API key", "Created the API key “{name}”"),
     "apikey.revoke": ("Revoked an API key", "Revoked the API key “{name}”"),
     "invitation.create": ("Invited someone", "Invited {email} as {role}"),

@@ -6,10 +6,12 @@ from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
+from django.db.models import Q
 
 from memadmin.memory import errors
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
 from memadmin.memory.ids import clean_app_id, clean_id
+from memadmin.memory.models import AuditSubject
 from memadmin.memory.receipts import KINDS as RECEIPT_KINDS
 from tenants.activity import CATEGORY_CHOICES, category_actions
 from tenants.audit_words import audit_action_label
@@ -80,12 +82,16 @@ class BrowseForm(forms.Form):
 
     def filters(self):
         data = self.cleaned_data
-        return filter_from_fields(
-            user_id=data.get("user_id") or None,
-            agent_id=data.get("agent_id") or None,
-            run_id=data.get("run_id") or None,
-            app_id=data.get("app") or None,
-        ) if any(data.get(f) for f in ("user_id", "agent_id", "run_id", "app")) else EVERYTHING
+        return (
+            filter_from_fields(
+                user_id=data.get("user_id") or None,
+                agent_id=data.get("agent_id") or None,
+                run_id=data.get("run_id") or None,
+                app_id=data.get("app") or None,
+            )
+            if any(data.get(f) for f in ("user_id", "agent_id", "run_id", "app"))
+            else EVERYTHING
+        )
 
     @property
     def page_number(self) -> int:
@@ -133,6 +139,39 @@ class DeleteUserForm(forms.Form):
         return data
 
 
+class DeleteRunForm(forms.Form):
+    """One run (session) of one person: the operator retypes the run id."""
+
+    user_id = IdField(id_name="user_id", required=True, widget=forms.HiddenInput)
+    run_id = IdField(id_name="run_id", required=True, widget=forms.HiddenInput)
+    confirm = forms.CharField(label="Type the run id to confirm", max_length=128, strip=False)
+    field, what = "run_id", "run id"
+
+    def clean(self):
+        data = super().clean()
+        if self.field in data and data.get("confirm") != data[self.field]:
+            self.add_error("confirm", f"That does not match the {self.what} exactly (ids are case-sensitive).")
+        return data
+
+
+class DeleteAgentForm(DeleteRunForm):
+    """What one agent remembers of one person: the operator retypes the agent id."""
+
+    run_id = None
+    agent_id = IdField(id_name="agent_id", required=True, widget=forms.HiddenInput)
+    confirm = forms.CharField(label="Type the agent id to confirm", max_length=128, strip=False)
+    field, what = "agent_id", "agent id"
+
+
+class LinkFilterForm(forms.Form):
+    """?state=&user_id=&page= of the Data links page."""
+
+    state = forms.ChoiceField(required=False, choices=[("", "All"), ("active", "Active"), ("expired", "Expired"),
+                                                       ("revoked", "Revoked")])  # fmt: skip
+    user_id = IdField(label="User id", id_name="user_id", required=False)
+    page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
+
+
 class IssueLinkForm(forms.Form):
     user_id = IdField(id_name="user_id", required=True, widget=forms.HiddenInput)
     days = forms.TypedChoiceField(label="Valid for", coerce=int, initial=7,
@@ -164,14 +203,22 @@ class AuditFilterForm(forms.Form):
             self.add_error("date_to", "The end date is before the start date.")
         return data
 
-    def apply(self, events):
+    def apply(self, events, *, tenant=None):
+        """``tenant``: also the rows that named the person among others (the audit log); the API's events feed
+        keeps to the rows about the person, as before."""
         data = self.cleaned_data
         if data.get("actor"):
             events = events.filter(actor__icontains=data["actor"])
         if data.get("action"):
             events = events.filter(action=data["action"])
         if data.get("user_id"):
-            events = events.filter(user_id=data["user_id"])
+            # The person's own rows, and the rows that named them among others (a page of the memory browser,
+            # a whole-app export, an offboarding): both through an index on the user id.
+            if tenant is None:
+                events = events.filter(user_id=data["user_id"])
+            else:
+                named = AuditSubject.objects.for_tenant(tenant).filter(user_id=data["user_id"]).values("event_id")
+                events = events.filter(Q(user_id=data["user_id"]) | Q(pk__in=named))
         if data.get("app_id"):
             events = events.filter(app_id=data["app_id"])
         if data.get("category"):
@@ -249,8 +296,10 @@ class RoleForm(forms.Form):
 class ImportForm(forms.Form):
     file = forms.FileField(allow_empty_file=False, help_text="Mem0 Platform JSON, or a memadmin NDJSON/JSON export; "
                                                              "gzip allowed.")  # fmt: skip
-    skip_invalid = forms.BooleanField(required=False, label="Import the valid rows and list the malformed ones "
-                                                            "(otherwise one malformed row refuses the whole file)")
+    skip_invalid = forms.BooleanField(
+        required=False,
+        label="Import the valid rows and list the malformed ones (otherwise one malformed row refuses the whole file)",
+    )
 
 
 class RegisterCollectionForm(forms.Form):

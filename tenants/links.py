@@ -26,6 +26,8 @@ from tenants.models import DataLink
 
 DEFAULT_TTL = timedelta(days=7)
 MAX_TTL = timedelta(days=90)
+# "Last used" is for the Data links page; every request of the person's page must not cost a write.
+LAST_USED_GRANULARITY = timedelta(minutes=1)
 
 
 class LinkInvalid(Exception):
@@ -66,8 +68,12 @@ def data_link_verify(token: str) -> DataLink:
         raise LinkInvalid("This link is not valid. Ask the company that sent it for a new one.") from None
     if link.revoked_at is not None:
         raise LinkInvalid("This link has been revoked. Ask the company that sent it for a new one.")
-    if link.expires_at <= timezone.now():
+    now = timezone.now()
+    if link.expires_at <= now:
         raise LinkInvalid("This link has expired. Ask the company that sent it for a new one.")
+    if link.last_used_at is None or now - link.last_used_at >= LAST_USED_GRANULARITY:
+        DataLink.objects.filter(pk=link.pk).update(last_used_at=now)
+        link.last_used_at = now
     return link
 
 

@@ -134,7 +134,9 @@ class EndUser(models.Model):
     user_id = models.CharField(max_length=128, validators=[validate_entity_id])
     first_seen = models.DateTimeField(default=timezone.now)
     last_seen = models.DateTimeField(default=timezone.now)
-
+    # Set when all their memories were erased (verified); cleared by their next write. Erased people leave
+    # the "Recently seen" list, whose rows would otherwise open "no memories" pages.
+    erased_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -151,7 +153,6 @@ class Membership(models.Model):
     tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="memberships")
     role = models.CharField(max_length=16, choices=Role.choices, default=Role.VIEWER)
     created_at = models.DateTimeField(auto_now_add=True)
-
 
     objects = TenantQuerySet.as_manager()
 
@@ -230,7 +231,8 @@ class DataLink(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     expires_at = models.DateTimeField()
     revoked_at = models.DateTimeField(null=True, blank=True)
-
+    # When the person last opened it (to the minute: one write per minute of use at most).
+    last_used_at = models.DateTimeField(null=True, blank=True)
 
     objects = TenantQuerySet.as_manager()
 
@@ -239,6 +241,11 @@ class DataLink(models.Model):
 
     def __str__(self):
         return f"link for {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    def state(self, now) -> str:
+        if self.revoked_at is not None:
+            return "revoked"
+        return "expired" if self.expires_at <= now else "active"
 
 
 class RetentionPolicy(models.Model):
@@ -292,7 +299,6 @@ class Job(models.Model):
     receipt = models.JSONField(null=True, blank=True)
     result_file = models.CharField(max_length=500, blank=True)
     result_expires_at = models.DateTimeField(null=True, blank=True)
-
 
     objects = TenantQuerySet.as_manager()
 

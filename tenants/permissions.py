@@ -30,11 +30,14 @@ URL_CAPABILITIES: dict[str, str] = {
     "user_export": cap.EXPORT,
     "user_delete": cap.DELETE,
     "user_erase": cap.DELETE,
+    "user_run_delete": cap.DELETE,
+    "user_agent_delete": cap.DELETE,
     "link_issue": cap.MANAGE_LINKS,
     "link_revoke": cap.MANAGE_LINKS,
     "erasures": cap.READ_RECEIPTS,
     "erasure_receipt": cap.READ_RECEIPTS,
     "erasure_public_key": cap.READ_RECEIPTS,
+    "links": cap.MANAGE_LINKS,
     "audit": cap.READ_AUDIT,
     "audit_csv": cap.READ_AUDIT,
     "members": cap.MANAGE_MEMBERS,
@@ -74,10 +77,11 @@ URL_CAPABILITIES: dict[str, str] = {
 
 # URLs that change something: POST-only, and the ones a read-only member gets 403 for.
 MUTATIONS = frozenset({
-    "memory_delete", "user_delete", "user_erase", "link_issue", "link_revoke", "member_add", "member_role",
-    "member_remove", "invitation_resend", "invitation_cancel", "api_key_new", "api_key_revoke", "api_key_offboarding",
-    "job_cancel", "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new",
-    "webhook_edit", "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
+    "memory_delete", "user_delete", "user_erase", "user_run_delete", "user_agent_delete", "link_issue",
+    "link_revoke", "member_add", "member_role", "member_remove", "invitation_resend", "invitation_cancel",
+    "api_key_new", "api_key_revoke", "api_key_offboarding", "job_cancel",
+    "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
+    "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
 })  # fmt: skip
 
 

@@ -41,7 +41,10 @@ tenant_urls = [
     path("user/", users.user_detail, name="user"),
     path("user/export/", users.user_export, name="user_export"),
     path("user/delete/", users.user_delete, name="user_delete"),
+    path("user/run/delete/", users.user_run_delete, name="user_run_delete"),
+    path("user/agent/delete/", users.user_agent_delete, name="user_agent_delete"),
     path("user/links/", users.link_issue, name="link_issue"),
+    path("links/", users.link_index, name="links"),
     path("links/<uuid:link_id>/revoke/", users.link_revoke, name="link_revoke"),
     path("audit/", audit.audit_log, name="audit"),
     # signed erasure receipts (tenants/views/receipts.py)

@@ -395,7 +395,10 @@ def matching_drop(
                 progress(cursor)
         if line["phase"] == "done" and "verified_at" not in line:
             line["verified_at"] = _now()
-            line["sessions"] = len(line["sessions"])  # the receipt keeps how many, not which
+            # Whose memories went (the audit row names them: each person's "who looked" list); the receipt
+            # keeps how many sessions, not which, and never these ids (receipts.LINE_FIELDS).
+            line["user_ids"] = sorted({s[0] for s in line["sessions"] if s[0]})
+            line["sessions"] = len(line["sessions"])
             progress(cursor)
     cursor.pop("current", None)
     return cursor

@@ -163,6 +163,25 @@ def group_latest(collection: str, query: str, field: str) -> dict[str, float]:
     return latest
 
 
+def group_summary(collection: str, query: str, field: str, *, limit: int) -> dict[str, tuple[int, float]]:
+    """For the ``limit`` largest values of ``field`` among the matches: (how many, the newest created_at or
+    updated_at in epoch s), in one FT.AGGREGATE over the matches only."""
+    ensure(collection)
+    reply = ft("FT.AGGREGATE", collection, query, "LOAD", "2", "@created_at", "@updated_at",
+               "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
+               "REDUCE", "MAX", "1", "@created_at", "AS", "c", "REDUCE", "MAX", "1", "@updated_at", "AS", "u",
+               "SORTBY", "2", "@n", "DESC", "MAX", str(limit))  # fmt: skip
+    groups = {}
+    for row in reply[1:]:
+        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2])}
+        if fields.get(field):
+            groups[fields[field]] = (
+                int(float(fields.get("n") or 0)),
+                max(_number(fields.get("c")), _number(fields.get("u"))),
+            )
+    return groups
+
+
 def _number(value) -> float:
     try:
         return float(value)

@@ -55,6 +55,28 @@ class AuditEvent(models.Model):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.actor} {self.action}"
 
 
+class AuditSubject(models.Model):
+    """One end user whose memories an audit event showed, exported, sent or deleted, when the event's own
+    user_id column cannot name them: a tenant-wide page of the memory browser shows many people, an
+    offboarding deletes everyone of an app. A row per (event, person), indexed by (tenant, user_id), is what
+    lets a person's "who looked at your data" list find those events with one index range, where a JSON
+    details field could only be scanned."""
+
+    event = models.ForeignKey(AuditEvent, on_delete=models.CASCADE, related_name="subjects")
+    tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="+")
+    user_id = models.CharField(max_length=128)
+    count = models.IntegerField(default=0)  # that person's memories in the event; 0 when not known
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["tenant", "user_id"], name="audit_subject_person")]
+        constraints = [models.UniqueConstraint(fields=["event", "user_id"], name="one_subject_row_per_event")]
+
+    def __str__(self):
+        return f"{self.user_id} in {self.event_id}"
+
+
 class LegalHoldQuerySet(TenantQuerySet):
     def active(self) -> LegalHoldQuerySet:
         return self.filter(released_at__isnull=True)
@@ -64,9 +86,7 @@ class LegalHold(models.Model):
     """The one way to block deletions: of a whole tenant (no app, no user), one app, or one user."""
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="legal_holds")
-    app = models.ForeignKey(
-        "tenants.App", on_delete=models.CASCADE, null=True, blank=True, related_name="legal_holds"
-    )
+    app = models.ForeignKey("tenants.App", on_delete=models.CASCADE, null=True, blank=True, related_name="legal_holds")
     user_id = models.CharField(max_length=128, blank=True, validators=[validate_user_id])
     reason = models.CharField(max_length=300)
     created_by = models.CharField(max_length=200)

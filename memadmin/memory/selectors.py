@@ -70,13 +70,17 @@ def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRe
         users = {r.user_id for r in records}
         user_id = users.pop() if len(users) == 1 else None
     apps = sorted({r.app_id for r in records})
+    # A page of many people (the memory browser, the overview, a search across users) is one row, naming
+    # each person shown and how many of their memories: each of them finds it on their own page.
+    shown = None if user_id is not None else Counter(r.user_id for r in records if r.user_id)
     audit_record(
         scope=scope,
         action=action,
         app_id=apps[0] if len(apps) == 1 else "",
         user_id=user_id,
         memory_ids=[r.id for r in records],
-        details=details,
+        details={k: v for k, v in details.items() if k != "place" or v},
+        subjects=shown,
     )
 
 
@@ -86,9 +90,11 @@ def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
 
 
 def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
-                      page_size: int = 50, audit: bool = True, recount: bool = False) -> CursorPage:  # fmt: skip
+                      page_size: int = 50, audit: bool = True, recount: bool = False,
+                      place: str = "") -> CursorPage:  # fmt: skip
     """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one.
-    ``recount`` counts the total again instead of trusting the cursor's (a page re-read after a deletion)."""
+    ``recount`` counts the total again instead of trusting the cursor's (a page re-read after a deletion).
+    ``place`` names the page that shows it, for the audit row ("memory browser")."""
     scope.require(cap.READ)
     if not 1 <= page_size <= MAX_PAGE_SIZE:
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
@@ -116,7 +122,7 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
     next_cursor = encode_cursor({"p": positions, "n": shown, "t": max(state["t"], shown)}) if more else None
     items = [r for r in items if _in_scope(scope, r)]
     if audit:
-        _audit_read(scope, "memory.list", filters, items, page_after=bool(cursor))
+        _audit_read(scope, "memory.list", filters, items, page_after=bool(cursor), place=place)
     return CursorPage(items=items, total=max(state["t"], shown), start=state["n"], page_size=page_size,
                       next_cursor=next_cursor)  # fmt: skip
 
@@ -130,6 +136,7 @@ def memory_list(
     audit: bool = True,
     recount: bool = False,
     clamp: bool = False,
+    place: str = "",
 ) -> Page:
     """Newest first, exact total, numbered pages to the last one; several apps are merged by created_at.
 
@@ -170,7 +177,7 @@ def memory_list(
             if not clamp:
                 return Page(items=[], total=step.total, page=page, page_size=page_size)
             return _last_page(scope=scope, filters=filters, total=step.total, page=page, page_size=page_size,
-                              audit=audit, recount=recount)  # fmt: skip
+                              audit=audit, recount=recount, place=place)  # fmt: skip
         with store.store_errors():
             client.set(f"{prefix}{n + 1}", cursor, ex=CURSOR_TTL)
     result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False,
@@ -180,18 +187,18 @@ def memory_list(
             client.set(f"{prefix}{page + 1}", result.next_cursor, ex=CURSOR_TTL)
     if clamp and not result.items and page > 1:
         return _last_page(scope=scope, filters=filters, total=result.total, page=page, page_size=page_size,
-                          audit=audit, recount=recount)  # fmt: skip
+                          audit=audit, recount=recount, place=place)  # fmt: skip
     if audit:
-        _audit_read(scope, "memory.list", filters, result.items, page=page)
+        _audit_read(scope, "memory.list", filters, result.items, page=page, place=place)
     return Page(items=result.items, total=result.total, page=page, page_size=page_size)
 
 
 def _last_page(*, scope: Scope, filters: Node, total: int, page: int, page_size: int, audit: bool,
-               recount: bool) -> Page:  # fmt: skip
+               recount: bool, place: str = "") -> Page:  # fmt: skip
     """A page past the end clamps to the last page (with its pager), not an empty "no memories yet"."""
     last = max(1, math.ceil(total / page_size))
     return memory_list(scope=scope, filters=filters, page=min(last, page - 1), page_size=page_size, audit=audit,
-                       recount=recount, clamp=True)  # fmt: skip
+                       recount=recount, clamp=True, place=place)  # fmt: skip
 
 
 def memory_search(
@@ -202,6 +209,7 @@ def memory_search(
     top_k: int = 10,
     threshold: float = 0.0,
     audit: bool = True,
+    place: str = "",
 ) -> list[MemoryRecord]:
     """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters."""
     scope.require(cap.READ)
@@ -233,7 +241,7 @@ def memory_search(
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:
-        _audit_read(scope, "memory.search", filters, results, query_length=len(query))
+        _audit_read(scope, "memory.search", filters, results, query_length=len(query), place=place)
     return results
 
 
@@ -298,6 +306,9 @@ def memory_export(
         scope.require(cap.EXPORT_APP)
     planned = plan(scope, filters)
     exported = 0
+    pinned_user = pinned_value(scope.narrowed(filters), "user_id")
+    # A whole-app export carries everyone in it: each person is named on the audit row (O(people) rows).
+    people: Counter = Counter()
     try:
         for app, tree in planned:
             for batch in _aggregate_batches(app, tree, batch_size):
@@ -308,15 +319,18 @@ def memory_export(
                     if with_history:
                         item["history"] = history.get(record.id, [])
                     exported += 1
+                    if pinned_user is None and record.user_id:
+                        people[record.user_id] += 1
                     yield item
     finally:
         if audit:
             audit_record(
                 scope=scope,
                 action="memory.export",
-                user_id=pinned_value(scope.narrowed(filters), "user_id"),
+                user_id=pinned_user,
                 app_id=planned[0][0].app_id if len(planned) == 1 else "",
                 count=exported,
+                subjects=people,
             )
 
 
@@ -335,6 +349,32 @@ def memory_group_counts(
     for app, tree in plan(scope, filters):
         counts.update(_group_counts(app, tree, field, limit=limit))
     return counts.most_common(limit)
+
+
+MAX_GROUPS = 200
+
+
+def memory_groups(*, scope: Scope, field: str, filters: Node, limit: int = 50) -> list[dict]:
+    """The runs or agents of the matches (a person's, on their page): per value how many memories and when
+    the newest was written, largest first. One FT.AGGREGATE per app over the matches only: the cost follows
+    the person, never the app."""
+    scope.require(cap.READ)
+    if field not in ("agent_id", "run_id"):
+        raise ValidationError("Groups are by agent_id or run_id.", field="field")
+    if not 1 <= limit <= MAX_GROUPS:
+        raise ValidationError(f"limit must be between 1 and {MAX_GROUPS}.", field="limit")
+    merged: dict[str, dict] = {}
+    for app, tree in plan(scope, filters):
+        groups = index_queries.group_summary(app.collection, render(tree), field, limit=limit)
+        for value, (count, latest) in groups.items():
+            group = merged.setdefault(value, {"id": value, "count": 0, "latest": 0.0, "apps": []})
+            group["count"] += count
+            group["latest"] = max(group["latest"], latest)
+            group["apps"].append(app.app_id)
+    groups = sorted(merged.values(), key=lambda g: (-g["count"], g["id"]))[:limit]
+    for group in groups:
+        group["last_write"] = datetime.fromtimestamp(group["latest"], UTC) if group["latest"] else None
+    return groups
 
 
 def memory_counts(

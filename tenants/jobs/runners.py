@@ -22,6 +22,7 @@ from django.utils import timezone
 
 from memadmin.memory.collections import store_reconnect
 from memadmin.memory.errors import MemoryServiceError, StoreUnavailable
+from memadmin.memory.filters import filter_from_fields, node_from_data
 from memadmin.memory.services import audit_record
 from tenants.jobs.kinds.erase_user import run_erase_user
 from tenants.jobs.kinds.export import run_export
@@ -31,7 +32,7 @@ from tenants.jobs.kinds.offboard import run_offboard
 from tenants.jobs.kinds.retention import run_retention
 from tenants.jobs.receipts import build_receipt, erasure_receipt_write
 from tenants.jobs.run import JobFailed, LeaseLost, Postponed, Run, claim
-from tenants.jobs.services import job_scope
+from tenants.jobs.services import job_scope, person_erased_check
 from tenants.models import App, Job
 
 logger = logging.getLogger("memadmin.jobs")
@@ -46,6 +47,7 @@ RUNNERS = {
     Job.Kind.IMPORT_APP: run_import,
     Job.Kind.MOVE_APP: run_move,
 }
+PEOPLE_DELETED = (Job.Kind.OFFBOARD_APP, Job.Kind.ERASE_USER, Job.Kind.RETENTION)
 AUDIT_ACTIONS = {
     Job.Kind.OFFBOARD_APP: "app.offboard",
     Job.Kind.ERASE_USER: "user.erase",
@@ -112,15 +114,36 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
             action=AUDIT_ACTIONS[job.kind],
             app_id=job.params.get("app_id") or "",
             user_id=job.params.get("user_id"),
-            count=(receipt["totals"]["memories"] or receipt.get("export", {}).get("count", 0)
-                   or receipt.get("import", {}).get("imported", 0)),
+            count=(
+                receipt["totals"]["memories"]
+                or receipt.get("export", {}).get("count", 0)
+                or receipt.get("import", {}).get("imported", 0)
+            ),
             details={
                 "job": str(job.pk),
                 "receipt": receipt["totals"],
                 "verified_at": receipt["verified_at"],
                 "requested_by": job.requested_by,
             },  # fmt: skip
+            subjects=_people(run) if job.kind in PEOPLE_DELETED else None,
         )
+        if job.kind == Job.Kind.ERASE_USER:
+            filters = node_from_data(job.params["filters"]) if job.params.get("filters") else None
+            person_erased_check(
+                scope=job_scope(job), filters=filters or filter_from_fields(user_id=job.params["user_id"])
+            )
+
+
+def _people(run: Run) -> dict | list:
+    """The people whose memories the job deleted: counted before an offboarding, else as the deletion
+    engine met them (its lines' user_ids)."""
+    if "people" in run.cursor:
+        return run.cursor["people"]
+    user_ids: set[str] = set()
+    for key in ("erase", "age", "idle"):
+        for line in run.cursor.get(key, {}).get("apps", {}).values():
+            user_ids.update(line.get("user_ids") or ())
+    return sorted(user_ids)
 
 
 def _postpone(run: Run, exc: Postponed) -> None:

@@ -20,12 +20,13 @@ from memadmin.celery import app as celery_app
 from memadmin.memory import capabilities as cap
 from memadmin.memory.collections import DEFAULT_STORE, app_health, store_names
 from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
-from memadmin.memory.filters import Node, filter_from_fields, node_to_data, pinned_value
+from memadmin.memory.filters import EVERYTHING, Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from memadmin.memory.selectors import memory_count
 from memadmin.memory.services import audit_record, check_holds, memory_delete_matching
+from tenants.entities import end_user_erased
 from tenants.imports import ImportFileError, import_store
 from tenants.jobs.exports import exports_delete_for_erasure
 from tenants.models import App, Job, RetentionPolicy, Tenant
@@ -229,9 +230,23 @@ def erasure_request(*, scope: Scope, filters: Node) -> DeletionResult | Job:
             apps = [app_id for app_id, line in result.per_app.items() if line["memories"]]
             result.exports_deleted = exports_delete_for_erasure(tenant_id=scope.tenant_id, app_ids=apps,
                                                                 before=timezone.now()) if apps else 0  # fmt: skip
+        if not result.remaining:
+            person_erased_check(scope=scope, filters=filters)
         return result
     job, _ = job_erase(scope=scope, filters=filters, reason=result.deferred)
     return job
+
+
+def person_erased_check(*, scope: Scope, filters: Node) -> None:
+    """After a verified deletion: if it was all of one person in every live app of the tenant (staff, or a link
+    issued for all the apps), they leave the people recently seen."""
+    user_id = pinned_value(scope.narrowed(filters), "user_id")
+    if user_id is None or filters not in (filter_from_fields(user_id=user_id), EVERYTHING):
+        return
+    live = set(App.objects.filter(tenant_id=scope.tenant_id).exclude(status=App.Status.OFFBOARDED)
+               .values_list("pk", flat=True))  # fmt: skip
+    if live <= {app.pk for app in scope.apps}:
+        end_user_erased(scope=scope, user_id=user_id)
 
 
 def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:

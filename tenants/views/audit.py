@@ -22,7 +22,7 @@ def _filtered(request: TenantRequest) -> tuple[AuditFilterForm, QuerySet | None]
     events = AuditEvent.objects.for_tenant(request.tenant)
     actions = sorted(set(events.values_list("action", flat=True).distinct()))
     form = AuditFilterForm(request.GET, actions=actions)
-    return form, (form.apply(events) if form.is_valid() else None)
+    return form, (form.apply(events, tenant=request.tenant) if form.is_valid() else None)
 
 
 @tenant_view

@@ -25,6 +25,9 @@ from tenants.views.common import (
     tenant_view,
 )
 
+# Where the audit row says the memories were shown ("listed 6 of your memories on the memory browser").
+PLACE = "memory browser"
+
 
 def _parse_time(value) -> datetime | None:
     """Mem0 writes history times as ISO strings; show them like every other time on the page."""
@@ -53,18 +56,23 @@ def browse(request: TenantRequest) -> HttpResponse:
     if query:
         threshold = search_threshold(form.cleaned_data)
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, filters=form.filters(), top_k=form.size, threshold=threshold
+            scope=scope,
+            query=query,
+            filters=form.filters(),
+            top_k=form.size,
+            threshold=threshold,
+            place=PLACE,
         )
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
             scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size,
-            recount=recount_requested(request), clamp=True,
+            recount=recount_requested(request), clamp=True, place=PLACE,
         )  # fmt: skip
         context["results"] = context["page"].items
     else:  # keyset: "Older" carries the cursor of the last memory shown, so every page costs the same
         context["cursor_page"] = selectors.memory_page_after(
             scope=scope, filters=form.filters(), cursor=form.cleaned_data.get("after") or None, page_size=form.size,
-            recount=recount_requested(request),
+            recount=recount_requested(request), place=PLACE,
         )  # fmt: skip
         context["results"] = context["cursor_page"].items
     return render(request, template, context)

@@ -22,7 +22,7 @@ def overview(request: TenantRequest) -> HttpResponse:
         app.health = healths.get(app.pk)
     if only_counts:
         return render(request, "tenants/overview.html#counts", {"counts": counts, "apps": apps})
-    newest = selectors.memory_list(scope=scope, page=1, page_size=8)
+    newest = selectors.memory_list(scope=scope, page=1, page_size=8, place="overview")
     return render(request, "tenants/overview.html", {
         "counts": counts,
         "newest": newest.items,

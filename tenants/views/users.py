@@ -8,8 +8,9 @@ from datetime import timedelta
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.core.paginator import Paginator
 from django.http import HttpResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 
@@ -21,7 +22,17 @@ from memadmin.memory.receipts import KINDS, receipt_list
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
-from tenants.forms import DeleteUserForm, ExportForm, IssueLinkForm, UserForm, UserSearchForm, search_threshold
+from tenants.forms import (
+    DeleteAgentForm,
+    DeleteRunForm,
+    DeleteUserForm,
+    ExportForm,
+    IssueLinkForm,
+    LinkFilterForm,
+    UserForm,
+    UserSearchForm,
+    search_threshold,
+)
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
 from tenants.models import DataLink, EndUser, Job
@@ -33,6 +44,7 @@ from tenants.views.common import (
     memories_changed,
     recount_requested,
     render_error,
+    safe_next,
     streamed_export,
     tenant_view,
     wants_counts,
@@ -56,7 +68,8 @@ def erase_user(*, scope: Scope, user_id: str) -> DeletionResult | Job:
 def user_index(request: TenantRequest) -> HttpResponse:
     """Find a user: by id, or among the ones with the most memories."""
     counts = selectors.memory_counts(scope=request.scope, top=50, max_age=60)
-    known = EndUser.objects.for_tenant(request.tenant).order_by("-last_seen")[:50]
+    # Erased people are not "recently seen": their row would open an empty page (their links are on Data links).
+    known = EndUser.objects.for_tenant(request.tenant).filter(erased_at__isnull=True).order_by("-last_seen")[:50]
     return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm(),
                                                   "held_users": _held_users(request.tenant)})  # fmt: skip
 
@@ -102,8 +115,8 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     user_id, query = form.cleaned_data["user_id"], form.cleaned_data["q"]
     filters = filter_from_fields(user_id=user_id)
     context = {"form": form, "user_id": user_id, "query": query}
-    if wants_counts(request):
-        context.update(_user_counts(request, user_id, filters))
+    if wants_counts(request):  # after a delete in place: the counts, chips, runs and agents, counted anew
+        context.update(_user_counts(request, user_id, filters), **_groups(scope, filters))
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(
@@ -121,16 +134,27 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     context["erased"] = deletion_result_pop(request, key=_erased_key(request, user_id))
     context["receipts"] = list(receipt_list(scope=scope).filter(user_id=user_id)[:RECEIPTS_SHOWN])
     context["kinds"] = KINDS
-    if not context["counts"].total and not query and not context["erased"]:
-        # Nothing to export or erase: say so, instead of an empty profile offering both.
-        return render(request, "tenants/user_none.html", context)
-    context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
+    context["group_deleted"] = deletion_result_pop(request, key=_group_key(request, user_id))
     if "manage_links" in request.allowed:
+        # Links outlive data: a person who deleted everything still holds a link until it expires or is revoked.
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
         context["links"] = DataLink.objects.for_tenant(request.tenant).filter(user_id=user_id)[:20]
         context["issued_link"] = _pop_issued_link(request, user_id)
         context["now"] = timezone.now()
+    if not context["counts"].total and not query and not context["erased"]:
+        # Nothing to export or erase: say so, instead of an empty profile offering both.
+        return render(request, "tenants/user_none.html", context)
+    context["delete_form"] = DeleteUserForm(initial={"user_id": user_id})
+    context.update(_groups(scope, filters))
     return render(request, template, context)
+
+
+def _groups(scope: Scope, filters) -> dict:
+    """The person's runs and agents: counted by the engine over their memories only (one FT.AGGREGATE per app)."""
+    runs = selectors.memory_groups(scope=scope, field="run_id", filters=filters, limit=GROUPS_SHOWN)
+    agents = selectors.memory_groups(scope=scope, field="agent_id", filters=filters, limit=GROUPS_SHOWN)
+    return {"runs": runs, "agents": agents, "group_lists": [("run", runs), ("agent", agents)],
+            "groups_shown": GROUPS_SHOWN}  # fmt: skip
 
 
 def _user_counts(request: TenantRequest, user_id: str, filters) -> dict:
@@ -175,6 +199,43 @@ def _erased_key(request: TenantRequest, user_id: str) -> str:
     return f"user:{request.tenant.pk}:{user_id}"
 
 
+def _group_key(request: TenantRequest, user_id: str) -> str:
+    return f"group:{request.tenant.pk}:{user_id}"
+
+
+GROUPS_SHOWN = 50  # runs and agents listed on a person's page, largest first
+
+
+@tenant_view
+def user_run_delete(request: TenantRequest) -> HttpResponse:
+    """Every memory of one run (session) of one person, through the erasure path (verified, audited)."""
+    return _group_delete(request, DeleteRunForm(request.POST), "run")
+
+
+@tenant_view
+def user_agent_delete(request: TenantRequest) -> HttpResponse:
+    """What one agent remembers of one person (their other agents keep theirs), through the erasure path."""
+    return _group_delete(request, DeleteAgentForm(request.POST), "agent")
+
+
+def _group_delete(request: TenantRequest, form, kind: str) -> HttpResponse:
+    if not form.is_valid():
+        errors = "; ".join(str(e) for errors in form.errors.values() for e in errors)
+        return render_error(request, 400, f"Nothing was deleted: {errors}", form=form)
+    user_id, value = form.cleaned_data["user_id"], form.cleaned_data[form.field]
+    outcome = erasure_request(scope=request.scope, filters=filter_from_fields(user_id=user_id, **{form.field: value}))
+    if isinstance(outcome, Job):
+        return redirect("job", tenant_slug=request.tenant.slug, job_id=outcome.pk)
+    deletion_result_stash(request, key=_group_key(request, user_id), result=outcome)
+    label = f"run {value}" if kind == "run" else f"agent {value}'s memories of {user_id}"
+    if outcome.remaining:
+        messages.error(request, f"Deleting {label} left {outcome.remaining} memories; try again.")
+    else:
+        messages.success(request, f"Deleted {label}: {outcome.deleted} memor{'y' if outcome.deleted == 1 else 'ies'}"
+                                  ", counted 0 remaining in the store.")  # fmt: skip
+    return redirect(user_url(request.tenant.slug, user_id) + f"#{kind}s")
+
+
 def _pop_issued_link(request: TenantRequest, user_id: str) -> str | None:
     issued = request.session.get(ISSUED_LINK_SESSION_KEY)
     if not isinstance(issued, dict) or user_id not in issued:
@@ -203,6 +264,40 @@ def link_issue(request: TenantRequest) -> HttpResponse:
 
 @tenant_view
 def link_revoke(request: TenantRequest, link_id) -> HttpResponse:
+    """Confirm first (a page, so it works without JavaScript), then revoke; back to where the button was."""
+    back = safe_next(request, reverse("links", args=[request.tenant.slug]))
+    if request.POST.get("confirm") != "yes":
+        link = get_object_or_404(DataLink.objects.for_tenant(request.tenant), pk=link_id)
+        return render(request, "tenants/link_confirm_revoke.html", {"link": link, "next": back,
+                                                                     "now": timezone.now()})  # fmt: skip
     link = data_link_revoke(scope=request.scope, link_id=link_id)
     messages.success(request, f"The link for {link.user_id} no longer works.")
-    return redirect(user_url(request.tenant.slug, link.user_id))
+    return redirect(back)
+
+
+LINKS_PER_PAGE = 50
+
+
+@tenant_view
+def link_index(request: TenantRequest) -> HttpResponse:
+    """Every "your data" link of the tenant, newest first: whose, who issued it, active, expired or revoked,
+    last used. A link outlives the person's memories, so this is where it is found when they are gone."""
+    form = LinkFilterForm(request.GET)
+    if not form.is_valid():
+        return render_error(request, 400, "; ".join(e for errors in form.errors.values() for e in errors), form=form)
+    now = timezone.now()
+    links = DataLink.objects.for_tenant(request.tenant)
+    state = form.cleaned_data.get("state")
+    if state == "active":
+        links = links.filter(revoked_at__isnull=True, expires_at__gt=now)
+    elif state == "expired":
+        links = links.filter(revoked_at__isnull=True, expires_at__lte=now)
+    elif state == "revoked":
+        links = links.filter(revoked_at__isnull=False)
+    if form.cleaned_data.get("user_id"):
+        links = links.filter(user_id=form.cleaned_data["user_id"])
+    page = Paginator(links.order_by("-created_at"), LINKS_PER_PAGE).get_page(form.cleaned_data.get("page") or 1)
+    for link in page.object_list:
+        link.current_state = link.state(now)
+    return render(request, "tenants/links.html", {"form": form, "page": page, "now": now, "state": state,
+                                                  "here": request.get_full_path()})  # fmt: skip

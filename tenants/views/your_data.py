@@ -4,8 +4,6 @@ from collections.abc import Callable
 from functools import wraps
 
 from django.contrib import messages
-from django.db.models import Count, Max
-from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -13,7 +11,6 @@ from django.views.decorators.http import require_GET, require_POST
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.models import AuditEvent
 from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
@@ -23,6 +20,7 @@ from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
 from tenants.models import App, DataLink, Job
 from tenants.scoping import scope_for_end_user
+from tenants.transparency import person_accesses
 from tenants.views.common import (
     deletion_result_pop,
     deletion_result_stash,
@@ -35,23 +33,7 @@ from tenants.views.common import (
 )
 from tenants.views.receipts import receipt_download
 
-# Staff and API reads of this person's data; shown to them (access transparency).
-TRANSPARENCY_KINDS = ("staff", "api")
 RECEIPTS_SHOWN, RECEIPTS_READ = 20, 100  # the newest receipts about this person, among the apps of the link
-ACCESS_GROUPS = 50  # groups shown; the page says how many accesses the older groups hold
-ROLE_WORDS = {"admin": "An admin", "support": "Support staff", "viewer": "A viewer"}
-PLAIN_ACTIONS = {
-    "memory.list": "viewed your memories",
-    "memory.search": "searched your memories",
-    "memory.get": "opened one of your memories",
-    "memory.export": "exported your memories",
-    "memory.add": "stored a memory",
-    "memory.update": "changed a memory",
-    "memory.delete": "deleted a memory",
-    "memory.delete_matching": "deleted your memories",
-    "link.issue": "sent you a link to this page",
-    "link.revoke": "withdrew a link to this page",
-}
 
 
 class EndUserRequest(HttpRequest):
@@ -105,7 +87,7 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
-        context.update(_accesses(link))
+        context.update(person_accesses(tenant=link.tenant, user_id=link.user_id))
         context["delete_all_form"] = EndUserDeleteAllForm()
         context["erasure"] = erasure_latest(scope=scope, user_id=link.user_id)
         context["deleted"] = deletion_result_pop(request, key=f"link:{link.pk}")
@@ -119,29 +101,6 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
 @end_user_view
 def your_data_receipt(request: EndUserRequest, token, receipt_id) -> HttpResponse:
     return receipt_download(receipt_get(scope=request.scope, receipt_id=receipt_id))
-
-
-def _accesses(link: DataLink) -> dict:
-    """Who read this person's data, grouped per day, person and action ("Support staff (acme-support) viewed
-    your memories 12 times on 21 Nov"). Grouped for reading only: every audited access is still a row."""
-    events = AuditEvent.objects.for_tenant(link.tenant).filter(user_id=link.user_id, actor_kind__in=TRANSPARENCY_KINDS)
-    groups = list(
-        events.annotate(day=TruncDate("created_at"))
-        .values("day", "actor", "actor_kind", "role", "action")
-        .annotate(times=Count("id"), last=Max("created_at"))
-        .order_by("-day", "-last")[:ACCESS_GROUPS]
-    )
-    for group in groups:
-        group["who"] = _who(group)
-        group["what"] = PLAIN_ACTIONS.get(group["action"], group["action"])
-    total = events.count()
-    return {"accesses": groups, "access_total": total, "access_shown": sum(g["times"] for g in groups)}
-
-
-def _who(group: dict) -> str:
-    if group["actor_kind"] == "api":
-        return f"An automated system ({group['actor']})"
-    return f"{ROLE_WORDS.get(group['role'], 'Staff')} ({group['actor']})"
 
 
 @require_GET

@@ -179,7 +179,21 @@ def attempt(delivery: WebhookDelivery) -> tuple[int, int]:
     if not 200 <= status < 300:
         why = "redirects are not followed" if 300 <= status < 400 else "not 2xx"
         raise AttemptFailed(f"HTTP {status} ({why})", status=status, latency_ms=latency)
+    _audit_text_sent(delivery, payload)
     return status, latency
+
+
+def _audit_text_sent(delivery: WebhookDelivery, payload: dict) -> None:
+    """A delivery that carried a memory's text out of memadmin is an access to that person's data: audited
+    once it was accepted, so the person's "who looked" list names the webhook."""
+    details = payload.get("event_details") or {}
+    if (details.get("data") or {}).get("memory") is None:
+        return
+    user_id = (payload.get("data") or {}).get("user_id")
+    webhook = delivery.webhook
+    audit_record(scope=scope_for_webhook(webhook), action="webhook.text_sent", app_id=payload.get("app_id") or "",
+                 user_id=user_id if isinstance(user_id, str) else None, memory_ids=[details.get("id")],
+                 details={"webhook": webhook.pk, "name": webhook.name, "delivery": str(delivery.event_id)})  # fmt: skip
 
 
 def _claim(delivery_id) -> WebhookDelivery | None:

@@ -40,7 +40,8 @@ PER_KIND = 2
 NOT_PAGES = re.compile(r"/(export|download)/|export\.|receipt\.json|\.csv|/logout/|^/admin/|/api/")
 # Forms whose action destroys or revokes something: the demo keeps them; the throwaway tenant gets them.
 DESTRUCTIVE = {
-    "memory_delete", "user_delete", "user_erase", "link_revoke", "api_key_revoke", "member_role", "member_remove",
+    "memory_delete", "user_delete", "user_erase", "user_run_delete", "user_agent_delete", "link_revoke",
+    "api_key_revoke", "member_role", "member_remove",
     "invitation_cancel", "job_cancel", "app_offboard_start", "your_data_delete_memory", "your_data_delete_all",
     "logout",
 }  # fmt: skip

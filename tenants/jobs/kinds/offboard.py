@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from memadmin.memory import selectors
 from memadmin.memory.collections import app_drop, app_summary
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.services import check_holds
@@ -24,6 +25,11 @@ def run_offboard(run: Run) -> dict:
     # A hold placed during the grace period (or between two attempts) stops the deletion here.
     check_holds(scope=scope, filters=filter_from_fields(app_id=app.app_id))
     if not job.total:
+        # Whose memories this drop takes, counted before it (one FT.AGGREGATE, O(people of the app)): the
+        # audit row of the offboarding names them, so each person's "who looked" list says so.
+        run.cursor["people"] = dict(
+            selectors.memory_group_counts(scope=scope, field="user_id", filters=filter_from_fields(app_id=app.app_id))
+        )
         run.save(run.cursor, total=app_summary(scope=scope, app_id=app.app_id)["memories"])
     cursor = app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save,
                       batch_size=run.batch_size)  # fmt: skip

@@ -47,6 +47,15 @@ def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, raw_valke
     assert App.objects.get(pk=world.concierge.pk).status == "offboarded"
     event = AuditEvent.objects.get(action="app.offboard")
     assert event.details["job"] == str(job.pk) and event.count == 2500
+    # Each of the app's 50 people finds the offboarding on their own "who looked at your data" list, with how
+    # many of their memories it deleted (counted before the drop).
+    from memadmin.memory.models import AuditSubject
+    from tenants.transparency import person_accesses
+
+    assert AuditSubject.objects.filter(event=event).count() == 50 and len(event.details["user_ids"]) == 50
+    assert AuditSubject.objects.get(event=event, user_id="user-7").count == 50
+    [line] = person_accesses(tenant=world.acme, user_id="user-7")["accesses"]
+    assert line["what"] == "deleted your memories when an app was closed down (offboarded)"
 
 
 def test_offboarded_app_is_a_tombstone(world, load):

@@ -136,6 +136,14 @@ def test_retention_max_age_and_idle_runs(world, load, raw_valkey):
     assert job.receipt["per_app"]["concierge_app"]["memories"] == 360
     assert job.receipt["retention"]["idle_runs"] == 18
     assert keys_of(raw_valkey, world.concierge) == 40
+    # The people whose memories the sweep deleted find it on their list; the receipt never names them.
+    from memadmin.memory.models import AuditEvent
+    from tenants.transparency import person_accesses
+
+    event = AuditEvent.objects.get(action="retention.apply")
+    assert len(event.details["user_ids"]) == 50 and "user-" not in str(job.receipt)
+    whats = [g["what"] for g in person_accesses(tenant=world.acme, user_id="user-3")["accesses"]]
+    assert "deleted old memories of yours under the retention policy" in whats
     policy.refresh_from_db()
     assert policy.last_swept_at is not None
     assert jobs_sweep()["retention_jobs"] == 0  # not due again for MEMADMIN_RETENTION_INTERVAL_HOURS

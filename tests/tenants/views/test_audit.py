@@ -5,6 +5,7 @@ import io
 import json
 import re
 
+from django.test import Client
 from django.utils import timezone
 
 from memadmin.memory.models import AuditEvent
@@ -46,7 +47,7 @@ def test_the_csv_link_carries_the_filters_on_screen_even_after_an_htmx_filter(cl
 
 def test_csv_details_are_json(client, world, memories):
     login(client, world.acme_admin)
-    client.post("/t/acme/keys/new/", {"name": "crm \"quoted\" é"})
+    client.post("/t/acme/keys/new/", {"name": 'crm "quoted" é'})
     rows = csv_rows(client.get("/t/acme/audit/export.csv", {"action": "apikey.create"}))
     details = json.loads(rows[0]["details"])  # a Python repr (single quotes) would not parse
     assert details["name"] == 'crm "quoted" é' and details["apps"] == []
@@ -105,3 +106,12 @@ def test_activity_needs_the_audit_capability(client, world, memories):
 def _badge(action: str) -> str:
     """The action's cell: its words, its code in the title."""
     return f'<td class="action" title="{action}">'
+
+
+def test_the_user_filter_finds_the_pages_that_showed_that_person_among_others(client, world, memories):
+    login(Client(), world.acme_viewer).get("/t/acme/memories/")  # alice and bob on one page: one row
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/audit/", {"user_id": "bob", "action": "memory.list"}).content.decode()
+    assert "Viewed memories" in html and "acme-viewer" in html
+    nobody = client.get("/t/acme/audit/", {"user_id": "carol", "action": "memory.list"}).content.decode()
+    assert "acme-viewer" not in nobody

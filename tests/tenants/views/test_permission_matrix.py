@@ -40,7 +40,10 @@ CASES = {
     "user_export": dict(query={"user_id": "alice", "format": "csv"}, ok=200),
     "user_delete": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),  # post-redirect-get
     "link_issue": dict(data={"user_id": "alice", "days": "7"}, ok=302),
-    "link_revoke": dict(kwargs=lambda t: {"link_id": t.link.pk}, ok=302),
+    "user_run_delete": dict(data={"user_id": "alice", "run_id": "run-1", "confirm": "run-1"}, ok=302),
+    "user_agent_delete": dict(data={"user_id": "alice", "agent_id": "concierge", "confirm": "concierge"}, ok=302),
+    "link_revoke": dict(kwargs=lambda t: {"link_id": t.link.pk}, data={"confirm": "yes"}, ok=302),
+    "links": dict(ok=200),
     "erasures": dict(ok=200),
     "erasures?bad": dict(url="erasures", query={"date_from": "2026-13-45"}, ok=400),
     "erasure_receipt": dict(kwargs=lambda t: {"receipt_id": t.receipt.pk}, ok=200),

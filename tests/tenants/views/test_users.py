@@ -5,6 +5,7 @@ import io
 import json
 import re
 
+from django.test import Client
 from django.utils import timezone
 
 from memadmin.memory import selectors
@@ -101,7 +102,10 @@ def test_admin_issues_a_link_shown_once_and_can_revoke_it(client, world, memorie
     from tenants.models import DataLink
 
     row = DataLink.objects.get(user_id="alice")
-    client.post(f"/t/acme/links/{row.pk}/revoke/")
+    asked = client.post(f"/t/acme/links/{row.pk}/revoke/")  # first the confirmation, nothing revoked
+    assert asked.status_code == 200 and "Revoke the link" in asked.content.decode()
+    assert not events("link.revoke", user_id="alice").exists()
+    client.post(f"/t/acme/links/{row.pk}/revoke/", {"confirm": "yes"})
     assert events("link.revoke", user_id="alice").exists()
     assert "revoked" in client.get(link).content.decode()
 
@@ -134,6 +138,9 @@ def test_a_delete_in_place_refreshes_the_counts_and_chips(support, world, memori
     assert "1 memory across 1 app" in html and "sports_portal" not in html  # the chip went with it
     # the chips, out of band
     assert 'id="chips" role="group" aria-label="Where this user\'s memories are" hx-swap-oob="true"' in html
+    # the runs and agents, out of band too: the coach agent held only the deleted memory
+    assert '<div class="groups" id="groups" hx-swap-oob="true">' in html
+    assert 'data-agent="concierge"' in html and 'data-agent="coach"' not in html
     assert events("memory.list", user_id="alice").count() == reads
 
 
@@ -159,6 +166,8 @@ def test_erasing_without_js_redirects_and_shows_the_counts_once(support, world, 
 def test_erasing_with_htmx_refreshes_the_pages_counts(support, world, memories):
     done = support.post("/t/acme/user/delete/", {"user_id": "alice", "confirm_user_id": "alice"}, **HTMX)
     assert done.status_code == 200 and done["HX-Trigger-After-Settle"] == "memories-changed"
+
+
 def test_user_ids_are_suggested_from_a_bounded_scoped_prefix_query(support, world, add):
     from tenants.models import EndUser
 
@@ -180,3 +189,62 @@ def test_an_id_with_no_memories_says_so_instead_of_offering_export_and_delete(su
     assert response.status_code == 200 and "No memories stored for this id" in html
     assert "Export JSON" not in html and "Delete all memories" not in html and "Issue link" not in html
     assert 'list="user-suggestions"' in html  # try another id, with suggestions
+
+
+def test_a_person_without_memories_keeps_their_link_table(client, world, memories):
+    """An end user deleted everything through their link: the link still works until it expires, so the
+    admin's page for them still lists it, with its Revoke button."""
+    from tenants.links import data_link_issue
+
+    link, page = data_link_issue(scope=scope_for_membership(world.acme_admin), user_id="alice")
+    client.get(page)  # the person opens it: "last used"
+    assert client.post(page + "delete-all/", {"confirm": "on"}).status_code == 302
+    admin = login(client, world.acme_admin)
+    html = admin.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
+    assert "No memories stored for this id" in html
+    assert 'data-testid="link-table"' in html and f"/t/acme/links/{link.pk}/revoke/" in html
+    # The erased person left "Recently seen"; bob, still stored, is there.
+    users = admin.get("/t/acme/users/").content.decode()
+    recent = users[users.index("Recently seen") :]
+    assert ">alice<" not in recent and ">bob<" in recent
+
+
+def test_the_data_links_page_lists_every_link_with_its_state(client, world, memories):
+    from datetime import timedelta
+
+    from tenants.links import data_link_issue, data_link_revoke
+    from tenants.models import DataLink
+
+    scope = scope_for_membership(world.acme_admin)
+    active, page = data_link_issue(scope=scope, user_id="alice")
+    revoked, _ = data_link_issue(scope=scope, user_id="bob")
+    data_link_revoke(scope=scope, link_id=revoked.pk)
+    expired, _ = data_link_issue(scope=scope, user_id="carol")
+    DataLink.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(days=1))
+    data_link_issue(scope=scope_for_membership(world.globex_admin), user_id="globex-person")
+    client.get(page)
+    admin = login(client, world.acme_admin)
+    html = admin.get("/t/acme/links/").content.decode()
+    assert "3 links" in html and "globex-person" not in html
+    assert html.count('<span class="badge badge-ok">active</span>') == 1 and html.count(">revoked<") == 1
+    assert html.count(">expired<") == 1 and "acme-admin" in html
+    assert html.count('<span class="muted">never</span>') == 2  # only alice opened hers
+    assert f"/t/acme/links/{active.pk}/revoke/" in html and f"/t/acme/links/{revoked.pk}/revoke/" not in html
+    only = admin.get("/t/acme/links/", {"state": "revoked"}).content.decode()
+    assert "1 link" in only and ">bob<" in only and ">alice<" not in only
+    assert admin.get("/t/acme/links/", {"state": "lost"}).status_code == 400
+    assert admin.get("/t/acme/links/", {"user_id": "a\x00b"}).status_code == 400
+    # Revoke from this page: a confirmation, then back here with the link revoked.
+    confirm = admin.post(f"/t/acme/links/{active.pk}/revoke/", {"next": "/t/acme/links/?state=active"})
+    assert confirm.status_code == 200 and DataLink.objects.get(pk=active.pk).revoked_at is None
+    done = admin.post(f"/t/acme/links/{active.pk}/revoke/", {"confirm": "yes", "next": "/t/acme/links/?state=active"})
+    assert done.status_code == 302 and done["Location"] == "/t/acme/links/?state=active"
+    assert DataLink.objects.get(pk=active.pk).revoked_at is not None
+    assert events("link.revoke", user_id="alice").count() == 1
+
+
+def test_the_data_links_page_is_for_link_managers_only(client, world, memories):
+    assert login(Client(), world.acme_support).get("/t/acme/links/").status_code == 403
+    assert login(Client(), world.acme_viewer).get("/t/acme/links/").status_code == 403
+    assert login(Client(), world.outsider).get("/t/acme/links/").status_code == 404
+    assert login(Client(), world.acme_admin).post("/t/acme/links/").status_code == 405

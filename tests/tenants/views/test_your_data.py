@@ -4,13 +4,14 @@ JSON export, deleting one memory, deleting them all. The link's hostile cases ar
 import json
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.links import data_link_issue
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import HTMX, events
+from tests.tenants.views.conftest import HTMX, events, login
 
 
 @pytest.fixture
@@ -143,3 +144,35 @@ def test_who_looked_is_grouped_per_day_person_and_action_and_nothing_is_dropped(
     assert html.count("viewed your memories <strong>12 times") == 1  # one line, not twelve
     # Every access is still its own audit row.
     assert AuditEvent.objects.filter(tenant=world.acme, user_id="alice").count() == before + 14
+
+
+def test_a_tenant_wide_list_on_the_memory_browser_is_on_the_persons_list(client, world, memories, alice_page):
+    """A viewer who lists everyone's memories lists alice's too: one audit row for the page, naming each person
+    shown with how many of their memories, and alice reads it on her page (bob's own line is his)."""
+    from memadmin.memory.models import AuditSubject
+
+    viewer = login(Client(), world.acme_viewer)
+    before = events("memory.list").count()
+    assert viewer.get("/t/acme/memories/").status_code == 200
+    assert events("memory.list").count() == before + 1  # one row per page, not one per memory
+    row = events("memory.list").order_by("-id").first()
+    assert row.user_id == "" and row.details["user_ids"] == ["alice", "bob"]
+    assert row.details["place"] == "memory browser"
+    assert dict(AuditSubject.objects.filter(event=row).values_list("user_id", "count")) == {"alice": 2, "bob": 1}
+    html = client.get(alice_page).content.decode()
+    assert "A viewer (acme-viewer) listed 2 of your memories on the memory browser at" in html
+    # The overview's newest memories and a search across people are accesses too.
+    viewer.get("/t/acme/")
+    viewer.get("/t/acme/memories/", {"q": "tennis"})
+    html = client.get(alice_page).content.decode()
+    assert "A viewer (acme-viewer) listed 2 of your memories on the overview at" in html
+    assert "A viewer (acme-viewer) found 1 of your memories in a search on the memory browser at" in html
+
+
+def test_a_whole_app_export_is_on_the_list_of_each_person_in_it(client, world, memories, alice_page):
+    admin = login(Client(), world.acme_admin)
+    response = admin.get("/t/acme/apps/concierge_app/export/", {"format": "json"})
+    b"".join(response.streaming_content)
+    html = client.get(alice_page).content.decode()
+    assert "An admin (acme-admin) exported 1 of your memories at" in html
+    assert "bob" not in html  # the export named bob too; his line is on his own page

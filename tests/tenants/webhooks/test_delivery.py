@@ -264,6 +264,15 @@ def test_memory_text_only_for_a_webhook_that_opted_in_and_never_stored(world, ho
                 continue
             texts[webhook.pk] = payload["event_details"].get("data")
     assert texts == {plain.pk: None, with_text.pk: {"memory": "SECRET-TEXT alice is vegetarian"}}
+    # The delivery that carried the text is an access to alice's data, on her "who looked" list; the plain
+    # one carried none.
+    from memadmin.memory.models import AuditEvent
+    from tenants.transparency import person_accesses
+
+    [sent] = AuditEvent.objects.filter(action="webhook.text_sent")
+    assert (sent.user_id, sent.memory_ids, sent.actor) == ("alice", [record.id], "webhook:with text")
+    lines = [f"{g['who']} {g['what']}" for g in person_accesses(tenant=sent.tenant, user_id="alice")["accesses"]]
+    assert "A webhook (with text) sent the text of 1 of your memories to its receiver" in lines
     # Erased before its delivery: sent as null, never from a copy.
     memory.memory_update(scope=world.scope(), memory_id=record.id, text="changed")
     memory.memory_delete(scope=world.scope(), memory_id=record.id)
