@@ -7,9 +7,9 @@ from playwright.sync_api import expect
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue
 from tenants.models import DataLink
+from tenants.scoping import scope_for_membership
 from tests.browser.conftest import sign_in
 
 pytestmark = pytest.mark.browser

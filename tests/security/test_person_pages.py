@@ -6,7 +6,7 @@ from django.test import Client
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from memadmin.memory.scope import scope_for_membership
+from tenants.scoping import scope_for_membership
 from tenants.transparency import person_accesses
 from tests.security.conftest import marker
 
