@@ -173,6 +173,8 @@ def test_stray_uploads_and_exports_go_after_the_window_and_a_running_imports_fil
     old = time.time() - 60
     for directory in (imports_dir(), exports_dir()):
         directory.mkdir(parents=True, exist_ok=True)
+        for leftover in directory.iterdir():  # other tests' files in the session's data dir: this test counts its own
+            leftover.unlink()
     stray, young, active = (imports_dir() / f"{uuid.uuid4().hex}.upload" for _ in range(3))
     stray_export = exports_dir() / f"{uuid.uuid4().hex}.ndjson.partial"
     for path in (stray, young, active, stray_export):

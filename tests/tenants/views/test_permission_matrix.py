@@ -65,7 +65,7 @@ CASES = {
     "jobs": dict(ok=200),
     "job": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
     "job_receipt": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
-    "job_download": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
+    "job_download": dict(kwargs=lambda t: {"job_id": t.export_job.pk}, ok=200),
     "job_cancel": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=302),
     "app_offboard": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
     "app_offboard_start": dict(kwargs=lambda t: {"app_id": t.app},
@@ -149,6 +149,9 @@ def _tenant_data(world, memories, tenant):
     t.job = Job.objects.create(kind=Job.Kind.ERASE_USER, tenant=tenant, params={"user_id": "alice"},
                                requested_by="someone", receipt={"per_app": {}}, result_file=str(result),
                                result_expires_at=timezone.now() + timezone.timedelta(hours=1))  # fmt: skip
+    t.export_job = Job.objects.create(kind=Job.Kind.EXPORT_APP, tenant=tenant, params={"format": "json"},
+                                      requested_by="someone", receipt={"per_app": {}}, result_file=str(result),
+                                      result_expires_at=timezone.now() + timezone.timedelta(hours=1))  # fmt: skip
     t.receipt = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
                                actor_kind="staff", role="support", per_app={"concierge_app": {"memories": 1}},
                                verification={"remaining": 0}, user_id="alice")  # fmt: skip
@@ -213,6 +216,7 @@ def test_anonymous_is_sent_to_sign_in(client, db, name):
     case = CASES[name]
     dummy = SimpleNamespace(app="x", memory=SimpleNamespace(id="x"), link=SimpleNamespace(pk=uuid.uuid4()),
                             target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
+                            export_job=SimpleNamespace(pk=uuid.uuid4()),
                             api_key=SimpleNamespace(prefix="x"), invitation=SimpleNamespace(pk=1),
                             webhook=SimpleNamespace(pk=1), receipt=SimpleNamespace(pk=uuid.uuid4()))  # fmt: skip
     url = reverse(name, kwargs={"tenant_slug": "acme", **(case["kwargs"](dummy) if "kwargs" in case else {})})
