@@ -420,9 +420,10 @@ def warm_up() -> None:
     """Load the embedder while a web process starts, so that no request pays for it.
 
     Importing torch and sentence-transformers, reading the model and the first encode take ~5 s on a
-    small machine (10 s seen): the first search of a cold process waited for all of it. A worker that
-    embeds through the embedder process still loads its own copy (Mem0's constructor would, and it is
-    the fallback while that process is away) and waits until the process answers. A hosted embedder is
+    small machine (10 s seen; ~1 s on ONNX Runtime, more at the first start, which exports the model):
+    the first search of a cold process waited for all of it. A worker that embeds through the embedder
+    process still loads its own copy (the fallback while that process is away) and waits until the
+    process answers. A hosted embedder is
     only built (a client), never called: a start-up must not spend API credit or fail because a provider
     is down. Any failure is logged and left to the first request to report."""
     try:
