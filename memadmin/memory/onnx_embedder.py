@@ -124,6 +124,9 @@ def onnx_file(layout: ModelLayout, cache_dir: str | os.PathLike) -> Path:
         try:
             if target.is_file():
                 return target
+            for stale in cache.glob(f".{prefix}-*.tmp"):  # left by a process killed mid-export (we hold the lock)
+                with contextlib.suppress(OSError):
+                    stale.unlink()
             temp = cache / f".{target.name}.{os.getpid()}.tmp"
             try:
                 _export(layout.dir, temp)
@@ -185,6 +188,8 @@ class OnnxEmbedder:
         self.config = OnnxConfig(str(layout.dir), layout.dims)
 
     def embed(self, text, memory_action=None):
+        if not isinstance(text, str):  # a list, as sentence-transformers' encode takes one: a vector each
+            return self.embed_batch(text, memory_action)
         return self.embed_batch([text], memory_action)[0]
 
     def embed_batch(self, texts, memory_action="add"):

@@ -373,6 +373,23 @@ def _onnx_embedder(model: str):
     return None
 
 
+def prepare_embedder() -> Path | None:
+    """The local model's ONNX file, exported now if it is not there yet: serve calls it before it starts
+    gunicorn, so that the export (~25 s on a busy small machine, once) never runs inside a web worker's
+    boot, nor in several of them waiting on one another's lock. None where the runtime is torch or the
+    model cannot run on ONNX; an export that fails raises (the processes then run the model on torch)."""
+    from memadmin.memory.onnx_embedder import ModelLayout, Unsupported, onnx_file
+
+    model = _embedder_config()["config"].get("model")
+    if not (_local_model() and settings.MEMADMIN_EMBEDDER_RUNTIME == "onnx" and model):
+        return None
+    try:
+        layout = ModelLayout(model)
+    except Unsupported:
+        return None
+    return onnx_file(layout, models_dir())
+
+
 def local_embedder():
     """The embedder in this process: the local model on ONNX Runtime (MEMADMIN_EMBEDDER_RUNTIME=onnx) or on
     torch through Mem0's huggingface embedder, coalesced; a hosted one as Mem0 builds it."""

