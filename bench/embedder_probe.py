@@ -84,11 +84,14 @@ def measure_embedder(data_dir, *, reps: int, budget_s: float) -> dict:
     for runtime in ("torch", "onnx"):
         cmd = [sys.executable, "-m", "bench.embedder_probe", "--data-dir", str(data_dir), "--runtime", runtime,
                "--reps", str(reps), "--budget", str(budget_s)]  # fmt: skip
+        load_before = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=900)
         if proc.returncode != 0:
             out[runtime] = {"error": proc.stderr[-2000:]}
             continue
         out[runtime] = json.loads(proc.stdout.strip().splitlines()[-1])
+        # The two runtimes run one after the other on a machine that may be shared: how busy it was for each.
+        out[runtime]["loadavg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     torch, onnx = out.get("torch", {}), out.get("onnx", {})
     if "error" in torch or "error" in onnx:
         return out
