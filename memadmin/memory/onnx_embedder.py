@@ -1,9 +1,10 @@
 """The local sentence-transformers model run by ONNX Runtime instead of torch (MEMADMIN_EMBEDDER_RUNTIME=onnx).
 
-Measured on a 2-core machine with the bundled all-MiniLM-L6-v2 on one thread: 3.2x faster for one text than
-torch (6.5 ms vs 20.6 ms p50), 1.4-1.5x per text in batches of 8; a process without torch holds ~190 MB
-RSS rather than ~540 MB and is ready in ~1 s rather than ~9 s. The vectors are sentence-transformers' own
-(within 1e-5, tests/memadmin/memory/test_onnx_embedder.py), so the collections' indexes stay valid.
+Measured on a 2-core machine with the bundled all-MiniLM-L6-v2 on one thread: 1.7-3.5x faster for one text
+than torch, up to 1.8x per text in batches of 8 (busier machines gain less); a process without torch holds
+about half the RSS and is ready in ~4 s rather than 13-31 s (bench/README.md "Embedder runtimes"). The
+vectors are sentence-transformers' own (within 1e-5, tests/memadmin/memory/test_onnx_embedder.py), so the
+collections' indexes stay valid.
 
 The ONNX file is made from the installed weights, never downloaded: at the first start after the weights,
 torch or onnx change, a child process (memadmin/memory/onnx_export.py) exports it into
