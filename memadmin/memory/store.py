@@ -277,8 +277,6 @@ def mem0_config(collection: str) -> dict:
 
 
 def _limit_torch_threads() -> None:
-    if settings.MEMADMIN_EMBEDDER_PROVIDER != "huggingface":
-        return
     import torch
 
     torch.set_num_threads(settings.MEMADMIN_EMBEDDER_THREADS)
@@ -288,14 +286,56 @@ def _local_model() -> bool:
     return settings.MEMADMIN_EMBEDDER_PROVIDER == "huggingface" and not settings.MEMADMIN_EMBEDDER_BASE_URL
 
 
+def models_dir() -> Path:
+    return Path(settings.DATA_DIR) / "models"
+
+
+def _onnx_embedder(model: str):
+    """The local model on ONNX Runtime, or None (logged) where it cannot be: torch runs it then."""
+    from memadmin.memory.onnx_embedder import OnnxEmbedder, Unsupported
+
+    try:
+        return OnnxEmbedder(model, models_dir(), threads=settings.MEMADMIN_EMBEDDER_THREADS)
+    except Unsupported as exc:
+        logger.info("The embedder model %s runs on torch: %s.", model, exc)
+    except Exception:
+        logger.warning("The ONNX runtime could not load the embedder model %s; torch runs it.", model,
+                       exc_info=True)  # fmt: skip
+    return None
+
+
+def prepare_embedder() -> Path | None:
+    """The local model's ONNX file, exported now if it is not there yet: serve calls it before it starts
+    gunicorn, so that the export (~25 s on a busy small machine, once) never runs inside a web worker's
+    boot, nor in several of them waiting on one another's lock. None where the runtime is torch or the
+    model cannot run on ONNX; an export that fails raises (the processes then run the model on torch)."""
+    from memadmin.memory.onnx_embedder import ModelLayout, Unsupported, onnx_file
+
+    model = _embedder_config()["config"].get("model")
+    if not (_local_model() and settings.MEMADMIN_EMBEDDER_RUNTIME == "onnx" and model):
+        return None
+    try:
+        layout = ModelLayout(model)
+    except Unsupported:
+        return None
+    return onnx_file(layout, models_dir())
+
+
 def local_embedder():
-    """The embedder in this process: Mem0's, built from MEMADMIN_EMBEDDER_*; the local model coalesced."""
+    """The embedder in this process: the local model on ONNX Runtime (MEMADMIN_EMBEDDER_RUNTIME=onnx) or on
+    torch through Mem0's huggingface embedder, coalesced; a hosted one as Mem0 builds it."""
     from mem0.utils.factory import EmbedderFactory
 
-    _limit_torch_threads()
     config = _embedder_config()
-    model = EmbedderFactory.create(config["provider"], config["config"], None)
-    return CoalescingEmbedder(model, settings.MEMADMIN_EMBEDDER_BATCH) if _local_model() else model
+    if not _local_model():
+        return EmbedderFactory.create(config["provider"], config["config"], None)
+    model = None
+    if settings.MEMADMIN_EMBEDDER_RUNTIME == "onnx" and config["config"].get("model"):
+        model = _onnx_embedder(config["config"]["model"])
+    if model is None:
+        _limit_torch_threads()
+        model = EmbedderFactory.create(config["provider"], config["config"], None)
+    return CoalescingEmbedder(model, settings.MEMADMIN_EMBEDDER_BATCH)
 
 
 def embedder_service() -> tuple[str, bytes] | None:
@@ -328,9 +368,10 @@ def warm_up() -> None:
     """Load the embedder while a web process starts, so that no request pays for it.
 
     Importing torch and sentence-transformers, reading the model and the first encode take ~5 s on a
-    small machine (10 s seen): the first search of a cold process waited for all of it. A worker that
-    embeds through the embedder process still loads its own copy (Mem0's constructor would, and it is
-    the fallback while that process is away) and waits until the process answers. A hosted embedder is
+    small machine (10 s seen; ~1 s on ONNX Runtime, more at the first start, which exports the model):
+    the first search of a cold process waited for all of it. A worker that embeds through the embedder
+    process still loads its own copy (the fallback while that process is away) and waits until the
+    process answers. A hosted embedder is
     only built (a client), never called: a start-up must not spend API credit or fail because a provider
     is down. Any failure is logged and left to the first request to report."""
     try:
@@ -364,10 +405,21 @@ def memory_for(collection: str):
 
         with store_errors():
             if _template is None:
-                _limit_torch_threads()
-                memory = Memory.from_config(mem0_config(collection))
-                # Mem0 built an embedder of its own (a second load of a cached model, ~40 ms); the
-                # one warm_up() loaded is the one every collection uses.
+                config = mem0_config(collection)
+                # Mem0's constructor builds an embedder from the config, and its huggingface one imports
+                # torch and loads the model a second time. It gets a client that is never called (as for
+                # the LLM when none is configured), is handed the process's one embedder, and keeps the
+                # real config for anything that reads it.
+                real = config["embedder"]
+                config["embedder"] = {
+                    "provider": "openai",
+                    "config": {
+                        "api_key": "unused-replaced-by-memadmin",
+                        "embedding_dims": settings.MEMADMIN_EMBEDDER_DIMS,
+                    },
+                }
+                memory = Memory.from_config(config)
+                memory.config.embedder = type(memory.config.embedder)(**real)
                 memory.embedding_model = embedder()
                 _template = memory
             else:

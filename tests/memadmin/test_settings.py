@@ -17,7 +17,8 @@ SETTINGS = Path(__file__).resolve().parents[2] / "memadmin" / "settings.py"
 def clean_env(monkeypatch, tmp_path):
     for name in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "VALKEY_URL", "MEMADMIN_VALKEY_PORT",
                  "MEMADMIN_VALKEY_TIMEOUT", "MEMADMIN_LLM_PROVIDER", "MEMADMIN_INDEX_ALGORITHM",
-                 "MEMADMIN_EMBEDDER_DIMS", "MEMADMIN_ERASURE_PURGE_SECONDS", "X_TEST"):  # fmt: skip
+                 "MEMADMIN_EMBEDDER_DIMS", "MEMADMIN_ERASURE_PURGE_SECONDS",
+                 "MEMADMIN_EMBEDDER_RUNTIME", "X_TEST"):  # fmt: skip
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEMADMIN_DATA_DIR", str(tmp_path / "data"))
 
@@ -194,3 +195,12 @@ def test_env_networks(monkeypatch):
         env.env_networks("X_TEST")
     monkeypatch.delenv("X_TEST")
     assert env.env_networks("X_TEST") == ()
+
+
+def test_embedder_runtime_is_onnx_by_default_torch_on_request_and_nothing_else(monkeypatch):
+    assert load_settings()["MEMADMIN_EMBEDDER_RUNTIME"] == "onnx"
+    monkeypatch.setenv("MEMADMIN_EMBEDDER_RUNTIME", " Torch ")
+    assert load_settings()["MEMADMIN_EMBEDDER_RUNTIME"] == "torch"
+    monkeypatch.setenv("MEMADMIN_EMBEDDER_RUNTIME", "tensorrt")
+    with pytest.raises(ImproperlyConfigured, match="MEMADMIN_EMBEDDER_RUNTIME must be one of onnx, torch"):
+        load_settings()

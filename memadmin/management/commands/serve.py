@@ -20,6 +20,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from memadmin.memory import store
 from memadmin.memory.embedded import EmbeddedServer, EmbeddedValkeyError
 
 WORKER_STOP_SECONDS = 20
@@ -56,6 +57,13 @@ class Command(BaseCommand):
             except EmbeddedValkeyError as exc:
                 raise CommandError(str(exc)) from exc
             self.stdout.write(f"Embedded Valkey (pid {running.pid}) at {running.display_url}")
+        try:
+            exported = store.prepare_embedder()
+        except Exception as exc:  # noqa: BLE001 - the workers run the model on torch instead, as they log too
+            self.stderr.write(f"The embedding model could not be exported to ONNX ({exc}); it runs on torch.")
+        else:
+            if exported is not None:
+                self.stdout.write(f"Embedding model on ONNX Runtime: {exported}")
         self.worker = self.worker_started = None
         web = None
         code = 0
