@@ -1,6 +1,13 @@
 """Cross-cutting response headers."""
 
+import logging
+
+from django.http import JsonResponse
 from django.utils.cache import add_never_cache_headers
+
+from memadmin.memory import errors
+
+logger = logging.getLogger("memadmin.health")
 
 
 def no_store(get_response):
@@ -17,4 +24,25 @@ def no_store(get_response):
             add_never_cache_headers(response)
         return response
 
+    return middleware
+
+
+def disk_full(get_response):
+    """A full disk is a 503 that says so, not a 500: a write to the Django database (a session, an audit row, a
+    job) or a file under the data dir that fails with "database or disk is full" / ENOSPC. The memory service's
+    own writes raise StoreRefusesWrites, which the dashboard and the API map themselves."""
+
+    def middleware(request):
+        return get_response(request)
+
+    def process_exception(request, exception):
+        refused = errors.disk_full(exception)
+        if refused is None:
+            return None
+        logger.error("Disk full while answering %s %s: %s", request.method, request.path, exception)
+        body = {"error": {"code": "store_refuses_writes", "message": refused.message, "field": None,
+                          "cause": refused.cause}, "detail": refused.message}  # fmt: skip
+        return JsonResponse(body, status=503, headers={"Retry-After": "60"})
+
+    middleware.process_exception = process_exception
     return middleware

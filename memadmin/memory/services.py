@@ -130,7 +130,7 @@ def memory_add(
     if infer and not store.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
     memory = index.mem0(app.collection)
-    with store.store_errors():
+    with store.all_or_nothing(app.collection):
         # Mem0 hands `prompt` to its extraction LLM as custom instructions; it is unused when infer=False.
         prompt = instructions if infer and instructions else None
         result = memory.add(

@@ -18,14 +18,16 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError
 
 from memadmin.memory.embedding import CoalescingEmbedder, RemoteEmbedder
-from memadmin.memory.errors import StoreUnavailable
+from memadmin.memory.errors import StoreRefusesWrites, StoreUnavailable, disk_full
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -117,19 +119,91 @@ def store_of(collection: str) -> str:
     return DEFAULT
 
 
+def refusal(exc: BaseException) -> StoreRefusesWrites | None:
+    """The write refusal ``exc`` is, named for the person who sees the 503; None when it is something else.
+
+    Valkey refuses every write while it cannot persist (MISCONF: its AOF or RDB write failed, usually a full
+    disk), above maxmemory (OOM) and on a replica (READONLY); a full disk is errors.disk_full's."""
+    text = str(exc)
+    if isinstance(exc, vexc.ResponseError):
+        if text.startswith("MISCONF") or "MISCONF" in text[:40]:
+            return StoreRefusesWrites(
+                f"The memory store refuses writes: Valkey cannot save to disk (is the disk full?): {text}",
+                cause="persistence_failing",
+            )
+        if isinstance(exc, vexc.OutOfMemoryError) or text.startswith("OOM"):
+            return StoreRefusesWrites(f"The memory store refuses writes: Valkey is out of memory: {text}",
+                                      cause="out_of_memory")  # fmt: skip
+        if isinstance(exc, vexc.ReadOnlyError) or text.startswith("READONLY"):
+            return StoreRefusesWrites(f"The memory store refuses writes: it is a read-only replica: {text}",
+                                      cause="read_only")  # fmt: skip
+        return None
+    return disk_full(exc)
+
+
 @contextmanager
 def store_errors():
-    """Turn every way of not reaching Valkey into StoreUnavailable."""
+    """Turn every way of not reaching Valkey into StoreUnavailable, and every refused write (MISCONF, OOM,
+    READONLY, a full disk) into StoreRefusesWrites."""
     try:
         yield
     except (vexc.ConnectionError, vexc.TimeoutError, vexc.BusyLoadingError, ConnectionError) as exc:
         raise StoreUnavailable(f"The memory store is unreachable: {exc}") from exc
     except vexc.ResponseError as exc:
+        refused = refusal(exc)
+        if refused is not None:
+            raise refused from exc
         if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
             raise StoreUnavailable(f"The memory store is not ready: {exc}") from exc
         if "timeout limit" in str(exc).lower():
             raise StoreUnavailable(f"The memory store timed out on this query; narrow the filters: {exc}") from exc
         raise
+    except (sqlite3.OperationalError, DatabaseError, OSError) as exc:
+        refused = refusal(exc)
+        if refused is not None:
+            raise refused from exc
+        raise
+
+
+_inserted = threading.local()
+
+
+def _recording(insert):
+    """Mem0's vector insert, noting the ids it stored for all_or_nothing()."""
+
+    def recorded(vectors, payloads=None, ids=None):
+        insert(vectors=vectors, payloads=payloads, ids=ids)
+        log = getattr(_inserted, "ids", None)
+        if log is not None:
+            log.extend(ids or [])
+
+    return recorded
+
+
+@contextmanager
+def all_or_nothing(collection: str):
+    """store_errors() for a Mem0 write that must not half-succeed. Mem0 stores the memory in Valkey, then its
+    history row in SQLite: on a full disk the second fails, the caller answers 503, and a client that retries
+    would store the memory twice. So the memories this write stored are taken back before the error goes up."""
+    _inserted.ids = []
+    try:
+        with store_errors():
+            yield
+    except StoreUnavailable as exc:
+        stored = _inserted.ids
+        if stored:
+            try:
+                client(collection).unlink(*(f"{key_prefix(collection)}{memory_id}" for memory_id in stored))
+            except vexc.ValkeyError as undo:
+                logger.error("A failed write left memories %s in %s (%s); they could not be taken back: %s",
+                             stored, collection, exc.message, undo)  # fmt: skip
+                exc.message += f" Memories stored before the failure could not be removed: {', '.join(stored)}."
+            else:
+                logger.warning("A write to %s failed (%s); took back the %s memories it had stored.",
+                               collection, exc.message, len(stored))  # fmt: skip
+        raise
+    finally:
+        _inserted.ids = None
 
 
 def client(collection: str | None = None, *, on: str | None = None) -> valkey.Valkey:
@@ -342,8 +416,7 @@ def warm_up() -> None:
         elif _local_model():
             model.embed("warm-up", "search")
     except Exception:
-        logger.warning("The embedder could not be loaded at start-up; the first search will try again.",
-                       exc_info=True)
+        logger.warning("The embedder could not be loaded at start-up; the first search will try again.", exc_info=True)
 
 
 def memory_for(collection: str):
@@ -384,6 +457,7 @@ def memory_for(collection: str):
                 memory._entity_store = None
         memory.vector_store.client.close()
         memory.vector_store.client = client(collection)
+        memory.vector_store.insert = _recording(memory.vector_store.insert)
         _tune_history(memory.db.connection)
         _memories[collection] = memory
         return memory

@@ -1,0 +1,131 @@
+"""A store that refuses writes and a full disk: a 503 that names the cause, never a 500, and no write half-done
+(the memory a 503 answered for is not stored, so a client's retry cannot duplicate it). /healthz says so too.
+
+The disk is a real 2 MB tmpfs mounted for the test (the tests run as root in this project's CI)."""
+
+import errno
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+import valkey
+
+from memadmin.memory import index, store
+from memadmin.memory.embedded import free_port, start_process
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(mount)], check=True)
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], check=True)
+
+
+def fill(directory: Path) -> Path:
+    """Write zeros until the disk says ENOSPC; the file is what to delete to free the space again."""
+    path = directory / "filler"
+    with open(path, "wb", buffering=0) as fh:
+        with pytest.raises(OSError) as full:
+            while True:
+                fh.write(b"\0" * 4096)
+    assert full.value.errno == errno.ENOSPC
+    return path
+
+
+def wait_for(condition, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError("timed out")
+
+
+def add(api, text: str):
+    return api.post("/v3/memories/add/", {"messages": text, "user_id": "u1"}, format="json")
+
+
+def stored_texts(client: valkey.Valkey, collection: str) -> list[str]:
+    keys = list(client.scan_iter(match=f"{store.key_prefix(collection)}*"))
+    return sorted(client.hget(key, "memory").decode() for key in keys)
+
+
+@pytest.fixture
+def store_on_tiny_disk(tiny_disk, settings):
+    """A Valkey whose AOF lives on the tiny disk; the service is pointed at it for the test."""
+    server = start_process(tiny_disk / "valkey", free_port(), detach=False)
+    port = int(server.args[server.args.index("--port") + 1])
+    settings.VALKEY_URL = f"valkey://127.0.0.1:{port}"
+    store.reset()
+    index.forget_all()
+    yield valkey.Valkey(port=port)
+    server.kill()
+    server.wait(10)
+    store.reset()
+    index.forget_all()
+
+
+def test_valkey_refusing_writes_is_a_503_naming_the_cause_and_nothing_is_half_stored(
+    world, api, client, store_on_tiny_disk
+):
+    raw = store_on_tiny_disk
+    api.as_key(world.acme_key)
+    assert add(api, "I like tea.").status_code == 200
+    filler = fill(Path(raw.config_get("dir")["dir"]))
+    raw.set("nudge", "x" * 65536)  # its AOF write fails: from then on Valkey answers every write MISCONF
+    wait_for(lambda: raw.info("persistence")["aof_last_write_status"] == "err")
+
+    response = add(api, "I like coffee.")
+    assert response.status_code == 503, response.content
+    body = response.json()
+    assert body["error"]["code"] == "store_refuses_writes" and body["error"]["cause"] == "persistence_failing"
+    assert "cannot save to disk" in body["detail"] and "MISCONF" in body["detail"]
+    health = client.get("/healthz")
+    assert health.status_code == 200  # reads still work: the workers stay in rotation
+    assert health.json()["status"] == "degraded"
+    assert health.json()["store"]["writes"] == "refused: persistence failing"
+    assert health.json()["store"]["persistence"]["aof_last_write_status"] == "err"
+    # The redis-stack search module's FT.SEARCH counts as a write for MISCONF: searches are refused too, with
+    # the same cause (valkey-search's is read-only).
+    listed = api.post("/v3/memories/", {"filters": {"user_id": "u1"}}, format="json")
+    assert listed.status_code == 503 and listed.json()["error"]["cause"] == "persistence_failing"
+
+    filler.unlink()
+    wait_for(lambda: raw.info("persistence")["aof_last_write_status"] == "ok")
+    assert add(api, "I like coffee.").status_code == 200  # the client's retry
+    collection = world.acme_concierge.app_ref().collection
+    assert stored_texts(raw, collection) == ["I like coffee.", "I like tea."]  # once each
+    assert client.get("/healthz").json()["store"]["writes"] == "ok"
+
+
+def test_a_full_disk_under_mem0s_history_is_a_503_and_the_memory_is_taken_back(
+    world, api, client, raw_valkey, tiny_disk, settings, caplog
+):
+    settings.DATA_DIR = tiny_disk
+    collection = world.acme_concierge.app_ref().collection
+    store.drop_memory(collection)  # its Mem0 handle writes history under the old data dir
+    api.as_key(world.acme_key)
+    try:
+        assert add(api, "I like tea.").status_code == 200
+        filler = fill(tiny_disk)
+        response = add(api, "I like coffee, and a long sentence to need a new page. " * 40)
+        assert response.status_code == 503, response.content
+        body = response.json()
+        assert body["error"]["code"] == "store_refuses_writes" and body["error"]["cause"] == "disk_full"
+        assert "disk under the data dir is full" in body["detail"]
+        # Mem0 had put the memory in Valkey before its history row failed: it was taken back.
+        assert stored_texts(raw_valkey, collection) == ["I like tea."]
+        assert "took back the 1 memories it had stored" in caplog.text
+        health = client.get("/healthz").json()
+        assert health["status"] == "degraded" and health["disk"]["low"] is True
+        assert health["disk"]["free_bytes"] < 2 * 1024 * 1024
+
+        filler.unlink()
+        assert add(api, "I like coffee.").status_code == 200
+        assert stored_texts(raw_valkey, collection) == ["I like coffee.", "I like tea."]
+    finally:
+        store.drop_memory(collection)  # close the history file before the disk goes
