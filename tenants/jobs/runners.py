@@ -2,7 +2,8 @@
 
 A worker can be killed at any instant. What makes that safe:
 - the claim is a lease (owner token + heartbeat in Job.progress); a second delivery of the same
-  message while the first worker beats is a no-op, a stale lease is taken over;
+  message while the first worker beats is a no-op, a stale lease is taken over, and so is a lease whose
+  worker process is gone (tenants/jobs/workers.py: its heartbeat key), without waiting for it to expire;
 - every batch persists the cursor with the owner token in the WHERE clause, so a worker that lost
   its lease (or whose job was cancelled) stops at its next batch instead of writing over another's;
 - memadmin.memory.bulk journals each batch before deleting it, so resumed counts are exact.
@@ -32,6 +33,7 @@ from tenants.jobs.exports import ExportFailed, exports_dir, job_export_filename,
 from tenants.jobs.receipts import build_receipt
 from tenants.jobs.selectors import job_app_pks
 from tenants.jobs.services import job_scope
+from tenants.jobs.workers import current_worker, worker_gone
 from tenants.models import App, Job, RetentionPolicy
 
 logger = logging.getLogger("memadmin.jobs")
@@ -92,8 +94,9 @@ class Run:
         return Job.objects.filter(pk=self.job.pk, state=Job.State.CANCELLED).exists()
 
 
-def claim(job_id, token: str) -> Job | None:
-    """Take the job's lease, or None when it is not ours to run (done, not due, beating elsewhere)."""
+def claim(job_id, token: str, worker: str | None = None) -> Job | None:
+    """Take the job's lease for ``worker`` (a workers.worker_id), or None when it is not ours to run (done,
+    not due, beating elsewhere in a worker that is alive)."""
     now = timezone.now()
     with transaction.atomic():
         Job.objects.filter(pk=job_id).update(state=F("state"))  # lock first (see services._lock)
@@ -104,11 +107,18 @@ def claim(job_id, token: str) -> Job | None:
             return None
         if job.state == Job.State.RUNNING:
             beat = job.progress.get("heartbeat")
-            if beat and now - datetime.fromisoformat(beat) < timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS):
+            holder = job.progress.get("worker")
+            fresh = beat and now - datetime.fromisoformat(beat) < timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
+            if fresh and not (holder and holder != worker and worker_gone(holder)):
                 return None
-            logger.warning("Taking over job %s from a worker that stopped beating at %s", job.pk, beat)
+            if fresh:
+                logger.warning("Taking over job %s from worker %s, which is gone (last beat %s)", job.pk, holder, beat)
+            else:
+                logger.warning("Taking over job %s from a worker that stopped beating at %s", job.pk, beat)
         attempts = int(job.progress.get("attempts", 0)) + 1
         job.progress = {**job.progress, "owner": token, "heartbeat": now.isoformat(), "attempts": attempts}
+        if worker:
+            job.progress["worker"] = worker
         job.state = Job.State.RUNNING
         job.started_at = job.started_at or now
         job.save(update_fields=["progress", "state", "started_at"])
@@ -479,8 +489,11 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
             action=AUDIT_ACTIONS[job.kind],
             app_id=job.params.get("app_id") or "",
             user_id=job.params.get("user_id"),
-            count=(receipt["totals"]["memories"] or receipt.get("export", {}).get("count", 0)
-                   or receipt.get("import", {}).get("imported", 0)),
+            count=(
+                receipt["totals"]["memories"]
+                or receipt.get("export", {}).get("count", 0)
+                or receipt.get("import", {}).get("imported", 0)
+            ),
             details={
                 "job": str(job.pk),
                 "receipt": receipt["totals"],
@@ -537,7 +550,7 @@ def _cancelled(run: Run, started: float) -> None:
 def run_job(job_id, *, token: str | None = None) -> str:
     """Run (or resume) one job to its end; returns the final state, or 'skipped'."""
     token = token or uuid.uuid4().hex
-    job = claim(job_id, token)
+    job = claim(job_id, token, current_worker())
     if job is None:
         return "skipped"
     run = Run(job, token)

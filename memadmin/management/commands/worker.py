@@ -1,5 +1,7 @@
 """python manage.py worker: one Celery worker for the background jobs, with the periodic sweep (beat) inside."""
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -32,4 +34,5 @@ class Command(BaseCommand):
                 "--without-gossip", "--without-mingle"]  # fmt: skip
         if not no_beat:
             argv.append("--beat")
+            os.environ["MEMADMIN_WORKER_PID"] = str(os.getpid())  # the beat child exits when this process dies
         app.worker_main(argv)
