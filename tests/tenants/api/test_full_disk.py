@@ -4,6 +4,8 @@
 The disk is a real 2 MB tmpfs mounted for the test (the tests run as root in this project's CI)."""
 
 import errno
+import json
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -93,6 +95,11 @@ def test_valkey_refusing_writes_is_a_503_naming_the_cause_and_nothing_is_half_st
     # the same cause (valkey-search's is read-only).
     listed = api.post("/v3/memories/", {"filters": {"user_id": "u1"}}, format="json")
     assert listed.status_code == 503 and listed.json()["error"]["cause"] == "persistence_failing"
+    # The dashboard says the same in words for people (no server text on the page).
+    client.force_login(world.acme_support.user)
+    page = client.get("/t/acme/memories/", {"user_id": "u1"})
+    assert page.status_code == 503 and "refuses writes: it cannot save to disk" in page.content.decode()
+    assert "MISCONF" not in page.content.decode()
 
     filler.unlink()
     wait_for(lambda: raw.info("persistence")["aof_last_write_status"] == "ok")
@@ -129,3 +136,26 @@ def test_a_full_disk_under_mem0s_history_is_a_503_and_the_memory_is_taken_back(
         assert stored_texts(raw_valkey, collection) == ["I like coffee.", "I like tea."]
     finally:
         store.drop_memory(collection)  # close the history file before the disk goes
+
+
+def test_the_django_database_full_is_a_503_not_a_500(rf):
+    """A write of Django's own (a session, an audit row) that hits the full disk, anywhere in a request."""
+    from django.db import OperationalError
+
+    from memadmin.middleware import disk_full
+
+    def view(request):
+        try:
+            raise sqlite3.OperationalError("database or disk is full")
+        except sqlite3.OperationalError as exc:
+            raise OperationalError("database or disk is full") from exc
+
+    handler = disk_full(view)
+    request = rf.post("/t/acme/members/")
+    try:
+        view(request)
+    except OperationalError as exc:
+        response = handler.process_exception(request, exc)
+    assert response.status_code == 503 and response["Retry-After"] == "60"
+    assert json.loads(response.content)["error"]["cause"] == "disk_full"
+    assert handler.process_exception(request, ValueError("something else")) is None  # a real bug stays a 500
