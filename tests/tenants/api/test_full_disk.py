@@ -159,3 +159,26 @@ def test_the_django_database_full_is_a_503_not_a_500(rf):
     assert response.status_code == 503 and response["Retry-After"] == "60"
     assert json.loads(response.content)["error"]["cause"] == "disk_full"
     assert handler.process_exception(request, ValueError("something else")) is None  # a real bug stays a 500
+
+
+def test_an_outage_logs_one_503_line_a_minute_not_one_per_request(monkeypatch):
+    import logging
+
+    from memadmin.middleware import Repeated503s
+
+    def record(status):
+        entry = logging.LogRecord(
+            "django.request", logging.ERROR, __file__, 1, "Service Unavailable: %s", ("/x",), None
+        )
+        entry.status_code = status
+        return entry
+
+    clock = [1000.0]
+    monkeypatch.setattr("memadmin.middleware.time.monotonic", lambda: clock[0])
+    quiet = Repeated503s()
+    assert [quiet.filter(record(503)) for _ in range(500)].count(True) == 1
+    assert quiet.filter(record(500))  # other errors are always logged
+    clock[0] += 61
+    later = record(503)
+    assert quiet.filter(later) and "499 more 503 answers in the last minute were not logged" in later.getMessage()
+    assert any(isinstance(f, Repeated503s) for f in logging.getLogger("django.request").filters)
