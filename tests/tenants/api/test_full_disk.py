@@ -5,6 +5,7 @@ The disk is a real 2 MB tmpfs mounted for the test (the tests run as root in thi
 
 import errno
 import json
+import signal
 import sqlite3
 import subprocess
 import time
@@ -110,7 +111,13 @@ def test_valkey_refusing_writes_is_a_503_naming_the_cause_and_nothing_is_half_st
 
 
 def test_a_full_disk_under_mem0s_history_is_a_503_and_the_memory_is_taken_back(
-    world, api, client, raw_valkey, tiny_disk, settings, caplog
+    world,
+    api,
+    client,
+    raw_valkey,
+    tiny_disk,
+    settings,
+    caplog,  # noqa: F811
 ):
     settings.DATA_DIR = tiny_disk
     collection = world.acme_concierge.app_ref().collection
@@ -182,3 +189,36 @@ def test_an_outage_logs_one_503_line_a_minute_not_one_per_request(monkeypatch):
     later = record(503)
     assert quiet.filter(later) and "499 more 503 answers in the last minute were not logged" in later.getMessage()
     assert any(isinstance(f, Repeated503s) for f in logging.getLogger("django.request").filters)
+
+
+def test_the_job_worker_waits_for_a_store_that_refuses_writes_instead_of_dying(
+    transactional_db, store_on_tiny_disk, tmp_path, settings
+):
+    import os
+    import sys
+
+    from django.db import connection
+
+    from tests.databases import database_url
+
+    raw = store_on_tiny_disk
+    filler = fill(Path(raw.config_get("dir")["dir"]))
+    raw.set("nudge", "x" * 65536)
+    wait_for(lambda: raw.info("persistence")["aof_last_write_status"] == "err")
+    env = {**os.environ, "VALKEY_URL": settings.VALKEY_URL, "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
+           "DATABASE_URL": database_url(connection.settings_dict)}  # fmt: skip
+    log = tmp_path / "worker.log"
+    worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "1", "--no-beat"],
+                              cwd=Path(__file__).resolve().parents[3], env=env, stdout=open(log, "wb"),
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        wait_for(lambda: "the job worker waits until it accepts writes again" in log.read_text(), 30)
+        time.sleep(3)
+        assert worker.poll() is None, log.read_text()  # alive, not "Unrecoverable error"
+        filler.unlink()
+        wait_for(lambda: "accepts writes again; starting the job worker" in log.read_text(), 30)
+        wait_for(lambda: "ready." in log.read_text(), 30)
+        assert worker.poll() is None
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(20)
