@@ -380,3 +380,12 @@ def test_a_slow_load_is_waited_for_with_its_progress_in_the_log(data_dir, caplog
         assert valkey.Valkey.from_url(started.url).dbsize() == 3000
     finally:
         slow.stop()
+
+
+def test_a_start_that_does_not_finish_leaves_no_server_behind(data_dir):
+    """serve stopped (or failed) while its Valkey loaded: it used to exit with the server running untracked."""
+    with pytest.raises(EmbeddedValkeyError, match="cancelled"):
+        embedded.Supervisor(EmbeddedServer(data_dir)).start(cancelled=lambda: True)
+    assert valkey_servers_on(data_dir / "valkey") == []
+    assert not (data_dir / "valkey" / "server.json").exists()
+    assert EmbeddedServer(data_dir).supervisor() is None  # the lock went with it: the next start may run
