@@ -84,8 +84,10 @@ def _process_gone(pid: int) -> bool:
 def worker_gone(worker: str) -> bool:
     """Is the worker that holds a lease gone? When the store cannot say, it is assumed alive."""
     host, _, pid = worker.rpartition(":")
-    if host == socket.gethostname() and pid.isdigit() and _process_gone(int(pid)):
-        return True
+    if host == socket.gethostname() and pid.isdigit():
+        # On this machine the process itself answers: a live one stalled past its key's TTL (a long C call
+        # holding the GIL) keeps its job; a reused pid is still bounded by the lease.
+        return _process_gone(int(pid))
     try:
         with store.store_errors():
             return not store.client().exists(heartbeat_key(worker))

@@ -84,3 +84,6 @@ def test_a_live_worker_keeps_its_lease(world, raw_valkey):
     raw_valkey.set(workers.heartbeat_key(me), "1", ex=workers.TTL_SECONDS)
     job = _running(world, me)
     assert claim(job.pk, "another", "elsewhere:1") is None
+    # Its key gone (a stall past the TTL): on this machine the live process still keeps its job.
+    raw_valkey.delete(workers.heartbeat_key(me))
+    assert claim(job.pk, "another", "elsewhere:1") is None
