@@ -348,6 +348,7 @@ def test_serve_restarts_a_killed_embedded_valkey_and_every_process_reconnects_wi
                 break
             assert time.monotonic() < deadline, server.log.read_text()[-3000:]
             time.sleep(0.2)
+        print(f"/healthz answered 200 again {time.monotonic() - began:.1f} s after the kill")
         assert state["port"] == first["port"]  # the same port: nobody needs a new URL
         # Both web workers answer again (each request on a new connection), without a HUP.
         assert all(request(server.base + "/healthz")[0] == 200 for _ in range(8))
