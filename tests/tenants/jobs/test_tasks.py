@@ -48,8 +48,8 @@ class WorkerProcess:
 
 
 @pytest.fixture
-def worker_env(valkey_server, transactional_db):
-    return {
+def worker(valkey_server, transactional_db, tmp_path):
+    env = {
         **os.environ,
         "VALKEY_URL": valkey_server.url,
         "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
@@ -61,11 +61,6 @@ def worker_env(valkey_server, transactional_db):
         "MEMADMIN_JOB_STORE_RETRY_SECONDS": "60",
         "LOG_LEVEL": "INFO",
     }
-
-
-@pytest.fixture
-def worker(worker_env, tmp_path):
-    env = worker_env
     workers = []
 
     def make():
@@ -73,6 +68,7 @@ def worker(worker_env, tmp_path):
         workers.append(w)
         return w.start()
 
+    make.env = env  # what the next worker() starts with; a test may change it first
     yield make
     for w in workers:
         w.stop()
@@ -155,12 +151,12 @@ def test_valkey_down_too_long_fails_the_job_clearly(world, load, valkey_server, 
 
 @pytest.mark.django_db(transaction=True)
 def test_a_sigkilled_worker_leaves_no_orphan_and_its_job_resumes_before_the_lease_runs_out(
-    world, load, raw_valkey, worker, worker_env
+    world, load, raw_valkey, worker
 ):
     import psutil
 
-    worker_env["MEMADMIN_JOB_LEASE_SECONDS"] = "120"  # the default: the resume must not wait for it
-    worker_env["MEMADMIN_JOB_SWEEP_SECONDS"] = "60"
+    worker.env["MEMADMIN_JOB_LEASE_SECONDS"] = "120"  # the default: the resume must not wait for it
+    worker.env["MEMADMIN_JOB_SWEEP_SECONDS"] = "60"
     first = worker()
     load(world.concierge, 10_000, runs=10)
     job, _ = job_offboard_app(scope=world.scope(), app_id="concierge_app")
