@@ -44,10 +44,10 @@ REFUSAL_MESSAGES = {
 
 
 def render_error(request: HttpRequest, status: int, message: str, *, form=None,
-                 template: str | None = None) -> HttpResponse:  # fmt: skip
+                 template: str | None = None, title: str | None = None) -> HttpResponse:  # fmt: skip
     """A full error page, or just the error panel when HTMX asked for a fragment."""
-    context = {"status": status, "title": ERROR_TITLES.get(status, "Something went wrong"), "message": message,
-               "form": form}  # fmt: skip
+    context = {"status": status, "title": title or ERROR_TITLES.get(status, "Something went wrong"),
+               "message": message, "form": form}  # fmt: skip
     if is_fragment(request):
         response = render(request, "partials/error.html", context, status=status)
         if not request.htmx.target:
@@ -59,7 +59,7 @@ def render_error(request: HttpRequest, status: int, message: str, *, form=None,
 
 def memory_error_response(request: HttpRequest, exc: errors.MemoryServiceError) -> HttpResponse:
     if isinstance(exc, errors.StoreRefusesWrites):
-        return render_error(request, 503, REFUSAL_MESSAGES[exc.cause])
+        return render_error(request, 503, REFUSAL_MESSAGES[exc.cause], title="Nothing can be stored right now")
     if isinstance(exc, errors.StoreUnavailable):
         # The detailed reason (host, errno) goes to the logs via the exception chain, not to the page.
         return render_error(request, 503, "The memory store is unreachable. Nothing was read or changed; "
