@@ -54,6 +54,12 @@ def store_status() -> dict:
         writes = "refused: persistence failing"
     elif info.get("role") == "slave" and info.get("slave_read_only", 1):
         writes = "refused: read-only replica"
+    elif (
+        int(info.get("maxmemory") or 0)
+        and int(info.get("used_memory") or 0) >= int(info["maxmemory"])
+        and info.get("maxmemory_policy") == "noeviction"
+    ):
+        writes = "refused: out of memory"
     return {
         "version": info.get("valkey_version") or info.get("redis_version"),
         "embedded": store.is_embedded(),

@@ -222,3 +222,30 @@ def test_the_job_worker_waits_for_a_store_that_refuses_writes_instead_of_dying(
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(20)
+
+
+def test_a_store_out_of_memory_or_read_only_is_a_503_naming_the_cause(world, api, client, doomed_server):
+    raw = doomed_server.client()
+    api.as_key(world.acme_key)
+    assert add(api, "I like tea.").status_code == 200
+
+    raw.config_set("maxmemory", "1")  # below what it uses: every write that may allocate is refused (noeviction)
+    try:
+        response = add(api, "I like coffee.")
+        assert response.status_code == 503 and response.json()["error"]["cause"] == "out_of_memory", response.content
+        assert "out of memory" in response.json()["detail"]
+        assert client.get("/healthz").json()["store"]["writes"] == "refused: out of memory"
+    finally:
+        raw.config_set("maxmemory", "0")
+
+    raw.replicaof("127.0.0.1", free_port())  # a replica of a primary that is not there: read-only
+    try:
+        response = add(api, "I like coffee.")
+        assert response.status_code == 503 and response.json()["error"]["cause"] == "read_only", response.content
+        health = client.get("/healthz").json()
+        assert health["status"] == "degraded" and health["store"]["writes"] == "refused: read-only replica"
+    finally:
+        raw.replicaof("NO", "ONE")
+    assert add(api, "I like coffee.").status_code == 200
+    collection = world.acme_concierge.app_ref().collection
+    assert stored_texts(raw, collection) == ["I like coffee.", "I like tea."]
