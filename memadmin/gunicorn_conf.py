@@ -158,4 +158,4 @@ def post_worker_init(worker):
     from django.urls import get_resolver
 
     get_resolver().url_patterns  # noqa: B018
-    # The embedder itself was loaded by memadmin/wsgi.py (store.warm_up), before this hook runs.
+    # The embedder itself was loaded by memadmin/wsgi.py (embedders.warm_up), before this hook runs.

@@ -58,6 +58,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "csp.middleware.CSPMiddleware",
     "memadmin.middleware.no_store",
+    "memadmin.middleware.disk_full",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -344,9 +345,12 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {"repeated_503s": {"()": "memadmin.middleware.Repeated503s"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "WARNING").upper()},
     "loggers": {
         "memadmin": {"level": env_str("LOG_LEVEL", "INFO").upper()},
+        # One "Service Unavailable" line a minute during an outage, not one per request.
+        "django.request": {"filters": ["repeated_503s"]},
         # Mem0 warns on every start about features this store lacks (BM25, spaCy); not actionable here.
         "mem0": {"level": "ERROR"},
     },

@@ -13,6 +13,6 @@ application = keep_raw_path(get_wsgi_application())
 from memadmin.env import env_bool  # noqa: E402
 
 if env_bool("MEMADMIN_PRELOAD_EMBEDDER", True):
-    from memadmin.memory.store import warm_up
+    from memadmin.memory.embedders import warm_up
 
     warm_up()

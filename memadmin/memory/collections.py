@@ -11,6 +11,8 @@ collection nobody registered yet) takes plain values.
 
 from __future__ import annotations
 
+import time
+
 from memadmin.memory import consistency, index, moves, store
 from memadmin.memory.bulk import app_drop, app_summary, idle_runs, matching_drop
 from memadmin.memory.consistency import Health
@@ -21,7 +23,7 @@ from memadmin.memory.purge import interval as purge_interval
 from memadmin.memory.purge import purge_due, purge_status
 from memadmin.memory.purge import window as purge_window
 from memadmin.memory.scope import AppRef
-from memadmin.memory.status import other_stores_status, store_status
+from memadmin.memory.status import disk_status, note_state, other_stores_status, store_status
 
 DEFAULT_STORE = store.DEFAULT
 
@@ -113,12 +115,24 @@ def collection_adopted(*, app: AppRef) -> None:
     consistency.index_health(collection=_collection(app), max_age=0)
 
 
+def liveness_mark(*, key: str, ttl_seconds: int) -> None:
+    """Say "alive" under ``key`` on the default store for ``ttl_seconds`` (a worker's heartbeat)."""
+    with store.store_errors():
+        store.client().set(key, str(time.time()), ex=ttl_seconds)
+
+
+def liveness_seen(*, key: str) -> bool:
+    """Whether ``key``'s last "alive" is still within its TTL."""
+    with store.store_errors():
+        return bool(store.client().exists(key))
+
+
 __all__ = [
-    "DEFAULT_STORE", "Health", "ImportPlan", "ImportRow", "app_consistency_check", "app_consistency_step",
-    "app_copy", "app_drop", "app_health", "app_last_checked", "app_source_drop", "app_summary", "collection_adopt",
+    "DEFAULT_STORE", "Health", "ImportPlan", "ImportRow", "app_consistency_check", "app_consistency_step", "app_copy",
+    "app_drop", "app_health", "app_last_checked", "app_source_drop", "app_summary", "collection_adopt",
     "collection_adopted", "collection_claim_key", "collection_claim_read", "collection_exists",
-    "collection_key_count", "idle_runs", "import_row", "matching_drop", "memory_import_plan", "memory_import_write",
-    "other_stores_status", "purge_due", "purge_interval", "purge_status", "purge_window",
-    "store_for_new_app", "store_names", "store_public_url", "store_reconnect",
-    "store_status",
+    "collection_key_count", "disk_status", "idle_runs", "import_row", "liveness_mark", "liveness_seen",
+    "matching_drop", "memory_import_plan", "memory_import_write", "note_state", "other_stores_status", "purge_due",
+    "purge_interval", "purge_status", "purge_window", "store_for_new_app", "store_names", "store_public_url",
+    "store_reconnect", "store_status",
 ]  # fmt: skip

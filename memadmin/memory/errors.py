@@ -1,5 +1,7 @@
 """Typed errors of the memory service; views map them to HTTP statuses."""
 
+import errno
+
 
 class MemoryServiceError(Exception):
     status = 500
@@ -50,7 +52,36 @@ class StoreUnavailable(MemoryServiceError):
         super().__init__(message, **details)
 
 
+class StoreRefusesWrites(StoreUnavailable):
+    """The store answers but refuses to write: Valkey cannot persist (MISCONF), is out of memory (OOM) or is a
+    read-only replica (READONLY), or the disk under the data dir is full (SQLite "database or disk is full",
+    ENOSPC). A 503 whose message names the cause; ``cause`` is one of CAUSES."""
+
+    CAUSES = ("persistence_failing", "out_of_memory", "read_only", "disk_full")
+
+    def __init__(self, message: str, *, cause: str, **details):
+        super().__init__(message, cause=cause, **details)
+        self.cause = cause
+
+
 class IncompleteDeletion(MemoryServiceError):
     """A deletion was verified and memories remain; the caller must not report success."""
 
     status = 500
+
+
+def disk_full(exc: BaseException) -> StoreRefusesWrites | None:
+    """``exc`` as a StoreRefusesWrites when it says the disk is full: SQLite's "database or disk is full"
+    (Mem0's history, the Django database; Django wraps it in its own OperationalError) or ENOSPC, also as the
+    cause of what was raised while handling it (Mem0's ROLLBACK after a failed COMMIT: "no transaction is
+    active")."""
+    seen = 0
+    while exc is not None and seen < 5:
+        text = str(exc)
+        if "database or disk is full" in text or (isinstance(exc, OSError) and exc.errno == errno.ENOSPC):
+            return StoreRefusesWrites(
+                f"The disk under the data dir is full; nothing more can be stored until space is freed: {text}",
+                cause="disk_full",
+            )
+        exc, seen = exc.__cause__ or exc.__context__, seen + 1
+    return None

@@ -11,7 +11,7 @@ from uuid import UUID
 from django.conf import settings
 from django.db import transaction
 
-from memadmin.memory import bulk, guarded, index, store
+from memadmin.memory import bulk, embedders, guarded, index, store
 from memadmin.memory import capabilities as cap
 from memadmin.memory.audit import audit_record
 from memadmin.memory.consistency import index_health
@@ -130,10 +130,10 @@ def memory_add(
     run_id = clean_id(run_id, "run_id") if run_id not in (None, "") else None
     metadata = clean_metadata(metadata)
     messages = _clean_messages(messages)
-    if infer and not store.llm_configured():
+    if infer and not embedders.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
     memory = index.mem0(app.collection)
-    with store.store_errors():
+    with store.all_or_nothing(app.collection):
         # Mem0 hands `prompt` to its extraction LLM as custom instructions; it is unused when infer=False.
         prompt = instructions if infer and instructions else None
         result = memory.add(

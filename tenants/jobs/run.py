@@ -10,6 +10,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tenants.jobs.workers import worker_gone
 from tenants.models import Job
 
 logger = logging.getLogger("memadmin.jobs")
@@ -70,8 +71,9 @@ class Run:
         return Job.objects.filter(pk=self.job.pk, state=Job.State.CANCELLED).exists()
 
 
-def claim(job_id, token: str) -> Job | None:
-    """Take the job's lease, or None when it is not ours to run (done, not due, beating elsewhere)."""
+def claim(job_id, token: str, worker: str | None = None) -> Job | None:
+    """Take the job's lease for ``worker`` (a workers.worker_id), or None when it is not ours to run (done,
+    not due, beating elsewhere in a worker that is alive)."""
     now = timezone.now()
     with transaction.atomic():
         Job.objects.filter(pk=job_id).update(state=F("state"))  # lock first (see services._lock)
@@ -82,11 +84,18 @@ def claim(job_id, token: str) -> Job | None:
             return None
         if job.state == Job.State.RUNNING:
             beat = job.progress.get("heartbeat")
-            if beat and now - datetime.fromisoformat(beat) < timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS):
+            holder = job.progress.get("worker")
+            fresh = beat and now - datetime.fromisoformat(beat) < timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
+            if fresh and not (holder and holder != worker and worker_gone(holder)):
                 return None
-            logger.warning("Taking over job %s from a worker that stopped beating at %s", job.pk, beat)
+            if fresh:
+                logger.warning("Taking over job %s from worker %s, which is gone (last beat %s)", job.pk, holder, beat)
+            else:
+                logger.warning("Taking over job %s from a worker that stopped beating at %s", job.pk, beat)
         attempts = int(job.progress.get("attempts", 0)) + 1
         job.progress = {**job.progress, "owner": token, "heartbeat": now.isoformat(), "attempts": attempts}
+        if worker:
+            job.progress["worker"] = worker
         job.state = Job.State.RUNNING
         job.started_at = job.started_at or now
         job.save(update_fields=["progress", "state", "started_at"])

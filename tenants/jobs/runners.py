@@ -2,7 +2,8 @@
 
 A worker can be killed at any instant. What makes that safe:
 - the claim is a lease (owner token + heartbeat in Job.progress); a second delivery of the same
-  message while the first worker beats is a no-op, a stale lease is taken over;
+  message while the first worker beats is a no-op, a stale lease is taken over, and so is a lease whose
+  worker process is gone (tenants/jobs/workers.py: its heartbeat key), without waiting for it to expire;
 - every batch persists the cursor with the owner token in the WHERE clause, so a worker that lost
   its lease (or whose job was cancelled) stops at its next batch instead of writing over another's;
 - memadmin.memory.bulk journals each batch before deleting it, so resumed counts are exact.
@@ -33,6 +34,7 @@ from tenants.jobs.kinds.retention import run_retention
 from tenants.jobs.receipts import build_receipt, erasure_receipt_write
 from tenants.jobs.run import JobFailed, LeaseLost, Postponed, Run, claim
 from tenants.jobs.services import job_scope, person_erased_check
+from tenants.jobs.workers import current_worker
 from tenants.models import App, Job
 
 logger = logging.getLogger("memadmin.jobs")
@@ -197,7 +199,7 @@ def _cancelled(run: Run, started: float) -> None:
 def run_job(job_id, *, token: str | None = None) -> str:
     """Run (or resume) one job to its end; returns the final state, or 'skipped'."""
     token = token or uuid.uuid4().hex
-    job = claim(job_id, token)
+    job = claim(job_id, token, current_worker())
     if job is None:
         return "skipped"
     run = Run(job, token)

@@ -20,6 +20,7 @@ from memadmin.memory.errors import StoreUnavailable
 from tenants.imports import imports_dir
 from tenants.jobs.exports import exports_dir, job_export_filename
 from tenants.jobs.services import job_enqueue, job_retention
+from tenants.jobs.workers import worker_gone
 from tenants.models import App, Job, RetentionPolicy
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune
 
@@ -40,16 +41,18 @@ def jobs_dispatch_due() -> int:
 
 
 def jobs_recover() -> int:
-    """Running jobs whose worker stopped beating (SIGKILL, machine lost) are sent again; the next
-    worker takes the lease over and resumes from the job's cursor."""
+    """Running jobs whose worker stopped beating (SIGKILL, machine lost) are sent again, as soon as that
+    worker's process or heartbeat key is gone (workers.py), else once the lease ran out; the next worker
+    takes the lease over and resumes from the job's cursor."""
     now = timezone.now()
     lease = timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
     sent = 0
     for job in Job.objects.filter(state=Job.State.RUNNING):
         beat = job.progress.get("heartbeat")
-        if beat and now - datetime.fromisoformat(beat) < lease:
+        holder = job.progress.get("worker")
+        if beat and now - datetime.fromisoformat(beat) < lease and not (holder and worker_gone(holder)):
             continue
-        logger.warning("Job %s lost its worker (last heartbeat %s); sending it again.", job.pk, beat)
+        logger.warning("Job %s lost its worker %s (last heartbeat %s); sending it again.", job.pk, holder, beat)
         sent += job_enqueue(job_id=job.pk)
     return sent
 

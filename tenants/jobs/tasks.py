@@ -6,12 +6,16 @@ Services enqueue these by name (services.RUN_JOB_TASK), so nothing imports this 
 from __future__ import annotations
 
 import logging
+import os
+import signal
 
-from celery import shared_task
-from celery.signals import worker_ready
+from billiard.process import current_process
+from celery import platforms, shared_task
+from celery.signals import beat_init, worker_init, worker_process_init, worker_ready
 
 from tenants.jobs.runners import run_job as job_run
 from tenants.jobs.sweep import erasure_purge_sweep, index_consistency_sweep, jobs_sweep
+from tenants.jobs.workers import heartbeat_start
 from tenants.webhooks.delivery import webhook_deliver
 
 logger = logging.getLogger("memadmin.jobs")
@@ -54,3 +58,23 @@ def _recover_on_start(sender=None, **kwargs):
         logger.info("Job sweep at worker start: %s", jobs_sweep())
     except Exception:
         logger.exception("Job sweep at worker start failed")
+
+
+@beat_init.connect
+def _die_with_the_worker(sender=None, **kwargs):
+    """The beat that ``worker --beat`` runs is a child process: when the worker is SIGKILLed it lived on, one
+    orphan (~100 MB) per kill, and the periodic tasks then ran twice. The kernel now sends it SIGTERM when the
+    worker dies; a worker that died before this line ran is noticed by the pid check."""
+    if current_process().name != "Beat":  # a standalone `celery beat` has no worker to die with
+        return
+    platforms.set_pdeathsig("SIGTERM")
+    expected = os.environ.get("MEMADMIN_WORKER_PID")
+    if expected and os.getppid() != int(expected):
+        os.kill(os.getpid(), signal.SIGTERM)
+
+
+@worker_init.connect
+@worker_process_init.connect
+def _start_heartbeat(sender=None, **kwargs):
+    # Where jobs run: the pool processes (prefork), or the worker itself (solo, threads).
+    heartbeat_start()

@@ -33,11 +33,22 @@ ERROR_TITLES = {
 }
 
 
+# What the operator must fix, without the server's own words (paths, ports) on a page.
+REFUSAL_MESSAGES = {
+    "persistence_failing": "The memory store refuses writes: it cannot save to disk (is the disk full?). Nothing "
+    "was changed; reading still works.",
+    "out_of_memory": "The memory store refuses writes: it is out of memory. Nothing was changed; reading still works.",
+    "read_only": "The memory store refuses writes: it is a read-only replica. Nothing was changed.",
+    "disk_full": "The disk under memadmin's data dir is full: nothing more can be stored until space is freed. "
+    "Nothing was changed.",
+}
+
+
 def render_error(request: HttpRequest, status: int, message: str, *, form=None,
-                 template: str | None = None) -> HttpResponse:  # fmt: skip
+                 template: str | None = None, title: str | None = None) -> HttpResponse:  # fmt: skip
     """A full error page, or just the error panel when HTMX asked for a fragment."""
-    context = {"status": status, "title": ERROR_TITLES.get(status, "Something went wrong"), "message": message,
-               "form": form}  # fmt: skip
+    context = {"status": status, "title": title or ERROR_TITLES.get(status, "Something went wrong"),
+               "message": message, "form": form}  # fmt: skip
     if is_fragment(request):
         response = render(request, "partials/error.html", context, status=status)
         if not request.htmx.target:
@@ -48,6 +59,8 @@ def render_error(request: HttpRequest, status: int, message: str, *, form=None,
 
 
 def memory_error_response(request: HttpRequest, exc: errors.MemoryServiceError) -> HttpResponse:
+    if isinstance(exc, errors.StoreRefusesWrites):
+        return render_error(request, 503, REFUSAL_MESSAGES[exc.cause], title="Nothing can be stored right now")
     if isinstance(exc, errors.StoreUnavailable):
         # The detailed reason (host, errno) goes to the logs via the exception chain, not to the page.
         return render_error(request, 503, "The memory store is unreachable. Nothing was read or changed; "

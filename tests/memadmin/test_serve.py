@@ -300,3 +300,79 @@ def test_serve_refuses_nonsense_counts():
 
     with pytest.raises(CommandError, match="--workers must be at least 1"):
         call_command("serve", workers=0)
+
+
+def embedded_env(tmp_path, **extra) -> dict:
+    """serve with its own embedded Valkey (no VALKEY_URL) under its own data dir, on the test database."""
+    return {
+        **os.environ,
+        "VALKEY_URL": "",
+        "MEMADMIN_DATA_DIR": str(tmp_path / "data"),
+        "DATABASE_URL": database_url(connection.settings_dict),
+        "MEMADMIN_ACCESS_LOG": str(tmp_path / "access.log"),
+        "MEMADMIN_PRELOAD_EMBEDDER": "0",
+        "MEMADMIN_EMBEDDER_PROCESS": "0",
+        "MEMADMIN_WEB_WORKERS": "2",
+        **extra,
+    }
+
+
+def valkey_servers_on(directory: Path) -> list[int]:
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "status", "cwd"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        if "valkey-server" in cmdline and process.info["cwd"] == str(directory) and process.info["status"] != "zombie":
+            found.append(process.info["pid"])
+    return found
+
+
+def test_serve_restarts_a_killed_embedded_valkey_and_every_process_reconnects_without_a_hup(transactional_db, tmp_path):
+    import json
+
+    env = embedded_env(tmp_path)
+    port = free_port()
+    server = Server([sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"], env, port, tmp_path / "serve.log")
+    directory = tmp_path / "data" / "valkey"
+    try:
+        server.wait_healthy()
+        first = json.loads((directory / "server.json").read_text())
+        deadline = time.monotonic() + 60  # the job worker uses the supervised server, not one of its own
+        while f"Job worker on 127.0.0.1:{first['port']}" not in server.log.read_text():
+            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+            time.sleep(0.2)
+
+        os.kill(first["pid"], signal.SIGKILL)
+        began = time.monotonic()
+        deadline = began + 30
+        while True:
+            state = json.loads((directory / "server.json").read_text()) if (directory / "server.json").exists() else {}
+            if state.get("pid") not in (None, first["pid"]) and request(server.base + "/healthz")[0] == 200:
+                break
+            assert time.monotonic() < deadline, server.log.read_text()[-3000:]
+            time.sleep(0.2)
+        print(f"/healthz answered 200 again {time.monotonic() - began:.1f} s after the kill")
+        assert state["port"] == first["port"]  # the same port: nobody needs a new URL
+        # Both web workers answer again (each request on a new connection), without a HUP.
+        assert all(request(server.base + "/healthz")[0] == 200 for _ in range(8))
+        assert "Reloading" not in server.log.read_text()
+        assert valkey_servers_on(directory) == [state["pid"]]  # one server: the worker started none of its own
+        assert not Path(f"/proc/{first['pid']}").exists()  # reaped
+        log = server.log.read_text()
+        assert f"restarting it on port {first['port']}" in log
+        # The outage is a line per worker, not one per request.
+        assert log.count("Health check: The memory store is unreachable") <= 2
+
+        status = subprocess.run([sys.executable, "manage.py", "valkey", "--status"], cwd=REPO, env=env,
+                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert f"running (pid {state['pid']})" in status.stdout
+        assert f"supervised by memadmin serve (pid {server.process.pid})" in status.stdout
+        # A second serve on the same data dir is refused before it starts anything.
+        second = subprocess.run([sys.executable, "manage.py", "serve", f"127.0.0.1:{free_port()}"], cwd=REPO,
+                                env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert second.returncode != 0
+        assert f"Another memadmin serve (pid {server.process.pid}) already supervises" in second.stderr
+        assert valkey_servers_on(directory) == [state["pid"]]
+    finally:
+        code = server.stop()
+    assert code == 0
+    assert valkey_servers_on(directory) == []

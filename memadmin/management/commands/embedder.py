@@ -9,7 +9,7 @@ import signal
 
 from django.core.management.base import BaseCommand, CommandError
 
-from memadmin.memory import store
+from memadmin.memory import embedders, store
 from memadmin.memory.embedding import CoalescingEmbedder, EmbedderService
 
 
@@ -20,21 +20,21 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--socket", default=os.environ.get(store.EMBEDDER_SOCKET_ENV),
-                            help=f"Unix socket path (default ${store.EMBEDDER_SOCKET_ENV}).")  # fmt: skip
+        parser.add_argument("--socket", default=os.environ.get(embedders.EMBEDDER_SOCKET_ENV),
+                            help=f"Unix socket path (default ${embedders.EMBEDDER_SOCKET_ENV}).")  # fmt: skip
 
     def handle(self, *args, socket=None, **options):
-        key = os.environ.get(store.EMBEDDER_KEY_ENV, "")
+        key = os.environ.get(embedders.EMBEDDER_KEY_ENV, "")
         if not socket or not key:
-            raise CommandError(f"Needs a socket path and ${store.EMBEDDER_KEY_ENV} (hex): serve sets both.")
+            raise CommandError(f"Needs a socket path and ${embedders.EMBEDDER_KEY_ENV} (hex): serve sets both.")
         try:
             authkey = bytes.fromhex(key)
         except ValueError:
-            raise CommandError(f"${store.EMBEDDER_KEY_ENV} must be hex.") from None
+            raise CommandError(f"${embedders.EMBEDDER_KEY_ENV} must be hex.") from None
         # This process is the embedder: nothing in it may take itself for a worker and call the socket.
-        os.environ.pop(store.EMBEDDER_SOCKET_ENV, None)
-        os.environ.pop(store.EMBEDDER_KEY_ENV, None)
-        model = store.local_embedder()
+        os.environ.pop(embedders.EMBEDDER_SOCKET_ENV, None)
+        os.environ.pop(embedders.EMBEDDER_KEY_ENV, None)
+        model = embedders.local_embedder()
         if not isinstance(model, CoalescingEmbedder):
             raise CommandError("The configured embedder is a hosted one: there is no local model to share.")
         model.embed("warm-up", "search")  # the first pass through the model is the slow one

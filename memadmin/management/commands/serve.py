@@ -9,6 +9,10 @@ This process supervises the other three and owns their order: the store starts f
 - HUP: graceful reload. gunicorn starts workers on the code now on disk and retires the old ones once
   their requests are done; the job worker is restarted. The embedded Valkey keeps running.
 
+The embedded Valkey is supervised like the other children (memadmin/memory/embedded.py Supervisor): if it
+dies it is restarted on the same port and data dir, its load waited for however long it takes, and the web
+workers and the job worker reconnect to it by themselves. A second serve on the same data dir is refused.
+
 ``manage.py runserver`` is still there for development (auto-reload, no embedder preload).
 """
 
@@ -20,8 +24,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from memadmin.memory import store
-from memadmin.memory.embedded import EmbeddedServer, EmbeddedValkeyError
+from memadmin.memory import embedders
+from memadmin.memory.embedded import EmbeddedServer, EmbeddedValkeyError, Supervisor
 
 WORKER_STOP_SECONDS = 20
 WORKER_RESTART_SECONDS = 10
@@ -49,16 +53,18 @@ class Command(BaseCommand):
         # (background jobs of a non-interactive shell).
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
             signal.signal(signum, lambda signum, frame: self.requested.append(signum))
-        server = None
+        supervisor = None
         if not settings.VALKEY_URL:
-            server = EmbeddedServer(settings.DATA_DIR, settings.MEMADMIN_VALKEY_PORT)
+            supervisor = Supervisor(EmbeddedServer(settings.DATA_DIR, settings.MEMADMIN_VALKEY_PORT))
+            self.stdout.write("Starting the embedded Valkey (a big store takes a while to load) ...")
+            self.stdout.flush()
             try:
-                running = server.ensure()
+                running = supervisor.start(cancelled=lambda: bool(self.requested))
             except EmbeddedValkeyError as exc:
                 raise CommandError(str(exc)) from exc
-            self.stdout.write(f"Embedded Valkey (pid {running.pid}) at {running.display_url}")
+            self.stdout.write(f"Embedded Valkey (pid {running.pid}) at {running.display_url}, supervised")
         try:
-            exported = store.prepare_embedder()
+            exported = embedders.prepare_embedder()
         except Exception as exc:  # noqa: BLE001 - the workers run the model on torch instead, as they log too
             self.stderr.write(f"The embedding model could not be exported to ONNX ({exc}); it runs on torch.")
         else:
@@ -77,8 +83,8 @@ class Command(BaseCommand):
                 stop(web, signal.SIGTERM, graceful_timeout() + 10)
             if self.worker is not None:
                 stop(self.worker, signal.SIGTERM, WORKER_STOP_SECONDS)
-            if server is not None:
-                server.stop()
+            if supervisor is not None:
+                supervisor.stop()
                 self.stdout.write("Embedded Valkey stopped.")
         if code:
             raise CommandError(f"gunicorn exited with code {code}.")

@@ -24,12 +24,21 @@ class Command(BaseCommand):
             if not running:
                 if url:
                     raise CommandError("The embedded Valkey is not running.")
+                supervisor = server.supervisor()
+                recorded = server.recorded()
+                if supervisor is not None and recorded is not None:
+                    self.stdout.write(f"not running; its supervisor (memadmin serve, pid {supervisor}) is "
+                                      f"restarting it on port {recorded.port}")  # fmt: skip
+                    return
                 self.stdout.write("not running")
                 return
             if url:
                 self.stdout.write(running.url)
                 return
             self.stdout.write(f"running (pid {running.pid}) at {running.display_url}")
+            supervisor = server.supervisor()
+            if supervisor is not None:
+                self.stdout.write(f"supervised by memadmin serve (pid {supervisor}): restarted if it dies")
             state = server.auth_state(running)
             if state == "no-password":
                 self.stdout.write("WARNING: it requires no password (started by an older version); the next "
@@ -44,7 +53,10 @@ class Command(BaseCommand):
                 )
             return
         if stop:
-            stopped = server.stop()
+            try:
+                stopped = server.stop()
+            except EmbeddedValkeyError as exc:
+                raise CommandError(str(exc)) from exc
             self.stdout.write(f"stopped pid {stopped.pid}" if stopped else "not running")
             return
         try:

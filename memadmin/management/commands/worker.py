@@ -1,5 +1,7 @@
 """python manage.py worker: one Celery worker for the background jobs, with the periodic sweep (beat) inside."""
 
+import os
+
 from django.core.management.base import BaseCommand, CommandError
 
 
@@ -26,10 +28,38 @@ class Command(BaseCommand):
             broker = app.conf.broker_url  # starts (or reuses) the embedded Valkey
         except StoreUnavailable as exc:
             raise CommandError(exc.message) from exc
+        self.wait_for_writes()
         self.stdout.write(f"Job worker on {broker.split('@')[-1]} (concurrency {concurrency}, "
                           f"sweep {'off' if no_beat else 'on'})")  # fmt: skip
         argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", f"--pool={pool}",
                 "--without-gossip", "--without-mingle"]  # fmt: skip
         if not no_beat:
             argv.append("--beat")
+            os.environ["MEMADMIN_WORKER_PID"] = str(os.getpid())  # the beat child exits when this process dies
         app.worker_main(argv)
+
+    def wait_for_writes(self, every: float = 2.0) -> None:
+        """Celery's consumer dies at once ("Unrecoverable error") when Valkey answers its BRPOP with MISCONF (a
+        full disk): started again and again by serve, it would die each time. Wait until the store accepts
+        writes instead, saying so once."""
+        import time
+
+        from memadmin.memory.errors import StoreUnavailable
+        from memadmin.memory.status import store_status
+
+        said = False
+        while True:
+            try:
+                writes = store_status()["writes"]
+            except StoreUnavailable:
+                return  # unreachable: Celery's own connection retries take it from here
+            if writes == "ok":
+                if said:
+                    self.stdout.write("The memory store accepts writes again; starting the job worker.")
+                return
+            if not said:
+                self.stderr.write(f"The memory store {writes} (is its disk full?); the job worker waits until it "
+                                  "accepts writes again.")  # fmt: skip
+                self.stderr.flush()
+                said = True
+            time.sleep(every)

@@ -271,3 +271,121 @@ def test_the_service_and_the_worker_use_the_password(data_dir):
     running = EmbeddedServer(data_dir).running()
     with pytest.raises(valkey.AuthenticationError):
         valkey.Valkey(port=running.port).ping()
+
+
+# --- supervision (manage.py serve holds a Supervisor) --------------------------------------------------
+
+
+def wait_until(condition, timeout: float = 20.0):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+def valkey_servers_on(directory: Path) -> list[int]:
+    import psutil
+
+    found = []
+    for process in psutil.process_iter(["pid", "cmdline", "status", "cwd"]):
+        cmdline = " ".join(process.info["cmdline"] or [])
+        # valkey-server rewrites its title ("valkey-server 127.0.0.1:port") and changes into its --dir.
+        if "valkey-server" in cmdline and process.info["cwd"] == str(directory) and process.info["status"] != "zombie":
+            found.append(process.info["pid"])
+    return found
+
+
+@pytest.fixture
+def supervisor(data_dir):
+    supervisor = embedded.Supervisor(EmbeddedServer(data_dir))
+    yield supervisor
+    supervisor.stop()
+
+
+def test_a_killed_server_is_restarted_on_the_same_port_and_clients_reconnect(data_dir, supervisor, caplog):
+    caplog.set_level(logging.INFO, logger="memadmin.valkey")
+    first = supervisor.start()
+    # Another process of the site (a web worker, the job worker) finds it through the pidfile.
+    seen = EmbeddedServer(data_dir).ensure()
+    assert (seen.pid, seen.port) == (first.pid, first.port)
+    state = json.loads((data_dir / "valkey" / "server.json").read_text())
+    assert state == {"pid": first.pid, "port": first.port, "supervisor": os.getpid()}
+    client = valkey.Valkey.from_url(first.url, socket_timeout=2)
+    client.set("k", "v")
+    time.sleep(1.2)  # appendfsync everysec
+
+    os.kill(first.pid, signal.SIGKILL)
+    # While it is down, every other process keeps the same port (no second server on a new one).
+    assert EmbeddedServer(data_dir).ensure().port == first.port
+    wait_until(lambda: supervisor.restarts == 1)
+    assert supervisor.port == first.port and supervisor.pid != first.pid
+    assert not Path(f"/proc/{first.pid}").exists()  # reaped: no zombie left behind
+    # The client that was connected to the dead server reconnects on its own, and the data came back.
+    assert wait_until(lambda: _get(client, "k")) == b"v"
+    assert valkey_servers_on(data_dir / "valkey") == [supervisor.pid]
+    assert "exited (code -9); restarting it on port" in caplog.text and "is back" in caplog.text
+    client.close()
+
+
+def _get(client, key):
+    try:
+        return client.get(key)
+    except valkey.ValkeyError:
+        return None
+
+
+def test_a_supervised_server_is_not_started_twice_nor_stopped_behind_its_supervisor(
+    data_dir, supervisor, settings, capsys
+):
+    running = supervisor.start()
+    with pytest.raises(EmbeddedValkeyError, match=rf"Another memadmin serve \(pid {os.getpid()}\) already supervises"):
+        embedded.Supervisor(EmbeddedServer(data_dir)).start()
+    with pytest.raises(EmbeddedValkeyError, match="supervised by `manage.py serve`"):
+        EmbeddedServer(data_dir).stop()
+    with pytest.raises(EmbeddedValkeyError, match="supervised by `manage.py serve`"):
+        EmbeddedServer(data_dir).run_foreground()
+    settings.VALKEY_URL, settings.DATA_DIR = None, data_dir
+    call_command("valkey", "--status")
+    out = capsys.readouterr().out
+    assert f"running (pid {running.pid})" in out and f"supervised by memadmin serve (pid {os.getpid()})" in out
+    with pytest.raises(CommandError, match="stop serve instead"):
+        call_command("valkey", "--stop")
+    assert valkey_servers_on(data_dir / "valkey") == [running.pid]
+
+
+def test_a_slow_load_is_waited_for_with_its_progress_in_the_log(data_dir, caplog, monkeypatch):
+    server = EmbeddedServer(data_dir)
+    running = server.ensure()
+    client = valkey.Valkey.from_url(running.url)
+    pipe = client.pipeline(transaction=False)
+    for i in range(3000):
+        pipe.set(f"k{i}", "x" * 100)
+    pipe.execute()
+    client.close()
+    server.stop()
+    # 1 ms per key while loading: a 3 s load, far beyond the 1 s a silent server is given.
+    (data_dir / "valkey" / "extra.conf").write_text("key-load-delay 1000\n")
+    monkeypatch.setattr(EmbeddedServer, "PROGRESS_SECONDS", 0.5)
+    caplog.set_level(logging.INFO, logger="memadmin.valkey")
+    slow = embedded.Supervisor(EmbeddedServer(data_dir, answer_timeout=1.0))
+    began = time.monotonic()
+    try:
+        started = slow.start()
+        took = time.monotonic() - began
+        assert took > 1.5, took
+        assert "is loading its data (1 s so far)" in caplog.text
+        assert valkey.Valkey.from_url(started.url).dbsize() == 3000
+    finally:
+        slow.stop()
+
+
+def test_a_start_that_does_not_finish_leaves_no_server_behind(data_dir):
+    """serve stopped (or failed) while its Valkey loaded: it used to exit with the server running untracked."""
+    with pytest.raises(EmbeddedValkeyError, match="cancelled"):
+        embedded.Supervisor(EmbeddedServer(data_dir)).start(cancelled=lambda: True)
+    assert valkey_servers_on(data_dir / "valkey") == []
+    assert not (data_dir / "valkey" / "server.json").exists()
+    assert EmbeddedServer(data_dir).supervisor() is None  # the lock went with it: the next start may run

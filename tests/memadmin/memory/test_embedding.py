@@ -13,7 +13,7 @@ import threading
 import numpy as np
 import pytest
 
-from memadmin.memory import store
+from memadmin.memory import embedders
 from memadmin.memory.embedding import CoalescingEmbedder, EmbedderService, EmbedderUnavailable, RemoteEmbedder
 
 TEXTS = [f"{subject} (note {i})" for i, subject in enumerate(
@@ -60,7 +60,7 @@ def run_threads(embedder, texts, call_embed=None):
 
 @pytest.fixture(scope="module")
 def model():
-    embedder = store.embedder()
+    embedder = embedders.embedder()
     assert isinstance(embedder, CoalescingEmbedder)  # the local model is coalesced by default
     return embedder.inner
 
@@ -234,12 +234,11 @@ def test_the_process_answers_nonsense_with_an_error_and_keeps_serving(service, m
 def test_the_embedder_command_needs_the_socket_and_key_serve_makes(monkeypatch):
     from django.core.management import CommandError, call_command
 
-    from memadmin.memory import store
 
-    monkeypatch.delenv(store.EMBEDDER_SOCKET_ENV, raising=False)
-    monkeypatch.delenv(store.EMBEDDER_KEY_ENV, raising=False)
+    monkeypatch.delenv(embedders.EMBEDDER_SOCKET_ENV, raising=False)
+    monkeypatch.delenv(embedders.EMBEDDER_KEY_ENV, raising=False)
     with pytest.raises(CommandError, match="serve sets both"):
         call_command("embedder")
-    monkeypatch.setenv(store.EMBEDDER_KEY_ENV, "not hex")
+    monkeypatch.setenv(embedders.EMBEDDER_KEY_ENV, "not hex")
     with pytest.raises(CommandError, match="must be hex"):
         call_command("embedder", socket="/tmp/unused.sock")

@@ -20,7 +20,7 @@ import psutil
 import pytest
 from django.conf import settings
 
-from memadmin.memory import onnx_embedder, store
+from memadmin.memory import embedders, onnx_embedder
 from memadmin.memory.embedding import CoalescingEmbedder, RemoteEmbedder
 from memadmin.memory.onnx_embedder import ModelLayout, OnnxEmbedder, Unsupported
 
@@ -50,7 +50,7 @@ def bundled_model_dir() -> str:
 
 @pytest.fixture(scope="module")
 def onnx_model(valkey_server):
-    model = store.embedder()
+    model = embedders.embedder()
     assert isinstance(model, CoalescingEmbedder) and isinstance(model.inner, OnnxEmbedder)  # the default runtime
     return model.inner
 
@@ -105,7 +105,7 @@ def test_mem0_uses_the_onnx_embedder_and_keeps_the_configured_one(valkey_server,
 
     collection = "onnx_mem0_check"
     memory = index.mem0(collection)
-    assert memory.embedding_model is store.embedder()
+    assert memory.embedding_model is embedders.embedder()
     assert memory.config.embedder.provider == "huggingface"  # the real config, not the placeholder Mem0 was built with
     assert memory.config.embedder.config["model"] == bundled_model_dir()
     vector = index.embed(collection, "Alice likes green tea")
@@ -123,7 +123,7 @@ from memadmin.wsgi import application  # what gunicorn's worker imports; it load
 from memadmin.memory import index, store
 vector = index.embed("onnx_worker_check", "Alice likes green tea")  # through Mem0's Memory, built here
 print(json.dumps({"torch": "torch" in sys.modules, "st": "sentence_transformers" in sys.modules,
-                  "inner": type(store.embedder().inner).__name__, "vector": vector}))
+                  "inner": type(embedders.embedder().inner).__name__, "vector": vector}))
 """
 
 
@@ -138,7 +138,7 @@ def test_a_web_worker_embeds_without_loading_torch(valkey_server, onnx_model):
 
 def test_the_torch_runtime_still_serves_the_same_vectors(valkey_server, onnx_model, settings):
     settings.MEMADMIN_EMBEDDER_RUNTIME = "torch"
-    model = store.local_embedder()
+    model = embedders.local_embedder()
     assert type(model.inner).__name__ == "HuggingFaceEmbedding"
     torch_vectors = np.array(model.embed_batch(CORPUS[:6]))
     assert np.abs(torch_vectors - np.array(onnx_model.embed_batch(CORPUS[:6]))).max() < TOLERANCE
@@ -147,7 +147,7 @@ def test_the_torch_runtime_still_serves_the_same_vectors(valkey_server, onnx_mod
 def test_the_embedder_process_runs_onnx_without_torch(valkey_server, onnx_model, tmp_path):
     key = os.urandom(16)
     address = str(tmp_path / "embedder.sock")
-    env = _child_env(**{store.EMBEDDER_SOCKET_ENV: address, store.EMBEDDER_KEY_ENV: key.hex()})
+    env = _child_env(**{embedders.EMBEDDER_SOCKET_ENV: address, embedders.EMBEDDER_KEY_ENV: key.hex()})
     process = subprocess.Popen([sys.executable, "manage.py", "embedder"], cwd=REPO, env=env,
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
     try:
@@ -164,11 +164,11 @@ def test_the_embedder_process_runs_onnx_without_torch(valkey_server, onnx_model,
 
 
 def test_serve_makes_the_file_before_the_workers_start(onnx_model, settings):
-    assert store.prepare_embedder() == onnx_model.path  # made already: found, not made again
+    assert embedders.prepare_embedder() == onnx_model.path  # made already: found, not made again
     settings.MEMADMIN_EMBEDDER_RUNTIME = "torch"
-    assert store.prepare_embedder() is None
+    assert embedders.prepare_embedder() is None
     settings.MEMADMIN_EMBEDDER_RUNTIME, settings.MEMADMIN_EMBEDDER_BASE_URL = "onnx", "http://127.0.0.1:9/"
-    assert store.prepare_embedder() is None  # a hosted model: nothing to export
+    assert embedders.prepare_embedder() is None  # a hosted model: nothing to export
 
 
 # --- the cached file: made once, atomically, again when the weights change ----------------------------------
@@ -244,7 +244,7 @@ def test_a_failed_export_falls_back_to_torch(valkey_server, monkeypatch, setting
 
     monkeypatch.setattr(onnx_embedder, "_export", export)
     settings.DATA_DIR = tmp_path
-    model = store.local_embedder()
+    model = embedders.local_embedder()
     assert type(model.inner).__name__ == "HuggingFaceEmbedding"
     assert "torch runs it" in caplog.text
     assert len(model.embed("Alice likes green tea")) == 384

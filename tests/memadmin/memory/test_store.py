@@ -89,12 +89,12 @@ def test_web_processes_load_the_embedder_at_start_and_every_collection_shares_it
     import importlib
     import sys
 
-    from memadmin.memory import index, store
+    from memadmin.memory import embedders, index
 
     sys.modules.pop("memadmin.wsgi", None)
     importlib.import_module("memadmin.wsgi")
-    assert store.is_warm()
-    warm = store.embedder()
+    assert embedders.is_warm()
+    warm = embedders.embedder()
     add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea")
     add(world.admin(world.acme), "sports_portal", "alice", "Alice runs")
     for app in (world.acme_concierge, world.acme_sports):
@@ -102,15 +102,15 @@ def test_web_processes_load_the_embedder_at_start_and_every_collection_shares_it
 
 
 def test_a_failing_warm_up_does_not_stop_the_process(settings, caplog):
-    from memadmin.memory import store
+    from memadmin.memory import embedders
 
     settings.MEMADMIN_EMBEDDER_PROVIDER = "no-such-provider"
-    old, store._embedder = store._embedder, None  # noqa: SLF001 (the test restores the process's embedder)
+    old, embedders._embedder = embedders._embedder, None  # noqa: SLF001 (the test restores the process's embedder)
     try:
-        store.warm_up()
-        assert not store.is_warm() and "could not be loaded" in caplog.text
+        embedders.warm_up()
+        assert not embedders.is_warm() and "could not be loaded" in caplog.text
     finally:
-        store._embedder = old  # noqa: SLF001
+        embedders._embedder = old  # noqa: SLF001
 
 
 def test_mem0s_history_file_is_written_ahead_without_an_fsync_per_add(world, add):

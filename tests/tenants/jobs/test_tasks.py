@@ -68,6 +68,7 @@ def worker(valkey_server, transactional_db, tmp_path):
         workers.append(w)
         return w.start()
 
+    make.env = env  # what the next worker() starts with; a test may change it first
     yield make
     for w in workers:
         w.stop()
@@ -146,3 +147,35 @@ def test_valkey_down_too_long_fails_the_job_clearly(world, load, valkey_server, 
     job.refresh_from_db()
     assert "memory store stayed unreachable" in job.error and "resumes where it stopped" in job.error
     assert job.receipt is None and job.done == 0
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sigkilled_worker_leaves_no_orphan_and_its_job_resumes_before_the_lease_runs_out(
+    world, load, raw_valkey, worker
+):
+    import psutil
+
+    worker.env["MEMADMIN_JOB_LEASE_SECONDS"] = "120"  # the default: the resume must not wait for it
+    worker.env["MEMADMIN_JOB_SWEEP_SECONDS"] = "60"
+    first = worker()
+    load(world.concierge, 10_000, runs=10)
+    job, _ = job_offboard_app(scope=world.scope(), app_id="concierge_app")
+    wait_for(lambda: job_state(job).done >= 500, 90, "the worker to delete a first part")
+    children = psutil.Process(first.process.pid).children(recursive=True)
+    assert len(children) >= 2  # the pool process and the embedded beat
+    os.kill(first.process.pid, signal.SIGKILL)  # the worker only, as `kill -9 <pid>` does: not its group
+    first.process.wait(10)
+    killed = time.monotonic()
+    gone, alive = psutil.wait_procs(children, timeout=10)
+    assert alive == [], f"orphans left: {[(p.pid, p.cmdline()) for p in alive]}"
+    assert job_state(job).state == Job.State.RUNNING
+
+    worker()  # at its start, its sweep finds the lease holder gone and sends the job again
+    wait_for(lambda: job_state(job).state in ("succeeded", "failed"), 90, "the job to finish", interval=0.2)
+    took = time.monotonic() - killed
+    assert job.state == Job.State.SUCCEEDED, job.error
+    print(f"job resumed and finished {took:.1f} s after the kill")
+    assert took < 60, took  # not after the 120 s lease
+    assert job.receipt["per_app"]["concierge_app"]["memories"] == 10_000 and job.progress["attempts"] == 2
+    log = (Path(first.log)).read_text()
+    assert "which is gone" in log
