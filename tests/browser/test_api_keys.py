@@ -25,10 +25,10 @@ def test_admin_turns_offboarding_off_and_on_for_a_key(new_page, shot, transactio
     expect(row.get_by_test_id("key-offboarding")).to_have_text("off")
     expect(page.locator("tr", has_text="narrow").get_by_test_id("key-offboarding")).to_have_text("never")
 
-    row.get_by_role("button", name="Turn offboarding on for key crm-backend").click()
+    row.get_by_role("button", name="Turn on offboarding for key crm-backend").click()
     expect(row.get_by_test_id("key-offboarding")).to_have_text("allowed")
     assert TenantAPIKey.objects.get(name="crm-backend").may_offboard is True
-    row.get_by_role("button", name="Turn offboarding off for key crm-backend").click()  # confirm dialog accepted
+    row.get_by_role("button", name="Turn off offboarding for key crm-backend").click()  # confirm dialog accepted
     expect(row.get_by_test_id("key-offboarding")).to_have_text("off")
     assert TenantAPIKey.objects.get(name="crm-backend").may_offboard is False
     page.reload()

@@ -45,7 +45,7 @@ HOSTILE = [
     pytest.param("{'user_id': 'alice'" + ", 'x': 1" * 2000 + "}", id="over-8000-chars"),
     pytest.param("{'user_id': 'alice'", id="unterminated"),
     pytest.param("{'user_id': '*'}", id="wildcard-pins-nothing"),
-    pytest.param("{'app_id': 'concierge_app'}", id="app-alone"),
+    pytest.param("{'app_id': {'in': ['concierge_app']}}", id="a-list-of-one-app"),
     pytest.param("[{'user_id': 'alice'}]", id="list-at-top"),
     pytest.param("'alice'", id="string-at-top"),
     pytest.param("{'AND': [{'user_id': 'alice'}, {'colour': 'red'}]}", id="unknown-field"),
@@ -58,6 +58,18 @@ def test_hostile_filters_reprs_are_400_and_delete_nothing(hostile_world, raw, ke
     client = api_client(getattr(hostile_world.keys["acme"], key_kind))
     body = assert_json_error(_delete_all(client, raw), 400)
     assert body["error"]["field"] in ("filters", "user_id", "colour", None), body
+    assert _count(hostile_world) == 2 and _count(hostile_world, "globex") == 2
+
+
+def test_one_app_alone_in_the_repr_is_an_offboarding_request_never_a_deletion(hostile_world, settings):
+    """The client's repr of {'app_id': X}: the full key schedules the app's offboarding (here with a grace period:
+    nothing is deleted yet), the app-restricted key is refused with the reason; neither deletes anything now."""
+    settings.MEMADMIN_OFFBOARD_GRACE_HOURS = 24
+    raw = "{'app_id': 'concierge_app'}"
+    refused = _delete_all(api_client(hostile_world.keys["acme"].restricted), raw)
+    assert "restricted to some apps" in assert_json_error(refused, 403)["detail"]
+    scheduled = _delete_all(api_client(hostile_world.keys["acme"].full), raw)
+    assert scheduled.status_code == 202 and scheduled.json()["state"] == "scheduled", scheduled.content
     assert _count(hostile_world) == 2 and _count(hostile_world, "globex") == 2
 
 

@@ -120,7 +120,7 @@ def _child_env(**extra) -> dict:
 WORKER = """
 import json, sys
 from memadmin.wsgi import application  # what gunicorn's worker imports; it loads the embedder (warm_up)
-from memadmin.memory import index, store
+from memadmin.memory import embedders, index
 vector = index.embed("onnx_worker_check", "Alice likes green tea")  # through Mem0's Memory, built here
 print(json.dumps({"torch": "torch" in sys.modules, "st": "sentence_transformers" in sys.modules,
                   "inner": type(embedders.embedder().inner).__name__, "vector": vector}))
