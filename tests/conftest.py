@@ -165,8 +165,11 @@ def raw_valkey(valkey_server) -> valkey.Valkey:
 def browser():
     """Headless Chromium (Debian's, via Playwright), one per session: Playwright's sync API allows only one
     running instance per thread, and both tests/browser and tests/security drive it."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    from tests.support.browser import EXPECT_TIMEOUT_MS
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)  # every expect() waits for its condition up to this long
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=os.environ.get("MEMADMIN_CHROMIUM", "/usr/bin/chromium"),

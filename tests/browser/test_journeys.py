@@ -14,7 +14,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_membership
 from tenants.models import DataLink
-from tests.browser.conftest import sign_in
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 
