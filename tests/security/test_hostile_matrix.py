@@ -29,7 +29,7 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from memadmin.memory.models import AuditEvent
 from tenants.models import Invitation, Job, Membership, Webhook
 from tenants.webhooks.services import new_secret
-from tests.security.conftest import (
+from tests.support.hostile import (
     OUTSIDE_CONCIERGE,
     assert_json_error,
     hostile_id_values,

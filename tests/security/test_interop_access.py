@@ -9,7 +9,7 @@ from django.core import mail
 
 from memadmin.memory.models import AuditEvent
 from tenants.models import Membership, Tenant
-from tests.security.conftest import assert_json_error, principals, send
+from tests.support.hostile import assert_json_error, principals, send
 
 KINDS = ("admin", "support", "viewer", "key", "key-restricted")
 

@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from tenants.models import Webhook
 from tenants.webhooks.services import new_secret
-from tests.security.conftest import OUTSIDE_CONCIERGE, assert_json_error, marker, principals, send
+from tests.support.hostile import OUTSIDE_CONCIERGE, assert_json_error, marker, principals, send
 
 
 @pytest.fixture

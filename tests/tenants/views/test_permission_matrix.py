@@ -21,7 +21,7 @@ from tenants.models import DataLink, Invitation, Job, Membership, TenantAPIKey, 
 from tenants.permissions import MUTATIONS, ROLES, URL_CAPABILITIES
 from tenants.webhooks.services import new_secret
 from tests.factories import MembershipFactory, UserFactory
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 # url name -> how to call it; "ok" is the status a role with the URL's capability gets.
 CASES = {

@@ -10,7 +10,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.scope import scope_for_membership
 from tenants.links import data_link_issue
-from tests.tenants.views.conftest import HTMX, events
+from tests.support.dashboard import HTMX, events
 
 
 @pytest.fixture
