@@ -16,6 +16,7 @@ from django.test import Client
 
 from memadmin.memory import index, store
 from memadmin.memory.embedded import free_port, start_process
+from tests.support import cases
 
 # A real local HTTP receiver for webhook tests (the ``receiver`` fixture).
 pytest_plugins = ("tests.receiver",)
@@ -31,6 +32,8 @@ def _request_noting_streams(self, **request):
     response = _client_request(self, **request)
     if getattr(response, "streaming", False):
         _streamed.append(True)
+    if cases.ENV in os.environ:
+        cases.record({**self._base_environ(**request)}, response)
     return response
 
 
