@@ -876,3 +876,18 @@ def test_access_matrix(world, fresh, route, entry):
                 check(world, _staff_client(world))
             else:
                 check(world)
+
+
+def test_read_only_member_cannot_change_anything(client, world):
+    """The viewer gets 403 on every mutation, and the memory is still there afterwards."""
+    memories = _dashboard_memories(world)
+    t = _tenant_data(world, memories, world.acme)
+    login(client, world.acme_viewer)
+    for name, case in DASHBOARD.items():
+        if name in MUTATIONS:
+            assert _request(client, name, case, t).status_code == 403, name
+    assert Membership.objects.filter(pk=t.target.pk, role="viewer").exists()
+    t.link.refresh_from_db()
+    assert t.link.revoked_at is None
+    client.force_login(world.acme_admin.user)
+    assert client.get(reverse("memory", args=["acme", "concierge_app", memories.alice_food.id])).status_code == 200
