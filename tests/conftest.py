@@ -4,6 +4,7 @@ import gc
 import os
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 from contextlib import closing
 from pathlib import Path
@@ -15,7 +16,7 @@ from django.core.cache import cache
 from django.test import Client
 
 from memadmin.memory import index, store
-from memadmin.memory.embedded import free_port, start_process
+from memadmin.memory.embedded import free_port, private_dir, server_args, start_process, wait_ready
 from tests.support import cases
 
 # A real local HTTP receiver for webhook tests (the ``receiver`` fixture).
@@ -47,6 +48,9 @@ def pytest_runtest_teardown(item, nextitem):
         gc.collect()
 
 
+RESTART_TIMEOUT = 300  # seconds; met, the wait ends at once
+
+
 class ThrowawayValkey:
     def __init__(self):
         self.directory = Path(tempfile.mkdtemp(prefix="memadmin-test-valkey-"))
@@ -58,7 +62,16 @@ class ThrowawayValkey:
         return f"valkey://127.0.0.1:{self.port}"
 
     def start(self):
-        self.process = start_process(self.directory, self.port, detach=False)
+        if self.process is None:
+            self.process = start_process(self.directory, self.port, detach=False)
+            return self
+        # A restart (the job tests stop and start the session's server) reloads the AOF the session has written
+        # so far, 100 MB after the 30,000-memory job tests: on a loaded machine that takes longer than the 20 s
+        # start_process allows, and the next tests then met a server still loading. Wait as long as it takes.
+        private_dir(self.directory)
+        self.process = subprocess.Popen(server_args(self.directory, self.port), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)  # fmt: skip
+        wait_ready(self.port, self.process, self.directory / "valkey.log", timeout=RESTART_TIMEOUT)
         return self
 
     def stop(self):
