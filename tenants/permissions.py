@@ -3,7 +3,7 @@
 Who has which capability is decided in ONE place, memadmin/memory/capabilities.py. Rules (docs/security.md
 "Tenancy and scope"): not a member of the tenant -> 404 everywhere (no existence oracle); a member whose role
 lacks the capability -> 403.
-tests/tenants/views/test_permission_matrix.py walks the URLconf: a tenant URL without an entry here fails it.
+tests/security/test_access_matrix.py walks the URLconf: a tenant URL without an entry here fails it.
 """
 
 from __future__ import annotations

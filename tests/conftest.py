@@ -4,6 +4,7 @@ import gc
 import os
 import shutil
 import sqlite3
+import subprocess
 import tempfile
 from contextlib import closing
 from pathlib import Path
@@ -15,7 +16,8 @@ from django.core.cache import cache
 from django.test import Client
 
 from memadmin.memory import index, store
-from memadmin.memory.embedded import free_port, start_process
+from memadmin.memory.embedded import free_port, private_dir, server_args, start_process, wait_ready
+from tests.support import cases
 
 # A real local HTTP receiver for webhook tests (the ``receiver`` fixture).
 pytest_plugins = ("tests.receiver",)
@@ -31,6 +33,8 @@ def _request_noting_streams(self, **request):
     response = _client_request(self, **request)
     if getattr(response, "streaming", False):
         _streamed.append(True)
+    if cases.ENV in os.environ:
+        cases.record({**self._base_environ(**request)}, response)
     return response
 
 
@@ -44,6 +48,9 @@ def pytest_runtest_teardown(item, nextitem):
         gc.collect()
 
 
+RESTART_TIMEOUT = 300  # seconds; met, the wait ends at once
+
+
 class ThrowawayValkey:
     def __init__(self):
         self.directory = Path(tempfile.mkdtemp(prefix="memadmin-test-valkey-"))
@@ -55,7 +62,16 @@ class ThrowawayValkey:
         return f"valkey://127.0.0.1:{self.port}"
 
     def start(self):
-        self.process = start_process(self.directory, self.port, detach=False)
+        if self.process is None:
+            self.process = start_process(self.directory, self.port, detach=False)
+            return self
+        # A restart (the job tests stop and start the session's server) reloads the AOF the session has written
+        # so far, 100 MB after the 30,000-memory job tests: on a loaded machine that takes longer than the 20 s
+        # start_process allows, and the next tests then met a server still loading. Wait as long as it takes.
+        private_dir(self.directory)
+        self.process = subprocess.Popen(server_args(self.directory, self.port), stdin=subprocess.DEVNULL,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)  # fmt: skip
+        wait_ready(self.port, self.process, self.directory / "valkey.log", timeout=RESTART_TIMEOUT)
         return self
 
     def stop(self):
@@ -165,8 +181,11 @@ def raw_valkey(valkey_server) -> valkey.Valkey:
 def browser():
     """Headless Chromium (Debian's, via Playwright), one per session: Playwright's sync API allows only one
     running instance per thread, and both tests/browser and tests/security drive it."""
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
+    from tests.support.browser import EXPECT_TIMEOUT_MS
+
+    expect.set_options(timeout=EXPECT_TIMEOUT_MS)  # every expect() waits for its condition up to this long
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=os.environ.get("MEMADMIN_CHROMIUM", "/usr/bin/chromium"),

@@ -27,6 +27,7 @@ import pytest
 from memadmin.memory.embedded import free_port  # stdlib only: safe before Django's settings are loaded
 
 ENV = "MEMADMIN_TEST_DATABASE"
+SHARED_URL = "MEMADMIN_TEST_POSTGRES_URL"  # set by the session that started the cluster, for its xdist workers
 SUPERUSER = "memadmin"
 DATABASE = "memadmin"
 # Speed over durability (the cluster is thrown away), and enough connections for the worker-process tests.
@@ -34,7 +35,7 @@ SERVER_SETTINGS = {
     "fsync": "off",
     "synchronous_commit": "off",
     "full_page_writes": "off",
-    "max_connections": "50",
+    "max_connections": "100",
     "log_min_messages": "warning",
 }
 
@@ -168,6 +169,12 @@ def pytest_load_initial_conftests(early_config, parser, args):
         return
     if choice != "postgres":
         raise pytest.UsageError(f"{ENV} must be sqlite or postgres, not {choice!r}.")
+    shared = os.environ.get(SHARED_URL)
+    if shared and os.environ.get("PYTEST_XDIST_WORKER"):
+        # An xdist worker uses the cluster its controller started (each worker gets its own database in it,
+        # pytest-django's test_<name>_gw<N>): one initdb per run, not one per worker.
+        os.environ["DATABASE_URL"] = shared
+        return
     cluster = ThrowawayPostgres()
     early_config.add_cleanup(cluster.stop)
     atexit.register(cluster.stop)  # also when the session dies before pytest's own clean-up runs
@@ -180,6 +187,7 @@ def pytest_load_initial_conftests(early_config, parser, args):
         # A CI time-out sends SIGTERM, which would end pytest without its clean-up and leave the cluster behind.
         signal.signal(signal.SIGTERM, _exit_on_sigterm)
     os.environ["DATABASE_URL"] = cluster.url  # the worker processes the job tests start inherit it
+    os.environ[SHARED_URL] = cluster.url  # and so do pytest-xdist's workers (see above)
     early_config.stash[cluster_key] = cluster
 
 

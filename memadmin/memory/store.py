@@ -99,10 +99,13 @@ def route(collection: str, name: str) -> None:
 
 
 def forget_routes() -> None:
-    """Forget where collections live (tests that change MEMADMIN_STORES); the next AppRef says it again."""
-    for collection, name in list(_routes.items()):
-        if name != DEFAULT:
-            drop_memory(collection)  # its Mem0 handle talks to that store
+    """Forget where collections live (tests that change MEMADMIN_STORES); the next AppRef says it again.
+    Every Mem0 handle goes too, those on "default" included: a handle talks to the store its collection was on,
+    and with the routes forgotten, route() cannot tell that the collection now lives elsewhere."""
+    with _lock:
+        collections = list(_memories)
+    for collection in collections:
+        drop_memory(collection)
     _routes.clear()
 
 

@@ -1,7 +1,7 @@
 """The API's permission table: endpoint (URL name) x method -> capability.
 
 Who holds which capability is decided in memadmin/memory/capabilities.py, the one table; the memory service
-checks the same capability again from the scope. tests/tenants/api/test_permissions.py walks the URLconf: an
+checks the same capability again from the scope. tests/security/test_access_matrix.py walks the URLconf: an
 endpoint or method without an entry here fails it, and answers 500 rather than running unchecked.
 """
 

@@ -1,16 +1,14 @@
 """Real-browser tests: Debian's chromium driven by Playwright, against pytest-django's live server."""
 
 import os
-from pathlib import Path
 
 import pytest
 
-from tests.tenants.views.conftest import add, memories, world  # noqa: F401  (shared fixtures)
+from tests.support.browser import ACTION_TIMEOUT_MS, ARTIFACTS, HTMX_WATCH
+from tests.support.dashboard import add, memories, world  # noqa: F401  (shared fixtures)
 
 # Playwright's sync API keeps an event loop in this thread; Django's ORM would refuse to run beside it.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 
 @pytest.fixture
@@ -21,7 +19,8 @@ def new_page(browser, live_server, transactional_db):
     def _new_page():
         context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 860},
                                       base_url=live_server.url)  # fmt: skip
-        context.set_default_timeout(20_000)
+        context.set_default_timeout(ACTION_TIMEOUT_MS)
+        context.add_init_script(HTMX_WATCH)
         contexts.append(context)
         page = context.new_page()
         page.on("dialog", lambda dialog: dialog.accept())
@@ -41,11 +40,3 @@ def shot():
         page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
     return _shot
-
-
-def sign_in(page, username, password="correct-horse-battery"):
-    page.goto("/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()

@@ -25,8 +25,8 @@ from tenants.jobs.runners import run_job
 from tenants.links import data_link_issue
 from tenants.models import Job, Membership
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import ARTIFACTS, sign_in
 from tests.factories import AppFactory, MembershipFactory, TenantFactory, UserFactory
+from tests.support.browser import ARTIFACTS, JOB_TIMEOUT_MS, htmx_settled, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -173,7 +173,7 @@ class Crawl:
         page = self.page
         for button in page.locator("button[type=button]:visible, details > summary:visible").all():
             button.click()
-        page.wait_for_timeout(50)
+        htmx_settled(page)
         self.check_fragments()
         forms = page.locator("form").evaluate_all(
             "fs => fs.map((f, i) => ({i, action: f.getAttribute('hx-post') || f.getAttribute('hx-get') || f.action,"
@@ -223,7 +223,7 @@ class Crawl:
                                   ("document", "xhr", "fetch")):  # fmt: skip
             submit.click()
         page.wait_for_load_state("load")
-        page.wait_for_timeout(100)
+        htmx_settled(page)
         self.check_fragments()
         self.axe(f"{self.role} after submitting a form on {urlsplit(url).path}")
 
@@ -319,6 +319,8 @@ def test_destructive_actions_on_a_throwaway_tenant_leave_every_count_true(throwa
     page.goto("/t/throwaway/memories/")
     page.locator("#results tbody tr").first.get_by_role("button", name=re.compile("^Delete")).click()
     expect(page.locator("#results tbody tr")).to_have_count(5)
+    # The rows go first; the total comes with the recount that memories-changed triggers after the settle.
+    expect(page.get_by_test_id("total")).to_have_text("5")
     crawl.check_fragments()
     assert page_total(page) == store_total(throwaway) == 5
     focused = page.evaluate("document.activeElement.tagName")
@@ -344,7 +346,7 @@ def test_destructive_actions_on_a_throwaway_tenant_leave_every_count_true(throwa
     page.wait_for_load_state("load")
     page.goto("/t/throwaway/keys/")
     page.get_by_role("button", name=re.compile("^Revoke")).first.click()
-    page.wait_for_timeout(300)
+    htmx_settled(page)
     crawl.check_fragments()
     assert crawl.problems == []
 
@@ -402,7 +404,7 @@ def test_an_admin_offboards_an_app_by_clicks_only_from_the_overview_to_the_recei
     expect(page.get_by_test_id("job-state")).to_be_visible()
     job = Job.objects.get(kind=Job.Kind.OFFBOARD_APP, app__app_id="doomed_app")
     assert run_job(job.pk) == "succeeded"  # what the worker does; the page polls for it
-    expect(page.get_by_test_id("job-state")).to_have_text("Succeeded", timeout=10_000)
+    expect(page.get_by_test_id("job-state")).to_have_text("Succeeded", timeout=JOB_TIMEOUT_MS)
     expect(page.get_by_role("heading", name="Receipt")).to_be_visible()
     expect(page.locator("#job-progress")).to_contain_text("Remaining 0")
     crawl.photograph("offboard-receipt")

@@ -7,8 +7,8 @@ from playwright.sync_api import expect
 from memadmin.memory import consistency
 from tenants.links import data_link_issue
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import sign_in
 from tests.memadmin.memory.rawhash import put
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1366, 390)

@@ -11,7 +11,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import sign_in
+from tests.support.browser import htmx_settled, sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -109,7 +109,7 @@ def test_a_typed_search_is_one_request_and_the_audit_csv_follows_the_filters(new
     page.get_by_label("Search").fill("food")
     page.get_by_role("button", name="Apply").click()  # the field blurs on this click: that was a 2nd request
     expect(page.locator("#results")).to_contain_text("close match")
-    page.wait_for_timeout(500)
+    htmx_settled(page)  # a second request (the blur's) would be in flight or done by now
     assert len([s for s in swaps if s[0] == "GET" and "q=food" in s[1]]) == 1
     assert AuditEvent.objects.filter(action="memory.search").count() == before + 1
 

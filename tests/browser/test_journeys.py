@@ -15,7 +15,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.models import DataLink
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import sign_in
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

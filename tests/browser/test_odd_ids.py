@@ -8,9 +8,9 @@ from playwright.sync_api import expect
 from memadmin.memory import services
 from tenants.models import App
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import sign_in
 from tests.factories import two_tenant_world
 from tests.memadmin.memory.rawhash import put
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

@@ -5,7 +5,7 @@ import pytest
 import standardwebhooks
 from playwright.sync_api import expect
 
-from tests.browser.conftest import sign_in
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

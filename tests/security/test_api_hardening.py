@@ -14,7 +14,7 @@ from memadmin.memory.models import AuditEvent
 from tenants.jobs.services import job_erase
 from tenants.models import App, Job, TenantAPIKey
 from tenants.scoping import scope_for_api_key, scope_for_membership
-from tests.security.conftest import api_client, assert_json_error, principals, send
+from tests.support.hostile import api_client, assert_json_error, principals, send
 
 
 def _total(world, slug="acme"):

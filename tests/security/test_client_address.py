@@ -14,7 +14,7 @@ from django.test import RequestFactory
 from memadmin.memory.models import AuditEvent
 from tenants.http import client_ip
 from tests.factories import UserFactory
-from tests.security.conftest import api_client
+from tests.support.hostile import api_client
 
 PROXY = "127.0.0.1"
 

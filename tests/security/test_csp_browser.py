@@ -9,6 +9,7 @@ from memadmin.memory import services
 from tenants.links import data_link_issue
 from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
+from tests.support.browser import ACTION_TIMEOUT_MS
 
 pytestmark = pytest.mark.browser
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop beside the ORM, as tests/browser
@@ -17,7 +18,7 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")  # Playwright's loop 
 @pytest.fixture
 def page(browser, live_server, transactional_db):
     context = browser.new_context(base_url=live_server.url)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(ACTION_TIMEOUT_MS)
     page = context.new_page()
     page.violations = []
     page.on("console", lambda m: page.violations.append(m.text) if "Content Security Policy" in m.text else None)

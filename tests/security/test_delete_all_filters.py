@@ -9,7 +9,7 @@ import pytest
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.scoping import scope_for_membership
-from tests.security.conftest import api_client, assert_json_error, send
+from tests.support.hostile import api_client, assert_json_error, send
 
 
 def _count(world, slug="acme", user_id="alice") -> int:

@@ -15,7 +15,7 @@ from memadmin.memory.models import AuditEvent
 from tenants.exports import EXPORT_FAILED_MARKER, content_disposition, csv_safe
 from tenants.jobs.exports import write_export
 from tenants.scoping import scope_for_membership
-from tests.security.conftest import api_client, send, your_data_url
+from tests.support.hostile import api_client, send, your_data_url
 
 FORMULAS = ["=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", '=HYPERLINK("http://evil")']
 

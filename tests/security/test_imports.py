@@ -15,8 +15,8 @@ from tenants.jobs.services import job_import
 from tenants.models import Job
 from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
-from tests.security.conftest import hostile_id_values
-from tests.tenants.jobs.conftest import prepare_job_files
+from tests.support.hostile import hostile_id_values
+from tests.support.jobs import prepare_job_files
 
 
 @pytest.fixture

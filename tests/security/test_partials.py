@@ -4,7 +4,7 @@ key's own tenant only."""
 
 import pytest
 
-from tests.security.conftest import marker, your_data_url
+from tests.support.hostile import marker, your_data_url
 
 COUNTS = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "counts"}
 RECOUNT = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results", "HTTP_MEMADMIN_RECOUNT": "1"}
@@ -31,7 +31,7 @@ def test_the_counts_of_a_your_data_link_are_its_person_only(hostile_world, clien
 
 
 def test_hostile_user_ids_in_the_counts_partial_are_400_or_nothing(hostile_world, staff_client):
-    from tests.security.conftest import hostile_id_values
+    from tests.support.hostile import hostile_id_values
 
     support = staff_client("acme", "support")
     for value in hostile_id_values():

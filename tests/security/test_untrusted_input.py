@@ -10,7 +10,7 @@ from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import MAX_FILTER_DEPTH, MAX_FILTER_TERMS, filter_from_fields, filter_from_mem0
 from memadmin.memory.ids import clean_app_id, clean_id
 from tenants.scoping import scope_for_membership
-from tests.security.conftest import api_client, assert_json_error, send
+from tests.support.hostile import api_client, assert_json_error, send
 
 SURROGATE = "\udfff"
 

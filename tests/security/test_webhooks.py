@@ -15,7 +15,7 @@ from tenants.models import Webhook
 from tenants.webhooks.delivery import AttemptFailed, post
 from tenants.webhooks.services import new_secret
 from tenants.webhooks.targets import TargetRefused, target_parse, target_resolve
-from tests.security.conftest import OUTSIDE_CONCIERGE, api_client, assert_json_error, marker, principals, send
+from tests.support.hostile import OUTSIDE_CONCIERGE, api_client, assert_json_error, marker, principals, send
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from memadmin.memory import consistency, index, index_queries
 from tests.memadmin.memory.rawhash import put
 
 # The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's own.
-from tests.tenants.jobs.conftest import job_files, load, world  # noqa: F401 - fixtures
+from tests.support.jobs import job_files, load, world  # noqa: F401 - fixtures
 
 
 def ft_search_calls(raw_valkey) -> int:

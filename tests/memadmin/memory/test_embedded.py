@@ -179,7 +179,7 @@ def test_valkey_command_runs_in_the_foreground_and_prints_its_url(data_dir):
         process.send_signal(signal.SIGINT)
         process.wait(20)
         assert "exited with code 0" in process.stdout.read()
-        deadline = time.monotonic() + 5
+        deadline = time.monotonic() + 30  # generous for a loaded machine; met, the loop ends at once
         while pid_alive(running.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not pid_alive(running.pid)

@@ -6,7 +6,7 @@ import re
 from memadmin.memory import selectors
 from tenants.scoping import scope_for_membership
 from tests.memadmin.memory.rawhash import put_many
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 N = 25_000
 

@@ -12,7 +12,7 @@ from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_erase, job_export, job_offboard_app
 from tenants.models import Job, TenantAPIKey
 from tenants.scoping import scope_for_api_key, scope_for_membership
-from tests.tenants.jobs.conftest import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
+from tests.support.jobs import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 

@@ -18,8 +18,8 @@ from tenants.links import data_link_issue
 from tenants.models import Job, TenantAPIKey
 from tenants.scoping import scope_for_end_user
 from tests.memadmin.memory.rawhash import put
-from tests.tenants.jobs.conftest import keys_of
-from tests.tenants.jobs.test_tasks import job_state, wait_for, worker  # noqa: F401 - the real-worker fixture
+from tests.support.jobs import keys_of
+from tests.support.worker import job_state, wait_for
 
 
 def user_keys(raw_valkey, app, user_id: str) -> int:
@@ -124,7 +124,7 @@ def test_per_person_operations_never_scan_beside_another_tenants_20000_memories(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_large_erasure_is_a_job_that_survives_sigkill_with_a_receipt(world, load, raw_valkey, worker, settings):  # noqa: F811
+def test_large_erasure_is_a_job_that_survives_sigkill_with_a_receipt(world, load, raw_valkey, worker, settings):
     settings.MEMADMIN_ERASURE_SYNC_LIMIT = 5000
     first = worker()
     load(world.concierge, 12_000, users=1, runs=20)

@@ -21,7 +21,7 @@ from tenants.jobs.services import job_export, job_import, job_offboard_app
 from tenants.models import App, Job
 from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory
-from tests.tenants.jobs.conftest import keys_of
+from tests.support.jobs import keys_of
 
 
 def _export_of(scope, app_id: str) -> list[dict]:

@@ -21,7 +21,7 @@ from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_cancel, job_erase_user, job_move_app, job_offboard_app
 from tenants.models import App, Job
 from tests.memadmin.memory.rawhash import put
-from tests.tenants.jobs.conftest import keys_of
+from tests.support.jobs import keys_of
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from memadmin.memory.models import AuditEvent, LegalHold
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_offboard_app
 from tenants.models import App, Job
-from tests.tenants.jobs.conftest import keys_of
+from tests.support.jobs import keys_of
 
 
 def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, raw_valkey):

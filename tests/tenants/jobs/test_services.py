@@ -20,7 +20,7 @@ from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_erase_user, job_export
 from tenants.jobs.sweep import exports_expire, jobs_sweep
 from tenants.models import Job, RetentionPolicy
-from tests.tenants.jobs.conftest import keys_of
+from tests.support.jobs import keys_of
 
 
 def _users(raw_valkey, app):

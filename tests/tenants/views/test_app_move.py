@@ -7,8 +7,8 @@ from django.urls import reverse
 
 from tenants.jobs.runners import run_job
 from tenants.models import App, Job
-from tests.tenants.jobs.conftest import job_files, keys_of, load, world  # noqa: F401 - fixtures
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
+from tests.support.jobs import job_files, keys_of, load, world  # noqa: F401 - fixtures
 
 
 @pytest.fixture(autouse=True)

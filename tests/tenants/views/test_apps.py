@@ -2,7 +2,7 @@
 
 from memadmin.memory.models import LegalHold
 from tenants.models import App, Job, RetentionPolicy
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 
 def test_admin_sees_what_the_app_holds_its_health_and_the_ways_out(client, world, memories):

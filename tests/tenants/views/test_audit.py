@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from memadmin.memory.models import AuditEvent
-from tests.tenants.views.conftest import HTMX, login
+from tests.support.dashboard import HTMX, login
 
 
 def test_audit_log_filters_and_csv(client, world, memories):

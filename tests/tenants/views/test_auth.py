@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.urls import reverse
 
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 
 def test_login_and_tenant_picker(client, world):

@@ -15,7 +15,7 @@ from tenants.collections import collection_claim_token
 from tenants.jobs.runners import run_job
 from tenants.models import App, Job
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 
 def _file(rows, name="memories.ndjson"):

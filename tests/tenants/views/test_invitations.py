@@ -8,7 +8,7 @@ from tenants.models import Invitation, Membership
 from tenants.scoping import scope_for_membership
 from tests.concurrency import race
 from tests.factories import UserFactory
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 PASSPHRASE = "a-long-Passphrase-9"
 

@@ -9,10 +9,10 @@ from django.urls import reverse
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export
 from tenants.models import Job
+from tests.support.dashboard import login
 
 # The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's own.
-from tests.tenants.jobs.conftest import job_files, load, world  # noqa: F401 - fixtures
-from tests.tenants.views.conftest import login
+from tests.support.jobs import job_files, load, world  # noqa: F401 - fixtures
 
 
 def test_offboard_from_the_dashboard_to_the_receipt(client, world, load):

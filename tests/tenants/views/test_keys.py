@@ -5,7 +5,7 @@ from django.urls import reverse
 
 from memadmin.memory.models import AuditEvent
 from tenants.models import TenantAPIKey
-from tests.tenants.views.conftest import HTMX, login
+from tests.support.dashboard import HTMX, login
 
 
 def test_admin_creates_a_key_shown_once_that_works_until_revoked(client, world):

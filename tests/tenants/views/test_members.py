@@ -8,7 +8,7 @@ from django.test import Client
 
 from memadmin.memory.models import AuditEvent
 from tests.concurrency import race
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 
 def events_of(*actions):

@@ -9,7 +9,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.selectors import encode_cursor
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import HTMX, events, login
+from tests.support.dashboard import HTMX, events, login
 
 ROW = '<td class="memory-text"'  # one per memory shown (its text also names its Delete button)
 

@@ -5,7 +5,7 @@ import re
 
 from memadmin.memory import selectors
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 
 def stats(html: str) -> dict[str, int]:

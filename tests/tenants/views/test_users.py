@@ -11,7 +11,7 @@ from django.utils import timezone
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import HTMX, events, login
+from tests.support.dashboard import HTMX, events, login
 
 
 def test_user_page_spans_apps_and_is_audited(support, memories):

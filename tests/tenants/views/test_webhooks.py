@@ -13,7 +13,7 @@ from tenants.models import Webhook
 from tenants.scoping import scope_for_membership
 from tenants.webhooks import services
 from tenants.webhooks.delivery import webhook_deliver
-from tests.tenants.views.conftest import login
+from tests.support.dashboard import login
 
 
 @pytest.fixture

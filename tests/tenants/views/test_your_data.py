@@ -11,7 +11,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.links import data_link_issue
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import HTMX, events, login
+from tests.support.dashboard import HTMX, events, login
 
 
 @pytest.fixture

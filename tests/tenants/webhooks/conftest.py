@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 
-from tenants.models import WebhookDelivery
 from tenants.scoping import scope_for_membership
 from tenants.webhooks import services
 from tests.factories import two_tenant_world
@@ -27,8 +26,3 @@ def hook(world, receiver):
                                        event_types=events or list(services.EVENTS), **kwargs)  # fmt: skip
 
     return make
-
-
-def pending(webhook=None):
-    deliveries = WebhookDelivery.objects.filter(state=WebhookDelivery.State.PENDING)
-    return list(deliveries.filter(webhook=webhook) if webhook else deliveries)

@@ -20,7 +20,7 @@ from tenants.jobs.sweep import jobs_sweep
 from tenants.models import Webhook, WebhookDelivery
 from tenants.webhooks import services
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune, retry_delay, sign, webhook_deliver
-from tests.tenants.webhooks.conftest import pending
+from tests.support.webhooks import pending
 
 WEBHOOKS_DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"
 

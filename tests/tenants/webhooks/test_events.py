@@ -16,7 +16,7 @@ from tenants.models import TenantAPIKey, WebhookDelivery
 from tenants.scoping import scope_for_api_key
 from tenants.webhooks import services
 from tenants.webhooks.delivery import webhook_deliver
-from tests.tenants.webhooks.conftest import pending
+from tests.support.webhooks import pending
 
 
 def add(world, text, slug="acme", app_id="concierge_app", user_id="alice", **kw):

@@ -12,7 +12,7 @@ from django.db import connection
 from memadmin.memory import services as memory
 from tenants.models import WebhookDelivery
 from tests.databases import database_url
-from tests.tenants.jobs.test_tasks import WorkerProcess, wait_for
+from tests.support.worker import WorkerProcess, wait_for
 
 
 @pytest.fixture
