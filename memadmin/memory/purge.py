@@ -41,6 +41,7 @@ from valkey import exceptions as vexc
 from memadmin.memory import store
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.history_files import history_file_purge, history_files
+from memadmin.memory.receipts import receipt_mark_purged
 
 logger = logging.getLogger("memadmin.purge")
 
@@ -388,7 +389,12 @@ def _run(pending: dict[str, dict], unreachable: list[str], *, wait: bool) -> dic
     if run["history"]["busy"]:
         run["complete"] = False
     run["seconds"] = round(time.monotonic() - started, 3)
-    run["finished_at"] = datetime.now(timezone.utc).isoformat()
+    finished_at = datetime.now(timezone.utc)
+    run["finished_at"] = finished_at.isoformat()
+    if run["complete"]:
+        # Every store with erasures pending was rewritten after they happened, and every history file secured:
+        # the receipts of erasures made before this run began now say so, with a signed attestation.
+        run["receipts_purged"] = receipt_mark_purged(erased_before=started_at, purged_at=finished_at)
     score = started_at.timestamp()
     with store.store_errors():
         client = store.client()

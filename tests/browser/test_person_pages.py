@@ -1,12 +1,17 @@
-"""A person's pages in a real browser: support deletes one run from the user page by clicks, a viewer's list
-on the memory browser shows on the person's "who looked" list, and an admin revokes the link of a person who
-has no memories left. Screenshots at 1366 and 390 px wide (test-artifacts/people-*.png)."""
+"""A person's pages in a real browser: support deletes one run from the user page by clicks and finds its signed
+receipt on the Erasures page, a viewer's list on the memory browser shows on the person's "who looked" list, and
+an admin revokes the link of a person who has no memories left. Screenshots at 1366 and 390 px wide
+(test-artifacts/people-*.png)."""
+
+import json
+from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
+from memadmin.memory.receipts import receipt_verify
 from tenants.links import data_link_issue
 from tenants.models import DataLink
 from tenants.scoping import scope_for_membership
@@ -65,6 +70,24 @@ def test_support_deletes_a_run_from_the_user_page(new_page, shot, world, add):
     page.reload()  # reload-safe: nothing is posted again, the page is the store
     expect(page.locator('tr[data-run="trip-42"]')).to_have_count(0)
     assert stored(world, user_id="li_wei") == 1
+
+    # Its receipt, where people look for one: the Erasures page, filtered to the person by clicks.
+    page.get_by_role("navigation").get_by_role("link", name="Erasures").first.click()
+    page.get_by_label("Person").fill("li_wei")
+    page.get_by_label("Kind").select_option(label="A run (session)")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_test_id("receipt-count")).to_have_text("1")
+    receipt = page.get_by_test_id("receipts").locator("tbody tr")
+    expect(receipt).to_contain_text("A run (session)")
+    expect(receipt).to_contain_text("li_wei")
+    expect(receipt.locator("td.num")).to_have_text("3")
+    expect(receipt).to_contain_text("acme-support")
+    expect(receipt).to_contain_text("on disk until at most")  # no purge has run in this test
+    with page.expect_download() as download:
+        receipt.get_by_role("link", name="Receipt (JSON)").click()
+    document = json.loads(Path(download.value.path()).read_text())
+    assert receipt_verify(document)["kind"] == "run" and "Li Wei" not in json.dumps(document)
+    shots(shot, page, "erasures-run-receipt")
 
 
 def test_a_viewers_list_on_the_memory_browser_is_on_the_persons_who_looked_list(new_page, shot, world, add):

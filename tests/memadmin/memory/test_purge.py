@@ -202,3 +202,33 @@ def test_a_store_that_cannot_be_asked_keeps_the_run_incomplete(valkey_server, se
         assert purge.purge_status(erased_at=erased_at)[1] is None  # it may hold marks nobody could read
     finally:
         store.reset()
+
+
+def test_a_complete_purge_stamps_the_receipts_of_earlier_erasures_with_a_signed_attestation(valkey_server, db):
+    """The receipt says "purged from disk at T" only after a purge that covered it completed, and the attestation
+    verifies with the installation's key (one changed byte does not); a receipt made after the run began waits."""
+    from memadmin.memory.receipts import ReceiptInvalid, receipt_document, receipt_record, receipt_verify
+    from tenants.models import Tenant
+
+    tenant = Tenant.objects.create(name="Purged", slug="purged")
+    before = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
+                            actor_kind="staff", role="support", per_app={"app": {"memories": 1}},
+                            verification={"remaining": 0}, user_id="alice")  # fmt: skip
+    assert before.purged_at is None and before.purge_due_at is not None
+    purge.erasure_mark()
+    report = purge.purge_due(force=True)
+    assert report["complete"] and report["receipts_purged"] >= 1, report
+    later = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
+                           actor_kind="staff", role="support", per_app={"app": {"memories": 1}},
+                           verification={"remaining": 0}, user_id="bob")  # fmt: skip
+    before.refresh_from_db()
+    assert before.purged_at == datetime.fromisoformat(report["finished_at"])
+    document = receipt_document(before)
+    assert document["purge"]["attestation"]["receipt_id"] == str(before.pk)
+    receipt_verify(document)  # the body and the purge attestation both verify
+    tampered = {**document, "purge": {**document["purge"], "attestation": {
+        **document["purge"]["attestation"], "purged_at": "2000-01-01T00:00:00+00:00"}}}  # fmt: skip
+    with pytest.raises(ReceiptInvalid, match="purge attestation's signature does not match"):
+        receipt_verify(tampered)
+    later.refresh_from_db()
+    assert later.purged_at is None  # made after the run began: the next purge covers it
