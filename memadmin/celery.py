@@ -81,3 +81,14 @@ class MemadminCelery(Celery):
 
 app = MemadminCelery("memadmin", include=["tenants.jobs.tasks"])
 app.conf.worker_hijack_root_logger = False
+
+
+def broker_follow_store() -> None:
+    """Point an already configured app at the store the settings name now, dropping pooled connections to the
+    old one. A process's store does not change in a deployment; a test session points the settings at its own
+    throwaway Valkey, possibly after something read the app's configuration (importing the tasks module does)."""
+    from memadmin.memory.store import valkey_url
+
+    url = kombu_url(valkey_url())
+    app.conf.update(broker_url=url, result_backend=url)
+    app.pool.force_close_all()

@@ -15,6 +15,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
 
+from memadmin.celery import broker_follow_store
 from memadmin.memory import index, store
 from memadmin.memory.embedded import free_port, private_dir, server_args, start_process, wait_ready
 from tests.support import cases
@@ -108,6 +109,7 @@ def valkey_server():
     old = settings.VALKEY_URL, settings.DATA_DIR
     settings.VALKEY_URL, settings.DATA_DIR = server.url, data_dir
     store.reset()
+    broker_follow_store()  # the queue too: a test module importing the tasks may have configured Celery already
     yield server
     store.reset()
     settings.VALKEY_URL, settings.DATA_DIR = old

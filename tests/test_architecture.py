@@ -228,3 +228,13 @@ def test_no_module_is_over_450_lines():
     module per resource, the index layer's admin and queries)."""
     long = {name: n for name, path in _modules().items() if (n := len(path.read_text().splitlines())) > MAX_LINES}
     assert long == {}
+
+
+def test_tests_share_helpers_through_tests_support_never_a_conftest():
+    """A conftest is pytest's, for the fixtures of its folder; a helper two folders need lives in tests/support/."""
+    found = []
+    for path in sorted((ROOT / "tests").rglob("*.py")):
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            if re.match(r"\s*from tests(\.\w+)*\.conftest import|\s*import tests(\.\w+)*\.conftest", line):
+                found.append(f"{path.relative_to(ROOT)}:{number}")
+    assert found == []

@@ -5,8 +5,8 @@ import pytest
 from playwright.sync_api import expect
 
 from tenants.models import TenantAPIKey
-from tests.browser.conftest import sign_in
 from tests.factories import two_tenant_world
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 

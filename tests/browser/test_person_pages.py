@@ -15,7 +15,7 @@ from memadmin.memory.receipts import receipt_verify
 from tenants.links import data_link_issue
 from tenants.models import DataLink
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import sign_in
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1366, 390)

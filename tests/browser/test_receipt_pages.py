@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from memadmin.memory import receipts
 from tenants.links import data_link_issue
 from tenants.scoping import scope_for_membership
-from tests.browser.conftest import sign_in
+from tests.support.browser import sign_in
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1366, 390)

@@ -18,7 +18,7 @@ from django.urls import reverse
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.scoping import scope_for_membership
-from tests.security.conftest import assert_json_error, principals, send
+from tests.support.hostile import assert_json_error, principals, send
 
 CALLS = [
     ("delete", "/v1/memories/?user_id={raw}"),

@@ -8,7 +8,7 @@ from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.scoping import scope_for_membership
 from tenants.transparency import person_accesses
-from tests.security.conftest import marker
+from tests.support.hostile import marker
 
 
 def stored(world, slug: str, **fields) -> int:

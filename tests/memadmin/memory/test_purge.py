@@ -22,6 +22,10 @@ def _aof_bytes(directory: Path) -> bytes:
     return b"".join(p.read_bytes() for p in sorted((directory / "appendonlydir").iterdir()))
 
 
+# A complete purge stamps the receipts of the erasures it covered (a database write).
+pytestmark = pytest.mark.django_db
+
+
 @pytest.fixture(autouse=True)
 def short_window(settings):
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10

@@ -8,7 +8,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from memadmin.memory import receipts
 from memadmin.memory.models import ErasureReceipt
-from tests.tenants.jobs.conftest import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
+from tests.support.jobs import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
