@@ -14,7 +14,7 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import ErasureReceipt
 from tenants.links import data_link_issue
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import HTMX, login
+from tests.support.dashboard import HTMX, login
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.test import Client
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.scoping import scope_for_membership
-from tests.tenants.views.conftest import events, login
+from tests.support.dashboard import events, login
 
 
 @pytest.fixture
