@@ -327,6 +327,12 @@ class Job(models.Model):
     def __str__(self):
         return f"{self.get_kind_display()} {self.state}"
 
+    @property
+    def offers_cancel(self) -> bool:
+        """Whether its page offers Cancel: while scheduled, or running where stopping after a batch is safe (an
+        offboarding or a move cannot stop halfway; job_cancel refuses those, with the reason)."""
+        return self.is_scheduled or self.is_running and self.kind not in (self.Kind.OFFBOARD_APP, self.Kind.MOVE_APP)
+
 
 class Invitation(models.Model):
     """An admin's offer of a role in a tenant, sent by e-mail; it becomes a membership only when the

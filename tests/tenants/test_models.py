@@ -26,3 +26,9 @@ def test_a_delivery_is_retrying_only_when_pending_after_an_attempt():
     assert not WebhookDelivery(state="pending", attempts=0).is_retrying
     assert not WebhookDelivery(state="failed", attempts=3).is_retrying
     assert WebhookDelivery(state="succeeded").succeeded and WebhookDelivery(state="failed").is_failed
+
+
+@pytest.mark.parametrize("kind", Job.Kind.values)
+def test_cancel_is_offered_while_scheduled_and_while_running_unless_it_cannot_stop_halfway(kind):
+    offered = {state for state in Job.State.values if Job(kind=kind, state=state).offers_cancel}
+    assert offered == ({"scheduled"} if kind in ("offboard_app", "move_app") else {"scheduled", "running"})
