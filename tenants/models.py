@@ -55,6 +55,12 @@ def default_collection_name(tenant_slug: str, app_id: str) -> str:
     return f"ma_{readable}_{digest}"
 
 
+def _flag(field: str, *values: str) -> property:
+    """A named flag over a status field (``app.is_offboarded``, ``job.is_running``): templates ask these and
+    never compare status strings (tests/test_architecture.py)."""
+    return property(lambda self: getattr(self, field) in values)
+
+
 class App(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", "Active"
@@ -96,6 +102,11 @@ class App(models.Model):
             self.collection_name = default_collection_name(self.tenant.slug, self.app_id)
         # No store chosen here: choosing one asks every store (network I/O), which app_create does.
         super().save(*args, **kwargs)
+
+    is_active = _flag("status", Status.ACTIVE)
+    is_frozen = _flag("status", Status.FROZEN)
+    is_moving = _flag("status", Status.MOVING)
+    is_offboarded = _flag("status", Status.OFFBOARDED)
 
     def app_ref(self) -> AppRef | None:
         """The app as the memory service sees it; an offboarded app is in no scope."""
@@ -305,8 +316,22 @@ class Job(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    is_scheduled = _flag("state", State.SCHEDULED)
+    is_running = _flag("state", State.RUNNING)
+    is_active = _flag("state", *ACTIVE_STATES)  # not finished yet
+    is_done = _flag("state", *TERMINAL_STATES)  # finished, however it went
+    succeeded = _flag("state", State.SUCCEEDED)
+    is_failed = _flag("state", State.FAILED)
+    is_cancelled = _flag("state", State.CANCELLED)
+
     def __str__(self):
         return f"{self.get_kind_display()} {self.state}"
+
+    @property
+    def offers_cancel(self) -> bool:
+        """Whether its page offers Cancel: while scheduled, or running where stopping after a batch is safe (an
+        offboarding or a move cannot stop halfway; job_cancel refuses those, with the reason)."""
+        return self.is_scheduled or self.is_running and self.kind not in (self.Kind.OFFBOARD_APP, self.Kind.MOVE_APP)
 
 
 class Invitation(models.Model):
@@ -407,5 +432,14 @@ class WebhookDelivery(models.Model):
     class Meta:
         ordering = ["-created_at"]
 
+    is_pending = _flag("state", State.PENDING)
+    succeeded = _flag("state", State.SUCCEEDED)
+    is_failed = _flag("state", State.FAILED)
+
     def __str__(self):
         return f"{self.event_type} to {self.webhook_id}: {self.state}"
+
+    @property
+    def is_retrying(self) -> bool:
+        """Pending after a failed attempt."""
+        return self.is_pending and self.attempts > 0

@@ -8,6 +8,8 @@ tests/security/test_access_matrix.py walks the URLconf: a tenant URL without an 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
@@ -75,6 +77,52 @@ URL_CAPABILITIES: dict[str, str] = {
     "collection_register_save": cap.WRITE,
 }
 
+
+@dataclass(frozen=True)
+class NavLink:
+    """One entry of the main nav (templates/base.html). Whom it shows to is the capability of its URL in the
+    table above, so the nav cannot offer a page its reader would get a 403 for."""
+
+    url_name: str
+    label: str
+    current_on: frozenset[str]  # the pages (URL names) on which this entry is the current one
+    query: str = ""  # appended to the link
+    # For two entries on one page (the activity feed and the audit log): current only when this query
+    # parameter is present (True) or absent (False).
+    when_param: tuple[str, bool] | None = None
+
+    @property
+    def capability(self) -> str:
+        return URL_CAPABILITIES[self.url_name]
+
+    def is_current(self, url_name: str | None, params) -> bool:
+        if url_name not in self.current_on:
+            return False
+        if self.when_param is None:
+            return True
+        name, present = self.when_param
+        return bool(params.get(name)) is present
+
+
+def _nav(url_name: str, label: str, *also_current: str, **options) -> NavLink:
+    return NavLink(url_name, label, frozenset({url_name, *also_current}), **options)
+
+
+NAV: tuple[NavLink, ...] = (
+    _nav("overview", "Overview"),
+    _nav("memories", "Memories", "memory"),
+    _nav("users", "End users", "user"),
+    _nav("links", "Data links"),
+    _nav("audit", "Activity", query="?category=activity", when_param=("category", True)),
+    _nav("audit", "Audit log", when_param=("category", False)),
+    _nav("members", "Members"),
+    _nav("api_keys", "API keys"),
+    _nav("webhooks", "Webhooks", "webhook"),
+    _nav("erasures", "Erasures"),
+    _nav("jobs", "Jobs", "job"),
+)
+
+
 # URLs that change something: POST-only, and the ones a read-only member gets 403 for.
 MUTATIONS = frozenset({
     "memory_delete", "user_delete", "user_erase", "user_run_delete", "user_agent_delete", "link_issue",
@@ -107,3 +155,10 @@ def require(membership: Membership, capability: str) -> None:
 def allowed_capabilities(membership: Membership) -> frozenset[str]:
     """For templates: which buttons and nav entries to show."""
     return capabilities_of(membership.role)
+
+
+def nav_links(allowed: frozenset[str], url_name: str | None, params) -> list[dict]:
+    """The nav entries this reader may open, in order, each with whether it is the page being shown."""
+    return [{"url_name": link.url_name, "label": link.label, "query": link.query,
+             "current": link.is_current(url_name, params)}
+            for link in NAV if link.capability in allowed]  # fmt: skip

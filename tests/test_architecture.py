@@ -1,11 +1,14 @@
 """The layering rules (README.md "Architecture on one screen"), read from the code: the memory service imports
 nothing from tenants, no import cycle exists among the project's modules (counting imports made inside
 functions), no module uses another's private names, every FT.* command is built in the index layer, and every
-streamed download goes through the one ending that makes a failure visible."""
+streamed download goes through the one ending that makes a failure visible, and templates ask named flags rather
+than compare capability or status strings."""
 
 import ast
 import re
 from pathlib import Path
+
+from memadmin.memory.capabilities import ALL
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -238,3 +241,56 @@ def test_tests_share_helpers_through_tests_support_never_a_conftest():
             if re.match(r"\s*from tests(\.\w+)*\.conftest import|\s*import tests(\.\w+)*\.conftest", line):
                 found.append(f"{path.relative_to(ROOT)}:{number}")
     assert found == []
+
+
+# Templates ask named flags (can.offboard, app.is_offboarded, job.is_running) and never restate a rule by
+# comparing a capability or a status string: the rules live in memadmin/memory/capabilities.py and the models.
+_TAG = re.compile(r"\{%(.*?)%\}", re.S)
+_STRING = r"""(?:"[^"]*"|'[^']*')"""
+_STATUS_COMPARE = re.compile(  # app.status == "x", job.state in (...), and "x" == job.state
+    rf"""\.(?:status|state)\s*(?:==|!=|(?:not\s+)?in\b)|{_STRING}\s*(?:==|!=)\s*[\w.]+\.(?:status|state)\b"""
+)
+_CAN = re.compile(r"\bcan\.(\w+)")
+
+
+def template_rule_breaches(source: str) -> list[str]:
+    """The template tags in ``source`` that compare a capability or a status string, or ask ``can`` for a
+    capability that does not exist (a typo would read as "not allowed")."""
+    capability_test = re.compile(rf"""["']({"|".join(sorted(ALL))})["']\s+(?:not\s+)?in\b|\ballowed\b""")
+    found = []
+    for tag in _TAG.findall(source):
+        if capability_test.search(tag) or _STATUS_COMPARE.search(tag):
+            found.append(tag.strip())
+        found += [f"unknown capability can.{name}" for name in _CAN.findall(tag) if name not in ALL]
+    return found
+
+
+def test_templates_ask_named_flags_not_capability_or_status_strings():
+    found = {str(path.relative_to(ROOT)): breaches for path in (ROOT / "templates").rglob("*.html")
+             if (breaches := template_rule_breaches(path.read_text()))}  # fmt: skip
+    assert found == {}
+
+
+def test_the_template_check_catches_string_comparisons():
+    source = """
+{% if 'offboard' in request.allowed %}a{% endif %}
+{% if "read_audit" not in perms %}b{% endif %}
+{% if x and 'run_jobs' in request.allowed %}c{% endif %}
+{% if app.status == "offboarded" %}d{% endif %}
+{% if job.state != 'running' %}e{% endif %}
+{% if job.state in active %}f{% endif %}
+{% if "failed" == job.state %}g{% endif %}
+{% if can.ofboard %}h{% endif %}
+{% if can.offboard and app.is_offboarded and job.is_running and kind == "run" %}fine{% endif %}
+{% for value in values %}{% if value in chosen %}fine{% endif %}{% endfor %}
+"""
+    assert template_rule_breaches(source) == [
+        "if 'offboard' in request.allowed",
+        'if "read_audit" not in perms',
+        "if x and 'run_jobs' in request.allowed",
+        'if app.status == "offboarded"',
+        "if job.state != 'running'",
+        "if job.state in active",
+        'if "failed" == job.state',
+        "unknown capability can.ofboard",
+    ]

@@ -87,3 +87,27 @@ def refusal(role: str, capability: str) -> str:
 
 def capabilities_of(role: str) -> frozenset[str]:
     return CAPABILITIES.get(role, frozenset())
+
+
+class Can:
+    """A principal's capabilities as named flags, for templates and views: ``can.offboard``, ``can.read_audit``.
+
+    Built from the table above, so a new capability is a flag at once; a name that is no capability raises
+    (a template would otherwise read a typo as "not allowed": tests/test_architecture.py checks the names).
+    """
+
+    __slots__ = ("_granted",)
+
+    def __init__(self, granted: frozenset[str]):
+        self._granted = frozenset(granted)
+
+    def __getattr__(self, name: str) -> bool:
+        if name not in ALL:
+            raise AttributeError(f"{name!r} is not a capability")
+        return name in self._granted
+
+    def __repr__(self) -> str:
+        return f"Can({sorted(self._granted)})"
+
+
+NOTHING = Can(frozenset())

@@ -142,3 +142,8 @@ class ErasureReceipt(models.Model):
 
     def __str__(self):
         return f"{self.created_at:%Y-%m-%d %H:%M} {self.kind} by {self.actor}"
+
+    @property
+    def is_complete(self) -> bool:
+        """Everything the erasure covered is gone (templates ask this rather than compare the status)."""
+        return self.status == "complete"

@@ -9,7 +9,6 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
 
-from memadmin.memory import capabilities as cap
 from memadmin.memory.collections import DEFAULT_STORE, app_health, app_summary, store_names, store_public_url
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.models import LegalHold
@@ -34,33 +33,35 @@ def _app_for(request: TenantRequest, app_id: str) -> App:
 def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
     app = _app_for(request, app_id)
     jobs = Job.objects.for_tenant(request.tenant).filter(app=app)
-    admin = cap.OFFBOARD in request.allowed
+    # What guards the data (hold reasons name legal matters) and whether the index can prove an erasure
+    # complete: for those who answer for deletions, who could offboard the app.
+    guardian = request.can.offboard
     context = {
         "app": app,
-        "jobs": list(jobs[:RECENT_JOBS]) if cap.RUN_JOBS in request.allowed else [],
+        "guardian": guardian,
+        "jobs": list(jobs[:RECENT_JOBS]) if request.can.run_jobs else [],
         "offboarding": jobs.filter(kind=Job.Kind.OFFBOARD_APP).order_by("-created_at").first(),
         "export_form": ExportJobForm(),
         "chart": activity_chart(app_activity(app=app)),
     }
-    if admin:  # what guards the data (hold reasons name legal matters): for those who could offboard it
+    if guardian:
         holds = LegalHold.objects.for_tenant(request.tenant).active()
         context["holds"] = holds.filter(Q(app=app) | Q(app__isnull=True), user_id="").select_related("app")
         context["user_holds"] = holds.exclude(user_id="").filter(Q(app=app) | Q(app__isnull=True)).count()
         context["retention"] = getattr(app, "retention", None)
         context["stores"] = len(store_names())
         context["moving"] = jobs.filter(kind=Job.Kind.MOVE_APP).exclude(state=Job.State.SUCCEEDED).first()
-        if app.status != App.Status.OFFBOARDED:
+        if not app.is_offboarded:
             # For agents that use Mem0 OSS on this collection directly: where it lives (their password is theirs).
             try:
                 context["store_url"] = store_public_url(app.store or DEFAULT_STORE)
             except StoreUnavailable:
                 context["store_url"] = None
-    if app.status != App.Status.OFFBOARDED:
+    if not app.is_offboarded:
         context["summary"] = cache.get_or_set(
             f"memadmin:app-summary:{app.collection_name}",
             lambda: {**app_summary(scope=request.scope, app_id=app.app_id), "counted_at": timezone.now()},
             SUMMARY_MAX_AGE,
         )
-        # Admins answer for erasures: they see whether this app's index can prove one complete.
-        context["health"] = app_health(app=app.app_ref()) if admin else None
+        context["health"] = app_health(app=app.app_ref()) if guardian else None
     return render(request, "tenants/app.html", context)

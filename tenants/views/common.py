@@ -16,6 +16,7 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django_htmx.middleware import HtmxDetails
 
 from memadmin.memory import errors
+from memadmin.memory.capabilities import Can
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
 from tenants.exports import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
@@ -91,7 +92,8 @@ class TenantRequest(HttpRequest):
     tenant: Tenant
     membership: Membership
     scope: Scope
-    allowed: frozenset[str]  # the member's capabilities, for templates
+    allowed: frozenset[str]  # the member's capabilities
+    can: Can  # the same as named flags (request.can.offboard); templates get it as ``can``
     htmx: HtmxDetails
 
 
@@ -99,7 +101,8 @@ def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
     """Login, method, membership (404 for outsiders), capability (403) and error mapping, in that order.
 
     The capability and the method come from the URL's name in tenants/permissions.py, the one table, so a
-    view cannot declare something else. The view gets a TenantRequest (.tenant, .membership, .scope, .allowed).
+    view cannot declare something else. The view gets a TenantRequest (.tenant, .membership, .scope, .allowed,
+    .can).
     """
 
     @wraps(view)
@@ -113,6 +116,7 @@ def tenant_view(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse
         request.membership = membership
         request.tenant = membership.tenant
         request.allowed = allowed_capabilities(membership)
+        request.can = Can(request.allowed)
         request.scope = scope_for_membership(membership, ip=client_ip(request))
         response = memory_errors(view)(request, *args, **kwargs)
         # Same URL, two bodies (page or fragment): caches must keep them apart.

@@ -16,7 +16,7 @@ def overview(request: TenantRequest) -> HttpResponse:
     counts = selectors.memory_counts(scope=scope, top=10, max_age=60, fresh=only_counts)
     apps = list(request.tenant.apps.order_by("app_id"))
     # Admins answer for erasures: they see whether each app's index can prove one complete.
-    healths = app_index_health(apps=apps) if "offboard" in request.allowed else {}
+    healths = app_index_health(apps=apps) if request.can.offboard else {}
     for app in apps:
         app.memory_count = counts.per_app.get(app.app_id)
         app.health = healths.get(app.pk)

@@ -135,7 +135,7 @@ def user_detail(request: TenantRequest) -> HttpResponse:
     context["receipts"] = list(receipt_list(scope=scope).filter(user_id=user_id)[:RECEIPTS_SHOWN])
     context["kinds"] = KINDS
     context["group_deleted"] = deletion_result_pop(request, key=_group_key(request, user_id))
-    if "manage_links" in request.allowed:
+    if request.can.manage_links:
         # Links outlive data: a person who deleted everything still holds a link until it expires or is revoked.
         context["link_form"] = IssueLinkForm(initial={"user_id": user_id})
         context["links"] = DataLink.objects.for_tenant(request.tenant).filter(user_id=user_id)[:20]

@@ -1,0 +1,34 @@
+import pytest
+
+from tenants.models import App, Job, WebhookDelivery
+
+APP_FLAGS = {"active": "is_active", "frozen": "is_frozen", "moving": "is_moving", "offboarded": "is_offboarded"}
+JOB_FLAGS = {"scheduled": "is_scheduled", "running": "is_running", "succeeded": "succeeded", "failed": "is_failed",
+             "cancelled": "is_cancelled"}  # fmt: skip
+
+
+@pytest.mark.parametrize("status", App.Status.values)
+def test_an_app_has_exactly_the_flag_of_its_status(status):
+    app = App(status=status)
+    assert {flag for flag in APP_FLAGS.values() if getattr(app, flag)} == {APP_FLAGS[status]}
+
+
+@pytest.mark.parametrize("state", Job.State.values)
+def test_a_job_has_the_flag_of_its_state_and_is_either_active_or_done(state):
+    job = Job(state=state)
+    assert {flag for flag in JOB_FLAGS.values() if getattr(job, flag)} == {JOB_FLAGS[state]}
+    assert job.is_active is (state in ("scheduled", "running"))
+    assert job.is_done is not job.is_active
+
+
+def test_a_delivery_is_retrying_only_when_pending_after_an_attempt():
+    assert WebhookDelivery(state="pending", attempts=1).is_retrying
+    assert not WebhookDelivery(state="pending", attempts=0).is_retrying
+    assert not WebhookDelivery(state="failed", attempts=3).is_retrying
+    assert WebhookDelivery(state="succeeded").succeeded and WebhookDelivery(state="failed").is_failed
+
+
+@pytest.mark.parametrize("kind", Job.Kind.values)
+def test_cancel_is_offered_while_scheduled_and_while_running_unless_it_cannot_stop_halfway(kind):
+    offered = {state for state in Job.State.values if Job(kind=kind, state=state).offers_cancel}
+    assert offered == ({"scheduled"} if kind in ("offboard_app", "move_app") else {"scheduled", "running"})
