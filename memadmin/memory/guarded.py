@@ -7,6 +7,7 @@ import contextvars
 import copy
 import functools
 from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 from memadmin.memory.errors import NotFound
 
@@ -55,6 +56,7 @@ class Written:
     def __init__(self, metadata: dict | None):
         self.metadata = dict(metadata or {})
         self.stored: dict[str, dict] = {}
+        self.micros: dict[str, int] = {}  # per memory id, Mem0's created_at in microseconds
 
 
 @contextmanager
@@ -86,6 +88,9 @@ def guarded_store_class():
                 return ValkeyDB.insert(self, vectors=vectors, payloads=payloads, ids=ids)
             # Copies: Mem0 writes its history row (with role and actor_id) from the same dict after the insert.
             payloads = [_as_sent(payload, written.metadata) for payload in payloads]
+            for memory_id, payload in zip(ids or [], payloads):
+                if payload.get("created_at"):
+                    written.micros[str(memory_id)] = _micros(payload["created_at"])
             view = copy.copy(self)
             view.client = _Recording(self.client, written)
             return ValkeyDB.insert(view, vectors=vectors, payloads=payloads, ids=ids)
@@ -114,6 +119,23 @@ class _ExistingOnly:
         return written
 
 
+# Mem0 stores created_at in whole seconds (its readers parse the field with int(), so it stays that way), and
+# the index orders memories of one second by their random ids. Mem0's own clock reads microseconds: memadmin's
+# adds keep that reading in a hash field outside Mem0's schema, which Mem0 neither reads nor overwrites, and
+# the newest-first order breaks ties within a second by it (memadmin/memory/keyset.py).
+CREATED_MICROS = "created_at_us"
+
+
+def _micros(iso: str) -> int:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
 def _as_sent(payload: dict, sent: dict) -> dict:
     payload = dict(payload)
     for key in _FROM_MESSAGE:
@@ -134,6 +156,9 @@ class _Recording:
 
     def hset(self, key, mapping):
         mapping = {**mapping, "updated_at": mapping["created_at"]}
+        micros = self._written.micros.get(str(mapping["memory_id"]))
+        if micros is not None and micros // 1_000_000 == mapping["created_at"]:
+            mapping[CREATED_MICROS] = micros
         result = self._pool.hset(key, mapping=mapping)
         self._written.stored[str(mapping["memory_id"])] = {
             name: mapping[name] for name in ("hash", "created_at", "updated_at")

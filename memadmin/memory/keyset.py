@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from memadmin.memory import index, index_queries
 from memadmin.memory.errors import ValidationError
+from memadmin.memory.guarded import CREATED_MICROS
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import AppRef
 
@@ -59,25 +60,34 @@ def _undated_query(query: str) -> str:
 def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tuple[list, int | None]:
     """Up to ``size`` (created_at, record) of one app from ``position``, in page order; on the first page
     also the app's number of matches when the same query could count them (else None)."""
+    micros: dict[str, int] = {}
 
     def ordered(found):
-        # SORTBY created_at leaves ties in no particular order; a page that a merge of several apps cuts
-        # inside a tie must hold that tie's first memories by memory_id, as the next tie query counts them.
-        return sorted(found, key=lambda row: (-created_number(row[0]), row[1].id.encode()))
+        # SORTBY created_at leaves ties in no particular order: within one second the newest first by the
+        # microseconds memadmin's adds keep (guarded.py), then (memories Mem0 OSS wrote) by memory_id.
+        return sorted(found, key=lambda row: (-created_number(row[0]), -micros.get(row[1].id, 0), row[1].id.encode()))
 
     def fetch(q, offset, limit, sort_by, descending, with_total=False):
         found, documents = index_queries.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
-                                        descending=descending)  # fmt: skip
+                                        descending=descending, fields=_FIELDS)  # fmt: skip
+        for key, fields in documents:
+            if fields.get(_MICROS_FIELD, b"").isdigit():
+                micros[key.rsplit(":", 1)[-1]] = int(fields[_MICROS_FIELD])
         rows = [(index.decode(f.get(b"created_at", b"")), r)
                 for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
         return (rows, found) if with_total else rows
+
+    def tie(created, skip, take):
+        # The order inside one second is not the engine's: the whole second is read and ordered here (a
+        # cursor's offset into it is at most MAX_TIE_OFFSET, like the engine's own answers).
+        return ordered(fetch(_tie_query(query, created), 0, MAX_TIE_OFFSET, None, False))[skip : skip + take]
 
     if position and position[0] == UNDATED:
         return fetch(_undated_query(query), position[1], size, "memory_id", False), None
     rows, bound, total, older = [], "+inf", None, None
     if position:
         created, shown = position
-        rows = fetch(_tie_query(query, created), shown, size, "memory_id", False)
+        rows = tie(created, shown, size)
         bound = f"({created}"
     else:
         # First page: the plain query sorted by created_at gives the page and the total in one call. Its
@@ -99,8 +109,12 @@ def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tu
     if older[need][0] != last:  # the page ends between two created_at values
         return rows + ordered(older[:need]), total
     head = [row for row in older[:need] if row[0] != last]
-    tied = fetch(_tie_query(query, last), 0, need - len(head), "memory_id", False)
+    tied = tie(last, 0, need - len(head))
     return rows + ordered(head) + tied, total
+
+
+_MICROS_FIELD = CREATED_MICROS.encode()
+_FIELDS = (*index.RETURN_FIELDS, CREATED_MICROS)
 
 
 def created_number(value: str) -> float:

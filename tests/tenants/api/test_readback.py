@@ -43,3 +43,13 @@ def test_add_answers_the_timestamps_a_read_returns(live_world, memory_client):
     assert added["hash"] == got["hash"]
     listed = client.get_all(filters={"user_id": "u_alice"})["results"][0]
     assert {name: listed[name] for name in TIMES} == {name: got[name] for name in TIMES}
+
+
+def test_quick_adds_list_newest_first(live_world, memory_client):
+    """Three adds in quick succession (usually within one of Mem0's whole seconds): the last one on top."""
+    client = memory_client(live_world.acme_key)
+    added = [client.add(f"Trip note {n}", user_id="u_alice")["results"][0]["id"] for n in range(3)]
+    listed = client.get_all(filters={"user_id": "u_alice"})["results"]
+    assert [m["id"] for m in listed] == added[::-1]
+    paged = [client.get_all(filters={"user_id": "u_alice"}, page=n, page_size=1)["results"][0]["id"] for n in (1, 2, 3)]
+    assert paged == added[::-1]
