@@ -1,4 +1,5 @@
-"""Paging to any depth: keyset cursors over (created_at DESC, memory_id ASC), for selectors.memory_page_after.
+"""Paging to any depth: keyset cursors over (created_at DESC, created_at_us DESC, memory_id ASC), for
+selectors.memory_page_after.
 
 A cursor holds, per app, where its last page ended; each page is a few FT.SEARCH calls whose cost does not
 grow with the depth (index_queries.search builds them)."""
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from memadmin.memory import index, index_queries
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.guarded import CREATED_MICROS
+from memadmin.memory.ids import escape_tag
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import AppRef
 
@@ -27,12 +29,12 @@ def records_from(app: AppRef, documents: list[tuple[str, dict]], extra: Callable
     return records
 
 
-# --- paging to the end: keyset cursors over (created_at DESC, memory_id ASC) -------------------
+# --- paging to the end: keyset cursors over (created_at DESC, then newest first within the second) ------
 #
 # FT.SEARCH ... LIMIT offset n costs O(offset) in the engine and stops at MAXSEARCHRESULTS (10,000 by
 # default), so pages are cut by position instead: a cursor holds, per app, the created_at of the last
 # memory shown and how many memories with exactly that created_at were shown (ties are ordered by
-# memory_id). The next page is one FT.SEARCH for the rest of that created_at group and one for older
+# created_at_us, then memory_id: see ordered()). The next page is the rest of that created_at group and one for older
 # memories (@created_at:[-inf (c]), each LIMIT 0 page_size: its cost does not grow with the depth.
 # Memories without created_at (never written by Mem0) are not reachable by paging; export reaches them.
 
@@ -71,16 +73,27 @@ def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tu
         found, documents = index_queries.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
                                         descending=descending, fields=_FIELDS)  # fmt: skip
         for key, fields in documents:
-            if fields.get(_MICROS_FIELD, b"").isdigit():
-                micros[key.rsplit(":", 1)[-1]] = int(fields[_MICROS_FIELD])
+            micros[_memory_id(key, fields)] = _micros(fields)
         rows = [(index.decode(f.get(b"created_at", b"")), r)
                 for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
         return (rows, found) if with_total else rows
 
     def tie(created, skip, take):
-        # The order inside one second is not the engine's: the whole second is read and ordered here (a
-        # cursor's offset into it is at most MAX_TIE_OFFSET, like the engine's own answers).
-        return ordered(fetch(_tie_query(query, created), 0, MAX_TIE_OFFSET, None, False))[skip : skip + take]
+        # The order inside one second is not the engine's: the second's ids and microseconds are read whole
+        # (a cursor's offset into it is at most MAX_TIE_OFFSET, like the engine's own answers) and ordered
+        # here; then only the page's memories are read.
+        tie_query = _tie_query(query, created)
+        _, documents = index_queries.search(app.collection, tie_query, offset=0, limit=MAX_TIE_OFFSET,
+                                            fields=_ORDER_FIELDS)  # fmt: skip
+        keys = sorted((-_micros(fields), _memory_id(key, fields).encode()) for key, fields in documents)
+        ids = [memory_id.decode() for _, memory_id in keys[skip : skip + take]]
+        if not ids:
+            return []
+        wanted = "@memory_id:{" + " | ".join(escape_tag(memory_id) for memory_id in ids) + "}"
+        rows = fetch(f"({tie_query}) {wanted}", 0, len(ids), None, False)
+        if len(rows) != len(ids):  # a memory whose hash lacks its memory_id field: read the second whole
+            rows = ordered(fetch(tie_query, 0, MAX_TIE_OFFSET, None, False))[skip : skip + take]
+        return ordered(rows)
 
     if position and position[0] == UNDATED:
         return fetch(_undated_query(query), position[1], size, "memory_id", False), None
@@ -115,6 +128,16 @@ def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tu
 
 _MICROS_FIELD = CREATED_MICROS.encode()
 _FIELDS = (*index.RETURN_FIELDS, CREATED_MICROS)
+_ORDER_FIELDS = ("memory_id", CREATED_MICROS)
+
+
+def _micros(fields: dict) -> int:
+    value = fields.get(_MICROS_FIELD, b"")
+    return int(value) if value.isdigit() else 0
+
+
+def _memory_id(key: str, fields: dict) -> str:
+    return index.decode(fields.get(b"memory_id", b"")) or key.rsplit(":", 1)[-1]
 
 
 def created_number(value: str) -> float:

@@ -6,7 +6,7 @@ import time
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from tests.memadmin.memory.rawhash import put_many
+from tests.memadmin.memory.rawhash import mem0_hash, put_many
 
 N = 2500
 PAGE = 200
@@ -152,6 +152,10 @@ def test_memories_of_one_second_are_newest_first_on_every_page(world, raw_valkey
     older = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second - 1}])
     timed = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second} for _ in range(4)])
     untimed = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second} for _ in range(2)])
+    # An old writer's hash without its memory_id field: its id is its key's (the page is then read another way).
+    _, fields = mem0_hash(user_id="alice", created_at=second)
+    untimed.append(fields.pop("memory_id"))
+    raw_valkey.hset(f"mem0:{collection}:{untimed[-1]}", mapping=fields)
     for n, memory_id in enumerate(timed):  # written in this order, a few microseconds apart
         raw_valkey.hset(f"mem0:{collection}:{memory_id}", "created_at_us", second * 1_000_000 + 10 + n)
     expected = newer + timed[::-1] + sorted(untimed) + older
