@@ -60,9 +60,15 @@ def _undated_query(query: str) -> str:
 
 
 def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tuple[list, int | None]:
-    """Up to ``size`` (created_at, record) of one app from ``position``, in page order; on the first page
-    also the app's number of matches when the same query could count them (else None)."""
+    """Up to ``size`` (created_at, created_at_us, record) of one app from ``position``, in page order; on the
+    first page also the app's number of matches when the same query could count them (else None).
+    created_at_us is 0 for memories without it: several apps' pages merge by (created_at, created_at_us)."""
     micros: dict[str, int] = {}
+    rows, total = _rows(app, query, position, size, micros)
+    return [(created, micros.get(record.id, 0), record) for created, record in rows], total
+
+
+def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dict) -> tuple[list, int | None]:
 
     def ordered(found):
         # SORTBY created_at leaves ties in no particular order: within one second the newest first by the

@@ -177,3 +177,23 @@ def test_quick_adds_list_newest_first(world, add):
     added = [add(scope, "concierge_app", "alice", f"note number {n}").id for n in range(4)]
     listed = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="alice")).items
     assert [r.id for r in listed] == added[::-1]
+
+
+def test_one_second_of_two_apps_interleaves_newest_first(world, raw_valkey):
+    second = int(time.time()) - 100
+    written = []  # (app's collection, id), in the order written: alternating apps within one second
+    for n in range(6):
+        collection = (world.acme_concierge, world.acme_sports)[n % 2].collection_name
+        memory_id = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second}])[0]
+        raw_valkey.hset(f"mem0:{collection}:{memory_id}", "created_at_us", second * 1_000_000 + 10 + n)
+        written.append(memory_id)
+    expected = written[::-1]
+    scope, alice = world.admin(world.acme), filter_from_fields(user_id="alice")
+    assert [r.id for r in selectors.memory_list(scope=scope, filters=alice).items] == expected
+    walked, cursor = [], None
+    while True:
+        page = selectors.memory_page_after(scope=scope, filters=alice, cursor=cursor, page_size=2)
+        walked += [r.id for r in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    assert walked == expected
