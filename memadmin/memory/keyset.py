@@ -11,7 +11,7 @@ import json
 import re
 from collections.abc import Callable
 
-from memadmin.memory import index, index_queries
+from memadmin.memory import index, index_queries, store
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.guarded import CREATED_MICROS
 from memadmin.memory.ids import escape_tag
@@ -77,9 +77,9 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
 
     def fetch(q, offset, limit, sort_by, descending, with_total=False):
         found, documents = index_queries.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
-                                        descending=descending, fields=_FIELDS)  # fmt: skip
-        for key, fields in documents:
-            micros[_memory_id(key, fields)] = _micros(fields)
+                                        descending=descending)  # fmt: skip
+        for (key, fields), value in zip(documents, _stored_micros(app, [key for key, _ in documents])):
+            micros[_memory_id(key, fields)] = value
         rows = [(index.decode(f.get(b"created_at", b"")), r)
                 for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
         return (rows, found) if with_total else rows
@@ -90,8 +90,9 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
         # here; then only the page's memories are read.
         tie_query = _tie_query(query, created)
         _, documents = index_queries.search(app.collection, tie_query, offset=0, limit=MAX_TIE_OFFSET,
-                                            fields=_ORDER_FIELDS)  # fmt: skip
-        keys = sorted((-_micros(fields), _memory_id(key, fields).encode()) for key, fields in documents)
+                                            fields=("memory_id",))  # fmt: skip
+        stored = _stored_micros(app, [key for key, _ in documents])
+        keys = sorted((-value, _memory_id(key, fields).encode()) for (key, fields), value in zip(documents, stored))
         ids = [memory_id.decode() for _, memory_id in keys[skip : skip + take]]
         if not ids:
             return []
@@ -132,14 +133,17 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
     return rows + ordered(head) + tied, total
 
 
-_MICROS_FIELD = CREATED_MICROS.encode()
-_FIELDS = (*index.RETURN_FIELDS, CREATED_MICROS)
-_ORDER_FIELDS = ("memory_id", CREATED_MICROS)
-
-
-def _micros(fields: dict) -> int:
-    value = fields.get(_MICROS_FIELD, b"")
-    return int(value) if value.isdigit() else 0
+def _stored_micros(app: AppRef, keys: list[str]) -> list[int]:
+    """created_at_us of these hashes (0 where absent), read from the hashes: valkey-search returns only the
+    fields its index declares, and created_at_us is outside Mem0's schema. One pipelined round trip."""
+    if not keys:
+        return []
+    with store.store_errors():
+        pipe = store.client(app.collection).pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, CREATED_MICROS)
+        values = pipe.execute()
+    return [int(value) if value and value.isdigit() else 0 for value in values]
 
 
 def _memory_id(key: str, fields: dict) -> str:
