@@ -3,8 +3,11 @@ that writes only to a hash that still exists (memadmin/memory/store.py memory_fo
 
 from __future__ import annotations
 
+import contextvars
 import copy
 import functools
+from contextlib import contextmanager
+from datetime import datetime, timedelta, timezone
 
 from memadmin.memory.errors import NotFound
 
@@ -40,6 +43,33 @@ def hset_new(pipe, key: str, mapping: dict) -> None:
     pipe.eval(_HSET_NEW, 1, key, *_flat(mapping))
 
 
+# Keys Mem0's add(infer=False) puts into each memory's metadata from the message (its role, the name as
+# actor_id) that the caller never sent as metadata. Its history row keeps them; the memory does not.
+_FROM_MESSAGE = ("role", "actor_id")
+_sent = contextvars.ContextVar("memadmin_sent_metadata", default=None)
+
+
+class Written:
+    """What one add sent as metadata, and per memory id the fields Mem0's insert stored (hash, created_at,
+    updated_at), so that add answers exactly what a later read returns."""
+
+    def __init__(self, metadata: dict | None):
+        self.metadata = dict(metadata or {})
+        self.stored: dict[str, dict] = {}
+        self.micros: dict[str, int] = {}  # per memory id, Mem0's created_at in microseconds
+
+
+@contextmanager
+def as_sent(metadata: dict | None):
+    """Mem0 inserts inside this block store ``metadata`` as the caller sent it; yields a Written."""
+    written = Written(metadata)
+    token = _sent.set(written)
+    try:
+        yield written
+    finally:
+        _sent.reset(token)
+
+
 @functools.cache
 def guarded_store_class():
     from mem0.vector_stores.valkey import ValkeyDB
@@ -51,6 +81,19 @@ def guarded_store_class():
         re-creates a record deleted after the read (and its history row then brings the erased text back).
         Mem0 builds the hash exactly as before, on a per-call view whose client runs HSET as the
         conditional script; a lost race raises NotFound before Mem0 writes its history row."""
+
+        def insert(self, vectors, payloads=None, ids=None):
+            written = _sent.get()
+            if written is None or payloads is None:
+                return ValkeyDB.insert(self, vectors=vectors, payloads=payloads, ids=ids)
+            # Copies: Mem0 writes its history row (with role and actor_id) from the same dict after the insert.
+            payloads = [_as_sent(payload, written.metadata) for payload in payloads]
+            for memory_id, payload in zip(ids or [], payloads):
+                if payload.get("created_at"):
+                    written.micros[str(memory_id)] = _micros(payload["created_at"])
+            view = copy.copy(self)
+            view.client = _Recording(self.client, written)
+            return ValkeyDB.insert(view, vectors=vectors, payloads=payloads, ids=ids)
 
         def update(self, vector_id=None, vector=None, payload=None):
             view = copy.copy(self)
@@ -74,3 +117,50 @@ class _ExistingOnly:
         written = self._pool.eval(_HSET_EXISTING, 1, key, *_flat(mapping))
         self.gone = not written
         return written
+
+
+# Mem0 stores created_at in whole seconds (its readers parse the field with int(), so it stays that way), and
+# the index orders memories of one second by their random ids. Mem0's own clock reads microseconds: memadmin's
+# adds keep that reading in a hash field outside Mem0's schema, which Mem0 neither reads nor overwrites, and
+# the newest-first order breaks ties within a second by it (memadmin/memory/keyset.py).
+CREATED_MICROS = "created_at_us"
+
+
+def _micros(iso: str) -> int:
+    moment = datetime.fromisoformat(iso)
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=timezone.utc)
+    return (moment - _EPOCH) // timedelta(microseconds=1)
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def _as_sent(payload: dict, sent: dict) -> dict:
+    payload = dict(payload)
+    for key in _FROM_MESSAGE:
+        if key in sent:
+            payload[key] = sent[key]
+        else:
+            payload.pop(key, None)
+    return payload
+
+
+class _Recording:
+    """The only client call Mem0's ValkeyDB.insert makes, HSET, with updated_at (Mem0 sets it equal to created_at
+    in the payload but its valkey insert drops it; its update writes it) and what was stored noted for the add."""
+
+    def __init__(self, pool, written: Written):
+        self._pool = pool
+        self._written = written
+
+    def hset(self, key, mapping):
+        mapping = {**mapping, "updated_at": mapping["created_at"]}
+        micros = self._written.micros.get(str(mapping["memory_id"]))
+        if micros is not None and micros // 1_000_000 == mapping["created_at"]:
+            mapping[CREATED_MICROS] = micros
+        result = self._pool.hset(key, mapping=mapping)
+        self._written.stored[str(mapping["memory_id"])] = {
+            name: mapping[name] for name in ("hash", "created_at", "updated_at")
+        }
+        return result

@@ -1,4 +1,5 @@
-"""Paging to any depth: keyset cursors over (created_at DESC, memory_id ASC), for selectors.memory_page_after.
+"""Paging to any depth: keyset cursors over (created_at DESC, created_at_us DESC, memory_id ASC), for
+selectors.memory_page_after.
 
 A cursor holds, per app, where its last page ended; each page is a few FT.SEARCH calls whose cost does not
 grow with the depth (index_queries.search builds them)."""
@@ -10,8 +11,10 @@ import json
 import re
 from collections.abc import Callable
 
-from memadmin.memory import index, index_queries
+from memadmin.memory import index, index_queries, store
 from memadmin.memory.errors import ValidationError
+from memadmin.memory.guarded import CREATED_MICROS
+from memadmin.memory.ids import escape_tag
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import AppRef
 
@@ -26,12 +29,12 @@ def records_from(app: AppRef, documents: list[tuple[str, dict]], extra: Callable
     return records
 
 
-# --- paging to the end: keyset cursors over (created_at DESC, memory_id ASC) -------------------
+# --- paging to the end: keyset cursors over (created_at DESC, then newest first within the second) ------
 #
 # FT.SEARCH ... LIMIT offset n costs O(offset) in the engine and stops at MAXSEARCHRESULTS (10,000 by
 # default), so pages are cut by position instead: a cursor holds, per app, the created_at of the last
 # memory shown and how many memories with exactly that created_at were shown (ties are ordered by
-# memory_id). The next page is one FT.SEARCH for the rest of that created_at group and one for older
+# created_at_us, then memory_id: see ordered()). The next page is the rest of that created_at group and one for older
 # memories (@created_at:[-inf (c]), each LIMIT 0 page_size: its cost does not grow with the depth.
 # Memories without created_at (never written by Mem0) are not reachable by paging; export reaches them.
 
@@ -57,27 +60,54 @@ def _undated_query(query: str) -> str:
 
 
 def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tuple[list, int | None]:
-    """Up to ``size`` (created_at, record) of one app from ``position``, in page order; on the first page
-    also the app's number of matches when the same query could count them (else None)."""
+    """Up to ``size`` (created_at, created_at_us, record) of one app from ``position``, in page order; on the
+    first page also the app's number of matches when the same query could count them (else None).
+    created_at_us is 0 for memories without it: several apps' pages merge by (created_at, created_at_us)."""
+    micros: dict[str, int] = {}
+    rows, total = _rows(app, query, position, size, micros)
+    return [(created, micros.get(record.id, 0), record) for created, record in rows], total
+
+
+def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dict) -> tuple[list, int | None]:
 
     def ordered(found):
-        # SORTBY created_at leaves ties in no particular order; a page that a merge of several apps cuts
-        # inside a tie must hold that tie's first memories by memory_id, as the next tie query counts them.
-        return sorted(found, key=lambda row: (-created_number(row[0]), row[1].id.encode()))
+        # SORTBY created_at leaves ties in no particular order: within one second the newest first by the
+        # microseconds memadmin's adds keep (guarded.py), then (memories Mem0 OSS wrote) by memory_id.
+        return sorted(found, key=lambda row: (-created_number(row[0]), -micros.get(row[1].id, 0), row[1].id.encode()))
 
     def fetch(q, offset, limit, sort_by, descending, with_total=False):
         found, documents = index_queries.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
                                         descending=descending)  # fmt: skip
+        for (key, fields), value in zip(documents, _stored_micros(app, [key for key, _ in documents])):
+            micros[_memory_id(key, fields)] = value
         rows = [(index.decode(f.get(b"created_at", b"")), r)
                 for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
         return (rows, found) if with_total else rows
+
+    def tie(created, skip, take):
+        # The order inside one second is not the engine's: the second's ids and microseconds are read whole
+        # (a cursor's offset into it is at most MAX_TIE_OFFSET, like the engine's own answers) and ordered
+        # here; then only the page's memories are read.
+        tie_query = _tie_query(query, created)
+        _, documents = index_queries.search(app.collection, tie_query, offset=0, limit=MAX_TIE_OFFSET,
+                                            fields=("memory_id",))  # fmt: skip
+        stored = _stored_micros(app, [key for key, _ in documents])
+        keys = sorted((-value, _memory_id(key, fields).encode()) for (key, fields), value in zip(documents, stored))
+        ids = [memory_id.decode() for _, memory_id in keys[skip : skip + take]]
+        if not ids:
+            return []
+        wanted = "@memory_id:{" + " | ".join(escape_tag(memory_id) for memory_id in ids) + "}"
+        rows = fetch(f"({tie_query}) {wanted}", 0, len(ids), None, False)
+        if len(rows) != len(ids):  # a memory whose hash lacks its memory_id field: read the second whole
+            rows = ordered(fetch(tie_query, 0, MAX_TIE_OFFSET, None, False))[skip : skip + take]
+        return ordered(rows)
 
     if position and position[0] == UNDATED:
         return fetch(_undated_query(query), position[1], size, "memory_id", False), None
     rows, bound, total, older = [], "+inf", None, None
     if position:
         created, shown = position
-        rows = fetch(_tie_query(query, created), shown, size, "memory_id", False)
+        rows = tie(created, shown, size)
         bound = f"({created}"
     else:
         # First page: the plain query sorted by created_at gives the page and the total in one call. Its
@@ -99,8 +129,25 @@ def keyset_rows(app: AppRef, query: str, position: list | None, size: int) -> tu
     if older[need][0] != last:  # the page ends between two created_at values
         return rows + ordered(older[:need]), total
     head = [row for row in older[:need] if row[0] != last]
-    tied = fetch(_tie_query(query, last), 0, need - len(head), "memory_id", False)
+    tied = tie(last, 0, need - len(head))
     return rows + ordered(head) + tied, total
+
+
+def _stored_micros(app: AppRef, keys: list[str]) -> list[int]:
+    """created_at_us of these hashes (0 where absent), read from the hashes: valkey-search returns only the
+    fields its index declares, and created_at_us is outside Mem0's schema. One pipelined round trip."""
+    if not keys:
+        return []
+    with store.store_errors():
+        pipe = store.client(app.collection).pipeline(transaction=False)
+        for key in keys:
+            pipe.hget(key, CREATED_MICROS)
+        values = pipe.execute()
+    return [int(value) if value and value.isdigit() else 0 for value in values]
+
+
+def _memory_id(key: str, fields: dict) -> str:
+    return index.decode(fields.get(b"memory_id", b"")) or key.rsplit(":", 1)[-1]
 
 
 def created_number(value: str) -> float:

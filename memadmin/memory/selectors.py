@@ -109,12 +109,13 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
         rows, total = keyset_rows(app, render(tree), state["p"].get(app.app_id), page_size)
         if not cursor or recount:
             state["t"] += total if total is not None else app_count(app=app, tree=tree)
-        merged.extend((-created_number(created), rank, i, app.app_id, created, record)
-                      for i, (created, record) in enumerate(rows))  # fmt: skip
+        # One second's memories of several apps interleave by created_at_us, as within one app.
+        merged.extend((-created_number(created), -micros, rank, i, app.app_id, created, record)
+                      for i, (created, micros, record) in enumerate(rows))  # fmt: skip
     page = heapq.nsmallest(page_size, merged)
     positions = {app.app_id: state["p"].get(app.app_id) for app, _ in planned}
     for app, _ in planned:
-        taken = [(created, record) for _, _, _, app_id, created, record in page if app_id == app.app_id]
+        taken = [(created, record) for *_, app_id, created, record in page if app_id == app.app_id]
         positions[app.app_id] = advance(positions.get(app.app_id), taken)
     items = [record for *_, record in page]
     shown = state["n"] + len(items)

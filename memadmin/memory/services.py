@@ -133,7 +133,7 @@ def memory_add(
     if infer and not embedders.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
     memory = index.mem0(app.collection)
-    with store.all_or_nothing(app.collection):
+    with store.all_or_nothing(app.collection), guarded.as_sent(metadata) as written:
         # Mem0 hands `prompt` to its extraction LLM as custom instructions; it is unused when infer=False.
         prompt = instructions if infer and instructions else None
         result = memory.add(
@@ -141,11 +141,14 @@ def memory_add(
         )
     records = []
     for item in result.get("results", []):
-        record = MemoryRecord(
-            id=item["id"], app_id=app.app_id, memory=item.get("memory", ""), user_id=user_id,
-            agent_id=agent_id, run_id=run_id, metadata=dict(metadata or {}),
-            created_at=datetime.now(timezone.utc),
-        )  # fmt: skip
+        # The answer is what a read returns: the stored fields (created_at in Mem0's whole seconds), not a clock
+        # read here. A memory an inferring add updated was not inserted; its time is the add's, to the second.
+        stored = written.stored.get(item["id"])
+        record = MemoryRecord.from_hash(app.app_id, item["id"], {
+            "memory_id": item["id"], "memory": item.get("memory", ""), "user_id": user_id, "agent_id": agent_id,
+            "run_id": run_id, **(stored or {"created_at": int(datetime.now(timezone.utc).timestamp())}),
+        })  # fmt: skip
+        record.metadata = dict(metadata or {})
         record.metadata["event"] = item.get("event", "ADD")
         records.append(record)
     audit_record(scope=scope, action="memory.add", app_id=app.app_id, user_id=user_id,

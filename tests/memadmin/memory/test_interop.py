@@ -41,8 +41,8 @@ def test_agent_memories_are_visible_searchable_and_exportable(world, agent_wrote
     assert (seat.app_id, seat.user_id, seat.agent_id, seat.memory) == (
         "concierge_app", "alice", "booker", "I prefer window seats"
     )  # fmt: skip
-    assert seat.metadata["source"] == "chat" and seat.metadata["priority"] == 2
-    assert "text_lemmatized" not in seat.metadata
+    # What Mem0 OSS stored is what the service reads: its role included (memadmin drops it only from its own adds).
+    assert seat.metadata == {"source": "chat", "priority": 2, "role": "user"}
     assert seat.created_at is not None
 
     found = selectors.memory_search(
@@ -99,9 +99,15 @@ def test_service_writes_are_readable_by_mem0(world, add, mem0_agents):
     got = agent.get(record.id)
     assert got["memory"] == "Alice prefers aisle seats"
     assert got["user_id"] == "alice" and got["agent_id"] == "booker"
-    assert got["metadata"]["source"] == "dashboard"
+    assert got["metadata"] == {"source": "dashboard"}  # no "role": the caller never sent one
     hits = agent.search("aisle seats", filters={"user_id": "alice"})["results"]
     assert [h["id"] for h in hits] == [record.id]
+    assert hits[0]["metadata"] == {"source": "dashboard"}
+    # The add's answer is the stored memory: whole-second created_at, updated_at written with it, Mem0's hash.
+    read = selectors.memory_get(scope=scope, memory_id=record.id)
+    assert (record.created_at, record.updated_at, record.hash) == (read.created_at, read.updated_at, read.hash)
+    assert read.updated_at == read.created_at and read.created_at.microsecond == 0
+    assert got["updated_at"] == got["created_at"]  # Mem0 reads the updated_at the service wrote
 
 
 def test_search_matches_mem0_search_for_a_user_filter(world, mem0_agents):

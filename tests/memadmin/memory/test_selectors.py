@@ -6,7 +6,7 @@ import time
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from tests.memadmin.memory.rawhash import put_many
+from tests.memadmin.memory.rawhash import mem0_hash, put_many
 
 N = 2500
 PAGE = 200
@@ -142,3 +142,58 @@ def test_a_page_past_the_end_is_the_last_page(world, raw_valkey):
     # Without clamp (the API: Mem0 clients page until a page is empty) past the end stays empty.
     for n in (4, 7):
         assert selectors.memory_list(scope=scope, filters=filters, page=n, page_size=10, audit=False).items == []
+
+
+def test_memories_of_one_second_are_newest_first_on_every_page(world, raw_valkey):
+    """Mem0 stores created_at in whole seconds; the microseconds memadmin's adds keep order one second's
+    memories, memories without them (Mem0 OSS) follow by id, and a page cut inside the second continues it."""
+    collection, second = world.acme_concierge.collection_name, int(time.time()) - 100
+    newer = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second + 1}])
+    older = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second - 1}])
+    timed = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second} for _ in range(4)])
+    untimed = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second} for _ in range(2)])
+    # An old writer's hash without its memory_id field: its id is its key's (the page is then read another way).
+    _, fields = mem0_hash(user_id="alice", created_at=second)
+    untimed.append(fields.pop("memory_id"))
+    raw_valkey.hset(f"mem0:{collection}:{untimed[-1]}", mapping=fields)
+    for n, memory_id in enumerate(timed):  # written in this order, a few microseconds apart
+        raw_valkey.hset(f"mem0:{collection}:{memory_id}", "created_at_us", second * 1_000_000 + 10 + n)
+    expected = newer + timed[::-1] + sorted(untimed) + older
+    scope = world.admin(world.acme)
+    alice = filter_from_fields(user_id="alice")
+    assert [r.id for r in selectors.memory_list(scope=scope, filters=alice).items] == expected
+    for size in (1, 2, 3):
+        walked, cursor = [], None
+        while True:
+            page = selectors.memory_page_after(scope=scope, filters=alice, cursor=cursor, page_size=size)
+            walked += [r.id for r in page.items]
+            if not (cursor := page.next_cursor):
+                break
+        assert walked == expected, size
+
+
+def test_quick_adds_list_newest_first(world, add):
+    scope = world.admin(world.acme)
+    added = [add(scope, "concierge_app", "alice", f"note number {n}").id for n in range(4)]
+    listed = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="alice")).items
+    assert [r.id for r in listed] == added[::-1]
+
+
+def test_one_second_of_two_apps_interleaves_newest_first(world, raw_valkey):
+    second = int(time.time()) - 100
+    written = []  # (app's collection, id), in the order written: alternating apps within one second
+    for n in range(6):
+        collection = (world.acme_concierge, world.acme_sports)[n % 2].collection_name
+        memory_id = put_many(raw_valkey, collection, [{"user_id": "alice", "created_at": second}])[0]
+        raw_valkey.hset(f"mem0:{collection}:{memory_id}", "created_at_us", second * 1_000_000 + 10 + n)
+        written.append(memory_id)
+    expected = written[::-1]
+    scope, alice = world.admin(world.acme), filter_from_fields(user_id="alice")
+    assert [r.id for r in selectors.memory_list(scope=scope, filters=alice).items] == expected
+    walked, cursor = [], None
+    while True:
+        page = selectors.memory_page_after(scope=scope, filters=alice, cursor=cursor, page_size=2)
+        walked += [r.id for r in page.items]
+        if not (cursor := page.next_cursor):
+            break
+    assert walked == expected
