@@ -91,4 +91,6 @@ def broker_follow_store() -> None:
 
     url = kombu_url(valkey_url())
     app.conf.update(broker_url=url, result_backend=url)
-    app.pool.force_close_all()
+    if app._pool is not None:  # connections to the old store: closed, and the next send makes a pool anew
+        app._pool.force_close_all()
+        app._pool = None
