@@ -13,6 +13,7 @@ import pytest
 import valkey
 from django.conf import settings
 from django.core.cache import cache
+from django.db.backends.sqlite3.base import DatabaseWrapper as SQLiteWrapper
 from django.test import Client
 
 from memadmin.celery import broker_follow_store
@@ -41,6 +42,26 @@ def _request_noting_streams(self, **request):
 
 Client.request = _request_noting_streams
 
+# "disk I/O error" is SQLite's name for a whole family of failures: a connection that fails to open says which
+# one (SQLITE_IOERR_SHMOPEN, _LOCK, _SHORT_READ...), the file and what the process has open, so the harness
+# error in docs/development.md can be told apart from the next one.
+_sqlite_new_connection = SQLiteWrapper.get_new_connection
+
+
+def _new_connection_naming_errors(self, conn_params):
+    try:
+        return _sqlite_new_connection(self, conn_params)
+    except sqlite3.OperationalError as exc:
+        detail = f"{getattr(exc, 'sqlite_errorname', '?')} on {conn_params.get('database')!r}"
+        try:
+            detail += f"; {len(os.listdir('/proc/self/fd'))} fds open, {len(open('/proc/self/maps').readlines())} maps"
+        except OSError:
+            pass
+        raise sqlite3.OperationalError(f"{exc} ({detail})") from exc
+
+
+SQLiteWrapper.get_new_connection = _new_connection_naming_errors
+
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_teardown(item, nextitem):
@@ -49,6 +70,8 @@ def pytest_runtest_teardown(item, nextitem):
         gc.collect()
 
 
+SHARED_MODELS = Path(tempfile.gettempdir()) / f"memadmin-test-models-{os.getuid()}"
+SHARED_MODELS.mkdir(mode=0o700, exist_ok=True)
 RESTART_TIMEOUT = 300  # seconds; met, the wait ends at once
 
 
@@ -106,6 +129,10 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix, t
 def valkey_server():
     server = ThrowawayValkey().start()
     data_dir = Path(tempfile.mkdtemp(prefix="memadmin-test-data-"))
+    # The bundled model's ONNX file is made once per machine, not once per session and xdist worker (a torch
+    # export, ~15 s of CPU each): every session's data dir points its models/ at one shared cache, whose lock
+    # makes a second session wait for the first one's export.
+    (data_dir / "models").symlink_to(SHARED_MODELS, target_is_directory=True)
     old = settings.VALKEY_URL, settings.DATA_DIR
     settings.VALKEY_URL, settings.DATA_DIR = server.url, data_dir
     store.reset()

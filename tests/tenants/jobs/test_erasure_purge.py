@@ -140,11 +140,15 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
         time.sleep(0.25)
     run = passes[-1]["purge"]
     assert run["ran"] and run["complete"], passes[-1]
-    assert len(passes) > 1  # it waited for erasures to gather
     assert run["stores"]["default"]["state"] == "purged"
     assert int(valkey_server.client().info("persistence")["aof_rewrites"]) == rewrites + 1  # all of them, one rewrite
     first = run["stores"]["default"]["first_erasure"]
-    assert datetime.fromisoformat(run["finished_at"]).timestamp() - first <= settings.MEMADMIN_ERASURE_PURGE_SECONDS
+    window = settings.MEMADMIN_ERASURE_PURGE_SECONDS
+    # Erasures gathered for one rewrite: the pass did not run before the window's first half was over (the lead
+    # is at most half the window), however late this test reached it on a loaded machine.
+    assert datetime.fromisoformat(run["started_at"]).timestamp() >= first + window / 2 - 0.5, (first, run)
+    if len(passes) > 1:  # the test asked before it was due, so it ran when due: within the window
+        assert datetime.fromisoformat(run["finished_at"]).timestamp() - first <= window
 
     valkey_files = files_under(valkey_server.directory)
     data_files = files_under(Path(settings.DATA_DIR))
