@@ -19,7 +19,7 @@ from django.core.cache import cache
 from django.db.models import Q
 
 from tenants.exports import export_filename, export_lines
-from tenants.models import Job
+from tenants.jobs.models import Job
 
 
 class ExportFailed(Exception):

@@ -29,7 +29,8 @@ from memadmin.memory.services import audit_record, check_holds, memory_delete_ma
 from tenants.entities import end_user_erased
 from tenants.imports import ImportFileError, import_store
 from tenants.jobs.exports import exports_delete_for_erasure
-from tenants.models import App, Job, RetentionPolicy, Tenant
+from tenants.jobs.models import Job
+from tenants.models import App, RetentionPolicy, Tenant
 from tenants.scoping import scope_for_job
 
 logger = logging.getLogger("memadmin.jobs")

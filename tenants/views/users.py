@@ -33,9 +33,10 @@ from tenants.forms import (
     UserSearchForm,
     search_threshold,
 )
+from tenants.jobs.models import Job
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
-from tenants.models import DataLink, EndUser, Job
+from tenants.models import DataLink, EndUser
 from tenants.views.common import (
     TenantRequest,
     deletion_result_pop,

@@ -1,6 +1,8 @@
 import pytest
 
-from tenants.models import App, Job, WebhookDelivery
+from tenants.jobs.models import Job
+from tenants.models import App
+from tenants.webhooks.models import WebhookDelivery
 
 APP_FLAGS = {"active": "is_active", "frozen": "is_frozen", "moving": "is_moving", "offboarded": "is_offboarded"}
 JOB_FLAGS = {"scheduled": "is_scheduled", "running": "is_running", "succeeded": "succeeded", "failed": "is_failed",

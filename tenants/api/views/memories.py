@@ -50,9 +50,9 @@ from tenants.api.views.common import (
     validated,
 )
 from tenants.entities import entities_touch
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_offboard_app, offboarding_fits_a_request
 from tenants.jobs.tasks import run_job
-from tenants.models import Job
 from tenants.projects import project_instructions
 
 # --- add / list / search ----------------------------------------------------------

@@ -14,13 +14,15 @@ from django.test import Client
 from memadmin.memory import purge
 from memadmin.memory.filters import filter_from_fields
 from tenants.jobs.exports import exports_dir, job_export_filename
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_export, job_import
 from tenants.jobs.tasks import erasure_purge
 from tenants.links import data_link_issue
-from tenants.models import Job, TenantAPIKey, WebhookDelivery
+from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_membership
 from tenants.webhooks.delivery import webhook_deliver
+from tenants.webhooks.models import WebhookDelivery
 from tenants.webhooks.services import EVENTS, webhook_create
 from tests.factories import two_tenant_world
 
