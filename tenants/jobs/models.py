@@ -10,7 +10,7 @@ from django.db import models
 from django.utils import timezone
 
 from memadmin.memory.models import TenantQuerySet
-from tenants.exports import FORMATS as EXPORT_FORMATS
+from tenants.export_formats import FORMATS as EXPORT_FORMATS
 from tenants.status_flags import status_flag
 
 

@@ -27,8 +27,8 @@ from memadmin.memory.scope import Scope
 from memadmin.memory.selectors import memory_count
 from memadmin.memory.services import audit_record, check_holds, memory_delete_matching
 from tenants.entities import end_user_erased
-from tenants.imports import ImportFileError, import_store
-from tenants.jobs.exports import exports_delete_for_erasure
+from tenants.import_files import ImportFileError, import_store
+from tenants.jobs.export_files import exports_delete_for_erasure
 from tenants.jobs.models import Job
 from tenants.models import App, RetentionPolicy, Tenant
 from tenants.scoping import scope_for_job
@@ -315,7 +315,7 @@ def job_export_open(*, scope: Scope, job: Job):
 
 def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False,
                move: bool = False) -> Job:  # fmt: skip
-    """Import a file of memories into one app in the background (tenants/imports.py says which files).
+    """Import a file of memories into one app in the background (tenants/import_files.py says which files).
 
     The file is kept under DATA_DIR/imports until the job ends. ``skip_invalid``: import the valid rows and
     list the bad ones in the receipt; otherwise one bad row refuses the whole file before anything is written."""

@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory.collections import app_health, app_summary, store_names
-from tenants.exports import CONTENT_TYPES
+from tenants.export_formats import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
 from tenants.jobs.models import Job
 from tenants.jobs.selectors import job_eta, job_get, job_percent

@@ -21,7 +21,7 @@ from memadmin.memory.models import LegalHold
 from memadmin.memory.receipts import KINDS, receipt_list
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
-from tenants.exports import export_filename
+from tenants.export_formats import export_filename
 from tenants.forms import (
     DeleteAgentForm,
     DeleteRunForm,

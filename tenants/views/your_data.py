@@ -13,7 +13,7 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
-from tenants.exports import export_filename
+from tenants.export_formats import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
 from tenants.http import client_ip
 from tenants.jobs.models import Job

@@ -1,4 +1,4 @@
-"""Hostile import files (tenants/imports.py, memadmin/memory/imports.py, the import job): every row is checked
+"""Hostile import files (tenants/import_files.py, memadmin/memory/imports.py, the import job): every row is checked
 like an API write, a file that cannot be read is refused whole, nothing crosses into another tenant or scope,
 and what a row says about itself (app_id, identity in metadata, another memory's history) moves nothing."""
 

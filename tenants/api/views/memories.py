@@ -26,9 +26,9 @@ from memadmin.memory.ids import clean_id
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
+from tenants.api.app_targets import app_for_write, check_filter_apps
 from tenants.api.auth import request_scope
 from tenants.api.parsers import literal_untrusted, loads_untrusted
-from tenants.api.scoping import app_for_write, check_filter_apps
 from tenants.api.views.common import (
     ADD_UNSUPPORTED,
     ERASURE_JOB,

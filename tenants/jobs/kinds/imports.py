@@ -11,7 +11,7 @@ from memadmin.memory.collections import (
     memory_import_write,
 )
 from memadmin.memory.errors import ValidationError
-from tenants.imports import MAX_LISTED_BAD, ImportFileError, import_items
+from tenants.import_files import MAX_LISTED_BAD, ImportFileError, import_items
 from tenants.jobs.models import Job
 from tenants.jobs.receipts import build_receipt
 from tenants.jobs.run import JobFailed, Run

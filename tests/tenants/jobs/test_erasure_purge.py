@@ -13,7 +13,7 @@ from django.test import Client
 
 from memadmin.memory import purge
 from memadmin.memory.filters import filter_from_fields
-from tenants.jobs.exports import exports_dir, job_export_filename
+from tenants.jobs.export_files import exports_dir, job_export_filename
 from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_export, job_import
@@ -167,7 +167,7 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
 def test_stray_uploads_and_exports_go_after_the_window_and_a_running_imports_file_stays(settings, db):
     import os
 
-    from tenants.imports import imports_dir
+    from tenants.import_files import imports_dir
     from tenants.jobs.sweep import files_sweep
 
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10

@@ -1,5 +1,5 @@
 """Importing a file into an app, run in-process, from the request to the receipt: tenants/jobs/services.py
-job_import, tenants/jobs/runners.py _import, the file reader tenants/imports.py, the memory service's
+job_import, tenants/jobs/runners.py _import, the file reader tenants/import_files.py, the memory service's
 memadmin/memory/imports.py, and manage.py import_mem0. The dashboard's upload is in
 tests/tenants/views/test_imports.py, hostile files in tests/security/test_imports.py."""
 

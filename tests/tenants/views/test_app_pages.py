@@ -1,4 +1,4 @@
-"""tenants/views/apps.py: one app's page (counts, index health, guards, jobs, export and offboard; tombstone)."""
+"""tenants/views/app_pages.py: one app's page (counts, index health, guards, jobs, export and offboard; tombstone)."""
 
 from memadmin.memory.models import LegalHold
 from tenants.jobs.models import Job
