@@ -28,7 +28,7 @@ from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.app_targets import app_for_write, check_filter_apps
 from tenants.api.auth import request_scope
-from tenants.api.parsers import literal_untrusted, loads_untrusted
+from tenants.api.parsers import literal_untrusted
 from tenants.api.views.common import (
     ADD_UNSUPPORTED,
     ERASURE_JOB,
@@ -54,6 +54,7 @@ from tenants.jobs.models import Job
 from tenants.jobs.services import job_offboard_app, offboarding_fits_a_request
 from tenants.jobs.tasks import run_job
 from tenants.projects import project_instructions
+from tenants.untrusted_json import loads_untrusted
 
 # --- add / list / search ----------------------------------------------------------
 
