@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from memadmin.celery import app as celery_app
 from memadmin.memory import capabilities as cap
-from memadmin.memory.collections import DEFAULT_STORE, app_health, store_names
-from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
+from memadmin.memory.collections import DEFAULT_STORE, store_names
+from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
@@ -254,19 +254,6 @@ def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
     """The newest erasure job of one end user (their page shows it running, then its receipt)."""
     return (Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id)
             .order_by("-created_at").first())  # fmt: skip
-
-
-def app_index_health(*, apps) -> dict:
-    """Index health per app for admin pages, keyed by app pk; an unreachable store shows nothing."""
-    healths = {}
-    for app in apps:
-        if app.status == App.Status.OFFBOARDED:
-            continue
-        try:
-            healths[app.pk] = app_health(app=app.app_ref())
-        except MemoryServiceError:
-            return healths
-    return healths
 
 
 def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:
