@@ -117,8 +117,9 @@ def run_offboard_bench(n: int, *, baseline_sample: int = 2000, timeout: float = 
     from django.conf import settings
 
     from memadmin.memory import index, store
+    from tenants.jobs.models import Job
     from tenants.jobs.services import job_offboard_app
-    from tenants.models import Job, Tenant
+    from tenants.models import Tenant
     from tenants.scoping import scope_for_job
 
     slug = f"bench-offboard-{uuid.uuid4().hex[:6]}"

@@ -25,7 +25,8 @@ from memadmin.memory.capabilities import READ_EVENTS
 from memadmin.memory.errors import NotFound
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.scope import Scope
-from tenants.models import App, Job
+from tenants.jobs.models import Job
+from tenants.models import App
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
     "memories": ("memory.add", "memory.update", "memory.delete", "memory.delete_matching"),

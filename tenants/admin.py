@@ -6,6 +6,7 @@ from rest_framework_api_key.admin import APIKeyModelAdmin
 
 from memadmin.memory.collections import store_names
 from tenants.app_services import app_place
+from tenants.jobs.models import Job
 from tenants.memberships import LAST_ADMIN, managing_roles, membership_keeps_an_admin
 from tenants.models import (
     Agent,
@@ -13,7 +14,6 @@ from tenants.models import (
     DataLink,
     EndUser,
     Invitation,
-    Job,
     Membership,
     RetentionPolicy,
     Tenant,

@@ -1,4 +1,5 @@
-"""Tenants, their apps, people and keys; plus the links and jobs that hang off them.
+"""Tenants, their apps, people and keys; plus the links, invitations and retention policies that hang off them.
+Jobs and webhooks keep their models in their packages (tenants/jobs/models.py, tenants/webhooks/models.py).
 
 The audit log and legal holds belong to the memory service (memadmin/memory/models.py)."""
 
@@ -16,7 +17,7 @@ from memadmin.memory import capabilities
 from memadmin.memory.collections import DEFAULT_STORE, store_names
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
-from tenants.exports import FORMATS as EXPORT_FORMATS
+from tenants.status_flags import status_flag
 from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
 
 _SAFE = re.compile(r"[^a-z0-9]+")
@@ -53,12 +54,6 @@ def default_collection_name(tenant_slug: str, app_id: str) -> str:
     digest = hashlib.sha1(f"{tenant_slug}\x1f{app_id}".encode()).hexdigest()[:8]
     readable = _SAFE.sub("_", f"{tenant_slug}_{app_id}".lower()).strip("_")[:60]
     return f"ma_{readable}_{digest}"
-
-
-def _flag(field: str, *values: str) -> property:
-    """A named flag over a status field (``app.is_offboarded``, ``job.is_running``): templates ask these and
-    never compare status strings (tests/test_architecture.py)."""
-    return property(lambda self: getattr(self, field) in values)
 
 
 class App(models.Model):
@@ -103,10 +98,10 @@ class App(models.Model):
         # No store chosen here: choosing one asks every store (network I/O), which app_create does.
         super().save(*args, **kwargs)
 
-    is_active = _flag("status", Status.ACTIVE)
-    is_frozen = _flag("status", Status.FROZEN)
-    is_moving = _flag("status", Status.MOVING)
-    is_offboarded = _flag("status", Status.OFFBOARDED)
+    is_active = status_flag("status", Status.ACTIVE)
+    is_frozen = status_flag("status", Status.FROZEN)
+    is_moving = status_flag("status", Status.MOVING)
+    is_offboarded = status_flag("status", Status.OFFBOARDED)
 
     def app_ref(self) -> AppRef | None:
         """The app as the memory service sees it; an offboarded app is in no scope."""
@@ -270,70 +265,6 @@ class RetentionPolicy(models.Model):
         return f"retention of {self.app}"
 
 
-class Job(models.Model):
-    class Kind(models.TextChoices):
-        OFFBOARD_APP = "offboard_app", "Offboard app"
-        ERASE_USER = "erase_user", "Erase user"
-        EXPORT_APP = "export_app", "Export app"
-        EXPORT_TENANT = "export_tenant", "Export tenant"
-        RETENTION = "retention", "Retention sweep"
-        IMPORT_APP = "import_app", "Import into app"
-        MOVE_APP = "move_app", "Move app to another store"
-
-    class State(models.TextChoices):
-        SCHEDULED = "scheduled", "Scheduled"
-        RUNNING = "running", "Running"
-        SUCCEEDED = "succeeded", "Succeeded"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Cancelled"
-
-    ACTIVE_STATES = (State.SCHEDULED, State.RUNNING)
-    TERMINAL_STATES = (State.SUCCEEDED, State.FAILED, State.CANCELLED)
-    DELETION_KINDS = (Kind.OFFBOARD_APP, Kind.ERASE_USER, Kind.RETENTION)
-    EXPORT_FORMATS = EXPORT_FORMATS
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    kind = models.CharField(max_length=20, choices=Kind.choices)
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="jobs")
-    app = models.ForeignKey(App, on_delete=models.SET_NULL, null=True, blank=True, related_name="jobs")
-    params = models.JSONField(default=dict, blank=True)  # filters, user_id, export format...
-    requested_by = models.CharField(max_length=200)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.SCHEDULED, db_index=True)
-    run_after = models.DateTimeField(default=timezone.now)
-    total = models.BigIntegerField(default=0)
-    done = models.BigIntegerField(default=0)
-    progress = models.JSONField(default=dict, blank=True)  # resumable cursor of the running job
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    error = models.TextField(blank=True)
-    receipt = models.JSONField(null=True, blank=True)
-    result_file = models.CharField(max_length=500, blank=True)
-    result_expires_at = models.DateTimeField(null=True, blank=True)
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    is_scheduled = _flag("state", State.SCHEDULED)
-    is_running = _flag("state", State.RUNNING)
-    is_active = _flag("state", *ACTIVE_STATES)  # not finished yet
-    is_done = _flag("state", *TERMINAL_STATES)  # finished, however it went
-    succeeded = _flag("state", State.SUCCEEDED)
-    is_failed = _flag("state", State.FAILED)
-    is_cancelled = _flag("state", State.CANCELLED)
-
-    def __str__(self):
-        return f"{self.get_kind_display()} {self.state}"
-
-    @property
-    def offers_cancel(self) -> bool:
-        """Whether its page offers Cancel: while scheduled, or running where stopping after a batch is safe (an
-        offboarding or a move cannot stop halfway; job_cancel refuses those, with the reason)."""
-        return self.is_scheduled or self.is_running and self.kind not in (self.Kind.OFFBOARD_APP, self.Kind.MOVE_APP)
-
-
 class Invitation(models.Model):
     """An admin's offer of a role in a tenant, sent by e-mail; it becomes a membership only when the
     person opens the link and accepts. The link's token is random; only its SHA-256 is stored."""
@@ -365,81 +296,8 @@ class Invitation(models.Model):
         return self.accepted_at is None and self.cancelled_at is None
 
 
-class Webhook(models.Model):
-    """Where a tenant's events are POSTed (tenants/webhooks/). Mem0's "project" is the tenant."""
-
-    class Event(models.TextChoices):
-        MEMORY_ADD = "memory_add", "Memory added"
-        MEMORY_UPDATE = "memory_update", "Memory updated"
-        MEMORY_DELETE = "memory_delete", "Memories deleted"
-        USER_ERASED = "user.erased", "End user erased"
-        APP_OFFBOARDED = "app.offboarded", "App offboarded"
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhooks")
-    name = models.CharField(max_length=100)
-    url = models.CharField(max_length=2000)
-    event_types = models.JSONField(default=list)
-    # Empty = every app of the tenant. A webhook made by an app-restricted key is bound to that key's apps.
-    apps = models.ManyToManyField(App, blank=True, related_name="+")
-    include_text = models.BooleanField(default=False, help_text="Add the memory text to memory_add/update events.")
-    # The signing key ("whsec_" + base64), kept as is: it must be, to sign. Shown once (create, rotate).
-    secret = models.CharField(max_length=100, editable=False)
-    is_active = models.BooleanField(default=True)
-    failed_deliveries = models.PositiveIntegerField(default=0)  # in a row; a success resets it
-    backoff_until = models.DateTimeField(null=True, blank=True)  # a failing receiver is probed by one delivery
-    disabled_at = models.DateTimeField(null=True, blank=True)
-    disabled_reason = models.CharField(max_length=300, blank=True)
-    created_by = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name", "pk"]
-
-    def __str__(self):
-        return f"{self.name} -> {self.url}"
-
-
-class WebhookDelivery(models.Model):
-    """One event for one webhook, and how sending it went (the webhook page's delivery log). Ids and counts
-    only: memory text, for webhooks that opted in, is read when sending and never stored here."""
-
-    class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Not sent (webhook disabled or deleted)"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    event_id = models.CharField(max_length=40, db_index=True)  # the same for every webhook the event went to
-    event_type = models.CharField(max_length=40)
-    payload = models.JSONField(default=dict)
-    is_test = models.BooleanField(default=False)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.PositiveIntegerField(null=True, blank=True)  # the receiver's HTTP status
-    last_error = models.CharField(max_length=300, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    is_pending = _flag("state", State.PENDING)
-    succeeded = _flag("state", State.SUCCEEDED)
-    is_failed = _flag("state", State.FAILED)
-
-    def __str__(self):
-        return f"{self.event_type} to {self.webhook_id}: {self.state}"
-
-    @property
-    def is_retrying(self) -> bool:
-        """Pending after a failed attempt."""
-        return self.is_pending and self.attempts > 0
+# Django finds an app's models by importing its models module: Job and the webhooks' models live in their own
+# packages (tenants/jobs/models.py, tenants/webhooks/models.py) and are imported here so that they register with
+# the tenants app when it loads. At the end, so that nothing above depends on them; import them from their homes.
+import tenants.jobs.models  # noqa: E402, F401
+import tenants.webhooks.models  # noqa: E402, F401

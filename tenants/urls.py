@@ -3,7 +3,7 @@ from django.urls import include, path, register_converter
 from tenants import views
 from tenants.converters import StoredIdConverter
 from tenants.views import (
-    apps,
+    app_pages,
     audit,
     auth,
     imports,
@@ -29,7 +29,7 @@ tenant_urls = [
     path("memories/", memories.browse, name="memories"),
     path("memories/<id:app_id>/<id:memory_id>/", memories.detail, name="memory"),
     path("memories/<id:app_id>/<id:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
-    path("apps/<id:app_id>/", apps.app_detail, name="app"),
+    path("apps/<id:app_id>/", app_pages.app_detail, name="app"),
     path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
     # bringing memories in (tenants/views/imports.py)
     path("apps/<id:app_id>/import/", imports.app_import, name="app_import"),

@@ -1,5 +1,5 @@
 """The events feed: what happened in the tenant (adds, updates, deletions, erasures, offboardings, exports),
-from the audit trail, filtered by the audit page's own form (tenants/forms.py AuditFilterForm)."""
+from the audit trail, filtered like the audit page (tenants/audit_filters.py AuditFilterForm)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from memadmin.memory.errors import ValidationError
 from tenants.activity import ACTIVITY, CATEGORIES, activity_event, activity_events, event_payloads
 from tenants.api.auth import key_app_pks, request_scope
 from tenants.api.views.common import ERRORS
-from tenants.forms import AuditFilterForm
+from tenants.audit_filters import AuditFilterForm
 from tenants.models import App
 
 MAX_PAGE_SIZE = 200

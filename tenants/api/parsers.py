@@ -6,78 +6,26 @@ surrogates from ``\\udfff`` escapes (not text: they break Valkey writes, the
 tokenizer and every later read or export), ``NaN`` / ``Infinity`` / ``1e999``
 (non-finite numbers that break arithmetic and JSON output), and bodies of any
 size. Each of them is a 400 (413 for size) in the API's error shape here, so no
-request carrying them reaches a view, let alone the store.
+request carrying them reaches a view, let alone the store. The rules themselves are
+tenants/untrusted_json.py's, which the import files read through too.
 """
 
 from __future__ import annotations
 
 import ast
-import json
 import math
 
 from django.conf import settings
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
 
-# Deep enough for any real metadata (Mem0 stores it flat); far below Python's recursion limit.
-MAX_JSON_DEPTH = 32
+from tenants.untrusted_json import MAX_JSON_DEPTH, check_text, loads_untrusted
 
 
 class RequestTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "request_too_large"
     default_detail = "The request body is too large."
-
-
-def _refuse_constant(name: str):
-    raise ValueError(f"{name} is not a JSON number")
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if not math.isfinite(value):
-        raise ValueError(f"{text} is out of range")
-    return value
-
-
-def check_untrusted(value, *, max_depth: int = MAX_JSON_DEPTH) -> None:
-    """Raise ParseError if ``value`` (a parsed JSON document) is nested too deeply or holds text that
-    is not valid Unicode (in keys or values, at any depth). Iterative: it must not recurse either."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if isinstance(item, (dict, list)):
-            if depth > max_depth:
-                raise exceptions.ParseError(f"JSON is nested too deeply: at most {max_depth} levels.")
-            if isinstance(item, dict):
-                for key, child in item.items():
-                    _check_text(key)
-                    stack.append((child, depth + 1))
-            else:
-                stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, str):
-            _check_text(item)
-
-
-def _check_text(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise exceptions.ParseError(
-            "Text must be valid Unicode: lone surrogates (e.g. \\udfff) are not characters."
-        ) from None
-
-
-def loads_untrusted(text: str | bytes):
-    """json.loads for text from outside: strict numbers, bounded depth, valid Unicode, or ParseError."""
-    try:
-        data = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
-    except RecursionError:
-        raise exceptions.ParseError(f"JSON is nested too deeply: at most {MAX_JSON_DEPTH} levels.") from None
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise exceptions.ParseError(f"JSON parse error - {exc}") from None
-    check_untrusted(data)
-    return data
 
 
 class StrictJSONParser(JSONParser):
@@ -120,7 +68,7 @@ def _literal(node: ast.AST, depth: int):
         for key, child in zip(node.keys, node.values):
             if not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
                 raise exceptions.ParseError(f"filters: dict keys must be strings; {LITERAL_HINT}.")
-            _check_text(key.value)
+            check_text(key.value)
             value[key.value] = _literal(child, depth + 1)
         return value
     if isinstance(node, ast.List):
@@ -135,7 +83,7 @@ def _literal(node: ast.AST, depth: int):
         if type(node.value) in (int, float):
             return _number(node.value)
         if type(node.value) is str:
-            _check_text(node.value)
+            check_text(node.value)
             return node.value
     what = type(node.value).__name__ if isinstance(node, ast.Constant) else type(node).__name__
     raise exceptions.ParseError(f"filters holds a {what} expression; {LITERAL_HINT}.")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from tenants.models import Job
+from tenants.jobs.models import Job
 
 ID_MAX = 128
 # What memadmin.memory.ids.clean_id accepts, for the schema: no whitespace, no control characters.

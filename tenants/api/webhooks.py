@@ -15,8 +15,8 @@ from rest_framework.response import Response
 from memadmin.memory.errors import NotFound, ValidationError
 from tenants.api.auth import key_app_pks, request_scope
 from tenants.api.views.common import ERRORS
-from tenants.models import Webhook
 from tenants.webhooks import services
+from tenants.webhooks.models import Webhook
 
 EVENT_CHOICES = list(Webhook.Event.values)
 

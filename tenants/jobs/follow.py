@@ -11,8 +11,8 @@ from pathlib import Path
 from django.utils import timezone
 from tqdm import tqdm
 
+from tenants.jobs.models import Job
 from tenants.jobs.tasks import run_job
-from tenants.models import Job
 
 
 def job_run_here(job: Job, *, desc: str) -> None:

@@ -1,6 +1,6 @@
 from django import forms
 
-from tenants.models import Job
+from tenants.jobs.models import Job
 
 EXPORT_FORMATS = Job.EXPORT_FORMATS
 

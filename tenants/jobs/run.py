@@ -10,8 +10,8 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from tenants.jobs.models import Job
 from tenants.jobs.workers import worker_gone
-from tenants.models import Job
 
 logger = logging.getLogger("memadmin.jobs")
 

@@ -31,11 +31,12 @@ from tenants.jobs.kinds.imports import import_summary, run_import
 from tenants.jobs.kinds.move import moving_apps, run_move
 from tenants.jobs.kinds.offboard import run_offboard
 from tenants.jobs.kinds.retention import run_retention
+from tenants.jobs.models import Job
 from tenants.jobs.receipts import build_receipt, erasure_receipt_write
 from tenants.jobs.run import JobFailed, LeaseLost, Postponed, Run, claim
 from tenants.jobs.services import job_scope, person_erased_check
 from tenants.jobs.workers import current_worker
-from tenants.models import App, Job
+from tenants.models import App
 
 logger = logging.getLogger("memadmin.jobs")
 

@@ -8,7 +8,7 @@ from django.utils import timezone
 
 from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
-from tenants.models import Job
+from tenants.jobs.models import Job
 
 
 def job_app_pks(job: Job) -> frozenset[int] | None:

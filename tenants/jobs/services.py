@@ -18,8 +18,8 @@ from django.utils import timezone
 
 from memadmin.celery import app as celery_app
 from memadmin.memory import capabilities as cap
-from memadmin.memory.collections import DEFAULT_STORE, app_health, store_names
-from memadmin.memory.errors import Conflict, MemoryServiceError, NotFound, ValidationError
+from memadmin.memory.collections import DEFAULT_STORE, store_names
+from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, filter_from_fields, node_to_data, pinned_value
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import DeletionResult
@@ -27,9 +27,10 @@ from memadmin.memory.scope import Scope
 from memadmin.memory.selectors import memory_count
 from memadmin.memory.services import audit_record, check_holds, memory_delete_matching
 from tenants.entities import end_user_erased
-from tenants.imports import ImportFileError, import_store
-from tenants.jobs.exports import exports_delete_for_erasure
-from tenants.models import App, Job, RetentionPolicy, Tenant
+from tenants.import_files import ImportFileError, import_store
+from tenants.jobs.export_files import exports_delete_for_erasure
+from tenants.jobs.models import Job
+from tenants.models import App, RetentionPolicy, Tenant
 from tenants.scoping import scope_for_job
 
 logger = logging.getLogger("memadmin.jobs")
@@ -255,19 +256,6 @@ def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
             .order_by("-created_at").first())  # fmt: skip
 
 
-def app_index_health(*, apps) -> dict:
-    """Index health per app for admin pages, keyed by app pk; an unreachable store shows nothing."""
-    healths = {}
-    for app in apps:
-        if app.status == App.Status.OFFBOARDED:
-            continue
-        try:
-            healths[app.pk] = app_health(app=app.app_ref())
-        except MemoryServiceError:
-            return healths
-    return healths
-
-
 def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:
     """Export one app, or the whole tenant (app_id=None), to a file under DATA_DIR/exports."""
     scope.require(cap.EXPORT_APP)
@@ -314,7 +302,7 @@ def job_export_open(*, scope: Scope, job: Job):
 
 def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False,
                move: bool = False) -> Job:  # fmt: skip
-    """Import a file of memories into one app in the background (tenants/imports.py says which files).
+    """Import a file of memories into one app in the background (tenants/import_files.py says which files).
 
     The file is kept under DATA_DIR/imports until the job ends. ``skip_invalid``: import the valid rows and
     list the bad ones in the receipt; otherwise one bad row refuses the whole file before anything is written."""

@@ -17,11 +17,12 @@ from django.utils import timezone
 
 from memadmin.memory.collections import app_consistency_step, app_last_checked, purge_due, purge_window
 from memadmin.memory.errors import StoreUnavailable
-from tenants.imports import imports_dir
-from tenants.jobs.exports import exports_dir, job_export_filename
+from tenants.import_files import imports_dir
+from tenants.jobs.export_files import exports_dir, job_export_filename
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.jobs.workers import worker_gone
-from tenants.models import App, Job, RetentionPolicy
+from tenants.models import App, RetentionPolicy
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune
 
 logger = logging.getLogger("memadmin.jobs")

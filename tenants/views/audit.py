@@ -8,9 +8,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from memadmin.memory.models import AuditEvent
+from tenants.audit_filters import AuditFilterForm
 from tenants.audit_words import audit_describe
-from tenants.exports import CONTENT_TYPES, csv_lines, export_filename
-from tenants.forms import AuditFilterForm
+from tenants.export_formats import CONTENT_TYPES, csv_lines, export_filename
 from tenants.views.common import TenantRequest, is_fragment, streamed_download, tenant_view
 
 PAGE_SIZE = 50

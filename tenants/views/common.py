@@ -19,7 +19,7 @@ from memadmin.memory import errors
 from memadmin.memory.capabilities import Can
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
-from tenants.exports import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
+from tenants.export_formats import CONTENT_TYPES, content_disposition, ending_visibly, export_lines
 from tenants.http import client_ip
 from tenants.models import Membership, Tenant
 from tenants.permissions import MUTATIONS, URL_CAPABILITIES, allowed_capabilities, get_membership_or_404, require

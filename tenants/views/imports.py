@@ -20,11 +20,12 @@ from memadmin.memory.collections import (
 )
 from memadmin.memory.errors import MemoryServiceError, ValidationError
 from tenants.app_services import app_create
-from tenants.collections import collection_claim_token, collection_claimed
+from tenants.collection_claims import collection_claim_token, collection_claimed
 from tenants.forms import ImportForm, RegisterCollectionForm
-from tenants.imports import max_bytes
+from tenants.import_files import max_bytes
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_import
-from tenants.models import App, Job
+from tenants.models import App
 from tenants.views.common import TenantRequest, tenant_view
 
 RECENT = 10

@@ -11,8 +11,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memadmin.memory.collections import app_health, app_summary, store_names
-from tenants.exports import CONTENT_TYPES
+from tenants.export_formats import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
+from tenants.jobs.models import Job
 from tenants.jobs.selectors import job_eta, job_get, job_percent
 from tenants.jobs.services import (
     job_cancel,
@@ -22,7 +23,7 @@ from tenants.jobs.services import (
     job_move_app,
     job_offboard_app,
 )
-from tenants.models import App, Job
+from tenants.models import App
 from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
 

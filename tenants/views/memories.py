@@ -11,7 +11,7 @@ from django.urls import reverse
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import id_is_valid
-from tenants.exports import export_filename
+from tenants.export_formats import export_filename
 from tenants.forms import BrowseForm, ExportForm, search_threshold
 from tenants.models import App
 from tenants.views.common import (

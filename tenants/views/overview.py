@@ -4,8 +4,8 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from memadmin.memory import selectors
+from tenants.app_health import app_index_health
 from tenants.forms import BrowseForm
-from tenants.jobs.services import app_index_health
 from tenants.views.common import TenantRequest, tenant_view, wants_counts
 
 

@@ -21,7 +21,7 @@ from memadmin.memory.models import LegalHold
 from memadmin.memory.receipts import KINDS, receipt_list
 from memadmin.memory.records import DeletionResult
 from memadmin.memory.scope import Scope
-from tenants.exports import export_filename
+from tenants.export_formats import export_filename
 from tenants.forms import (
     DeleteAgentForm,
     DeleteRunForm,
@@ -33,9 +33,10 @@ from tenants.forms import (
     UserSearchForm,
     search_threshold,
 )
+from tenants.jobs.models import Job
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
-from tenants.models import DataLink, EndUser, Job
+from tenants.models import DataLink, EndUser
 from tenants.views.common import (
     TenantRequest,
     deletion_result_pop,

@@ -9,9 +9,10 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 
 from memadmin.memory.errors import ValidationError
-from tenants.models import App, Webhook, WebhookDelivery
+from tenants.models import App
 from tenants.views.common import TenantRequest, is_fragment, render_error, tenant_view
 from tenants.webhooks import services
+from tenants.webhooks.models import Webhook, WebhookDelivery
 
 EVENT_CHOICES = Webhook.Event.choices
 

@@ -13,12 +13,13 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
-from tenants.exports import export_filename
+from tenants.export_formats import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
 from tenants.http import client_ip
+from tenants.jobs.models import Job
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
-from tenants.models import App, DataLink, Job
+from tenants.models import App, DataLink
 from tenants.scoping import scope_for_end_user
 from tenants.transparency import person_accesses
 from tenants.views.common import (

@@ -42,8 +42,8 @@ from memadmin.celery import app as celery_app
 from memadmin.memory import selectors
 from memadmin.memory.errors import NotFound, StoreUnavailable
 from memadmin.memory.services import audit_record
-from tenants.models import Webhook, WebhookDelivery
 from tenants.scoping import scope_for_webhook
+from tenants.webhooks.models import Webhook, WebhookDelivery
 from tenants.webhooks.targets import Target, TargetRefused, target_parse, target_resolve
 
 logger = logging.getLogger("memadmin.webhooks")

@@ -30,8 +30,9 @@ from django.utils import timezone
 
 from memadmin.memory.filters import filter_from_fields, node_from_data, render
 from memadmin.memory.models import AuditEvent
-from tenants.models import Job, Webhook, WebhookDelivery
+from tenants.jobs.models import Job
 from tenants.webhooks.delivery import deliveries_enqueue
+from tenants.webhooks.models import Webhook, WebhookDelivery
 
 MEM0_EVENTS = {"memory_add": "ADD", "memory_update": "UPDATE", "memory_delete": "DELETE"}
 HANDLED = frozenset({"memory.add", "memory.update", "memory.delete", "memory.delete_matching", "user.erase",

@@ -20,9 +20,10 @@ from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import Scope
 from memadmin.memory.services import audit_record
-from tenants.models import App, Webhook, WebhookDelivery
+from tenants.models import App
 from tenants.webhooks.delivery import AttemptFailed, attempt
 from tenants.webhooks.events import envelope, new_event_id
+from tenants.webhooks.models import Webhook, WebhookDelivery
 from tenants.webhooks.targets import target_check
 
 EVENTS = tuple(Webhook.Event.values)

@@ -21,9 +21,10 @@ from playwright.sync_api import expect
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.links import data_link_issue
-from tenants.models import Job, Membership
+from tenants.models import Membership
 from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory, UserFactory
 from tests.support.browser import ARTIFACTS, JOB_TIMEOUT_MS, htmx_settled, sign_in

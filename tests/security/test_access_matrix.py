@@ -47,9 +47,11 @@ from memadmin.memory.capabilities import role_can
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.receipts import receipt_record
 from tenants.api.permissions import ENDPOINT_CAPABILITIES, PUBLIC
-from tenants.models import DataLink, Invitation, Job, Membership, Tenant, TenantAPIKey, Webhook
+from tenants.jobs.models import Job
+from tenants.models import DataLink, Invitation, Membership, Tenant, TenantAPIKey
 from tenants.permissions import MUTATIONS, ROLES, URL_CAPABILITIES
 from tenants.scoping import scope_for_membership
+from tenants.webhooks.models import Webhook
 from tenants.webhooks.services import new_secret
 from tests.factories import MembershipFactory, UserFactory
 from tests.support.dashboard import login

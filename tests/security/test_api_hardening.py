@@ -11,8 +11,9 @@ from memadmin.memory import selectors
 from memadmin.memory.capabilities import RUN_JOBS, role_can
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_erase
-from tenants.models import App, Job, TenantAPIKey
+from tenants.models import App, TenantAPIKey
 from tenants.scoping import scope_for_api_key, scope_for_membership
 from tests.support.hostile import api_client, assert_json_error, principals, send
 

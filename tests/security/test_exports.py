@@ -12,8 +12,8 @@ from django.urls import reverse
 from memadmin.memory import selectors, services
 from memadmin.memory.audit import audit_record
 from memadmin.memory.models import AuditEvent
-from tenants.exports import EXPORT_FAILED_MARKER, content_disposition, csv_safe
-from tenants.jobs.exports import write_export
+from tenants.export_formats import EXPORT_FAILED_MARKER, content_disposition, csv_safe
+from tenants.jobs.export_files import write_export
 from tenants.scoping import scope_for_membership
 from tests.support.hostile import api_client, send, your_data_url
 
@@ -190,7 +190,7 @@ def test_the_audit_csv_ends_visibly_when_it_fails(hostile_world, staff_client, m
 
 def test_an_export_that_fails_with_the_database_still_ends_visibly(hostile_world, monkeypatch, caplog):
     """When the failure is the database, the audit write fails too: the marker must already be out."""
-    from tenants import exports
+    from tenants import export_formats as exports
     from tenants.scoping import scope_for_membership
 
     def broken_audit(**kwargs):

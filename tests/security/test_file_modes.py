@@ -17,7 +17,7 @@ call_command("migrate", verbosity=0)
 from memadmin.memory import services
 from tenants.scoping import scope_for_membership
 from tenants.models import App, Membership, Tenant
-from tenants.jobs.exports import exports_dir, write_export
+from tenants.jobs.export_files import exports_dir, write_export
 from django.contrib.auth import get_user_model
 tenant = Tenant.objects.create(name="Acme", slug="acme")
 App.objects.create(tenant=tenant, app_id="concierge_app", is_default=True)

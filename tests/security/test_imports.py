@@ -1,4 +1,4 @@
-"""Hostile import files (tenants/imports.py, memadmin/memory/imports.py, the import job): every row is checked
+"""Hostile import files (tenants/import_files.py, memadmin/memory/imports.py, the import job): every row is checked
 like an API write, a file that cannot be read is refused whole, nothing crosses into another tenant or scope,
 and what a row says about itself (app_id, identity in metadata, another memory's history) moves nothing."""
 
@@ -10,9 +10,9 @@ from django.urls import reverse
 
 from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_import
-from tenants.models import Job
 from tenants.scoping import scope_for_membership
 from tests.factories import two_tenant_world
 from tests.support.hostile import hostile_id_values

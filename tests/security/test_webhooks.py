@@ -11,8 +11,8 @@ import pytest
 from django.urls import reverse
 
 from memadmin.memory.embedded import free_port
-from tenants.models import Webhook
 from tenants.webhooks.delivery import AttemptFailed, post
+from tenants.webhooks.models import Webhook
 from tenants.webhooks.services import new_secret
 from tenants.webhooks.targets import TargetRefused, target_parse, target_resolve
 from tests.support.hostile import OUTSIDE_CONCIERGE, api_client, assert_json_error, marker, principals, send

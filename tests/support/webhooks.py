@@ -1,6 +1,6 @@
 """Webhook test helpers."""
 
-from tenants.models import WebhookDelivery
+from tenants.webhooks.models import WebhookDelivery
 
 
 def pending(webhook=None):

@@ -22,8 +22,8 @@ from memadmin.memory.ids import clean_app_id
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
+from tenants.jobs.models import Job
 from tenants.jobs.services import erasure_request
-from tenants.models import Job
 
 EXPORT_SALT = "memadmin.api-export"
 EXPORT_MAX_AGE = timedelta(days=7)

@@ -11,9 +11,9 @@ from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import clean_id
 from tenants.api import serializers as s
+from tenants.api.app_targets import check_filter_apps
 from tenants.api.auth import request_scope
 from tenants.api.platform import REFUSED, refuse
-from tenants.api.scoping import check_filter_apps
 from tenants.api.views.common import (
     ENTITY_LIMIT,
     ENTITY_TYPES,

@@ -17,8 +17,8 @@ from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import ID_FIELDS, filter_from_mem0, pinned_value
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
+from tenants.api.app_targets import check_filter_apps
 from tenants.api.auth import request_scope
-from tenants.api.scoping import check_filter_apps
 from tenants.api.views.common import (
     EXPORT_MAX_AGE,
     EXPORT_SALT,
@@ -26,7 +26,7 @@ from tenants.api.views.common import (
     require_filters,
     validated,
 )
-from tenants.exports import ending_visibly, json_array
+from tenants.export_formats import ending_visibly, json_array
 
 # --- exports ------------------------------------------------------------------------
 

@@ -26,9 +26,9 @@ from memadmin.memory.ids import clean_id
 from memadmin.memory.records import MemoryRecord
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
+from tenants.api.app_targets import app_for_write, check_filter_apps
 from tenants.api.auth import request_scope
-from tenants.api.parsers import literal_untrusted, loads_untrusted
-from tenants.api.scoping import app_for_write, check_filter_apps
+from tenants.api.parsers import literal_untrusted
 from tenants.api.views.common import (
     ADD_UNSUPPORTED,
     ERASURE_JOB,
@@ -50,10 +50,11 @@ from tenants.api.views.common import (
     validated,
 )
 from tenants.entities import entities_touch
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_offboard_app, offboarding_fits_a_request
 from tenants.jobs.tasks import run_job
-from tenants.models import Job
 from tenants.projects import project_instructions
+from tenants.untrusted_json import loads_untrusted
 
 # --- add / list / search ----------------------------------------------------------
 

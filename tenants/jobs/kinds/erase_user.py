@@ -8,7 +8,7 @@ from memadmin.memory import selectors
 from memadmin.memory.collections import matching_drop
 from memadmin.memory.filters import filter_from_fields, node_from_data, pinned_value
 from memadmin.memory.services import check_holds
-from tenants.jobs.exports import exports_delete_for_erasure
+from tenants.jobs.export_files import exports_delete_for_erasure
 from tenants.jobs.run import Run
 from tenants.jobs.services import job_scope
 

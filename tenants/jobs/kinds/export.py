@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import and_, filter_from_fields
-from tenants.jobs.exports import (
+from tenants.jobs.export_files import (
     ExportFailed,
     export_erased_since,
     exports_dir,

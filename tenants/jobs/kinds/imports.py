@@ -11,11 +11,11 @@ from memadmin.memory.collections import (
     memory_import_write,
 )
 from memadmin.memory.errors import ValidationError
-from tenants.imports import MAX_LISTED_BAD, ImportFileError, import_items
+from tenants.import_files import MAX_LISTED_BAD, ImportFileError, import_items
+from tenants.jobs.models import Job
 from tenants.jobs.receipts import build_receipt
 from tenants.jobs.run import JobFailed, Run
 from tenants.jobs.services import job_scope
-from tenants.models import Job
 
 IMPORT_BATCH = 200  # memories embedded and written per step (one embedder call, one pipeline)
 

@@ -8,10 +8,11 @@ from django.conf import settings
 from django.utils import timezone
 
 from memadmin.memory.collections import app_copy, app_source_drop, collection_key_count
+from tenants.jobs.models import Job
 from tenants.jobs.run import Postponed, Run
 from tenants.jobs.selectors import job_app_pks
 from tenants.jobs.services import job_scope
-from tenants.models import App, Job
+from tenants.models import App
 
 
 def moving_apps(job: Job) -> list[str]:

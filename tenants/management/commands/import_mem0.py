@@ -10,8 +10,9 @@ from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.ids import clean_app_id
 from tenants.app_services import app_create
 from tenants.jobs.follow import job_run_here, receipt_write
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_import
-from tenants.models import App, Job, Tenant
+from tenants.models import App, Tenant
 from tenants.scoping import scope_for_job
 
 

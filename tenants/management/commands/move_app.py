@@ -7,8 +7,9 @@ from django.core.management.base import BaseCommand, CommandError
 from memadmin.memory.collections import DEFAULT_STORE, store_names
 from memadmin.memory.errors import MemoryServiceError
 from tenants.jobs.follow import job_run_here, receipt_write
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_move_app
-from tenants.models import App, Job, Tenant
+from tenants.models import App, Tenant
 from tenants.scoping import scope_for_job
 
 

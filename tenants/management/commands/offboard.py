@@ -10,11 +10,12 @@ from memadmin.memory import selectors
 from memadmin.memory.collections import app_summary
 from memadmin.memory.errors import MemoryServiceError
 from memadmin.memory.filters import filter_from_fields
-from tenants.exports import FORMATS
-from tenants.jobs.exports import ExportFailed, write_export
+from tenants.export_formats import FORMATS
+from tenants.jobs.export_files import ExportFailed, write_export
 from tenants.jobs.follow import job_run_here, receipt_write
+from tenants.jobs.models import Job
 from tenants.jobs.services import job_offboard_app
-from tenants.models import App, Job, Tenant
+from tenants.models import App, Tenant
 from tenants.scoping import scope_for_job
 
 

@@ -16,7 +16,7 @@ from memadmin.memory.scope import (
     scope_for_staff,
     scope_for_system,
 )
-from tenants.models import Job
+from tenants.jobs.models import Job
 from tenants.scoping import scope_for_job, scope_for_membership
 from tests.factories import MembershipFactory, TenantFactory
 from tests.memadmin.memory.rawhash import put

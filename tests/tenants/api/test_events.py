@@ -4,7 +4,8 @@ import pytest
 
 from memadmin.memory.audit import audit_record
 from memadmin.memory.models import AuditEvent
-from tenants.models import Job, TenantAPIKey
+from tenants.jobs.models import Job
+from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_api_key
 
 

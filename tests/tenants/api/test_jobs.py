@@ -8,9 +8,10 @@ import pytest
 from memadmin.memory.capabilities import API, STAFF_ROLES, role_can
 from memadmin.memory.filters import filter_from_fields
 from tenants.api.permissions import ENDPOINT_CAPABILITIES
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_erase, job_export, job_offboard_app
-from tenants.models import Job, TenantAPIKey
+from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_api_key, scope_for_membership
 from tests.support.jobs import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
 

@@ -206,8 +206,8 @@ def test_a_write_to_an_app_another_request_just_created_uses_it(world):
     and must use it, not answer 404 (seen through gunicorn with three concurrent first adds)."""
     from types import SimpleNamespace
 
+    from tenants.api.app_targets import app_for_write
     from tenants.api.auth import request_scope
-    from tenants.api.scoping import app_for_write
 
     key = TenantAPIKey.objects.get(tenant=world.acme, name="acme-server")
     request = SimpleNamespace(auth=key, META={"REMOTE_ADDR": "127.0.0.1"})

@@ -2,7 +2,8 @@
 
 import pytest
 
-from tenants.models import App, Job
+from tenants.jobs.models import Job
+from tenants.models import App
 from tests.tenants.api.seeds import SEEDS, SHARED, run_statements, verbatim
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -6,7 +6,7 @@ from mem0 import AsyncMemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
 
 from memadmin.memory.models import AuditEvent
-from tenants.models import Webhook, WebhookDelivery
+from tenants.webhooks.models import Webhook, WebhookDelivery
 from tests.concurrency import run_coroutine
 
 pytestmark = pytest.mark.django_db(transaction=True)

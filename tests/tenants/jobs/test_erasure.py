@@ -11,11 +11,12 @@ from rest_framework.test import APIClient
 from memadmin.memory import bulk, consistency, index, selectors, services
 from memadmin.memory.errors import Conflict
 from memadmin.memory.filters import filter_from_fields
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_latest, erasure_request, job_cancel, job_erase
 from tenants.jobs.sweep import index_consistency_sweep
 from tenants.links import data_link_issue
-from tenants.models import Job, TenantAPIKey
+from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_end_user
 from tests.memadmin.memory.rawhash import put
 from tests.support.jobs import keys_of

@@ -13,14 +13,16 @@ from django.test import Client
 
 from memadmin.memory import purge
 from memadmin.memory.filters import filter_from_fields
-from tenants.jobs.exports import exports_dir, job_export_filename
+from tenants.jobs.export_files import exports_dir, job_export_filename
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_export, job_import
 from tenants.jobs.tasks import erasure_purge
 from tenants.links import data_link_issue
-from tenants.models import Job, TenantAPIKey, WebhookDelivery
+from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_membership
 from tenants.webhooks.delivery import webhook_deliver
+from tenants.webhooks.models import WebhookDelivery
 from tenants.webhooks.services import EVENTS, webhook_create
 from tests.factories import two_tenant_world
 
@@ -169,7 +171,7 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
 def test_stray_uploads_and_exports_go_after_the_window_and_a_running_imports_file_stays(settings, db):
     import os
 
-    from tenants.imports import imports_dir
+    from tenants.import_files import imports_dir
     from tenants.jobs.sweep import files_sweep
 
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10

@@ -8,10 +8,11 @@ from django.test import override_settings
 from memadmin.memory import receipts
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import ErasureReceipt
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_offboard_app
 from tenants.links import data_link_issue
-from tenants.models import Job, RetentionPolicy
+from tenants.models import RetentionPolicy
 from tenants.scoping import scope_for_end_user
 
 

@@ -1,5 +1,5 @@
 """Importing a file into an app, run in-process, from the request to the receipt: tenants/jobs/services.py
-job_import, tenants/jobs/runners.py _import, the file reader tenants/imports.py, the memory service's
+job_import, tenants/jobs/runners.py _import, the file reader tenants/import_files.py, the memory service's
 memadmin/memory/imports.py, and manage.py import_mem0. The dashboard's upload is in
 tests/tenants/views/test_imports.py, hostile files in tests/security/test_imports.py."""
 
@@ -16,9 +16,10 @@ from memadmin.memory import selectors, services
 from memadmin.memory.errors import NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export, job_import, job_offboard_app
-from tenants.models import App, Job
+from tenants.models import App
 from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory
 from tests.support.jobs import keys_of

@@ -17,9 +17,10 @@ from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, Validat
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
 from tenants.jobs.kinds import move as runners
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_cancel, job_erase_user, job_move_app, job_offboard_app
-from tenants.models import App, Job
+from tenants.models import App
 from tests.memadmin.memory.rawhash import put
 from tests.support.jobs import keys_of
 

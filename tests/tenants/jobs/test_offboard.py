@@ -16,9 +16,10 @@ from django.db import connection
 from memadmin.memory import bulk, services, store
 from memadmin.memory.errors import Conflict, NotFound, PermissionDenied
 from memadmin.memory.models import AuditEvent, LegalHold
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_offboard_app
-from tenants.models import App, Job
+from tenants.models import App
 from tests.support.jobs import keys_of
 
 

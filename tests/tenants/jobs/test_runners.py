@@ -7,8 +7,8 @@ import pytest
 from django.utils import timezone
 
 from tenants.jobs import workers
+from tenants.jobs.models import Job
 from tenants.jobs.runners import claim
-from tenants.models import Job
 from tests.concurrency import race
 
 

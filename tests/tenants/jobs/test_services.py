@@ -16,10 +16,11 @@ from django.utils import timezone
 
 from memadmin.memory.errors import Conflict, PermissionDenied
 from memadmin.memory.models import AuditEvent, LegalHold
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_erase_user, job_export
 from tenants.jobs.sweep import exports_expire, jobs_sweep
-from tenants.models import Job, RetentionPolicy
+from tenants.models import RetentionPolicy
 from tests.support.jobs import keys_of
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from memadmin.memory import store
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_offboard_app
-from tenants.models import App, Job
+from tenants.models import App
 from tests.support.jobs import keys_of
 from tests.support.worker import job_state, wait_for
 

@@ -5,8 +5,9 @@ stores from the dashboard (admins only, confirm first, POST only), with two real
 import pytest
 from django.urls import reverse
 
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
-from tenants.models import App, Job
+from tenants.models import App
 from tests.support.dashboard import login
 from tests.support.jobs import job_files, keys_of, load, world  # noqa: F401 - fixtures
 

@@ -11,9 +11,10 @@ from django.urls import reverse
 
 from memadmin.memory import selectors
 from memadmin.memory.filters import filter_from_fields
-from tenants.collections import collection_claim_token
+from tenants.collection_claims import collection_claim_token
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
-from tenants.models import App, Job
+from tenants.models import App
 from tenants.scoping import scope_for_membership
 from tests.support.dashboard import login
 

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.urls import reverse
 
+from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_export
-from tenants.models import Job
 from tests.support.dashboard import login
 
 # The jobs world (apps filled with raw Mem0-layout memories by the bench loader), not this folder's own.

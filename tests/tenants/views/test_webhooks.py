@@ -9,10 +9,10 @@ from django.urls import reverse
 
 from memadmin.memory import services as memory
 from memadmin.memory.models import AuditEvent
-from tenants.models import Webhook
 from tenants.scoping import scope_for_membership
 from tenants.webhooks import services
 from tenants.webhooks.delivery import webhook_deliver
+from tenants.webhooks.models import Webhook
 from tests.support.dashboard import login
 
 

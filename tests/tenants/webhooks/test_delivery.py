@@ -17,9 +17,9 @@ from memadmin.memory import services as memory
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.models import AuditEvent
 from tenants.jobs.sweep import jobs_sweep
-from tenants.models import Webhook, WebhookDelivery
 from tenants.webhooks import services
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune, retry_delay, sign, webhook_deliver
+from tenants.webhooks.models import Webhook, WebhookDelivery
 from tests.support.webhooks import pending
 
 WEBHOOKS_DOC = Path(__file__).resolve().parents[3] / "docs" / "webhooks.md"

@@ -12,10 +12,11 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.selectors import memory_get
 from tenants.jobs.runners import run_job
 from tenants.jobs.services import erasure_request, job_erase_user, job_offboard_app
-from tenants.models import TenantAPIKey, WebhookDelivery
+from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_api_key
 from tenants.webhooks import services
 from tenants.webhooks.delivery import webhook_deliver
+from tenants.webhooks.models import WebhookDelivery
 from tests.support.webhooks import pending
 
 

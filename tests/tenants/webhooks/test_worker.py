@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import connection
 
 from memadmin.memory import services as memory
-from tenants.models import WebhookDelivery
+from tenants.webhooks.models import WebhookDelivery
 from tests.databases import database_url
 from tests.support.worker import WorkerProcess, wait_for
 

@@ -1,6 +1,6 @@
 """Memory exports, in one place: the row layout, and the JSON / NDJSON / CSV writers used by the streamed
 dashboard downloads (views/common.streamed_export), the API's export endpoint and the job files
-(jobs/exports.write_export). Each writer yields text pieces, so nothing accumulates in memory.
+(jobs/export_files.write_export). Each writer yields text pieces, so nothing accumulates in memory.
 
 Also the rules every download follows: the one CSV writer (formulas neutralised), the one
 Content-Disposition (RFC 6266), and the one way a streamed export that fails midway ends (visibly)."""

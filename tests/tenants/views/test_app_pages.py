@@ -1,7 +1,8 @@
-"""tenants/views/apps.py: one app's page (counts, index health, guards, jobs, export and offboard; tombstone)."""
+"""tenants/views/app_pages.py: one app's page (counts, index health, guards, jobs, export and offboard; tombstone)."""
 
 from memadmin.memory.models import LegalHold
-from tenants.models import App, Job, RetentionPolicy
+from tenants.jobs.models import Job
+from tenants.models import App, RetentionPolicy
 from tests.support.dashboard import login
 
 

@@ -18,8 +18,8 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db.models import Q
 
-from tenants.exports import export_filename, export_lines
-from tenants.models import Job
+from tenants.export_formats import export_filename, export_lines
+from tenants.jobs.models import Job
 
 
 class ExportFailed(Exception):

@@ -14,7 +14,8 @@ from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.models import LegalHold
 from tenants.activity import activity_chart, app_activity
 from tenants.jobs.forms import ExportJobForm
-from tenants.models import App, Job
+from tenants.jobs.models import Job
+from tenants.models import App
 from tenants.views.common import TenantRequest, tenant_view
 
 RECENT_JOBS = 10

@@ -1,5 +1,5 @@
 """Import files: what the hosted Mem0 Platform hands out and what memadmin's own exports write, read as
-numbered items for the import job (tenants/jobs/runners.py ``_import``).
+numbered items for the import job (tenants/jobs/kinds/imports.py ``run_import``).
 
 Accepted, optionally gzipped:
 - a JSON document: a list of memories (``get_all`` of the v2 client), ``{"results": [...]}`` (``get_all``
@@ -23,8 +23,8 @@ from pathlib import Path
 from django.conf import settings
 from rest_framework.exceptions import ParseError
 
-from tenants.api.parsers import loads_untrusted
-from tenants.exports import EXPORT_FAILED_MARKER
+from tenants.export_formats import EXPORT_FAILED_MARKER
+from tenants.untrusted_json import loads_untrusted
 
 GZIP_MAGIC = b"\x1f\x8b"
 MAX_LISTED_BAD = 1000  # bad rows named one by one in a receipt; the count covers every one
