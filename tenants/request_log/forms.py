@@ -36,7 +36,10 @@ class RequestFilterForm(forms.Form):
             ("errors", "Errors (4xx and 5xx)"),
         ],
     )
-    method = forms.ChoiceField(label="Method", required=False, choices=[("", "Any method"), *((m, m) for m in METHODS)])
+    # Not "method": a form control of that name would hide the <form> element's own .method in the browser.
+    http_method = forms.ChoiceField(
+        label="Method", required=False, choices=[("", "Any method"), *((m, m) for m in METHODS)]
+    )
     date_from = forms.DateField(label="From", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(label="To", required=False, widget=forms.DateInput(attrs={"type": "date"}))
     after = forms.CharField(required=False, max_length=60)

@@ -29,7 +29,7 @@ def _filters(request: TenantRequest, form: RequestFilterForm) -> tuple[RequestFi
         key_id=key.pk if key else None,
         app_id=data["app"],
         status=data["status"],
-        method=data["method"],
+        method=data["http_method"],
         first_day=first,
         last_day=last,
     )

@@ -62,7 +62,7 @@ def test_hostile_filter_values_are_refused_never_a_500(hostile_world):
     url = reverse("requests", args=["acme"])
     globex_prefix = hostile_world.keys["globex"].full_row.prefix
     for value in [*hostile_id_values(), "0.00000000000000000000000000000000", "9" * 20 + "." + "f" * 32, "2xx"]:
-        for field in ("key", "app", "status", "method", "date_from", "date_to", "after"):
+        for field in ("key", "app", "status", "http_method", "date_from", "date_to", "after"):
             safe = value.encode("utf-8", "surrogatepass").decode("utf-8", "replace")
             response = admin.get(url, {field: safe})
             assert response.status_code in (200, 400, 404), (field, repr(value)[:40], response.status_code)

@@ -48,8 +48,8 @@ def test_an_admin_sees_each_keys_requests_with_the_chart_counting_the_same(clien
     assert _count(mine, "request-count") == 2 and _count(mine, "error-count") == 1
     errors = client.get("/t/acme/requests/", {"key": crm.prefix, "status": "4xx"}, **HTMX).content.decode()
     assert _rows(errors) == 1 and "<html" not in errors and 'badge-bad">400<' in errors
-    assert _rows(client.get("/t/acme/requests/", {"method": "POST"}).content.decode()) == 1
-    assert _rows(client.get("/t/acme/requests/", {"status": "2xx", "method": "GET"}).content.decode()) == 2
+    assert _rows(client.get("/t/acme/requests/", {"http_method": "POST"}).content.decode()) == 1
+    assert _rows(client.get("/t/acme/requests/", {"status": "2xx", "http_method": "GET"}).content.decode()) == 2
     in_app = client.get("/t/acme/requests/", {"app": "sports_portal"}).content.decode()
     assert _rows(in_app) == 1 and ">bot<" in in_app
     today = timezone.localdate().isoformat()
@@ -105,7 +105,7 @@ def test_bad_filters_are_a_400_with_the_reason_and_other_tenants_ids_a_404(clien
     for query, reason in [
         ({"date_from": old}, "keeps the last 30 days"),
         ({"status": "6xx"}, "Status"),
-        ({"method": "TRACE"}, "Method"),
+        ({"http_method": "TRACE"}, "Method"),
         ({"after": "yesterday"}, "Not a position"),
         ({"date_from": "2026-13-45"}, "From"),
         ({"key": "k" * 17}, "Key"),
