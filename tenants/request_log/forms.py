@@ -15,10 +15,14 @@ METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 _CURSOR = re.compile(r"(\d{1,20})\.([0-9a-f]{32})")
 
 
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MICROSECOND = timedelta(microseconds=1)
+
+
 def cursor_of(row) -> str:
-    """The position after ``row``: its time in microseconds and its id (random, so it tells nothing)."""
-    micros = int(row.created_at.timestamp() * 1_000_000)
-    return f"{micros}.{row.id.hex}"
+    """The position after ``row``: its time in whole microseconds (integer arithmetic, so it reads back as exactly
+    the row's time: one microsecond off would skip the rows that share it) and its id (random: it tells nothing)."""
+    return f"{(row.created_at - EPOCH) // MICROSECOND}.{row.id.hex}"
 
 
 class RequestFilterForm(forms.Form):
@@ -52,7 +56,7 @@ class RequestFilterForm(forms.Form):
         if match is None:
             raise forms.ValidationError("Not a position in this log: open the first page again.")
         try:
-            moment = datetime.fromtimestamp(int(match[1]) / 1_000_000, tz=UTC)
+            moment = EPOCH + int(match[1]) * MICROSECOND
         except (OverflowError, OSError, ValueError):
             raise forms.ValidationError("Not a position in this log: open the first page again.") from None
         return moment, uuid.UUID(match[2])

@@ -1,12 +1,14 @@
 """tenants/views/request_log.py: the API request log page, its filters, its keyset pages and its chart."""
 
 import re
-from datetime import timedelta
+import uuid
+from datetime import UTC, datetime, timedelta
 
 from django.test import Client
 from django.utils import timezone
 
 from tenants.models import TenantAPIKey
+from tenants.request_log.forms import RequestFilterForm, cursor_of
 from tenants.request_log.models import APIRequest
 from tests.support.dashboard import HTMX, login
 
@@ -126,3 +128,13 @@ def test_support_and_viewers_get_403_and_outsiders_404(client, world):
     assert client.get("/t/acme/requests/").status_code == 404
     login(client, world.acme_admin)
     assert 'href="/t/acme/requests/"' in client.get("/t/acme/keys/").content.decode()  # every key's requests
+
+
+def test_a_cursor_names_its_rows_exact_microsecond():
+    """The cursor reads back as the row's exact time: a microsecond off would skip the rows that share it."""
+    base = datetime(2026, 12, 7, 21, 56, 47, tzinfo=UTC)
+    for micros in (0, 1, 123456, 999999, 562500, 700001):
+        row = APIRequest(created_at=base + timedelta(microseconds=micros), id=uuid.uuid4())
+        form = RequestFilterForm({"after": cursor_of(row)})
+        assert form.is_valid(), form.errors
+        assert form.cleaned_data["after"] == (row.created_at, row.id)
