@@ -67,3 +67,16 @@ def test_hostile_filter_values_are_refused_never_a_500(hostile_world):
             response = admin.get(url, {field: safe})
             assert response.status_code in (200, 400, 404), (field, repr(value)[:40], response.status_code)
             assert globex_prefix not in response.content.decode()
+
+
+def test_the_results_fragment_keeps_the_pages_gates(hostile_world, staff_client, client):
+    _traffic(hostile_world)
+    fragment = {"HTTP_HX_REQUEST": "true", "HTTP_HX_TARGET": "results"}
+    url = reverse("requests", args=["acme"])
+    assert client.get(url, **fragment).status_code == 302  # anonymous: to the login page
+    assert staff_client("globex", "admin").get(url, **fragment).status_code == 404
+    assert staff_client("acme", "support").get(url, **fragment).status_code == 403
+    own = staff_client("acme", "admin").get(url, {"status": "2xx"}, **fragment)
+    body = own.content.decode()
+    assert own.status_code == 200 and "<html" not in body and body.count('data-testid="request-row"') == 2
+    assert hostile_world.keys["globex"].full_row.prefix not in body
