@@ -13,6 +13,7 @@ body, a header or a memory's text.
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 import re
 import time
@@ -71,6 +72,14 @@ def record_api_requests(get_response):
     return middleware
 
 
+def _address(value: str | None) -> str | None:
+    """An address the column can hold: a server on a unix socket hands over no IP (PostgreSQL's inet refuses it)."""
+    try:
+        return value if value and ipaddress.ip_address(value) else None
+    except ValueError:
+        return None
+
+
 def _write(request: HttpRequest, response: HttpResponse, *, key, app_id: str, latency_ms: float) -> None:
     try:
         APIRequest.objects.create(
@@ -83,7 +92,7 @@ def _write(request: HttpRequest, response: HttpResponse, *, key, app_id: str, la
             path=logged_path(request),
             status=response.status_code,
             latency_ms=round(latency_ms, 2),
-            client_ip=client_ip(request),
+            client_ip=_address(client_ip(request)),
         )
     except DatabaseError as exc:
         logger.warning("API request not logged (%s %s): %s", request.method, request.path, exc)

@@ -114,3 +114,11 @@ def test_rows_older_than_the_retention_leave_with_the_sweep(world, settings):
     assert list(APIRequest.objects.values_list("pk", flat=True)) == [recent.pk]
     settings.MEMADMIN_REQUEST_LOG_DAYS = 1
     assert request_log_prune() == 1 and not APIRequest.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_client_address_that_is_no_ip_is_stored_as_none(world, api):
+    assert api.as_key(world.acme_key).get("/v1/ping/", REMOTE_ADDR="unix:/run/gunicorn.sock").status_code == 200
+    assert api.get("/v1/ping/", REMOTE_ADDR="::ffff:10.0.0.7").status_code == 200
+    addresses = APIRequest.objects.order_by("created_at").values_list("client_ip", flat=True)
+    assert list(addresses) == [None, "::ffff:10.0.0.7"]
