@@ -13,7 +13,8 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
-SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard", "embedder")
+SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard", "embedder",
+            "request_log")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -148,6 +149,7 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("http", lambda: measure_http(ds, args, env, profile_dir)),
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
         ("embedder", lambda: measure_embedder(args, env)),
+        ("request_log", lambda: measure_request_log(ds, args)),
     ]
     for name, step in steps:
         if name in args.skip:
@@ -189,6 +191,13 @@ def measure_embedder(args, env) -> dict:
     if "line" in result:
         print(f"[bench] {result['line']}", file=sys.stderr, flush=True)
     return result
+
+
+def measure_request_log(ds, args) -> dict:
+    """What the API request log's INSERT adds to an API request (bench/request_log.py)."""
+    from bench.request_log import measure_request_log as run
+
+    return run(ds, reps=args.reps, budget_s=args.budget)
 
 
 def measure_http(ds, args, env, profile_dir=None) -> dict:

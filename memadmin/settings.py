@@ -51,6 +51,7 @@ INSTALLED_APPS = [
     "memadmin",
     "memadmin.memory",
     "tenants",
+    "tenants.request_log",
 ]
 
 MIDDLEWARE = [
@@ -59,6 +60,7 @@ MIDDLEWARE = [
     "csp.middleware.CSPMiddleware",
     "memadmin.middleware.no_store",
     "memadmin.middleware.disk_full",
+    "tenants.request_log.recording.record_api_requests",  # one row per API request made with a key
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -341,6 +343,8 @@ MEMADMIN_WEBHOOK_MAX_ATTEMPTS = env_int("MEMADMIN_WEBHOOK_MAX_ATTEMPTS", 6, mini
 MEMADMIN_WEBHOOK_RETRY_BASE_SECONDS = env_int("MEMADMIN_WEBHOOK_RETRY_BASE_SECONDS", 30, minimum=0, maximum=3600)
 MEMADMIN_WEBHOOK_DISABLE_AFTER = env_int("MEMADMIN_WEBHOOK_DISABLE_AFTER", 5, minimum=1)
 MEMADMIN_WEBHOOK_LOG_DAYS = env_int("MEMADMIN_WEBHOOK_LOG_DAYS", 30, minimum=1, maximum=3650)
+# Days the API request log keeps a request (tenants/request_log/): older rows leave with the job sweep.
+MEMADMIN_REQUEST_LOG_DAYS = env_int("MEMADMIN_REQUEST_LOG_DAYS", 30, minimum=1, maximum=365)
 
 LOGGING = {
     "version": 1,

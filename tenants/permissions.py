@@ -52,6 +52,7 @@ URL_CAPABILITIES: dict[str, str] = {
     "api_key_new": cap.MANAGE_KEYS,
     "api_key_revoke": cap.MANAGE_KEYS,
     "api_key_offboarding": cap.MANAGE_KEYS,
+    "requests": cap.READ_REQUESTS,
     "jobs": cap.RUN_JOBS,
     "job": cap.RUN_JOBS,
     "job_receipt": cap.RUN_JOBS,

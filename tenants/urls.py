@@ -14,6 +14,7 @@ from tenants.views import (
     memories,
     overview,
     receipts,
+    request_log,
     users,
     webhooks,
     your_data,
@@ -63,6 +64,7 @@ tenant_urls = [
     path("keys/new/", keys.api_key_new, name="api_key_new"),
     path("keys/<id:prefix>/revoke/", keys.api_key_revoke_view, name="api_key_revoke"),
     path("keys/<id:prefix>/offboarding/", keys.api_key_offboarding, name="api_key_offboarding"),
+    path("requests/", request_log.request_log, name="requests"),  # the API request log (tenants/request_log/)
     # background jobs (tenants/views/jobs.py)
     path("jobs/", jobs.job_list, name="jobs"),
     path("jobs/<uuid:job_id>/", jobs.job_detail, name="job"),

@@ -31,10 +31,13 @@ READ_AUDIT = "read_audit"
 MANAGE_WEBHOOKS = "manage_webhooks"  # webhooks: where events go, and their delivery logs
 READ_EVENTS = "read_events"  # the activity feed (adds, updates, deletions, erasures, offboardings, exports)
 MANAGE_PROJECT = "manage_project"  # the tenant's Mem0 "project" settings (custom_instructions)
+# The API request log: which key called what, from which address, how it ended. Admins only: it is about the
+# keys (which only admins see) and the tenant's servers, not about a person, so support has no need of it.
+READ_REQUESTS = "read_requests"
 
 _SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS, READ_RECEIPTS})
 _ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MOVE_APP, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
-                     MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT}
+                     MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT, READ_REQUESTS}
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset({READ}),
@@ -72,6 +75,7 @@ DESCRIPTIONS = {
     MANAGE_WEBHOOKS: "manage webhooks",
     READ_EVENTS: "read the activity feed",
     MANAGE_PROJECT: "change the project's settings",
+    READ_REQUESTS: "read the API request log",
 }
 
 

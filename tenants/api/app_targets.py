@@ -18,6 +18,7 @@ from tenants.api.auth import is_key_restricted, request_scope
 from tenants.api.errors import Gone
 from tenants.app_services import app_create
 from tenants.models import App, Tenant
+from tenants.request_log.context import note_apps
 
 DEFAULT_APP_ID = "default"
 
@@ -46,12 +47,15 @@ def app_ids_in(node: Node) -> set[str]:
 
 def check_filter_apps(scope: Scope, tree: Node) -> None:
     """Every app_id a filter names must be one of the caller's apps: 404 / 410 otherwise."""
-    for app_id in sorted(app_ids_in(tree)):
+    named = sorted(app_ids_in(tree))
+    for app_id in named:
         if scope.app(app_id) is None:
             raise _unusable(scope, app_id)
+    note_apps(named)  # the request log's app column
 
 
 def _writable(ref: AppRef) -> AppRef:
+    note_apps([ref.app_id])  # the request log's app column: where the write went
     if not ref.writable:
         raise Conflict(ref.frozen_message(), status="frozen")
     return ref

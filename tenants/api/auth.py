@@ -20,6 +20,7 @@ from memadmin.memory.scope import Scope
 from tenants.api.throttling import auth_failure, auth_lock_wait
 from tenants.http import client_ip
 from tenants.models import Membership, TenantAPIKey
+from tenants.request_log.context import note_scope_apps
 from tenants.scoping import scope_for_api_key, scope_for_membership
 
 KEYWORDS = ("token", "api-key", "bearer")
@@ -111,6 +112,7 @@ def request_scope(request, *, refresh: bool = False) -> Scope:
     else:
         scope = scope_for_membership(_membership(request), ip=client_ip(request))
     request._memadmin_scope = scope
+    note_scope_apps(app.app_id for app in scope.apps)  # the request log's app, when the request names none
     return scope
 
 

@@ -1,5 +1,6 @@
 """The periodic sweep (Celery beat, and once at worker start): due jobs, lost jobs, expired exports, retention,
-webhook deliveries whose message was lost (or that waited behind a failing receiver), the webhook log's age.
+webhook deliveries whose message was lost (or that waited behind a failing receiver), the webhook log's and the
+API request log's age.
 
 The Job row is the source of truth; these functions only re-send nudges the broker lost and schedule what is due.
 """
@@ -23,6 +24,7 @@ from tenants.jobs.models import Job
 from tenants.jobs.services import job_enqueue, job_retention
 from tenants.jobs.workers import worker_gone
 from tenants.models import App, RetentionPolicy
+from tenants.request_log.recording import request_log_prune
 from tenants.webhooks.delivery import deliveries_dispatch_due, deliveries_prune
 
 logger = logging.getLogger("memadmin.jobs")
@@ -123,6 +125,7 @@ def jobs_sweep() -> dict:
         "retention_jobs": retention_due(),
         "webhook_deliveries": deliveries_dispatch_due(),
         "webhook_log_pruned": deliveries_prune(),
+        "request_log_pruned": request_log_prune(),
     }
 
 

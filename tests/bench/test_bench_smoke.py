@@ -58,6 +58,11 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     inprocess = run["http"]["inprocess"]
     assert inprocess["mem0_search"]["calls_per_s"] > 0 and inprocess["mem0_add_infer_false"]["calls_per_s"] > 0
     assert set(run["http"]["throughput_vs_inprocess"]) == {"api_search", "api_add"}
+    for route in ("ping", "get_all"):  # the request log's INSERT beside the request it logs (bench/request_log.py)
+        measured = run["request_log"][route]
+        assert measured["write_alone"]["p50_ms"] > 0 and measured["request_log_off"]["p50_ms"] > 0, measured
+        assert 0 < measured["write_share"]
+    assert run["request_log"]["rows_written"] > 0
     # what the add measures wrote is erased again: the store stays the loaded N
     assert run["http"]["add_cleanup"]["deferred"] is None and run["http"]["add_cleanup"]["deleted"] > 0
     purged = run["purge"]  # the erasures of the section share one AOF rewrite, read back complete

@@ -16,6 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from django.core.management import call_command
+from django.test import Client
 from django.urls import Resolver404, resolve
 from playwright.sync_api import expect
 
@@ -24,7 +25,7 @@ from memadmin.memory.filters import filter_from_fields
 from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
 from tenants.links import data_link_issue
-from tenants.models import Membership
+from tenants.models import Membership, Tenant, TenantAPIKey
 from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory, UserFactory
 from tests.support.browser import ARTIFACTS, JOB_TIMEOUT_MS, htmx_settled, sign_in
@@ -247,6 +248,12 @@ def demo(transactional_db, live_server, valkey_server):
     """seed_demo's tenants, apps, staff and people (two memories each: the pages are the same with fewer)."""
     ARTIFACTS.mkdir(exist_ok=True)
     call_command("seed_demo", per_user=2, stdout=io.StringIO(), stderr=io.StringIO())
+    # A key's requests, so the API request log has rows (one of them an error) for the admin's walk.
+    _, key = TenantAPIKey.objects.create_key(name="demo-server", tenant=Tenant.objects.get(slug="acme"))
+    api = Client(headers={"Authorization": f"Token {key}"})
+    assert api.get("/v1/entities/").status_code == 200
+    assert api.post("/v3/memories/", {"filters": {"user_id": "u_alice"}}, "application/json").status_code == 200
+    assert api.get("/v1/memories/00000000-0000-4000-8000-000000000000/").status_code == 404
     return Membership.objects.select_related("tenant", "user")
 
 
@@ -269,9 +276,10 @@ def test_every_role_reaches_every_page_and_every_harmless_action_leaves_it_true(
         pages += crawl.pages
         assert "overview?" in crawl.seen and "memories?" in crawl.seen
         if role == "admin":
-            assert {"app?", "jobs?", "members?", "api_keys?", "audit?", "app_offboard?"} <= set(crawl.seen)
+            kinds = {"app?", "jobs?", "members?", "api_keys?", "audit?", "app_offboard?", "requests?", "requests?key"}
+            assert kinds <= set(crawl.seen), kinds - set(crawl.seen)
         if role == "viewer":
-            assert not {"users?", "audit?", "members?", "api_keys?", "jobs?"} & set(crawl.seen)
+            assert not {"users?", "audit?", "members?", "api_keys?", "jobs?", "requests?"} & set(crawl.seen)
 
     _, path = data_link_issue(scope=scope_for_membership(acme_admin), user_id="u_alice")
     page = new_page()

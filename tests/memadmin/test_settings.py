@@ -139,6 +139,7 @@ def test_settings_defaults(tmp_path):
     assert loaded["MEMADMIN_EMBEDDER_DIMS"] == 384
     assert loaded["MEMADMIN_INDEX_ALGORITHM"] == "hnsw"
     assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 900 and loaded["MEMADMIN_RECEIPT_SIGNING_KEY"] is None
+    assert loaded["MEMADMIN_REQUEST_LOG_DAYS"] == 30
     first_key = loaded["SECRET_KEY"]
     assert load_settings()["SECRET_KEY"] == first_key  # generated once into the data dir, then reused
     assert (tmp_path / "data" / "secret_key").read_text().strip() == first_key
@@ -151,8 +152,9 @@ def test_settings_read_the_environment(monkeypatch):
     monkeypatch.setenv("DATABASE_URL", "postgres://u:p@db.internal:5432/memadmin")
     monkeypatch.setenv("MEMADMIN_INDEX_ALGORITHM", "flat")
     monkeypatch.setenv("MEMADMIN_ERASURE_PURGE_SECONDS", "10")
+    monkeypatch.setenv("MEMADMIN_REQUEST_LOG_DAYS", "7")
     loaded = load_settings()
-    assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 10
+    assert loaded["MEMADMIN_ERASURE_PURGE_SECONDS"] == 10 and loaded["MEMADMIN_REQUEST_LOG_DAYS"] == 7
     assert loaded["DEBUG"] is True
     assert loaded["ALLOWED_HOSTS"] == ["memadmin.example.com", "admin.example.com"]
     assert loaded["VALKEY_URL"] == "valkey://valkey.internal:6379/0"
@@ -178,6 +180,9 @@ def test_settings_read_the_environment(monkeypatch):
         ("MEMADMIN_ERASURE_PURGE_SECONDS", "15m"),
         ("MEMADMIN_RECEIPT_SIGNING_KEY", "c2hvcnQ="),
         ("MEMADMIN_RECEIPT_SIGNING_KEY", "not base64!"),
+        ("MEMADMIN_REQUEST_LOG_DAYS", "0"),
+        ("MEMADMIN_REQUEST_LOG_DAYS", "366"),
+        ("MEMADMIN_REQUEST_LOG_DAYS", "a month"),
     ],
 )
 def test_settings_refuse_bad_values(monkeypatch, name, value):

@@ -102,6 +102,11 @@ DASHBOARD = {
     "api_key_new": dict(data={"name": "crm"}, ok=302),
     "api_key_revoke": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
     "api_key_offboarding": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, data={"allowed": "off"}, ok=302),
+    # the API request log; another tenant's key or app in its filters: tests/security/test_request_log.py
+    "requests": dict(ok=200),
+    "requests?key": dict(url="requests", ok=200, query=lambda t: {"key": t.api_key.prefix, "status": "4xx",
+                                                                  "http_method": "GET", "app": t.app}),
+    "requests?bad": dict(url="requests", query={"date_from": "2026-13-45"}, ok=400),
     # background jobs (tenants/views/jobs.py)
     "jobs": dict(ok=200),
     "job": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=200),
