@@ -13,6 +13,7 @@ from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 
 from memadmin.memory.collections import (
+    DEFAULT_STORE,
     collection_adopt,
     collection_adopted,
     collection_claim_key,
@@ -141,20 +142,23 @@ def collection_register_save(request: TenantRequest) -> HttpResponse:
     if not form.is_valid():
         return _register_page(request, form, status=400)
     collection = form.cleaned_data["collection_name"]
-    if not collection_claimed(tenant=request.tenant, collection=collection):
+    store_name = DEFAULT_STORE
+    if not collection_claimed(tenant=request.tenant, collection=collection, store_name=store_name):
         if "register" not in request.POST:  # the first step: show the claim to set
             return _register_page(request, form)
         form.add_error("collection_name", "The claim key below does not hold this tenant's token yet: set it on the "
                                           "store, then register again.")  # fmt: skip
         return _register_page(request, form, status=400)
-    if not collection_exists(collection):
+    if not collection_exists(collection=collection, store_name=store_name):
         form.add_error("collection_name", f"There is no Mem0 collection {collection} on the store (Mem0 makes an "
                                           "index of that name when its first memory is written).")  # fmt: skip
         return _register_page(request, form, status=400)
     try:
         with transaction.atomic():
-            app = app_create(tenant=request.tenant, app_id=form.cleaned_data["app_id"],
-                             name=form.cleaned_data["app_id"], collection_name=collection)  # fmt: skip
+            app_id = form.cleaned_data["app_id"]
+            app = app_create(
+                tenant=request.tenant, app_id=app_id, name=app_id, collection_name=collection, store=store_name
+            )
             # Adopt it; vectors of another size are refused here, before the app exists.
             collection_adopt(app=app.app_ref())
     except IntegrityError:
