@@ -125,7 +125,7 @@ def _pair(ctx: Context, victims: Victims, per_app: list[int], name: str, reps: i
 def _one_memory(ctx: Context, victims: Victims, reps: int) -> dict:
     from memadmin.memory import index, services, store
 
-    index.mem0(ctx.main_app.collection)  # Mem0 and its embedder load before the clock starts
+    index.mem0(ctx.main_app.place)  # Mem0 and its embedder load before the clock starts
     service_ms, floor_ms = [], []
     for _ in range(reps):
         written = victims.write(f"erasure-one-{uuid.uuid4().hex[:8]}", [1, 0, 0])
@@ -150,10 +150,11 @@ import json, sys, time
 import django
 django.setup()
 from memadmin.memory.consistency import consistency_check
+from memadmin.memory.store import Place
 print("ready", flush=True)
 sys.stdin.readline()  # the parent starts timing browse now: a worker's start-up is no part of the check
 started = time.perf_counter()
-health = consistency_check(collection=sys.argv[1])
+health = consistency_check(place=Place(sys.argv[2], sys.argv[1]))
 print(json.dumps({"seconds": time.perf_counter() - started, "keys": health.keys, "healthy": health.healthy,
                   "missing": health.missing, "reasons": health.reasons, "mode": health.mode,
                   "fallback": health.fallback}))
@@ -224,7 +225,7 @@ def _monitor_run(ctx: Context, env: dict | None = None) -> dict:
     for i in range(ctx.warmup):
         browse(i)
     before = sample(window())
-    checker = subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection],
+    checker = subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection, ctx.main_app.store],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
     assert checker.stdout.readline().strip() == "ready"
     checker.stdin.write("go\n")
@@ -285,7 +286,7 @@ def measure_purge(ctx: Context) -> dict:
         result = services.memory_delete_matching(scope=ctx.scope, filters=filter_from_fields(user_id=user))
         assert result.deferred is None and result.remaining == 0, result
         t0 = time.perf_counter_ns()
-        purge.erasure_mark()  # what each erasure pays for the purge: one script on its store
+        purge.erasure_mark(on=ctx.main_app.store)  # what each erasure pays for the purge: one script on its store
         mark_ms.append((time.perf_counter_ns() - t0) / 1e6)
     started = time.perf_counter()
     run = purge.purge_due(force=True)

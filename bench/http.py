@@ -294,12 +294,12 @@ def inprocess_mem0(ds: Dataset, *, seconds: float, torch_threads: int | None) ->
     from tenants.scoping import scope_for_membership
 
     scope = scope_for_membership(staff_membership(ds), ip="127.0.0.1")
-    collection = next(a.collection for a in scope.apps if a.app_id == APPS[0][0])
-    index.ensure(collection)
+    place = next(a.place for a in scope.apps if a.app_id == APPS[0][0])
+    index.ensure(place)
     before = torch.get_num_threads()
     if torch_threads:
         torch.set_num_threads(torch_threads)
-    memory = Memory.from_config(store.mem0_config(collection))
+    memory = Memory.from_config(store.mem0_config(place))
     users = ds.heavy_user_ids()
 
     def rate(fn) -> dict:

@@ -315,7 +315,7 @@ def ensure_tenant(ds: Dataset):
     for i, (app_id, _) in enumerate(APPS):
         defaults = {"name": app_id, "is_default": i == 0}
         app, _ = App.objects.get_or_create(tenant=tenant, app_id=app_id, defaults=defaults)
-        index.ensure(app.collection_name)
+        index.ensure(app.app_ref().place)
         apps.append(app)
         if not app.agents.exists():
             Agent.objects.bulk_create([Agent(app=app, agent_id=agent) for agent in AGENTS])
@@ -357,9 +357,9 @@ def api_key(ds: Dataset) -> str:
 
 def _embed_batch(collection: str, texts: list[str]) -> np.ndarray:
     """MiniLM through the service's own embedder (the one store.embed uses, on its runtime), 64 texts a pass."""
-    from memadmin.memory import index
+    from memadmin.memory import index, store
 
-    model = index.mem0(collection).embedding_model
+    model = index.mem0(store.Place(store.DEFAULT, collection)).embedding_model  # the bench loads the default store
     vectors = [v for i in range(0, len(texts), 64) for v in model.embed_batch(texts[i : i + 64], "add")]
     return np.asarray(vectors, dtype=np.float32)
 
@@ -509,7 +509,7 @@ def fill_history(ds: Dataset, record: LoadRecord, manifest: Manifest, collection
 
 def drop(ds: Dataset, raw, collections: list[str] | None = None) -> None:
     """Remove one dataset from the store and the bench DB (used by --reload)."""
-    from memadmin.memory import index
+    from memadmin.memory import index, store
     from tenants.models import Tenant
 
     tenant = Tenant.objects.filter(slug=ds.slug).first()
@@ -520,6 +520,6 @@ def drop(ds: Dataset, raw, collections: list[str] | None = None) -> None:
             raw.execute_command("FT.DROPINDEX", collection, "DD")
         except Exception:  # noqa: BLE001 - no index: nothing to drop
             pass
-        index.forget(collection)
+        index.forget(store.Place(store.DEFAULT, collection))  # raw is the default store
     if tenant:
         tenant.delete()

@@ -215,7 +215,7 @@ def measure_search(ctx: Context) -> dict:
 
     main = ctx.main_app
     users = ctx.heavy
-    mem0 = index.mem0(main.collection)
+    mem0 = index.mem0(main.place)
     pairs = list(itertools.product(QUERIES, users))
     pairs = [pairs[(i * 7) % len(pairs)] for i in range(len(pairs))]
 
@@ -233,11 +233,11 @@ def measure_search(ctx: Context) -> dict:
         return mem0.search(query, filters={"user_id": user}, top_k=10)
 
     def embed_only(i):
-        return index.embed(main.collection, pairs[i % len(pairs)][0])
+        return index.embed(main.place, pairs[i % len(pairs)][0])
 
     # Every query once through each path first: the model's first call per input shape is slow.
     for i, query in enumerate(QUERIES[: ctx.query_count]):
-        index.embed(main.collection, query)
+        index.embed(main.place, query)
         service_one(i)
         baseline(i)
     out = {}
@@ -281,7 +281,7 @@ def search_quality(ctx: Context, service_one, pairs) -> dict:
         vectors_by_user[user] = (ids, matrix / np.linalg.norm(matrix, axis=1, keepdims=True))
     sample = pairs[: ctx.query_count]
     for i, (query, user) in enumerate(sample):
-        q = np.asarray(index.embed(main.collection, query), dtype=np.float32)
+        q = np.asarray(index.embed(main.place, query), dtype=np.float32)
         ids, matrix = vectors_by_user[user]
         exact = {ids[j] for j in np.argsort(-(matrix @ (q / np.linalg.norm(q))))[:10]}
         got = {r.id for r in service_one(i)}

@@ -98,10 +98,10 @@ def _baseline(tenant, sample: int) -> dict:
     from memadmin.memory import index, store
 
     app = _throwaway_app(tenant, f"baseline_{uuid.uuid4().hex[:8]}")
-    index.ensure(app.collection_name)
+    index.ensure(app.app_ref().place)
     load_memories(store.client(), app.collection_name, sample, dims=settings.MEMADMIN_EMBEDDER_DIMS, seed=1,
                   history_path=store.history_db_path(app.collection_name))  # fmt: skip
-    memory = index.mem0(app.collection_name)  # loads Mem0 (and its embedder) before the clock starts
+    memory = index.mem0(app.app_ref().place)  # loads Mem0 (and its embedder) before the clock starts
     ids = [index.memory_id_of(app.collection_name, k) for k in store.client().scan_iter(
         match=f"{store.key_prefix(app.collection_name)}*", count=1000)]  # fmt: skip
     started = time.perf_counter()
@@ -125,7 +125,7 @@ def run_offboard_bench(n: int, *, baseline_sample: int = 2000, timeout: float = 
     slug = f"bench-offboard-{uuid.uuid4().hex[:6]}"
     tenant = Tenant.objects.create(name=slug, slug=slug)
     app = _throwaway_app(tenant, "offboard_me")
-    index.ensure(app.collection_name)
+    index.ensure(app.app_ref().place)
     started = time.perf_counter()
     load_memories(store.client(), app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS,
                   history_path=store.history_db_path(app.collection_name))  # fmt: skip

@@ -19,8 +19,9 @@ def collection_claim_token(*, tenant: Tenant, collection: str) -> str:
     return salted_hmac("memadmin.collection-claim", f"{tenant.pk}\x1f{collection}", algorithm="sha256").hexdigest()[:40]
 
 
-def collection_claimed(*, tenant: Tenant, collection: str) -> bool:
-    stored = collection_claim_read(collection)
+def collection_claimed(*, tenant: Tenant, collection: str, store_name: str) -> bool:
+    """Whether the claim key on the store ``store_name`` (the one the collection is on) holds this tenant's token."""
+    stored = collection_claim_read(collection=collection, store_name=store_name)
     return stored is not None and hmac.compare_digest(
         stored.strip(), collection_claim_token(tenant=tenant, collection=collection)
     )

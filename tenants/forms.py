@@ -8,6 +8,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import UserCreationForm
 
 from memadmin.memory import errors
+from memadmin.memory.collections import DEFAULT_STORE
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
 from memadmin.memory.ids import clean_app_id, clean_id
 from memadmin.memory.receipts import KINDS as RECEIPT_KINDS
@@ -253,10 +254,17 @@ class ImportForm(forms.Form):
 class RegisterCollectionForm(forms.Form):
     app_id = forms.CharField(max_length=64, strip=True)
     collection_name = forms.CharField(max_length=100, strip=True)
+    # The store the agents write the collection to (MEMADMIN_STORES): its claim is read and its index checked
+    # there, and the app is made on it. Left out (one store, or an older client): the default store.
+    store = forms.ChoiceField(choices=(), required=False)
 
-    def __init__(self, *args, tenant, **kwargs):
+    def __init__(self, *args, tenant, stores: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.tenant = tenant
+        self.fields["store"].choices = [(name, name) for name in stores]
+
+    def clean_store(self) -> str:
+        return self.cleaned_data["store"] or DEFAULT_STORE
 
     def clean_app_id(self):
         try:

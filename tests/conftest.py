@@ -194,9 +194,7 @@ def two_stores(second_valkey_server, settings):
     """The session server is the store "default", the second one the store "second"; emptied like the first."""
     second_valkey_server.client().flushall()
     settings.MEMADMIN_STORES = {"second": second_valkey_server.url}
-    store.forget_routes()
     yield second_valkey_server
-    store.forget_routes()  # later single-store tests must not inherit a route to "second"
     index.forget_all()
 
 

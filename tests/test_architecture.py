@@ -223,6 +223,53 @@ def test_every_streamed_response_ends_visibly_and_every_csv_goes_through_the_one
     assert streams == [] and writers == []
 
 
+# The only module-level containers of store.py: caches keyed by the store, never a table of where a collection
+# lives (which the engines would read back: an app whose scope this process never built got the wrong store).
+STORE_CACHES = {"_clients": "store name -> connection pool", "_memories": "(store, collection) -> Mem0 Memory"}
+_CONTAINERS = (ast.Dict, ast.Set, ast.List, ast.DictComp, ast.SetComp, ast.ListComp)
+_FACTORIES = {"dict", "set", "list", "defaultdict", "OrderedDict", "WeakValueDictionary"}
+
+
+def routing_breaches(source: str) -> list[str]:
+    """Module-level mutable containers beyond STORE_CACHES, and any name that routes a collection to a store."""
+    found = []
+    for node in ast.parse(source).body:
+        if isinstance(node, ast.FunctionDef | ast.ClassDef) and re.search(r"route|store_of", node.name, re.I):
+            found.append(f"{node.lineno}: {node.name}")
+        targets = node.targets if isinstance(node, ast.Assign) else []
+        targets = [node.target] if isinstance(node, ast.AnnAssign) else targets
+        value = getattr(node, "value", None)
+        called = getattr(value, "func", None)
+        container = isinstance(value, _CONTAINERS) or getattr(called, "id", getattr(called, "attr", "")) in _FACTORIES
+        for target in targets:
+            name = getattr(target, "id", "")
+            if re.search(r"route", name, re.I) or (container and name not in STORE_CACHES):
+                found.append(f"{node.lineno}: {name}")
+    return found
+
+
+def test_store_keeps_no_routing_table():
+    """Where an app lives is passed down (AppRef.place), never set aside in the store module as a side effect."""
+    assert routing_breaches((ROOT / "memadmin" / "memory" / "store.py").read_text()) == []
+
+
+def test_the_routing_check_catches_a_table_and_its_functions():
+    source = """
+_clients: dict[str, object] = {}
+_routes: dict[str, str] = {}
+_where = dict()
+
+
+def route(collection, name):
+    _routes[collection] = name
+
+
+def store_of(collection):
+    return _routes[collection]
+"""
+    assert routing_breaches(source) == ["3: _routes", "4: _where", "7: route", "11: store_of"]
+
+
 MAX_LINES = 450
 
 

@@ -37,6 +37,7 @@ from memadmin.memory.history import (
 from memadmin.memory.purge import erasure_mark
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import app_count, plan
+from memadmin.memory.store import Place
 
 logger = logging.getLogger("memadmin.memory.bulk")
 
@@ -48,42 +49,42 @@ def _now() -> str:
     return datetime.now(timezone.utc).isoformat()
 
 
-def _unlink(ids: list[str], collection: str) -> int:
-    client = store.client(collection)
-    prefix = store.key_prefix(collection)
+def _unlink(ids: list[str], place: Place) -> int:
+    client = store.client(on=place.store)
+    prefix = store.key_prefix(place.collection)
     with store.store_errors():
         pipe = client.pipeline(transaction=False)
         for start in range(0, len(ids), 500):
             pipe.unlink(*(prefix + i for i in ids[start : start + 500]))
         unlinked = sum(pipe.execute())
     if unlinked:
-        erasure_mark(collection=collection)  # the AOF still holds their text until it is rewritten
+        erasure_mark(on=place.store)  # the AOF still holds their text until it is rewritten
     return unlinked
 
 
-def _finish_pending(cursor: dict, collection: str, counts: dict, progress: Progress,
+def _finish_pending(cursor: dict, place: Place, counts: dict, progress: Progress,
                     with_history: bool = True) -> None:  # fmt: skip
     """A batch journaled by a killed attempt: remove what survives, count the whole batch once."""
     pending = cursor.pop("pending", None)
     if not pending:
         return
-    _unlink(pending["ids"], collection)
+    _unlink(pending["ids"], place)
     if with_history:
-        history_delete(collection, pending["ids"])
+        history_delete(place, pending["ids"])
     counts["memories"] += len(pending["ids"])
     counts["history_rows"] += pending.get("history", 0)
     cursor["done"] = cursor.get("done", 0) + len(pending["ids"])
     progress(cursor)
 
 
-def _delete_batch(cursor: dict, collection: str, ids: list[str], counts: dict, progress: Progress,
+def _delete_batch(cursor: dict, place: Place, ids: list[str], counts: dict, progress: Progress,
                   with_history: bool = True, journal: bool = True) -> int:  # fmt: skip
     # The journal's history count only serves a resumed job; a request that dies simply never answers.
-    history = history_count(collection, ids) if with_history and journal else 0
+    history = history_count(place.collection, ids) if with_history and journal else 0
     cursor["pending"] = {"ids": ids, "history": history}
     progress(cursor)  # journal first: a kill after the UNLINK must still count this batch
-    unlinked = _unlink(ids, collection)
-    deleted_history = history_delete(collection, ids) if with_history else 0
+    unlinked = _unlink(ids, place)
+    deleted_history = history_delete(place, ids) if with_history else 0
     cursor.pop("pending")
     counts["memories"] += unlinked
     counts["history_rows"] += deleted_history
@@ -92,18 +93,18 @@ def _delete_batch(cursor: dict, collection: str, ids: list[str], counts: dict, p
     return unlinked
 
 
-def _scan_page(collection: str, scan_cursor: int, batch_size: int) -> tuple[int, list[str]]:
+def _scan_page(place: Place, scan_cursor: int, batch_size: int) -> tuple[int, list[str]]:
     with store.store_errors():
-        next_cursor, keys = store.client(collection).scan(
-            cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size
+        next_cursor, keys = store.client(on=place.store).scan(
+            cursor=scan_cursor, match=f"{store.key_prefix(place.collection)}*", count=batch_size
         )
-    return int(next_cursor), [index.memory_id_of(collection, k) for k in keys]
+    return int(next_cursor), [index.memory_id_of(place.collection, k) for k in keys]
 
 
-def _scan_count(collection: str) -> int:
+def _scan_count(place: Place) -> int:
     total, cursor = 0, 0
     while True:
-        cursor, keys = _scan_page(collection, cursor, 1000)
+        cursor, keys = _scan_page(place, cursor, 1000)
         total += len(keys)
         if cursor == 0:
             return total
@@ -119,7 +120,7 @@ def app_summary(*, scope: Scope, app_id: str) -> dict:
     memories = app_count(app=app, tree=EVERYTHING)
 
     def distinct(name):  # only memories that have the field: a missing run_id is not a run
-        return index_queries.distinct(app.collection, f"@{name}:{{w'*'}}", name) if memories else 0
+        return index_queries.distinct(app.place, f"@{name}:{{w'*'}}", name) if memories else 0
 
     return {
         "app_id": app.app_id,
@@ -137,7 +138,7 @@ def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> li
     """run_ids of an app whose newest memory (created or updated) is older than ``before`` (epoch s)."""
     scope.require(cap.READ)
     app = scope.app_named(app_id)
-    latest = index_queries.group_latest(app.collection, "@run_id:{w'*'}", "run_id")
+    latest = index_queries.group_latest(app.place, "@run_id:{w'*'}", "run_id")
     runs = [run_id for run_id, last in latest.items() if last < before]
     return sorted(runs)[:limit]
 
@@ -148,28 +149,28 @@ def idle_runs(*, scope: Scope, app_id: str, before: int, limit: int = 500) -> li
 _placeholder_prefix = store.offboarding_prefix
 
 
-def swap_to_placeholder(collection: str) -> None:
+def swap_to_placeholder(place: Place) -> None:
     """Deleting a document from an HNSW index costs far more than the UNLINK itself, so the app's index is
     swapped for an empty one of the same name (on a prefix no key has) before the keys go. Readers of the
     frozen app keep getting answers (0 memories) instead of "Unknown index name"."""
-    details = index.info(collection)
+    details = index.info(place)
     if details is not None:
-        if index.prefixes(details) == [_placeholder_prefix(collection)]:
+        if index.prefixes(details) == [_placeholder_prefix(place.collection)]:
             return
-        index.drop(collection)
-    index.create(collection, algorithm="flat", prefix=_placeholder_prefix(collection))
-    index.forget(collection)
-    health_stale(collection=collection)  # an erasure meanwhile must see the stand-in, not cached figures
+        index.drop(place)
+    index.create(place, algorithm="flat", prefix=_placeholder_prefix(place.collection))
+    index.forget(place)
+    health_stale(place=place)  # an erasure meanwhile must see the stand-in, not cached figures
 
 
 def _reindex_and_count(app: AppRef) -> int:
     """Verification by the search engine: a fresh index over the app's real prefix re-reads every key
     there; its count must be 0."""
-    collection = app.collection
-    index.drop(collection)
-    index.forget(collection)
-    index.create(collection, algorithm="flat")
-    index.wait_indexed(collection)
+    place = app.place
+    index.drop(place)
+    index.forget(place)
+    index.create(place, algorithm="flat")
+    index.wait_indexed(place)
     return app_count(app=app, tree=EVERYTHING)
 
 
@@ -181,7 +182,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
     app = scope.app_named(app_id)
-    collection = app.collection
+    place = app.place
     counts = cursor.setdefault("counts", {"memories": 0, "history_rows": 0, "messages": 0, "remaining": None})
     cursor.setdefault("phase", "swap")
     cursor.setdefault("scan", 0)
@@ -190,27 +191,27 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
     while cursor["phase"] != "done":
         phase = cursor["phase"]
         if phase == "swap":
-            swap_to_placeholder(collection)
+            swap_to_placeholder(place)
             cursor["phase"] = "keys"
             progress(cursor)
         elif phase == "keys":
-            _finish_pending(cursor, collection, counts, progress, with_history=False)
-            next_cursor, ids = _scan_page(collection, cursor["scan"], batch_size)
+            _finish_pending(cursor, place, counts, progress, with_history=False)
+            next_cursor, ids = _scan_page(place, cursor["scan"], batch_size)
             cursor["scan"] = next_cursor
             if ids:
                 # History goes with the whole file below; counting it per batch would read it twice.
-                _delete_batch(cursor, collection, ids, counts, progress, with_history=False)
+                _delete_batch(cursor, place, ids, counts, progress, with_history=False)
             if next_cursor == 0:
                 cursor["phase"] = "history"
                 progress(cursor)
         elif phase == "history":
             # Counted and journaled before the file goes, so a kill after the unlink keeps the counts.
             if "history_pending" not in cursor:
-                cursor["history_pending"] = {"history_rows": history_rows(collection),
-                                             "messages": messages_count(collection)}  # fmt: skip
+                cursor["history_pending"] = {"history_rows": history_rows(place.collection),
+                                             "messages": messages_count(place.collection)}  # fmt: skip
                 progress(cursor)
-            index.forget(collection)  # closes this process's Mem0 handle on the file
-            history_drop(collection)
+            index.forget(place)  # closes this process's Mem0 handle on the file
+            history_drop(place.collection)
             pending = cursor.pop("history_pending")
             counts["history_rows"] += pending["history_rows"]
             counts["messages"] += pending["messages"]
@@ -218,7 +219,7 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
             progress(cursor)
         elif phase == "verify":
             indexed = _reindex_and_count(app)
-            scanned = _scan_count(collection)
+            scanned = _scan_count(place)
             if indexed or scanned:
                 if cursor["pass"] >= MAX_PASSES:
                     counts["remaining"] = max(indexed, scanned)
@@ -226,16 +227,18 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
                     progress(cursor)
                     break
                 # Something was written after our SCAN passed it (an agent using Mem0 directly): go again.
-                logger.warning("Offboarding %s: %s keys appeared during pass %s", collection, scanned, cursor["pass"])
+                logger.warning(
+                    "Offboarding %s: %s keys appeared during pass %s", app.collection, scanned, cursor["pass"]
+                )
                 cursor.update(phase="swap", scan=0, **{"pass": cursor["pass"] + 1})
             else:
                 cursor["phase"] = "index"
             progress(cursor)
         elif phase == "index":
-            index.drop(collection)
-            index.forget(collection)
-            health_forget(collection=collection)
-            counts["remaining"] = _scan_count(collection)
+            index.drop(place)
+            index.forget(place)
+            health_forget(place=place)
+            counts["remaining"] = _scan_count(place)
             cursor["verified_at"] = _now()
             cursor["phase"] = "done"
             progress(cursor)
@@ -261,12 +264,13 @@ def _record(values: list) -> dict:
     return record
 
 
-def _scan_matching(collection: str, tree: Node, scan_cursor: int, batch_size: int) -> tuple[int, list[str], list]:
+def _scan_matching(place: Place, tree: Node, scan_cursor: int, batch_size: int) -> tuple[int, list[str], list]:
     """One SCAN page of ONE collection's prefix, filtered in Python: (next cursor, matching ids, sessions).
 
     The fallback when the index cannot vouch for itself, always in a background job: SCAN walks the
     whole keyspace to find the prefix, which no per-person request may do."""
-    client = store.client(collection)
+    collection = place.collection
+    client = store.client(on=place.store)
     with store.store_errors():
         next_cursor, keys = client.scan(cursor=scan_cursor, match=f"{store.key_prefix(collection)}*", count=batch_size)
         keys = [k for k in keys if not index.decode(k).startswith(store.offboarding_prefix(collection))]
@@ -283,9 +287,10 @@ def _scan_matching(collection: str, tree: Node, scan_cursor: int, batch_size: in
     return int(next_cursor), ids, sessions
 
 
-def _indexed_page(collection: str, query: str, batch_size: int) -> tuple[list[str], set]:
-    _, documents = index_queries.search(collection, query, limit=batch_size, fields=SCOPE_FIELDS)
-    return [index.memory_id_of(collection, key) for key, _ in documents], {_session(fields) for _, fields in documents}
+def _indexed_page(place: Place, query: str, batch_size: int) -> tuple[list[str], set]:
+    _, documents = index_queries.search(place, query, limit=batch_size, fields=SCOPE_FIELDS)
+    ids = [index.memory_id_of(place.collection, key) for key, _ in documents]
+    return ids, {_session(fields) for _, fields in documents}
 
 
 def _add_sessions(line: dict, sessions) -> None:
@@ -325,33 +330,33 @@ def matching_drop(
     apps = cursor.setdefault("apps", {})
     for app, app_tree in plan(scope, filters):
         line = apps.setdefault(app.app_id, {**LINE, "sessions": []})
-        collection, query = app.collection, render(app_tree)
+        place, query = app.place, render(app_tree)
         while line["phase"] not in ("done", "unverified"):
             phase = line["phase"]
             cursor["current"] = app.app_id
             if phase == "indexed":
-                _finish_pending(cursor, collection, line, progress)
-                ids, sessions = _indexed_page(collection, query, batch_size)
+                _finish_pending(cursor, place, line, progress)
+                ids, sessions = _indexed_page(place, query, batch_size)
                 _add_sessions(line, sessions)
                 # An index listing keys that are gone would make this loop spin: move on.
-                if not ids or _delete_batch(cursor, collection, ids, line, progress, journal=journal) == 0:
+                if not ids or _delete_batch(cursor, place, ids, line, progress, journal=journal) == 0:
                     line["phase"] = "messages"
                     progress(cursor)
             elif phase == "messages":
                 if messages_before is not None:
-                    line["messages"] += messages_before_delete(collection, messages_before)
+                    line["messages"] += messages_before_delete(place, messages_before)
                 else:
                     # All of a user's sessions go only when all of the user's memories do; a narrower
                     # filter (an agent, a run) removes just the sessions of the memories it deleted.
                     users = {pinned_user} if pinned_user and app_tree == Eq("user_id", pinned_user) else set()
                     if app_tree == EVERYTHING:
                         users |= {s[0] for s in line["sessions"] if s[0]}
-                    line["messages"] += messages_delete(collection, triples={tuple(s) for s in line["sessions"]},
+                    line["messages"] += messages_delete(place, triples={tuple(s) for s in line["sessions"]},
                                                         user_ids=users)  # fmt: skip
                 line["phase"] = "verify"
                 progress(cursor)
             elif phase == "verify":
-                health = index_health(collection=collection)
+                health = index_health(place=place)
                 line["index"] = {"healthy": health.healthy, "reasons": health.reasons, "num_docs": health.num_docs,
                                  "checked_at": health.checked_at, "info_at": health.info_at}  # fmt: skip
                 if health.healthy:
@@ -365,26 +370,26 @@ def matching_drop(
                     line["phase"] = "unverified"
                 progress(cursor)
             elif phase == "scan":
-                _finish_pending(cursor, collection, line, progress)
-                next_cursor, ids, sessions = _scan_matching(collection, app_tree, line["scan"], batch_size)
+                _finish_pending(cursor, place, line, progress)
+                next_cursor, ids, sessions = _scan_matching(place, app_tree, line["scan"], batch_size)
                 if ids:
                     _add_sessions(line, sessions)
                     line["unindexed"] += len(ids)
-                    _delete_batch(cursor, collection, ids, line, progress)
+                    _delete_batch(cursor, place, ids, line, progress)
                 line["scan"] = next_cursor
                 if next_cursor == 0:
                     line["phase"] = "scan_messages"
                 progress(cursor)
             elif phase == "scan_messages":
                 if messages_before is None:  # sessions of memories only the SCAN found
-                    line["messages"] += messages_delete(collection, triples={tuple(s) for s in line["sessions"]},
+                    line["messages"] += messages_delete(place, triples={tuple(s) for s in line["sessions"]},
                                                         user_ids=set())  # fmt: skip
                 line["phase"] = "scan_verify"
                 progress(cursor)
             elif phase == "scan_verify":
                 left, scan_cursor = 0, 0
                 while True:
-                    scan_cursor, ids, _ = _scan_matching(collection, app_tree, scan_cursor, 1000)
+                    scan_cursor, ids, _ = _scan_matching(place, app_tree, scan_cursor, 1000)
                     left += len(ids)
                     if scan_cursor == 0:
                         break

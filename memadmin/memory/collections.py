@@ -4,9 +4,10 @@ The tenants app reaches the memory service through its public modules only (scop
 errors, records, selectors, services, filters and ids as value types, and this one); the engine rooms
 (store, index, bulk, consistency, history, embedding, embedded, moves, imports) stay private behind it.
 
-Per-app work takes the app's AppRef, which says which store the app lives on, or a scope and an app_id; the
-store-level administration that belongs to no tenant (which stores exist, their status, the claim of a Mem0
-collection nobody registered yet) takes plain values.
+Per-app work takes the app's AppRef, which says which store the app lives on (its ``place``, handed to the
+engines), or a scope and an app_id; the store-level administration that belongs to no tenant (which stores
+exist, their status, the claim of a Mem0 collection nobody registered yet) takes plain values, the store
+always named.
 """
 
 from __future__ import annotations
@@ -53,28 +54,22 @@ def store_reconnect() -> None:
 # --- index health and the consistency monitor ---------------------------------------------
 
 
-def _collection(app: AppRef) -> str:
-    # The ref says where the app lives; everything below addresses it by collection.
-    store.route(app.collection, app.store)
-    return app.collection
-
-
 def app_health(*, app: AppRef, max_age: float | None = None) -> Health:
-    return consistency.index_health(collection=_collection(app), max_age=max_age)
+    return consistency.index_health(place=app.place, max_age=max_age)
 
 
 def app_consistency_check(*, app: AppRef, keys_per_second: int | None = None) -> Health:
     """A whole consistency pass over the app's prefix (throttled SCAN, re-indexing what it can)."""
-    return consistency.consistency_check(collection=_collection(app), keys_per_second=keys_per_second)
+    return consistency.consistency_check(place=app.place, keys_per_second=keys_per_second)
 
 
 def app_consistency_step(*, app: AppRef, budget_seconds: float) -> Health:
     """One resumable step of the consistency monitor, stopping after its time budget."""
-    return consistency.consistency_step(collection=_collection(app), budget_seconds=budget_seconds)
+    return consistency.consistency_step(place=app.place, budget_seconds=budget_seconds)
 
 
 def app_last_checked(*, app: AppRef) -> str:
-    return consistency.last_checked(collection=_collection(app))
+    return consistency.last_checked(place=app.place)
 
 
 def collection_key_count(*, collection: str, store_name: str) -> int:
@@ -90,29 +85,30 @@ def collection_claim_key(collection: str) -> str:
     return store.claim_key(collection)
 
 
-def collection_claim_read(collection: str) -> str | None:
-    return store.claim_read(collection)
+def collection_claim_read(*, collection: str, store_name: str) -> str | None:
+    """The claim set for ``collection`` on the store ``store_name`` (where the agents that write it can write)."""
+    return store.claim_read(store.Place(store_name, collection))
 
 
-def collection_exists(collection: str) -> bool:
-    """Whether Mem0 made an index of that name on the store (it does when its first memory is written)."""
-    return index.info(collection) is not None
+def collection_exists(*, collection: str, store_name: str) -> bool:
+    """Whether Mem0 made an index of that name on that store (it does when its first memory is written)."""
+    return index.info(store.Place(store_name, collection)) is not None
 
 
 def collection_adopt(*, app: AppRef) -> None:
     """Take over a registered collection: Mem0's comma-split, case-insensitive index is re-made with exact TAGs
     over the same keys (hashes kept); vectors of another size are refused. A refusal forgets what was cached."""
     try:
-        index.ensure(_collection(app))
+        index.ensure(app.place)
     except MemoryServiceError:
-        index.forget(app.collection)
+        index.forget(app.place)
         raise
 
 
 def collection_adopted(*, app: AppRef) -> None:
     """After the app exists: the claim has done its work, and the app's health is read afresh."""
-    store.claim_clear(app.collection)
-    consistency.index_health(collection=_collection(app), max_age=0)
+    store.claim_clear(app.place)
+    consistency.index_health(place=app.place, max_age=0)
 
 
 def liveness_mark(*, key: str, ttl_seconds: int) -> None:

@@ -74,6 +74,7 @@ from datetime import UTC, datetime
 from django.conf import settings
 
 from memadmin.memory import index, index_queries, store
+from memadmin.memory.store import Place
 
 MAX_REPORTED = 50  # keys listed by name in a report; the count is always exact
 
@@ -115,16 +116,16 @@ def _now() -> str:
     return datetime.now(UTC).isoformat()
 
 
-def _read(collection: str) -> dict:
+def _read(place: Place) -> dict:
     with store.store_errors():
-        raw = store.client(collection).hgetall(index.health_key(collection))
+        raw = store.client(on=place.store).hgetall(index.health_key(place.collection))
     return {index.decode(k): index.decode(v) for k, v in raw.items()}
 
 
-def _write(collection: str, **values) -> None:
+def _write(place: Place, **values) -> None:
     with store.store_errors():
         mapping = {k: json.dumps(v) for k, v in values.items()}
-        store.client(collection).hset(index.health_key(collection), mapping=mapping)
+        store.client(on=place.store).hset(index.health_key(place.collection), mapping=mapping)
 
 
 def _load(state: dict, name: str, default=None):
@@ -134,11 +135,11 @@ def _load(state: dict, name: str, default=None):
         return default
 
 
-def index_health(*, collection: str, max_age: float | None = None) -> Health:
+def index_health(*, place: Place, max_age: float | None = None) -> Health:
     """The app's index health. FT.INFO costs ~100-200 ms at 1M memories, so its figures are reused for
     ``max_age`` seconds (MEMADMIN_INDEX_HEALTH_MAX_AGE; 0 reads it every time)."""
     max_age = settings.MEMADMIN_INDEX_HEALTH_MAX_AGE if max_age is None else max_age
-    state = _read(collection)
+    state = _read(place)
     info_at = _load(state, "info_at")
     fresh = info_at is not None and time.time() - _load(state, "info_epoch", 0) <= max_age
     if fresh:
@@ -146,15 +147,15 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
         failures, indexing = _load(state, "failures", 0), _load(state, "indexing", False)
         standin = _load(state, "standin", False)
     else:
-        index.ensure(collection)
-        details = index.inspect(collection)
+        index.ensure(place)
+        details = index.inspect(place)
         exists, num_docs, failures, indexing = details.exists, details.num_docs, details.failures, details.indexing
         standin = details.standin
         info_at = _now()
-        _write(collection, exists=exists, num_docs=num_docs, failures=failures, indexing=indexing,
+        _write(place, exists=exists, num_docs=num_docs, failures=failures, indexing=indexing,
                standin=standin, info_at=info_at, info_epoch=time.time())  # fmt: skip
     health = Health(
-        collection=collection, healthy=True, exists=exists, num_docs=num_docs, failures=failures,
+        collection=place.collection, healthy=True, exists=exists, num_docs=num_docs, failures=failures,
         baseline_failures=_load(state, "baseline_failures", 0), indexing=indexing, keys=_load(state, "keys"),
         checked_docs=_load(state, "checked_docs"),
         missing=_load(state, "missing", 0), repaired=_load(state, "repaired", 0),
@@ -163,7 +164,7 @@ def index_health(*, collection: str, max_age: float | None = None) -> Health:
     )  # fmt: skip
     if health.checked_at is None:
         # No monitor pass yet: the count the index made when ensure() created it, if it did.
-        baseline = index.created_baseline(collection)
+        baseline = index.created_baseline(place)
         if baseline is None:
             health.reasons.append("the consistency monitor has not checked this app yet")
         else:
@@ -197,9 +198,9 @@ return #fields
 """
 
 
-def _reindex(collection: str, keys: list[str]) -> None:
+def _reindex(place: Place, keys: list[str]) -> None:
     with store.store_errors():
-        pipe = store.client(collection).pipeline(transaction=False)
+        pipe = store.client(on=place.store).pipeline(transaction=False)
         for key in keys:
             pipe.eval(_REINDEX, 1, key)
         pipe.execute()
@@ -243,23 +244,23 @@ def low_priority(fn: Callable, *args, **kwargs):
     return outcome["value"]
 
 
-def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_size: int = SCAN_COUNT,
+def consistency_step(*, place: Place, budget_seconds: float = 30.0, batch_size: int = SCAN_COUNT,
                      keys_per_second: int | None = None) -> Health:  # fmt: skip
     """Advance this app's monitor pass for up to ``budget_seconds``: SCAN the prefix, count keys, find
     hashes the index lacks, re-index them, report what stays missing. Resumes from the saved SCAN cursor;
     a finished pass becomes the "last counted" result that index_health() compares against. The walk runs
     at a lower CPU priority (low_priority)."""
     rate = settings.MEMADMIN_MONITOR_KEYS_PER_SECOND if keys_per_second is None else keys_per_second
-    lock = f"memadmin:health-lock:{collection}"
+    lock = f"memadmin:health-lock:{place.collection}"
     hold = int(min(budget_seconds, 3600)) + 60
     with store.store_errors():
-        if not store.client(collection).set(lock, "1", nx=True, ex=hold):  # another worker is walking this app
-            return index_health(collection=collection)
+        if not store.client(on=place.store).set(lock, "1", nx=True, ex=hold):  # another worker is walking this app
+            return index_health(place=place)
     try:
-        return low_priority(_step, collection, budget_seconds, batch_size, rate)
+        return low_priority(_step, place, budget_seconds, batch_size, rate)
     finally:
         with store.store_errors():
-            store.client(collection).delete(lock)
+            store.client(on=place.store).delete(lock)
 
 
 # Commands that can change which keys the index's documents stand for without moving its counters, or
@@ -267,11 +268,11 @@ def consistency_step(*, collection: str, budget_seconds: float = 30.0, batch_siz
 _GUARDED = ("rename", "renamenx", "move", "swapdb", "ft.create", "ft.dropindex", "ft._dropindexifx", "ft.alter")
 
 
-def _server_marks(collection: str) -> dict:
+def _server_marks(place: Place) -> dict:
     """The identity of the server the collection lives on, and its calls of the guarded commands and of SCAN
     (INFO, not FT.*)."""
     with store.store_errors():
-        client = store.client(collection)
+        client = store.client(on=place.store)
         run_id = client.info("server").get("run_id")
         stats = {name.removeprefix("cmdstat_").lower(): value for name, value in client.info("commandstats").items()}
     calls = {name: int((stats.get(name) or {}).get("calls", 0)) for name in (*_GUARDED, "scan")}
@@ -298,30 +299,31 @@ def _count_verdict(scan: dict, end: index.IndexInfo, marks: dict) -> str | None:
     return None
 
 
-def _new_pass(collection: str, details: index.IndexInfo, *, count_first: bool, fallback: str | None = None) -> dict:
+def _new_pass(place: Place, details: index.IndexInfo, *, count_first: bool, fallback: str | None = None) -> dict:
     scan = {"mode": "count" if count_first else "membership", "cursor": 0, "keys": 0, "all_keys": 0,
             "own_scans": 0, "missing": [], "missing_count": 0, "repaired": 0, "own_failures": 0,
             "failures_at_start": details.failures, "started_at": _now(), "fallback": fallback}  # fmt: skip
     if count_first:
         scan["index_at_start"] = {"num_docs": details.num_docs, "max_doc_id": details.max_doc_id,
                                   "failures": details.failures}  # fmt: skip
-        scan["marks_at_start"] = _server_marks(collection)
+        scan["marks_at_start"] = _server_marks(place)
     return scan
 
 
-def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *, stop: threading.Event) -> Health:
-    index.ensure(collection)
-    state = _read(collection)
+def _step(place: Place, budget_seconds: float, batch_size: int, rate: int, *, stop: threading.Event) -> Health:
+    collection = place.collection
+    index.ensure(place)
+    state = _read(place)
     scan = _load(state, "scan")
     started = time.monotonic()
     if scan is None:  # a new pass: remember the index counters it starts from
-        details = index.inspect(collection)
+        details = index.inspect(place)
         if details.indexing:
-            index.wait_indexed(collection, timeout=budget_seconds if budget_seconds < 600 else 600)
-            details = index.inspect(collection)
+            index.wait_indexed(place, timeout=budget_seconds if budget_seconds < 600 else 600)
+            details = index.inspect(place)
         count_first = settings.MEMADMIN_MONITOR_COUNT_FIRST and details.max_doc_id is not None
-        scan = _new_pass(collection, details, count_first=count_first)
-    client = store.client(collection)
+        scan = _new_pass(place, details, count_first=count_first)
+    client = store.client(on=place.store)
     prefix = store.key_prefix(collection)
     stand_in = store.offboarding_prefix(collection).encode()
     # The throttle paces the walk as a whole (keys walked / rate), so sleep overshoot evens out.
@@ -338,16 +340,16 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *,
         scan["keys"] += len(memories)
         scan["all_keys"] = scan.get("all_keys", 0) + len(raw_keys)
         if memories and scan.get("mode", "membership") == "membership":
-            _membership(collection, [k.decode() for k in memories], scan)
+            _membership(place, [k.decode() for k in memories], scan)
         if scan["cursor"] == 0:
-            details = index.inspect(collection)
+            details = index.inspect(place)
             if scan.get("mode") != "count":
                 break
-            verdict = _count_verdict(scan, details, _server_marks(collection))
+            verdict = _count_verdict(scan, details, _server_marks(place))
             if verdict is None:
                 break
             # Churn or a difference: the counts cannot vouch for this pass; ask the index key by key.
-            scan = _new_pass(collection, details, count_first=False, fallback=verdict)
+            scan = _new_pass(place, details, count_first=False, fallback=verdict)
             walked, paced_from = 0, time.monotonic()
         elif rate:  # throttle: the monitor must not crowd out the requests it protects
             walked += len(raw_keys)
@@ -355,63 +357,64 @@ def _step(collection: str, budget_seconds: float, batch_size: int, rate: int, *,
             if pause > 0:
                 time.sleep(pause)
         if time.monotonic() - started >= budget_seconds or stop.is_set():  # resumable from the saved cursor
-            _write(collection, scan=scan)
-            return index_health(collection=collection)
+            _write(place, scan=scan)
+            return index_health(place=place)
     # Failures counted before this pass began belong to hashes the pass has now seen: missing ones are
     # reported, gone ones are gone. Only failures newer than the pass's start stay unexplained.
     baseline = scan["failures_at_start"] + scan.get("own_failures", 0)
     if scan["missing_count"]:  # unhealthy anyway, for what it reports; keep the old baseline for the record
         baseline = _load(state, "baseline_failures", 0)
-    _write(collection, keys=scan["keys"], checked_docs=details.num_docs, missing=scan["missing_count"],
+    _write(place, keys=scan["keys"], checked_docs=details.num_docs, missing=scan["missing_count"],
            repaired=scan["repaired"],
            unindexed_keys=scan["missing"], checked_at=_now(), baseline_failures=baseline,
            num_docs=details.num_docs, failures=details.failures, indexing=details.indexing, exists=details.exists,
            info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3),
            mode=scan.get("mode", "membership"), fallback=scan.get("fallback"))  # fmt: skip
     with store.store_errors():
-        store.client(collection).hdel(index.health_key(collection), "scan")
-    return index_health(collection=collection, max_age=float("inf"))  # FT.INFO was just read: ~0.3 s at 1M
+        store.client(on=place.store).hdel(index.health_key(collection), "scan")
+    return index_health(place=place, max_age=float("inf"))  # FT.INFO was just read: ~0.3 s at 1M
 
 
-def _membership(collection: str, keys: list[str], scan: dict) -> None:
+def _membership(place: Place, keys: list[str], scan: dict) -> None:
     """The membership pass's work for one batch: which keys the index lacks, re-index them, count the rest."""
+    collection = place.collection
     ids = [index.memory_id_of(collection, k) for k in keys]
-    held = index_queries.held(collection, ids)
+    held = index_queries.held(place, ids)
     absent = [k for k, i in zip(keys, ids) if i not in held]
     if not absent:
         return
     # Re-writing a hash the index cannot hold fails again and bumps the failure counter:
     # those failures are this pass's own, not news for the health check.
-    before = index.inspect(collection).failures
-    _reindex(collection, absent)
-    scan["own_failures"] += max(0, index.inspect(collection).failures - before)
-    still = index_queries.held(collection, [index.memory_id_of(collection, k) for k in absent])
+    before = index.inspect(place).failures
+    _reindex(place, absent)
+    scan["own_failures"] += max(0, index.inspect(place).failures - before)
+    still = index_queries.held(place, [index.memory_id_of(collection, k) for k in absent])
     unrepaired = [k for k in absent if index.memory_id_of(collection, k) not in still]
     scan["repaired"] += len(absent) - len(unrepaired)
     scan["missing_count"] += len(unrepaired)
     scan["missing"] = (scan["missing"] + unrepaired)[:MAX_REPORTED]
 
 
-def consistency_check(*, collection: str, keys_per_second: int | None = None) -> Health:
+def consistency_check(*, place: Place, keys_per_second: int | None = None) -> Health:
     """One whole pass, start to end (manage.py index_health --check, tests, the bench)."""
     with store.store_errors():
-        store.client(collection).hdel(index.health_key(collection), "scan")
-    return consistency_step(collection=collection, budget_seconds=float("inf"), keys_per_second=keys_per_second)
+        store.client(on=place.store).hdel(index.health_key(place.collection), "scan")
+    return consistency_step(place=place, budget_seconds=float("inf"), keys_per_second=keys_per_second)
 
 
-def last_checked(*, collection: str) -> str:
+def last_checked(*, place: Place) -> str:
     """When the app's last complete pass ended ("" if never): the sweep walks the stalest apps first."""
-    return _load(_read(collection), "checked_at") or ""
+    return _load(_read(place), "checked_at") or ""
 
 
-def health_stale(*, collection: str) -> None:
+def health_stale(*, place: Place) -> None:
     """The index was just replaced (an offboarding's stand-in): the next index_health reads FT.INFO again
     instead of vouching with figures of the index that is gone."""
     with store.store_errors():
-        store.client(collection).hdel(index.health_key(collection), "info_epoch")
+        store.client(on=place.store).hdel(index.health_key(place.collection), "info_epoch")
 
 
-def health_forget(*, collection: str) -> None:
+def health_forget(*, place: Place) -> None:
     """An offboarded app has no index to describe."""
     with store.store_errors():
-        store.client(collection).delete(index.health_key(collection))
+        store.client(on=place.store).delete(index.health_key(place.collection))

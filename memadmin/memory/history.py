@@ -2,6 +2,8 @@
 
 Read and erased with our own connections so erasure never waits on Mem0's
 objects; a collection that never had a history file has nothing to erase.
+The file is the collection's, on this machine; what erases takes the app's
+``Place`` too, to mark its store for the disk purge (purge.erasure_mark).
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import sqlite3
 from contextlib import closing
 
 from memadmin.memory.purge import erasure_mark
-from memadmin.memory.store import history_db_path
+from memadmin.memory.store import Place, history_db_path
 
 _CHUNK = 500
 
@@ -91,8 +93,8 @@ def history_count(collection: str, memory_ids: list[str]) -> int:
     return sum(len(rows) for rows in history_for(collection, memory_ids).values())
 
 
-def history_delete(collection: str, memory_ids: list[str]) -> int:
-    connection = _connect(collection)
+def history_delete(place: Place, memory_ids: list[str]) -> int:
+    connection = _connect(place.collection)
     if connection is None or not memory_ids:
         return 0
     deleted = 0
@@ -104,7 +106,7 @@ def history_delete(collection: str, memory_ids: list[str]) -> int:
                 marks = ",".join("?" * len(chunk))
                 deleted += connection.execute(f"DELETE FROM history WHERE memory_id IN ({marks})", chunk).rowcount
     if deleted:
-        erasure_mark(collection=collection)  # their text is in the WAL until it is checkpointed
+        erasure_mark(on=place.store)  # their text is in the WAL until it is checkpointed
     return deleted
 
 
@@ -119,10 +121,10 @@ def session_scope(user_id: str | None, agent_id: str | None, run_id: str | None)
     return "&".join(f"{key}={_scope_value(value)}" for key, value in values.items() if value)
 
 
-def messages_delete(collection: str, *, triples: set[tuple], user_ids: set[str] = frozenset()) -> int:
+def messages_delete(place: Place, *, triples: set[tuple], user_ids: set[str] = frozenset()) -> int:
     """Delete stored chat messages of the given (user, agent, run) sessions and of whole users, by index:
     never reading the other sessions of the app."""
-    connection = _connect(collection)
+    connection = _connect(place.collection)
     if connection is None or not (triples or user_ids):
         return 0
     exact = sorted({session_scope(*triple) for triple in triples} - {""})
@@ -140,7 +142,7 @@ def messages_delete(collection: str, *, triples: set[tuple], user_ids: set[str] 
                 query = f"DELETE FROM messages WHERE {USER_PART_SQL} IN ({marks})"
                 deleted += connection.execute(query, chunk).rowcount
     if deleted:
-        erasure_mark(collection=collection)
+        erasure_mark(on=place.store)
     return deleted
 
 
@@ -169,9 +171,9 @@ def history_rows(collection: str) -> int:
     return _row_count(collection, "history")
 
 
-def messages_before_delete(collection: str, before: int) -> int:
+def messages_before_delete(place: Place, before: int) -> int:
     """Retention: stored chat messages older than ``before`` (epoch s)."""
-    connection = _connect(collection)
+    connection = _connect(place.collection)
     if connection is None:
         return 0
     with closing(connection):
@@ -182,7 +184,7 @@ def messages_before_delete(collection: str, before: int) -> int:
                 "DELETE FROM messages WHERE julianday(created_at) < julianday(?, 'unixepoch')", (int(before),)
             ).rowcount
     if deleted:
-        erasure_mark(collection=collection)
+        erasure_mark(on=place.store)
     return deleted
 
 

@@ -165,11 +165,11 @@ def memory_import_plan(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> I
         raise NotFound()
     prefix = store.key_prefix(app.collection)
     with store.store_errors():
-        pipe = store.client(app.collection).pipeline(transaction=False)
+        pipe = store.client(on=app.store).pipeline(transaction=False)
         for row in rows:
             pipe.exists(f"{prefix}{row.id}")
         stored = pipe.execute()
-    held = index_queries.hashes_held(app.collection, [(row.user_id, row.hash) for row in rows])
+    held = index_queries.hashes_held(app.place, [(row.user_id, row.hash) for row in rows])
     plan = ImportPlan(new=[], duplicate_ids=[], duplicate_hashes=[])
     seen_ids: set[str] = set()
     for row, exists in zip(rows, stored):
@@ -206,10 +206,10 @@ def memory_import_write(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> 
     app = _import_app(scope, app_id)
     if not rows:
         return {"memories": 0, "existing": 0, "history_rows": 0}
-    vectors = index.embed_many(app.collection, [row.memory for row in rows])
+    vectors = index.embed_many(app.place, [row.memory for row in rows])
     prefix = store.key_prefix(app.collection)
     with store.store_errors():
-        pipe = store.client(app.collection).pipeline(transaction=False)
+        pipe = store.client(on=app.store).pipeline(transaction=False)
         for row, vector in zip(rows, vectors):
             guarded.hset_new(pipe, f"{prefix}{row.id}", _fields(row, vector))
         created = sum(int(reply) for reply in pipe.execute())

@@ -6,7 +6,8 @@ adopts those indexes and reports their health (FT.INFO); index_queries.py, the
 other half of the layer, answers the queries the selectors and the deletion
 engine need: search, count, grouped counts, distinct values and cursor batches.
 Callers pass a rendered filter query (filters.render) and get plain Python
-values back; nobody else parses replies.
+values back; nobody else parses replies. Every function that talks to a store takes the app's
+``Place`` (store, collection): where the app lives is handed down, never looked up.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from valkey import exceptions as vexc
 from memadmin.memory import store
 from memadmin.memory.errors import Conflict
 from memadmin.memory.ids import TAG_SEPARATOR
+from memadmin.memory.store import Place
 
 logger = logging.getLogger("memadmin.index")
 
@@ -78,33 +80,32 @@ def schema(collection: str, *, dims: int | None = None, algorithm: str | None = 
     return command + ["embedding", "VECTOR", *vector]
 
 
-def create(collection: str, *, dims: int | None = None, algorithm: str | None = None,
-           prefix: str | None = None, on: str | None = None) -> None:  # fmt: skip
+def create(place: Place, *, dims: int | None = None, algorithm: str | None = None,
+           prefix: str | None = None) -> None:  # fmt: skip
     """FT.CREATE. A new index's counters (documents, failures, document ids) start again from 0, so what
-    was measured on the old one (its health, its creation count) can no longer vouch for it.
-
-    ``on`` names a store other than the collection's own (a move builds the index on its target)."""
+    was measured on the old one (its health, its creation count) can no longer vouch for it."""
+    collection = place.collection
     with store.store_errors():
-        client = store.client(collection, on=on)
+        client = store.client(on=place.store)
         client.execute_command(*schema(collection, dims=dims, algorithm=algorithm, prefix=prefix))
         client.delete(health_key(collection), _created_key(collection))
 
 
-def drop(collection: str, *, on: str | None = None) -> None:
+def drop(place: Place) -> None:
     """Drop the index, never the hashes (no DD); an index already gone is fine (a killed job's retry)."""
     with store.store_errors():
         try:
-            store.client(collection, on=on).execute_command("FT.DROPINDEX", collection)
+            store.client(on=place.store).execute_command("FT.DROPINDEX", place.collection)
         except vexc.ResponseError as exc:
             if not missing_index(exc):
                 raise
 
 
-def info(collection: str, *, on: str | None = None) -> dict | None:
+def info(place: Place) -> dict | None:
     """FT.INFO as a dict, or None when there is no such index."""
     with store.store_errors():
         try:
-            return pairs(store.client(collection, on=on).execute_command("FT.INFO", collection))
+            return pairs(store.client(on=place.store).execute_command("FT.INFO", place.collection))
         except vexc.ResponseError as exc:
             if missing_index(exc):
                 return None
@@ -135,18 +136,18 @@ def _vector_shape(details: dict) -> tuple[int | None, str]:
     return None, settings.MEMADMIN_INDEX_ALGORITHM
 
 
-def wait_indexed(collection: str, timeout: float = 600.0, *, on: str | None = None) -> None:
+def wait_indexed(place: Place, timeout: float = 600.0) -> None:
     """Until the index's background scan (after FT.CREATE over existing keys) has finished."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        details = info(collection, on=on) or {}
+        details = info(place) or {}
         if decode(details.get("indexing", b"0")) in ("0", "0.0"):
             return
         time.sleep(0.1)
 
 
-def check_search_module(collection: str | None = None, *, on: str | None = None) -> None:
-    modules = store.client(collection, on=on).execute_command("MODULE", "LIST")
+def check_search_module(*, on: str = store.DEFAULT) -> None:
+    modules = store.client(on=on).execute_command("MODULE", "LIST")
     for module in modules:
         fields = pairs(module)
         if decode(fields.get("name", "")).lower() in ("search", "ft"):
@@ -177,39 +178,40 @@ def _fresh() -> None:
         _generation = store.generation()
 
 
-def ensure(collection: str) -> None:
+def ensure(place: Place) -> None:
     """Create the app's index, or adopt one Mem0 created with its case-insensitive, comma-split TAGs.
 
     A verified index leaves a marker key, so other processes skip FT.INFO (~200 ms at 1M memories).
     """
     _fresh()
-    key = (store.store_of(collection), collection)
+    collection = place.collection
+    key = (place.store, collection)
     if key in _indexed:
         return
     with _lock, store.store_errors():
         if key in _indexed:
             return
-        client = store.client(collection)
+        client = store.client(on=place.store)
         if client.get(_marker(collection)) == _signature():
             _indexed.add(key)
             return
-        check_search_module(collection)
-        details = info(collection)
+        check_search_module(on=place.store)
+        details = info(place)
         dims = settings.MEMADMIN_EMBEDDER_DIMS
         if details is None:
             try:
-                create(collection)
+                create(place)
             except vexc.ResponseError as exc:
                 # Another process (web workers writing a new app's first memories at once) created it
                 # between our FT.INFO and FT.CREATE: check theirs like any index found.
                 if "already exists" not in str(exc).lower():
                     raise
-                details = info(collection)
+                details = info(place)
             else:
                 # FT.CREATE reads the keys already under the prefix in the background; until it has, the
                 # index is "indexing" and cannot vouch for a count (a brand-new prefix takes milliseconds).
-                wait_indexed(collection, timeout=30)
-                _record_created(collection)
+                wait_indexed(place, timeout=30)
+                _record_created(place)
         if details is None:
             pass  # made by this process just now
         elif prefixes(details) == [store.offboarding_prefix(collection)]:
@@ -224,10 +226,10 @@ def ensure(collection: str) -> None:
                 )
             logger.warning("Re-indexing collection %s with case-sensitive, unsplittable TAGs.", collection)
             # Dropping an index without DD keeps the hashes; the new index re-reads them.
-            drop(collection)
-            create(collection, dims=dims, algorithm=algorithm)
-            wait_indexed(collection)
-            _record_created(collection)
+            drop(place)
+            create(place, dims=dims, algorithm=algorithm)
+            wait_indexed(place)
+            _record_created(place)
         else:
             existing_dims, _ = _vector_shape(details)
             if existing_dims and existing_dims != dims:
@@ -245,52 +247,54 @@ def _created_key(collection: str) -> str:
     return f"memadmin:index-created:{collection}"
 
 
-def _record_created(collection: str, *, on: str | None = None) -> None:
+def _record_created(place: Place) -> None:
     """The count an index made itself: FT.CREATE's own scan read every key under the prefix, so once it
     has finished, documents + failures are the keys there were. It stands in for a consistency check
     until the monitor's first pass (an index someone else made, e.g. with SKIPINITIALSCAN, has none)."""
-    details = inspect(collection, on=on)
+    details = inspect(place)
     if details.exists and not details.indexing:
         with store.store_errors():
-            store.client(collection, on=on).set(_created_key(collection), json.dumps(
+            store.client(on=place.store).set(_created_key(place.collection), json.dumps(
                 {"at": datetime.now(UTC).isoformat(), "keys": details.num_docs + details.failures,
                  "docs": details.num_docs}))  # fmt: skip
 
 
-def created_baseline(collection: str) -> dict | None:
+def created_baseline(place: Place) -> dict | None:
     """{"at", "keys"} when this index was made by ensure() and its initial scan had finished, else None."""
     with store.store_errors():
-        raw = store.client(collection).get(_created_key(collection))
+        raw = store.client(on=place.store).get(_created_key(place.collection))
     return json.loads(raw) if raw else None
 
 
-def forget(collection: str) -> None:
+def forget(place: Place) -> None:
     """The index was dropped or replaced: re-check it before the next query, and close Mem0's handle."""
+    collection = place.collection
     with _lock:
-        _indexed.discard((store.store_of(collection), collection))
+        _indexed.discard((place.store, collection))
         with store.store_errors():
-            store.client(collection).delete(_marker(collection), _created_key(collection))
+            store.client(on=place.store).delete(_marker(collection), _created_key(collection))
     store.drop_memory(collection)
 
 
-def build(collection: str, *, on: str) -> IndexInfo:
-    """Make the collection's index on store ``on`` over the keys already there (a move's target), wait for
-    its scan, and record the count it made (the health baseline until the monitor's first pass)."""
-    drop(collection, on=on)
-    create(collection, on=on)
-    wait_indexed(collection, on=on)
-    _record_created(collection, on=on)
+def build(place: Place) -> IndexInfo:
+    """Make the collection's index on the place's store over the keys already there (a move's target), wait
+    for its scan, and record the count it made (the health baseline until the monitor's first pass)."""
+    drop(place)
+    create(place)
+    wait_indexed(place)
+    _record_created(place)
     with store.store_errors():
-        store.client(collection, on=on).set(_marker(collection), _signature())
-    return inspect(collection, on=on)
+        store.client(on=place.store).set(_marker(place.collection), _signature())
+    return inspect(place)
 
 
-def remove(collection: str, *, on: str) -> None:
-    """Drop the collection's index and every key memadmin keeps about it on store ``on`` (a move's source,
-    once its keys are gone). The hashes themselves are the caller's to delete."""
-    drop(collection, on=on)
+def remove(place: Place) -> None:
+    """Drop the collection's index and every key memadmin keeps about it on the place's store (a move's
+    source, once its keys are gone). The hashes themselves are the caller's to delete."""
+    collection = place.collection
+    drop(place)
     with store.store_errors():
-        store.client(collection, on=on).delete(_marker(collection), _created_key(collection), health_key(collection))
+        store.client(on=place.store).delete(_marker(collection), _created_key(collection), health_key(collection))
 
 
 def forget_all() -> None:
@@ -299,23 +303,23 @@ def forget_all() -> None:
         _indexed.clear()
 
 
-def mem0(collection: str):
+def mem0(place: Place):
     """Mem0's Memory for a collection, only once its index exists: a Memory that wrote ahead of
     FT.CREATE would leave the hash to the background scan, and a query right after would miss it."""
-    ensure(collection)
-    return store.memory_for(collection)
+    ensure(place)
+    return store.memory_for(place)
 
 
-def embed(collection: str, text: str) -> list[float]:
+def embed(place: Place, text: str) -> list[float]:
     with store.store_errors():
-        return mem0(collection).embedding_model.embed(text, "search")
+        return mem0(place).embedding_model.embed(text, "search")
 
 
-def embed_many(collection: str, texts: list[str]) -> list[list[float]]:
+def embed_many(place: Place, texts: list[str]) -> list[list[float]]:
     """Embeddings of many texts in one call to the configured embedder (Mem0's embed_batch: one encode
     for the local model, one request for hosted ones), as Mem0 itself would embed them on add."""
     with store.store_errors():
-        vectors = mem0(collection).embedding_model.embed_batch(texts, "add")
+        vectors = mem0(place).embedding_model.embed_batch(texts, "add")
     dims = settings.MEMADMIN_EMBEDDER_DIMS
     if len(vectors) != len(texts) or any(len(v) != dims for v in vectors):
         raise Conflict(f"The embedder did not return {len(texts)} vectors of {dims} dimensions; check "
@@ -342,8 +346,8 @@ class IndexInfo:
     standin: bool = False
 
 
-def inspect(collection: str, *, on: str | None = None) -> IndexInfo:
-    details = info(collection, on=on)
+def inspect(place: Place) -> IndexInfo:
+    details = info(place)
     if details is None:
         return IndexInfo(exists=False)
     indexing = decode(details.get("indexing", b"0"))
@@ -354,5 +358,5 @@ def inspect(collection: str, *, on: str | None = None) -> IndexInfo:
         indexing=indexing not in ("0", "0.0"),
         percent_indexed=float(decode(details.get("percent_indexed", b"1"))),
         max_doc_id=int(float(decode(details["max_doc_id"]))) if "max_doc_id" in details else None,
-        standin=prefixes(details) != [store.key_prefix(collection)],
+        standin=prefixes(details) != [store.key_prefix(place.collection)],
     )

@@ -1,6 +1,7 @@
 """The index layer's queries (index.py is its other half: creating, adopting, health): search, KNN,
 membership lookups, counts, grouped counts, distinct values and cursor batches, each an FT.SEARCH,
-FT.AGGREGATE or FT.CURSOR built here. A query whose index went away behind our back recreates it once."""
+FT.AGGREGATE or FT.CURSOR built here, on the store the app's ``Place`` names. A query whose index went away
+behind our back recreates it once."""
 
 from __future__ import annotations
 
@@ -13,51 +14,53 @@ from valkey import exceptions as vexc
 from memadmin.memory import store
 from memadmin.memory.ids import escape_tag
 from memadmin.memory.index import RETURN_FIELDS, decode, ensure, forget, memory_id_of, missing_index
+from memadmin.memory.store import Place
 
 # --- queries --------------------------------------------------------------------------
 
 
-def ft(*args):
-    """An FT.SEARCH / FT.AGGREGATE with an explicit engine timeout, under the socket timeout.
+def ft(place: Place, command: str, *args):
+    """``command`` (FT.SEARCH / FT.AGGREGATE) on the place's index with an explicit engine timeout, under the
+    socket timeout.
 
     The search module's default (500 ms) cut counts at 1M memories short without
     an error; with ON_TIMEOUT FAIL (embedded) a query past this limit is an error
     instead of a partial answer.
     """
-    tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
+    full = (command, place.collection, *args, "TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
     with store.store_errors():
         try:
-            return store.client(args[1]).execute_command(*args, *tail)
+            return store.client(on=place.store).execute_command(*full)
         except vexc.ResponseError as exc:
             if not missing_index(exc):
                 raise
         # The index went away behind our back (dropped by hand, server replaced): recreate it once.
-        forget(args[1])
-        ensure(args[1])
-        return store.client(args[1]).execute_command(*args, *tail)
+        forget(place)
+        ensure(place)
+        return store.client(on=place.store).execute_command(*full)
 
 
 def _return(fields) -> list[str]:
     return ["RETURN", str(len(fields)), *fields]
 
 
-def search(collection: str, query: str, *, offset: int = 0, limit: int = 10, sort_by: str | None = None,
+def search(place: Place, query: str, *, offset: int = 0, limit: int = 10, sort_by: str | None = None,
            descending: bool = True, fields=RETURN_FIELDS) -> tuple[int, list[tuple[str, dict]]]:  # fmt: skip
     """(total, [(key, {field: bytes})]) of one page of a filter query."""
-    ensure(collection)
+    ensure(place)
     sort = ["SORTBY", sort_by, "DESC" if descending else "ASC"] if sort_by else []
-    reply = ft("FT.SEARCH", collection, query, *sort, "LIMIT", str(offset), str(limit), *_return(fields))
+    reply = ft(place, "FT.SEARCH", query, *sort, "LIMIT", str(offset), str(limit), *_return(fields))
     return int(reply[0]), _documents(reply)
 
 
-def knn(collection: str, query: str, vector: bytes, *, candidates: int, limit: int,
+def knn(place: Place, query: str, vector: bytes, *, candidates: int, limit: int,
         fields=RETURN_FIELDS) -> list[tuple[str, dict]]:  # fmt: skip
     """Nearest neighbours among the filter's matches; each document carries ``vector_score``."""
-    ensure(collection)
+    ensure(place)
     knn_query = f"({query})=>[KNN {candidates} @embedding $vec AS vector_score]"
     if query == "*":
         knn_query = f"*=>[KNN {candidates} @embedding $vec AS vector_score]"
-    reply = ft("FT.SEARCH", collection, knn_query, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
+    reply = ft(place, "FT.SEARCH", knn_query, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
                "LIMIT", "0", str(limit), *_return((*fields, "vector_score")))  # fmt: skip
     return _documents(reply)
 
@@ -69,36 +72,38 @@ def _documents(reply) -> list[tuple[str, dict]]:
     return docs
 
 
-def held(collection: str, memory_ids: list[str], *, chunk: int = 500) -> set[str]:
+def held(place: Place, memory_ids: list[str], *, chunk: int = 500) -> set[str]:
     """Which of these memory ids the index holds: one NOCONTENT TAG lookup per chunk, pipelined
     (the consistency monitor asks this for every key it walks)."""
-    ensure(collection)
+    ensure(place)
     tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
     with store.store_errors():
-        pipe = store.client(collection).pipeline(transaction=False)
+        pipe = store.client(on=place.store).pipeline(transaction=False)
         for start in range(0, len(memory_ids), chunk):
             part = memory_ids[start : start + chunk]
             query = "@memory_id:{" + " | ".join(escape_tag(i) for i in part) + "}"
-            pipe.execute_command("FT.SEARCH", collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail)
+            pipe.execute_command(
+                "FT.SEARCH", place.collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail
+            )
         replies = pipe.execute()
-    return {memory_id_of(collection, key) for reply in replies for key in reply[1:]}
+    return {memory_id_of(place.collection, key) for reply in replies for key in reply[1:]}
 
 
-def hashes_held(collection: str, pairs: list[tuple[str, str]], *, chunk: int = 200) -> set[tuple[str, str]]:
+def hashes_held(place: Place, pairs: list[tuple[str, str]], *, chunk: int = 200) -> set[tuple[str, str]]:
     """Which (user_id, hash) pairs already have a memory in the collection: one NOCONTENT lookup per
     chunk of hashes, pipelined, matched to users from the returned fields (an import skips those)."""
-    ensure(collection)
+    ensure(place)
     if not pairs:
         return set()
     tail = ("TIMEOUT", str(settings.MEMADMIN_QUERY_TIMEOUT_MS), "DIALECT", "2")
     hashes = sorted({h for _, h in pairs})
     with store.store_errors():
-        pipe = store.client().pipeline(transaction=False)
+        pipe = store.client(on=place.store).pipeline(transaction=False)
         for start in range(0, len(hashes), chunk):
             part = hashes[start : start + chunk]
             query = "@hash:{" + " | ".join(escape_tag(h) for h in part) + "}"
             # Up to 10,000 holders per chunk: enough for any real collection (the same text for that many users).
-            pipe.execute_command("FT.SEARCH", collection, query, "LIMIT", "0", "10000",
+            pipe.execute_command("FT.SEARCH", place.collection, query, "LIMIT", "0", "10000",
                                  *_return(("user_id", "hash")), *tail)  # fmt: skip
         replies = pipe.execute()
     found = set()
@@ -108,16 +113,16 @@ def hashes_held(collection: str, pairs: list[tuple[str, str]], *, chunk: int = 2
     return found & set(pairs)
 
 
-def count(collection: str, query: str) -> int:
-    ensure(collection)
-    return int(ft("FT.SEARCH", collection, query, "LIMIT", "0", "0")[0])
+def count(place: Place, query: str) -> int:
+    ensure(place)
+    return int(ft(place, "FT.SEARCH", query, "LIMIT", "0", "0")[0])
 
 
-def group_counts(collection: str, query: str, field: str, *, limit: int | None = None) -> Counter:
+def group_counts(place: Place, query: str, field: str, *, limit: int | None = None) -> Counter:
     """Matches per value of ``field``; with ``limit``, only the largest groups leave the engine."""
-    ensure(collection)
+    ensure(place)
     tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
-    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
+    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
                *tail)  # fmt: skip
     counts: Counter = Counter()
     for row in reply[1:]:
@@ -128,19 +133,19 @@ def group_counts(collection: str, query: str, field: str, *, limit: int | None =
     return counts
 
 
-def distinct(collection: str, query: str, field: str) -> int:
+def distinct(place: Place, query: str, field: str) -> int:
     """How many distinct values of ``field`` the matches have (the engine's COUNT_DISTINCT)."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "0",
+    ensure(place)
+    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "0",
                "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d")  # fmt: skip
     rows = reply[1:]
     return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
 
-def distinct_values(collection: str, query: str, field: str) -> set[str]:
+def distinct_values(place: Place, query: str, field: str) -> set[str]:
     """The distinct values of ``field`` among the matches (one GROUPBY row each), for unions across apps."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "GROUPBY", "1", f"@{field}")
+    ensure(place)
+    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "1", f"@{field}")
     values = set()
     for row in reply[1:]:
         value = dict(zip(row[::2], row[1::2])).get(field.encode())
@@ -149,10 +154,10 @@ def distinct_values(collection: str, query: str, field: str) -> set[str]:
     return values
 
 
-def group_latest(collection: str, query: str, field: str) -> dict[str, float]:
+def group_latest(place: Place, query: str, field: str) -> dict[str, float]:
     """For each value of ``field``: the newest created_at or updated_at of its matches (epoch s)."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "LOAD", "2", "@created_at", "@updated_at",
+    ensure(place)
+    reply = ft(place, "FT.AGGREGATE", query, "LOAD", "2", "@created_at", "@updated_at",
                "GROUPBY", "1", f"@{field}", "REDUCE", "MAX", "1", "@created_at", "AS", "c",
                "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000")  # fmt: skip
     latest = {}
@@ -163,11 +168,11 @@ def group_latest(collection: str, query: str, field: str) -> dict[str, float]:
     return latest
 
 
-def group_summary(collection: str, query: str, field: str, *, limit: int) -> dict[str, tuple[int, float]]:
+def group_summary(place: Place, query: str, field: str, *, limit: int) -> dict[str, tuple[int, float]]:
     """For the ``limit`` largest values of ``field`` among the matches: (how many, the newest created_at or
     updated_at in epoch s), in one FT.AGGREGATE over the matches only."""
-    ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "LOAD", "2", "@created_at", "@updated_at",
+    ensure(place)
+    reply = ft(place, "FT.AGGREGATE", query, "LOAD", "2", "@created_at", "@updated_at",
                "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
                "REDUCE", "MAX", "1", "@created_at", "AS", "c", "REDUCE", "MAX", "1", "@updated_at", "AS", "u",
                "SORTBY", "2", "@n", "DESC", "MAX", str(limit))  # fmt: skip
@@ -189,12 +194,12 @@ def _number(value) -> float:
         return 0.0
 
 
-def batches(collection: str, query: str, *, batch_size: int = 500,
+def batches(place: Place, query: str, *, batch_size: int = 500,
             fields=RETURN_FIELDS) -> Iterator[list[tuple[str, dict]]]:  # fmt: skip
     """Every match through an FT.AGGREGATE cursor: no paging window, flat memory, (key, fields) pairs."""
-    ensure(collection)
+    ensure(place)
     load = ["LOAD", str(len(fields) + 1), "@__key", *(f"@{f}" for f in fields)]
-    reply = ft("FT.AGGREGATE", collection, query, *load, "WITHCURSOR", "COUNT", str(batch_size))
+    reply = ft(place, "FT.AGGREGATE", query, *load, "WITHCURSOR", "COUNT", str(batch_size))
     while True:
         rows, cursor = reply
         batch = []
@@ -206,6 +211,6 @@ def batches(collection: str, query: str, *, batch_size: int = 500,
         if not int(cursor):
             return
         with store.store_errors():
-            reply = store.client(collection).execute_command(
-                "FT.CURSOR", "READ", collection, cursor, "COUNT", str(batch_size)
+            reply = store.client(on=place.store).execute_command(
+                "FT.CURSOR", "READ", place.collection, cursor, "COUNT", str(batch_size)
             )

@@ -76,7 +76,7 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
         return sorted(found, key=lambda row: (-created_number(row[0]), -micros.get(row[1].id, 0), row[1].id.encode()))
 
     def fetch(q, offset, limit, sort_by, descending, with_total=False):
-        found, documents = index_queries.search(app.collection, q, offset=offset, limit=limit, sort_by=sort_by,
+        found, documents = index_queries.search(app.place, q, offset=offset, limit=limit, sort_by=sort_by,
                                         descending=descending)  # fmt: skip
         for (key, fields), value in zip(documents, _stored_micros(app, [key for key, _ in documents])):
             micros[_memory_id(key, fields)] = value
@@ -89,7 +89,7 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
         # (a cursor's offset into it is at most MAX_TIE_OFFSET, like the engine's own answers) and ordered
         # here; then only the page's memories are read.
         tie_query = _tie_query(query, created)
-        _, documents = index_queries.search(app.collection, tie_query, offset=0, limit=MAX_TIE_OFFSET,
+        _, documents = index_queries.search(app.place, tie_query, offset=0, limit=MAX_TIE_OFFSET,
                                             fields=("memory_id",))  # fmt: skip
         stored = _stored_micros(app, [key for key, _ in documents])
         keys = sorted((-value, _memory_id(key, fields).encode()) for (key, fields), value in zip(documents, stored))
@@ -139,7 +139,7 @@ def _stored_micros(app: AppRef, keys: list[str]) -> list[int]:
     if not keys:
         return []
     with store.store_errors():
-        pipe = store.client(app.collection).pipeline(transaction=False)
+        pipe = store.client(on=app.store).pipeline(transaction=False)
         for key in keys:
             pipe.hget(key, CREATED_MICROS)
         values = pipe.execute()

@@ -36,6 +36,7 @@ from memadmin.memory import index, store
 from memadmin.memory.errors import Conflict, ValidationError
 from memadmin.memory.purge import erasure_mark
 from memadmin.memory.scope import Scope
+from memadmin.memory.store import Place
 
 logger = logging.getLogger("memadmin.memory.moves")
 
@@ -149,7 +150,7 @@ def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: 
     while cursor["phase"] in ("clear", "copy", "verify"):
         phase = cursor["phase"]
         if phase == "clear":  # leftovers of an abandoned attempt, or of this move's previous pass
-            index.drop(collection, on=target)
+            index.drop(Place(target, collection))
             next_cursor, keys = _scan(collection, target, cursor["scan"], batch_size)
             _unlink(keys, target)
             cursor["scan"] = next_cursor
@@ -168,7 +169,7 @@ def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: 
         elif phase == "verify":
             source_keys, target_keys = key_count(collection, source), key_count(collection, target)
             gone = _gone_from_source(collection, source, target, batch_size)
-            built = index.build(collection, on=target)
+            built = index.build(Place(target, collection))
             cursor["verified"] = {
                 "source_keys": source_keys, "target_keys": target_keys, "target_documents": built.num_docs,
                 "target_indexing_failures": built.failures, "target_indexing": built.indexing, "at": _now(),
@@ -222,7 +223,7 @@ def app_source_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progre
             cursor["dropped"] += _unlink(keys, source)
         cursor["scan"] = next_cursor
         if next_cursor == 0:
-            index.remove(collection, on=source)
+            index.remove(Place(source, collection))
             cursor["remaining"] = key_count(collection, source)
             cursor["verified_at"] = _now()
             cursor["phase"] = "done"
@@ -230,7 +231,7 @@ def app_source_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progre
     if cursor["late_copied"]:
         # Late keys reached the target after its index was built: they are indexed on write, but the
         # health baseline the build recorded no longer counts them.
-        index.forget(collection)
+        index.forget(Place(target, collection))
     return cursor
 
 

@@ -99,16 +99,16 @@ def interval() -> int:
 # --- marking ------------------------------------------------------------------------------
 
 
-def erasure_mark(*, collection: str | None = None, on: str | None = None) -> None:
-    """Note that text was erased on the store of ``collection`` (or the store ``on``): its AOF needs a rewrite
+def erasure_mark(*, on: str) -> None:
+    """Note that text was erased on the store ``on`` (the app's: ``place.store``): its AOF needs a rewrite
     and the history files a checkpoint within the window. Called after the deletion, so a rewrite that starts
     after this mark cannot hold the text. A mark that cannot be written is logged, never raised: the
     deletion itself is done and verified."""
     try:
-        client = store.client(collection, on=on)
+        client = store.client(on=on)
         with store.store_errors():
             client.eval(_MARK, 1, PENDING_KEY)
-    except (StoreUnavailable, vexc.ValkeyError, LookupError) as exc:
+    except (StoreUnavailable, vexc.ValkeyError) as exc:
         logger.error("Could not mark an erasure for the disk purge (%s); it is purged with the next one.", exc)
 
 

@@ -24,6 +24,11 @@ class AppRef:
     store: str = store.DEFAULT  # the Valkey server the app lives on (memadmin/memory/store.py)
     moving: bool = False  # between two stores: writes and deletions wait for the move to end
 
+    @property
+    def place(self) -> store.Place:
+        """Where the app's memories live: what every engine function is handed (never looked up by collection)."""
+        return store.Place(self.store, self.collection)
+
     def frozen_message(self) -> str:
         doing = "being moved to another memory store" if self.moving else "frozen for offboarding"
         return f"App {self.app_id} is {doing} and accepts no writes."
@@ -82,15 +87,6 @@ class Scope:
         return and_(self.constraint(), caller_filter)
 
 
-def _routed(apps) -> tuple[AppRef, ...]:
-    # A scope is built from the apps' rows for every request and job: the freshest word on where each app
-    # lives, handed to the engines, which address an app by its collection, here and nowhere else.
-    apps = tuple(apps)
-    for app in apps:
-        store.route(app.collection, app.store)
-    return apps
-
-
 # The builders take plain values: the tenants app maps its principals (a membership, an API key, a "your
 # data" link, a job, a webhook) onto them (tenants/scoping.py); the memory service knows none of its models.
 
@@ -107,7 +103,7 @@ KEY_OFFBOARD_OFF = (
 
 def scope_for_staff(*, tenant_id: int, tenant_slug: str, apps, role: str, actor: str, ip: str | None = None) -> Scope:
     """A staff member of the tenant, with their role."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=role, actor=actor,
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=role, actor=actor,
                  actor_kind="staff", ip=ip, _token=_BUILDER)  # fmt: skip
 
 
@@ -120,26 +116,26 @@ def scope_for_key(*, tenant_id: int, tenant_slug: str, apps, key_name: str, rest
         withheld = ((OFFBOARD, KEY_RESTRICTED_NO_OFFBOARD),)
     elif not may_offboard:
         withheld = ((OFFBOARD, KEY_OFFBOARD_OFF),)
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=API, actor=f"key:{key_name}",
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=API, actor=f"key:{key_name}",
                  actor_kind="api", ip=ip, withheld=withheld, _token=_BUILDER)  # fmt: skip
 
 
 def scope_for_link(*, tenant_id: int, tenant_slug: str, apps, user_id: str, ip: str | None = None) -> Scope:
     """An end user's link: their own memories in the apps the link was issued for, nothing else."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=END_USER,
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=END_USER,
                  actor=f"enduser:{user_id}", actor_kind="enduser", user_id=user_id, ip=ip, _token=_BUILDER)  # fmt: skip
 
 
 def scope_for_system(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
     """A background job, acting for whoever requested it, on the apps it names."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=SYSTEM, actor=actor,
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=SYSTEM, actor=actor,
                  actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
 
 
 def scope_for_reader(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
     """A system reader (a webhook that opted in to memory text): the viewer's capabilities, nothing that writes
     or deletes."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=_routed(apps), role=VIEWER, actor=actor,
+    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=VIEWER, actor=actor,
                  actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
 
 

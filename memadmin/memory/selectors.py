@@ -57,7 +57,7 @@ def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
 
 def app_count(*, app: AppRef, tree: Node) -> int:
     """Matches of an already planned (scope-narrowed) tree in one app."""
-    return index_queries.count(app.collection, render(tree))
+    return index_queries.count(app.place, render(tree))
 
 
 def _audit_read(scope: Scope, action: str, filters: Node, records: list[MemoryRecord], **details) -> None:
@@ -226,7 +226,7 @@ def memory_search(
     planned = plan(scope, filters)
     if not planned:
         return []
-    vector = np.asarray(index.embed(planned[0][0].collection, query), dtype=np.float32).tobytes()
+    vector = np.asarray(index.embed(planned[0][0].place, query), dtype=np.float32).tobytes()
     found: list[MemoryRecord] = []
     # HNSW explores max(EF_RUNTIME, K) nodes, and Mem0's indexes say EF_RUNTIME 10: asking for only
     # top_k neighbours missed the obvious best match among 21 memories. The page stays top_k.
@@ -237,7 +237,7 @@ def memory_search(
         record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
 
     for app, tree in planned:
-        documents = index_queries.knn(app.collection, render(tree), vector, candidates=candidates, limit=top_k)
+        documents = index_queries.knn(app.place, render(tree), vector, candidates=candidates, limit=top_k)
         found.extend(records_from(app, documents, set_score))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
@@ -256,12 +256,11 @@ def memory_find(*, scope: Scope, memory_id: str, app_id: str | None = None) -> M
         # One pipeline per store the scope's apps live on (one in all, unless MEMADMIN_STORES is set).
         pipes: dict[str, object] = {}
         for app in apps:
-            name = store.store_of(app.collection)
-            if name not in pipes:
-                pipes[name] = store.client(on=name).pipeline(transaction=False)
-            pipes[name].hmget(f"{store.key_prefix(app.collection)}{memory_id}", *index.RETURN_FIELDS)
+            if app.store not in pipes:
+                pipes[app.store] = store.client(on=app.store).pipeline(transaction=False)
+            pipes[app.store].hmget(f"{store.key_prefix(app.collection)}{memory_id}", *index.RETURN_FIELDS)
         replies = {name: iter(pipe.execute()) for name, pipe in pipes.items()}
-        rows = [next(replies[store.store_of(app.collection)]) for app in apps]
+        rows = [next(replies[app.store]) for app in apps]
     for app, values in zip(apps, rows):
         if values[1] is None and values[0] is None:  # neither memory nor memory_id field: no such hash
             continue
@@ -289,7 +288,7 @@ def memory_history(*, scope: Scope, memory_id: str, app_id: str | None = None) -
 
 
 def _aggregate_batches(app: AppRef, tree: Node, batch_size: int) -> Iterator[list[MemoryRecord]]:
-    for documents in index_queries.batches(app.collection, render(tree), batch_size=batch_size):
+    for documents in index_queries.batches(app.place, render(tree), batch_size=batch_size):
         yield records_from(app, documents)
 
 
@@ -336,7 +335,7 @@ def memory_export(
 
 
 def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None) -> Counter:
-    return index_queries.group_counts(app.collection, render(tree), field, limit=limit)
+    return index_queries.group_counts(app.place, render(tree), field, limit=limit)
 
 
 def memory_group_counts(
@@ -366,7 +365,7 @@ def memory_groups(*, scope: Scope, field: str, filters: Node, limit: int = 50) -
         raise ValidationError(f"limit must be between 1 and {MAX_GROUPS}.", field="limit")
     merged: dict[str, dict] = {}
     for app, tree in plan(scope, filters):
-        groups = index_queries.group_summary(app.collection, render(tree), field, limit=limit)
+        groups = index_queries.group_summary(app.place, render(tree), field, limit=limit)
         for value, (count, latest) in groups.items():
             group = merged.setdefault(value, {"id": value, "count": 0, "latest": 0.0, "apps": []})
             group["count"] += count
@@ -416,9 +415,9 @@ def memory_counts(
         users.update(_group_counts(app, tree, "user_id", limit=3 * top))
     if len(populated) == 1:
         app, tree = populated[0]
-        distinct_users = index_queries.distinct(app.collection, render(tree), "user_id")
+        distinct_users = index_queries.distinct(app.place, render(tree), "user_id")
     else:
-        distinct_users = len(set().union(*(index_queries.distinct_values(a.collection, render(t), "user_id")
+        distinct_users = len(set().union(*(index_queries.distinct_values(a.place, render(t), "user_id")
                                            for a, t in populated)))  # fmt: skip
     counts = Counts(
         total=sum(per_app.values()),

@@ -34,6 +34,7 @@ from memadmin.memory.receipts import MEMORIES, MEMORY, erasure_kind, receipt_for
 from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import app_count, memory_count, memory_find, plan
+from memadmin.memory.store import Place
 
 logger = logging.getLogger("memadmin.memory")
 
@@ -132,8 +133,8 @@ def memory_add(
     messages = _clean_messages(messages)
     if infer and not embedders.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
-    memory = index.mem0(app.collection)
-    with store.all_or_nothing(app.collection), guarded.as_sent(metadata) as written:
+    memory = index.mem0(app.place)
+    with store.all_or_nothing(app.place), guarded.as_sent(metadata) as written:
         # Mem0 hands `prompt` to its extraction LLM as custom instructions; it is unused when infer=False.
         prompt = instructions if infer and instructions else None
         result = memory.add(
@@ -170,19 +171,19 @@ def memory_update(
     app = _writable_app(scope, record.app_id)
     key = f"{store.key_prefix(app.collection)}{record.id}"
     with store.store_errors():
-        if not _strip_identity_from_metadata(app.collection, key):
+        if not _strip_identity_from_metadata(app.place, key):
             raise _lost_to_deletion(record.id, "before its metadata was cleaned")
         try:
             # Mem0's store is guarded (store.py): its HSET writes only while the hash exists, else NotFound.
-            index.mem0(app.collection).update(record.id, text=text.strip(), metadata=metadata)
+            index.mem0(app.place).update(record.id, text=text.strip(), metadata=metadata)
         except KeyError:
             # Mem0's valkey store read nothing ("Vector with ID ... not found"): deleted since memory_find.
-            if store.client(app.collection).exists(key):
+            if store.client(on=app.store).exists(key):
                 raise
             raise _lost_to_deletion(record.id, "before Mem0 read it") from None
         except NotFound:
             raise _lost_to_deletion(record.id, "between Mem0's read and its write") from None
-        if _deleted_meanwhile(app.collection, record.id):
+        if _deleted_meanwhile(app.place, record.id):
             raise _lost_to_deletion(record.id, "after Mem0's write; its history row was erased again")
     audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
                  memory_ids=[record.id])  # fmt: skip
@@ -195,11 +196,11 @@ def _lost_to_deletion(memory_id: str, when: str) -> NotFound:
     return NotFound()
 
 
-def _strip_identity_from_metadata(collection: str, key: str) -> bool:
+def _strip_identity_from_metadata(place: Place, key: str) -> bool:
     """Mem0's update rebuilds the hash from a payload where metadata keys override the TAGs (mem0 #6655):
     a user_id an agent smuggled into metadata would move the memory to that user. Drop such keys first.
     False when the hash was deleted meanwhile."""
-    raw = store.client(collection).hget(key, "metadata")
+    raw = store.client(on=place.store).hget(key, "metadata")
     try:
         metadata = json.loads(raw) if raw else None
     except ValueError:
@@ -207,11 +208,11 @@ def _strip_identity_from_metadata(collection: str, key: str) -> bool:
     if isinstance(metadata, dict) and IDENTITY_KEYS & metadata.keys():
         clean = {k: v for k, v in metadata.items() if k not in IDENTITY_KEYS}
         # A plain HSET after a deletion would leave a hash of one field: the memory's id alive again.
-        return guarded.hset_existing(store.client(collection), key, {"metadata": json.dumps(clean)})
+        return guarded.hset_existing(store.client(on=place.store), key, {"metadata": json.dumps(clean)})
     return True
 
 
-def _deleted_meanwhile(collection: str, memory_id: str) -> bool:
+def _deleted_meanwhile(place: Place, memory_id: str) -> bool:
     """After Mem0 wrote to an existing memory: True, with its history rows erased again, if it is gone.
 
     Mem0 writes its history row (old and new text) after the HSET. A deletion between the two erases the
@@ -220,9 +221,9 @@ def _deleted_meanwhile(collection: str, memory_id: str) -> bool:
     (then the deletion's own history erasure, which follows its UNLINK, runs after the row was written):
     the row never outlives both."""
     with store.store_errors():
-        if store.client(collection).exists(f"{store.key_prefix(collection)}{memory_id}"):
+        if store.client(on=place.store).exists(f"{store.key_prefix(place.collection)}{memory_id}"):
             return False
-    history_delete(collection, [memory_id])
+    history_delete(place, [memory_id])
     return True
 
 
@@ -264,11 +265,11 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
     # UNLINK of the one key, not Mem0's delete: Mem0 reads the hash back and writes a DELETE history row
     # (with the text) that the next line would delete again; 10x the cost of the erasure itself.
     with store.store_errors():
-        if not store.client(app.collection).unlink(key):
+        if not store.client(on=app.store).unlink(key):
             raise NotFound()
-        remaining = store.client(app.collection).exists(key)
-    erasure_mark(collection=app.collection)
-    history = history_delete(app.collection, [record.id])
+        remaining = store.client(on=app.store).exists(key)
+    erasure_mark(on=app.store)
+    history = history_delete(app.place, [record.id])
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
     with transaction.atomic():  # the audit event and the receipt are written together, or neither
@@ -357,7 +358,7 @@ def memory_delete_matching(
         deferred = "moving"  # the job waits for the move to end (tenants/jobs/runners.py)
     elif matched > settings.MEMADMIN_ERASURE_SYNC_LIMIT:
         deferred = "large"
-    elif any(not index_health(collection=app.collection).healthy for app, _ in planned):
+    elif any(not index_health(place=app.place).healthy for app, _ in planned):
         deferred = "index_unhealthy"
     if deferred:
         return DeletionResult(deferred=deferred, matched=matched)

@@ -6,11 +6,12 @@ before Mem0 sees the collection (Mem0's own existence check looks for "not
 found" in the error text and this server says "Unknown index name").
 
 Stores: the embedded server or VALKEY_URL is the store called "default";
-MEMADMIN_STORES names more. Each app lives on one store. Everything below the
-scope addresses an app by its collection name, so the collection is what is
-routed: every AppRef (built from the app's row for each request or job) records
-``collection -> store`` here, and ``client(collection)`` answers that store's
-pool. The memory service never asks the tenants app where an app lives.
+MEMADMIN_STORES names more. Each app lives on one store. Where an app lives is
+handed down with every call, never looked up: the AppRef (built from the app's
+row for each request or job) gives its ``Place`` (store, collection), every
+engine function takes that place, and ``client(on=place.store)`` answers that
+store's pool. No table here remembers where a collection lives, so a function
+called before any scope of the app was built still reaches the right server.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import os
 import sqlite3
 import threading
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
@@ -45,10 +47,17 @@ DEFAULT = "default"
 
 _lock = threading.RLock()
 _clients: dict[str, valkey.Valkey] = {}
-_routes: dict[str, str] = {}  # collection -> store name, as the last AppRef built in this process said
-_memories: dict[str, object] = {}
+_memories: dict[tuple[str, str], object] = {}  # (store, collection) -> Mem0 Memory: a moved app gets a fresh one
 _template = None
 _generation = 0
+
+
+@dataclass(frozen=True)
+class Place:
+    """Where an app's memories live: the store (a Valkey server, by name) and the collection on it."""
+
+    store: str
+    collection: str
 
 
 def valkey_url() -> str:
@@ -87,36 +96,6 @@ def public_url(name: str = DEFAULT) -> str:
     if parts.port:
         netloc += f":{parts.port}"
     return urlunsplit(parts._replace(netloc=netloc))
-
-
-def route(collection: str, name: str) -> None:
-    """Record where a collection lives (AppRef does, as it is built). A collection that moved drops the
-    Mem0 handle this process holds on its old store."""
-    previous = _routes.get(collection)
-    _routes[collection] = name
-    if previous is not None and previous != name:
-        drop_memory(collection)
-
-
-def forget_routes() -> None:
-    """Forget where collections live (tests that change MEMADMIN_STORES); the next AppRef says it again.
-    Every Mem0 handle goes too, those on "default" included: a handle talks to the store its collection was on,
-    and with the routes forgotten, route() cannot tell that the collection now lives elsewhere."""
-    with _lock:
-        collections = list(_memories)
-    for collection in collections:
-        drop_memory(collection)
-    _routes.clear()
-
-
-def store_of(collection: str) -> str:
-    name = _routes.get(collection)
-    if name is not None:
-        return name
-    if settings.MEMADMIN_STORES:
-        # Guessing "default" would read, and even create an index, on the wrong server.
-        raise LookupError(f"No store is known for collection {collection}: build its AppRef first.")
-    return DEFAULT
 
 
 def refusal(exc: BaseException) -> StoreRefusesWrites | None:
@@ -181,7 +160,7 @@ def _recording(insert):
 
 
 @contextmanager
-def all_or_nothing(collection: str):
+def all_or_nothing(place: Place):
     """store_errors() for a Mem0 write that must not half-succeed. Mem0 stores the memory in Valkey, then its
     history row in SQLite: on a full disk the second fails, the caller answers 503, and a client that retries
     would store the memory twice. So the memories this write stored are taken back before the error goes up."""
@@ -193,22 +172,23 @@ def all_or_nothing(collection: str):
         stored = _inserted.ids
         if stored:
             try:
-                client(collection).unlink(*(f"{key_prefix(collection)}{memory_id}" for memory_id in stored))
+                prefix = key_prefix(place.collection)
+                client(on=place.store).unlink(*(f"{prefix}{memory_id}" for memory_id in stored))
             except vexc.ValkeyError as undo:
                 logger.error("A failed write left memories %s in %s (%s); they could not be taken back: %s",
-                             stored, collection, exc.message, undo)  # fmt: skip
+                             stored, place.collection, exc.message, undo)  # fmt: skip
                 exc.message += f" Memories stored before the failure could not be removed: {', '.join(stored)}."
             else:
                 logger.warning("A write to %s failed (%s); took back the %s memories it had stored.",
-                               collection, exc.message, len(stored))  # fmt: skip
+                               place.collection, exc.message, len(stored))  # fmt: skip
         raise
     finally:
         _inserted.ids = None
 
 
-def client(collection: str | None = None, *, on: str | None = None) -> valkey.Valkey:
-    """The pool of the store ``on`` names, else of the store ``collection`` lives on, else the default's."""
-    name = on or (store_of(collection) if collection is not None else DEFAULT)
+def client(*, on: str = DEFAULT) -> valkey.Valkey:
+    """The pool of the store ``on`` names (an app's: ``client(on=place.store)``)."""
+    name = on
     pool = _clients.get(name)
     if pool is None:
         with _lock:
@@ -279,10 +259,11 @@ def offboarding_prefix(collection: str) -> str:
 
 
 def drop_memory(collection: str) -> None:
-    """Close and forget the cached Mem0 Memory of a collection (its index or history file is going)."""
+    """Close and forget the cached Mem0 Memories of a collection, on whichever store (its index or history file
+    is going: the history file is the collection's, whatever store its hashes are on)."""
     with _lock:
-        memory = _memories.pop(collection, None)
-    if memory is not None:
+        handles = [_memories.pop(key) for key in [key for key in _memories if key[1] == collection]]
+    for memory in handles:
         memory.db.close()
 
 
@@ -295,42 +276,47 @@ def history_db_path(collection: str) -> Path:
     return directory / f"{collection}.sqlite3"
 
 
-def mem0_config(collection: str) -> dict:
+def mem0_config(place: Place) -> dict:
     return {
         "vector_store": {
             "provider": "valkey",
             "config": {
-                "valkey_url": store_url(store_of(collection)),
-                "collection_name": collection,
+                "valkey_url": store_url(place.store),
+                "collection_name": place.collection,
                 "embedding_model_dims": settings.MEMADMIN_EMBEDDER_DIMS,
                 "index_type": settings.MEMADMIN_INDEX_ALGORITHM,
             },
         },
         "embedder": embedders.embedder_config(),
         "llm": embedders.llm_config(),
-        "history_db_path": str(history_db_path(collection)),
+        "history_db_path": str(history_db_path(place.collection)),
     }
 
 
-def memory_for(collection: str):
-    """The cached Mem0 Memory of one collection; all of them share one embedder and pool.
+def memory_for(place: Place):
+    """The cached Mem0 Memory of one collection on its store; all of them share one embedder and the store's pool.
 
     Call it through index.mem0(), which makes sure the collection's index exists first."""
     global _template
-    memory = _memories.get(collection)
+    key = (place.store, place.collection)
+    memory = _memories.get(key)
     if memory is not None:
         return memory
+    collection = place.collection
     with _lock:
-        memory = _memories.get(collection)
+        memory = _memories.get(key)
         if memory is not None:
             return memory
+        # A handle of this collection on another store is one the app left (it moved): its history file is
+        # this one's, so it is closed rather than kept open beside the new handle.
+        drop_memory(collection)
         from mem0 import Memory
         from mem0.memory.storage import SQLiteManager
         from mem0.utils.factory import VectorStoreFactory
 
         with store_errors():
             if _template is None:
-                config = mem0_config(collection)
+                config = mem0_config(place)
                 # Mem0's constructor builds an embedder from the config, and its huggingface one imports
                 # torch and loads the model a second time. It gets a client that is never called (as for
                 # the LLM when none is configured), is handed the process's one embedder, and keeps the
@@ -353,20 +339,20 @@ def memory_for(collection: str):
                 memory.config = _template.config.model_copy(deep=True)
                 memory.config.vector_store.config.collection_name = collection
                 # Mem0's constructor checks the index on this URL: the collection's own store, not the template's.
-                memory.config.vector_store.config.valkey_url = store_url(store_of(collection))
+                memory.config.vector_store.config.valkey_url = store_url(place.store)
                 memory.config.history_db_path = str(history_db_path(collection))
                 memory.vector_store = VectorStoreFactory.create("valkey", memory.config.vector_store.config)
                 memory.db = SQLiteManager(memory.config.history_db_path)
                 memory.collection_name = collection
                 memory._entity_store = None
         memory.vector_store.client.close()
-        memory.vector_store.client = client(collection)
+        memory.vector_store.client = client(on=place.store)
         # Mem0 built the store (its constructor checks the index); only its update changes, so the instance
         # takes the subclass rather than being built a second time.
         memory.vector_store.__class__ = guarded_store_class()
         memory.vector_store.insert = _recording(memory.vector_store.insert)
         _tune_history(memory.db.connection)
-        _memories[collection] = memory
+        _memories[key] = memory
         return memory
 
 
@@ -395,12 +381,13 @@ def claim_key(collection: str) -> str:
     return f"memadmin:claim:{collection}"
 
 
-def claim_read(collection: str) -> str | None:
+def claim_read(place: Place) -> str | None:
+    """The claim set on the store the collection is on: whoever runs its agents can write there."""
     with store_errors():
-        value = client().get(claim_key(collection))
+        value = client(on=place.store).get(claim_key(place.collection))
     return value.decode("utf-8", "replace") if value is not None else None
 
 
-def claim_clear(collection: str) -> None:
+def claim_clear(place: Place) -> None:
     with store_errors():
-        client().delete(claim_key(collection))
+        client(on=place.store).delete(claim_key(place.collection))

@@ -17,6 +17,8 @@ from memadmin.memory.collections import (
     collection_adopted,
     collection_claim_key,
     collection_exists,
+    store_names,
+    store_public_url,
 )
 from memadmin.memory.errors import MemoryServiceError, ValidationError
 from tenants.app_services import app_create
@@ -126,36 +128,48 @@ app_import_start = csrf_exempt(tenant_view(_bounded_upload(_app_import_start)))
 def _register_page(request: TenantRequest, form: RegisterCollectionForm, status: int = 200) -> HttpResponse:
     collection = form.data.get("collection_name", "") if form.is_bound else ""
     token = collection_claim_token(tenant=request.tenant, collection=collection) if collection else ""
+    # The claim goes on the store named (a valid one): with several stores, the page says which and where.
+    chosen = getattr(form, "cleaned_data", {}).get("store")
     return render(request, "tenants/register_collection.html", {
         "form": form, "claim_key": collection_claim_key(collection) if collection else "", "token": token,
+        "stores": form.fields["store"].choices, "several_stores": len(form.fields["store"].choices) > 1,
+        "claim_store": chosen, "claim_store_url": store_public_url(chosen) if chosen else "",
     }, status=status)  # fmt: skip
+
+
+def _register_form(request: TenantRequest) -> RegisterCollectionForm:
+    data = request.POST if request.method == "POST" else None
+    return RegisterCollectionForm(data, tenant=request.tenant, stores=store_names())
 
 
 @tenant_view
 def collection_register(request: TenantRequest) -> HttpResponse:
-    return _register_page(request, RegisterCollectionForm(tenant=request.tenant))
+    return _register_page(request, _register_form(request))
 
 
 @tenant_view
 def collection_register_save(request: TenantRequest) -> HttpResponse:
-    form = RegisterCollectionForm(request.POST, tenant=request.tenant)
+    form = _register_form(request)
     if not form.is_valid():
         return _register_page(request, form, status=400)
     collection = form.cleaned_data["collection_name"]
-    if not collection_claimed(tenant=request.tenant, collection=collection):
+    store_name = form.cleaned_data["store"]
+    if not collection_claimed(tenant=request.tenant, collection=collection, store_name=store_name):
         if "register" not in request.POST:  # the first step: show the claim to set
             return _register_page(request, form)
         form.add_error("collection_name", "The claim key below does not hold this tenant's token yet: set it on the "
                                           "store, then register again.")  # fmt: skip
         return _register_page(request, form, status=400)
-    if not collection_exists(collection):
+    if not collection_exists(collection=collection, store_name=store_name):
         form.add_error("collection_name", f"There is no Mem0 collection {collection} on the store (Mem0 makes an "
                                           "index of that name when its first memory is written).")  # fmt: skip
         return _register_page(request, form, status=400)
     try:
         with transaction.atomic():
-            app = app_create(tenant=request.tenant, app_id=form.cleaned_data["app_id"],
-                             name=form.cleaned_data["app_id"], collection_name=collection)  # fmt: skip
+            app_id = form.cleaned_data["app_id"]
+            app = app_create(
+                tenant=request.tenant, app_id=app_id, name=app_id, collection_name=collection, store=store_name
+            )
             # Adopt it; vectors of another size are refused here, before the app exists.
             collection_adopt(app=app.app_ref())
     except IntegrityError:

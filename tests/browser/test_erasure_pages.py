@@ -23,8 +23,8 @@ def shots(shot, page, name):
 def test_unhealthy_index_is_shown_and_erasures_become_jobs(new_page, shot, world, memories, add, raw_valkey, settings):
     # A hash the index cannot hold, found by the consistency monitor.
     put(raw_valkey, world.acme_concierge.collection_name, user_id="alice", embedding=b"\x00" * 12)
-    assert not consistency.consistency_check(collection=world.acme_concierge.collection_name).healthy
-    consistency.consistency_check(collection=world.acme_sports.collection_name)
+    assert not consistency.consistency_check(place=world.acme_concierge.app_ref().place).healthy
+    consistency.consistency_check(place=world.acme_sports.app_ref().place)
 
     admin = new_page()
     sign_in(admin, "acme-admin")

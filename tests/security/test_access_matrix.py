@@ -140,7 +140,8 @@ DASHBOARD = {
     "app_import_start": dict(kwargs=lambda t: {"app_id": t.app}, ok=302, data=lambda t: {"file": SimpleUploadedFile(
         "m.ndjson", b'{"id": "m1", "memory": "imported", "user_id": "alice"}\n')}),
     "collection_register": dict(ok=200),
-    "collection_register_save": dict(data={"app_id": "adopted", "collection_name": "oss_bot"}, ok=200),
+    "collection_register_save": dict(data={"app_id": "adopted", "collection_name": "oss_bot", "store": "default"},
+                                     ok=200),
 }  # fmt: skip
 
 
@@ -274,6 +275,7 @@ INPUT_FIELDS = (
     "action",
     "actor",
     "collection_name",
+    "store",
 )
 
 

@@ -23,7 +23,7 @@ def prepare_job_files(settings) -> None:
     for path in (Path(settings.DATA_DIR) / "history").glob("*.sqlite3"):
         # A cached Mem0 Memory holds its history file open: close it first, or the next test to write through
         # it (in a folder run after this one) finds a deleted, read-only database.
-        index.forget(path.stem)
+        store.drop_memory(path.stem)
     for name in ("history", "exports"):
         shutil.rmtree(Path(settings.DATA_DIR) / name, ignore_errors=True)
 
@@ -48,9 +48,7 @@ def loader(raw_valkey):
 
     def _load(app, n, **kwargs):
         app.refresh_from_db()
-        ref = app.app_ref()
-        store.route(ref.collection, ref.store)  # what building a scope does (raw_valkey: "default")
-        index.ensure(ref.collection)
+        index.ensure(app.app_ref().place)  # raw_valkey is the store "default"
         kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
         return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
 

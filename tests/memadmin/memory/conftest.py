@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from memadmin.memory import index, services
+from memadmin.memory import index, services, store
 from tenants.models import DataLink, TenantAPIKey
 from tenants.scoping import scope_for_api_key, scope_for_end_user, scope_for_membership
 from tests.factories import two_tenant_world
@@ -59,7 +59,7 @@ def mem0_agents(valkey_server, tmp_path_factory):
     history_dir = tmp_path_factory.mktemp("agent-history")
 
     def agent(collection: str):
-        index.ensure(collection)
+        index.ensure(store.Place(store.DEFAULT, collection))
         if collection not in cache:
             cache[collection] = Memory.from_config(
                 {

@@ -251,7 +251,8 @@ def test_message_deletion_looks_sessions_up_by_index(alice_and_bob):
             plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN DELETE FROM messages WHERE {where}",
                                                            (argument,)))  # fmt: skip
             assert "USING INDEX memadmin_messages_" in plan or "USING COVERING INDEX memadmin_messages_" in plan, plan
-    deleted = history.messages_delete(collection, triples={("bob", "booker", None)}, user_ids={"alice"})
+    place = store.Place(store.DEFAULT, collection)
+    deleted = history.messages_delete(place, triples={("bob", "booker", None)}, user_ids={"alice"})
     assert deleted == 8 and message_scopes(collection) == []
 
 
@@ -261,7 +262,7 @@ def test_a_history_file_made_again_under_the_same_name_gets_its_lookup_indexes(a
     _, collection, _, _ = alice_and_bob
     history.messages_count(collection)  # the indexes exist on the first file
     path = store.history_db_path(collection)
-    index.forget(collection)  # Mem0's handle on the file
+    index.forget(store.Place(store.DEFAULT, collection))  # Mem0's handle on the file
     for suffix in ("", "-wal", "-shm", "-journal"):
         path.with_name(path.name + suffix).unlink(missing_ok=True)
     with closing(sqlite3.connect(path)) as db, db:

@@ -31,7 +31,7 @@ def miss_one(raw_valkey, collection: str) -> str:
 def test_a_clean_app_is_proven_by_counts_without_a_single_membership_lookup(world, load, raw_valkey):
     load(world.concierge, 300)
     before = ft_search_calls(raw_valkey)
-    health = consistency.consistency_check(collection=world.concierge.collection_name)
+    health = consistency.consistency_check(place=world.concierge.app_ref().place)
     assert health.healthy and health.mode == "count" and health.fallback is None
     assert (health.keys, health.num_docs, health.missing, health.drift) == (300, 300, 0, 0)
     assert ft_search_calls(raw_valkey) == before
@@ -39,26 +39,28 @@ def test_a_clean_app_is_proven_by_counts_without_a_single_membership_lookup(worl
 
 def test_a_missed_hash_makes_the_pass_fall_back_to_membership_and_it_is_repaired(world, load, raw_valkey):
     collection = world.concierge.collection_name
-    index.ensure(collection)
+    place = world.concierge.app_ref().place
+    index.ensure(place)
     memory_id = miss_one(raw_valkey, collection)
     load(world.concierge, 100)  # written after the index is back: indexed
     before = ft_search_calls(raw_valkey)
-    health = consistency.consistency_check(collection=collection)
+    health = consistency.consistency_check(place=place)
     assert health.mode == "membership" and health.fallback == "101 keys under the prefix, 100 documents"
     assert health.healthy and (health.keys, health.repaired, health.missing) == (101, 1, 0)
     assert ft_search_calls(raw_valkey) > before
-    assert index_queries.held(collection, [memory_id]) == {memory_id}
+    assert index_queries.held(place, [memory_id]) == {memory_id}
 
 
 def test_an_update_between_steps_of_a_pass_forces_the_membership_pass(world, load, raw_valkey):
     collection = world.concierge.collection_name
+    place = world.concierge.app_ref().place
     load(world.concierge, 300)
-    health = consistency.consistency_step(collection=collection, budget_seconds=0, batch_size=20)
+    health = consistency.consistency_step(place=place, budget_seconds=0, batch_size=20)
     assert health.running
     # Same keys, same number of documents: only the index's document-id counter shows the write.
     some_key = next(raw_valkey.scan_iter(match=f"mem0:{collection}:*"))
     raw_valkey.hset(some_key, "memory", "edited while the monitor walked")
-    health = consistency.consistency_step(collection=collection, budget_seconds=60)
+    health = consistency.consistency_step(place=place, budget_seconds=60)
     assert not health.running and health.healthy and health.keys == 300
     assert health.mode == "membership" and health.fallback == "the index changed during the pass"
 
@@ -67,15 +69,16 @@ def test_a_delete_and_an_add_cannot_mask_a_missed_hash(world, load, raw_valkey):
     """The counts alone could cancel out (one indexed key gone, one added, one missed hash present
     throughout): the document-id counter is what rules it out."""
     collection = world.concierge.collection_name
-    index.ensure(collection)
+    place = world.concierge.app_ref().place
+    index.ensure(place)
     miss_one(raw_valkey, collection)
     load(world.concierge, 200)
-    health = consistency.consistency_step(collection=collection, budget_seconds=0, batch_size=20)
+    health = consistency.consistency_step(place=place, budget_seconds=0, batch_size=20)
     assert health.running
     raw_valkey.delete(next(k for k in raw_valkey.scan_iter(match=f"mem0:{collection}:*")
                            if raw_valkey.hget(k, "user_id") != b"missed"))  # fmt: skip
     put(raw_valkey, collection, user_id="newcomer")
-    health = consistency.consistency_step(collection=collection, budget_seconds=60)
+    health = consistency.consistency_step(place=place, budget_seconds=60)
     assert health.mode == "membership" and health.fallback == "the index changed during the pass"
     assert health.healthy and (health.keys, health.repaired, health.missing) == (201, 1, 0)
 
@@ -84,11 +87,12 @@ def test_a_rename_inside_the_prefix_during_a_pass_forces_the_membership_pass(wor
     """A RENAME inside the prefix moves a document to a new key without touching the index's counters,
     and SCAN may see neither name: the server's command counters catch it."""
     collection = world.concierge.collection_name
+    place = world.concierge.app_ref().place
     load(world.concierge, 100)
-    consistency.consistency_step(collection=collection, budget_seconds=0, batch_size=20)
+    consistency.consistency_step(place=place, budget_seconds=0, batch_size=20)
     key = next(raw_valkey.scan_iter(match=f"mem0:{collection}:*")).decode()
     raw_valkey.rename(key, key[:-4] + "beef")
-    health = consistency.consistency_step(collection=collection, budget_seconds=60)
+    health = consistency.consistency_step(place=place, budget_seconds=60)
     assert health.mode == "membership" and health.fallback == "a rename or index command ran during the pass"
     assert health.keys == 100
 
@@ -103,20 +107,21 @@ def test_a_recreated_index_is_not_vouched_for_by_the_health_of_the_old_one(world
     """A new index's failure counter starts again from 0: a baseline measured on the old index must not let
     a hash the new one refused pass as healthy."""
     collection = world.concierge.collection_name
+    place = world.concierge.app_ref().place
     load(world.concierge, 50)
     for memory_id in refused(raw_valkey, collection, 3):  # three failures, gone before the check
         raw_valkey.delete(f"mem0:{collection}:{memory_id}")
-    health = consistency.consistency_check(collection=collection)
+    health = consistency.consistency_check(place=place)
     assert health.healthy and health.baseline_failures == 3
     raw_valkey.execute_command("FT.DROPINDEX", collection)
     if how == "through the index layer":  # what index_queries.ft does when the index went away behind its back
-        index.forget(collection)
-        index.ensure(collection)
+        index.forget(place)
+        index.ensure(place)
     else:
         raw_valkey.execute_command(*index.schema(collection))
-        index.wait_indexed(collection)
+        index.wait_indexed(place)
     refused(raw_valkey, collection, 1)
-    health = consistency.index_health(collection=collection, max_age=0)
+    health = consistency.index_health(place=place, max_age=0)
     assert health.failures == 1 and not health.healthy
 
 

@@ -48,7 +48,7 @@ def _assert_erased(raw_valkey, scope, record, collection, key):
 
 def test_delete_between_the_read_and_the_write_of_an_update(setup, raw_valkey, monkeypatch):
     scope, record, collection, key = setup
-    vector_store = index.mem0(collection).vector_store
+    vector_store = index.mem0(scope.app(record.app_id).place).vector_store
     real_get = vector_store.get
 
     def read_then_delete(vector_id):
@@ -65,7 +65,7 @@ def test_delete_between_the_read_and_the_write_of_an_update(setup, raw_valkey, m
 
 def test_delete_before_the_update_reads_is_not_found_not_a_key_error(setup, raw_valkey, monkeypatch):
     scope, record, collection, key = setup
-    vector_store = index.mem0(collection).vector_store
+    vector_store = index.mem0(scope.app(record.app_id).place).vector_store
     real_get = vector_store.get
 
     def delete_then_read(vector_id):
@@ -81,7 +81,7 @@ def test_delete_before_the_update_reads_is_not_found_not_a_key_error(setup, raw_
 
 def test_delete_between_the_write_and_the_history_row_leaves_no_history(setup, raw_valkey, monkeypatch):
     scope, record, collection, key = setup
-    db = index.mem0(collection).db
+    db = index.mem0(scope.app(record.app_id).place).db
     real_add_history = db.add_history
     written = []
 
@@ -113,10 +113,10 @@ def test_stripping_smuggled_identity_never_recreates_a_deleted_hash(setup, raw_v
     scope, record, collection, key = setup
     raw_valkey.hset(key, "metadata", json.dumps({"user_id": "mallory"}))
     raw_valkey.unlink(key)
-    assert guarded.hset_existing(store.client(collection), key, {"metadata": "{}"}) is False
+    assert guarded.hset_existing(store.client(on=scope.app(record.app_id).store), key, {"metadata": "{}"}) is False
     assert not raw_valkey.exists(key)
     raw_valkey.hset(key, mapping={"memory_id": record.id, "metadata": "{}"})
-    assert guarded.hset_existing(store.client(collection), key, {"metadata": '{"a": 1}'}) is True
+    assert guarded.hset_existing(store.client(on=scope.app(record.app_id).store), key, {"metadata": '{"a": 1}'}) is True
     assert raw_valkey.hget(key, "metadata") == b'{"a": 1}'
 
 

@@ -177,8 +177,8 @@ def test_mem0_created_index_is_case_insensitive_and_splits_on_commas(legacy, raw
 
 def test_mem0_created_index_is_reindexed_and_ids_become_exact(world, legacy, raw_valkey):
     app, ids = legacy
-    index.ensure("legacy")
-    info = index.info("legacy")
+    index.ensure(app.app_ref().place)
+    info = index.info(app.app_ref().place)
     assert index.is_ours(info, "legacy")
     scope = world.admin(world.acme)
 
@@ -202,9 +202,9 @@ def test_mem0_created_index_is_reindexed_and_ids_become_exact(world, legacy, raw
 
 
 def test_service_reindexes_on_first_use(world, legacy):
-    _, ids = legacy
+    app, ids = legacy
     scope = world.admin(world.acme)
     end_user = world.end_user(world.acme, "Alice")
     assert [r.id for r in selectors.memory_list(scope=end_user).items] == [ids["Alice"]]
-    assert index.is_ours(index.info("legacy"), "legacy")
+    assert index.is_ours(index.info(app.app_ref().place), "legacy")
     assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="a")) == 1

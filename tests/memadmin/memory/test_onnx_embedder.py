@@ -101,14 +101,14 @@ def test_search_ranks_as_with_torch(onnx_model, reference):
 
 
 def test_mem0_uses_the_onnx_embedder_and_keeps_the_configured_one(valkey_server, onnx_model):
-    from memadmin.memory import index
+    from memadmin.memory import index, store
 
-    collection = "onnx_mem0_check"
-    memory = index.mem0(collection)
+    place = store.Place(store.DEFAULT, "onnx_mem0_check")
+    memory = index.mem0(place)
     assert memory.embedding_model is embedders.embedder()
     assert memory.config.embedder.provider == "huggingface"  # the real config, not the placeholder Mem0 was built with
     assert memory.config.embedder.config["model"] == bundled_model_dir()
-    vector = index.embed(collection, "Alice likes green tea")
+    vector = index.embed(place, "Alice likes green tea")
     assert np.abs(np.array(vector) - np.array(onnx_model.embed("Alice likes green tea"))).max() == 0
 
 
@@ -120,8 +120,9 @@ def _child_env(**extra) -> dict:
 WORKER = """
 import json, sys
 from memadmin.wsgi import application  # what gunicorn's worker imports; it loads the embedder (warm_up)
-from memadmin.memory import embedders, index
-vector = index.embed("onnx_worker_check", "Alice likes green tea")  # through Mem0's Memory, built here
+from memadmin.memory import embedders, index, store
+# through Mem0's Memory, built here
+vector = index.embed(store.Place(store.DEFAULT, "onnx_worker_check"), "Alice likes green tea")
 print(json.dumps({"torch": "torch" in sys.modules, "st": "sentence_transformers" in sys.modules,
                   "inner": type(embedders.embedder().inner).__name__, "vector": vector}))
 """

@@ -40,7 +40,7 @@ def test_many_erasures_share_one_rewrite_read_back_from_info(valkey_server, raw_
     before = _rewrites(raw_valkey)
     erased_at = []
     for _ in range(50):
-        purge.erasure_mark()
+        purge.erasure_mark(on="default")
         erased_at.append(datetime.now(timezone.utc))
     assert purge.purge_due()["ran"] is False  # not due yet: the window lets them gather
     assert purge.purge_status(erased_at=erased_at[-1])[1] is None
@@ -64,7 +64,7 @@ def test_many_erasures_share_one_rewrite_read_back_from_info(valkey_server, raw_
 
 
 def test_an_erasure_during_the_rewrite_stays_pending(raw_valkey):
-    purge.erasure_mark()
+    purge.erasure_mark(on="default")
     seconds, _ = raw_valkey.time()
     # The mark's clear compares the last erasure with the rewrite's cutoff: one after the cutoff survives.
     raw_valkey.hset(purge.PENDING_KEY, "last", f"{seconds + 5}.000000")
@@ -75,7 +75,7 @@ def test_an_erasure_during_the_rewrite_stays_pending(raw_valkey):
 
 
 def test_due_time_starts_the_purge_without_force(raw_valkey):
-    purge.erasure_mark()
+    purge.erasure_mark(on="default")
     assert purge.purge_due()["ran"] is False
     raw_valkey.hset(purge.PENDING_KEY, "first", f"{time.time() - 10:.6f}")  # the first erasure is 10 s old
     report = purge.purge_due()
@@ -169,7 +169,7 @@ def test_connections_memadmin_opens_delete_securely(valkey_server):
         connection.execute("CREATE TABLE history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
                            "new_memory TEXT)")  # fmt: skip
         connection.execute("INSERT INTO history VALUES ('1', 'm1', NULL, ?)", (secret,))
-    assert history_delete(collection, ["m1"]) == 1
+    assert history_delete(store.Place(store.DEFAULT, collection), ["m1"]) == 1
     assert secret.encode() not in path.read_bytes()  # rollback journal: the file itself was overwritten
     assert purge.pending_stores()  # and the erasure was marked for the AOF
 
@@ -180,7 +180,7 @@ def test_purge_status_needs_an_aware_time():
 
 
 def test_one_purge_at_a_time_and_the_lock_expires_on_its_own(raw_valkey):
-    purge.erasure_mark()
+    purge.erasure_mark(on="default")
     raw_valkey.set(purge.LOCK_KEY, "another worker", ex=purge.LOCK_SECONDS)
     busy = purge.purge_due(force=True)
     assert busy["ran"] is False and busy["busy"] == "another purge is running"
@@ -197,7 +197,7 @@ def test_a_store_that_cannot_be_asked_keeps_the_run_incomplete(valkey_server, se
     settings.MEMADMIN_STORES = {"gone": f"valkey://127.0.0.1:{free_port()}"}  # nothing listens there
     store.reset()
     try:
-        purge.erasure_mark()
+        purge.erasure_mark(on="default")
         erased_at = datetime.now(timezone.utc)
         report = purge.purge_due(force=True)
         assert report["stores"]["default"]["state"] == "purged"
@@ -219,7 +219,7 @@ def test_a_complete_purge_stamps_the_receipts_of_earlier_erasures_with_a_signed_
                             actor_kind="staff", role="support", per_app={"app": {"memories": 1}},
                             verification={"remaining": 0}, user_id="alice")  # fmt: skip
     assert before.purged_at is None and before.purge_due_at is not None
-    purge.erasure_mark()
+    purge.erasure_mark(on="default")
     report = purge.purge_due(force=True)
     assert report["complete"] and report["receipts_purged"] >= 1, report
     later = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",

@@ -98,7 +98,7 @@ def test_web_processes_load_the_embedder_at_start_and_every_collection_shares_it
     add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea")
     add(world.admin(world.acme), "sports_portal", "alice", "Alice runs")
     for app in (world.acme_concierge, world.acme_sports):
-        assert index.mem0(app.collection_name).embedding_model is warm  # loaded once per process
+        assert index.mem0(app.app_ref().place).embedding_model is warm  # loaded once per process
 
 
 def test_a_failing_warm_up_does_not_stop_the_process(settings, caplog):
@@ -122,7 +122,7 @@ def test_mem0s_history_file_is_written_ahead_without_an_fsync_per_add(world, add
 
     add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea")
     collection = world.acme_concierge.collection_name
-    connection = index.mem0(collection).db.connection
+    connection = index.mem0(world.acme_concierge.app_ref().place).db.connection
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert connection.execute("PRAGMA synchronous").fetchone()[0] == 1  # NORMAL
     with closing(sqlite3.connect(store.history_db_path(collection))) as other:  # erasure's own connections
@@ -135,17 +135,17 @@ def test_an_index_another_process_just_created_is_checked_and_used_not_a_500(wor
     and the other's failed with "Index already exists" (a 500 through gunicorn)."""
     from memadmin.memory import index
 
-    collection = world.acme_concierge.collection_name
-    index.create(collection)  # the other worker's
-    index.forget(collection)
+    place = world.acme_concierge.app_ref().place
+    index.create(place)  # the other worker's
+    index.forget(place)
     real_info, asked = index.info, []
 
-    def info_read_before_theirs_landed(name, **kwargs):
-        asked.append(name)
-        return None if len(asked) == 1 else real_info(name, **kwargs)
+    def info_read_before_theirs_landed(where):
+        asked.append(where)
+        return None if len(asked) == 1 else real_info(where)
 
     monkeypatch.setattr(index, "info", info_read_before_theirs_landed)
-    index.ensure(collection)
+    index.ensure(place)
     assert len(asked) == 2  # it looked again, and checked what it found
     monkeypatch.undo()
     assert add(world.admin(world.acme), "concierge_app", "alice", "Alice likes tea").memory == "Alice likes tea"

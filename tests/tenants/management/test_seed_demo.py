@@ -19,7 +19,7 @@ def test_seed_demo_fills_every_app_checks_its_index_and_is_idempotent(db):
         scope = scope_for_membership(Membership.objects.get(tenant=tenant, role=Role.ADMIN))
         for app in App.objects.filter(tenant=tenant):
             stored = memory_count(scope=scope, filters=filter_from_fields(app_id=app.app_id))
-            health = index_health(collection=app.collection_name)
+            health = index_health(place=app.app_ref().place)
             # A real pass, not the count the index made before any memory was written.
             assert stored > 0 and health.healthy and health.mode in ("count", "membership")
             assert health.keys == stored and health.drift == 0

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
-from memadmin.memory import selectors
+from memadmin.memory import index, selectors
 from memadmin.memory.filters import filter_from_fields
 from tenants.collection_claims import collection_claim_token
 from tenants.jobs.models import Job
@@ -206,3 +206,51 @@ def test_register_an_app_id_twice_or_a_registered_collection(client, world, raw_
     assert taken.status_code == 400 and b"cannot be registered" in taken.content
     same_id = client.post(url, {"app_id": "concierge_app", "collection_name": "bot", "register": "1"})
     assert same_id.status_code == 400 and b"app by that id already" in same_id.content
+
+
+def test_register_a_collection_on_the_second_store(client, world, two_stores, raw_valkey):
+    """With MEMADMIN_STORES set the form names the store: the claim is read, the index checked and the app made
+    there (it was a 500 before: nothing had told the engines where a collection no scope named lives)."""
+    second = two_stores.client()
+    _mem0_collection(second, "eu_bot", dims=settings.MEMADMIN_EMBEDDER_DIMS)
+    login(client, world.acme_admin)
+    page = client.get(reverse("collection_register", args=["acme"]))
+    assert page.status_code == 200 and b'data-testid="register-store"' in page.content
+    url = reverse("collection_register_save", args=["acme"])
+    data = {"app_id": "eu", "collection_name": "eu_bot", "store": "second"}
+    first = client.post(url, data)
+    assert first.status_code == 200 and b'data-testid="claim-store">second<' in first.content
+
+    token = collection_claim_token(tenant=world.acme, collection="eu_bot")
+    raw_valkey.set("memadmin:claim:eu_bot", token)  # on the default store: not where the collection is
+    wrong_store = client.post(url, {**data, "register": "1"})
+    assert wrong_store.status_code == 400 and b"does not hold this tenant" in wrong_store.content
+    on_default = client.post(url, {**data, "store": "default", "register": "1"})
+    assert on_default.status_code == 400 and b"no Mem0 collection eu_bot" in on_default.content
+    assert not App.objects.filter(app_id="eu").exists()
+
+    second.set("memadmin:claim:eu_bot", token)
+    done = client.post(url, {**data, "register": "1"})
+    assert done.status_code == 302 and done["Location"] == reverse("app", args=["acme", "eu"])
+    app = App.objects.get(tenant=world.acme, app_id="eu")
+    assert (app.store, app.collection_name) == ("second", "eu_bot")
+    assert second.get("memadmin:claim:eu_bot") is None and raw_valkey.get("memadmin:claim:eu_bot") == token.encode()
+    # Re-indexed exact where the data is, and read from there.
+    assert index.is_ours(index.info(app.app_ref().place), "eu_bot")
+    scope = scope_for_membership(world.acme_admin)
+    assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="Dana", app_id="eu")) == 3
+    assert client.get(done["Location"]).status_code == 200
+
+
+def test_register_refuses_a_store_that_is_not_configured(client, world, two_stores):
+    login(client, world.acme_admin)
+    data = {"app_id": "x", "collection_name": "bot", "store": "nowhere", "register": "1"}
+    response = client.post(reverse("collection_register_save", args=["acme"]), data)
+    assert response.status_code == 400 and b"Select a valid choice" in response.content
+    assert not App.objects.filter(app_id="x").exists()
+
+
+def test_one_store_offers_no_store_to_choose(client, world):
+    login(client, world.acme_admin)
+    page = client.get(reverse("collection_register", args=["acme"]))
+    assert page.status_code == 200 and b'data-testid="register-store"' not in page.content
