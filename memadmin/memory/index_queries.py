@@ -62,6 +62,20 @@ def knn(collection: str, query: str, vector: bytes, *, candidates: int, limit: i
     return _documents(reply)
 
 
+def keyword(collection: str, query: str, text: str, *, limit: int,
+            fields=RETURN_FIELDS) -> list[tuple[str, dict, float]]:  # fmt: skip
+    """Full-text matches of ``text`` (a clause over the TEXT field ``memory``) among the filter's matches,
+    best first, each with its BM25 score and its embedding (so its similarity can be computed here too)."""
+    ensure(collection)
+    clause = text if query == "*" else f"({query}) {text}"
+    reply = ft("FT.SEARCH", collection, clause, "WITHSCORES", "SCORER", "BM25STD", "LIMIT", "0", str(limit),
+               *_return((*fields, "embedding")))  # fmt: skip
+    return [
+        (decode(reply[i]), dict(zip(reply[i + 2][::2], reply[i + 2][1::2])), float(reply[i + 1]))
+        for i in range(1, len(reply) - 2, 3)
+    ]
+
+
 def _documents(reply) -> list[tuple[str, dict]]:
     docs = []
     for i in range(1, len(reply) - 1, 2):
