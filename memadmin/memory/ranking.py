@@ -48,7 +48,7 @@ def keyword_terms(query: str) -> list[str]:
     survive, so nothing in a query can reach the search syntax (no operators, no field names, no *)."""
     terms = []
     for word in _WORD.findall(query.lower()):
-        if word not in STOPWORDS and word not in terms:
+        if word.strip("_") and word not in STOPWORDS and word not in terms:  # "_" alone is no word
             terms.append(word)
     return terms[:MAX_TERMS]
 

@@ -11,7 +11,8 @@ def test_only_words_of_the_query_become_terms():
     assert ranking.keyword_terms("How much can I spend per NIGHT, per night?") == ["spend", "night"]
     # Operators, field names, wildcards and quotes of the search syntax are not words: they never pass.
     assert ranking.keyword_terms('@user_id:{bob} | * -"x" %fuzz% (a)') == ["user_id", "bob", "x", "fuzz"]
-    assert ranking.keyword_terms("the and of") == []
+    assert ranking.keyword_terms("the and of _ __") == []
+    assert ranking.keyword_terms("snake_case 10k 200€ naïve 東京") == ["snake_case", "10k", "200", "naïve", "東京"]
     assert len(ranking.keyword_terms(" ".join(f"w{i}" for i in range(100)))) == ranking.MAX_TERMS
 
 
@@ -35,12 +36,13 @@ def test_a_word_of_the_query_lifts_the_memory_that_holds_it(world, add):
     assert hybrid[other] == vector[other]  # no word of the query in it: its similarity, unchanged
 
 
-def test_keyword_matches_stay_in_the_scope_and_the_filters(world, add):
+def test_keyword_matches_stay_in_the_scope_and_the_filters(world, add, caplog):
     acme, globex = world.admin(world.acme), world.admin(world.globex)
     mine = add(acme, "concierge_app", "alice", "Booking code ZQX42 for the Lisbon flat.")
     add(acme, "concierge_app", "bob", "Booking code ZQX42 for the Lisbon flat.")
     add(globex, "concierge_app", "alice", "Booking code ZQX42 for the Lisbon flat.")
-    for query in ("ZQX42", '@user_id:{bob} | ZQX42 | *', "ZQX42)) | (@user_id:{bob}"):
+    queries = ("ZQX42", '@user_id:{bob} | ZQX42 | *', "ZQX42)) | (@user_id:{bob}", "zqx42 snake_case 10k naïve 東京")
+    for query in queries:
         found = selectors.memory_search(scope=acme, query=query, filters=filter_from_fields(user_id="alice"),
                                         keyword_search=True)  # fmt: skip
         assert [r.id for r in found] == [mine.id], query
@@ -49,6 +51,8 @@ def test_keyword_matches_stay_in_the_scope_and_the_filters(world, add):
     # An end user's own link: their memories only, words or not.
     own = selectors.memory_search(scope=world.end_user(world.acme, "bob"), query="ZQX42", keyword_search=True)
     assert [r.user_id for r in own] == ["bob"]
+    # Every one of those reached the engine as a valid full-text query: none fell back to similarity alone.
+    assert "Keyword search unavailable" not in caplog.text
 
 
 def test_an_index_without_a_text_attribute_gets_one_in_place(world, raw_valkey):
@@ -89,3 +93,4 @@ def _words_counted(world, query: str) -> list[str]:
     vector = {r.id: r.score for r in selectors.memory_search(scope=scope, query=query)}
     hybrid = selectors.memory_search(scope=scope, query=query, keyword_search=True)
     return [r.id for r in hybrid if r.score > vector[r.id]]
+
