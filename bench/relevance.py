@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import sys
+import time
 from pathlib import Path
 
 QUERIES_FILE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "search_queries.json"
@@ -44,15 +46,20 @@ def seed(*, scope, app_id: str, user_id: str = PROBE_USER) -> int:
     return len(FACTS)
 
 
-def rankings(*, scope, filters, keyword_search: bool) -> list[tuple[dict, list]]:
-    """(query, its first 10 results) for every labelled query, unfiltered by any cut-off and unaudited."""
+def rankings(*, scope, filters, keyword_search: bool, times: list[float] | None = None) -> list[tuple[dict, list]]:
+    """(query, its first 10 results) for every labelled query, unfiltered by any cut-off and unaudited;
+    ``times`` collects each search's milliseconds (query embedding included)."""
     from memadmin.memory.selectors import memory_search
 
-    return [
-        (query, memory_search(scope=scope, query=query["query"], filters=filters, top_k=10, threshold=0.0,
-                              keyword_search=keyword_search, audit=False))  # fmt: skip
-        for query in labelled_queries()
-    ]
+    ranked = []
+    for query in labelled_queries():
+        started = time.perf_counter()
+        results = memory_search(scope=scope, query=query["query"], filters=filters, top_k=10, threshold=0.0,
+                                keyword_search=keyword_search, audit=False)  # fmt: skip
+        if times is not None:
+            times.append((time.perf_counter() - started) * 1000)
+        ranked.append((query, results))
+    return ranked
 
 
 def figures(ranked: list[tuple[dict, list]]) -> dict:
@@ -100,8 +107,9 @@ def evaluate(*, scope, filters) -> dict:
     """Both searches over the labelled queries; the memories must already be stored (seed)."""
     from django.conf import settings
 
-    vector = rankings(scope=scope, filters=filters, keyword_search=False)
-    hybrid = rankings(scope=scope, filters=filters, keyword_search=True)
+    vector_ms, hybrid_ms = [], []
+    vector = rankings(scope=scope, filters=filters, keyword_search=False, times=vector_ms)
+    hybrid = rankings(scope=scope, filters=filters, keyword_search=True, times=hybrid_ms)
     cutoff, bounded_by = supported_cutoff(hybrid)
     configured = settings.MEMADMIN_SEARCH_MIN_SCORE
     return {
@@ -112,6 +120,11 @@ def evaluate(*, scope, filters) -> dict:
         "cutoff_set_by_query": bounded_by,
         "configured_cutoff": configured,
         "at_configured_cutoff": {"vector": pair_counts(vector, configured), "hybrid": pair_counts(hybrid, configured)},
+        # One pass each, one after the other, on whatever else the machine runs: a rough price, not a benchmark.
+        "search_ms_p50": {
+            "vector": round(statistics.median(vector_ms), 1),
+            "hybrid": round(statistics.median(hybrid_ms), 1),
+        },
     }
 
 
@@ -130,5 +143,6 @@ def measure_relevance(ctx) -> dict:
     v, h = result["vector"]["all"], result["hybrid"]["all"]
     print(f"[bench] relevance over {result['queries']} labelled queries: recall@5 vector {v['recall_at_5']:.3f} "
           f"hybrid {h['recall_at_5']:.3f}; nDCG@10 vector {v['ndcg_at_10']:.3f} hybrid {h['ndcg_at_10']:.3f}; "
-          f"supported cut-off {result['supported_cutoff']:.2f}", file=sys.stderr, flush=True)  # fmt: skip
+          f"supported cut-off {result['supported_cutoff']:.2f}; p50 {result['search_ms_p50']['vector']} ms vector, "
+          f"{result['search_ms_p50']['hybrid']} ms hybrid", file=sys.stderr, flush=True)  # fmt: skip
     return result
