@@ -259,7 +259,12 @@ def add_text(collection: str) -> None:
     (services.memory_delete_matching defers them to a job) rather than trust its count."""
     logger.warning("Adding the TEXT attribute memory to the index of collection %s (keyword search).", collection)
     with store.store_errors():
-        store.client(collection).execute_command("FT.ALTER", collection, "SCHEMA", "ADD", "memory", "TEXT")
+        try:
+            store.client(collection).execute_command("FT.ALTER", collection, "SCHEMA", "ADD", "memory", "TEXT")
+        except vexc.ResponseError as exc:
+            # An engine without FT.ALTER or full-text fields: everything but the words' bonus still works, so
+            # the app stays usable and the log says why its searches rank by similarity alone.
+            logger.warning("Collection %s keeps an index without full text: %s", collection, exc)
 
 
 def health_key(collection: str) -> str:

@@ -23,7 +23,7 @@ from memadmin.memory.scope import AppRef
 
 logger = logging.getLogger("memadmin.memory")
 
-# Tuned on the labelled queries (bench/search_quality.py prints the figures): the keyword part adds at
+# Tuned on the labelled queries (bench/relevance.py prints the figures): the keyword part adds at
 # most KEYWORD_WEIGHT to the similarity, BM25 saturating at BM25_HALF (half the bonus). Larger weights
 # (0.1, 0.2) let a shared common word ("prefer", "hotel") lift unrelated memories over related ones and
 # lowered nDCG@10; 0.04-0.06 with a half point of 2-4 was the plateau at the top.

@@ -151,7 +151,9 @@ class MemorySerializer(serializers.Serializer):
 
 
 class ScoredMemorySerializer(MemorySerializer):
-    score = serializers.FloatField(help_text="1 - cosine distance, like Mem0.")
+    score = serializers.FloatField(
+        help_text="1 - cosine distance, like Mem0; with keyword_search, plus at most 0.05 for the query's words."
+    )
 
 
 class AddedMemorySerializer(MemorySerializer):
