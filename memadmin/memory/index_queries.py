@@ -62,11 +62,13 @@ def knn(collection: str, query: str, vector: bytes, *, candidates: int, limit: i
     return _documents(reply)
 
 
-def keyword(collection: str, query: str, text: str, *, limit: int,
+def keyword(collection: str, query: str, terms: list[str], *, limit: int,
             fields=RETURN_FIELDS) -> list[tuple[str, dict, float]]:  # fmt: skip
-    """Full-text matches of ``text`` (a clause over the TEXT field ``memory``) among the filter's matches,
-    best first, each with its BM25 score and its embedding (so its similarity can be computed here too)."""
+    """Memories among the filter's matches whose text (the TEXT field ``memory``) holds any of ``terms``
+    (plain words: ranking.keyword_terms), best first, each with its BM25 score and its embedding (so its
+    similarity can be computed by the caller too)."""
     ensure(collection)
+    text = "@memory:(" + "|".join(terms) + ")"
     clause = text if query == "*" else f"({query}) {text}"
     reply = ft("FT.SEARCH", collection, clause, "WITHSCORES", "SCORER", "BM25STD", "LIMIT", "0", str(limit),
                *_return((*fields, "embedding")))  # fmt: skip

@@ -88,9 +88,8 @@ def app_matches(app: AppRef, query: str, vector: np.ndarray, terms: list[str], *
     found = {record.id: record for record in records_from(app, documents, _set_similarity)}
     if not terms:
         return list(found.values())
-    text = "@memory:(" + "|".join(terms) + ")"
     try:
-        matches = index_queries.keyword(app.collection, query, text, limit=max(limit, KEYWORD_CANDIDATES))
+        matches = index_queries.keyword(app.collection, query, terms, limit=max(limit, KEYWORD_CANDIDATES))
     except vexc.ResponseError as exc:
         # A search module without full-text queries (valkey-search before full-text support): the vector
         # ranking still answers, and the log says why the words did not count.
