@@ -14,7 +14,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard", "embedder",
-            "request_log")
+            "request_log", "relevance")
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -150,6 +150,8 @@ def run_one(ds, args, env, raw, manifest) -> dict:
         ("offboard", lambda: run_offboard(min(ds.n, args.offboard_max), 200 if args.smoke else None)),
         ("embedder", lambda: measure_embedder(args, env)),
         ("request_log", lambda: measure_request_log(ds, args)),
+        # Last: it stores (and then erases) a person of its own, which the counts above must not see.
+        ("relevance", lambda: measure_relevance(ctx)),
     ]
     for name, step in steps:
         if name in args.skip:
@@ -179,6 +181,13 @@ def measure_purge(ctx) -> dict:
 
 def measure_monitor(ctx) -> dict:
     from bench.erasure import measure_monitor as run
+
+    return run(ctx)
+
+
+def measure_relevance(ctx) -> dict:
+    """recall@5 and nDCG@10 of vector and hybrid search on the labelled queries (bench/relevance.py)."""
+    from bench.relevance import measure_relevance as run
 
     return run(ctx)
 

@@ -228,6 +228,11 @@ def measure_search(ctx: Context) -> dict:
         query, user = pairs[i % len(pairs)]
         return memory_search(scope=ctx.scope, query=query, filters=filter_from_fields(user_id=user), top_k=10)
 
+    def hybrid_one(i):
+        query, user = pairs[i % len(pairs)]
+        return memory_search(scope=ctx.scope, query=query, filters=filter_from_fields(user_id=user, app_id=main.app_id),
+                             top_k=10, keyword_search=True)  # fmt: skip
+
     def baseline(i):
         query, user = pairs[i % len(pairs)]
         return mem0.search(query, filters={"user_id": user}, top_k=10)
@@ -250,6 +255,9 @@ def measure_search(ctx: Context) -> dict:
     out["search_user_one_app"] = {"service": ours, "mem0_search": base, "ratio_vs_mem0": ratio(ours, base)}
     if base_error:
         out["search_user_one_app"]["mem0_error"] = base_error
+    # The dashboard's search: the same plus the words' full-text query (up to 100 matches with their vectors).
+    hybrid = timed(hybrid_one, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
+    out["search_user_one_app_hybrid"] = {"service": hybrid, "ratio_vs_vector": ratio(hybrid, ours)}
     ours_all = timed(service_all, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
     out["search_user_all_apps"] = {"service": ours_all, "ratio_vs_mem0_one_app": ratio(ours_all, base)}
     out["embed_query_only"] = timed(embed_only, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)

@@ -116,9 +116,21 @@ def prefixes(details: dict) -> list[str]:
     return [decode(p) for p in pairs(details.get("index_definition", [])).get("prefixes", [])]
 
 
+def text_type(details: dict) -> str | None:
+    """The type of the attribute ``memory`` (the memory's text), or None when the index has no such attribute.
+    Mem0 indexes it as TEXT; Mem0's Valkey store before mem0 #5006 made it a TAG."""
+    for attribute in details.get("attributes", []):
+        fields = pairs(attribute)
+        if decode(fields.get("attribute", fields.get("identifier", b""))) == "memory":
+            return decode(fields.get("type", b"")).upper()
+    return None
+
+
 def is_ours(details: dict, collection: str) -> bool:
     if prefixes(details) != [store.key_prefix(collection)]:
         return False
+    if text_type(details) not in (None, "TEXT"):
+        return False  # a TAG over whole texts: no word in them can be searched
     for attribute in details.get("attributes", []):
         flags = [decode(a) for a in attribute]
         if "TAG" in flags and ("CASESENSITIVE" not in flags or TAG_SEPARATOR not in flags):
@@ -167,7 +179,9 @@ def _marker(collection: str) -> str:
 
 
 def _signature() -> bytes:
-    return f"v1:{settings.MEMADMIN_EMBEDDER_DIMS}".encode()
+    # v2: the text is searchable by its words (hybrid search), so an index verified under v1 is checked once
+    # more for its TEXT attribute ``memory`` and given one if it has none (add_text).
+    return f"v2:{settings.MEMADMIN_EMBEDDER_DIMS}".encode()
 
 
 def _fresh() -> None:
@@ -234,8 +248,26 @@ def ensure(place: Place) -> None:
             existing_dims, _ = _vector_shape(details)
             if existing_dims and existing_dims != dims:
                 raise Conflict(f"Collection {collection} holds {existing_dims}-dimension vectors, not {dims}.")
+            if text_type(details) is None:
+                add_text(place)
         client.set(_marker(collection), _signature())
         _indexed.add(key)
+
+
+def add_text(place: Place) -> None:
+    """Give an index without it the TEXT attribute ``memory``, in place (FT.ALTER): the engine reads the hashes
+    already there again in the background while queries go on being answered (no drop, no reload). Until it
+    has, keyword matches are partial and the index reports "indexing", so deletions wait for a healthy index
+    (services.memory_delete_matching defers them to a job) rather than trust its count."""
+    collection = place.collection
+    logger.warning("Adding the TEXT attribute memory to the index of collection %s (keyword search).", collection)
+    with store.store_errors():
+        try:
+            store.client(on=place.store).execute_command("FT.ALTER", collection, "SCHEMA", "ADD", "memory", "TEXT")
+        except vexc.ResponseError as exc:
+            # An engine without FT.ALTER or full-text fields: everything but the words' bonus still works, so
+            # the app stays usable and the log says why its searches rank by similarity alone.
+            logger.warning("Collection %s keeps an index without full text: %s", collection, exc)
 
 
 def health_key(collection: str) -> str:

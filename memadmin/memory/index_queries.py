@@ -65,6 +65,22 @@ def knn(place: Place, query: str, vector: bytes, *, candidates: int, limit: int,
     return _documents(reply)
 
 
+def keyword(place: Place, query: str, terms: list[str], *, limit: int,
+            fields=RETURN_FIELDS) -> list[tuple[str, dict, float]]:  # fmt: skip
+    """Memories among the filter's matches whose text (the TEXT field ``memory``) holds any of ``terms``
+    (plain words: ranking.keyword_terms), best first, each with its BM25 score and its embedding (so its
+    similarity can be computed by the caller too)."""
+    ensure(place)
+    text = "@memory:(" + "|".join(terms) + ")"
+    clause = text if query == "*" else f"({query}) {text}"
+    reply = ft(place, "FT.SEARCH", clause, "WITHSCORES", "SCORER", "BM25STD", "LIMIT", "0", str(limit),
+               *_return((*fields, "embedding")))  # fmt: skip
+    return [
+        (decode(reply[i]), dict(zip(reply[i + 2][::2], reply[i + 2][1::2])), float(reply[i + 1]))
+        for i in range(1, len(reply) - 2, 3)
+    ]
+
+
 def _documents(reply) -> list[tuple[str, dict]]:
     docs = []
     for i in range(1, len(reply) - 1, 2):

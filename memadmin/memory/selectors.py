@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 import numpy as np
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import index, index_queries, store
+from memadmin.memory import index, index_queries, ranking, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
@@ -209,10 +209,12 @@ def memory_search(
     filters: Node = EVERYTHING,
     top_k: int = 10,
     threshold: float = 0.0,
+    keyword_search: bool = False,
     audit: bool = True,
     place: str = "",
 ) -> list[MemoryRecord]:
-    """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters."""
+    """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters.
+    ``keyword_search`` adds the query's words found in the text to that score (hybrid: ranking.py)."""
     scope.require(cap.READ)
     query = (query or "").strip()
     if not query:
@@ -226,19 +228,14 @@ def memory_search(
     planned = plan(scope, filters)
     if not planned:
         return []
-    vector = np.asarray(index.embed(planned[0][0].place, query), dtype=np.float32).tobytes()
+    vector = np.asarray(index.embed(planned[0][0].place, query), dtype=np.float32)
+    terms = ranking.keyword_terms(query) if keyword_search else []
     found: list[MemoryRecord] = []
     # HNSW explores max(EF_RUNTIME, K) nodes, and Mem0's indexes say EF_RUNTIME 10: asking for only
     # top_k neighbours missed the obvious best match among 21 memories. The page stays top_k.
     candidates = max(top_k, KNN_CANDIDATES)
-
-    def set_score(record, fields):
-        distance = fields.get(b"vector_score")
-        record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
-
     for app, tree in planned:
-        documents = index_queries.knn(app.place, render(tree), vector, candidates=candidates, limit=top_k)
-        found.extend(records_from(app, documents, set_score))
+        found.extend(ranking.app_matches(app, render(tree), vector, terms, candidates=candidates, limit=top_k))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:

@@ -151,7 +151,9 @@ class MemorySerializer(serializers.Serializer):
 
 
 class ScoredMemorySerializer(MemorySerializer):
-    score = serializers.FloatField(help_text="1 - cosine distance, like Mem0.")
+    score = serializers.FloatField(
+        help_text="1 - cosine distance, like Mem0; with keyword_search, plus at most 0.05 for the query's words."
+    )
 
 
 class AddedMemorySerializer(MemorySerializer):
@@ -201,6 +203,12 @@ class SearchRequestSerializer(serializers.Serializer):
     # Mem0's default: a similarity under 0.1 is noise, not a match.
     threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.1)
     rerank = serializers.BooleanField(required=False, allow_null=True, help_text="Accepted and ignored.")
+    keyword_search = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="Hybrid search: the query's words found in a memory's text add to its similarity "
+        "(docs/api.md). Off by default, so a plain search means what it means on Mem0.",
+    )
 
 
 class SearchResponseSerializer(serializers.Serializer):

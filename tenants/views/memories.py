@@ -61,6 +61,7 @@ def browse(request: TenantRequest) -> HttpResponse:
             filters=form.filters(),
             top_k=form.size,
             threshold=threshold,
+            keyword_search=True,  # the dashboard searches hybrid: a word typed that the memory holds counts
             place=PLACE,
         )
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors

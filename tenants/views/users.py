@@ -121,7 +121,8 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, filters=filters, top_k=25, threshold=search_threshold(form.cleaned_data)
+            scope=scope, query=query, filters=filters, top_k=25, threshold=search_threshold(form.cleaned_data),
+            keyword_search=True,
         )
     else:
         context["page"] = selectors.memory_list(

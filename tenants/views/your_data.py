@@ -80,7 +80,7 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         return render(request, "your_data/page.html#counts", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, top_k=25, threshold=search_threshold(form.cleaned_data)
+            scope=scope, query=query, top_k=25, threshold=search_threshold(form.cleaned_data), keyword_search=True
         )
     else:
         context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,

@@ -46,6 +46,9 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     assert "mem0_error" not in run["search"]["search_user_one_app"], run["search"]["search_user_one_app"]
     assert p50("search", "search_user_one_app", "mem0_search") > 0
     assert run["search"]["search_quality"]["recall_at_10_mean"] > 0.5
+    relevance = run["relevance"]  # the labelled queries: hybrid finds at least what the vector finds
+    assert relevance["queries"] >= 40 and relevance["vector"]["all"]["recall_at_5"] > 0.5
+    assert relevance["hybrid"]["all"]["recall_at_5"] >= relevance["vector"]["all"]["recall_at_5"]
     for case in ("export_user", "export_app"):
         service = run["export"][case]["service"]
         assert "error" not in service, service

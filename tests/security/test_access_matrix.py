@@ -70,6 +70,10 @@ DASHBOARD = {
     "overview": dict(ok=200),
     "memories": dict(ok=200),
     "memories?q": dict(url="memories", query={"q": "food"}, ok=200),
+    # Hybrid search looks the words up in every text it may read: the other tenant's marker and the memory
+    # outside a restricted key's apps hold these words, and must stay unseen all the same.
+    "memories?words": dict(url="memories", query={"q": "secret chess", "weak": "1"}, ok=200),
+    "user?words": dict(url="user", query={"user_id": "alice", "q": "secret chess", "weak": "1"}, ok=200),
     "memory": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, ok=200),
     "memory_delete": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
                           data={"confirm": "yes"}, ok=302),
@@ -351,7 +355,8 @@ def _kitchen_sink(world, slug: str) -> dict:
     """One body that every endpoint can read something from, all of it naming ``slug``'s objects."""
     memory = world.memories[slug][0]
     return {
-        "messages": "kitchen sink", "user_id": "alice", "query": "tea", "text": "overwritten?",
+        "messages": "kitchen sink", "user_id": "alice", "query": "tea secret chess", "keyword_search": True,
+        "text": "overwritten?",
         "filters": {"user_id": "alice"}, "memories": [{"memory_id": memory.id, "text": "overwritten?"}],
         "memory_id": memory.id, "app_id": _targets(world, slug)["app_id"], "confirm": "yes", "format": "json",
     }  # fmt: skip
@@ -379,7 +384,8 @@ HOSTILE_BODIES = {
     "huge-array": json.dumps({"filters": {"OR": [{"user_id": str(i)} for i in range(20_000)]},
                               "memories": [{"memory_id": str(i)} for i in range(5_000)]}),
     "wrong-types": json.dumps({"messages": 5, "user_id": [1], "filters": 5, "memories": "x", "query": {},
-                               "text": [], "metadata": "x", "ttl": "soon", "top_k": "many", "page": -1}),
+                               "text": [], "metadata": "x", "ttl": "soon", "top_k": "many", "page": -1,
+                               "keyword_search": "perhaps"}),
     "not-an-object": "[1, 2, 3]",
     "nan": '{"filters": {"AND": [{"user_id": "a"}, {"created_at": {"gte": NaN}}]}, "top_k": Infinity}',
     "1e999": '{"filters": {"AND": [{"user_id": "a"}, {"created_at": {"lte": 1e999}}]}, "threshold": 1e999}',

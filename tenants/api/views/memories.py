@@ -182,7 +182,12 @@ def memory_search(request) -> Response:
     require_filters(tree, "search")
     check_filter_apps(scope, tree)
     results = selectors.memory_search(
-        scope=scope, query=data["query"], filters=tree, top_k=data["top_k"], threshold=data["threshold"]
+        scope=scope,
+        query=data["query"],
+        filters=tree,
+        top_k=data["top_k"],
+        threshold=data["threshold"],
+        keyword_search=data["keyword_search"],
     )
     return Response({"results": [memory_json(record) for record in results]})
 

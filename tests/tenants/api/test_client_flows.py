@@ -185,3 +185,24 @@ def test_revoked_or_unknown_key_cannot_start_a_client(live_world, live_server):
         MemoryClient(api_key=live_world.acme_key, host=live_server.url)
     with pytest.raises(ValueError, match="Invalid or revoked API key"):
         MemoryClient(api_key="nope.nope", host=live_server.url)
+
+
+def test_keyword_search_is_opt_in_through_the_official_client(live_world, memory_client):
+    """Mem0's own search parameter: without it the scores are the similarity; with it (as a keyword argument or
+    in SearchMemoryOptions) the memory holding the word asked for scores higher, and nothing else changes."""
+    from mem0.client.types import SearchMemoryOptions
+
+    client = memory_client(live_world.acme_key)
+    client.add("I run 10k every Saturday morning.", user_id="u_ana")
+    client.add("I prefer morning workouts before 7am.", user_id="u_ana")
+    client.add("I run 10k every Saturday morning.", user_id="u_ben")
+    ana = {"user_id": "u_ana"}
+    plain = {m["id"]: m["score"] for m in client.search("Saturday", filters=ana)["results"]}
+    hybrid = client.search("Saturday", filters=ana, keyword_search=True)["results"]
+    typed = client.search("Saturday", SearchMemoryOptions(filters=ana, keyword_search=True))["results"]
+    assert [m["id"] for m in hybrid] == [m["id"] for m in typed] and {m["user_id"] for m in hybrid} == {"u_ana"}
+    saturday = hybrid[0]
+    assert "Saturday" in saturday["memory"] and saturday["score"] > plain[saturday["id"]]
+    assert all(m["score"] == plain[m["id"]] for m in hybrid if "Saturday" not in m["memory"])
+    with pytest.raises(ValidationError):
+        client.search("Saturday", filters=ana, keyword_search="perhaps")
