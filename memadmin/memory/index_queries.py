@@ -178,7 +178,8 @@ def group_latest(place: Place, query: str, field: str) -> dict[str, float]:
                "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000")  # fmt: skip
     latest = {}
     for row in reply[1:]:
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2])}
+        # The memories without the field form a group too, its value null (None here): no run, not a run.
+        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
         if fields.get(field):
             latest[fields[field]] = max(_number(fields.get("c")), _number(fields.get("u")))
     return latest
@@ -194,7 +195,8 @@ def group_summary(place: Place, query: str, field: str, *, limit: int) -> dict[s
                "SORTBY", "2", "@n", "DESC", "MAX", str(limit))  # fmt: skip
     groups = {}
     for row in reply[1:]:
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2])}
+        # The memories without the field form a group too, its value null (None here): no run, not a run.
+        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
         if fields.get(field):
             groups[fields[field]] = (
                 int(float(fields.get("n") or 0)),

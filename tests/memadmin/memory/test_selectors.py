@@ -197,3 +197,24 @@ def test_one_second_of_two_apps_interleaves_newest_first(world, raw_valkey):
         if not (cursor := page.next_cursor):
             break
     assert walked == expected
+
+
+def test_a_persons_runs_and_agents_leave_out_memories_without_one(world, raw_valkey):
+    """The user page lists runs and agents by value: memories stored with no run (or agent) are no group of
+    their own (the engine groups a missing field as null, which once showed as a run called "None")."""
+    scope = world.admin(world.acme)
+    selectors.memory_count(scope=scope)
+    base = int(time.time()) - 100
+    concierge = world.acme_concierge.collection_name
+    put_many(raw_valkey, concierge, [
+        {"text": "in a run", "user_id": "alice", "run_id": "trip-1", "created_at": base},
+        {"text": "in it too", "user_id": "alice", "run_id": "trip-1", "agent_id": "booker", "created_at": base + 1},
+        {"text": "no run, no agent", "user_id": "alice", "created_at": base + 2},
+        {"text": "no run, no agent either", "user_id": "alice", "created_at": base + 3},
+        {"text": "no run, no agent, three", "user_id": "alice", "created_at": base + 4},
+    ])
+    alice = filter_from_fields(user_id="alice")
+    runs = selectors.memory_groups(scope=scope, field="run_id", filters=alice)
+    agents = selectors.memory_groups(scope=scope, field="agent_id", filters=alice)
+    assert [(g["id"], g["count"]) for g in runs] == [("trip-1", 2)]
+    assert [(g["id"], g["count"]) for g in agents] == [("booker", 1)]
