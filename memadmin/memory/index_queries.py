@@ -192,7 +192,7 @@ def group_summary(place: Place, query: str, field: str, *, limit: int) -> dict[s
     reply = ft(place, "FT.AGGREGATE", query, "LOAD", "2", "@created_at", "@updated_at",
                "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
                "REDUCE", "MAX", "1", "@created_at", "AS", "c", "REDUCE", "MAX", "1", "@updated_at", "AS", "u",
-               "SORTBY", "2", "@n", "DESC", "MAX", str(limit))  # fmt: skip
+               "SORTBY", "2", "@n", "DESC", "MAX", str(limit + 1))  # fmt: skip
     groups = {}
     for row in reply[1:]:
         # The memories without the field form a group too, its value null (None here): no run, not a run.
@@ -202,7 +202,7 @@ def group_summary(place: Place, query: str, field: str, *, limit: int) -> dict[s
                 int(float(fields.get("n") or 0)),
                 max(_number(fields.get("c")), _number(fields.get("u"))),
             )
-    return groups
+    return dict(list(groups.items())[:limit])  # one more was asked for: the null group may be among them
 
 
 def _number(value) -> float:
