@@ -11,11 +11,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from memadmin.memory import index_queries
+from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import In, Node, and_, render
 from memadmin.memory.records import Entity, EntityPage
 from memadmin.memory.scope import AppRef
 
 Planned = list[tuple[AppRef, Node]]
+MAX_GROUPS = 200  # agents or runs on one page
+
+
+def check(field: str, size: int, name: str) -> None:
+    if field not in ("agent_id", "run_id"):
+        raise ValidationError("Groups are by agent_id or run_id.", field="field")
+    if not 1 <= size <= MAX_GROUPS:
+        raise ValidationError(f"{name} must be between 1 and {MAX_GROUPS}.", field=name)
 
 
 def _when(epoch: float) -> datetime | None:
@@ -29,8 +38,9 @@ def entities_of(planned: Planned, field: str, ids: list[str]) -> list[Entity]:
     merged: dict[str, dict] = {}
     shared = []  # ids with memories in more than one app: their people are counted once across apps
     for app, tree in planned:
-        for value, line in index_queries.entity_summary(app.collection, render(and_(tree, In(field, tuple(ids)))),
-                                                         field).items():  # fmt: skip
+        for value, line in index_queries.entity_summary(
+            app.collection, render(and_(tree, In(field, tuple(ids)))), field
+        ).items():
             entity = merged.setdefault(value, {"count": 0, "people": 0, "first": 0.0, "last": 0.0, "apps": []})
             if entity["apps"]:
                 shared.append(value)
@@ -47,14 +57,23 @@ def entities_of(planned: Planned, field: str, ids: list[str]) -> list[Entity]:
                 people.setdefault(value, set()).update(users)
         for value in shared:
             merged[value]["people"] = len(people.get(value, ()))
-    return [Entity(id=value, count=merged[value]["count"], people=merged[value]["people"],
-                   apps=sorted(merged[value]["apps"]), first_write=_when(merged[value]["first"]),
-                   last_write=_when(merged[value]["last"]))
-            for value in ids if merged.get(value, {}).get("count")]  # fmt: skip
+    return [
+        Entity(
+            id=value,
+            count=merged[value]["count"],
+            people=merged[value]["people"],
+            apps=sorted(merged[value]["apps"]),
+            first_write=_when(merged[value]["first"]),
+            last_write=_when(merged[value]["last"]),
+        )
+        for value in ids
+        if merged.get(value, {}).get("count")
+    ]
 
 
-def entity_page(planned: Planned, field: str, *, prefix: str = "", after: str | None = None,
-                page_size: int = 25) -> EntityPage:  # fmt: skip
+def entity_page(
+    planned: Planned, field: str, *, prefix: str = "", after: str | None = None, page_size: int = 25
+) -> EntityPage:
     """The ``page_size`` ids of ``field`` after ``after`` (by code point) that start with ``prefix``, counted."""
     candidates = set()
     for app, _ in planned:

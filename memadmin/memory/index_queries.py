@@ -235,12 +235,13 @@ def entity_summary(collection: str, query: str, field: str) -> dict[str, dict]:
     """Per value of ``field`` among the matches: memories, distinct people, first and last write (epoch s),
     in one FT.AGGREGATE over the matches only (callers pin ``field`` to the values of one page)."""
     ensure(collection)
-    reply = ft("FT.AGGREGATE", collection, query, "LOAD", "3", "@user_id", "@created_at", "@updated_at",
-               "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
-               "REDUCE", "COUNT_DISTINCT", "1", "@user_id", "AS", "p",
-               "REDUCE", "MIN", "1", "@created_at", "AS", "f",
-               "REDUCE", "MAX", "1", "@created_at", "AS", "c", "REDUCE", "MAX", "1", "@updated_at", "AS", "u",
-               "LIMIT", "0", "100000")  # fmt: skip
+    load = ["LOAD", "3", "@user_id", "@created_at", "@updated_at"]
+    count = ["REDUCE", "COUNT", "0", "AS", "n", "REDUCE", "COUNT_DISTINCT", "1", "@user_id", "AS", "p"]
+    when = ["REDUCE", "MIN", "1", "@created_at", "AS", "f", "REDUCE", "MAX", "1", "@created_at", "AS", "c"]
+    when += ["REDUCE", "MAX", "1", "@updated_at", "AS", "u"]
+    reply = ft(
+        "FT.AGGREGATE", collection, query, *load, "GROUPBY", "1", f"@{field}", *count, *when, "LIMIT", "0", "100000"
+    )
     summary = {}
     for row in reply[1:]:
         fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2])}

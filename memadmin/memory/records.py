@@ -161,7 +161,6 @@ class Counts:
         return sum(1 for n in self.per_app.values() if n)
 
 
-
 @dataclass
 class Entity:
     """An agent or a run, counted by the engine over its memories in the scope (the Agents and Runs pages)."""
@@ -181,6 +180,7 @@ class EntityPage:
     items: list[Entity]
     after: str | None
     next_after: str | None
+
 
 @dataclass
 class DeletionResult:

@@ -352,33 +352,28 @@ def memory_group_counts(
     return counts.most_common(limit)
 
 
-MAX_GROUPS = 200
-
-
 def memory_groups(*, scope: Scope, field: str, filters: Node, limit: int = 50) -> list[dict]:
     """The runs or agents of the matches (a person's, on their page): per value how many memories and when
     the newest was written, largest first. One FT.AGGREGATE per app over the matches only: the cost follows
     the person, never the app."""
     scope.require(cap.READ)
-    _entity_field(field)
-    if not 1 <= limit <= MAX_GROUPS:
-        raise ValidationError(f"limit must be between 1 and {MAX_GROUPS}.", field="limit")
+    entity_lists.check(field, limit, "limit")
     return entity_lists.groups_of(plan(scope, filters), field, limit=limit)
 
 
-def _entity_field(field: str) -> None:
-    if field not in ("agent_id", "run_id"):
-        raise ValidationError("Groups are by agent_id or run_id.", field="field")
-
-
-def memory_entities(*, scope: Scope, field: str, filters: Node = EVERYTHING, prefix: str = "",
-                    after: str | None = None, page_size: int = 25) -> EntityPage:  # fmt: skip
+def memory_entities(
+    *,
+    scope: Scope,
+    field: str,
+    filters: Node = EVERYTHING,
+    prefix: str = "",
+    after: str | None = None,
+    page_size: int = 25,
+) -> EntityPage:
     """The agents or runs of the scope by id (those starting with ``prefix``), the page after id ``after``:
     any depth, and each page costs what it shows (entity_lists)."""
     scope.require(cap.READ)
-    _entity_field(field)
-    if not 1 <= page_size <= MAX_GROUPS:
-        raise ValidationError(f"page_size must be between 1 and {MAX_GROUPS}.", field="page_size")
+    entity_lists.check(field, page_size, "page_size")
     after = clean_id(after, field) if after else None
     return entity_lists.entity_page(plan(scope, filters), field, prefix=prefix, after=after, page_size=page_size)
 
@@ -386,7 +381,7 @@ def memory_entities(*, scope: Scope, field: str, filters: Node = EVERYTHING, pre
 def memory_entity(*, scope: Scope, field: str, value: str, filters: Node = EVERYTHING) -> Entity:
     """One agent or run with its counts in the scope; one without memories in it is NotFound."""
     scope.require(cap.READ)
-    _entity_field(field)
+    entity_lists.check(field, 1, "page_size")
     found = entity_lists.entities_of(plan(scope, filters), field, [clean_id(value, field)])
     if not found:
         raise NotFound()

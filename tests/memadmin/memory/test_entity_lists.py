@@ -29,14 +29,20 @@ def test_pages_walk_every_agent_once_in_id_order_with_exact_counts(world, raw_va
     scope = world.admin(world.acme)
     selectors.memory_count(scope=scope)
     base = int(time.time()) - 5000
-    rows = [{"text": f"m{i}", "user_id": f"u{i % 7}", "agent_id": f"agent-{i % 23:02d}", "created_at": base + i}
-            for i in range(230)]  # fmt: skip
+    rows = [
+        {"text": f"m{i}", "user_id": f"u{i % 7}", "agent_id": f"agent-{i % 23:02d}", "created_at": base + i}
+        for i in range(230)
+    ]
     seed(raw_valkey, world.acme_concierge.collection_name, rows)
     # agent-00 also lives in the other app, with a person already counted there and a new one
-    seed(raw_valkey, world.acme_sports.collection_name, [
-        {"text": "x", "user_id": "u0", "agent_id": "agent-00", "created_at": base - 100},
-        {"text": "y", "user_id": "zed", "agent_id": "agent-00", "created_at": base + 9999},
-    ])  # fmt: skip
+    seed(
+        raw_valkey,
+        world.acme_sports.collection_name,
+        [
+            {"text": "x", "user_id": "u0", "agent_id": "agent-00", "created_at": base - 100},
+            {"text": "y", "user_id": "zed", "agent_id": "agent-00", "created_at": base + 9999},
+        ],
+    )
 
     agents = walk(scope, "agent_id", page_size=5)
 
@@ -52,10 +58,16 @@ def test_pages_walk_every_agent_once_in_id_order_with_exact_counts(world, raw_va
 def test_prefix_search_is_exact_and_case_sensitive(world, raw_valkey):
     scope = world.admin(world.acme)
     selectors.memory_count(scope=scope)
-    seed(raw_valkey, world.acme_concierge.collection_name, [
-        {"text": "a", "user_id": "u", "agent_id": "Booker"}, {"text": "b", "user_id": "u", "agent_id": "booker-2"},
-        {"text": "c", "user_id": "u", "agent_id": "a,b"}, {"text": "d", "user_id": "u", "agent_id": "bookkeeper"},
-    ])  # fmt: skip
+    seed(
+        raw_valkey,
+        world.acme_concierge.collection_name,
+        [
+            {"text": "a", "user_id": "u", "agent_id": "Booker"},
+            {"text": "b", "user_id": "u", "agent_id": "booker-2"},
+            {"text": "c", "user_id": "u", "agent_id": "a,b"},
+            {"text": "d", "user_id": "u", "agent_id": "bookkeeper"},
+        ],
+    )
 
     page = selectors.memory_entities(scope=scope, field="agent_id", prefix="book")
 
@@ -84,13 +96,17 @@ def test_deleted_agents_and_other_tenants_never_show(world, raw_valkey, add):
 def test_runs_are_counted_inside_a_filter_and_bad_input_is_a_validation_error(world, raw_valkey):
     scope = world.admin(world.acme)
     selectors.memory_count(scope=scope)
-    seed(raw_valkey, world.acme_concierge.collection_name,
-         [{"text": f"m{i}", "user_id": "alice", "run_id": f"run-{i % 3}"} for i in range(9)])  # fmt: skip
+    seed(
+        raw_valkey,
+        world.acme_concierge.collection_name,
+        [{"text": f"m{i}", "user_id": "alice", "run_id": f"run-{i % 3}"} for i in range(9)],
+    )
     seed(raw_valkey, world.acme_sports.collection_name, [{"text": "s", "user_id": "bob", "run_id": "run-0"}])
 
     run = selectors.memory_entity(scope=scope, field="run_id", value="run-0")
-    in_app = selectors.memory_entity(scope=scope, field="run_id", value="run-0",
-                                     filters=filter_from_fields(app_id="sports_portal"))  # fmt: skip
+    in_app = selectors.memory_entity(
+        scope=scope, field="run_id", value="run-0", filters=filter_from_fields(app_id="sports_portal")
+    )
 
     assert (run.count, run.people, in_app.count, in_app.people) == (4, 2, 1, 1)
     with pytest.raises(ValidationError):
