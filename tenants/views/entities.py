@@ -13,6 +13,8 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from memadmin.memory import selectors
+from memadmin.memory.errors import NotFound
+from memadmin.memory.records import Entity
 from tenants.entity_forms import DeleteEntityForm, EntityForm, EntityListForm
 from tenants.selections import erase_matching, selection_preview
 from tenants.views.common import (
@@ -107,8 +109,13 @@ def _detail(request: TenantRequest, kind: Kind) -> HttpResponse:
     if not form.is_valid():
         return render_error(request, 400, "; ".join(e for errors in form.errors.values() for e in errors), form=form)
     filters = form.filters()
-    # One without memories in the scope is not found (404), like an id of another tenant.
-    entity = selectors.memory_entity(scope=scope, field=kind.field, value=form.value, filters=form.filters())
+    try:
+        entity = selectors.memory_entity(scope=scope, field=kind.field, value=form.value, filters=filters)
+    except NotFound:
+        if not is_fragment(request):
+            raise  # one without memories in the scope is not found (404), like an id of another tenant
+        # The page's last memory was just deleted in place: its counts and results are re-read, and say so.
+        entity = Entity(id=form.value, count=0, people=0, apps=[], first_write=None, last_write=None)
     context = {"form": form, "kind": kind, "entity": entity, "value": form.value}
     context["selection_fields"] = form.fields_dict()
     if wants_counts(request):  # after a delete in place: the counts line, counted anew

@@ -131,3 +131,13 @@ def test_viewers_cannot_delete(client, world, sessions):
     response = viewer.post("/t/acme/runs/run/delete/", {"run_id": "run-1", "confirm": "run-1"})
     assert response.status_code == 403 and count(world, run_id="run-1") == 3
     assert Client().get("/t/acme/runs/").status_code == 302  # nobody: sent to sign in
+
+
+def test_the_last_memory_deleted_in_place_leaves_counts_and_results_that_say_so(support, world, add):
+    memory = add(world.acme, "concierge_app", "alice", "Alice likes jazz", agent_id="solo", infer=False)
+    assert support.post(f"/t/acme/memories/concierge_app/{memory.id}/delete/", {"confirm": "yes"}).status_code == 302
+    counts = support.get("/t/acme/agents/agent/", {"agent_id": "solo"}, HTTP_HX_TARGET="counts", **HTMX)
+    assert counts.status_code == 200 and "<strong>0</strong> memories of <strong>0</strong> people" in counts.text
+    results = support.get("/t/acme/agents/agent/", {"agent_id": "solo"}, HTTP_MEMADMIN_RECOUNT="1", **HTMX)
+    assert results.status_code == 200 and "No memories left" in results.text
+    assert support.get("/t/acme/agents/agent/", {"agent_id": "solo"}).status_code == 404
