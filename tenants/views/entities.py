@@ -118,8 +118,10 @@ def _detail(request: TenantRequest, kind: Kind) -> HttpResponse:
         entity = Entity(id=form.value, count=0, people=0, apps=[], first_write=None, last_write=None)
     context = {"form": form, "kind": kind, "entity": entity, "value": form.value}
     context["selection_fields"] = form.fields_dict()
-    if wants_counts(request):  # after a delete in place: the counts line, counted anew
-        return render(request, "tenants/entity.html#counts", context)
+    if request.can.delete and (wants_counts(request) or not is_fragment(request)):  # the results alone need none
+        context["preview"] = selection_preview(scope=scope, filters=filters)
+    if wants_counts(request):  # after a delete in place: the counts line and the preview, counted anew
+        return render(request, "tenants/entity.html#counts_refresh", context)
     context["cursor_page"] = selectors.memory_page_after(
         scope=scope,
         filters=filters,
@@ -131,9 +133,6 @@ def _detail(request: TenantRequest, kind: Kind) -> HttpResponse:
     context["results"] = context["cursor_page"].items
     if is_fragment(request):
         return render(request, "tenants/entity.html#results", context)
-    if request.can.delete:
-        context["preview"] = selection_preview(scope=scope, filters=filters)
-        context["delete_form"] = DeleteEntityForm(field=kind.field, initial=form.cleaned_data)
     return render(request, "tenants/entity.html", context)
 
 

@@ -155,3 +155,22 @@ def test_admin_selects_all_matching_across_pages_and_exports_them(new_page, shot
     lines = [json.loads(line) for line in open(download.value.path(), encoding="utf-8") if line.strip()]
     assert len(lines) == 30 and {item["user_id"] for item in lines} == {"zoe"}
     assert stored(world) == 31  # nothing deleted
+
+
+def test_a_memory_deleted_in_place_on_a_run_page_leaves_every_count_true(new_page, world, trips):
+    page = new_page()
+    sign_in(page, "acme-support")
+    page.goto("/t/acme/runs/run/?run_id=trip-42")
+    assert head_counts(page) == (4, 2)
+    bob = page.locator("#results tbody tr", has_text="Bob prefers aisle seats")
+    bob.get_by_role("button", name=re.compile("^Delete")).click()
+    expect(page.locator("#results tbody tr")).to_have_count(3)
+    # The head and the total are re-read after the row goes (memories-changed): wait for them, then compare.
+    expect(page.get_by_test_id("entity-counts")).to_contain_text("3 memories of 1 person")
+    expect(page.get_by_test_id("total")).to_have_text("3")
+    expect(page.get_by_test_id("select-all").locator("xpath=..")).to_contain_text("Select all 3 matching")
+    expect(page.get_by_test_id("preview")).to_contain_text("3 memories of 1 person in 1 app will be deleted")
+    expect(page.get_by_role("button", name="Delete this run's 3 memories")).to_be_visible()
+    assert head_counts(page) == (stored(world, run_id="trip-42"), people(world, run_id="trip-42")) == (3, 1)
+    page.reload()
+    assert head_counts(page) == (3, 1)

@@ -124,6 +124,9 @@ def test_the_counts_partial_is_recounted_after_a_delete_in_place(support, world,
     assert support.post(f"/t/acme/memories/concierge_app/{memory.id}/delete/", {"confirm": "yes"}).status_code == 302
     after = support.get("/t/acme/agents/agent/", {"agent_id": "concierge"}, **headers).content.decode()
     assert "<strong>2</strong> memories of <strong>1</strong> person" in after
+    # ...and the deletion's preview, out of band
+    assert 'id="delete" data-testid="entity-delete" hx-swap-oob="true"' in after
+    assert "<strong>2</strong> memories of <strong>1</strong> person in <strong>1</strong> app will be deleted" in after
 
 
 def test_viewers_cannot_delete(client, world, sessions):
