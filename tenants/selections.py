@@ -66,16 +66,21 @@ class Erased:
 
 
 def selection_preview(*, scope: Scope, filters: Node) -> Preview:
-    """Counts of everything ``filters`` match: per app, per person (exact, from the engine), people."""
-    counts = selectors.memory_counts(scope=scope, filters=filters, top=1)
+    """Counts of everything ``filters`` match: per person (exact, one FT.AGGREGATE per app over the matches),
+    per app (a count each), and how many name nobody."""
     per_user = selectors.memory_group_counts(scope=scope, field="user_id", filters=filters)
+    per_app = {
+        app.app_id: selectors.memory_count(scope=scope, filters=and_(filters, filter_from_fields(app_id=app.app_id)))
+        for app in scope.apps
+    }
+    total = sum(per_app.values())
     owned = sum(n for _, n in per_user)
     return Preview(
-        total=counts.total,
+        total=total,
         people=len(per_user),
-        per_app=counts.per_app,
+        per_app=per_app,
         per_user=per_user[:PEOPLE_SHOWN],
-        unowned=max(0, counts.total - owned),
+        unowned=max(0, total - owned),
     )
 
 
