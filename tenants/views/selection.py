@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import uuid
 
-from django.http import HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -48,6 +48,9 @@ def erased_stash(request: TenantRequest, erased: Erased, *, what: str, back: str
 
 def _selection(request: TenantRequest, form: SelectionForm):
     """(preview, the rows found, or None for every matching memory)."""
+    app_id = form.cleaned_data.get("app_id")
+    if app_id and request.scope.app(app_id) is None:
+        raise Http404("No such app.")  # another tenant's app, or none: not found, like its memories
     if form.matching:
         return selection_preview(scope=request.scope, filters=form.filters()), None
     records = rows_found(scope=request.scope, rows=form.cleaned_data["rows"])
