@@ -282,8 +282,8 @@ def job_export(
         app = App.objects.get(pk=ref.pk)
     kind = Job.Kind.EXPORT_APP if app else Job.Kind.EXPORT_TENANT
     params = {"format": fmt, "gzip": bool(compress), "app_id": app.app_id if app else None, "role": scope.role}
-    if filters is not None:
-        params["filters"] = node_to_data(filters)
+    if filters is not None:  # a memory table's selection (not "filters": an erasure job's params use that name)
+        params["selection"] = node_to_data(filters)
     with transaction.atomic():
         _lock(Tenant, scope.tenant_id)
         existing = Job.objects.filter(kind=kind, tenant_id=scope.tenant_id, app=app, params=params,

@@ -129,7 +129,8 @@ def test_export_of_all_matching_is_an_export_job_of_exactly_those(client, world,
     done = admin.post("/t/acme/selection/export/", {"all": "1", "user_id": "alice", "confirm": "3"})
     job = Job.objects.get(tenant=world.acme, kind=Job.Kind.EXPORT_TENANT)
     assert done.status_code == 302 and done["Location"] == f"/t/acme/jobs/{job.pk}/"
-    assert job.params["filters"] == {"op": "eq", "field": "user_id", "value": "alice"}
+    assert job.params["selection"] == {"op": "eq", "field": "user_id", "value": "alice"}
+    assert "Only the memories a memory table selected" in admin.get(done["Location"]).content.decode()
     support = login(client, world.acme_support)
     assert support.post("/t/acme/selection/export/", {"all": "1", "user_id": "alice"}).status_code == 403
 
