@@ -18,6 +18,10 @@ from tests.support.browser import JOB_TIMEOUT_MS, sign_in
 
 pytestmark = pytest.mark.browser
 WIDTHS = (1366, 390)
+# The elements that stick out past the screen's right edge, to name them when a page is too wide.
+TOO_WIDE = """() => [...document.querySelectorAll('body *')]
+  .filter(e => e.getBoundingClientRect().right > window.innerWidth + 1)
+  .slice(0, 5).map(e => e.tagName + '.' + e.className + ' ' + (e.textContent || '').slice(0, 40))"""
 
 
 def shots(shot, page, name):
@@ -26,7 +30,7 @@ def shots(shot, page, name):
         page.wait_for_function(f"window.innerWidth === {width}")
         page.evaluate("() => new Promise(done => requestAnimationFrame(() => requestAnimationFrame(done)))")
         overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
-        assert overflow <= 1, f"{name}: {overflow}px wider than a {width}px screen"
+        assert overflow <= 1, f"{name}: {overflow}px wider than a {width}px screen: {page.evaluate(TOO_WIDE)}"
         shot(page, f"entities-{name}-{width}")
     page.set_viewport_size({"width": 1366, "height": 900})
 
@@ -150,6 +154,8 @@ def test_admin_selects_all_matching_across_pages_and_exports_them(new_page, shot
     job = Job.objects.get(tenant=world.acme, kind=Job.Kind.EXPORT_TENANT)
     assert run_job(job.pk) == "succeeded"  # what the worker does; the page polls for it
     expect(page.get_by_test_id("job-state")).to_have_text("Succeeded", timeout=JOB_TIMEOUT_MS)
+    expect(page.get_by_test_id("job-selection")).to_be_visible()
+    shots(shot, page, "export-job")
     with page.expect_download() as download:
         page.get_by_role("link", name="Download export").click()
     lines = [json.loads(line) for line in open(download.value.path(), encoding="utf-8") if line.strip()]
