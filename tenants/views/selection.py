@@ -11,6 +11,7 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
+from memadmin.memory.filters import EVERYTHING
 from memadmin.memory.receipts import KINDS, receipt_list
 from tenants.entity_forms import SelectionForm
 from tenants.jobs.services import job_export
@@ -82,6 +83,9 @@ def selection_delete(request: TenantRequest) -> HttpResponse:
     form = SelectionForm(request.POST)
     if not form.is_valid():
         return _invalid(request, form)
+    if form.matching and form.filters() == EVERYTHING:  # said before the preview, not after the count is typed
+        message = "Deleting every memory needs at least one filter (a user, an agent, a run or an app); to delete a "
+        return render_error(request, 400, message + "whole app, offboard it.")
     preview, records = _selection(request, form)
     if not preview.total or not form.confirmed(preview.total):
         return _confirm_page(request, form, preview, "delete")
