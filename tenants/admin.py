@@ -8,17 +8,7 @@ from memadmin.memory.collections import store_names
 from tenants.app_services import app_place
 from tenants.jobs.models import Job
 from tenants.memberships import LAST_ADMIN, managing_roles, membership_keeps_an_admin
-from tenants.models import (
-    Agent,
-    App,
-    DataLink,
-    EndUser,
-    Invitation,
-    Membership,
-    RetentionPolicy,
-    Tenant,
-    TenantAPIKey,
-)
+from tenants.models import Agent, App, DataLink, EndUser, Invitation, Membership, RetentionPolicy, Tenant, TenantAPIKey
 
 
 class AppInline(admin.TabularInline):

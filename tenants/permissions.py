@@ -71,6 +71,16 @@ URL_CAPABILITIES: dict[str, str] = {
     "webhook_test": cap.MANAGE_WEBHOOKS,
     "webhook_rotate": cap.MANAGE_WEBHOOKS,
     "webhook_delete": cap.MANAGE_WEBHOOKS,
+    # Agents and runs (tenants/views/entities.py) and bulk selection in memory tables (tenants/views/selection.py).
+    "agents": cap.READ,
+    "agent": cap.READ,
+    "agent_delete": cap.DELETE,
+    "runs": cap.READ,
+    "run": cap.READ,
+    "run_delete": cap.DELETE,
+    "selection_delete": cap.DELETE,
+    "selection_export": cap.EXPORT_APP,  # the export job: a file of many people's memories
+    "deletion_done": cap.DELETE,
     # Imports and registered collections write memories into an app (admins; tenants/views/imports.py).
     "app_import": cap.WRITE,
     "app_import_start": cap.WRITE,
@@ -113,6 +123,8 @@ NAV: tuple[NavLink, ...] = (
     _nav("overview", "Overview"),
     _nav("memories", "Memories", "memory"),
     _nav("users", "End users", "user"),
+    _nav("agents", "Agents", "agent"),
+    _nav("runs", "Runs", "run"),
     _nav("links", "Data links"),
     _nav("audit", "Activity", query="?category=activity", when_param=("category", True)),
     _nav("audit", "Audit log", when_param=("category", False)),
@@ -132,6 +144,8 @@ MUTATIONS = frozenset({
     "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
     "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
 })  # fmt: skip
+# Agents, runs and bulk selection (kept apart from the set above, which other branches edit too).
+MUTATIONS |= frozenset({"agent_delete", "run_delete", "selection_delete", "selection_export"})
 
 
 def can(membership: Membership | None, capability: str) -> bool:

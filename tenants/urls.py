@@ -6,6 +6,7 @@ from tenants.views import (
     app_pages,
     audit,
     auth,
+    entities,
     imports,
     invitations,
     jobs,
@@ -15,6 +16,7 @@ from tenants.views import (
     overview,
     receipts,
     request_log,
+    selection,
     users,
     webhooks,
     your_data,
@@ -47,6 +49,17 @@ tenant_urls = [
     path("user/links/", users.link_issue, name="link_issue"),
     path("links/", users.link_index, name="links"),
     path("links/<uuid:link_id>/revoke/", users.link_revoke, name="link_revoke"),
+    # agents and runs (tenants/views/entities.py); their ids travel in the query string, like user ids
+    path("agents/", entities.agent_index, name="agents"),
+    path("agents/agent/", entities.agent_detail, name="agent"),
+    path("agents/agent/delete/", entities.agent_delete, name="agent_delete"),
+    path("runs/", entities.run_index, name="runs"),
+    path("runs/run/", entities.run_detail, name="run"),
+    path("runs/run/delete/", entities.run_delete, name="run_delete"),
+    # bulk selection in memory tables (tenants/views/selection.py)
+    path("selection/delete/", selection.selection_delete, name="selection_delete"),
+    path("selection/export/", selection.selection_export, name="selection_export"),
+    path("selection/deleted/", selection.deletion_done, name="deletion_done"),
     path("audit/", audit.audit_log, name="audit"),
     # signed erasure receipts (tenants/views/receipts.py)
     path("erasures/", receipts.erasure_list, name="erasures"),

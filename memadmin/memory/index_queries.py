@@ -232,3 +232,59 @@ def batches(place: Place, query: str, *, batch_size: int = 500,
             reply = store.client(on=place.store).execute_command(
                 "FT.CURSOR", "READ", place.collection, cursor, "COUNT", str(batch_size)
             )
+
+
+# --- agents and runs (selectors.memory_entities) ---------------------------------------
+
+
+def tag_values(place: Place, field: str) -> set[str]:
+    """Every value the index holds for a TAG field (FT.TAGVALS: O(distinct values), never O(memories)).
+
+    The engine may keep a value whose last memory was deleted until its garbage collector runs, so callers
+    count each value before they show it. A server without FT.TAGVALS (valkey-search) is asked with one
+    GROUPBY over the whole index instead, which costs O(memories)."""
+    ensure(place)
+    with store.store_errors():
+        try:
+            reply = store.client(on=place.store).execute_command("FT.TAGVALS", place.collection, field)
+        except vexc.ResponseError as exc:
+            if missing_index(exc):
+                raise
+            return distinct_values(place, "*", field)
+    return {decode(value) for value in reply}
+
+
+def entity_summary(place: Place, query: str, field: str) -> dict[str, dict]:
+    """Per value of ``field`` among the matches: memories, distinct people, first and last write (epoch s),
+    in one FT.AGGREGATE over the matches only (callers pin ``field`` to the values of one page)."""
+    ensure(place)
+    load = ["LOAD", "3", "@user_id", "@created_at", "@updated_at"]
+    count = ["REDUCE", "COUNT", "0", "AS", "n", "REDUCE", "COUNT_DISTINCT", "1", "@user_id", "AS", "p"]
+    when = ["REDUCE", "MIN", "1", "@created_at", "AS", "f", "REDUCE", "MAX", "1", "@created_at", "AS", "c"]
+    when += ["REDUCE", "MAX", "1", "@updated_at", "AS", "u"]
+    reply = ft(
+        place, "FT.AGGREGATE", query, *load, "GROUPBY", "1", f"@{field}", *count, *when, "LIMIT", "0", "100000"
+    )
+    summary = {}
+    for row in reply[1:]:
+        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
+        if fields.get(field):
+            summary[fields[field]] = {
+                "count": int(float(fields.get("n") or 0)),
+                "people": int(float(fields.get("p") or 0)),
+                "first": _number(fields.get("f")),
+                "last": max(_number(fields.get("c")), _number(fields.get("u"))),
+            }
+    return summary
+
+
+def people_of(place: Place, query: str, field: str) -> dict[str, set[str]]:
+    """The distinct user_ids per value of ``field`` among the matches (to count one person in two apps once)."""
+    ensure(place)
+    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "2", f"@{field}", "@user_id", "LIMIT", "0", "1000000")
+    people: dict[str, set[str]] = {}
+    for row in reply[1:]:
+        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
+        if fields.get(field) and fields.get("user_id"):
+            people.setdefault(fields[field], set()).add(fields["user_id"])
+    return people

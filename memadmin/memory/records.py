@@ -162,6 +162,27 @@ class Counts:
 
 
 @dataclass
+class Entity:
+    """An agent or a run, counted by the engine over its memories in the scope (the Agents and Runs pages)."""
+
+    id: str
+    count: int
+    people: int  # distinct user_ids; a person with memories in two apps is one
+    apps: list[str]
+    first_write: datetime | None
+    last_write: datetime | None
+
+
+@dataclass
+class EntityPage:
+    """One page of agents or runs by id; ``next_after`` (the last id shown) is None on the last page."""
+
+    items: list[Entity]
+    after: str | None
+    next_after: str | None
+
+
+@dataclass
 class DeletionResult:
     deleted: int = 0
     remaining: int = 0

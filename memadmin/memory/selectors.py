@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 import numpy as np
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import index, index_queries, ranking, store
+from memadmin.memory import entity_lists, index, index_queries, ranking, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
 from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
 from memadmin.memory.history import history_for
 from memadmin.memory.ids import clean_id
 from memadmin.memory.keyset import advance, created_number, decode_cursor, encode_cursor, keyset_rows, records_from
-from memadmin.memory.records import Counts, CursorPage, MemoryRecord, Page
+from memadmin.memory.records import Counts, CursorPage, Entity, EntityPage, MemoryRecord, Page
 from memadmin.memory.scope import AppRef, Scope
 
 logger = logging.getLogger("memadmin.memory")
@@ -348,30 +348,40 @@ def memory_group_counts(
     return counts.most_common(limit)
 
 
-MAX_GROUPS = 200
-
-
 def memory_groups(*, scope: Scope, field: str, filters: Node, limit: int = 50) -> list[dict]:
     """The runs or agents of the matches (a person's, on their page): per value how many memories and when
     the newest was written, largest first. One FT.AGGREGATE per app over the matches only: the cost follows
     the person, never the app."""
     scope.require(cap.READ)
-    if field not in ("agent_id", "run_id"):
-        raise ValidationError("Groups are by agent_id or run_id.", field="field")
-    if not 1 <= limit <= MAX_GROUPS:
-        raise ValidationError(f"limit must be between 1 and {MAX_GROUPS}.", field="limit")
-    merged: dict[str, dict] = {}
-    for app, tree in plan(scope, filters):
-        groups = index_queries.group_summary(app.place, render(tree), field, limit=limit)
-        for value, (count, latest) in groups.items():
-            group = merged.setdefault(value, {"id": value, "count": 0, "latest": 0.0, "apps": []})
-            group["count"] += count
-            group["latest"] = max(group["latest"], latest)
-            group["apps"].append(app.app_id)
-    groups = sorted(merged.values(), key=lambda g: (-g["count"], g["id"]))[:limit]
-    for group in groups:
-        group["last_write"] = datetime.fromtimestamp(group["latest"], UTC) if group["latest"] else None
-    return groups
+    entity_lists.check(field, limit, "limit")
+    return entity_lists.groups_of(plan(scope, filters), field, limit=limit)
+
+
+def memory_entities(
+    *,
+    scope: Scope,
+    field: str,
+    filters: Node = EVERYTHING,
+    prefix: str = "",
+    after: str | None = None,
+    page_size: int = 25,
+) -> EntityPage:
+    """The agents or runs of the scope by id (those starting with ``prefix``), the page after id ``after``:
+    any depth, and each page costs what it shows (entity_lists)."""
+    scope.require(cap.READ)
+    entity_lists.check(field, page_size, "page_size")
+    after = clean_id(after, field) if after else None
+    return entity_lists.entity_page(plan(scope, filters), field, prefix=prefix, after=after, page_size=page_size)
+
+
+def memory_entity(*, scope: Scope, field: str, value: str, filters: Node = EVERYTHING) -> Entity:
+    """One agent or run with its counts in the scope; one without memories in it is NotFound."""
+    scope.require(cap.READ)
+    entity_lists.check(field, 1, "page_size")
+    found = entity_lists.entities_of(plan(scope, filters), field, [clean_id(value, field)])
+    if not found:
+        raise NotFound()
+    return found[0]
 
 
 def memory_counts(

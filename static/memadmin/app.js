@@ -80,6 +80,28 @@
   });
 })();
 
+// --- bulk selection (partials/bulk_bar.html): "all on this page" ticks the rows' boxes (which join the form by
+// its id), "all matching" ticks the page too, and a row unticked unticks both. Without this script the page's
+// rows still go with "all on this page" (hidden inputs), and each box on its own.
+document.addEventListener("change", function (event) {
+  var box = event.target;
+  var form = box.form;
+  if (!form || form.id !== "bulk") return;
+  var rows = document.querySelectorAll('input[name="m"][form="bulk"]');
+  var page = form.querySelector("[data-select-page]");
+  var all = form.querySelector("[data-select-all]");
+  var tick = function (on) { rows.forEach(function (row) { row.checked = on; }); };
+  if (box === page) {
+    tick(box.checked);
+    if (!box.checked && all) all.checked = false;
+  } else if (box === all) {
+    if (box.checked) { tick(true); if (page) page.checked = true; }
+  } else if (box.name === "m" && !box.checked) {
+    if (page) page.checked = false;
+    if (all) all.checked = false;
+  }
+});
+
 // --- the phone menu: the nav collapses behind "Menu" only when this script runs (app.css, .js rules);
 // without it every section stays visible, wrapped.
 document.documentElement.classList.add("js");

@@ -256,8 +256,11 @@ def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
             .order_by("-created_at").first())  # fmt: skip
 
 
-def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False) -> Job:
-    """Export one app, or the whole tenant (app_id=None), to a file under DATA_DIR/exports."""
+def job_export(
+    *, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False, filters: Node | None = None
+) -> Job:
+    """Export one app, or the whole tenant (app_id=None), to a file under DATA_DIR/exports; ``filters`` narrows
+    it to what a memory table selected."""
     scope.require(cap.EXPORT_APP)
     if fmt not in EXPORT_FORMATS:
         raise ValidationError(f"format must be one of {', '.join(EXPORT_FORMATS)}.", field="format")
@@ -267,6 +270,8 @@ def job_export(*, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", 
         app = App.objects.get(pk=ref.pk)
     kind = Job.Kind.EXPORT_APP if app else Job.Kind.EXPORT_TENANT
     params = {"format": fmt, "gzip": bool(compress), "app_id": app.app_id if app else None, "role": scope.role}
+    if filters is not None:  # a memory table's selection (not "filters": an erasure job's params use that name)
+        params["selection"] = node_to_data(filters)
     with transaction.atomic():
         _lock(Tenant, scope.tenant_id)
         existing = Job.objects.filter(kind=kind, tenant_id=scope.tenant_id, app=app, params=params,

@@ -52,7 +52,7 @@ def browse(request: TenantRequest) -> HttpResponse:
     if not form.is_valid():
         return render(request, template, {"form": form}, status=400)
     query = form.cleaned_data["q"]
-    context = {"form": form, "query": query}
+    context = {"form": form, "query": query, "selection_fields": _selection_fields(form)}
     if query:
         threshold = search_threshold(form.cleaned_data)
         context["results"] = selectors.memory_search(
@@ -77,6 +77,12 @@ def browse(request: TenantRequest) -> HttpResponse:
         )  # fmt: skip
         context["results"] = context["cursor_page"].items
     return render(request, template, context)
+
+
+def _selection_fields(form: BrowseForm) -> dict[str, str]:
+    """The filters a bulk selection of "all matching" stands for (partials/bulk_bar.html)."""
+    names = {"user_id": "user_id", "agent_id": "agent_id", "run_id": "run_id", "app_id": "app"}
+    return {name: form.cleaned_data.get(field) or "" for name, field in names.items()}
 
 
 @tenant_view

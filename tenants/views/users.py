@@ -115,7 +115,7 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, template, {"form": form, "user_id": form.cleaned_data.get("user_id")}, status=400)
     user_id, query = form.cleaned_data["user_id"], form.cleaned_data["q"]
     filters = filter_from_fields(user_id=user_id)
-    context = {"form": form, "user_id": user_id, "query": query}
+    context = {"form": form, "user_id": user_id, "query": query, "selection_fields": {"user_id": user_id}}
     if wants_counts(request):  # after a delete in place: the counts, chips, runs and agents, counted anew
         context.update(_user_counts(request, user_id, filters), **_groups(scope, filters))
         return render(request, "tenants/user.html#counts_refresh", context)

@@ -47,6 +47,7 @@ DESTRUCTIVE = {
     "invitation_cancel", "job_cancel", "app_offboard_start", "your_data_delete_memory", "your_data_delete_all",
     "logout",
 }  # fmt: skip
+DESTRUCTIVE |= {"agent_delete", "run_delete", "selection_delete"}  # the Agents and Runs pages, bulk selection
 SERIOUS = ("serious", "critical")
 
 
@@ -275,6 +276,8 @@ def test_every_role_reaches_every_page_and_every_harmless_action_leaves_it_true(
         problems += crawl.problems
         pages += crawl.pages
         assert "overview?" in crawl.seen and "memories?" in crawl.seen
+        # Agents and Runs, their lists and one agent's and one run's page, for every role (at 1366 and 390 px)
+        assert {"agents?", "runs?", "agent?agent_id", "run?run_id"} <= set(crawl.seen), sorted(crawl.seen)
         if role == "admin":
             kinds = {"app?", "jobs?", "members?", "api_keys?", "audit?", "app_offboard?", "requests?", "requests?key"}
             assert kinds <= set(crawl.seen), kinds - set(crawl.seen)

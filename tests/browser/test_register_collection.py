@@ -4,9 +4,9 @@ form names the store, the claim is asked for on that store, and the app is made 
 
 import pytest
 from playwright.sync_api import expect
-from tenants.collections import collection_claim_token
 
 from memadmin.memory import index
+from tenants.collection_claims import collection_claim_token
 from tenants.models import App
 from tests.memadmin.memory.rawhash import put
 from tests.support.browser import sign_in

@@ -146,6 +146,27 @@ DASHBOARD = {
     "collection_register": dict(ok=200),
     "collection_register_save": dict(data={"app_id": "adopted", "collection_name": "oss_bot", "store": "default"},
                                      ok=200),
+    # agents and runs (tenants/views/entities.py): ids in the query string; one without memories here is not found
+    "agents": dict(ok=200),
+    "agents?q": dict(url="agents", query={"q": "con", "app": "concierge_app"}, ok=200),
+    "agents?bad": dict(url="agents", query={"q": "a\u202eb"}, ok=400),
+    "agent": dict(query=lambda t: {"agent_id": t.memory.agent_id}, ok=200),
+    "agent?missing": dict(url="agent", query={"agent_id": "nobody-here"}, ok=404),
+    "agent_delete": dict(data=lambda t: {"agent_id": t.memory.agent_id, "confirm": t.memory.agent_id}, ok=302),
+    "runs": dict(ok=200),
+    "run": dict(query=lambda t: {"run_id": t.memory.run_id}, ok=200),
+    "run?bad": dict(url="run", query={"run_id": ""}, ok=400),
+    "run_delete": dict(data={"run_id": "run-1", "confirm": "run-1"}, ok=302),
+    # bulk selection (tenants/views/selection.py): a preview first (200), then the act when the count comes back
+    "selection_delete": dict(data=lambda t: {"m": f"{t.app} {t.memory.id}"}, ok=200),
+    "selection_delete?confirmed": dict(url="selection_delete", data=lambda t: {"m": f"{t.app} {t.memory.id}",
+                                                                              "confirm": "1"}, ok=302),
+    "selection_delete?all": dict(url="selection_delete", data={"all": "1", "user_id": "alice"}, ok=200),
+    "selection_delete?empty": dict(url="selection_delete", data={}, ok=400),
+    "selection_export": dict(data=lambda t: {"m": f"{t.app} {t.memory.id}"}, ok=200),
+    "selection_export?confirmed": dict(url="selection_export", data={"all": "1", "user_id": "alice", "confirm": "2"},
+                                       ok=302),
+    "deletion_done": dict(ok=200),
 }  # fmt: skip
 
 
@@ -280,6 +301,9 @@ INPUT_FIELDS = (
     "actor",
     "collection_name",
     "store",
+    "m",
+    "page_m",
+    "after",
 )
 
 

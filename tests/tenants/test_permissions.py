@@ -14,12 +14,12 @@ def test_every_nav_entry_opens_a_page_of_the_permission_table():
 
 
 def test_the_nav_shows_each_role_the_pages_it_may_open_in_order():
-    assert [label for label, _ in _labels(VIEWER)] == ["Overview", "Memories"]
-    assert [label for label, _ in _labels(SUPPORT)] == ["Overview", "Memories", "End users", "Erasures", "Jobs"]
-    assert [label for label, _ in _labels(ADMIN)] == [
-        "Overview", "Memories", "End users", "Data links", "Activity", "Audit log", "Members", "API keys",
-        "Webhooks", "Erasures", "Jobs",
-    ]  # fmt: skip
+    reading = ["Overview", "Memories", "Agents", "Runs"]
+    assert [label for label, _ in _labels(VIEWER)] == reading
+    support = ["Overview", "Memories", "End users", "Agents", "Runs", "Erasures", "Jobs"]
+    assert [label for label, _ in _labels(SUPPORT)] == support
+    admin = ["Overview", "Memories", "End users", "Agents", "Runs", "Data links", "Activity", "Audit log", "Members"]
+    assert [label for label, _ in _labels(ADMIN)] == [*admin, "API keys", "Webhooks", "Erasures", "Jobs"]
 
 
 def test_the_current_entry_follows_the_page_and_its_detail_pages():
@@ -29,6 +29,8 @@ def test_the_current_entry_follows_the_page_and_its_detail_pages():
     assert current("overview") == ["Overview"]
     assert current("memory") == ["Memories"]
     assert current("user") == ["End users"]
+    assert current("agent") == ["Agents"]
+    assert current("run") == ["Runs"]
     assert current("webhook") == ["Webhooks"]
     assert current("job") == ["Jobs"]
     assert current("audit", "category=activity") == ["Activity"]

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.utils import timezone
 
 from memadmin.memory import selectors
-from memadmin.memory.filters import and_, filter_from_fields
+from memadmin.memory.filters import and_, filter_from_fields, node_from_data
 from tenants.jobs.export_files import (
     ExportFailed,
     export_erased_since,
@@ -29,6 +29,8 @@ def run_export(run: Run) -> dict:
     scope = job_scope(job)
     fmt, compress = job.params.get("format", "ndjson"), bool(job.params.get("gzip"))
     filters = filter_from_fields(app_id=job.params.get("app_id"))
+    if job.params.get("selection"):  # a memory table's selection
+        filters = and_(filters, node_from_data(job.params["selection"]))
     run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))
     path = exports_dir() / job_export_filename(job, fmt, compress)
     items = selectors.memory_export(scope=scope, filters=filters)
