@@ -24,6 +24,8 @@ URL_CAPABILITIES: dict[str, str] = {
     "memories": cap.READ,
     "memory": cap.READ,
     "memory_delete": cap.DELETE,
+    "memory_edit": cap.EDIT,
+    "memory_edit_save": cap.EDIT,
     "app": cap.READ,  # admin-only parts (index health, export, offboard) are shown by capability
     "app_export": cap.EXPORT_APP,
     "users": cap.READ_USER,
@@ -110,7 +112,7 @@ def _nav(url_name: str, label: str, *also_current: str, **options) -> NavLink:
 
 NAV: tuple[NavLink, ...] = (
     _nav("overview", "Overview"),
-    _nav("memories", "Memories", "memory"),
+    _nav("memories", "Memories", "memory", "memory_edit", "memory_edit_save"),
     _nav("users", "End users", "user"),
     _nav("links", "Data links"),
     _nav("audit", "Activity", query="?category=activity", when_param=("category", True)),
@@ -130,6 +132,7 @@ MUTATIONS = frozenset({
     "api_key_new", "api_key_revoke", "api_key_offboarding", "job_cancel",
     "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
     "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
+    "memory_edit_save",
 })  # fmt: skip
 
 

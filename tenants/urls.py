@@ -29,6 +29,8 @@ tenant_urls = [
     path("memories/", memories.browse, name="memories"),
     path("memories/<id:app_id>/<id:memory_id>/", memories.detail, name="memory"),
     path("memories/<id:app_id>/<id:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
+    path("memories/<id:app_id>/<id:memory_id>/edit/", memories.memory_edit, name="memory_edit"),
+    path("memories/<id:app_id>/<id:memory_id>/edit/save/", memories.memory_edit_save, name="memory_edit_save"),
     path("apps/<id:app_id>/", apps.app_detail, name="app"),
     path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
     # bringing memories in (tenants/views/imports.py)
