@@ -28,6 +28,8 @@ URL_CAPABILITIES: dict[str, str] = {
     "memory_edit_save": cap.EDIT,
     "app": cap.READ,  # admin-only parts (index health, export, offboard) are shown by capability
     "app_export": cap.EXPORT_APP,
+    "app_pause": cap.PAUSE_APP,
+    "app_resume": cap.PAUSE_APP,
     "users": cap.READ_USER,
     "user": cap.READ_USER,
     "user_suggest": cap.READ_USER,
@@ -132,7 +134,7 @@ MUTATIONS = frozenset({
     "api_key_new", "api_key_revoke", "api_key_offboarding", "job_cancel",
     "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
     "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
-    "memory_edit_save",
+    "memory_edit_save", "app_pause", "app_resume",
 })  # fmt: skip
 
 

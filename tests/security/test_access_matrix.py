@@ -75,6 +75,8 @@ DASHBOARD = {
     "memory_edit_save": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
                              data={"text": "corrected", "metadata": "{}"}, ok=302),
     "app": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
+    "app_pause": dict(kwargs=lambda t: {"app_id": t.app}, ok=302),
+    "app_resume": dict(kwargs=lambda t: {"app_id": t.app}, ok=302),
     "app_export": dict(kwargs=lambda t: {"app_id": t.app}, query={"format": "json"}, ok=200),
     "users": dict(ok=200),
     "user": dict(query={"user_id": "alice"}, ok=200),
