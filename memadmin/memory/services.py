@@ -133,9 +133,6 @@ def memory_update(
     return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
 
 
-EDITED = {"text": "text", "metadata": "metadata", "both": "text and metadata"}
-
-
 def memory_edit(
     *, scope: Scope, memory_id: str, app_id: str, text: str, metadata: dict
 ) -> tuple[MemoryRecord, str | None]:
@@ -149,7 +146,7 @@ def memory_edit(
     new_text, new_metadata = text != record.memory, metadata != record.metadata
     if not new_text and not new_metadata:
         return record, None
-    edited = EDITED["both"] if new_text and new_metadata else EDITED["text" if new_text else "metadata"]
+    edited = " and ".join(name for name, changed in (("text", new_text), ("metadata", new_metadata)) if changed)
     with guarded.editing(memory_id=record.id, actor=scope.actor, metadata=metadata if new_metadata else None):
         # Mem0 wants text or metadata: {} asks for a metadata-only update (the replacement comes from editing()).
         _guarded_update(app, record.id, text=text if new_text else None, metadata=None if new_text else {})
