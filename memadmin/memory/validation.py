@@ -50,9 +50,11 @@ def clean_whole_metadata(metadata) -> dict:
     if _depth(metadata) > MAX_METADATA_DEPTH:
         raise ValidationError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels.", field="metadata")
     try:
-        size = len(json.dumps(metadata, ensure_ascii=False).encode("utf-8"))
-    except (TypeError, ValueError, UnicodeEncodeError):
-        raise ValidationError("metadata must be JSON with valid Unicode text.", field="metadata") from None
+        size = len(json.dumps(metadata, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+    except UnicodeEncodeError:
+        raise ValidationError("metadata must be valid Unicode text.", field="metadata") from None
+    except (TypeError, ValueError):  # NaN and infinite numbers are no JSON; stored, they would break every read
+        raise ValidationError("metadata must be plain JSON: no NaN or infinite numbers.", field="metadata") from None
     if size > MAX_METADATA_BYTES:
         raise ValidationError(f"metadata is over {MAX_METADATA_BYTES // 1024} KB.", field="metadata")
     return metadata
