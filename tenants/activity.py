@@ -29,7 +29,7 @@ from tenants.jobs.models import Job
 from tenants.models import App
 
 CATEGORIES: dict[str, tuple[str, ...]] = {
-    "memories": ("memory.add", "memory.update", "memory.delete", "memory.delete_matching"),
+    "memories": ("memory.add", "memory.update", "memory.edit", "memory.delete", "memory.delete_matching"),
     "erasures": ("user.erase_requested", "user.erase", "retention.apply"),
     "offboardings": ("app.offboard_requested", "app.offboard"),
     "exports": ("memory.export", "export.requested", "export.completed", "export.failed"),
@@ -107,7 +107,7 @@ def _status(event: AuditEvent, job_states: dict) -> str:
 
 # --- an app's activity per day (the app page's chart) ---
 
-WRITES = ("memory.add", "memory.update")
+WRITES = ("memory.add", "memory.update", "memory.edit")
 DELETIONS = ("memory.delete", "memory.delete_matching", "user.erase", "retention.apply", "app.offboard")
 DAYS = 30
 

@@ -15,6 +15,7 @@ PHRASES: dict[str, tuple[str, str]] = {
     "memory.export": ("Exported memories", "Exported memories of {user}"),
     "memory.add": ("Stored memories", "Stored memories for {user}"),
     "memory.update": ("Changed a memory", "Changed a memory of {user}"),
+    "memory.edit": ("Edited a memory", "Edited {edited} of a memory of {user}"),
     "memory.delete": ("Deleted a memory", "Deleted a memory of {user}"),
     "memory.delete_matching": ("Deleted memories", "Deleted memories of {user}"),
     "user.erase_requested": ("Asked to erase a person's memories", "Asked to erase every memory of {user}"),
@@ -23,6 +24,8 @@ PHRASES: dict[str, tuple[str, str]] = {
     "link.revoke": ("Revoked a your-data link", "Revoked the your-data link of {user}"),
     "app.offboard_requested": ("Asked to offboard an app", "Asked to offboard {app}"),
     "app.offboard": ("Offboarded an app", "Offboarded {app}"),
+    "app.pause": ("Paused an app's API writes", "Paused the API writes of {app}"),
+    "app.resume": ("Resumed an app's API writes", "Resumed the API writes of {app}"),
     "retention.apply": ("Applied the retention policy", "Applied the retention policy to {app}"),
     "export.requested": ("Asked for an export to a file", "Asked for an export of {app} to a file"),
     "export.completed": ("Finished an export to a file", "Finished an export of {app} to a file"),
@@ -50,7 +53,7 @@ def audit_describe(event) -> str:
     """One line for a row of the log: "Viewed memories of u_alice", "Created the API key “crm-backend”"."""
     alone, about = PHRASES.get(event.action, (event.action, event.action))
     details = event.details if isinstance(event.details, dict) else {}
-    named = {key: details.get(key) for key in ("name", "role", "member", "email")}
+    named = {key: details.get(key) for key in ("name", "role", "member", "email", "edited")}
     values = {"user": event.user_id, "app": event.app_id, **named}
     try:
         text = about.format(**values)

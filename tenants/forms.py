@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from django import forms
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -12,6 +14,7 @@ from memadmin.memory.collections import DEFAULT_STORE
 from memadmin.memory.filters import EVERYTHING, field_condition, filter_from_fields
 from memadmin.memory.ids import clean_app_id, clean_id
 from memadmin.memory.receipts import KINDS as RECEIPT_KINDS
+from memadmin.memory.services import MAX_MESSAGE_CHARS, clean_text, clean_whole_metadata
 from tenants.models import Role
 from tenants.validators import validate_collection_name
 
@@ -100,6 +103,44 @@ class BrowseForm(forms.Form):
 
     def active_filters(self) -> bool:
         return any(self.cleaned_data.get(f) for f in ("user_id", "agent_id", "run_id", "app"))
+
+
+def _refuse_constant(name: str):
+    raise forms.ValidationError(f"Metadata must be plain JSON: {name} is not a JSON number.")
+
+
+class MemoryEditForm(forms.Form):
+    """A memory's text and its whole metadata (a JSON object), checked by the rules the service applies."""
+
+    text = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), max_length=MAX_MESSAGE_CHARS, strip=True)
+    metadata = forms.CharField(
+        label="Metadata (a JSON object)",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 8, "spellcheck": "false", "class": "mono"}),
+        help_text="Replaces the memory's metadata as a whole: a key left out is removed. user_id, agent_id, run_id, "
+        "app_id and Mem0's own keys cannot be set here.",
+    )
+
+    def clean_text(self) -> str:
+        try:
+            return clean_text(self.cleaned_data["text"])
+        except errors.ValidationError as exc:
+            raise forms.ValidationError(exc.message) from None
+
+    def clean_metadata(self) -> dict:
+        raw = self.cleaned_data["metadata"].strip()
+        if not raw:
+            return {}
+        try:
+            value = json.loads(raw, parse_constant=_refuse_constant)
+        except ValueError as exc:
+            raise forms.ValidationError(f"Metadata is not valid JSON: {exc}.") from None
+        except RecursionError:
+            raise forms.ValidationError("Metadata nests too deeply.") from None
+        try:
+            return clean_whole_metadata(value)
+        except errors.ValidationError as exc:
+            raise forms.ValidationError(exc.message) from None
 
 
 class UserForm(forms.Form):

@@ -83,6 +83,8 @@ class App(models.Model):
         "with its page's Move action or manage.py move_app, never by editing this.",
     )
     is_default = models.BooleanField(default=False, help_text="Receives API writes that name no app_id.")
+    paused_at = models.DateTimeField(null=True, blank=True)  # API writes answer 423 meanwhile (tenants/pausing.py)
+    paused_by = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -102,6 +104,7 @@ class App(models.Model):
     is_frozen = status_flag("status", Status.FROZEN)
     is_moving = status_flag("status", Status.MOVING)
     is_offboarded = status_flag("status", Status.OFFBOARDED)
+    is_paused = property(lambda self: self.paused_at is not None)
 
     def app_ref(self) -> AppRef | None:
         """The app as the memory service sees it; an offboarded app is in no scope."""
@@ -109,7 +112,7 @@ class App(models.Model):
             return None
         return AppRef(pk=self.pk, app_id=self.app_id, collection=self.collection_name,
                       writable=self.status == self.Status.ACTIVE, store=self.store or DEFAULT_STORE,
-                      moving=self.status == self.Status.MOVING)  # fmt: skip
+                      moving=self.status == self.Status.MOVING, paused=self.is_paused)  # fmt: skip
 
     def clean(self):
         # The app_id alphabet (slug-like, so every URL naming an app reverses) is checked here rather than

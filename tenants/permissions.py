@@ -24,8 +24,12 @@ URL_CAPABILITIES: dict[str, str] = {
     "memories": cap.READ,
     "memory": cap.READ,
     "memory_delete": cap.DELETE,
+    "memory_edit": cap.EDIT,
+    "memory_edit_save": cap.EDIT,
     "app": cap.READ,  # admin-only parts (index health, export, offboard) are shown by capability
     "app_export": cap.EXPORT_APP,
+    "app_pause": cap.PAUSE_APP,
+    "app_resume": cap.PAUSE_APP,
     "users": cap.READ_USER,
     "user": cap.READ_USER,
     "user_suggest": cap.READ_USER,
@@ -121,7 +125,7 @@ def _nav(url_name: str, label: str, *also_current: str, **options) -> NavLink:
 
 NAV: tuple[NavLink, ...] = (
     _nav("overview", "Overview"),
-    _nav("memories", "Memories", "memory"),
+    _nav("memories", "Memories", "memory", "memory_edit", "memory_edit_save"),
     _nav("users", "End users", "user"),
     _nav("agents", "Agents", "agent"),
     _nav("runs", "Runs", "run"),
@@ -143,6 +147,7 @@ MUTATIONS = frozenset({
     "api_key_new", "api_key_revoke", "api_key_offboarding", "job_cancel",
     "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
     "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
+    "memory_edit_save", "app_pause", "app_resume",
 })  # fmt: skip
 # Agents, runs and bulk selection (kept apart from the set above, which other branches edit too).
 MUTATIONS |= frozenset({"agent_delete", "run_delete", "selection_delete", "selection_export"})

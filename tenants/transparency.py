@@ -33,6 +33,7 @@ PLAIN_ACTIONS = {
     "memory.export": "exported your memories",
     "memory.add": "stored a memory",
     "memory.update": "changed a memory",
+    "memory.edit": "corrected a memory",
     "memory.delete": "deleted a memory",
     "memory.delete_matching": "deleted your memories",
     "user.erase_requested": "asked for your memories to be deleted",

@@ -32,8 +32,12 @@ tenant_urls = [
     path("memories/", memories.browse, name="memories"),
     path("memories/<id:app_id>/<id:memory_id>/", memories.detail, name="memory"),
     path("memories/<id:app_id>/<id:memory_id>/delete/", memories.memory_delete, name="memory_delete"),
+    path("memories/<id:app_id>/<id:memory_id>/edit/", memories.memory_edit, name="memory_edit"),
+    path("memories/<id:app_id>/<id:memory_id>/edit/save/", memories.memory_edit_save, name="memory_edit_save"),
     path("apps/<id:app_id>/", app_pages.app_detail, name="app"),
     path("apps/<id:app_id>/export/", memories.app_export, name="app_export"),
+    path("apps/<id:app_id>/pause/", app_pages.app_pause_view, name="app_pause"),
+    path("apps/<id:app_id>/resume/", app_pages.app_resume_view, name="app_resume"),
     # bringing memories in (tenants/views/imports.py)
     path("apps/<id:app_id>/import/", imports.app_import, name="app_import"),
     path("apps/<id:app_id>/import/start/", imports.app_import_start, name="app_import_start"),

@@ -19,11 +19,13 @@ READ_USER = "read_user"  # look one person up across every app (the user page)
 EXPORT = "export"  # export one person's memories
 DELETE = "delete"  # delete memories (one, a person's, a filter's), and erase a person
 WRITE = "write"  # add and update memories
+EDIT = "edit"  # correct one memory's text or metadata on its page (a person's right to rectification)
 EXPORT_APP = "export_app"  # export a whole app or tenant
 RUN_JOBS = "run_jobs"  # see background jobs and their receipts
 READ_RECEIPTS = "read_receipts"  # erasure receipts: whoever may delete may see the proof of it
 OFFBOARD = "offboard"  # delete a whole app, provably
 MOVE_APP = "move_app"  # move a whole app to another memory store (Valkey server)
+PAUSE_APP = "pause_app"  # pause and resume an app's API writes
 MANAGE_KEYS = "manage_keys"
 MANAGE_LINKS = "manage_links"  # issue and revoke "your data" links
 MANAGE_MEMBERS = "manage_members"
@@ -35,9 +37,9 @@ MANAGE_PROJECT = "manage_project"  # the tenant's Mem0 "project" settings (custo
 # keys (which only admins see) and the tenant's servers, not about a person, so support has no need of it.
 READ_REQUESTS = "read_requests"
 
-_SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, RUN_JOBS, READ_RECEIPTS})
-_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MOVE_APP, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS, READ_AUDIT,
-                     MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT, READ_REQUESTS}
+_SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, EDIT, RUN_JOBS, READ_RECEIPTS})
+_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MOVE_APP, PAUSE_APP, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS,
+                     READ_AUDIT, MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT, READ_REQUESTS}
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset({READ}),
@@ -63,11 +65,13 @@ DESCRIPTIONS = {
     EXPORT: "export memories",
     DELETE: "delete memories",
     WRITE: "write memories",
+    EDIT: "edit memories",
     EXPORT_APP: "export a whole app",
     RUN_JOBS: "see background jobs",
     READ_RECEIPTS: "read erasure receipts",
     OFFBOARD: "offboard an app",
     MOVE_APP: "move an app to another memory store",
+    PAUSE_APP: "pause or resume an app's API writes",
     MANAGE_KEYS: "manage API keys",
     MANAGE_LINKS: 'manage "your data" links',
     MANAGE_MEMBERS: "manage members",

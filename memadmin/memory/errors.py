@@ -43,6 +43,12 @@ class Conflict(MemoryServiceError):
     status = 409
 
 
+class AppPaused(MemoryServiceError):
+    """A tenant admin paused the app's API writes; reads keep working (423 Locked, naming the app)."""
+
+    status = 423
+
+
 class StoreUnavailable(MemoryServiceError):
     """Valkey cannot be reached; never reported as 'no memories' (503)."""
 

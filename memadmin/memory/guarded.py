@@ -70,6 +70,49 @@ def as_sent(metadata: dict | None):
         _sent.reset(token)
 
 
+# Mem0's payload fields of a memory (its valkey store keeps all but text_lemmatized in TAG and TEXT fields); the
+# rest of a payload is the memory's metadata.
+_MEM0_FIELDS = frozenset(
+    {"data", "hash", "created_at", "updated_at", "user_id", "agent_id", "run_id", "text_lemmatized"}
+)
+_editing = contextvars.ContextVar("memadmin_edit", default=None)
+
+
+class Edit:
+    """One edit of a memory by a person (memadmin/memory/services.py memory_edit), as Mem0's update carries it out."""
+
+    def __init__(self, memory_id: str, actor: str, metadata: dict | None):
+        self.memory_id = memory_id
+        self.actor = actor
+        self.metadata = metadata  # the whole new metadata, or None to keep it
+        self.kept: dict = {}  # what the memory's payload said of role and actor_id before the edit
+
+
+@contextmanager
+def editing(*, memory_id: str, actor: str, metadata: dict | None = None):
+    """Mem0's update of ``memory_id`` inside this block writes a history row that names ``actor`` (Mem0 takes a
+    row's actor_id from the payload it reads, and refuses one in the caller's metadata), and replaces the memory's
+    metadata with ``metadata`` when given (Mem0 would merge it into the old one, so no key could be removed)."""
+    token = _editing.set(Edit(str(memory_id), actor, metadata))
+    try:
+        yield
+    finally:
+        _editing.reset(token)
+
+
+def _edit_of(vector_id) -> Edit | None:
+    edit = _editing.get()
+    return edit if edit is not None and str(vector_id) == edit.memory_id else None
+
+
+def _edited(payload: dict, edit: Edit) -> dict:
+    """The payload Mem0 writes back, as the memory should hold it: without the actor lent to the history row."""
+    payload = {key: value for key, value in payload.items() if key not in _FROM_MESSAGE}
+    if edit.metadata is None:
+        return {**payload, **edit.kept}
+    return {**{key: value for key, value in payload.items() if key in _MEM0_FIELDS}, **edit.metadata}
+
+
 @functools.cache
 def guarded_store_class():
     from mem0.vector_stores.valkey import ValkeyDB
@@ -95,7 +138,19 @@ def guarded_store_class():
             view.client = _Recording(self.client, written)
             return ValkeyDB.insert(view, vectors=vectors, payloads=payloads, ids=ids)
 
+        def get(self, vector_id):
+            found = ValkeyDB.get(self, vector_id=vector_id)
+            edit = _edit_of(vector_id)
+            if edit is not None and found is not None:
+                edit.kept = {key: found.payload.pop(key) for key in _FROM_MESSAGE if key in found.payload}
+                found.payload["actor_id"] = edit.actor  # Mem0's history row reads its actor from here
+            return found
+
         def update(self, vector_id=None, vector=None, payload=None):
+            edit = _edit_of(vector_id)
+            if edit is not None and payload is not None:
+                # A copy: Mem0 writes its history row (with the actor) from the same dict after the update.
+                payload = _edited(payload, edit)
             view = copy.copy(self)
             view.client = _ExistingOnly(self.client)
             ValkeyDB.update(view, vector_id=vector_id, vector=vector, payload=payload)

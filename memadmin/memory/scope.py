@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 from memadmin.memory import store
 from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, OFFBOARD, SYSTEM, VIEWER, refusal, role_can
-from memadmin.memory.errors import NotFound, PermissionDenied
+from memadmin.memory.errors import AppPaused, NotFound, PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
 from memadmin.memory.ids import clean_id
 
@@ -23,6 +23,7 @@ class AppRef:
     writable: bool = True  # False while an offboarding is scheduled or running, or a move
     store: str = store.DEFAULT  # the Valkey server the app lives on (memadmin/memory/store.py)
     moving: bool = False  # between two stores: writes and deletions wait for the move to end
+    paused: bool = False  # a tenant admin paused the app's API writes: Scope.require_writes refuses them (423)
 
     @property
     def place(self) -> store.Place:
@@ -32,6 +33,10 @@ class AppRef:
     def frozen_message(self) -> str:
         doing = "being moved to another memory store" if self.moving else "frozen for offboarding"
         return f"App {self.app_id} is {doing} and accepts no writes."
+
+    def paused_message(self) -> str:
+        return (f"App {self.app_id} is paused: its API writes (adds, updates and deletions) answer 423 until a "
+                "tenant admin resumes it on the app's page. Reads keep working.")
 
 
 @dataclass(frozen=True)
@@ -67,6 +72,13 @@ class Scope:
         for name, reason in self.withheld:
             if name == capability:
                 raise PermissionDenied(reason)
+
+    def require_writes(self, app: AppRef) -> AppRef:
+        """An API key changes nothing in a paused app: no add, update or deletion. Staff, end users and jobs
+        still may (a pause stops an app server, not the people who answer for its data)."""
+        if app.paused and self.actor_kind == "api":
+            raise AppPaused(app.paused_message(), app_id=app.app_id)
+        return app
 
     def app(self, app_id: str) -> AppRef | None:
         return next((app for app in self.apps if app.app_id == app_id), None)

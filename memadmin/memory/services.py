@@ -35,65 +35,27 @@ from memadmin.memory.records import DeletionResult, MemoryRecord
 from memadmin.memory.scope import AppRef, Scope
 from memadmin.memory.selectors import app_count, memory_count, memory_find, plan
 from memadmin.memory.store import Place
+from memadmin.memory.validation import (  # noqa: F401  (part of the service's interface: imports, the API)
+    IDENTITY_KEYS,
+    MAX_MESSAGE_CHARS,
+    RESERVED_METADATA,
+    clean_messages,
+    clean_metadata,
+    clean_text,
+    clean_whole_metadata,
+)
 
 logger = logging.getLogger("memadmin.memory")
 
-RESERVED_METADATA = frozenset({"user_id", "agent_id", "run_id", "app_id", "memory_id", "hash", "data",
-                               "created_at", "updated_at", "text_lemmatized"})  # fmt: skip
-IDENTITY_KEYS = frozenset({"user_id", "agent_id", "run_id"})
-MAX_MESSAGES = 100
-MAX_MESSAGE_CHARS = 20_000
-ROLES = ("user", "assistant", "system")
 
-
-# --- validation -----------------------------------------------------------------
-
-
-def clean_metadata(metadata) -> dict | None:
-    """A write's metadata: an object without identity keys (the API, imports)."""
-    if metadata is None:
-        return None
-    if not isinstance(metadata, dict):
-        raise ValidationError("metadata must be a JSON object.", field="metadata")
-    reserved = sorted(RESERVED_METADATA & set(metadata))
-    if reserved:
-        # Mem0 #6655: identity in metadata could move a memory into another scope.
-        raise ValidationError(f"metadata cannot set reserved keys: {', '.join(reserved)}.", field="metadata")
-    return metadata
-
-
-def _clean_messages(messages) -> list[dict]:
-    if isinstance(messages, str):
-        messages = [{"role": "user", "content": messages}]
-    if not isinstance(messages, list) or not messages:
-        raise ValidationError("messages must be a non-empty string or list of {role, content}.", field="messages")
-    if len(messages) > MAX_MESSAGES:
-        raise ValidationError(f"At most {MAX_MESSAGES} messages per call.", field="messages")
-    cleaned = []
-    for message in messages:
-        if not isinstance(message, dict):
-            raise ValidationError("Each message must be an object with role and content.", field="messages")
-        role, content = message.get("role"), message.get("content")
-        if role not in ROLES:
-            raise ValidationError(f"message role must be one of {', '.join(ROLES)}.", field="messages")
-        if not isinstance(content, str) or not content.strip():
-            raise ValidationError("message content must be non-empty text.", field="messages")
-        if len(content) > MAX_MESSAGE_CHARS:
-            raise ValidationError(f"message content is over {MAX_MESSAGE_CHARS} characters.", field="messages")
-        item = {"role": role, "content": content.strip()}
-        if message.get("name"):
-            item["name"] = clean_id(message["name"], "name")
-        cleaned.append(item)
-    if all(m["role"] == "system" for m in cleaned):
-        raise ValidationError("messages need at least one user or assistant message.", field="messages")
-    return cleaned
+# --- which apps take writes ---------------------------------------------------------
 
 
 def _writable_app(scope: Scope, app_id: str) -> AppRef:
     app = scope.app_named(app_id)
     if not app.writable:
         raise Conflict(app.frozen_message(), status="frozen")
-    return app
+    return scope.require_writes(app)
 
 
 def _not_moving(app: AppRef) -> None:
@@ -130,7 +92,7 @@ def memory_add(
     agent_id = clean_id(agent_id, "agent_id") if agent_id not in (None, "") else None
     run_id = clean_id(run_id, "run_id") if run_id not in (None, "") else None
     metadata = clean_metadata(metadata)
-    messages = _clean_messages(messages)
+    messages = clean_messages(messages)
     if infer and not embedders.llm_configured():
         raise ValidationError("infer=true needs an LLM: set MEMADMIN_LLM_PROVIDER, or send infer=false.", field="infer")
     memory = index.mem0(app.place)
@@ -162,32 +124,62 @@ def memory_update(
 ) -> MemoryRecord:
     """New text (re-embedded by Mem0, which writes a history row); identity never changes."""
     scope.require(cap.WRITE)
-    if not isinstance(text, str) or not text.strip():
-        raise ValidationError("text must be non-empty.", field="text")
-    if len(text) > MAX_MESSAGE_CHARS:
-        raise ValidationError(f"text is over {MAX_MESSAGE_CHARS} characters.", field="text")
+    text = clean_text(text)
     metadata = clean_metadata(metadata)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = _writable_app(scope, record.app_id)
-    key = f"{store.key_prefix(app.collection)}{record.id}"
+    _guarded_update(app, record.id, text=text, metadata=metadata)
+    audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
+                 memory_ids=[record.id])  # fmt: skip
+    return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
+
+
+def memory_edit(
+    *, scope: Scope, memory_id: str, app_id: str, text: str, metadata: dict
+) -> tuple[MemoryRecord, str | None]:
+    """A person corrects one memory: its text (re-embedded through Mem0's update, so search finds the new text)
+    and its whole metadata object (replaced, not merged). Mem0's history row names ``scope.actor``; the audit row
+    says what was edited, never the text. Returns the memory as stored and what changed (None: nothing did)."""
+    scope.require(cap.EDIT)
+    text, metadata = clean_text(text), clean_whole_metadata(metadata)
+    record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
+    app = _writable_app(scope, record.app_id)
+    new_text, new_metadata = text != record.memory, metadata != record.metadata
+    if not new_text and not new_metadata:
+        return record, None
+    edited = " and ".join(name for name, changed in (("text", new_text), ("metadata", new_metadata)) if changed)
+    with guarded.editing(memory_id=record.id, actor=scope.actor, metadata=metadata if new_metadata else None):
+        # Mem0 wants text or metadata: {} asks for a metadata-only update (the replacement comes from editing()).
+        _guarded_update(app, record.id, text=text if new_text else None, metadata=None if new_text else {})
+    audit_record(
+        scope=scope,
+        action="memory.edit",
+        app_id=app.app_id,
+        user_id=record.user_id,
+        memory_ids=[record.id],
+        details={"edited": edited},
+    )
+    return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id), edited
+
+
+def _guarded_update(app: AppRef, memory_id: str, *, text: str | None, metadata: dict | None) -> None:
+    """Mem0's update of one memory that never brings a deleted memory back: NotFound when a deletion won."""
+    key = f"{store.key_prefix(app.collection)}{memory_id}"
     with store.store_errors():
         if not _strip_identity_from_metadata(app.place, key):
-            raise _lost_to_deletion(record.id, "before its metadata was cleaned")
+            raise _lost_to_deletion(memory_id, "before its metadata was cleaned")
         try:
             # Mem0's store is guarded (store.py): its HSET writes only while the hash exists, else NotFound.
-            index.mem0(app.place).update(record.id, text=text.strip(), metadata=metadata)
+            index.mem0(app.place).update(memory_id, text=text, metadata=metadata)
         except KeyError:
             # Mem0's valkey store read nothing ("Vector with ID ... not found"): deleted since memory_find.
             if store.client(on=app.store).exists(key):
                 raise
-            raise _lost_to_deletion(record.id, "before Mem0 read it") from None
+            raise _lost_to_deletion(memory_id, "before Mem0 read it") from None
         except NotFound:
-            raise _lost_to_deletion(record.id, "between Mem0's read and its write") from None
-        if _deleted_meanwhile(app.place, record.id):
-            raise _lost_to_deletion(record.id, "after Mem0's write; its history row was erased again")
-    audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
-                 memory_ids=[record.id])  # fmt: skip
-    return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
+            raise _lost_to_deletion(memory_id, "between Mem0's read and its write") from None
+        if _deleted_meanwhile(app.place, memory_id):
+            raise _lost_to_deletion(memory_id, "after Mem0's write; its history row was erased again")
 
 
 def _lost_to_deletion(memory_id: str, when: str) -> NotFound:
@@ -257,7 +249,7 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
     (``receipt=False``: part of a batch, whose one receipt memory_delete_batch writes)."""
     scope.require(cap.DELETE)
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
-    app = scope.app(record.app_id)
+    app = scope.require_writes(scope.app(record.app_id))
     _not_moving(app)
     check_holds(scope=scope, filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id) if record.user_id
                 else filter_from_fields(app_id=app.app_id))  # fmt: skip
@@ -296,6 +288,8 @@ def memory_delete_batch(*, scope: Scope, memory_ids: list[tuple[str, str]]) -> D
     refused up front (a move, a legal hold), then one receipt for the batch."""
     scope.require(cap.DELETE)
     records = [memory_find(scope=scope, memory_id=memory_id, app_id=app_id) for memory_id, app_id in memory_ids]
+    for app_id in sorted({r.app_id for r in records}):
+        scope.require_writes(scope.app(app_id))
     for app_id in sorted({r.app_id for r in records if scope.app(r.app_id).moving}):
         raise Conflict(f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
                        "Try again when the move has finished.", status="moving")  # fmt: skip
@@ -350,8 +344,10 @@ def memory_delete_matching(
         raise ValidationError("A deletion needs at least one filter; offboard the app to delete all of it.")
     if not 1 <= batch_size <= 10_000:
         raise ValidationError("batch_size must be between 1 and 10000.", field="batch_size")
-    check_holds(scope=scope, filters=filters)
     planned = plan(scope, filters)
+    for app, _ in planned:
+        scope.require_writes(app)
+    check_holds(scope=scope, filters=filters)
     matched = memory_count(scope=scope, filters=filters)
     deferred = None
     if any(app.moving for app, _ in planned):
@@ -431,5 +427,6 @@ __all__ = [
     "memory_delete",
     "memory_delete_batch",
     "memory_delete_matching",
+    "memory_edit",
     "memory_update",
 ]

@@ -22,11 +22,17 @@
     var field = button.hasAttribute("data-copy") ? document.querySelector(button.getAttribute("data-copy")) : null;
     var text = field ? field.value : button.getAttribute("data-copy-text");
     if (text === null) return;
-    var label = button.textContent;
+    var label = button.textContent, name = button.getAttribute("aria-label");
     writeText(text, field).then(function () {
       button.textContent = "Copied";
+      // The accessible name keeps containing the visible text (axe label-content-name-mismatch).
+      if (name) button.setAttribute("aria-label", name.replace(/^Copy\b/, "Copied"));
       button.setAttribute("data-copied", "");
-      setTimeout(function () { button.textContent = label; button.removeAttribute("data-copied"); }, 1500);
+      setTimeout(function () {
+        button.textContent = label;
+        if (name) button.setAttribute("aria-label", name);
+        button.removeAttribute("data-copied");
+      }, 1500);
     });
   });
 

@@ -37,6 +37,7 @@ _MEMORY_CODES = {
     memory_errors.NotFound: "not_found",
     memory_errors.PermissionDenied: "permission_denied",
     memory_errors.Conflict: "conflict",
+    memory_errors.AppPaused: "app_paused",
     memory_errors.StoreUnavailable: "store_unavailable",
     memory_errors.StoreRefusesWrites: "store_refuses_writes",
     memory_errors.IncompleteDeletion: "incomplete_deletion",

@@ -3,10 +3,11 @@ legal holds), its jobs, and the ways out (export, offboard); an offboarded app s
 
 from __future__ import annotations
 
+from django.contrib import messages
 from django.core.cache import cache
 from django.db.models import Q
 from django.http import Http404, HttpResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from memadmin.memory.collections import DEFAULT_STORE, app_health, app_summary, store_names, store_public_url
@@ -16,7 +17,8 @@ from tenants.activity import activity_chart, app_activity
 from tenants.jobs.forms import ExportJobForm
 from tenants.jobs.models import Job
 from tenants.models import App
-from tenants.views.common import TenantRequest, tenant_view
+from tenants.pausing import app_pause, app_resume
+from tenants.views.common import TenantRequest, is_fragment, tenant_view
 
 RECENT_JOBS = 10
 SUMMARY_MAX_AGE = 60  # seconds: the counts are O(app) in the engine (seconds at 1M memories), like the overview's
@@ -66,3 +68,26 @@ def app_detail(request: TenantRequest, app_id: str) -> HttpResponse:
         )
         context["health"] = app_health(app=app.app_ref()) if guardian else None
     return render(request, "tenants/app.html", context)
+
+
+def _paused_changed(request: TenantRequest, app: App, message: str) -> HttpResponse:
+    """The app page's pause card (HTMX: with the banner out of band), or back to the page with the message."""
+    if not is_fragment(request):
+        messages.success(request, message)
+        return redirect("app", tenant_slug=request.tenant.slug, app_id=app.app_id)
+    response = render(request, "tenants/app.html#pause", {"app": app})
+    for template in ("tenants/app.html#banner", "partials/toast.html"):  # out of band: the page's top, the toast
+        response.content += render(request, template, {"app": app, "message": message, "oob": True}).content
+    return response
+
+
+@tenant_view
+def app_pause_view(request: TenantRequest, app_id: str) -> HttpResponse:
+    app = app_pause(scope=request.scope, app_id=_app_for(request, app_id).app_id)
+    return _paused_changed(request, app, f"{app.app_id} is paused: its API writes answer 423 until you resume it.")
+
+
+@tenant_view
+def app_resume_view(request: TenantRequest, app_id: str) -> HttpResponse:
+    app = app_resume(scope=request.scope, app_id=_app_for(request, app_id).app_id)
+    return _paused_changed(request, app, f"{app.app_id} is resumed: its API writes are accepted again.")

@@ -1,7 +1,8 @@
-"""Memory browser, memory detail, deleting one memory, exporting a whole app."""
+"""Memory browser, memory detail, editing and deleting one memory, exporting a whole app."""
 
 import json
 from datetime import datetime
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpResponse
@@ -9,10 +10,11 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 
 from memadmin.memory import selectors, services
+from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import id_is_valid
 from tenants.export_formats import export_filename
-from tenants.forms import BrowseForm, ExportForm, search_threshold
+from tenants.forms import BrowseForm, ExportForm, MemoryEditForm, search_threshold
 from tenants.models import App
 from tenants.views.common import (
     TenantRequest,
@@ -85,20 +87,72 @@ def _selection_fields(form: BrowseForm) -> dict[str, str]:
     return {name: form.cleaned_data.get(field) or "" for name, field in names.items()}
 
 
-@tenant_view
-def detail(request: TenantRequest, app_id, memory_id) -> HttpResponse:
-    scope = request.scope
-    memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id)
-    history = selectors.memory_history(scope=scope, memory_id=memory.id, app_id=memory.app_id)
+def _metadata_json(metadata: dict) -> str:
+    return json.dumps(metadata, indent=2, ensure_ascii=False, sort_keys=True, default=str)
+
+
+def _memory_context(request: TenantRequest, memory) -> dict:
+    """What the memory page shows of one memory: the memory, its Mem0 history, where Back leads."""
+    history = selectors.memory_history(scope=request.scope, memory_id=memory.id, app_id=memory.app_id)
     for entry in history:
         entry["when"] = _parse_time(entry.get("updated_at") or entry.get("created_at"))
-    back = safe_next(request, reverse("memories", args=[request.tenant.slug]))
-    return render(request, "tenants/memory_detail.html", {
+    return {
         "memory": memory,
         "history": history,
-        "back": back,
-        "metadata_json": json.dumps(memory.metadata, indent=2, ensure_ascii=False, sort_keys=True, default=str),
-    })  # fmt: skip
+        "back": safe_next(request, reverse("memories", args=[request.tenant.slug])),
+        "metadata_json": _metadata_json(memory.metadata),
+    }
+
+
+@tenant_view
+def detail(request: TenantRequest, app_id, memory_id) -> HttpResponse:
+    memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
+    template = "tenants/memory_detail.html#body" if is_fragment(request) else "tenants/memory_detail.html"
+    return render(request, template, _memory_context(request, memory))
+
+
+def _edit_page(request: TenantRequest, memory, form: MemoryEditForm, status: int = 200) -> HttpResponse:
+    """The memory page with the edit form in place of its text and metadata (the form alone for HTMX)."""
+    context = {**_memory_context(request, memory), "form": form, "editing": True}
+    template = "tenants/memory_detail.html#body" if is_fragment(request) else "tenants/memory_detail.html"
+    return render(request, template, context, status=status)
+
+
+@tenant_view
+def memory_edit(request: TenantRequest, app_id, memory_id) -> HttpResponse:
+    """The edit form, filled with the memory as it is stored now."""
+    memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
+    form = MemoryEditForm(initial={"text": memory.memory, "metadata": _metadata_json(memory.metadata)})
+    return _edit_page(request, memory, form)
+
+
+@tenant_view
+def memory_edit_save(request: TenantRequest, app_id, memory_id) -> HttpResponse:
+    """Save an edit: the new text re-embedded through Mem0's update (its history row names the editor), the
+    metadata replaced; then the memory page as stored (the form again with its errors: 400)."""
+    scope = request.scope
+    # Found in scope first: another tenant's memory is a 404 before any form error could tell it exists.
+    memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id, audit=False)
+    form = MemoryEditForm(request.POST)
+    if not form.is_valid():
+        return _edit_page(request, memory, form, status=400)
+    data = form.cleaned_data
+    try:
+        memory, edited = services.memory_edit(
+            scope=scope, memory_id=memory.id, app_id=memory.app_id, text=data["text"], metadata=data["metadata"]
+        )
+    except NotFound:
+        return render_error(
+            request, 404, "This memory was deleted while you edited it: nothing was saved, and it stays deleted."
+        )
+    message = f"Saved: edited {edited}." if edited else "Nothing changed: the memory is as it was."
+    if not is_fragment(request):
+        messages.success(request, message)
+        page, back = reverse("memory", args=[request.tenant.slug, memory.app_id, memory.id]), safe_next(request, "")
+        return redirect(f"{page}?{urlencode({'next': back})}" if back else page)
+    response = render(request, "tenants/memory_detail.html#body", _memory_context(request, memory))
+    response.content += render(request, "partials/toast.html", {"message": message, "oob": True}).content
+    return response
 
 
 @tenant_view

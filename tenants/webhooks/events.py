@@ -9,13 +9,14 @@ Which audit actions make which events:
 | audit action | events |
 |---|---|
 | ``memory.add`` | ``memory_add``, one per memory |
-| ``memory.update`` | ``memory_update`` |
+| ``memory.update``, ``memory.edit`` (a person edited a memory on its page) | ``memory_update`` |
 | ``memory.delete`` | ``memory_delete`` (one memory) |
 | ``memory.delete_matching`` (by filter, in the request) | ``memory_delete`` with counts per app; plus
   ``user.erased`` when the filter was exactly one user_id and the deletion was verified |
 | ``user.erase`` (an erasure job finished) | the same two, with the job's receipt |
 | ``retention.apply`` | ``memory_delete`` (reason ``retention``) |
 | ``app.offboard`` (an offboarding finished) | ``app.offboarded`` with the receipt |
+| ``app.pause``, ``app.resume`` (an admin paused or resumed an app's API writes) | ``app.paused``, ``app.resumed`` |
 
 Memories written straight into Valkey by Mem0 OSS agents bypass the service and make no event.
 """
@@ -35,9 +36,10 @@ from tenants.webhooks.delivery import deliveries_enqueue
 from tenants.webhooks.models import Webhook, WebhookDelivery
 
 MEM0_EVENTS = {"memory_add": "ADD", "memory_update": "UPDATE", "memory_delete": "DELETE"}
-HANDLED = frozenset({"memory.add", "memory.update", "memory.delete", "memory.delete_matching", "user.erase",
-                     "retention.apply", "app.offboard"})  # fmt: skip
+HANDLED = frozenset({"memory.add", "memory.update", "memory.edit", "memory.delete", "memory.delete_matching",
+                     "user.erase", "retention.apply", "app.offboard", "app.pause", "app.resume"})  # fmt: skip
 COUNT_FIELDS = ("memories", "history_rows", "messages", "remaining")
+PAUSES = {"app.pause": "app.paused", "app.resume": "app.resumed"}
 
 
 def new_event_id() -> str:
@@ -98,8 +100,11 @@ def events_for(audit: AuditEvent) -> list[tuple[str, set[str], dict, str | None]
     action, details = audit.action, audit.details or {}
     if action == "memory.add":
         return _per_memory(audit, "memory_add")
-    if action == "memory.update":
+    if action in ("memory.update", "memory.edit"):
         return _per_memory(audit, "memory_update")
+    if action in PAUSES:
+        data = {"app_id": audit.app_id, "actor": audit.actor, **details}
+        return [(PAUSES[action], {audit.app_id}, data, None)]
     if action == "memory.delete":
         return _per_memory(audit, "memory_delete")
     if action == "memory.delete_matching":

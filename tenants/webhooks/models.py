@@ -21,6 +21,8 @@ class Webhook(models.Model):
         MEMORY_DELETE = "memory_delete", "Memories deleted"
         USER_ERASED = "user.erased", "End user erased"
         APP_OFFBOARDED = "app.offboarded", "App offboarded"
+        APP_PAUSED = "app.paused", "App's API writes paused"
+        APP_RESUMED = "app.resumed", "App's API writes resumed"
 
     tenant = models.ForeignKey("tenants.Tenant", on_delete=models.CASCADE, related_name="webhooks")
     name = models.CharField(max_length=100)

@@ -76,6 +76,7 @@ def memory_batch(request) -> Response:
         for record in records:
             if not scope.app(record.app_id).writable:
                 raise Conflict(f"{scope.app(record.app_id).frozen_message()} Nothing in the batch was changed.")
+            scope.require_writes(scope.app(record.app_id))
         for done, (item, record) in enumerate(zip(items, records)):
             try:
                 update_memory(scope, record.id, item.get("text"), item.get("metadata"), record=record)

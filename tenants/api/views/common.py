@@ -59,6 +59,7 @@ WRITE_ERRORS = {
     **ERRORS,
     409: OpenApiResponse(s.ErrorSerializer, description="The app is frozen for offboarding, or under legal hold."),
     410: OpenApiResponse(s.ErrorSerializer, description="The app was offboarded."),
+    423: OpenApiResponse(s.ErrorSerializer, description="The app is paused: a tenant admin stopped its API writes."),
 }
 READ_ERRORS = {**ERRORS, 410: WRITE_ERRORS[410]}
 MEMORY_ID = OpenApiParameter("memory_id", s.ID_SCHEMA, OpenApiParameter.PATH)

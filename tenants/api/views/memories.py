@@ -315,6 +315,7 @@ def _offboarding(scope: Scope, app_id: str) -> Response:
     within a request, it runs here and answers when the deletion is verified (200, as Mem0 answers); otherwise 202
     with the job, when it will run, and where to follow it."""
     scope.require(cap.OFFBOARD)
+    scope.require_writes(scope.app_named(app_id))
     job, _ = job_offboard_app(scope=scope, app_id=app_id)
     if job.run_after <= timezone.now() and offboarding_fits_a_request(scope=scope, app_id=app_id):
         run_job(job.pk)
