@@ -13,6 +13,7 @@ from importlib import metadata
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
+AS_LOADED_SECTIONS = {"erasure", "purge"}  # their victims are written fresh: the dataset is only the store's bulk
 SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard", "embedder",
             "request_log", "relevance")
 
@@ -53,10 +54,16 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="also write pyinstrument profiles of the service calls")
     p.add_argument("--reload", action="store_true", help="drop and reload the datasets")
     p.add_argument("--load-only", action="store_true")
+    p.add_argument("--as-loaded", action="store_true",
+                   help="measure erasure and purge on the store as an interrupted load left it (its real size, "
+                        "not N), without loading the rest")  # fmt: skip
     p.add_argument("--stop-server", action="store_true", help="stop the bench's embedded Valkey at the end")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
+    if args.as_loaded and set(SECTIONS) - set(args.skip) - AS_LOADED_SECTIONS:
+        p.error("--as-loaded measures only the erasure and purge sections (the others need the whole dataset): "
+                "--skip the others")  # fmt: skip
     if args.smoke:
         args.n = [2_000]
         args.reps, args.budget = 10, 2.0
@@ -115,11 +122,13 @@ def run_offboard(n: int, baseline_sample: int | None = None) -> dict:
 
 
 def run_one(ds, args, env, raw, manifest) -> dict:
-    from bench import load, measure
+    from bench import load
 
     if args.reload:
         load.drop(ds, raw)
         manifest.drop(ds)
+    if args.as_loaded:
+        return run_as_loaded(ds, args, raw, manifest)
     t0 = time.perf_counter()
     record = load.load(ds, manifest, raw, progress=not args.no_progress)
     result = {
@@ -136,8 +145,25 @@ def run_one(ds, args, env, raw, manifest) -> dict:
     }  # fmt: skip
     if args.load_only:
         return result
+    return measure_sections(ds, args, env, raw, result)
+
+
+def run_as_loaded(ds, args, raw, manifest) -> dict:
+    """--as-loaded: the run's n is the memories the store holds, the dataset's N and the load's state beside it."""
+    from bench import load
+
+    state = load.as_loaded(ds, manifest, raw, progress=not args.no_progress)
+    result = {"n": state["memories_in_store"], "seed": ds.seed, "tenant": ds.slug, "as_loaded": state,
+              "valkey_used_memory_mb": round(raw.info("memory")["used_memory"] / 2**20, 1)}  # fmt: skip
+    return measure_sections(ds, args, None, raw, result, memories=state["memories_in_store"])
+
+
+def measure_sections(ds, args, env, raw, result: dict, memories: int | None = None) -> dict:
+    from bench import measure
+
     profile_dir = RESULTS / "profiles" if args.profile else None
     ctx = measure.Context(ds, raw, reps=args.reps, budget_s=args.budget, profile_dir=profile_dir)
+    ctx.memories = memories or ds.n
     steps = [
         ("browse", lambda: measure.measure_browse(ctx)),
         ("counts", lambda: measure.measure_counts(ctx)),
@@ -246,14 +272,14 @@ def main(argv=None) -> int:
             "http_torch_threads": args.http_torch_threads,
             "http_levels": args.http_levels,
             "http_requests": args.http_requests,
+            "as_loaded": args.as_loaded,
             "valkey": "external" if args.valkey_url else "embedded (bench data dir)",
             "index": "HNSW M=16 EF_CONSTRUCTION=200 EF_RUNTIME=10, COSINE, 384 dims",
         },  # fmt: skip
         "runs": [],
     }
-    path = args.json or RESULTS / (
-        f"bench-{'smoke' if args.smoke else '-'.join(str(n) for n in args.n)}-{started:%Y%m%dT%H%M}.json"
-    )
+    label = "smoke" if args.smoke else ("as-loaded-" if args.as_loaded else "") + "-".join(str(n) for n in args.n)
+    path = args.json or RESULTS / f"bench-{label}-{started:%Y%m%dT%H%M}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
     try:
         for n in args.n:

@@ -298,7 +298,7 @@ def measure_purge(ctx: Context) -> dict:
     lead = purge.lead_seconds({"seconds": seconds})
     period = window - lead + seconds  # erasures from one rewrite's fork to the next: one rewrite each
     return {
-        "memories": ctx.ds.n, "erasures": erasures, "aof_rewrites": rewrites,
+        "memories": ctx.memories, "erasures": erasures, "aof_rewrites": rewrites,
         "erasures_per_rewrite": round(erasures / rewrites, 1) if rewrites else None,
         "complete": run["complete"], "store": line.get("state"), "aof": line.get("aof"), "rdb": line.get("rdb"),
         "run_seconds": round(seconds, 3), "store_purge_seconds": line.get("seconds"),

@@ -445,6 +445,22 @@ def load(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) -> Load
     return fill_history(ds, record, manifest, collections, progress=progress)
 
 
+def as_loaded(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) -> dict:
+    """An interrupted load as it stands (``--as-loaded``), for the sections whose victims are written fresh
+    (erasure, purge): the memories the store actually holds, never N, and their history rows filled in, so
+    the store is what a complete load of that many memories would be. The chunks are written in order, so
+    the store holds the first ``in_store / CHUNK`` of them; a later run resumes the load."""
+    tenant, apps = ensure_tenant(ds)
+    collections = [app.collection_name for app in apps]
+    record = manifest.get(ds) or LoadRecord(key=ds.key, n=ds.n, seed=ds.seed, tenant=ds.slug)
+    counts = store_counts(raw, collections)
+    in_store = sum(counts.values())
+    fill_history(ds, record, manifest, collections, progress=progress, chunks=in_store // CHUNK)
+    return {"complete": record.complete, "dataset_n": ds.n, "memories_in_store": in_store, "per_collection": counts,
+            "history_rows": min(record.history_chunks_done * CHUNK, in_store),
+            "load_seconds_so_far": round(record.load_seconds, 1)}  # fmt: skip
+
+
 MESSAGE_EVERY = 5  # one stored chat message per this many memories, in the memory's (user, agent, run) session
 _HISTORY_TABLE = ("CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
                   "new_memory TEXT, event TEXT, created_at DATETIME, updated_at DATETIME, is_deleted INTEGER, "
@@ -454,17 +470,17 @@ _MESSAGES_TABLE = ("CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, se
 
 
 def fill_history(ds: Dataset, record: LoadRecord, manifest: Manifest, collections: list[str], *,
-                 progress: bool = True) -> LoadRecord:  # fmt: skip
+                 progress: bool = True, chunks: int | None = None) -> LoadRecord:  # fmt: skip
     """What Mem0 keeps beside every memory, at the same scale: one ADD row in the app's history DB per
     memory and a chat message per MESSAGE_EVERY memories, in Mem0's own tables (an erasure deletes both, so
     their size is part of its cost). Resumable per chunk; row ids derive from the memory ids, so a chunk
-    written twice is written once."""
+    written twice is written once. ``chunks``: only the first ones (the memories an interrupted load wrote)."""
     import sqlite3
 
     from memadmin.memory import store
     from memadmin.memory.history import session_scope
 
-    chunks = (ds.n + CHUNK - 1) // CHUNK
+    chunks = min(chunks, (ds.n + CHUNK - 1) // CHUNK) if chunks is not None else (ds.n + CHUNK - 1) // CHUNK
     if record.history_chunks_done >= chunks:
         return record
     connections = []

