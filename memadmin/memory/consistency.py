@@ -1,64 +1,21 @@
 """Index health and the per-app consistency monitor: what lets a deletion be proven without a SCAN.
 
-The argument (docs/architecture.md "Why a count of 0 proves an erasure"): every hash under an
-app's prefix is in its index unless (a) the index could not hold it, which
-FT.INFO counts in ``hash_indexing_failures``, (b) the index is still reading
-keys in the background (``indexing``), or (c) the engine silently missed it
-(mem0 #3948). The monitor below rules out (c): it walks the app's prefix (SCAN,
-throttled, resumable) and finds every hash present throughout the pass that the
-index does not hold, re-indexes what it can and reports the rest. So a scoped
-count of 0 is complete when the index exists, is not indexing, has no indexing
-failure newer than the last clean monitor pass, and that pass found no hash
-missing from the index.
+Every hash under an app's prefix is in its index unless (a) the index could not hold it (FT.INFO's
+``hash_indexing_failures``), (b) the index is still reading keys (``indexing``), or (c) the engine silently missed
+it (mem0 #3948). The monitor rules out (c): it walks the app's prefix (SCAN, throttled, resumable), re-indexes
+what the index lacks and reports the rest. So a scoped count of 0 is complete when the index exists, is not
+indexing, has no indexing failure newer than the last clean pass, and that pass found nothing missing.
 
-Count first, membership only when needed. Asking the index about every key
-(``index_queries.held``, an FT.SEARCH per SCAN page) is what made a pass slow, so a pass
-first only counts: SCAN the prefix, count the keys, and compare with FT.INFO read
-at the start and at the end. The pass is clean, with no membership lookup, when
+Count first, membership only when needed: a pass SCANs and counts the prefix and compares with FT.INFO read at
+its start and end (``num_docs``, ``max_doc_id``, failures, not indexing) and the server's command counters (same
+``run_id``; no RENAME, RENAMENX, MOVE, SWAPDB, FT.CREATE, FT.DROPINDEX or FT.ALTER). Unchanged, with exactly
+``num_docs`` keys counted, the pass is clean without one lookup; otherwise, and on engines without ``max_doc_id``
+(valkey-search), it is a membership pass (an FT.SEARCH per SCAN page). Why that is a proof, and the one residual
+assumption (nobody runs CONFIG RESETSTAT or re-creates the index by hand during a pass):
+docs/architecture.md, "Why a count of 0 proves an erasure". MEMADMIN_MONITOR_COUNT_FIRST=0 turns the fast path off.
 
-  1. ``num_docs``, ``max_doc_id`` and ``hash_indexing_failures`` are the same at
-     both ends, the index is not ``indexing`` at either, and the SCAN counted
-     exactly ``num_docs`` keys under the index's prefix (the offboarding
-     stand-in's keys included: they match the index's prefix too);
-  2. the server is the same process at both ends (``run_id``), and its command
-     counters show no RENAME, RENAMENX, MOVE, SWAPDB, FT.CREATE, FT.DROPINDEX or
-     FT.ALTER during the pass, no MOVE or SWAPDB since they were last reset, and
-     at least this pass's own SCANs (so they were not reset during the pass).
-
-Why that proves "no hash present throughout the pass is missing from the index".
-Let S(t) be the keys under the prefix and D(t) the index's documents. RediSearch
-updates D inside the command that changes a hash, so D(t) is a subset of S(t),
-with two exceptions it does not track: MOVE and SWAPDB leave documents whose key
-left the database (seen: ``num_docs`` stays up after a MOVE), which condition 2
-excludes since the counters were last reset. Every addition to D (HSET, RESTORE,
-COPY, a RENAME into the prefix, our own re-index, the background scan) takes a
-new document id, so an unchanged ``max_doc_id`` means nothing was added during
-the pass; removals only lower ``num_docs``, so with no addition an unchanged
-``num_docs`` means D did not change at all; the one change that keeps both
-counters (a RENAME inside the prefix moves a document to a new key) and index
-re-creation (which resets the counters) are excluded by condition 2. So D was
-one fixed set during the pass, present in S the whole time. SCAN returns every
-key present from its start to its end at least once (possibly more than once,
-which can only raise the count). If a hash K was present throughout and not in
-D, the SCAN counted at least |D| + 1 keys, which condition 1 rules out.
-
-What this deliberately does not use: created_at/updated_at of the newest
-documents. Those are written by the client (Mem0's clock, a restore, our own
-re-index of a missed hash keeps its old times), so "nothing newer than the pass
-start" does not prove "nothing written during the pass"; ``max_doc_id`` does.
-With churn (any write, delete, failure, rename... during the pass) or any
-difference the pass falls back to the membership pass for that pass, from the
-start of the prefix. Engines without ``max_doc_id`` (valkey-search) always use
-the membership pass. MEMADMIN_MONITOR_COUNT_FIRST=0 turns the fast path off.
-
-The residual assumption, shared with the membership pass: nobody administers
-the server against the monitor while it counts. CONFIG RESETSTAT erases the
-evidence condition 2 reads (a MOVE before the reset, a RENAME inside the prefix
-just before a reset during the pass), and an index dropped and re-created by hand
-during a pass invalidates the answers of either kind of pass.
-
-State lives in one Valkey hash per collection (``memadmin:health:<collection>``),
-beside the data it describes: no model, no migration, shared by every process.
+State lives in one Valkey hash per collection (``memadmin:health:<collection>``), beside the data it describes: no
+model, no migration, shared by every process.
 """
 
 from __future__ import annotations

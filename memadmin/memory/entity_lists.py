@@ -1,4 +1,5 @@
-"""Agents and runs of a scope's apps, one page at a time, for selectors.memory_entities and memory_groups.
+"""Agents and runs of a scope's apps, one page at a time, for selectors.memory_entities and memory_groups; and the
+per app / agent / user counts of selectors.memory_counts.
 
 A page costs what it shows: its ids come from the index's TAG values (FT.TAGVALS, O(distinct ids) of each app,
 never O(memories)), ordered by id and cut after the last id of the previous page; then one FT.AGGREGATE per app
@@ -8,12 +9,13 @@ memories are all outside the scope, or deleted while the engine still lists the 
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import UTC, datetime
 
 from memadmin.memory import index_queries
 from memadmin.memory.errors import ValidationError
 from memadmin.memory.filters import In, Node, and_, render
-from memadmin.memory.records import Entity, EntityPage
+from memadmin.memory.records import Counts, Entity, EntityPage
 from memadmin.memory.scope import AppRef
 
 Planned = list[tuple[AppRef, Node]]
@@ -103,3 +105,34 @@ def groups_of(planned: Planned, field: str, *, limit: int) -> list[dict]:
     for group in groups:
         group["last_write"] = _when(group["latest"])
     return groups
+
+
+def counts_of(planned: Planned, *, top: int) -> Counts:
+    """Memories per app (exact), per agent and per user (each app's 3*top largest groups, merged), and distinct
+    users: counted by the engine when one app holds memories, else the apps' user_id sets merged here."""
+    per_app: dict[str, int] = {}
+    agents: Counter = Counter()
+    users: Counter = Counter()
+    populated = []
+    for app, tree in planned:
+        per_app[app.app_id] = index_queries.count(app.place, render(tree))
+        if not per_app[app.app_id]:
+            continue
+        populated.append((app, tree))
+        agents.update(index_queries.group_counts(app.place, render(tree), "agent_id"))
+        users.update(index_queries.group_counts(app.place, render(tree), "user_id", limit=3 * top))
+    if len(populated) == 1:
+        app, tree = populated[0]
+        distinct_users = index_queries.distinct(app.place, render(tree), "user_id")
+    else:
+        values = (index_queries.distinct_values(app.place, render(tree), "user_id") for app, tree in populated)
+        distinct_users = len(set().union(*values))
+    return Counts(
+        total=sum(per_app.values()),
+        per_app=per_app,
+        per_agent=agents.most_common(top),
+        per_user=users.most_common(top),
+        users=distinct_users,
+        agents=len(agents),
+        counted_at=datetime.now(UTC),
+    )

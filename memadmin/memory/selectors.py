@@ -8,7 +8,6 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Iterator
-from datetime import UTC, datetime
 
 import numpy as np
 
@@ -409,32 +408,7 @@ def memory_counts(
         cached = None if fresh else cache.get(key)
         if cached is not None:
             return cached
-    per_app: dict[str, int] = {}
-    agents: Counter = Counter()
-    users: Counter = Counter()
-    populated = []
-    for app, tree in plan(scope, filters):
-        per_app[app.app_id] = app_count(app=app, tree=tree)
-        if not per_app[app.app_id]:
-            continue
-        populated.append((app, tree))
-        agents.update(_group_counts(app, tree, "agent_id"))
-        users.update(_group_counts(app, tree, "user_id", limit=3 * top))
-    if len(populated) == 1:
-        app, tree = populated[0]
-        distinct_users = index_queries.distinct(app.place, render(tree), "user_id")
-    else:
-        distinct_users = len(set().union(*(index_queries.distinct_values(a.place, render(t), "user_id")
-                                           for a, t in populated)))  # fmt: skip
-    counts = Counts(
-        total=sum(per_app.values()),
-        per_app=per_app,
-        per_agent=agents.most_common(top),
-        per_user=users.most_common(top),
-        users=distinct_users,
-        agents=len(agents),
-        counted_at=datetime.now(UTC),
-    )
+    counts = entity_lists.counts_of(plan(scope, filters), top=top)
     if key:
         cache.set(key, counts, max_age)
     return counts

@@ -1,13 +1,17 @@
-"""Reading jobs: the one scoped fetch, and the progress the dashboard's job page and the API both show."""
+"""Reading jobs: the one scoped fetch, an end user's latest erasure, an export's file opened for download
+(audited), and the progress the dashboard's job page and the API both show."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
+from pathlib import Path
 
 from django.utils import timezone
 
+from memadmin.memory import capabilities as cap
 from memadmin.memory.errors import NotFound
 from memadmin.memory.scope import Scope
+from memadmin.memory.services import audit_record
 from tenants.jobs.models import Job
 
 
@@ -47,3 +51,29 @@ def job_eta(job: Job) -> int | None:
         return None
     elapsed = (timezone.now() - job.started_at).total_seconds()
     return int((job.total - job.done) * elapsed / job.done) if elapsed > 0 else None
+
+
+def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
+    """The newest erasure job of one end user (their page shows it running, then its receipt)."""
+    return (Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id)
+            .order_by("-created_at").first())  # fmt: skip
+
+
+def job_export_open(*, scope: Scope, job: Job):
+    """The export file of ``job``, open for a download. Each download is a read of every memory in it, so it is
+    audited like any other read, whoever asked for the export."""
+    scope.require(cap.EXPORT_APP)
+    if job.tenant_id != scope.tenant_id or job.kind not in (Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT):
+        raise NotFound("No such export.")
+    path = Path(job.result_file) if job.result_file else None
+    if not path or not job.result_expires_at or job.result_expires_at <= timezone.now():
+        raise NotFound("This export has expired or was never written; run a new export.")
+    try:
+        file = open(path, "rb")  # noqa: SIM115 (the response streams and closes it)
+    except FileNotFoundError:
+        raise NotFound("This export has expired or was never written; run a new export.") from None
+    written = ((job.receipt or {}).get("extra") or {}).get("export") or {}
+    audit_record(scope=scope, action="export.download", app_id=job.params.get("app_id") or "",
+                 count=written.get("count", job.done),
+                 details={"job": str(job.pk), "kind": job.kind, "file": path.name})  # fmt: skip
+    return file

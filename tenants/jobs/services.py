@@ -250,12 +250,6 @@ def person_erased_check(*, scope: Scope, filters: Node) -> None:
         end_user_erased(scope=scope, user_id=user_id)
 
 
-def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
-    """The newest erasure job of one end user (their page shows it running, then its receipt)."""
-    return (Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id)
-            .order_by("-created_at").first())  # fmt: skip
-
-
 def job_export(
     *, scope: Scope, app_id: str | None = None, fmt: str = "ndjson", compress: bool = False, filters: Node | None = None
 ) -> Job:
@@ -283,26 +277,6 @@ def job_export(
         _audit_job(scope, job, "export.requested", format=fmt)
         _enqueue_on_commit(job)
     return job
-
-
-def job_export_open(*, scope: Scope, job: Job):
-    """The export file of ``job``, open for a download. Each download is a read of every memory in it, so it is
-    audited like any other read, whoever asked for the export."""
-    scope.require(cap.EXPORT_APP)
-    if job.tenant_id != scope.tenant_id or job.kind not in (Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT):
-        raise NotFound("No such export.")
-    path = Path(job.result_file) if job.result_file else None
-    if not path or not job.result_expires_at or job.result_expires_at <= timezone.now():
-        raise NotFound("This export has expired or was never written; run a new export.")
-    try:
-        file = open(path, "rb")  # noqa: SIM115 (the response streams and closes it)
-    except FileNotFoundError:
-        raise NotFound("This export has expired or was never written; run a new export.") from None
-    written = ((job.receipt or {}).get("extra") or {}).get("export") or {}
-    audit_record(scope=scope, action="export.download", app_id=job.params.get("app_id") or "",
-                 count=written.get("count", job.done),
-                 details={"job": str(job.pk), "kind": job.kind, "file": path.name})  # fmt: skip
-    return file
 
 
 def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False,

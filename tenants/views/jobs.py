@@ -14,12 +14,11 @@ from memadmin.memory.collections import app_health, app_summary, store_names
 from tenants.export_formats import CONTENT_TYPES
 from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
 from tenants.jobs.models import Job
-from tenants.jobs.selectors import job_eta, job_get, job_percent
+from tenants.jobs.selectors import job_eta, job_export_open, job_get, job_percent
 from tenants.jobs.services import (
     job_cancel,
     job_erase_user,
     job_export,
-    job_export_open,
     job_move_app,
     job_offboard_app,
 )

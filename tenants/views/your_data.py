@@ -17,7 +17,8 @@ from tenants.export_formats import export_filename
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
 from tenants.http import client_ip
 from tenants.jobs.models import Job
-from tenants.jobs.services import erasure_latest, erasure_request
+from tenants.jobs.selectors import erasure_latest
+from tenants.jobs.services import erasure_request
 from tenants.links import LinkInvalid, data_link_verify
 from tenants.models import App, DataLink
 from tenants.scoping import scope_for_end_user

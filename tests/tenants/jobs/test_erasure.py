@@ -13,7 +13,8 @@ from memadmin.memory.errors import Conflict
 from memadmin.memory.filters import filter_from_fields
 from tenants.jobs.models import Job
 from tenants.jobs.runners import run_job
-from tenants.jobs.services import erasure_latest, erasure_request, job_cancel, job_erase
+from tenants.jobs.selectors import erasure_latest
+from tenants.jobs.services import erasure_request, job_cancel, job_erase
 from tenants.jobs.sweep import index_consistency_sweep
 from tenants.links import data_link_issue
 from tenants.models import TenantAPIKey
