@@ -8,6 +8,7 @@ The helpers (the server, requests, the embedded environment) are tests/memadmin/
 
 import json
 import os
+import shutil
 import signal
 import sys
 import threading
@@ -15,9 +16,11 @@ import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import psutil
 
+from memadmin.memory import embedders
 from memadmin.memory.embedded import free_port
 from tenants.models import TenantAPIKey
 from tests.factories import TenantFactory
@@ -144,7 +147,24 @@ def kill_and_heal(server: Server, load: WriteLoad, what: str, pid: int, replaced
     return healed
 
 
+def share_the_exported_model(data_dir: Path) -> None:
+    """serve exports the model to ONNX under its data dir before anything starts (~25 s on a busy machine):
+    export it once for the test session (a no-op when done already) and hard-link it into serve's data dir."""
+    exported = embedders.prepare_embedder()
+    if exported is None:  # the model runs on torch: nothing to share
+        return
+
+    def link(source, destination):
+        try:
+            os.link(source, destination)
+        except OSError:  # another filesystem
+            shutil.copy2(source, destination)
+
+    shutil.copytree(embedders.models_dir(), data_dir / "models", copy_function=link)
+
+
 def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_db, tmp_path):
+    share_the_exported_model(tmp_path / "data")
     tenant = TenantFactory(slug="acme")
     _row, key = TenantAPIKey.objects.create_key(name="crm", tenant=tenant)
     env = embedded_env(tmp_path, MEMADMIN_EMBEDDER_PROCESS="1", MEMADMIN_WEB_THREADS="2")
