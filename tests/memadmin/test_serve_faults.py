@@ -167,7 +167,10 @@ def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_d
     share_the_exported_model(tmp_path / "data")
     tenant = TenantFactory(slug="acme")
     _row, key = TenantAPIKey.objects.create_key(name="crm", tenant=tenant)
-    env = embedded_env(tmp_path, MEMADMIN_EMBEDDER_PROCESS="1", MEMADMIN_WEB_THREADS="2")
+    # An erasure of more than one memory is a job: the replaced job worker must still run it at the end.
+    env = embedded_env(
+        tmp_path, MEMADMIN_EMBEDDER_PROCESS="1", MEMADMIN_WEB_THREADS="2", MEMADMIN_ERASURE_SYNC_LIMIT="1"
+    )
     port = free_port()
     server = Server([sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"], env, port, tmp_path / "serve.log")
     load = WriteLoad(server.base, key)
@@ -193,15 +196,27 @@ def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_d
 
         # (what, the pid to kill now, has it been replaced?)
         victims = [
-            ("a web worker", lambda: web_workers(server)[0],
-             lambda old: len(web_workers(server)) == 2 and old not in web_workers(server)),
-            ("the embedder process", embedder_now,
-             lambda old: embedder_now() != old and psutil.pid_exists(embedder_now())),
-            ("the job worker", lambda: job_workers(server)[0],
-             lambda old: job_workers(server) and old not in job_workers(server) and workers_started() == 2),
-            ("the embedded valkey-server", valkey_pid,
-             lambda old: (directory / "server.json").exists() and valkey_pid() not in (old, None)),
-        ]  # fmt: skip
+            (
+                "a web worker",
+                lambda: web_workers(server)[0],
+                lambda old: len(web_workers(server)) == 2 and old not in web_workers(server),
+            ),
+            (
+                "the embedder process",
+                embedder_now,
+                lambda old: embedder_now() != old and psutil.pid_exists(embedder_now()),
+            ),
+            (
+                "the job worker",
+                lambda: job_workers(server)[0],
+                lambda old: job_workers(server) and old not in job_workers(server) and workers_started() == 2,
+            ),
+            (
+                "the embedded valkey-server",
+                valkey_pid,
+                lambda old: (directory / "server.json").exists() and valkey_pid() not in (old, None),
+            ),
+        ]
         healed_after = {}
         for what, pid_of, replaced in victims:
             healed_after[what] = kill_and_heal(server, load, what, pid_of(), replaced)
@@ -212,8 +227,10 @@ def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_d
         assert "Reloading" not in log  # healed without a HUP
         acknowledged = [w for w in load.writes if w.status == 200 and w.ids]
         unanswered = [w for w in load.writes if not (w.status == 200 and w.ids)]
-        print(f"{len(load.writes)} writes: {len(acknowledged)} acknowledged, "
-              f"{len(unanswered)} not ({sorted({w.status for w in unanswered}, key=str)})")  # fmt: skip
+        print(
+            f"{len(load.writes)} writes: {len(acknowledged)} acknowledged, "
+            f"{len(unanswered)} not ({sorted({w.status for w in unanswered}, key=str)})"
+        )
         assert all(w.status in (None, 200) or w.status >= 500 for w in load.writes), "a write was refused as bad"
         for write in acknowledged:
             for memory_id in write.ids:
@@ -222,8 +239,9 @@ def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_d
         stored = []
         page = 1
         while True:
-            status, answer = load.call("POST", "/v3/memories/", {"filters": {"user_id": USER}, "page": page,
-                                                                 "page_size": 200})  # fmt: skip
+            status, answer = load.call(
+                "POST", "/v3/memories/", {"filters": {"user_id": USER}, "page": page, "page_size": 200}
+            )
             assert status == 200, answer
             stored += [m["memory"] for m in answer["results"]]
             if len(answer["results"]) < 200:
@@ -233,6 +251,20 @@ def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_d
             assert stored.count(write.text) == len(write.ids) == 1, write
         for write in unanswered:
             assert stored.count(write.text) <= 1, write
+
+        # The job worker that replaced the killed one, on the restarted Valkey, takes a job and finishes it.
+        for text in ("Leaving soon", "Closing my account"):
+            body = {"messages": text, "user_id": "leaver", "infer": False, "app_id": "crm"}
+            assert load.call("POST", "/v3/memories/add/", body)[0] == 200
+        status, started = load.call("DELETE", "/v1/memories/?user_id=leaver")
+        assert status == 202, started
+
+        def finished() -> dict | None:
+            job = load.call("GET", started["status_url"])[1]
+            return job if job["state"] in ("succeeded", "failed") else None
+
+        job = wait_for(finished, "the erasure job done", server)
+        assert job["state"] == "succeeded" and job["receipt"]["remaining"] == 0, job
     finally:
         load.stopping.set()
         code = server.stop()
