@@ -20,6 +20,7 @@ from memadmin.celery import broker_follow_store
 from memadmin.memory import index, store
 from memadmin.memory.embedded import free_port, private_dir, server_args, start_process, wait_ready
 from tests.support import cases
+from tests.support.stores import store_kind  # noqa: F401 - a fixture: where a world keeps its apps
 
 # A real local HTTP receiver for webhook tests (the ``receiver`` fixture).
 pytest_plugins = ("tests.receiver",)

@@ -15,6 +15,7 @@ from bench.offboard import load_memories
 from memadmin.memory import index, store
 from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory, MembershipFactory, TenantFactory
+from tests.support.stores import app_client, place_tenant_apps
 
 
 def prepare_job_files(settings) -> None:
@@ -43,14 +44,15 @@ def jobs_world() -> SimpleNamespace:
     return w
 
 
-def loader(raw_valkey):
-    """load(app, n, **kw): n Mem0-layout memories (+ one history row each, + messages) in the app."""
+def loader():
+    """load(app, n, **kw): n Mem0-layout memories (+ one history row each, + messages) in the app, on the store
+    the app lives on."""
 
     def _load(app, n, **kwargs):
         app.refresh_from_db()
-        index.ensure(app.app_ref().place)  # raw_valkey is the store "default"
+        index.ensure(app.app_ref().place)
         kwargs.setdefault("history_path", store.history_db_path(app.collection_name))
-        return load_memories(raw_valkey, app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
+        return load_memories(app_client(app), app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS, **kwargs)
 
     return _load
 
@@ -61,14 +63,25 @@ def job_files(valkey_server, settings):
 
 
 @pytest.fixture
-def world(db):
-    return jobs_world()
+def world(db, request, store_kind):
+    """jobs_world with acme's apps on the store `store_kind` names (tests/support/stores.py)."""
+    w = jobs_world()
+    place_tenant_apps(request, w.acme, store_kind)
+    for app in (w.concierge, w.sports):
+        app.refresh_from_db()
+    return w
 
 
 @pytest.fixture
-def load(raw_valkey):
-    return loader(raw_valkey)
+def load(valkey_server):
+    return loader()
 
 
 def keys_of(raw_valkey, app) -> int:
     return sum(1 for _ in raw_valkey.scan_iter(match=f"mem0:{app.collection_name}:*", count=1000))
+
+
+@pytest.fixture
+def acme_valkey(world):
+    """The raw client of the store acme's apps live on (the default one, or the second with `on_both_stores`)."""
+    return app_client(world.concierge)

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 
 from tenants.models import TenantAPIKey
 from tests.factories import two_tenant_world
+from tests.support.stores import place_tenant_apps
 
 os.environ.setdefault("MEM0_TELEMETRY", "False")  # the official client must not phone home from tests
 
@@ -19,8 +20,12 @@ def fresh_throttle():
     cache.clear()
 
 
-def _world():
+def _world(request, store_kind):
+    """Acme's apps live on the store `store_kind` names (tests/support/stores.py); globex's on the default one."""
     w = two_tenant_world()
+    place_tenant_apps(request, w.acme, store_kind)
+    for app in (w.acme_concierge, w.acme_sports):
+        app.refresh_from_db()
 
     def make_key(tenant, name=None, apps=()):
         row, key = TenantAPIKey.objects.create_key(name=name or f"{tenant.slug}-server", tenant=tenant)
@@ -34,13 +39,13 @@ def _world():
 
 
 @pytest.fixture
-def world(db):
-    return _world()
+def world(db, request, store_kind):
+    return _world(request, store_kind)
 
 
 @pytest.fixture
-def live_world(transactional_db):
-    return _world()
+def live_world(transactional_db, request, store_kind):
+    return _world(request, store_kind)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ from mem0.exceptions import AuthenticationError, MemoryNotFoundError, Validation
 
 from memadmin.memory.models import AuditEvent
 from tenants.models import App, TenantAPIKey
+from tests.support.stores import on_both_stores
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -18,6 +19,7 @@ BOB = [
 ]
 
 
+@on_both_stores
 def test_per_user_scoping_flow(live_world, memory_client):
     """Seed 1: two users, searches and listings never cross, delete_all(user_id) removes one user only."""
     client = memory_client(live_world.acme_key)
@@ -50,6 +52,7 @@ def test_per_user_scoping_flow(live_world, memory_client):
     assert {"memory.add", "memory.search", "memory.list", "memory.delete_matching"} <= actions
 
 
+@on_both_stores
 def test_user_agent_app_run_scoping_flow(live_world, memory_client):
     """Seed 2: ids for two apps and two agents; AND filters, wildcards, delete_all(agent_id, app_id), export."""
     client = memory_client(live_world.acme_key)

@@ -23,6 +23,7 @@ from mem0.exceptions import AuthenticationError, MemoryError, MemoryNotFoundErro
 
 from tenants.models import Tenant
 from tests.concurrency import run_coroutine
+from tests.support.stores import STORE_KINDS
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -192,7 +193,30 @@ def _context(live_world, live_server):
     return SimpleNamespace(seed=seed, memory_id=added[0]["id"])
 
 
-@pytest.mark.parametrize("name", sorted(CASES))
+# The methods that read or write memories run again with the app on a second store (tests/support/stores.py):
+# each must reach the store the app lives on, and leave nothing on the default one.
+MEMORY_METHODS = {
+    "add",
+    "get",
+    "get_all",
+    "search",
+    "update",
+    "delete",
+    "delete_all",
+    "history",
+    "users",
+    "delete_users",
+    "batch_update",
+    "batch_delete",
+    "create_memory_export",
+    "get_memory_export",
+}
+SYNC_RUNS = [
+    (name, kind) for name in sorted(CASES) for kind in STORE_KINDS if kind == "default" or name in MEMORY_METHODS
+]
+
+
+@pytest.mark.parametrize("name, store_kind", SYNC_RUNS)
 def test_sync_client(live_world, live_server, name):
     x = _context(live_world, live_server)
     client = MemoryClient(api_key=live_world.acme_key, host=live_server.url)

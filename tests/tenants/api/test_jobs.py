@@ -14,6 +14,7 @@ from tenants.jobs.services import job_erase, job_export, job_offboard_app
 from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_api_key, scope_for_membership
 from tests.support.jobs import job_files, load  # noqa: F401 - fixtures: flat indexes, the loader
+from tests.support.stores import app_client, on_both_stores
 
 MISSING = "00000000-0000-4000-8000-000000000000"
 
@@ -29,13 +30,14 @@ def _erase(world, key: str, *ids_of: str, user_id: str = "user-0") -> Job:
     return job
 
 
+@on_both_stores
 @pytest.mark.parametrize("path", ["/v1/memories/?user_id=user-0", "/v2/entities/user/user-0/"])
-def test_a_202_erasure_is_followed_to_its_receipt(world, api, load, raw_valkey, settings, path):
+def test_a_202_erasure_is_followed_to_its_receipt(world, api, load, settings, path):
     settings.MEMADMIN_ERASURE_SYNC_LIMIT = 5  # 20 memories of user-0: a job
     load(world.acme_concierge, 40, users=2)
     load(world.acme_sports, 10, users=2, seed=3)
-    text = raw_valkey.hget(next(raw_valkey.scan_iter(match=f"mem0:{world.acme_concierge.collection_name}:*")),
-                           "memory").decode()  # fmt: skip
+    raw = app_client(world.acme_concierge)
+    text = raw.hget(next(raw.scan_iter(match=f"mem0:{world.acme_concierge.collection_name}:*")), "memory").decode()
     api.as_key(world.acme_key)
 
     started = api.delete(path)

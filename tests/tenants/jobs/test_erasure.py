@@ -21,6 +21,7 @@ from tenants.models import TenantAPIKey
 from tenants.scoping import scope_for_end_user
 from tests.memadmin.memory.rawhash import put
 from tests.support.jobs import keys_of
+from tests.support.stores import on_both_stores
 from tests.support.worker import job_state, wait_for
 
 
@@ -34,13 +35,14 @@ def scan_calls(raw_valkey) -> int:
     return int(raw_valkey.info("commandstats").get("cmdstat_scan", {}).get("calls", 0))
 
 
-def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_a_scan(world, load, raw_valkey):
+@on_both_stores
+def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_a_scan(world, load, acme_valkey):
     load(world.concierge, 200, users=10)
     # A vector of the wrong dimension: the index refuses the hash, so no FT.SEARCH can ever find it.
-    put(raw_valkey, world.concierge.collection_name, user_id="user-3", embedding=b"\x00" * 12)
+    put(acme_valkey, world.concierge.collection_name, user_id="user-3", embedding=b"\x00" * 12)
     scope = world.scope()
     assert selectors.memory_count(scope=scope, filters=filter_from_fields(user_id="user-3")) == 20
-    assert user_keys(raw_valkey, world.concierge, "user-3") == 21
+    assert user_keys(acme_valkey, world.concierge, "user-3") == 21
 
     report = index_consistency_sweep(budget_seconds=60)
     assert "not in the index" in report[world.concierge.collection_name]
@@ -52,14 +54,14 @@ def test_unindexable_hash_is_found_by_the_monitor_and_the_erasure_falls_back_to_
 
     job = erasure_request(scope=scope, filters=filter_from_fields(user_id="user-3"))
     assert isinstance(job, Job) and job.params["reason"] == "index_unhealthy"
-    assert user_keys(raw_valkey, world.concierge, "user-3") == 21  # the request itself deleted nothing
+    assert user_keys(acme_valkey, world.concierge, "user-3") == 21  # the request itself deleted nothing
     assert run_job(job.pk) == Job.State.SUCCEEDED
     job.refresh_from_db()
     line = job.receipt["per_app"]["concierge_app"]
     assert (line["memories"], line["unindexed"], line["remaining"], line["verification"]) == (21, 1, 0, "scan")
     assert job.receipt["per_app"]["sports_portal"]["verification"] == "index"
-    assert user_keys(raw_valkey, world.concierge, "user-3") == 0
-    assert keys_of(raw_valkey, world.concierge) == 180
+    assert user_keys(acme_valkey, world.concierge, "user-3") == 0
+    assert keys_of(acme_valkey, world.concierge) == 180
 
     # The next pass finds nothing missing: the app is healthy again and erasures are immediate.
     assert consistency.consistency_check(place=world.concierge.app_ref().place).healthy
@@ -208,7 +210,8 @@ def test_an_index_nobody_has_counted_cannot_vouch_for_an_erasure(world, load, ra
     assert not raw_valkey.exists(f"mem0:{collection}:{late}")
 
 
-def test_an_offboardings_stand_in_index_cannot_vouch_for_an_erasure(world, load, raw_valkey):
+@on_both_stores
+def test_an_offboardings_stand_in_index_cannot_vouch_for_an_erasure(world, load, acme_valkey):
     """Offboarding swaps the app's index for an empty one first; an erasure meanwhile (or after the
     offboarding failed) must not read its "0 memories" as proof."""
     load(world.concierge, 40, users=2)
@@ -222,8 +225,8 @@ def test_an_offboardings_stand_in_index_cannot_vouch_for_an_erasure(world, load,
     job.refresh_from_db()
     line = job.receipt["per_app"]["concierge_app"]
     assert (line["memories"], line["remaining"], line["verification"]) == (20, 0, "scan")
-    assert user_keys(raw_valkey, world.concierge, "user-0") == 0
-    assert user_keys(raw_valkey, world.concierge, "user-1") == 20
+    assert user_keys(acme_valkey, world.concierge, "user-0") == 0
+    assert user_keys(acme_valkey, world.concierge, "user-1") == 20
 
 
 def test_an_id_with_a_colon_is_erased_itself_and_never_names_another_key(world, load, raw_valkey):

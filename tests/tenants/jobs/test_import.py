@@ -23,6 +23,7 @@ from tenants.models import App
 from tenants.scoping import scope_for_membership
 from tests.factories import AppFactory
 from tests.support.jobs import keys_of
+from tests.support.stores import on_both_stores
 
 
 def _export_of(scope, app_id: str) -> list[dict]:
@@ -55,8 +56,9 @@ def _memory(i: int, **extra) -> dict:
     return {"id": f"mem-{i}", "memory": f"fact number {i}", "user_id": f"u{i % 3}", **extra}
 
 
+@on_both_stores
 @pytest.mark.django_db(transaction=True)
-def test_export_offboard_import_round_trip(world, load, tmp_path, raw_valkey):
+def test_export_offboard_import_round_trip(world, load, tmp_path, acme_valkey):
     """The done-when test: export an app, offboard it, import the file into a new app: same count, ids,
     texts, users/agents/runs, metadata, timestamps and Mem0 history."""
     scope = world.scope()
@@ -73,7 +75,7 @@ def test_export_offboard_import_round_trip(world, load, tmp_path, raw_valkey):
     export.refresh_from_db()
     offboard, _ = job_offboard_app(scope=scope, app_id="concierge_app")
     assert run_job(offboard.pk) == Job.State.SUCCEEDED
-    assert keys_of(raw_valkey, world.concierge) == 0
+    assert keys_of(acme_valkey, world.concierge) == 0
 
     out = io.StringIO()
     call_command("import_mem0", "acme", "concierge_v2", export.result_file, "--create", stdout=out,

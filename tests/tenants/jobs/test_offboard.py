@@ -21,9 +21,11 @@ from tenants.jobs.runners import run_job
 from tenants.jobs.services import job_cancel, job_offboard_app
 from tenants.models import App
 from tests.support.jobs import keys_of
+from tests.support.stores import on_both_stores
 
 
-def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, raw_valkey):
+@on_both_stores
+def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, acme_valkey):
     load(world.concierge, 2500, runs=30)
     load(world.sports, 40, seed=7)
     job, created = job_offboard_app(scope=world.scope(), app_id="concierge_app")
@@ -40,11 +42,11 @@ def test_offboard_deletes_everything_and_leaves_a_receipt(world, load, raw_valke
     assert receipt["requested_by"] == world.admin.user.username
     assert job.done == job.total == 2500
     assert "memory number" not in json.dumps(receipt)  # counts, never the text
-    assert keys_of(raw_valkey, world.concierge) == 0
-    assert keys_of(raw_valkey, world.sports) == 40  # the other app is untouched
+    assert keys_of(acme_valkey, world.concierge) == 0
+    assert keys_of(acme_valkey, world.sports) == 40  # the other app is untouched
     assert not store.history_db_path(world.concierge.collection_name).exists()
     with pytest.raises(Exception, match="(?i)unknown index|no such index"):
-        raw_valkey.execute_command("FT.INFO", world.concierge.collection_name)
+        acme_valkey.execute_command("FT.INFO", world.concierge.collection_name)
     assert App.objects.get(pk=world.concierge.pk).status == "offboarded"
     event = AuditEvent.objects.get(action="app.offboard")
     assert event.details["job"] == str(job.pk) and event.count == 2500

@@ -22,6 +22,7 @@ from tenants.jobs.services import job_cancel, job_erase_user, job_export
 from tenants.jobs.sweep import exports_expire, jobs_sweep
 from tenants.models import RetentionPolicy
 from tests.support.jobs import keys_of
+from tests.support.stores import on_both_stores
 
 
 def _users(raw_valkey, app):
@@ -31,7 +32,8 @@ def _users(raw_valkey, app):
     return users
 
 
-def test_erase_user_across_apps(world, load, raw_valkey):
+@on_both_stores
+def test_erase_user_across_apps(world, load, acme_valkey):
     load(world.concierge, 300, users=10, runs=10)  # user-3: 30 memories, runs run-3
     load(world.sports, 100, users=10, seed=3, start=1000)  # user-3 has 10 here
     job, created = job_erase_user(scope=world.scope(world.support), user_id="user-3")
@@ -44,8 +46,8 @@ def test_erase_user_across_apps(world, load, raw_valkey):
     assert per_app["concierge_app"]["history_rows"] == 30
     assert per_app["concierge_app"]["messages"] == 1  # the user's one session with messages
     assert job.receipt["remaining"] == 0 and job.total == 40 == job.done
-    assert "user-3" not in _users(raw_valkey, world.concierge) | _users(raw_valkey, world.sports)
-    assert keys_of(raw_valkey, world.concierge) == 270
+    assert "user-3" not in _users(acme_valkey, world.concierge) | _users(acme_valkey, world.sports)
+    assert keys_of(acme_valkey, world.concierge) == 270
     assert AuditEvent.objects.get(action="user.erase").details["job"] == str(job.pk)
 
 
@@ -57,6 +59,7 @@ def test_erase_user_permissions_and_hold(world):
         job_erase_user(scope=world.scope(world.support), user_id="user-1")
 
 
+@on_both_stores
 @pytest.mark.parametrize("fmt,compress", [("ndjson", False), ("json", True), ("csv", False)])
 def test_export_app(world, load, fmt, compress):
     load(world.concierge, 1200)
