@@ -43,6 +43,9 @@ RESERVED_METADATA = frozenset({"user_id", "agent_id", "run_id", "app_id", "memor
 IDENTITY_KEYS = frozenset({"user_id", "agent_id", "run_id"})
 MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 20_000
+# One limit for every way metadata comes in (API writes, batch updates, imports), so whatever the API stored an
+# export carries and an import takes back. Counted as the UTF-8 bytes of its JSON.
+MAX_METADATA_BYTES = 64 * 1024
 ROLES = ("user", "assistant", "system")
 
 
@@ -59,7 +62,13 @@ def clean_metadata(metadata) -> dict | None:
     if reserved:
         # Mem0 #6655: identity in metadata could move a memory into another scope.
         raise ValidationError(f"metadata cannot set reserved keys: {', '.join(reserved)}.", field="metadata")
+    check_metadata_size(metadata)
     return metadata
+
+
+def check_metadata_size(metadata: dict, *, where: str = "metadata") -> None:
+    if len(json.dumps(metadata, ensure_ascii=False).encode()) > MAX_METADATA_BYTES:
+        raise ValidationError(f"{where} is over {MAX_METADATA_BYTES} bytes of JSON.", field="metadata")
 
 
 def _clean_messages(messages) -> list[dict]:
