@@ -83,6 +83,18 @@ def on_starting(server):
             import sentence_transformers  # noqa: F401
 
 
+def exit_description(process) -> str:
+    """Wait for ``process`` to end and say how it did. gunicorn's master reaps every child that ends (its SIGCHLD
+    handler waits for any pid), often before this thread does; Popen.wait then reports 0, as if the process had
+    ended cleanly after a SIGKILL. So wait on the pid itself, and say so when the status went to the master."""
+    try:
+        _pid, status = os.waitpid(process.pid, 0)
+    except ChildProcessError:
+        return "is gone, exit status unknown (the master reaped it first)"
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+
 class EmbedderProcess:
     """``manage.py embedder``, started by the master before it forks workers and restarted if it dies;
     the workers find it through two environment variables (the socket, a key made for this start)."""
@@ -114,11 +126,11 @@ class EmbedderProcess:
         import time
 
         while not self.stopping:
-            code = self.process.wait()
+            how = exit_description(self.process)
             if self.stopping:
                 return
             # The workers embed themselves meanwhile; one that keeps dying is started again every 5 s at most.
-            self.log.warning("The embedder process exited with %s; restarting it in 5 s.", code)
+            self.log.warning("The embedder process (pid %s) %s; restarting it in 5 s.", self.process.pid, how)
             time.sleep(5)
             if not self.stopping:
                 with contextlib.suppress(FileNotFoundError):
