@@ -43,6 +43,13 @@ preload_app = False  # the docstring says why: HUP must load the new code
 timeout = env_int("MEMADMIN_WEB_TIMEOUT", 60, minimum=1)
 graceful_timeout = env_int("MEMADMIN_WEB_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = 5
+# gunicorn refuses what is over its limits with a plain-text 400 before Django runs. Far above memadmin's own
+# limits (memadmin/wsgi_edge.py), so those requests reach it and get a JSON 414 or 431; gunicorn's stay as the
+# bound on what a connection may make it buffer: a request line of 1 MiB (0 = gunicorn's largest), 400 fields
+# of 16 KiB each.
+limit_request_line = 0
+limit_request_fields = 400
+limit_request_field_size = 16384
 # Recycle a worker after this many requests (0 = never), jittered so they do not all restart together.
 max_requests = env_int("MEMADMIN_WEB_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
