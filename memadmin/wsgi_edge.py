@@ -23,8 +23,11 @@ MAX_URI_BYTES = 8000
 MAX_HEADER_FIELDS = 100
 MAX_HEADER_FIELD_BYTES = 8190
 API_PREFIXES = ("/v1/", "/v2/", "/v3/", "/api/")
-_CODES = {413: ("request_too_large", "Request Entity Too Large"), 414: ("uri_too_long", "URI Too Long"),
-          431: ("request_header_fields_too_large", "Request Header Fields Too Large")}  # fmt: skip
+_CODES = {
+    413: ("request_too_large", "Request Entity Too Large"),
+    414: ("uri_too_long", "URI Too Long"),
+    431: ("request_header_fields_too_large", "Request Header Fields Too Large"),
+}
 
 
 def refuse(environ, start_response, status: int, message: str):
@@ -34,8 +37,15 @@ def refuse(environ, start_response, status: int, message: str):
         content_type = "application/json"
     else:
         body, content_type = f"{message}\n".encode(), "text/plain; charset=utf-8"
-    start_response(f"{status} {reason}", [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                                          ("Cache-Control", "no-store"), ("Connection", "close")])  # fmt: skip
+    start_response(
+        f"{status} {reason}",
+        [
+            ("Content-Type", content_type),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            ("Connection", "close"),
+        ],
+    )
     return [body]
 
 
@@ -43,8 +53,11 @@ def _oversize(environ) -> tuple[int, str] | None:
     uri = environ.get("RAW_URI") or environ.get("PATH_INFO", "") + "?" + environ.get("QUERY_STRING", "")
     if len(uri) > MAX_URI_BYTES:
         return 414, f"The request URI is over {MAX_URI_BYTES} bytes: send long filters in a POST body."
-    fields = {name: value for name, value in environ.items()
-              if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")}  # fmt: skip
+    fields = {
+        name: value
+        for name, value in environ.items()
+        if name.startswith("HTTP_") or name in ("CONTENT_TYPE", "CONTENT_LENGTH")
+    }
     if len(fields) > MAX_HEADER_FIELDS:
         return 431, f"The request has over {MAX_HEADER_FIELDS} header fields."
     for name, value in fields.items():

@@ -80,8 +80,10 @@ def _answer(value, scope: Scope):
             try:
                 record = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id, audit=False)
             except NotFound:
-                raise Conflict(f"The request with this {HEADER} added memory {memory_id}, which has since been "
-                               "deleted; nothing was written again.") from None  # fmt: skip
+                raise Conflict(
+                    f"The request with this {HEADER} added memory {memory_id}, which has since been "
+                    "deleted; nothing was written again."
+                ) from None
             return {**record.as_dict(), "event": value["event"]}
         return {name: _answer(item, scope) for name, item in value.items()}
     if isinstance(value, list):
@@ -103,8 +105,12 @@ def idempotent(request, scope: Scope, answer: Callable[[], Response]) -> Respons
             cache.delete(name)
             raise
         if status.is_success(response.status_code):
-            kept = {"fingerprint": fingerprint, "done": True, "status": response.status_code,
-                    "data": _refs(response.data)}  # fmt: skip
+            kept = {
+                "fingerprint": fingerprint,
+                "done": True,
+                "status": response.status_code,
+                "data": _refs(response.data),
+            }
             cache.set(name, kept, KEEP_SECONDS)
         else:
             cache.delete(name)
@@ -113,8 +119,10 @@ def idempotent(request, scope: Scope, answer: Callable[[], Response]) -> Respons
     if first is None:  # the marker of a first request that failed or timed out just went: this one is first
         return idempotent(request, scope, answer)
     if not hmac.compare_digest(first["fingerprint"], fingerprint):
-        raise KeyReused(f"This {HEADER} was used in the last 24 hours for a request with another body: "
-                        "send a new key with a new request.")  # fmt: skip
+        raise KeyReused(
+            f"This {HEADER} was used in the last 24 hours for a request with another body: "
+            "send a new key with a new request."
+        )
     if not first["done"]:
         raise Conflict(f"The first request with this {HEADER} is still being answered: retry in a few seconds.")
     return Response(_answer(first["data"], scope), status=first["status"], headers={"Idempotent-Replayed": "true"})

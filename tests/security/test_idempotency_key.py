@@ -66,8 +66,7 @@ def test_keys_belong_to_one_api_key(world):
 
 def test_a_refused_first_request_is_not_kept(world):
     api = world.client()
-    assert_json_error(api.post("/v3/memories/add/", {"user_id": "alice"}, format="json", HTTP_IDEMPOTENCY_KEY="f"),
-                      400)  # fmt: skip
+    assert_json_error(api.post("/v3/memories/add/", {"user_id": "alice"}, format="json", HTTP_IDEMPOTENCY_KEY="f"), 400)
     assert _add(api, "f").status_code == 200 and _count(world) == 1
 
 
@@ -82,7 +81,8 @@ def test_a_replay_of_a_deleted_memory_says_so(world):
 @pytest.mark.parametrize("key", ["", "   ", "x" * 256, "caf\u00e9", "a\x00b", "a\u202eb"])
 def test_hostile_keys_are_a_400(world, key):
     api = world.client()
-    response = api.post("/v3/memories/add/", {"messages": "x", "user_id": "alice"}, format="json",
-                        HTTP_IDEMPOTENCY_KEY=key)  # fmt: skip
+    response = api.post(
+        "/v3/memories/add/", {"messages": "x", "user_id": "alice"}, format="json", HTTP_IDEMPOTENCY_KEY=key
+    )
     assert "Idempotency-Key" in assert_json_error(response, 400)["detail"]
     assert _count(world) == 0

@@ -38,8 +38,12 @@ def test_the_largest_metadata_the_api_takes_survives_export_and_import(settings,
     api.credentials(HTTP_AUTHORIZATION=f"Token {key}")
 
     def add(metadata):
-        body = {"messages": "a fact with a large note", "user_id": "alice", "app_id": "concierge_app",
-                "metadata": metadata}  # fmt: skip
+        body = {
+            "messages": "a fact with a large note",
+            "user_id": "alice",
+            "app_id": "concierge_app",
+            "metadata": metadata,
+        }
         return api.post("/v3/memories/add/", body, format="json")
 
     largest = _metadata(MAX_METADATA_BYTES)
@@ -49,6 +53,19 @@ def test_the_largest_metadata_the_api_takes_survives_export_and_import(settings,
     assert too_large.status_code == 400
     message = too_large.json()["error"]["message"]
     assert message == f"metadata is over {MAX_METADATA_BYTES} bytes of JSON."
+    memory_id = added.json()["results"][0]["id"]
+    batch = api.put(
+        "/v1/batch/",
+        {"memories": [{"memory_id": memory_id, "metadata": _metadata(MAX_METADATA_BYTES + 1)}]},
+        format="json",
+    )
+    assert batch.status_code == 400 and batch.json()["detail"] == f"Memory {memory_id}: {message}"
+    update = api.put(
+        f"/v1/memories/{memory_id}/",
+        {"text": "a fact with a large note", "metadata": _metadata(MAX_METADATA_BYTES + 1)},
+        format="json",
+    )
+    assert update.status_code == 400 and update.json()["detail"] == message
 
     export = job_export(scope=scope, app_id="concierge_app")
     assert run_job(export.pk) == Job.State.SUCCEEDED
@@ -60,8 +77,7 @@ def test_the_largest_metadata_the_api_takes_survives_export_and_import(settings,
     over = {**exported[0], "id": "one-byte-more", "metadata": _metadata(MAX_METADATA_BYTES + 1)}
     source = tmp_path / "export.ndjson"
     source.write_text("\n".join(json.dumps(row, ensure_ascii=False) for row in [*exported, over]) + "\n")
-    job = job_import(scope=scope, app_id="sports_portal", source=source, filename="export.ndjson",
-                     skip_invalid=True)  # fmt: skip
+    job = job_import(scope=scope, app_id="sports_portal", source=source, filename="export.ndjson", skip_invalid=True)
     assert run_job(job.pk) == Job.State.SUCCEEDED
     job.refresh_from_db()
     assert job.receipt["import"]["imported"] == 1

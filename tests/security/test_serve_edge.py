@@ -52,8 +52,13 @@ def server(gunicorn):  # noqa: F811
 def test_a_chunked_add_is_stored(server):
     conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     body = json.dumps({"messages": "Alice sends her bodies in chunks", "user_id": "alice", "infer": False}).encode()
-    conn.request("POST", "/v3/memories/add/", body=iter([body[:10], body[10:]]), encode_chunked=True,
-                 headers={"Authorization": f"Token {server.key}", "Content-Type": "application/json"})  # fmt: skip
+    conn.request(
+        "POST",
+        "/v3/memories/add/",
+        body=iter([body[:10], body[10:]]),
+        encode_chunked=True,
+        headers={"Authorization": f"Token {server.key}", "Content-Type": "application/json"},
+    )
     response = conn.getresponse()
     answer = json.loads(response.read())
     assert response.status == 200, answer
@@ -69,8 +74,10 @@ def test_a_chunked_body_over_the_limit_is_a_413(server):
     limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
     chunk = b"x" * 65536
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(chunk), chunk) for _ in range(limit // len(chunk) + 1))
-    head = ("POST /v3/memories/add/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked"
-            f"\r\nContent-Type: application/json\r\nAuthorization: Token {server.key}\r\n\r\n")  # fmt: skip
+    head = (
+        "POST /v3/memories/add/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nTransfer-Encoding: chunked"
+        f"\r\nContent-Type: application/json\r\nAuthorization: Token {server.key}\r\n\r\n"
+    )
     assert "over" in json_error(raw(server, head.encode() + chunks + b"0\r\n\r\n"), 413)
 
 
