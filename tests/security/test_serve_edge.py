@@ -49,23 +49,36 @@ def server(gunicorn):  # noqa: F811
     return server
 
 
-def test_a_chunked_add_is_stored(server):
-    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+def test_a_chunked_add_is_stored_once_however_often_it_is_retried(server):
     body = json.dumps({"messages": "Alice sends her bodies in chunks", "user_id": "alice", "infer": False}).encode()
+    auth = {"Authorization": f"Token {server.key}"}
+    answers = []
+    for _attempt in range(2):  # a retry, on a new connection, as a client would after losing the first answer
+        conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
+        conn.request(
+            "POST",
+            "/v3/memories/add/",
+            body=iter([body[:10], body[10:]]),
+            encode_chunked=True,
+            headers={**auth, "Content-Type": "application/json", "Idempotency-Key": "add-1"},
+        )
+        response = conn.getresponse()
+        answers.append((response.status, response.getheader("Idempotent-Replayed"), json.loads(response.read())))
+        conn.close()
+    (status, replayed, answer), again = answers
+    assert status == 200 and replayed is None, answer
+    assert [m["memory"] for m in answer["results"]] == ["Alice sends her bodies in chunks"]
+    assert again == (200, "true", answer)
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=120)
     conn.request(
         "POST",
-        "/v3/memories/add/",
-        body=iter([body[:10], body[10:]]),
-        encode_chunked=True,
-        headers={"Authorization": f"Token {server.key}", "Content-Type": "application/json"},
+        "/v3/memories/",
+        body=json.dumps({"filters": {"user_id": "alice"}}),
+        headers={**auth, "Content-Type": "application/json"},
     )
-    response = conn.getresponse()
-    answer = json.loads(response.read())
-    assert response.status == 200, answer
-    assert [m["memory"] for m in answer["results"]] == ["Alice sends her bodies in chunks"]
-    conn.request("GET", f"/v1/memories/{answer['results'][0]['id']}/", headers={"Authorization": f"Token {server.key}"})
-    assert json.loads(conn.getresponse().read())["memory"] == "Alice sends her bodies in chunks"
+    listed = json.loads(conn.getresponse().read())
     conn.close()
+    assert [m["memory"] for m in listed["results"]] == ["Alice sends her bodies in chunks"]
 
 
 def test_a_chunked_body_over_the_limit_is_a_413(server):
