@@ -172,6 +172,30 @@ def on_exit(server):
         embedder.stop()
 
 
+def _write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's answer to what its parser refuses (a Content-Length that is no number, raw non-ASCII bytes in
+    the request line, a request over its own limits) in the API's error shape rather than an HTML page: API clients
+    parse it, and no request line may have been read, so there is no path to choose the format by."""
+    import json
+
+    from gunicorn import util
+
+    message = f"{reason}: {mesg}" if mesg else reason
+    code = "bad_request" if status_int == 400 else reason.lower().replace(" ", "_")
+    body = json.dumps({"error": {"code": code, "message": message, "field": None}, "detail": message}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def post_fork(server, worker):
+    from gunicorn import util
+
+    util.write_error = _write_json_error  # the one function gunicorn's workers answer their refusals with
+
+
 def post_worker_init(worker):
     # Django imports views on the first request that resolves a URL: do it now (~1 s of imports).
     from django.urls import get_resolver

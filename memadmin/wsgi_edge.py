@@ -1,8 +1,8 @@
 """What the WSGI server hands over, made whole and bounded before Django sees it.
 
-gunicorn refuses some requests itself, with its own plain-text 400 (a request line over its limit, too many or
-too large header fields): an API client then gets no JSON error to read. Its limits are set far above ours
-(memadmin/gunicorn_conf.py), and the same requests meet ours here, answered with the API's one error shape
+gunicorn refuses some requests itself, before any application runs (a request line over its limit, too many or
+too large header fields). Its limits are set far above ours (memadmin/gunicorn_conf.py, which also gives its own
+refusals the JSON shape), so the same requests meet ours here, answered with the API's one error shape
 (``{"error": {"code", "message", "field"}, "detail"}``, tenants/api/errors.py) on the API's paths.
 
 A body sent with ``Transfer-Encoding: chunked`` has no Content-Length; gunicorn decodes the chunks and hands

@@ -110,12 +110,13 @@ def test_what_gunicorn_refused_is_a_json_error(server):
     delete = get("/v1/memories/?user_id=%ff", auth).replace(b"GET", b"DELETE", 1)
     assert "not valid UTF-8" in json_error(raw(server, delete), 400)
     assert "not valid UTF-8" in json_error(raw(server, get("/v1/memories/%ff/", auth)), 400)
-    # Not HTTP at all: gunicorn's parser refuses these before any application (docs/deploying.md says why they
-    # stay its plain 400): a Content-Length that is no number, raw bytes that are no ASCII in the request line.
+    # Not HTTP at all, refused by gunicorn's parser before any application runs (docs/deploying.md says why they
+    # stay refused), and what is over gunicorn's own limits: still the API's error shape.
     bad_length = get("/v1/ping/", auth, "Content-Length: abc")
     raw_bytes = get("/v1/memories/\xff/", auth).replace(b"\xc3\xbf", b"\xff")
-    for request in (bad_length, raw_bytes):
-        status, headers, _body = raw(server, request)
-        assert status == 400 and headers["Content-Type"] == "text/html"
+    assert "CONTENT-LENGTH" in json_error(raw(server, bad_length), 400)
+    assert "Invalid Request Line" in json_error(raw(server, raw_bytes), 400)
+    assert json_error(raw(server, get("/v1/ping/?q=" + "a" * 2 * 1024 * 1024, auth)), 414)
+    assert json_error(raw(server, get("/v1/ping/", auth, *[f"X-H{n}: {n}" for n in range(500)])), 431)
     # A healthy request still answers after all that.
     assert raw(server, get("/v1/ping/", auth))[0] == 200
