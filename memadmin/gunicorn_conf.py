@@ -43,6 +43,13 @@ preload_app = False  # the docstring says why: HUP must load the new code
 timeout = env_int("MEMADMIN_WEB_TIMEOUT", 60, minimum=1)
 graceful_timeout = env_int("MEMADMIN_WEB_GRACEFUL_TIMEOUT", 30, minimum=1)
 keepalive = 5
+# gunicorn refuses what is over its limits with a plain-text 400 before Django runs. Far above memadmin's own
+# limits (memadmin/wsgi_edge.py), so those requests reach it and get a JSON 414 or 431; gunicorn's stay as the
+# bound on what a connection may make it buffer: a request line of 1 MiB (0 = gunicorn's largest), 400 fields
+# of 16 KiB each.
+limit_request_line = 0
+limit_request_fields = 400
+limit_request_field_size = 16384
 # Recycle a worker after this many requests (0 = never), jittered so they do not all restart together.
 max_requests = env_int("MEMADMIN_WEB_MAX_REQUESTS", 0, minimum=0)
 max_requests_jitter = max_requests // 10
@@ -83,6 +90,18 @@ def on_starting(server):
             import sentence_transformers  # noqa: F401
 
 
+def exit_description(process) -> str:
+    """Wait for ``process`` to end and say how it did. gunicorn's master reaps every child that ends (its SIGCHLD
+    handler waits for any pid), often before this thread does; Popen.wait then reports 0, as if the process had
+    ended cleanly after a SIGKILL. So wait on the pid itself, and say so when the status went to the master."""
+    try:
+        _pid, status = os.waitpid(process.pid, 0)
+    except ChildProcessError:
+        return "is gone, exit status unknown (the master reaped it first)"
+    process.returncode = code = os.waitstatus_to_exitcode(status)
+    return f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+
+
 class EmbedderProcess:
     """``manage.py embedder``, started by the master before it forks workers and restarted if it dies;
     the workers find it through two environment variables (the socket, a key made for this start)."""
@@ -114,11 +133,11 @@ class EmbedderProcess:
         import time
 
         while not self.stopping:
-            code = self.process.wait()
+            how = exit_description(self.process)
             if self.stopping:
                 return
             # The workers embed themselves meanwhile; one that keeps dying is started again every 5 s at most.
-            self.log.warning("The embedder process exited with %s; restarting it in 5 s.", code)
+            self.log.warning("The embedder process (pid %s) %s; restarting it in 5 s.", self.process.pid, how)
             time.sleep(5)
             if not self.stopping:
                 with contextlib.suppress(FileNotFoundError):
@@ -151,6 +170,30 @@ def on_exit(server):
     embedder = getattr(server, "memadmin_embedder", None)
     if embedder is not None:
         embedder.stop()
+
+
+def _write_json_error(sock, status_int, reason, mesg):
+    """gunicorn's answer to what its parser refuses (a Content-Length that is no number, raw non-ASCII bytes in
+    the request line, a request over its own limits) in the API's error shape rather than an HTML page: API clients
+    parse it, and no request line may have been read, so there is no path to choose the format by."""
+    import json
+
+    from gunicorn import util
+
+    message = f"{reason}: {mesg}" if mesg else reason
+    code = "bad_request" if status_int == 400 else reason.lower().replace(" ", "_")
+    body = json.dumps({"error": {"code": code, "message": message, "field": None}, "detail": message}).encode()
+    head = (
+        f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    util.write_nonblock(sock, head.encode("latin-1") + body)
+
+
+def post_fork(server, worker):
+    from gunicorn import util
+
+    util.write_error = _write_json_error  # the one function gunicorn's workers answer their refusals with
 
 
 def post_worker_init(worker):

@@ -3,9 +3,10 @@ import os
 from django.core.wsgi import get_wsgi_application
 
 from memadmin.middleware import keep_raw_path
+from memadmin.wsgi_edge import edge
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "memadmin.settings")
-application = keep_raw_path(get_wsgi_application())
+application = keep_raw_path(edge(get_wsgi_application()))
 
 # runserver and gunicorn both import this module before they accept a request: the embedder loads here,
 # not inside the first search. (The job worker never embeds, so it does not load it.)

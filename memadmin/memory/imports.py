@@ -24,9 +24,8 @@ from memadmin.memory.errors import Conflict, NotFound, ValidationError
 from memadmin.memory.history import history_import
 from memadmin.memory.ids import clean_id
 from memadmin.memory.scope import AppRef, Scope
-from memadmin.memory.services import MAX_MESSAGE_CHARS, clean_metadata
+from memadmin.memory.services import MAX_MESSAGE_CHARS, check_metadata_size, clean_metadata
 
-MAX_METADATA_BYTES = 64 * 1024
 MAX_HISTORY_ROWS = 1000
 HISTORY_EVENTS = ("ADD", "UPDATE", "DELETE", "NONE")
 _SHORT_TEXT = 64  # a history row's timestamps, kept as the text Mem0 wrote
@@ -129,8 +128,7 @@ def import_row(data) -> ImportRow:
         if not isinstance(categories, list) or not all(isinstance(c, str) for c in categories):
             raise ValidationError("categories must be a list of text.", field="categories")
         metadata = {**metadata, "categories": categories}
-    if len(json.dumps(metadata, ensure_ascii=False)) > MAX_METADATA_BYTES:
-        raise ValidationError(f"metadata is over {MAX_METADATA_BYTES // 1024} KB.", field="metadata")
+    check_metadata_size(metadata)  # again: the categories may have made it larger
     history = data.get("history") or []
     if not isinstance(history, list) or len(history) > MAX_HISTORY_ROWS:
         raise ValidationError(f"history must be a list of at most {MAX_HISTORY_ROWS} rows.", field="history")

@@ -28,7 +28,9 @@ from memadmin.memory.store import Place
 from memadmin.memory.validation import (  # noqa: F401  (part of the service's interface: imports, the API)
     IDENTITY_KEYS,
     MAX_MESSAGE_CHARS,
+    MAX_METADATA_BYTES,
     RESERVED_METADATA,
+    check_metadata_size,
     clean_messages,
     clean_metadata,
     clean_text,

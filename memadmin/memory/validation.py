@@ -26,6 +26,8 @@ MAX_MESSAGES = 100
 MAX_MESSAGE_CHARS = 20_000
 # An edited memory's whole metadata object, as JSON: as much as an import's row may carry, and as deep as a
 # filter may nest (a form's JSON is not bounded by the API's request parser).
+# One limit for every way metadata comes in (API writes, batch updates, imports, the edit form), so whatever the API
+# stored an export carries and an import takes back. Counted as the UTF-8 bytes of its JSON.
 MAX_METADATA_BYTES = 64 * 1024
 MAX_METADATA_DEPTH = 10
 ROLES = ("user", "assistant", "system")
@@ -41,7 +43,14 @@ def clean_metadata(metadata) -> dict | None:
     if reserved:
         # Mem0 #6655: identity in metadata could move a memory into another scope.
         raise ValidationError(f"metadata cannot set reserved keys: {', '.join(reserved)}.", field="metadata")
+    check_metadata_size(metadata)
     return metadata
+
+
+def check_metadata_size(metadata: dict, *, where: str = "metadata") -> None:
+    # surrogatepass: a lone surrogate is refused where it matters (the body parser, the edit form), not here.
+    if len(json.dumps(metadata, ensure_ascii=False, default=str).encode("utf-8", "surrogatepass")) > MAX_METADATA_BYTES:
+        raise ValidationError(f"{where} is over {MAX_METADATA_BYTES} bytes of JSON.", field="metadata")
 
 
 def clean_whole_metadata(metadata) -> dict:
@@ -50,13 +59,11 @@ def clean_whole_metadata(metadata) -> dict:
     if _depth(metadata) > MAX_METADATA_DEPTH:
         raise ValidationError(f"metadata nests deeper than {MAX_METADATA_DEPTH} levels.", field="metadata")
     try:
-        size = len(json.dumps(metadata, ensure_ascii=False, allow_nan=False).encode("utf-8"))
+        json.dumps(metadata, ensure_ascii=False, allow_nan=False).encode("utf-8")
     except UnicodeEncodeError:
         raise ValidationError("metadata must be valid Unicode text.", field="metadata") from None
     except (TypeError, ValueError):  # NaN and infinite numbers are no JSON; stored, they would break every read
         raise ValidationError("metadata must be plain JSON: no NaN or infinite numbers.", field="metadata") from None
-    if size > MAX_METADATA_BYTES:
-        raise ValidationError(f"metadata is over {MAX_METADATA_BYTES // 1024} KB.", field="metadata")
     return metadata
 
 

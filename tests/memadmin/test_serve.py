@@ -230,6 +230,9 @@ def test_the_web_workers_embed_in_one_shared_process_and_survive_losing_it(gunic
     assert "cannot be reached" in server.log.read_text()
     _first, again = embedder_pids(server, count=2)  # ...and the master starts it again
     assert again != pid and psutil.Process(again).is_running()
+    # Said as it happened (a SIGKILL), or as unknown when gunicorn reaped it first: never "exited with 0".
+    said = rf"embedder process \(pid {pid}\) (was killed by signal 9|is gone, exit status unknown)"
+    assert re.search(said, server.log.read_text())
     server.stop()
     assert not psutil.pid_exists(again)
     socket = EMBEDDER_STARTED.search(server.log.read_text()).group(2)

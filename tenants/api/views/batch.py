@@ -48,6 +48,7 @@ def _check_update(item: dict) -> None:
         if reserved:
             raise ValidationError(f"{prefix}: metadata cannot set reserved keys: {', '.join(reserved)}.",
                                   field="memories")  # fmt: skip
+        services.check_metadata_size(metadata, where=f"{prefix}: metadata")
 
 
 @extend_schema(

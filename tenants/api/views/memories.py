@@ -28,6 +28,7 @@ from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.app_targets import app_for_write, check_filter_apps
 from tenants.api.auth import request_scope
+from tenants.api.idempotency import idempotent
 from tenants.api.parsers import literal_untrusted
 from tenants.api.views.common import (
     ADD_UNSUPPORTED,
@@ -94,6 +95,15 @@ def _write_ids(data: dict) -> dict:
     description="Messages are stored verbatim (infer=false, the default here) or distilled by an LLM (infer=true). "
     "app_id picks the app: absent = the tenant's default app; unknown = created if the tenant allows it.",
     request=s.AddRequestSerializer,
+    parameters=[
+        OpenApiParameter(
+            "Idempotency-Key",
+            str,
+            OpenApiParameter.HEADER,
+            description="A retry with the same key and body (per API key, for 24 h) answers the first answer "
+            "again without writing; the same key with another body is a 422.",
+        )
+    ],
     responses={
         200: PolymorphicProxySerializer(
             component_name="AddResult",
@@ -105,6 +115,11 @@ def _write_ids(data: dict) -> dict:
 )
 @api_view(["POST"])
 def memory_add(request) -> Response:
+    # A retry with the same Idempotency-Key answers the first answer again (tenants/api/idempotency.py).
+    return idempotent(request, request_scope(request), lambda: _add(request))
+
+
+def _add(request) -> Response:
     data = validated(s.AddRequestSerializer, request.data)
     refuse_unsupported(request.data, ADD_UNSUPPORTED)
     ids = _write_ids(data)

@@ -97,7 +97,7 @@ def test_identity_and_internal_keys_are_refused(world, memory, key):
 
 def test_metadata_is_bounded_in_size_and_depth(world, memory):
     scope = world.scope(world.acme_admin)
-    with pytest.raises(ValidationError, match="over 64 KB"):
+    with pytest.raises(ValidationError, match="over 65536 bytes of JSON"):
         _edit(scope, memory, metadata={"blob": "x" * MAX_METADATA_BYTES})
     deep = {}
     for _ in range(MAX_METADATA_DEPTH + 1):

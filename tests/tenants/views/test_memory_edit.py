@@ -65,7 +65,7 @@ def test_without_javascript_a_save_redirects_to_the_page(client, world, memories
         ("{not json", "Metadata is not valid JSON"),
         ('{"n": NaN}', "NaN is not a JSON number"),
         ('{"a": ' * 5000 + "1" + "}" * 5000, "nests"),
-        (json.dumps({"blob": "x" * 70_000}), "metadata is over 64 KB."),
+        (json.dumps({"blob": "x" * 70_000}), "metadata is over 65536 bytes of JSON."),
     ],
 )
 def test_bad_metadata_is_a_form_error_and_nothing_changes(client, world, memories, metadata, message):
