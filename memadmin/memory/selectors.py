@@ -13,10 +13,10 @@ from datetime import UTC, datetime
 import numpy as np
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import index, index_queries, store
+from memadmin.memory import index, index_queries, post_filters, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
-from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
+from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, needs_post_filter, pinned_value, render
 from memadmin.memory.history import history_for
 from memadmin.memory.ids import clean_id
 from memadmin.memory.keyset import advance, created_number, decode_cursor, encode_cursor, keyset_rows, records_from
@@ -152,6 +152,12 @@ def memory_list(
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     if not 1 <= page <= MAX_PAGE:
         raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
+    if needs_post_filter(filters):  # text or metadata conditions: the scope's candidates, checked in Python
+        result = post_filters.page_of(plan(scope, filters), page=page, page_size=page_size, clamp=clamp)
+        result.items = [r for r in result.items if _in_scope(scope, r)]
+        if audit:
+            _audit_read(scope, "memory.list", filters, result.items, page=result.page, place=place)
+        return result
     apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
     raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{page_size}"
     # Page boundaries live in Valkey (the default store), shared by every web worker (a per-process cache
@@ -237,8 +243,9 @@ def memory_search(
         record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
 
     for app, tree in planned:
-        documents = index_queries.knn(app.place, render(tree), vector, candidates=candidates, limit=top_k)
-        found.extend(records_from(app, documents, set_score))
+        knn_query, wide, limit = post_filters.knn_plan(tree, top_k=top_k, candidates=candidates)
+        documents = index_queries.knn(app.place, knn_query, vector, candidates=wide, limit=limit)
+        found.extend(post_filters.kept(tree, records_from(app, documents, set_score)))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:

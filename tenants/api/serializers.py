@@ -180,6 +180,16 @@ class ListRequestSerializer(serializers.Serializer):
     end_date = serializers.CharField(required=False, allow_null=True, help_text="created_at <= (ISO 8601).")
     page = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, allow_null=True)
+    fields = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_null=True, max_length=20,
+        help_text="Only these fields of each memory (e.g. [\"id\", \"memory\"]).",
+    )  # fmt: skip
+    keywords = serializers.CharField(
+        required=False, allow_null=True, max_length=1000,
+        help_text="Every word must occur in the memory text (case-insensitive substring).",
+    )  # fmt: skip
+    show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
+    latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
 
 
 class PageQuerySerializer(serializers.Serializer):
@@ -201,6 +211,15 @@ class SearchRequestSerializer(serializers.Serializer):
     # Mem0's default: a similarity under 0.1 is noise, not a match.
     threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.1)
     rerank = serializers.BooleanField(required=False, allow_null=True, help_text="Accepted and ignored.")
+    fields = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_null=True, max_length=20,
+        help_text="Only these fields of each result (e.g. [\"id\", \"memory\", \"score\"]).",
+    )  # fmt: skip
+    metadata = serializers.DictField(
+        required=False, allow_null=True, help_text="Metadata conditions, as filters' {\"metadata\": {...}}."
+    )
+    show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
+    latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
 
 
 class SearchResponseSerializer(serializers.Serializer):
