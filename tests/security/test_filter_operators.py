@@ -117,8 +117,11 @@ def test_hostile_get_all_parameters_are_400(hostile_world, extra):
     assert_json_error(send(client, "post", LIST, {"filters": {"user_id": "alice"}, **extra}), 400)
 
 
-def test_text_filters_are_no_deletion_criteria(hostile_world):
+def test_text_filters_are_no_deletion_or_export_criteria(hostile_world):
     client = api_client(hostile_world.keys["acme"].full)
     raw = json.dumps({"user_id": "alice", "memory": {"icontains": "tea"}})
     assert_json_error(send(client, "delete", f"/v1/memories/?filters={raw}"), 400)
+    body = {"filters": {"user_id": "alice", "metadata": {"diet": "veg"}}}
+    assert_json_error(send(client, "post", "/v1/exports/", {"schema": {}, **body}), 400)
+    assert_json_error(send(client, "post", "/v1/exports/get/", body), 400)
     assert len(_texts(send(client, "post", LIST, {"filters": {"user_id": "alice"}}))) == 2
