@@ -298,15 +298,21 @@ def node_to_data(node: Node):
         return {"op": type(node).__name__.lower(), "children": [node_to_data(c) for c in node.children]}
     if isinstance(node, Not):
         return {"op": "not", "child": node_to_data(node.child)}
+    if isinstance(node, Meta):  # its own "op" is the comparison, kept apart from the node's kind
+        value = list(node.value) if isinstance(node.value, tuple) else node.value
+        return {"op": "meta", "key": node.key, "compare": node.op, "value": value}
     return {"op": type(node).__name__.lower(), **{k: (list(v) if isinstance(v, tuple) else v)
                                                   for k, v in node.__dict__.items()}}  # fmt: skip
 
 
 def node_from_data(data) -> Node:
-    kinds = {"eq": Eq, "anyvalue": AnyValue, "in": In, "range": Range, "contains": Contains, "meta": Meta}
+    kinds = {"eq": Eq, "anyvalue": AnyValue, "in": In, "range": Range, "contains": Contains}
     op = data["op"]
     if op == "not":
         return Not(node_from_data(data["child"]))
+    if op == "meta":
+        value = tuple(data["value"]) if isinstance(data["value"], list) else data["value"]
+        return Meta(data["key"], data["compare"], value)
     if op == "everything":
         return EVERYTHING
     if op == "nothing":
