@@ -132,6 +132,8 @@ class Meta(Node):
         if not isinstance(metadata, dict) or self.key not in metadata:
             return False
         have = metadata[self.key]
+        if self.op == "any":  # categories: the memory's list holds one of these
+            return isinstance(have, list) and any(_same(h, v) for h in have for v in self.value)
         if self.op in ("eq", "ne"):
             return _same(have, self.value) == (self.op == "eq")
         if self.op in ("in", "nin"):

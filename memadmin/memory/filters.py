@@ -232,6 +232,19 @@ def _metadata_condition(value) -> Node:
     return and_(*nodes)
 
 
+def categories_condition(value) -> Node:
+    """Memories tagged with any of these categories: ``["food"]``, ``{"in": [...]}`` or ``{"contains": "food"}``.
+    memadmin assigns none itself; they are the ``metadata.categories`` list a Mem0 Platform import kept."""
+    if isinstance(value, dict) and len(value) == 1 and "contains" in value:
+        value = [value["contains"]]
+    elif isinstance(value, dict) and len(value) == 1 and "in" in value:
+        value = value["in"]
+    if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+        raise ValidationError(f"categories takes a list of 1 to {MAX_IN_VALUES} names, {{\"in\": [...]}} or "
+                              "{\"contains\": name}.", field="categories")  # fmt: skip
+    return Meta("categories", "any", tuple(dict.fromkeys(_text("categories", v) for v in value)))
+
+
 class _Budget:
     """Terms left for one filter tree: every field condition counts, every id of an ``in`` list too."""
 
@@ -278,8 +291,8 @@ def filter_from_mem0(data, *, depth: int = 0, _budget: _Budget | None = None) ->
             budget.spend(len(value) if isinstance(value, dict) else 1)
             nodes.append(_metadata_condition(value))
         elif key == "categories":
-            raise ValidationError("categories: memadmin assigns no categories (the hosted Mem0 Platform's LLM does), "
-                                  "so no memory would match.", field="categories")  # fmt: skip
+            budget.spend(1)
+            nodes.append(categories_condition(value))
         elif key in TIME_FIELDS:
             budget.spend(len(value) if isinstance(value, dict) else 1)
             nodes.append(_time_condition(key, value))

@@ -46,7 +46,8 @@ _OBSERVED = (
     "the date a conversation was observed feeds the hosted Mem0 Platform's temporal reasoning (an LLM); it is "
     "not the memory's created time (that is `timestamp`) and memadmin stores the text as sent."
 )
-_CATEGORIES = "memadmin assigns no categories (they come from the hosted Mem0 Platform's LLM), so none would match."
+_CATEGORIES = "memadmin assigns no categories (the hosted Mem0 Platform's LLM does)."
+_TAGGED = "memories tagged with any of these: the metadata.categories list a Mem0 Platform import kept"
 WORKS = {
     "add": {
         "messages": "stored verbatim, or distilled with infer=true",
@@ -66,6 +67,7 @@ WORKS = {
         "page_size": "results per page, at most 200",
         "fields": "each result carries only these fields",
         "keywords": "every word must occur in the memory text (full-text match, stemmed)",
+        "categories": _TAGGED,
         "show_expired": _NEVER_EXPIRES,
         "latest_only": _LATEST,
     },
@@ -77,6 +79,7 @@ WORKS = {
         "rerank": "accepted; results stay in similarity order (no reranker)",
         "fields": "each result carries only these fields",
         "metadata": "metadata conditions, ANDed with filters (as filters' {\"metadata\": {...}})",
+        "categories": _TAGGED,
         "show_expired": _NEVER_EXPIRES,
         "latest_only": _LATEST,
     },
@@ -101,11 +104,8 @@ REFUSED_PARAMETERS = {
         "observation_datetime": _OBSERVED,
         "observation_date": _OBSERVED,
     },
-    "get_all": {
-        "categories": _CATEGORIES,
-    },
+    "get_all": {},
     "search": {
-        "categories": _CATEGORIES,
         "reference_date": "searching as of a past date needs the hosted Mem0 Platform's temporal reasoning; "
         "narrow by time with a created_at filter instead.",
     },

@@ -188,6 +188,10 @@ class ListRequestSerializer(serializers.Serializer):
         required=False, allow_null=True, max_length=1000,
         help_text="Every word must occur in the memory text (case-insensitive substring).",
     )  # fmt: skip
+    categories = serializers.ListField(
+        child=serializers.CharField(max_length=1000), required=False, allow_null=True, max_length=100,
+        help_text="Memories tagged with any of these (metadata.categories, as a Mem0 Platform import kept them).",
+    )  # fmt: skip
     show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
     latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
 
@@ -218,6 +222,10 @@ class SearchRequestSerializer(serializers.Serializer):
     metadata = serializers.DictField(
         required=False, allow_null=True, help_text="Metadata conditions, as filters' {\"metadata\": {...}}."
     )
+    categories = serializers.ListField(
+        child=serializers.CharField(max_length=1000), required=False, allow_null=True, max_length=100,
+        help_text="Memories tagged with any of these (metadata.categories, as a Mem0 Platform import kept them).",
+    )  # fmt: skip
     show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
     latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
 

@@ -46,7 +46,11 @@ HOSTILE_FILTERS = [
     pytest.param({"agent_id": {"ne": "a\u202eb"}}, id="ne-bidi"),
     pytest.param({"agent_id": {"nin": "concierge"}}, id="nin-not-a-list"),
     pytest.param({"agent_id": {}}, id="no-operator"),
-    pytest.param({"categories": {"in": ["food"]}}, id="categories"),
+    pytest.param({"categories": "food"}, id="categories-string"),
+    pytest.param({"categories": []}, id="categories-empty"),
+    pytest.param({"categories": {"in": ["food"], "nin": ["x"]}}, id="categories-two-operators"),
+    pytest.param({"categories": [{"a": 1}]}, id="categories-object"),
+    pytest.param({"categories": ["f"] * (MAX_IN_VALUES + 1)}, id="categories-too-many"),
 ]
 
 
@@ -110,6 +114,8 @@ def test_a_post_filter_reads_a_bounded_number_of_candidates(hostile_world, monke
         pytest.param({"fields": "memory"}, id="fields-string"),
         pytest.param({"fields": ["m"] * 21}, id="fields-too-many"),
         pytest.param({"show_expired": "maybe"}, id="show_expired-not-bool"),
+        pytest.param({"categories": "food"}, id="categories-string"),
+        pytest.param({"categories": ["x" * 1001]}, id="categories-too-long"),
     ],
 )
 def test_hostile_get_all_parameters_are_400(hostile_world, extra):

@@ -110,6 +110,11 @@ def keyword_tree(keywords: str | None) -> Node:
     return filter_from_mem0({"AND": [{"memory": {"icontains": word}} for word in words]})
 
 
+def categories_tree(categories: list[str] | None) -> Node:
+    """get_all's and search's `categories`: tagged with any of them (metadata.categories, from a platform import)."""
+    return filter_from_mem0({"categories": categories}) if categories else EVERYTHING
+
+
 def check_fields(fields: list[str] | None) -> None:
     """Mem0's `fields`: an unknown name is a 400 naming it, before anything is read."""
     unknown = sorted(set(fields or ()) - set(RESULT_FIELDS))

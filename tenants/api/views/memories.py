@@ -40,6 +40,7 @@ from tenants.api.views.common import (
     READ_ERRORS,
     UPDATE_UNSUPPORTED,
     WRITE_ERRORS,
+    categories_tree,
     check_fields,
     date_range,
     deletion_json,
@@ -158,7 +159,8 @@ def memory_list(request) -> Response:
     tree = filter_tree(data.get("filters"))
     require_filters(tree, "get_all")
     check_filter_apps(scope, tree)
-    tree = and_(tree, date_range(data.get("start_date"), data.get("end_date")), keyword_tree(data.get("keywords")))
+    tree = and_(tree, date_range(data.get("start_date"), data.get("end_date")), keyword_tree(data.get("keywords")),
+                categories_tree(data.get("categories")))  # fmt: skip
     page_number = data.get("page") or query["page"]
     page_size = data.get("page_size") or query["page_size"]
     page = selectors.memory_list(scope=scope, filters=tree, page=page_number, page_size=page_size)
@@ -189,6 +191,7 @@ def memory_search(request) -> Response:
     check_filter_apps(scope, tree)
     if data.get("metadata"):
         tree = and_(tree, filter_from_mem0({"metadata": data["metadata"]}))
+    tree = and_(tree, categories_tree(data.get("categories")))
     results = selectors.memory_search(
         scope=scope, query=data["query"], filters=tree, top_k=data["top_k"], threshold=data["threshold"]
     )

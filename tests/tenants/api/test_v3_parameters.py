@@ -99,9 +99,10 @@ def test_search_fields_metadata_and_flags(seeded):
 @pytest.mark.parametrize(
     ("operation", "name"),
     [(op, name) for op, table in REFUSED_PARAMETERS.items() for name in table],
+    ids=lambda part: part,
 )
 def test_refused_parameters_are_400_by_name(seeded, operation, name):
-    value = ["x"] if name in ("categories", "custom_categories") else "2026-01-01" if "date" in name else True
+    value = [{"x": "y"}] if name == "custom_categories" else "2026-01-01" if "date" in name else True
     call = {
         "add": lambda: seeded.add("hello", user_id=USER, **{name: value}),
         "get_all": lambda: seeded.get_all(filters={"user_id": USER}, **{name: value}),
@@ -112,9 +113,17 @@ def test_refused_parameters_are_400_by_name(seeded, operation, name):
     assert seeded.get_all(filters={"user_id": USER})["count"] == 3  # nothing was written
 
 
-def test_categories_filter_and_text_filters_in_delete_all_are_refused(seeded):
-    with pytest.raises(ValidationError, match="categories: memadmin assigns no categories"):
-        seeded.get_all(filters={"user_id": USER, "categories": {"in": ["food"]}})
+def test_categories_match_the_tags_a_platform_import_kept(seeded):
+    """memadmin tags nothing itself; memories imported from the platform keep its categories in metadata."""
+    seeded.add("I run on Sundays.", user_id=USER, metadata={"categories": ["sports", "health"]})
+    assert _texts(seeded.get_all(filters={"user_id": USER}, categories=["health", "travel"])) == {"I run on Sundays."}
+    assert _texts(seeded.get_all(filters={"user_id": USER, "categories": {"in": ["sports"]}})) == {"I run on Sundays."}
+    assert _texts(seeded.get_all(filters={"user_id": USER, "categories": {"contains": "food"}})) == set()
+    found = seeded.search("exercise", filters={"user_id": USER}, categories=["sports"], threshold=0.0)
+    assert _texts(found) == {"I run on Sundays."}
+
+
+def test_text_filters_in_delete_all_are_refused(seeded):
     with pytest.raises(ValidationError, match="delete_all filters on ids and times only"):
         seeded.delete_all(filters={"user_id": USER, "metadata": {"diet": "veg"}})
     assert seeded.get_all(filters={"user_id": USER})["count"] == 3
