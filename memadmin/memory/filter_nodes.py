@@ -144,8 +144,9 @@ class Meta(Node):
             return self.value.casefold() in have.casefold() if self.op == "icontains" else self.value in have
         if isinstance(have, bool) or not isinstance(have, (int, float)) or not isinstance(self.value, (int, float)):
             return False
-        return {"gt": have > self.value, "gte": have >= self.value, "lt": have < self.value,
-                "lte": have <= self.value}[self.op]  # fmt: skip
+        return {"gt": have > self.value, "gte": have >= self.value, "lt": have < self.value, "lte": have <= self.value}[
+            self.op
+        ]
 
 
 def _same(a, b) -> bool:
@@ -213,5 +214,3 @@ def index_part(node: Node) -> Node:
     if isinstance(node, Not) and needs_post_filter(node.child):
         return EVERYTHING
     return node
-
-

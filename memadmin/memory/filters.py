@@ -40,9 +40,26 @@ from memadmin.memory.filter_nodes import (
 from memadmin.memory.ids import ANY, clean_app_id, clean_id, escape_tag
 
 __all__ = [  # the tree's nodes live in filter_nodes.py; callers name them from here
-    "EVERYTHING", "NOTHING", "And", "AnyValue", "Contains", "Eq", "Everything", "In", "Meta", "Node", "Not",
-    "Nothing", "Or", "Range", "and_", "index_part", "needs_post_filter", "not_", "or_",
-]  # fmt: skip
+    "EVERYTHING",
+    "NOTHING",
+    "And",
+    "AnyValue",
+    "Contains",
+    "Eq",
+    "Everything",
+    "In",
+    "Meta",
+    "Node",
+    "Not",
+    "Nothing",
+    "Or",
+    "Range",
+    "and_",
+    "index_part",
+    "needs_post_filter",
+    "not_",
+    "or_",
+]
 
 TAG_FIELDS = ("user_id", "agent_id", "run_id")
 ID_FIELDS = (*TAG_FIELDS, "app_id")
@@ -94,8 +111,9 @@ def render(node: Node) -> str:
     if isinstance(node, Not):
         return f"-{render(node.child)}" if isinstance(node.child, (And, Or)) else f"-({render(node.child)})"
     if isinstance(node, POST_FILTERED):
-        raise ValidationError("Filters on the memory text or metadata work in get_all and search only.",
-                              field="filters")  # fmt: skip
+        raise ValidationError(
+            "Filters on the memory text or metadata work in get_all and search only.", field="filters"
+        )
     raise ValidationError(f"Cannot query on {node!r}.")
 
 
@@ -122,8 +140,10 @@ def field_condition(field: str, value, *, strict_app_id: bool = False) -> Node:
     if isinstance(value, dict):
         unknown = set(value) - {"in", "nin", "eq", "ne"}
         if unknown or not value:
-            raise ValidationError(f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown)) or 'none'}; "
-                                  "use eq, ne, in or nin.", field=field)  # fmt: skip
+            raise ValidationError(
+                f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown)) or 'none'}; use eq, ne, in or nin.",
+                field=field,
+            )
         parts = []
         for op, operand in value.items():
             if op in ("eq", "ne"):
@@ -187,8 +207,9 @@ def _text(name: str, value) -> str:
 def _memory_condition(value) -> Node:
     """{"contains": ...} / {"icontains": ...} on the memory text (a substring, not a stemmed word)."""
     if not isinstance(value, dict) or not value or set(value) - set(TEXT_OPS):
-        raise ValidationError("memory filters take contains or icontains: {\"memory\": {\"icontains\": \"tea\"}}.",
-                              field="memory")  # fmt: skip
+        raise ValidationError(
+            'memory filters take contains or icontains: {"memory": {"icontains": "tea"}}.', field="memory"
+        )
     return and_(*(Contains(_text(f"memory.{op}", v), ignore_case=op == "icontains") for op, v in value.items()))
 
 
@@ -203,8 +224,7 @@ def _scalar(name: str, value):
 def _metadata_condition(value) -> Node:
     """{"metadata": {key: value | {op: operand}}}: every key's conditions hold."""
     if not isinstance(value, dict) or not value:
-        raise ValidationError("metadata filters are an object: {\"metadata\": {\"diet\": \"vegan\"}}.",
-                              field="metadata")  # fmt: skip
+        raise ValidationError('metadata filters are an object: {"metadata": {"diet": "vegan"}}.', field="metadata")
     nodes = []
     for key, condition in value.items():
         name = f"metadata.{_text('metadata key', key)[:MAX_META_KEY_CHARS]}"
@@ -213,13 +233,15 @@ def _metadata_condition(value) -> Node:
         ops = condition if isinstance(condition, dict) else {"eq": condition}
         if not ops or set(ops) - set(META_OPS):
             bad = ", ".join(sorted(set(ops) - set(META_OPS))) or "none"
-            raise ValidationError(f"Unsupported operator(s) for {name}: {bad}; use {', '.join(META_OPS)}.",
-                                  field="metadata")  # fmt: skip
+            raise ValidationError(
+                f"Unsupported operator(s) for {name}: {bad}; use {', '.join(META_OPS)}.", field="metadata"
+            )
         for op, operand in ops.items():
             if op in ("in", "nin"):
                 if not isinstance(operand, list) or not operand or len(operand) > MAX_IN_VALUES:
-                    raise ValidationError(f"{name}.{op} must be a list of 1 to {MAX_IN_VALUES} values.",
-                                          field="metadata")  # fmt: skip
+                    raise ValidationError(
+                        f"{name}.{op} must be a list of 1 to {MAX_IN_VALUES} values.", field="metadata"
+                    )
                 operand = tuple(_scalar(f"{name}.{op}", v) for v in operand)
             elif op in TEXT_OPS:
                 operand = _text(f"{name}.{op}", operand)
@@ -240,8 +262,10 @@ def categories_condition(value) -> Node:
     elif isinstance(value, dict) and len(value) == 1 and "in" in value:
         value = value["in"]
     if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
-        raise ValidationError(f"categories takes a list of 1 to {MAX_IN_VALUES} names, {{\"in\": [...]}} or "
-                              "{\"contains\": name}.", field="categories")  # fmt: skip
+        raise ValidationError(
+            f'categories takes a list of 1 to {MAX_IN_VALUES} names, {{"in": [...]}} or {{"contains": name}}.',
+            field="categories",
+        )
     return Meta("categories", "any", tuple(dict.fromkeys(_text("categories", v) for v in value)))
 
 

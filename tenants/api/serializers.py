@@ -174,26 +174,34 @@ class AsyncAddResponseSerializer(serializers.Serializer):
     results = AsyncAddedSerializer(many=True)
 
 
-class ListRequestSerializer(serializers.Serializer):
+def _names(max_items: int, max_chars: int, help_text: str) -> serializers.ListField:
+    child = serializers.CharField(max_length=max_chars)
+    return serializers.ListField(
+        child=child, required=False, allow_null=True, max_length=max_items, help_text=help_text
+    )
+
+
+class ReadOptionsSerializer(serializers.Serializer):
+    """The v3 options get_all and search share (tenants/api/platform.py says what each does)."""
+
+    fields = _names(20, 64, 'Only these fields of each result (e.g. ["id", "memory"]; search adds "score").')
+    categories = _names(100, 1000, "Tagged with any of these (metadata.categories, as a Mem0 Platform import kept).")
+    show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
+    latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
+
+
+class ListRequestSerializer(ReadOptionsSerializer):
     filters = FiltersField(help_text="Required: there is no global bucket.")
     start_date = serializers.CharField(required=False, allow_null=True, help_text="created_at >= (ISO 8601).")
     end_date = serializers.CharField(required=False, allow_null=True, help_text="created_at <= (ISO 8601).")
     page = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, allow_null=True)
-    fields = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, allow_null=True, max_length=20,
-        help_text="Only these fields of each memory (e.g. [\"id\", \"memory\"]).",
-    )  # fmt: skip
     keywords = serializers.CharField(
-        required=False, allow_null=True, max_length=1000,
+        required=False,
+        allow_null=True,
+        max_length=1000,
         help_text="Every word must occur in the memory text (case-insensitive substring).",
-    )  # fmt: skip
-    categories = serializers.ListField(
-        child=serializers.CharField(max_length=1000), required=False, allow_null=True, max_length=100,
-        help_text="Memories tagged with any of these (metadata.categories, as a Mem0 Platform import kept them).",
-    )  # fmt: skip
-    show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
-    latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
+    )
 
 
 class PageQuerySerializer(serializers.Serializer):
@@ -208,26 +216,16 @@ class MemoryPageSerializer(serializers.Serializer):
     results = MemorySerializer(many=True)
 
 
-class SearchRequestSerializer(serializers.Serializer):
+class SearchRequestSerializer(ReadOptionsSerializer):
     query = serializers.CharField(max_length=2000)
     filters = FiltersField(help_text="Required: there is no global bucket.")
     top_k = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=10)
     # Mem0's default: a similarity under 0.1 is noise, not a match.
     threshold = serializers.FloatField(required=False, min_value=0.0, max_value=1.0, default=0.1)
     rerank = serializers.BooleanField(required=False, allow_null=True, help_text="Accepted and ignored.")
-    fields = serializers.ListField(
-        child=serializers.CharField(max_length=64), required=False, allow_null=True, max_length=20,
-        help_text="Only these fields of each result (e.g. [\"id\", \"memory\", \"score\"]).",
-    )  # fmt: skip
     metadata = serializers.DictField(
-        required=False, allow_null=True, help_text="Metadata conditions, as filters' {\"metadata\": {...}}."
+        required=False, allow_null=True, help_text='Metadata conditions, as filters\' {"metadata": {...}}.'
     )
-    categories = serializers.ListField(
-        child=serializers.CharField(max_length=1000), required=False, allow_null=True, max_length=100,
-        help_text="Memories tagged with any of these (metadata.categories, as a Mem0 Platform import kept them).",
-    )  # fmt: skip
-    show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
-    latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
 
 
 class SearchResponseSerializer(serializers.Serializer):

@@ -95,8 +95,19 @@ def date_range(start, end) -> Node:
 
 MAX_KEYWORDS = 20
 # What `fields` may name: the keys of a memory as the API returns it (search adds score).
-RESULT_FIELDS = ("id", "app_id", "memory", "user_id", "agent_id", "run_id", "metadata", "created_at", "updated_at",
-                 "hash", "score")  # fmt: skip
+RESULT_FIELDS = (
+    "id",
+    "app_id",
+    "memory",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "hash",
+    "score",
+)
 
 
 def keyword_tree(keywords: str | None) -> Node:
@@ -119,8 +130,9 @@ def check_fields(fields: list[str] | None) -> None:
     """Mem0's `fields`: an unknown name is a 400 naming it, before anything is read."""
     unknown = sorted(set(fields or ()) - set(RESULT_FIELDS))
     if unknown:
-        raise ValidationError(f"fields: unknown field(s) {', '.join(unknown)}; choose from {', '.join(RESULT_FIELDS)}.",
-                              field="fields")  # fmt: skip
+        raise ValidationError(
+            f"fields: unknown field(s) {', '.join(unknown)}; choose from {', '.join(RESULT_FIELDS)}.", field="fields"
+        )
 
 
 def projected(results: list[dict], fields: list[str] | None) -> list[dict]:

@@ -76,8 +76,10 @@ def export_create(request) -> Response:
     tree = filter_from_mem0(raw)
     require_filters(tree, "An export")
     if needs_post_filter(tree):  # refused now, not when the export is fetched
-        raise ValidationError("Exports filter on ids and times only: text and metadata filters work in get_all "
-                              "and search.", field="filters")  # fmt: skip
+        raise ValidationError(
+            "Exports filter on ids and times only: text and metadata filters work in get_all and search.",
+            field="filters",
+        )
     check_filter_apps(scope, tree)
     scope.require(cap.EXPORT)
     if pinned_value(tree, "user_id") is None:

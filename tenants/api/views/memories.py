@@ -159,8 +159,12 @@ def memory_list(request) -> Response:
     tree = filter_tree(data.get("filters"))
     require_filters(tree, "get_all")
     check_filter_apps(scope, tree)
-    tree = and_(tree, date_range(data.get("start_date"), data.get("end_date")), keyword_tree(data.get("keywords")),
-                categories_tree(data.get("categories")))  # fmt: skip
+    tree = and_(
+        tree,
+        date_range(data.get("start_date"), data.get("end_date")),
+        keyword_tree(data.get("keywords")),
+        categories_tree(data.get("categories")),
+    )
     page_number = data.get("page") or query["page"]
     page_size = data.get("page_size") or query["page_size"]
     page = selectors.memory_list(scope=scope, filters=tree, page=page_number, page_size=page_size)

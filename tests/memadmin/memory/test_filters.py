@@ -58,6 +58,11 @@ def test_not_of_an_app_is_resolved_per_app():
 
 
 def test_json_form_round_trips():
-    tree = filter_from_mem0({"user_id": "alice", "NOT": [{"memory": {"icontains": "tea"}}, {"agent_id": {"in": ["a"]}}],
-                             "metadata": {"n": {"in": [1, 2]}}})  # fmt: skip
+    tree = filter_from_mem0(
+        {
+            "user_id": "alice",
+            "NOT": [{"memory": {"icontains": "tea"}}, {"agent_id": {"in": ["a"]}}],
+            "metadata": {"n": {"in": [1, 2]}},
+        }
+    )
     assert node_from_data(node_to_data(tree)) == tree
