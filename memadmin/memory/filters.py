@@ -11,16 +11,63 @@ app), so each app's tree is partially evaluated with its app_id known
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from memadmin.memory.errors import ValidationError
+from memadmin.memory.filter_nodes import (
+    EVERYTHING,
+    NOTHING,
+    POST_FILTERED,
+    TEXT_OPS,
+    And,
+    AnyValue,
+    Contains,
+    Eq,
+    Everything,
+    In,
+    Meta,
+    Node,
+    Not,
+    Nothing,
+    Or,
+    Range,
+    and_,
+    index_part,
+    needs_post_filter,
+    not_,
+    or_,
+)
 from memadmin.memory.ids import ANY, clean_app_id, clean_id, escape_tag
+
+__all__ = [  # the tree's nodes live in filter_nodes.py; callers name them from here
+    "EVERYTHING",
+    "NOTHING",
+    "And",
+    "AnyValue",
+    "Contains",
+    "Eq",
+    "Everything",
+    "In",
+    "Meta",
+    "Node",
+    "Not",
+    "Nothing",
+    "Or",
+    "Range",
+    "and_",
+    "index_part",
+    "needs_post_filter",
+    "not_",
+    "or_",
+]
 
 TAG_FIELDS = ("user_id", "agent_id", "run_id")
 ID_FIELDS = (*TAG_FIELDS, "app_id")
 TIME_FIELDS = ("created_at", "updated_at")
 _RANGE_OPS = ("gt", "gte", "lt", "lte")
+META_OPS = ("eq", "ne", "in", "nin", *TEXT_OPS, *_RANGE_OPS)
+MAX_TEXT_CHARS = 1000  # a contains / metadata value
+MAX_META_KEY_CHARS = 128
 # Caller filters are bounded before they become FT.SEARCH text: an OR of 100,000 ids or thousands of
 # ANDed ranges would otherwise be parsed, rendered and sent whole (and bypass the 100-id limit of "in").
 MAX_FILTER_DEPTH = 8
@@ -28,117 +75,6 @@ MAX_FILTER_TERMS = 1000
 MAX_IN_VALUES = 100
 # Unix seconds that datetime can represent (years 1..9999); beyond them a bound is a mistake or an attack.
 _MIN_TIMESTAMP, _MAX_TIMESTAMP = -62135596800, 253402300799
-
-
-class Node:
-    def matches(self, record: dict) -> bool:  # pragma: no cover - interface
-        raise NotImplementedError
-
-
-@dataclass(frozen=True)
-class Everything(Node):
-    def matches(self, record):
-        return True
-
-
-@dataclass(frozen=True)
-class Nothing(Node):
-    def matches(self, record):
-        return False
-
-
-@dataclass(frozen=True)
-class Eq(Node):
-    field: str
-    value: str
-
-    def matches(self, record):
-        return record.get(self.field) == self.value
-
-
-@dataclass(frozen=True)
-class AnyValue(Node):
-    """``*``: the field is present and not empty (Mem0's wildcard semantics)."""
-
-    field: str
-
-    def matches(self, record):
-        return bool(record.get(self.field))
-
-
-@dataclass(frozen=True)
-class In(Node):
-    field: str
-    values: tuple[str, ...]
-
-    def matches(self, record):
-        return record.get(self.field) in self.values
-
-
-@dataclass(frozen=True)
-class Range(Node):
-    field: str
-    gt: int | None = None
-    gte: int | None = None
-    lt: int | None = None
-    lte: int | None = None
-
-    def matches(self, record):
-        value = record.get(self.field)
-        if value is None:
-            return False
-        return not (
-            (self.gt is not None and value <= self.gt)
-            or (self.gte is not None and value < self.gte)
-            or (self.lt is not None and value >= self.lt)
-            or (self.lte is not None and value > self.lte)
-        )
-
-
-@dataclass(frozen=True)
-class And(Node):
-    children: tuple[Node, ...]
-
-    def matches(self, record):
-        return all(child.matches(record) for child in self.children)
-
-
-@dataclass(frozen=True)
-class Or(Node):
-    children: tuple[Node, ...]
-
-    def matches(self, record):
-        return any(child.matches(record) for child in self.children)
-
-
-EVERYTHING = Everything()
-NOTHING = Nothing()
-
-
-def and_(*nodes: Node) -> Node:
-    flat: list[Node] = []
-    for node in nodes:
-        if isinstance(node, Nothing):
-            return NOTHING
-        if isinstance(node, Everything):
-            continue
-        flat.extend(node.children if isinstance(node, And) else (node,))
-    if not flat:
-        return EVERYTHING
-    return flat[0] if len(flat) == 1 else And(tuple(dict.fromkeys(flat)))
-
-
-def or_(*nodes: Node) -> Node:
-    flat: list[Node] = []
-    for node in nodes:
-        if isinstance(node, Everything):
-            return EVERYTHING
-        if isinstance(node, Nothing):
-            continue
-        flat.extend(node.children if isinstance(node, Or) else (node,))
-    if not flat:
-        return NOTHING
-    return flat[0] if len(flat) == 1 else Or(tuple(dict.fromkeys(flat)))
 
 
 def for_app(node: Node, app_id: str) -> Node:
@@ -149,6 +85,8 @@ def for_app(node: Node, app_id: str) -> Node:
         return and_(*(for_app(child, app_id) for child in node.children))
     if isinstance(node, Or):
         return or_(*(for_app(child, app_id) for child in node.children))
+    if isinstance(node, Not):
+        return not_(for_app(node.child, app_id))
     return node
 
 
@@ -170,6 +108,12 @@ def render(node: Node) -> str:
         return "(" + " ".join(render(child) for child in node.children) + ")"
     if isinstance(node, Or):
         return "(" + " | ".join(render(child) for child in node.children) + ")"
+    if isinstance(node, Not):
+        return f"-{render(node.child)}" if isinstance(node.child, (And, Or)) else f"-({render(node.child)})"
+    if isinstance(node, POST_FILTERED):
+        raise ValidationError(
+            "Filters on the memory text or metadata work in get_all and search only.", field="filters"
+        )
     raise ValidationError(f"Cannot query on {node!r}.")
 
 
@@ -194,15 +138,22 @@ def field_condition(field: str, value, *, strict_app_id: bool = False) -> Node:
     if field not in ID_FIELDS:
         raise ValidationError(f"Unsupported filter field: {field}.", field=field)
     if isinstance(value, dict):
-        unknown = set(value) - {"in", "eq"}
-        if unknown:
-            raise ValidationError(f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown))}.", field=field)
-        if "eq" in value:
-            return field_condition(field, value["eq"], strict_app_id=strict_app_id)
-        values = value["in"]
-        if not isinstance(values, list) or not values or len(values) > MAX_IN_VALUES:
-            raise ValidationError(f"{field}.in must be a list of 1 to {MAX_IN_VALUES} ids.", field=field)
-        return In(field, tuple(dict.fromkeys(clean(v, field) for v in values)))
+        unknown = set(value) - {"in", "nin", "eq", "ne"}
+        if unknown or not value:
+            raise ValidationError(
+                f"Unsupported operator(s) for {field}: {', '.join(sorted(unknown)) or 'none'}; use eq, ne, in or nin.",
+                field=field,
+            )
+        parts = []
+        for op, operand in value.items():
+            if op in ("eq", "ne"):
+                node = field_condition(field, operand, strict_app_id=strict_app_id)
+            else:
+                if not isinstance(operand, list) or not operand or len(operand) > MAX_IN_VALUES:
+                    raise ValidationError(f"{field}.{op} must be a list of 1 to {MAX_IN_VALUES} ids.", field=field)
+                node = In(field, tuple(dict.fromkeys(clean(v, field) for v in operand)))
+            parts.append(not_(node) if op in ("ne", "nin") else node)
+        return and_(*parts)
     cleaned = clean_id(value, field, allow_any=True)
     if cleaned != ANY and clean is clean_app_id:
         clean_app_id(cleaned, field)
@@ -243,6 +194,81 @@ def _time_condition(field: str, value) -> Node:
     return Range(field, **{op: _timestamp(field, op, v) for op, v in value.items()})
 
 
+def _text(name: str, value) -> str:
+    if not isinstance(value, str) or not value or len(value) > MAX_TEXT_CHARS:
+        raise ValidationError(f"{name} must be a string of 1 to {MAX_TEXT_CHARS} characters.", field=name)
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValidationError(f"{name} is not valid Unicode.", field=name) from None
+    return value
+
+
+def _memory_condition(value) -> Node:
+    """{"contains": ...} / {"icontains": ...} on the memory text (a substring, not a stemmed word)."""
+    if not isinstance(value, dict) or not value or set(value) - set(TEXT_OPS):
+        raise ValidationError(
+            'memory filters take contains or icontains: {"memory": {"icontains": "tea"}}.', field="memory"
+        )
+    return and_(*(Contains(_text(f"memory.{op}", v), ignore_case=op == "icontains") for op, v in value.items()))
+
+
+def _scalar(name: str, value):
+    if isinstance(value, str):
+        return _text(name, value)
+    if isinstance(value, bool) or (isinstance(value, (int, float)) and math.isfinite(value)):
+        return value
+    raise ValidationError(f"{name} must be a string, a finite number or a boolean.", field=name)
+
+
+def _metadata_condition(value) -> Node:
+    """{"metadata": {key: value | {op: operand}}}: every key's conditions hold."""
+    if not isinstance(value, dict) or not value:
+        raise ValidationError('metadata filters are an object: {"metadata": {"diet": "vegan"}}.', field="metadata")
+    nodes = []
+    for key, condition in value.items():
+        name = f"metadata.{_text('metadata key', key)[:MAX_META_KEY_CHARS]}"
+        if len(key) > MAX_META_KEY_CHARS:
+            raise ValidationError(f"metadata keys are at most {MAX_META_KEY_CHARS} characters.", field="metadata")
+        ops = condition if isinstance(condition, dict) else {"eq": condition}
+        if not ops or set(ops) - set(META_OPS):
+            bad = ", ".join(sorted(set(ops) - set(META_OPS))) or "none"
+            raise ValidationError(
+                f"Unsupported operator(s) for {name}: {bad}; use {', '.join(META_OPS)}.", field="metadata"
+            )
+        for op, operand in ops.items():
+            if op in ("in", "nin"):
+                if not isinstance(operand, list) or not operand or len(operand) > MAX_IN_VALUES:
+                    raise ValidationError(
+                        f"{name}.{op} must be a list of 1 to {MAX_IN_VALUES} values.", field="metadata"
+                    )
+                operand = tuple(_scalar(f"{name}.{op}", v) for v in operand)
+            elif op in TEXT_OPS:
+                operand = _text(f"{name}.{op}", operand)
+            elif op in _RANGE_OPS:
+                if isinstance(operand, bool) or not isinstance(operand, (int, float)) or not math.isfinite(operand):
+                    raise ValidationError(f"{name}.{op} must be a finite number.", field="metadata")
+            else:
+                operand = _scalar(f"{name}.{op}", operand)
+            nodes.append(Meta(key, op, operand))
+    return and_(*nodes)
+
+
+def categories_condition(value) -> Node:
+    """Memories tagged with any of these categories: ``["food"]``, ``{"in": [...]}`` or ``{"contains": "food"}``.
+    memadmin assigns none itself; they are the ``metadata.categories`` list a Mem0 Platform import kept."""
+    if isinstance(value, dict) and len(value) == 1 and "contains" in value:
+        value = [value["contains"]]
+    elif isinstance(value, dict) and len(value) == 1 and "in" in value:
+        value = value["in"]
+    if not isinstance(value, list) or not value or len(value) > MAX_IN_VALUES:
+        raise ValidationError(
+            f'categories takes a list of 1 to {MAX_IN_VALUES} names, {{"in": [...]}} or {{"contains": name}}.',
+            field="categories",
+        )
+    return Meta("categories", "any", tuple(dict.fromkeys(_text("categories", v) for v in value)))
+
+
 class _Budget:
     """Terms left for one filter tree: every field condition counts, every id of an ``in`` list too."""
 
@@ -273,9 +299,24 @@ def filter_from_mem0(data, *, depth: int = 0, _budget: _Budget | None = None) ->
                 budget.spend(len(value))  # refused before 100,000 children are parsed one by one
             children = [filter_from_mem0(item, depth=depth + 1, _budget=budget) for item in value]
             nodes.append(and_(*children) if key == "AND" else or_(*children))
+        elif key == "NOT":
+            items = value if isinstance(value, list) else [value]
+            if not items or len(items) > MAX_FILTER_TERMS:
+                raise ValidationError("NOT needs a non-empty list of conditions.", field="filters")
+            nodes.append(not_(or_(*(filter_from_mem0(item, depth=depth + 1, _budget=budget) for item in items))))
         elif key in ID_FIELDS:
-            budget.spend(len(value["in"]) if isinstance(value, dict) and isinstance(value.get("in"), list) else 1)
+            lists = [v for v in value.values() if isinstance(v, list)] if isinstance(value, dict) else []
+            budget.spend(sum(len(v) for v in lists) or 1)
             nodes.append(field_condition(key, value, strict_app_id=True))
+        elif key == "memory":
+            budget.spend(len(value) if isinstance(value, dict) else 1)
+            nodes.append(_memory_condition(value))
+        elif key == "metadata":
+            budget.spend(len(value) if isinstance(value, dict) else 1)
+            nodes.append(_metadata_condition(value))
+        elif key == "categories":
+            budget.spend(1)
+            nodes.append(categories_condition(value))
         elif key in TIME_FIELDS:
             budget.spend(len(value) if isinstance(value, dict) else 1)
             nodes.append(_time_condition(key, value))
@@ -292,13 +333,23 @@ def node_to_data(node: Node):
         return {"op": type(node).__name__.lower()}
     if isinstance(node, (And, Or)):
         return {"op": type(node).__name__.lower(), "children": [node_to_data(c) for c in node.children]}
+    if isinstance(node, Not):
+        return {"op": "not", "child": node_to_data(node.child)}
+    if isinstance(node, Meta):  # its own "op" is the comparison, kept apart from the node's kind
+        value = list(node.value) if isinstance(node.value, tuple) else node.value
+        return {"op": "meta", "key": node.key, "compare": node.op, "value": value}
     return {"op": type(node).__name__.lower(), **{k: (list(v) if isinstance(v, tuple) else v)
                                                   for k, v in node.__dict__.items()}}  # fmt: skip
 
 
 def node_from_data(data) -> Node:
-    kinds = {"eq": Eq, "anyvalue": AnyValue, "in": In, "range": Range}
+    kinds = {"eq": Eq, "anyvalue": AnyValue, "in": In, "range": Range, "contains": Contains}
     op = data["op"]
+    if op == "not":
+        return Not(node_from_data(data["child"]))
+    if op == "meta":
+        value = tuple(data["value"]) if isinstance(data["value"], list) else data["value"]
+        return Meta(data["key"], data["compare"], value)
     if op == "everything":
         return EVERYTHING
     if op == "nothing":

@@ -12,10 +12,10 @@ from collections.abc import Iterator
 import numpy as np
 
 from memadmin.memory import capabilities as cap
-from memadmin.memory import entity_lists, index, index_queries, ranking, store
+from memadmin.memory import entity_lists, index, index_queries, post_filters, ranking, store
 from memadmin.memory.audit import audit_record
 from memadmin.memory.errors import NotFound, ValidationError
-from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, pinned_value, render
+from memadmin.memory.filters import EVERYTHING, Node, Nothing, for_app, needs_post_filter, pinned_value, render
 from memadmin.memory.history import history_for
 from memadmin.memory.ids import clean_id
 from memadmin.memory.keyset import advance, created_number, decode_cursor, encode_cursor, keyset_rows, records_from
@@ -151,6 +151,12 @@ def memory_list(
         raise ValidationError(f"page_size must be between 1 and {MAX_PAGE_SIZE}.", field="page_size")
     if not 1 <= page <= MAX_PAGE:
         raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
+    if needs_post_filter(filters):  # text or metadata conditions: the scope's candidates, checked in Python
+        result = post_filters.page_of(plan(scope, filters), page=page, page_size=page_size, clamp=clamp)
+        result.items = [r for r in result.items if _in_scope(scope, r)]
+        if audit:
+            _audit_read(scope, "memory.list", filters, result.items, page=result.page, place=place)
+        return result
     apps = ",".join(f"{a.app_id}/{a.collection}" for a in scope.apps)
     raw = f"{scope.tenant_id}|{apps}|{scope.user_id}|{filters!r}|{page_size}"
     # Page boundaries live in Valkey (the default store), shared by every web worker (a per-process cache
@@ -234,7 +240,9 @@ def memory_search(
     # top_k neighbours missed the obvious best match among 21 memories. The page stays top_k.
     candidates = max(top_k, KNN_CANDIDATES)
     for app, tree in planned:
-        found.extend(ranking.app_matches(app, render(tree), vector, terms, candidates=candidates, limit=top_k))
+        knn_query, wide, limit = post_filters.knn_plan(tree, top_k=top_k, candidates=candidates)
+        matches = ranking.app_matches(app, knn_query, vector, terms, candidates=wide, limit=limit)
+        found.extend(post_filters.kept(tree, matches))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:

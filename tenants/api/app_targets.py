@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 
 from memadmin.memory import capabilities as cap
 from memadmin.memory.errors import Conflict, NotFound, ValidationError
-from memadmin.memory.filters import And, Eq, In, Node, Or
+from memadmin.memory.filters import And, Eq, In, Node, Not, Or
 from memadmin.memory.ids import clean_app_id
 from memadmin.memory.scope import AppRef, Scope
 from tenants.api.auth import is_key_restricted, request_scope
@@ -42,6 +42,8 @@ def app_ids_in(node: Node) -> set[str]:
         return set(node.values)
     if isinstance(node, (And, Or)):
         return set().union(*(app_ids_in(child) for child in node.children))
+    if isinstance(node, Not):
+        return app_ids_in(node.child)
     return set()
 
 

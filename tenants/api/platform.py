@@ -11,6 +11,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework.decorators import api_view
 from rest_framework.request import Request
 
+from memadmin.memory.errors import ValidationError
 from tenants.api import serializers as s
 from tenants.api.errors import NotSupported
 
@@ -34,6 +35,91 @@ WHY = {
     "project.delete": "that would delete every app of the tenant at once. Offboard apps one at a time from the "
     "dashboard or with `manage.py offboard`: a grace period, then a verified deletion and a receipt.",
 }
+
+# --- the v3 parameters of add / get_all / search ---------------------------------------------------------
+# Every request parameter of Mem0's v3 spec for these operations (tests/fixtures/mem0_v3_params.json, a pinned
+# copy) is in exactly one of these tables: it works (how, in a few words: docs/api.md says the same), or it is
+# refused by name with a 400 saying why. A parameter in neither fails tests/tenants/api/test_v3_parameters.py.
+_NEVER_EXPIRES = "nothing expires here (add refuses expiration_date), so true and false give the same answer"
+_LATEST = "every memory is its latest version: updates happen in place and there are no linked chains"
+_OBSERVED = (
+    "the date a conversation was observed feeds the hosted Mem0 Platform's temporal reasoning (an LLM); it is "
+    "not the memory's created time (that is `timestamp`) and memadmin stores the text as sent."
+)
+_CATEGORIES = "memadmin assigns no categories (the hosted Mem0 Platform's LLM does)."
+_TAGGED = "memories tagged with any of these: the metadata.categories list a Mem0 Platform import kept"
+WORKS = {
+    "add": {
+        "messages": "stored verbatim, or distilled with infer=true",
+        "user_id": "required: the end user the memory belongs to",
+        "agent_id": "stored as the memory's agent_id",
+        "run_id": "stored as the memory's run_id",
+        "app_id": "picks the app (absent: the tenant's default app)",
+        "metadata": "stored with each memory (no scope keys)",
+        "infer": "false: verbatim; true: facts extracted by the configured LLM",
+        "output_format": "accepted; the answer is always the v1.1 envelope",
+    },
+    "get_all": {
+        "filters": "the filter language of docs/api.md, within the key's scope",
+        "start_date": "created_at on or after",
+        "end_date": "created_at on or before",
+        "page": "1-indexed page (query string first, then body)",
+        "page_size": "results per page, at most 200",
+        "fields": "each result carries only these fields",
+        "keywords": "every word must occur in the memory text (full-text match, stemmed)",
+        "categories": _TAGGED,
+        "show_expired": _NEVER_EXPIRES,
+        "latest_only": _LATEST,
+    },
+    "search": {
+        "query": "embedded and compared by cosine similarity",
+        "filters": "the filter language of docs/api.md, within the key's scope",
+        "top_k": "at most this many results",
+        "threshold": "minimum similarity",
+        "rerank": "accepted; results stay in similarity order (no reranker)",
+        "fields": "each result carries only these fields",
+        "metadata": "metadata conditions, ANDed with filters (as filters' {\"metadata\": {...}})",
+        "categories": _TAGGED,
+        "show_expired": _NEVER_EXPIRES,
+        "latest_only": _LATEST,
+    },
+}
+REFUSED_PARAMETERS = {
+    "add": {
+        "expiration_date": "memadmin keeps a memory until it is deleted; it never hides one by date.",
+        "custom_instructions": "per-call extraction instructions are not kept; set the project's instructions "
+        "with project.update(custom_instructions=...).",
+        "agent_custom_instructions": "per-call extraction instructions are not kept; set the project's "
+        "instructions with project.update(custom_instructions=...).",
+        "custom_categories": _CATEGORIES,
+        "immutable": "memadmin has no immutable memories: an infer=true add may update existing ones.",
+        "includes": "extraction hints are for the hosted Mem0 Platform's LLM; use the project's instructions.",
+        "excludes": "extraction hints are for the hosted Mem0 Platform's LLM; use the project's instructions.",
+        "enable_graph": "memadmin keeps no graph memory.",
+        "structured_data_schema": "structured extraction needs the hosted Mem0 Platform.",
+        "timestamp": "memadmin records when it stored a memory and never backdates created_at.",
+        "prompt_profile_id": "saved prompt profiles live on the hosted Mem0 Platform; memadmin has none.",
+        "temporal_reasoning": "temporal reasoning is the hosted Mem0 Platform's LLM feature.",
+        "timezone": _OBSERVED,
+        "observation_datetime": _OBSERVED,
+        "observation_date": _OBSERVED,
+    },
+    "get_all": {},
+    "search": {
+        "reference_date": "searching as of a past date needs the hosted Mem0 Platform's temporal reasoning; "
+        "narrow by time with a created_at filter instead.",
+    },
+}
+
+
+def refuse_parameters(operation: str, data) -> None:
+    """400 naming the first refused parameter the request really uses (false, null and empty are defaults)."""
+    if not isinstance(data, dict):
+        return
+    for name, why in REFUSED_PARAMETERS[operation].items():
+        if data.get(name) not in (None, False, "", [], {}):
+            raise ValidationError(f"{name}: not supported by memadmin: {why}", field=name)
+
 
 REFUSED = {
     400: OpenApiResponse(s.ErrorSerializer, description="Not supported by memadmin; the message says why."),

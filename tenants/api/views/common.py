@@ -32,19 +32,6 @@ MAX_QUERY_FILTER_CHARS = 8000
 ENTITY_LIMIT = 10_000
 
 # Platform parameters whose meaning we cannot honour: refusing beats silently ignoring them.
-ADD_UNSUPPORTED = (
-    "timestamp",
-    "expiration_date",
-    "custom_categories",
-    "custom_instructions",
-    "agent_custom_instructions",
-    "structured_data_schema",
-    "includes",
-    "excludes",
-    "enable_graph",
-    "immutable",
-)
-READ_UNSUPPORTED = ("categories",)
 UPDATE_UNSUPPORTED = ("timestamp", "expiration_date")
 
 ERRORS = {
@@ -105,6 +92,55 @@ def date_range(start, end) -> Node:
     if end:
         bounds["lte"] = end
     return filter_from_mem0({"created_at": bounds}) if bounds else EVERYTHING
+
+
+MAX_KEYWORDS = 20
+# What `fields` may name: the keys of a memory as the API returns it (search adds score).
+RESULT_FIELDS = (
+    "id",
+    "app_id",
+    "memory",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "metadata",
+    "created_at",
+    "updated_at",
+    "hash",
+    "score",
+)
+
+
+def keyword_tree(keywords: str | None) -> Node:
+    """get_all's keywords: every word occurs in the memory text, case-insensitively (a substring: "vegetarian"
+    matches "vegetarians"), checked on the scope's candidates (memadmin/memory/post_filters.py)."""
+    if keywords is None or not keywords.strip():
+        return EVERYTHING
+    words = list(dict.fromkeys(keywords.split()))
+    if len(words) > MAX_KEYWORDS:
+        raise ValidationError(f"keywords holds at most {MAX_KEYWORDS} words.", field="keywords")
+    return filter_from_mem0({"AND": [{"memory": {"icontains": word}} for word in words]})
+
+
+def categories_tree(categories: list[str] | None) -> Node:
+    """get_all's and search's `categories`: tagged with any of them (metadata.categories, from a platform import)."""
+    return filter_from_mem0({"categories": categories}) if categories else EVERYTHING
+
+
+def check_fields(fields: list[str] | None) -> None:
+    """Mem0's `fields`: an unknown name is a 400 naming it, before anything is read."""
+    unknown = sorted(set(fields or ()) - set(RESULT_FIELDS))
+    if unknown:
+        raise ValidationError(
+            f"fields: unknown field(s) {', '.join(unknown)}; choose from {', '.join(RESULT_FIELDS)}.", field="fields"
+        )
+
+
+def projected(results: list[dict], fields: list[str] | None) -> list[dict]:
+    """Each result with only the named fields (checked by check_fields)."""
+    if not fields:
+        return results
+    return [{name: result[name] for name in fields if name in result} for result in results]
 
 
 def page_url(request, page: int, page_size: int) -> str:

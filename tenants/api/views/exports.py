@@ -13,8 +13,8 @@ from rest_framework.response import Response
 
 from memadmin.memory import capabilities as cap
 from memadmin.memory import selectors
-from memadmin.memory.errors import NotFound
-from memadmin.memory.filters import ID_FIELDS, filter_from_mem0, pinned_value
+from memadmin.memory.errors import NotFound, ValidationError
+from memadmin.memory.filters import ID_FIELDS, filter_from_mem0, needs_post_filter, pinned_value
 from memadmin.memory.scope import Scope
 from tenants.api import serializers as s
 from tenants.api.app_targets import check_filter_apps
@@ -75,6 +75,11 @@ def export_create(request) -> Response:
     raw = _export_filters(data)
     tree = filter_from_mem0(raw)
     require_filters(tree, "An export")
+    if needs_post_filter(tree):  # refused now, not when the export is fetched
+        raise ValidationError(
+            "Exports filter on ids and times only: text and metadata filters work in get_all and search.",
+            field="filters",
+        )
     check_filter_apps(scope, tree)
     scope.require(cap.EXPORT)
     if pinned_value(tree, "user_id") is None:

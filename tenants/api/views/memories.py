@@ -21,6 +21,8 @@ from memadmin.memory.filters import (
     In,
     Node,
     and_,
+    filter_from_mem0,
+    needs_post_filter,
 )
 from memadmin.memory.ids import clean_id
 from memadmin.memory.records import MemoryRecord
@@ -30,22 +32,25 @@ from tenants.api.app_targets import app_for_write, check_filter_apps
 from tenants.api.auth import request_scope
 from tenants.api.idempotency import idempotent
 from tenants.api.parsers import literal_untrusted
+from tenants.api.platform import refuse_parameters
 from tenants.api.views.common import (
-    ADD_UNSUPPORTED,
     ERASURE_JOB,
     ERRORS,
     MAX_QUERY_FILTER_CHARS,
     MEMORY_ID,
     READ_ERRORS,
-    READ_UNSUPPORTED,
     UPDATE_UNSUPPORTED,
     WRITE_ERRORS,
+    categories_tree,
+    check_fields,
     date_range,
     deletion_json,
     erasure_response,
     filter_tree,
+    keyword_tree,
     memory_json,
     page_url,
+    projected,
     refuse_unsupported,
     require_filters,
     validated,
@@ -121,7 +126,7 @@ def memory_add(request) -> Response:
 
 def _add(request) -> Response:
     data = validated(s.AddRequestSerializer, request.data)
-    refuse_unsupported(request.data, ADD_UNSUPPORTED)
+    refuse_parameters("add", request.data)
     ids = _write_ids(data)
     scope, app = app_for_write(request, request_scope(request), ids["app_id"])
     messages = data["messages"]
@@ -163,12 +168,18 @@ def _add(request) -> Response:
 def memory_list(request) -> Response:
     data = validated(s.ListRequestSerializer, request.data)
     query = validated(s.PageQuerySerializer, request.query_params)
-    refuse_unsupported(request.data, READ_UNSUPPORTED)
+    refuse_parameters("get_all", request.data)
+    check_fields(data.get("fields"))
     scope = request_scope(request)
     tree = filter_tree(data.get("filters"))
     require_filters(tree, "get_all")
     check_filter_apps(scope, tree)
-    tree = and_(tree, date_range(data.get("start_date"), data.get("end_date")))
+    tree = and_(
+        tree,
+        date_range(data.get("start_date"), data.get("end_date")),
+        keyword_tree(data.get("keywords")),
+        categories_tree(data.get("categories")),
+    )
     page_number = data.get("page") or query["page"]
     page_size = data.get("page_size") or query["page_size"]
     page = selectors.memory_list(scope=scope, filters=tree, page=page_number, page_size=page_size)
@@ -177,7 +188,7 @@ def memory_list(request) -> Response:
             "count": page.total,
             "next": page_url(request, page.page + 1, page_size) if page.has_next else None,
             "previous": page_url(request, page.page - 1, page_size) if page.has_previous else None,
-            "results": [memory_json(record) for record in page.items],
+            "results": projected([memory_json(record) for record in page.items], data.get("fields")),
         }
     )
 
@@ -191,11 +202,15 @@ def memory_list(request) -> Response:
 @api_view(["POST"])
 def memory_search(request) -> Response:
     data = validated(s.SearchRequestSerializer, request.data)
-    refuse_unsupported(request.data, READ_UNSUPPORTED)
+    refuse_parameters("search", request.data)
+    check_fields(data.get("fields"))
     scope = request_scope(request)
     tree = filter_tree(data.get("filters"))
     require_filters(tree, "search")
     check_filter_apps(scope, tree)
+    if data.get("metadata"):
+        tree = and_(tree, filter_from_mem0({"metadata": data["metadata"]}))
+    tree = and_(tree, categories_tree(data.get("categories")))
     results = selectors.memory_search(
         scope=scope,
         query=data["query"],
@@ -204,7 +219,7 @@ def memory_search(request) -> Response:
         threshold=data["threshold"],
         keyword_search=data["keyword_search"],
     )
-    return Response({"results": [memory_json(record) for record in results]})
+    return Response({"results": projected([memory_json(record) for record in results], data.get("fields"))})
 
 
 # --- one memory ---------------------------------------------------------------------
@@ -373,6 +388,12 @@ def memory_delete_all(request) -> Response:
             clean_id(value, name)  # '*' is a filter wildcard, never a deletion target
     scope = request_scope(request)
     tree = filter_tree(_query_filters(query.get("filters")), **ids)
+    if needs_post_filter(tree):
+        raise ValidationError(
+            "delete_all filters on ids and times only: the memory text and metadata are not deletion criteria "
+            "(list the memories, then delete them by id).",
+            field="filters",
+        )
     if not _pins_an_entity(tree):
         app_id = _app_alone(tree)
         if app_id is not None:

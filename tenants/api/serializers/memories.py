@@ -1,16 +1,11 @@
-"""Request validation and the documented shapes of every body (drf-spectacular reads these).
-
-Field-level rules that belong to the memory service (id syntax, message roles,
-reserved metadata keys, filter operators) are left to it, so the API and the
-dashboard refuse the same things with the same messages.
-"""
+"""The memory endpoints' bodies: ids, messages, filters, add, list, search, update, delete, history, entities,
+batches. Field-level rules that belong to the memory service (id syntax, message roles, reserved metadata keys,
+filter operators) are left to it, so the API and the dashboard refuse the same things with the same messages."""
 
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
-
-from tenants.jobs.models import Job
 
 ID_MAX = 128
 # What memadmin.memory.ids.clean_id accepts, for the schema: no whitespace, no control characters.
@@ -61,7 +56,7 @@ class IdField(serializers.CharField):
     """An entity id; its syntax is checked by the memory service (clean_id), like everywhere else."""
 
 
-def _id_field(help_text: str, **kwargs) -> serializers.CharField:
+def id_field(help_text: str, **kwargs) -> serializers.CharField:
     return IdField(
         required=False,
         allow_null=True,
@@ -114,10 +109,10 @@ class MetadataField(serializers.JSONField):
 
 class AddRequestSerializer(serializers.Serializer):
     messages = MessagesField()
-    user_id = _id_field("The end user the memory belongs to (required: every memory belongs to one end user).")
-    agent_id = _id_field("The agent that wrote it.")
-    run_id = _id_field("The session / run.")
-    app_id = _id_field("The app; absent = the tenant's default app; unknown = created if the tenant allows it.")
+    user_id = id_field("The end user the memory belongs to (required: every memory belongs to one end user).")
+    agent_id = id_field("The agent that wrote it.")
+    run_id = id_field("The session / run.")
+    app_id = id_field("The app; absent = the tenant's default app; unknown = created if the tenant allows it.")
     metadata = MetadataField(required=False, allow_null=True)
     infer = serializers.BooleanField(
         required=False, default=False, help_text="Extract facts with an LLM (needs MEMADMIN_LLM_PROVIDER)."
@@ -176,12 +171,34 @@ class AsyncAddResponseSerializer(serializers.Serializer):
     results = AsyncAddedSerializer(many=True)
 
 
-class ListRequestSerializer(serializers.Serializer):
+def _names(max_items: int, max_chars: int, help_text: str) -> serializers.ListField:
+    child = serializers.CharField(max_length=max_chars)
+    return serializers.ListField(
+        child=child, required=False, allow_null=True, max_length=max_items, help_text=help_text
+    )
+
+
+class ReadOptionsSerializer(serializers.Serializer):
+    """The v3 options get_all and search share (tenants/api/platform.py says what each does)."""
+
+    fields = _names(20, 64, 'Only these fields of each result (e.g. ["id", "memory"]; search adds "score").')
+    categories = _names(100, 1000, "Tagged with any of these (metadata.categories, as a Mem0 Platform import kept).")
+    show_expired = serializers.BooleanField(required=False, allow_null=True, help_text="Nothing expires here.")
+    latest_only = serializers.BooleanField(required=False, allow_null=True, help_text="Every memory is its latest.")
+
+
+class ListRequestSerializer(ReadOptionsSerializer):
     filters = FiltersField(help_text="Required: there is no global bucket.")
     start_date = serializers.CharField(required=False, allow_null=True, help_text="created_at >= (ISO 8601).")
     end_date = serializers.CharField(required=False, allow_null=True, help_text="created_at <= (ISO 8601).")
     page = serializers.IntegerField(required=False, min_value=1, allow_null=True)
     page_size = serializers.IntegerField(required=False, min_value=1, max_value=200, allow_null=True)
+    keywords = serializers.CharField(
+        required=False,
+        allow_null=True,
+        max_length=1000,
+        help_text="Every word must occur in the memory text (case-insensitive substring).",
+    )
 
 
 class PageQuerySerializer(serializers.Serializer):
@@ -196,7 +213,7 @@ class MemoryPageSerializer(serializers.Serializer):
     results = MemorySerializer(many=True)
 
 
-class SearchRequestSerializer(serializers.Serializer):
+class SearchRequestSerializer(ReadOptionsSerializer):
     query = serializers.CharField(max_length=2000)
     filters = FiltersField(help_text="Required: there is no global bucket.")
     top_k = serializers.IntegerField(required=False, min_value=1, max_value=1000, default=10)
@@ -208,6 +225,9 @@ class SearchRequestSerializer(serializers.Serializer):
         default=False,
         help_text="Hybrid search: the query's words found in a memory's text add to its similarity "
         "(docs/api.md). Off by default, so a plain search means what it means on Mem0.",
+    )
+    metadata = serializers.DictField(
+        required=False, allow_null=True, help_text='Metadata conditions, as filters\' {"metadata": {...}}.'
     )
 
 
@@ -241,10 +261,10 @@ class DeletionSerializer(serializers.Serializer):
 
 
 class DeleteAllQuerySerializer(serializers.Serializer):
-    user_id = _id_field("Delete this end user's memories.")
-    agent_id = _id_field("Delete this agent's memories.")
-    run_id = _id_field("Delete this run's memories.")
-    app_id = _id_field("Delete this app's memories.")
+    user_id = id_field("Delete this end user's memories.")
+    agent_id = id_field("Delete this agent's memories.")
+    run_id = id_field("Delete this run's memories.")
+    app_id = id_field("Delete this app's memories.")
     filters = serializers.CharField(
         required=False, allow_blank=True, help_text="Filters v2 as JSON (or as the 2.2 client encodes a dict)."
     )
@@ -302,125 +322,3 @@ class BatchResultSerializer(serializers.Serializer):
     remaining = serializers.IntegerField(required=False)
     receipt_id = serializers.UUIDField(required=False, allow_null=True, help_text="A deletion's signed receipt.")
     receipt_url = serializers.CharField(required=False, allow_null=True)
-
-
-class ReceiptDocumentSerializer(serializers.Serializer):
-    receipt = serializers.DictField(help_text="The signed body: kind, who asked, scope, counts per app, verification.")
-    signature = serializers.DictField(help_text="{algorithm: Ed25519, key_id, value: base64}")
-    purge = serializers.DictField(allow_null=True, help_text="The signed purge attestation, once the disk purge ran.")
-
-
-class ReceiptPublicKeySerializer(serializers.Serializer):
-    algorithm = serializers.CharField()
-    key_id = serializers.CharField()
-    public_key_pem = serializers.CharField()
-
-
-class ExportCreateSerializer(serializers.Serializer):
-    schema = serializers.JSONField(
-        required=False, allow_null=True, help_text="Accepted for compatibility; exports are memadmin's flat JSON."
-    )
-    filters = FiltersField(required=False, allow_null=True)
-    user_id = _id_field("Export this end user's memories.")
-    agent_id = _id_field("Only this agent's.")
-    run_id = _id_field("Only this run's.")
-    app_id = _id_field("Only this app's.")
-
-
-class ExportGetSerializer(ExportCreateSerializer):
-    memory_export_id = serializers.CharField(
-        required=False, allow_null=True, max_length=4000, help_text="The id POST /v1/exports/ returned."
-    )
-
-
-class ExportCreatedSerializer(serializers.Serializer):
-    id = serializers.CharField()
-    message = serializers.CharField()
-    status = serializers.CharField()
-
-
-class ExportedMemorySerializer(MemorySerializer):
-    history = HistorySerializer(many=True)
-
-
-class ExportSerializer(serializers.Serializer):
-    id = serializers.CharField(allow_null=True)
-    status = serializers.CharField()
-    results = ExportedMemorySerializer(many=True)
-    count = serializers.IntegerField()
-
-
-class PingSerializer(serializers.Serializer):
-    status = serializers.CharField()
-    org_id = serializers.CharField()
-    project_id = serializers.CharField()
-    user_email = serializers.CharField(allow_null=True)
-    tenant = serializers.CharField()
-    principal = serializers.CharField(help_text="key:<name> or the staff user.")
-    role = serializers.CharField()
-    apps = serializers.ListField(child=serializers.CharField())
-
-
-class DataLinkRequestSerializer(serializers.Serializer):
-    user_id = IdField(max_length=ID_MAX, trim_whitespace=False)
-    ttl = serializers.IntegerField(
-        required=False,
-        default=7 * 86400,
-        min_value=60,
-        max_value=90 * 86400,
-        help_text="Seconds the link stays valid (1 minute to 90 days; default 7 days).",
-    )
-
-
-class DataLinkSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    url = serializers.URLField()
-    expires_at = serializers.DateTimeField()
-
-
-class ErasureJobSerializer(serializers.Serializer):
-    message = serializers.CharField()
-    job_id = serializers.UUIDField()
-    state = serializers.ChoiceField(choices=Job.State.values)
-    reason = serializers.ChoiceField(
-        choices=["large", "index_unhealthy", "moving", "requested"],
-        help_text="Why the job runs: over the limit, an index that cannot vouch for a count of 0, an app being moved "
-        "between memory stores (the job starts when the move ends), or (requested) "
-        "started from the dashboard. A request that joins an erasure already under way gets that job's reason.",
-    )
-    status_url = serializers.CharField(help_text="The job's path (GET /v1/jobs/{job_id}/): follow it to the receipt.")
-
-
-class JobProgressSerializer(serializers.Serializer):
-    done = serializers.IntegerField(help_text="Memories (or export lines) handled so far.")
-    total = serializers.IntegerField(help_text="How many there are to handle; 0 until counted.")
-    percent = serializers.IntegerField(min_value=0, max_value=100)
-    eta_seconds = serializers.IntegerField(allow_null=True, help_text="While running, at the rate so far.")
-
-
-class JobSerializer(serializers.Serializer):
-    id = serializers.UUIDField()
-    kind = serializers.ChoiceField(choices=Job.Kind.values)
-    state = serializers.ChoiceField(choices=Job.State.values)
-    progress = JobProgressSerializer()
-    created_at = serializers.DateTimeField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    finished_at = serializers.DateTimeField(allow_null=True)
-    error = serializers.CharField(allow_null=True, help_text="Why the job failed (or stopped).")
-    receipt = serializers.DictField(
-        allow_null=True,
-        help_text="Once the job has finished (also after a cancel, for what it did): the dashboard's receipt.json "
-        "— who asked, the scope, per app the memories / history rows / messages deleted and the remaining count, "
-        "verified_at. Counts and ids only, never memory text.",
-    )
-
-
-class ErrorDetailSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    message = serializers.CharField()
-    field = serializers.CharField(allow_null=True)
-
-
-class ErrorSerializer(serializers.Serializer):
-    error = ErrorDetailSerializer()
-    detail = serializers.CharField(help_text="The same message (what mem0.MemoryClient shows).")
