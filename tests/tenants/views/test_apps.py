@@ -118,3 +118,17 @@ def test_the_app_page_charts_writes_and_deletions_from_the_audit_trail(client, w
     assert "<svg" in html and 'role="img"' in html and "The numbers, day by day" in html
     sports = client.get("/t/acme/apps/sports_portal/").content.decode()
     assert 'data-testid="chart-writes">1<' in sports and 'data-testid="chart-deletions">0<' in sports
+
+
+def test_the_chart_counts_imported_memories_as_written(client, world, memories):
+    from memadmin.memory.imports import ImportRow, memory_import_write
+    from tenants.scoping import scope_for_membership
+
+    scope = scope_for_membership(world.acme_admin)
+    rows = [ImportRow(id=f"imp-{i}", memory=f"imported fact {i}", user_id="carol") for i in range(3)]
+    assert memory_import_write(scope=scope, app_id="concierge_app", rows=rows)["memories"] == 3
+    # The same rows again are all stored already: nothing is written, nothing is charted.
+    assert memory_import_write(scope=scope, app_id="concierge_app", rows=rows)["memories"] == 0
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/apps/concierge_app/").content.decode()
+    assert 'data-testid="chart-writes">5<' in html  # alice's food, bob and the three imported
