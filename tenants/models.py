@@ -323,9 +323,29 @@ class Job(models.Model):
     succeeded = _flag("state", State.SUCCEEDED)
     is_failed = _flag("state", State.FAILED)
     is_cancelled = _flag("state", State.CANCELLED)
+    is_import = _flag("kind", Kind.IMPORT_APP)
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.state}"
+
+    @property
+    def progress_text(self) -> str:
+        """Its progress in words, for the job list and its page. An import's "done" counts the rows it has
+        been through, duplicates included: it says how many it imported and skipped, never "4 / 4" for an
+        import of 4 duplicates that imported nothing."""
+        if self.kind != self.Kind.IMPORT_APP:
+            return f"{self.done} / {self.total}" if self.total else str(self.done)
+        summary = (self.receipt or {}).get("import") or (self.progress or {}).get("cursor") or {}
+        imported = int(summary.get("imported") or 0)
+        duplicates = summary.get("duplicates")
+        if isinstance(duplicates, dict):
+            skipped = sum(int(n or 0) for n in duplicates.values())
+        else:
+            skipped = int(summary.get("duplicate_ids") or 0) + int(summary.get("duplicate_hashes") or 0)
+        if self.is_running and not self.done:
+            return f"0 of {self.total} rows: embedding the first batch" if self.total else "reading the file"
+        text = f"{imported} imported of {self.total} row{'' if self.total == 1 else 's'}"
+        return text + (f", {skipped} already stored" if skipped else "")
 
     @property
     def offers_cancel(self) -> bool:
