@@ -17,7 +17,10 @@ from memadmin.memory.collections import DEFAULT_STORE, store_names
 from memadmin.memory.models import TenantQuerySet
 from memadmin.memory.scope import AppRef
 from tenants.exports import FORMATS as EXPORT_FORMATS
+from tenants.flags import flag as _flag
+from tenants.job_progress import job_progress_text
 from tenants.validators import validate_app_id, validate_collection_name, validate_entity_id
+from tenants.webhook_models import Webhook, WebhookDelivery  # noqa: F401 - models of this app, in their own module
 
 _SAFE = re.compile(r"[^a-z0-9]+")
 CUSTOM_INSTRUCTIONS_MAX = 4000
@@ -53,12 +56,6 @@ def default_collection_name(tenant_slug: str, app_id: str) -> str:
     digest = hashlib.sha1(f"{tenant_slug}\x1f{app_id}".encode()).hexdigest()[:8]
     readable = _SAFE.sub("_", f"{tenant_slug}_{app_id}".lower()).strip("_")[:60]
     return f"ma_{readable}_{digest}"
-
-
-def _flag(field: str, *values: str) -> property:
-    """A named flag over a status field (``app.is_offboarded``, ``job.is_running``): templates ask these and
-    never compare status strings (tests/test_architecture.py)."""
-    return property(lambda self: getattr(self, field) in values)
 
 
 class App(models.Model):
@@ -330,22 +327,7 @@ class Job(models.Model):
 
     @property
     def progress_text(self) -> str:
-        """Its progress in words, for the job list and its page. An import's "done" counts the rows it has
-        been through, duplicates included: it says how many it imported and skipped, never "4 / 4" for an
-        import of 4 duplicates that imported nothing."""
-        if self.kind != self.Kind.IMPORT_APP:
-            return f"{self.done} / {self.total}" if self.total else str(self.done)
-        summary = (self.receipt or {}).get("import") or (self.progress or {}).get("cursor") or {}
-        imported = int(summary.get("imported") or 0)
-        duplicates = summary.get("duplicates")
-        if isinstance(duplicates, dict):
-            skipped = sum(int(n or 0) for n in duplicates.values())
-        else:
-            skipped = int(summary.get("duplicate_ids") or 0) + int(summary.get("duplicate_hashes") or 0)
-        if self.is_running and not self.done:
-            return f"0 of {self.total} rows: embedding the first batch" if self.total else "reading the file"
-        text = f"{imported} imported of {self.total} row{'' if self.total == 1 else 's'}"
-        return text + (f", {skipped} already stored" if skipped else "")
+        return job_progress_text(self)
 
     @property
     def offers_cancel(self) -> bool:
@@ -383,83 +365,3 @@ class Invitation(models.Model):
     @property
     def is_open(self) -> bool:
         return self.accepted_at is None and self.cancelled_at is None
-
-
-class Webhook(models.Model):
-    """Where a tenant's events are POSTed (tenants/webhooks/). Mem0's "project" is the tenant."""
-
-    class Event(models.TextChoices):
-        MEMORY_ADD = "memory_add", "Memory added"
-        MEMORY_UPDATE = "memory_update", "Memory updated"
-        MEMORY_DELETE = "memory_delete", "Memories deleted"
-        USER_ERASED = "user.erased", "End user erased"
-        APP_OFFBOARDED = "app.offboarded", "App offboarded"
-
-    tenant = models.ForeignKey(Tenant, on_delete=models.CASCADE, related_name="webhooks")
-    name = models.CharField(max_length=100)
-    url = models.CharField(max_length=2000)
-    event_types = models.JSONField(default=list)
-    # Empty = every app of the tenant. A webhook made by an app-restricted key is bound to that key's apps.
-    apps = models.ManyToManyField(App, blank=True, related_name="+")
-    include_text = models.BooleanField(default=False, help_text="Add the memory text to memory_add/update events.")
-    # The signing key ("whsec_" + base64), kept as is: it must be, to sign. Shown once (create, rotate).
-    secret = models.CharField(max_length=100, editable=False)
-    is_active = models.BooleanField(default=True)
-    failed_deliveries = models.PositiveIntegerField(default=0)  # in a row; a success resets it
-    backoff_until = models.DateTimeField(null=True, blank=True)  # a failing receiver is probed by one delivery
-    disabled_at = models.DateTimeField(null=True, blank=True)
-    disabled_reason = models.CharField(max_length=300, blank=True)
-    created_by = models.CharField(max_length=200)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        ordering = ["name", "pk"]
-
-    def __str__(self):
-        return f"{self.name} -> {self.url}"
-
-
-class WebhookDelivery(models.Model):
-    """One event for one webhook, and how sending it went (the webhook page's delivery log). Ids and counts
-    only: memory text, for webhooks that opted in, is read when sending and never stored here."""
-
-    class State(models.TextChoices):
-        PENDING = "pending", "Pending"
-        SUCCEEDED = "succeeded", "Delivered"
-        FAILED = "failed", "Failed"
-        CANCELLED = "cancelled", "Not sent (webhook disabled or deleted)"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
-    event_id = models.CharField(max_length=40, db_index=True)  # the same for every webhook the event went to
-    event_type = models.CharField(max_length=40)
-    payload = models.JSONField(default=dict)
-    is_test = models.BooleanField(default=False)
-    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING, db_index=True)
-    attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(default=timezone.now, db_index=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
-    enqueued_at = models.DateTimeField(null=True, blank=True)
-    last_status = models.PositiveIntegerField(null=True, blank=True)  # the receiver's HTTP status
-    last_error = models.CharField(max_length=300, blank=True)
-    latency_ms = models.PositiveIntegerField(null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now, db_index=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    is_pending = _flag("state", State.PENDING)
-    succeeded = _flag("state", State.SUCCEEDED)
-    is_failed = _flag("state", State.FAILED)
-
-    def __str__(self):
-        return f"{self.event_type} to {self.webhook_id}: {self.state}"
-
-    @property
-    def is_retrying(self) -> bool:
-        """Pending after a failed attempt."""
-        return self.is_pending and self.attempts > 0
