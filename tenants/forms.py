@@ -326,3 +326,21 @@ class RegisterCollectionForm(forms.Form):
             # memadmin names the collections it makes "ma_...": those belong to apps, live or offboarded.
             raise forms.ValidationError("Collections named ma_… are memadmin's own and cannot be registered.")
         return value
+
+
+class APIKeyForm(forms.Form):
+    """A new API key: its name, the apps it is restricted to (checkboxes; none = every app), whether it may
+    offboard, whether it is read-only and the day it expires (optional)."""
+
+    name = forms.CharField(max_length=50, strip=True, error_messages={"required": "A key needs a name."})
+    apps = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    may_offboard = forms.BooleanField(required=False)
+    read_only = forms.BooleanField(required=False)
+    expires = forms.DateField(required=False, input_formats=["%Y-%m-%d"],
+                              error_messages={"invalid": "Give the expiry date as a date (YYYY-MM-DD)."})  # fmt: skip
+
+    def __init__(self, *args, app_ids: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["apps"].choices = [(app_id, app_id) for app_id in app_ids]
+        self.fields["apps"].error_messages["invalid_choice"] = "This tenant has no active app %(value)s."
+
