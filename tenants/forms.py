@@ -21,9 +21,20 @@ from tenants.validators import validate_collection_name
 PAGE_SIZES = (10, 25, 50, 100)
 
 
-def search_threshold(cleaned_data: dict) -> float:
-    """The similarity a match needs to be shown: the configured cut-off, or none when asked for weaker ones."""
-    return 0.0 if cleaned_data.get("weak") else settings.MEMADMIN_SEARCH_MIN_SCORE
+# A match this close to the best one is a close match too, down to NEAR_BEST_FLOOR x the cut-off: "medical
+# conditions" scored its penicillin, lactose and shellfish memories 0.19-0.24 against a 0.25 cut-off, and the
+# page said "0 close matches".
+NEAR_BEST = 0.06
+NEAR_BEST_FLOOR = 0.6
+
+
+def search_closeness(cleaned_data: dict) -> dict:
+    """The similarity a match needs to be shown (the configured cut-off, or none when asked for weaker ones) and
+    how matches near the best one pass it, as memory_search's keyword arguments."""
+    if cleaned_data.get("weak"):
+        return {"threshold": 0.0}
+    cut = settings.MEMADMIN_SEARCH_MIN_SCORE
+    return {"threshold": cut, "near_best": NEAR_BEST, "floor": round(cut * NEAR_BEST_FLOOR, 4)}
 
 
 def _clean_filter_value(field: str, value: str) -> str:

@@ -209,10 +209,14 @@ def memory_search(
     filters: Node = EVERYTHING,
     top_k: int = 10,
     threshold: float = 0.0,
+    near_best: float = 0.0,
+    floor: float = 0.0,
     audit: bool = True,
     place: str = "",
 ) -> list[MemoryRecord]:
-    """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters."""
+    """Semantic search: Mem0's embedder and Mem0's scoring (1 - cosine distance), our escaped filters.
+    ``near_best``: a match within this of the best one passes ``threshold`` too (never one below ``floor``): the
+    relevant memories of some queries all score under a fixed cut-off."""
     scope.require(cap.READ)
     query = (query or "").strip()
     if not query:
@@ -239,6 +243,8 @@ def memory_search(
     for app, tree in planned:
         documents = index_queries.knn(app.collection, render(tree), vector, candidates=candidates, limit=top_k)
         found.extend(records_from(app, documents, set_score))
+    if near_best and found:
+        threshold = min(threshold, max(floor, max(r.score for r in found) - near_best))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
     results = [r for r in results if _in_scope(scope, r)]
     if audit:

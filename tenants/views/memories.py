@@ -12,7 +12,7 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import id_is_valid
 from tenants.exports import export_filename
-from tenants.forms import BrowseForm, ExportForm, search_threshold
+from tenants.forms import BrowseForm, ExportForm, search_closeness
 from tenants.models import App
 from tenants.views.common import (
     TenantRequest,
@@ -54,14 +54,13 @@ def browse(request: TenantRequest) -> HttpResponse:
     query = form.cleaned_data["q"]
     context = {"form": form, "query": query}
     if query:
-        threshold = search_threshold(form.cleaned_data)
         context["results"] = selectors.memory_search(
             scope=scope,
             query=query,
             filters=form.filters(),
             top_k=form.size,
-            threshold=threshold,
             place=PLACE,
+            **search_closeness(form.cleaned_data),
         )
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(

@@ -31,7 +31,7 @@ from tenants.forms import (
     LinkFilterForm,
     UserForm,
     UserSearchForm,
-    search_threshold,
+    search_closeness,
 )
 from tenants.jobs.services import erasure_request
 from tenants.links import data_link_issue, data_link_revoke
@@ -120,7 +120,7 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, filters=filters, top_k=25, threshold=search_threshold(form.cleaned_data)
+            scope=scope, query=query, filters=filters, top_k=25, **search_closeness(form.cleaned_data)
         )
     else:
         context["page"] = selectors.memory_list(

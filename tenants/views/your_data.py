@@ -14,7 +14,7 @@ from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
 from tenants.exports import export_filename
-from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
+from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_closeness
 from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
 from tenants.links import LinkInvalid, data_link_verify
@@ -79,7 +79,7 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         return render(request, "your_data/page.html#counts", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, top_k=25, threshold=search_threshold(form.cleaned_data)
+            scope=scope, query=query, top_k=25, **search_closeness(form.cleaned_data)
         )
     else:
         context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,

@@ -218,3 +218,16 @@ def test_unsafe_next_is_ignored(support, memories):
     url = f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/"
     response = support.post(url, {"confirm": "yes", "next": "https://evil.example/"})
     assert response["Location"] == "/t/acme/memories/"
+
+
+def test_a_query_whose_relevant_memories_all_score_low_still_has_close_matches(client, world, add):
+    """ "medical conditions" scored the allergy memories 0.19-0.24 against the 0.25 cut-off: "0 close matches"."""
+    for user, text in (("pat", "Pat is allergic to penicillin"), ("lee", "Lee is lactose intolerant"),
+                       ("kim", "Kim cannot eat shellfish"), ("max", "Max prefers window seats on long flights"),
+                       ("ana", "Ana collects vintage postcards from Lisbon")):  # fmt: skip
+        add(world.acme, "concierge_app", user, text)
+    login(client, world.acme_support)
+    html = client.get("/t/acme/memories/", {"q": "medical conditions"}).content.decode()
+    count = int(re.search(r"<strong>(\d+)</strong> close match", html).group(1))
+    assert count >= 1 and "penicillin" in html
+    assert "vintage postcards" not in html  # nothing near the best match: still hidden
