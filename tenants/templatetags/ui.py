@@ -48,8 +48,19 @@ def relative_time(moment: datetime, now: datetime | None = None) -> str:
     if abs(now - moment) < JUST_NOW:
         return "just now"
     if moment > now:
-        return f"in {timeuntil(moment, now, depth=1)}"
+        return f"in {_until(moment - now) or timeuntil(moment, now, depth=1)}"
     return f"{timesince(moment, now, depth=1)} ago"
+
+
+def _until(delta: timedelta) -> str | None:
+    """A time ahead rounded to the nearest unit: timeuntil truncates, so a 7-day link read a second after it was
+    issued said "in 6 days". Past two months, timeuntil's months and years are near enough."""
+    minutes = delta.total_seconds() / 60
+    for unit, size, limit in (("minute", 1, 60), ("hour", 60, 48 * 60), ("day", 24 * 60, 60 * 24 * 60)):
+        if minutes < limit - size / 2:
+            n = max(1, round(minutes / size))
+            return f"{n}\xa0{unit}{'' if n == 1 else 's'}"  # a no-break space, as timesince writes it
+    return None
 
 
 @register.simple_tag
