@@ -98,3 +98,14 @@ def plain(value: str) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def any_updated(memories) -> bool:
+    """Whether any memory of a table was changed after it was written: its Updated column is then kept on
+    narrower screens (where it otherwise gives way to the text)."""
+    for m in memories or ():
+        updated, created = getattr(m, "updated_at", None), getattr(m, "created_at", None)
+        if updated and (created is None or updated > created):
+            return True
+    return False

@@ -2,9 +2,10 @@
 
 import json
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -89,8 +90,17 @@ def detail(request: TenantRequest, app_id, memory_id) -> HttpResponse:
         "memory": memory,
         "history": history,
         "back": back,
+        "back_label": _back_label(request, back, memory),
         "metadata_json": json.dumps(memory.metadata, indent=2, ensure_ascii=False, sort_keys=True, default=str),
     })  # fmt: skip
+
+
+def _back_label(request: TenantRequest, back: str, memory) -> str:
+    """Say where the way back leads: the person's page it came from, or the memory browser."""
+    if urlsplit(back).path == reverse("user", args=[request.tenant.slug]):
+        person = QueryDict(urlsplit(back).query).get("user_id") or memory.user_id
+        return f"Back to {person}" if person else "Back to the person"
+    return "Back to memories"
 
 
 @tenant_view
