@@ -148,7 +148,7 @@ def test_rows_lead_to_their_job_and_receipt(client, world, memories):
 
 def _badge(action: str) -> str:
     """The action's cell: its words, its code in the title."""
-    return f'<td class="action" title="{action}">'
+    return f'<td class="action" data-label="Action" title="{action}">'
 
 
 def test_the_user_filter_finds_the_pages_that_showed_that_person_among_others(client, world, memories):

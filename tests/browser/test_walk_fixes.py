@@ -1,0 +1,86 @@
+"""In a real browser, at 1366 and 390 px: what a full walk of the demo found, fixed. The overview counts live apps
+only; the keys page creates a read-only, expiring key with app checkboxes; on a phone no Revoke or Remove button
+and no audit column is off-screen; at 1366 the audit log's IP column is not cut off; the person page's chips and
+the memory page's way back lead where they say."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+from playwright.sync_api import expect
+
+from tenants.models import App, TenantAPIKey
+from tests.support.browser import sign_in
+
+pytestmark = pytest.mark.browser
+
+WIDTHS = ((1366, 900), (390, 844))
+
+
+def _inside_viewport(page, locator) -> bool:
+    box = locator.bounding_box()
+    width = page.viewport_size["width"]
+    return box is not None and box["width"] > 0 and box["x"] >= 0 and box["x"] + box["width"] <= width + 0.5
+
+
+def test_admin_walk_keys_members_audit_and_overview(new_page, shot, world, memories):
+    App.objects.filter(pk=world.acme_sports.pk).update(status=App.Status.OFFBOARDED)
+    page = new_page()
+    sign_in(page, "acme-admin")
+    page.goto("/t/acme/")
+    expect(page.locator(".stat", has_text="app")).to_contain_text("1")
+    page.goto("/t/acme/keys/")
+    page.get_by_label("Name").fill("reporting")
+    page.get_by_role("checkbox", name="concierge_app").check()
+    page.get_by_role("checkbox", name="Read-only: this key searches").check()
+    day = timezone.localdate() + timedelta(days=30)
+    page.get_by_label("Expires on").fill(day.isoformat())
+    page.get_by_role("button", name="Create key").click()
+    expect(page.get_by_role("status")).to_contain_text("reporting")
+    row = page.locator("tr", has_text="reporting")
+    expect(row.get_by_test_id("key-access")).to_have_text("read-only")
+    expect(row.get_by_test_id("key-expires")).to_have_text(f"{day:%b} {day.day}, {day.year}")
+    key = TenantAPIKey.objects.get(name="reporting")
+    assert key.read_only and list(key.apps.values_list("app_id", flat=True)) == ["concierge_app"]
+    page.goto("/t/acme/user/?user_id=alice")  # something for the audit log
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        for name, url in (("overview", "/t/acme/"), ("api-keys", "/t/acme/keys/"), ("members", "/t/acme/members/"),
+                          ("audit", "/t/acme/audit/"), ("app", "/t/acme/apps/concierge_app/")):  # fmt: skip
+            page.goto(url)
+            shot(page, f"walk-{name}-{width}")
+        page.goto("/t/acme/keys/")
+        assert _inside_viewport(page, page.get_by_role("button", name="Revoke key reporting")), width
+        page.goto("/t/acme/members/")
+        remove = page.get_by_role("button", name="Remove").first
+        assert _inside_viewport(page, remove), width
+        page.goto("/t/acme/audit/")
+        first = page.locator("table.audit tbody tr").first
+        for cell in ("td.action", "td.ip"):
+            assert _inside_viewport(page, first.locator(cell)), (width, cell)
+        wrap = page.locator(".table-wrap", has=page.locator("table.audit"))
+        assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth + 1"), width  # nothing behind a sideways scroll
+
+
+def test_support_follows_chips_and_comes_back_to_the_person(new_page, shot, world, memories):
+    page = new_page()
+    sign_in(page, "acme-support")
+    page.goto("/t/acme/user/?user_id=alice")
+    page.get_by_test_id("chip-agent").filter(has_text="coach").click()
+    expect(page.locator("#results")).to_contain_text("tennis")
+    page.goto("/t/acme/user/?user_id=alice")
+    page.get_by_role("link", name=memories.alice_food.memory).click()
+    back = page.get_by_test_id("memory-back")
+    expect(back).to_have_text("← Back to alice")
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, f"walk-memory-detail-{width}")
+        page.goto("/t/acme/user/?user_id=alice")
+        shot(page, f"walk-user-{width}")
+        page.goto("/t/acme/audit/")
+        expect(page.get_by_role("heading", name="Your actions")).to_be_visible()
+        shot(page, f"walk-audit-support-{width}")
+    page.goto("/t/acme/user/?user_id=alice")
+    page.get_by_role("link", name=memories.alice_food.memory).click()
+    page.get_by_test_id("memory-back").click()
+    assert "/t/acme/user/" in page.url
