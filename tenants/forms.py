@@ -299,6 +299,13 @@ class NewAccountForm(UserCreationForm):
         model = get_user_model()
         fields = ("username",)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The page's labels, so an error is headed by the field it sits under ("Password again", not Django's
+        # "Password confirmation").
+        self.fields["password1"].label = "Password"
+        self.fields["password2"].label = "Password again"
+
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)

@@ -3,6 +3,7 @@ only; the keys page creates a read-only, expiring key with app checkboxes; on a 
 and no audit column is off-screen; at 1366 the audit log's IP column is not cut off; the person page's chips and
 the memory page's way back lead where they say."""
 
+import re
 from datetime import timedelta
 
 import pytest
@@ -84,3 +85,30 @@ def test_support_follows_chips_and_comes_back_to_the_person(new_page, shot, worl
     page.get_by_role("link", name=memories.alice_food.memory).click()
     page.get_by_test_id("memory-back").click()
     assert "/t/acme/user/" in page.url
+
+
+def test_invite_form_and_invitation_page_look_like_the_rest(new_page, shot, world, mailoutbox):
+    page = new_page()
+    sign_in(page, "acme-admin")
+    page.goto("/t/acme/members/")
+    email = page.locator('input[name="email"]')
+    assert email.bounding_box()["height"] >= 34  # styled like every input (it was 21 px, an inset border)
+    assert email.evaluate("e => getComputedStyle(e).borderTopStyle") == "solid"
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, f"walk-members-invite-{width}")
+    email.fill("dave@example.com")
+    page.get_by_role("button", name="Send invitation").click()
+    expect(page.locator("body")).to_contain_text("dave@example.com")
+    link = re.search(r"https?://\S+/invitations/\S+/", mailoutbox[-1].body).group(0)
+    newcomer = new_page()
+    newcomer.goto(link[link.index("/invitations/"):])
+    expect(newcomer.get_by_role("button", name="Create account and join")).to_have_class("btn btn-primary btn-block")
+    newcomer.get_by_label("Username").fill("dave")
+    newcomer.get_by_label("Password", exact=True).fill("correct-horse-battery-9")
+    newcomer.get_by_label("Password again").fill("something-else-entirely-9")
+    newcomer.get_by_role("button", name="Create account and join").click()
+    expect(newcomer.get_by_role("alert")).to_contain_text("Password again:")
+    for width, height in WIDTHS:
+        newcomer.set_viewport_size({"width": width, "height": height})
+        shot(newcomer, f"walk-invitation-error-{width}")
