@@ -249,3 +249,11 @@ def test_the_way_back_says_where_it_leads_and_an_updated_memory_keeps_its_update
     services.memory_update(scope=scope_for_membership(world.acme_admin), memory_id=memories.bob.id,
                            text="Bob is allergic to peanuts and cashews")  # fmt: skip
     assert 'class="table memories has-updates"' in client.get("/t/acme/memories/").content.decode()
+
+
+def test_the_count_of_filtered_memories_agrees_with_its_number(client, world, memories):
+    login(client, world.acme_support)
+    one = client.get("/t/acme/memories/", {"user_id": "bob"}).content.decode()
+    assert re.search(r'data-testid="total">1</strong> memory matches these filters', one)
+    two = client.get("/t/acme/memories/", {"user_id": "alice"}).content.decode()
+    assert re.search(r'data-testid="total">2</strong> memories match these filters', two)
