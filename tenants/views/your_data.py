@@ -13,7 +13,7 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
-from tenants.exports import export_filename
+from tenants.exports import export_filename, plain_items
 from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_closeness
 from tenants.http import client_ip
 from tenants.jobs.services import erasure_latest, erasure_request
@@ -108,7 +108,9 @@ def your_data_receipt(request: EndUserRequest, token, receipt_id) -> HttpRespons
 def your_data_export(request: EndUserRequest, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
-    return streamed_export(items, "json", export_filename("my-data", link.tenant.slug), scope=request.scope)
+    names = dict(App.objects.filter(tenant=link.tenant).values_list("app_id", "name"))
+    return streamed_export(plain_items(items, names), "json", export_filename("my-data", link.tenant.slug),
+                           scope=request.scope)  # fmt: skip
 
 
 @require_POST
