@@ -112,3 +112,40 @@ def test_invite_form_and_invitation_page_look_like_the_rest(new_page, shot, worl
     for width, height in WIDTHS:
         newcomer.set_viewport_size({"width": width, "height": height})
         shot(newcomer, f"walk-invitation-error-{width}")
+
+
+def test_export_first_leads_back_to_the_offboarding(new_page, shot, world, memories):
+    page = new_page()
+    sign_in(page, "acme-admin")
+    page.goto("/t/acme/apps/concierge_app/offboard/")
+    page.get_by_role("button", name="Export concierge_app to a file").click()
+    back = page.get_by_test_id("job-back")
+    expect(back).to_have_text("← Back to offboarding concierge_app")
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, f"walk-export-job-{width}")
+    page.reload()  # reload-safe: the way back is in the address
+    page.get_by_test_id("job-back").click()
+    expect(page.get_by_role("heading", name="Offboard concierge_app")).to_be_visible()
+    page.goto("/t/acme/jobs/")
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, f"walk-jobs-{width}")
+
+
+def test_after_delete_all_the_person_is_offered_nothing_left_to_delete(new_page, shot, world, memories):
+    from tenants.links import data_link_issue
+    from tenants.scoping import scope_for_membership
+
+    _, path = data_link_issue(scope=scope_for_membership(world.acme_admin), user_id="alice")
+    page = new_page()
+    page.goto(path)
+    expect(page.get_by_test_id("download")).to_be_visible()
+    page.get_by_label("I understand that all my memories will be deleted permanently.").check()
+    page.get_by_role("button", name="Delete all my memories").click()
+    expect(page.get_by_test_id("deleted-result")).to_contain_text("Your memories are deleted")
+    expect(page.get_by_test_id("delete-everything")).to_have_count(0)
+    expect(page.get_by_test_id("download")).to_have_count(0)
+    for width, height in WIDTHS:
+        page.set_viewport_size({"width": width, "height": height})
+        shot(page, f"walk-your-data-deleted-{width}")
