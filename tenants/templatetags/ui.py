@@ -18,6 +18,8 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from tenants.webhook_models import Webhook
+
 register = template.Library()
 
 EXACT = "Y-m-d H:i:s T"  # 2026-12-06 14:09:24 UTC, in the display time zone (TIME_ZONE)
@@ -109,3 +111,14 @@ def any_updated(memories) -> bool:
         if updated and (created is None or updated > created):
             return True
     return False
+
+
+# Webhook event codes keep Mem0's names (memory_add) beside memadmin's own (user.erased): receivers match on
+# them. People read words; the code stays in the title.
+EVENT_WORDS = {**dict(Webhook.Event.choices), "webhook.test": "Test event"}
+
+
+@register.filter
+def event_words(code) -> str:
+    return EVENT_WORDS.get(str(code), str(code))
+
