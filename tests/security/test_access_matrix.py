@@ -101,6 +101,11 @@ DASHBOARD = {
     "member_remove": dict(kwargs=lambda t: {"member_id": t.target.pk}, data={"confirm": "yes"}, ok=302),
     "api_keys": dict(ok=200),
     "api_key_new": dict(data={"name": "crm"}, ok=302),
+    "api_key_new?read-only": dict(url="api_key_new", data=lambda t: {
+        "name": "reader", "read_only": "on", "apps": "concierge_app",
+        "expires": (timezone.localdate() + timezone.timedelta(days=30)).isoformat()}, ok=302),
+    "api_key_new?bad-expiry": dict(url="api_key_new", data={"name": "reader", "expires": "2099-01-01"}, ok=400),
+    "job?back": dict(url="job", kwargs=lambda t: {"job_id": t.job.pk}, query={"back": "offboard"}, ok=200),
     "api_key_revoke": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
     "api_key_offboarding": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, data={"allowed": "off"}, ok=302),
     # background jobs (tenants/views/jobs.py)
@@ -270,6 +275,9 @@ INPUT_FIELDS = (
     "action",
     "actor",
     "collection_name",
+    "expires",
+    "read_only",
+    "back",
 )
 
 
