@@ -107,7 +107,7 @@ def _status(event: AuditEvent, job_states: dict) -> str:
 
 # --- an app's activity per day (the app page's chart) ---
 
-WRITES = ("memory.add", "memory.update", "memory.edit")
+WRITES = ("memory.add", "memory.update", "memory.edit", "memory.import")
 DELETIONS = ("memory.delete", "memory.delete_matching", "user.erase", "retention.apply", "app.offboard")
 DAYS = 30
 

@@ -135,3 +135,32 @@ def ending_visibly(lines: Iterable[str], *, scope: Scope | None, what: str) -> I
                              details={"export": what, "error": type(exc).__name__, "chunks_sent": sent})  # fmt: skip
             except Exception:
                 logger.exception("Could not audit the failed export: %s", what)
+
+
+# A person's own download ("your data"): what they said and when, in words, without the store's bookkeeping
+# (content hashes, history row ids, actor ids, roles).
+CHANGES = {"ADD": "added", "UPDATE": "changed", "DELETE": "deleted", "NONE": "kept"}
+
+
+def plain_items(items: Iterable[dict], app_names: dict[str, str]) -> Iterator[dict]:
+    """Export items as their person reads them: the memory, the app by its name, the assistant, when it was saved
+    and changed, the details the app stored, and each change (before, after, when)."""
+    for item in items:
+        app_id = item.get("app_id") or ""
+        changed = item.get("updated_at") if item.get("updated_at") != item.get("created_at") else None
+        yield {
+            "memory": item.get("memory"),
+            "app": app_names.get(app_id) or app_id,
+            "assistant": item.get("agent_id"),
+            "conversation": item.get("run_id"),
+            "saved_at": item.get("created_at"),
+            "changed_at": changed,
+            "details": item.get("metadata") or {},
+            "changes": [
+                {"what": CHANGES.get(str(h.get("event") or "").upper(), str(h.get("event") or "").lower()),
+                 "when": h.get("updated_at") or h.get("created_at"), "before": h.get("old_memory"),
+                 "after": h.get("new_memory")}
+                for h in item.get("history") or () if isinstance(h, dict)
+            ],
+        }  # fmt: skip
+

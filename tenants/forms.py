@@ -21,9 +21,13 @@ from tenants.validators import validate_collection_name
 PAGE_SIZES = (10, 25, 50, 100)
 
 
-def search_threshold(cleaned_data: dict) -> float:
-    """The similarity a match needs to be shown: the configured cut-off, or none when asked for weaker ones."""
-    return 0.0 if cleaned_data.get("weak") else settings.MEMADMIN_SEARCH_MIN_SCORE
+def search_closeness(cleaned_data: dict) -> dict:
+    """The score a match needs to be shown as close (MEMADMIN_SEARCH_MIN_SCORE, the cut-off the labelled queries
+    support: docs/configuration.md), or none when asked for weaker ones, as memory_search's keyword arguments."""
+    if cleaned_data.get("weak"):
+        return {"threshold": 0.0}
+    cut = settings.MEMADMIN_SEARCH_MIN_SCORE
+    return {"threshold": cut}
 
 
 def _clean_filter_value(field: str, value: str) -> str:
@@ -278,6 +282,13 @@ class NewAccountForm(UserCreationForm):
         model = get_user_model()
         fields = ("username",)
 
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The page's labels, so an error is headed by the field it sits under ("Password again", not Django's
+        # "Password confirmation").
+        self.fields["password1"].label = "Password"
+        self.fields["password2"].label = "Password again"
+
 
 class RoleForm(forms.Form):
     role = forms.ChoiceField(choices=Role.choices)
@@ -323,3 +334,21 @@ class RegisterCollectionForm(forms.Form):
             # memadmin names the collections it makes "ma_...": those belong to apps, live or offboarded.
             raise forms.ValidationError("Collections named ma_… are memadmin's own and cannot be registered.")
         return value
+
+
+class APIKeyForm(forms.Form):
+    """A new API key: its name, the apps it is restricted to (checkboxes; none = every app), whether it may
+    offboard, whether it is read-only and the day it expires (optional)."""
+
+    name = forms.CharField(max_length=50, strip=True, error_messages={"required": "A key needs a name."})
+    apps = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
+    may_offboard = forms.BooleanField(required=False)
+    read_only = forms.BooleanField(required=False)
+    expires = forms.DateField(required=False, input_formats=["%Y-%m-%d"],
+                              error_messages={"invalid": "Give the expiry date as a date (YYYY-MM-DD)."})  # fmt: skip
+
+    def __init__(self, *args, app_ids: list[str], **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["apps"].choices = [(app_id, app_id) for app_id in app_ids]
+        self.fields["apps"].error_messages["invalid_choice"] = "This tenant has no active app %(value)s."
+

@@ -192,6 +192,8 @@ class TenantAPIKey(AbstractAPIKey):
         help_text="delete_all(app_id=...) with this key offboards that app (grace period, receipt), as on the Mem0 "
         "Platform. Keys restricted to some apps never may.",
     )
+    read_only = models.BooleanField(default=False, help_text="Searches, gets, lists and exports; every write or "
+                                    "deletion with it is refused (403).")
     last_used = models.DateTimeField(null=True, blank=True)
 
     objects = TenantAPIKeyManager()

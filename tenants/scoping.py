@@ -33,7 +33,8 @@ def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
     apps = api_key.scope_apps()
     restricted = any(getattr(app, "bound_to_key", False) for app in apps)
     return scope_for_key(tenant_id=tenant.pk, tenant_slug=tenant.slug, apps=app_refs(apps), key_name=api_key.name,
-                         restricted=restricted, may_offboard=api_key.may_offboard, ip=ip)  # fmt: skip
+                         restricted=restricted, may_offboard=api_key.may_offboard, read_only=api_key.read_only,
+                         ip=ip)  # fmt: skip
 
 
 def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:

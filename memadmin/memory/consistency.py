@@ -65,6 +65,20 @@ class Health:
             return None
         return self.keys - (self.num_docs if self.checked_docs is None else self.checked_docs)
 
+    @property
+    def docs_at_check(self) -> int | None:
+        """The documents the index held at the last check (the figure drift compares the keys with)."""
+        if self.keys is None:
+            return None
+        return self.num_docs if self.checked_docs is None else self.checked_docs
+
+    @property
+    def docs_since_check(self) -> int | None:
+        """Documents now minus documents at the last check: the writes (or, negative, deletions) since, which
+        is why the documents now can differ from the keys counted then while the drift is 0."""
+        at_check = self.docs_at_check
+        return None if at_check is None else self.num_docs - at_check
+
     def as_dict(self) -> dict:
         return {**asdict(self), "drift": self.drift}
 

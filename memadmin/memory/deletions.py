@@ -78,8 +78,6 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
     result = DeletionResult(verified_at=datetime.now(timezone.utc))
     result.add_app(app.app_id, deleted=1, history=history, messages=0, unindexed=0, remaining=remaining)
     with transaction.atomic():  # the audit event and the receipt are written together, or neither
-        audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
-                     memory_ids=[record.id], details={"remaining": remaining})  # fmt: skip
         if receipt:
             written = receipt_for_scope(
                 scope=scope, kind=MEMORY, per_app=result.per_app, user_id=record.user_id,
@@ -87,6 +85,10 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
                 verification=_key_verification(result),
             )  # fmt: skip
             result.receipt_id = str(written.pk)
+        # The event names its receipt, so the audit log's row leads to it.
+        details = {"remaining": remaining, "receipt_id": result.receipt_id}
+        audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
+                     memory_ids=[record.id], details=details)  # fmt: skip
     return result
 
 

@@ -210,8 +210,11 @@ def memory_import_write(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> 
         pipe = store.client(on=app.store).pipeline(transaction=False)
         for row, vector in zip(rows, vectors):
             guarded.hset_new(pipe, f"{prefix}{row.id}", _fields(row, vector))
-        created = sum(int(reply) for reply in pipe.execute())
+        replies = pipe.execute()
+    # The event names only the memories this batch wrote (a row stored meanwhile was not imported): the app
+    # page's chart and the audit trail count writes from it.
+    written = [row.id for row, reply in zip(rows, replies) if int(reply)]
     history_rows = history_import(app.collection, [entry for row in rows for entry in row.history])
-    audit_record(scope=scope, action="memory.import", app_id=app.app_id, memory_ids=[row.id for row in rows],
+    audit_record(scope=scope, action="memory.import", app_id=app.app_id, memory_ids=written,
                  details={"history_rows": history_rows})  # fmt: skip
-    return {"memories": created, "existing": len(rows) - created, "history_rows": history_rows}
+    return {"memories": len(written), "existing": len(rows) - len(written), "history_rows": history_rows}

@@ -5,7 +5,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from memadmin.memory import store
-from memadmin.memory.capabilities import API, CAPABILITIES, END_USER, OFFBOARD, SYSTEM, VIEWER, refusal, role_can
+from memadmin.memory.capabilities import (
+    API,
+    CAPABILITIES,
+    DELETE,
+    DESCRIPTIONS,
+    END_USER,
+    MANAGE_LINKS,
+    MANAGE_PROJECT,
+    MANAGE_WEBHOOKS,
+    OFFBOARD,
+    SYSTEM,
+    VIEWER,
+    WRITE,
+    refusal,
+    role_can,
+)
 from memadmin.memory.errors import AppPaused, NotFound, PermissionDenied
 from memadmin.memory.filters import Eq, Node, and_, filter_from_fields
 from memadmin.memory.ids import clean_id
@@ -66,12 +81,18 @@ class Scope:
     def can(self, capability: str) -> bool:
         return role_can(self.role, capability) and not any(name == capability for name, _ in self.withheld)
 
+    def refusal(self, capability: str) -> str:
+        """Why this scope may not: the reason it was withheld for (a read-only key, a restricted key), else the
+        role's refusal."""
+        if role_can(self.role, capability):
+            for name, reason in self.withheld:
+                if name == capability:
+                    return reason
+        return refusal(self.role, capability)
+
     def require(self, capability: str) -> None:
-        if not role_can(self.role, capability):
-            raise PermissionDenied(refusal(self.role, capability))
-        for name, reason in self.withheld:
-            if name == capability:
-                raise PermissionDenied(reason)
+        if not self.can(capability):
+            raise PermissionDenied(self.refusal(capability))
 
     def require_writes(self, app: AppRef) -> AppRef:
         """An API key changes nothing in a paused app: no add, update or deletion. Staff, end users and jobs
@@ -113,6 +134,15 @@ KEY_OFFBOARD_OFF = (
 )
 
 
+# What a read-only key may not do: every write and deletion, and what changes the tenant's settings.
+READ_ONLY_WITHHELD = (WRITE, DELETE, OFFBOARD, MANAGE_LINKS, MANAGE_WEBHOOKS, MANAGE_PROJECT)
+
+
+def key_read_only_refusal(capability: str) -> str:
+    return (f"This API key is read-only, so it cannot {DESCRIPTIONS[capability]}: it may search, get, list and "
+            "export memories. A tenant admin can create a key that writes on the API keys page.")  # fmt: skip
+
+
 def scope_for_staff(*, tenant_id: int, tenant_slug: str, apps, role: str, actor: str, ip: str | None = None) -> Scope:
     """A staff member of the tenant, with their role."""
     return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=role, actor=actor,
@@ -120,11 +150,14 @@ def scope_for_staff(*, tenant_id: int, tenant_slug: str, apps, role: str, actor:
 
 
 def scope_for_key(*, tenant_id: int, tenant_slug: str, apps, key_name: str, restricted: bool = False,
-                  may_offboard: bool = True, ip: str | None = None) -> Scope:  # fmt: skip
+                  may_offboard: bool = True, read_only: bool = False, ip: str | None = None) -> Scope:  # fmt: skip
     """An API key: the apps it is bound to, else all of its tenant's. Offboarding a whole app is for keys that are
-    not ``restricted`` to some apps and whose admin left ``may_offboard`` on."""
+    not ``restricted`` to some apps and whose admin left ``may_offboard`` on. A ``read_only`` key reads, searches
+    and exports; every write and deletion is withheld, with a refusal that says the key is read-only."""
     withheld = ()
-    if restricted:
+    if read_only:
+        withheld = tuple((name, key_read_only_refusal(name)) for name in READ_ONLY_WITHHELD)
+    elif restricted:
         withheld = ((OFFBOARD, KEY_RESTRICTED_NO_OFFBOARD),)
     elif not may_offboard:
         withheld = ((OFFBOARD, KEY_OFFBOARD_OFF),)

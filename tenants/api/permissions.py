@@ -81,7 +81,7 @@ class HasCapability(BasePermission):
             return True
         scope = request_scope(request)
         if not scope.can(needed):
-            message = (scope.actor_kind == "api" and KEY_REFUSALS.get(needed)) or cap.refusal(scope.role, needed)
+            message = (scope.actor_kind == "api" and KEY_REFUSALS.get(needed)) or scope.refusal(needed)
             method = CLIENT_METHODS.get((request.resolver_match.url_name, request.method))
             if scope.actor_kind == "api" and needed in KEY_REFUSALS:
                 # A server key reaching for the members is a misconfigured or stolen key: worth a line in the log.

@@ -19,9 +19,20 @@ class OffboardForm(forms.Form):
         return value
 
 
+# Where a job page leads back to, besides the job list: the page the job was started from.
+BACK_CHOICES = [("", "the job list"), ("offboard", "the offboarding")]
+
+
 class ExportJobForm(forms.Form):
     format = forms.ChoiceField(choices=[(f, f.upper()) for f in EXPORT_FORMATS], initial="ndjson")
     gzip = forms.BooleanField(required=False)
+    back = forms.ChoiceField(choices=BACK_CHOICES, required=False, widget=forms.HiddenInput)
+
+
+class JobPageForm(forms.Form):
+    """The job page's query string: ``back=offboard`` when an export was started from the offboarding page."""
+
+    back = forms.ChoiceField(choices=BACK_CHOICES, required=False)
 
 
 class EraseForm(forms.Form):

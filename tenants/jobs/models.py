@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from memadmin.memory.models import TenantQuerySet
 from tenants.export_formats import FORMATS as EXPORT_FORMATS
+from tenants.jobs.progress import job_progress_text
 from tenants.status_flags import status_flag
 
 
@@ -67,9 +68,14 @@ class Job(models.Model):
     succeeded = status_flag("state", State.SUCCEEDED)
     is_failed = status_flag("state", State.FAILED)
     is_cancelled = status_flag("state", State.CANCELLED)
+    is_import = status_flag("kind", Kind.IMPORT_APP)
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.state}"
+
+    @property
+    def progress_text(self) -> str:
+        return job_progress_text(self)
 
     @property
     def offers_cancel(self) -> bool:

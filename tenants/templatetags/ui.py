@@ -18,6 +18,8 @@ from django.utils.dateformat import format as date_format
 from django.utils.html import format_html
 from django.utils.timesince import timesince, timeuntil
 
+from tenants.webhooks.models import Webhook
+
 register = template.Library()
 
 EXACT = "Y-m-d H:i:s T"  # 2026-12-06 14:09:24 UTC, in the display time zone (TIME_ZONE)
@@ -48,8 +50,19 @@ def relative_time(moment: datetime, now: datetime | None = None) -> str:
     if abs(now - moment) < JUST_NOW:
         return "just now"
     if moment > now:
-        return f"in {timeuntil(moment, now, depth=1)}"
+        return f"in {_until(moment - now) or timeuntil(moment, now, depth=1)}"
     return f"{timesince(moment, now, depth=1)} ago"
+
+
+def _until(delta: timedelta) -> str | None:
+    """A time ahead rounded to the nearest unit: timeuntil truncates, so a 7-day link read a second after it was
+    issued said "in 6 days". Past two months, timeuntil's months and years are near enough."""
+    minutes = delta.total_seconds() / 60
+    for unit, size, limit in (("minute", 1, 60), ("hour", 60, 48 * 60), ("day", 24 * 60, 60 * 24 * 60)):
+        if minutes < limit - size / 2:
+            n = max(1, round(minutes / size))
+            return f"{n}\xa0{unit}{'' if n == 1 else 's'}"  # a no-break space, as timesince writes it
+    return None
 
 
 @register.simple_tag
@@ -87,3 +100,25 @@ def plain(value: str) -> str:
 @register.filter
 def get_item(mapping, key):
     return mapping.get(key) if hasattr(mapping, "get") else None
+
+
+@register.filter
+def any_updated(memories) -> bool:
+    """Whether any memory of a table was changed after it was written: its Updated column is then kept on
+    narrower screens (where it otherwise gives way to the text)."""
+    for m in memories or ():
+        updated, created = getattr(m, "updated_at", None), getattr(m, "created_at", None)
+        if updated and (created is None or updated > created):
+            return True
+    return False
+
+
+# Webhook event codes keep Mem0's names (memory_add) beside memadmin's own (user.erased): receivers match on
+# them. People read words; the code stays in the title.
+EVENT_WORDS = {**dict(Webhook.Event.choices), "webhook.test": "Test event"}
+
+
+@register.filter
+def event_words(code) -> str:
+    return EVENT_WORDS.get(str(code), str(code))
+

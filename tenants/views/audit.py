@@ -1,11 +1,14 @@
-"""The audit log (written by the memory service) for tenant admins; filterable, exportable as CSV."""
+"""The audit log (written by the memory service): the whole log for tenant admins, and for every other member
+what they did themselves; filterable, exportable as CSV."""
 
 import json
+import uuid
 
 from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 
 from memadmin.memory.models import AuditEvent
 from tenants.audit_filters import AuditFilterForm
@@ -18,8 +21,36 @@ CSV_COLUMNS = ("created_at", "actor", "actor_kind", "role", "tenant", "app_id", 
                "count", "memory_ids", "ip", "details")  # fmt: skip
 
 
-def _filtered(request: TenantRequest) -> tuple[AuditFilterForm, QuerySet | None]:
+def _events(request: TenantRequest) -> QuerySet:
+    """The whole log for those who read the audit log (admins); everyone else sees what they did themselves."""
     events = AuditEvent.objects.for_tenant(request.tenant)
+    if request.can.read_audit:
+        return events
+    return events.filter(actor=request.scope.actor, actor_kind="staff")
+
+
+def _links(request: TenantRequest, event) -> None:
+    """Where a row leads: the job it started or ended (its page has the receipt), or the erasure's signed receipt,
+    for those who may open them. Ids from the details are checked, never trusted to reverse."""
+    details = event.details if isinstance(event.details, dict) else {}
+    event.job_url = event.receipt_url = None
+    slug = request.tenant.slug
+    job, receipt = _uuid(details.get("job")), _uuid(details.get("receipt_id"))
+    if job and request.can.run_jobs:
+        event.job_url = reverse("job", args=[slug, job])
+    if receipt and request.can.read_receipts:
+        event.receipt_url = reverse("erasure_receipt", args=[slug, receipt])
+
+
+def _uuid(value) -> str | None:
+    try:
+        return str(uuid.UUID(str(value))) if value else None
+    except ValueError:
+        return None
+
+
+def _filtered(request: TenantRequest) -> tuple[AuditFilterForm, QuerySet | None]:
+    events = _events(request)
     actions = sorted(set(events.values_list("action", flat=True).distinct()))
     form = AuditFilterForm(request.GET, actions=actions)
     return form, (form.apply(events, tenant=request.tenant) if form.is_valid() else None)
@@ -34,6 +65,7 @@ def audit_log(request: TenantRequest) -> HttpResponse:
     page = Paginator(events, PAGE_SIZE).get_page(form.cleaned_data.get("page") or 1)
     for event in page.object_list:
         event.described = audit_describe(event)
+        _links(request, event)
     # The CSV link is rendered with the results: filters applied with htmx change it too.
     return render(request, template, {"form": form, "page": page, "csv_query": _csv_query(form)})
 

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from memadmin.memory.collections import app_health, app_summary, store_names
 from tenants.export_formats import CONTENT_TYPES
-from tenants.jobs.forms import EraseForm, ExportJobForm, MoveForm, OffboardForm
+from tenants.jobs.forms import EraseForm, ExportJobForm, JobPageForm, MoveForm, OffboardForm
 from tenants.jobs.models import Job
 from tenants.jobs.selectors import job_eta, job_export_open, job_get, job_percent
 from tenants.jobs.services import (
@@ -31,8 +31,8 @@ def _job_for(request, job_id) -> Job:
     return job_get(scope=request.scope, job_id=job_id)
 
 
-def _to_job(request: TenantRequest, job: Job) -> HttpResponse:
-    url = reverse("job", args=[request.tenant.slug, job.pk])
+def _to_job(request: TenantRequest, job: Job, back: str = "") -> HttpResponse:
+    url = reverse("job", args=[request.tenant.slug, job.pk]) + (f"?back={back}" if back else "")
     if request.htmx:
         response = HttpResponse(status=204)
         response["HX-Redirect"] = url
@@ -49,11 +49,32 @@ def job_list(request: TenantRequest) -> HttpResponse:
 @tenant_view
 def job_detail(request: TenantRequest, job_id) -> HttpResponse:
     job = _job_for(request, job_id)
+    page = JobPageForm(request.GET)
+    if not page.is_valid():
+        return HttpResponse("back= names the page this job was started from: offboard, or nothing.", status=400)
     context = {"job": job, "active": job.state in Job.ACTIVE_STATES, "eta": job_eta(job), "percent": job_percent(job),
                "download": bool(job.result_file and job.result_expires_at and job.result_expires_at > timezone.now()),
-               "receipt_rows": (job.receipt or {}).get("per_app", {})}  # fmt: skip
+               "receipt_rows": _deletion_rows(job), "back": _back_link(request, job, page)}  # fmt: skip
     template = "jobs/detail.html#progress" if is_fragment(request) else "jobs/detail.html"
     return render(request, template, context)
+
+
+def _deletion_rows(job: Job) -> dict:
+    """The receipt's per-app table (memories, history rows, messages, remaining) is a deletion's; an export or
+    an import says what it carried in its own section."""
+    return (job.receipt or {}).get("per_app", {}) if job.kind in Job.DELETION_KINDS else {}
+
+
+def _back_link(request: TenantRequest, job: Job, page: JobPageForm) -> dict | None:
+    """The way back to where the job was started: the offboarding page (while the app can still be offboarded),
+    else the job's app."""
+    app = job.app
+    if app is None:
+        return None
+    slug = request.tenant.slug
+    if page.cleaned_data["back"] == "offboard" and request.scope.app(app.app_id) is not None:
+        return {"url": reverse("app_offboard", args=[slug, app.app_id]), "label": f"Back to offboarding {app.app_id}"}
+    return {"url": reverse("app", args=[slug, app.app_id]), "label": app.app_id}
 
 
 @tenant_view
@@ -157,7 +178,7 @@ def app_export_job(request: TenantRequest, app_id=None) -> HttpResponse:
         return HttpResponse("Choose an export format: ndjson, json or csv.", status=400)
     job = job_export(scope=request.scope, app_id=app_id, fmt=form.cleaned_data["format"],
                      compress=form.cleaned_data["gzip"])  # fmt: skip
-    return _to_job(request, job)
+    return _to_job(request, job, back=form.cleaned_data["back"] if app_id else "")
 
 
 @tenant_view

@@ -2,10 +2,10 @@
 
 import json
 from datetime import datetime
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
 from django.contrib import messages
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 
@@ -14,7 +14,7 @@ from memadmin.memory.errors import NotFound
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.ids import id_is_valid
 from tenants.export_formats import export_filename
-from tenants.forms import BrowseForm, ExportForm, MemoryEditForm, search_threshold
+from tenants.forms import BrowseForm, ExportForm, MemoryEditForm, search_closeness
 from tenants.models import App
 from tenants.views.common import (
     TenantRequest,
@@ -56,15 +56,14 @@ def browse(request: TenantRequest) -> HttpResponse:
     query = form.cleaned_data["q"]
     context = {"form": form, "query": query, "selection_fields": _selection_fields(form)}
     if query:
-        threshold = search_threshold(form.cleaned_data)
         context["results"] = selectors.memory_search(
             scope=scope,
             query=query,
             filters=form.filters(),
             top_k=form.size,
-            threshold=threshold,
             keyword_search=True,  # the dashboard searches hybrid: a word typed that the memory holds counts
             place=PLACE,
+            **search_closeness(form.cleaned_data),
         )
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
@@ -96,10 +95,12 @@ def _memory_context(request: TenantRequest, memory) -> dict:
     history = selectors.memory_history(scope=request.scope, memory_id=memory.id, app_id=memory.app_id)
     for entry in history:
         entry["when"] = _parse_time(entry.get("updated_at") or entry.get("created_at"))
+    back = safe_next(request, reverse("memories", args=[request.tenant.slug]))
     return {
         "memory": memory,
         "history": history,
-        "back": safe_next(request, reverse("memories", args=[request.tenant.slug])),
+        "back": back,
+        "back_label": _back_label(request, back, memory),
         "metadata_json": _metadata_json(memory.metadata),
     }
 
@@ -153,6 +154,14 @@ def memory_edit_save(request: TenantRequest, app_id, memory_id) -> HttpResponse:
     response = render(request, "tenants/memory_detail.html#body", _memory_context(request, memory))
     response.content += render(request, "partials/toast.html", {"message": message, "oob": True}).content
     return response
+
+
+def _back_label(request: TenantRequest, back: str, memory) -> str:
+    """Say where the way back leads: the person's page it came from, or the memory browser."""
+    if urlsplit(back).path == reverse("user", args=[request.tenant.slug]):
+        person = QueryDict(urlsplit(back).query).get("user_id") or memory.user_id
+        return f"Back to {person}" if person else "Back to the person"
+    return "Back to memories"
 
 
 @tenant_view

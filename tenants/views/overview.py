@@ -20,12 +20,16 @@ def overview(request: TenantRequest) -> HttpResponse:
     for app in apps:
         app.memory_count = counts.per_app.get(app.app_id)
         app.health = healths.get(app.pk)
+    # An offboarded app stays listed (its tombstone links to the receipt) but is no longer one of the apps.
+    live_apps = sum(1 for app in apps if not app.is_offboarded)
     if only_counts:
-        return render(request, "tenants/overview.html#counts", {"counts": counts, "apps": apps})
+        context = {"counts": counts, "apps": apps, "live_apps": live_apps}
+        return render(request, "tenants/overview.html#counts", context)
     newest = selectors.memory_list(scope=scope, page=1, page_size=8, place="overview")
     return render(request, "tenants/overview.html", {
         "counts": counts,
         "newest": newest.items,
         "apps": apps,
+        "live_apps": live_apps,
         "search_form": BrowseForm(apps=scope.apps),
     })  # fmt: skip

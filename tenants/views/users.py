@@ -31,7 +31,7 @@ from tenants.forms import (
     LinkFilterForm,
     UserForm,
     UserSearchForm,
-    search_threshold,
+    search_closeness,
 )
 from tenants.jobs.models import Job
 from tenants.jobs.services import erasure_request
@@ -121,8 +121,8 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, filters=filters, top_k=25, threshold=search_threshold(form.cleaned_data),
-            keyword_search=True,
+            scope=scope, query=query, filters=filters, top_k=25, keyword_search=True,
+            **search_closeness(form.cleaned_data),
         )
     else:
         context["page"] = selectors.memory_list(

@@ -13,8 +13,8 @@ from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.receipts import KINDS, receipt_get, receipt_list, receipt_visible
 from memadmin.memory.scope import Scope
-from tenants.export_formats import export_filename
-from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_threshold
+from tenants.export_formats import export_filename, plain_items
+from tenants.forms import EndUserDeleteAllForm, UserSearchForm, search_closeness
 from tenants.http import client_ip
 from tenants.jobs.models import Job
 from tenants.jobs.selectors import erasure_latest
@@ -81,7 +81,7 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         return render(request, "your_data/page.html#counts", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, top_k=25, threshold=search_threshold(form.cleaned_data), keyword_search=True
+            scope=scope, query=query, top_k=25, keyword_search=True, **search_closeness(form.cleaned_data)
         )
     else:
         context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,
@@ -110,7 +110,9 @@ def your_data_receipt(request: EndUserRequest, token, receipt_id) -> HttpRespons
 def your_data_export(request: EndUserRequest, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
-    return streamed_export(items, "json", export_filename("my-data", link.tenant.slug), scope=request.scope)
+    names = dict(App.objects.filter(tenant=link.tenant).values_list("app_id", "name"))
+    return streamed_export(plain_items(items, names), "json", export_filename("my-data", link.tenant.slug),
+                           scope=request.scope)  # fmt: skip
 
 
 @require_POST

@@ -1,7 +1,8 @@
 """ONE access matrix, generated from the URLconf, tenants/permissions.URL_CAPABILITIES,
 tenants/api/permissions.ENDPOINT_CAPABILITIES and memadmin/memory/capabilities.py: every URL pattern of the
 project (API and dashboard; Django's own admin aside) x every principal of a tenant (admin, support, viewer,
-unrestricted key, app-restricted key, end-user link; plus an outsider, nobody and a bad key) x its own tenant
+unrestricted key, app-restricted key, read-only key, expired key, end-user link; plus an outsider, nobody and a
+bad key) x its own tenant
 and the other one x every method. One test per URL pattern builds the two-tenant world once and runs, each
 part from the same fresh state (database savepoint rolled back, Valkey put back as it was):
 
@@ -9,7 +10,8 @@ part from the same fresh state (database savepoint rolled back, Valkey put back 
    the URL's "ok" status, one without gets 403, any role of the other tenant 404; an outsider 404; nobody is
    sent to sign in; a mutation answers GET with 405;
 2. the API's exact answers (tenants/api/permissions.ENDPOINT_CAPABILITIES): a staff role gets 403 exactly
-   where its role lacks the endpoint's capability for that method;
+   where its role lacks the endpoint's capability for that method; a read-only key 403 (naming it read-only)
+   exactly where the method writes or deletes; an expired key 401 (saying it expired) everywhere;
 3. every principal x method at its own tenant's objects and the other's: never a 500; on API paths every error
    is the JSON error shape; the other tenant's data never appears in a response (its memories carry a marker);
    aiming at the other tenant's objects is "not found", never 403 (unless refused at home too) and never 2xx;
@@ -46,6 +48,7 @@ from memadmin.memory import services
 from memadmin.memory.capabilities import role_can
 from memadmin.memory.models import AuditEvent
 from memadmin.memory.receipts import receipt_record
+from memadmin.memory.scope import READ_ONLY_WITHHELD
 from tenants.api.permissions import ENDPOINT_CAPABILITIES, PUBLIC
 from tenants.jobs.models import Job
 from tenants.models import DataLink, Invitation, Membership, Tenant, TenantAPIKey
@@ -109,6 +112,11 @@ DASHBOARD = {
     "member_remove": dict(kwargs=lambda t: {"member_id": t.target.pk}, data={"confirm": "yes"}, ok=302),
     "api_keys": dict(ok=200),
     "api_key_new": dict(data={"name": "crm"}, ok=302),
+    "api_key_new?read-only": dict(url="api_key_new", data=lambda t: {
+        "name": "reader", "read_only": "on", "apps": "concierge_app",
+        "expires": (timezone.localdate() + timezone.timedelta(days=30)).isoformat()}, ok=302),
+    "api_key_new?bad-expiry": dict(url="api_key_new", data={"name": "reader", "expires": "2099-01-01"}, ok=400),
+    "job?back": dict(url="job", kwargs=lambda t: {"job_id": t.job.pk}, query={"back": "offboard"}, ok=200),
     "api_key_revoke": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
     "api_key_offboarding": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, data={"allowed": "off"}, ok=302),
     # the API request log; another tenant's key or app in its filters: tests/security/test_request_log.py
@@ -309,6 +317,9 @@ INPUT_FIELDS = (
     "m",
     "page_m",
     "after",
+    "expires",
+    "read_only",
+    "back",
 )
 
 
@@ -427,6 +438,9 @@ HOSTILE_BODIES = {
 def _query(fields: dict) -> str:
     return "&".join(f"{k}={quote(v.encode('utf-8', 'surrogatepass'), safe='')}" for k, v in fields.items())
 
+
+# Endpoints every key is refused whatever it may otherwise do (the members: KEY_REFUSALS).
+KEY_NEVER = ("api-project-members",)
 
 # --- 6. the Mem0-platform project, members and events routes, per principal kind.
 KINDS = ("admin", "support", "viewer", "key", "key-restricted")
@@ -831,6 +845,26 @@ def _api_roles_part(world, name: str, fresh) -> None:
                     assert response.status_code == 403, (name, method, role, response.content[:300])
 
 
+def _api_keys_part(world, name: str, fresh) -> None:
+    """Part 2 for API keys: a read-only key gets 403 exactly where the method writes or deletes (the refusal
+    names the key as read-only), and an expired key 401 on every method, saying it expired."""
+    for method, capability in ENDPOINT_CAPABILITIES.get(name, {}).items():
+        for kind in ("read_only", "expired"):
+            with fresh():
+                api = APIClient()
+                api.credentials(HTTP_AUTHORIZATION=f"Token {getattr(world.keys['acme'], kind)}")
+                url = reverse(name, kwargs=API_KWARGS.get(name, {}))
+                response = getattr(api, method.lower())(url, {}, format="json")
+                assert response.status_code != 500, (name, method, kind)
+                if kind == "expired":
+                    assert response.status_code == 401 and "expired on" in response.json()["detail"], (name, method)
+                elif capability in READ_ONLY_WITHHELD:
+                    assert response.status_code == 403, (name, method, response.content[:300])
+                    assert "This API key is read-only" in response.json()["detail"], (name, method)
+                elif role_can("api", capability) and name not in KEY_NEVER:
+                    assert response.status_code != 403, (name, method, response.content[:300])
+
+
 def _principals_part(world, route: str) -> None:
     """Part 3: every principal of Acme, every method, at Acme's objects and at Globex's (and, on a link's pages,
     through the link the app-restricted key issued, which must stay inside that key's apps)."""
@@ -929,6 +963,7 @@ def test_access_matrix(world, fresh, route, entry):
     name = entry.name
     _dashboard_part(world, name, fresh)
     _api_roles_part(world, name, fresh)
+    _api_keys_part(world, name, fresh)
     with fresh():
         _principals_part(world, route)
     with fresh():

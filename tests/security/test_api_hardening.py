@@ -65,6 +65,8 @@ def test_delete_all_by_one_app_schedules_its_offboarding_only_for_who_may(hostil
         assert response.status_code in (401, 403, 404), (who.name, response.status_code, response.content)
         if who.name == "acme:key-restricted":
             assert "restricted to some apps" in assert_json_error(response, 403)["detail"]
+        if who.name == "acme:key-read-only":
+            assert "This API key is read-only" in assert_json_error(response, 403)["detail"]
     assert not Job.objects.filter(kind=Job.Kind.OFFBOARD_APP).exists()
     for name in ("acme:key", "acme:admin"):
         who = next(p for p in principals(hostile_world, hostile_world.acme) if p.name == name)
@@ -188,6 +190,8 @@ def _erasure_by_key(tenant, *app_ids: str):
 def _expected_job_status(who, job, restricted_apps) -> set[int]:
     if who.tenant is None or who.kind == "end_user":  # no API credentials, a bad key, or no tenant at all
         return {401} if who.kind != "staff" else {403}
+    if who.name.endswith("key-expired"):
+        return {401}
     if who.kind == "staff" and not role_can(who.role, RUN_JOBS):
         return {403}  # the role is refused before any lookup, whatever the id
     if job.tenant_id != who.tenant.pk:

@@ -38,13 +38,14 @@ def hooks(hostile_world, settings):
 LIST = {
     "acme:admin": (200, 404), "acme:support": (403, 403), "acme:viewer": (403, 403), "acme:key": (200, 404),
     "acme:key-restricted": (200, 404), "acme:end-user": (401, 401), "outsider": (403, 403),
-    "anonymous": (401, 401), "bad-key": (401, 401),
+    "anonymous": (401, 401), "bad-key": (401, 401), "acme:key-read-only": (403, 403), "acme:key-expired": (401, 401),
 }  # fmt: skip
 # principal name -> (update acme's tenant-wide webhook, acme's concierge-bound one, globex's)
 UPDATE = {
     "acme:admin": (200, 200, 404), "acme:support": (403, 403, 403), "acme:viewer": (403, 403, 403),
     "acme:key": (200, 200, 404), "acme:key-restricted": (404, 200, 404), "acme:end-user": (401, 401, 401),
     "outsider": (403, 403, 403), "anonymous": (401, 401, 401), "bad-key": (401, 401, 401),
+    "acme:key-read-only": (403, 403, 403), "acme:key-expired": (401, 401, 401),
 }  # fmt: skip
 
 
@@ -85,7 +86,7 @@ def test_api_create_by_principal_binds_restricted_keys(hostile_world, hooks):
     body = {"name": "new", "url": "https://hooks.example.com/in", "event_types": ["memory_add"]}
     expected = {"acme:admin": 201, "acme:key": 201, "acme:key-restricted": 201, "acme:support": 403,
                 "acme:viewer": 403, "acme:end-user": 401, "outsider": 403, "anonymous": 401,
-                "bad-key": 401}  # fmt: skip
+                "bad-key": 401, "acme:key-read-only": 403, "acme:key-expired": 401}  # fmt: skip
     for who in principals(hostile_world, hostile_world.acme):
         response = send(who.client, "post", "/api/v1/webhooks/projects/acme/", body)
         assert response.status_code == expected[who.name], (who.name, response.content[:200])

@@ -18,12 +18,14 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import timedelta
 from types import SimpleNamespace
 
 import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from memadmin.memory import services
 from tenants.links import data_link_issue
@@ -121,8 +123,14 @@ def _world():
         row, full = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-all", tenant=tenant)
         restricted_row, restricted = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-concierge", tenant=tenant)
         restricted_row.apps.set([tenant.apps.get(app_id="concierge_app")])
+        read_only_row, read_only = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-reader", tenant=tenant,
+                                                                   read_only=True)  # fmt: skip
+        expired_row, expired = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-expired", tenant=tenant,
+                                                               expiry_date=timezone.now() - timedelta(days=1))
         w.keys[tenant.slug] = SimpleNamespace(full=full, full_row=row, restricted=restricted,
-                                              restricted_row=restricted_row)  # fmt: skip
+                                              restricted_row=restricted_row, read_only=read_only,
+                                              read_only_row=read_only_row, expired=expired,
+                                              expired_row=expired_row)  # fmt: skip
         link, path = data_link_issue(scope=scope, user_id="alice")
         w.links[tenant.slug] = SimpleNamespace(row=link, path=path, token=path.rstrip("/").rsplit("/", 1)[-1])
         link, path = data_link_issue(scope=scope_for_api_key(restricted_row), user_id="alice")
@@ -149,6 +157,8 @@ def principals(world, tenant, *, anonymous: bool = True) -> list[Principal]:
     found.append(Principal(f"{tenant.slug}:key", "key", tenant, api_client(keys.full)))
     found.append(Principal(f"{tenant.slug}:key-restricted", "key", tenant, api_client(keys.restricted),
                            hidden=(OUTSIDE_CONCIERGE,)))  # fmt: skip
+    found.append(Principal(f"{tenant.slug}:key-read-only", "key", tenant, api_client(keys.read_only)))
+    found.append(Principal(f"{tenant.slug}:key-expired", "key", tenant, api_client(keys.expired)))
     link = world.links[tenant.slug]
     found.append(Principal(f"{tenant.slug}:end-user", "end_user", tenant, Client(), token=link.token))
     if anonymous:

@@ -14,9 +14,10 @@ def test_every_nav_entry_opens_a_page_of_the_permission_table():
 
 
 def test_the_nav_shows_each_role_the_pages_it_may_open_in_order():
-    reading = ["Overview", "Memories", "Agents", "Runs"]
+    # Every member's "Audit log" shows them their own actions; the whole log and the activity feed are admins'.
+    reading = ["Overview", "Memories", "Agents", "Runs", "Audit log"]
     assert [label for label, _ in _labels(VIEWER)] == reading
-    support = ["Overview", "Memories", "End users", "Agents", "Runs", "Erasures", "Jobs"]
+    support = ["Overview", "Memories", "End users", "Agents", "Runs", "Audit log", "Erasures", "Jobs"]
     assert [label for label, _ in _labels(SUPPORT)] == support
     admin = ["Overview", "Memories", "End users", "Agents", "Runs", "Data links", "Activity", "Audit log", "Members"]
     assert [label for label, _ in _labels(ADMIN)] == [*admin, "API keys", "Webhooks", "Erasures", "Jobs"]

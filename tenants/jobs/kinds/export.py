@@ -34,9 +34,19 @@ def run_export(run: Run) -> dict:
     run.save(run.cursor, total=selectors.memory_count(scope=scope, filters=filters))
     path = exports_dir() / job_export_filename(job, fmt, compress)
     items = selectors.memory_export(scope=scope, filters=filters)
+    per_app: dict[str, dict] = {}
+
+    def counted():
+        # Counted as the writer takes each item: a finished export took them all, so the receipt's per-app
+        # lines and totals add up to the file's count.
+        for item in items:
+            line = per_app.setdefault(item.get("app_id") or "", {"memories": 0})
+            line["memories"] += 1
+            yield item
+
     try:
         written = write_export(
-            items=items, path=path, fmt=fmt, compress=compress,
+            items=counted(), path=path, fmt=fmt, compress=compress,
             progress=lambda n: run.save({**run.cursor, "done": n}), should_stop=run.cancelled,
         )  # fmt: skip
     except ExportFailed as exc:
@@ -52,6 +62,8 @@ def run_export(run: Run) -> dict:
         run.save(result_file="")
         raise JobFailed("A person's memories were erased while this export was being written, so the file was "
                         "deleted (it could hold them). Export again.")  # fmt: skip
-    return {"per_app": {}, "verified_at": None,
+    if job.params.get("app_id"):  # an empty app still has its line, with 0
+        per_app.setdefault(job.params["app_id"], {"memories": 0})
+    return {"per_app": per_app, "verified_at": None,
             "extra": {"export": {"format": fmt, "gzip": compress, "file": path.name, "expires_at": expires.isoformat(),
                                  **written}}}  # fmt: skip

@@ -139,4 +139,5 @@ def run_import(run: Run) -> dict:
     if batch:
         _import_step(run, scope, app_id, batch)
     path.unlink(missing_ok=True)
-    return {"per_app": {}, "verified_at": None, "extra": {"import": import_summary(job, cursor)}}
+    line = {"memories": cursor["imported"], "history_rows": cursor["history_rows"]}
+    return {"per_app": {app_id: line}, "verified_at": None, "extra": {"import": import_summary(job, cursor)}}

@@ -137,6 +137,7 @@ def test_duplicates_are_skipped_and_counted(world, tmp_path):
     summary = job.receipt["import"]
     assert summary["duplicates"] == {"same_id": 2, "same_hash": 2}
     assert summary["imported"] == 3 and job.done == job.total == 7
+    assert job.receipt["per_app"]["concierge_app"]["memories"] == 3 == job.receipt["totals"]["memories"]
     assert selectors.memory_count(scope=world.scope(), filters=filter_from_fields(app_id="concierge_app")) == 4
     # Importing the same file again adds nothing.
     again = _import(world, tmp_path, "concierge_app", rows, name="again.ndjson")

@@ -77,7 +77,8 @@ def test_export_app(world, load, fmt, compress):
         rows = json.loads(text)
     else:
         rows = list(csv.DictReader(io.StringIO(text)))
-    assert len(rows) == 1200 == job.receipt["export"]["count"]
+    assert len(rows) == 1200 == job.receipt["export"]["count"] == job.receipt["totals"]["memories"]
+    assert job.receipt["per_app"] == {"concierge_app": {"memories": 1200}}
     assert {r["app_id"] for r in rows} == {"concierge_app"}
     first = rows[0] if fmt != "csv" else {**rows[0], "history": json.loads(rows[0]["history"])}
     assert first["history"] and first["history"][0]["event"] == "ADD"
@@ -91,7 +92,8 @@ def test_export_tenant_and_expiry(world, load):
     assert job.kind == "export_tenant"
     run_job(job.pk)
     job.refresh_from_db()
-    assert job.receipt["export"]["count"] == 50
+    assert job.receipt["export"]["count"] == 50 == job.receipt["totals"]["memories"]
+    assert job.receipt["per_app"] == {"concierge_app": {"memories": 30}, "sports_portal": {"memories": 20}}
     Job.objects.filter(pk=job.pk).update(result_expires_at=timezone.now() - timedelta(seconds=1))
     assert exports_expire() == 1
     job.refresh_from_db()

@@ -1,5 +1,7 @@
 """tenants/views/app_pages.py: one app's page (counts, index health, guards, jobs, export and offboard; tombstone)."""
 
+import re
+
 from memadmin.memory.models import LegalHold
 from tenants.jobs.models import Job
 from tenants.models import App, RetentionPolicy
@@ -119,3 +121,36 @@ def test_the_app_page_charts_writes_and_deletions_from_the_audit_trail(client, w
     assert "<svg" in html and 'role="img"' in html and "The numbers, day by day" in html
     sports = client.get("/t/acme/apps/sports_portal/").content.decode()
     assert 'data-testid="chart-writes">1<' in sports and 'data-testid="chart-deletions">0<' in sports
+
+
+def test_the_chart_counts_imported_memories_as_written(client, world, memories):
+    from memadmin.memory.imports import ImportRow, memory_import_write
+    from tenants.scoping import scope_for_membership
+
+    scope = scope_for_membership(world.acme_admin)
+    rows = [ImportRow(id=f"imp-{i}", memory=f"imported fact {i}", user_id="carol") for i in range(3)]
+    assert memory_import_write(scope=scope, app_id="concierge_app", rows=rows)["memories"] == 3
+    # The same rows again are all stored already: nothing is written, nothing is charted.
+    assert memory_import_write(scope=scope, app_id="concierge_app", rows=rows)["memories"] == 0
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/apps/concierge_app/").content.decode()
+    assert 'data-testid="chart-writes">5<' in html  # alice's food, bob and the three imported
+
+
+def test_index_health_says_the_documents_written_since_the_last_check(client, world, memories, add, settings):
+    """Documents now against keys counted earlier read as a contradiction ("3 documents ... 2 keys, drift 0")
+    unless the page says both figures of the check and what was written since."""
+    from memadmin.memory.collections import app_health
+
+    settings.MEMADMIN_INDEX_HEALTH_MAX_AGE = 0  # FT.INFO read anew: the documents now include the next write
+    before = app_health(app=world.acme_concierge.app_ref()).num_docs
+    add(world.acme, "concierge_app", "carol", "Carol collects stamps")
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/apps/concierge_app/").content.decode()
+    span = re.search(r'data-testid="index-health".*?<span class="muted"[^>]*>(.*?)</span>\s*(<p|</div>)', html, re.S)
+    figures = re.sub(r"<[^>]+>", "", span.group(1))
+    health = app_health(app=world.acme_concierge.app_ref())
+    assert health.num_docs == before + 1 and health.drift == 0
+    assert f"{health.num_docs} documents now" in figures
+    assert f"{health.keys} key" in figures and f"and {health.docs_at_check} document" in figures
+    assert f"{health.docs_since_check} written since" in figures and health.docs_since_check >= 1

@@ -54,7 +54,7 @@ def test_csv_details_are_json(client, world, memories):
     assert rows[0]["description"] == 'Created the API key “crm "quoted" é”'
 
 
-def test_actions_read_as_words_and_unknown_ones_as_their_code(client, world):
+def test_actions_read_as_words_and_unknown_ones_as_their_code_in_words(client, world):
     def event(action, **fields):
         return AuditEvent.objects.create(tenant=world.acme, actor="acme-support", actor_kind="staff", role="support",
                                          action=action, created_at=timezone.now(), **fields)  # fmt: skip
@@ -65,7 +65,7 @@ def test_actions_read_as_words_and_unknown_ones_as_their_code(client, world):
     event("something.new")
     login(client, world.acme_admin)
     html = client.get("/t/acme/audit/").content.decode()
-    for words in ("Searched memories of u_alice", ">Viewed memories<", "Offboarded concierge_app", ">something.new<"):
+    for words in ("Searched memories of u_alice", ">Viewed memories<", "Offboarded concierge_app", ">Something new<"):
         assert words in html
     assert '<option value="memory.search" >Searched memories</option>' in html  # the filter, in words too
 
@@ -97,15 +97,58 @@ def test_activity_is_a_filtered_mode_of_the_audit_log(client, world, memories):
     assert "memory.add" in rows and "memory.list" not in rows
 
 
-def test_activity_needs_the_audit_capability(client, world, memories):
+def test_support_sees_only_their_own_actions_and_no_activity_link(client, world, memories):
+    login(client, world.acme_admin)
+    client.get("/t/acme/user/", {"user_id": "bob"})  # the admin's read: not support's to see
     login(client, world.acme_support)
-    assert client.get("/t/acme/audit/", {"category": "activity"}).status_code == 403
-    assert 'category=activity"' not in client.get("/t/acme/").content.decode()
+    client.get("/t/acme/user/", {"user_id": "alice"})
+    page = client.get("/t/acme/audit/")
+    html = page.content.decode()
+    assert page.status_code == 200 and "<h1>Your actions</h1>" in html
+    assert "of alice" in html and "of bob" not in html and "acme-admin" not in html
+    assert 'category=activity"' not in client.get("/t/acme/").content.decode()  # the feed is the admins'
+    assert 'href="/t/acme/audit/"' in client.get("/t/acme/").content.decode()  # their own actions are one click away
+    activity = client.get("/t/acme/audit/", {"category": "activity"}).content.decode()
+    assert _badge("memory.add") not in activity  # the admin's adds (the fixture's) are not theirs
+    rows = b"".join(client.get("/t/acme/audit/export.csv").streaming_content).decode()
+    assert "acme-admin" not in rows and "acme-support" in rows
+
+
+def test_invitations_name_the_address_and_webhook_actions_read_as_words(client, world):
+    from tenants.scoping import scope_for_membership
+    from tenants.webhooks.services import webhook_create, webhook_delete
+
+    login(client, world.acme_admin)
+    client.post("/t/acme/members/add/", {"email": "newbie@example.com", "role": "support"})
+    scope = scope_for_membership(world.acme_admin)
+    hook = webhook_create(scope=scope, name="crm", url="https://hooks.example.com/in", event_types=["memory_add"])
+    webhook_delete(scope=scope, webhook=hook)
+    html = client.get("/t/acme/audit/").content.decode()
+    assert "Invited newbie@example.com as support" in html
+    assert "Created the webhook “crm”" in html and "Deleted the webhook “crm”" in html
+    assert ">webhook.create<" not in html and '<option value="webhook.create" >Created a webhook</option>' in html
+
+
+def test_rows_lead_to_their_job_and_receipt(client, world, memories):
+    from memadmin.memory import services
+    from tenants.jobs.services import job_export
+    from tenants.scoping import scope_for_membership
+
+    scope = scope_for_membership(world.acme_admin)
+    job = job_export(scope=scope, app_id="concierge_app")
+    deleted = services.memory_delete(scope=scope, memory_id=memories.bob.id)
+    AuditEvent.objects.create(tenant=world.acme, actor="acme-admin", actor_kind="staff", role="admin",
+                              action="export.requested", details={"job": "../../evil"}, created_at=timezone.now())
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/audit/").content.decode()
+    assert f'href="/t/acme/jobs/{job.pk}/" data-testid="audit-job"' in html
+    assert f'href="/t/acme/erasures/{deleted.receipt_id}/receipt.json" data-testid="audit-receipt"' in html
+    assert html.count('data-testid="audit-job"') == 1  # a job id that is not one leads nowhere
 
 
 def _badge(action: str) -> str:
     """The action's cell: its words, its code in the title."""
-    return f'<td class="action" title="{action}">'
+    return f'<td class="action" data-label="Action" title="{action}">'
 
 
 def test_the_user_filter_finds_the_pages_that_showed_that_person_among_others(client, world, memories):

@@ -2,6 +2,7 @@
 receipt on the job page) and registering an existing Mem0 OSS collection as an app."""
 
 import json
+import re
 
 import numpy as np
 import pytest
@@ -254,3 +255,28 @@ def test_one_store_offers_no_store_to_choose(client, world):
     login(client, world.acme_admin)
     page = client.get(reverse("collection_register", args=["acme"]))
     assert page.status_code == 200 and b'data-testid="register-store"' not in page.content
+
+
+def test_a_repeated_import_says_it_imported_nothing_and_no_history_is_not_blamed_on_its_age(client, world):
+    login(client, world.acme_admin)
+    rows = [{k: v for k, v in row.items() if k != "history"} for row in ROWS]
+    for name in ("first.ndjson", "again.ndjson"):
+        client.post(reverse("app_import_start", args=["acme", "concierge_app"]), {"file": _file(rows, name)})
+        assert run_job(Job.objects.get(params__filename=name).pk) == Job.State.SUCCEEDED
+    listing = client.get(reverse("jobs", args=["acme"])).content.decode()
+    cells = re.findall(r'data-testid="job-progress">([^<]*)<', listing)
+    assert cells == ["0 imported of 3 rows, 3 already stored", "3 imported of 3 rows"]  # newest first
+    again = Job.objects.get(params__filename="again.ndjson")
+    page = client.get(reverse("job", args=["acme", again.pk])).content.decode()
+    assert "0 imported of 3 rows, 3 already stored (100%)" in page
+    memory = client.get(reverse("memory", args=["acme", "concierge_app", "imp-0"])).content.decode()
+    assert "imported from a file that carried none" in memory and "before history was enabled" not in memory
+
+
+def test_a_running_import_says_what_it_is_doing_before_the_first_batch(client, world):
+    login(client, world.acme_admin)
+    client.post(reverse("app_import_start", args=["acme", "concierge_app"]), {"file": _file(ROWS)})
+    job = Job.objects.get(kind=Job.Kind.IMPORT_APP)
+    Job.objects.filter(pk=job.pk).update(state=Job.State.RUNNING, total=3, done=0)
+    page = client.get(reverse("job", args=["acme", job.pk])).content.decode()
+    assert "0 of 3 rows: embedding the first batch (0%)" in page and "0 memories" not in page

@@ -101,3 +101,13 @@ def test_inviting_one_address_twice_at_once_leaves_one_open_invitation(world):
     outcome = race(invite("erin@example.com"), invite("Erin@Example.com"))
     assert outcome.first == outcome.second and not outcome.second_finished_while_first_open
     assert Invitation.objects.filter(tenant=world.acme, email__iexact="erin@example.com").count() == 1
+
+
+def test_the_new_account_form_leads_and_its_errors_name_the_fields_as_labelled(client, invite):
+    url = invite("dave@example.com")
+    html = client.get(url).content.decode()
+    assert '<button class="btn btn-primary btn-block" type="submit">Create account and join</button>' in html
+    assert 'class="btn btn-block" data-testid="invitation-sign-in"' in html  # signing in is the other way
+    response = client.post(url, {"username": "dave", "password1": PASSPHRASE, "password2": "something-else-9"})
+    html = response.content.decode()
+    assert "<strong>Password again:</strong>" in html and "Password confirmation" not in html

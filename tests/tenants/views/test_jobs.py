@@ -119,3 +119,23 @@ def test_cancel_a_scheduled_offboarding(client, world, settings):
     assert job.state == "cancelled"
     world.concierge.refresh_from_db()
     assert world.concierge.status == "active"
+
+
+def test_an_export_started_from_the_offboarding_leads_back_to_it(client, world, load):
+    load(world.concierge, 5)
+    login(client, world.admin)
+    offboard = reverse("app_offboard", args=["acme", "concierge_app"])
+    assert 'name="back" value="offboard"' in client.get(offboard).content.decode()
+    response = client.post(reverse("app_export_job", args=["acme", "concierge_app"]), {"format": "json",
+                                                                                      "back": "offboard"})
+    job = Job.objects.get(kind="export_app")
+    assert response.status_code == 302 and response["Location"].endswith(f"/jobs/{job.pk}/?back=offboard")
+    page = client.get(response["Location"]).content.decode()
+    assert f'href="{offboard}" data-testid="job-back">← Back to offboarding concierge_app<' in page
+    assert "All jobs" in page
+    # Opened from the job list, the page leads to the job's app; a made-up back= is a 400, not a guess.
+    plain = client.get(reverse("job", args=["acme", job.pk])).content.decode()
+    assert 'data-testid="job-back">← concierge_app<' in plain
+    assert client.get(reverse("job", args=["acme", job.pk]), {"back": "https://evil.example"}).status_code == 400
+    assert client.post(reverse("app_export_job", args=["acme", "concierge_app"]),
+                       {"format": "json", "back": "nowhere"}).status_code == 400

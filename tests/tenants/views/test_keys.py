@@ -1,7 +1,10 @@
 """The API keys page: a key is shown once, works against the API, and stops working when revoked."""
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from memadmin.memory.models import AuditEvent
 from tenants.models import TenantAPIKey
@@ -133,3 +136,81 @@ def test_only_the_tenants_admins_turn_offboarding_on(client, world, who, status)
     assert client.post(url, {"allowed": "on"}).status_code == status
     row.refresh_from_db()
     assert row.may_offboard is False
+
+
+def test_apps_are_checkboxes_and_a_key_can_be_read_only_and_expire(client, world):
+    login(client, world.acme_admin)
+    page = client.get(reverse("api_keys", args=["acme"])).content.decode()
+    assert '<select id="id_apps"' not in page
+    assert page.count('type="checkbox" name="apps"') == 2 and 'name="read_only"' in page
+    assert 'name="expires" type="date"' in page
+    day = (timezone.localdate() + timedelta(days=30)).isoformat()
+    response = client.post(reverse("api_key_new", args=["acme"]), {"name": "reporting", "read_only": "on",
+                                                                   "expires": day, "may_offboard": "on"})
+    assert response.status_code == 302
+    row = TenantAPIKey.objects.get(tenant=world.acme, name="reporting")
+    assert row.read_only and not row.may_offboard  # a read-only key never offboards
+    assert timezone.localtime(row.expiry_date).date().isoformat() == day
+    listing = client.get(reverse("api_keys", args=["acme"])).content.decode()
+    assert 'data-testid="key-access"><span class="badge">read-only</span>' in listing
+    expires = (timezone.localdate() + timedelta(days=30)).strftime("%b %-d, %Y")
+    assert f'data-testid="key-expires">{expires}<' in listing
+    event = AuditEvent.objects.get(action="apikey.create", details__name="reporting")
+    assert event.details["read_only"] is True and event.details["expires"].startswith(day)
+
+
+@pytest.mark.parametrize("expires, message", [
+    ("2020-01-01", "must be after today"),
+    ("tomorrow", "as a date (YYYY-MM-DD)"),
+    ("9999-12-31", "at most 3660 days ahead"),
+])  # fmt: skip
+def test_a_bad_expiry_date_is_a_form_error(client, world, expires, message):
+    login(client, world.acme_admin)
+    response = client.post(reverse("api_key_new", args=["acme"]), {"name": "x", "expires": expires,
+                                                                   "apps": ["concierge_app"]})
+    assert response.status_code == 400 and message in response.content.decode()
+    assert 'value="concierge_app" checked' in response.content.decode()  # what was chosen is kept
+    assert not TenantAPIKey.objects.filter(tenant=world.acme).exists()
+
+
+def test_an_expired_key_is_refused_with_the_reason_and_shown_as_expired(client, world):
+    row, key = TenantAPIKey.objects.create_key(name="old", tenant=world.acme)
+    TenantAPIKey.objects.filter(pk=row.pk).update(expiry_date=timezone.now() - timedelta(days=1))
+    response = client.get("/v1/ping/", HTTP_AUTHORIZATION=f"Token {key}")
+    assert response.status_code == 401
+    assert "This API key (old) expired on" in response.json()["detail"]
+    login(client, world.acme_admin)
+    listing = client.get(reverse("api_keys", args=["acme"])).content.decode()
+    assert 'data-testid="key-status"><span class="badge badge-warn">expired</span>' in listing
+
+
+def test_a_read_only_key_reads_and_exports_but_every_write_is_refused_by_name(client, world, memories):
+    row, key = TenantAPIKey.objects.create_key(name="reader", tenant=world.acme, read_only=True)
+    api = {"HTTP_AUTHORIZATION": f"Token {key}", "content_type": "application/json"}
+    assert client.post("/v3/memories/search/", {"query": "food", "filters": {"user_id": "alice"}},
+                       **api).status_code == 200  # fmt: skip
+    assert client.post("/v3/memories/", {"filters": {"user_id": "alice"}}, **api).status_code == 200
+    assert client.get(f"/v1/memories/{memories.bob.id}/", **api).status_code == 200
+    assert client.post("/v1/exports/", {"filters": {"user_id": "alice"}}, **api).status_code in (200, 201)
+    writes = [
+        client.post("/v3/memories/add/", {"messages": "x", "user_id": "alice"}, **api),
+        client.put(f"/v1/memories/{memories.bob.id}/", {"text": "changed"}, **api),
+        client.delete(f"/v1/memories/{memories.bob.id}/", **api),
+        client.delete("/v1/memories/?user_id=alice", **api),
+    ]
+    for response in writes:
+        assert response.status_code == 403, response.content
+        assert "This API key is read-only" in response.json()["detail"]
+    assert TenantAPIKey.objects.get(pk=row.pk).read_only
+    login(client, world.acme_admin)
+    assert client.get(reverse("memory", args=["acme", "concierge_app", memories.bob.id])).status_code == 200
+
+
+def test_createapikey_makes_read_only_and_expiring_keys(world, capsys):
+    from django.core.management import call_command
+
+    day = (timezone.localdate() + timedelta(days=7)).isoformat()
+    call_command("createapikey", "acme", "--name", "nightly", "--read-only", "--expires", day)
+    row = TenantAPIKey.objects.get(tenant=world.acme, name="nightly")
+    assert row.read_only and not row.may_offboard and timezone.localtime(row.expiry_date).date().isoformat() == day
+    assert "read-only, expires" in capsys.readouterr().err

@@ -5,7 +5,7 @@ import re
 
 import pytest
 
-from memadmin.memory import selectors
+from memadmin.memory import selectors, services
 from memadmin.memory.filters import filter_from_fields
 from memadmin.memory.selectors import encode_cursor
 from tenants.scoping import scope_for_membership
@@ -238,3 +238,42 @@ def test_unsafe_next_is_ignored(support, memories):
     url = f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/"
     response = support.post(url, {"confirm": "yes", "next": "https://evil.example/"})
     assert response["Location"] == "/t/acme/memories/"
+
+
+def test_a_query_whose_relevant_memories_all_score_low_still_has_close_matches(client, world, add):
+    """ "medical conditions" scored the allergy memories 0.19-0.24 against the 0.25 cut-off: "0 close matches"."""
+    for user, text in (("pat", "Pat is allergic to penicillin"), ("lee", "Lee is lactose intolerant"),
+                       ("kim", "Kim cannot eat shellfish"), ("max", "Max prefers window seats on long flights"),
+                       ("ana", "Ana collects vintage postcards from Lisbon")):  # fmt: skip
+        add(world.acme, "concierge_app", user, text)
+    login(client, world.acme_support)
+    html = client.get("/t/acme/memories/", {"q": "medical conditions"}).content.decode()
+    count = int(re.search(r"<strong>(\d+)</strong> close match", html).group(1))
+    assert count >= 1 and "penicillin" in html
+    assert "vintage postcards" not in html  # nothing near the best match: still hidden
+
+
+def test_the_way_back_says_where_it_leads_and_an_updated_memory_keeps_its_updated_column(client, world, memories,
+                                                                                         raw_valkey):
+    login(client, world.acme_admin)
+    user_page = "/t/acme/user/?user_id=alice"
+    url = f"/t/acme/memories/concierge_app/{memories.alice_food.id}/"
+    from_user = client.get(url, {"next": user_page}).content.decode()
+    assert f'href="{user_page}" data-testid="memory-back">← Back to alice<' in from_user
+    plain = client.get(url).content.decode()
+    assert 'href="/t/acme/memories/" data-testid="memory-back">← Back to memories<' in plain
+    assert "has-updates" not in client.get("/t/acme/memories/").content.decode()
+    # Written a minute ago (timestamps are whole seconds: an update in the same second looks like none).
+    key = f"mem0:{world.acme_concierge.collection_name}:{memories.bob.id}"
+    raw_valkey.hset(key, mapping={"created_at": int(raw_valkey.hget(key, "created_at")) - 60})
+    services.memory_update(scope=scope_for_membership(world.acme_admin), memory_id=memories.bob.id,
+                           text="Bob is allergic to peanuts and cashews")  # fmt: skip
+    assert 'class="table memories has-updates"' in client.get("/t/acme/memories/").content.decode()
+
+
+def test_the_count_of_filtered_memories_agrees_with_its_number(client, world, memories):
+    login(client, world.acme_support)
+    one = client.get("/t/acme/memories/", {"user_id": "bob"}).content.decode()
+    assert re.search(r'data-testid="total">1</strong> memory matches these filters', one)
+    two = client.get("/t/acme/memories/", {"user_id": "alice"}).content.decode()
+    assert re.search(r'data-testid="total">2</strong> memories match these filters', two)

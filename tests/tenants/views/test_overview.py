@@ -4,6 +4,7 @@ members only."""
 import re
 
 from memadmin.memory import selectors
+from tenants.models import App
 from tenants.scoping import scope_for_membership
 from tests.support.dashboard import login
 
@@ -39,6 +40,15 @@ def test_overview_of_an_empty_tenant_lists_its_apps_with_zero(support, world):
     assert stats(html) == {"memories": 0, "end users": 0, "agents": 0, "apps": 2}
     assert app_count(html, "concierge_app") == "0" and app_count(html, "sports_portal") == "0"
     assert "No memories yet" in html
+
+
+def test_an_offboarded_app_is_listed_but_not_counted_as_an_app(support, world):
+    App.objects.filter(pk=world.acme_sports.pk).update(status=App.Status.OFFBOARDED)
+    html = support.get("/t/acme/").content.decode()
+    assert stats(html)["app"] == 1 and "apps" not in stats(html)
+    assert "Offboarded" in html  # the tombstone row stays, marked
+    html = support.get("/t/acme/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="counts").content.decode()
+    assert stats(html)["app"] == 1
 
 
 def test_only_admins_see_each_apps_index_health(client, world, memories):

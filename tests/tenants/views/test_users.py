@@ -248,3 +248,13 @@ def test_the_data_links_page_is_for_link_managers_only(client, world, memories):
     assert login(Client(), world.acme_viewer).get("/t/acme/links/").status_code == 403
     assert login(Client(), world.outsider).get("/t/acme/links/").status_code == 404
     assert login(Client(), world.acme_admin).post("/t/acme/links/").status_code == 405
+
+
+def test_the_app_and_agent_chips_lead_to_those_memories(client, world, memories):
+    login(client, world.acme_support)
+    html = client.get("/t/acme/user/", {"user_id": "alice"}).content.decode()
+    assert 'data-testid="chip-app" href="/t/acme/memories/?user_id=alice&amp;app=concierge_app"' in html
+    assert 'data-testid="chip-agent" href="/t/acme/memories/?user_id=alice&amp;agent_id=coach"' in html
+    browse = client.get("/t/acme/memories/", {"user_id": "alice", "agent_id": "coach"})
+    assert browse.status_code == 200 and memories.alice_sport.memory in browse.content.decode()
+    assert memories.alice_food.memory not in browse.content.decode()

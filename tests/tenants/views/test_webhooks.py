@@ -2,6 +2,7 @@
 receiver, rotate, delete (confirmed), the delivery log."""
 
 import ipaddress
+import re
 
 import pytest
 import standardwebhooks
@@ -132,3 +133,14 @@ def test_another_tenants_webhook_is_404(admin, world, settings):
         response = admin.get(url) if name == "webhook" else admin.post(url, {"confirm": "yes", "name": "x"})
         assert response.status_code == 404, name
     assert Webhook.objects.get().name == "g"
+
+
+def test_event_types_read_as_words_whatever_their_code_style(client, world):
+    Webhook.objects.create(tenant=world.acme, name="crm", url="https://hooks.example.com/in",
+                           secret=services.new_secret(),
+                           event_types=["memory_add", "user.erased"], created_by="x")  # fmt: skip
+    login(client, world.acme_admin)
+    html = client.get("/t/acme/webhooks/").content.decode()
+    cell = re.search(r'data-testid="webhook-events">(.*?)</td>', html).group(1)
+    assert re.sub(r"<[^>]+>", "", cell) == "Memory added, End user erased"
+    assert '<span title="user.erased">' in cell  # the code a receiver matches on, on hover

@@ -58,9 +58,20 @@ def test_export_json_is_the_users_memories_only(client, world, memories, alice_p
     today = timezone.now().strftime("%Y-%m-%d")
     assert response["Content-Disposition"] == f'attachment; filename="my-data-acme-{today}.json"'
     data = json.loads(b"".join(response.streaming_content))
-    assert sorted(item["id"] for item in data) == sorted([memories.alice_food.id, memories.alice_sport.id])
-    assert all(item["user_id"] == "alice" for item in data)
+    assert sorted(item["memory"] for item in data) == sorted([memories.alice_food.memory, memories.alice_sport.memory])
     assert client.post(alice_page + "export.json").status_code == 405
+
+
+def test_the_persons_download_is_in_words_without_the_stores_bookkeeping(client, world, memories, alice_page):
+    data = json.loads(b"".join(client.get(alice_page + "export.json").streaming_content))
+    food = next(item for item in data if item["memory"] == memories.alice_food.memory)
+    assert set(food) == {"memory", "app", "assistant", "conversation", "saved_at", "changed_at", "details", "changes"}
+    assert food["app"] == world.acme_concierge.name or food["app"] == "concierge_app"
+    assert food["assistant"] == "concierge" and food["changes"][0]["what"] == "added"
+    assert set(food["changes"][0]) == {"what", "when", "before", "after"}
+    raw = json.dumps(data)
+    for bookkeeping in ('"hash"', "actor_id", '"user_id"', memories.alice_food.id):
+        assert bookkeeping not in raw
 
 
 def test_delete_one_memory_confirms_then_deletes(client, world, memories, alice_page):
@@ -90,11 +101,15 @@ def test_delete_all_is_post_only_confirmed_and_leaves_everyone_else(client, worl
     unconfirmed = client.post(url)
     assert unconfirmed.status_code == 400 and "Please confirm" in unconfirmed.content.decode()
     assert count(world, user_id="alice") == 2
+    before = client.get(alice_page).content.decode()
+    assert 'data-testid="delete-everything"' in before and 'data-testid="download"' in before
     done = client.post(url, {"confirm": "on"})
     assert done.status_code == 302 and done["Location"] == alice_page  # post-redirect-get
     html = client.get(alice_page).content.decode()
     assert "Your memories are deleted" in html
     assert 'data-testid="deleted">2<' in html and 'data-testid="remaining">0<' in html
+    # Nothing is left to download or delete: neither is offered any more.
+    assert 'data-testid="delete-everything"' not in html and 'data-testid="download"' not in html
     assert "Your memories are deleted" not in client.get(alice_page).content.decode()  # shown once
     assert count(world, user_id="alice") == 0
     assert count(world, user_id="bob") == 1
