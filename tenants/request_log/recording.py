@@ -21,7 +21,7 @@ from datetime import timedelta
 from urllib.parse import parse_qsl
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, transaction
 from django.http import HttpRequest, HttpResponse
 from django.utils import timezone
 
@@ -36,6 +36,7 @@ logger = logging.getLogger("memadmin.request_log")
 # A query-string name is kept only when it looks like a parameter name; anything else could be text.
 _NAME = re.compile(r"[A-Za-z0-9_.\-\[\]]{1,40}")
 PRUNE_BATCH = 5000
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def logged_path(request: HttpRequest) -> str:
@@ -44,6 +45,8 @@ def logged_path(request: HttpRequest) -> str:
     for name, _ in parse_qsl(request.META.get("QUERY_STRING", ""), keep_blank_values=True):
         names.append(f"{name if _NAME.fullmatch(name) else '…'}=…")
     path = request.path + (f"?{'&'.join(names)}" if names else "")
+    # Control characters as their %XX: a hostile id's NUL byte is text no PostgreSQL column takes.
+    path = _CONTROL.sub(lambda m: f"%{ord(m.group()):02X}", path)
     return path if len(path) <= PATH_MAX else path[: PATH_MAX - 1] + "…"
 
 
@@ -82,18 +85,20 @@ def _address(value: str | None) -> str | None:
 
 def _write(request: HttpRequest, response: HttpResponse, *, key, app_id: str, latency_ms: float) -> None:
     try:
-        APIRequest.objects.create(
-            tenant_id=key.tenant_id,
-            key=key,
-            key_prefix=key.prefix,
-            key_name=key.name,
-            app_id=app_id[:64],
-            method=request.method[:8],
-            path=logged_path(request),
-            status=response.status_code,
-            latency_ms=round(latency_ms, 2),
-            client_ip=_address(client_ip(request)),
-        )
+        # A savepoint: a row the database refuses must not break a transaction the request runs in.
+        with transaction.atomic():
+            APIRequest.objects.create(
+                tenant_id=key.tenant_id,
+                key=key,
+                key_prefix=key.prefix,
+                key_name=key.name,
+                app_id=app_id[:64],
+                method=request.method[:8],
+                path=logged_path(request),
+                status=response.status_code,
+                latency_ms=round(latency_ms, 2),
+                client_ip=_address(client_ip(request)),
+            )
     except DatabaseError as exc:
         logger.warning("API request not logged (%s %s): %s", request.method, request.path, exc)
 

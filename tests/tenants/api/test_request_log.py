@@ -122,3 +122,14 @@ def test_a_client_address_that_is_no_ip_is_stored_as_none(world, api):
     assert api.get("/v1/ping/", REMOTE_ADDR="::ffff:10.0.0.7").status_code == 200
     addresses = APIRequest.objects.order_by("created_at").values_list("client_ip", flat=True)
     assert list(addresses) == [None, "::ffff:10.0.0.7"]
+
+
+def test_control_characters_in_a_path_are_logged_as_their_escapes():
+    """A hostile id's NUL byte is text PostgreSQL refuses: the row keeps it as %00 (and a refused row never
+    breaks the request's transaction: the write is a savepoint)."""
+    from django.test import RequestFactory
+
+    from tenants.request_log.recording import logged_path
+
+    request = RequestFactory().get("/v1/memories/a\x00b\x1f/", {"user_id": "x"})
+    assert logged_path(request) == "/v1/memories/a%00b%1F/?user_id=…"
