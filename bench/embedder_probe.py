@@ -48,19 +48,22 @@ def main() -> None:
     model = embedders.local_embedder()
     model.embed("warm-up", "search")
     ready = time.perf_counter()
-    one = timed(lambda i: model.embed(TEXTS[i % len(TEXTS)], "search"), warmup=5, reps=args.reps,
-                budget_s=args.budget)  # fmt: skip
+    one = timed(lambda i: model.embed(TEXTS[i % len(TEXTS)], "search"), warmup=5, reps=args.reps, budget_s=args.budget)
     eight = timed(lambda i: model.embed_batch(TEXTS, "add"), warmup=3, reps=args.reps, budget_s=args.budget)
-    print(json.dumps({
-        "runtime": type(model.inner).__name__,
-        "ready_s": round(ready - setup, 2),  # building the embedder and the first vector, Django already set up
-        "process_ready_s": round(ready - started, 2),  # from the interpreter's first line of this module
-        "one_text": one,
-        "batch_of_8": {**eight, "per_text_p50_ms": round(eight["p50_ms"] / len(TEXTS), 3)},
-        "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
-        "torch_loaded": "torch" in sys.modules,
-        "vectors": model.embed_batch(TEXTS, "add"),
-    }))  # fmt: skip
+    print(
+        json.dumps(
+            {
+                "runtime": type(model.inner).__name__,
+                "ready_s": round(ready - setup, 2),  # building the embedder and the first vector, Django already set up
+                "process_ready_s": round(ready - started, 2),  # from the interpreter's first line of this module
+                "one_text": one,
+                "batch_of_8": {**eight, "per_text_p50_ms": round(eight["p50_ms"] / len(TEXTS), 3)},
+                "rss_mb": round(psutil.Process().memory_info().rss / 2**20, 1),
+                "torch_loaded": "torch" in sys.modules,
+                "vectors": model.embed_batch(TEXTS, "add"),
+            }
+        )
+    )
 
 
 def measure_embedder(data_dir, *, reps: int, budget_s: float) -> dict:
@@ -82,8 +85,19 @@ def measure_embedder(data_dir, *, reps: int, budget_s: float) -> dict:
         return {"status": f"not measured: the configured model does not run on ONNX ({exc})"}
     out = {}
     for runtime in ("torch", "onnx"):
-        cmd = [sys.executable, "-m", "bench.embedder_probe", "--data-dir", str(data_dir), "--runtime", runtime,
-               "--reps", str(reps), "--budget", str(budget_s)]  # fmt: skip
+        cmd = [
+            sys.executable,
+            "-m",
+            "bench.embedder_probe",
+            "--data-dir",
+            str(data_dir),
+            "--runtime",
+            runtime,
+            "--reps",
+            str(reps),
+            "--budget",
+            str(budget_s),
+        ]
         load_before = os.getloadavg()[0]
         proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ), timeout=900)
         if proc.returncode != 0:

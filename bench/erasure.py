@@ -62,9 +62,10 @@ class Victims:
             path = store.history_db_path(app.collection)
             with closing(sqlite3.connect(path)) as db, db:
                 db.execute(HISTORY_SCHEMA)
-                db.executemany("INSERT INTO history VALUES (?,?,?,?,?,?,?,?,?,?)",
-                               [(str(uuid.uuid4()), i, None, "victim", "ADD", "2026-01-01", None, 0, None, None)
-                                for i in ids])  # fmt: skip
+                db.executemany(
+                    "INSERT INTO history VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [(str(uuid.uuid4()), i, None, "victim", "ADD", "2026-01-01", None, 0, None, None) for i in ids],
+                )
             written[app.collection] = ids
         return written
 
@@ -116,10 +117,14 @@ def _pair(ctx: Context, victims: Victims, per_app: list[int], name: str, reps: i
             break
     service, floor = percentiles(service_ms), percentiles(floor_ms)
     per_erasure = sum(per_app)
-    return {"memories_per_erasure": per_erasure, "service": service, "floor": floor,
-            "ratio_vs_floor": ratio(service, floor),
-            "service_memories_per_s": round(per_erasure / (service["p50_ms"] / 1000), 1),
-            "floor_memories_per_s": round(per_erasure / (floor["p50_ms"] / 1000), 1)}  # fmt: skip
+    return {
+        "memories_per_erasure": per_erasure,
+        "service": service,
+        "floor": floor,
+        "ratio_vs_floor": ratio(service, floor),
+        "service_memories_per_s": round(per_erasure / (service["p50_ms"] / 1000), 1),
+        "floor_memories_per_s": round(per_erasure / (floor["p50_ms"] / 1000), 1),
+    }
 
 
 def _one_memory(ctx: Context, victims: Victims, reps: int) -> dict:
@@ -167,8 +172,9 @@ def _scan_floor(ctx: Context, batch_size: int) -> dict:
 
     started, cursor, keys = time.perf_counter(), 0, 0
     while True:
-        cursor, batch = ctx.raw.scan(cursor=cursor, match=f"{store.key_prefix(ctx.main_app.collection)}*",
-                                     count=batch_size)  # fmt: skip
+        cursor, batch = ctx.raw.scan(
+            cursor=cursor, match=f"{store.key_prefix(ctx.main_app.collection)}*", count=batch_size
+        )
         keys += len(batch)
         if not cursor:
             break
@@ -205,8 +211,9 @@ def _monitor_run(ctx: Context, env: dict | None = None) -> dict:
     users = ctx.typical
 
     def browse(i):
-        selectors.memory_list(scope=ctx.scope, filters=filter_from_fields(user_id=users[i % len(users)]),
-                              page_size=50, audit=False)  # fmt: skip
+        selectors.memory_list(
+            scope=ctx.scope, filters=filter_from_fields(user_id=users[i % len(users)]), page_size=50, audit=False
+        )
 
     def sample(until) -> list[float]:
         samples = []
@@ -225,8 +232,13 @@ def _monitor_run(ctx: Context, env: dict | None = None) -> dict:
     for i in range(ctx.warmup):
         browse(i)
     before = sample(window())
-    checker = subprocess.Popen([sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection, ctx.main_app.store],
-                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
+    checker = subprocess.Popen(
+        [sys.executable, "-c", MONITOR_SCRIPT, ctx.main_app.collection, ctx.main_app.store],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
     assert checker.stdout.readline().strip() == "ready"
     checker.stdin.write("go\n")
     checker.stdin.flush()
@@ -235,18 +247,27 @@ def _monitor_run(ctx: Context, env: dict | None = None) -> dict:
     outcome = json.loads(checker.stdout.read().strip().splitlines()[-1])
     quiet, busy = percentiles(before + after), percentiles(during) if len(during) >= 5 else None
     return {
-        "app": ctx.main_app.app_id, "keys": outcome["keys"], "seconds": round(outcome["seconds"], 2),
+        "app": ctx.main_app.app_id,
+        "keys": outcome["keys"],
+        "seconds": round(outcome["seconds"], 2),
         "keys_per_s": round(outcome["keys"] / outcome["seconds"], 1) if outcome["seconds"] else None,
-        "healthy": outcome["healthy"], "missing": outcome["missing"], "reasons": outcome["reasons"],
-        "mode": outcome.get("mode"), "fallback": outcome.get("fallback"),
-        "throttle_keys_per_s": settings.MEMADMIN_MONITOR_KEYS_PER_SECOND, "batch_size": batch_size,
+        "healthy": outcome["healthy"],
+        "missing": outcome["missing"],
+        "reasons": outcome["reasons"],
+        "mode": outcome.get("mode"),
+        "fallback": outcome.get("fallback"),
+        "throttle_keys_per_s": settings.MEMADMIN_MONITOR_KEYS_PER_SECOND,
+        "batch_size": batch_size,
         "scan_floor": floor,
         "vs_scan_floor": round(outcome["keys"] / outcome["seconds"] / floor["keys_per_s"], 3)
-        if outcome["seconds"] else None,
-        "browse_quiet": quiet, "browse_quiet_before_p95_ms": percentiles(before)["p95_ms"],
-        "browse_quiet_after_p95_ms": percentiles(after)["p95_ms"], "browse_during_check": busy,
+        if outcome["seconds"]
+        else None,
+        "browse_quiet": quiet,
+        "browse_quiet_before_p95_ms": percentiles(before)["p95_ms"],
+        "browse_quiet_after_p95_ms": percentiles(after)["p95_ms"],
+        "browse_during_check": busy,
         "browse_p95_increase": round(busy["p95_ms"] / quiet["p95_ms"] - 1, 3) if busy else None,
-    }  # fmt: skip
+    }
 
 
 def measure_erasure(ctx: Context) -> dict:
@@ -298,14 +319,24 @@ def measure_purge(ctx: Context) -> dict:
     lead = purge.lead_seconds({"seconds": seconds})
     period = window - lead + seconds  # erasures from one rewrite's fork to the next: one rewrite each
     return {
-        "memories": ctx.memories, "erasures": erasures, "aof_rewrites": rewrites,
+        "memories": ctx.memories,
+        "erasures": erasures,
+        "aof_rewrites": rewrites,
         "erasures_per_rewrite": round(erasures / rewrites, 1) if rewrites else None,
-        "complete": run["complete"], "store": line.get("state"), "aof": line.get("aof"), "rdb": line.get("rdb"),
-        "run_seconds": round(seconds, 3), "store_purge_seconds": line.get("seconds"),
+        "complete": run["complete"],
+        "store": line.get("state"),
+        "aof": line.get("aof"),
+        "rdb": line.get("rdb"),
+        "run_seconds": round(seconds, 3),
+        "store_purge_seconds": line.get("seconds"),
         "aof_base_mb": round(int(info.get("aof_base_size", 0)) / 2**20, 1),
-        "history_files": run["history"]["files"], "history_vacuumed": len(run["history"]["vacuumed"]),
+        "history_files": run["history"]["files"],
+        "history_vacuumed": len(run["history"]["vacuumed"]),
         "mark": percentiles(mark_ms),
-        "at_1000_erasures_per_hour": {"window_s": window, "lead_s": round(lead, 1),
-                                      "rewrites_per_hour": round(3600 / period, 2),
-                                      "erasures_per_rewrite": round(1000 * period / 3600, 1)},
-    }  # fmt: skip
+        "at_1000_erasures_per_hour": {
+            "window_s": window,
+            "lead_s": round(lead, 1),
+            "rewrites_per_hour": round(3600 / period, 2),
+            "erasures_per_rewrite": round(1000 * period / 3600, 1),
+        },
+    }

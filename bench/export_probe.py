@@ -80,8 +80,9 @@ def raw_cursor(client, scope, filters, batch: int = 500) -> int:
     load = ["LOAD", str(len(RETURN_FIELDS) + 1), "@__key", *(f"@{f}" for f in RETURN_FIELDS)]
     count = 0
     for app, tree in plan(scope, filters):
-        reply = client.execute_command("FT.AGGREGATE", app.collection, render(tree), *load,
-                                       "WITHCURSOR", "COUNT", str(batch), *engine_tail())  # fmt: skip
+        reply = client.execute_command(
+            "FT.AGGREGATE", app.collection, render(tree), *load, "WITHCURSOR", "COUNT", str(batch), *engine_tail()
+        )
         while True:
             rows, cursor = reply
             count += len(rows) - 1

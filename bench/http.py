@@ -26,21 +26,40 @@ ADD_USER = "bench_http_add"
 # {tenant}, {user}, {query} are filled per request. "auth": session (staff cookie) or key (Token header).
 ROUTES = {
     "browser_full": {"method": "GET", "path": "/t/{tenant}/memories/?user_id={user}", "auth": "session"},
-    "browser_partial": {"method": "GET", "path": "/t/{tenant}/memories/?user_id={user}", "auth": "session",
-                        "headers": {"HX-Request": "true"}},
-    "api_get_all": {"method": "POST", "path": "/v3/memories/?page=1&page_size=50", "auth": "key",
-                    "body": {"filters": {"user_id": "{user}"}}},
+    "browser_partial": {
+        "method": "GET",
+        "path": "/t/{tenant}/memories/?user_id={user}",
+        "auth": "session",
+        "headers": {"HX-Request": "true"},
+    },
+    "api_get_all": {
+        "method": "POST",
+        "path": "/v3/memories/?page=1&page_size=50",
+        "auth": "key",
+        "body": {"filters": {"user_id": "{user}"}},
+    },
     # One user in one app, as the in-process Memory.search it is compared with (one collection); without
     # app_id the gateway searches each of the tenant's apps (one KNN per app) and merges.
-    "api_search": {"method": "POST", "path": "/v3/memories/search/", "auth": "key",
-                   "body": {"query": "{query}", "filters": {"AND": [{"user_id": "{user}"}, {"app_id": "{app}"}]},
-                            "top_k": 10}},
+    "api_search": {
+        "method": "POST",
+        "path": "/v3/memories/search/",
+        "auth": "key",
+        "body": {"query": "{query}", "filters": {"AND": [{"user_id": "{user}"}, {"app_id": "{app}"}]}, "top_k": 10},
+    },
     # One new memory per request, no LLM: embed + HSET + Mem0's history row + the audit row.
     # Written to a user of its own, erased after the measure, so the store stays the loaded N.
-    "api_add": {"method": "POST", "path": "/v3/memories/add/", "auth": "key",
-                "body": {"messages": [{"role": "user", "content": "{query} (note {i})"}], "user_id": ADD_USER,
-                         "app_id": "{app}", "infer": False}},
-}  # fmt: skip
+    "api_add": {
+        "method": "POST",
+        "path": "/v3/memories/add/",
+        "auth": "key",
+        "body": {
+            "messages": [{"role": "user", "content": "{query} (note {i})"}],
+            "user_id": ADD_USER,
+            "app_id": "{app}",
+            "infer": False,
+        },
+    },
+}
 
 
 class Gunicorn:
@@ -60,8 +79,14 @@ class Gunicorn:
         cmd = [sys.executable, "-m", "gunicorn", "-c", "python:memadmin.gunicorn_conf"]
         self.log.parent.mkdir(parents=True, exist_ok=True)
         self._fh = open(self.log, "ab")
-        env = dict(os.environ, MEMADMIN_BIND=f"127.0.0.1:{self.port}", MEMADMIN_ACCESS_LOG="off", LOG_LEVEL="warning",
-                   MEMADMIN_WEB_TIMEOUT="120", MEMADMIN_WEB_GRACEFUL_TIMEOUT="5")  # fmt: skip
+        env = dict(
+            os.environ,
+            MEMADMIN_BIND=f"127.0.0.1:{self.port}",
+            MEMADMIN_ACCESS_LOG="off",
+            LOG_LEVEL="warning",
+            MEMADMIN_WEB_TIMEOUT="120",
+            MEMADMIN_WEB_GRACEFUL_TIMEOUT="5",
+        )
         if self.workers:
             env["MEMADMIN_WEB_WORKERS"] = str(self.workers)
         if self.threads:
@@ -123,8 +148,10 @@ class CpuMeter:
         from memadmin.memory import store
 
         info = store.client().info("cpu")
-        out = {"this_process": time.process_time(),
-               "valkey": float(info["used_cpu_user"]) + float(info["used_cpu_sys"])}  # fmt: skip
+        out = {
+            "this_process": time.process_time(),
+            "valkey": float(info["used_cpu_user"]) + float(info["used_cpu_sys"]),
+        }
         if self.server is not None:
             out["server"] = self.server.cpu_seconds()
         return out
@@ -190,10 +217,16 @@ class Client:
         self.keepalive = keepalive
 
     def build(self, route: dict, i: int):
-        values = {"tenant": self.ds.slug, "user": self.users[i % len(self.users)], "query": QUERIES[i % len(QUERIES)],
-                  "app": APPS[0][0], "i": str(i)}  # fmt: skip
-        path = route["path"].format(tenant=quote(values["tenant"]), user=quote(values["user"]),
-                                    query=quote(values["query"]))  # fmt: skip
+        values = {
+            "tenant": self.ds.slug,
+            "user": self.users[i % len(self.users)],
+            "query": QUERIES[i % len(QUERIES)],
+            "app": APPS[0][0],
+            "i": str(i),
+        }
+        path = route["path"].format(
+            tenant=quote(values["tenant"]), user=quote(values["user"]), query=quote(values["query"])
+        )
         headers = {"Host": "127.0.0.1", **route.get("headers", {})}
         if route["auth"] == "session":
             headers["Cookie"] = self.cookie
@@ -312,14 +345,23 @@ def inprocess_mem0(ds: Dataset, *, seconds: float, torch_threads: int | None) ->
                 fn(i)
                 latencies.append((time.perf_counter_ns() - t0) / 1e6)
                 i += 1
-        return {"calls_per_s": round(len(latencies) / (sum(latencies) / 1000), 1), **percentiles(latencies),
-                "cpu_ms_per_call": cpu.per_call_ms(len(latencies))}  # fmt: skip
+        return {
+            "calls_per_s": round(len(latencies) / (sum(latencies) / 1000), 1),
+            **percentiles(latencies),
+            "cpu_ms_per_call": cpu.per_call_ms(len(latencies)),
+        }
 
     try:
-        search = rate(lambda i: memory.search(QUERIES[i % len(QUERIES)], filters={"user_id": users[i % len(users)]},
-                                              top_k=10))  # fmt: skip
-        add = rate(lambda i: memory.add([{"role": "user", "content": f"{QUERIES[i % len(QUERIES)]} (inproc {i})"}],
-                                        user_id=ADD_USER, infer=False))  # fmt: skip
+        search = rate(
+            lambda i: memory.search(QUERIES[i % len(QUERIES)], filters={"user_id": users[i % len(users)]}, top_k=10)
+        )
+        add = rate(
+            lambda i: memory.add(
+                [{"role": "user", "content": f"{QUERIES[i % len(QUERIES)]} (inproc {i})"}],
+                user_id=ADD_USER,
+                infer=False,
+            )
+        )
     finally:
         torch.set_num_threads(before)
         memory.db.close()
@@ -338,9 +380,15 @@ def erase_add_user(ds: Dataset) -> dict:
     if result.deferred:  # more than the synchronous limit: the same engine, run here to the end
         from memadmin.memory import bulk
 
-        bulk.matching_drop(scope=scope, filters=filter_from_fields(user_id=ADD_USER), cursor={},
-                           progress=lambda cursor: None, batch_size=1000, scan_fallback=False,
-                           journal=False)  # fmt: skip
+        bulk.matching_drop(
+            scope=scope,
+            filters=filter_from_fields(user_id=ADD_USER),
+            cursor={},
+            progress=lambda cursor: None,
+            batch_size=1000,
+            scan_fallback=False,
+            journal=False,
+        )
     return {"deleted": result.deleted, "deferred": result.deferred}
 
 
@@ -356,14 +404,20 @@ def throughput_ratios(out: dict, cores_used: int) -> dict:
         floor = (out.get("inprocess") or {}).get(base, {})
         if level.get("requests_per_s") and floor.get("calls_per_s"):
             cpu, cpu_floor = level.get("cpu_ms_per_request") or {}, floor.get("cpu_ms_per_call") or {}
-            ratios[route] = {"concurrency": int(concurrency), "http_requests_per_s": level["requests_per_s"],
-                             "http_p50_ms": level.get("p50_ms"), "inprocess_calls_per_s_per_core": floor["calls_per_s"],
-                             "cores_used": cores_used,
-                             "ratio_per_core": round(level["requests_per_s"] / (floor["calls_per_s"] * cores_used), 3),
-                             "http_cpu_ms_per_request": {"server": cpu.get("server"), "valkey": cpu.get("valkey"),
-                                                         "load_generator": cpu.get("this_process")},
-                             "inprocess_cpu_ms_per_call": {"mem0": cpu_floor.get("this_process"),
-                                                           "valkey": cpu_floor.get("valkey")}}  # fmt: skip
+            ratios[route] = {
+                "concurrency": int(concurrency),
+                "http_requests_per_s": level["requests_per_s"],
+                "http_p50_ms": level.get("p50_ms"),
+                "inprocess_calls_per_s_per_core": floor["calls_per_s"],
+                "cores_used": cores_used,
+                "ratio_per_core": round(level["requests_per_s"] / (floor["calls_per_s"] * cores_used), 3),
+                "http_cpu_ms_per_request": {
+                    "server": cpu.get("server"),
+                    "valkey": cpu.get("valkey"),
+                    "load_generator": cpu.get("this_process"),
+                },
+                "inprocess_cpu_ms_per_call": {"mem0": cpu_floor.get("this_process"), "valkey": cpu_floor.get("valkey")},
+            }
             # Per core the work actually kept busy: CPU per in-process call over CPU per request (server,
             # Valkey and the load generator, which the in-process loop does not need).
             http_cpu = sum(v or 0 for v in ratios[route]["http_cpu_ms_per_request"].values())
@@ -386,8 +440,11 @@ def profile_requests(ds: Dataset, routes: dict, cookie: str, key: str, profile_d
 
         def call(i, route=route):
             method, path, headers, body = client.build(route, i)
-            extra = {"HTTP_" + k.upper().replace("-", "_"): v for k, v in headers.items()
-                     if k not in ("Host", "Content-Type")}  # fmt: skip
+            extra = {
+                "HTTP_" + k.upper().replace("-", "_"): v
+                for k, v in headers.items()
+                if k not in ("Host", "Content-Type")
+            }
             return django_client.generic(method, path, data=body or b"", content_type="application/json", **extra)
 
         for i in range(3):
@@ -404,10 +461,21 @@ def profile_requests(ds: Dataset, routes: dict, cookie: str, key: str, profile_d
     return paths
 
 
-def measure_http(ds: Dataset, *, workers: int | None, threads: int | None, levels: list[int],
-                 requests_per_level: int, max_seconds: float, log: Path, routes: dict | None = None,
-                 torch_threads: int | None = None, baseline_seconds: float = 10.0,
-                 profile_dir: Path | None = None, keepalive: bool = False) -> dict:  # fmt: skip
+def measure_http(
+    ds: Dataset,
+    *,
+    workers: int | None,
+    threads: int | None,
+    levels: list[int],
+    requests_per_level: int,
+    max_seconds: float,
+    log: Path,
+    routes: dict | None = None,
+    torch_threads: int | None = None,
+    baseline_seconds: float = 10.0,
+    profile_dir: Path | None = None,
+    keepalive: bool = False,
+) -> dict:
     from bench.load import api_key
 
     routes = routes or ROUTES
@@ -421,12 +489,18 @@ def measure_http(ds: Dataset, *, workers: int | None, threads: int | None, level
         with Gunicorn(workers, threads, log, torch_threads) as server:
             workers = len(server.worker_pids())
             cores_used = min(workers, os.cpu_count() or 1)
-            out["server"] = {"kind": "gunicorn gthread (memadmin/gunicorn_conf.py, as manage.py serve)",
-                             "workers": workers, "threads": threads or "serve's default", "debug": False,
-                             "bind": "127.0.0.1", "embedder_threads": torch_threads,
-                             "embedder_batch": os.environ.get("MEMADMIN_EMBEDDER_BATCH", "default"),
-                             "connections": "kept alive per client thread" if keepalive else
-                                            "one per request (as nginx opens them to gunicorn)"}  # fmt: skip
+            out["server"] = {
+                "kind": "gunicorn gthread (memadmin/gunicorn_conf.py, as manage.py serve)",
+                "workers": workers,
+                "threads": threads or "serve's default",
+                "debug": False,
+                "bind": "127.0.0.1",
+                "embedder_threads": torch_threads,
+                "embedder_batch": os.environ.get("MEMADMIN_EMBEDDER_BATCH", "default"),
+                "connections": "kept alive per client thread"
+                if keepalive
+                else "one per request (as nginx opens them to gunicorn)",
+            }
             out["inprocess"] = inprocess
             client = Client(server.port, ds, cookie, key, keepalive=keepalive)
             for name, route in routes.items():
@@ -435,8 +509,11 @@ def measure_http(ds: Dataset, *, workers: int | None, threads: int | None, level
                     out[name] = {"status": "route not found (404)", "path": route["path"]}
                     continue
                 if not 200 <= status < 300:
-                    out[name] = {"status": f"probe answered {status}", "path": route["path"],
-                                 "body": data[:300].decode(errors="replace")}  # fmt: skip
+                    out[name] = {
+                        "status": f"probe answered {status}",
+                        "path": route["path"],
+                        "body": data[:300].decode(errors="replace"),
+                    }
                     continue
                 # Warm every worker's threads and code paths before measuring.
                 run_level(client, route, workers * 4, workers * 8, max_seconds=120)

@@ -237,9 +237,17 @@ def make_chunk(ds: Dataset, index: int) -> Chunk:
         hexed = raw.hex()
         ids.append(f"{hexed[:8]}-{hexed[8:12]}-{hexed[12:16]}-{hexed[16:20]}-{hexed[20:]}")
     return Chunk(
-        ids=ids, texts=texts, users=users, agents=[AGENTS[i] for i in agent_index], runs=runs, apps=app_index,
-        created=created, updated=updated, topics=topics, heavy=heavy,
-    )  # fmt: skip
+        ids=ids,
+        texts=texts,
+        users=users,
+        agents=[AGENTS[i] for i in agent_index],
+        runs=runs,
+        apps=app_index,
+        created=created,
+        updated=updated,
+        topics=topics,
+        heavy=heavy,
+    )
 
 
 def _slots_of(template: str) -> list[tuple[str, list[str]]]:
@@ -367,18 +375,28 @@ def _embed_batch(collection: str, texts: list[str]) -> np.ndarray:
 def _hset_args(key: str, chunk: Chunk, row: int, vector: np.ndarray) -> list:
     text = chunk.texts[row]
     args = [
-        "HSET", key,
-        "memory_id", chunk.ids[row],
-        "hash", hashlib.md5(text.encode()).hexdigest(),
-        "memory", text,
-        "created_at", int(chunk.created[row]),
-        "updated_at", int(chunk.updated[row]),
-        "user_id", chunk.users[row],
-        "agent_id", chunk.agents[row],
+        "HSET",
+        key,
+        "memory_id",
+        chunk.ids[row],
+        "hash",
+        hashlib.md5(text.encode()).hexdigest(),
+        "memory",
+        text,
+        "created_at",
+        int(chunk.created[row]),
+        "updated_at",
+        int(chunk.updated[row]),
+        "user_id",
+        chunk.users[row],
+        "agent_id",
+        chunk.agents[row],
         # Mem0 2.2 keeps a lemmatised copy of the text in metadata for BM25: the same weight per hash.
-        "metadata", json.dumps({"category": chunk.topics[row], "source": "bench", "text_lemmatized": text.lower()}),
-        "embedding", vector.tobytes(),
-    ]  # fmt: skip
+        "metadata",
+        json.dumps({"category": chunk.topics[row], "source": "bench", "text_lemmatized": text.lower()}),
+        "embedding",
+        vector.tobytes(),
+    ]
     if chunk.runs[row] is not None:
         args += ["run_id", chunk.runs[row]]
     return args
@@ -409,8 +427,14 @@ def load(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) -> Load
         tenant, apps = ensure_tenant(ds)
         record = LoadRecord(key=ds.key, n=ds.n, seed=ds.seed, tenant=ds.slug)
     chunks = (ds.n + CHUNK - 1) // CHUNK
-    bar = tqdm(total=ds.n, initial=record.chunks_done * CHUNK, desc=f"load N={ds.n:,}", unit="mem",
-               disable=not progress, smoothing=0.05)  # fmt: skip
+    bar = tqdm(
+        total=ds.n,
+        initial=record.chunks_done * CHUNK,
+        desc=f"load N={ds.n:,}",
+        unit="mem",
+        disable=not progress,
+        smoothing=0.05,
+    )
     started = time.perf_counter()
     loaded_now = 0
     for index in range(record.chunks_done, chunks):
@@ -456,21 +480,37 @@ def as_loaded(ds: Dataset, manifest: Manifest, raw, *, progress: bool = True) ->
     counts = store_counts(raw, collections)
     in_store = sum(counts.values())
     fill_history(ds, record, manifest, collections, progress=progress, chunks=in_store // CHUNK)
-    return {"complete": record.complete, "dataset_n": ds.n, "memories_in_store": in_store, "per_collection": counts,
-            "history_rows": min(record.history_chunks_done * CHUNK, in_store),
-            "load_seconds_so_far": round(record.load_seconds, 1)}  # fmt: skip
+    return {
+        "complete": record.complete,
+        "dataset_n": ds.n,
+        "memories_in_store": in_store,
+        "per_collection": counts,
+        "history_rows": min(record.history_chunks_done * CHUNK, in_store),
+        "load_seconds_so_far": round(record.load_seconds, 1),
+    }
 
 
 MESSAGE_EVERY = 5  # one stored chat message per this many memories, in the memory's (user, agent, run) session
-_HISTORY_TABLE = ("CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
-                  "new_memory TEXT, event TEXT, created_at DATETIME, updated_at DATETIME, is_deleted INTEGER, "
-                  "actor_id TEXT, role TEXT)")  # fmt: skip
-_MESSAGES_TABLE = ("CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, session_scope TEXT, role TEXT, "
-                   "content TEXT, name TEXT, created_at DATETIME)")  # fmt: skip
+_HISTORY_TABLE = (
+    "CREATE TABLE IF NOT EXISTS history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
+    "new_memory TEXT, event TEXT, created_at DATETIME, updated_at DATETIME, is_deleted INTEGER, "
+    "actor_id TEXT, role TEXT)"
+)
+_MESSAGES_TABLE = (
+    "CREATE TABLE IF NOT EXISTS messages (id TEXT PRIMARY KEY, session_scope TEXT, role TEXT, "
+    "content TEXT, name TEXT, created_at DATETIME)"
+)
 
 
-def fill_history(ds: Dataset, record: LoadRecord, manifest: Manifest, collections: list[str], *,
-                 progress: bool = True, chunks: int | None = None) -> LoadRecord:  # fmt: skip
+def fill_history(
+    ds: Dataset,
+    record: LoadRecord,
+    manifest: Manifest,
+    collections: list[str],
+    *,
+    progress: bool = True,
+    chunks: int | None = None,
+) -> LoadRecord:
     """What Mem0 keeps beside every memory, at the same scale: one ADD row in the app's history DB per
     memory and a chat message per MESSAGE_EVERY memories, in Mem0's own tables (an erasure deletes both, so
     their size is part of its cost). Resumable per chunk; row ids derive from the memory ids, so a chunk
@@ -492,8 +532,14 @@ def fill_history(ds: Dataset, record: LoadRecord, manifest: Manifest, collection
         connection.execute(_HISTORY_TABLE)
         connection.execute(_MESSAGES_TABLE)
         connections.append(connection)
-    bar = tqdm(total=ds.n, initial=record.history_chunks_done * CHUNK, desc=f"history N={ds.n:,}", unit="row",
-               disable=not progress, smoothing=0.05)  # fmt: skip
+    bar = tqdm(
+        total=ds.n,
+        initial=record.history_chunks_done * CHUNK,
+        desc=f"history N={ds.n:,}",
+        unit="row",
+        disable=not progress,
+        smoothing=0.05,
+    )
     started = time.perf_counter()
     for index in range(record.history_chunks_done, chunks):
         chunk = make_chunk(ds, index)

@@ -99,9 +99,20 @@ _RETURN = ("memory_id", "hash", "memory", "user_id", "agent_id", "run_id", "meta
 
 def _raw_browse(ctx: Context, collection: str, user: str, size: int = 50):
     return ctx.raw.execute_command(
-        "FT.SEARCH", collection, f"@user_id:{{{user}}}", "SORTBY", "created_at", "DESC", "LIMIT", "0", str(size),
-        "RETURN", str(len(_RETURN)), *_RETURN, *engine_tail(),
-    )  # fmt: skip
+        "FT.SEARCH",
+        collection,
+        f"@user_id:{{{user}}}",
+        "SORTBY",
+        "created_at",
+        "DESC",
+        "LIMIT",
+        "0",
+        str(size),
+        "RETURN",
+        str(len(_RETURN)),
+        *_RETURN,
+        *engine_tail(),
+    )
 
 
 def measure_browse(ctx: Context) -> dict:
@@ -140,9 +151,13 @@ def measure_browse(ctx: Context) -> dict:
         base = timed(raw, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
         no_audit = timed(lambda i, s=service: s(i, audit=False), warmup=2, reps=ctx.reps, budget_s=ctx.budget_s)
         out[name] = {
-            "service": ours, "raw_ft_search": base, "service_no_audit": no_audit,
-            "ratio_vs_raw": ratio(ours, base), "matches": check.total, "returned": len(check.items),
-        }  # fmt: skip
+            "service": ours,
+            "raw_ft_search": base,
+            "service_no_audit": no_audit,
+            "ratio_vs_raw": ratio(ours, base),
+            "matches": check.total,
+            "returned": len(check.items),
+        }
         prof = ctx.profile(name, service)
         if prof:
             out[name]["profile"] = prof
@@ -161,13 +176,54 @@ def measure_counts(ctx: Context) -> dict:
         def run(i):
             for collection in collections:
                 ctx.raw.execute_command("FT.SEARCH", collection, query, "LIMIT", "0", "0", *engine_tail())
-                ctx.raw.execute_command("FT.AGGREGATE", collection, query, "GROUPBY", "1", "@agent_id",
-                                        "REDUCE", "COUNT", "0", "AS", "n", *engine_tail())  # fmt: skip
-                ctx.raw.execute_command("FT.AGGREGATE", collection, query, "GROUPBY", "1", "@user_id",
-                                        "REDUCE", "COUNT", "0", "AS", "n", "SORTBY", "2", "@n", "DESC",
-                                        "MAX", "30", *engine_tail())  # fmt: skip
-                ctx.raw.execute_command("FT.AGGREGATE", collection, query, "GROUPBY", "0", "REDUCE",
-                                        "COUNT_DISTINCT", "1", "@user_id", "AS", "d", *engine_tail())  # fmt: skip
+                ctx.raw.execute_command(
+                    "FT.AGGREGATE",
+                    collection,
+                    query,
+                    "GROUPBY",
+                    "1",
+                    "@agent_id",
+                    "REDUCE",
+                    "COUNT",
+                    "0",
+                    "AS",
+                    "n",
+                    *engine_tail(),
+                )
+                ctx.raw.execute_command(
+                    "FT.AGGREGATE",
+                    collection,
+                    query,
+                    "GROUPBY",
+                    "1",
+                    "@user_id",
+                    "REDUCE",
+                    "COUNT",
+                    "0",
+                    "AS",
+                    "n",
+                    "SORTBY",
+                    "2",
+                    "@n",
+                    "DESC",
+                    "MAX",
+                    "30",
+                    *engine_tail(),
+                )
+                ctx.raw.execute_command(
+                    "FT.AGGREGATE",
+                    collection,
+                    query,
+                    "GROUPBY",
+                    "0",
+                    "REDUCE",
+                    "COUNT_DISTINCT",
+                    "1",
+                    "@user_id",
+                    "AS",
+                    "d",
+                    *engine_tail(),
+                )
 
         return run
 
@@ -175,8 +231,9 @@ def measure_counts(ctx: Context) -> dict:
     users = ctx.heavy
     user_service = lambda i: memory_counts(scope=ctx.scope, filters=filter_from_fields(user_id=users[i % 3]))  # noqa: E731
     ours = timed(user_service, warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s)
-    base = timed(lambda i: raw(f"@user_id:{{{users[i % 3]}}}")(i), warmup=ctx.warmup, reps=ctx.reps,
-                 budget_s=ctx.budget_s)  # fmt: skip
+    base = timed(
+        lambda i: raw(f"@user_id:{{{users[i % 3]}}}")(i), warmup=ctx.warmup, reps=ctx.reps, budget_s=ctx.budget_s
+    )
     out["counts_user"] = {"service": ours, "raw_ft_aggregate": base, "ratio_vs_raw": ratio(ours, base)}
 
     tenant_service = lambda i: memory_counts(scope=ctx.scope, filters=EVERYTHING)  # noqa: E731
@@ -186,12 +243,16 @@ def measure_counts(ctx: Context) -> dict:
     ours = timed(tenant_service, warmup=1, reps=reps, budget_s=ctx.budget_s)
     base = timed(raw("*"), warmup=1, reps=reps, budget_s=ctx.budget_s)
     out["counts_tenant"] = {
-        "service": ours, "raw_ft_aggregate": base, "ratio_vs_raw": ratio(ours, base),
+        "service": ours,
+        "raw_ft_aggregate": base,
+        "ratio_vs_raw": ratio(ours, base),
         # the engine's TIMEOUT (500 ms, ON_TIMEOUT return) can silently truncate an aggregate: check the answer
-        "total": check.total, "users_counted": check.users, "agents_counted": check.agents,
+        "total": check.total,
+        "users_counted": check.users,
+        "agents_counted": check.agents,
         "users_expected": expected_users,
         "correct": check.total == ctx.ds.n and check.users == expected_users and check.agents == 20,
-    }  # fmt: skip
+    }
     prof = ctx.profile("counts_tenant", tenant_service, reps=3)
     if prof:
         out["counts_tenant"]["profile"] = prof
@@ -222,8 +283,9 @@ def measure_search(ctx: Context) -> dict:
 
     def service_one(i):
         query, user = pairs[i % len(pairs)]
-        return memory_search(scope=ctx.scope, query=query, filters=filter_from_fields(user_id=user, app_id=main.app_id),
-                             top_k=10)  # fmt: skip
+        return memory_search(
+            scope=ctx.scope, query=query, filters=filter_from_fields(user_id=user, app_id=main.app_id), top_k=10
+        )
 
     def service_all(i):
         query, user = pairs[i % len(pairs)]
@@ -231,8 +293,13 @@ def measure_search(ctx: Context) -> dict:
 
     def hybrid_one(i):
         query, user = pairs[i % len(pairs)]
-        return memory_search(scope=ctx.scope, query=query, filters=filter_from_fields(user_id=user, app_id=main.app_id),
-                             top_k=10, keyword_search=True)  # fmt: skip
+        return memory_search(
+            scope=ctx.scope,
+            query=query,
+            filters=filter_from_fields(user_id=user, app_id=main.app_id),
+            top_k=10,
+            keyword_search=True,
+        )
 
     def baseline(i):
         query, user = pairs[i % len(pairs)]
@@ -278,9 +345,18 @@ def search_quality(ctx: Context, service_one, pairs) -> dict:
     vectors_by_user = {}
     for user in ctx.heavy:
         reply = ctx.raw.execute_command(
-            "FT.SEARCH", main.collection, f"@user_id:{{{user}}}", "LIMIT", "0", "10000",
-            "RETURN", "2", "memory_id", "embedding", *engine_tail(),
-        )  # fmt: skip
+            "FT.SEARCH",
+            main.collection,
+            f"@user_id:{{{user}}}",
+            "LIMIT",
+            "0",
+            "10000",
+            "RETURN",
+            "2",
+            "memory_id",
+            "embedding",
+            *engine_tail(),
+        )
         ids, vecs = [], []
         for i in range(1, len(reply) - 1, 2):
             fields = dict(zip(reply[i + 1][::2], reply[i + 1][1::2]))
@@ -295,8 +371,11 @@ def search_quality(ctx: Context, service_one, pairs) -> dict:
         exact = {ids[j] for j in np.argsort(-(matrix @ (q / np.linalg.norm(q))))[:10]}
         got = {r.id for r in service_one(i)}
         recalls.append(len(exact & got) / len(exact))
-    return {"recall_at_10_mean": round(float(np.mean(recalls)), 4), "queries": len(sample),
-            "candidates_per_user": {u: len(v[0]) for u, v in vectors_by_user.items()}}  # fmt: skip
+    return {
+        "recall_at_10_mean": round(float(np.mean(recalls)), 4),
+        "queries": len(sample),
+        "candidates_per_user": {u: len(v[0]) for u, v in vectors_by_user.items()},
+    }
 
 
 # --- export, in a subprocess so its peak RSS is its own ---------------------------------------
@@ -321,8 +400,18 @@ def measure_export(ctx: Context, env_data_dir: Path) -> dict:
 def run_export_probe(ds: Dataset, data_dir: Path, args: list[str]) -> dict:
     import psutil
 
-    cmd = [sys.executable, "-m", "bench.export_probe", "--data-dir", str(data_dir), "--n", str(ds.n),
-           "--seed", str(ds.seed), *args]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.export_probe",
+        "--data-dir",
+        str(data_dir),
+        "--n",
+        str(ds.n),
+        "--seed",
+        str(ds.seed),
+        *args,
+    ]
     env = dict(os.environ)
     proc = psutil.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     peak = 0

@@ -24,9 +24,20 @@ CHUNK = 1000
 EPOCH = 1_735_689_600
 
 
-def load_memories(client, collection: str, n: int, *, users: int = 50, agents: int = 5, runs: int = 200,
-                  dims: int = DIMS, seed: int = 0, history: bool = True, history_path: Path | None = None,
-                  start: int = 0) -> int:  # fmt: skip
+def load_memories(
+    client,
+    collection: str,
+    n: int,
+    *,
+    users: int = 50,
+    agents: int = 5,
+    runs: int = 200,
+    dims: int = DIMS,
+    seed: int = 0,
+    history: bool = True,
+    history_path: Path | None = None,
+    start: int = 0,
+) -> int:
     """Write n memories in Mem0's hash layout (random unit vectors), pipelined; optionally one Mem0 history
     row each and a few chat messages, in the collection's Mem0 history DB. Returns n."""
     rng = np.random.default_rng(seed + start)
@@ -54,17 +65,46 @@ def load_memories(client, collection: str, n: int, *, users: int = 50, agents: i
             memory_id = str(uuid.UUID(int=rng.integers(0, 2**63) << 64 | k))
             user, agent, run = f"user-{k % users}", f"agent-{k % agents}", f"run-{k % runs}"
             created = EPOCH - (k * 97) % (365 * 86400)
-            pipe.hset(f"mem0:{collection}:{memory_id}", mapping={
-                "memory_id": memory_id, "hash": f"h{k}", "memory": f"memory number {k} of {user}",
-                "created_at": created, "user_id": user, "agent_id": agent, "run_id": run,
-                "metadata": json.dumps({"n": k}), "embedding": vectors[i].tobytes(),
-            })  # fmt: skip
+            pipe.hset(
+                f"mem0:{collection}:{memory_id}",
+                mapping={
+                    "memory_id": memory_id,
+                    "hash": f"h{k}",
+                    "memory": f"memory number {k} of {user}",
+                    "created_at": created,
+                    "user_id": user,
+                    "agent_id": agent,
+                    "run_id": run,
+                    "metadata": json.dumps({"n": k}),
+                    "embedding": vectors[i].tobytes(),
+                },
+            )
             if connection is not None:
-                rows.append((str(uuid.uuid4()), memory_id, None, f"memory number {k}", "ADD",
-                             "2025-01-01T00:00:00+00:00", None, 0, None, None))  # fmt: skip
+                rows.append(
+                    (
+                        str(uuid.uuid4()),
+                        memory_id,
+                        None,
+                        f"memory number {k}",
+                        "ADD",
+                        "2025-01-01T00:00:00+00:00",
+                        None,
+                        0,
+                        None,
+                        None,
+                    )
+                )
                 if k < runs:
-                    messages.append((str(uuid.uuid4()), f"agent_id={agent}&run_id={run}&user_id={user}", "user",
-                                     f"message {k}", None, "2025-01-01T00:00:00+00:00"))  # fmt: skip
+                    messages.append(
+                        (
+                            str(uuid.uuid4()),
+                            f"agent_id={agent}&run_id={run}&user_id={user}",
+                            "user",
+                            f"message {k}",
+                            None,
+                            "2025-01-01T00:00:00+00:00",
+                        )
+                    )
         pipe.execute()
         if connection is not None:
             with connection:
@@ -99,11 +139,19 @@ def _baseline(tenant, sample: int) -> dict:
 
     app = _throwaway_app(tenant, f"baseline_{uuid.uuid4().hex[:8]}")
     index.ensure(app.app_ref().place)
-    load_memories(store.client(), app.collection_name, sample, dims=settings.MEMADMIN_EMBEDDER_DIMS, seed=1,
-                  history_path=store.history_db_path(app.collection_name))  # fmt: skip
+    load_memories(
+        store.client(),
+        app.collection_name,
+        sample,
+        dims=settings.MEMADMIN_EMBEDDER_DIMS,
+        seed=1,
+        history_path=store.history_db_path(app.collection_name),
+    )
     memory = index.mem0(app.app_ref().place)  # loads Mem0 (and its embedder) before the clock starts
-    ids = [index.memory_id_of(app.collection_name, k) for k in store.client().scan_iter(
-        match=f"{store.key_prefix(app.collection_name)}*", count=1000)]  # fmt: skip
+    ids = [
+        index.memory_id_of(app.collection_name, k)
+        for k in store.client().scan_iter(match=f"{store.key_prefix(app.collection_name)}*", count=1000)
+    ]
     started = time.perf_counter()
     for memory_id in ids:
         memory.delete(memory_id)
@@ -127,15 +175,25 @@ def run_offboard_bench(n: int, *, baseline_sample: int = 2000, timeout: float = 
     app = _throwaway_app(tenant, "offboard_me")
     index.ensure(app.app_ref().place)
     started = time.perf_counter()
-    load_memories(store.client(), app.collection_name, n, dims=settings.MEMADMIN_EMBEDDER_DIMS,
-                  history_path=store.history_db_path(app.collection_name))  # fmt: skip
+    load_memories(
+        store.client(),
+        app.collection_name,
+        n,
+        dims=settings.MEMADMIN_EMBEDDER_DIMS,
+        history_path=store.history_db_path(app.collection_name),
+    )
     load_seconds = time.perf_counter() - started
 
     env = {**os.environ, "VALKEY_URL": store.valkey_url(), "MEMADMIN_DATA_DIR": str(settings.DATA_DIR)}
     repo = Path(__file__).resolve().parents[1]
-    worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "1", "--no-beat",
-                               "--loglevel", "WARNING"], cwd=repo, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--concurrency", "1", "--no-beat", "--loglevel", "WARNING"],
+        cwd=repo,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     proc = psutil.Process(worker.pid)
     peak = idle = 0
     try:

@@ -107,10 +107,12 @@ def plot(paths: list[Path], out: Path) -> Path | None:
     ax.axhline(300, color="red", linestyle=":", label="target 300 MB")
     _style(ax, "export peak RSS (subprocess)", "MB")
     ax = axes[7]
-    walks = (("heavy user erasure, service", ("erasure", "heavy_user", "service_memories_per_s")),
-             ("heavy user erasure, floor", ("erasure", "heavy_user", "floor_memories_per_s")),
-             ("monitor, count-first pass", ("monitor", "keys_per_s")),
-             ("monitor, membership pass", ("monitor", "membership_pass", "keys_per_s")))  # fmt: skip
+    walks = (
+        ("heavy user erasure, service", ("erasure", "heavy_user", "service_memories_per_s")),
+        ("heavy user erasure, floor", ("erasure", "heavy_user", "floor_memories_per_s")),
+        ("monitor, count-first pass", ("monitor", "keys_per_s")),
+        ("monitor, membership pass", ("monitor", "membership_pass", "keys_per_s")),
+    )
     for label, path in walks:
         section_runs = latest_runs(paths, path[0])
         points = [(n, dig(section_runs[n], path)) for n in section_runs]

@@ -54,8 +54,15 @@ def rankings(*, scope, filters, keyword_search: bool, times: list[float] | None 
     ranked = []
     for query in labelled_queries():
         started = time.perf_counter()
-        results = memory_search(scope=scope, query=query["query"], filters=filters, top_k=10, threshold=0.0,
-                                keyword_search=keyword_search, audit=False)  # fmt: skip
+        results = memory_search(
+            scope=scope,
+            query=query["query"],
+            filters=filters,
+            top_k=10,
+            threshold=0.0,
+            keyword_search=keyword_search,
+            audit=False,
+        )
         if times is not None:
             times.append((time.perf_counter() - started) * 1000)
         ranked.append((query, results))
@@ -141,8 +148,12 @@ def measure_relevance(ctx) -> dict:
     finally:
         services.memory_delete_matching(scope=ctx.scope, filters=filters)
     v, h = result["vector"]["all"], result["hybrid"]["all"]
-    print(f"[bench] relevance over {result['queries']} labelled queries: recall@5 vector {v['recall_at_5']:.3f} "
-          f"hybrid {h['recall_at_5']:.3f}; nDCG@10 vector {v['ndcg_at_10']:.3f} hybrid {h['ndcg_at_10']:.3f}; "
-          f"supported cut-off {result['supported_cutoff']:.2f}; p50 {result['search_ms_p50']['vector']} ms vector, "
-          f"{result['search_ms_p50']['hybrid']} ms hybrid", file=sys.stderr, flush=True)  # fmt: skip
+    print(
+        f"[bench] relevance over {result['queries']} labelled queries: recall@5 vector {v['recall_at_5']:.3f} "
+        f"hybrid {h['recall_at_5']:.3f}; nDCG@10 vector {v['ndcg_at_10']:.3f} hybrid {h['ndcg_at_10']:.3f}; "
+        f"supported cut-off {result['supported_cutoff']:.2f}; p50 {result['search_ms_p50']['vector']} ms vector, "
+        f"{result['search_ms_p50']['hybrid']} ms hybrid",
+        file=sys.stderr,
+        flush=True,
+    )
     return result

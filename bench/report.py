@@ -16,8 +16,13 @@ ROWS = [
     ("search top 10, user filter, 1 app (vs mem0)", ("search", "search_user_one_app"), "service", "mem0_search"),
     ("search top 10, user filter, 3 apps", ("search", "search_user_all_apps"), "service", None),
 ]
-HTTP = [("browser page", "browser_full"), ("browser partial (HTMX)", "browser_partial"),
-        ("API get_all", "api_get_all"), ("API search", "api_search"), ("API add (infer=false)", "api_add")]  # fmt: skip
+HTTP = [
+    ("browser page", "browser_full"),
+    ("browser partial (HTMX)", "browser_partial"),
+    ("API get_all", "api_get_all"),
+    ("API search", "api_search"),
+    ("API add (infer=false)", "api_add"),
+]
 
 
 def _ms(node) -> str:
@@ -38,8 +43,12 @@ def tables(runs: dict[int, dict]) -> str:
             r = node.get("ratio_vs_raw") or node.get("ratio_vs_mem0")
             cells += [_ms(node.get(ours)), _ms(b) if base else "-", f"{r:.2f}x" if r else "-"]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| HTTP, gunicorn (p50 ms, req/s, errors) | "
-              + " | ".join(f"N={n:,} c={c}" for n in ns for c in (1, 8, 32)) + " |"]  # fmt: skip
+    lines += [
+        "",
+        "| HTTP, gunicorn (p50 ms, req/s, errors) | "
+        + " | ".join(f"N={n:,} c={c}" for n in ns for c in (1, 8, 32))
+        + " |",
+    ]
     lines.append("|---|" + "---|" * (3 * len(ns)))
     for label, name in HTTP:
         cells = []
@@ -52,18 +61,28 @@ def tables(runs: dict[int, dict]) -> str:
                 else:
                     cells.append(node.get("status", "n/a"))
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| HTTP c=8 vs Mem0 in process (req/s over calls/s x cores) | " + " | ".join(f"N={n:,}" for n in ns)
-              + " |", "|---|" + "---|" * len(ns)]  # fmt: skip
+    lines += [
+        "",
+        "| HTTP c=8 vs Mem0 in process (req/s over calls/s x cores) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
+        "|---|" + "---|" * len(ns),
+    ]
     for label, name in (("search", "api_search"), ("add, infer=false", "api_add")):
         cells = []
         for n in ns:
             r = dig(runs[n], ("http", "throughput_vs_inprocess", name)) or {}
             busy = f" (per core busy: {r['ratio_per_core_busy']:.2f}x)" if r.get("ratio_per_core_busy") else ""
-            cells.append(f"{r['http_requests_per_s']}/s vs {r['inprocess_calls_per_s_per_core']}/s x "
-                         f"{r['cores_used']} = {r['ratio_per_core']:.2f}x{busy}" if r else "n/a")  # fmt: skip
+            cells.append(
+                f"{r['http_requests_per_s']}/s vs {r['inprocess_calls_per_s_per_core']}/s x "
+                f"{r['cores_used']} = {r['ratio_per_core']:.2f}x{busy}"
+                if r
+                else "n/a"
+            )
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    lines += ["", "| export (memories/s, peak RSS) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
-              "|---|" + "---|" * len(ns)]  # fmt: skip
+    lines += [
+        "",
+        "| export (memories/s, peak RSS) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
+        "|---|" + "---|" * len(ns),
+    ]
     for label, case in (("one user", "export_user"), ("one app", "export_app")):
         cells = []
         for n in ns:
@@ -89,8 +108,11 @@ def tables(runs: dict[int, dict]) -> str:
     return "\n".join(lines)
 
 
-ERASURE = [("erase a typical user (10 memories, 3 apps)", "typical_user"), ("delete one run (10 memories)", "run"),
-           ("delete one memory", "one_memory")]  # fmt: skip
+ERASURE = [
+    ("erase a typical user (10 memories, 3 apps)", "typical_user"),
+    ("delete one run (10 memories)", "run"),
+    ("delete one memory", "one_memory"),
+]
 
 
 def _loads(runs: dict[int, dict], section: str) -> str:
@@ -104,8 +126,10 @@ def erasure_tables(erasure_runs: dict[int, dict], purge_runs: dict[int, dict]) -
     lines = []
     if erasure_runs:
         ns = list(erasure_runs)
-        lines += ["| erasure, p50 (ratio to its floor) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
-                  "|---|" + "---|" * len(ns)]  # fmt: skip
+        lines += [
+            "| erasure, p50 (ratio to its floor) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
+            "|---|" + "---|" * len(ns),
+        ]
         for label, case in ERASURE:
             cells = []
             for n in ns:
@@ -116,25 +140,37 @@ def erasure_tables(erasure_runs: dict[int, dict], purge_runs: dict[int, dict]) -
         cells = []
         for n in ns:
             node = dig(erasure_runs[n], ("erasure", "heavy_user")) or {}
-            cells.append(f"{node['service_memories_per_s']:,.0f}/s (floor {node['floor_memories_per_s']:,.0f}/s)"
-                         if node.get("service_memories_per_s") else "n/a")  # fmt: skip
+            cells.append(
+                f"{node['service_memories_per_s']:,.0f}/s (floor {node['floor_memories_per_s']:,.0f}/s)"
+                if node.get("service_memories_per_s")
+                else "n/a"
+            )
         lines.append("| erase a heavy user (1,000 memories), memories/s | " + " | ".join(cells) + " |")
         lines.append("| load average (1 min) before the section | " + _loads(erasure_runs, "erasure") + " |")
     if purge_runs:
         ns = list(purge_runs)
-        lines += ["", "| disk purge (one AOF rewrite) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
-                  "|---|" + "---|" * len(ns)]  # fmt: skip
+        lines += [
+            "",
+            "| disk purge (one AOF rewrite) | " + " | ".join(f"N={n:,}" for n in ns) + " |",
+            "|---|" + "---|" * len(ns),
+        ]
         rows = [
             ("AOF rewrite (the run, wall clock)", lambda p: f"{p['run_seconds']:,.1f} s"),
             ("AOF base written", lambda p: f"{p['aof_base_mb']:,.0f} MB"),
-            ("erasures served by the rewrite(s)", lambda p: f"{p['erasures']} by {p['aof_rewrites']}: "
-                                                            f"{p['erasures_per_rewrite']} per rewrite"),
+            (
+                "erasures served by the rewrite(s)",
+                lambda p: f"{p['erasures']} by {p['aof_rewrites']}: {p['erasures_per_rewrite']} per rewrite",
+            ),
             ("marking one erasure, p50 / p95", lambda p: f"{p['mark']['p50_ms']:.2f} / {p['mark']['p95_ms']:.2f} ms"),
-            ("at 1,000 erasures an hour: rewrites an hour, erasures per rewrite",
-             lambda p: f"{p['at_1000_erasures_per_hour']['rewrites_per_hour']}, "
-                       f"{p['at_1000_erasures_per_hour']['erasures_per_rewrite']}"),
+            (
+                "at 1,000 erasures an hour: rewrites an hour, erasures per rewrite",
+                lambda p: (
+                    f"{p['at_1000_erasures_per_hour']['rewrites_per_hour']}, "
+                    f"{p['at_1000_erasures_per_hour']['erasures_per_rewrite']}"
+                ),
+            ),
             ("complete", lambda p: f"{p['complete']} ({p['aof']})"),
-        ]  # fmt: skip
+        ]
         for label, cell in rows:
             lines.append(f"| {label} | " + " | ".join(cell(purge_runs[n]["purge"]) for n in ns) + " |")
         lines.append("| load average (1 min) before the section | " + _loads(purge_runs, "purge") + " |")

@@ -40,19 +40,24 @@ def evaluate(runs: list[dict]) -> dict:
         "http_c8_api_get_all_p50_ms<=50": _check(_get(http8("api_get_all"), "p50_ms"), 50),
         "export_app_memories_per_s>=20000": _check(
             _get(run, "export", "export_app", "service", "memories_per_s"), 20000, at_most=False
-        ),  # fmt: skip
+        ),
     }
     routes = ("browser_full", "browser_partial", "api_get_all", "api_search", "api_add")
-    errors = [lvl.get("errors", 0) for name in routes
-              for lvl in (_get(run, "http", name, "levels") or {}).values()]  # fmt: skip
-    out["http_zero_errors (every level, c=32 included)"] = {"value": sum(errors) if errors else None, "limit": 0,
-                                                           "met": (sum(errors) == 0) if errors else None}  # fmt: skip
+    errors = [lvl.get("errors", 0) for name in routes for lvl in (_get(run, "http", name, "levels") or {}).values()]
+    out["http_zero_errors (every level, c=32 included)"] = {
+        "value": sum(errors) if errors else None,
+        "limit": 0,
+        "met": (sum(errors) == 0) if errors else None,
+    }
     for route, ratio in (_get(run, "http", "throughput_vs_inprocess") or {}).items():
         out[f"http_c8_{route}_throughput_vs_inprocess_per_core>=0.8x"] = _check(
             ratio.get("ratio_per_core"), 0.8, at_most=False
-        )  # fmt: skip
-    rss = [_get(r, "export", case, "service", "peak_rss_mb_sampled") for r in measured
-           for case in ("export_user", "export_app")]  # fmt: skip
+        )
+    rss = [
+        _get(r, "export", case, "service", "peak_rss_mb_sampled")
+        for r in measured
+        for case in ("export_user", "export_app")
+    ]
     rss = [v for v in rss if v is not None]
     out["export_peak_rss_mb<300 (any N)"] = _check(max(rss) if rss else None, 300)
     erasure = run.get("erasure") or {}
@@ -61,13 +66,13 @@ def evaluate(runs: list[dict]) -> dict:
         out["erase_typical_user_vs_floor<=5x"] = _check(_get(erasure, "typical_user", "ratio_vs_floor"), 5)
         out["erase_heavy_user_memories_per_s>=10000"] = _check(
             _get(erasure, "heavy_user", "service_memories_per_s"), 10000, at_most=False
-        )  # fmt: skip
+        )
         small_erase = _get(smallest, "erasure", "typical_user", "service", "p50_ms")
         large_erase = _get(erasure, "typical_user", "service", "p50_ms")
         if smallest is not run and small_erase and large_erase:
             out[f"erase_typical_p50_growth_{smallest['n']}->{run['n']}<=1.5x"] = _check(
                 round(large_erase / small_erase, 3), 1.5
-            )  # fmt: skip
+            )
     monitor = run.get("monitor") or erasure.get("monitor")  # its own section since the count-first pass
     if monitor:
         out["monitor_keys_per_s>=100000"] = _check(_get(monitor, "keys_per_s"), 100000, at_most=False)

@@ -142,8 +142,18 @@ def secret_key(directory: Path) -> str:
     return path.read_text().strip()
 
 
-_RATE_PERIODS = {"s": 1, "sec": 1, "second": 1, "m": 60, "min": 60, "minute": 60, "h": 3600, "hour": 3600,
-                 "d": 86400, "day": 86400}  # fmt: skip
+_RATE_PERIODS = {
+    "s": 1,
+    "sec": 1,
+    "second": 1,
+    "m": 60,
+    "min": 60,
+    "minute": 60,
+    "h": 3600,
+    "hour": 3600,
+    "d": 86400,
+    "day": 86400,
+}
 
 
 def env_rate(name: str, default: str) -> tuple[int, int] | None:
@@ -154,9 +164,7 @@ def env_rate(name: str, default: str) -> tuple[int, int] | None:
     count, _, period = raw.partition("/")
     seconds = _RATE_PERIODS.get(period.strip())
     if not count.strip().isdigit() or int(count) < 1 or seconds is None:
-        raise ImproperlyConfigured(
-            f"{name} must look like 600/min (periods: s, min, h, day) or be 'off', got {raw!r}"
-        )
+        raise ImproperlyConfigured(f"{name} must look like 600/min (periods: s, min, h, day) or be 'off', got {raw!r}")
     return int(count), seconds
 
 

@@ -68,9 +68,11 @@ forwarded_allow_ips = env_str("MEMADMIN_FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 _preload_embedder = env_bool("MEMADMIN_PRELOAD_EMBEDDER", True)
 # One embedder process for all the workers (memadmin/memory/embedding.py): texts from every worker share
 # a pass through the local model. Only for the local model; a hosted embedder batches on its side.
-_embedder_process = (env_bool("MEMADMIN_EMBEDDER_PROCESS", True)
-                     and env_str("MEMADMIN_EMBEDDER_PROVIDER", "huggingface") == "huggingface"
-                     and not env_str("MEMADMIN_EMBEDDER_BASE_URL"))  # fmt: skip
+_embedder_process = (
+    env_bool("MEMADMIN_EMBEDDER_PROCESS", True)
+    and env_str("MEMADMIN_EMBEDDER_PROVIDER", "huggingface") == "huggingface"
+    and not env_str("MEMADMIN_EMBEDDER_BASE_URL")
+)
 
 
 def on_starting(server):
@@ -78,8 +80,12 @@ def on_starting(server):
 
     if _preload_embedder:
         # What store.py would set on import; the master imports the libraries, not the project.
-        for name, value in (("MEM0_TELEMETRY", "False"), ("HF_HUB_OFFLINE", "1"),
-                            ("HF_HUB_DISABLE_PROGRESS_BARS", "1"), ("TRANSFORMERS_VERBOSITY", "error")):  # fmt: skip
+        for name, value in (
+            ("MEM0_TELEMETRY", "False"),
+            ("HF_HUB_OFFLINE", "1"),
+            ("HF_HUB_DISABLE_PROGRESS_BARS", "1"),
+            ("TRANSFORMERS_VERBOSITY", "error"),
+        ):
             os.environ.setdefault(name, value)
         import mem0  # noqa: F401
 

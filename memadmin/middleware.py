@@ -43,6 +43,8 @@ def keep_raw_path(application):
         return application(environ, start_response)
 
     return wsgi
+
+
 def disk_full(get_response):
     """A full disk is a 503 that says so, not a 500: a write to the Django database (a session, an audit row, a
     job) or a file under the data dir that fails with "database or disk is full" / ENOSPC. The memory service's
@@ -56,8 +58,15 @@ def disk_full(get_response):
         if refused is None:
             return None
         logger.error("Disk full while answering %s %s: %s", request.method, request.path, exception)
-        body = {"error": {"code": "store_refuses_writes", "message": refused.message, "field": None,
-                          "cause": refused.cause}, "detail": refused.message}  # fmt: skip
+        body = {
+            "error": {
+                "code": "store_refuses_writes",
+                "message": refused.message,
+                "field": None,
+                "cause": refused.cause,
+            },
+            "detail": refused.message,
+        }
         return JsonResponse(body, status=503, headers={"Retry-After": "60"})
 
     middleware.process_exception = process_exception

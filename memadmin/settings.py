@@ -171,8 +171,9 @@ if env_bool("MEMADMIN_TRUST_X_FORWARDED_PROTO", False):
 # proxies (addresses or networks); then the rightmost X-Forwarded-For hop that is not one of them
 # (tenants/http.py). Empty: X-Forwarded-For is never read, since anyone can send one.
 try:
-    MEMADMIN_TRUSTED_PROXIES = tuple(ipaddress.ip_network(item, strict=False)
-                                     for item in env_list("MEMADMIN_TRUSTED_PROXIES", []))  # fmt: skip
+    MEMADMIN_TRUSTED_PROXIES = tuple(
+        ipaddress.ip_network(item, strict=False) for item in env_list("MEMADMIN_TRUSTED_PROXIES", [])
+    )
 except ValueError as exc:
     raise ImproperlyConfigured(f"MEMADMIN_TRUSTED_PROXIES: {exc} (addresses or networks, comma-separated).") from None
 SECURE_HSTS_SECONDS = env_int("MEMADMIN_HSTS_SECONDS", 0, minimum=0)

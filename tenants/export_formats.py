@@ -25,8 +25,19 @@ logger = logging.getLogger("memadmin.exports")
 
 FORMATS = ("ndjson", "json", "csv")
 CONTENT_TYPES = {"ndjson": "application/x-ndjson", "json": "application/json", "csv": "text/csv; charset=utf-8"}
-CSV_COLUMNS = ("id", "app_id", "user_id", "agent_id", "run_id", "memory", "created_at", "updated_at", "hash",
-               "metadata", "history")  # fmt: skip
+CSV_COLUMNS = (
+    "id",
+    "app_id",
+    "user_id",
+    "agent_id",
+    "run_id",
+    "memory",
+    "created_at",
+    "updated_at",
+    "hash",
+    "metadata",
+    "history",
+)
 # A spreadsheet runs a cell starting with one of these as a formula (OWASP "CSV injection").
 FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
 # Appended when a streamed export fails after its headers went out: not JSON, not a CSV row anyone could take
@@ -131,8 +142,11 @@ def ending_visibly(lines: Iterable[str], *, scope: Scope | None, what: str) -> I
         ).encode()
         if scope is not None:
             try:
-                audit_record(scope=scope, action="export.failed",
-                             details={"export": what, "error": type(exc).__name__, "chunks_sent": sent})  # fmt: skip
+                audit_record(
+                    scope=scope,
+                    action="export.failed",
+                    details={"export": what, "error": type(exc).__name__, "chunks_sent": sent},
+                )
             except Exception:
                 logger.exception("Could not audit the failed export: %s", what)
 
@@ -157,10 +171,13 @@ def plain_items(items: Iterable[dict], app_names: dict[str, str]) -> Iterator[di
             "changed_at": changed,
             "details": item.get("metadata") or {},
             "changes": [
-                {"what": CHANGES.get(str(h.get("event") or "").upper(), str(h.get("event") or "").lower()),
-                 "when": h.get("updated_at") or h.get("created_at"), "before": h.get("old_memory"),
-                 "after": h.get("new_memory")}
-                for h in item.get("history") or () if isinstance(h, dict)
+                {
+                    "what": CHANGES.get(str(h.get("event") or "").upper(), str(h.get("event") or "").lower()),
+                    "when": h.get("updated_at") or h.get("created_at"),
+                    "before": h.get("old_memory"),
+                    "after": h.get("new_memory"),
+                }
+                for h in item.get("history") or ()
+                if isinstance(h, dict)
             ],
-        }  # fmt: skip
-
+        }

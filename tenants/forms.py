@@ -75,8 +75,9 @@ class BrowseForm(forms.Form):
     page = forms.IntegerField(required=False, min_value=1, max_value=1_000_000)
     # A keyset cursor (selectors.memory_page_after): the page after the memory it names, at any depth.
     after = forms.CharField(required=False, max_length=4096, strip=True)
-    page_size = forms.TypedChoiceField(label="Per page", required=False, coerce=int, empty_value=25,
-                                       choices=[(n, n) for n in PAGE_SIZES])  # fmt: skip
+    page_size = forms.TypedChoiceField(
+        label="Per page", required=False, coerce=int, empty_value=25, choices=[(n, n) for n in PAGE_SIZES]
+    )
 
     def __init__(self, *args, apps=(), fixed_user: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -208,16 +209,21 @@ class DeleteAgentForm(DeleteRunForm):
 class LinkFilterForm(forms.Form):
     """?state=&user_id=&page= of the Data links page."""
 
-    state = forms.ChoiceField(required=False, choices=[("", "All"), ("active", "Active"), ("expired", "Expired"),
-                                                       ("revoked", "Revoked")])  # fmt: skip
+    state = forms.ChoiceField(
+        required=False, choices=[("", "All"), ("active", "Active"), ("expired", "Expired"), ("revoked", "Revoked")]
+    )
     user_id = IdField(label="User id", id_name="user_id", required=False)
     page = forms.IntegerField(required=False, min_value=1, max_value=100_000)
 
 
 class IssueLinkForm(forms.Form):
     user_id = IdField(id_name="user_id", required=True, widget=forms.HiddenInput)
-    days = forms.TypedChoiceField(label="Valid for", coerce=int, initial=7,
-                                  choices=[(1, "1 day"), (7, "7 days"), (30, "30 days"), (90, "90 days")])  # fmt: skip
+    days = forms.TypedChoiceField(
+        label="Valid for",
+        coerce=int,
+        initial=7,
+        choices=[(1, "1 day"), (7, "7 days"), (30, "30 days"), (90, "90 days")],
+    )
 
 
 class EndUserDeleteAllForm(forms.Form):
@@ -295,8 +301,9 @@ class RoleForm(forms.Form):
 
 
 class ImportForm(forms.Form):
-    file = forms.FileField(allow_empty_file=False, help_text="Mem0 Platform JSON, or a memadmin NDJSON/JSON export; "
-                                                             "gzip allowed.")  # fmt: skip
+    file = forms.FileField(
+        allow_empty_file=False, help_text="Mem0 Platform JSON, or a memadmin NDJSON/JSON export; gzip allowed."
+    )
     skip_invalid = forms.BooleanField(
         required=False,
         label="Import the valid rows and list the malformed ones (otherwise one malformed row refuses the whole file)",
@@ -344,11 +351,13 @@ class APIKeyForm(forms.Form):
     apps = forms.MultipleChoiceField(required=False, widget=forms.CheckboxSelectMultiple)
     may_offboard = forms.BooleanField(required=False)
     read_only = forms.BooleanField(required=False)
-    expires = forms.DateField(required=False, input_formats=["%Y-%m-%d"],
-                              error_messages={"invalid": "Give the expiry date as a date (YYYY-MM-DD)."})  # fmt: skip
+    expires = forms.DateField(
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        error_messages={"invalid": "Give the expiry date as a date (YYYY-MM-DD)."},
+    )
 
     def __init__(self, *args, app_ids: list[str], **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["apps"].choices = [(app_id, app_id) for app_id in app_ids]
         self.fields["apps"].error_messages["invalid_choice"] = "This tenant has no active app %(value)s."
-

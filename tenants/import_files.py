@@ -55,8 +55,10 @@ def import_store(source: Path, *, move: bool) -> dict:
     Refuses a file over MEMADMIN_IMPORT_MAX_MB."""
     size = source.stat().st_size
     if size > max_bytes():
-        raise ImportFileError(f"The file is {size / 1048576:.1f} MB; imports take at most "
-                              f"{settings.MEMADMIN_IMPORT_MAX_MB} MB (MEMADMIN_IMPORT_MAX_MB).")  # fmt: skip
+        raise ImportFileError(
+            f"The file is {size / 1048576:.1f} MB; imports take at most "
+            f"{settings.MEMADMIN_IMPORT_MAX_MB} MB (MEMADMIN_IMPORT_MAX_MB)."
+        )
     imports_dir().mkdir(parents=True, exist_ok=True)
     target = imports_dir() / f"{uuid.uuid4().hex}.upload"
     if move:
@@ -82,8 +84,10 @@ def _read(path: Path) -> bytes:
         except (OSError, EOFError) as exc:
             raise ImportFileError(f"The gzip file is damaged: {exc}.") from None
     if len(data) > limit:
-        raise ImportFileError(f"The file holds more than {settings.MEMADMIN_IMPORT_MAX_MB} MB"
-                              f"{' once unpacked' if compressed else ''} (MEMADMIN_IMPORT_MAX_MB).")  # fmt: skip
+        raise ImportFileError(
+            f"The file holds more than {settings.MEMADMIN_IMPORT_MAX_MB} MB"
+            f"{' once unpacked' if compressed else ''} (MEMADMIN_IMPORT_MAX_MB)."
+        )
     return data
 
 

@@ -182,7 +182,15 @@ def invitation_accept(*, token: str, user, ip: str | None = None) -> Membership:
         )
         invitation.accepted_at, invitation.accepted_by = timezone.now(), user
         invitation.save(update_fields=["accepted_at", "accepted_by"])
-        audit_record(scope=scope_for_membership(membership, ip=ip), action="invitation.accept",
-                     details={"invitation": invitation.pk, "email": invitation.email, "role": membership.role,
-                              "invited_as": invitation.role, "new_member": created})  # fmt: skip
+        audit_record(
+            scope=scope_for_membership(membership, ip=ip),
+            action="invitation.accept",
+            details={
+                "invitation": invitation.pk,
+                "email": invitation.email,
+                "role": membership.role,
+                "invited_as": invitation.role,
+                "new_member": created,
+            },
+        )
     return membership

@@ -30,9 +30,16 @@ def api_key_expiry(day: date | None) -> datetime | None:
     return timezone.make_aware(datetime.combine(day, time.min))
 
 
-def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None = None,
-                   may_offboard: bool = True, read_only: bool = False,
-                   expires: date | None = None) -> tuple[TenantAPIKey, str]:  # fmt: skip
+def api_key_create(
+    *,
+    tenant,
+    name: str,
+    app_ids: list[str],
+    scope: Scope | None = None,
+    may_offboard: bool = True,
+    read_only: bool = False,
+    expires: date | None = None,
+) -> tuple[TenantAPIKey, str]:
     """Returns (row, the full key). Only the key's hash is stored: the caller shows the key once.
 
     ``may_offboard``: whether delete_all(app_id=...) with the key offboards that app; a key restricted to some apps
@@ -55,16 +62,28 @@ def api_key_create(*, tenant, name: str, app_ids: list[str], scope: Scope | None
     try:
         with transaction.atomic():
             api_key, key = TenantAPIKey.objects.create_key(
-                name=name, tenant=tenant, may_offboard=bool(may_offboard) and not apps and not read_only,
-                read_only=bool(read_only), expiry_date=expiry,
-            )  # fmt: skip
+                name=name,
+                tenant=tenant,
+                may_offboard=bool(may_offboard) and not apps and not read_only,
+                read_only=bool(read_only),
+                expiry_date=expiry,
+            )
             api_key.apps.set(apps)
     except IntegrityError:  # the same name created concurrently: the constraint decides
         raise ValidationError(taken, field="name") from None
     if scope is not None:
-        audit_record(scope=scope, action="apikey.create", details={"prefix": api_key.prefix, "name": name,
-                     "apps": [a.app_id for a in apps], "may_offboard": api_key.may_offboard,
-                     "read_only": api_key.read_only, "expires": expiry.isoformat() if expiry else None})  # fmt: skip
+        audit_record(
+            scope=scope,
+            action="apikey.create",
+            details={
+                "prefix": api_key.prefix,
+                "name": name,
+                "apps": [a.app_id for a in apps],
+                "may_offboard": api_key.may_offboard,
+                "read_only": api_key.read_only,
+                "expires": expiry.isoformat() if expiry else None,
+            },
+        )
     return api_key, key
 
 
@@ -92,11 +111,15 @@ def api_key_set_offboarding(*, scope: Scope, prefix: str, allowed: bool) -> Tena
     if allowed and api_key.read_only:
         raise ValidationError(f"Key {api_key.name} is read-only: it never offboards an app.", field="may_offboard")
     if allowed and api_key.apps.exists():
-        raise ValidationError(f"Key {api_key.name} is restricted to some apps: such a key never offboards an app.",
-                              field="may_offboard")  # fmt: skip
+        raise ValidationError(
+            f"Key {api_key.name} is restricted to some apps: such a key never offboards an app.", field="may_offboard"
+        )
     if api_key.may_offboard != allowed:
         api_key.may_offboard = allowed
         api_key.save(update_fields=["may_offboard"])
-        audit_record(scope=scope, action="apikey.offboarding_" + ("on" if allowed else "off"),
-                     details={"prefix": api_key.prefix, "name": api_key.name})  # fmt: skip
+        audit_record(
+            scope=scope,
+            action="apikey.offboarding_" + ("on" if allowed else "off"),
+            details={"prefix": api_key.prefix, "name": api_key.name},
+        )
     return api_key

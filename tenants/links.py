@@ -51,8 +51,12 @@ def data_link_issue(*, scope: Scope, user_id: str, ttl: timedelta = DEFAULT_TTL)
         )
         # The issuer's apps: an app-restricted key's, or all the tenant's live apps for staff.
         link.apps.set([app.pk for app in scope.apps])
-    audit_record(scope=scope, action="link.issue", user_id=user_id, details={"link": str(link.pk),
-                 "expires_at": link.expires_at.isoformat()})  # fmt: skip
+    audit_record(
+        scope=scope,
+        action="link.issue",
+        user_id=user_id,
+        details={"link": str(link.pk), "expires_at": link.expires_at.isoformat()},
+    )
     return link, reverse("your_data", kwargs={"token": token})
 
 

@@ -53,13 +53,17 @@ def member_id_by_email(*, scope: Scope, email) -> int:
     scope.require(MANAGE_MEMBERS)
     if not isinstance(email, str) or not email.strip() or len(email) > 254:
         raise ValidationError("email is required (the member's e-mail address).", field="email")
-    found = list(Membership.objects.for_tenant(scope.tenant_id).filter(user__email__iexact=email.strip())
-                 .values_list("pk", flat=True)[:2])  # fmt: skip
+    found = list(
+        Membership.objects.for_tenant(scope.tenant_id)
+        .filter(user__email__iexact=email.strip())
+        .values_list("pk", flat=True)[:2]
+    )
     if not found:
         raise NotFound("No member of this project has that e-mail address.")
     if len(found) > 1:
-        raise ValidationError("Several members share that e-mail address: change them on the Members page.",
-                              field="email")  # fmt: skip
+        raise ValidationError(
+            "Several members share that e-mail address: change them on the Members page.", field="email"
+        )
     return found[0]
 
 
@@ -68,8 +72,9 @@ def _member_for(*, scope: Scope, member_id: int) -> Membership:
     membership rows, so only the tenant's lock makes the second wait and see the first's change."""
     Tenant.objects.select_for_update().filter(pk=scope.tenant_id).first()
     try:
-        return Membership.objects.for_tenant(scope.tenant_id).select_for_update().select_related("user").get(
-            pk=member_id)  # fmt: skip
+        return (
+            Membership.objects.for_tenant(scope.tenant_id).select_for_update().select_related("user").get(pk=member_id)
+        )
     except Membership.DoesNotExist:
         raise NotFound("No such member.") from None
 
@@ -86,9 +91,11 @@ def membership_role_change(*, scope: Scope, member_id: int, role: str) -> Member
             raise Conflict(LAST_ADMIN)
         was, member.role = member.role, role
         member.save(update_fields=["role"])
-        audit_record(scope=scope, action="member.role",
-                     details={"member": member.user.get_username(), "email": member.user.email, "role": role,
-                              "was": was})  # fmt: skip
+        audit_record(
+            scope=scope,
+            action="member.role",
+            details={"member": member.user.get_username(), "email": member.user.email, "role": role, "was": was},
+        )
     return member
 
 
@@ -99,7 +106,9 @@ def membership_remove(*, scope: Scope, member_id: int) -> Membership:
         if not membership_keeps_an_admin(tenant=member.tenant, changing=member, new_role=None):
             raise Conflict(LAST_ADMIN)
         member.delete()
-        audit_record(scope=scope, action="member.remove",
-                     details={"member": member.user.get_username(), "email": member.user.email,
-                              "role": member.role})  # fmt: skip
+        audit_record(
+            scope=scope,
+            action="member.remove",
+            details={"member": member.user.get_username(), "email": member.user.email, "role": member.role},
+        )
     return member

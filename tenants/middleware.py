@@ -78,9 +78,11 @@ def utf8_only(get_response):
         if found is None:
             return get_response(request)
         where, field = found
-        message = (f"The request's {where} is not valid UTF-8{f' (in {field})' if field else ''}: a %-escape "
-                   "such as %ff encodes no character. Ids and text must be valid Unicode, percent-encoded as "
-                   "UTF-8.")  # fmt: skip
+        message = (
+            f"The request's {where} is not valid UTF-8{f' (in {field})' if field else ''}: a %-escape "
+            "such as %ff encodes no character. Ids and text must be valid Unicode, percent-encoded as "
+            "UTF-8."
+        )
         if is_api_path(request.path):
             return JsonResponse(error_body("invalid_encoding", message, field), status=400)
         return render_error(request, 400, message)

@@ -110,9 +110,15 @@ class App(models.Model):
         """The app as the memory service sees it; an offboarded app is in no scope."""
         if self.status == self.Status.OFFBOARDED:
             return None
-        return AppRef(pk=self.pk, app_id=self.app_id, collection=self.collection_name,
-                      writable=self.status == self.Status.ACTIVE, store=self.store or DEFAULT_STORE,
-                      moving=self.status == self.Status.MOVING, paused=self.is_paused)  # fmt: skip
+        return AppRef(
+            pk=self.pk,
+            app_id=self.app_id,
+            collection=self.collection_name,
+            writable=self.status == self.Status.ACTIVE,
+            store=self.store or DEFAULT_STORE,
+            moving=self.status == self.Status.MOVING,
+            paused=self.is_paused,
+        )
 
     def clean(self):
         # The app_id alphabet (slug-like, so every URL naming an app reverses) is checked here rather than
@@ -120,8 +126,9 @@ class App(models.Model):
         super().clean()
         validate_app_id(self.app_id)
         if self.store and self.store not in store_names():
-            raise ValidationError({"store": f"No memory store is called {self.store!r}: default, or one of "
-                                            "MEMADMIN_STORES."})
+            raise ValidationError(
+                {"store": f"No memory store is called {self.store!r}: default, or one of MEMADMIN_STORES."}
+            )
 
 
 class Agent(models.Model):
@@ -192,8 +199,9 @@ class TenantAPIKey(AbstractAPIKey):
         help_text="delete_all(app_id=...) with this key offboards that app (grace period, receipt), as on the Mem0 "
         "Platform. Keys restricted to some apps never may.",
     )
-    read_only = models.BooleanField(default=False, help_text="Searches, gets, lists and exports; every write or "
-                                    "deletion with it is refused (403).")
+    read_only = models.BooleanField(
+        default=False, help_text="Searches, gets, lists and exports; every write or deletion with it is refused (403)."
+    )
     last_used = models.DateTimeField(null=True, blank=True)
 
     objects = TenantAPIKeyManager()
@@ -208,8 +216,10 @@ class TenantAPIKey(AbstractAPIKey):
         pk, tenant, app_id = app.pk.column, app.get_field("tenant").column, app.get_field("app_id").column
         key_col, app_col = links.get_field("tenantapikey").column, links.get_field("app").column
         bound = f"SELECT {app_col} FROM {links.db_table} WHERE {key_col} = %s"
-        sql = (f"SELECT a.*, a.{pk} IN ({bound}) AS bound_to_key FROM {app.db_table} a"
-               f" WHERE a.{tenant} = %s OR a.{pk} IN ({bound}) ORDER BY a.{app_id}")  # fmt: skip
+        sql = (
+            f"SELECT a.*, a.{pk} IN ({bound}) AS bound_to_key FROM {app.db_table} a"
+            f" WHERE a.{tenant} = %s OR a.{pk} IN ({bound}) ORDER BY a.{app_id}"
+        )
         apps = list(App.objects.raw(sql, [self.pk, self.tenant_id, self.pk]))
         if any(a.bound_to_key for a in apps):
             return [a for a in apps if a.bound_to_key and a.tenant_id == self.tenant_id]
@@ -220,10 +230,13 @@ class TenantAPIKey(AbstractAPIKey):
         constraints = [
             # Audit events name a key by its name (key:<name>): two live keys with one name would be one actor.
             # A revoked key frees its name, so a rotated key can keep it.
-            models.UniqueConstraint(fields=["tenant", "name"], condition=models.Q(revoked=False),
-                                    name="apikey_name_unique_per_tenant",
-                                    violation_error_message="An active key with this name already exists."),
-        ]  # fmt: skip
+            models.UniqueConstraint(
+                fields=["tenant", "name"],
+                condition=models.Q(revoked=False),
+                name="apikey_name_unique_per_tenant",
+                violation_error_message="An active key with this name already exists.",
+            ),
+        ]
 
 
 class DataLink(models.Model):

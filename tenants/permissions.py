@@ -143,14 +143,40 @@ NAV: tuple[NavLink, ...] = (
 
 
 # URLs that change something: POST-only, and the ones a read-only member gets 403 for.
-MUTATIONS = frozenset({
-    "memory_delete", "user_delete", "user_erase", "user_run_delete", "user_agent_delete", "link_issue",
-    "link_revoke", "member_add", "member_role", "member_remove", "invitation_resend", "invitation_cancel",
-    "api_key_new", "api_key_revoke", "api_key_offboarding", "job_cancel",
-    "app_offboard_start", "app_move_start", "app_export_job", "tenant_export_job", "webhook_new", "webhook_edit",
-    "webhook_test", "webhook_rotate", "webhook_delete", "app_import_start", "collection_register_save",
-    "memory_edit_save", "app_pause", "app_resume",
-})  # fmt: skip
+MUTATIONS = frozenset(
+    {
+        "memory_delete",
+        "user_delete",
+        "user_erase",
+        "user_run_delete",
+        "user_agent_delete",
+        "link_issue",
+        "link_revoke",
+        "member_add",
+        "member_role",
+        "member_remove",
+        "invitation_resend",
+        "invitation_cancel",
+        "api_key_new",
+        "api_key_revoke",
+        "api_key_offboarding",
+        "job_cancel",
+        "app_offboard_start",
+        "app_move_start",
+        "app_export_job",
+        "tenant_export_job",
+        "webhook_new",
+        "webhook_edit",
+        "webhook_test",
+        "webhook_rotate",
+        "webhook_delete",
+        "app_import_start",
+        "collection_register_save",
+        "memory_edit_save",
+        "app_pause",
+        "app_resume",
+    }
+)
 # Agents, runs and bulk selection (kept apart from the set above, which other branches edit too).
 MUTATIONS |= frozenset({"agent_delete", "run_delete", "selection_delete", "selection_export"})
 
@@ -181,6 +207,13 @@ def allowed_capabilities(membership: Membership) -> frozenset[str]:
 
 def nav_links(allowed: frozenset[str], url_name: str | None, params) -> list[dict]:
     """The nav entries this reader may open, in order, each with whether it is the page being shown."""
-    return [{"url_name": link.url_name, "label": link.label, "query": link.query,
-             "current": link.is_current(url_name, params)}
-            for link in NAV if link.capability in allowed]  # fmt: skip
+    return [
+        {
+            "url_name": link.url_name,
+            "label": link.label,
+            "query": link.query,
+            "current": link.is_current(url_name, params),
+        }
+        for link in NAV
+        if link.capability in allowed
+    ]

@@ -53,8 +53,9 @@ def project_update(*, scope: Scope, org_id: str, project_id: str, restricted: bo
     refused = sorted(set(changes) & set(UNSUPPORTED_SETTINGS))
     if refused:
         name = refused[0]
-        raise ValidationError(f"project.update: {name} is not supported by memadmin: {UNSUPPORTED_SETTINGS[name]}.",
-                              field=name)  # fmt: skip
+        raise ValidationError(
+            f"project.update: {name} is not supported by memadmin: {UNSUPPORTED_SETTINGS[name]}.", field=name
+        )
     unknown = sorted(set(changes) - {"custom_instructions"})
     if unknown:
         raise ValidationError(f"project.update: unknown setting {unknown[0]}.", field=unknown[0])
@@ -62,11 +63,12 @@ def project_update(*, scope: Scope, org_id: str, project_id: str, restricted: bo
         raise ValidationError("project.update: send custom_instructions (null clears it).", field="custom_instructions")
     text = changes["custom_instructions"] or ""
     if not isinstance(text, str) or len(text) > CUSTOM_INSTRUCTIONS_MAX:
-        raise ValidationError(f"custom_instructions must be text of at most {CUSTOM_INSTRUCTIONS_MAX} characters.",
-                              field="custom_instructions")  # fmt: skip
+        raise ValidationError(
+            f"custom_instructions must be text of at most {CUSTOM_INSTRUCTIONS_MAX} characters.",
+            field="custom_instructions",
+        )
     Tenant.objects.filter(pk=scope.tenant_id).update(custom_instructions=text.strip())
-    audit_record(scope=scope, action="project.update",
-                 details={"custom_instructions_chars": len(text.strip())})  # fmt: skip
+    audit_record(scope=scope, action="project.update", details={"custom_instructions_chars": len(text.strip())})
     return project_get(scope=scope, org_id=org_id, project_id=project_id)
 
 

@@ -22,8 +22,14 @@ def app_refs(apps) -> tuple[AppRef, ...]:
 
 def scope_for_membership(membership, *, ip: str | None = None) -> Scope:
     tenant = membership.tenant
-    return scope_for_staff(tenant_id=tenant.pk, tenant_slug=tenant.slug, apps=app_refs(tenant.apps.all()),
-                           role=membership.role, actor=membership.user.get_username(), ip=ip)  # fmt: skip
+    return scope_for_staff(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=app_refs(tenant.apps.all()),
+        role=membership.role,
+        actor=membership.user.get_username(),
+        ip=ip,
+    )
 
 
 def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
@@ -32,9 +38,16 @@ def scope_for_api_key(api_key, *, ip: str | None = None) -> Scope:
     tenant = api_key.tenant
     apps = api_key.scope_apps()
     restricted = any(getattr(app, "bound_to_key", False) for app in apps)
-    return scope_for_key(tenant_id=tenant.pk, tenant_slug=tenant.slug, apps=app_refs(apps), key_name=api_key.name,
-                         restricted=restricted, may_offboard=api_key.may_offboard, read_only=api_key.read_only,
-                         ip=ip)  # fmt: skip
+    return scope_for_key(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=app_refs(apps),
+        key_name=api_key.name,
+        restricted=restricted,
+        may_offboard=api_key.may_offboard,
+        read_only=api_key.read_only,
+        ip=ip,
+    )
 
 
 def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
@@ -50,9 +63,12 @@ def scope_for_end_user(data_link, *, ip: str | None = None) -> Scope:
 def scope_for_job(job, *, apps=None) -> Scope:
     """A background job acts for whoever requested it, on the apps it names."""
     tenant = job.tenant
-    return scope_for_system(tenant_id=tenant.pk, tenant_slug=tenant.slug,
-                            apps=app_refs(apps if apps is not None else tenant.apps.all()),
-                            actor=job.requested_by)  # fmt: skip
+    return scope_for_system(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=app_refs(apps if apps is not None else tenant.apps.all()),
+        actor=job.requested_by,
+    )
 
 
 def scope_for_webhook(webhook) -> Scope:
@@ -60,5 +76,9 @@ def scope_for_webhook(webhook) -> Scope:
     the viewer's capabilities, nothing that writes or deletes."""
     tenant = webhook.tenant
     bound = list(webhook.apps.all())
-    return scope_for_reader(tenant_id=tenant.pk, tenant_slug=tenant.slug, apps=app_refs(bound or tenant.apps.all()),
-                            actor=f"webhook:{webhook.name}")  # fmt: skip
+    return scope_for_reader(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        apps=app_refs(bound or tenant.apps.all()),
+        actor=f"webhook:{webhook.name}",
+    )

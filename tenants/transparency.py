@@ -63,8 +63,7 @@ GROUP = ("day", "actor", "actor_kind", "role", "action", "place")
 def person_accesses(*, tenant, user_id: str) -> dict:
     """{"accesses": newest groups first, "access_total": every access, "access_shown": accesses in the groups}."""
     own = AuditEvent.objects.for_tenant(tenant).filter(user_id=user_id, actor_kind__in=TRANSPARENCY_KINDS)
-    named = AuditSubject.objects.for_tenant(tenant).filter(user_id=user_id,
-                                                           event__actor_kind__in=TRANSPARENCY_KINDS)  # fmt: skip
+    named = AuditSubject.objects.for_tenant(tenant).filter(user_id=user_id, event__actor_kind__in=TRANSPARENCY_KINDS)
     direct = (
         own.annotate(day=TruncDate("created_at"), place=KeyTextTransform("place", "details"))
         .values(*GROUP)

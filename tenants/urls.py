@@ -111,9 +111,10 @@ your_data_urls = [
     path("export.json", your_data.your_data_export, name="your_data_export"),
     path("delete-all/", your_data.your_data_delete_all, name="your_data_delete_all"),
     path("receipts/<uuid:receipt_id>/receipt.json", your_data.your_data_receipt, name="your_data_receipt"),
-    path("memories/<id:app_id>/<id:memory_id>/delete/", your_data.your_data_delete_memory,
-         name="your_data_delete_memory"),
-]  # fmt: skip
+    path(
+        "memories/<id:app_id>/<id:memory_id>/delete/", your_data.your_data_delete_memory, name="your_data_delete_memory"
+    ),
+]
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),

@@ -94,8 +94,13 @@ class ThrowawayValkey:
         # so far, 100 MB after the 30,000-memory job tests: on a loaded machine that takes longer than the 20 s
         # start_process allows, and the next tests then met a server still loading. Wait as long as it takes.
         private_dir(self.directory)
-        self.process = subprocess.Popen(server_args(self.directory, self.port), stdin=subprocess.DEVNULL,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, umask=0o077)  # fmt: skip
+        self.process = subprocess.Popen(
+            server_args(self.directory, self.port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            umask=0o077,
+        )
         wait_ready(self.port, self.process, self.directory / "valkey.log", timeout=RESTART_TIMEOUT)
         return self
 

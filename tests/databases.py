@@ -81,8 +81,12 @@ class ThrowawayPostgres:
     def _run(self, *command: str) -> None:
         result = subprocess.run(
             [str(self.bindir / command[0]), *command[1:]],
-            cwd=self.directory, env=self._env(), capture_output=True, text=True, **self.as_user,
-        )  # fmt: skip
+            cwd=self.directory,
+            env=self._env(),
+            capture_output=True,
+            text=True,
+            **self.as_user,
+        )
         if result.returncode:
             raise RuntimeError(f"{' '.join(command)} failed:\n{result.stdout}{result.stderr}")
 
@@ -98,15 +102,39 @@ class ThrowawayPostgres:
         # ICU's en-US collation (PostgreSQL 15+), as a production cluster on an en_US.UTF-8 machine sorts: ids
         # must not depend on the byte order SQLite (and the C locale) happen to use.
         icu = ["--locale-provider=icu", "--icu-locale=en-US"] if self.major() >= 15 else []
-        self._run("initdb", "-D", str(self.data), "-U", SUPERUSER, "--auth=trust", "--encoding=UTF8",
-                  "--locale=C.UTF-8", *icu, "--no-sync")  # fmt: skip
+        self._run(
+            "initdb",
+            "-D",
+            str(self.data),
+            "-U",
+            SUPERUSER,
+            "--auth=trust",
+            "--encoding=UTF8",
+            "--locale=C.UTF-8",
+            *icu,
+            "--no-sync",
+        )
         options = [arg for name, value in SERVER_SETTINGS.items() for arg in ("-c", f"{name}={value}")]
         with open(self.log, "ab") as log:
             self.process = subprocess.Popen(
-                [str(self.bindir / "postgres"), "-D", str(self.data), "-p", str(self.port), "-h", "127.0.0.1",
-                 "-k", str(self.directory), *options],
-                cwd=self.directory, env=self._env(), stdout=log, stderr=subprocess.STDOUT, **self.as_user,
-            )  # fmt: skip
+                [
+                    str(self.bindir / "postgres"),
+                    "-D",
+                    str(self.data),
+                    "-p",
+                    str(self.port),
+                    "-h",
+                    "127.0.0.1",
+                    "-k",
+                    str(self.directory),
+                    *options,
+                ],
+                cwd=self.directory,
+                env=self._env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                **self.as_user,
+            )
         self._wait_ready()
         self._createdb()
         return self
@@ -114,8 +142,9 @@ class ThrowawayPostgres:
     def _connect(self, dbname: str):
         import psycopg
 
-        return psycopg.connect(host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=dbname, autocommit=True,
-                               connect_timeout=2)  # fmt: skip
+        return psycopg.connect(
+            host="127.0.0.1", port=self.port, user=SUPERUSER, dbname=dbname, autocommit=True, connect_timeout=2
+        )
 
     def _wait_ready(self, timeout: float = 30) -> None:
         import psycopg

@@ -53,8 +53,11 @@ def _handler(receiver: Receiver):
         def do_POST(self):  # noqa: N802 - http.server's name
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             receiver.requests.append(Received(self.path, {k.lower(): v for k, v in self.headers.items()}, body))
-            script = receiver.replies.pop(0) if receiver.replies else {"status": 200, "headers": {}, "body": b"",
-                                                                       "delay": 0.0}  # fmt: skip
+            script = (
+                receiver.replies.pop(0)
+                if receiver.replies
+                else {"status": 200, "headers": {}, "body": b"", "delay": 0.0}
+            )
             time.sleep(script["delay"])
             try:
                 self.send_response(script["status"])

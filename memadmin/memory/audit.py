@@ -72,7 +72,10 @@ def _subject_counts(subjects) -> dict[str, int]:
 def _subjects_write(event: AuditEvent, people: dict[str, int]) -> None:
     """Every person, in batches (a whole-app export or offboarding names each of its users once); the event's
     own user_id column already finds that one person."""
-    rows = [AuditSubject(event=event, tenant_id=event.tenant_id, user_id=user_id[:128], count=count)
-            for user_id, count in people.items() if user_id != event.user_id]  # fmt: skip
+    rows = [
+        AuditSubject(event=event, tenant_id=event.tenant_id, user_id=user_id[:128], count=count)
+        for user_id, count in people.items()
+        if user_id != event.user_id
+    ]
     for start in range(0, len(rows), SUBJECT_BATCH):
         AuditSubject.objects.bulk_create(rows[start : start + SUBJECT_BATCH])

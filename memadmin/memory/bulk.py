@@ -62,8 +62,7 @@ def _unlink(ids: list[str], place: Place) -> int:
     return unlinked
 
 
-def _finish_pending(cursor: dict, place: Place, counts: dict, progress: Progress,
-                    with_history: bool = True) -> None:  # fmt: skip
+def _finish_pending(cursor: dict, place: Place, counts: dict, progress: Progress, with_history: bool = True) -> None:
     """A batch journaled by a killed attempt: remove what survives, count the whole batch once."""
     pending = cursor.pop("pending", None)
     if not pending:
@@ -77,8 +76,15 @@ def _finish_pending(cursor: dict, place: Place, counts: dict, progress: Progress
     progress(cursor)
 
 
-def _delete_batch(cursor: dict, place: Place, ids: list[str], counts: dict, progress: Progress,
-                  with_history: bool = True, journal: bool = True) -> int:  # fmt: skip
+def _delete_batch(
+    cursor: dict,
+    place: Place,
+    ids: list[str],
+    counts: dict,
+    progress: Progress,
+    with_history: bool = True,
+    journal: bool = True,
+) -> int:
     # The journal's history count only serves a resumed job; a request that dies simply never answers.
     history = history_count(place.collection, ids) if with_history and journal else 0
     cursor["pending"] = {"ids": ids, "history": history}
@@ -207,8 +213,10 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
         elif phase == "history":
             # Counted and journaled before the file goes, so a kill after the unlink keeps the counts.
             if "history_pending" not in cursor:
-                cursor["history_pending"] = {"history_rows": history_rows(place.collection),
-                                             "messages": messages_count(place.collection)}  # fmt: skip
+                cursor["history_pending"] = {
+                    "history_rows": history_rows(place.collection),
+                    "messages": messages_count(place.collection),
+                }
                 progress(cursor)
             index.forget(place)  # closes this process's Mem0 handle on the file
             history_drop(place.collection)
@@ -247,8 +255,15 @@ def app_drop(*, scope: Scope, app_id: str, cursor: dict, progress: Progress, bat
 
 # --- the deletion engine: erasure, run and agent deletions, retention -------------------
 
-LINE = {"memories": 0, "history_rows": 0, "messages": 0, "unindexed": 0, "remaining": None, "phase": "indexed",
-        "sessions": []}  # fmt: skip
+LINE = {
+    "memories": 0,
+    "history_rows": 0,
+    "messages": 0,
+    "unindexed": 0,
+    "remaining": None,
+    "phase": "indexed",
+    "sessions": [],
+}
 SCOPE_FIELDS = ("user_id", "agent_id", "run_id")
 
 
@@ -351,14 +366,20 @@ def matching_drop(
                     users = {pinned_user} if pinned_user and app_tree == Eq("user_id", pinned_user) else set()
                     if app_tree == EVERYTHING:
                         users |= {s[0] for s in line["sessions"] if s[0]}
-                    line["messages"] += messages_delete(place, triples={tuple(s) for s in line["sessions"]},
-                                                        user_ids=users)  # fmt: skip
+                    line["messages"] += messages_delete(
+                        place, triples={tuple(s) for s in line["sessions"]}, user_ids=users
+                    )
                 line["phase"] = "verify"
                 progress(cursor)
             elif phase == "verify":
                 health = index_health(place=place)
-                line["index"] = {"healthy": health.healthy, "reasons": health.reasons, "num_docs": health.num_docs,
-                                 "checked_at": health.checked_at, "info_at": health.info_at}  # fmt: skip
+                line["index"] = {
+                    "healthy": health.healthy,
+                    "reasons": health.reasons,
+                    "num_docs": health.num_docs,
+                    "checked_at": health.checked_at,
+                    "info_at": health.info_at,
+                }
                 if health.healthy:
                     line["remaining"] = app_count(app=app, tree=app_tree)
                     line["verification"] = "index"
@@ -382,8 +403,9 @@ def matching_drop(
                 progress(cursor)
             elif phase == "scan_messages":
                 if messages_before is None:  # sessions of memories only the SCAN found
-                    line["messages"] += messages_delete(place, triples={tuple(s) for s in line["sessions"]},
-                                                        user_ids=set())  # fmt: skip
+                    line["messages"] += messages_delete(
+                        place, triples={tuple(s) for s in line["sessions"]}, user_ids=set()
+                    )
                 line["phase"] = "scan_verify"
                 progress(cursor)
             elif phase == "scan_verify":

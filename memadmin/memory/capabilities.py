@@ -38,8 +38,21 @@ MANAGE_PROJECT = "manage_project"  # the tenant's Mem0 "project" settings (custo
 READ_REQUESTS = "read_requests"
 
 _SUPPORT = frozenset({READ, READ_USER, EXPORT, DELETE, EDIT, RUN_JOBS, READ_RECEIPTS})
-_ADMIN = _SUPPORT | {WRITE, EXPORT_APP, OFFBOARD, MOVE_APP, PAUSE_APP, MANAGE_KEYS, MANAGE_LINKS, MANAGE_MEMBERS,
-                     READ_AUDIT, MANAGE_WEBHOOKS, READ_EVENTS, MANAGE_PROJECT, READ_REQUESTS}
+_ADMIN = _SUPPORT | {
+    WRITE,
+    EXPORT_APP,
+    OFFBOARD,
+    MOVE_APP,
+    PAUSE_APP,
+    MANAGE_KEYS,
+    MANAGE_LINKS,
+    MANAGE_MEMBERS,
+    READ_AUDIT,
+    MANAGE_WEBHOOKS,
+    READ_EVENTS,
+    MANAGE_PROJECT,
+    READ_REQUESTS,
+}
 
 CAPABILITIES: dict[str, frozenset[str]] = {
     VIEWER: frozenset({READ}),
@@ -50,8 +63,22 @@ CAPABILITIES: dict[str, frozenset[str]] = {
     # apps), the activity feed of its apps and the tenant's extraction instructions (unrestricted keys only);
     # offboarding one app, as the Mem0 Platform's delete_all(app_id=...) does (an app-restricted key, or one
     # whose admin turned it off, has it withheld by its scope: Scope.withheld); no staff pages, never the members.
-    API: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, RUN_JOBS, MANAGE_LINKS, MANAGE_WEBHOOKS, READ_EVENTS,
-                    MANAGE_PROJECT, OFFBOARD, READ_RECEIPTS}),
+    API: frozenset(
+        {
+            READ,
+            EXPORT,
+            DELETE,
+            WRITE,
+            EXPORT_APP,
+            RUN_JOBS,
+            MANAGE_LINKS,
+            MANAGE_WEBHOOKS,
+            READ_EVENTS,
+            MANAGE_PROJECT,
+            OFFBOARD,
+            READ_RECEIPTS,
+        }
+    ),
     END_USER: frozenset({READ, EXPORT, DELETE, READ_RECEIPTS}),
     # A job runs what its requester was allowed to start (checked when it was requested).
     SYSTEM: frozenset({READ, EXPORT, DELETE, WRITE, EXPORT_APP, OFFBOARD, MOVE_APP}),

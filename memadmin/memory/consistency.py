@@ -123,16 +123,35 @@ def index_health(*, place: Place, max_age: float | None = None) -> Health:
         exists, num_docs, failures, indexing = details.exists, details.num_docs, details.failures, details.indexing
         standin = details.standin
         info_at = _now()
-        _write(place, exists=exists, num_docs=num_docs, failures=failures, indexing=indexing,
-               standin=standin, info_at=info_at, info_epoch=time.time())  # fmt: skip
+        _write(
+            place,
+            exists=exists,
+            num_docs=num_docs,
+            failures=failures,
+            indexing=indexing,
+            standin=standin,
+            info_at=info_at,
+            info_epoch=time.time(),
+        )
     health = Health(
-        collection=place.collection, healthy=True, exists=exists, num_docs=num_docs, failures=failures,
-        baseline_failures=_load(state, "baseline_failures", 0), indexing=indexing, keys=_load(state, "keys"),
+        collection=place.collection,
+        healthy=True,
+        exists=exists,
+        num_docs=num_docs,
+        failures=failures,
+        baseline_failures=_load(state, "baseline_failures", 0),
+        indexing=indexing,
+        keys=_load(state, "keys"),
         checked_docs=_load(state, "checked_docs"),
-        missing=_load(state, "missing", 0), repaired=_load(state, "repaired", 0),
-        unindexed_keys=_load(state, "unindexed_keys", []), checked_at=_load(state, "checked_at"), info_at=info_at,
-        running=_load(state, "scan") is not None, mode=_load(state, "mode"), fallback=_load(state, "fallback"),
-    )  # fmt: skip
+        missing=_load(state, "missing", 0),
+        repaired=_load(state, "repaired", 0),
+        unindexed_keys=_load(state, "unindexed_keys", []),
+        checked_at=_load(state, "checked_at"),
+        info_at=info_at,
+        running=_load(state, "scan") is not None,
+        mode=_load(state, "mode"),
+        fallback=_load(state, "fallback"),
+    )
     if health.checked_at is None:
         # No monitor pass yet: the count the index made when ensure() created it, if it did.
         baseline = index.created_baseline(place)
@@ -215,8 +234,9 @@ def low_priority(fn: Callable, *args, **kwargs):
     return outcome["value"]
 
 
-def consistency_step(*, place: Place, budget_seconds: float = 30.0, batch_size: int = SCAN_COUNT,
-                     keys_per_second: int | None = None) -> Health:  # fmt: skip
+def consistency_step(
+    *, place: Place, budget_seconds: float = 30.0, batch_size: int = SCAN_COUNT, keys_per_second: int | None = None
+) -> Health:
     """Advance this app's monitor pass for up to ``budget_seconds``: SCAN the prefix, count keys, find
     hashes the index lacks, re-index them, report what stays missing. Resumes from the saved SCAN cursor;
     a finished pass becomes the "last counted" result that index_health() compares against. The walk runs
@@ -271,12 +291,26 @@ def _count_verdict(scan: dict, end: index.IndexInfo, marks: dict) -> str | None:
 
 
 def _new_pass(place: Place, details: index.IndexInfo, *, count_first: bool, fallback: str | None = None) -> dict:
-    scan = {"mode": "count" if count_first else "membership", "cursor": 0, "keys": 0, "all_keys": 0,
-            "own_scans": 0, "missing": [], "missing_count": 0, "repaired": 0, "own_failures": 0,
-            "failures_at_start": details.failures, "started_at": _now(), "fallback": fallback}  # fmt: skip
+    scan = {
+        "mode": "count" if count_first else "membership",
+        "cursor": 0,
+        "keys": 0,
+        "all_keys": 0,
+        "own_scans": 0,
+        "missing": [],
+        "missing_count": 0,
+        "repaired": 0,
+        "own_failures": 0,
+        "failures_at_start": details.failures,
+        "started_at": _now(),
+        "fallback": fallback,
+    }
     if count_first:
-        scan["index_at_start"] = {"num_docs": details.num_docs, "max_doc_id": details.max_doc_id,
-                                  "failures": details.failures}  # fmt: skip
+        scan["index_at_start"] = {
+            "num_docs": details.num_docs,
+            "max_doc_id": details.max_doc_id,
+            "failures": details.failures,
+        }
         scan["marks_at_start"] = _server_marks(place)
     return scan
 
@@ -335,12 +369,25 @@ def _step(place: Place, budget_seconds: float, batch_size: int, rate: int, *, st
     baseline = scan["failures_at_start"] + scan.get("own_failures", 0)
     if scan["missing_count"]:  # unhealthy anyway, for what it reports; keep the old baseline for the record
         baseline = _load(state, "baseline_failures", 0)
-    _write(place, keys=scan["keys"], checked_docs=details.num_docs, missing=scan["missing_count"],
-           repaired=scan["repaired"],
-           unindexed_keys=scan["missing"], checked_at=_now(), baseline_failures=baseline,
-           num_docs=details.num_docs, failures=details.failures, indexing=details.indexing, exists=details.exists,
-           info_at=_now(), info_epoch=time.time(), pass_seconds=round(time.monotonic() - started, 3),
-           mode=scan.get("mode", "membership"), fallback=scan.get("fallback"))  # fmt: skip
+    _write(
+        place,
+        keys=scan["keys"],
+        checked_docs=details.num_docs,
+        missing=scan["missing_count"],
+        repaired=scan["repaired"],
+        unindexed_keys=scan["missing"],
+        checked_at=_now(),
+        baseline_failures=baseline,
+        num_docs=details.num_docs,
+        failures=details.failures,
+        indexing=details.indexing,
+        exists=details.exists,
+        info_at=_now(),
+        info_epoch=time.time(),
+        pass_seconds=round(time.monotonic() - started, 3),
+        mode=scan.get("mode", "membership"),
+        fallback=scan.get("fallback"),
+    )
     with store.store_errors():
         store.client(on=place.store).hdel(index.health_key(collection), "scan")
     return index_health(place=place, max_age=float("inf"))  # FT.INFO was just read: ~0.3 s at 1M

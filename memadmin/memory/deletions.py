@@ -31,8 +31,11 @@ logger = logging.getLogger("memadmin.memory")
 def _not_moving(app: AppRef) -> None:
     # A key deleted from the old store after the move copied it would live on in the new one.
     if app.moving:
-        raise Conflict(f"App {app.app_id} is being moved to another memory store; deletions in it wait until "
-                       "the move has finished (minutes). Try again then.", status="moving")  # fmt: skip
+        raise Conflict(
+            f"App {app.app_id} is being moved to another memory store; deletions in it wait until "
+            "the move has finished (minutes). Try again then.",
+            status="moving",
+        )
 
 
 def check_holds(*, scope: Scope, filters: Node, apps: list[AppRef] | None = None) -> None:
@@ -64,8 +67,12 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = scope.require_writes(scope.app(record.app_id))
     _not_moving(app)
-    check_holds(scope=scope, filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id) if record.user_id
-                else filter_from_fields(app_id=app.app_id))  # fmt: skip
+    check_holds(
+        scope=scope,
+        filters=filter_from_fields(user_id=record.user_id, app_id=app.app_id)
+        if record.user_id
+        else filter_from_fields(app_id=app.app_id),
+    )
     key = f"{store.key_prefix(app.collection)}{record.id}"
     # UNLINK of the one key, not Mem0's delete: Mem0 reads the hash back and writes a DELETE history row
     # (with the text) that the next line would delete again; 10x the cost of the erasure itself.
@@ -80,22 +87,35 @@ def memory_delete(*, scope: Scope, memory_id: str, app_id: str | None = None, re
     with transaction.atomic():  # the audit event and the receipt are written together, or neither
         if receipt:
             written = receipt_for_scope(
-                scope=scope, kind=MEMORY, per_app=result.per_app, user_id=record.user_id,
+                scope=scope,
+                kind=MEMORY,
+                per_app=result.per_app,
+                user_id=record.user_id,
                 filters=and_(Eq("memory_id", record.id), *([Eq("user_id", record.user_id)] if record.user_id else [])),
                 verification=_key_verification(result),
-            )  # fmt: skip
+            )
             result.receipt_id = str(written.pk)
         # The event names its receipt, so the audit log's row leads to it.
         details = {"remaining": remaining, "receipt_id": result.receipt_id}
-        audit_record(scope=scope, action="memory.delete", app_id=app.app_id, user_id=record.user_id,
-                     memory_ids=[record.id], details=details)  # fmt: skip
+        audit_record(
+            scope=scope,
+            action="memory.delete",
+            app_id=app.app_id,
+            user_id=record.user_id,
+            memory_ids=[record.id],
+            details=details,
+        )
     return result
 
 
 def _key_verification(result: DeletionResult) -> dict:
     # One known key: EXISTS on it is the count; no index needs to vouch for anything.
-    return {"method": "key", "remaining": result.remaining, "verified_at": result.verified_at.isoformat(),
-            "detail": "UNLINK of the memory's key, then EXISTS on it: 0; its Mem0 history rows deleted."}  # fmt: skip
+    return {
+        "method": "key",
+        "remaining": result.remaining,
+        "verified_at": result.verified_at.isoformat(),
+        "detail": "UNLINK of the memory's key, then EXISTS on it: 0; its Mem0 history rows deleted.",
+    }
 
 
 def memory_delete_batch(*, scope: Scope, memory_ids: list[tuple[str, str]]) -> DeletionResult:
@@ -106,8 +126,11 @@ def memory_delete_batch(*, scope: Scope, memory_ids: list[tuple[str, str]]) -> D
     for app_id in sorted({r.app_id for r in records}):
         scope.require_writes(scope.app(app_id))
     for app_id in sorted({r.app_id for r in records if scope.app(r.app_id).moving}):
-        raise Conflict(f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
-                       "Try again when the move has finished.", status="moving")  # fmt: skip
+        raise Conflict(
+            f"App {app_id} is being moved to another memory store: nothing in the batch was deleted. "
+            "Try again when the move has finished.",
+            status="moving",
+        )
     for user_id, app_id in sorted({(r.user_id or "", r.app_id) for r in records}):
         check_holds(scope=scope, filters=filter_from_fields(user_id=user_id, app_id=app_id))
     result = DeletionResult()
@@ -128,11 +151,16 @@ def memory_delete_batch(*, scope: Scope, memory_ids: list[tuple[str, str]]) -> D
         users = {r.user_id for r in records}
         user_id = users.pop() if len(users) == 1 else None
         written = receipt_for_scope(
-            scope=scope, kind=MEMORIES, per_app=result.per_app, user_id=user_id,
+            scope=scope,
+            kind=MEMORIES,
+            per_app=result.per_app,
+            user_id=user_id,
             filters=In("memory_id", tuple(sorted(r.id for r in records))),
-            verification={**_key_verification(result), "detail": "UNLINK of each memory's key, then EXISTS on it: 0; "
-                          "their Mem0 history rows deleted."},
-        )  # fmt: skip
+            verification={
+                **_key_verification(result),
+                "detail": "UNLINK of each memory's key, then EXISTS on it: 0; their Mem0 history rows deleted.",
+            },
+        )
         result.receipt_id = str(written.pk)
     return result
 
@@ -180,14 +208,23 @@ def memory_delete_matching(
             state["done"] = cursor["done"]
             progress(state["done"])
 
-    cursor = bulk.matching_drop(scope=scope, filters=filters, cursor={}, progress=on_progress, batch_size=batch_size,
-                                scan_fallback=False, allow_whole_app=allow_whole_app, journal=False)  # fmt: skip
+    cursor = bulk.matching_drop(
+        scope=scope,
+        filters=filters,
+        cursor={},
+        progress=on_progress,
+        batch_size=batch_size,
+        scan_fallback=False,
+        allow_whole_app=allow_whole_app,
+        journal=False,
+    )
     result = DeletionResult(matched=matched)
     for app_id, line in cursor["apps"].items():
         if line["phase"] == "unverified":  # the index went unhealthy while we deleted: a job finishes it
             result.deferred = "index_unhealthy"
-        result.add_app(app_id, line["memories"], line["history_rows"], line["messages"], line["unindexed"],
-                       line["remaining"] or 0)  # fmt: skip
+        result.add_app(
+            app_id, line["memories"], line["history_rows"], line["messages"], line["unindexed"], line["remaining"] or 0
+        )
         result.indexes[app_id] = line.get("index")
     result.verified_at = None if result.deferred else datetime.now(timezone.utc)
     pinned_user = pinned_value(tree, "user_id")
@@ -203,9 +240,13 @@ def _record_matching(scope: Scope, filters: Node, tree: Node, result: DeletionRe
     with transaction.atomic():
         if not result.deferred and result.deleted:
             written = receipt_for_scope(
-                scope=scope, kind=erasure_kind(actor_kind=scope.actor_kind, tree=tree), per_app=result.per_app,
-                filters=filters, user_id=pinned_user, verification=_index_verification(result),
-            )  # fmt: skip
+                scope=scope,
+                kind=erasure_kind(actor_kind=scope.actor_kind, tree=tree),
+                per_app=result.per_app,
+                filters=filters,
+                user_id=pinned_user,
+                verification=_index_verification(result),
+            )
             result.receipt_id = str(written.pk)
         audit_record(
             scope=scope,
@@ -233,4 +274,3 @@ def render_for_audit(filters: Node) -> str:
         return render(filters)
     except ValidationError:
         return repr(filters)
-

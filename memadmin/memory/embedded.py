@@ -120,8 +120,10 @@ class EmbeddedServer:
             return None  # the supervisor is restarting it and will write the pidfile again
         logger.warning(
             "Removing stale Valkey pidfile %s: pid %s is not serving on port %s.",
-            self.state_file, recorded.pid, recorded.port,
-        )  # fmt: skip
+            self.state_file,
+            recorded.pid,
+            recorded.port,
+        )
         self.state_file.unlink(missing_ok=True)
         return None
 
@@ -143,8 +145,9 @@ class EmbeddedServer:
                 client.close()
             logger.warning(
                 "The embedded Valkey (pid %s) ran without a password (started by an older version); "
-                "it requires one now. Clients connected before keep their connection.", current.pid,
-            )  # fmt: skip
+                "it requires one now. Clients connected before keep their connection.",
+                current.pid,
+            )
         elif state == "wrong-password":
             raise EmbeddedValkeyError(
                 f"The embedded Valkey (pid {current.pid}) does not accept the password in "
@@ -166,8 +169,15 @@ class EmbeddedServer:
 
     def _wait(self, process: subprocess.Popen, port: int, cancelled=None) -> None:
         try:
-            wait_ready(port, process, self.directory / "valkey.log", self.answer_timeout, self.secret,
-                       progress_seconds=self.PROGRESS_SECONDS, cancelled=cancelled)  # fmt: skip
+            wait_ready(
+                port,
+                process,
+                self.directory / "valkey.log",
+                self.answer_timeout,
+                self.secret,
+                progress_seconds=self.PROGRESS_SECONDS,
+                cancelled=cancelled,
+            )
         except BaseException:
             terminate(process)
             self.state_file.unlink(missing_ok=True)
@@ -181,8 +191,10 @@ class EmbeddedServer:
             if supervisor is not None:
                 recorded = self.recorded()
                 if recorded is None:
-                    raise EmbeddedValkeyError(f"The embedded Valkey is being started by its supervisor (pid "
-                                              f"{supervisor}); try again in a moment.")  # fmt: skip
+                    raise EmbeddedValkeyError(
+                        f"The embedded Valkey is being started by its supervisor (pid "
+                        f"{supervisor}); try again in a moment."
+                    )
                 return recorded
             current = self.running()
             if current:
@@ -312,8 +324,9 @@ class Supervisor:
             if self.alive():
                 continue
             code = self.process.returncode if self.process is not None else "unknown"
-            logger.error("The embedded Valkey (pid %s) exited (code %s); restarting it on port %s.",
-                         self.pid, code, self.port)  # fmt: skip
+            logger.error(
+                "The embedded Valkey (pid %s) exited (code %s); restarting it on port %s.", self.pid, code, self.port
+            )
             self._restart()
 
     def _restart(self) -> None:
@@ -328,14 +341,22 @@ class Supervisor:
                 if self._stopping.is_set():
                     return
                 delay = self.RESTART_DELAYS[min(attempt, len(self.RESTART_DELAYS) - 1)]
-                logger.error("The embedded Valkey could not be restarted on port %s (retrying in %s s): %s",
-                             self.port, delay, exc)  # fmt: skip
+                logger.error(
+                    "The embedded Valkey could not be restarted on port %s (retrying in %s s): %s",
+                    self.port,
+                    delay,
+                    exc,
+                )
                 attempt += 1
                 self._stopping.wait(delay)
                 continue
             self.restarts += 1
-            logger.warning("The embedded Valkey is back (pid %s, port %s) after %.1f s of loading.",
-                           self.pid, self.port, time.monotonic() - began)  # fmt: skip
+            logger.warning(
+                "The embedded Valkey is back (pid %s, port %s) after %.1f s of loading.",
+                self.pid,
+                self.port,
+                time.monotonic() - began,
+            )
             return
 
     def stop(self, timeout: float = 10.0) -> None:

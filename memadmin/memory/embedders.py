@@ -84,8 +84,7 @@ def _onnx_embedder(model: str):
     except Unsupported as exc:
         logger.info("The embedder model %s runs on torch: %s.", model, exc)
     except Exception:
-        logger.warning("The ONNX runtime could not load the embedder model %s; torch runs it.", model,
-                       exc_info=True)  # fmt: skip
+        logger.warning("The ONNX runtime could not load the embedder model %s; torch runs it.", model, exc_info=True)
     return None
 
 
@@ -164,8 +163,10 @@ def warm_up() -> None:
         if isinstance(model, RemoteEmbedder):
             model.local().embed("warm-up", "search")
             if not model.wait_ready(EMBEDDER_READY_SECONDS):
-                logger.warning("The embedder process did not answer within %s s; this worker embeds itself "
-                               "until it does.", EMBEDDER_READY_SECONDS)  # fmt: skip
+                logger.warning(
+                    "The embedder process did not answer within %s s; this worker embeds itself until it does.",
+                    EMBEDDER_READY_SECONDS,
+                )
         elif _local_model():
             model.embed("warm-up", "search")
     except Exception:

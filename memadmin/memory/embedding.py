@@ -191,8 +191,12 @@ class RemoteEmbedder:
                 if attempt == 2:
                     self._down_until = time.monotonic() + RETRY_SECONDS
                     if self._logger:
-                        self._logger.warning("The embedder process at %s cannot be reached (%s): embedding in "
-                                             "this worker for %.0f s.", self.address, exc, RETRY_SECONDS)  # fmt: skip
+                        self._logger.warning(
+                            "The embedder process at %s cannot be reached (%s): embedding in this worker for %.0f s.",
+                            self.address,
+                            exc,
+                            RETRY_SECONDS,
+                        )
                     return None
                 continue
             if reply[:1] == b"E":
@@ -306,7 +310,7 @@ class EmbedderService:
         try:
             texts = json.loads(message)["texts"]
             if not isinstance(texts, list) or not texts or not all(isinstance(t, str) for t in texts):
-                return b"E" + b"send {\"texts\": [one or more strings]}"
+                return b"E" + b'send {"texts": [one or more strings]}'
             if len(texts) == 1:
                 return pack([self.embedder.embed(texts[0], "search")])
             return pack(self.embedder.inner.embed_batch(texts, "add"))

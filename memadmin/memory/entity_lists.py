@@ -136,3 +136,11 @@ def counts_of(planned: Planned, *, top: int) -> Counts:
         agents=len(agents),
         counted_at=datetime.now(UTC),
     )
+
+
+def group_counts_of(planned: Planned, field: str, *, limit: int | None) -> list[tuple[str, int]]:
+    """Memories per value of ``field`` across the planned apps, largest first (each app's ``limit`` largest)."""
+    counts: Counter = Counter()
+    for app, tree in planned:
+        counts.update(index_queries.group_counts(app.place, render(tree), field, limit=limit))
+    return counts.most_common(limit)

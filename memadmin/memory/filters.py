@@ -170,8 +170,9 @@ def _timestamp(field: str, op: str, value) -> int:
         raise ValidationError(f"{field}.{op} must be a date, datetime or unix timestamp.", field=field)
     if isinstance(value, (int, float)):
         if (isinstance(value, float) and not math.isfinite(value)) or not _MIN_TIMESTAMP <= value <= _MAX_TIMESTAMP:
-            raise ValidationError(f"{field}.{op} must be a finite unix timestamp between years 1 and 9999.",
-                                  field=field)  # fmt: skip
+            raise ValidationError(
+                f"{field}.{op} must be a finite unix timestamp between years 1 and 9999.", field=field
+            )
         return int(value)
     if isinstance(value, str):
         try:
@@ -278,16 +279,20 @@ class _Budget:
     def spend(self, n: int) -> None:
         self.terms += n
         if self.terms > MAX_FILTER_TERMS:
-            raise ValidationError(f"Filters may hold at most {MAX_FILTER_TERMS} conditions (ids of 'in' lists "
-                                  "included): narrow the query or split it.", field="filters")  # fmt: skip
+            raise ValidationError(
+                f"Filters may hold at most {MAX_FILTER_TERMS} conditions (ids of 'in' lists "
+                "included): narrow the query or split it.",
+                field="filters",
+            )
 
 
 def filter_from_mem0(data, *, depth: int = 0, _budget: _Budget | None = None) -> Node:
     """Parse Mem0 Filters v2 (AND / OR nesting over the fields we hold), bounded in depth and size."""
     budget = _budget or _Budget()
     if depth > MAX_FILTER_DEPTH:
-        raise ValidationError(f"Filters are nested too deeply: at most {MAX_FILTER_DEPTH} levels of AND / OR.",
-                              field="filters")  # fmt: skip
+        raise ValidationError(
+            f"Filters are nested too deeply: at most {MAX_FILTER_DEPTH} levels of AND / OR.", field="filters"
+        )
     if not isinstance(data, dict):
         raise ValidationError("filters must be a JSON object.")
     nodes: list[Node] = []
@@ -338,8 +343,10 @@ def node_to_data(node: Node):
     if isinstance(node, Meta):  # its own "op" is the comparison, kept apart from the node's kind
         value = list(node.value) if isinstance(node.value, tuple) else node.value
         return {"op": "meta", "key": node.key, "compare": node.op, "value": value}
-    return {"op": type(node).__name__.lower(), **{k: (list(v) if isinstance(v, tuple) else v)
-                                                  for k, v in node.__dict__.items()}}  # fmt: skip
+    return {
+        "op": type(node).__name__.lower(),
+        **{k: (list(v) if isinstance(v, tuple) else v) for k, v in node.__dict__.items()},
+    }
 
 
 def node_from_data(data) -> Node:

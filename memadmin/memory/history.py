@@ -48,8 +48,9 @@ def _index_lookups(connection) -> None:
     both O(rows deleted). Checked on every connection (one read of the schema table), not remembered per
     path: a file removed and made again under the same name (a restore, a re-created collection) has none."""
     names = {row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type IN ('table', 'index')")}
-    missing = [(name, table, column) for name, (table, column) in _LOOKUPS.items()
-               if table in names and name not in names]  # fmt: skip
+    missing = [
+        (name, table, column) for name, (table, column) in _LOOKUPS.items() if table in names and name not in names
+    ]
     if missing:
         with connection:
             for name, table, column in missing:
@@ -192,8 +193,18 @@ def messages_before_delete(place: Place, before: int) -> int:
 _HISTORY_TABLE = """CREATE TABLE IF NOT EXISTS history (
     id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT, event TEXT, created_at DATETIME,
     updated_at DATETIME, is_deleted INTEGER, actor_id TEXT, role TEXT)"""
-HISTORY_COLUMNS = ("id", "memory_id", "old_memory", "new_memory", "event", "created_at", "updated_at", "is_deleted",
-                   "actor_id", "role")  # fmt: skip
+HISTORY_COLUMNS = (
+    "id",
+    "memory_id",
+    "old_memory",
+    "new_memory",
+    "event",
+    "created_at",
+    "updated_at",
+    "is_deleted",
+    "actor_id",
+    "role",
+)
 
 
 def history_import(collection: str, rows: list[dict]) -> int:

@@ -26,8 +26,9 @@ def history_file_purge(path: Path) -> dict:
     result = {"file": path.name, "vacuumed": False}
     with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as connection:
         connection.execute("PRAGMA secure_delete=ON")
-        secured = connection.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?",
-                                     (SECURED_TABLE,)).fetchone()  # fmt: skip
+        secured = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (SECURED_TABLE,)
+        ).fetchone()
         if not secured:
             started = time.monotonic()
             connection.execute(f"CREATE TABLE IF NOT EXISTS {SECURED_TABLE} (at TEXT)")

@@ -97,8 +97,12 @@ def _history_row(entry, memory_id: str, n: int) -> dict:
     event = entry.get("event")
     if event not in HISTORY_EVENTS:
         raise ValidationError(f"{where}.event must be one of {', '.join(HISTORY_EVENTS)}.", field="history")
-    row = {"id": clean_id(entry.get("id"), f"{where}.id"), "memory_id": memory_id, "event": event,
-           "is_deleted": 1 if entry.get("is_deleted") else 0}  # fmt: skip
+    row = {
+        "id": clean_id(entry.get("id"), f"{where}.id"),
+        "memory_id": memory_id,
+        "event": event,
+        "is_deleted": 1 if entry.get("is_deleted") else 0,
+    }
     for name in ("old_memory", "new_memory"):
         row[name] = _short_text(entry.get(name), f"{where}.{name}", MAX_MESSAGE_CHARS)
     for name in ("created_at", "updated_at"):
@@ -134,14 +138,18 @@ def import_row(data) -> ImportRow:
         raise ValidationError(f"history must be a list of at most {MAX_HISTORY_ROWS} rows.", field="history")
     given_hash = data.get("hash")
     return ImportRow(
-        id=memory_id, memory=text, user_id=clean_id(data.get("user_id"), "user_id"),
-        agent_id=_optional_id(data.get("agent_id"), "agent_id"), run_id=_optional_id(data.get("run_id"), "run_id"),
-        metadata=metadata, created_at=_epoch(data.get("created_at"), "created_at"),
+        id=memory_id,
+        memory=text,
+        user_id=clean_id(data.get("user_id"), "user_id"),
+        agent_id=_optional_id(data.get("agent_id"), "agent_id"),
+        run_id=_optional_id(data.get("run_id"), "run_id"),
+        metadata=metadata,
+        created_at=_epoch(data.get("created_at"), "created_at"),
         updated_at=_epoch(data.get("updated_at"), "updated_at"),
         # Mem0's hash is the MD5 of the text; a row without one gets that.
         hash=clean_id(given_hash, "hash") if given_hash else hashlib.md5(text.encode()).hexdigest(),
         history=[_history_row(entry, memory_id, n) for n, entry in enumerate(history)],
-    )  # fmt: skip
+    )
 
 
 # --- batches -------------------------------------------------------------------------
@@ -185,11 +193,14 @@ def memory_import_plan(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> I
 def _fields(row: ImportRow, vector) -> dict:
     """Mem0 OSS's valkey hash (mem0/vector_stores/valkey.py insert), so its agents read imports as their own."""
     fields = {
-        "memory_id": row.id, "hash": row.hash, "memory": row.memory,
+        "memory_id": row.id,
+        "hash": row.hash,
+        "memory": row.memory,
         "created_at": row.created_at if row.created_at is not None else int(datetime.now(UTC).timestamp()),
-        "user_id": row.user_id, "metadata": json.dumps(row.metadata),
+        "user_id": row.user_id,
+        "metadata": json.dumps(row.metadata),
         "embedding": np.asarray(vector, dtype=np.float32).tobytes(),
-    }  # fmt: skip
+    }
     for name in ("agent_id", "run_id", "updated_at"):
         if getattr(row, name) is not None:
             fields[name] = getattr(row, name)
@@ -215,6 +226,11 @@ def memory_import_write(*, scope: Scope, app_id: str, rows: list[ImportRow]) -> 
     # page's chart and the audit trail count writes from it.
     written = [row.id for row, reply in zip(rows, replies) if int(reply)]
     history_rows = history_import(app.collection, [entry for row in rows for entry in row.history])
-    audit_record(scope=scope, action="memory.import", app_id=app.app_id, memory_ids=written,
-                 details={"history_rows": history_rows})  # fmt: skip
+    audit_record(
+        scope=scope,
+        action="memory.import",
+        app_id=app.app_id,
+        memory_ids=written,
+        details={"history_rows": history_rows},
+    )
     return {"memories": len(written), "existing": len(rows) - len(written), "history_rows": history_rows}

@@ -60,8 +60,9 @@ def missing_index(exc: Exception) -> bool:
 # --- creating, adopting, inspecting ------------------------------------------------
 
 
-def schema(collection: str, *, dims: int | None = None, algorithm: str | None = None,
-           prefix: str | None = None) -> list[str]:  # fmt: skip
+def schema(
+    collection: str, *, dims: int | None = None, algorithm: str | None = None, prefix: str | None = None
+) -> list[str]:
     """FT.CREATE for one collection with Mem0's fields, and two deliberate differences: TAGs are
     CASESENSITIVE and split only on U+001F (ids are exact and never split), and the PREFIX ends with ':'
     so collection "app" never indexes the keys of collection "app2"."""
@@ -75,13 +76,26 @@ def schema(collection: str, *, dims: int | None = None, algorithm: str | None = 
     if algorithm == "flat":
         vector = ["FLAT", "6", "TYPE", "FLOAT32", "DIM", str(dims), "DISTANCE_METRIC", "COSINE"]
     else:
-        vector = ["HNSW", "12", "TYPE", "FLOAT32", "DIM", str(dims), "DISTANCE_METRIC", "COSINE",
-                  "M", "16", "EF_CONSTRUCTION", "200", "EF_RUNTIME", "10"]  # fmt: skip
+        vector = [
+            "HNSW",
+            "12",
+            "TYPE",
+            "FLOAT32",
+            "DIM",
+            str(dims),
+            "DISTANCE_METRIC",
+            "COSINE",
+            "M",
+            "16",
+            "EF_CONSTRUCTION",
+            "200",
+            "EF_RUNTIME",
+            "10",
+        ]
     return command + ["embedding", "VECTOR", *vector]
 
 
-def create(place: Place, *, dims: int | None = None, algorithm: str | None = None,
-           prefix: str | None = None) -> None:  # fmt: skip
+def create(place: Place, *, dims: int | None = None, algorithm: str | None = None, prefix: str | None = None) -> None:
     """FT.CREATE. A new index's counters (documents, failures, document ids) start again from 0, so what
     was measured on the old one (its health, its creation count) can no longer vouch for it."""
     collection = place.collection
@@ -286,9 +300,16 @@ def _record_created(place: Place) -> None:
     details = inspect(place)
     if details.exists and not details.indexing:
         with store.store_errors():
-            store.client(on=place.store).set(_created_key(place.collection), json.dumps(
-                {"at": datetime.now(UTC).isoformat(), "keys": details.num_docs + details.failures,
-                 "docs": details.num_docs}))  # fmt: skip
+            store.client(on=place.store).set(
+                _created_key(place.collection),
+                json.dumps(
+                    {
+                        "at": datetime.now(UTC).isoformat(),
+                        "keys": details.num_docs + details.failures,
+                        "docs": details.num_docs,
+                    }
+                ),
+            )
 
 
 def created_baseline(place: Place) -> dict | None:
@@ -354,8 +375,10 @@ def embed_many(place: Place, texts: list[str]) -> list[list[float]]:
         vectors = mem0(place).embedding_model.embed_batch(texts, "add")
     dims = settings.MEMADMIN_EMBEDDER_DIMS
     if len(vectors) != len(texts) or any(len(v) != dims for v in vectors):
-        raise Conflict(f"The embedder did not return {len(texts)} vectors of {dims} dimensions; check "
-                       "MEMADMIN_EMBEDDER_DIMS against the model.")  # fmt: skip
+        raise Conflict(
+            f"The embedder did not return {len(texts)} vectors of {dims} dimensions; check "
+            "MEMADMIN_EMBEDDER_DIMS against the model."
+        )
     return vectors
 
 

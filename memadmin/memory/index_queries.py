@@ -44,8 +44,16 @@ def _return(fields) -> list[str]:
     return ["RETURN", str(len(fields)), *fields]
 
 
-def search(place: Place, query: str, *, offset: int = 0, limit: int = 10, sort_by: str | None = None,
-           descending: bool = True, fields=RETURN_FIELDS) -> tuple[int, list[tuple[str, dict]]]:  # fmt: skip
+def search(
+    place: Place,
+    query: str,
+    *,
+    offset: int = 0,
+    limit: int = 10,
+    sort_by: str | None = None,
+    descending: bool = True,
+    fields=RETURN_FIELDS,
+) -> tuple[int, list[tuple[str, dict]]]:
     """(total, [(key, {field: bytes})]) of one page of a filter query."""
     ensure(place)
     sort = ["SORTBY", sort_by, "DESC" if descending else "ASC"] if sort_by else []
@@ -53,28 +61,54 @@ def search(place: Place, query: str, *, offset: int = 0, limit: int = 10, sort_b
     return int(reply[0]), _documents(reply)
 
 
-def knn(place: Place, query: str, vector: bytes, *, candidates: int, limit: int,
-        fields=RETURN_FIELDS) -> list[tuple[str, dict]]:  # fmt: skip
+def knn(
+    place: Place, query: str, vector: bytes, *, candidates: int, limit: int, fields=RETURN_FIELDS
+) -> list[tuple[str, dict]]:
     """Nearest neighbours among the filter's matches; each document carries ``vector_score``."""
     ensure(place)
     knn_query = f"({query})=>[KNN {candidates} @embedding $vec AS vector_score]"
     if query == "*":
         knn_query = f"*=>[KNN {candidates} @embedding $vec AS vector_score]"
-    reply = ft(place, "FT.SEARCH", knn_query, "PARAMS", "2", "vec", vector, "SORTBY", "vector_score", "ASC",
-               "LIMIT", "0", str(limit), *_return((*fields, "vector_score")))  # fmt: skip
+    reply = ft(
+        place,
+        "FT.SEARCH",
+        knn_query,
+        "PARAMS",
+        "2",
+        "vec",
+        vector,
+        "SORTBY",
+        "vector_score",
+        "ASC",
+        "LIMIT",
+        "0",
+        str(limit),
+        *_return((*fields, "vector_score")),
+    )
     return _documents(reply)
 
 
-def keyword(place: Place, query: str, terms: list[str], *, limit: int,
-            fields=RETURN_FIELDS) -> list[tuple[str, dict, float]]:  # fmt: skip
+def keyword(
+    place: Place, query: str, terms: list[str], *, limit: int, fields=RETURN_FIELDS
+) -> list[tuple[str, dict, float]]:
     """Memories among the filter's matches whose text (the TEXT field ``memory``) holds any of ``terms``
     (plain words: ranking.keyword_terms), best first, each with its BM25 score and its embedding (so its
     similarity can be computed by the caller too)."""
     ensure(place)
     text = "@memory:(" + "|".join(terms) + ")"
     clause = text if query == "*" else f"({query}) {text}"
-    reply = ft(place, "FT.SEARCH", clause, "WITHSCORES", "SCORER", "BM25STD", "LIMIT", "0", str(limit),
-               *_return((*fields, "embedding")))  # fmt: skip
+    reply = ft(
+        place,
+        "FT.SEARCH",
+        clause,
+        "WITHSCORES",
+        "SCORER",
+        "BM25STD",
+        "LIMIT",
+        "0",
+        str(limit),
+        *_return((*fields, "embedding")),
+    )
     return [
         (decode(reply[i]), dict(zip(reply[i + 2][::2], reply[i + 2][1::2])), float(reply[i + 1]))
         for i in range(1, len(reply) - 2, 3)
@@ -98,9 +132,7 @@ def held(place: Place, memory_ids: list[str], *, chunk: int = 500) -> set[str]:
         for start in range(0, len(memory_ids), chunk):
             part = memory_ids[start : start + chunk]
             query = "@memory_id:{" + " | ".join(escape_tag(i) for i in part) + "}"
-            pipe.execute_command(
-                "FT.SEARCH", place.collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail
-            )
+            pipe.execute_command("FT.SEARCH", place.collection, query, "NOCONTENT", "LIMIT", "0", str(len(part)), *tail)
         replies = pipe.execute()
     return {memory_id_of(place.collection, key) for reply in replies for key in reply[1:]}
 
@@ -119,8 +151,9 @@ def hashes_held(place: Place, pairs: list[tuple[str, str]], *, chunk: int = 200)
             part = hashes[start : start + chunk]
             query = "@hash:{" + " | ".join(escape_tag(h) for h in part) + "}"
             # Up to 10,000 holders per chunk: enough for any real collection (the same text for that many users).
-            pipe.execute_command("FT.SEARCH", place.collection, query, "LIMIT", "0", "10000",
-                                 *_return(("user_id", "hash")), *tail)  # fmt: skip
+            pipe.execute_command(
+                "FT.SEARCH", place.collection, query, "LIMIT", "0", "10000", *_return(("user_id", "hash")), *tail
+            )
         replies = pipe.execute()
     found = set()
     for reply in replies:
@@ -138,8 +171,7 @@ def group_counts(place: Place, query: str, field: str, *, limit: int | None = No
     """Matches per value of ``field``; with ``limit``, only the largest groups leave the engine."""
     ensure(place)
     tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
-    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
-               *tail)  # fmt: skip
+    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n", *tail)
     counts: Counter = Counter()
     for row in reply[1:]:
         fields = dict(zip(row[::2], row[1::2]))
@@ -152,8 +184,7 @@ def group_counts(place: Place, query: str, field: str, *, limit: int | None = No
 def distinct(place: Place, query: str, field: str) -> int:
     """How many distinct values of ``field`` the matches have (the engine's COUNT_DISTINCT)."""
     ensure(place)
-    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "0",
-               "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d")  # fmt: skip
+    reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "0", "REDUCE", "COUNT_DISTINCT", "1", f"@{field}", "AS", "d")
     rows = reply[1:]
     return int(dict(zip(rows[0][::2], rows[0][1::2])).get(b"d", 0)) if rows else 0
 
@@ -173,9 +204,33 @@ def distinct_values(place: Place, query: str, field: str) -> set[str]:
 def group_latest(place: Place, query: str, field: str) -> dict[str, float]:
     """For each value of ``field``: the newest created_at or updated_at of its matches (epoch s)."""
     ensure(place)
-    reply = ft(place, "FT.AGGREGATE", query, "LOAD", "2", "@created_at", "@updated_at",
-               "GROUPBY", "1", f"@{field}", "REDUCE", "MAX", "1", "@created_at", "AS", "c",
-               "REDUCE", "MAX", "1", "@updated_at", "AS", "u", "LIMIT", "0", "1000000")  # fmt: skip
+    reply = ft(
+        place,
+        "FT.AGGREGATE",
+        query,
+        "LOAD",
+        "2",
+        "@created_at",
+        "@updated_at",
+        "GROUPBY",
+        "1",
+        f"@{field}",
+        "REDUCE",
+        "MAX",
+        "1",
+        "@created_at",
+        "AS",
+        "c",
+        "REDUCE",
+        "MAX",
+        "1",
+        "@updated_at",
+        "AS",
+        "u",
+        "LIMIT",
+        "0",
+        "1000000",
+    )
     latest = {}
     for row in reply[1:]:
         # The memories without the field form a group too, its value null (None here): no run, not a run.
@@ -189,10 +244,41 @@ def group_summary(place: Place, query: str, field: str, *, limit: int) -> dict[s
     """For the ``limit`` largest values of ``field`` among the matches: (how many, the newest created_at or
     updated_at in epoch s), in one FT.AGGREGATE over the matches only."""
     ensure(place)
-    reply = ft(place, "FT.AGGREGATE", query, "LOAD", "2", "@created_at", "@updated_at",
-               "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n",
-               "REDUCE", "MAX", "1", "@created_at", "AS", "c", "REDUCE", "MAX", "1", "@updated_at", "AS", "u",
-               "SORTBY", "2", "@n", "DESC", "MAX", str(limit + 1))  # fmt: skip
+    reply = ft(
+        place,
+        "FT.AGGREGATE",
+        query,
+        "LOAD",
+        "2",
+        "@created_at",
+        "@updated_at",
+        "GROUPBY",
+        "1",
+        f"@{field}",
+        "REDUCE",
+        "COUNT",
+        "0",
+        "AS",
+        "n",
+        "REDUCE",
+        "MAX",
+        "1",
+        "@created_at",
+        "AS",
+        "c",
+        "REDUCE",
+        "MAX",
+        "1",
+        "@updated_at",
+        "AS",
+        "u",
+        "SORTBY",
+        "2",
+        "@n",
+        "DESC",
+        "MAX",
+        str(limit + 1),
+    )
     groups = {}
     for row in reply[1:]:
         # The memories without the field form a group too, its value null (None here): no run, not a run.
@@ -212,8 +298,9 @@ def _number(value) -> float:
         return 0.0
 
 
-def batches(place: Place, query: str, *, batch_size: int = 500,
-            fields=RETURN_FIELDS) -> Iterator[list[tuple[str, dict]]]:  # fmt: skip
+def batches(
+    place: Place, query: str, *, batch_size: int = 500, fields=RETURN_FIELDS
+) -> Iterator[list[tuple[str, dict]]]:
     """Every match through an FT.AGGREGATE cursor: no paging window, flat memory, (key, fields) pairs."""
     ensure(place)
     load = ["LOAD", str(len(fields) + 1), "@__key", *(f"@{f}" for f in fields)]
@@ -262,9 +349,7 @@ def entity_summary(place: Place, query: str, field: str) -> dict[str, dict]:
     count = ["REDUCE", "COUNT", "0", "AS", "n", "REDUCE", "COUNT_DISTINCT", "1", "@user_id", "AS", "p"]
     when = ["REDUCE", "MIN", "1", "@created_at", "AS", "f", "REDUCE", "MAX", "1", "@created_at", "AS", "c"]
     when += ["REDUCE", "MAX", "1", "@updated_at", "AS", "u"]
-    reply = ft(
-        place, "FT.AGGREGATE", query, *load, "GROUPBY", "1", f"@{field}", *count, *when, "LIMIT", "0", "100000"
-    )
+    reply = ft(place, "FT.AGGREGATE", query, *load, "GROUPBY", "1", f"@{field}", *count, *when, "LIMIT", "0", "100000")
     summary = {}
     for row in reply[1:]:
         fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}

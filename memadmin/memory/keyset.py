@@ -76,12 +76,14 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
         return sorted(found, key=lambda row: (-created_number(row[0]), -micros.get(row[1].id, 0), row[1].id.encode()))
 
     def fetch(q, offset, limit, sort_by, descending, with_total=False):
-        found, documents = index_queries.search(app.place, q, offset=offset, limit=limit, sort_by=sort_by,
-                                        descending=descending)  # fmt: skip
+        found, documents = index_queries.search(
+            app.place, q, offset=offset, limit=limit, sort_by=sort_by, descending=descending
+        )
         for (key, fields), value in zip(documents, _stored_micros(app, [key for key, _ in documents])):
             micros[_memory_id(key, fields)] = value
-        rows = [(index.decode(f.get(b"created_at", b"")), r)
-                for (_, f), r in zip(documents, records_from(app, documents))]  # fmt: skip
+        rows = [
+            (index.decode(f.get(b"created_at", b"")), r) for (_, f), r in zip(documents, records_from(app, documents))
+        ]
         return (rows, found) if with_total else rows
 
     def tie(created, skip, take):
@@ -89,8 +91,7 @@ def _rows(app: AppRef, query: str, position: list | None, size: int, micros: dic
         # (a cursor's offset into it is at most MAX_TIE_OFFSET, like the engine's own answers) and ordered
         # here; then only the page's memories are read.
         tie_query = _tie_query(query, created)
-        _, documents = index_queries.search(app.place, tie_query, offset=0, limit=MAX_TIE_OFFSET,
-                                            fields=("memory_id",))  # fmt: skip
+        _, documents = index_queries.search(app.place, tie_query, offset=0, limit=MAX_TIE_OFFSET, fields=("memory_id",))
         stored = _stored_micros(app, [key for key, _ in documents])
         keys = sorted((-value, _memory_id(key, fields).encode()) for (key, fields), value in zip(documents, stored))
         ids = [memory_id.decode() for _, memory_id in keys[skip : skip + take]]
@@ -186,11 +187,17 @@ def decode_cursor(token: str) -> dict:
         for value in positions.values():
             if value is None:
                 continue
-            if not (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-                    and (value[0] == UNDATED or _NUMBER.fullmatch(value[0]))
-                    and isinstance(value[1], int) and 0 <= value[1] <= MAX_TIE_OFFSET):  # fmt: skip
+            if not (
+                isinstance(value, list)
+                and len(value) == 2
+                and isinstance(value[0], str)
+                and (value[0] == UNDATED or _NUMBER.fullmatch(value[0]))
+                and isinstance(value[1], int)
+                and 0 <= value[1] <= MAX_TIE_OFFSET
+            ):
                 raise ValueError
         return state
     except (ValueError, TypeError, KeyError, AttributeError):
-        raise ValidationError("The page cursor is not valid; start again from the first page.",
-                              field="cursor") from None  # fmt: skip
+        raise ValidationError(
+            "The page cursor is not valid; start again from the first page.", field="cursor"
+        ) from None

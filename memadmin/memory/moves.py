@@ -87,8 +87,10 @@ def _copy(keys: list[bytes], source: str, target: str) -> int:
             pipe.execute()
         except vexc.ResponseError as exc:
             if "payload version" in str(exc).lower() or "checksum" in str(exc).lower():
-                raise Conflict(f"The target store cannot read the source's data ({exc}): it must run the same "
-                               "Valkey version as the source, or a newer one.") from exc  # fmt: skip
+                raise Conflict(
+                    f"The target store cannot read the source's data ({exc}): it must run the same "
+                    "Valkey version as the source, or a newer one."
+                ) from exc
             raise
     return copied
 
@@ -126,8 +128,9 @@ def _check_target(target: str) -> str:
     return target
 
 
-def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: Progress,
-             batch_size: int = 1000) -> dict:  # fmt: skip
+def app_copy(
+    *, scope: Scope, app_id: str, target: str, cursor: dict, progress: Progress, batch_size: int = 1000
+) -> dict:
     """Copy a frozen app to ``target`` and verify the copy (module docstring, step 1). Returns the cursor with
     ``phase`` "copied" and ``verified`` (the counts the receipt carries)."""
     scope.require(cap.MOVE_APP)
@@ -171,10 +174,14 @@ def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: 
             gone = _gone_from_source(collection, source, target, batch_size)
             built = index.build(Place(target, collection))
             cursor["verified"] = {
-                "source_keys": source_keys, "target_keys": target_keys, "target_documents": built.num_docs,
-                "target_indexing_failures": built.failures, "target_indexing": built.indexing, "at": _now(),
+                "source_keys": source_keys,
+                "target_keys": target_keys,
+                "target_documents": built.num_docs,
+                "target_indexing_failures": built.failures,
+                "target_indexing": built.indexing,
+                "at": _now(),
                 "target_keys_gone_from_source": gone,
-            }  # fmt: skip
+            }
             if source_keys != target_keys or gone:
                 if cursor["pass"] >= MAX_PASSES:
                     raise Conflict(
@@ -183,8 +190,14 @@ def app_copy(*, scope: Scope, app_id: str, target: str, cursor: dict, progress: 
                         "writing to it with Mem0 directly. "
                         "Stop it and run the move again."
                     )
-                logger.warning("Move of %s: %s keys on the source, %s on the target, %s of them deleted on the "
-                               "source since; copying again", collection, source_keys, target_keys, gone)  # fmt: skip
+                logger.warning(
+                    "Move of %s: %s keys on the source, %s on the target, %s of them deleted on the "
+                    "source since; copying again",
+                    collection,
+                    source_keys,
+                    target_keys,
+                    gone,
+                )
                 cursor.update(phase="clear", scan=0, **{"pass": cursor["pass"] + 1})
             elif not built.exists or built.indexing or built.failures or built.num_docs != target_keys:
                 raise Conflict(

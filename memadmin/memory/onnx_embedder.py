@@ -149,8 +149,13 @@ def _export(model_dir: Path, out: Path) -> None:
     # The child finds this project where this process found it (a worktree, an install).
     root = str(Path(__file__).resolve().parents[2])
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [root, env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-m", EXPORT_MODULE, str(model_dir), str(out)], env=env,
-                          capture_output=True, text=True, timeout=EXPORT_TIMEOUT_SECONDS)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-m", EXPORT_MODULE, str(model_dir), str(out)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=EXPORT_TIMEOUT_SECONDS,
+    )
     if done.returncode != 0 or not out.is_file():
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise RuntimeError(f"Exporting {model_dir} to ONNX failed (exit {done.returncode}): " + " | ".join(tail))
@@ -182,8 +187,11 @@ class OnnxEmbedder:
         # overrides both (max_seq_length, pad to the batch's longest), and so does this.
         tokenizer.enable_truncation(max_length=layout.max_length, strategy="longest_first")
         padding = tokenizer.padding or {}
-        tokenizer.enable_padding(pad_id=padding.get("pad_id", 0), pad_token=padding.get("pad_token", "[PAD]"),
-                                 pad_type_id=padding.get("pad_type_id", 0))  # fmt: skip
+        tokenizer.enable_padding(
+            pad_id=padding.get("pad_id", 0),
+            pad_token=padding.get("pad_token", "[PAD]"),
+            pad_type_id=padding.get("pad_type_id", 0),
+        )
         self.tokenizer = tokenizer
         self._lock = threading.Lock()  # one run at a time: the thread budget is the session's
         self.config = OnnxConfig(str(layout.dir), layout.dims)

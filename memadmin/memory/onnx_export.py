@@ -32,8 +32,9 @@ def export(model_dir: str, out: str) -> None:
             self.inner = inner
 
         def forward(self, input_ids, attention_mask, token_type_ids):
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask,
-                              token_type_ids=token_type_ids).last_hidden_state  # fmt: skip
+            return self.inner(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state
 
     # Two texts of unequal length, as in a real batch: the second one padded.
     sample = torch.tensor([[101, 7592, 2088, 2003, 1037, 3231, 1012, 102], [101, 7592, 102, 0, 0, 0, 0, 0]])
@@ -53,7 +54,7 @@ def export(model_dir: str, out: str) -> None:
                 "attention_mask": dynamic,
                 "token_type_ids": dynamic,
                 "last_hidden_state": dynamic,
-            },  # fmt: skip
+            },
             opset_version=OPSET,
             do_constant_folding=True,
             dynamo=False,

@@ -77,8 +77,9 @@ def _set_similarity(record: MemoryRecord, fields: dict) -> None:
     record.score = max(0.0, 1.0 - float(distance)) if distance is not None else 0.0
 
 
-def app_matches(app: AppRef, query: str, vector: np.ndarray, terms: list[str], *, candidates: int,
-                limit: int) -> list[MemoryRecord]:  # fmt: skip
+def app_matches(
+    app: AppRef, query: str, vector: np.ndarray, terms: list[str], *, candidates: int, limit: int
+) -> list[MemoryRecord]:
     """The best ``limit`` memories of one app among the filter ``query``'s matches, scored.
 
     Without terms, the nearest neighbours. With terms, those plus every memory the words match, fused: a

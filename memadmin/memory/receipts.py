@@ -40,7 +40,16 @@ COUNT_FIELDS = ("memories", "history_rows", "messages", "unindexed")
 
 # Kinds of erasure, as a receipt names them.
 MEMORY, MEMORIES, RUN, AGENT, USER, OWN_DATA, FILTER, RETENTION, OFFBOARD = (
-    "memory", "memories", "run", "agent", "user", "own_data", "filter", "retention", "offboard")  # fmt: skip
+    "memory",
+    "memories",
+    "run",
+    "agent",
+    "user",
+    "own_data",
+    "filter",
+    "retention",
+    "offboard",
+)
 KINDS = {
     MEMORY: "One memory",
     MEMORIES: "A batch of memories",
@@ -91,8 +100,12 @@ def signing_key() -> Ed25519PrivateKey:
 
 
 def public_key_pem() -> str:
-    return signing_key().public_key().public_bytes(
-        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode("ascii")  # fmt: skip
+    return (
+        signing_key()
+        .public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
 
 
 def key_id(public_key: Ed25519PublicKey | None = None) -> str:
@@ -131,7 +144,8 @@ def receipt_verify(document, public_key: Ed25519PublicKey | None = None) -> dict
             raise ReceiptInvalid("The purge attestation is not an object.")
         parts.append(("purge attestation", purge.get("attestation"), purge.get("signature")))
         if not isinstance(purge.get("attestation"), dict) or purge["attestation"].get("receipt_id") != document[
-                "receipt"].get("id"):  # fmt: skip
+            "receipt"
+        ].get("id"):
             raise ReceiptInvalid("The purge attestation is not about this receipt.")
     for name, body, signature in parts:
         if not isinstance(signature, dict) or signature.get("algorithm") != ALGORITHM:
@@ -191,12 +205,24 @@ def receipt_record(
     """Write and sign one receipt. ``per_app`` lines may carry more than counts: only counts are kept."""
     now = timezone.now()
     lines = _lines(per_app)
-    receipt = ErasureReceipt(tenant_id=tenant_id, created_at=now, kind=kind, status=status, actor=actor,
-                             actor_kind=actor_kind, role=role or "", user_id=user_id or "",
-                             purge_due_at=now + timedelta(seconds=settings.MEMADMIN_ERASURE_PURGE_SECONDS),
-                             job_id=job_id)  # fmt: skip
-    receipt.scope = {"filters": node_to_data(filters if filters is not None else EVERYTHING), "apps": sorted(lines),
-                     "user_id": user_id or None, **(extra_scope or {})}  # fmt: skip
+    receipt = ErasureReceipt(
+        tenant_id=tenant_id,
+        created_at=now,
+        kind=kind,
+        status=status,
+        actor=actor,
+        actor_kind=actor_kind,
+        role=role or "",
+        user_id=user_id or "",
+        purge_due_at=now + timedelta(seconds=settings.MEMADMIN_ERASURE_PURGE_SECONDS),
+        job_id=job_id,
+    )
+    receipt.scope = {
+        "filters": node_to_data(filters if filters is not None else EVERYTHING),
+        "apps": sorted(lines),
+        "user_id": user_id or None,
+        **(extra_scope or {}),
+    }
     receipt.per_app = lines
     receipt.memories = sum(line["memories"] for line in lines.values())
     receipt.verification = verification
@@ -223,13 +249,27 @@ def receipt_record(
 
 
 def receipt_for_scope(
-    *, scope: Scope, kind: str, per_app: dict[str, dict], verification: dict, filters: Node | None = None,
+    *,
+    scope: Scope,
+    kind: str,
+    per_app: dict[str, dict],
+    verification: dict,
+    filters: Node | None = None,
     user_id: str | None = None,
-) -> ErasureReceipt:  # fmt: skip
+) -> ErasureReceipt:
     """A receipt for an erasure the scope's principal just did (the memory service's deletions)."""
-    return receipt_record(tenant_id=scope.tenant_id, tenant_slug=scope.tenant_slug, kind=kind, actor=scope.actor,
-                          actor_kind=scope.actor_kind, role=scope.role, per_app=per_app, verification=verification,
-                          filters=filters, user_id=user_id or scope.user_id)  # fmt: skip
+    return receipt_record(
+        tenant_id=scope.tenant_id,
+        tenant_slug=scope.tenant_slug,
+        kind=kind,
+        actor=scope.actor,
+        actor_kind=scope.actor_kind,
+        role=scope.role,
+        per_app=per_app,
+        verification=verification,
+        filters=filters,
+        user_id=user_id or scope.user_id,
+    )
 
 
 def receipt_mark_purged(*, erased_before: datetime, purged_at: datetime) -> int:
@@ -238,8 +278,12 @@ def receipt_mark_purged(*, erased_before: datetime, purged_at: datetime) -> int:
     marked = 0
     pending = ErasureReceipt.objects.filter(created_at__lt=erased_before, purged_at__isnull=True)
     for receipt in pending.only("id", "created_at").iterator():
-        attestation = {"type": PURGE_TITLE, "receipt_id": str(receipt.id), "purged_at": purged_at.isoformat(),
-                       "erased_before": erased_before.isoformat()}  # fmt: skip
+        attestation = {
+            "type": PURGE_TITLE,
+            "receipt_id": str(receipt.id),
+            "purged_at": purged_at.isoformat(),
+            "erased_before": erased_before.isoformat(),
+        }
         marked += ErasureReceipt.objects.filter(pk=receipt.pk, purged_at__isnull=True).update(
             purged_at=purged_at, purge_attestation={"attestation": attestation, "signature": _sign(attestation)}
         )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 from memadmin.memory import store
@@ -27,6 +28,8 @@ from memadmin.memory.ids import clean_id
 
 _BUILDER = object()
 
+logger = logging.getLogger("memadmin.memory")
+
 
 @dataclass(frozen=True)
 class AppRef:
@@ -50,8 +53,10 @@ class AppRef:
         return f"App {self.app_id} is {doing} and accepts no writes."
 
     def paused_message(self) -> str:
-        return (f"App {self.app_id} is paused: its API writes (adds, updates and deletions) answer 423 until a "
-                "tenant admin resumes it on the app's page. Reads keep working.")
+        return (
+            f"App {self.app_id} is paused: its API writes (adds, updates and deletions) answer 423 until a "
+            "tenant admin resumes it on the app's page. Reads keep working."
+        )
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,13 @@ class Scope:
             raise NotFound(f"App {app_id} not found.")
         return app
 
+    def holds(self, record) -> bool:
+        """Belt and braces: every query already pinned the scope, so a record outside it is a bug worth a log line."""
+        if self.constraint().matches(record.scope_fields()):
+            return True
+        logger.error("Dropped memory %s outside scope %s/%s", record.id, self.tenant_slug, self.user_id)
+        return False
+
     def constraint(self) -> Node:
         """What the scope itself pins; every query is ANDed with it."""
         return and_(Eq("user_id", self.user_id)) if self.user_id is not None else and_()
@@ -139,18 +151,37 @@ READ_ONLY_WITHHELD = (WRITE, DELETE, OFFBOARD, MANAGE_LINKS, MANAGE_WEBHOOKS, MA
 
 
 def key_read_only_refusal(capability: str) -> str:
-    return (f"This API key is read-only, so it cannot {DESCRIPTIONS[capability]}: it may search, get, list and "
-            "export memories. A tenant admin can create a key that writes on the API keys page.")  # fmt: skip
+    return (
+        f"This API key is read-only, so it cannot {DESCRIPTIONS[capability]}: it may search, get, list and "
+        "export memories. A tenant admin can create a key that writes on the API keys page."
+    )
 
 
 def scope_for_staff(*, tenant_id: int, tenant_slug: str, apps, role: str, actor: str, ip: str | None = None) -> Scope:
     """A staff member of the tenant, with their role."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=role, actor=actor,
-                 actor_kind="staff", ip=ip, _token=_BUILDER)  # fmt: skip
+    return Scope(
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        apps=tuple(apps),
+        role=role,
+        actor=actor,
+        actor_kind="staff",
+        ip=ip,
+        _token=_BUILDER,
+    )
 
 
-def scope_for_key(*, tenant_id: int, tenant_slug: str, apps, key_name: str, restricted: bool = False,
-                  may_offboard: bool = True, read_only: bool = False, ip: str | None = None) -> Scope:  # fmt: skip
+def scope_for_key(
+    *,
+    tenant_id: int,
+    tenant_slug: str,
+    apps,
+    key_name: str,
+    restricted: bool = False,
+    may_offboard: bool = True,
+    read_only: bool = False,
+    ip: str | None = None,
+) -> Scope:
     """An API key: the apps it is bound to, else all of its tenant's. Offboarding a whole app is for keys that are
     not ``restricted`` to some apps and whose admin left ``may_offboard`` on. A ``read_only`` key reads, searches
     and exports; every write and deletion is withheld, with a refusal that says the key is read-only."""
@@ -161,28 +192,70 @@ def scope_for_key(*, tenant_id: int, tenant_slug: str, apps, key_name: str, rest
         withheld = ((OFFBOARD, KEY_RESTRICTED_NO_OFFBOARD),)
     elif not may_offboard:
         withheld = ((OFFBOARD, KEY_OFFBOARD_OFF),)
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=API, actor=f"key:{key_name}",
-                 actor_kind="api", ip=ip, withheld=withheld, _token=_BUILDER)  # fmt: skip
+    return Scope(
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        apps=tuple(apps),
+        role=API,
+        actor=f"key:{key_name}",
+        actor_kind="api",
+        ip=ip,
+        withheld=withheld,
+        _token=_BUILDER,
+    )
 
 
 def scope_for_link(*, tenant_id: int, tenant_slug: str, apps, user_id: str, ip: str | None = None) -> Scope:
     """An end user's link: their own memories in the apps the link was issued for, nothing else."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=END_USER,
-                 actor=f"enduser:{user_id}", actor_kind="enduser", user_id=user_id, ip=ip, _token=_BUILDER)  # fmt: skip
+    return Scope(
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        apps=tuple(apps),
+        role=END_USER,
+        actor=f"enduser:{user_id}",
+        actor_kind="enduser",
+        user_id=user_id,
+        ip=ip,
+        _token=_BUILDER,
+    )
 
 
 def scope_for_system(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
     """A background job, acting for whoever requested it, on the apps it names."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=SYSTEM, actor=actor,
-                 actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
+    return Scope(
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        apps=tuple(apps),
+        role=SYSTEM,
+        actor=actor,
+        actor_kind="system",
+        ip=None,
+        _token=_BUILDER,
+    )
 
 
 def scope_for_reader(*, tenant_id: int, tenant_slug: str, apps, actor: str) -> Scope:
     """A system reader (a webhook that opted in to memory text): the viewer's capabilities, nothing that writes
     or deletes."""
-    return Scope(tenant_id=tenant_id, tenant_slug=tenant_slug, apps=tuple(apps), role=VIEWER, actor=actor,
-                 actor_kind="system", ip=None, _token=_BUILDER)  # fmt: skip
+    return Scope(
+        tenant_id=tenant_id,
+        tenant_slug=tenant_slug,
+        apps=tuple(apps),
+        role=VIEWER,
+        actor=actor,
+        actor_kind="system",
+        ip=None,
+        _token=_BUILDER,
+    )
 
 
-__all__ = ["AppRef", "Scope", "filter_from_fields", "scope_for_key", "scope_for_link", "scope_for_reader",
-           "scope_for_staff", "scope_for_system"]  # fmt: skip
+__all__ = [
+    "AppRef",
+    "Scope",
+    "filter_from_fields",
+    "scope_for_key",
+    "scope_for_link",
+    "scope_for_reader",
+    "scope_for_staff",
+    "scope_for_system",
+]

@@ -46,14 +46,6 @@ def plan(scope: Scope, filters: Node) -> list[tuple[AppRef, Node]]:
     return planned
 
 
-def _in_scope(scope: Scope, record: MemoryRecord) -> bool:
-    # Belt and braces: the query already pinned the scope, so a miss here is a bug worth a log line.
-    if scope.constraint().matches(record.scope_fields()):
-        return True
-    logger.error("Dropped memory %s outside scope %s/%s", record.id, scope.tenant_slug, scope.user_id)
-    return False
-
-
 def app_count(*, app: AppRef, tree: Node) -> int:
     """Matches of an already planned (scope-narrowed) tree in one app."""
     return index_queries.count(app.place, render(tree))
@@ -88,9 +80,16 @@ def memory_count(*, scope: Scope, filters: Node = EVERYTHING) -> int:
     return sum(app_count(app=app, tree=tree) for app, tree in plan(scope, filters))
 
 
-def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str | None = None,
-                      page_size: int = 50, audit: bool = True, recount: bool = False,
-                      place: str = "") -> CursorPage:  # fmt: skip
+def memory_page_after(
+    *,
+    scope: Scope,
+    filters: Node = EVERYTHING,
+    cursor: str | None = None,
+    page_size: int = 50,
+    audit: bool = True,
+    recount: bool = False,
+    place: str = "",
+) -> CursorPage:
     """Newest first, any depth: the page after ``cursor`` (None: the first), and the cursor of the next one.
     ``recount`` counts the total again instead of trusting the cursor's (a page re-read after a deletion).
     ``place`` names the page that shows it, for the audit row ("memory browser")."""
@@ -109,8 +108,10 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
         if not cursor or recount:
             state["t"] += total if total is not None else app_count(app=app, tree=tree)
         # One second's memories of several apps interleave by created_at_us, as within one app.
-        merged.extend((-created_number(created), -micros, rank, i, app.app_id, created, record)
-                      for i, (created, micros, record) in enumerate(rows))  # fmt: skip
+        merged.extend(
+            (-created_number(created), -micros, rank, i, app.app_id, created, record)
+            for i, (created, micros, record) in enumerate(rows)
+        )
     page = heapq.nsmallest(page_size, merged)
     positions = {app.app_id: state["p"].get(app.app_id) for app, _ in planned}
     for app, _ in planned:
@@ -120,11 +121,12 @@ def memory_page_after(*, scope: Scope, filters: Node = EVERYTHING, cursor: str |
     shown = state["n"] + len(items)
     more = len(items) == page_size and (len(merged) > page_size or shown < state["t"])
     next_cursor = encode_cursor({"p": positions, "n": shown, "t": max(state["t"], shown)}) if more else None
-    items = [r for r in items if _in_scope(scope, r)]
+    items = [r for r in items if scope.holds(r)]
     if audit:
         _audit_read(scope, "memory.list", filters, items, page_after=bool(cursor), place=place)
-    return CursorPage(items=items, total=max(state["t"], shown), start=state["n"], page_size=page_size,
-                      next_cursor=next_cursor)  # fmt: skip
+    return CursorPage(
+        items=items, total=max(state["t"], shown), start=state["n"], page_size=page_size, next_cursor=next_cursor
+    )
 
 
 def memory_list(
@@ -153,7 +155,7 @@ def memory_list(
         raise ValidationError(f"page must be between 1 and {MAX_PAGE}.", field="page")
     if needs_post_filter(filters):  # text or metadata conditions: the scope's candidates, checked in Python
         result = post_filters.page_of(plan(scope, filters), page=page, page_size=page_size, clamp=clamp)
-        result.items = [r for r in result.items if _in_scope(scope, r)]
+        result.items = [r for r in result.items if scope.holds(r)]
         if audit:
             _audit_read(scope, "memory.list", filters, result.items, page=result.page, place=place)
         return result
@@ -176,35 +178,63 @@ def memory_list(
         if n - start == MAX_PAGE_WALK:  # a result this long: refuse the rest of the jump (a short one ends below)
             raise ValidationError(
                 f"page {page} is more than {MAX_PAGE_WALK} pages past the nearest page read in the last hour; "
-                "read the pages in order, or jump at most that far ahead at a time.", field="page")  # fmt: skip
+                "read the pages in order, or jump at most that far ahead at a time.",
+                field="page",
+            )
         step = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False)
         cursor = step.next_cursor
         if cursor is None:  # past the last page: empty, like an offset past the end, or the last page
             if not clamp:
                 return Page(items=[], total=step.total, page=page, page_size=page_size)
-            return _last_page(scope=scope, filters=filters, total=step.total, page=page, page_size=page_size,
-                              audit=audit, recount=recount, place=place)  # fmt: skip
+            return _last_page(
+                scope=scope,
+                filters=filters,
+                total=step.total,
+                page=page,
+                page_size=page_size,
+                audit=audit,
+                recount=recount,
+                place=place,
+            )
         with store.store_errors():
             client.set(f"{prefix}{n + 1}", cursor, ex=CURSOR_TTL)
-    result = memory_page_after(scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False,
-                               recount=recount)  # fmt: skip
+    result = memory_page_after(
+        scope=scope, filters=filters, cursor=cursor, page_size=page_size, audit=False, recount=recount
+    )
     if result.next_cursor:
         with store.store_errors():
             client.set(f"{prefix}{page + 1}", result.next_cursor, ex=CURSOR_TTL)
     if clamp and not result.items and page > 1:
-        return _last_page(scope=scope, filters=filters, total=result.total, page=page, page_size=page_size,
-                          audit=audit, recount=recount, place=place)  # fmt: skip
+        return _last_page(
+            scope=scope,
+            filters=filters,
+            total=result.total,
+            page=page,
+            page_size=page_size,
+            audit=audit,
+            recount=recount,
+            place=place,
+        )
     if audit:
         _audit_read(scope, "memory.list", filters, result.items, page=page, place=place)
     return Page(items=result.items, total=result.total, page=page, page_size=page_size)
 
 
-def _last_page(*, scope: Scope, filters: Node, total: int, page: int, page_size: int, audit: bool,
-               recount: bool, place: str = "") -> Page:  # fmt: skip
+def _last_page(
+    *, scope: Scope, filters: Node, total: int, page: int, page_size: int, audit: bool, recount: bool, place: str = ""
+) -> Page:
     """A page past the end clamps to the last page (with its pager), not an empty "no memories yet"."""
     last = max(1, math.ceil(total / page_size))
-    return memory_list(scope=scope, filters=filters, page=min(last, page - 1), page_size=page_size, audit=audit,
-                       recount=recount, clamp=True, place=place)  # fmt: skip
+    return memory_list(
+        scope=scope,
+        filters=filters,
+        page=min(last, page - 1),
+        page_size=page_size,
+        audit=audit,
+        recount=recount,
+        clamp=True,
+        place=place,
+    )
 
 
 def memory_search(
@@ -244,7 +274,7 @@ def memory_search(
         matches = ranking.app_matches(app, knn_query, vector, terms, candidates=wide, limit=limit)
         found.extend(post_filters.kept(tree, matches))
     results = heapq.nlargest(top_k, (r for r in found if r.score >= threshold), key=lambda r: r.score)
-    results = [r for r in results if _in_scope(scope, r)]
+    results = [r for r in results if scope.holds(r)]
     if audit:
         _audit_read(scope, "memory.search", filters, results, query_length=len(query), place=place)
     return results
@@ -316,7 +346,7 @@ def memory_export(
     try:
         for app, tree in planned:
             for batch in _aggregate_batches(app, tree, batch_size):
-                batch = [r for r in batch if _in_scope(scope, r)]
+                batch = [r for r in batch if scope.holds(r)]
                 history = history_for(app.collection, [r.id for r in batch]) if with_history else {}
                 for record in batch:
                     item = record.as_dict()
@@ -338,10 +368,6 @@ def memory_export(
             )
 
 
-def _group_counts(app: AppRef, tree: Node, field: str, limit: int | None = None) -> Counter:
-    return index_queries.group_counts(app.place, render(tree), field, limit=limit)
-
-
 def memory_group_counts(
     *, scope: Scope, field: str, filters: Node = EVERYTHING, limit: int | None = None
 ) -> list[tuple[str, int]]:
@@ -349,10 +375,7 @@ def memory_group_counts(
     scope.require(cap.READ)
     if field not in ("user_id", "agent_id", "run_id"):
         raise ValidationError("Counts group by user_id, agent_id or run_id.", field="field")
-    counts: Counter = Counter()
-    for app, tree in plan(scope, filters):
-        counts.update(_group_counts(app, tree, field, limit=limit))
-    return counts.most_common(limit)
+    return entity_lists.group_counts_of(plan(scope, filters), field, limit=limit)
 
 
 def memory_groups(*, scope: Scope, field: str, filters: Node, limit: int = 50) -> list[dict]:

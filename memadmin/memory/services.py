@@ -92,15 +92,29 @@ def memory_add(
         # The answer is what a read returns: the stored fields (created_at in Mem0's whole seconds), not a clock
         # read here. A memory an inferring add updated was not inserted; its time is the add's, to the second.
         stored = written.stored.get(item["id"])
-        record = MemoryRecord.from_hash(app.app_id, item["id"], {
-            "memory_id": item["id"], "memory": item.get("memory", ""), "user_id": user_id, "agent_id": agent_id,
-            "run_id": run_id, **(stored or {"created_at": int(datetime.now(timezone.utc).timestamp())}),
-        })  # fmt: skip
+        record = MemoryRecord.from_hash(
+            app.app_id,
+            item["id"],
+            {
+                "memory_id": item["id"],
+                "memory": item.get("memory", ""),
+                "user_id": user_id,
+                "agent_id": agent_id,
+                "run_id": run_id,
+                **(stored or {"created_at": int(datetime.now(timezone.utc).timestamp())}),
+            },
+        )
         record.metadata = dict(metadata or {})
         record.metadata["event"] = item.get("event", "ADD")
         records.append(record)
-    audit_record(scope=scope, action="memory.add", app_id=app.app_id, user_id=user_id,
-                 memory_ids=[r.id for r in records], event_id=event_id)  # fmt: skip
+    audit_record(
+        scope=scope,
+        action="memory.add",
+        app_id=app.app_id,
+        user_id=user_id,
+        memory_ids=[r.id for r in records],
+        event_id=event_id,
+    )
     return records
 
 
@@ -114,8 +128,7 @@ def memory_update(
     record = memory_find(scope=scope, memory_id=memory_id, app_id=app_id)
     app = _writable_app(scope, record.app_id)
     _guarded_update(app, record.id, text=text, metadata=metadata)
-    audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id,
-                 memory_ids=[record.id])  # fmt: skip
+    audit_record(scope=scope, action="memory.update", app_id=app.app_id, user_id=record.user_id, memory_ids=[record.id])
     return memory_find(scope=scope, memory_id=record.id, app_id=app.app_id)
 
 

@@ -72,8 +72,11 @@ def disk_status() -> dict:
     """Free space where memadmin writes (Mem0's history, SQLite, exports, the embedded Valkey's AOF)."""
     usage = shutil.disk_usage(settings.DATA_DIR)
     free = usage.free
-    return {"free_bytes": free, "free_percent": round(100 * free / usage.total, 1) if usage.total else 0.0,
-            "low": free < DISK_LOW_BYTES}  # fmt: skip
+    return {
+        "free_bytes": free,
+        "free_percent": round(100 * free / usage.total, 1) if usage.total else 0.0,
+        "low": free < DISK_LOW_BYTES,
+    }
 
 
 def other_stores_status() -> dict[str, str]:

@@ -111,11 +111,13 @@ def refusal(exc: BaseException) -> StoreRefusesWrites | None:
                 cause="persistence_failing",
             )
         if isinstance(exc, vexc.OutOfMemoryError) or text.startswith("OOM"):
-            return StoreRefusesWrites(f"The memory store refuses writes: Valkey is out of memory: {text}",
-                                      cause="out_of_memory")  # fmt: skip
+            return StoreRefusesWrites(
+                f"The memory store refuses writes: Valkey is out of memory: {text}", cause="out_of_memory"
+            )
         if isinstance(exc, vexc.ReadOnlyError) or text.startswith("READONLY"):
-            return StoreRefusesWrites(f"The memory store refuses writes: it is a read-only replica: {text}",
-                                      cause="read_only")  # fmt: skip
+            return StoreRefusesWrites(
+                f"The memory store refuses writes: it is a read-only replica: {text}", cause="read_only"
+            )
         return None
     return disk_full(exc)
 
@@ -175,12 +177,21 @@ def all_or_nothing(place: Place):
                 prefix = key_prefix(place.collection)
                 client(on=place.store).unlink(*(f"{prefix}{memory_id}" for memory_id in stored))
             except vexc.ValkeyError as undo:
-                logger.error("A failed write left memories %s in %s (%s); they could not be taken back: %s",
-                             stored, place.collection, exc.message, undo)  # fmt: skip
+                logger.error(
+                    "A failed write left memories %s in %s (%s); they could not be taken back: %s",
+                    stored,
+                    place.collection,
+                    exc.message,
+                    undo,
+                )
                 exc.message += f" Memories stored before the failure could not be removed: {', '.join(stored)}."
             else:
-                logger.warning("A write to %s failed (%s); took back the %s memories it had stored.",
-                               place.collection, exc.message, len(stored))  # fmt: skip
+                logger.warning(
+                    "A write to %s failed (%s); took back the %s memories it had stored.",
+                    place.collection,
+                    exc.message,
+                    len(stored),
+                )
         raise
     finally:
         _inserted.ids = None

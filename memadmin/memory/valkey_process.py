@@ -93,17 +93,29 @@ def server_args(directory: Path, port: int, secret: str | None = None) -> list[s
     return [
         str(binary_path()),
         *config,
-        "--port", str(port),
-        "--bind", "127.0.0.1",
-        "--dir", str(directory),
-        "--appendonly", "yes",
-        "--appendfsync", "everysec",
-        "--save", "",
-        "--logfile", str(directory / "valkey.log"),
+        "--port",
+        str(port),
+        "--bind",
+        "127.0.0.1",
+        "--dir",
+        str(directory),
+        "--appendonly",
+        "yes",
+        "--appendfsync",
+        "everysec",
+        "--save",
+        "",
+        "--logfile",
+        str(directory / "valkey.log"),
         # ON_TIMEOUT FAIL: by default a query over TIMEOUT (500 ms) silently returns partial results,
         # i.e. wrong totals, short pages and "0 remaining" after a deletion.
-        "--loadmodule", str(search_module_path()), "DEFAULT_DIALECT", "2", "ON_TIMEOUT", "FAIL",
-    ]  # fmt: skip
+        "--loadmodule",
+        str(search_module_path()),
+        "DEFAULT_DIALECT",
+        "2",
+        "ON_TIMEOUT",
+        "FAIL",
+    ]
 
 
 def free_port() -> int:
@@ -218,8 +230,12 @@ def wait_ready(
         if answer == "loading" or (answer is None and process is not None and port_in_use(port)):
             deadline = time.monotonic() + timeout  # alive and reading its AOF
             if time.monotonic() - said >= progress_seconds:
-                logger.info("The embedded Valkey on port %s is loading its data (%.0f s so far): %s", port,
-                            time.monotonic() - began, loading_progress(port, secret))  # fmt: skip
+                logger.info(
+                    "The embedded Valkey on port %s is loading its data (%.0f s so far): %s",
+                    port,
+                    time.monotonic() - began,
+                    loading_progress(port, secret),
+                )
                 said = time.monotonic()
         elif time.monotonic() > deadline:
             raise EmbeddedValkeyError(

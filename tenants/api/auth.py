@@ -73,8 +73,10 @@ class APIKeyAuthentication(BaseAuthentication):
             # Not a guess (the key's hash matched): no failure counted against the address or the prefix, so an
             # app server still sending a key that expired cannot lock out the tenant's other keys behind its IP.
             day = timezone.localtime(api_key.expiry_date).date().isoformat()
-            raise exceptions.AuthenticationFailed(f"This API key ({api_key.name}) expired on {day}: a tenant admin "
-                                                  "can create a new one on the API keys page.")  # fmt: skip
+            raise exceptions.AuthenticationFailed(
+                f"This API key ({api_key.name}) expired on {day}: a tenant admin "
+                "can create a new one on the API keys page."
+            )
         now = timezone.now()
         if api_key.last_used is None or now - api_key.last_used > LAST_USED_GRANULARITY:
             TenantAPIKey.objects.filter(pk=api_key.pk).update(last_used=now)

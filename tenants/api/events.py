@@ -22,11 +22,14 @@ MAX_PAGE_SIZE = 200
 FILTERS = [
     OpenApiParameter("category", str, enum=["activity", *CATEGORIES]),
     OpenApiParameter("action", str, enum=list(ACTIVITY), description="One event type."),
-    OpenApiParameter("user_id", str), OpenApiParameter("app_id", str),
+    OpenApiParameter("user_id", str),
+    OpenApiParameter("app_id", str),
     OpenApiParameter("actor", str, description="Contains (a staff username or key:<name>)."),
-    OpenApiParameter("date_from", OpenApiTypes.DATE), OpenApiParameter("date_to", OpenApiTypes.DATE),
-    OpenApiParameter("page", int), OpenApiParameter("page_size", int, description=f"1-{MAX_PAGE_SIZE}, default 50."),
-]  # fmt: skip
+    OpenApiParameter("date_from", OpenApiTypes.DATE),
+    OpenApiParameter("date_to", OpenApiTypes.DATE),
+    OpenApiParameter("page", int),
+    OpenApiParameter("page_size", int, description=f"1-{MAX_PAGE_SIZE}, default 50."),
+]
 
 
 def _app_ids(request) -> list[str] | None:
@@ -45,8 +48,12 @@ def _page_size(raw) -> int:
     return size
 
 
-@extend_schema(operation_id="events_list", summary="What happened in the tenant, newest first (from the audit trail)",
-               parameters=FILTERS, responses={200: OpenApiTypes.OBJECT, **ERRORS})  # fmt: skip
+@extend_schema(
+    operation_id="events_list",
+    summary="What happened in the tenant, newest first (from the audit trail)",
+    parameters=FILTERS,
+    responses={200: OpenApiTypes.OBJECT, **ERRORS},
+)
 @api_view(["GET"])
 def event_list(request) -> Response:
     scope = request_scope(request)
@@ -67,17 +74,22 @@ def event_list(request) -> Response:
         query = {**request.query_params.dict(), "page": n, "page_size": size}
         return request.build_absolute_uri(f"{request.path}?{urlencode(query)}")
 
-    return Response({
-        "count": paginator.count,
-        "next": link(number + 1) if page.has_next() else None,
-        "previous": link(number - 1) if page.has_previous() else None,
-        "results": event_payloads(page.object_list),
-    })  # fmt: skip
+    return Response(
+        {
+            "count": paginator.count,
+            "next": link(number + 1) if page.has_next() else None,
+            "previous": link(number - 1) if page.has_previous() else None,
+            "results": event_payloads(page.object_list),
+        }
+    )
 
 
-@extend_schema(operation_id="event_get", summary="One event and its status (an async add answers with its id)",
-               parameters=[OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
-               responses={200: OpenApiTypes.OBJECT, **ERRORS})  # fmt: skip
+@extend_schema(
+    operation_id="event_get",
+    summary="One event and its status (an async add answers with its id)",
+    parameters=[OpenApiParameter("event_id", OpenApiTypes.UUID, OpenApiParameter.PATH)],
+    responses={200: OpenApiTypes.OBJECT, **ERRORS},
+)
 @api_view(["GET"])
 def event_detail(request, event_id) -> Response:
     scope = request_scope(request)

@@ -78,7 +78,7 @@ WORKS = {
         "threshold": "minimum similarity",
         "rerank": "accepted; results stay in similarity order (no reranker)",
         "fields": "each result carries only these fields",
-        "metadata": "metadata conditions, ANDed with filters (as filters' {\"metadata\": {...}})",
+        "metadata": 'metadata conditions, ANDed with filters (as filters\' {"metadata": {...}})',
         "categories": _TAGGED,
         "show_expired": _NEVER_EXPIRES,
         "latest_only": _LATEST,
@@ -134,39 +134,64 @@ def refuse(method: str):
     raise NotSupported(method, WHY[method])
 
 
-@extend_schema(operation_id="summary", summary="get_summary: not supported (needs the hosted platform's LLM)",
-               request=None, responses=REFUSED)  # fmt: skip
+@extend_schema(
+    operation_id="summary",
+    summary="get_summary: not supported (needs the hosted platform's LLM)",
+    request=None,
+    responses=REFUSED,
+)
 @api_view(["POST"])
 def summary(request: Request):
     refuse("get_summary")
 
 
-@extend_schema(operation_id="feedback", summary="feedback: not supported (no feedback-tuned ranking)",
-               request=None, responses=REFUSED)  # fmt: skip
+@extend_schema(
+    operation_id="feedback",
+    summary="feedback: not supported (no feedback-tuned ranking)",
+    request=None,
+    responses=REFUSED,
+)
 @api_view(["POST"])
 def feedback(request: Request):
     refuse("feedback")
 
 
-@extend_schema(operation_id="profile_jobs", summary="generate_profile / sample_profiles: not supported",
-               request=None, responses=REFUSED)  # fmt: skip
+@extend_schema(
+    operation_id="profile_jobs",
+    summary="generate_profile / sample_profiles: not supported",
+    request=None,
+    responses=REFUSED,
+)
 @api_view(["POST"])
 def profile_jobs(request: Request):
     operation = request.data.get("operation") if isinstance(request.data, dict) else None
     refuse("sample_profiles" if operation == "sample" else "generate_profile")
 
 
-@extend_schema(operation_id="profile_job", summary="get_profile_job: not supported", responses=REFUSED,
-               parameters=[OpenApiParameter("job_id", str, OpenApiParameter.PATH)])  # fmt: skip
+@extend_schema(
+    operation_id="profile_job",
+    summary="get_profile_job: not supported",
+    responses=REFUSED,
+    parameters=[OpenApiParameter("job_id", str, OpenApiParameter.PATH)],
+)
 @api_view(["GET"])
 def profile_job(request: Request, job_id: str):
     refuse("get_profile_job")
 
 
-@extend_schema(methods=["GET"], operation_id="profile_settings_get", summary="get_profile_settings: not supported",
-               responses=REFUSED)  # fmt: skip
-@extend_schema(methods=["POST"], operation_id="profile_settings_update", request=None, responses=REFUSED,
-               summary="update_profile_settings: not supported")  # fmt: skip
+@extend_schema(
+    methods=["GET"],
+    operation_id="profile_settings_get",
+    summary="get_profile_settings: not supported",
+    responses=REFUSED,
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="profile_settings_update",
+    request=None,
+    responses=REFUSED,
+    summary="update_profile_settings: not supported",
+)
 @api_view(["GET", "POST"])
 def profile_settings(request: Request):
     refuse("get_profile_settings" if request.method == "GET" else "update_profile_settings")

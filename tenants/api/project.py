@@ -41,28 +41,45 @@ def _fields(request, project: dict) -> dict:
     fields = request.query_params.getlist("fields")
     unknown = sorted(set(fields) - set(project))
     if unknown:
-        raise ValidationError(f"project.get: unknown field {unknown[0]}; known: {', '.join(project)}.",
-                              field="fields")  # fmt: skip
+        raise ValidationError(f"project.get: unknown field {unknown[0]}; known: {', '.join(project)}.", field="fields")
     return {name: project[name] for name in fields} if fields else project
 
 
-@extend_schema(operation_id="project_create", summary="project.create: not supported (a tenant is one project)",
-               parameters=[ORG], request=None, responses=REFUSED)  # fmt: skip
+@extend_schema(
+    operation_id="project_create",
+    summary="project.create: not supported (a tenant is one project)",
+    parameters=[ORG],
+    request=None,
+    responses=REFUSED,
+)
 @api_view(["POST"])
 def project_create(request, org_id: str):
     refuse("project.create")
 
 
-@extend_schema(methods=["GET"], operation_id="project_get", parameters=[ORG, PROJECT,
-               OpenApiParameter("fields", str, many=True, description="Only these keys.")],
-               summary="project.get: the tenant's settings in Mem0's project shape",
-               responses={200: OpenApiTypes.OBJECT, **ERRORS})  # fmt: skip
-@extend_schema(methods=["PATCH"], operation_id="project_update", parameters=[ORG, PROJECT],
-               summary="project.update: set custom_instructions (unrestricted keys and admins)",
-               request=OpenApiTypes.OBJECT, responses={200: OpenApiTypes.OBJECT, **WRITE_ERRORS})  # fmt: skip
-@extend_schema(methods=["DELETE"], operation_id="project_delete", parameters=[ORG, PROJECT],
-               summary="project.delete: not supported (offboard apps instead)", request=None,
-               responses=REFUSED)  # fmt: skip
+@extend_schema(
+    methods=["GET"],
+    operation_id="project_get",
+    parameters=[ORG, PROJECT, OpenApiParameter("fields", str, many=True, description="Only these keys.")],
+    summary="project.get: the tenant's settings in Mem0's project shape",
+    responses={200: OpenApiTypes.OBJECT, **ERRORS},
+)
+@extend_schema(
+    methods=["PATCH"],
+    operation_id="project_update",
+    parameters=[ORG, PROJECT],
+    summary="project.update: set custom_instructions (unrestricted keys and admins)",
+    request=OpenApiTypes.OBJECT,
+    responses={200: OpenApiTypes.OBJECT, **WRITE_ERRORS},
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="project_delete",
+    parameters=[ORG, PROJECT],
+    summary="project.delete: not supported (offboard apps instead)",
+    request=None,
+    responses=REFUSED,
+)
 @api_view(["GET", "PATCH", "DELETE"])
 def project_detail(request, org_id: str, project_id: str) -> Response:
     scope = request_scope(request)
@@ -73,30 +90,53 @@ def project_detail(request, org_id: str, project_id: str) -> Response:
         refuse("project.delete")
     body = request.data if isinstance(request.data, dict) else {}
     changes = {key: value for key, value in body.items() if key not in ECHOED}
-    project = project_update(scope=scope, org_id=org_id, project_id=project_id,
-                             restricted=is_key_restricted(request), changes=changes)  # fmt: skip
+    project = project_update(
+        scope=scope, org_id=org_id, project_id=project_id, restricted=is_key_restricted(request), changes=changes
+    )
     return Response({"message": "Project updated.", **project})
 
 
 def _member(membership) -> dict:
-    return {"username": membership.user.get_username(), "email": membership.user.email,
-            "role": MEM0_ROLE[membership.role], "memadmin_role": membership.role,
-            "joined_at": membership.created_at}  # fmt: skip
+    return {
+        "username": membership.user.get_username(),
+        "email": membership.user.email,
+        "role": MEM0_ROLE[membership.role],
+        "memadmin_role": membership.role,
+        "joined_at": membership.created_at,
+    }
 
 
-@extend_schema(methods=["GET"], operation_id="project_members", parameters=[ORG, PROJECT],
-               summary="project.get_members (tenant admins' sessions only)",
-               responses={200: OpenApiTypes.OBJECT, **ERRORS})  # fmt: skip
-@extend_schema(methods=["POST"], operation_id="project_member_add", parameters=[ORG, PROJECT],
-               summary="project.add_member: sends an invitation (READER = viewer, OWNER = admin)",
-               request=OpenApiTypes.OBJECT, responses={201: OpenApiTypes.OBJECT, **WRITE_ERRORS})  # fmt: skip
-@extend_schema(methods=["PUT"], operation_id="project_member_update", parameters=[ORG, PROJECT],
-               summary="project.update_member: change a member's role", request=OpenApiTypes.OBJECT,
-               responses={200: OpenApiTypes.OBJECT, **WRITE_ERRORS})  # fmt: skip
-@extend_schema(methods=["DELETE"], operation_id="project_member_remove",
-               parameters=[ORG, PROJECT, OpenApiParameter("email", str)],
-               summary="project.remove_member", request=None,
-               responses={200: OpenApiTypes.OBJECT, **WRITE_ERRORS})  # fmt: skip
+@extend_schema(
+    methods=["GET"],
+    operation_id="project_members",
+    parameters=[ORG, PROJECT],
+    summary="project.get_members (tenant admins' sessions only)",
+    responses={200: OpenApiTypes.OBJECT, **ERRORS},
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="project_member_add",
+    parameters=[ORG, PROJECT],
+    summary="project.add_member: sends an invitation (READER = viewer, OWNER = admin)",
+    request=OpenApiTypes.OBJECT,
+    responses={201: OpenApiTypes.OBJECT, **WRITE_ERRORS},
+)
+@extend_schema(
+    methods=["PUT"],
+    operation_id="project_member_update",
+    parameters=[ORG, PROJECT],
+    summary="project.update_member: change a member's role",
+    request=OpenApiTypes.OBJECT,
+    responses={200: OpenApiTypes.OBJECT, **WRITE_ERRORS},
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="project_member_remove",
+    parameters=[ORG, PROJECT, OpenApiParameter("email", str)],
+    summary="project.remove_member",
+    request=None,
+    responses={200: OpenApiTypes.OBJECT, **WRITE_ERRORS},
+)
 @api_view(["GET", "POST", "PUT", "DELETE"])
 def project_members(request, org_id: str, project_id: str) -> Response:
     scope = request_scope(request)
@@ -126,16 +166,26 @@ def project_members(request, org_id: str, project_id: str) -> Response:
         return links[-1]
 
     try:
-        invitation_create(scope=scope, tenant=tenant, email=email, role=role, invited_by=request.user,
-                          accept_url=accept_url)  # fmt: skip
+        invitation_create(
+            scope=scope, tenant=tenant, email=email, role=role, invited_by=request.user, accept_url=accept_url
+        )
     except InvitationNotSent as exc:
-        raise MailUnavailable(f"The invitation of {email} is saved but the e-mail could not be sent ({exc}); "
-                               "check the mail settings, then resend it from the Members page.") from None  # fmt: skip
+        raise MailUnavailable(
+            f"The invitation of {email} is saved but the e-mail could not be sent ({exc}); "
+            "check the mail settings, then resend it from the Members page."
+        ) from None
     if links_shown_to_the_inviter():  # no mail leaves the server: the caller hands the link over, once
-        response = Response({"message": f"No mail server is configured: give {email} this link yourself; whoever "
-                                        f"opens it with that address joins as {role} ({MEM0_ROLE[role]}).",
-                             "invite_url": links[-1]}, status=201)  # fmt: skip
+        response = Response(
+            {
+                "message": f"No mail server is configured: give {email} this link yourself; whoever "
+                f"opens it with that address joins as {role} ({MEM0_ROLE[role]}).",
+                "invite_url": links[-1],
+            },
+            status=201,
+        )
         add_never_cache_headers(response)
         return response
-    return Response({"message": f"Invitation sent to {email} as {role} ({MEM0_ROLE[role]}): they join when they "
-                                "accept it."}, status=201)  # fmt: skip
+    return Response(
+        {"message": f"Invitation sent to {email} as {role} ({MEM0_ROLE[role]}): they join when they accept it."},
+        status=201,
+    )

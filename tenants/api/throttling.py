@@ -114,5 +114,6 @@ def auth_failure(*, ip: str | None, prefix: str | None = None) -> None:
 def _audit(tenant_id: int, action: str, ip: str | None, details: dict) -> None:
     # No Scope exists for a caller that failed to authenticate, so the event is written here, not by the
     # memory service: the actor is whoever guessed, not the key's owner.
-    AuditEvent.objects.create(tenant_id=tenant_id, actor="unauthenticated", actor_kind="api", role="",
-                              action=action, ip=ip, details=details)  # fmt: skip
+    AuditEvent.objects.create(
+        tenant_id=tenant_id, actor="unauthenticated", actor_kind="api", role="", action=action, ip=ip, details=details
+    )

@@ -14,8 +14,13 @@ _public = {"authentication_classes": [], "permission_classes": [AllowAny], "thro
 # Redoc's inline one). Redoc starts a worker from a blob: URL, and its bundle hard-codes one image, the
 # "API docs by Redocly" logo from cdn.redoc.ly: allowed on that page alone rather than a console error.
 _docs_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": [SELF, "blob:"]})
-_redoc_csp = csp_update({"style-src": ["'unsafe-inline'"], "worker-src": [SELF, "blob:"],
-                         "img-src": ["https://cdn.redoc.ly/redoc/logo-mini.svg"]})  # fmt: skip
+_redoc_csp = csp_update(
+    {
+        "style-src": ["'unsafe-inline'"],
+        "worker-src": [SELF, "blob:"],
+        "img-src": ["https://cdn.redoc.ly/redoc/logo-mini.svg"],
+    }
+)
 
 # <path:...>: mem0.MemoryClient puts ids into paths unencoded, so an id holding "/" still reaches its view.
 urlpatterns = [
@@ -44,10 +49,14 @@ urlpatterns = [
     path("v1/events/<uuid:event_id>/", events.event_detail, name="api-event"),
     # The tenant as a Mem0 project (client.project.*, get_project / update_project).
     path("api/v1/orgs/organizations/<str:org_id>/projects/", project.project_create, name="api-project-create"),
-    path("api/v1/orgs/organizations/<str:org_id>/projects/<str:project_id>/", project.project_detail,
-         name="api-project"),
-    path("api/v1/orgs/organizations/<str:org_id>/projects/<str:project_id>/members/", project.project_members,
-         name="api-project-members"),
+    path(
+        "api/v1/orgs/organizations/<str:org_id>/projects/<str:project_id>/", project.project_detail, name="api-project"
+    ),
+    path(
+        "api/v1/orgs/organizations/<str:org_id>/projects/<str:project_id>/members/",
+        project.project_members,
+        name="api-project-members",
+    ),
     # Hosted-platform features memadmin does not have: a 400 naming the client method and why.
     path("v1/summary/", platform.summary, name="api-summary"),
     path("v1/feedback/", platform.feedback, name="api-feedback"),

@@ -24,10 +24,12 @@ EVENT_CHOICES = list(Webhook.Event.values)
 class WebhookRequestSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     url = serializers.CharField(max_length=2000, help_text="https:// (http:// only to networks the operator allows).")
-    event_types = serializers.ListField(child=serializers.ChoiceField(EVENT_CHOICES), min_length=1,
-                                        help_text="memory:add-style names are accepted too.")  # fmt: skip
-    include_text = serializers.BooleanField(required=False, default=False,
-                                            help_text="memadmin: add the memory text to memory_add/update events.")
+    event_types = serializers.ListField(
+        child=serializers.ChoiceField(EVENT_CHOICES), min_length=1, help_text="memory:add-style names are accepted too."
+    )
+    include_text = serializers.BooleanField(
+        required=False, default=False, help_text="memadmin: add the memory text to memory_add/update events."
+    )
     is_active = serializers.BooleanField(required=False, help_text="memadmin, update only: true re-enables.")
 
 
@@ -79,11 +81,21 @@ PROJECT_ID = OpenApiParameter("project_id", str, OpenApiParameter.PATH, descript
 WEBHOOK_ID = OpenApiParameter("webhook_id", int, OpenApiParameter.PATH)
 
 
-@extend_schema(methods=["GET"], operation_id="webhooks_list", parameters=[PROJECT_ID],
-               summary="The project's (tenant's) webhooks", responses={200: WebhookSerializer(many=True), **ERRORS})
-@extend_schema(methods=["POST"], operation_id="webhooks_create", parameters=[PROJECT_ID],
-               summary="Create a webhook; the answer holds its signing secret, once", request=WebhookRequestSerializer,
-               responses={201: WebhookCreatedSerializer, **ERRORS})  # fmt: skip
+@extend_schema(
+    methods=["GET"],
+    operation_id="webhooks_list",
+    parameters=[PROJECT_ID],
+    summary="The project's (tenant's) webhooks",
+    responses={200: WebhookSerializer(many=True), **ERRORS},
+)
+@extend_schema(
+    methods=["POST"],
+    operation_id="webhooks_create",
+    parameters=[PROJECT_ID],
+    summary="Create a webhook; the answer holds its signing secret, once",
+    request=WebhookRequestSerializer,
+    responses={201: WebhookCreatedSerializer, **ERRORS},
+)
 @api_view(["GET", "POST"])
 def webhook_collection(request, project_id: str) -> Response:
     scope = request_scope(request)
@@ -93,18 +105,33 @@ def webhook_collection(request, project_id: str) -> Response:
     if request.method == "GET":
         return Response([webhook_data(w) for w in services.webhook_list(scope=scope, within_apps=within)])
     data = _body(request)
-    webhook = services.webhook_create(scope=scope, name=data.get("name"), url=data.get("url"),
-                                      event_types=data.get("event_types"), include_text=data.get("include_text", False),
-                                      within_apps=within)  # fmt: skip
+    webhook = services.webhook_create(
+        scope=scope,
+        name=data.get("name"),
+        url=data.get("url"),
+        event_types=data.get("event_types"),
+        include_text=data.get("include_text", False),
+        within_apps=within,
+    )
     return Response({**webhook_data(webhook), "secret": webhook.secret}, status=201)
 
 
-@extend_schema(methods=["PUT"], operation_id="webhooks_update", parameters=[WEBHOOK_ID],
-               summary="Change a webhook's name, url, event types (and memadmin's include_text, is_active)",
-               request=WebhookRequestSerializer(partial=True), responses={200: MessageSerializer, **ERRORS})
-@extend_schema(methods=["DELETE"], operation_id="webhooks_delete", parameters=[WEBHOOK_ID], request=None,
-               summary="Delete a webhook (its pending deliveries go with it)",
-               responses={200: MessageSerializer, **ERRORS})  # fmt: skip
+@extend_schema(
+    methods=["PUT"],
+    operation_id="webhooks_update",
+    parameters=[WEBHOOK_ID],
+    summary="Change a webhook's name, url, event types (and memadmin's include_text, is_active)",
+    request=WebhookRequestSerializer(partial=True),
+    responses={200: MessageSerializer, **ERRORS},
+)
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="webhooks_delete",
+    parameters=[WEBHOOK_ID],
+    request=None,
+    summary="Delete a webhook (its pending deliveries go with it)",
+    responses={200: MessageSerializer, **ERRORS},
+)
 @api_view(["PUT", "DELETE"])
 def webhook_detail(request, webhook_id: int) -> Response:
     scope = request_scope(request)
@@ -113,7 +140,14 @@ def webhook_detail(request, webhook_id: int) -> Response:
         services.webhook_delete(scope=scope, webhook=webhook)
         return Response({"message": "Webhook deleted successfully"})
     data = _body(request)
-    services.webhook_update(scope=scope, webhook=webhook, name=data.get("name"), url=data.get("url"),
-                            event_types=data.get("event_types"), include_text=data.get("include_text"),
-                            is_active=data.get("is_active"), within_apps=key_app_pks(request))  # fmt: skip
+    services.webhook_update(
+        scope=scope,
+        webhook=webhook,
+        name=data.get("name"),
+        url=data.get("url"),
+        event_types=data.get("event_types"),
+        include_text=data.get("include_text"),
+        is_active=data.get("is_active"),
+        within_apps=key_app_pks(request),
+    )
     return Response({"message": "Webhook updated successfully"})

@@ -109,8 +109,9 @@ def exports_delete_for_erasure(*, tenant_id, app_ids, before) -> int:
     memories it holds only inside it, so this is conservative). Exports still being written learn of the erasure
     through the cache and throw their file away (export_erased_since). Returns how many files were deleted."""
     cache.set(ERASED_KEY.format(tenant_id=tenant_id), before.timestamp(), ERASED_TTL)
-    jobs = Job.objects.filter(tenant_id=tenant_id, kind__in=(Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT),
-                              created_at__lte=before).exclude(result_file="")  # fmt: skip
+    jobs = Job.objects.filter(
+        tenant_id=tenant_id, kind__in=(Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT), created_at__lte=before
+    ).exclude(result_file="")
     jobs = jobs.filter(Q(kind=Job.Kind.EXPORT_TENANT) | Q(app__app_id__in=list(app_ids)))
     deleted = 0
     for job in jobs:

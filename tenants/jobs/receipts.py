@@ -20,22 +20,37 @@ VERIFICATION = {
     "target over them (Mem0's schema) holding as many documents, with no indexing failure; then a SCAN of the "
     "prefix on the source counting 0 keys after its deletion (move.* has the figures).",
 }
-TITLES = {"move_app": "memadmin move receipt", "export_app": "memadmin export receipt",
-          "export_tenant": "memadmin export receipt", "import_app": "memadmin import receipt"}  # fmt: skip
-LINE_FIELDS = ("memories", "history_rows", "messages", "unindexed", "remaining", "verified_at", "sessions",
-               "verification")
+TITLES = {
+    "move_app": "memadmin move receipt",
+    "export_app": "memadmin export receipt",
+    "export_tenant": "memadmin export receipt",
+    "import_app": "memadmin import receipt",
+}
+LINE_FIELDS = (
+    "memories",
+    "history_rows",
+    "messages",
+    "unindexed",
+    "remaining",
+    "verified_at",
+    "sessions",
+    "verification",
+)
 
 
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
-def build_receipt(job, *, per_app: dict[str, dict], verified_at: str | None, status: str = "complete",
-                  extra: dict | None = None) -> dict:  # fmt: skip
+def build_receipt(
+    job, *, per_app: dict[str, dict], verified_at: str | None, status: str = "complete", extra: dict | None = None
+) -> dict:
     finished = job.finished_at or timezone.now()
     lines = {app_id: {k: v for k, v in line.items() if k in LINE_FIELDS} for app_id, line in per_app.items()}
-    totals = {name: sum(int(line.get(name) or 0) for line in lines.values())
-              for name in ("memories", "history_rows", "messages", "remaining")}  # fmt: skip
+    totals = {
+        name: sum(int(line.get(name) or 0) for line in lines.values())
+        for name in ("memories", "history_rows", "messages", "remaining")
+    }
     receipt = {
         "receipt": TITLES.get(job.kind, "memadmin deletion receipt"),
         "version": 1,
@@ -82,23 +97,35 @@ def erasure_receipt_write(job, receipt: dict, status: str = "complete") -> Erasu
     elif job.kind == "retention":
         kind = erasure_receipts.RETENTION
     else:
-        filters = (node_from_data(job.params["filters"]) if job.params.get("filters")
-                   else filter_from_fields(user_id=job.params["user_id"]))  # fmt: skip
+        filters = (
+            node_from_data(job.params["filters"])
+            if job.params.get("filters")
+            else filter_from_fields(user_id=job.params["user_id"])
+        )
         kind = erasure_receipts.erasure_kind(actor_kind=actor_kind, tree=filters)
-    per_app = receipt["per_app"] or (
-        {job.params["app_id"]: {}} if job.params.get("app_id") else {})  # fmt: skip
+    per_app = receipt["per_app"] or ({job.params["app_id"]: {}} if job.params.get("app_id") else {})
     return erasure_receipts.receipt_record(
-        tenant_id=job.tenant_id, tenant_slug=job.tenant.slug, kind=kind, actor=job.requested_by,
-        actor_kind=actor_kind, role=role or "system", per_app=per_app, filters=filters,
-        user_id=job.params.get("user_id"), job_id=job.pk, status=status,
+        tenant_id=job.tenant_id,
+        tenant_slug=job.tenant.slug,
+        kind=kind,
+        actor=job.requested_by,
+        actor_kind=actor_kind,
+        role=role or "system",
+        per_app=per_app,
+        filters=filters,
+        user_id=job.params.get("user_id"),
+        job_id=job.pk,
+        status=status,
         extra_scope={"policy": receipt["scope"]["policy"]} if receipt["scope"].get("policy") else None,
         verification={
             "method": "job",
             # A cancelled job stopped between batches: what it deleted is counted, nothing was verified.
             "remaining": receipt["remaining"] if status == "complete" else None,
             "verified_at": receipt["verified_at"],
-            "per_app": {app_id: line.get("verification") or ("scan" if kind == erasure_receipts.OFFBOARD else "index")
-                        for app_id, line in receipt["per_app"].items()},
+            "per_app": {
+                app_id: line.get("verification") or ("scan" if kind == erasure_receipts.OFFBOARD else "index")
+                for app_id, line in receipt["per_app"].items()
+            },
             "detail": VERIFICATION.get(job.kind),
         },
-    )  # fmt: skip
+    )

@@ -95,8 +95,9 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
     job = run.job
     now = timezone.now()
     job.finished_at = now
-    receipt = build_receipt(job, per_app=outcome["per_app"], verified_at=outcome.get("verified_at"),
-                            extra=outcome.get("extra"))  # fmt: skip
+    receipt = build_receipt(
+        job, per_app=outcome["per_app"], verified_at=outcome.get("verified_at"), extra=outcome.get("extra")
+    )
     receipt["worker_seconds"] = round(time.monotonic() - started, 3)
     if receipt["remaining"]:
         raise JobFailed(
@@ -127,7 +128,7 @@ def _finish(run: Run, outcome: dict, started: float) -> None:
                 "receipt": receipt["totals"],
                 "verified_at": receipt["verified_at"],
                 "requested_by": job.requested_by,
-            },  # fmt: skip
+            },
             subjects=_people(run) if job.kind in PEOPLE_DELETED else None,
         )
         if job.kind == Job.Kind.ERASE_USER:
@@ -177,8 +178,9 @@ def _cancelled(run: Run, started: float) -> None:
         return
     if job.kind == Job.Kind.IMPORT_APP:
         cursor = job.progress.get("cursor", {})
-        receipt = build_receipt(job, per_app={}, verified_at=None, status="cancelled",
-                                extra={"import": import_summary(job, cursor)})  # fmt: skip
+        receipt = build_receipt(
+            job, per_app={}, verified_at=None, status="cancelled", extra={"import": import_summary(job, cursor)}
+        )
         Job.objects.filter(pk=job.pk).update(receipt=receipt)
         Path(job.params.get("file", "")).unlink(missing_ok=True)
         return
@@ -225,8 +227,12 @@ def run_job(job_id, *, token: str | None = None) -> str:
     except Exception as exc:
         logger.exception("Job %s crashed", job.pk)
         # The exception's type only: its message may quote a memory (the worker's log has the traceback).
-        _fail(job.pk, token, f"Unexpected error ({type(exc).__name__}). The job stopped; what it deleted "
-                             "is recorded in its progress and it resumes if run again.")  # fmt: skip
+        _fail(
+            job.pk,
+            token,
+            f"Unexpected error ({type(exc).__name__}). The job stopped; what it deleted "
+            "is recorded in its progress and it resumes if run again.",
+        )
     if job.kind in (Job.Kind.EXPORT_APP, Job.Kind.EXPORT_TENANT) and job.result_file:
         Path(job.result_file).unlink(missing_ok=True)
     if job.kind == Job.Kind.IMPORT_APP and job.params.get("file"):

@@ -55,8 +55,11 @@ def job_eta(job: Job) -> int | None:
 
 def erasure_latest(*, scope: Scope, user_id: str) -> Job | None:
     """The newest erasure job of one end user (their page shows it running, then its receipt)."""
-    return (Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id)
-            .order_by("-created_at").first())  # fmt: skip
+    return (
+        Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, params__user_id=user_id)
+        .order_by("-created_at")
+        .first()
+    )
 
 
 def job_export_open(*, scope: Scope, job: Job):
@@ -73,7 +76,11 @@ def job_export_open(*, scope: Scope, job: Job):
     except FileNotFoundError:
         raise NotFound("This export has expired or was never written; run a new export.") from None
     written = ((job.receipt or {}).get("extra") or {}).get("export") or {}
-    audit_record(scope=scope, action="export.download", app_id=job.params.get("app_id") or "",
-                 count=written.get("count", job.done),
-                 details={"job": str(job.pk), "kind": job.kind, "file": path.name})  # fmt: skip
+    audit_record(
+        scope=scope,
+        action="export.download",
+        app_id=job.params.get("app_id") or "",
+        count=written.get("count", job.done),
+        details={"job": str(job.pk), "kind": job.kind, "file": path.name},
+    )
     return file

@@ -56,8 +56,9 @@ def _enqueue_on_commit(job: Job) -> None:
 def job_enqueue(*, job_id) -> bool:
     """Send the nudge. A broker that is down loses nothing: the sweep dispatches due jobs again."""
     try:
-        celery_app.send_task(RUN_JOB_TASK, args=[str(job_id)], retry=True,
-                             retry_policy={"max_retries": 2, "interval_start": 0.2})  # fmt: skip
+        celery_app.send_task(
+            RUN_JOB_TASK, args=[str(job_id)], retry=True, retry_policy={"max_retries": 2, "interval_start": 0.2}
+        )
     except Exception as exc:  # kombu raises many kinds; the job stays scheduled either way
         logger.warning("Could not enqueue job %s (%s); the sweep will dispatch it.", job_id, exc)
         return False
@@ -112,8 +113,10 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
         if app.status == App.Status.OFFBOARDED:
             raise Conflict(f"App {app.app_id} is already offboarded.", status="offboarded")
         if app.status == App.Status.MOVING:
-            raise Conflict(f"App {app.app_id} is being moved to another memory store; offboard it once the move "
-                           "has finished.", status="moving")  # fmt: skip
+            raise Conflict(
+                f"App {app.app_id} is being moved to another memory store; offboard it once the move has finished.",
+                status="moving",
+            )
         existing = (
             Job.objects.filter(kind=Job.Kind.OFFBOARD_APP, app=app, state__in=(*ACTIVE, Job.State.FAILED))
             .order_by("-created_at")
@@ -128,9 +131,13 @@ def job_offboard_app(*, scope: Scope, app_id: str, grace_hours: int | None = Non
             job.save(update_fields=["state", "error", "run_after", "finished_at"])
         else:
             job = Job.objects.create(
-                kind=Job.Kind.OFFBOARD_APP, tenant=app.tenant, app=app, requested_by=scope.actor,
-                params={"grace_hours": grace, "app_id": app.app_id, "role": scope.role}, run_after=run_after,
-            )  # fmt: skip
+                kind=Job.Kind.OFFBOARD_APP,
+                tenant=app.tenant,
+                app=app,
+                requested_by=scope.actor,
+                params={"grace_hours": grace, "app_id": app.app_id, "role": scope.role},
+                run_after=run_after,
+            )
             created = True
         App.objects.filter(pk=app.pk).update(status=App.Status.FROZEN)
         _audit_job(scope, job, "app.offboard_requested", grace_hours=grace, run_after=run_after.isoformat())
@@ -155,30 +162,43 @@ def job_move_app(*, scope: Scope, app_id: str, store: str) -> tuple[Job, bool]:
     with transaction.atomic():
         _lock(App, ref.pk)
         app = App.objects.select_related("tenant").get(pk=ref.pk)
-        existing = (Job.objects.filter(kind=Job.Kind.MOVE_APP, app=app, state__in=(*ACTIVE, Job.State.FAILED))
-                    .order_by("-created_at").first())  # fmt: skip
+        existing = (
+            Job.objects.filter(kind=Job.Kind.MOVE_APP, app=app, state__in=(*ACTIVE, Job.State.FAILED))
+            .order_by("-created_at")
+            .first()
+        )
         if existing is not None:
             if existing.params.get("store") != store:
-                raise Conflict(f"App {app.app_id} is already being moved to store {existing.params.get('store')}: "
-                               "run that move again to resume it.", status="moving")  # fmt: skip
+                raise Conflict(
+                    f"App {app.app_id} is already being moved to store {existing.params.get('store')}: "
+                    "run that move again to resume it.",
+                    status="moving",
+                )
             if existing.state in ACTIVE:
                 return existing, False
             existing.state, existing.error, existing.run_after, existing.finished_at = (
-                Job.State.SCHEDULED, "", timezone.now(), None)  # fmt: skip
+                Job.State.SCHEDULED,
+                "",
+                timezone.now(),
+                None,
+            )
             existing.save(update_fields=["state", "error", "run_after", "finished_at"])
             _audit_job(scope, existing, "app.move_resumed", store=store)
             _enqueue_on_commit(existing)
             return existing, False
         if app.status != App.Status.ACTIVE:
-            raise Conflict(f"App {app.app_id} is {app.get_status_display().lower()}: only an active app moves.",
-                           status=app.status)  # fmt: skip
+            raise Conflict(
+                f"App {app.app_id} is {app.get_status_display().lower()}: only an active app moves.", status=app.status
+            )
         if app.store == store:
             raise ValidationError(f"App {app.app_id} is already on store {store}.", field="store")
         job = Job.objects.create(
-            kind=Job.Kind.MOVE_APP, tenant=app.tenant, app=app, requested_by=scope.actor,
-            params={"app_id": app.app_id, "store": store, "from": app.store or DEFAULT_STORE,
-                    "role": scope.role},
-        )  # fmt: skip
+            kind=Job.Kind.MOVE_APP,
+            tenant=app.tenant,
+            app=app,
+            requested_by=scope.actor,
+            params={"app_id": app.app_id, "store": store, "from": app.store or DEFAULT_STORE, "role": scope.role},
+        )
         App.objects.filter(pk=app.pk).update(status=App.Status.MOVING)
         _audit_job(scope, job, "app.move_requested", store=store, source=job.params["from"])
         _enqueue_on_commit(job)
@@ -206,14 +226,21 @@ def job_erase(*, scope: Scope, filters: Node, reason: str = "requested") -> tupl
     app_pks = sorted(app.pk for app in scope.apps)
     with transaction.atomic():
         _lock(Tenant, scope.tenant_id)
-        existing = Job.objects.filter(kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, state__in=ACTIVE,
-                                      params__filters=data, params__app_pks=app_pks).first()  # fmt: skip
+        existing = Job.objects.filter(
+            kind=Job.Kind.ERASE_USER,
+            tenant_id=scope.tenant_id,
+            state__in=ACTIVE,
+            params__filters=data,
+            params__app_pks=app_pks,
+        ).first()
         if existing is not None:
             return existing, False
         job = Job.objects.create(
-            kind=Job.Kind.ERASE_USER, tenant_id=scope.tenant_id, requested_by=scope.actor,
+            kind=Job.Kind.ERASE_USER,
+            tenant_id=scope.tenant_id,
+            requested_by=scope.actor,
             params={"user_id": user_id, "filters": data, "reason": reason, "role": scope.role, "app_pks": app_pks},
-        )  # fmt: skip
+        )
         _audit_job(scope, job, "user.erase_requested", reason=reason)
         _enqueue_on_commit(job)
     return job, True
@@ -229,8 +256,11 @@ def erasure_request(*, scope: Scope, filters: Node) -> DeletionResult | Job:
     if not result.deferred:
         if pinned_value(scope.narrowed(filters), "user_id") is not None:
             apps = [app_id for app_id, line in result.per_app.items() if line["memories"]]
-            result.exports_deleted = exports_delete_for_erasure(tenant_id=scope.tenant_id, app_ids=apps,
-                                                                before=timezone.now()) if apps else 0  # fmt: skip
+            result.exports_deleted = (
+                exports_delete_for_erasure(tenant_id=scope.tenant_id, app_ids=apps, before=timezone.now())
+                if apps
+                else 0
+            )
         if not result.remaining:
             person_erased_check(scope=scope, filters=filters)
         return result
@@ -244,8 +274,9 @@ def person_erased_check(*, scope: Scope, filters: Node) -> None:
     user_id = pinned_value(scope.narrowed(filters), "user_id")
     if user_id is None or filters not in (filter_from_fields(user_id=user_id), EVERYTHING):
         return
-    live = set(App.objects.filter(tenant_id=scope.tenant_id).exclude(status=App.Status.OFFBOARDED)
-               .values_list("pk", flat=True))  # fmt: skip
+    live = set(
+        App.objects.filter(tenant_id=scope.tenant_id).exclude(status=App.Status.OFFBOARDED).values_list("pk", flat=True)
+    )
     if live <= {app.pk for app in scope.apps}:
         end_user_erased(scope=scope, user_id=user_id)
 
@@ -268,19 +299,20 @@ def job_export(
         params["selection"] = node_to_data(filters)
     with transaction.atomic():
         _lock(Tenant, scope.tenant_id)
-        existing = Job.objects.filter(kind=kind, tenant_id=scope.tenant_id, app=app, params=params,
-                                      state__in=ACTIVE).first()  # fmt: skip
+        existing = Job.objects.filter(
+            kind=kind, tenant_id=scope.tenant_id, app=app, params=params, state__in=ACTIVE
+        ).first()
         if existing is not None:
             return existing
-        job = Job.objects.create(kind=kind, tenant_id=scope.tenant_id, app=app, requested_by=scope.actor,
-                                 params=params)  # fmt: skip
+        job = Job.objects.create(kind=kind, tenant_id=scope.tenant_id, app=app, requested_by=scope.actor, params=params)
         _audit_job(scope, job, "export.requested", format=fmt)
         _enqueue_on_commit(job)
     return job
 
 
-def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False,
-               move: bool = False) -> Job:  # fmt: skip
+def job_import(
+    *, scope: Scope, app_id: str, source: Path | str, filename: str, skip_invalid: bool = False, move: bool = False
+) -> Job:
     """Import a file of memories into one app in the background (tenants/import_files.py says which files).
 
     The file is kept under DATA_DIR/imports until the job ends. ``skip_invalid``: import the valid rows and
@@ -293,13 +325,22 @@ def job_import(*, scope: Scope, app_id: str, source: Path | str, filename: str, 
         stored = import_store(Path(source), move=move)
     except ImportFileError as exc:
         raise ValidationError(str(exc), field="file") from None
-    params = {"app_id": ref.app_id, "role": scope.role, "file": stored["path"], "filename": str(filename)[:200],
-              "bytes": stored["bytes"], "sha256": stored["sha256"], "skip_invalid": bool(skip_invalid)}  # fmt: skip
+    params = {
+        "app_id": ref.app_id,
+        "role": scope.role,
+        "file": stored["path"],
+        "filename": str(filename)[:200],
+        "bytes": stored["bytes"],
+        "sha256": stored["sha256"],
+        "skip_invalid": bool(skip_invalid),
+    }
     with transaction.atomic():
-        job = Job.objects.create(kind=Job.Kind.IMPORT_APP, tenant_id=scope.tenant_id, app_id=ref.pk,
-                                 requested_by=scope.actor, params=params)  # fmt: skip
-        _audit_job(scope, job, "import.requested", filename=params["filename"], bytes=stored["bytes"],
-                   sha256=stored["sha256"])  # fmt: skip
+        job = Job.objects.create(
+            kind=Job.Kind.IMPORT_APP, tenant_id=scope.tenant_id, app_id=ref.pk, requested_by=scope.actor, params=params
+        )
+        _audit_job(
+            scope, job, "import.requested", filename=params["filename"], bytes=stored["bytes"], sha256=stored["sha256"]
+        )
         _enqueue_on_commit(job)
     return job
 
@@ -317,10 +358,12 @@ def job_retention(*, policy: RetentionPolicy) -> Job | None:
         if existing is not None:
             return existing
         job = Job.objects.create(
-            kind=Job.Kind.RETENTION, tenant_id=app.tenant_id, app=app, requested_by="retention-policy",
-            params={"app_id": app.app_id, "max_age_days": policy.max_age_days,
-                    "idle_run_days": policy.idle_run_days},
-        )  # fmt: skip
+            kind=Job.Kind.RETENTION,
+            tenant_id=app.tenant_id,
+            app=app,
+            requested_by="retention-policy",
+            params={"app_id": app.app_id, "max_age_days": policy.max_age_days, "idle_run_days": policy.idle_run_days},
+        )
         RetentionPolicy.objects.filter(pk=policy.pk).update(last_swept_at=timezone.now())
         _enqueue_on_commit(job)
     return job
@@ -342,8 +385,10 @@ def job_cancel(*, scope: Scope, job: Job) -> Job:
             raise Conflict("The offboarding is deleting now and cannot stop halfway; it will finish with a receipt.")
         if job.kind == Job.Kind.MOVE_APP and (job.state == Job.State.RUNNING or job.progress.get("cursor")):
             # Abandoned halfway, the copy would stay on the target, out of reach of later erasures.
-            raise Conflict("This move has begun copying and cannot be abandoned halfway: run it again (Move) to "
-                           "resume it; it finishes with a receipt.")  # fmt: skip
+            raise Conflict(
+                "This move has begun copying and cannot be abandoned halfway: run it again (Move) to "
+                "resume it; it finishes with a receipt."
+            )
         if job.kind == Job.Kind.ERASE_USER and job.requested_by.startswith("enduser:"):
             # The person's own request (GDPR Art. 17): staff cannot withdraw it; a legal hold refuses it upfront.
             raise Conflict("This erasure was asked for by the person themselves and cannot be cancelled.")

@@ -137,8 +137,9 @@ def index_consistency_sweep(*, budget_seconds: float | None = None) -> dict:
     report = {}
     try:
         # Active apps only: an offboarding is deleting a frozen app's keys, and verifies that itself.
-        apps = sorted(App.objects.filter(status=App.Status.ACTIVE).order_by("pk"),
-                      key=lambda a: app_last_checked(app=a.app_ref()))  # stalest first  # fmt: skip
+        apps = sorted(
+            App.objects.filter(status=App.Status.ACTIVE).order_by("pk"), key=lambda a: app_last_checked(app=a.app_ref())
+        )  # stalest first
     except StoreUnavailable as exc:
         logger.warning("Index consistency check skipped: %s", exc.message)
         return report

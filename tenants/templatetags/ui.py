@@ -1,10 +1,10 @@
 """The dashboard's few template tags: one way to show a time, and a copy button for ids.
 
-    {% load ui %}
-    {% when job.created_at %}           -> <time datetime="2026-12-06T14:09:24+00:00"
-                                           title="2026-12-06 14:09:24 UTC">3 minutes ago</time>
-    {% when receipt.verified_at exact=True %}   the exact time as the text (receipts, proofs)
-    {% copy memory.id "memory id" %}    -> a button that copies the id (static/memadmin/app.js)
+{% load ui %}
+{% when job.created_at %}           -> <time datetime="2026-12-06T14:09:24+00:00"
+                                       title="2026-12-06 14:09:24 UTC">3 minutes ago</time>
+{% when receipt.verified_at exact=True %}   the exact time as the text (receipts, proofs)
+{% copy memory.id "memory id" %}    -> a button that copies the id (static/memadmin/app.js)
 """
 
 from __future__ import annotations
@@ -85,8 +85,11 @@ def exact(value) -> str:
 def copy(value, what: str = "id"):
     return format_html(
         '<button type="button" class="copy-btn" data-copy-text="{}" aria-label="Copy {} {}" title="Copy {}">'
-        'Copy</button>',
-        value, what, value, what,
+        "Copy</button>",
+        value,
+        what,
+        value,
+        what,
     )
 
 
@@ -121,4 +124,3 @@ EVENT_WORDS = {**dict(Webhook.Event.choices), "webhook.test": "Test event"}
 @register.filter
 def event_words(code) -> str:
     return EVENT_WORDS.get(str(code), str(code))
-

@@ -40,8 +40,12 @@ def healthz(request) -> JsonResponse:
     writes = body["store"]["writes"] if isinstance(body["store"], dict) else "ok"
     note_state(logger, "store-writes", writes, f"Health check: the memory store's writes: {writes}")
     body["disk"] = disk_status()
-    note_state(logger, "disk", "low" if body["disk"]["low"] else "ok",
-               f"Health check: {body['disk']['free_bytes']} bytes free in the data dir")  # fmt: skip
+    note_state(
+        logger,
+        "disk",
+        "low" if body["disk"]["low"] else "ok",
+        f"Health check: {body['disk']['free_bytes']} bytes free in the data dir",
+    )
     if body["status"] == "ok" and (writes != "ok" or body["disk"]["low"]):
         body["status"] = "degraded"
     # The other stores (MEMADMIN_STORES) only hold some apps: one of them down is "degraded", still 200, since

@@ -17,8 +17,21 @@ from tenants.export_formats import CONTENT_TYPES, csv_lines, export_filename
 from tenants.views.common import TenantRequest, is_fragment, streamed_download, tenant_view
 
 PAGE_SIZE = 50
-CSV_COLUMNS = ("created_at", "actor", "actor_kind", "role", "tenant", "app_id", "action", "description", "user_id",
-               "count", "memory_ids", "ip", "details")  # fmt: skip
+CSV_COLUMNS = (
+    "created_at",
+    "actor",
+    "actor_kind",
+    "role",
+    "tenant",
+    "app_id",
+    "action",
+    "description",
+    "user_id",
+    "count",
+    "memory_ids",
+    "ip",
+    "details",
+)
 
 
 def _events(request: TenantRequest) -> QuerySet:
@@ -87,8 +100,27 @@ def audit_csv(request: TenantRequest) -> HttpResponse:
     if events is None:
         return render(request, "tenants/audit.html", {"form": form}, status=400)
     slug = request.tenant.slug
-    rows = ([e.created_at.isoformat(), e.actor, e.actor_kind, e.role, slug, e.app_id, e.action, audit_describe(e),
-             e.user_id, e.count, " ".join(e.memory_ids), e.ip or "", _json(e.details)]
-            for e in events.iterator(chunk_size=1000))  # fmt: skip
-    return streamed_download(csv_lines(rows, CSV_COLUMNS), f"{export_filename(slug, 'audit')}.csv",
-                             content_type=CONTENT_TYPES["csv"], scope=request.scope)  # fmt: skip
+    rows = (
+        [
+            e.created_at.isoformat(),
+            e.actor,
+            e.actor_kind,
+            e.role,
+            slug,
+            e.app_id,
+            e.action,
+            audit_describe(e),
+            e.user_id,
+            e.count,
+            " ".join(e.memory_ids),
+            e.ip or "",
+            _json(e.details),
+        ]
+        for e in events.iterator(chunk_size=1000)
+    )
+    return streamed_download(
+        csv_lines(rows, CSV_COLUMNS),
+        f"{export_filename(slug, 'audit')}.csv",
+        content_type=CONTENT_TYPES["csv"],
+        scope=request.scope,
+    )

@@ -25,6 +25,7 @@ def home(request) -> HttpResponse:
         # A platform superuser runs tenants from Django admin; the dashboards are for their members (being a
         # superuser grants no membership, so no memory is visible from here).
         context["tenants"] = Tenant.objects.annotate(
-            app_count=Count("apps", distinct=True), member_count=Count("memberships", distinct=True),
-        ).order_by("name")  # fmt: skip
+            app_count=Count("apps", distinct=True),
+            member_count=Count("memberships", distinct=True),
+        ).order_by("name")
     return render(request, "tenants/picker.html", context)

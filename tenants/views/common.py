@@ -45,11 +45,16 @@ REFUSAL_MESSAGES = {
 }
 
 
-def render_error(request: HttpRequest, status: int, message: str, *, form=None,
-                 template: str | None = None, title: str | None = None) -> HttpResponse:  # fmt: skip
+def render_error(
+    request: HttpRequest, status: int, message: str, *, form=None, template: str | None = None, title: str | None = None
+) -> HttpResponse:
     """A full error page, or just the error panel when HTMX asked for a fragment."""
-    context = {"status": status, "title": title or ERROR_TITLES.get(status, "Something went wrong"),
-               "message": message, "form": form}  # fmt: skip
+    context = {
+        "status": status,
+        "title": title or ERROR_TITLES.get(status, "Something went wrong"),
+        "message": message,
+        "form": form,
+    }
     if is_fragment(request):
         response = render(request, "partials/error.html", context, status=status)
         if not request.htmx.target:
@@ -64,8 +69,9 @@ def memory_error_response(request: HttpRequest, exc: errors.MemoryServiceError) 
         return render_error(request, 503, REFUSAL_MESSAGES[exc.cause], title="Nothing can be stored right now")
     if isinstance(exc, errors.StoreUnavailable):
         # The detailed reason (host, errno) goes to the logs via the exception chain, not to the page.
-        return render_error(request, 503, "The memory store is unreachable. Nothing was read or changed; "
-                            "try again in a minute.")  # fmt: skip
+        return render_error(
+            request, 503, "The memory store is unreachable. Nothing was read or changed; try again in a minute."
+        )
     if isinstance(exc, errors.IncompleteDeletion):
         return render_error(request, 503, exc.message)
     status = exc.status if exc.status in ERROR_TITLES else 400
@@ -159,8 +165,7 @@ def deletion_result_stash(request, *, key: str, result: DeletionResult) -> None:
     of the page after it shows the store as it is, and never deletes again)."""
     shown = {**asdict(result), "verified_at": result.verified_at.isoformat() if result.verified_at else None}
     shown.pop("indexes", None)  # not shown; may hold values the session's JSON cannot carry
-    request.session[DELETION_RESULT_SESSION_KEY] = {**request.session.get(DELETION_RESULT_SESSION_KEY, {}),
-                                                    key: shown}  # fmt: skip
+    request.session[DELETION_RESULT_SESSION_KEY] = {**request.session.get(DELETION_RESULT_SESSION_KEY, {}), key: shown}
 
 
 def deletion_result_pop(request, *, key: str) -> DeletionResult | None:
@@ -176,8 +181,9 @@ def deletion_result_pop(request, *, key: str) -> DeletionResult | None:
 
 def safe_next(request, fallback: str) -> str:
     target = request.POST.get("next") or request.GET.get("next") or ""
-    if target and url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()},
-                                                  require_https=request.is_secure()):  # fmt: skip
+    if target and url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return fallback
 
@@ -185,8 +191,9 @@ def safe_next(request, fallback: str) -> str:
 # --- streamed exports -------------------------------------------------------------
 
 
-def streamed_download(lines: Iterable[str], filename: str, *, content_type: str,
-                      scope: Scope | None) -> StreamingHttpResponse:  # fmt: skip
+def streamed_download(
+    lines: Iterable[str], filename: str, *, content_type: str, scope: Scope | None
+) -> StreamingHttpResponse:
     """Every streamed download of the dashboard: it ends visibly if it fails midway (logged and audited for
     ``scope``), names its file per RFC 6266 and is never cached (it holds personal data)."""
     response = StreamingHttpResponse(ending_visibly(lines, scope=scope, what=filename), content_type=content_type)

@@ -63,12 +63,22 @@ def _active_app(request: TenantRequest, app_id: str) -> App:
     return app
 
 
-def _import_page(request: TenantRequest, app: App, form: ImportForm, *, status: int = 200,
-                 error: str = "") -> HttpResponse:  # fmt: skip
+def _import_page(
+    request: TenantRequest, app: App, form: ImportForm, *, status: int = 200, error: str = ""
+) -> HttpResponse:
     jobs = Job.objects.for_tenant(request.tenant).filter(app=app, kind=Job.Kind.IMPORT_APP)[:RECENT]
-    return render(request, "tenants/import.html", {
-        "app": app, "form": form, "error": error, "jobs": jobs, "max_mb": max_bytes() // (1024 * 1024),
-    }, status=status)  # fmt: skip
+    return render(
+        request,
+        "tenants/import.html",
+        {
+            "app": app,
+            "form": form,
+            "error": error,
+            "jobs": jobs,
+            "max_mb": max_bytes() // (1024 * 1024),
+        },
+        status=status,
+    )
 
 
 @tenant_view
@@ -77,9 +87,16 @@ def app_import(request: TenantRequest, app_id: str) -> HttpResponse:
 
 
 def _too_large(request: TenantRequest, app: App) -> HttpResponse:
-    return _import_page(request, app, ImportForm(), status=413, error=(
-        f"The file is larger than {max_bytes() // (1024 * 1024)} MB, the most an import takes "
-        "(MEMADMIN_IMPORT_MAX_MB). Split it, or import it with manage.py import_mem0 where the limit is higher."))
+    return _import_page(
+        request,
+        app,
+        ImportForm(),
+        status=413,
+        error=(
+            f"The file is larger than {max_bytes() // (1024 * 1024)} MB, the most an import takes "
+            "(MEMADMIN_IMPORT_MAX_MB). Split it, or import it with manage.py import_mem0 where the limit is higher."
+        ),
+    )
 
 
 def _bounded_upload(view):
@@ -110,8 +127,14 @@ def _app_import_start(request: TenantRequest, app: App, bound: BoundedUpload) ->
         return _import_page(request, app, form, status=400)
     upload = form.cleaned_data["file"]
     try:
-        job = job_import(scope=request.scope, app_id=app.app_id, source=upload.temporary_file_path(),
-                         filename=upload.name, skip_invalid=form.cleaned_data["skip_invalid"], move=True)  # fmt: skip
+        job = job_import(
+            scope=request.scope,
+            app_id=app.app_id,
+            source=upload.temporary_file_path(),
+            filename=upload.name,
+            skip_invalid=form.cleaned_data["skip_invalid"],
+            move=True,
+        )
     except ValidationError as exc:  # the file as a whole (its size); its rows are the job's to check
         form.add_error("file", exc.message)
         return _import_page(request, app, form, status=400)
@@ -130,11 +153,20 @@ def _register_page(request: TenantRequest, form: RegisterCollectionForm, status:
     token = collection_claim_token(tenant=request.tenant, collection=collection) if collection else ""
     # The claim goes on the store named (a valid one): with several stores, the page says which and where.
     chosen = getattr(form, "cleaned_data", {}).get("store")
-    return render(request, "tenants/register_collection.html", {
-        "form": form, "claim_key": collection_claim_key(collection) if collection else "", "token": token,
-        "stores": form.fields["store"].choices, "several_stores": len(form.fields["store"].choices) > 1,
-        "claim_store": chosen, "claim_store_url": store_public_url(chosen) if chosen else "",
-    }, status=status)  # fmt: skip
+    return render(
+        request,
+        "tenants/register_collection.html",
+        {
+            "form": form,
+            "claim_key": collection_claim_key(collection) if collection else "",
+            "token": token,
+            "stores": form.fields["store"].choices,
+            "several_stores": len(form.fields["store"].choices) > 1,
+            "claim_store": chosen,
+            "claim_store_url": store_public_url(chosen) if chosen else "",
+        },
+        status=status,
+    )
 
 
 def _register_form(request: TenantRequest) -> RegisterCollectionForm:
@@ -157,12 +189,17 @@ def collection_register_save(request: TenantRequest) -> HttpResponse:
     if not collection_claimed(tenant=request.tenant, collection=collection, store_name=store_name):
         if "register" not in request.POST:  # the first step: show the claim to set
             return _register_page(request, form)
-        form.add_error("collection_name", "The claim key below does not hold this tenant's token yet: set it on the "
-                                          "store, then register again.")  # fmt: skip
+        form.add_error(
+            "collection_name",
+            "The claim key below does not hold this tenant's token yet: set it on the store, then register again.",
+        )
         return _register_page(request, form, status=400)
     if not collection_exists(collection=collection, store_name=store_name):
-        form.add_error("collection_name", f"There is no Mem0 collection {collection} on the store (Mem0 makes an "
-                                          "index of that name when its first memory is written).")  # fmt: skip
+        form.add_error(
+            "collection_name",
+            f"There is no Mem0 collection {collection} on the store (Mem0 makes an "
+            "index of that name when its first memory is written).",
+        )
         return _register_page(request, form, status=400)
     try:
         with transaction.atomic():

@@ -43,8 +43,11 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
             return render(request, "invitations/accept.html", {**context, "form": form}, status=400)
         if get_user_model().objects.filter(email__iexact=invitation.email).exists():
             # Only the holder of the link (the address's owner) sees this.
-            form.add_error(None, f"An account with the address {invitation.email} already exists: sign in with it "
-                                 "to accept the invitation.")  # fmt: skip
+            form.add_error(
+                None,
+                f"An account with the address {invitation.email} already exists: sign in with it "
+                "to accept the invitation.",
+            )
             return render(request, "invitations/accept.html", {**context, "form": form}, status=400)
         try:
             with transaction.atomic():  # the account exists only if the invitation still takes it

@@ -52,9 +52,15 @@ def job_detail(request: TenantRequest, job_id) -> HttpResponse:
     page = JobPageForm(request.GET)
     if not page.is_valid():
         return HttpResponse("back= names the page this job was started from: offboard, or nothing.", status=400)
-    context = {"job": job, "active": job.state in Job.ACTIVE_STATES, "eta": job_eta(job), "percent": job_percent(job),
-               "download": bool(job.result_file and job.result_expires_at and job.result_expires_at > timezone.now()),
-               "receipt_rows": _deletion_rows(job), "back": _back_link(request, job, page)}  # fmt: skip
+    context = {
+        "job": job,
+        "active": job.state in Job.ACTIVE_STATES,
+        "eta": job_eta(job),
+        "percent": job_percent(job),
+        "download": bool(job.result_file and job.result_expires_at and job.result_expires_at > timezone.now()),
+        "receipt_rows": _deletion_rows(job),
+        "back": _back_link(request, job, page),
+    }
     template = "jobs/detail.html#progress" if is_fragment(request) else "jobs/detail.html"
     return render(request, template, context)
 
@@ -117,13 +123,24 @@ def _tombstone_or_404(request: TenantRequest, app_id: str) -> HttpResponse:
 
 
 def _offboard_page(request: TenantRequest, app_id: str, form: OffboardForm, status: int = 200) -> HttpResponse:
-    existing = Job.objects.for_tenant(request.tenant).filter(app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP,
-                                  state__in=Job.ACTIVE_STATES).first()  # fmt: skip
-    return render(request, "jobs/offboard.html", {
-        "app_id": app_id, "summary": app_summary(scope=request.scope, app_id=app_id), "form": form,
-        "export_form": ExportJobForm(), "existing": existing,
-        "health": app_health(app=request.scope.app(app_id)),
-    }, status=status)  # fmt: skip
+    existing = (
+        Job.objects.for_tenant(request.tenant)
+        .filter(app__app_id=app_id, kind=Job.Kind.OFFBOARD_APP, state__in=Job.ACTIVE_STATES)
+        .first()
+    )
+    return render(
+        request,
+        "jobs/offboard.html",
+        {
+            "app_id": app_id,
+            "summary": app_summary(scope=request.scope, app_id=app_id),
+            "form": form,
+            "export_form": ExportJobForm(),
+            "existing": existing,
+            "health": app_health(app=request.scope.app(app_id)),
+        },
+        status=status,
+    )
 
 
 @tenant_view
@@ -142,13 +159,24 @@ def _move_page(request: TenantRequest, app_id: str, form: MoveForm | None = None
     if ref is None:
         raise Http404("No such app.")
     others = [name for name in store_names() if name != ref.store]
-    existing = Job.objects.for_tenant(request.tenant).filter(app__pk=ref.pk, kind=Job.Kind.MOVE_APP,
-                                  state__in=(*Job.ACTIVE_STATES, Job.State.FAILED)).first()  # fmt: skip
-    return render(request, "jobs/move.html", {
-        "app_id": app_id, "ref": ref, "others": others, "existing": existing,
-        "form": form or MoveForm(app_id=app_id, stores=others),
-        "summary": app_summary(scope=request.scope, app_id=app_id),
-    }, status=status)  # fmt: skip
+    existing = (
+        Job.objects.for_tenant(request.tenant)
+        .filter(app__pk=ref.pk, kind=Job.Kind.MOVE_APP, state__in=(*Job.ACTIVE_STATES, Job.State.FAILED))
+        .first()
+    )
+    return render(
+        request,
+        "jobs/move.html",
+        {
+            "app_id": app_id,
+            "ref": ref,
+            "others": others,
+            "existing": existing,
+            "form": form or MoveForm(app_id=app_id, stores=others),
+            "summary": app_summary(scope=request.scope, app_id=app_id),
+        },
+        status=status,
+    )
 
 
 @tenant_view
@@ -176,8 +204,9 @@ def app_export_job(request: TenantRequest, app_id=None) -> HttpResponse:
     form = ExportJobForm(request.POST)
     if not form.is_valid():
         return HttpResponse("Choose an export format: ndjson, json or csv.", status=400)
-    job = job_export(scope=request.scope, app_id=app_id, fmt=form.cleaned_data["format"],
-                     compress=form.cleaned_data["gzip"])  # fmt: skip
+    job = job_export(
+        scope=request.scope, app_id=app_id, fmt=form.cleaned_data["format"], compress=form.cleaned_data["gzip"]
+    )
     return _to_job(request, job, back=form.cleaned_data["back"] if app_id else "")
 
 

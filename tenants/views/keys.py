@@ -21,19 +21,24 @@ NEW_KEY_SESSION_KEY = "memadmin.new_api_key"
 def _page(request: TenantRequest, *, new_key=None, form_error=None, name="", form=None, status=200) -> HttpResponse:
     keys = TenantAPIKey.objects.for_tenant(request.tenant).prefetch_related("apps").order_by("-created")
     sent = form.data if form is not None else None
-    return render(request, "tenants/api_keys.html", {
-        "keys": keys,
-        "new_key": new_key,
-        "form_error": form_error,
-        "name": name,
-        "apps": [app for app in request.scope.apps],
-        # What was sent, kept when the form comes back with an error; a fresh form may offboard by default.
-        "chosen_apps": sent.getlist("apps") if sent is not None else [],
-        "may_offboard": sent is None or sent.get("may_offboard") == "on",
-        "read_only": sent is not None and sent.get("read_only") == "on",
-        "expires": sent.get("expires", "") if sent is not None else "",
-        "tomorrow": timezone.localdate() + timedelta(days=1),
-    }, status=status)  # fmt: skip
+    return render(
+        request,
+        "tenants/api_keys.html",
+        {
+            "keys": keys,
+            "new_key": new_key,
+            "form_error": form_error,
+            "name": name,
+            "apps": [app for app in request.scope.apps],
+            # What was sent, kept when the form comes back with an error; a fresh form may offboard by default.
+            "chosen_apps": sent.getlist("apps") if sent is not None else [],
+            "may_offboard": sent is None or sent.get("may_offboard") == "on",
+            "read_only": sent is not None and sent.get("read_only") == "on",
+            "expires": sent.get("expires", "") if sent is not None else "",
+            "tomorrow": timezone.localdate() + timedelta(days=1),
+        },
+        status=status,
+    )
 
 
 @tenant_view
@@ -57,9 +62,14 @@ def api_key_new(request: TenantRequest) -> HttpResponse:
     data = form.cleaned_data
     try:
         api_key, key = api_key_create(
-            tenant=request.tenant, name=data["name"], app_ids=data["apps"], scope=request.scope,
-            may_offboard=data["may_offboard"], read_only=data["read_only"], expires=data["expires"],
-        )  # fmt: skip
+            tenant=request.tenant,
+            name=data["name"],
+            app_ids=data["apps"],
+            scope=request.scope,
+            may_offboard=data["may_offboard"],
+            read_only=data["read_only"],
+            expires=data["expires"],
+        )
     except ValidationError as exc:
         return _page(request, form_error=exc.message, name=name, form=form, status=400)
     request.session[NEW_KEY_SESSION_KEY] = {"tenant": request.tenant.pk, "name": api_key.name, "key": key}

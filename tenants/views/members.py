@@ -45,19 +45,30 @@ def _page(request: TenantRequest, invite_form=None, status=200, handover=None) -
         names = sorted(set(seen) | {a for (app_id, a) in declared if app_id == app.app_id})
         for name in names:
             agent = declared.get((app.app_id, name))
-            agents.append({"app_id": app.app_id, "agent_id": name, "count": seen.get(name, 0),
-                           "description": agent.description if agent else ""})  # fmt: skip
-    response = render(request, "tenants/members.html", {
-        "members": members,
-        "last_admin": admins[0] if len(admins) == 1 else None,  # offered no change the server would refuse
-        "invitations": invitations,
-        "agents": agents,
-        "invite_form": invite_form or InvitationForm(),
-        "invitation_days": settings.MEMADMIN_INVITATION_DAYS,
-        "now": timezone.now(),
-        "roles": Role.choices,
-        "handover": handover,
-    }, status=status)  # fmt: skip
+            agents.append(
+                {
+                    "app_id": app.app_id,
+                    "agent_id": name,
+                    "count": seen.get(name, 0),
+                    "description": agent.description if agent else "",
+                }
+            )
+    response = render(
+        request,
+        "tenants/members.html",
+        {
+            "members": members,
+            "last_admin": admins[0] if len(admins) == 1 else None,  # offered no change the server would refuse
+            "invitations": invitations,
+            "agents": agents,
+            "invite_form": invite_form or InvitationForm(),
+            "invitation_days": settings.MEMADMIN_INVITATION_DAYS,
+            "now": timezone.now(),
+            "roles": Role.choices,
+            "handover": handover,
+        },
+        status=status,
+    )
     if handover:
         add_never_cache_headers(response)  # the link is a membership: no cache, no back-button copy
     return response
@@ -96,8 +107,14 @@ def member_add(request: TenantRequest) -> HttpResponse:
     email, role = form.cleaned_data["email"], form.cleaned_data["role"]
     links: list[str] = []
     try:
-        invitation = invitation_create(scope=request.scope, tenant=request.tenant, email=email, role=role,
-                                       invited_by=request.user, accept_url=_accept_url(request, links))  # fmt: skip
+        invitation = invitation_create(
+            scope=request.scope,
+            tenant=request.tenant,
+            email=email,
+            role=role,
+            invited_by=request.user,
+            accept_url=_accept_url(request, links),
+        )
     except InvitationNotSent as exc:
         return _not_sent(request, exc)
     return _sent(request, invitation, links, f"Invitation sent to {email} ({role}). They join when they accept it.")
@@ -105,8 +122,11 @@ def member_add(request: TenantRequest) -> HttpResponse:
 
 def _not_sent(request: TenantRequest, exc: InvitationNotSent) -> HttpResponse:
     """Saved but not mailed: the page says so (503, the mail server is the unavailable part); Resend retries."""
-    messages.error(request, f"The invitation of {exc.invitation.email} is saved, but the e-mail could not be sent "
-                            f"({exc}). Check the mail settings (EMAIL_HOST...), then use Resend.")  # fmt: skip
+    messages.error(
+        request,
+        f"The invitation of {exc.invitation.email} is saved, but the e-mail could not be sent "
+        f"({exc}). Check the mail settings (EMAIL_HOST...), then use Resend.",
+    )
     return _page(request, status=503)
 
 
@@ -114,8 +134,9 @@ def _not_sent(request: TenantRequest, exc: InvitationNotSent) -> HttpResponse:
 def invitation_resend_view(request: TenantRequest, invitation_id) -> HttpResponse:
     links: list[str] = []
     try:
-        invitation = invitation_resend(scope=request.scope, invitation_id=invitation_id,
-                                       accept_url=_accept_url(request, links))  # fmt: skip
+        invitation = invitation_resend(
+            scope=request.scope, invitation_id=invitation_id, accept_url=_accept_url(request, links)
+        )
     except InvitationNotSent as exc:
         return _not_sent(request, exc)
     return _sent(
@@ -136,11 +157,17 @@ def _confirm(request: TenantRequest, member: Membership, *, role: str | None) ->
     if not membership_keeps_an_admin(tenant=request.tenant, changing=member, new_role=role):
         return render_error(request, 409, LAST_ADMIN)  # said before the question, not after the answer
     before, after = capabilities_of(member.role), capabilities_of(role) if role else frozenset()
-    return render(request, "tenants/member_confirm.html", {
-        "member": member, "role": role, "role_label": Role(role).label if role else "",
-        "gains": [text for cap, text in DESCRIPTIONS.items() if cap in after - before],
-        "losses": [text for cap, text in DESCRIPTIONS.items() if cap in before - after],
-    })  # fmt: skip
+    return render(
+        request,
+        "tenants/member_confirm.html",
+        {
+            "member": member,
+            "role": role,
+            "role_label": Role(role).label if role else "",
+            "gains": [text for cap, text in DESCRIPTIONS.items() if cap in after - before],
+            "losses": [text for cap, text in DESCRIPTIONS.items() if cap in before - after],
+        },
+    )
 
 
 def _done(request: TenantRequest, message: str) -> HttpResponse:

@@ -67,15 +67,24 @@ def browse(request: TenantRequest) -> HttpResponse:
         )
     elif form.cleaned_data.get("page"):  # numbered pages (old links); walks cached cursors
         context["page"] = selectors.memory_list(
-            scope=scope, filters=form.filters(), page=form.page_number, page_size=form.size,
-            recount=recount_requested(request), clamp=True, place=PLACE,
-        )  # fmt: skip
+            scope=scope,
+            filters=form.filters(),
+            page=form.page_number,
+            page_size=form.size,
+            recount=recount_requested(request),
+            clamp=True,
+            place=PLACE,
+        )
         context["results"] = context["page"].items
     else:  # keyset: "Older" carries the cursor of the last memory shown, so every page costs the same
         context["cursor_page"] = selectors.memory_page_after(
-            scope=scope, filters=form.filters(), cursor=form.cleaned_data.get("after") or None, page_size=form.size,
-            recount=recount_requested(request), place=PLACE,
-        )  # fmt: skip
+            scope=scope,
+            filters=form.filters(),
+            cursor=form.cleaned_data.get("after") or None,
+            page_size=form.size,
+            recount=recount_requested(request),
+            place=PLACE,
+        )
         context["results"] = context["cursor_page"].items
     return render(request, template, context)
 
@@ -171,8 +180,9 @@ def memory_delete(request: TenantRequest, app_id, memory_id) -> HttpResponse:
     fallback = reverse("memories", args=[request.tenant.slug])
     if request.POST.get("confirm") != "yes":
         memory = selectors.memory_get(scope=scope, memory_id=memory_id, app_id=app_id, audit=False)
-        return render(request, "tenants/memory_confirm_delete.html",
-                      {"memory": memory, "next": safe_next(request, fallback)})  # fmt: skip
+        return render(
+            request, "tenants/memory_confirm_delete.html", {"memory": memory, "next": safe_next(request, fallback)}
+        )
     result = services.memory_delete(scope=scope, memory_id=memory_id, app_id=app_id)
     if result.remaining:
         return render_error(request, 503, "The memory could not be deleted completely; it is still stored.")

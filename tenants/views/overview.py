@@ -26,10 +26,14 @@ def overview(request: TenantRequest) -> HttpResponse:
         context = {"counts": counts, "apps": apps, "live_apps": live_apps}
         return render(request, "tenants/overview.html#counts", context)
     newest = selectors.memory_list(scope=scope, page=1, page_size=8, place="overview")
-    return render(request, "tenants/overview.html", {
-        "counts": counts,
-        "newest": newest.items,
-        "apps": apps,
-        "live_apps": live_apps,
-        "search_form": BrowseForm(apps=scope.apps),
-    })  # fmt: skip
+    return render(
+        request,
+        "tenants/overview.html",
+        {
+            "counts": counts,
+            "newest": newest.items,
+            "apps": apps,
+            "live_apps": live_apps,
+            "search_form": BrowseForm(apps=scope.apps),
+        },
+    )

@@ -36,8 +36,10 @@ def erasure_receipt(request: TenantRequest, receipt_id) -> HttpResponse:
 
 def receipt_download(receipt) -> HttpResponse:
     """The signed document as a file; the dashboard's and the your-data page's download."""
-    response = HttpResponse(json.dumps(receipt_document(receipt), indent=2, ensure_ascii=False),
-                            content_type="application/json; charset=utf-8")  # fmt: skip
+    response = HttpResponse(
+        json.dumps(receipt_document(receipt), indent=2, ensure_ascii=False),
+        content_type="application/json; charset=utf-8",
+    )
     response["Content-Disposition"] = f'attachment; filename="erasure-receipt-{receipt.pk}.json"'
     return response
 

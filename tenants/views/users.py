@@ -71,8 +71,11 @@ def user_index(request: TenantRequest) -> HttpResponse:
     counts = selectors.memory_counts(scope=request.scope, top=50, max_age=60)
     # Erased people are not "recently seen": their row would open an empty page (their links are on Data links).
     known = EndUser.objects.for_tenant(request.tenant).filter(erased_at__isnull=True).order_by("-last_seen")[:50]
-    return render(request, "tenants/users.html", {"counts": counts, "known": known, "form": UserForm(),
-                                                  "held_users": _held_users(request.tenant)})  # fmt: skip
+    return render(
+        request,
+        "tenants/users.html",
+        {"counts": counts, "known": known, "form": UserForm(), "held_users": _held_users(request.tenant)},
+    )
 
 
 SUGGESTIONS = 10
@@ -121,14 +124,22 @@ def user_detail(request: TenantRequest) -> HttpResponse:
         return render(request, "tenants/user.html#counts_refresh", context)
     if query:
         context["results"] = selectors.memory_search(
-            scope=scope, query=query, filters=filters, top_k=25, keyword_search=True,
+            scope=scope,
+            query=query,
+            filters=filters,
+            top_k=25,
+            keyword_search=True,
             **search_closeness(form.cleaned_data),
         )
     else:
         context["page"] = selectors.memory_list(
-            scope=scope, filters=filters, page=form.cleaned_data.get("page") or 1, page_size=25,
-            recount=recount_requested(request), clamp=True,
-        )  # fmt: skip
+            scope=scope,
+            filters=filters,
+            page=form.cleaned_data.get("page") or 1,
+            page_size=25,
+            recount=recount_requested(request),
+            clamp=True,
+        )
         context["results"] = context["page"].items
     if is_fragment(request):
         return render(request, template, context)
@@ -155,8 +166,12 @@ def _groups(scope: Scope, filters) -> dict:
     """The person's runs and agents: counted by the engine over their memories only (one FT.AGGREGATE per app)."""
     runs = selectors.memory_groups(scope=scope, field="run_id", filters=filters, limit=GROUPS_SHOWN)
     agents = selectors.memory_groups(scope=scope, field="agent_id", filters=filters, limit=GROUPS_SHOWN)
-    return {"runs": runs, "agents": agents, "group_lists": [("run", runs), ("agent", agents)],
-            "groups_shown": GROUPS_SHOWN}  # fmt: skip
+    return {
+        "runs": runs,
+        "agents": agents,
+        "group_lists": [("run", runs), ("agent", agents)],
+        "groups_shown": GROUPS_SHOWN,
+    }
 
 
 def _user_counts(request: TenantRequest, user_id: str, filters) -> dict:
@@ -233,8 +248,11 @@ def _group_delete(request: TenantRequest, form, kind: str) -> HttpResponse:
     if outcome.remaining:
         messages.error(request, f"Deleting {label} left {outcome.remaining} memories; try again.")
     else:
-        messages.success(request, f"Deleted {label}: {outcome.deleted} memor{'y' if outcome.deleted == 1 else 'ies'}"
-                                  ", counted 0 remaining in the store.")  # fmt: skip
+        messages.success(
+            request,
+            f"Deleted {label}: {outcome.deleted} memor{'y' if outcome.deleted == 1 else 'ies'}"
+            ", counted 0 remaining in the store.",
+        )
     return redirect(user_url(request.tenant.slug, user_id) + f"#{kind}s")
 
 
@@ -270,8 +288,7 @@ def link_revoke(request: TenantRequest, link_id) -> HttpResponse:
     back = safe_next(request, reverse("links", args=[request.tenant.slug]))
     if request.POST.get("confirm") != "yes":
         link = get_object_or_404(DataLink.objects.for_tenant(request.tenant), pk=link_id)
-        return render(request, "tenants/link_confirm_revoke.html", {"link": link, "next": back,
-                                                                     "now": timezone.now()})  # fmt: skip
+        return render(request, "tenants/link_confirm_revoke.html", {"link": link, "next": back, "now": timezone.now()})
     link = data_link_revoke(scope=request.scope, link_id=link_id)
     messages.success(request, f"The link for {link.user_id} no longer works.")
     return redirect(back)
@@ -301,5 +318,8 @@ def link_index(request: TenantRequest) -> HttpResponse:
     page = Paginator(links.order_by("-created_at"), LINKS_PER_PAGE).get_page(form.cleaned_data.get("page") or 1)
     for link in page.object_list:
         link.current_state = link.state(now)
-    return render(request, "tenants/links.html", {"form": form, "page": page, "now": now, "state": state,
-                                                  "here": request.get_full_path()})  # fmt: skip
+    return render(
+        request,
+        "tenants/links.html",
+        {"form": form, "page": page, "now": now, "state": state, "here": request.get_full_path()},
+    )

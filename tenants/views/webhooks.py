@@ -32,17 +32,23 @@ def _apps(request: TenantRequest) -> list[App]:
 
 
 def _list_page(request: TenantRequest, *, form=None, form_error=None, status=200) -> HttpResponse:
-    return render(request, "tenants/webhooks.html", {
-        "webhooks": services.webhook_list(scope=request.scope),
-        "events": EVENT_CHOICES,
-        "apps": _apps(request),
-        "form": form or {"event_types": [e for e, _ in EVENT_CHOICES]},
-        "form_error": form_error,
-    }, status=status)  # fmt: skip
+    return render(
+        request,
+        "tenants/webhooks.html",
+        {
+            "webhooks": services.webhook_list(scope=request.scope),
+            "events": EVENT_CHOICES,
+            "apps": _apps(request),
+            "form": form or {"event_types": [e for e, _ in EVENT_CHOICES]},
+            "form_error": form_error,
+        },
+        status=status,
+    )
 
 
-def _detail_page(request: TenantRequest, webhook: Webhook, *, new_secret=None, form=None, form_error=None,
-                 status=200) -> HttpResponse:  # fmt: skip
+def _detail_page(
+    request: TenantRequest, webhook: Webhook, *, new_secret=None, form=None, form_error=None, status=200
+) -> HttpResponse:
     deliveries = services.webhook_deliveries(webhook=webhook)
     context = {
         "webhook": webhook,
@@ -52,8 +58,14 @@ def _detail_page(request: TenantRequest, webhook: Webhook, *, new_secret=None, f
         "events": EVENT_CHOICES,
         "apps": _apps(request),
         "new_secret": new_secret,
-        "values": form or {"name": webhook.name, "url": webhook.url, "event_types": webhook.event_types,
-                           "include_text": webhook.include_text, "app_ids": [a.app_id for a in webhook.apps.all()]},
+        "values": form
+        or {
+            "name": webhook.name,
+            "url": webhook.url,
+            "event_types": webhook.event_types,
+            "include_text": webhook.include_text,
+            "app_ids": [a.app_id for a in webhook.apps.all()],
+        },
         "form_error": form_error,
         "disable_after": settings.MEMADMIN_WEBHOOK_DISABLE_AFTER,
     }
@@ -90,8 +102,9 @@ def webhook_edit(request: TenantRequest, webhook_id: int) -> HttpResponse:
     webhook = services.webhook_get(scope=request.scope, webhook_id=webhook_id)
     values = _form_values(request)
     try:
-        services.webhook_update(scope=request.scope, webhook=webhook, is_active=request.POST.get("is_active") == "on",
-                                **values)  # fmt: skip
+        services.webhook_update(
+            scope=request.scope, webhook=webhook, is_active=request.POST.get("is_active") == "on", **values
+        )
     except ValidationError as exc:
         webhook.refresh_from_db()
         return _detail_page(request, webhook, form=values, form_error=exc.message, status=400)
@@ -103,9 +116,15 @@ def webhook_edit(request: TenantRequest, webhook_id: int) -> HttpResponse:
 def webhook_test(request: TenantRequest, webhook_id: int) -> HttpResponse:
     webhook = services.webhook_get(scope=request.scope, webhook_id=webhook_id)
     delivery = services.webhook_send_test(scope=request.scope, webhook=webhook)
-    answer = " ".join(part for part in (f"HTTP {delivery.last_status}" if delivery.last_status else "",
-                                        f"in {delivery.latency_ms} ms" if delivery.latency_ms is not None else "",
-                                        f"({delivery.last_error})" if delivery.last_error else "") if part)  # fmt: skip
+    answer = " ".join(
+        part
+        for part in (
+            f"HTTP {delivery.last_status}" if delivery.last_status else "",
+            f"in {delivery.latency_ms} ms" if delivery.latency_ms is not None else "",
+            f"({delivery.last_error})" if delivery.last_error else "",
+        )
+        if part
+    )
     if delivery.state == WebhookDelivery.State.SUCCEEDED:
         messages.success(request, f"Test event delivered: {answer}.")
     else:

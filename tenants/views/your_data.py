@@ -84,8 +84,13 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
             scope=scope, query=query, top_k=25, keyword_search=True, **search_closeness(form.cleaned_data)
         )
     else:
-        context["page"] = selectors.memory_list(scope=scope, page=form.cleaned_data.get("page") or 1, page_size=25,
-                                                recount=recount_requested(request), clamp=True)  # fmt: skip
+        context["page"] = selectors.memory_list(
+            scope=scope,
+            page=form.cleaned_data.get("page") or 1,
+            page_size=25,
+            recount=recount_requested(request),
+            clamp=True,
+        )
         context["results"] = context["page"].items
     if not is_fragment(request):
         context["counts"] = selectors.memory_counts(scope=scope)
@@ -93,8 +98,9 @@ def your_data(request: EndUserRequest, token) -> HttpResponse:
         context["delete_all_form"] = EndUserDeleteAllForm()
         context["erasure"] = erasure_latest(scope=scope, user_id=link.user_id)
         context["deleted"] = deletion_result_pop(request, key=f"link:{link.pk}")
-        context["receipts"] = [r for r in receipt_list(scope=scope)[:RECEIPTS_READ] if receipt_visible(scope=scope,
-                               receipt=r)][:RECEIPTS_SHOWN]  # fmt: skip
+        context["receipts"] = [
+            r for r in receipt_list(scope=scope)[:RECEIPTS_READ] if receipt_visible(scope=scope, receipt=r)
+        ][:RECEIPTS_SHOWN]
         context["kinds"] = KINDS
     return render(request, template, context)
 
@@ -111,8 +117,9 @@ def your_data_export(request: EndUserRequest, token) -> HttpResponse:
     link = request.data_link
     items = selectors.memory_export(scope=request.scope, filters=filter_from_fields(user_id=link.user_id))
     names = dict(App.objects.filter(tenant=link.tenant).values_list("app_id", "name"))
-    return streamed_export(plain_items(items, names), "json", export_filename("my-data", link.tenant.slug),
-                           scope=request.scope)  # fmt: skip
+    return streamed_export(
+        plain_items(items, names), "json", export_filename("my-data", link.tenant.slug), scope=request.scope
+    )
 
 
 @require_POST
@@ -121,8 +128,11 @@ def your_data_delete_memory(request: EndUserRequest, token, app_id, memory_id) -
     page = reverse("your_data", kwargs={"token": token})
     if request.POST.get("confirm") != "yes":
         memory = selectors.memory_get(scope=request.scope, memory_id=memory_id, app_id=app_id)
-        return render(request, "your_data/confirm_delete.html", {"memory": memory, "link": request.data_link,
-                                                                 "token": token, "next": page})  # fmt: skip
+        return render(
+            request,
+            "your_data/confirm_delete.html",
+            {"memory": memory, "link": request.data_link, "token": token, "next": page},
+        )
     services.memory_delete(scope=request.scope, memory_id=memory_id, app_id=app_id)
     message = "That memory has been deleted."
     if is_fragment(request):

@@ -156,8 +156,9 @@ def payload_for_sending(delivery: WebhookDelivery) -> dict:
     details = payload.get("event_details")
     if webhook.include_text and delivery.event_type in TEXT_EVENTS and details:
         try:
-            record = selectors.memory_get(scope=scope_for_webhook(webhook), memory_id=details["id"],
-                                          app_id=payload.get("app_id"), audit=False)  # fmt: skip
+            record = selectors.memory_get(
+                scope=scope_for_webhook(webhook), memory_id=details["id"], app_id=payload.get("app_id"), audit=False
+            )
             text = record.memory
         except NotFound:
             text = None
@@ -173,8 +174,12 @@ def attempt(delivery: WebhookDelivery) -> tuple[int, int]:
     except StoreUnavailable as exc:
         raise AttemptFailed(f"memory store unreachable while reading the text ({exc.message})") from None
     body = json.dumps(payload, separators=(",", ":"), sort_keys=True)
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, "X-Memadmin-Event": delivery.event_type,
-               **sign(secret=webhook.secret, msg_id=delivery.event_id, body=body)}  # fmt: skip
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Memadmin-Event": delivery.event_type,
+        **sign(secret=webhook.secret, msg_id=delivery.event_id, body=body),
+    }
     status, latency = post(webhook.url, body.encode(), headers)
     if not 200 <= status < 300:
         why = "redirects are not followed" if 300 <= status < 400 else "not 2xx"
@@ -191,9 +196,14 @@ def _audit_text_sent(delivery: WebhookDelivery, payload: dict) -> None:
         return
     user_id = (payload.get("data") or {}).get("user_id")
     webhook = delivery.webhook
-    audit_record(scope=scope_for_webhook(webhook), action="webhook.text_sent", app_id=payload.get("app_id") or "",
-                 user_id=user_id if isinstance(user_id, str) else None, memory_ids=[details.get("id")],
-                 details={"webhook": webhook.pk, "name": webhook.name, "delivery": str(delivery.event_id)})  # fmt: skip
+    audit_record(
+        scope=scope_for_webhook(webhook),
+        action="webhook.text_sent",
+        app_id=payload.get("app_id") or "",
+        user_id=user_id if isinstance(user_id, str) else None,
+        memory_ids=[details.get("id")],
+        details={"webhook": webhook.pk, "name": webhook.name, "delivery": str(delivery.event_id)},
+    )
 
 
 def _claim(delivery_id) -> WebhookDelivery | None:
@@ -201,8 +211,11 @@ def _claim(delivery_id) -> WebhookDelivery | None:
     lease = now + timedelta(seconds=settings.MEMADMIN_WEBHOOK_TIMEOUT_SECONDS * 3 + 10)
     claimed = WebhookDelivery.objects.filter(
         Q(lease_until__isnull=True) | Q(lease_until__lt=now),
-        pk=delivery_id, state=WebhookDelivery.State.PENDING, next_attempt_at__lte=now, is_test=False,
-    ).update(lease_until=lease)  # fmt: skip
+        pk=delivery_id,
+        state=WebhookDelivery.State.PENDING,
+        next_attempt_at__lte=now,
+        is_test=False,
+    ).update(lease_until=lease)
     if not claimed:
         return None
     return WebhookDelivery.objects.select_related("webhook", "webhook__tenant").get(pk=delivery_id)
@@ -239,9 +252,14 @@ def webhook_deliver(*, delivery_id) -> str:
 
 def _finish(delivery, state, *, attempts=None, status=None, latency=None, error="") -> None:
     WebhookDelivery.objects.filter(pk=delivery.pk).update(
-        state=state, attempts=attempts if attempts is not None else delivery.attempts, last_status=status,
-        latency_ms=latency, last_error=error[:300], finished_at=timezone.now(), lease_until=None,
-    )  # fmt: skip
+        state=state,
+        attempts=attempts if attempts is not None else delivery.attempts,
+        last_status=status,
+        latency_ms=latency,
+        last_error=error[:300],
+        finished_at=timezone.now(),
+        lease_until=None,
+    )
 
 
 def _failed(delivery: WebhookDelivery, attempts: int, failure: AttemptFailed) -> str:
@@ -250,23 +268,38 @@ def _failed(delivery: WebhookDelivery, attempts: int, failure: AttemptFailed) ->
         delay = retry_delay(attempts)
         retry_at = timezone.now() + timedelta(seconds=delay)
         WebhookDelivery.objects.filter(pk=delivery.pk).update(
-            attempts=attempts, last_status=failure.status, latency_ms=failure.latency_ms, last_error=failure.message,
-            next_attempt_at=retry_at, lease_until=None, enqueued_at=timezone.now(),
-        )  # fmt: skip
+            attempts=attempts,
+            last_status=failure.status,
+            latency_ms=failure.latency_ms,
+            last_error=failure.message,
+            next_attempt_at=retry_at,
+            lease_until=None,
+            enqueued_at=timezone.now(),
+        )
         Webhook.objects.filter(pk=webhook.pk).update(backoff_until=retry_at)
         _send(delivery.pk, countdown=delay)
         return "retrying"
-    _finish(delivery, WebhookDelivery.State.FAILED, attempts=attempts, status=failure.status,
-            latency=failure.latency_ms, error=failure.message)  # fmt: skip
+    _finish(
+        delivery,
+        WebhookDelivery.State.FAILED,
+        attempts=attempts,
+        status=failure.status,
+        latency=failure.latency_ms,
+        error=failure.message,
+    )
     with transaction.atomic():
         # backoff_until = now: the next delivery released below may go (it is the new probe); the others keep
         # waiting until it fails (and pushes the back-off on) or succeeds (and releases them all).
-        Webhook.objects.filter(pk=webhook.pk).update(failed_deliveries=F("failed_deliveries") + 1,
-                                                     backoff_until=timezone.now())  # fmt: skip
+        Webhook.objects.filter(pk=webhook.pk).update(
+            failed_deliveries=F("failed_deliveries") + 1, backoff_until=timezone.now()
+        )
         webhook.refresh_from_db()
         if webhook.is_active and webhook.failed_deliveries >= settings.MEMADMIN_WEBHOOK_DISABLE_AFTER:
-            webhook_disable(webhook=webhook, reason=f"{webhook.failed_deliveries} deliveries in a row failed after "
-                            f"{attempts} attempts each (last: {failure.message}).")  # fmt: skip
+            webhook_disable(
+                webhook=webhook,
+                reason=f"{webhook.failed_deliveries} deliveries in a row failed after "
+                f"{attempts} attempts each (last: {failure.message}).",
+            )
     if webhook.is_active:
         deliveries_release(webhook_id=webhook.pk, limit=1)
     return WebhookDelivery.State.FAILED
@@ -275,8 +308,9 @@ def _failed(delivery: WebhookDelivery, attempts: int, failure: AttemptFailed) ->
 def webhook_disable(*, webhook: Webhook, reason: str) -> None:
     """Turned off by its failures: nothing more is sent until an admin enables it again."""
     now = timezone.now()
-    Webhook.objects.filter(pk=webhook.pk).update(is_active=False, disabled_at=now, disabled_reason=reason[:300],
-                                                 backoff_until=None)  # fmt: skip
+    Webhook.objects.filter(pk=webhook.pk).update(
+        is_active=False, disabled_at=now, disabled_reason=reason[:300], backoff_until=None
+    )
     cancelled = WebhookDelivery.objects.filter(webhook=webhook, state=WebhookDelivery.State.PENDING).update(
         state=WebhookDelivery.State.CANCELLED, finished_at=now, last_error="webhook disabled", lease_until=None
     )
@@ -294,8 +328,13 @@ def webhook_disable(*, webhook: Webhook, reason: str) -> None:
 
 def _send(delivery_id, *, countdown: float | None = None) -> bool:
     try:
-        celery_app.send_task(DELIVER_TASK, args=[str(delivery_id)], countdown=countdown, retry=True,
-                             retry_policy={"max_retries": 2, "interval_start": 0.2})  # fmt: skip
+        celery_app.send_task(
+            DELIVER_TASK,
+            args=[str(delivery_id)],
+            countdown=countdown,
+            retry=True,
+            retry_policy={"max_retries": 2, "interval_start": 0.2},
+        )
     except Exception as exc:  # kombu raises many kinds; the sweep sends it again
         logger.warning("Could not enqueue webhook delivery %s (%s); the sweep will.", delivery_id, exc)
         return False
@@ -315,8 +354,9 @@ def deliveries_release(*, webhook_id: int, limit: int = DRAIN_BATCH) -> int:
     """A webhook's receiver answers again: its waiting deliveries are due now (the sweep sends any beyond
     ``limit``). With limit=1, after a probe gave up: the oldest one becomes the next probe."""
     now = timezone.now()
-    waiting = WebhookDelivery.objects.filter(webhook_id=webhook_id, state=WebhookDelivery.State.PENDING,
-                                             attempts=0).order_by("created_at")  # fmt: skip
+    waiting = WebhookDelivery.objects.filter(
+        webhook_id=webhook_id, state=WebhookDelivery.State.PENDING, attempts=0
+    ).order_by("created_at")
     ids = list(waiting.values_list("pk", flat=True)[:limit])
     WebhookDelivery.objects.filter(pk__in=ids).update(next_attempt_at=now)
     return deliveries_enqueue(ids)
@@ -327,9 +367,12 @@ def deliveries_dispatch_due(*, limit: int = 1000) -> int:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.MEMADMIN_JOB_LEASE_SECONDS)
     due = WebhookDelivery.objects.filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale), state=WebhookDelivery.State.PENDING,
-        next_attempt_at__lte=now, webhook__is_active=True, is_test=False,
-    ).order_by("next_attempt_at")  # fmt: skip
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=stale),
+        state=WebhookDelivery.State.PENDING,
+        next_attempt_at__lte=now,
+        webhook__is_active=True,
+        is_test=False,
+    ).order_by("next_attempt_at")
     return deliveries_enqueue(list(due.values_list("pk", flat=True)[:limit]))
 
 

@@ -36,8 +36,20 @@ from tenants.webhooks.delivery import deliveries_enqueue
 from tenants.webhooks.models import Webhook, WebhookDelivery
 
 MEM0_EVENTS = {"memory_add": "ADD", "memory_update": "UPDATE", "memory_delete": "DELETE"}
-HANDLED = frozenset({"memory.add", "memory.update", "memory.edit", "memory.delete", "memory.delete_matching",
-                     "user.erase", "retention.apply", "app.offboard", "app.pause", "app.resume"})  # fmt: skip
+HANDLED = frozenset(
+    {
+        "memory.add",
+        "memory.update",
+        "memory.edit",
+        "memory.delete",
+        "memory.delete_matching",
+        "user.erase",
+        "retention.apply",
+        "app.offboard",
+        "app.pause",
+        "app.resume",
+    }
+)
 COUNT_FIELDS = ("memories", "history_rows", "messages", "remaining")
 PAUSES = {"app.pause": "app.paused", "app.resume": "app.resumed"}
 
@@ -46,8 +58,15 @@ def new_event_id() -> str:
     return f"evt_{uuid.uuid4().hex}"
 
 
-def envelope(*, event_type: str, tenant_slug: str, app_id: str | None, data: dict, event_id: str | None = None,
-             memory_id: str | None = None) -> dict:  # fmt: skip
+def envelope(
+    *,
+    event_type: str,
+    tenant_slug: str,
+    app_id: str | None,
+    data: dict,
+    event_id: str | None = None,
+    memory_id: str | None = None,
+) -> dict:
     """Every payload's outer shape. ``event_details`` is Mem0's (one memory's id and ADD/UPDATE/DELETE), for
     receivers written against the Mem0 platform."""
     payload = {
@@ -67,9 +86,15 @@ def envelope(*, event_type: str, tenant_slug: str, app_id: str | None, data: dic
 
 
 def _per_memory(audit: AuditEvent, event_type: str) -> list[tuple[str, set[str], dict, str]]:
-    return [(event_type, {audit.app_id},
-             {"memory_id": memory_id, "user_id": audit.user_id or None, "actor": audit.actor}, memory_id)
-            for memory_id in audit.memory_ids]  # fmt: skip
+    return [
+        (
+            event_type,
+            {audit.app_id},
+            {"memory_id": memory_id, "user_id": audit.user_id or None, "actor": audit.actor},
+            memory_id,
+        )
+        for memory_id in audit.memory_ids
+    ]
 
 
 def _counts(per_app: dict) -> dict:
@@ -81,16 +106,36 @@ def _only_user(tree, user_id: str | None) -> bool:
     return bool(user_id) and render(tree) == render(filter_from_fields(user_id=user_id))
 
 
-def _deletion(audit: AuditEvent, *, per_app: dict, exact_user: bool, verified: bool, reason: str,
-              receipt: dict | None = None, job: str | None = None) -> list:  # fmt: skip
+def _deletion(
+    audit: AuditEvent,
+    *,
+    per_app: dict,
+    exact_user: bool,
+    verified: bool,
+    reason: str,
+    receipt: dict | None = None,
+    job: str | None = None,
+) -> list:
     counts = _counts(per_app)
     apps = set(counts)
-    data = {"count": sum(line["memories"] for line in counts.values()), "per_app": counts,
-            "user_id": audit.user_id or None, "reason": reason, "actor": audit.actor, "job_id": job}  # fmt: skip
+    data = {
+        "count": sum(line["memories"] for line in counts.values()),
+        "per_app": counts,
+        "user_id": audit.user_id or None,
+        "reason": reason,
+        "actor": audit.actor,
+        "job_id": job,
+    }
     events = [("memory_delete", apps, data, None)]
     if exact_user and verified:
-        erased = {"user_id": audit.user_id, "count": data["count"], "per_app": counts, "actor": audit.actor,
-                  "job_id": job, "receipt": receipt}  # fmt: skip
+        erased = {
+            "user_id": audit.user_id,
+            "count": data["count"],
+            "per_app": counts,
+            "actor": audit.actor,
+            "job_id": job,
+            "receipt": receipt,
+        }
         events.append(("user.erased", apps, erased, None))
     return events
 
@@ -109,9 +154,13 @@ def events_for(audit: AuditEvent) -> list[tuple[str, set[str], dict, str | None]
         return _per_memory(audit, "memory_delete")
     if action == "memory.delete_matching":
         exact = bool(audit.user_id) and details.get("filter") == render(filter_from_fields(user_id=audit.user_id))
-        return _deletion(audit, per_app=details.get("per_app"), exact_user=exact,
-                         verified=not details.get("deferred") and not details.get("remaining"),
-                         reason="request")  # fmt: skip
+        return _deletion(
+            audit,
+            per_app=details.get("per_app"),
+            exact_user=exact,
+            verified=not details.get("deferred") and not details.get("remaining"),
+            reason="request",
+        )
     job = Job.objects.filter(pk=details.get("job"), tenant_id=audit.tenant_id).first() if details.get("job") else None
     if job is None or not job.receipt:
         return []
@@ -119,15 +168,29 @@ def events_for(audit: AuditEvent) -> list[tuple[str, set[str], dict, str | None]
     if action == "user.erase":
         filters = job.params.get("filters")
         exact = _only_user(node_from_data(filters), job.params.get("user_id")) if filters else bool(audit.user_id)
-        return _deletion(audit, per_app=receipt.get("per_app"), exact_user=exact, verified=not receipt["remaining"],
-                         reason="erasure", receipt=receipt, job=str(job.pk))  # fmt: skip
+        return _deletion(
+            audit,
+            per_app=receipt.get("per_app"),
+            exact_user=exact,
+            verified=not receipt["remaining"],
+            reason="erasure",
+            receipt=receipt,
+            job=str(job.pk),
+        )
     if action == "retention.apply":
-        return _deletion(audit, per_app=receipt.get("per_app"), exact_user=False, verified=False,
-                         reason="retention", job=str(job.pk))  # fmt: skip
+        return _deletion(
+            audit, per_app=receipt.get("per_app"), exact_user=False, verified=False, reason="retention", job=str(job.pk)
+        )
     if action == "app.offboard":
         counts = _counts(receipt.get("per_app"))
-        data = {"app_id": audit.app_id, "count": receipt["totals"]["memories"], "per_app": counts,
-                "actor": audit.actor, "job_id": str(job.pk), "receipt": receipt}  # fmt: skip
+        data = {
+            "app_id": audit.app_id,
+            "count": receipt["totals"]["memories"],
+            "per_app": counts,
+            "actor": audit.actor,
+            "job_id": str(job.pk),
+            "receipt": receipt,
+        }
         return [("app.offboarded", {audit.app_id}, data, None)]
     return []
 
@@ -145,8 +208,9 @@ def _narrow(data: dict, bound: set[str]) -> dict:
     if receipt:
         receipt["per_app"] = {a: line for a, line in (receipt.get("per_app") or {}).items() if a in bound}
         receipt.setdefault("scope", {})["apps"] = [a for a in receipt.get("scope", {}).get("apps", []) if a in bound]
-        receipt["totals"] = {k: sum(int(line.get(k) or 0) for line in receipt["per_app"].values())
-                             for k in COUNT_FIELDS}  # fmt: skip
+        receipt["totals"] = {
+            k: sum(int(line.get(k) or 0) for line in receipt["per_app"].values()) for k in COUNT_FIELDS
+        }
         receipt["remaining"] = receipt["totals"]["remaining"]
     return data
 
@@ -174,8 +238,14 @@ def deliveries_for(audit: AuditEvent) -> list[WebhookDelivery]:
             bound = _bound_apps(webhook)
             if bound and not apps & bound:
                 continue
-            payload = envelope(event_type=event_type, tenant_slug=slug, app_id=audit.app_id or None, event_id=event_id,
-                               data=_narrow(data, bound) if bound else data, memory_id=memory_id)  # fmt: skip
+            payload = envelope(
+                event_type=event_type,
+                tenant_slug=slug,
+                app_id=audit.app_id or None,
+                event_id=event_id,
+                data=_narrow(data, bound) if bound else data,
+                memory_id=memory_id,
+            )
             created.append(WebhookDelivery(webhook=webhook, event_id=event_id, event_type=event_type, payload=payload))
     # One INSERT for all of them: an add of 100 messages is 100 events per listening webhook.
     return WebhookDelivery.objects.bulk_create(created) if created else []

@@ -52,8 +52,9 @@ def clean_event_types(value) -> list[str]:
             raise ValidationError(f"{item}: {UNAVAILABLE[item]}.", field="event_types")
         name = ALIASES.get(item, item)
         if name not in EVENTS:
-            raise ValidationError(f"Unknown event type {item[:40]!r}; choose from {', '.join(EVENTS)}.",
-                                  field="event_types")  # fmt: skip
+            raise ValidationError(
+                f"Unknown event type {item[:40]!r}; choose from {', '.join(EVENTS)}.", field="event_types"
+            )
         if name not in chosen:
             chosen.append(name)
     return [e for e in EVENTS if e in chosen]
@@ -76,8 +77,11 @@ def _apps(scope: Scope, app_ids, within_apps: list[int] | None) -> list[App]:
     if isinstance(app_ids, str) or not isinstance(app_ids, list):
         raise ValidationError("apps must be a list of app_ids.", field="apps")
     wanted = {clean_app_id(a) for a in app_ids}
-    apps = [app for app in App.objects.filter(tenant_id=scope.tenant_id, app_id__in=wanted)
-            if app.status != App.Status.OFFBOARDED]  # fmt: skip
+    apps = [
+        app
+        for app in App.objects.filter(tenant_id=scope.tenant_id, app_id__in=wanted)
+        if app.status != App.Status.OFFBOARDED
+    ]
     missing = sorted(wanted - {a.app_id for a in apps})
     if missing:
         raise ValidationError(f"This tenant has no active app {', '.join(missing)}.", field="apps")
@@ -119,8 +123,16 @@ def _audit(scope: Scope, webhook: Webhook, action: str, **details) -> None:
     audit_record(scope=scope, action=action, details={"webhook": webhook.pk, "name": webhook.name, **details})
 
 
-def webhook_create(*, scope: Scope, name, url, event_types, include_text: bool = False, app_ids=None,
-                   within_apps: list[int] | None = None) -> Webhook:  # fmt: skip
+def webhook_create(
+    *,
+    scope: Scope,
+    name,
+    url,
+    event_types,
+    include_text: bool = False,
+    app_ids=None,
+    within_apps: list[int] | None = None,
+) -> Webhook:
     """The new webhook; its ``secret`` is readable on the returned object, to be shown once."""
     scope.require(MANAGE_WEBHOOKS)
     name, url, event_types = clean_name(name), target_check(url), clean_event_types(event_types)
@@ -130,17 +142,40 @@ def webhook_create(*, scope: Scope, name, url, event_types, include_text: bool =
     if Webhook.objects.for_tenant(scope.tenant_id).count() >= MAX_WEBHOOKS:
         raise ValidationError(f"A tenant can have at most {MAX_WEBHOOKS} webhooks.")
     with transaction.atomic():
-        webhook = Webhook.objects.create(tenant_id=scope.tenant_id, name=name, url=url, event_types=event_types,
-                                         include_text=include_text, secret=new_secret(),
-                                         created_by=scope.actor)  # fmt: skip
+        webhook = Webhook.objects.create(
+            tenant_id=scope.tenant_id,
+            name=name,
+            url=url,
+            event_types=event_types,
+            include_text=include_text,
+            secret=new_secret(),
+            created_by=scope.actor,
+        )
         webhook.apps.set(apps)
-        _audit(scope, webhook, "webhook.create", url=url, event_types=event_types, include_text=include_text,
-               apps=[a.app_id for a in apps])  # fmt: skip
+        _audit(
+            scope,
+            webhook,
+            "webhook.create",
+            url=url,
+            event_types=event_types,
+            include_text=include_text,
+            apps=[a.app_id for a in apps],
+        )
     return webhook
 
 
-def webhook_update(*, scope: Scope, webhook: Webhook, name=None, url=None, event_types=None, include_text=None,
-                   is_active=None, app_ids=None, within_apps: list[int] | None = None) -> Webhook:  # fmt: skip
+def webhook_update(
+    *,
+    scope: Scope,
+    webhook: Webhook,
+    name=None,
+    url=None,
+    event_types=None,
+    include_text=None,
+    is_active=None,
+    app_ids=None,
+    within_apps: list[int] | None = None,
+) -> Webhook:
     """Changes what is given. Turning a disabled webhook on again clears its failure count."""
     scope.require(MANAGE_WEBHOOKS)
     changed = {}
@@ -169,7 +204,8 @@ def webhook_update(*, scope: Scope, webhook: Webhook, name=None, url=None, event
             webhook.apps.set(apps)
         if is_active is False:
             webhook.deliveries.filter(state=WebhookDelivery.State.PENDING).update(
-                state=WebhookDelivery.State.CANCELLED, finished_at=timezone.now(), last_error="webhook turned off")
+                state=WebhookDelivery.State.CANCELLED, finished_at=timezone.now(), last_error="webhook turned off"
+            )
         _audit(scope, webhook, "webhook.update", **changed)
     return webhook
 
@@ -196,19 +232,36 @@ def webhook_send_test(*, scope: Scope, webhook: Webhook) -> WebhookDelivery:
     auto-disable. Works on a disabled webhook too: that is how its receiver is checked before enabling it."""
     scope.require(MANAGE_WEBHOOKS)
     event_id = new_event_id()
-    payload = envelope(event_type="webhook.test", tenant_slug=scope.tenant_slug, app_id=None, event_id=event_id,
-                       data={"webhook_id": str(webhook.pk), "name": webhook.name, "actor": scope.actor})  # fmt: skip
-    delivery = WebhookDelivery.objects.create(webhook=webhook, event_id=event_id, event_type="webhook.test",
-                                              payload=payload, is_test=True, lease_until=timezone.now())  # fmt: skip
+    payload = envelope(
+        event_type="webhook.test",
+        tenant_slug=scope.tenant_slug,
+        app_id=None,
+        event_id=event_id,
+        data={"webhook_id": str(webhook.pk), "name": webhook.name, "actor": scope.actor},
+    )
+    delivery = WebhookDelivery.objects.create(
+        webhook=webhook,
+        event_id=event_id,
+        event_type="webhook.test",
+        payload=payload,
+        is_test=True,
+        lease_until=timezone.now(),
+    )
     try:
         status, latency = attempt(delivery)
         state, error = WebhookDelivery.State.SUCCEEDED, ""
     except AttemptFailed as failure:
         status, latency, error = failure.status, failure.latency_ms, failure.message
         state = WebhookDelivery.State.FAILED
-    WebhookDelivery.objects.filter(pk=delivery.pk).update(state=state, attempts=1, last_status=status,
-                                                          latency_ms=latency, last_error=error,
-                                                          finished_at=timezone.now(), lease_until=None)  # fmt: skip
+    WebhookDelivery.objects.filter(pk=delivery.pk).update(
+        state=state,
+        attempts=1,
+        last_status=status,
+        latency_ms=latency,
+        last_error=error,
+        finished_at=timezone.now(),
+        lease_until=None,
+    )
     delivery.refresh_from_db()
     _audit(scope, webhook, "webhook.test", state=state, status=status)
     return delivery

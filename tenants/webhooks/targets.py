@@ -82,11 +82,12 @@ def address_refusal(ip: Address, *, scheme: str, name: str | None = None) -> str
     if ip.is_reserved and not ip.is_loopback:  # ::1 sits in IPv6's reserved ::/8
         return f"{subject} a reserved address; webhooks never go there."
     if not ip.is_global:
-        return (f"{subject} a private or local address; webhooks go to public addresses unless the operator "
-                "lists the network in MEMADMIN_WEBHOOK_ALLOW_NETWORKS.")  # fmt: skip
+        return (
+            f"{subject} a private or local address; webhooks go to public addresses unless the operator "
+            "lists the network in MEMADMIN_WEBHOOK_ALLOW_NETWORKS."
+        )
     if scheme != "https":
-        return (f"{subject} a public address: use https:// (plain http:// only inside "
-                "MEMADMIN_WEBHOOK_ALLOW_NETWORKS).")  # fmt: skip
+        return f"{subject} a public address: use https:// (plain http:// only inside MEMADMIN_WEBHOOK_ALLOW_NETWORKS)."
     return None
 
 
@@ -102,14 +103,15 @@ def target_parse(url) -> Target:
     try:
         parts = urlsplit(url)
     except ValueError:  # unbalanced brackets ("https://[::1/"), or brackets around a non-IPv6 host
-        raise ValidationError("url has an invalid host: square brackets hold only an IPv6 address, as in "
-                              "https://[2001:db8::1]/.", field="url") from None  # fmt: skip
+        raise ValidationError(
+            "url has an invalid host: square brackets hold only an IPv6 address, as in https://[2001:db8::1]/.",
+            field="url",
+        ) from None
     scheme = parts.scheme.lower()
     if scheme not in SCHEMES:
         raise ValidationError("url must start with https:// (or http:// inside your own network).", field="url")
     if parts.username is not None or parts.password is not None:
-        raise ValidationError("url must not carry a user name or password; the signature authenticates.",
-                              field="url")  # fmt: skip
+        raise ValidationError("url must not carry a user name or password; the signature authenticates.", field="url")
     try:
         port = parts.port or SCHEMES[scheme]
         host = (parts.hostname or "").rstrip(".")
@@ -137,8 +139,11 @@ def target_check(url) -> str:
         if refusal:
             raise ValidationError(refusal, field="url")
     elif target.scheme != "https" and not settings.MEMADMIN_WEBHOOK_ALLOW_NETWORKS:
-        raise ValidationError("url must use https:// (plain http:// goes only to networks the operator "
-                              "lists in MEMADMIN_WEBHOOK_ALLOW_NETWORKS).", field="url")  # fmt: skip
+        raise ValidationError(
+            "url must use https:// (plain http:// goes only to networks the operator "
+            "lists in MEMADMIN_WEBHOOK_ALLOW_NETWORKS).",
+            field="url",
+        )
     return url.strip()
 
 

@@ -23,10 +23,25 @@ def test_smoke_run_produces_every_figure(valkey_server, tmp_path):
     os.link(exported, tmp_path / "bench" / "models" / exported.name)
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEMADMIN_DATA_DIR", "VALKEY_URL")}
     proc = subprocess.run(
-        [sys.executable, "-m", "bench", "--smoke", "--no-progress", "--data-dir", str(tmp_path / "bench"),
-         "--valkey-url", valkey_server.url, "--json", str(out)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=900,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "bench",
+            "--smoke",
+            "--no-progress",
+            "--data-dir",
+            str(tmp_path / "bench"),
+            "--valkey-url",
+            valkey_server.url,
+            "--json",
+            str(out),
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     data = json.loads(out.read_text())
     assert data["smoke"] is True and data["machine"]["cores"] and data["versions"]["mem0ai"]

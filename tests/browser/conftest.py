@@ -17,8 +17,9 @@ def new_page(browser, live_server, transactional_db):
     contexts = []
 
     def _new_page():
-        context = browser.new_context(accept_downloads=True, viewport={"width": 1280, "height": 860},
-                                      base_url=live_server.url)  # fmt: skip
+        context = browser.new_context(
+            accept_downloads=True, viewport={"width": 1280, "height": 860}, base_url=live_server.url
+        )
         context.set_default_timeout(ACTION_TIMEOUT_MS)
         context.add_init_script(HTMX_WATCH)
         contexts.append(context)

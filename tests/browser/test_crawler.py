@@ -42,11 +42,22 @@ PER_KIND = 2
 NOT_PAGES = re.compile(r"/(export|download)/|export\.|receipt\.json|\.csv|/logout/|^/admin/|/api/")
 # Forms whose action destroys or revokes something: the demo keeps them; the throwaway tenant gets them.
 DESTRUCTIVE = {
-    "memory_delete", "user_delete", "user_erase", "user_run_delete", "user_agent_delete", "link_revoke",
-    "api_key_revoke", "member_role", "member_remove",
-    "invitation_cancel", "job_cancel", "app_offboard_start", "your_data_delete_memory", "your_data_delete_all",
+    "memory_delete",
+    "user_delete",
+    "user_erase",
+    "user_run_delete",
+    "user_agent_delete",
+    "link_revoke",
+    "api_key_revoke",
+    "member_role",
+    "member_remove",
+    "invitation_cancel",
+    "job_cancel",
+    "app_offboard_start",
+    "your_data_delete_memory",
+    "your_data_delete_all",
     "logout",
-}  # fmt: skip
+}
 DESTRUCTIVE |= {"agent_delete", "run_delete", "selection_delete"}  # the Agents and Runs pages, bulk selection
 SERIOUS = ("serious", "critical")
 
@@ -212,8 +223,13 @@ class Crawl:
             elif kind == "number" and not box.input_value():
                 box.fill("1")
         for upload in form.locator("input[type=file]").all():
-            upload.set_input_files({"name": "crawler.ndjson", "mimeType": "application/x-ndjson",
-                                    "buffer": b'{"id": "crawler-1", "memory": "crawled", "user_id": "u_crawler"}\n'})
+            upload.set_input_files(
+                {
+                    "name": "crawler.ndjson",
+                    "mimeType": "application/x-ndjson",
+                    "buffer": b'{"id": "crawler-1", "memory": "crawled", "user_id": "u_crawler"}\n',
+                }
+            )
         submit = form.locator("button[type=submit], button:not([type]), input[type=submit]").first
         if not submit.count():
             return
@@ -222,8 +238,9 @@ class Crawl:
             # wait for. Said, not hidden: the journeys submit these forms with real values.
             self.unsent.append(f"{self.role}: {urlsplit(url).path} form {index}")
             return
-        with page.expect_response(lambda r: r.request.method in ("GET", "POST") and r.request.resource_type in
-                                  ("document", "xhr", "fetch")):  # fmt: skip
+        with page.expect_response(
+            lambda r: r.request.method in ("GET", "POST") and r.request.resource_type in ("document", "xhr", "fetch")
+        ):
             submit.click()
         page.wait_for_load_state("load")
         htmx_settled(page)
@@ -271,8 +288,9 @@ def test_every_role_reaches_every_page_and_every_harmless_action_leaves_it_true(
         for path in ("/t/acme/", "/t/acme/memories/"):
             page.goto(path)
             if page_total(page) != store_total(membership):
-                crawl.problems.append(f"{role} {path}: shows {page_total(page)} memories, the store has "
-                                      f"{store_total(membership)}")  # fmt: skip
+                crawl.problems.append(
+                    f"{role} {path}: shows {page_total(page)} memories, the store has {store_total(membership)}"
+                )
         problems += crawl.problems
         pages += crawl.pages
         assert "overview?" in crawl.seen and "memories?" in crawl.seen
@@ -314,13 +332,18 @@ def throwaway(transactional_db, live_server, add):
         from tenants.entities import entities_touch
 
         scope = scope_for_membership(admin)
-        entities_touch(scope=scope, records=services.memory_add(scope=scope, app_id=app_id, messages=text,
-                                                                user_id=user_id, agent_id="helper"))  # fmt: skip
+        entities_touch(
+            scope=scope,
+            records=services.memory_add(scope=scope, app_id=app_id, messages=text, user_id=user_id, agent_id="helper"),
+        )
 
-    for user_id, texts in {"ann": ["Ann likes tea", "Ann flies to Oslo in May", "Ann hates olives"],
-                           "ben": ["Ben runs marathons", "Ben is vegetarian"], "cy": ["Cy sleeps late"]}.items():
+    for user_id, texts in {
+        "ann": ["Ann likes tea", "Ann flies to Oslo in May", "Ann hates olives"],
+        "ben": ["Ben runs marathons", "Ben is vegetarian"],
+        "cy": ["Cy sleeps late"],
+    }.items():
         for i, text in enumerate(texts):
-            put("doomed_app" if i % 2 == 0 else "spare_app", user_id, text)  # fmt: skip
+            put("doomed_app" if i % 2 == 0 else "spare_app", user_id, text)
     return admin
 
 
@@ -378,8 +401,10 @@ def test_destructive_forms_on_a_throwaway_tenant_answer_without_errors(throwaway
     expect(page.get_by_test_id("remaining")).to_have_text("0")
     crawl.check_fragments()
     crawl.axe("after erasing ann")
-    assert selectors.memory_counts(scope=scope_for_membership(throwaway), filters=filter_from_fields(
-        user_id="ann")).total == 0  # fmt: skip
+    assert (
+        selectors.memory_counts(scope=scope_for_membership(throwaway), filters=filter_from_fields(user_id="ann")).total
+        == 0
+    )
     page.goto("/t/throwaway/user/?user_id=ann")
     expect(page.get_by_test_id("no-memories")).to_be_visible()
     expect(page.get_by_role("link", name="Export JSON")).to_have_count(0)
@@ -400,8 +425,10 @@ def test_destructive_forms_on_a_throwaway_tenant_answer_without_errors(throwaway
     person.get_by_role("button", name="Delete all my memories").click()
     person.wait_for_load_state("load")
     crawl_person.axe("end user after deleting everything")
-    assert selectors.memory_counts(scope=scope_for_membership(throwaway), filters=filter_from_fields(
-        user_id="cy")).total == 0  # fmt: skip
+    assert (
+        selectors.memory_counts(scope=scope_for_membership(throwaway), filters=filter_from_fields(user_id="cy")).total
+        == 0
+    )
     assert crawl.problems + crawl_person.problems == []
 
 

@@ -44,12 +44,12 @@ def test_revoking_a_key_swaps_its_row_only(new_page, world):
     page.goto("/t/acme/keys/")
     swaps = watch_swaps(page)
     page.get_by_role("button", name="Revoke key crm").click()
-    row = page.locator(f"tr[data-key=\"{gone.prefix}\"]")
+    row = page.locator(f'tr[data-key="{gone.prefix}"]')
     expect(row.get_by_test_id("key-status")).to_have_text("revoked")
     expect(page.locator("#toasts")).to_contain_text("is revoked")
     expect(page.locator("header")).to_have_count(1)
     expect(page.locator("h1")).to_have_count(1)
-    expect(page.locator(f"tr[data-key=\"{keep.prefix}\"]").get_by_test_id("key-status")).to_have_text("active")
+    expect(page.locator(f'tr[data-key="{keep.prefix}"]').get_by_test_id("key-status")).to_have_text("active")
     assert_clean(swaps)
 
 

@@ -124,17 +124,28 @@ def test_tour_of_the_admin_pages(new_page, shot, world, memories, add):
     """Every main page renders in a real browser without console errors; screenshots for a human to look at."""
     likes = ["tea", "jazz", "hiking", "chess"]
     for i in range(12):
-        add(world.acme, "concierge_app", f"user-{i % 4}", f"Fact {i}: likes {likes[i % 4]}",
-            agent_id=["concierge", "planner"][i % 2], run_id=f"run-{i % 3}")  # fmt: skip
+        add(
+            world.acme,
+            "concierge_app",
+            f"user-{i % 4}",
+            f"Fact {i}: likes {likes[i % 4]}",
+            agent_id=["concierge", "planner"][i % 2],
+            run_id=f"run-{i % 3}",
+        )
     page = new_page()
     errors = []
     page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
     page.goto("/login/")
     shot(page, "tour-login")
     sign_in(page, "acme-admin")
-    for path, name in [("/t/acme/", "overview"), ("/t/acme/memories/", "memories"), ("/t/acme/users/", "users"),
-                       ("/t/acme/audit/", "audit"), ("/t/acme/audit/?category=activity", "activity"),
-                       ("/t/acme/members/", "members")]:  # fmt: skip
+    for path, name in [
+        ("/t/acme/", "overview"),
+        ("/t/acme/memories/", "memories"),
+        ("/t/acme/users/", "users"),
+        ("/t/acme/audit/", "audit"),
+        ("/t/acme/audit/?category=activity", "activity"),
+        ("/t/acme/members/", "members"),
+    ]:
         page.goto(path)
         expect(page.locator("main h1")).to_be_visible()
         shot(page, f"tour-{name}")

@@ -23,8 +23,15 @@ def test_odd_ids_and_a_legacy_app_in_the_browser(new_page, shot, transactional_d
     admin = scope_for_membership(world.acme_admin)  # now with the legacy app
     services.memory_add(scope=admin, app_id="x/y", user_id="a/b", messages="kept in an app named x/y")
     collection = App.objects.get(tenant=world.acme, app_id="concierge_app").collection_name
-    put(raw_valkey, collection, memory_id="../%2F/evil", user_id="a/b", agent_id="..", run_id="%2F",
-        text="written by a Mem0 OSS agent with odd ids")  # fmt: skip
+    put(
+        raw_valkey,
+        collection,
+        memory_id="../%2F/evil",
+        user_id="a/b",
+        agent_id="..",
+        run_id="%2F",
+        text="written by a Mem0 OSS agent with odd ids",
+    )
     put(raw_valkey, collection, memory_id="..", user_id="a/b", text="a memory whose id is two dots")
 
     for width, height in ((1366, 900), (390, 844)):

@@ -46,8 +46,13 @@ def test_admin_walk_keys_members_audit_and_overview(new_page, shot, world, memor
     page.goto("/t/acme/user/?user_id=alice")  # something for the audit log
     for width, height in WIDTHS:
         page.set_viewport_size({"width": width, "height": height})
-        for name, url in (("overview", "/t/acme/"), ("api-keys", "/t/acme/keys/"), ("members", "/t/acme/members/"),
-                          ("audit", "/t/acme/audit/"), ("app", "/t/acme/apps/concierge_app/")):  # fmt: skip
+        for name, url in (
+            ("overview", "/t/acme/"),
+            ("api-keys", "/t/acme/keys/"),
+            ("members", "/t/acme/members/"),
+            ("audit", "/t/acme/audit/"),
+            ("app", "/t/acme/apps/concierge_app/"),
+        ):
             page.goto(url)
             shot(page, f"walk-{name}-{width}")
         page.goto("/t/acme/keys/")
@@ -102,7 +107,7 @@ def test_invite_form_and_invitation_page_look_like_the_rest(new_page, shot, worl
     expect(page.locator("body")).to_contain_text("dave@example.com")
     link = re.search(r"https?://\S+/invitations/\S+/", mailoutbox[-1].body).group(0)
     newcomer = new_page()
-    newcomer.goto(link[link.index("/invitations/"):])
+    newcomer.goto(link[link.index("/invitations/") :])
     expect(newcomer.get_by_role("button", name="Create account and join")).to_have_class("btn btn-primary btn-block")
     newcomer.get_by_label("Username").fill("dave")
     newcomer.get_by_label("Password", exact=True).fill("correct-horse-battery-9")

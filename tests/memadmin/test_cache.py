@@ -112,7 +112,10 @@ def test_healthz_is_503_when_the_store_is_down(db, store_down, client):
     assert response.status_code == 503
     body = response.json()
     assert {k: body[k] for k in ("status", "database", "store")} == {
-        "status": "unavailable", "database": "ok", "store": "unreachable"}  # fmt: skip
+        "status": "unavailable",
+        "database": "ok",
+        "store": "unreachable",
+    }
     assert body["disk"]["free_bytes"] > 0  # the disk is read without the store
 
 

@@ -51,8 +51,9 @@ def server_env(valkey_server, tmp_path, **extra) -> dict:
 class Server:
     def __init__(self, argv: list[str], env: dict, port: int, log: Path):
         self.port, self.log, self.env = port, log, env
-        self.process = subprocess.Popen(argv, cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT,
-                                        start_new_session=True)  # fmt: skip
+        self.process = subprocess.Popen(
+            argv, cwd=REPO, env=env, stdout=open(log, "ab"), stderr=subprocess.STDOUT, start_new_session=True
+        )
         self.base = f"http://127.0.0.1:{port}"
 
     def wait_healthy(self, timeout: float = 90) -> None:
@@ -156,8 +157,12 @@ def _login_attempt(server: Server, username: str, password: str) -> tuple[int, s
     status, page = request(server.base + "/login/", opener=opener)
     assert status == 200, page[:500]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
-    return request(server.base + "/login/", opener=opener, headers={"Referer": server.base + "/login/"},
-                   data={"username": username, "password": password, "csrfmiddlewaretoken": token})  # fmt: skip
+    return request(
+        server.base + "/login/",
+        opener=opener,
+        headers={"Referer": server.base + "/login/"},
+        data={"username": username, "password": password, "csrfmiddlewaretoken": token},
+    )
 
 
 def test_login_lockout_in_one_worker_holds_in_the_others(gunicorn, settings):
@@ -219,8 +224,13 @@ def test_the_web_workers_embed_in_one_shared_process_and_survive_losing_it(gunic
         return call("/v3/memories/search/", {"query": query, "filters": {"user_id": "alice"}})["results"]
 
     texts = ["Alice is allergic to peanuts", "Alice's daughter starts school in May", "Alice flies on Fridays"]
-    spread(server, [lambda t=t: call("/v3/memories/add/", {"messages": t, "user_id": "alice", "app_id": "crm",
-                                                           "infer": False}) for t in texts])  # fmt: skip
+    spread(
+        server,
+        [
+            lambda t=t: call("/v3/memories/add/", {"messages": t, "user_id": "alice", "app_id": "crm", "infer": False})
+            for t in texts
+        ],
+    )
     assert search("which foods are dangerous for her")[0]["memory"] == texts[0]
     assert "cannot be reached" not in server.log.read_text()  # every text went through the process
 
@@ -365,13 +375,25 @@ def test_serve_restarts_a_killed_embedded_valkey_and_every_process_reconnects_wi
         # The outage is a line per worker, not one per request.
         assert log.count("Health check: The memory store is unreachable") <= 2
 
-        status = subprocess.run([sys.executable, "manage.py", "valkey", "--status"], cwd=REPO, env=env,
-                                capture_output=True, text=True, timeout=60)  # fmt: skip
+        status = subprocess.run(
+            [sys.executable, "manage.py", "valkey", "--status"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert f"running (pid {state['pid']})" in status.stdout
         assert f"supervised by memadmin serve (pid {server.process.pid})" in status.stdout
         # A second serve on the same data dir is refused before it starts anything.
-        second = subprocess.run([sys.executable, "manage.py", "serve", f"127.0.0.1:{free_port()}"], cwd=REPO,
-                                env=env, capture_output=True, text=True, timeout=60)  # fmt: skip
+        second = subprocess.run(
+            [sys.executable, "manage.py", "serve", f"127.0.0.1:{free_port()}"],
+            cwd=REPO,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert second.returncode != 0
         assert f"Another memadmin serve (pid {server.process.pid}) already supervises" in second.stderr
         assert valkey_servers_on(directory) == [state["pid"]]

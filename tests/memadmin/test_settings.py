@@ -15,10 +15,21 @@ SETTINGS = Path(__file__).resolve().parents[2] / "memadmin" / "settings.py"
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch, tmp_path):
-    for name in ("DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "DATABASE_URL", "VALKEY_URL", "MEMADMIN_VALKEY_PORT",
-                 "MEMADMIN_VALKEY_TIMEOUT", "MEMADMIN_LLM_PROVIDER", "MEMADMIN_INDEX_ALGORITHM",
-                 "MEMADMIN_EMBEDDER_DIMS", "MEMADMIN_ERASURE_PURGE_SECONDS",
-                 "MEMADMIN_EMBEDDER_RUNTIME", "X_TEST"):  # fmt: skip
+    for name in (
+        "DEBUG",
+        "SECRET_KEY",
+        "ALLOWED_HOSTS",
+        "DATABASE_URL",
+        "VALKEY_URL",
+        "MEMADMIN_VALKEY_PORT",
+        "MEMADMIN_VALKEY_TIMEOUT",
+        "MEMADMIN_LLM_PROVIDER",
+        "MEMADMIN_INDEX_ALGORITHM",
+        "MEMADMIN_EMBEDDER_DIMS",
+        "MEMADMIN_ERASURE_PURGE_SECONDS",
+        "MEMADMIN_EMBEDDER_RUNTIME",
+        "X_TEST",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("MEMADMIN_DATA_DIR", str(tmp_path / "data"))
 
@@ -55,8 +66,9 @@ def test_env_int(monkeypatch):
     assert env.env_int("X_TEST", 7) == 7
 
 
-@pytest.mark.parametrize("raw,kwargs", [("abc", {}), ("3.5", {}), ("1e3", {}), ("-1", {"minimum": 0}),
-                                        ("70000", {"maximum": 65535})])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw,kwargs", [("abc", {}), ("3.5", {}), ("1e3", {}), ("-1", {"minimum": 0}), ("70000", {"maximum": 65535})]
+)
 def test_env_int_rejects_bad_values(monkeypatch, raw, kwargs):
     monkeypatch.setenv("X_TEST", raw)
     with pytest.raises(ImproperlyConfigured, match="X_TEST"):

@@ -78,11 +78,15 @@ DASHBOARD = {
     "memories?words": dict(url="memories", query={"q": "secret chess", "weak": "1"}, ok=200),
     "user?words": dict(url="user", query={"user_id": "alice", "q": "secret chess", "weak": "1"}, ok=200),
     "memory": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, ok=200),
-    "memory_delete": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
-                          data={"confirm": "yes"}, ok=302),
+    "memory_delete": dict(
+        kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, data={"confirm": "yes"}, ok=302
+    ),
     "memory_edit": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id}, ok=200),
-    "memory_edit_save": dict(kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
-                             data={"text": "corrected", "metadata": "{}"}, ok=302),
+    "memory_edit_save": dict(
+        kwargs=lambda t: {"app_id": t.app, "memory_id": t.memory.id},
+        data={"text": "corrected", "metadata": "{}"},
+        ok=302,
+    ),
     "app": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
     "app_pause": dict(kwargs=lambda t: {"app_id": t.app}, ok=302),
     "app_resume": dict(kwargs=lambda t: {"app_id": t.app}, ok=302),
@@ -107,22 +111,33 @@ DASHBOARD = {
     "member_add": dict(data=lambda t: {"email": t.newcomer.email, "role": "viewer"}, ok=302),
     "invitation_resend": dict(kwargs=lambda t: {"invitation_id": t.invitation.pk}, ok=302),
     "invitation_cancel": dict(kwargs=lambda t: {"invitation_id": t.invitation.pk}, ok=302),
-    "member_role": dict(kwargs=lambda t: {"member_id": t.target.pk}, data={"role": "support", "confirm": "yes"},
-                        ok=302),
+    "member_role": dict(
+        kwargs=lambda t: {"member_id": t.target.pk}, data={"role": "support", "confirm": "yes"}, ok=302
+    ),
     "member_remove": dict(kwargs=lambda t: {"member_id": t.target.pk}, data={"confirm": "yes"}, ok=302),
     "api_keys": dict(ok=200),
     "api_key_new": dict(data={"name": "crm"}, ok=302),
-    "api_key_new?read-only": dict(url="api_key_new", data=lambda t: {
-        "name": "reader", "read_only": "on", "apps": "concierge_app",
-        "expires": (timezone.localdate() + timezone.timedelta(days=30)).isoformat()}, ok=302),
+    "api_key_new?read-only": dict(
+        url="api_key_new",
+        data=lambda t: {
+            "name": "reader",
+            "read_only": "on",
+            "apps": "concierge_app",
+            "expires": (timezone.localdate() + timezone.timedelta(days=30)).isoformat(),
+        },
+        ok=302,
+    ),
     "api_key_new?bad-expiry": dict(url="api_key_new", data={"name": "reader", "expires": "2099-01-01"}, ok=400),
     "job?back": dict(url="job", kwargs=lambda t: {"job_id": t.job.pk}, query={"back": "offboard"}, ok=200),
     "api_key_revoke": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, ok=302),
     "api_key_offboarding": dict(kwargs=lambda t: {"prefix": t.api_key.prefix}, data={"allowed": "off"}, ok=302),
     # the API request log; another tenant's key or app in its filters: tests/security/test_request_log.py
     "requests": dict(ok=200),
-    "requests?key": dict(url="requests", ok=200, query=lambda t: {"key": t.api_key.prefix, "status": "4xx",
-                                                                  "http_method": "GET", "app": t.app}),
+    "requests?key": dict(
+        url="requests",
+        ok=200,
+        query=lambda t: {"key": t.api_key.prefix, "status": "4xx", "http_method": "GET", "app": t.app},
+    ),
     "requests?bad": dict(url="requests", query={"date_from": "2026-13-45"}, ok=400),
     # background jobs (tenants/views/jobs.py)
     "jobs": dict(ok=200),
@@ -131,34 +146,40 @@ DASHBOARD = {
     "job_download": dict(kwargs=lambda t: {"job_id": t.export_job.pk}, ok=200),
     "job_cancel": dict(kwargs=lambda t: {"job_id": t.job.pk}, ok=302),
     "app_offboard": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
-    "app_offboard_start": dict(kwargs=lambda t: {"app_id": t.app},
-                               data=lambda t: {"confirm_app_id": t.app}, ok=302),
+    "app_offboard_start": dict(kwargs=lambda t: {"app_id": t.app}, data=lambda t: {"confirm_app_id": t.app}, ok=302),
     "app_move": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
     # One store here: the only one is the app's own, a clear 400 (two stores: tests/tenants/views/test_app_move.py)
-    "app_move_start": dict(kwargs=lambda t: {"app_id": t.app},
-                           data=lambda t: {"store": "default", "confirm_app_id": t.app}, ok=400),
-    "app_export_job": dict(kwargs=lambda t: {"app_id": t.app}, data={"format": "json"},
-                           ok=302),
+    "app_move_start": dict(
+        kwargs=lambda t: {"app_id": t.app}, data=lambda t: {"store": "default", "confirm_app_id": t.app}, ok=400
+    ),
+    "app_export_job": dict(kwargs=lambda t: {"app_id": t.app}, data={"format": "json"}, ok=302),
     "tenant_export_job": dict(data={"format": "json"}, ok=302),
     "user_erase": dict(data={"user_id": "alice", "confirm_user_id": "alice"}, ok=302),
     # webhooks (tenants/views/webhooks.py); hooks.invalid never resolves, so the test event fails fast
     "webhooks": dict(ok=200),
-    "webhook_new": dict(data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_add"},
-                        ok=200),
+    "webhook_new": dict(data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_add"}, ok=200),
     "webhook": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=200),
-    "webhook_edit": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk},
-                         data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_delete",
-                               "is_active": "on"}, ok=302),
+    "webhook_edit": dict(
+        kwargs=lambda t: {"webhook_id": t.webhook.pk},
+        data={"name": "crm", "url": "https://hooks.invalid/in", "event_types": "memory_delete", "is_active": "on"},
+        ok=302,
+    ),
     "webhook_test": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, ok=302),
     "webhook_rotate": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=200),
     "webhook_delete": dict(kwargs=lambda t: {"webhook_id": t.webhook.pk}, data={"confirm": "yes"}, ok=302),
     # imports (tenants/views/imports.py)
     "app_import": dict(kwargs=lambda t: {"app_id": t.app}, ok=200),
-    "app_import_start": dict(kwargs=lambda t: {"app_id": t.app}, ok=302, data=lambda t: {"file": SimpleUploadedFile(
-        "m.ndjson", b'{"id": "m1", "memory": "imported", "user_id": "alice"}\n')}),
+    "app_import_start": dict(
+        kwargs=lambda t: {"app_id": t.app},
+        ok=302,
+        data=lambda t: {
+            "file": SimpleUploadedFile("m.ndjson", b'{"id": "m1", "memory": "imported", "user_id": "alice"}\n')
+        },
+    ),
     "collection_register": dict(ok=200),
-    "collection_register_save": dict(data={"app_id": "adopted", "collection_name": "oss_bot", "store": "default"},
-                                     ok=200),
+    "collection_register_save": dict(
+        data={"app_id": "adopted", "collection_name": "oss_bot", "store": "default"}, ok=200
+    ),
     # agents and runs (tenants/views/entities.py): ids in the query string; one without memories here is not found
     "agents": dict(ok=200),
     "agents?q": dict(url="agents", query={"q": "con", "app": "concierge_app"}, ok=200),
@@ -172,15 +193,17 @@ DASHBOARD = {
     "run_delete": dict(data={"run_id": "run-1", "confirm": "run-1"}, ok=302),
     # bulk selection (tenants/views/selection.py): a preview first (200), then the act when the count comes back
     "selection_delete": dict(data=lambda t: {"m": f"{t.app} {t.memory.id}"}, ok=200),
-    "selection_delete?confirmed": dict(url="selection_delete", data=lambda t: {"m": f"{t.app} {t.memory.id}",
-                                                                              "confirm": "1"}, ok=302),
+    "selection_delete?confirmed": dict(
+        url="selection_delete", data=lambda t: {"m": f"{t.app} {t.memory.id}", "confirm": "1"}, ok=302
+    ),
     "selection_delete?all": dict(url="selection_delete", data={"all": "1", "user_id": "alice"}, ok=200),
     "selection_delete?empty": dict(url="selection_delete", data={}, ok=400),
     "selection_export": dict(data=lambda t: {"m": f"{t.app} {t.memory.id}"}, ok=200),
-    "selection_export?confirmed": dict(url="selection_export", data={"all": "1", "user_id": "alice", "confirm": "2"},
-                                       ok=302),
+    "selection_export?confirmed": dict(
+        url="selection_export", data={"all": "1", "user_id": "alice", "confirm": "2"}, ok=302
+    ),
     "deletion_done": dict(ok=200),
-}  # fmt: skip
+}
 
 
 def _is_tenant_view(view) -> bool:
@@ -207,27 +230,57 @@ def tenant_url_names() -> set[str]:
 def _tenant_data(world, memories, tenant):
     t = SimpleNamespace(slug=tenant.slug, app="concierge_app")
     t.memory = memories.alice_food if tenant == world.acme else memories.globex_alice
-    t.link = DataLink.objects.create(tenant=tenant, user_id="alice", created_by="x",
-                                     expires_at=timezone.now() + timezone.timedelta(days=1))  # fmt: skip
+    t.link = DataLink.objects.create(
+        tenant=tenant, user_id="alice", created_by="x", expires_at=timezone.now() + timezone.timedelta(days=1)
+    )
     t.target = MembershipFactory(tenant=tenant, role="viewer", user=UserFactory(username=f"{tenant.slug}-target"))
     t.newcomer = UserFactory(username=f"{tenant.slug}-newcomer")
-    t.invitation = Invitation.objects.create(tenant=tenant, email=f"{tenant.slug}-invitee@example.com",
-                                             token_hash=uuid.uuid4().hex,
-                                             expires_at=timezone.now() + timezone.timedelta(days=1))  # fmt: skip
+    t.invitation = Invitation.objects.create(
+        tenant=tenant,
+        email=f"{tenant.slug}-invitee@example.com",
+        token_hash=uuid.uuid4().hex,
+        expires_at=timezone.now() + timezone.timedelta(days=1),
+    )
     t.api_key, _ = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-key", tenant=tenant)
-    t.webhook = Webhook.objects.create(tenant=tenant, name=f"{tenant.slug}-hook", url="https://hooks.invalid/x",
-                                       event_types=["memory_add"], secret=new_secret(), created_by="x")  # fmt: skip
+    t.webhook = Webhook.objects.create(
+        tenant=tenant,
+        name=f"{tenant.slug}-hook",
+        url="https://hooks.invalid/x",
+        event_types=["memory_add"],
+        secret=new_secret(),
+        created_by="x",
+    )
     result = Path(django_settings.DATA_DIR) / f"matrix-{tenant.slug}-{uuid.uuid4().hex}.json"
     result.write_text("[]")
-    t.job = Job.objects.create(kind=Job.Kind.ERASE_USER, tenant=tenant, params={"user_id": "alice"},
-                               requested_by="someone", receipt={"per_app": {}}, result_file=str(result),
-                               result_expires_at=timezone.now() + timezone.timedelta(hours=1))  # fmt: skip
-    t.export_job = Job.objects.create(kind=Job.Kind.EXPORT_APP, tenant=tenant, params={"format": "json"},
-                                      requested_by="someone", receipt={"per_app": {}}, result_file=str(result),
-                                      result_expires_at=timezone.now() + timezone.timedelta(hours=1))  # fmt: skip
-    t.receipt = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
-                               actor_kind="staff", role="support", per_app={"concierge_app": {"memories": 1}},
-                               verification={"remaining": 0}, user_id="alice")  # fmt: skip
+    t.job = Job.objects.create(
+        kind=Job.Kind.ERASE_USER,
+        tenant=tenant,
+        params={"user_id": "alice"},
+        requested_by="someone",
+        receipt={"per_app": {}},
+        result_file=str(result),
+        result_expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
+    t.export_job = Job.objects.create(
+        kind=Job.Kind.EXPORT_APP,
+        tenant=tenant,
+        params={"format": "json"},
+        requested_by="someone",
+        receipt={"per_app": {}},
+        result_file=str(result),
+        result_expires_at=timezone.now() + timezone.timedelta(hours=1),
+    )
+    t.receipt = receipt_record(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        kind="user",
+        actor="someone",
+        actor_kind="staff",
+        role="support",
+        per_app={"concierge_app": {"memories": 1}},
+        verification={"remaining": 0},
+        user_id="alice",
+    )
     return t
 
 
@@ -249,17 +302,21 @@ def _consume(response):
 
 
 # --- 2. the API: path parameters for reverse(); the objects need not exist (the role check comes first).
-API_KWARGS = {"api-memory-history": {"memory_id": "x"}, "api-memory-detail": {"memory_id": "x"},
-          "api-entity-delete": {"entity_type": "user", "name": "nobody"},
-          "api-job": {"job_id": "00000000-0000-4000-8000-000000000000"},
-          "api-receipt": {"receipt_id": "00000000-0000-4000-8000-000000000000"},
-          "api-webhooks": {"project_id": "acme"}, "api-webhook": {"webhook_id": 999999},
-          "api-event": {"event_id": "00000000-0000-4000-8000-000000000000"},
-          "api-entity-profile": {"entity_type": "user", "name": "nobody"},
-          "api-project-create": {"org_id": "acme"},
-          "api-project": {"org_id": "acme", "project_id": "acme"},
-          "api-project-members": {"org_id": "acme", "project_id": "acme"},
-          "api-profile-job": {"job_id": "x"}}  # fmt: skip
+API_KWARGS = {
+    "api-memory-history": {"memory_id": "x"},
+    "api-memory-detail": {"memory_id": "x"},
+    "api-entity-delete": {"entity_type": "user", "name": "nobody"},
+    "api-job": {"job_id": "00000000-0000-4000-8000-000000000000"},
+    "api-receipt": {"receipt_id": "00000000-0000-4000-8000-000000000000"},
+    "api-webhooks": {"project_id": "acme"},
+    "api-webhook": {"webhook_id": 999999},
+    "api-event": {"event_id": "00000000-0000-4000-8000-000000000000"},
+    "api-entity-profile": {"entity_type": "user", "name": "nobody"},
+    "api-project-create": {"org_id": "acme"},
+    "api-project": {"org_id": "acme", "project_id": "acme"},
+    "api-project-members": {"org_id": "acme", "project_id": "acme"},
+    "api-profile-job": {"job_id": "x"},
+}
 
 
 def api_endpoints() -> dict[str, set[str]]:
@@ -395,11 +452,18 @@ def _kitchen_sink(world, slug: str) -> dict:
     """One body that every endpoint can read something from, all of it naming ``slug``'s objects."""
     memory = world.memories[slug][0]
     return {
-        "messages": "kitchen sink", "user_id": "alice", "query": "tea secret chess", "keyword_search": True,
+        "messages": "kitchen sink",
+        "user_id": "alice",
+        "query": "tea secret chess",
+        "keyword_search": True,
         "text": "overwritten?",
-        "filters": {"user_id": "alice"}, "memories": [{"memory_id": memory.id, "text": "overwritten?"}],
-        "memory_id": memory.id, "app_id": _targets(world, slug)["app_id"], "confirm": "yes", "format": "json",
-    }  # fmt: skip
+        "filters": {"user_id": "alice"},
+        "memories": [{"memory_id": memory.id, "text": "overwritten?"}],
+        "memory_id": memory.id,
+        "app_id": _targets(world, slug)["app_id"],
+        "confirm": "yes",
+        "format": "json",
+    }
 
 
 def _content(response) -> str:
@@ -419,20 +483,37 @@ def _check(response, *, path: str, forbidden: tuple[str, ...], context) -> str:
 
 HOSTILE_BODIES = {
     "deep-json": '{"filters": ' + "[" * 3000 + "]" * 3000 + "}",
-    "deep-metadata": json.dumps({"messages": "x", "user_id": "u", "metadata": json.loads('{"a":' * 200 + "1"
-                                                                                          + "}" * 200)}),
-    "huge-array": json.dumps({"filters": {"OR": [{"user_id": str(i)} for i in range(20_000)]},
-                              "memories": [{"memory_id": str(i)} for i in range(5_000)]}),
-    "wrong-types": json.dumps({"messages": 5, "user_id": [1], "filters": 5, "memories": "x", "query": {},
-                               "text": [], "metadata": "x", "ttl": "soon", "top_k": "many", "page": -1,
-                               "keyword_search": "perhaps"}),
+    "deep-metadata": json.dumps(
+        {"messages": "x", "user_id": "u", "metadata": json.loads('{"a":' * 200 + "1" + "}" * 200)}
+    ),
+    "huge-array": json.dumps(
+        {
+            "filters": {"OR": [{"user_id": str(i)} for i in range(20_000)]},
+            "memories": [{"memory_id": str(i)} for i in range(5_000)],
+        }
+    ),
+    "wrong-types": json.dumps(
+        {
+            "messages": 5,
+            "user_id": [1],
+            "filters": 5,
+            "memories": "x",
+            "query": {},
+            "text": [],
+            "metadata": "x",
+            "ttl": "soon",
+            "top_k": "many",
+            "page": -1,
+            "keyword_search": "perhaps",
+        }
+    ),
     "not-an-object": "[1, 2, 3]",
     "nan": '{"filters": {"AND": [{"user_id": "a"}, {"created_at": {"gte": NaN}}]}, "top_k": Infinity}',
     "1e999": '{"filters": {"AND": [{"user_id": "a"}, {"created_at": {"lte": 1e999}}]}, "threshold": 1e999}',
     "surrogate": '{"messages": "\\udfff", "user_id": "\\ud800", "query": "\\udfff", "filters": {"user_id": '
-                 '"\\udfff"}, "memories": [{"memory_id": "\\udfff", "text": "\\udfff"}]}',
+    '"\\udfff"}, "memories": [{"memory_id": "\\udfff", "text": "\\udfff"}]}',
     "garbage": "\x00\xff{",
-}  # fmt: skip
+}
 
 
 def _query(fields: dict) -> str:
@@ -485,8 +566,13 @@ def check_project_get_and_update(hostile_world, kind):
 
 def check_other_tenants_project_is_not_found(hostile_world, kind):
     who = _who(hostile_world, kind)
-    for method, tail, body in [("get", "", None), ("patch", "", {"custom_instructions": "x"}), ("delete", "", None),
-                               ("get", "members/", None), ("post", "members/", {"email": "x@y.example"})]:  # fmt: skip
+    for method, tail, body in [
+        ("get", "", None),
+        ("patch", "", {"custom_instructions": "x"}),
+        ("delete", "", None),
+        ("get", "members/", None),
+        ("post", "members/", {"email": "x@y.example"}),
+    ]:
         response = send(who.client, method, _project("globex", tail), body)
         own = send(who.client, method, _project("acme", tail), body).status_code if method != "post" else None
         # A role refusal that is the same at its own tenant says nothing about the other one.
@@ -498,8 +584,9 @@ def check_other_tenants_project_is_not_found(hostile_world, kind):
 
 def check_project_create_and_delete_are_refused_with_the_reason(hostile_world, kind):
     who = _who(hostile_world, kind)
-    created = assert_json_error(send(who.client, "post", "/api/v1/orgs/organizations/acme/projects/",
-                                     {"name": "new"}), 400)  # fmt: skip
+    created = assert_json_error(
+        send(who.client, "post", "/api/v1/orgs/organizations/acme/projects/", {"name": "new"}), 400
+    )
     assert created["detail"].startswith("project.create: not supported by memadmin")
     assert created["error"]["code"] == "not_supported"
     deleted = assert_json_error(send(who.client, "delete", _project("acme")), 400)
@@ -540,8 +627,11 @@ def check_members_are_for_admin_sessions_only(hostile_world, kind):
 def check_member_list_maps_roles(hostile_world, staff_client):
     members = send(staff_client("acme", "admin"), "get", _project("acme", "members/")).json()["members"]
     roles = {m["username"]: (m["role"], m["memadmin_role"]) for m in members}
-    assert roles == {"acme-admin": ("OWNER", "admin"), "acme-support": ("SUPPORT", "support"),
-                     "acme-viewer": ("READER", "viewer")}  # fmt: skip
+    assert roles == {
+        "acme-admin": ("OWNER", "admin"),
+        "acme-support": ("SUPPORT", "support"),
+        "acme-viewer": ("READER", "viewer"),
+    }
     assert all("@" in m["email"] for m in members)
 
 
@@ -585,14 +675,18 @@ def check_events_feed_and_event(hostile_world, kind):
 PLATFORM_ONLY = [
     ("post", "/v1/summary/", {"filters": {"user_id": "alice"}}, "get_summary"),
     ("post", "/v1/feedback/", {"memory_id": "x", "feedback": "POSITIVE"}, "feedback"),
-    ("post", "/v2/profiles/jobs/", {"operation": "trigger", "entity_type": "user", "entity_id": "alice"},
-     "generate_profile"),
+    (
+        "post",
+        "/v2/profiles/jobs/",
+        {"operation": "trigger", "entity_type": "user", "entity_id": "alice"},
+        "generate_profile",
+    ),
     ("post", "/v2/profiles/jobs/", {"operation": "sample", "entity_type": "user"}, "sample_profiles"),
     ("get", "/v2/profiles/jobs/some-job/", None, "get_profile_job"),
     ("get", "/v2/profiles/settings/", None, "get_profile_settings"),
     ("post", "/v2/profiles/settings/", {"enabled": True}, "update_profile_settings"),
     ("get", "/v2/entities/user/alice/profile/", None, "get_profile"),
-]  # fmt: skip
+]
 
 
 def check_platform_only_features_are_refused_by_name(hostile_world, kind):
@@ -621,10 +715,13 @@ PER_KIND = {
     "api-summary": (check_platform_only_features_are_refused_by_name,),
 }
 ONCE = {
-    "api-project-members": (check_member_list_maps_roles, check_the_last_admin_stays,
-                            check_members_of_another_tenant_are_not_found_by_email),
+    "api-project-members": (
+        check_member_list_maps_roles,
+        check_the_last_admin_stays,
+        check_members_of_another_tenant_are_not_found_by_email,
+    ),
     "api-entity-profile": (check_deleting_an_entity_whose_id_ends_in_profile,),
-}  # fmt: skip
+}
 
 
 @pytest.fixture
@@ -640,7 +737,7 @@ def world(hostile_world, settings):
             role="viewer",
             token_hash=hashlib.sha256(tenant.slug.encode()).hexdigest(),
             expires_at="2999-01-01T00:00:00Z",
-        )  # fmt: skip
+        )
         for tenant in hostile_world.tenants
     }
     # Per tenant a tenant-wide webhook, whose name carries the tenant's marker and the text the app-restricted
@@ -648,12 +745,21 @@ def world(hostile_world, settings):
     hostile_world.webhooks, hostile_world.concierge_webhooks = {}, {}
     for tenant in hostile_world.tenants:
         hostile_world.webhooks[tenant.slug] = Webhook.objects.create(
-            tenant=tenant, name=f"{marker(tenant)} {OUTSIDE_CONCIERGE}", url=f"https://{tenant.slug}.invalid/hook",
-            event_types=["memory_add"], secret=new_secret(), created_by="test",
-        )  # fmt: skip
-        bound = Webhook.objects.create(tenant=tenant, name=f"{marker(tenant)} concierge hook", secret=new_secret(),
-                                       url=f"https://{tenant.slug}.invalid/c", event_types=["memory_add"],
-                                       created_by="test")  # fmt: skip
+            tenant=tenant,
+            name=f"{marker(tenant)} {OUTSIDE_CONCIERGE}",
+            url=f"https://{tenant.slug}.invalid/hook",
+            event_types=["memory_add"],
+            secret=new_secret(),
+            created_by="test",
+        )
+        bound = Webhook.objects.create(
+            tenant=tenant,
+            name=f"{marker(tenant)} concierge hook",
+            secret=new_secret(),
+            url=f"https://{tenant.slug}.invalid/c",
+            event_types=["memory_add"],
+            created_by="test",
+        )
         bound.apps.set([tenant.apps.get(app_id="concierge_app")])
         hostile_world.concierge_webhooks[tenant.slug] = bound
     exports = Path(django_settings.DATA_DIR) / "exports"
@@ -662,15 +768,28 @@ def world(hostile_world, settings):
         result = exports / f"hostile-{tenant.slug}.json"
         result.write_text(json.dumps([marker(tenant)]))
         hostile_world.jobs[tenant.slug] = Job.objects.create(
-            kind=Job.Kind.EXPORT_TENANT, tenant=tenant, requested_by="test", state=Job.State.SUCCEEDED,
-            params={"format": "json", "gzip": False, "app_id": None}, receipt={"note": marker(tenant)},
-            result_file=str(result), result_expires_at="2999-01-01T00:00:00Z",
-        )  # fmt: skip
+            kind=Job.Kind.EXPORT_TENANT,
+            tenant=tenant,
+            requested_by="test",
+            state=Job.State.SUCCEEDED,
+            params={"format": "json", "gzip": False, "app_id": None},
+            receipt={"note": marker(tenant)},
+            result_file=str(result),
+            result_expires_at="2999-01-01T00:00:00Z",
+        )
     # Per tenant an erasure receipt of concierge_app, its actor carrying the tenant's marker.
     hostile_world.receipts = {
-        tenant.slug: receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor=marker(tenant),
-                                    actor_kind="staff", role="support", per_app={"concierge_app": {"memories": 1}},
-                                    verification={"remaining": 0}, user_id="alice")  # fmt: skip
+        tenant.slug: receipt_record(
+            tenant_id=tenant.pk,
+            tenant_slug=tenant.slug,
+            kind="user",
+            actor=marker(tenant),
+            actor_kind="staff",
+            role="support",
+            per_app={"concierge_app": {"memories": 1}},
+            verification={"remaining": 0},
+            user_id="alice",
+        )
         for tenant in hostile_world.tenants
     }
     return hostile_world
@@ -768,8 +887,9 @@ def test_every_endpoint_and_method_has_a_capability():
 def test_every_route_parameter_has_a_value(hostile_world):
     """A new route with a parameter nobody taught the suite fails here, instead of going untested."""
     known = set(PARAMETERS)
-    unknown = {(route, m["parameter"]) for route, _ in ROUTES for m in CONVERTER.finditer(route)
-               if m["parameter"] not in known}  # fmt: skip
+    unknown = {
+        (route, m["parameter"]) for route, _ in ROUTES for m in CONVERTER.finditer(route) if m["parameter"] not in known
+    }
     assert not unknown, unknown
     assert len(ROUTES) >= 40, ROUTES
     names = {entry.name for _, entry in ROUTES}
@@ -809,11 +929,18 @@ def _dashboard_part(world, name: str, fresh) -> None:
         if "?" in case_name:
             continue
         with fresh():
-            dummy = SimpleNamespace(app="x", memory=SimpleNamespace(id="x"), link=SimpleNamespace(pk=uuid.uuid4()),
-                                    target=SimpleNamespace(pk=1), job=SimpleNamespace(pk=uuid.uuid4()),
-                                    api_key=SimpleNamespace(prefix="x"), invitation=SimpleNamespace(pk=1),
-                                    webhook=SimpleNamespace(pk=1), receipt=SimpleNamespace(pk=uuid.uuid4()),
-                                    export_job=SimpleNamespace(pk=uuid.uuid4()))  # fmt: skip
+            dummy = SimpleNamespace(
+                app="x",
+                memory=SimpleNamespace(id="x"),
+                link=SimpleNamespace(pk=uuid.uuid4()),
+                target=SimpleNamespace(pk=1),
+                job=SimpleNamespace(pk=uuid.uuid4()),
+                api_key=SimpleNamespace(prefix="x"),
+                invitation=SimpleNamespace(pk=1),
+                webhook=SimpleNamespace(pk=1),
+                receipt=SimpleNamespace(pk=uuid.uuid4()),
+                export_job=SimpleNamespace(pk=uuid.uuid4()),
+            )
             kwargs = case["kwargs"](dummy) if "kwargs" in case else {}
             url = reverse(case_name, kwargs={"tenant_slug": "acme", **kwargs})
             client = Client()
@@ -882,8 +1009,11 @@ def _principals_part(world, route: str) -> None:
             if "token" in params:
                 # The token is the credential: whoever holds it sees that one person, in the issuer's apps.
                 granted = target
-                forbidden = (*(marker(t) for t in world.tenants if t.slug != granted), "bob likes coffee",
-                             *((OUTSIDE_CONCIERGE,) if variant else ()))  # fmt: skip
+                forbidden = (
+                    *(marker(t) for t in world.tenants if t.slug != granted),
+                    "bob likes coffee",
+                    *((OUTSIDE_CONCIERGE,) if variant else ()),
+                )
             else:
                 granted = who.tenant.slug if who.tenant else None
                 forbidden = (*(marker(t) for t in world.tenants if t.slug != granted), *who.hidden)
@@ -939,14 +1069,21 @@ def _hostile_ids_part(world, route: str) -> None:
             path = _fill(route, {**base, param: hostile})
             for client in (admin, key) if is_api(path) else (admin, Client()):
                 for method in ("get", "post", "delete"):
-                    response = (send(client, method, path, {"user_id": "alice"}) if is_api(path)
-                                else getattr(client, method)(path))  # fmt: skip
+                    response = (
+                        send(client, method, path, {"user_id": "alice"})
+                        if is_api(path)
+                        else getattr(client, method)(path)
+                    )
                     _check(response, path=path, forbidden=forbidden, context=(param, repr(hostile)[:40], method))
         path = _fill(route, base)
         fields = {name: hostile for name in INPUT_FIELDS}
         if is_api(path):
-            body = {**fields, "messages": hostile, "filters": {"user_id": hostile},
-                    "memories": [{"memory_id": hostile, "text": hostile}]}  # fmt: skip
+            body = {
+                **fields,
+                "messages": hostile,
+                "filters": {"user_id": hostile},
+                "memories": [{"memory_id": hostile, "text": hostile}],
+            }
             raw = json.dumps(body)  # a lone surrogate goes out as the JSON escape \udfff
             for method in METHODS:
                 response = send(key, method, path + "?" + _query(fields), raw=raw)

@@ -96,12 +96,15 @@ def test_delete_all_by_user_within_an_app_still_works(hostile_world):
 # --- batch PUT, all or nothing ----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("bad", [
-    {"text": "   "},
-    {"metadata": {"user_id": "someone-else"}},
-    {"metadata": "not an object"},
-    {"metadata": ["not", "an", "object"]},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"text": "   "},
+        {"metadata": {"user_id": "someone-else"}},
+        {"metadata": "not an object"},
+        {"metadata": ["not", "an", "object"]},
+    ],
+)
 def test_batch_put_validates_the_whole_batch_before_writing(hostile_world, bad):
     first, second = hostile_world.memories["acme"][:2]
     client = api_client(hostile_world.keys["acme"].full)
@@ -114,8 +117,11 @@ def test_batch_put_validates_the_whole_batch_before_writing(hostile_world, bad):
 @pytest.mark.parametrize("second", ["missing", "other tenant", "outside the key's apps"])
 def test_batch_put_whose_second_memory_is_not_found_writes_nothing(hostile_world, second):
     first = hostile_world.memories["acme"][0]  # concierge_app
-    second_id = {"missing": "no-such-memory", "other tenant": hostile_world.memories["globex"][0].id,
-                 "outside the key's apps": hostile_world.memories["acme"][2].id}[second]  # fmt: skip
+    second_id = {
+        "missing": "no-such-memory",
+        "other tenant": hostile_world.memories["globex"][0].id,
+        "outside the key's apps": hostile_world.memories["acme"][2].id,
+    }[second]
     client = api_client(hostile_world.keys["acme"].restricted)
     before = json.loads(send(client, "get", f"/v1/memories/{first.id}/").content)
     body = {"memories": [{"memory_id": first.id, "text": "changed"}, {"memory_id": second_id, "text": "changed"}]}

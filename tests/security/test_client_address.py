@@ -34,18 +34,21 @@ def test_without_trusted_proxies_x_forwarded_for_is_never_read(settings):
     assert address(PROXY, "198.51.100.1") == PROXY
 
 
-@pytest.mark.parametrize(("remote", "forwarded", "expected"), [
-    (PROXY, "198.51.100.1", "198.51.100.1"),                   # nginx appended the client's address
-    (PROXY, "6.6.6.6, 198.51.100.1", "198.51.100.1"),          # the client's own header is not believed
-    (PROXY, "not-an-ip, 198.51.100.1", "198.51.100.1"),        # nor is its garbage
-    (PROXY, "198.51.100.1, 10.0.0.5", "198.51.100.1"),         # two trusted hops: the load balancer's too
-    ("10.1.2.3", "198.51.100.1, 10.0.0.5", "198.51.100.1"),    # a trusted network, not only an address
-    (PROXY, "2001:db8::7", "2001:db8::7"),
-    (PROXY, "", PROXY),                                        # a proxy that sent no header: itself
-    (PROXY, "198.51.100.1, garbage", PROXY),                   # a hop that is not an address ends the walk
-    ("203.0.113.9", "198.51.100.1", "203.0.113.9"),            # not through a trusted proxy: the header is ignored
-    (PROXY, "10.0.0.5", "10.0.0.5"),                           # only trusted hops: the leftmost of them
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("remote", "forwarded", "expected"),
+    [
+        (PROXY, "198.51.100.1", "198.51.100.1"),  # nginx appended the client's address
+        (PROXY, "6.6.6.6, 198.51.100.1", "198.51.100.1"),  # the client's own header is not believed
+        (PROXY, "not-an-ip, 198.51.100.1", "198.51.100.1"),  # nor is its garbage
+        (PROXY, "198.51.100.1, 10.0.0.5", "198.51.100.1"),  # two trusted hops: the load balancer's too
+        ("10.1.2.3", "198.51.100.1, 10.0.0.5", "198.51.100.1"),  # a trusted network, not only an address
+        (PROXY, "2001:db8::7", "2001:db8::7"),
+        (PROXY, "", PROXY),  # a proxy that sent no header: itself
+        (PROXY, "198.51.100.1, garbage", PROXY),  # a hop that is not an address ends the walk
+        ("203.0.113.9", "198.51.100.1", "203.0.113.9"),  # not through a trusted proxy: the header is ignored
+        (PROXY, "10.0.0.5", "10.0.0.5"),  # only trusted hops: the leftmost of them
+    ],
+)
 def test_through_trusted_proxies_the_rightmost_untrusted_hop_is_the_client(settings, remote, forwarded, expected):
     trust(settings, PROXY, "10.0.0.0/8")
     assert address(remote, forwarded) == expected
@@ -80,8 +83,13 @@ def test_api_lockouts_count_each_client_behind_the_proxy_not_the_proxy(hostile_w
 
 def test_the_audit_log_records_the_client_not_the_proxy(hostile_world, behind_proxy):
     client = api_client(hostile_world.keys["acme"].full)
-    response = client.post("/v3/memories/", {"filters": {"user_id": "u_alice"}}, content_type="application/json",
-                           REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.4")  # fmt: skip
+    response = client.post(
+        "/v3/memories/",
+        {"filters": {"user_id": "u_alice"}},
+        content_type="application/json",
+        REMOTE_ADDR=PROXY,
+        HTTP_X_FORWARDED_FOR="6.6.6.6, 198.51.100.4",
+    )
     assert response.status_code == 200, response.content[:300]
     assert AuditEvent.objects.filter(tenant__slug="acme").latest("pk").ip == "198.51.100.4"
 
@@ -90,8 +98,9 @@ def test_sign_in_lockout_counts_each_client_behind_the_proxy(db, client, behind_
     UserFactory(username="alice")
 
     def sign_in(password, forwarded):
-        return client.post("/login/", {"username": "alice", "password": password}, REMOTE_ADDR=PROXY,
-                           HTTP_X_FORWARDED_FOR=forwarded)  # fmt: skip
+        return client.post(
+            "/login/", {"username": "alice", "password": password}, REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=forwarded
+        )
 
     for _ in range(behind_proxy.AXES_FAILURE_LIMIT_PER_USER):
         sign_in("wrong", "198.51.100.1")

@@ -30,8 +30,12 @@ def check_deploy(tmp_path, **extra):
     env.update(PRODUCTION, MEMADMIN_DATA_DIR=str(tmp_path), SECRET_KEY=secrets.token_urlsafe(50), **extra)
     return subprocess.run(
         [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_check_deploy_passes_with_the_production_environment(tmp_path):

@@ -7,8 +7,16 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 SETTINGS = Path(__file__).resolve().parents[2] / "memadmin" / "settings.py"
-NAMES = ("EMAIL_HOST", "EMAIL_PORT", "EMAIL_HOST_USER", "EMAIL_HOST_PASSWORD", "EMAIL_USE_TLS", "EMAIL_USE_SSL",
-         "DEFAULT_FROM_EMAIL", "MEMADMIN_INVITATION_DAYS")  # fmt: skip
+NAMES = (
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "DEFAULT_FROM_EMAIL",
+    "MEMADMIN_INVITATION_DAYS",
+)
 
 
 @pytest.fixture(autouse=True)

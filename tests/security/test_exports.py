@@ -45,8 +45,9 @@ def _assert_no_formula(text: str):
 def formula_memories(hostile_world):
     scope = scope_for_membership(hostile_world.acme_admin)
     for value in ("=cmd", "+cmd", "-cmd", "@cmd"):
-        services.memory_add(scope=scope, app_id="concierge_app", user_id=value, agent_id=value, run_id=value,
-                            messages=f"{value}|calc")  # fmt: skip
+        services.memory_add(
+            scope=scope, app_id="concierge_app", user_id=value, agent_id=value, run_id=value, messages=f"{value}|calc"
+        )
     audit_record(scope=scope, action="=evil", user_id="=cmd", details={"x": "=1"})
     return ["=cmd", "+cmd", "-cmd", "@cmd"]
 
@@ -54,14 +55,16 @@ def formula_memories(hostile_world):
 def test_every_csv_writer_neutralises_formulas(hostile_world, staff_client, formula_memories, tmp_path):
     client = staff_client("acme", "admin")
     for user_id in formula_memories:
-        response = client.get(reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": user_id,
-                                                                                       "format": "csv"})  # fmt: skip
+        response = client.get(
+            reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": user_id, "format": "csv"}
+        )
         assert response.status_code == 200
         text = b"".join(response.streaming_content).decode()
         assert f"'{user_id}|calc" in text
         _assert_no_formula(text)
-    response = client.get(reverse("app_export", kwargs={"tenant_slug": "acme", "app_id": "concierge_app"}),
-                          {"format": "csv"})  # fmt: skip
+    response = client.get(
+        reverse("app_export", kwargs={"tenant_slug": "acme", "app_id": "concierge_app"}), {"format": "csv"}
+    )
     _assert_no_formula(b"".join(response.streaming_content).decode())
     response = client.get(reverse("audit_csv", kwargs={"tenant_slug": "acme"}))
     text = b"".join(response.streaming_content).decode()
@@ -93,17 +96,37 @@ def _export_requests(world, slug="acme"):
     """(name, principal client, method, url, params or body): every streamed export there is."""
     key = api_client(world.keys[slug].full)
     return [
-        ("user json", "staff", "get", reverse("user_export", kwargs={"tenant_slug": slug}),
-         {"user_id": "alice", "format": "json"}),
-        ("user csv", "staff", "get", reverse("user_export", kwargs={"tenant_slug": slug}),
-         {"user_id": "alice", "format": "csv"}),
-        ("app json", "staff", "get", reverse("app_export", kwargs={"tenant_slug": slug, "app_id": "concierge_app"}),
-         {"format": "json"}),
-        ("app csv", "staff", "get", reverse("app_export", kwargs={"tenant_slug": slug, "app_id": "concierge_app"}),
-         {"format": "csv"}),
+        (
+            "user json",
+            "staff",
+            "get",
+            reverse("user_export", kwargs={"tenant_slug": slug}),
+            {"user_id": "alice", "format": "json"},
+        ),
+        (
+            "user csv",
+            "staff",
+            "get",
+            reverse("user_export", kwargs={"tenant_slug": slug}),
+            {"user_id": "alice", "format": "csv"},
+        ),
+        (
+            "app json",
+            "staff",
+            "get",
+            reverse("app_export", kwargs={"tenant_slug": slug, "app_id": "concierge_app"}),
+            {"format": "json"},
+        ),
+        (
+            "app csv",
+            "staff",
+            "get",
+            reverse("app_export", kwargs={"tenant_slug": slug, "app_id": "concierge_app"}),
+            {"format": "csv"},
+        ),
         ("your data", None, "get", your_data_url(world, slug, "your_data_export"), {}),
         ("api export", key, "post", "/v1/exports/get/", {"filters": {"user_id": "alice"}}),
-    ]  # fmt: skip
+    ]
 
 
 def test_every_streamed_export_ends_visibly_when_it_fails(hostile_world, staff_client, monkeypatch, caplog):
@@ -131,12 +154,14 @@ def test_every_streamed_export_ends_visibly_when_it_fails(hostile_world, staff_c
 
 def test_a_complete_export_is_valid_json(hostile_world, staff_client):
     client = staff_client("acme", "admin")
-    response = client.get(reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "alice",
-                                                                                   "format": "json"})  # fmt: skip
+    response = client.get(
+        reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "alice", "format": "json"}
+    )
     items = json.loads(b"".join(response.streaming_content))
     assert len(items) == 2
-    response = send(api_client(hostile_world.keys["acme"].full), "post", "/v1/exports/get/",
-                    {"filters": {"user_id": "alice"}})  # fmt: skip
+    response = send(
+        api_client(hostile_world.keys["acme"].full), "post", "/v1/exports/get/", {"filters": {"user_id": "alice"}}
+    )
     assert json.loads(b"".join(response.streaming_content))["count"] == 2
 
 
@@ -156,8 +181,9 @@ def test_a_non_ascii_user_export_has_a_clean_header(hostile_world, staff_client)
     scope = scope_for_membership(hostile_world.acme_admin)
     services.memory_add(scope=scope, app_id="concierge_app", user_id="Zoë-名前", messages="unicode person")
     client = staff_client("acme", "admin")
-    response = client.get(reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "Zoë-名前",
-                                                                                   "format": "csv"})  # fmt: skip
+    response = client.get(
+        reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "Zoë-名前", "format": "csv"}
+    )
     header = response["Content-Disposition"]
     assert header.isascii() and "=?utf-8?" not in header.lower(), header
     assert "filename*=UTF-8''" in header and "Zo%C3%AB" in header

@@ -33,12 +33,24 @@ print("done")
 def test_a_fresh_data_dir_is_private(tmp_path):
     data_dir = tmp_path / "data"
     env = {k: v for k, v in os.environ.items() if k not in ("VALKEY_URL", "DATABASE_URL", "SECRET_KEY")}
-    env.update(MEMADMIN_DATA_DIR=str(data_dir), DJANGO_SETTINGS_MODULE="memadmin.settings",
-               MEMADMIN_EMBEDDER_THREADS="1", HF_HUB_OFFLINE="1", MEM0_TELEMETRY="False")  # fmt: skip
+    env.update(
+        MEMADMIN_DATA_DIR=str(data_dir),
+        DJANGO_SETTINGS_MODULE="memadmin.settings",
+        MEMADMIN_EMBEDDER_THREADS="1",
+        HF_HUB_OFFLINE="1",
+        MEM0_TELEMETRY="False",
+    )
     try:
         # Run from a permissive umask, as a shell or service manager might leave it.
-        result = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
-                                timeout=300, preexec_fn=lambda: os.umask(0o022))  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-c", SCRIPT],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            preexec_fn=lambda: os.umask(0o022),
+        )
         assert result.returncode == 0, result.stderr[-3000:]
         assert "done" in result.stdout
         seen = set()
@@ -64,7 +76,13 @@ def test_an_older_world_readable_data_dir_is_closed(tmp_path):
     data_dir.mkdir(mode=0o755)
     data_dir.chmod(0o755)
     env = {**os.environ, "MEMADMIN_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "memadmin.settings"}
-    result = subprocess.run([sys.executable, "-c", "import django; django.setup()"], cwd=ROOT, env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert stat.S_IMODE(data_dir.stat().st_mode) == 0o700

@@ -16,8 +16,7 @@ def world(db):
     cache.clear()
     w = two_tenant_world()
     scope = scope_for_membership(w.acme_admin)
-    w.memory = services.memory_add(scope=scope, app_id="concierge_app", messages="Alice likes tea",
-                                   user_id="alice")[0]  # fmt: skip
+    w.memory = services.memory_add(scope=scope, app_id="concierge_app", messages="Alice likes tea", user_id="alice")[0]
     _link, w.link = data_link_issue(scope=scope, user_id="alice")
     _row, w.key = TenantAPIKey.objects.create_key(name="srv", tenant=w.acme)
     yield w
@@ -46,10 +45,18 @@ def no_store(response) -> bool:
 def staff_pages(w):
     m = w.memory
     return [
-        "/t/acme/", "/t/acme/memories/", f"/t/acme/memories/concierge_app/{m.id}/", "/t/acme/users/",
-        "/t/acme/user/?user_id=alice", "/t/acme/user/export/?user_id=alice&format=json", "/t/acme/audit/",
-        "/t/acme/audit/export.csv", "/t/acme/members/", "/t/acme/keys/", "/t/acme/jobs/",
-    ]  # fmt: skip
+        "/t/acme/",
+        "/t/acme/memories/",
+        f"/t/acme/memories/concierge_app/{m.id}/",
+        "/t/acme/users/",
+        "/t/acme/user/?user_id=alice",
+        "/t/acme/user/export/?user_id=alice&format=json",
+        "/t/acme/audit/",
+        "/t/acme/audit/export.csv",
+        "/t/acme/members/",
+        "/t/acme/keys/",
+        "/t/acme/jobs/",
+    ]
 
 
 def test_every_staff_page_has_the_policy_and_no_store(client, world):
@@ -80,9 +87,11 @@ def test_api_memory_responses_are_not_stored(client, world):
         assert response.status_code == 200, (url, response.content)
         assert no_store(response), url
         assert "Content-Security-Policy" in response
-    for url, body in (("/v3/memories/", {"filters": {"user_id": "alice"}}),
-                      ("/v3/memories/search/", {"query": "tea", "filters": {"user_id": "alice"}}),
-                      ("/v1/exports/get/", {"filters": {"user_id": "alice"}})):  # fmt: skip
+    for url, body in (
+        ("/v3/memories/", {"filters": {"user_id": "alice"}}),
+        ("/v3/memories/search/", {"query": "tea", "filters": {"user_id": "alice"}}),
+        ("/v1/exports/get/", {"filters": {"user_id": "alice"}}),
+    ):
         response = client.post(url, body, content_type="application/json", **auth)
         assert response.status_code in (200, 404), (url, response.content)  # no export made yet: 404
         assert no_store(response), url

@@ -20,8 +20,9 @@ from tests.memadmin.memory.rawhash import put
 ODD_IDS = ["a/b", "..", ".", "~..", "~", "%2F", "a/../b", "x/delete", "a?b#c", "/lead", "trail/"]
 
 
-@pytest.mark.parametrize("url", ["/t/acme/apps/a%00b/", "/t/acme/keys/a%00b/revoke/",
-                                 "/t/acme/memories/concierge_app/a%00b/"])
+@pytest.mark.parametrize(
+    "url", ["/t/acme/apps/a%00b/", "/t/acme/keys/a%00b/revoke/", "/t/acme/memories/concierge_app/a%00b/"]
+)
 def test_a_nul_in_an_id_matches_no_url(url):
     """No stored id holds NUL, and PostgreSQL refuses it in a query (DataError, a 500): the URL is a 404."""
     with pytest.raises(Resolver404):
@@ -39,8 +40,7 @@ def test_no_id_becomes_a_dot_segment_a_browser_would_remove(memory_id):
 @pytest.mark.parametrize("memory_id", ODD_IDS)
 def test_memory_urls_reverse_and_resolve_for_any_memory_id(memory_id):
     for name, extra in (("memory", {}), ("memory_delete", {})):
-        url = reverse(name, kwargs={"tenant_slug": "acme", "app_id": "concierge_app", "memory_id": memory_id,
-                                    **extra})  # fmt: skip
+        url = reverse(name, kwargs={"tenant_slug": "acme", "app_id": "concierge_app", "memory_id": memory_id, **extra})
         match = resolve(unquote(url))  # the server unescapes the path once before resolving
         assert match.url_name == name and match.kwargs["memory_id"] == memory_id
     for name in ("api-memory-detail", "api-memory-history"):
@@ -53,8 +53,9 @@ def test_memory_urls_reverse_and_resolve_for_any_memory_id(memory_id):
 @pytest.mark.parametrize("odd", ODD_IDS)
 def test_user_pages_load_for_odd_ids(hostile_world, staff_client, raw_valkey, odd):
     app = hostile_world.acme.apps.get(app_id="concierge_app")
-    memory_id = put(raw_valkey, app.collection_name, memory_id=odd, user_id=odd, agent_id=odd, run_id=odd,
-                    text="odd one")  # fmt: skip
+    memory_id = put(
+        raw_valkey, app.collection_name, memory_id=odd, user_id=odd, agent_id=odd, run_id=odd, text="odd one"
+    )
     client = staff_client("acme", "admin")
     page = client.get(reverse("user", kwargs={"tenant_slug": "acme"}), {"user_id": odd})
     assert page.status_code == 200, page.content[:300]
@@ -66,8 +67,10 @@ def test_user_pages_load_for_odd_ids(hostile_world, staff_client, raw_valkey, od
     assert browse.status_code == 200 and detail_url in browse.content.decode()
     export = client.get(reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": odd, "format": "json"})
     assert export.status_code == 200 and b"odd one" in b"".join(export.streaming_content)
-    gone = client.post(reverse("memory_delete", kwargs={"tenant_slug": "acme", "app_id": app.app_id,
-                                                        "memory_id": memory_id}), {"confirm": "yes"})  # fmt: skip
+    gone = client.post(
+        reverse("memory_delete", kwargs={"tenant_slug": "acme", "app_id": app.app_id, "memory_id": memory_id}),
+        {"confirm": "yes"},
+    )
     assert gone.status_code in (200, 302), gone.content[:300]
     assert client.get(detail_url).status_code == 404
 
@@ -89,9 +92,16 @@ def test_an_app_stored_before_the_alphabet_does_not_break_the_dashboard(hostile_
 
 
 def test_django_admin_refuses_a_bad_app_id(hostile_world, admin_client):
-    response = admin_client.post(reverse("admin:tenants_app_add"), {
-        "tenant": hostile_world.acme.pk, "app_id": "x/y", "name": "x", "collection_name": "", "status": "active",
-    })  # fmt: skip
+    response = admin_client.post(
+        reverse("admin:tenants_app_add"),
+        {
+            "tenant": hostile_world.acme.pk,
+            "app_id": "x/y",
+            "name": "x",
+            "collection_name": "",
+            "status": "active",
+        },
+    )
     assert response.status_code == 200 and "app_id must be" in response.content.decode()
     assert not App.objects.filter(app_id="x/y").exists()
 

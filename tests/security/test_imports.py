@@ -31,8 +31,7 @@ def world(db, settings):
 def _run(world, tmp_path, content: bytes | str, *, skip_invalid=True, name="hostile.ndjson") -> Job:
     path = tmp_path / name
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8", "surrogatepass"))
-    job = job_import(scope=world.scope, app_id="concierge_app", source=path, filename=name,
-                     skip_invalid=skip_invalid)  # fmt: skip
+    job = job_import(scope=world.scope, app_id="concierge_app", source=path, filename=name, skip_invalid=skip_invalid)
     assert run_job(job.pk) in (Job.State.SUCCEEDED, Job.State.FAILED)
     job.refresh_from_db()
     return job
@@ -99,10 +98,13 @@ def test_hostile_ids_are_refused_or_kept_exactly(world, tmp_path, hostile):
 
 @pytest.mark.django_db(transaction=True)
 def test_a_row_cannot_reach_another_tenant_or_app(world, tmp_path):
-    theirs = services.memory_add(scope=world.globex_scope, app_id="concierge_app", messages="SECRET-globex",
-                                 user_id="alice")[0]  # fmt: skip
-    rows = [_row(id=theirs.id, memory="overwritten?", user_id="alice", app_id="concierge_app"),
-            _row(id="m2", app_id="other_app", memory="aimed at globex's other app")]  # fmt: skip
+    theirs = services.memory_add(
+        scope=world.globex_scope, app_id="concierge_app", messages="SECRET-globex", user_id="alice"
+    )[0]
+    rows = [
+        _row(id=theirs.id, memory="overwritten?", user_id="alice", app_id="concierge_app"),
+        _row(id="m2", app_id="other_app", memory="aimed at globex's other app"),
+    ]
     job = _run(world, tmp_path, "\n".join(json.dumps(r) for r in rows))
     assert job.receipt["import"]["imported"] == 2
     assert selectors.memory_get(scope=world.globex_scope, memory_id=theirs.id).memory == "SECRET-globex"
@@ -112,16 +114,19 @@ def test_a_row_cannot_reach_another_tenant_or_app(world, tmp_path):
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("content,message", [
-    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
-    (b'{"results": 5}', "not a list of memories"),
-    (b"42", "not a list of memories"),
-    (b'[{"id": "a", "memory": "x", "user_id": "u"}', "neither NDJSON nor one JSON document"),
-    (b"[\n" + b"\xff\xfe" * 10 + b"\n]", "not UTF-8"),
-    (json.dumps(_row()).encode() + b"\n\n!!! EXPORT FAILED: this export stopped\n", "the export failed"),
-    (gzip.compress(b"\n" * (2 * 1024 * 1024)), "once unpacked"),
-    (b"\x1f\x8b\x08\x00garbage", "gzip file is damaged"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "content,message",
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+        (b'{"results": 5}', "not a list of memories"),
+        (b"42", "not a list of memories"),
+        (b'[{"id": "a", "memory": "x", "user_id": "u"}', "neither NDJSON nor one JSON document"),
+        (b"[\n" + b"\xff\xfe" * 10 + b"\n]", "not UTF-8"),
+        (json.dumps(_row()).encode() + b"\n\n!!! EXPORT FAILED: this export stopped\n", "the export failed"),
+        (gzip.compress(b"\n" * (2 * 1024 * 1024)), "once unpacked"),
+        (b"\x1f\x8b\x08\x00garbage", "gzip file is damaged"),
+    ],
+)
 def test_files_refused_whole(world, tmp_path, settings, content, message):
     settings.MEMADMIN_IMPORT_MAX_MB = 1
     job = _run(world, tmp_path, content)
@@ -132,8 +137,10 @@ def test_files_refused_whole(world, tmp_path, settings, content, message):
 @pytest.mark.django_db(transaction=True)
 def test_a_hash_cannot_smuggle_query_syntax(world, tmp_path):
     services.memory_add(scope=world.scope, app_id="concierge_app", messages="kept", user_id="u1")
-    rows = [_row(id=f"q{i}", memory=f"fact {i}", hash=h) for i, h in
-            enumerate(["a|b", "x}|@user_id:{u1", "@hash:{*}", "-neg", "(paren)"])]  # fmt: skip
+    rows = [
+        _row(id=f"q{i}", memory=f"fact {i}", hash=h)
+        for i, h in enumerate(["a|b", "x}|@user_id:{u1", "@hash:{*}", "-neg", "(paren)"])
+    ]
     job = _run(world, tmp_path, "\n".join(json.dumps(r) for r in rows))
     # None of them matches the stored memory's hash: each is new, none is taken for a duplicate.
     assert job.receipt["import"]["imported"] == 5 and job.receipt["import"]["duplicates"]["same_hash"] == 0

@@ -57,8 +57,11 @@ def test_the_dashboard_and_your_data_pages_refuse_it_too(hostile_world, staff_cl
     admin = staff_client("acme", "admin")
     page = admin.get(reverse("user", kwargs={"tenant_slug": "acme"}) + f"?user_id={raw}")
     assert page.status_code == 400 and "UTF-8" in page.content.decode()
-    form = admin.post(reverse("user_erase", args=["acme"]), f"user_id={raw}&confirm_user_id={raw}",
-                      content_type="application/x-www-form-urlencoded")  # fmt: skip
+    form = admin.post(
+        reverse("user_erase", args=["acme"]),
+        f"user_id={raw}&confirm_user_id={raw}",
+        content_type="application/x-www-form-urlencoded",
+    )
     assert form.status_code == 400 and "UTF-8" in form.content.decode()
     token = hostile_world.links["acme"].token
     assert staff_client("acme", "viewer").get(f"/your-data/{token}/?q={raw}").status_code == 400
@@ -80,8 +83,9 @@ def _through_wsgi(path: str, method: str = "GET", **headers) -> tuple[int, bytes
     from django.db import close_old_connections
 
     application = importlib.import_module("memadmin.wsgi").application
-    environ = RequestFactory()._base_environ(PATH_INFO=unquote_to_bytes(path).decode("latin-1"),
-                                             REQUEST_METHOD=method, **headers)  # fmt: skip
+    environ = RequestFactory()._base_environ(
+        PATH_INFO=unquote_to_bytes(path).decode("latin-1"), REQUEST_METHOD=method, **headers
+    )
     answer = {}
     # As Django's test client does: the test's transaction must survive the request's end.
     signals.request_started.disconnect(close_old_connections)
@@ -99,12 +103,13 @@ def test_broken_utf8_in_a_path_is_a_400_in_the_api_and_the_dashboard(hostile_wor
     monkeypatch.setenv("MEMADMIN_PRELOAD_EMBEDDER", "0")
     before = _count(hostile_world)
     key = {"HTTP_AUTHORIZATION": f"Token {hostile_world.keys['acme'].full}"}
-    for method, path, headers in (("DELETE", f"/v2/entities/user/{raw}/", key),
-                                  ("GET", f"/v1/memories/{raw}/history/", key),
-                                  ("DELETE", f"/v2/entities/user/{raw}/", {}),  # nobody: refused all the same
-                                  ("GET", f"/t/acme/memories/concierge_app/{raw}/", {}),
-                                  ("GET", f"/your-data/{hostile_world.links['acme'].token}/memories/{raw}/x/delete/",
-                                   {})):  # fmt: skip
+    for method, path, headers in (
+        ("DELETE", f"/v2/entities/user/{raw}/", key),
+        ("GET", f"/v1/memories/{raw}/history/", key),
+        ("DELETE", f"/v2/entities/user/{raw}/", {}),  # nobody: refused all the same
+        ("GET", f"/t/acme/memories/concierge_app/{raw}/", {}),
+        ("GET", f"/your-data/{hostile_world.links['acme'].token}/memories/{raw}/x/delete/", {}),
+    ):
         status, body = _through_wsgi(path, method, **headers)
         assert status == 400 and b"UTF-8" in body, (path, status, body[:300])
     assert _count(hostile_world) == before

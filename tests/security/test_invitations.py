@@ -67,8 +67,9 @@ def test_an_existing_account_signs_in_then_accepts(admin, client, world):
     # Not signed in: creating a second account for that address is refused, signing in is offered.
     page = client.get(url).content.decode()
     assert "/login/?next=" in page
-    refused = client.post(url, {"username": "carol2", "password1": "a-long-Passphrase-9",
-                                "password2": "a-long-Passphrase-9"})  # fmt: skip
+    refused = client.post(
+        url, {"username": "carol2", "password1": "a-long-Passphrase-9", "password2": "a-long-Passphrase-9"}
+    )
     assert refused.status_code == 400 and "sign in" in refused.content.decode()
     assert not Membership.objects.filter(tenant=world.acme, user=world.existing).exists()
     client.force_login(world.existing)
@@ -133,8 +134,10 @@ def test_expired_cancelled_reused_and_unknown_links_get_a_clear_page(admin, clie
 
     Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
     client.logout()
-    for response in (client.get(url), client.post(url, {"username": "erin", "password1": "a-long-Passphrase-9",
-                                                         "password2": "a-long-Passphrase-9"})):  # fmt: skip
+    for response in (
+        client.get(url),
+        client.post(url, {"username": "erin", "password1": "a-long-Passphrase-9", "password2": "a-long-Passphrase-9"}),
+    ):
         assert response.status_code == 410 and "expired" in response.content.decode()
 
     client.force_login(world.acme_admin.user)
@@ -223,9 +226,11 @@ def test_a_signed_in_account_with_another_address_cannot_accept(admin, client, w
     is told so and offered to sign out, and the POST joins nobody."""
     invite(admin, "dave@example.com", role=role)
     url = link_in(mail.outbox[0])
-    for intruder in (UserFactory(username="mallory", email="mallory@example.com"),
-                     UserFactory(username="no-address", email=""),
-                     world.globex_admin.user):  # fmt: skip
+    for intruder in (
+        UserFactory(username="mallory", email="mallory@example.com"),
+        UserFactory(username="no-address", email=""),
+        world.globex_admin.user,
+    ):
         client.force_login(intruder)
         page = client.get(url)
         html = page.content.decode()
@@ -254,8 +259,9 @@ def test_a_new_account_gets_the_invited_address_whatever_the_form_says(admin, cl
     page = client.get(url).content.decode()
     assert 'name="email"' not in page and 'value="erin@example.com" readonly disabled' in page
     good = "a-long-Passphrase-9"
-    joined = client.post(url, {"username": "erin", "email": "mallory@example.com", "password1": good,
-                               "password2": good})  # fmt: skip
+    joined = client.post(
+        url, {"username": "erin", "email": "mallory@example.com", "password1": good, "password2": good}
+    )
     assert joined.status_code == 302
     member = Membership.objects.get(tenant=world.acme, user__username="erin")
     assert member.user.email == "erin@example.com" and member.role == "admin"

@@ -68,8 +68,12 @@ def test_a_staff_link_carries_the_tenant_apps_at_issue_time(world, client):
     assert set(link.apps.all()) == {world.acme_concierge, world.acme_sports}
     # An app created afterwards is not reachable through the older link.
     later = AppFactory(tenant=world.acme, app_id="later_app")
-    services.memory_add(scope=scope_for_membership(world.acme_admin), app_id="later_app",
-                        messages="Alice bought a kayak", user_id="alice")  # fmt: skip
+    services.memory_add(
+        scope=scope_for_membership(world.acme_admin),
+        app_id="later_app",
+        messages="Alice bought a kayak",
+        user_id="alice",
+    )
     body = client.get(page).content.decode()
     assert "plays tennis" in body and "vegetarian" in body and "kayak" not in body
     assert later not in link.apps.all()
@@ -101,8 +105,9 @@ def test_tokens_of_the_old_signed_format_get_a_clear_page(world, client):
 
     _link, _page = data_link_issue(scope=scope_for_membership(world.acme_admin), user_id="alice")
     link = DataLink.objects.get()
-    old = signing.dumps({"l": str(link.pk), "t": world.acme.pk, "u": "alice"}, salt="memadmin.your-data-link",
-                        compress=True)  # fmt: skip
+    old = signing.dumps(
+        {"l": str(link.pk), "t": world.acme.pk, "u": "alice"}, salt="memadmin.your-data-link", compress=True
+    )
     response = client.get(f"/your-data/{old}/")
     assert response.status_code == 403
     assert "not valid" in response.content.decode()

@@ -37,8 +37,11 @@ def test_hostile_user_ids_in_the_counts_partial_are_400_or_nothing(hostile_world
     for value in hostile_id_values():
         # A lone surrogate cannot be encoded by a client at all: it arrives as the bytes of a URL-encoded one.
         query = "user_id=%ED%BF%BF" if value == "\udfff" else {"user_id": value}
-        response = support.get("/t/acme/user/", query, **COUNTS) if isinstance(query, dict) else support.get(
-            f"/t/acme/user/?{query}", **COUNTS)  # fmt: skip
+        response = (
+            support.get("/t/acme/user/", query, **COUNTS)
+            if isinstance(query, dict)
+            else support.get(f"/t/acme/user/?{query}", **COUNTS)
+        )
         assert response.status_code in (200, 400), value
         assert marker(hostile_world.globex) not in response.content.decode()
 

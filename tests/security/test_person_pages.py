@@ -20,8 +20,9 @@ def test_a_run_or_agent_deletion_never_leaves_the_members_tenant(hostile_world, 
     support = staff_client("acme", "support")
     before = stored(hostile_world, "globex", user_id="alice")
     run = support.post("/t/acme/user/run/delete/", {"user_id": "alice", "run_id": "run-1", "confirm": "run-1"})
-    agent = support.post("/t/acme/user/agent/delete/", {"user_id": "alice", "agent_id": "concierge",
-                                                        "confirm": "concierge"})  # fmt: skip
+    agent = support.post(
+        "/t/acme/user/agent/delete/", {"user_id": "alice", "agent_id": "concierge", "confirm": "concierge"}
+    )
     assert run.status_code == agent.status_code == 302
     assert stored(hostile_world, "acme", user_id="alice", run_id="run-1") == 0
     assert stored(hostile_world, "globex", user_id="alice") == before  # the same ids at another tenant
@@ -37,8 +38,9 @@ def test_a_tenant_wide_list_names_each_person_only_on_their_own_list(hostile_wor
         lines = [g["what"] for g in person_accesses(tenant=hostile_world.acme, user_id=user_id)["accesses"]]
         assert any(w.startswith("listed") and w.endswith("on the memory browser") for w in lines), lines
     # globex's alice was not on acme's page, and acme's rows never reach globex's people.
-    assert all(g["actor"] != "acme-viewer"
-               for g in person_accesses(tenant=hostile_world.globex, user_id="alice")["accesses"])  # fmt: skip
+    assert all(
+        g["actor"] != "acme-viewer" for g in person_accesses(tenant=hostile_world.globex, user_id="alice")["accesses"]
+    )
 
 
 def test_the_data_links_page_lists_the_tenants_own_links_only(hostile_world, staff_client):

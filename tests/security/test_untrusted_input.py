@@ -51,11 +51,14 @@ def test_lone_surrogates_in_an_add_are_400_and_nothing_is_stored(hostile_world, 
     assert _count(hostile_world) == 0
 
 
-@pytest.mark.parametrize("url, body", [
-    ("/v3/memories/", {"filters": {"user_id": SURROGATE}}),
-    ("/v3/memories/search/", {"query": f"tea {SURROGATE}", "filters": {"user_id": "alice"}}),
-    ("/v1/exports/get/", {"filters": {"user_id": SURROGATE}}),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "url, body",
+    [
+        ("/v3/memories/", {"filters": {"user_id": SURROGATE}}),
+        ("/v3/memories/search/", {"query": f"tea {SURROGATE}", "filters": {"user_id": "alice"}}),
+        ("/v1/exports/get/", {"filters": {"user_id": SURROGATE}}),
+    ],
+)
 def test_lone_surrogates_in_reads_are_400(hostile_world, url, body):
     client = api_client(hostile_world.keys["acme"].full)
     assert_json_error(send(client, "post", url, raw=json.dumps(body)), 400)
@@ -95,8 +98,12 @@ def test_metadata_nested_900_deep_is_400(hostile_world):
     for _ in range(900):
         inner["k"] = {}
         inner = inner["k"]
-    response = send(client, "post", "/v3/memories/add/", raw=json.dumps({"messages": "hi", "user_id": "mallory",
-                                                                          "metadata": metadata}))  # fmt: skip
+    response = send(
+        client,
+        "post",
+        "/v3/memories/add/",
+        raw=json.dumps({"messages": "hi", "user_id": "mallory", "metadata": metadata}),
+    )
     assert "nested" in assert_json_error(response, 400)["detail"]
     assert _count(hostile_world) == 0
 
@@ -230,14 +237,17 @@ def test_the_api_never_creates_an_app_outside_the_alphabet(hostile_world, value)
     assert_json_error(send(client, "post", "/v3/memories/", body=body), 400)
 
 
-@pytest.mark.parametrize("raw", [
-    "[" * 3900 + "]" * 3900,
-    "{'user_id': " + "[" * 3900 + "]" * 3900 + "}",
-    '{"user_id": "\\udfff"}',
-    "{'user_id': '\\udfff'}",
-    '{"AND": [{"user_id": "a"}, {"created_at": {"gte": NaN}}]}',
-    "{'AND': [{'user_id': 'a'}, {'created_at': {'gte': 1e999}}]}",
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 3900 + "]" * 3900,
+        "{'user_id': " + "[" * 3900 + "]" * 3900 + "}",
+        '{"user_id": "\\udfff"}',
+        "{'user_id': '\\udfff'}",
+        '{"AND": [{"user_id": "a"}, {"created_at": {"gte": NaN}}]}',
+        "{'AND': [{'user_id': 'a'}, {'created_at': {'gte': 1e999}}]}",
+    ],
+)
 def test_hostile_filters_in_a_query_string_are_400(hostile_world, raw):
     from urllib.parse import quote
 
@@ -252,8 +262,13 @@ def test_a_lone_surrogate_an_oss_writer_stored_does_not_break_reads(hostile_worl
     from tests.memadmin.memory.rawhash import put
 
     app = hostile_world.acme.apps.get(app_id="concierge_app")
-    memory_id = put(raw_valkey, app.collection_name, user_id="mallory", text="stored by Mem0 OSS",
-                    metadata={"k": SURROGATE, "ok": "fine"})  # json.dumps writes the escape \udfff  # fmt: skip
+    memory_id = put(
+        raw_valkey,
+        app.collection_name,
+        user_id="mallory",
+        text="stored by Mem0 OSS",
+        metadata={"k": SURROGATE, "ok": "fine"},
+    )  # json.dumps writes the escape \udfff
     client = api_client(hostile_world.keys["acme"].full)
     got = send(client, "get", f"/v1/memories/{memory_id}/")
     assert got.status_code == 200 and json.loads(got.content)["metadata"] == {"k": "?", "ok": "fine"}
@@ -263,6 +278,7 @@ def test_a_lone_surrogate_an_oss_writer_stored_does_not_break_reads(hostile_worl
     assert json.loads(b"".join(exported.streaming_content))["count"] == 1
     staff = staff_client("acme", "support")
     assert staff.get(reverse("user", kwargs={"tenant_slug": "acme"}), {"user_id": "mallory"}).status_code == 200
-    download = staff.get(reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "mallory",
-                                                                                  "format": "json"})  # fmt: skip
+    download = staff.get(
+        reverse("user_export", kwargs={"tenant_slug": "acme"}), {"user_id": "mallory", "format": "json"}
+    )
     assert len(json.loads(b"".join(download.streaming_content))) == 1

@@ -23,12 +23,22 @@ def hooks(hostile_world, settings):
     settings.MEMADMIN_API_RATE = None
     made = {}
     for tenant in hostile_world.tenants:
-        wide = Webhook.objects.create(tenant=tenant, name=f"{marker(tenant)} wide {OUTSIDE_CONCIERGE}",
-                                      url=f"https://{tenant.slug}.invalid/w", event_types=["memory_add"],
-                                      secret=new_secret(), created_by="test")  # fmt: skip
-        bound = Webhook.objects.create(tenant=tenant, name=f"{marker(tenant)} concierge", secret=new_secret(),
-                                       url=f"https://{tenant.slug}.invalid/c", event_types=["memory_add"],
-                                       created_by="test")  # fmt: skip
+        wide = Webhook.objects.create(
+            tenant=tenant,
+            name=f"{marker(tenant)} wide {OUTSIDE_CONCIERGE}",
+            url=f"https://{tenant.slug}.invalid/w",
+            event_types=["memory_add"],
+            secret=new_secret(),
+            created_by="test",
+        )
+        bound = Webhook.objects.create(
+            tenant=tenant,
+            name=f"{marker(tenant)} concierge",
+            secret=new_secret(),
+            url=f"https://{tenant.slug}.invalid/c",
+            event_types=["memory_add"],
+            created_by="test",
+        )
         bound.apps.set([tenant.apps.get(app_id="concierge_app")])
         made[tenant.slug] = (wide, bound)
     return made
@@ -36,17 +46,32 @@ def hooks(hostile_world, settings):
 
 # principal name -> (list own project, list the other tenant's project)
 LIST = {
-    "acme:admin": (200, 404), "acme:support": (403, 403), "acme:viewer": (403, 403), "acme:key": (200, 404),
-    "acme:key-restricted": (200, 404), "acme:end-user": (401, 401), "outsider": (403, 403),
-    "anonymous": (401, 401), "bad-key": (401, 401), "acme:key-read-only": (403, 403), "acme:key-expired": (401, 401),
-}  # fmt: skip
+    "acme:admin": (200, 404),
+    "acme:support": (403, 403),
+    "acme:viewer": (403, 403),
+    "acme:key": (200, 404),
+    "acme:key-restricted": (200, 404),
+    "acme:end-user": (401, 401),
+    "outsider": (403, 403),
+    "anonymous": (401, 401),
+    "bad-key": (401, 401),
+    "acme:key-read-only": (403, 403),
+    "acme:key-expired": (401, 401),
+}
 # principal name -> (update acme's tenant-wide webhook, acme's concierge-bound one, globex's)
 UPDATE = {
-    "acme:admin": (200, 200, 404), "acme:support": (403, 403, 403), "acme:viewer": (403, 403, 403),
-    "acme:key": (200, 200, 404), "acme:key-restricted": (404, 200, 404), "acme:end-user": (401, 401, 401),
-    "outsider": (403, 403, 403), "anonymous": (401, 401, 401), "bad-key": (401, 401, 401),
-    "acme:key-read-only": (403, 403, 403), "acme:key-expired": (401, 401, 401),
-}  # fmt: skip
+    "acme:admin": (200, 200, 404),
+    "acme:support": (403, 403, 403),
+    "acme:viewer": (403, 403, 403),
+    "acme:key": (200, 200, 404),
+    "acme:key-restricted": (404, 200, 404),
+    "acme:end-user": (401, 401, 401),
+    "outsider": (403, 403, 403),
+    "anonymous": (401, 401, 401),
+    "bad-key": (401, 401, 401),
+    "acme:key-read-only": (403, 403, 403),
+    "acme:key-expired": (401, 401, 401),
+}
 
 
 def test_api_list_by_principal(hostile_world, hooks):
@@ -84,9 +109,19 @@ def test_api_update_and_delete_by_principal(hostile_world, hooks):
 
 def test_api_create_by_principal_binds_restricted_keys(hostile_world, hooks):
     body = {"name": "new", "url": "https://hooks.example.com/in", "event_types": ["memory_add"]}
-    expected = {"acme:admin": 201, "acme:key": 201, "acme:key-restricted": 201, "acme:support": 403,
-                "acme:viewer": 403, "acme:end-user": 401, "outsider": 403, "anonymous": 401,
-                "bad-key": 401, "acme:key-read-only": 403, "acme:key-expired": 401}  # fmt: skip
+    expected = {
+        "acme:admin": 201,
+        "acme:key": 201,
+        "acme:key-restricted": 201,
+        "acme:support": 403,
+        "acme:viewer": 403,
+        "acme:end-user": 401,
+        "outsider": 403,
+        "anonymous": 401,
+        "bad-key": 401,
+        "acme:key-read-only": 403,
+        "acme:key-expired": 401,
+    }
     for who in principals(hostile_world, hostile_world.acme):
         response = send(who.client, "post", "/api/v1/webhooks/projects/acme/", body)
         assert response.status_code == expected[who.name], (who.name, response.content[:200])
@@ -98,8 +133,9 @@ def test_api_create_by_principal_binds_restricted_keys(hostile_world, hooks):
     assert not Webhook.objects.filter(tenant=hostile_world.globex, name="new").exists()
 
 
-@pytest.mark.parametrize("name", ["webhooks", "webhook", "webhook_edit", "webhook_test", "webhook_rotate",
-                                  "webhook_delete"])  # fmt: skip
+@pytest.mark.parametrize(
+    "name", ["webhooks", "webhook", "webhook_edit", "webhook_test", "webhook_rotate", "webhook_delete"]
+)
 def test_dashboard_by_role_and_tenant(hostile_world, hooks, staff_client, name):
     for role in ("admin", "support", "viewer"):
         client = staff_client("acme", role)

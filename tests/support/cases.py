@@ -20,8 +20,17 @@ from pathlib import Path
 ENV = "MEMADMIN_RECORD_CASES"
 # Parameters whose values are object ids (random per run): recorded by name. The others (tenant slugs, app ids,
 # entity types and names) are recorded as they are when they look like ordinary ids, else as {hostile}.
-ID_PARAMETERS = {"memory_id", "token", "link_id", "job_id", "member_id", "invitation_id", "prefix", "webhook_id",
-                 "event_id"}  # fmt: skip
+ID_PARAMETERS = {
+    "memory_id",
+    "token",
+    "link_id",
+    "job_id",
+    "member_id",
+    "invitation_id",
+    "prefix",
+    "webhook_id",
+    "event_id",
+}
 PLAIN = re.compile(r"^[a-z][a-z0-9_-]{0,40}$")
 
 
@@ -89,8 +98,10 @@ def load(directory: str) -> set[tuple]:
 def main(before: str, after: str) -> int:
     old, new = load(before), load(after)
     missing = sorted(old - new)
-    print(f"cases before: {len(old)}; after: {len(new)}; before but not after: {len(missing)}; "
-          f"after only: {len(new - old)}")  # fmt: skip
+    print(
+        f"cases before: {len(old)}; after: {len(new)}; before but not after: {len(missing)}; "
+        f"after only: {len(new - old)}"
+    )
     for case in missing:
         print("MISSING", *case)
     return 1 if missing else 0

@@ -42,8 +42,14 @@ def add(world):
 def memories(world, add):
     """A few memories per tenant; alice exists in both tenants (same id, different people)."""
     m = SimpleNamespace()
-    m.alice_food = add(world.acme, "concierge_app", "alice", "Alice prefers vegetarian food and hates olives",
-                       agent_id="concierge", run_id="run-1")  # fmt: skip
+    m.alice_food = add(
+        world.acme,
+        "concierge_app",
+        "alice",
+        "Alice prefers vegetarian food and hates olives",
+        agent_id="concierge",
+        run_id="run-1",
+    )
     m.alice_sport = add(world.acme, "sports_portal", "alice", "Alice plays tennis on Sundays", agent_id="coach")
     m.bob = add(world.acme, "concierge_app", "bob", "Bob is allergic to peanuts", agent_id="concierge")
     m.globex_alice = add(world.globex, "concierge_app", "alice", "Globex Alice likes sushi", agent_id="butler")

@@ -112,30 +112,50 @@ def _world():
         admin = getattr(w, f"{tenant.slug}_admin")
         scope = scope_for_membership(admin)
         added = [
-            services.memory_add(scope=scope, app_id="concierge_app", user_id="alice", agent_id="concierge",
-                                run_id="run-1", messages=f"{marker(tenant)} alice likes tea")[0],
-            services.memory_add(scope=scope, app_id="concierge_app", user_id="bob",
-                                messages=f"{marker(tenant)} bob likes coffee")[0],
-            services.memory_add(scope=scope, app_id=("sports_portal" if tenant.slug == "acme" else "other_app"),
-                                user_id="alice", messages=f"{marker(tenant)} {OUTSIDE_CONCIERGE}")[0],
-        ]  # fmt: skip
+            services.memory_add(
+                scope=scope,
+                app_id="concierge_app",
+                user_id="alice",
+                agent_id="concierge",
+                run_id="run-1",
+                messages=f"{marker(tenant)} alice likes tea",
+            )[0],
+            services.memory_add(
+                scope=scope, app_id="concierge_app", user_id="bob", messages=f"{marker(tenant)} bob likes coffee"
+            )[0],
+            services.memory_add(
+                scope=scope,
+                app_id=("sports_portal" if tenant.slug == "acme" else "other_app"),
+                user_id="alice",
+                messages=f"{marker(tenant)} {OUTSIDE_CONCIERGE}",
+            )[0],
+        ]
         w.memories[tenant.slug] = added
         row, full = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-all", tenant=tenant)
         restricted_row, restricted = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-concierge", tenant=tenant)
         restricted_row.apps.set([tenant.apps.get(app_id="concierge_app")])
-        read_only_row, read_only = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-reader", tenant=tenant,
-                                                                   read_only=True)  # fmt: skip
-        expired_row, expired = TenantAPIKey.objects.create_key(name=f"{tenant.slug}-expired", tenant=tenant,
-                                                               expiry_date=timezone.now() - timedelta(days=1))
-        w.keys[tenant.slug] = SimpleNamespace(full=full, full_row=row, restricted=restricted,
-                                              restricted_row=restricted_row, read_only=read_only,
-                                              read_only_row=read_only_row, expired=expired,
-                                              expired_row=expired_row)  # fmt: skip
+        read_only_row, read_only = TenantAPIKey.objects.create_key(
+            name=f"{tenant.slug}-reader", tenant=tenant, read_only=True
+        )
+        expired_row, expired = TenantAPIKey.objects.create_key(
+            name=f"{tenant.slug}-expired", tenant=tenant, expiry_date=timezone.now() - timedelta(days=1)
+        )
+        w.keys[tenant.slug] = SimpleNamespace(
+            full=full,
+            full_row=row,
+            restricted=restricted,
+            restricted_row=restricted_row,
+            read_only=read_only,
+            read_only_row=read_only_row,
+            expired=expired,
+            expired_row=expired_row,
+        )
         link, path = data_link_issue(scope=scope, user_id="alice")
         w.links[tenant.slug] = SimpleNamespace(row=link, path=path, token=path.rstrip("/").rsplit("/", 1)[-1])
         link, path = data_link_issue(scope=scope_for_api_key(restricted_row), user_id="alice")
-        w.restricted_links[tenant.slug] = SimpleNamespace(row=link, path=path,
-                                                          token=path.rstrip("/").rsplit("/", 1)[-1])  # fmt: skip
+        w.restricted_links[tenant.slug] = SimpleNamespace(
+            row=link, path=path, token=path.rstrip("/").rsplit("/", 1)[-1]
+        )
     return w
 
 
@@ -155,8 +175,11 @@ def principals(world, tenant, *, anonymous: bool = True) -> list[Principal]:
         found.append(Principal(f"{tenant.slug}:{role}", "staff", tenant, client, role=role))
     keys = world.keys[tenant.slug]
     found.append(Principal(f"{tenant.slug}:key", "key", tenant, api_client(keys.full)))
-    found.append(Principal(f"{tenant.slug}:key-restricted", "key", tenant, api_client(keys.restricted),
-                           hidden=(OUTSIDE_CONCIERGE,)))  # fmt: skip
+    found.append(
+        Principal(
+            f"{tenant.slug}:key-restricted", "key", tenant, api_client(keys.restricted), hidden=(OUTSIDE_CONCIERGE,)
+        )
+    )
     found.append(Principal(f"{tenant.slug}:key-read-only", "key", tenant, api_client(keys.read_only)))
     found.append(Principal(f"{tenant.slug}:key-expired", "key", tenant, api_client(keys.expired)))
     link = world.links[tenant.slug]

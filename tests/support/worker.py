@@ -23,9 +23,12 @@ class WorkerProcess:
     def start(self):
         self.process = subprocess.Popen(
             [sys.executable, "manage.py", "worker", "--concurrency", "1", "--loglevel", "INFO"],
-            cwd=REPO, env=self.env, stdout=open(self.log, "ab"), stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env=self.env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: SIGKILL reaches the pool child too
-        )  # fmt: skip
+        )
         return self
 
     def kill(self):

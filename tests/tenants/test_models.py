@@ -9,8 +9,13 @@ from tenants.models import App
 from tenants.webhooks.models import Webhook, WebhookDelivery
 
 APP_FLAGS = {"active": "is_active", "frozen": "is_frozen", "moving": "is_moving", "offboarded": "is_offboarded"}
-JOB_FLAGS = {"scheduled": "is_scheduled", "running": "is_running", "succeeded": "succeeded", "failed": "is_failed",
-             "cancelled": "is_cancelled"}  # fmt: skip
+JOB_FLAGS = {
+    "scheduled": "is_scheduled",
+    "running": "is_running",
+    "succeeded": "succeeded",
+    "failed": "is_failed",
+    "cancelled": "is_cancelled",
+}
 
 
 @pytest.mark.parametrize("status", App.Status.values)

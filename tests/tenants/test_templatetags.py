@@ -29,9 +29,14 @@ def test_future_iso_strings_naive_values_and_nothing():
 def test_a_time_ahead_is_rounded_not_cut_short():
     """A 7-day link read a second after it was issued said "in 6 days"."""
     now = timezone.now()
-    cases = [(timedelta(days=7) - timedelta(seconds=2), "7\xa0days"), (timedelta(minutes=89), "1\xa0hour"),
-             (timedelta(minutes=91), "2\xa0hours"), (timedelta(hours=47), "47\xa0hours"),
-             (timedelta(minutes=4, seconds=40), "5\xa0minutes"), (timedelta(days=30), "30\xa0days")]  # fmt: skip
+    cases = [
+        (timedelta(days=7) - timedelta(seconds=2), "7\xa0days"),
+        (timedelta(minutes=89), "1\xa0hour"),
+        (timedelta(minutes=91), "2\xa0hours"),
+        (timedelta(hours=47), "47\xa0hours"),
+        (timedelta(minutes=4, seconds=40), "5\xa0minutes"),
+        (timedelta(days=30), "30\xa0days"),
+    ]
     for ahead, words in cases:
         assert render("{% when t %}", t=now + ahead).endswith(f">in {words}</time>"), (ahead, words)
 

@@ -20,8 +20,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("--socket", default=os.environ.get(embedders.EMBEDDER_SOCKET_ENV),
-                            help=f"Unix socket path (default ${embedders.EMBEDDER_SOCKET_ENV}).")  # fmt: skip
+        parser.add_argument(
+            "--socket",
+            default=os.environ.get(embedders.EMBEDDER_SOCKET_ENV),
+            help=f"Unix socket path (default ${embedders.EMBEDDER_SOCKET_ENV}).",
+        )
 
     def handle(self, *args, socket=None, **options):
         key = os.environ.get(embedders.EMBEDDER_KEY_ENV, "")

@@ -38,8 +38,9 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("addrport", nargs="?", default=None,
-                            help="host:port or port (default MEMADMIN_BIND, else 127.0.0.1:8000).")  # fmt: skip
+        parser.add_argument(
+            "addrport", nargs="?", default=None, help="host:port or port (default MEMADMIN_BIND, else 127.0.0.1:8000)."
+        )
         parser.add_argument("--no-worker", action="store_true", help="Do not start a background job worker.")
         parser.add_argument("--workers", type=int, help="Web worker processes (overrides MEMADMIN_WEB_WORKERS).")
         parser.add_argument("--threads", type=int, help="Threads per web worker (overrides MEMADMIN_WEB_THREADS).")

@@ -10,9 +10,10 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--status", action="store_true", help="Print whether it runs; its URL without password.")
         parser.add_argument(
-            "--url", action="store_true",
+            "--url",
+            action="store_true",
             help='Print only the URL with its password: valkey-cli -u "$(python manage.py valkey --url)"',
-        )  # fmt: skip
+        )
         parser.add_argument("--stop", action="store_true", help="Stop the running embedded server.")
 
     def handle(self, *args, status=False, url=False, stop=False, **options):
@@ -27,8 +28,10 @@ class Command(BaseCommand):
                 supervisor = server.supervisor()
                 recorded = server.recorded()
                 if supervisor is not None and recorded is not None:
-                    self.stdout.write(f"not running; its supervisor (memadmin serve, pid {supervisor}) is "
-                                      f"restarting it on port {recorded.port}")  # fmt: skip
+                    self.stdout.write(
+                        f"not running; its supervisor (memadmin serve, pid {supervisor}) is "
+                        f"restarting it on port {recorded.port}"
+                    )
                     return
                 self.stdout.write("not running")
                 return
@@ -41,11 +44,15 @@ class Command(BaseCommand):
                 self.stdout.write(f"supervised by memadmin serve (pid {supervisor}): restarted if it dies")
             state = server.auth_state(running)
             if state == "no-password":
-                self.stdout.write("WARNING: it requires no password (started by an older version); the next "
-                                  "memadmin process to use it sets one.")  # fmt: skip
+                self.stdout.write(
+                    "WARNING: it requires no password (started by an older version); the next "
+                    "memadmin process to use it sets one."
+                )
             elif state == "wrong-password":
-                self.stdout.write(f"WARNING: it does not accept the password in {server.directory / 'password'}; "
-                                  "restart it with --stop.")  # fmt: skip
+                self.stdout.write(
+                    f"WARNING: it does not accept the password in {server.directory / 'password'}; "
+                    "restart it with --stop."
+                )
             else:
                 self.stdout.write(
                     f"password in {server.directory / 'password'}; "

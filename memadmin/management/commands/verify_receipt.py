@@ -42,7 +42,12 @@ class Command(BaseCommand):
         except ReceiptInvalid as exc:
             raise CommandError(f"INVALID: {exc}") from None
         purge = document.get("purge")
-        purged = f"purged from disk at {purge['attestation']['purged_at']}" if purge else (
-            f"on disk until at most {body.get('purge_due_at')} (no purge attestation yet)")  # fmt: skip
-        self.stdout.write(f"valid: receipt {body.get('id')} ({body.get('kind')}, {body.get('created_at')}), signed by "
-                          f"key {key_id(public_key) if public_key else key_id()}; {purged}.")  # fmt: skip
+        purged = (
+            f"purged from disk at {purge['attestation']['purged_at']}"
+            if purge
+            else (f"on disk until at most {body.get('purge_due_at')} (no purge attestation yet)")
+        )
+        self.stdout.write(
+            f"valid: receipt {body.get('id')} ({body.get('kind')}, {body.get('created_at')}), signed by "
+            f"key {key_id(public_key) if public_key else key_id()}; {purged}."
+        )

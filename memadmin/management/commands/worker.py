@@ -29,10 +29,17 @@ class Command(BaseCommand):
         except StoreUnavailable as exc:
             raise CommandError(exc.message) from exc
         self.wait_for_writes()
-        self.stdout.write(f"Job worker on {broker.split('@')[-1]} (concurrency {concurrency}, "
-                          f"sweep {'off' if no_beat else 'on'})")  # fmt: skip
-        argv = ["worker", f"--loglevel={loglevel}", f"--concurrency={concurrency}", f"--pool={pool}",
-                "--without-gossip", "--without-mingle"]  # fmt: skip
+        self.stdout.write(
+            f"Job worker on {broker.split('@')[-1]} (concurrency {concurrency}, sweep {'off' if no_beat else 'on'})"
+        )
+        argv = [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency}",
+            f"--pool={pool}",
+            "--without-gossip",
+            "--without-mingle",
+        ]
         if not no_beat:
             argv.append("--beat")
             os.environ["MEMADMIN_WORKER_PID"] = str(os.getpid())  # the beat child exits when this process dies
@@ -58,8 +65,10 @@ class Command(BaseCommand):
                     self.stdout.write("The memory store accepts writes again; starting the job worker.")
                 return
             if not said:
-                self.stderr.write(f"The memory store {writes} (is its disk full?); the job worker waits until it "
-                                  "accepts writes again.")  # fmt: skip
+                self.stderr.write(
+                    f"The memory store {writes} (is its disk full?); the job worker waits until it "
+                    "accepts writes again."
+                )
                 self.stderr.flush()
                 said = True
             time.sleep(every)

@@ -13,7 +13,7 @@ def flags_to_rows(apps, schema_editor):
         LegalHold.objects.create(tenant=tenant, reason=REASON, created_by="migration")
     for end_user in EndUser.objects.filter(legal_hold=True):
         LegalHold.objects.create(tenant_id=end_user.tenant_id, user_id=end_user.user_id, reason=REASON,
-                                 created_by="migration")  # fmt: skip
+                                 created_by="migration")
 
 
 def rows_to_flags(apps, schema_editor):

@@ -22,7 +22,21 @@ from tenants.api.views.ping import ping
 from tenants.api.views.receipts import receipt_detail, receipt_public_key
 
 __all__ = [
-    "data_link_create", "entity_delete", "entity_list", "entity_profile", "export_create", "export_get", "job_detail",
-    "memory_add", "memory_batch", "memory_delete_all", "memory_detail", "memory_history", "memory_list",
-    "memory_search", "ping", "receipt_detail", "receipt_public_key",
-]  # fmt: skip
+    "data_link_create",
+    "entity_delete",
+    "entity_list",
+    "entity_profile",
+    "export_create",
+    "export_get",
+    "job_detail",
+    "memory_add",
+    "memory_batch",
+    "memory_delete_all",
+    "memory_detail",
+    "memory_history",
+    "memory_list",
+    "memory_search",
+    "ping",
+    "receipt_detail",
+    "receipt_public_key",
+]

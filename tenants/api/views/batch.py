@@ -46,8 +46,9 @@ def _check_update(item: dict) -> None:
             raise ValidationError(f"{prefix}: metadata must be a JSON object.", field="memories")
         reserved = sorted(services.RESERVED_METADATA & set(metadata))
         if reserved:
-            raise ValidationError(f"{prefix}: metadata cannot set reserved keys: {', '.join(reserved)}.",
-                                  field="memories")  # fmt: skip
+            raise ValidationError(
+                f"{prefix}: metadata cannot set reserved keys: {', '.join(reserved)}.", field="memories"
+            )
         services.check_metadata_size(metadata, where=f"{prefix}: metadata")
 
 
@@ -82,12 +83,20 @@ def memory_batch(request) -> Response:
             try:
                 update_memory(scope, record.id, item.get("text"), item.get("metadata"), record=record)
             except NotFound:  # deleted while the batch ran: that deletion stands, and the batch stops here
-                raise NotFound(f"Memory {record.id} was deleted while the batch ran: the {done} memories before "
-                               "it were updated, it and those after it were not.") from None  # fmt: skip
+                raise NotFound(
+                    f"Memory {record.id} was deleted while the batch ran: the {done} memories before "
+                    "it were updated, it and those after it were not."
+                ) from None
         return Response({"message": f"Successfully updated {len(records)} memories", "updated": len(records)})
     items = validated(s.BatchDeleteSerializer, request.data)["memories"]
     records = _batch_records(scope, items)
     result = services.memory_delete_batch(scope=scope, memory_ids=[(r.id, r.app_id) for r in records])
-    return Response({"message": f"Successfully deleted {result.deleted} memories", "deleted": result.deleted,
-                     "remaining": result.remaining, "receipt_id": result.receipt_id,
-                     "receipt_url": receipt_url(result.receipt_id)})  # fmt: skip
+    return Response(
+        {
+            "message": f"Successfully deleted {result.deleted} memories",
+            "deleted": result.deleted,
+            "remaining": result.remaining,
+            "receipt_id": result.receipt_id,
+            "receipt_url": receipt_url(result.receipt_id),
+        }
+    )

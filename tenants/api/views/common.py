@@ -162,17 +162,27 @@ def deletion_json(result: DeletionResult, message: str) -> dict:
     return {"message": message, **result.as_dict(), "receipt_url": receipt_url(result.receipt_id)}
 
 
-ERASURE_JOB = OpenApiResponse(s.ErasureJobSerializer, description="Erasure running, receipt follows: over "
-                              "MEMADMIN_ERASURE_SYNC_LIMIT memories, or an index that cannot vouch for a count of 0. "
-                              "Follow status_url (GET /v1/jobs/{job_id}/) until the state is succeeded; its receipt "
-                              "then shows remaining 0.")  # fmt: skip
+ERASURE_JOB = OpenApiResponse(
+    s.ErasureJobSerializer,
+    description="Erasure running, receipt follows: over "
+    "MEMADMIN_ERASURE_SYNC_LIMIT memories, or an index that cannot vouch for a count of 0. "
+    "Follow status_url (GET /v1/jobs/{job_id}/) until the state is succeeded; its receipt "
+    "then shows remaining 0.",
+)
 
 
 def erasure_response(scope: Scope, tree: Node, message: str) -> Response:
     """200 with the verified counts, or 202 with the job that finishes the deletion and writes its receipt."""
     outcome = erasure_request(scope=scope, filters=tree)
     if isinstance(outcome, Job):
-        return Response({"message": "Erasure running, receipt follows.", "job_id": str(outcome.pk),
-                         "state": outcome.state, "reason": outcome.params.get("reason"),
-                         "status_url": reverse("api-job", args=[outcome.pk])}, status=202)  # fmt: skip
+        return Response(
+            {
+                "message": "Erasure running, receipt follows.",
+                "job_id": str(outcome.pk),
+                "state": outcome.state,
+                "reason": outcome.params.get("reason"),
+                "status_url": reverse("api-job", args=[outcome.pk]),
+            },
+            status=202,
+        )
     return Response(deletion_json(outcome, message))

@@ -85,12 +85,16 @@ def _entity_erase(request, entity_type: str, name: str) -> Response:
     parameters=[
         OpenApiParameter("entity_type", str, OpenApiParameter.PATH),
         OpenApiParameter("name", s.ID_SCHEMA, OpenApiParameter.PATH),
-    ],  # fmt: skip
+    ],
     responses=REFUSED,
 )
-@extend_schema(methods=["DELETE"], operation_id="entity_delete_profile_suffix", request=None,
-               summary="Delete the entity whose id ends in /profile", responses={200: s.DeletionSerializer,
-               202: ERASURE_JOB, **WRITE_ERRORS})  # fmt: skip
+@extend_schema(
+    methods=["DELETE"],
+    operation_id="entity_delete_profile_suffix",
+    request=None,
+    summary="Delete the entity whose id ends in /profile",
+    responses={200: s.DeletionSerializer, 202: ERASURE_JOB, **WRITE_ERRORS},
+)
 @api_view(["GET", "DELETE"])
 def entity_profile(request, entity_type: str, name: str) -> Response:
     """GET is the client's get_profile. The path also matches deleting an entity whose id ends in

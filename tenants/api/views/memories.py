@@ -151,9 +151,19 @@ def _add(request) -> Response:
         results.append({**memory_json(record), "event": event})
     if event_id is not None:
         # memadmin writes at once, so the event a Mem0 async add would still be queueing has already succeeded.
-        return Response({"results": [{"message": "Memory added. Read its event at status_url.", "status": "SUCCEEDED",
-                                      "event_id": str(event_id), "status_url": reverse("api-event", args=[event_id]),
-                                      "memories": results}]})  # fmt: skip
+        return Response(
+            {
+                "results": [
+                    {
+                        "message": "Memory added. Read its event at status_url.",
+                        "status": "SUCCEEDED",
+                        "event_id": str(event_id),
+                        "status_url": reverse("api-event", args=[event_id]),
+                        "memories": results,
+                    }
+                ]
+            }
+        )
     return Response({"results": results})
 
 
@@ -361,14 +371,24 @@ def _offboarding(scope: Scope, app_id: str) -> Response:
     if job.state == Job.State.SUCCEEDED:
         receipt = job.receipt or {}
         deleted = receipt.get("totals", {}).get("memories", job.done)
-        return Response({"message": "Memories deleted successfully!", "deleted": deleted,
-                         "remaining": receipt.get("remaining"), **body, "receipt": receipt})  # fmt: skip
+        return Response(
+            {
+                "message": "Memories deleted successfully!",
+                "deleted": deleted,
+                "remaining": receipt.get("remaining"),
+                **body,
+                "receipt": receipt,
+            }
+        )
     if job.state == Job.State.FAILED:
-        return Response({"message": f"Offboarding app {app_id} failed and will be resumed: {job.error}", **body},
-                        status=202)  # fmt: skip
+        return Response(
+            {"message": f"Offboarding app {app_id} failed and will be resumed: {job.error}", **body}, status=202
+        )
     when = "now" if job.run_after <= timezone.now() else f"after its grace period, at {job.run_after.isoformat()}"
-    message = (f"Offboarding app {app_id}: every memory of it is deleted {when}; it accepts no writes meanwhile. "
-               "Follow status_url for the receipt.")  # fmt: skip
+    message = (
+        f"Offboarding app {app_id}: every memory of it is deleted {when}; it accepts no writes meanwhile. "
+        "Follow status_url for the receipt."
+    )
     return Response({"message": message, **body}, status=202)
 
 
@@ -399,8 +419,8 @@ def memory_delete_all(request) -> Response:
         if app_id is not None:
             check_filter_apps(scope, tree)
             return _offboarding(scope, app_id)
-        raise ValidationError(f"delete_all needs an exact user_id, agent_id or run_id; {NOT_A_WHOLE_APP}",
-                              field="user_id")  # fmt: skip
+        raise ValidationError(
+            f"delete_all needs an exact user_id, agent_id or run_id; {NOT_A_WHOLE_APP}", field="user_id"
+        )
     check_filter_apps(scope, tree)
     return erasure_response(scope, tree, "Memories deleted successfully!")
-

@@ -21,8 +21,14 @@ def matching_run(run: Run, filters, key: str, messages_before: int | None = None
         run.cursor["done"] = sum(int(run.cursor.get(k, {}).get("done", 0)) for k in ("erase", "age", "idle"))
         run.save(run.cursor)
 
-    matching_drop(scope=scope, filters=filters, cursor=section, progress=progress,
-                  batch_size=run.batch_size, messages_before=messages_before)  # fmt: skip
+    matching_drop(
+        scope=scope,
+        filters=filters,
+        cursor=section,
+        progress=progress,
+        batch_size=run.batch_size,
+        messages_before=messages_before,
+    )
     return section.get("apps", {})
 
 
@@ -40,7 +46,10 @@ def run_erase_user(run: Run) -> dict:
     extra = None
     if pinned_value(scope.narrowed(filters), "user_id") is not None:
         apps = [app_id for app_id, line in lines.items() if line.get("memories")]
-        extra = {"exports_deleted": exports_delete_for_erasure(tenant_id=job.tenant_id, app_ids=apps,
-                                                               before=timezone.now()) if apps else 0}  # fmt: skip
+        extra = {
+            "exports_deleted": exports_delete_for_erasure(tenant_id=job.tenant_id, app_ids=apps, before=timezone.now())
+            if apps
+            else 0
+        }
     verified = max((v.get("verified_at") or "" for v in lines.values()), default=None)
     return {"per_app": lines, "verified_at": verified, "extra": extra}

@@ -46,9 +46,13 @@ def run_export(run: Run) -> dict:
 
     try:
         written = write_export(
-            items=counted(), path=path, fmt=fmt, compress=compress,
-            progress=lambda n: run.save({**run.cursor, "done": n}), should_stop=run.cancelled,
-        )  # fmt: skip
+            items=counted(),
+            path=path,
+            fmt=fmt,
+            compress=compress,
+            progress=lambda n: run.save({**run.cursor, "done": n}),
+            should_stop=run.cancelled,
+        )
     except ExportFailed as exc:
         raise JobFailed(str(exc)) from exc
     finally:
@@ -60,10 +64,16 @@ def run_export(run: Run) -> dict:
     if export_erased_since(tenant_id=job.tenant_id, started=job.started_at or job.created_at):
         path.unlink(missing_ok=True)
         run.save(result_file="")
-        raise JobFailed("A person's memories were erased while this export was being written, so the file was "
-                        "deleted (it could hold them). Export again.")  # fmt: skip
+        raise JobFailed(
+            "A person's memories were erased while this export was being written, so the file was "
+            "deleted (it could hold them). Export again."
+        )
     if job.params.get("app_id"):  # an empty app still has its line, with 0
         per_app.setdefault(job.params["app_id"], {"memories": 0})
-    return {"per_app": per_app, "verified_at": None,
-            "extra": {"export": {"format": fmt, "gzip": compress, "file": path.name, "expires_at": expires.isoformat(),
-                                 **written}}}  # fmt: skip
+    return {
+        "per_app": per_app,
+        "verified_at": None,
+        "extra": {
+            "export": {"format": fmt, "gzip": compress, "file": path.name, "expires_at": expires.isoformat(), **written}
+        },
+    }

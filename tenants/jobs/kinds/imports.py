@@ -47,14 +47,20 @@ def import_summary(job: Job, cursor: dict) -> dict:
     """The receipt's "import" section: what the file held and what became of each row."""
     unit = "line" if cursor.get("format") == "ndjson" else "item"
     return {
-        "file": job.params.get("filename"), "bytes": job.params.get("bytes"), "sha256": job.params.get("sha256"),
-        "format": cursor.get("format"), "valid_rows": cursor.get("valid", 0),
-        "imported": cursor.get("imported", 0), "history_rows": cursor.get("history_rows", 0),
+        "file": job.params.get("filename"),
+        "bytes": job.params.get("bytes"),
+        "sha256": job.params.get("sha256"),
+        "format": cursor.get("format"),
+        "valid_rows": cursor.get("valid", 0),
+        "imported": cursor.get("imported", 0),
+        "history_rows": cursor.get("history_rows", 0),
         "duplicates": {"same_id": cursor.get("duplicate_ids", 0), "same_hash": cursor.get("duplicate_hashes", 0)},
-        "malformed": cursor.get("bad_total", 0), "malformed_unit": unit,
-        "malformed_rows": cursor.get("bad", []), "malformed_listed": len(cursor.get("bad", [])),
+        "malformed": cursor.get("bad_total", 0),
+        "malformed_unit": unit,
+        "malformed_rows": cursor.get("bad", []),
+        "malformed_listed": len(cursor.get("bad", [])),
         "skip_invalid": bool(job.params.get("skip_invalid")),
-    }  # fmt: skip
+    }
 
 
 def _import_step(run: Run, scope, app_id: str, batch: list[tuple[int, ImportRow]]) -> None:
@@ -111,14 +117,28 @@ def run_import(run: Run) -> dict:
             bad_total += 1
             if len(bad) < MAX_LISTED_BAD:
                 bad.append({"at": position, "reason": why})
-        cursor.update(format=fmt, valid=valid, bad=bad, bad_total=bad_total, position=0, pending=None, done=0,
-                      imported=0, duplicate_ids=0, duplicate_hashes=0, history_rows=0)  # fmt: skip
+        cursor.update(
+            format=fmt,
+            valid=valid,
+            bad=bad,
+            bad_total=bad_total,
+            position=0,
+            pending=None,
+            done=0,
+            imported=0,
+            duplicate_ids=0,
+            duplicate_hashes=0,
+            history_rows=0,
+        )
         run.save(cursor, total=valid)
         if bad_total and not job.params.get("skip_invalid"):
             unit = "line" if fmt == "ndjson" else "item"
             first = "; ".join(f"{unit} {b['at']}: {b['reason']}" for b in bad[:3])
-            run.save(receipt=build_receipt(job, per_app={}, verified_at=None, status="refused",
-                                           extra={"import": import_summary(job, cursor)}))  # fmt: skip
+            run.save(
+                receipt=build_receipt(
+                    job, per_app={}, verified_at=None, status="refused", extra={"import": import_summary(job, cursor)}
+                )
+            )
             path.unlink(missing_ok=True)
             raise JobFailed(
                 f"{bad_total} of {valid + bad_total} rows are malformed, so nothing was imported ({first}"

@@ -53,20 +53,39 @@ def run_move(run: Run) -> dict:
         total = collection_key_count(collection=job.app.collection_name, store_name=job.params["from"])
         run.save(run.cursor, total=total)
     if run.cursor.get("phase") not in ("copied", "switched", "drop", "done"):
-        app_copy(scope=job_scope(job), app_id=app_id, target=target, cursor=run.cursor, progress=run.save,
-                 batch_size=run.batch_size)  # fmt: skip
+        app_copy(
+            scope=job_scope(job),
+            app_id=app_id,
+            target=target,
+            cursor=run.cursor,
+            progress=run.save,
+            batch_size=run.batch_size,
+        )
     if run.cursor["phase"] == "copied":
         # The switch: from here every new scope reads the app from the target. Still frozen (MOVING).
         App.objects.filter(pk=job.app_id).update(store=target)
         run.cursor["phase"] = "switched"
         run.save(run.cursor)
     job.app.refresh_from_db()
-    cursor = app_source_drop(scope=job_scope(job), app_id=app_id, cursor=run.cursor, progress=run.save,
-                             batch_size=run.batch_size)  # fmt: skip
+    cursor = app_source_drop(
+        scope=job_scope(job), app_id=app_id, cursor=run.cursor, progress=run.save, batch_size=run.batch_size
+    )
     verified = cursor["verified"]
-    line = {"memories": verified["target_keys"] + cursor["late_copied"], "remaining": cursor["remaining"],
-            "verified_at": cursor["verified_at"], "history_rows": 0, "messages": 0}  # fmt: skip
-    extra = {"move": {"from": cursor["source"], "to": cursor["target"], "passes": cursor["pass"],
-                      "late_copied": cursor["late_copied"], "source_deleted": cursor["dropped"],
-                      **verified}}  # fmt: skip
+    line = {
+        "memories": verified["target_keys"] + cursor["late_copied"],
+        "remaining": cursor["remaining"],
+        "verified_at": cursor["verified_at"],
+        "history_rows": 0,
+        "messages": 0,
+    }
+    extra = {
+        "move": {
+            "from": cursor["source"],
+            "to": cursor["target"],
+            "passes": cursor["pass"],
+            "late_copied": cursor["late_copied"],
+            "source_deleted": cursor["dropped"],
+            **verified,
+        }
+    }
     return {"per_app": {app_id: line}, "verified_at": cursor["verified_at"], "extra": extra}

@@ -31,7 +31,6 @@ def run_offboard(run: Run) -> dict:
             selectors.memory_group_counts(scope=scope, field="user_id", filters=filter_from_fields(app_id=app.app_id))
         )
         run.save(run.cursor, total=app_summary(scope=scope, app_id=app.app_id)["memories"])
-    cursor = app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save,
-                      batch_size=run.batch_size)  # fmt: skip
+    cursor = app_drop(scope=scope, app_id=app.app_id, cursor=run.cursor, progress=run.save, batch_size=run.batch_size)
     line = {**cursor["counts"], "verified_at": cursor.get("verified_at")}
     return {"per_app": {app.app_id: line}, "verified_at": cursor.get("verified_at")}

@@ -46,5 +46,8 @@ def run_retention(run: Run) -> dict:
     RetentionPolicy.objects.filter(app=app).update(last_swept_at=timezone.now())
     extra = {"idle_runs": len(run.cursor.get("idle_runs", [])), "age_cutoff": run.cursor.get("age_cutoff")}
     verified = max((v.get("verified_at") or "" for v in per_app.values()), default=None) or timezone.now().isoformat()
-    return {"per_app": per_app or {app.app_id: {"memories": 0, "history_rows": 0, "messages": 0, "remaining": 0}},
-            "verified_at": verified, "extra": {"retention": extra}}  # fmt: skip
+    return {
+        "per_app": per_app or {app.app_id: {"memories": 0, "history_rows": 0, "messages": 0, "remaining": 0}},
+        "verified_at": verified,
+        "extra": {"retention": extra},
+    }

@@ -27,14 +27,19 @@ class Command(BaseCommand):
             "--app", action="append", default=[], metavar="APP_ID", help="Restrict the key to this app (repeatable)."
         )
         parser.add_argument(
-            "--no-offboard", action="store_true",
+            "--no-offboard",
+            action="store_true",
             help="delete_all(app_id=...) with this key gets 403 instead of offboarding the app (restricted keys never "
             "offboard).",
-        )  # fmt: skip
-        parser.add_argument("--read-only", action="store_true",
-                            help="The key searches, gets, lists and exports; every write or deletion gets 403.")
-        parser.add_argument("--expires", metavar="YYYY-MM-DD", type=_day,
-                            help="Refuse the key (401) from the start of this day.")  # fmt: skip
+        )
+        parser.add_argument(
+            "--read-only",
+            action="store_true",
+            help="The key searches, gets, lists and exports; every write or deletion gets 403.",
+        )
+        parser.add_argument(
+            "--expires", metavar="YYYY-MM-DD", type=_day, help="Refuse the key (401) from the start of this day."
+        )
 
     def handle(self, *args, tenant, name, app, no_offboard=False, read_only=False, expires=None, **options):
         name = name.strip()
@@ -45,8 +50,14 @@ class Command(BaseCommand):
         except Tenant.DoesNotExist:
             raise CommandError(f"No tenant with slug {tenant!r}.") from None
         try:
-            api_key, key = api_key_create(tenant=tenant_row, name=name, app_ids=app, may_offboard=not no_offboard,
-                                          read_only=read_only, expires=expires)  # fmt: skip
+            api_key, key = api_key_create(
+                tenant=tenant_row,
+                name=name,
+                app_ids=app,
+                may_offboard=not no_offboard,
+                read_only=read_only,
+                expires=expires,
+            )
         except ValidationError as exc:
             raise CommandError(exc.message) from None
         apps = [a.app_id for a in api_key.apps.all()]

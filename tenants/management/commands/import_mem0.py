@@ -17,17 +17,22 @@ from tenants.scoping import scope_for_job
 
 
 class Command(BaseCommand):
-    help = ("Import memories into an app from a Mem0 Platform get_all / get_memory_export JSON file or a "
-            "memadmin export (NDJSON or JSON, optionally gzipped); embeddings are recomputed.")  # fmt: skip
+    help = (
+        "Import memories into an app from a Mem0 Platform get_all / get_memory_export JSON file or a "
+        "memadmin export (NDJSON or JSON, optionally gzipped); embeddings are recomputed."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="tenant slug")
         parser.add_argument("app", help="app_id")
         parser.add_argument("file", help="the file to import")
         parser.add_argument("--create", action="store_true", help="create the app if the tenant has none by that id")
-        parser.add_argument("--skip-invalid", action="store_true",
-                            help="import the valid rows and list the malformed ones in the receipt (default: "
-                                 "one malformed row refuses the whole file)")  # fmt: skip
+        parser.add_argument(
+            "--skip-invalid",
+            action="store_true",
+            help="import the valid rows and list the malformed ones in the receipt (default: "
+            "one malformed row refuses the whole file)",
+        )
         parser.add_argument("--receipt", metavar="PATH", help="also write the receipt JSON to PATH")
 
     def handle(self, *args, tenant, app, file, create=False, skip_invalid=False, receipt=None, **options):
@@ -66,8 +71,11 @@ class Command(BaseCommand):
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"The import {job.state}: {job.error or 'see the job page'} (job {job.pk})")
         dup = summary["duplicates"]
-        self.stdout.write(self.style.SUCCESS(
-            f"Imported {summary['imported']} memories and {summary['history_rows']} history rows into {tenant}/{app}; "
-            f"skipped {dup['same_id']} with an id already there, {dup['same_hash']} with a text the same user "
-            f"already had, {summary['malformed']} malformed. Job {job.pk}."
-        ))  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Imported {summary['imported']} memories and {summary['history_rows']} history rows into "
+                f"{tenant}/{app}; "
+                f"skipped {dup['same_id']} with an id already there, {dup['same_hash']} with a text the same user "
+                f"already had, {summary['malformed']} malformed. Job {job.pk}."
+            )
+        )

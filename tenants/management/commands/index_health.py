@@ -19,8 +19,11 @@ class Command(BaseCommand):
         parser.add_argument("--tenant", help="Only this tenant's apps (slug).")
 
     def handle(self, *args, check=False, tenant=None, **options):
-        apps = App.objects.select_related("tenant").exclude(status=App.Status.OFFBOARDED).order_by("tenant__slug",
-                                                                                                  "app_id")  # fmt: skip
+        apps = (
+            App.objects.select_related("tenant")
+            .exclude(status=App.Status.OFFBOARDED)
+            .order_by("tenant__slug", "app_id")
+        )
         if tenant:
             apps = apps.filter(tenant__slug=tenant)
         unhealthy = 0
@@ -46,5 +49,6 @@ class Command(BaseCommand):
                 for key in health.unindexed_keys[:10]:
                     self.stdout.write(f"  not indexed: {key}")
         if unhealthy:
-            raise CommandError(f"{unhealthy} app(s) have an unhealthy index: their erasures run as SCAN jobs.",
-                               returncode=1)  # fmt: skip
+            raise CommandError(
+                f"{unhealthy} app(s) have an unhealthy index: their erasures run as SCAN jobs.", returncode=1
+            )

@@ -14,8 +14,10 @@ from tenants.scoping import scope_for_job
 
 
 class Command(BaseCommand):
-    help = ("Move an app to another memory store (default, or a name from MEMADMIN_STORES): copy, verify, switch, "
-            "delete the original; the app is frozen meanwhile. Run again to resume a failed move.")  # fmt: skip
+    help = (
+        "Move an app to another memory store (default, or a name from MEMADMIN_STORES): copy, verify, switch, "
+        "delete the original; the app is frozen meanwhile. Run again to resume a failed move."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("tenant", help="tenant slug")
@@ -32,8 +34,10 @@ class Command(BaseCommand):
             raise CommandError(f"No app {app!r} in tenant {tenant!r}.") from None
         if store not in store_names():
             raise CommandError(f"No store {store!r}: the stores are {', '.join(store_names())}.")
-        self.stdout.write(f"{tenant}/{app} (collection {app_obj.collection_name}) is on store "
-                          f"{app_obj.store or DEFAULT_STORE}; moving it to {store}.")  # fmt: skip
+        self.stdout.write(
+            f"{tenant}/{app} (collection {app_obj.collection_name}) is on store "
+            f"{app_obj.store or DEFAULT_STORE}; moving it to {store}."
+        )
         if not yes:
             typed = input(f"Type the app_id ({app}) to freeze it and move it: ").strip()
             if typed != app:
@@ -46,13 +50,17 @@ class Command(BaseCommand):
         job_run_here(job, desc="move")
         job.refresh_from_db()
         if job.state != Job.State.SUCCEEDED:
-            raise CommandError(f"The move {job.state}: {job.error or 'see the job page'} (job {job.pk}). "
-                               "Run the command again to resume it.")  # fmt: skip
+            raise CommandError(
+                f"The move {job.state}: {job.error or 'see the job page'} (job {job.pk}). "
+                "Run the command again to resume it."
+            )
         move = job.receipt["move"]
-        self.stdout.write(self.style.SUCCESS(
-            f"Moved {tenant}/{app} from {move['from']} to {move['to']}: {move['target_keys']} memories copied and "
-            f"indexed ({move['target_documents']} documents, {move['target_indexing_failures']} failures), "
-            f"{move['source_deleted']} deleted from {move['from']}, remaining 0 verified at "
-            f"{job.receipt['verified_at']}. Job {job.pk}."
-        ))  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Moved {tenant}/{app} from {move['from']} to {move['to']}: {move['target_keys']} memories copied and "
+                f"indexed ({move['target_documents']} documents, {move['target_indexing_failures']} failures), "
+                f"{move['source_deleted']} deleted from {move['from']}, remaining 0 verified at "
+                f"{job.receipt['verified_at']}. Job {job.pk}."
+            )
+        )
         receipt_write(job, receipt, self.stdout)

@@ -74,11 +74,13 @@ class Command(BaseCommand):
         if job.state != Job.State.SUCCEEDED:
             raise CommandError(f"The offboarding {job.state}: {job.error or 'see the job page'} (job {job.pk})")
         totals = job.receipt["totals"]
-        self.stdout.write(self.style.SUCCESS(
-            f"Offboarded {tenant}/{app}: {totals['memories']} memories, {totals['history_rows']} history rows, "
-            f"{totals['messages']} messages deleted; remaining 0 verified at {job.receipt['verified_at']}. "
-            f"Job {job.pk}."
-        ))  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Offboarded {tenant}/{app}: {totals['memories']} memories, {totals['history_rows']} history rows, "
+                f"{totals['messages']} messages deleted; remaining 0 verified at {job.receipt['verified_at']}. "
+                f"Job {job.pk}."
+            )
+        )
         receipt_write(job, receipt, self.stdout)
 
     def _export(self, scope, app_id: str, path: Path, total: int) -> None:

@@ -18,8 +18,9 @@ class Command(BaseCommand):
     help = "Purge erased memory texts from the AOF, RDB and history files now, and say what was done."
 
     def add_arguments(self, parser):
-        parser.add_argument("--wait", action="store_true",
-                            help="Wait for every AOF rewrite to finish and read its result back.")  # fmt: skip
+        parser.add_argument(
+            "--wait", action="store_true", help="Wait for every AOF rewrite to finish and read its result back."
+        )
 
     def handle(self, *args, wait=False, **options):
         try:
@@ -36,11 +37,14 @@ class Command(BaseCommand):
             details = ", ".join(f"{key}={line[key]}" for key in ("aof", "rdb", "aof_rewrite_seconds") if key in line)
             self.stdout.write(f"Store {name}: {line['state']}" + (f" ({details})" if details else ""))
         history = purge["history"]
-        self.stdout.write(f"History files: {history['files']} checkpointed, vacuumed: "
-                          f"{', '.join(history['vacuumed']) or 'none'}"
-                          + (f"; busy: {', '.join(history['busy'])}" if history["busy"] else ""))  # fmt: skip
-        self.stdout.write(f"Run {purge['id']}: {'complete' if purge['complete'] else 'INCOMPLETE'} in "
-                          f"{purge['seconds']} s")  # fmt: skip
+        self.stdout.write(
+            f"History files: {history['files']} checkpointed, vacuumed: "
+            f"{', '.join(history['vacuumed']) or 'none'}"
+            + (f"; busy: {', '.join(history['busy'])}" if history["busy"] else "")
+        )
+        self.stdout.write(
+            f"Run {purge['id']}: {'complete' if purge['complete'] else 'INCOMPLETE'} in {purge['seconds']} s"
+        )
         if options.get("verbosity", 1) > 1:
             self.stdout.write(json.dumps(purge, indent=2, sort_keys=True))
         if not purge["complete"] and wait:

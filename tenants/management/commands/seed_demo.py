@@ -23,8 +23,18 @@ TENANTS = {
             "concierge_app": ["travel_planner", "chef_recommender", "booking_assistant"],
             "sports_brand_portal": ["coach_bot", "gear_advisor"],
         },
-        "users": ["traveler_cam", "u_alice", "u_bob", "exec_123", "athlete_jane", "coach_mike", "team_admin",
-                  "sarah_exec", "nora_ops", "li_wei"],
+        "users": [
+            "traveler_cam",
+            "u_alice",
+            "u_bob",
+            "exec_123",
+            "athlete_jane",
+            "coach_mike",
+            "team_admin",
+            "sarah_exec",
+            "nora_ops",
+            "li_wei",
+        ],
     },
     "globex": {
         "name": "Globex Health",
@@ -32,10 +42,20 @@ TENANTS = {
             "care_app": ["triage_bot", "pharmacy_helper"],
             "coach_app": ["fitness_coach", "sleep_coach"],
         },
-        "users": ["u_alice", "patient_17", "patient_42", "dr_hale", "runner_ana", "u_omar", "u_priya", "u_kenji",
-                  "u_sofia", "u_tom"],
+        "users": [
+            "u_alice",
+            "patient_17",
+            "patient_42",
+            "dr_hale",
+            "runner_ana",
+            "u_omar",
+            "u_priya",
+            "u_kenji",
+            "u_sofia",
+            "u_tom",
+        ],
     },
-}  # fmt: skip
+}
 
 FACTS = [
     "I am vegetarian. Please remember that.",
@@ -92,15 +112,23 @@ class Command(BaseCommand):
             for app_id, user_id, agent_id, run_id in tqdm(jobs, desc=f"seeding {slug}", unit="mem"):
                 metadata = {"source": "demo", "channel": rng.choice(["web", "ios", "android"])}
                 records = services.memory_add(
-                    scope=scope, app_id=app_id, messages=rng.choice(FACTS), user_id=user_id,
-                    agent_id=agent_id, run_id=run_id, metadata=metadata,
-                )  # fmt: skip
+                    scope=scope,
+                    app_id=app_id,
+                    messages=rng.choice(FACTS),
+                    user_id=user_id,
+                    agent_id=agent_id,
+                    run_id=run_id,
+                    metadata=metadata,
+                )
                 entities_touch(scope=scope, records=records)
             # One consistency pass per app, so the demo's index health shows a real count from the start.
             for app in tenant.apps.all():
                 app_consistency_check(app=app.app_ref())
-        self.stdout.write(self.style.SUCCESS("\nDemo ready at http://127.0.0.1:8000/  (password for every login below: "
-                                             f"{DEMO_PASSWORD})"))  # fmt: skip
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"\nDemo ready at http://127.0.0.1:8000/  (password for every login below: {DEMO_PASSWORD})"
+            )
+        )
         for username, what in logins:
             self.stdout.write(f"  {username:<16} {what}")
 
@@ -115,8 +143,9 @@ class Command(BaseCommand):
             tenant, _ = Tenant.objects.get_or_create(slug=slug, defaults={"name": spec["name"]})
             for index, app_id in enumerate(spec["apps"]):
                 if not App.objects.filter(tenant=tenant, app_id=app_id).exists():
-                    app_create(tenant=tenant, app_id=app_id, name=app_id.replace("_", " ").title(),
-                               is_default=index == 0)  # fmt: skip
+                    app_create(
+                        tenant=tenant, app_id=app_id, name=app_id.replace("_", " ").title(), is_default=index == 0
+                    )
             for role in (Role.ADMIN, Role.SUPPORT, Role.VIEWER):
                 username = f"{slug}-{role}"
                 email = f"{username}@example.com"

@@ -32,12 +32,20 @@ def test_the_persons_list_reads_only_their_rows(world):
     """5,000 page views of other people and 50 that named alice: her list costs two index range reads."""
     scope = world.admin(world.acme)
     events = AuditEvent.objects.bulk_create(
-        AuditEvent(tenant_id=world.acme.pk, actor="acme-viewer", actor_kind="staff", role="viewer",
-                   action="memory.list", details={"place": "memory browser"})
+        AuditEvent(
+            tenant_id=world.acme.pk,
+            actor="acme-viewer",
+            actor_kind="staff",
+            role="viewer",
+            action="memory.list",
+            details={"place": "memory browser"},
+        )
         for _ in range(5_050)
-    )  # fmt: skip
-    subjects = [AuditSubject(event=e, tenant_id=world.acme.pk, user_id=f"other-{i % 500}", count=3)
-                for i, e in enumerate(events[:5_000])]  # fmt: skip
+    )
+    subjects = [
+        AuditSubject(event=e, tenant_id=world.acme.pk, user_id=f"other-{i % 500}", count=3)
+        for i, e in enumerate(events[:5_000])
+    ]
     subjects += [AuditSubject(event=e, tenant_id=world.acme.pk, user_id="alice", count=2) for e in events[5_000:]]
     AuditSubject.objects.bulk_create(subjects, batch_size=2000)
     audit_record(scope=scope, action="memory.get", user_id="alice")

@@ -104,8 +104,9 @@ def test_unhealthy_index_defers_to_the_engine_that_scans_the_app(alice_and_bob, 
     assert (result.deferred, result.deleted, result.matched) == ("index_unhealthy", 0, 3)
     assert len(keys_of(raw_valkey, collection)) == 6
 
-    cursor = bulk.matching_drop(scope=scope, filters=filter_from_fields(user_id="alice"), cursor={},
-                                progress=lambda c: None, batch_size=2)  # fmt: skip
+    cursor = bulk.matching_drop(
+        scope=scope, filters=filter_from_fields(user_id="alice"), cursor={}, progress=lambda c: None, batch_size=2
+    )
     line = cursor["apps"]["concierge_app"]
     assert (line["memories"], line["unindexed"], line["remaining"], line["verification"]) == (4, 1, 0, "scan")
     assert line["history_rows"] == 4 and line["messages"] == 6
@@ -230,10 +231,15 @@ def test_tenant_and_app_legal_hold_refuse_deletion(world, held):
     assert_nothing_deleted(scope, alice, bob)
 
 
-@pytest.mark.parametrize("ids", [
-    {"user_id": "alice"}, {"user_id": "a&b=c%d", "agent_id": "x=y"}, {"agent_id": "booker", "run_id": "r&1"},
-    {"user_id": "u", "agent_id": "a", "run_id": "r"},
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "ids",
+    [
+        {"user_id": "alice"},
+        {"user_id": "a&b=c%d", "agent_id": "x=y"},
+        {"agent_id": "booker", "run_id": "r&1"},
+        {"user_id": "u", "agent_id": "a", "run_id": "r"},
+    ],
+)
 def test_session_scopes_are_built_as_mem0_builds_them(ids):
     from mem0.memory.main import _build_session_scope
 
@@ -248,8 +254,9 @@ def test_message_deletion_looks_sessions_up_by_index(alice_and_bob):
     history.messages_count(collection)  # a connection: the indexes exist from here on
     with closing(sqlite3.connect(store.history_db_path(collection))) as db:
         for where, argument in ((f"{history.USER_PART_SQL} IN (?)", "user_id=alice"), ("session_scope IN (?)", "x")):
-            plan = " ".join(row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN DELETE FROM messages WHERE {where}",
-                                                           (argument,)))  # fmt: skip
+            plan = " ".join(
+                row[-1] for row in db.execute(f"EXPLAIN QUERY PLAN DELETE FROM messages WHERE {where}", (argument,))
+            )
             assert "USING INDEX memadmin_messages_" in plan or "USING COVERING INDEX memadmin_messages_" in plan, plan
     place = store.Place(store.DEFAULT, collection)
     deleted = history.messages_delete(place, triples={("bob", "booker", None)}, user_ids={"alice"})

@@ -75,8 +75,11 @@ def test_a_delete_and_an_add_cannot_mask_a_missed_hash(world, load, raw_valkey):
     load(world.concierge, 200)
     health = consistency.consistency_step(place=place, budget_seconds=0, batch_size=20)
     assert health.running
-    raw_valkey.delete(next(k for k in raw_valkey.scan_iter(match=f"mem0:{collection}:*")
-                           if raw_valkey.hget(k, "user_id") != b"missed"))  # fmt: skip
+    raw_valkey.delete(
+        next(
+            k for k in raw_valkey.scan_iter(match=f"mem0:{collection}:*") if raw_valkey.hget(k, "user_id") != b"missed"
+        )
+    )
     put(raw_valkey, collection, user_id="newcomer")
     health = consistency.consistency_step(place=place, budget_seconds=60)
     assert health.mode == "membership" and health.fallback == "the index changed during the pass"
@@ -139,4 +142,3 @@ def test_the_walk_runs_in_a_thread_of_its_own_at_a_lower_cpu_priority():
     assert priority() == here
     with pytest.raises(ZeroDivisionError):  # an error in the walk reaches the caller
         consistency.low_priority(lambda stop: 1 / 0)
-

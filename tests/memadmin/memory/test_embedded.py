@@ -167,9 +167,13 @@ def test_valkey_command_runs_in_the_foreground_and_prints_its_url(data_dir):
     env = {k: v for k, v in os.environ.items() if k not in ("VALKEY_URL", "MEMADMIN_VALKEY_PORT")}
     env.update(MEMADMIN_DATA_DIR=str(data_dir), PYTHONUNBUFFERED="1")
     process = subprocess.Popen(
-        [sys.executable, "manage.py", "valkey"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [sys.executable, "manage.py", "valkey"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
         text=True,
-    )  # fmt: skip
+    )
     try:
         line = process.stdout.readline()
         assert "serving valkey://:****@127.0.0.1:" in line, line + process.stderr.read() if process.poll() else line
@@ -264,8 +268,9 @@ def test_the_service_and_the_worker_use_the_password(data_dir):
         "with app.connection_for_write() as conn: conn.ensure_connection(max_retries=1); print('broker ok')\n"
         "print(app.conf.broker_url.split('@')[0].count(':'))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "broker ok" in result.stdout
     running = EmbeddedServer(data_dir).running()

@@ -16,10 +16,22 @@ import pytest
 from memadmin.memory import embedders
 from memadmin.memory.embedding import CoalescingEmbedder, EmbedderService, EmbedderUnavailable, RemoteEmbedder
 
-TEXTS = [f"{subject} (note {i})" for i, subject in enumerate(
-    ["Alice likes green tea", "Bob is allergic to peanuts", "Carol runs marathons", "Dan prefers window seats",
-     "Erin speaks Portuguese at home", "Frank's daughter starts school in May", "Gina never flies on Fridays",
-     "Hugo plays the cello on Sundays"] * 3)]  # fmt: skip
+TEXTS = [
+    f"{subject} (note {i})"
+    for i, subject in enumerate(
+        [
+            "Alice likes green tea",
+            "Bob is allergic to peanuts",
+            "Carol runs marathons",
+            "Dan prefers window seats",
+            "Erin speaks Portuguese at home",
+            "Frank's daughter starts school in May",
+            "Gina never flies on Fridays",
+            "Hugo plays the cello on Sundays",
+        ]
+        * 3
+    )
+]
 
 
 class Gate:
@@ -138,8 +150,7 @@ def service(model):
     directory = tempfile.mkdtemp(prefix="me-")  # AF_UNIX paths stop at 107 bytes: pytest's tmp_path can be longer
     gate = Gate(model)
     gate.release.set()  # open unless a test closes it
-    running = EmbedderService(CoalescingEmbedder(gate, max_batch=16), os.path.join(directory, "e.sock"),
-                              b"k" * 32)  # fmt: skip
+    running = EmbedderService(CoalescingEmbedder(gate, max_batch=16), os.path.join(directory, "e.sock"), b"k" * 32)
     running.gate = gate
     running.start()
     thread = threading.Thread(target=running.serve_forever, daemon=True)
@@ -184,8 +195,7 @@ def test_workers_get_the_processs_vectors_and_their_texts_share_its_passes(servi
         assert np.allclose(results[i], model.embed(TEXTS[i], "search"), atol=1e-5)
 
 
-def test_a_worker_that_cannot_reach_the_process_embeds_itself_and_asks_again_later(service, model, monkeypatch,
-                                                                                   caplog):  # fmt: skip
+def test_a_worker_that_cannot_reach_the_process_embeds_itself_and_asks_again_later(service, model, monkeypatch, caplog):
     import logging
 
     from memadmin.memory import embedding
@@ -233,7 +243,6 @@ def test_the_process_answers_nonsense_with_an_error_and_keeps_serving(service, m
 
 def test_the_embedder_command_needs_the_socket_and_key_serve_makes(monkeypatch):
     from django.core.management import CommandError, call_command
-
 
     monkeypatch.delenv(embedders.EMBEDDER_SOCKET_ENV, raising=False)
     monkeypatch.delenv(embedders.EMBEDDER_KEY_ENV, raising=False)

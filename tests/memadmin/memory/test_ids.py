@@ -97,9 +97,15 @@ def test_accepted_id_matches_exactly_that_id(world, add, decoys, raw_valkey, val
 
 @pytest.mark.parametrize(
     "value,never_sees",
-    [("a|b", {"a", "b"}), ("a,b", {"a", "b"}), ("Alice", {"alice", "ALICE"}), ("alice", {"Alice", "ALICE"}),
-     ("{x}x", {"x"}), ("a\\\\b", {"a", "b"})],
-)  # fmt: skip
+    [
+        ("a|b", {"a", "b"}),
+        ("a,b", {"a", "b"}),
+        ("Alice", {"alice", "ALICE"}),
+        ("alice", {"Alice", "ALICE"}),
+        ("{x}x", {"x"}),
+        ("a\\\\b", {"a", "b"}),
+    ],
+)
 def test_lookalike_users_never_see_each_other(world, decoys, raw_valkey, value, never_sees):
     for user in (value, *never_sees):
         if user not in decoys:

@@ -39,8 +39,11 @@ def test_agent_memories_are_visible_searchable_and_exportable(world, agent_wrote
     assert {r.id for r in page.items} == {agent_wrote["seat"], agent_wrote["food"]}
     seat = selectors.memory_get(scope=scope, memory_id=agent_wrote["seat"])
     assert (seat.app_id, seat.user_id, seat.agent_id, seat.memory) == (
-        "concierge_app", "alice", "booker", "I prefer window seats"
-    )  # fmt: skip
+        "concierge_app",
+        "alice",
+        "booker",
+        "I prefer window seats",
+    )
     # What Mem0 OSS stored is what the service reads: its role included (memadmin drops it only from its own adds).
     assert seat.metadata == {"source": "chat", "priority": 2, "role": "user"}
     assert seat.created_at is not None
@@ -93,8 +96,14 @@ def test_agent_memories_are_deletable(world, agent_wrote, raw_valkey, mem0_agent
 
 def test_service_writes_are_readable_by_mem0(world, add, mem0_agents):
     scope = world.admin(world.acme)
-    record = add(scope, "concierge_app", "alice", "Alice prefers aisle seats", agent_id="booker",
-                 metadata={"source": "dashboard"})  # fmt: skip
+    record = add(
+        scope,
+        "concierge_app",
+        "alice",
+        "Alice prefers aisle seats",
+        agent_id="booker",
+        metadata={"source": "dashboard"},
+    )
     agent = mem0_agents(world.acme_concierge.collection_name)
     got = agent.get(record.id)
     assert got["memory"] == "Alice prefers aisle seats"
@@ -160,8 +169,16 @@ def legacy(world, raw_valkey):
         ids=ids,
     )
     # A sibling collection whose keys Mem0's colon-less prefix also covers.
-    raw_valkey.hset("mem0:legacy2:x", mapping={"memory_id": "x", "memory": "sibling", "user_id": "alice",
-                                               "created_at": 1, "embedding": unit_vector()})  # fmt: skip
+    raw_valkey.hset(
+        "mem0:legacy2:x",
+        mapping={
+            "memory_id": "x",
+            "memory": "sibling",
+            "user_id": "alice",
+            "created_at": 1,
+            "embedding": unit_vector(),
+        },
+    )
     app = AppFactory(tenant=world.acme, app_id="legacy_app", collection_name="legacy")
     return app, dict(zip(users, ids))
 

@@ -32,10 +32,12 @@ def test_rows_survive_the_move_and_the_flags_become_holds(back_to_latest):
     free = Tenant.objects.create(name="Free", slug="free")
     EndUser.objects.create(tenant=free, user_id="alice", legal_hold=True)
     EndUser.objects.create(tenant=free, user_id="bob")
-    old.get_model("tenants", "AuditEvent").objects.create(tenant=free, actor="me", actor_kind="staff", role="admin",
-                                                          action="memory.list")  # fmt: skip
-    old.get_model("tenants", "LegalHold").objects.create(tenant=free, user_id="carol", reason="subpoena",
-                                                         created_by="legal")  # fmt: skip
+    old.get_model("tenants", "AuditEvent").objects.create(
+        tenant=free, actor="me", actor_kind="staff", role="admin", action="memory.list"
+    )
+    old.get_model("tenants", "LegalHold").objects.create(
+        tenant=free, user_id="carol", reason="subpoena", created_by="legal"
+    )
 
     new = _latest()
     AuditEvent, LegalHold = new.get_model("memory", "AuditEvent"), new.get_model("memory", "LegalHold")
@@ -63,8 +65,9 @@ def test_existing_audit_events_get_distinct_event_ids(back_to_latest):
     old = _migrate([("memory", "0002_legal_hold_flags_to_rows"), ("tenants", "0005_invitation")])
     tenant = old.get_model("tenants", "Tenant").objects.create(name="T", slug="t")
     AuditEvent = old.get_model("memory", "AuditEvent")
-    AuditEvent.objects.bulk_create([AuditEvent(tenant=tenant, actor="me", actor_kind="staff", role="admin",
-                                               action="memory.add") for _ in range(5)])  # fmt: skip
+    AuditEvent.objects.bulk_create(
+        [AuditEvent(tenant=tenant, actor="me", actor_kind="staff", role="admin", action="memory.add") for _ in range(5)]
+    )
     new = _migrate([("memory", "0003_audit_event_id"), ("tenants", "0005_invitation")])
     ids = list(new.get_model("memory", "AuditEvent").objects.values_list("event_id", flat=True))
     assert len(ids) == 5 and None not in ids and len(set(ids)) == 5

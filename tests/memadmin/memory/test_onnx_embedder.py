@@ -113,8 +113,14 @@ def test_mem0_uses_the_onnx_embedder_and_keeps_the_configured_one(valkey_server,
 
 
 def _child_env(**extra) -> dict:
-    return {**os.environ, "PYTHONPATH": str(REPO), "DJANGO_SETTINGS_MODULE": "memadmin.settings",
-            "VALKEY_URL": settings.VALKEY_URL, "MEMADMIN_DATA_DIR": str(settings.DATA_DIR), **extra}  # fmt: skip
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DJANGO_SETTINGS_MODULE": "memadmin.settings",
+        "VALKEY_URL": settings.VALKEY_URL,
+        "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
+        **extra,
+    }
 
 
 WORKER = """
@@ -129,8 +135,14 @@ print(json.dumps({"torch": "torch" in sys.modules, "st": "sentence_transformers"
 
 
 def test_a_web_worker_embeds_without_loading_torch(valkey_server, onnx_model):
-    done = subprocess.run([sys.executable, "-c", WORKER], cwd=REPO, env=_child_env(MEMADMIN_PRELOAD_EMBEDDER="1"),
-                          capture_output=True, text=True, timeout=120)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, "-c", WORKER],
+        cwd=REPO,
+        env=_child_env(MEMADMIN_PRELOAD_EMBEDDER="1"),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert (seen["torch"], seen["st"], seen["inner"]) == (False, False, "OnnxEmbedder")
@@ -149,8 +161,14 @@ def test_the_embedder_process_runs_onnx_without_torch(valkey_server, onnx_model,
     key = os.urandom(16)
     address = str(tmp_path / "embedder.sock")
     env = _child_env(**{embedders.EMBEDDER_SOCKET_ENV: address, embedders.EMBEDDER_KEY_ENV: key.hex()})
-    process = subprocess.Popen([sys.executable, "manage.py", "embedder"], cwd=REPO, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "embedder"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         remote = RemoteEmbedder(address, key, local=lambda: pytest.fail("the worker embedded itself"))
         assert remote.wait_ready(120), "the embedder process did not answer"

@@ -85,8 +85,9 @@ def test_due_time_starts_the_purge_without_force(raw_valkey):
 def test_a_store_that_refuses_the_rewrite_is_said_and_never_reported_purged(two_stores, settings):
     server = two_stores
     admin = server.client()
-    admin.execute_command("ACL", "SETUSER", "limited", "on", "nopass", "~*", "&*", "+@all", "-bgrewriteaof",
-                          "-bgsave", "-config")  # fmt: skip
+    admin.execute_command(
+        "ACL", "SETUSER", "limited", "on", "nopass", "~*", "&*", "+@all", "-bgrewriteaof", "-bgsave", "-config"
+    )
     try:
         settings.MEMADMIN_STORES = {"second": f"valkey://limited:x@127.0.0.1:{server.port}"}
         store.reset()
@@ -139,8 +140,9 @@ def test_history_rows_deleted_without_secure_delete_leave_the_file_after_the_pur
     secret, kept = f"histsecret-{uuid.uuid4().hex}", f"histkept-{uuid.uuid4().hex}"
     with closing(sqlite3.connect(path)) as connection, connection:
         connection.execute("PRAGMA journal_mode=WAL")
-        connection.execute("CREATE TABLE history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
-                           "new_memory TEXT)")  # fmt: skip
+        connection.execute(
+            "CREATE TABLE history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT)"
+        )
         connection.execute("INSERT INTO history VALUES ('1', 'm1', NULL, ?)", (secret * 40,))
         connection.execute("INSERT INTO history VALUES ('2', 'm2', NULL, ?)", (kept,))
     with closing(sqlite3.connect(path)) as connection, connection:
@@ -166,8 +168,9 @@ def test_connections_memadmin_opens_delete_securely(valkey_server):
     path = _history_file(collection)
     secret = f"securedel-{uuid.uuid4().hex}"
     with closing(sqlite3.connect(path)) as connection, connection:
-        connection.execute("CREATE TABLE history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, "
-                           "new_memory TEXT)")  # fmt: skip
+        connection.execute(
+            "CREATE TABLE history (id TEXT PRIMARY KEY, memory_id TEXT, old_memory TEXT, new_memory TEXT)"
+        )
         connection.execute("INSERT INTO history VALUES ('1', 'm1', NULL, ?)", (secret,))
     assert history_delete(store.Place(store.DEFAULT, collection), ["m1"]) == 1
     assert secret.encode() not in path.read_bytes()  # rollback journal: the file itself was overwritten
@@ -215,23 +218,44 @@ def test_a_complete_purge_stamps_the_receipts_of_earlier_erasures_with_a_signed_
     from tenants.models import Tenant
 
     tenant = Tenant.objects.create(name="Purged", slug="purged")
-    before = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
-                            actor_kind="staff", role="support", per_app={"app": {"memories": 1}},
-                            verification={"remaining": 0}, user_id="alice")  # fmt: skip
+    before = receipt_record(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        kind="user",
+        actor="someone",
+        actor_kind="staff",
+        role="support",
+        per_app={"app": {"memories": 1}},
+        verification={"remaining": 0},
+        user_id="alice",
+    )
     assert before.purged_at is None and before.purge_due_at is not None
     purge.erasure_mark(on="default")
     report = purge.purge_due(force=True)
     assert report["complete"] and report["receipts_purged"] >= 1, report
-    later = receipt_record(tenant_id=tenant.pk, tenant_slug=tenant.slug, kind="user", actor="someone",
-                           actor_kind="staff", role="support", per_app={"app": {"memories": 1}},
-                           verification={"remaining": 0}, user_id="bob")  # fmt: skip
+    later = receipt_record(
+        tenant_id=tenant.pk,
+        tenant_slug=tenant.slug,
+        kind="user",
+        actor="someone",
+        actor_kind="staff",
+        role="support",
+        per_app={"app": {"memories": 1}},
+        verification={"remaining": 0},
+        user_id="bob",
+    )
     before.refresh_from_db()
     assert before.purged_at == datetime.fromisoformat(report["finished_at"])
     document = receipt_document(before)
     assert document["purge"]["attestation"]["receipt_id"] == str(before.pk)
     receipt_verify(document)  # the body and the purge attestation both verify
-    tampered = {**document, "purge": {**document["purge"], "attestation": {
-        **document["purge"]["attestation"], "purged_at": "2000-01-01T00:00:00+00:00"}}}  # fmt: skip
+    tampered = {
+        **document,
+        "purge": {
+            **document["purge"],
+            "attestation": {**document["purge"]["attestation"], "purged_at": "2000-01-01T00:00:00+00:00"},
+        },
+    }
     with pytest.raises(ReceiptInvalid, match="purge attestation's signature does not match"):
         receipt_verify(tampered)
     later.refresh_from_db()

@@ -28,8 +28,10 @@ def test_a_word_of_the_query_lifts_the_memory_that_holds_it(world, add):
     add(scope, "concierge_app", "alice", "I prefer morning workouts before 7am.")
     alice = filter_from_fields(user_id="alice")
     vector = {r.id: r.score for r in selectors.memory_search(scope=scope, query="Saturday", filters=alice)}
-    hybrid = {r.id: r.score for r in selectors.memory_search(scope=scope, query="Saturday", filters=alice,
-                                                             keyword_search=True)}  # fmt: skip
+    hybrid = {
+        r.id: r.score
+        for r in selectors.memory_search(scope=scope, query="Saturday", filters=alice, keyword_search=True)
+    }
     assert vector.keys() == hybrid.keys()
     assert vector[saturday.id] < hybrid[saturday.id] <= vector[saturday.id] + ranking.KEYWORD_WEIGHT
     other = next(i for i in vector if i != saturday.id)
@@ -41,10 +43,11 @@ def test_keyword_matches_stay_in_the_scope_and_the_filters(world, add, caplog):
     mine = add(acme, "concierge_app", "alice", "Booking code ZQX42 for the Lisbon flat.")
     add(acme, "concierge_app", "bob", "Booking code ZQX42 for the Lisbon flat.")
     add(globex, "concierge_app", "alice", "Booking code ZQX42 for the Lisbon flat.")
-    queries = ("ZQX42", '@user_id:{bob} | ZQX42 | *', "ZQX42)) | (@user_id:{bob}", "zqx42 snake_case 10k naïve 東京")
+    queries = ("ZQX42", "@user_id:{bob} | ZQX42 | *", "ZQX42)) | (@user_id:{bob}", "zqx42 snake_case 10k naïve 東京")
     for query in queries:
-        found = selectors.memory_search(scope=acme, query=query, filters=filter_from_fields(user_id="alice"),
-                                        keyword_search=True)  # fmt: skip
+        found = selectors.memory_search(
+            scope=acme, query=query, filters=filter_from_fields(user_id="alice"), keyword_search=True
+        )
         assert [r.id for r in found] == [mine.id], query
     everyone = selectors.memory_search(scope=acme, query="ZQX42", keyword_search=True)
     assert {r.user_id for r in everyone} == {"alice", "bob"} and {r.app_id for r in everyone} == {"concierge_app"}
@@ -95,4 +98,3 @@ def _words_counted(world, query: str) -> list[str]:
     vector = {r.id: r.score for r in selectors.memory_search(scope=scope, query=query)}
     hybrid = selectors.memory_search(scope=scope, query=query, keyword_search=True)
     return [r.id for r in hybrid if r.score > vector[r.id]]
-

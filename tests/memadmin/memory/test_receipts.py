@@ -67,9 +67,12 @@ def test_a_batch_is_one_receipt(world, acme, add):
 
 @pytest.mark.parametrize(
     ("fields", "kind", "deleted"),
-    [({"user_id": "alice"}, "user", 3), ({"user_id": "alice", "run_id": "r1"}, "run", 1),
-     ({"user_id": "alice", "agent_id": "bot"}, "agent", 1)],
-)  # fmt: skip
+    [
+        ({"user_id": "alice"}, "user", 3),
+        ({"user_id": "alice", "run_id": "r1"}, "run", 1),
+        ({"user_id": "alice", "agent_id": "bot"}, "agent", 1),
+    ],
+)
 def test_a_person_a_run_an_agents_memories(world, acme, add, fields, kind, deleted):
     add(acme, "concierge_app", "alice", SECRET, run_id="r1")
     add(acme, "sports_portal", "alice", SECRET, agent_id="bot")
@@ -89,8 +92,12 @@ def test_an_end_users_own_delete_all(world, add):
     alice = world.end_user(world.acme, "alice")
     services.memory_delete_matching(scope=alice, filters=filter_from_fields(user_id="alice"))
     receipt = _only_receipt()
-    assert (receipt.kind, receipt.actor, receipt.actor_kind, receipt.user_id) == ("own_data", "enduser:alice",
-                                                                                  "enduser", "alice")  # fmt: skip
+    assert (receipt.kind, receipt.actor, receipt.actor_kind, receipt.user_id) == (
+        "own_data",
+        "enduser:alice",
+        "enduser",
+        "alice",
+    )
     assert receipts.receipt_get(scope=alice, receipt_id=receipt.pk) == receipt
 
 
@@ -103,8 +110,11 @@ def test_receipts_in_scope_only(world, acme, add):
     record = add(acme, "concierge_app", "alice", SECRET)
     receipt_id = services.memory_delete(scope=acme, memory_id=record.id).receipt_id
     assert receipts.receipt_get(scope=world.scope(world.acme_support), receipt_id=receipt_id).kind == "memory"
-    for outsider in (world.admin(world.globex), world.end_user(world.acme, "bob"),
-                     world.api_key(world.acme, world.acme_sports)):  # fmt: skip
+    for outsider in (
+        world.admin(world.globex),
+        world.end_user(world.acme, "bob"),
+        world.api_key(world.acme, world.acme_sports),
+    ):
         with pytest.raises(NotFound):
             receipts.receipt_get(scope=outsider, receipt_id=receipt_id)
     with pytest.raises(PermissionDenied):

@@ -35,8 +35,13 @@ def test_scopes_are_built_from_plain_values():
     """The memory service knows no tenants model: a scope is built from ids, a role, app refs and an actor."""
     apps = (AppRef(pk=1, app_id="a", collection="c"),)
     staff = scope_for_staff(tenant_id=7, tenant_slug="acme", apps=apps, role="support", actor="ann", ip="10.0.0.1")
-    assert (staff.tenant_id, staff.tenant_slug, staff.apps, staff.actor_kind, staff.ip) == (7, "acme", apps, "staff",
-                                                                                            "10.0.0.1")  # fmt: skip
+    assert (staff.tenant_id, staff.tenant_slug, staff.apps, staff.actor_kind, staff.ip) == (
+        7,
+        "acme",
+        apps,
+        "staff",
+        "10.0.0.1",
+    )
     assert staff.can("delete") and not staff.can("manage_keys") and staff.user_id is None
     link = scope_for_link(tenant_id=7, tenant_slug="acme", apps=apps, user_id="alice")
     assert (link.role, link.actor, link.user_id) == ("enduser", "enduser:alice", "alice")
@@ -237,15 +242,21 @@ def test_hash_missing_optional_fields_lists_gets_and_exports(world, raw_valkey):
     fields = raw_valkey.hgetall(f"mem0:{collection}:{bare}")
     assert set(fields) == {b"memory_id", b"hash", b"memory", b"created_at", b"embedding", b"user_id"}
     # Older still: no memory_id field and no created_at.
-    raw_valkey.hset(f"mem0:{collection}:ancient", mapping={"memory": "ancient memory", "user_id": "alice",
-                                                           "hash": "h", "embedding": fields[b"embedding"]})  # fmt: skip
+    raw_valkey.hset(
+        f"mem0:{collection}:ancient",
+        mapping={"memory": "ancient memory", "user_id": "alice", "hash": "h", "embedding": fields[b"embedding"]},
+    )
     page = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="alice"))
     assert page.total == 2
     assert [r.id for r in page.items] == [bare, "ancient"]  # no created_at sorts last
     record = selectors.memory_get(scope=scope, memory_id=bare)
     assert (record.memory, record.agent_id, record.run_id, record.updated_at, record.metadata) == (
-        "old memory", None, None, None, {}
-    )  # fmt: skip
+        "old memory",
+        None,
+        None,
+        None,
+        {},
+    )
     ancient = selectors.memory_get(scope=scope, memory_id="ancient")
     assert (ancient.id, ancient.memory, ancient.created_at) == ("ancient", "ancient memory", None)
     exported = {item["id"]: item for item in selectors.memory_export(scope=scope)}

@@ -206,13 +206,17 @@ def test_a_persons_runs_and_agents_leave_out_memories_without_one(world, raw_val
     selectors.memory_count(scope=scope)
     base = int(time.time()) - 100
     concierge = world.acme_concierge.collection_name
-    put_many(raw_valkey, concierge, [
-        {"text": "in a run", "user_id": "alice", "run_id": "trip-1", "created_at": base},
-        {"text": "in it too", "user_id": "alice", "run_id": "trip-1", "agent_id": "booker", "created_at": base + 1},
-        {"text": "no run, no agent", "user_id": "alice", "created_at": base + 2},
-        {"text": "no run, no agent either", "user_id": "alice", "created_at": base + 3},
-        {"text": "no run, no agent, three", "user_id": "alice", "created_at": base + 4},
-    ])
+    put_many(
+        raw_valkey,
+        concierge,
+        [
+            {"text": "in a run", "user_id": "alice", "run_id": "trip-1", "created_at": base},
+            {"text": "in it too", "user_id": "alice", "run_id": "trip-1", "agent_id": "booker", "created_at": base + 1},
+            {"text": "no run, no agent", "user_id": "alice", "created_at": base + 2},
+            {"text": "no run, no agent either", "user_id": "alice", "created_at": base + 3},
+            {"text": "no run, no agent, three", "user_id": "alice", "created_at": base + 4},
+        ],
+    )
     alice = filter_from_fields(user_id="alice")
     runs = selectors.memory_groups(scope=scope, field="run_id", filters=alice)
     agents = selectors.memory_groups(scope=scope, field="agent_id", filters=alice)

@@ -41,14 +41,17 @@ def test_stores_come_from_the_environment(monkeypatch):
     assert env_stores("MEMADMIN_STORES") == {}
 
 
-@pytest.mark.parametrize("value, message", [
-    ("default=valkey://h:1", "taken"),
-    ("a=valkey://h:1 a=valkey://h:2", "taken"),
-    ("Big=valkey://h:1", "lower-case"),
-    ("novalue", "name=url"),
-    ("../x=valkey://h:1", "lower-case"),
-    ("x=http://:hunter2@h:1", "must start with"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "value, message",
+    [
+        ("default=valkey://h:1", "taken"),
+        ("a=valkey://h:1 a=valkey://h:2", "taken"),
+        ("Big=valkey://h:1", "lower-case"),
+        ("novalue", "name=url"),
+        ("../x=valkey://h:1", "lower-case"),
+        ("x=http://:hunter2@h:1", "must start with"),
+    ],
+)
 def test_a_bad_store_list_stops_the_process_without_echoing_secrets(monkeypatch, value, message):
     monkeypatch.setenv("MEMADMIN_STORES", value)
     with pytest.raises(ImproperlyConfigured, match=message) as caught:
@@ -57,8 +60,11 @@ def test_a_bad_store_list_stops_the_process_without_echoing_secrets(monkeypatch,
 
 
 def test_public_url_hides_the_password(settings):
-    settings.MEMADMIN_STORES = {"a": "valkey://:s3cret@10.0.0.2:6379/0", "b": "valkeys://agent:pw@[::1]:6380",
-                                "c": "valkey://h:1"}  # fmt: skip
+    settings.MEMADMIN_STORES = {
+        "a": "valkey://:s3cret@10.0.0.2:6379/0",
+        "b": "valkeys://agent:pw@[::1]:6380",
+        "c": "valkey://h:1",
+    }
     assert store.public_url("a") == "valkey://10.0.0.2:6379/0"
     assert store.public_url("b") == "valkeys://agent@[::1]:6380"
     assert store.public_url("c") == "valkey://h:1"
@@ -74,8 +80,9 @@ def test_an_app_on_a_store_no_longer_configured_is_unavailable_not_misread(split
 def test_a_place_on_the_second_store_reads_the_second_server_with_no_scope_built(two_stores, raw_valkey):
     """Nothing in this process has seen the collection: the place alone says where it is."""
     second = two_stores.client()
-    second.hset("mem0:ma_never_seen:one", mapping={"memory_id": "one", "memory": "there", "user_id": "u",
-                                                  "created_at": 1})  # fmt: skip
+    second.hset(
+        "mem0:ma_never_seen:one", mapping={"memory_id": "one", "memory": "there", "user_id": "u", "created_at": 1}
+    )
     there, here = store.Place("second", "ma_never_seen"), store.Place("default", "ma_never_seen")
     index.ensure(there)
     assert second.execute_command("FT.INFO", "ma_never_seen")
@@ -101,15 +108,18 @@ def test_writes_reads_and_deletions_go_to_the_apps_store(split, add):
     # reads: list, search, one memory, counts, history, export, summary, health
     listed = selectors.memory_list(scope=scope, filters=filter_from_fields(user_id="alice")).items
     assert {r.id for r in listed} == {here.id, there.id}
-    found = selectors.memory_search(scope=scope, query="running in the morning", filters=filter_from_fields(
-        user_id="alice", app_id="sports_portal"))  # fmt: skip
+    found = selectors.memory_search(
+        scope=scope, query="running in the morning", filters=filter_from_fields(user_id="alice", app_id="sports_portal")
+    )
     assert [r.id for r in found] == [there.id]
     assert selectors.memory_get(scope=scope, memory_id=there.id).app_id == "sports_portal"
     assert selectors.memory_get(scope=scope, memory_id=here.id).app_id == "concierge_app"
     assert selectors.memory_count(scope=scope) == 2
     assert len(selectors.memory_history(scope=scope, memory_id=there.id)) == 1
     assert {r["id"] for r in selectors.memory_export(scope=scope, filters=filter_from_fields(user_id="alice"))} == {
-        here.id, there.id}  # fmt: skip
+        here.id,
+        there.id,
+    }
     assert bulk.app_summary(scope=scope, app_id="sports_portal")["memories"] == 1
     place = scope.app("sports_portal").place
     assert place == store.Place("second", sports)
@@ -135,7 +145,8 @@ def test_the_same_collection_name_on_two_stores_stays_apart(split, add):
     sports = split.acme_sports.collection_name
     split.default.hset(f"mem0:{sports}:stray", mapping={"memory": "stray", "user_id": "bob", "memory_id": "stray"})
     assert [r.memory for r in selectors.memory_list(scope=scope).items if r.app_id == "sports_portal"] == [
-        "Bob's real memory"]  # fmt: skip
+        "Bob's real memory"
+    ]
 
 
 def test_offboarding_an_app_on_the_second_store(split, add):
@@ -166,8 +177,9 @@ def test_the_place_follows_the_app_when_it_changes_store(split, add):
 def test_an_app_ref_built_anywhere_reaches_its_store(split):
     """Where an app lives travels with its ref: one built by hand, with no scope ever built in this process,
     reaches the second server (before, the engines looked the collection up in a table scopes filled)."""
-    ref = AppRef(pk=split.acme_sports.pk, app_id="sports_portal", collection=split.acme_sports.collection_name,
-                 store="second")  # fmt: skip
+    ref = AppRef(
+        pk=split.acme_sports.pk, app_id="sports_portal", collection=split.acme_sports.collection_name, store="second"
+    )
     health = collections.app_health(app=ref, max_age=0)
     assert health.exists and health.collection == ref.collection
     assert split.second.execute_command("FT.INFO", ref.collection)

@@ -138,8 +138,11 @@ def test_single_memory_methods(live_world, memory_client):
 
     entities = client.users()["results"]
     assert {(e["type"], e["name"], e["total_memories"]) for e in entities} == {
-        ("app", "concierge_app", 1), ("user", "u1", 1), ("agent", "a1", 1), ("run", "r1", 1)
-    }  # fmt: skip
+        ("app", "concierge_app", 1),
+        ("user", "u1", 1),
+        ("agent", "a1", 1),
+        ("run", "r1", 1),
+    }
 
     assert client.delete(memory["id"])["deleted"] == 1
     with pytest.raises(MemoryNotFoundError):

@@ -80,68 +80,89 @@ class Case:
 
 # One entry per public method: how the test calls it, and the answer docs/api.md's table documents.
 CASES: dict[str, Case] = {
-    "add": Case(lambda c, x: c.add("I like green tea.", user_id=USER, app_id="concierge_app"),
-                ok(lambda r, x: r["results"][0]["user_id"] == USER and r["results"][0]["event"] == "ADD")),
+    "add": Case(
+        lambda c, x: c.add("I like green tea.", user_id=USER, app_id="concierge_app"),
+        ok(lambda r, x: r["results"][0]["user_id"] == USER and r["results"][0]["event"] == "ADD"),
+    ),
     "get": Case(lambda c, x: c.get(x.memory_id), ok(lambda r, x: r["id"] == x.memory_id)),
     "get_all": Case(lambda c, x: c.get_all(filters={"user_id": USER}), ok(lambda r, x: r["count"] == 1)),
-    "search": Case(lambda c, x: c.search("coffee", filters={"user_id": USER}),
-                   ok(lambda r, x: r["results"][0]["id"] == x.memory_id)),
-    "update": Case(lambda c, x: c.update(x.memory_id, text="I drink espresso."),
-                   ok(lambda r, x: r["memory"] == "I drink espresso.")),
+    "search": Case(
+        lambda c, x: c.search("coffee", filters={"user_id": USER}),
+        ok(lambda r, x: r["results"][0]["id"] == x.memory_id),
+    ),
+    "update": Case(
+        lambda c, x: c.update(x.memory_id, text="I drink espresso."),
+        ok(lambda r, x: r["memory"] == "I drink espresso."),
+    ),
     "delete": Case(lambda c, x: c.delete(x.memory_id), ok(lambda r, x: r["deleted"] == 1 and r["remaining"] == 0)),
     # DeleteAllMemoryOptions(filters=...) travels as the Python repr of the dict in the query string.
     "delete_all": Case(
-        lambda c, x: c.delete_all(DeleteAllMemoryOptions(
-            filters={"AND": [{"user_id": USER}, {"app_id": "concierge_app"}]})),
-        ok(lambda r, x: r["deleted"] == 1 and r["remaining"] == 0)),
+        lambda c, x: c.delete_all(
+            DeleteAllMemoryOptions(filters={"AND": [{"user_id": USER}, {"app_id": "concierge_app"}]})
+        ),
+        ok(lambda r, x: r["deleted"] == 1 and r["remaining"] == 0),
+    ),
     "history": Case(lambda c, x: c.history(x.memory_id), ok(lambda r, x: r[0]["memory_id"] == x.memory_id)),
-    "users": Case(lambda c, x: c.users(), ok(lambda r, x: {"id": f"user:{USER}", "name": USER, "type": "user",
-                                                           "total_memories": 1} in r["results"])),
+    "users": Case(
+        lambda c, x: c.users(),
+        ok(lambda r, x: {"id": f"user:{USER}", "name": USER, "type": "user", "total_memories": 1} in r["results"]),
+    ),
     "delete_users": Case(lambda c, x: c.delete_users(user_id=USER), ok(_gone)),
     # reset() deletes every entity the key can see, apps first: the first app entity is refused, nothing goes.
-    "reset": Case(lambda c, x: c.reset(), Answer(raises=ValidationError, says="offboard the app instead"),
-                  after=_kept),
-    "batch_update": Case(lambda c, x: c.batch_update([{"memory_id": x.memory_id, "text": "Tea, no sugar."}]),
-                         ok(lambda r, x: r["updated"] == 1)),
-    "batch_delete": Case(lambda c, x: c.batch_delete([{"memory_id": x.memory_id}]),
-                         ok(lambda r, x: r["deleted"] == 1)),
-    "create_memory_export": Case(lambda c, x: c.create_memory_export("{}", filters={"user_id": USER}),
-                                 ok(lambda r, x: r["status"] == "completed" and r["id"])),
-    "get_memory_export": Case(lambda c, x: c.get_memory_export(filters={"user_id": USER}),
-                              ok(lambda r, x: r["count"] == 1 and r["results"][0]["id"] == x.memory_id)),
+    "reset": Case(lambda c, x: c.reset(), Answer(raises=ValidationError, says="offboard the app instead"), after=_kept),
+    "batch_update": Case(
+        lambda c, x: c.batch_update([{"memory_id": x.memory_id, "text": "Tea, no sugar."}]),
+        ok(lambda r, x: r["updated"] == 1),
+    ),
+    "batch_delete": Case(lambda c, x: c.batch_delete([{"memory_id": x.memory_id}]), ok(lambda r, x: r["deleted"] == 1)),
+    "create_memory_export": Case(
+        lambda c, x: c.create_memory_export("{}", filters={"user_id": USER}),
+        ok(lambda r, x: r["status"] == "completed" and r["id"]),
+    ),
+    "get_memory_export": Case(
+        lambda c, x: c.get_memory_export(filters={"user_id": USER}),
+        ok(lambda r, x: r["count"] == 1 and r["results"][0]["id"] == x.memory_id),
+    ),
     "get_summary": Case(lambda c, x: c.get_summary(filters={"user_id": USER}), refused("get_summary")),
     "feedback": Case(lambda c, x: c.feedback(x.memory_id, "POSITIVE"), refused("feedback")),
     "get_profile": Case(lambda c, x: c.get_profile(USER), refused("get_profile")),
     "generate_profile": Case(lambda c, x: c.generate_profile(USER), refused("generate_profile")),
     "get_profile_settings": Case(lambda c, x: c.get_profile_settings(), refused("get_profile_settings")),
-    "update_profile_settings": Case(lambda c, x: c.update_profile_settings(enabled=True),
-                                    refused("update_profile_settings")),
+    "update_profile_settings": Case(
+        lambda c, x: c.update_profile_settings(enabled=True), refused("update_profile_settings")
+    ),
     "sample_profiles": Case(lambda c, x: c.sample_profiles(limit=2), refused("sample_profiles")),
     "get_profile_job": Case(lambda c, x: c.get_profile_job("job-1"), refused("get_profile_job")),
     "get_project": Case(lambda c, x: c.get_project(), ok(lambda r, x: r["project_id"] == "acme")),
-    "update_project": Case(lambda c, x: c.update_project(custom_instructions="Keep diets."),
-                           ok(_instructions_stored)),
+    "update_project": Case(lambda c, x: c.update_project(custom_instructions="Keep diets."), ok(_instructions_stored)),
     "chat": Case(lambda c, x: c.chat(), Answer(raises=NotImplementedError, says="not implemented")),
     "get_webhooks": Case(lambda c, x: c.get_webhooks(project_id=c.project_id), WEBHOOKS),
-    "create_webhook": Case(lambda c, x: c.create_webhook(url="https://hooks.example.com/mem0", name="hook",
-                                                         project_id=c.project_id, event_types=["memory_add"]),
-                           WEBHOOKS),
+    "create_webhook": Case(
+        lambda c, x: c.create_webhook(
+            url="https://hooks.example.com/mem0", name="hook", project_id=c.project_id, event_types=["memory_add"]
+        ),
+        WEBHOOKS,
+    ),
     "update_webhook": Case(lambda c, x: c.update_webhook(webhook_id=1, name="renamed"), WEBHOOKS),
     "delete_webhook": Case(lambda c, x: c.delete_webhook(webhook_id=1), WEBHOOKS),
-    "project.get": Case(lambda c, x: c.project.get(fields=["custom_instructions", "apps"]),
-                        ok(lambda r, x: r == {"custom_instructions": None,
-                                              "apps": ["concierge_app", "sports_portal"]})),
+    "project.get": Case(
+        lambda c, x: c.project.get(fields=["custom_instructions", "apps"]),
+        ok(lambda r, x: r == {"custom_instructions": None, "apps": ["concierge_app", "sports_portal"]}),
+    ),
     "project.update": Case(lambda c, x: c.project.update(custom_instructions="Keep diets."), ok(_instructions_stored)),
     "project.create": Case(lambda c, x: c.project.create(name="another"), refused("project.create")),
     "project.delete": Case(lambda c, x: c.project.delete(), refused("project.delete"), after=_kept),
     "project.get_members": Case(lambda c, x: c.project.get_members(), members("get_members")),
-    "project.add_member": Case(lambda c, x: c.project.add_member("new@example.com", role="OWNER"),
-                               members("add_member")),
-    "project.update_member": Case(lambda c, x: c.project.update_member("acme-viewer@example.com", role="OWNER"),
-                                  members("update_member")),
-    "project.remove_member": Case(lambda c, x: c.project.remove_member("acme-viewer@example.com"),
-                                  members("remove_member")),
-}  # fmt: skip
+    "project.add_member": Case(
+        lambda c, x: c.project.add_member("new@example.com", role="OWNER"), members("add_member")
+    ),
+    "project.update_member": Case(
+        lambda c, x: c.project.update_member("acme-viewer@example.com", role="OWNER"), members("update_member")
+    ),
+    "project.remove_member": Case(
+        lambda c, x: c.project.remove_member("acme-viewer@example.com"), members("remove_member")
+    ),
+}
 
 
 def public_methods(cls) -> set[str]:
@@ -188,8 +209,9 @@ def _verify(case: Case, name: str, outcome, error: BaseException | None, x) -> N
 
 def _context(live_world, live_server):
     seed = MemoryClient(api_key=live_world.acme_key, host=live_server.url)
-    added = seed.add("I drink coffee every morning.", user_id=USER, agent_id="barista", run_id="r1",
-                     app_id="concierge_app")["results"]  # fmt: skip
+    added = seed.add(
+        "I drink coffee every morning.", user_id=USER, agent_id="barista", run_id="r1", app_id="concierge_app"
+    )["results"]
     return SimpleNamespace(seed=seed, memory_id=added[0]["id"])
 
 

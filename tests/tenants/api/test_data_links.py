@@ -27,8 +27,13 @@ def test_default_ttl_and_bad_input(world, api):
     api.as_key(world.acme_key)
     body = api.post("/api/v1/data-links/", {"user_id": "u1"}, format="json").json()
     assert 6.9 < (DataLink.objects.get(pk=body["id"]).expires_at - timezone.now()).total_seconds() / 86400 <= 7
-    for bad in ({}, {"user_id": "has space"}, {"user_id": "*"}, {"user_id": "u1", "ttl": 10},
-                {"user_id": "u1", "ttl": 91 * 86400}):  # fmt: skip
+    for bad in (
+        {},
+        {"user_id": "has space"},
+        {"user_id": "*"},
+        {"user_id": "u1", "ttl": 10},
+        {"user_id": "u1", "ttl": 91 * 86400},
+    ):
         assert api.post("/api/v1/data-links/", bad, format="json").status_code == 400, bad
 
 

@@ -35,8 +35,9 @@ def test_api_pages_reach_the_last_of_25000_memories(world, api, raw_valkey):
     api.as_key(world.acme_key)
     seen, page, previous_created = [], 1, None
     while True:
-        response = api.post(f"/v3/memories/?page={page}&page_size=200",
-                            {"filters": {"app_id": "concierge_app"}}, format="json")  # fmt: skip
+        response = api.post(
+            f"/v3/memories/?page={page}&page_size=200", {"filters": {"app_id": "concierge_app"}}, format="json"
+        )
         assert response.status_code == 200, response.content
         body = response.json()
         assert body["count"] == N
@@ -54,8 +55,7 @@ def test_api_pages_reach_the_last_of_25000_memories(world, api, raw_valkey):
     # A jump deep into the result (no remembered boundary left) walks there and lands on the same memories.
     for key in raw_valkey.scan_iter(match="memadmin:pages:*"):
         raw_valkey.delete(key)
-    response = api.post("/v3/memories/?page=100&page_size=200", {"filters": {"app_id": "concierge_app"}},
-                        format="json")  # fmt: skip
+    response = api.post("/v3/memories/?page=100&page_size=200", {"filters": {"app_id": "concierge_app"}}, format="json")
     assert [m["id"] for m in response.json()["results"]] == seen[99 * 200 : 100 * 200]
 
 

@@ -137,9 +137,11 @@ def test_deleted_memories_stay_deleted_when_updates_race_them(live_world, live_s
     # these answered 500 before, or brought the memory back), not only before the updates began.
     lost = Counter(_stage(r.getMessage()) for r in caplog.records if "lost to its deletion" in r.getMessage())
     assert sum(lost.values()) > 0, (updates, lost)
-    print(f"\n{TRIALS} delete/update races in {raced:.1f} s (odd trials offset by {base} ms more): "
-          f"updates {dict(updates)}; lost inside the update: {dict(lost)}; "
-          f"updates that won, by offset in ms: {dict(sorted(offsets_won.items()))}")  # fmt: skip
+    print(
+        f"\n{TRIALS} delete/update races in {raced:.1f} s (odd trials offset by {base} ms more): "
+        f"updates {dict(updates)}; lost inside the update: {dict(lost)}; "
+        f"updates that won, by offset in ms: {dict(sorted(offsets_won.items()))}"
+    )
 
 
 def test_a_batch_update_stops_with_a_404_at_a_memory_deleted_while_it_ran(world, api, raw_valkey, monkeypatch):

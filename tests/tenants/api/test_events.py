@@ -35,8 +35,12 @@ def test_feed_lists_changes_not_reads_and_filters(world, api):
     api.post("/v3/memories/", {"filters": {"user_id": "u1"}}, format="json")  # a read: audited, not activity
     api.delete("/v1/memories/?user_id=u1")
     feed = api.get("/v1/events/").json()
-    assert [e["event_type"] for e in feed["results"]] == ["memory.delete_matching", "memory.update",
-                                                           "memory.add", "memory.add"]  # fmt: skip
+    assert [e["event_type"] for e in feed["results"]] == [
+        "memory.delete_matching",
+        "memory.update",
+        "memory.add",
+        "memory.add",
+    ]
     assert feed["count"] == 4 and feed["next"] is None
     assert [e["event_type"] for e in api.get("/v1/events/", {"action": "memory.update"}).json()["results"]] == [
         "memory.update"
@@ -50,10 +54,21 @@ def test_feed_lists_changes_not_reads_and_filters(world, api):
     assert len(api.get(paged["next"]).json()["results"]) == 1
 
 
-@pytest.mark.parametrize("query", [{"category": "reads"}, {"action": "memory.list"}, {"page_size": 0},
-                                   {"page_size": 201}, {"page_size": "x"}, {"page": 0}, {"page": 99},
-                                   {"date_from": "2024-02-30"}, {"date_from": "2025-02-02", "date_to": "2025-02-01"},
-                                   {"user_id": "x" * 129}])  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"category": "reads"},
+        {"action": "memory.list"},
+        {"page_size": 0},
+        {"page_size": 201},
+        {"page_size": "x"},
+        {"page": 0},
+        {"page": 99},
+        {"date_from": "2024-02-30"},
+        {"date_from": "2025-02-02", "date_to": "2025-02-01"},
+        {"user_id": "x" * 129},
+    ],
+)
 def test_bad_filters_are_400(world, api, query):
     api.as_key(world.acme_key)
     _add(api, "one")
@@ -74,10 +89,15 @@ def test_restricted_key_sees_its_apps_events_only(world, api):
 
 def test_a_requested_job_reads_as_its_jobs_state(world, api):
     row = TenantAPIKey.objects.get(name="acme-server")
-    job = Job.objects.create(kind=Job.Kind.ERASE_USER, tenant=world.acme, requested_by="key:acme-server",
-                             params={"user_id": "u1"})  # fmt: skip
-    audit_record(scope=scope_for_api_key(row), action="user.erase_requested", user_id="u1",
-                 details={"job": str(job.pk), "kind": job.kind})  # fmt: skip
+    job = Job.objects.create(
+        kind=Job.Kind.ERASE_USER, tenant=world.acme, requested_by="key:acme-server", params={"user_id": "u1"}
+    )
+    audit_record(
+        scope=scope_for_api_key(row),
+        action="user.erase_requested",
+        user_id="u1",
+        details={"job": str(job.pk), "kind": job.kind},
+    )
     event_id = AuditEvent.objects.get(action="user.erase_requested").event_id
     api.as_key(world.acme_key)
     assert api.get(f"/v1/events/{event_id}/").json()["status"] == "PENDING"

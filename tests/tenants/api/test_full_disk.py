@@ -205,12 +205,21 @@ def test_the_job_worker_waits_for_a_store_that_refuses_writes_instead_of_dying(
     filler = fill(Path(raw.config_get("dir")["dir"]))
     raw.set("nudge", "x" * 65536)
     wait_for(lambda: raw.info("persistence")["aof_last_write_status"] == "err")
-    env = {**os.environ, "VALKEY_URL": settings.VALKEY_URL, "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
-           "DATABASE_URL": database_url(connection.settings_dict)}  # fmt: skip
+    env = {
+        **os.environ,
+        "VALKEY_URL": settings.VALKEY_URL,
+        "MEMADMIN_DATA_DIR": str(settings.DATA_DIR),
+        "DATABASE_URL": database_url(connection.settings_dict),
+    }
     log = tmp_path / "worker.log"
-    worker = subprocess.Popen([sys.executable, "manage.py", "worker", "--concurrency", "1", "--no-beat"],
-                              cwd=Path(__file__).resolve().parents[3], env=env, stdout=open(log, "wb"),
-                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "worker", "--concurrency", "1", "--no-beat"],
+        cwd=Path(__file__).resolve().parents[3],
+        env=env,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         wait_for(lambda: "the job worker waits until it accepts writes again" in log.read_text(), 30)
         time.sleep(3)

@@ -44,8 +44,9 @@ def fuzz_target(world, settings, in_process_wsgi):
     settings.MEMADMIN_API_RATE = None  # the fuzzer sends hundreds of requests with one key
     scope = scope_for_api_key(TenantAPIKey.objects.get(name="acme-server"))
     for i, user_id in enumerate(("u1", "u2", "0", "a")):
-        services.memory_add(scope=scope, app_id="concierge_app", messages=f"fact {i}", user_id=user_id,
-                            agent_id="agent", run_id="run")  # fmt: skip
+        services.memory_add(
+            scope=scope, app_id="concierge_app", messages=f"fact {i}", user_id=user_id, agent_id="agent", run_id="run"
+        )
     return schemathesis.openapi.from_wsgi("/api/schema/?format=json", in_process_wsgi)
 
 

@@ -20,10 +20,14 @@ class FakeLLM(BaseHTTPRequestHandler):
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         FakeLLM.asked.append(body)
         facts = json.dumps({"memory": [{"text": "Eats no meat"}]})
-        answer = {"id": "c1", "object": "chat.completion", "created": 0, "model": body.get("model", "m"),
-                  "choices": [{"index": 0, "finish_reason": "stop",
-                               "message": {"role": "assistant", "content": facts}}],
-                  "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2}}  # fmt: skip
+        answer = {
+            "id": "c1",
+            "object": "chat.completion",
+            "created": 0,
+            "model": body.get("model", "m"),
+            "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": facts}}],
+            "usage": {"prompt_tokens": 1, "completion_tokens": 1, "total_tokens": 2},
+        }
         data = json.dumps(answer).encode()
         self.send_response(200)
         self.send_header("Content-Type", "application/json")
@@ -62,8 +66,11 @@ def test_the_tenants_instructions_reach_the_extraction_llm(world, api, llm):
         format="json",
     )
     assert updated.status_code == 200, updated.content
-    added = api.post("/v3/memories/add/", {"messages": "I stopped eating meat last year.", "user_id": "u1",
-                                           "infer": True}, format="json")  # fmt: skip
+    added = api.post(
+        "/v3/memories/add/",
+        {"messages": "I stopped eating meat last year.", "user_id": "u1", "infer": True},
+        format="json",
+    )
     assert added.status_code == 200, added.content
     assert [r["memory"] for r in added.json()["results"]] == ["Eats no meat"]
     assert len(llm.asked) == 1 and "Record dietary facts only." in _prompt(llm.asked[0])

@@ -14,8 +14,11 @@ MISSING = "00000000-0000-4000-8000-000000000000"
 
 
 def _ids(raw_valkey, app, user_id: str) -> list[str]:
-    return sorted(key.decode().rsplit(":", 1)[-1] for key in raw_valkey.scan_iter(
-        match=f"mem0:{app.collection_name}:*") if raw_valkey.hget(key, "user_id") == user_id.encode())  # fmt: skip
+    return sorted(
+        key.decode().rsplit(":", 1)[-1]
+        for key in raw_valkey.scan_iter(match=f"mem0:{app.collection_name}:*")
+        if raw_valkey.hget(key, "user_id") == user_id.encode()
+    )
 
 
 def _followed(api, answer, kind: str, memories: int) -> dict:
@@ -29,9 +32,14 @@ def _followed(api, answer, kind: str, memories: int) -> dict:
     return document
 
 
-@pytest.mark.parametrize(("path", "kind"), [("/v1/memories/?user_id=user-0", "user"),
-                                            ("/v2/entities/user/user-0/", "user"),
-                                            ("/v1/memories/?user_id=user-0&run_id=run-0", "run")])  # fmt: skip
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [
+        ("/v1/memories/?user_id=user-0", "user"),
+        ("/v2/entities/user/user-0/", "user"),
+        ("/v1/memories/?user_id=user-0&run_id=run-0", "run"),
+    ],
+)
 def test_delete_all_and_entity_delete_answer_with_their_receipt(world, api, load, path, kind):
     load(world.acme_concierge, 40, users=2, runs=4)
     api.as_key(world.acme_key)

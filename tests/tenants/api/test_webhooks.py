@@ -1,6 +1,5 @@
 """The official MemoryClient and AsyncMemoryClient's webhook methods against a live server."""
 
-
 import pytest
 from mem0 import AsyncMemoryClient
 from mem0.exceptions import AuthenticationError, MemoryNotFoundError, ValidationError
@@ -17,14 +16,23 @@ URL = "https://hooks.example.com/memadmin"
 def test_get_create_update_delete_with_the_official_client(live_world, memory_client):
     client = memory_client(live_world.acme_key)
     assert client.get_webhooks(project_id=client.project_id) == []
-    created = client.create_webhook(url=URL, name="crm-sync", project_id=client.project_id,
-                                    event_types=["memory:add", "user.erased"])  # fmt: skip
+    created = client.create_webhook(
+        url=URL, name="crm-sync", project_id=client.project_id, event_types=["memory:add", "user.erased"]
+    )
     assert created["secret"].startswith("whsec_") and created["project"] == "acme"
     assert created["event_types"] == ["memory_add", "user.erased"] and created["is_active"] is True
     [listed] = client.get_webhooks(project_id="acme")
     assert listed["webhook_id"] == created["webhook_id"] and "secret" not in listed
-    assert set(listed) >= {"webhook_id", "name", "url", "event_types", "is_active", "project", "created_at",
-                           "updated_at"}  # Mem0's documented fields  # fmt: skip
+    assert set(listed) >= {
+        "webhook_id",
+        "name",
+        "url",
+        "event_types",
+        "is_active",
+        "project",
+        "created_at",
+        "updated_at",
+    }  # Mem0's documented fields
     answer = client.update_webhook(webhook_id=created["webhook_id"], name="crm", event_types=["memory_delete"])
     assert answer == {"message": "Webhook updated successfully"}
     [listed] = client.get_webhooks(project_id="acme")
@@ -39,8 +47,9 @@ def test_the_async_client_too(live_world, live_server):
     async def flow():
         client = AsyncMemoryClient(api_key=live_world.acme_key, host=live_server.url)
         try:
-            created = await client.create_webhook(url=URL, name="async", project_id=client.project_id,
-                                                  event_types=["memory_update"])  # fmt: skip
+            created = await client.create_webhook(
+                url=URL, name="async", project_id=client.project_id, event_types=["memory_update"]
+            )
             assert [w["name"] for w in await client.get_webhooks(project_id=client.project_id)] == ["async"]
             await client.update_webhook(webhook_id=int(created["webhook_id"]), url=URL + "/v2")
             hooks = await client.get_webhooks(project_id=client.project_id)
@@ -82,8 +91,9 @@ def test_another_tenants_webhook_is_not_found(live_world, memory_client):
 
 
 def test_a_restricted_key_sees_only_webhooks_bound_within_its_apps(live_world, memory_client):
-    admin_made = memory_client(live_world.acme_key).create_webhook(url=URL, name="tenant-wide", project_id="acme",
-                                                                   event_types=["memory_add"])  # fmt: skip
+    admin_made = memory_client(live_world.acme_key).create_webhook(
+        url=URL, name="tenant-wide", project_id="acme", event_types=["memory_add"]
+    )
     restricted = memory_client(live_world.make_key(live_world.acme, "concierge-only", [live_world.acme_concierge]))
     own = restricted.create_webhook(url=URL, name="mine", project_id="acme", event_types=["memory_add"])
     assert own["apps"] == ["concierge_app"]
@@ -115,7 +125,14 @@ def test_api_deletions_of_a_person_are_user_erased_events(live_world, memory_cli
     client.delete_all(user_id="u_one")
     client.delete_all(user_id="u_two", run_id="r1")  # a run of the person: memories deleted, not the person
     client.delete_users(user_id="u_two")
-    kinds = [(d.event_type, d.payload["data"].get("user_id"), d.payload["data"].get("count"))
-             for d in WebhookDelivery.objects.order_by("created_at")]  # fmt: skip
-    assert kinds == [("memory_delete", "u_one", 1), ("user.erased", "u_one", 1), ("memory_delete", "u_two", 1),
-                     ("memory_delete", "u_two", 1), ("user.erased", "u_two", 1)]  # fmt: skip
+    kinds = [
+        (d.event_type, d.payload["data"].get("user_id"), d.payload["data"].get("count"))
+        for d in WebhookDelivery.objects.order_by("created_at")
+    ]
+    assert kinds == [
+        ("memory_delete", "u_one", 1),
+        ("user.erased", "u_one", 1),
+        ("memory_delete", "u_two", 1),
+        ("memory_delete", "u_two", 1),
+        ("user.erased", "u_two", 1),
+    ]

@@ -27,8 +27,11 @@ from tests.support.worker import job_state, wait_for
 
 def user_keys(raw_valkey, app, user_id: str) -> int:
     """Keys of one user in an app, by SCAN and HGET: what the index may have missed included."""
-    return sum(1 for key in raw_valkey.scan_iter(match=f"mem0:{app.collection_name}:*", count=1000)
-               if raw_valkey.hget(key, "user_id") == user_id.encode())  # fmt: skip
+    return sum(
+        1
+        for key in raw_valkey.scan_iter(match=f"mem0:{app.collection_name}:*", count=1000)
+        if raw_valkey.hget(key, "user_id") == user_id.encode()
+    )
 
 
 def scan_calls(raw_valkey) -> int:

@@ -71,8 +71,9 @@ def _first_id(answer) -> str:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_server, live_world, mem0_client,
-                                                             receiver):  # fmt: skip
+def test_erased_texts_leave_every_file_and_a_kept_text_stays(
+    settings, valkey_server, live_world, mem0_client, receiver
+):
     settings.MEMADMIN_ERASURE_PURGE_SECONDS = 10
     client = mem0_client
     admin = scope_for_membership(live_world.acme_admin)
@@ -84,8 +85,9 @@ def test_erased_texts_leave_every_file_and_a_kept_text_stays(settings, valkey_se
 
     # One memory, updated once, then deleted: both texts.
     erased["before update"], erased["after update"] = token("UPA"), token("UPB")
-    memory_id = _first_id(client.add([{"role": "user", "content": erased["before update"]}], user_id="u_upd",
-                                     infer=False))  # fmt: skip
+    memory_id = _first_id(
+        client.add([{"role": "user", "content": erased["before update"]}], user_id="u_upd", infer=False)
+    )
     client.update(memory_id, text=erased["after update"])
     client.delete(memory_id)
 
@@ -187,8 +189,13 @@ def test_stray_uploads_and_exports_go_after_the_window_and_a_running_imports_fil
         path.write_text("a memory text")
     for path in (stray, active, stray_export):
         os.utime(path, (old, old))
-    Job.objects.create(kind=Job.Kind.IMPORT_APP, tenant=w.acme, app=w.acme_concierge, requested_by="test",
-                       params={"file": str(active), "app_id": "concierge_app"})  # fmt: skip
+    Job.objects.create(
+        kind=Job.Kind.IMPORT_APP,
+        tenant=w.acme,
+        app=w.acme_concierge,
+        requested_by="test",
+        params={"file": str(active), "app_id": "concierge_app"},
+    )
 
     export = Job.objects.create(
         kind=Job.Kind.EXPORT_APP,

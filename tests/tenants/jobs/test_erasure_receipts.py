@@ -37,8 +37,10 @@ def test_a_large_erasure_job(world, load):
     assert run_job(job.pk) == Job.State.SUCCEEDED
     receipt = _only(job)
     assert (receipt.kind, receipt.user_id, receipt.actor_kind, receipt.role) == ("user", "user-1", "staff", "support")
-    assert {app: line["memories"] for app, line in receipt.per_app.items()} == {"concierge_app": 20,
-                                                                                "sports_portal": 10}  # fmt: skip
+    assert {app: line["memories"] for app, line in receipt.per_app.items()} == {
+        "concierge_app": 20,
+        "sports_portal": 10,
+    }
     assert receipt.per_app["concierge_app"]["history_rows"] == 20
     assert receipt.verification["per_app"] == {"concierge_app": "index", "sports_portal": "index"}
 
@@ -58,8 +60,9 @@ def test_an_end_users_own_delete_all_as_a_job(world, load):
 def test_retention(world, load):
     load(world.concierge, 30)
     params = {"app_id": "concierge_app", "max_age_days": 1}
-    job = Job.objects.create(kind="retention", tenant=world.acme, app=world.concierge,
-                             requested_by="retention-policy", params=params)  # fmt: skip
+    job = Job.objects.create(
+        kind="retention", tenant=world.acme, app=world.concierge, requested_by="retention-policy", params=params
+    )
     RetentionPolicy.objects.create(app=world.concierge, max_age_days=1)
     assert run_job(job.pk) == Job.State.SUCCEEDED
     receipt = _only(job)

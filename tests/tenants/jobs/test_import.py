@@ -42,8 +42,9 @@ def _write(tmp_path, name: str, rows, *, ndjson: bool = True) -> str:
 
 def _import(world, tmp_path, app_id, rows, *, ndjson=True, skip_invalid=False, name="import.ndjson", **params):
     path = _write(tmp_path, name, rows, ndjson=ndjson)
-    job = job_import(scope=world.scope(), app_id=app_id, source=tmp_path / name, filename=name,
-                     skip_invalid=skip_invalid)  # fmt: skip
+    job = job_import(
+        scope=world.scope(), app_id=app_id, source=tmp_path / name, filename=name, skip_invalid=skip_invalid
+    )
     if params:
         Job.objects.filter(pk=job.pk).update(params={**job.params, **params})
     run_job(job.pk)
@@ -63,8 +64,15 @@ def test_export_offboard_import_round_trip(world, load, tmp_path, acme_valkey):
     texts, users/agents/runs, metadata, timestamps and Mem0 history."""
     scope = world.scope()
     load(world.concierge, 300)
-    added = services.memory_add(scope=scope, app_id="concierge_app", messages="I am vegetarian.",
-                                user_id="alice", agent_id="chef", run_id="dinner-1", metadata={"source": "chat"})
+    added = services.memory_add(
+        scope=scope,
+        app_id="concierge_app",
+        messages="I am vegetarian.",
+        user_id="alice",
+        agent_id="chef",
+        run_id="dinner-1",
+        metadata={"source": "chat"},
+    )
     services.memory_update(scope=scope, memory_id=added[0].id, text="I am vegan now.")  # an UPDATE history row
     before = _export_of(scope, "concierge_app")
     assert len(before) == 301
@@ -78,8 +86,9 @@ def test_export_offboard_import_round_trip(world, load, tmp_path, acme_valkey):
     assert keys_of(acme_valkey, world.concierge) == 0
 
     out = io.StringIO()
-    call_command("import_mem0", "acme", "concierge_v2", export.result_file, "--create", stdout=out,
-                 stderr=io.StringIO())  # fmt: skip
+    call_command(
+        "import_mem0", "acme", "concierge_v2", export.result_file, "--create", stdout=out, stderr=io.StringIO()
+    )
     assert "Imported 301 memories and 302 history rows" in out.getvalue()
     new_scope = scope_for_membership(world.admin)
     after = _export_of(new_scope, "concierge_v2")
@@ -88,8 +97,9 @@ def test_export_offboard_import_round_trip(world, load, tmp_path, acme_valkey):
     assert job.receipt["import"]["imported"] == 301 and job.receipt["receipt"] == "memadmin import receipt"
     assert job.receipt["import"]["sha256"] == export.receipt["export"]["sha256"]
     # Embeddings were recomputed: the imported memory is found by meaning.
-    hits = selectors.memory_search(scope=new_scope, query="diet without animal products",
-                                   filters=filter_from_fields(user_id="alice"), top_k=1)  # fmt: skip
+    hits = selectors.memory_search(
+        scope=new_scope, query="diet without animal products", filters=filter_from_fields(user_id="alice"), top_k=1
+    )
     assert hits[0].id == added[0].id
     assert AuditEvent.objects.filter(action="import.completed", count=301).exists()
 
@@ -98,12 +108,23 @@ def test_export_offboard_import_round_trip(world, load, tmp_path, acme_valkey):
 def test_platform_get_all_shapes(world, tmp_path):
     """mem0 MemoryClient.get_all: a list (v2 client) or {"results": [...]} (a page; get_memory_export too)."""
     platform = {
-        "id": "0b7bc8c1-4e5f-4a3c-9d7f-3d1c2b6f1a10", "memory": "Prefers window seats", "user_id": "alex",
-        "agent_id": "travel", "app_id": "somewhere-else", "run_id": None, "hash": "5f0e2c1b4a9e8d7c6b5a4f3e2d1c0b9a",
-        "metadata": {"source": "booking"}, "categories": ["travel", "preferences"], "immutable": False,
-        "expiration_date": None, "created_at": "2024-07-20T01:52:00.123456-07:00",
-        "updated_at": "2024-08-01T10:00:00Z", "owner": "org-x", "organization": "org-x", "input": [],
-    }  # fmt: skip
+        "id": "0b7bc8c1-4e5f-4a3c-9d7f-3d1c2b6f1a10",
+        "memory": "Prefers window seats",
+        "user_id": "alex",
+        "agent_id": "travel",
+        "app_id": "somewhere-else",
+        "run_id": None,
+        "hash": "5f0e2c1b4a9e8d7c6b5a4f3e2d1c0b9a",
+        "metadata": {"source": "booking"},
+        "categories": ["travel", "preferences"],
+        "immutable": False,
+        "expiration_date": None,
+        "created_at": "2024-07-20T01:52:00.123456-07:00",
+        "updated_at": "2024-08-01T10:00:00Z",
+        "owner": "org-x",
+        "organization": "org-x",
+        "input": [],
+    }
     second = {**platform, "id": "c1", "memory": "Vegetarian", "hash": None, "categories": None, "metadata": None}
     job = _import(world, tmp_path, "concierge_app", {"results": [platform]}, ndjson=False, name="page.json")
     assert job.state == Job.State.SUCCEEDED, job.error
@@ -111,7 +132,12 @@ def test_platform_get_all_shapes(world, tmp_path):
     assert job2.state == Job.State.SUCCEEDED, job2.error
     record = selectors.memory_get(scope=world.scope(), memory_id=platform["id"])
     assert (record.app_id, record.memory, record.user_id, record.agent_id, record.run_id) == (
-        "concierge_app", "Prefers window seats", "alex", "travel", None)
+        "concierge_app",
+        "Prefers window seats",
+        "alex",
+        "travel",
+        None,
+    )
     assert record.metadata == {"source": "booking", "categories": ["travel", "preferences"]}
     assert record.hash == platform["hash"]
     assert record.created_at.isoformat() == "2024-07-20T08:52:00+00:00"
@@ -126,12 +152,14 @@ def test_duplicates_are_skipped_and_counted(world, tmp_path):
     services.memory_add(scope=world.scope(), app_id="concierge_app", messages="fact number 1", user_id="u1")
     existing = selectors.memory_list(scope=world.scope(), filters=filter_from_fields(user_id="u1")).items[0]
     rows = [
-        _memory(2), _memory(2),                      # the same id twice in the file
-        {**_memory(3), "id": existing.id},           # an id already stored
-        _memory(1),                                  # the text u1 already has (Mem0's hash), another id
-        {**_memory(4), "user_id": "u2"},             # the same text for another user is not a duplicate
-        {**_memory(5), "user_id": "u2", "id": "x5"}, {**_memory(5), "user_id": "u2", "id": "y5"},  # same text twice
-    ]  # fmt: skip
+        _memory(2),
+        _memory(2),  # the same id twice in the file
+        {**_memory(3), "id": existing.id},  # an id already stored
+        _memory(1),  # the text u1 already has (Mem0's hash), another id
+        {**_memory(4), "user_id": "u2"},  # the same text for another user is not a duplicate
+        {**_memory(5), "user_id": "u2", "id": "x5"},
+        {**_memory(5), "user_id": "u2", "id": "y5"},  # same text twice
+    ]
     job = _import(world, tmp_path, "concierge_app", rows, batch_size=2)
     assert job.state == Job.State.SUCCEEDED, job.error
     summary = job.receipt["import"]
@@ -147,9 +175,16 @@ def test_duplicates_are_skipped_and_counted(world, tmp_path):
 
 @pytest.mark.django_db(transaction=True)
 def test_malformed_rows_refuse_the_whole_file_by_default(world, tmp_path):
-    rows = [_memory(1), "{not json", {**_memory(2), "user_id": None}, _memory(3),
-            {**_memory(4), "metadata": {"user_id": "victim"}}, "", {**_memory(5), "id": "a\u202egpj.exe"},
-            {**_memory(6), "created_at": "yesterday"}]  # fmt: skip
+    rows = [
+        _memory(1),
+        "{not json",
+        {**_memory(2), "user_id": None},
+        _memory(3),
+        {**_memory(4), "metadata": {"user_id": "victim"}},
+        "",
+        {**_memory(5), "id": "a\u202egpj.exe"},
+        {**_memory(6), "created_at": "yesterday"},
+    ]
     job = _import(world, tmp_path, "concierge_app", rows)
     assert job.state == Job.State.FAILED
     assert "5 of 7 rows are malformed, so nothing was imported" in job.error

@@ -58,9 +58,15 @@ def test_move_copies_verifies_switches_and_deletes_the_source(stores, load):
     receipt = job.receipt
     assert receipt["receipt"] == "memadmin move receipt" and receipt["remaining"] == 0 and receipt["verified_at"]
     move = receipt["move"]
-    assert (move["from"], move["to"], move["source_keys"], move["target_keys"], move["target_documents"],
-            move["target_indexing_failures"], move["source_deleted"]) == ("default", "second", 1500, 1500, 1500, 0,
-                                                                          1500)  # fmt: skip
+    assert (
+        move["from"],
+        move["to"],
+        move["source_keys"],
+        move["target_keys"],
+        move["target_documents"],
+        move["target_indexing_failures"],
+        move["source_deleted"],
+    ) == ("default", "second", 1500, 1500, 1500, 0, 1500)
     assert job.done == job.total == 1500
     assert "memory number" not in json.dumps(receipt)  # counts, never the text
     # the source keeps nothing about the app: no index, no health, no marker
@@ -103,6 +109,7 @@ def test_resume_after_an_interruption(stores, load, monkeypatch):
             save(cursor)
             if cursor.get("phase") == "copy" and cursor["copied"] >= 500:
                 raise Killed()
+
         return progress
 
     def app_copy(**kwargs):
@@ -131,12 +138,16 @@ def test_resume_after_the_switch(stores, load):
     load(stores.concierge, 300)
     scope = stores.scope()
     job, _ = job_move_app(scope=scope, app_id="concierge_app", store="second")
-    cursor = moves.app_copy(scope=stores.scope(), app_id="concierge_app", target="second", cursor={},
-                            progress=lambda c: None)  # fmt: skip
+    cursor = moves.app_copy(
+        scope=stores.scope(), app_id="concierge_app", target="second", cursor={}, progress=lambda c: None
+    )
     App.objects.filter(pk=stores.concierge.pk).update(store="second")
     cursor["phase"] = "switched"
-    Job.objects.filter(pk=job.pk).update(state=Job.State.RUNNING, total=300, progress={
-        "cursor": cursor, "owner": "dead", "heartbeat": "2000-01-01T00:00:00+00:00"})  # fmt: skip
+    Job.objects.filter(pk=job.pk).update(
+        state=Job.State.RUNNING,
+        total=300,
+        progress={"cursor": cursor, "owner": "dead", "heartbeat": "2000-01-01T00:00:00+00:00"},
+    )
     assert run_job(job.pk) == Job.State.SUCCEEDED
     assert on(stores.second, stores.concierge) == 300 and on(stores.default, stores.concierge) == 0
 
@@ -153,8 +164,9 @@ def test_a_change_on_the_source_during_the_copy_starts_another_pass(stores, load
             stores.default.unlink(victim)
 
     App.objects.filter(pk=stores.concierge.pk).update(status="moving")
-    cursor = moves.app_copy(scope=stores.scope(), app_id="concierge_app", target="second", cursor={},
-                            progress=progress, batch_size=50)  # fmt: skip
+    cursor = moves.app_copy(
+        scope=stores.scope(), app_id="concierge_app", target="second", cursor={}, progress=progress, batch_size=50
+    )
     assert cursor["pass"] == 2 and cursor["verified"]["target_keys"] == cursor["verified"]["source_keys"] == 199
     assert on(stores.second, stores.concierge) == 199
 
@@ -173,16 +185,18 @@ def test_a_deletion_on_the_source_balanced_by_a_new_memory_is_not_copied_back(st
             put(stores.default, collection, text="added by an agent during the copy", user_id="u0")
 
     App.objects.filter(pk=stores.concierge.pk).update(status="moving")
-    cursor = moves.app_copy(scope=stores.scope(), app_id="concierge_app", target="second", cursor={},
-                            progress=progress, batch_size=50)  # fmt: skip
+    cursor = moves.app_copy(
+        scope=stores.scope(), app_id="concierge_app", target="second", cursor={}, progress=progress, batch_size=50
+    )
     assert cursor["pass"] == 2 and cursor["verified"]["target_keys_gone_from_source"] == 0
     assert cursor["verified"]["target_keys"] == cursor["verified"]["source_keys"] == 200
     assert not stores.second.exists(taken["victim"]) and on(stores.second, stores.concierge) == 200
 
 
 def test_writes_are_refused_and_deletions_wait_during_the_move(stores):
-    record = services.memory_add(scope=stores.scope(), app_id="concierge_app", messages="Alice likes tea",
-                                 user_id="alice")[0]  # fmt: skip
+    record = services.memory_add(
+        scope=stores.scope(), app_id="concierge_app", messages="Alice likes tea", user_id="alice"
+    )[0]
     job, _ = job_move_app(scope=stores.scope(), app_id="concierge_app", store="second")
     scope = stores.scope()
     with pytest.raises(Conflict, match="being moved") as caught:
@@ -276,13 +290,13 @@ def test_a_source_key_written_after_the_copy_is_carried_over(stores, load):
     """An agent writing with Mem0 directly to the old store after the copy: its memory is not lost."""
     load(stores.concierge, 20)
     App.objects.filter(pk=stores.concierge.pk).update(status="moving")
-    cursor = moves.app_copy(scope=stores.scope(), app_id="concierge_app", target="second", cursor={},
-                            progress=lambda c: None)  # fmt: skip
+    cursor = moves.app_copy(
+        scope=stores.scope(), app_id="concierge_app", target="second", cursor={}, progress=lambda c: None
+    )
     collection = stores.concierge.collection_name
     stores.default.hset(f"mem0:{collection}:late", mapping={"memory_id": "late", "memory": "late", "user_id": "u"})
     App.objects.filter(pk=stores.concierge.pk).update(store="second")
-    cursor = moves.app_source_drop(scope=stores.scope(), app_id="concierge_app", cursor=cursor,
-                                   progress=lambda c: None)  # fmt: skip
+    cursor = moves.app_source_drop(scope=stores.scope(), app_id="concierge_app", cursor=cursor, progress=lambda c: None)
     assert cursor["late_copied"] == 1 and cursor["dropped"] == 21 and cursor["remaining"] == 0
     assert stores.second.hget(f"mem0:{collection}:late", "memory") == b"late"
 
@@ -291,8 +305,17 @@ def test_a_source_key_written_after_the_copy_is_carried_over(stores, load):
 def test_move_app_command(stores, load, tmp_path):
     load(stores.concierge, 400)
     out, receipt = io.StringIO(), tmp_path / "receipt.json"
-    call_command("move_app", "acme", "concierge_app", "second", "--yes", "--receipt", str(receipt), stdout=out,
-                 stderr=io.StringIO())  # fmt: skip
+    call_command(
+        "move_app",
+        "acme",
+        "concierge_app",
+        "second",
+        "--yes",
+        "--receipt",
+        str(receipt),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     assert "Moved acme/concierge_app from default to second: 400 memories" in out.getvalue()
     assert json.loads(receipt.read_text())["move"]["target_documents"] == 400
     assert on(stores.second, stores.concierge) == 400 and on(stores.default, stores.concierge) == 0

@@ -205,8 +205,18 @@ def test_offboard_command(world, load, raw_valkey, tmp_path):
     out = io.StringIO()
     export = tmp_path / "concierge.ndjson.gz"
     receipt = tmp_path / "receipt.json"
-    call_command("offboard", "acme", "concierge_app", "--export", str(export), "--yes", "--receipt", str(receipt),
-                 stdout=out, stderr=io.StringIO())  # fmt: skip
+    call_command(
+        "offboard",
+        "acme",
+        "concierge_app",
+        "--export",
+        str(export),
+        "--yes",
+        "--receipt",
+        str(receipt),
+        stdout=out,
+        stderr=io.StringIO(),
+    )
     assert "Offboarded acme/concierge_app: 700 memories" in out.getvalue()
     assert len(gzip.decompress(export.read_bytes()).splitlines()) == 700
     assert json.loads(receipt.read_text())["remaining"] == 0

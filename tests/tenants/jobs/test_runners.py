@@ -13,8 +13,14 @@ from tests.concurrency import race
 
 
 def _job(world, **fields) -> Job:
-    return Job.objects.create(kind=Job.Kind.EXPORT_APP, tenant=world.acme, app=world.concierge, requested_by="test",
-                              params={"format": "ndjson", "app_id": world.concierge.app_id}, **fields)  # fmt: skip
+    return Job.objects.create(
+        kind=Job.Kind.EXPORT_APP,
+        tenant=world.acme,
+        app=world.concierge,
+        requested_by="test",
+        params={"format": "ndjson", "app_id": world.concierge.app_id},
+        **fields,
+    )
 
 
 def _claims(job, token):

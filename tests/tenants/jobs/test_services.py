@@ -166,8 +166,13 @@ def test_retention_by_age_is_refused_under_hold(world, load, raw_valkey):
     assert "legal hold" in job.error and keys_of(raw_valkey, world.concierge) == 50
     hold.released_at = timezone.now()
     hold.save()
-    job2 = Job.objects.create(kind="retention", tenant=world.acme, app=world.concierge, requested_by="t",
-                              params={"app_id": "concierge_app", "max_age_days": 1})  # fmt: skip
+    job2 = Job.objects.create(
+        kind="retention",
+        tenant=world.acme,
+        app=world.concierge,
+        requested_by="t",
+        params={"app_id": "concierge_app", "max_age_days": 1},
+    )
     assert run_job(job2.pk) == Job.State.SUCCEEDED
     assert keys_of(raw_valkey, world.concierge) == 0
 

@@ -50,8 +50,9 @@ def test_outsiders_other_tenants_and_unknown_apps_are_not_found(client, world, m
 def test_holds_and_retention_are_shown(client, world, memories):
     LegalHold.objects.create(tenant=world.acme, app=world.acme_concierge, reason="case 42", created_by="legal")
     LegalHold.objects.create(tenant=world.acme, user_id="alice", reason="case 43", created_by="legal")
-    LegalHold.objects.create(tenant=world.acme, app=world.acme_sports, user_id="bob", reason="case 44",
-                             created_by="legal")  # fmt: skip
+    LegalHold.objects.create(
+        tenant=world.acme, app=world.acme_sports, user_id="bob", reason="case 44", created_by="legal"
+    )
     RetentionPolicy.objects.create(app=world.acme_concierge, max_age_days=30)
     login(client, world.acme_admin)
     html = client.get("/t/acme/apps/concierge_app/").content.decode()

@@ -56,8 +56,15 @@ def test_csv_details_are_json(client, world, memories):
 
 def test_actions_read_as_words_and_unknown_ones_as_their_code_in_words(client, world):
     def event(action, **fields):
-        return AuditEvent.objects.create(tenant=world.acme, actor="acme-support", actor_kind="staff", role="support",
-                                         action=action, created_at=timezone.now(), **fields)  # fmt: skip
+        return AuditEvent.objects.create(
+            tenant=world.acme,
+            actor="acme-support",
+            actor_kind="staff",
+            role="support",
+            action=action,
+            created_at=timezone.now(),
+            **fields,
+        )
 
     event("memory.search", user_id="u_alice")
     event("memory.list")  # not about one person
@@ -137,8 +144,15 @@ def test_rows_lead_to_their_job_and_receipt(client, world, memories):
     scope = scope_for_membership(world.acme_admin)
     job = job_export(scope=scope, app_id="concierge_app")
     deleted = services.memory_delete(scope=scope, memory_id=memories.bob.id)
-    AuditEvent.objects.create(tenant=world.acme, actor="acme-admin", actor_kind="staff", role="admin",
-                              action="export.requested", details={"job": "../../evil"}, created_at=timezone.now())
+    AuditEvent.objects.create(
+        tenant=world.acme,
+        actor="acme-admin",
+        actor_kind="staff",
+        role="admin",
+        action="export.requested",
+        details={"job": "../../evil"},
+        created_at=timezone.now(),
+    )
     login(client, world.acme_admin)
     html = client.get("/t/acme/audit/").content.decode()
     assert f'href="/t/acme/jobs/{job.pk}/" data-testid="audit-job"' in html

@@ -24,9 +24,16 @@ def _file(rows, name="memories.ndjson"):
     return SimpleUploadedFile(name, "".join(json.dumps(r) + "\n" for r in rows).encode(), "application/x-ndjson")
 
 
-ROWS = [{"id": f"imp-{i}", "memory": f"imported fact {i}", "user_id": "carol", "created_at": "2024-01-02T03:04:05Z",
-         "history": [{"id": f"h-{i}", "event": "ADD", "new_memory": f"imported fact {i}"}]}
-        for i in range(3)]  # fmt: skip
+ROWS = [
+    {
+        "id": f"imp-{i}",
+        "memory": f"imported fact {i}",
+        "user_id": "carol",
+        "created_at": "2024-01-02T03:04:05Z",
+        "history": [{"id": f"h-{i}", "event": "ADD", "new_memory": f"imported fact {i}"}],
+    }
+    for i in range(3)
+]
 
 
 def test_admin_uploads_and_follows_the_job_to_its_receipt(client, world):
@@ -94,12 +101,16 @@ def test_viewer_and_support_cannot_import(client, world, role):
 
 def test_outsider_and_other_tenant_get_404(client, world):
     login(client, world.outsider)
-    assert client.post(reverse("app_import_start", args=["acme", "concierge_app"]),
-                       {"file": _file(ROWS)}).status_code == 404  # fmt: skip
+    assert (
+        client.post(reverse("app_import_start", args=["acme", "concierge_app"]), {"file": _file(ROWS)}).status_code
+        == 404
+    )
     login(client, world.globex_admin)
     assert client.get(reverse("app_import", args=["acme", "concierge_app"])).status_code == 404
-    assert client.post(reverse("app_import_start", args=["acme", "concierge_app"]),
-                       {"file": _file(ROWS)}).status_code == 404  # fmt: skip
+    assert (
+        client.post(reverse("app_import_start", args=["acme", "concierge_app"]), {"file": _file(ROWS)}).status_code
+        == 404
+    )
     login(client, world.acme_admin)
     assert client.get(reverse("app_import", args=["acme", "no_such_app"])).status_code == 404
     assert not Job.objects.exists()
@@ -127,16 +138,57 @@ def _mem0_collection(raw_valkey, name: str, *, dims: int, n: int = 3) -> None:
     """What Mem0 OSS leaves on a store: its own index (comma-split, case-insensitive TAGs, prefix without
     colon) and hashes written by its agents."""
     raw_valkey.execute_command(
-        "FT.CREATE", name, "ON", "HASH", "PREFIX", "1", f"mem0:{name}", "SCHEMA",
-        "memory_id", "TAG", "hash", "TAG", "agent_id", "TAG", "run_id", "TAG", "user_id", "TAG",
-        "memory", "TEXT", "metadata", "TAG", "created_at", "NUMERIC", "updated_at", "NUMERIC",
-        "embedding", "VECTOR", "FLAT", "6", "TYPE", "FLOAT32", "DIM", str(dims),
-        "DISTANCE_METRIC", "COSINE")  # fmt: skip
+        "FT.CREATE",
+        name,
+        "ON",
+        "HASH",
+        "PREFIX",
+        "1",
+        f"mem0:{name}",
+        "SCHEMA",
+        "memory_id",
+        "TAG",
+        "hash",
+        "TAG",
+        "agent_id",
+        "TAG",
+        "run_id",
+        "TAG",
+        "user_id",
+        "TAG",
+        "memory",
+        "TEXT",
+        "metadata",
+        "TAG",
+        "created_at",
+        "NUMERIC",
+        "updated_at",
+        "NUMERIC",
+        "embedding",
+        "VECTOR",
+        "FLAT",
+        "6",
+        "TYPE",
+        "FLOAT32",
+        "DIM",
+        str(dims),
+        "DISTANCE_METRIC",
+        "COSINE",
+    )
     for i in range(n):
         vector = (np.ones(dims) / np.sqrt(dims)).astype(np.float32)
-        raw_valkey.hset(f"mem0:{name}:oss-{i}", mapping={
-            "memory_id": f"oss-{i}", "hash": f"h{i}", "memory": f"OSS fact {i}", "user_id": "Dana",
-            "created_at": 1700000000 + i, "metadata": "{}", "embedding": vector.tobytes()})  # fmt: skip
+        raw_valkey.hset(
+            f"mem0:{name}:oss-{i}",
+            mapping={
+                "memory_id": f"oss-{i}",
+                "hash": f"h{i}",
+                "memory": f"OSS fact {i}",
+                "user_id": "Dana",
+                "created_at": 1700000000 + i,
+                "metadata": "{}",
+                "embedding": vector.tobytes(),
+            },
+        )
 
 
 def test_register_a_mem0_collection_with_a_claim(client, world, raw_valkey):
@@ -168,21 +220,28 @@ def test_another_tenants_token_does_not_claim(client, world, raw_valkey):
     _mem0_collection(raw_valkey, "their_bot", dims=settings.MEMADMIN_EMBEDDER_DIMS)
     raw_valkey.set("memadmin:claim:their_bot", collection_claim_token(tenant=world.globex, collection="their_bot"))
     login(client, world.acme_admin)
-    response = client.post(reverse("collection_register_save", args=["acme"]),
-                           {"app_id": "theirs", "collection_name": "their_bot", "register": "1"})  # fmt: skip
+    response = client.post(
+        reverse("collection_register_save", args=["acme"]),
+        {"app_id": "theirs", "collection_name": "their_bot", "register": "1"},
+    )
     assert response.status_code == 400 and not App.objects.filter(app_id="theirs").exists()
 
 
-@pytest.mark.parametrize("collection,message", [
-    ("ma_acme_concierge_app_1234", b"memadmin&#x27;s own"),  # memadmin's own collections
-    ("has:colon", b"Collection names are"),
-    ("nothing_here", b"no Mem0 collection"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "collection,message",
+    [
+        ("ma_acme_concierge_app_1234", b"memadmin&#x27;s own"),  # memadmin's own collections
+        ("has:colon", b"Collection names are"),
+        ("nothing_here", b"no Mem0 collection"),
+    ],
+)
 def test_register_refusals(client, world, raw_valkey, collection, message):
     raw_valkey.set(f"memadmin:claim:{collection}", collection_claim_token(tenant=world.acme, collection=collection))
     login(client, world.acme_admin)
-    response = client.post(reverse("collection_register_save", args=["acme"]),
-                           {"app_id": "new_app", "collection_name": collection, "register": "1"})  # fmt: skip
+    response = client.post(
+        reverse("collection_register_save", args=["acme"]),
+        {"app_id": "new_app", "collection_name": collection, "register": "1"},
+    )
     assert response.status_code == 400 and message in response.content
     assert not App.objects.filter(app_id="new_app").exists()
 
@@ -191,8 +250,10 @@ def test_register_refuses_vectors_of_another_size(client, world, raw_valkey):
     _mem0_collection(raw_valkey, "big_vectors", dims=8)
     raw_valkey.set("memadmin:claim:big_vectors", collection_claim_token(tenant=world.acme, collection="big_vectors"))
     login(client, world.acme_admin)
-    response = client.post(reverse("collection_register_save", args=["acme"]),
-                           {"app_id": "big", "collection_name": "big_vectors", "register": "1"})  # fmt: skip
+    response = client.post(
+        reverse("collection_register_save", args=["acme"]),
+        {"app_id": "big", "collection_name": "big_vectors", "register": "1"},
+    )
     assert response.status_code == 409 and b"8-dimension vectors" in response.content
     assert not App.objects.filter(app_id="big").exists()
 

@@ -24,8 +24,14 @@ def invite(world):
             tokens.append(token)
             return f"http://testserver/invitations/{token}/"
 
-        invitation_create(scope=scope_for_membership(world.acme_admin), tenant=world.acme, email=email, role=role,
-                          invited_by=world.acme_admin.user, accept_url=accept_url)  # fmt: skip
+        invitation_create(
+            scope=scope_for_membership(world.acme_admin),
+            tenant=world.acme,
+            email=email,
+            role=role,
+            invited_by=world.acme_admin.user,
+            accept_url=accept_url,
+        )
         return f"/invitations/{tokens[0]}/"
 
     return _invite
@@ -94,9 +100,16 @@ def test_inviting_one_address_twice_at_once_leaves_one_open_invitation(world):
         def accept_url(token):
             return f"http://testserver/invitations/{token}/"
 
-        return lambda: invitation_create(scope=scope_for_membership(world.acme_admin), tenant=world.acme,
-                                         email=email, role="viewer", invited_by=world.acme_admin.user,
-                                         accept_url=accept_url).pk  # fmt: skip
+        return lambda: (
+            invitation_create(
+                scope=scope_for_membership(world.acme_admin),
+                tenant=world.acme,
+                email=email,
+                role="viewer",
+                invited_by=world.acme_admin.user,
+                accept_url=accept_url,
+            ).pk
+        )
 
     outcome = race(invite("erin@example.com"), invite("Erin@Example.com"))
     assert outcome.first == outcome.second and not outcome.second_finished_while_first_open

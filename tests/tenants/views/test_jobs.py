@@ -43,8 +43,11 @@ def test_offboard_from_the_dashboard_to_the_receipt(client, world, load):
 
 def test_htmx_offboard_redirects_with_hx_redirect(client, world):
     login(client, world.admin)
-    response = client.post(reverse("app_offboard_start", args=["acme", "sports_portal"]),
-                           {"confirm_app_id": "sports_portal"}, HTTP_HX_REQUEST="true")  # fmt: skip
+    response = client.post(
+        reverse("app_offboard_start", args=["acme", "sports_portal"]),
+        {"confirm_app_id": "sports_portal"},
+        HTTP_HX_REQUEST="true",
+    )
     assert response.status_code == 204 and "/jobs/" in response["HX-Redirect"]
 
 
@@ -61,8 +64,13 @@ def test_outsider_gets_404_everywhere(client, world, load):
     load(world.concierge, 3)
     job = job_export(scope=world.scope(), app_id="concierge_app")
     login(client, world.outsider)
-    for name, args in [("jobs", []), ("job", [job.pk]), ("job_receipt", [job.pk]), ("job_download", [job.pk]),
-                       ("app_offboard", ["concierge_app"])]:  # fmt: skip
+    for name, args in [
+        ("jobs", []),
+        ("job", [job.pk]),
+        ("job_receipt", [job.pk]),
+        ("job_download", [job.pk]),
+        ("app_offboard", ["concierge_app"]),
+    ]:
         assert client.get(reverse(name, args=["acme", *args])).status_code == 404, name
     assert client.post(reverse("job_cancel", args=["acme", job.pk])).status_code == 404
 
@@ -70,9 +78,13 @@ def test_outsider_gets_404_everywhere(client, world, load):
 def test_mutations_are_post_only(client, world):
     login(client, world.admin)
     job = job_export(scope=world.scope(), app_id="concierge_app")
-    for url in (reverse("app_offboard_start", args=["acme", "concierge_app"]),
-                reverse("app_export_job", args=["acme", "concierge_app"]), reverse("tenant_export_job", args=["acme"]),
-                reverse("user_erase", args=["acme"]), reverse("job_cancel", args=["acme", job.pk])):  # fmt: skip
+    for url in (
+        reverse("app_offboard_start", args=["acme", "concierge_app"]),
+        reverse("app_export_job", args=["acme", "concierge_app"]),
+        reverse("tenant_export_job", args=["acme"]),
+        reverse("user_erase", args=["acme"]),
+        reverse("job_cancel", args=["acme", job.pk]),
+    ):
         assert client.get(url).status_code == 405, url
 
 
@@ -126,8 +138,9 @@ def test_an_export_started_from_the_offboarding_leads_back_to_it(client, world, 
     login(client, world.admin)
     offboard = reverse("app_offboard", args=["acme", "concierge_app"])
     assert 'name="back" value="offboard"' in client.get(offboard).content.decode()
-    response = client.post(reverse("app_export_job", args=["acme", "concierge_app"]), {"format": "json",
-                                                                                      "back": "offboard"})
+    response = client.post(
+        reverse("app_export_job", args=["acme", "concierge_app"]), {"format": "json", "back": "offboard"}
+    )
     job = Job.objects.get(kind="export_app")
     assert response.status_code == 302 and response["Location"].endswith(f"/jobs/{job.pk}/?back=offboard")
     page = client.get(response["Location"]).content.decode()
@@ -137,5 +150,9 @@ def test_an_export_started_from_the_offboarding_leads_back_to_it(client, world, 
     plain = client.get(reverse("job", args=["acme", job.pk])).content.decode()
     assert 'data-testid="job-back">← concierge_app<' in plain
     assert client.get(reverse("job", args=["acme", job.pk]), {"back": "https://evil.example"}).status_code == 400
-    assert client.post(reverse("app_export_job", args=["acme", "concierge_app"]),
-                       {"format": "json", "back": "nowhere"}).status_code == 400
+    assert (
+        client.post(
+            reverse("app_export_job", args=["acme", "concierge_app"]), {"format": "json", "back": "nowhere"}
+        ).status_code
+        == 400
+    )

@@ -120,8 +120,9 @@ def test_offboarding_by_key_is_chosen_at_creation_and_turned_on_and_off(client, 
     row.refresh_from_db()
     assert row.may_offboard is False
 
-    client.post(reverse("api_key_new", args=["acme"]), {"name": "narrow", "apps": ["concierge_app"],
-                                                        "may_offboard": "on"})  # fmt: skip
+    client.post(
+        reverse("api_key_new", args=["acme"]), {"name": "narrow", "apps": ["concierge_app"], "may_offboard": "on"}
+    )
     narrow = TenantAPIKey.objects.get(tenant=world.acme, name="narrow")
     assert narrow.may_offboard is False  # restricted keys never may, whatever the form said
     answer = client.post(reverse("api_key_offboarding", args=["acme", narrow.prefix]), {"allowed": "on"})
@@ -145,8 +146,10 @@ def test_apps_are_checkboxes_and_a_key_can_be_read_only_and_expire(client, world
     assert page.count('type="checkbox" name="apps"') == 2 and 'name="read_only"' in page
     assert 'name="expires" type="date"' in page
     day = (timezone.localdate() + timedelta(days=30)).isoformat()
-    response = client.post(reverse("api_key_new", args=["acme"]), {"name": "reporting", "read_only": "on",
-                                                                   "expires": day, "may_offboard": "on"})
+    response = client.post(
+        reverse("api_key_new", args=["acme"]),
+        {"name": "reporting", "read_only": "on", "expires": day, "may_offboard": "on"},
+    )
     assert response.status_code == 302
     row = TenantAPIKey.objects.get(tenant=world.acme, name="reporting")
     assert row.read_only and not row.may_offboard  # a read-only key never offboards
@@ -159,15 +162,19 @@ def test_apps_are_checkboxes_and_a_key_can_be_read_only_and_expire(client, world
     assert event.details["read_only"] is True and event.details["expires"].startswith(day)
 
 
-@pytest.mark.parametrize("expires, message", [
-    ("2020-01-01", "must be after today"),
-    ("tomorrow", "as a date (YYYY-MM-DD)"),
-    ("9999-12-31", "at most 3660 days ahead"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "expires, message",
+    [
+        ("2020-01-01", "must be after today"),
+        ("tomorrow", "as a date (YYYY-MM-DD)"),
+        ("9999-12-31", "at most 3660 days ahead"),
+    ],
+)
 def test_a_bad_expiry_date_is_a_form_error(client, world, expires, message):
     login(client, world.acme_admin)
-    response = client.post(reverse("api_key_new", args=["acme"]), {"name": "x", "expires": expires,
-                                                                   "apps": ["concierge_app"]})
+    response = client.post(
+        reverse("api_key_new", args=["acme"]), {"name": "x", "expires": expires, "apps": ["concierge_app"]}
+    )
     assert response.status_code == 400 and message in response.content.decode()
     assert 'value="concierge_app" checked' in response.content.decode()  # what was chosen is kept
     assert not TenantAPIKey.objects.filter(tenant=world.acme).exists()
@@ -187,8 +194,10 @@ def test_an_expired_key_is_refused_with_the_reason_and_shown_as_expired(client, 
 def test_a_read_only_key_reads_and_exports_but_every_write_is_refused_by_name(client, world, memories):
     row, key = TenantAPIKey.objects.create_key(name="reader", tenant=world.acme, read_only=True)
     api = {"HTTP_AUTHORIZATION": f"Token {key}", "content_type": "application/json"}
-    assert client.post("/v3/memories/search/", {"query": "food", "filters": {"user_id": "alice"}},
-                       **api).status_code == 200  # fmt: skip
+    assert (
+        client.post("/v3/memories/search/", {"query": "food", "filters": {"user_id": "alice"}}, **api).status_code
+        == 200
+    )
     assert client.post("/v3/memories/", {"filters": {"user_id": "alice"}}, **api).status_code == 200
     assert client.get(f"/v1/memories/{memories.bob.id}/", **api).status_code == 200
     assert client.post("/v1/exports/", {"filters": {"user_id": "alice"}}, **api).status_code in (200, 201)

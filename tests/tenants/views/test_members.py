@@ -48,8 +48,10 @@ def test_members_add_change_remove_and_last_admin(client, world):
     assert Membership.objects.filter(pk=member.pk).exists()  # asked, not done
     assert client.post(f"/t/acme/members/{member.pk}/remove/", {"confirm": "yes"}).status_code == 302
     assert not Membership.objects.filter(pk=member.pk).exists()
-    assert set(events_of("member.role", "member.remove")) == {("member.role", "newcomer"),
-                                                             ("member.remove", "newcomer")}  # fmt: skip
+    assert set(events_of("member.role", "member.remove")) == {
+        ("member.role", "newcomer"),
+        ("member.remove", "newcomer"),
+    }
     # The last admin cannot demote or remove themselves: not offered, said before the question, refused after it.
     me = world.acme_admin
     page = client.get("/t/acme/members/").content.decode()

@@ -111,15 +111,18 @@ def test_empty_state(support, world):
     assert "No memories yet" in html
 
 
-@pytest.mark.parametrize("query,message", [
-    ({"page": "0"}, "greater than or equal to 1"),
-    ({"page": "abc"}, "whole number"),
-    ({"page_size": "7"}, "Select a valid choice"),
-    ({"user_id": "a b"}, "whitespace"),
-    ({"agent_id": "x" * 129}, "at most 128"),
-    ({"app": "not_an_app"}, "Select a valid choice"),
-    ({"q": "x" * 2001}, "at most 2000"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "query,message",
+    [
+        ({"page": "0"}, "greater than or equal to 1"),
+        ({"page": "abc"}, "whole number"),
+        ({"page_size": "7"}, "Select a valid choice"),
+        ({"user_id": "a b"}, "whitespace"),
+        ({"agent_id": "x" * 129}, "at most 128"),
+        ({"app": "not_an_app"}, "Select a valid choice"),
+        ({"q": "x" * 2001}, "at most 2000"),
+    ],
+)
 def test_bad_query_strings_are_400_with_the_error(support, world, query, message):
     page = support.get("/t/acme/memories/", query)
     assert page.status_code == 400 and message in page.content.decode() and "<html" in page.content.decode()
@@ -136,8 +139,10 @@ def test_paging_has_no_search_window_and_bad_cursors_are_400(support, world, mem
     assert response.context["page"].page == 1 and len(response.context["page"].items) == 3
     assert support.get("/t/acme/memories/", {"page": "1000001"}).status_code == 400
     # A crafted tie offset past the engine's result window (it reached FT.SEARCH LIMIT: a 500) is refused.
-    crafted = [encode_cursor({"p": {"concierge_app": ["1700000000", shown]}, "n": 0, "t": 0})
-               for shown in (10_001, 2_000_000, 10**19)]  # fmt: skip
+    crafted = [
+        encode_cursor({"p": {"concierge_app": ["1700000000", shown]}, "n": 0, "t": 0})
+        for shown in (10_001, 2_000_000, 10**19)
+    ]
     for cursor in ("not-a-cursor", "eyJwIjp7ImNvbmNpZXJnZV9hcHAiOlsiMSBdIHwgKiIsMF19LCJuIjowLCJ0IjowfQ", *crafted):
         response = support.get("/t/acme/memories/", {"after": cursor})
         assert response.status_code == 400 and "cursor is not valid" in response.content.decode()
@@ -223,8 +228,12 @@ def test_results_reread_after_a_delete_count_again_instead_of_trusting_the_curso
     listed = support.get("/t/acme/memories/", {"page_size": "10", "user_id": "carol"}).context["cursor_page"]
     assert listed.total == 5
     # The cursor of page 2 carries the total counted on page 1 (5).
-    cursor = selectors.memory_page_after(scope=scope_for_membership(world.acme_admin), audit=False, page_size=2,
-                                         filters=filter_from_fields(user_id="carol")).next_cursor  # fmt: skip
+    cursor = selectors.memory_page_after(
+        scope=scope_for_membership(world.acme_admin),
+        audit=False,
+        page_size=2,
+        filters=filter_from_fields(user_id="carol"),
+    ).next_cursor
     support.post(f"/t/acme/memories/concierge_app/{listed.items[-1].id}/delete/", {"confirm": "yes"}, **HTMX)
     page_two = {"page_size": "10", "user_id": "carol", "after": cursor}
     stale = support.get("/t/acme/memories/", page_two, **HTMX)
@@ -242,9 +251,13 @@ def test_unsafe_next_is_ignored(support, memories):
 
 def test_a_query_whose_relevant_memories_all_score_low_still_has_close_matches(client, world, add):
     """ "medical conditions" scored the allergy memories 0.19-0.24 against the 0.25 cut-off: "0 close matches"."""
-    for user, text in (("pat", "Pat is allergic to penicillin"), ("lee", "Lee is lactose intolerant"),
-                       ("kim", "Kim cannot eat shellfish"), ("max", "Max prefers window seats on long flights"),
-                       ("ana", "Ana collects vintage postcards from Lisbon")):  # fmt: skip
+    for user, text in (
+        ("pat", "Pat is allergic to penicillin"),
+        ("lee", "Lee is lactose intolerant"),
+        ("kim", "Kim cannot eat shellfish"),
+        ("max", "Max prefers window seats on long flights"),
+        ("ana", "Ana collects vintage postcards from Lisbon"),
+    ):
         add(world.acme, "concierge_app", user, text)
     login(client, world.acme_support)
     html = client.get("/t/acme/memories/", {"q": "medical conditions"}).content.decode()
@@ -253,8 +266,9 @@ def test_a_query_whose_relevant_memories_all_score_low_still_has_close_matches(c
     assert "vintage postcards" not in html  # nothing near the best match: still hidden
 
 
-def test_the_way_back_says_where_it_leads_and_an_updated_memory_keeps_its_updated_column(client, world, memories,
-                                                                                         raw_valkey):
+def test_the_way_back_says_where_it_leads_and_an_updated_memory_keeps_its_updated_column(
+    client, world, memories, raw_valkey
+):
     login(client, world.acme_admin)
     user_page = "/t/acme/user/?user_id=alice"
     url = f"/t/acme/memories/concierge_app/{memories.alice_food.id}/"
@@ -266,8 +280,11 @@ def test_the_way_back_says_where_it_leads_and_an_updated_memory_keeps_its_update
     # Written a minute ago (timestamps are whole seconds: an update in the same second looks like none).
     key = f"mem0:{world.acme_concierge.collection_name}:{memories.bob.id}"
     raw_valkey.hset(key, mapping={"created_at": int(raw_valkey.hget(key, "created_at")) - 60})
-    services.memory_update(scope=scope_for_membership(world.acme_admin), memory_id=memories.bob.id,
-                           text="Bob is allergic to peanuts and cashews")  # fmt: skip
+    services.memory_update(
+        scope=scope_for_membership(world.acme_admin),
+        memory_id=memories.bob.id,
+        text="Bob is allergic to peanuts and cashews",
+    )
     assert 'class="table memories has-updates"' in client.get("/t/acme/memories/").content.decode()
 
 

@@ -81,8 +81,9 @@ def test_end_users_are_counted_once_across_apps(support, world, memories):
 
 def test_the_counts_block_alone_is_counted_afresh_after_a_delete(support, world, memories):
     assert stats(support.get("/t/acme/").content.decode())["memories"] == 3  # now cached for a minute
-    support.post(f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/", {"confirm": "yes"},
-                 HTTP_HX_REQUEST="true")  # fmt: skip
+    support.post(
+        f"/t/acme/memories/concierge_app/{memories.bob.id}/delete/", {"confirm": "yes"}, HTTP_HX_REQUEST="true"
+    )
     counts = support.get("/t/acme/", HTTP_HX_REQUEST="true", HTTP_HX_TARGET="counts")
     html = counts.content.decode()
     assert html.lstrip().startswith('<div id="counts">') and "<html" not in html and "<header" not in html

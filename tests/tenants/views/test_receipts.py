@@ -23,8 +23,9 @@ def erased(world, memories):
     support, admin = scope_for_membership(world.acme_support), scope_for_membership(world.acme_admin)
     services.memory_delete_matching(scope=support, filters=filter_from_fields(user_id="alice"))
     services.memory_delete(scope=admin, memory_id=memories.bob.id)
-    services.memory_delete_matching(scope=scope_for_membership(world.globex_admin),
-                                    filters=filter_from_fields(user_id="alice"))  # fmt: skip
+    services.memory_delete_matching(
+        scope=scope_for_membership(world.globex_admin), filters=filter_from_fields(user_id="alice")
+    )
     return {r.kind: r for r in ErasureReceipt.objects.for_tenant(world.acme)}
 
 
@@ -58,11 +59,19 @@ def test_purged_receipts_say_when(client, world, erased):
     assert "purged from disk at" in html and "on disk until at most" not in html
 
 
-@pytest.mark.parametrize(("query", "count"), [
-    ({"user_id": "alice"}, 1), ({"user_id": "Alice"}, 0), ({"app_id": "sports_portal"}, 1),
-    ({"app_id": "concierge_app"}, 2), ({"kind": "memory"}, 1), ({"kind": "offboard"}, 0),
-    ({"date_from": "2000-01-01", "date_to": "2000-01-02"}, 0), ({"date_from": "2000-01-01"}, 2),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("query", "count"),
+    [
+        ({"user_id": "alice"}, 1),
+        ({"user_id": "Alice"}, 0),
+        ({"app_id": "sports_portal"}, 1),
+        ({"app_id": "concierge_app"}, 2),
+        ({"kind": "memory"}, 1),
+        ({"kind": "offboard"}, 0),
+        ({"date_from": "2000-01-01", "date_to": "2000-01-02"}, 0),
+        ({"date_from": "2000-01-01"}, 2),
+    ],
+)
 def test_filters(client, world, erased, query, count):
     login(client, world.acme_support)
     response = page(client, **query)
@@ -76,9 +85,19 @@ def test_the_results_alone_for_htmx(client, world, erased):
     assert response.status_code == 200 and "<html" not in html and 'data-testid="receipt-count">1<' in html
 
 
-@pytest.mark.parametrize("query", [{"date_from": "yesterday"}, {"date_from": "2026-02-02", "date_to": "2026-02-01"},
-                                   {"kind": "everything"}, {"user_id": "al\u202eice"}, {"app_id": "x\x00"},
-                                   {"page": "0"}, {"page": "x"}, {"user_id": "a" * 129}])  # fmt: skip
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"date_from": "yesterday"},
+        {"date_from": "2026-02-02", "date_to": "2026-02-01"},
+        {"kind": "everything"},
+        {"user_id": "al\u202eice"},
+        {"app_id": "x\x00"},
+        {"page": "0"},
+        {"page": "x"},
+        {"user_id": "a" * 129},
+    ],
+)
 def test_bad_filters_are_400(client, world, erased, query):
     login(client, world.acme_support)
     response = page(client, **query)

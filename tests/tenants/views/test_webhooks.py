@@ -24,8 +24,7 @@ def admin(client, world):
 
 
 def _create(client, **data):
-    body = {"name": "crm", "url": "https://hooks.example.com/in", "event_types": ["memory_add", "user.erased"],
-            **data}  # fmt: skip
+    body = {"name": "crm", "url": "https://hooks.example.com/in", "event_types": ["memory_add", "user.erased"], **data}
     return client.post(reverse("webhook_new", args=["acme"]), body)
 
 
@@ -43,13 +42,16 @@ def test_create_shows_the_secret_once(admin, world):
     assert "crm" in listing and webhook.secret not in listing
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"url": "https://10.0.0.1/"}, "private or local"),
-    ({"url": "ftp://x.example/"}, "https://"),
-    ({"event_types": []}, "event_types must be a list"),
-    ({"name": ""}, "name must be 1 to 100"),
-    ({"apps": ["no_such_app"]}, "no active app no_such_app"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"url": "https://10.0.0.1/"}, "private or local"),
+        ({"url": "ftp://x.example/"}, "https://"),
+        ({"event_types": []}, "event_types must be a list"),
+        ({"name": ""}, "name must be 1 to 100"),
+        ({"apps": ["no_such_app"]}, "no active app no_such_app"),
+    ],
+)
 def test_bad_input_is_a_400_form_error(admin, data, message):
     response = _create(admin, **data)
     assert response.status_code == 400 and message in response.content.decode()
@@ -64,7 +66,11 @@ def test_edit_turn_off_and_on(admin, world):
     assert response.status_code == 302
     webhook.refresh_from_db()
     assert (webhook.name, webhook.url, webhook.event_types, webhook.is_active) == (
-        "crm2", "https://hooks.example.com/v2", ["memory_delete"], False)  # fmt: skip
+        "crm2",
+        "https://hooks.example.com/v2",
+        ["memory_delete"],
+        False,
+    )
     admin.post(url, {"name": "crm2", "url": webhook.url, "event_types": "memory_delete", "is_active": "on"})
     webhook.refresh_from_db()
     assert webhook.is_active
@@ -92,15 +98,19 @@ def test_send_a_test_event_to_a_real_receiver(admin, world, receiver):
 def test_the_delivery_log_shows_status_latency_and_attempts(admin, world, receiver, settings):
     _create(admin, url=receiver.url)
     webhook = Webhook.objects.get()
-    memory.memory_add(scope=scope_for_membership(world.acme_admin), app_id="concierge_app", user_id="alice",
-                      messages="SECRET-TEXT tea")  # fmt: skip
+    memory.memory_add(
+        scope=scope_for_membership(world.acme_admin),
+        app_id="concierge_app",
+        user_id="alice",
+        messages="SECRET-TEXT tea",
+    )
     receiver.reply(503)
     webhook_deliver(delivery_id=webhook.deliveries.get().pk)
     page = admin.get(reverse("webhook", args=["acme", webhook.pk])).content.decode()
     assert "memory_add" in page and "retrying" in page and "503" in page and "every 3s" in page
     assert "SECRET-TEXT" not in page
     fragment = admin.get(reverse("webhook", args=["acme", webhook.pk]), HTTP_HX_REQUEST="true").content.decode()
-    assert fragment.lstrip().startswith("<section id=\"delivery-log\"") and "503" in fragment
+    assert fragment.lstrip().startswith('<section id="delivery-log"') and "503" in fragment
 
 
 def test_rotate_needs_confirmation_and_shows_the_new_secret(admin, world):
@@ -126,8 +136,12 @@ def test_delete_needs_confirmation(admin, world):
 
 def test_another_tenants_webhook_is_404(admin, world, settings):
     settings.MEMADMIN_WEBHOOK_ALLOW_NETWORKS = (ipaddress.ip_network("127.0.0.0/8"),)
-    theirs = services.webhook_create(scope=scope_for_membership(world.globex_admin), name="g",
-                                     url="https://hooks.example.com/g", event_types=["memory_add"])  # fmt: skip
+    theirs = services.webhook_create(
+        scope=scope_for_membership(world.globex_admin),
+        name="g",
+        url="https://hooks.example.com/g",
+        event_types=["memory_add"],
+    )
     for name in ("webhook", "webhook_edit", "webhook_test", "webhook_rotate", "webhook_delete"):
         url = reverse(name, args=["acme", theirs.pk])
         response = admin.get(url) if name == "webhook" else admin.post(url, {"confirm": "yes", "name": "x"})
@@ -136,9 +150,14 @@ def test_another_tenants_webhook_is_404(admin, world, settings):
 
 
 def test_event_types_read_as_words_whatever_their_code_style(client, world):
-    Webhook.objects.create(tenant=world.acme, name="crm", url="https://hooks.example.com/in",
-                           secret=services.new_secret(),
-                           event_types=["memory_add", "user.erased"], created_by="x")  # fmt: skip
+    Webhook.objects.create(
+        tenant=world.acme,
+        name="crm",
+        url="https://hooks.example.com/in",
+        secret=services.new_secret(),
+        event_types=["memory_add", "user.erased"],
+        created_by="x",
+    )
     login(client, world.acme_admin)
     html = client.get("/t/acme/webhooks/").content.decode()
     cell = re.search(r'data-testid="webhook-events">(.*?)</td>', html).group(1)

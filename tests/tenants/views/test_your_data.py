@@ -130,8 +130,7 @@ def test_a_delete_in_place_refreshes_the_pages_totals(client, world, memories, a
     assert "<strong>1</strong> memory, newest first" in results.content.decode()
 
 
-def test_who_looked_is_grouped_per_day_person_and_action_and_nothing_is_dropped(client, world, memories,
-                                                                                 alice_page):  # fmt: skip
+def test_who_looked_is_grouped_per_day_person_and_action_and_nothing_is_dropped(client, world, memories, alice_page):
     from datetime import datetime
 
     from django.utils import timezone
@@ -139,8 +138,9 @@ def test_who_looked_is_grouped_per_day_person_and_action_and_nothing_is_dropped(
     from memadmin.memory.models import AuditEvent
 
     def access(when, actor="acme-support", role="support", action="memory.list", kind="staff"):
-        AuditEvent.objects.create(tenant=world.acme, actor=actor, actor_kind=kind, role=role, action=action,
-                                  user_id="alice", created_at=when)  # fmt: skip
+        AuditEvent.objects.create(
+            tenant=world.acme, actor=actor, actor_kind=kind, role=role, action=action, user_id="alice", created_at=when
+        )
 
     day = timezone.make_aware(datetime(2026, 11, 21, 9, 0))
     before = AuditEvent.objects.filter(tenant=world.acme, user_id="alice").count()

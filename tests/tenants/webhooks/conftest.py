@@ -22,7 +22,11 @@ def hook(world, receiver):
 
     def make(slug="acme", events=None, **kwargs):
         kwargs.setdefault("name", f"{slug}-hook")
-        return services.webhook_create(scope=world.scope(slug), url=kwargs.pop("url", receiver.url),
-                                       event_types=events or list(services.EVENTS), **kwargs)  # fmt: skip
+        return services.webhook_create(
+            scope=world.scope(slug),
+            url=kwargs.pop("url", receiver.url),
+            event_types=events or list(services.EVENTS),
+            **kwargs,
+        )
 
     return make

@@ -74,8 +74,12 @@ def test_the_signature_catches_another_secret_a_changed_body_and_a_replay(world,
     with pytest.raises(standardwebhooks.webhooks.WebhookVerificationError):
         standardwebhooks.Webhook(webhook.secret).verify(request.body.replace(b"alice", b"mallory"), request.headers)
     # The same body signed ten minutes ago: a valid signature, refused as a replay.
-    old = sign(secret=webhook.secret, msg_id=request.headers["webhook-id"], body=request.body.decode(),
-               at=datetime.now(dt_timezone.utc) - timedelta(minutes=10))  # fmt: skip
+    old = sign(
+        secret=webhook.secret,
+        msg_id=request.headers["webhook-id"],
+        body=request.body.decode(),
+        at=datetime.now(dt_timezone.utc) - timedelta(minutes=10),
+    )
     with pytest.raises(ValueError, match="replay"):
         verify(webhook.secret, old, request.body)
 

@@ -131,8 +131,9 @@ def test_an_app_restricted_key_makes_webhooks_bound_to_its_apps(world, receiver)
     row, _ = TenantAPIKey.objects.create_key(name="concierge-only", tenant=world.acme)
     row.apps.set([world.acme_concierge])
     scope = scope_for_api_key(row)
-    webhook = services.webhook_create(scope=scope, name="k", url=receiver.url, event_types=["memory_add"],
-                                      within_apps=[world.acme_concierge.pk])  # fmt: skip
+    webhook = services.webhook_create(
+        scope=scope, name="k", url=receiver.url, event_types=["memory_add"], within_apps=[world.acme_concierge.pk]
+    )
     assert [a.app_id for a in webhook.apps.all()] == ["concierge_app"]
     tenant_wide = services.webhook_create(scope=world.scope(), name="all", url=receiver.url, event_types=["memory_add"])
     assert list(services.webhook_list(scope=scope, within_apps=[world.acme_concierge.pk])) == [webhook]

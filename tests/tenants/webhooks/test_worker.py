@@ -38,8 +38,9 @@ def worker(valkey_server, tmp_path, receiver):
 def test_the_job_queue_delivers_retries_after_a_500_and_signs(world, hook, receiver, worker):
     webhook = hook(events=["memory_add"])
     receiver.reply(500)
-    record = memory.memory_add(scope=world.scope(), app_id="concierge_app", user_id="alice",
-                               messages="SECRET-TEXT alice likes tea")[0]  # fmt: skip
+    record = memory.memory_add(
+        scope=world.scope(), app_id="concierge_app", user_id="alice", messages="SECRET-TEXT alice likes tea"
+    )[0]
     first, second = receiver.wait_for(2, timeout=90)
     assert first.headers["webhook-id"] == second.headers["webhook-id"]
     payload = standardwebhooks.Webhook(webhook.secret).verify(second.body, second.headers)
