@@ -410,8 +410,9 @@ def test_formatting_is_left_to_the_formatter():
         (path, line)
         for package in ("memadmin", "tenants", "tests", "bench")
         for path in (ROOT / package).rglob("*.py")
+        if path.name != "test_architecture.py"
         for line in path.read_text().splitlines()
-        if "fmt: skip" in line and 'fmt: skip"' not in line and "fmt: skip'" not in line
+        if re.search(r"#\s*fmt:\s*skip", line)
     ]
     assert len(markers) <= 20, len(markers)
     assert all(re.search(r"fmt: skip\S*\s*[(:-]\s*\w", line) for _, line in markers), markers
