@@ -168,8 +168,13 @@ def test_serve_heals_from_each_process_killed_under_a_write_load(transactional_d
     tenant = TenantFactory(slug="acme")
     _row, key = TenantAPIKey.objects.create_key(name="crm", tenant=tenant)
     # An erasure of more than one memory is a job: the replaced job worker must still run it at the end.
+    # No rate limit: a quiet machine sends more than 600 adds a minute, and a 429 is no answer to a kill.
     env = embedded_env(
-        tmp_path, MEMADMIN_EMBEDDER_PROCESS="1", MEMADMIN_WEB_THREADS="2", MEMADMIN_ERASURE_SYNC_LIMIT="1"
+        tmp_path,
+        MEMADMIN_EMBEDDER_PROCESS="1",
+        MEMADMIN_WEB_THREADS="2",
+        MEMADMIN_ERASURE_SYNC_LIMIT="1",
+        MEMADMIN_API_RATE="off",
     )
     port = free_port()
     server = Server([sys.executable, "manage.py", "serve", f"127.0.0.1:{port}"], env, port, tmp_path / "serve.log")

@@ -36,7 +36,12 @@ def test_many_erasures_share_one_rewrite_read_back_from_info(valkey_server, raw_
     secret = f"erased-{uuid.uuid4().hex[:10]}".encode()
     raw_valkey.hset("mem0:purgetest:a", mapping={"memory": secret})
     raw_valkey.unlink("mem0:purgetest:a")
-    assert secret in _aof_bytes(valkey_server.directory)  # what the purge is for
+    # What the purge is for. Valkey may hold its AOF write back for up to 2 s while a background fsync runs (a
+    # loaded machine): wait for the text to reach the file.
+    deadline = time.monotonic() + 30
+    while secret not in _aof_bytes(valkey_server.directory) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert secret in _aof_bytes(valkey_server.directory)
     before = _rewrites(raw_valkey)
     erased_at = []
     for _ in range(50):
