@@ -173,11 +173,9 @@ def group_counts(place: Place, query: str, field: str, *, limit: int | None = No
     tail = ["SORTBY", "2", "@n", "DESC", "MAX", str(limit)] if limit else []
     reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "1", f"@{field}", "REDUCE", "COUNT", "0", "AS", "n", *tail)
     counts: Counter = Counter()
-    for row in reply[1:]:
-        fields = dict(zip(row[::2], row[1::2]))
-        value = fields.get(field.encode())
-        if value is not None:
-            counts[decode(value)] += int(fields[b"n"])
+    for fields in _rows(reply):
+        if field in fields:
+            counts[fields[field]] += int(fields["n"])
     return counts
 
 
@@ -193,12 +191,7 @@ def distinct_values(place: Place, query: str, field: str) -> set[str]:
     """The distinct values of ``field`` among the matches (one GROUPBY row each), for unions across apps."""
     ensure(place)
     reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "1", f"@{field}")
-    values = set()
-    for row in reply[1:]:
-        value = dict(zip(row[::2], row[1::2])).get(field.encode())
-        if value is not None:
-            values.add(decode(value))
-    return values
+    return {fields[field] for fields in _rows(reply) if field in fields}
 
 
 def group_latest(place: Place, query: str, field: str) -> dict[str, float]:
@@ -232,9 +225,7 @@ def group_latest(place: Place, query: str, field: str) -> dict[str, float]:
         "1000000",
     )
     latest = {}
-    for row in reply[1:]:
-        # The memories without the field form a group too, its value null (None here): no run, not a run.
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
+    for fields in _rows(reply):
         if fields.get(field):
             latest[fields[field]] = max(_number(fields.get("c")), _number(fields.get("u")))
     return latest
@@ -280,15 +271,20 @@ def group_summary(place: Place, query: str, field: str, *, limit: int) -> dict[s
         str(limit + 1),
     )
     groups = {}
-    for row in reply[1:]:
-        # The memories without the field form a group too, its value null (None here): no run, not a run.
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
+    for fields in _rows(reply):
         if fields.get(field):
             groups[fields[field]] = (
                 int(float(fields.get("n") or 0)),
                 max(_number(fields.get("c")), _number(fields.get("u"))),
             )
     return dict(list(groups.items())[:limit])  # one more was asked for: the null group may be among them
+
+
+def _rows(reply) -> Iterator[dict[str, str]]:
+    """An FT.AGGREGATE reply's rows as dicts. The memories without a grouped field form a group too, its value
+    null: left out here, so that "no run" never reads as a run called "None"."""
+    for row in reply[1:]:
+        yield {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
 
 
 def _number(value) -> float:
@@ -351,8 +347,7 @@ def entity_summary(place: Place, query: str, field: str) -> dict[str, dict]:
     when += ["REDUCE", "MAX", "1", "@updated_at", "AS", "u"]
     reply = ft(place, "FT.AGGREGATE", query, *load, "GROUPBY", "1", f"@{field}", *count, *when, "LIMIT", "0", "100000")
     summary = {}
-    for row in reply[1:]:
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
+    for fields in _rows(reply):
         if fields.get(field):
             summary[fields[field]] = {
                 "count": int(float(fields.get("n") or 0)),
@@ -368,8 +363,7 @@ def people_of(place: Place, query: str, field: str) -> dict[str, set[str]]:
     ensure(place)
     reply = ft(place, "FT.AGGREGATE", query, "GROUPBY", "2", f"@{field}", "@user_id", "LIMIT", "0", "1000000")
     people: dict[str, set[str]] = {}
-    for row in reply[1:]:
-        fields = {decode(k): decode(v) for k, v in zip(row[::2], row[1::2]) if v is not None}
+    for fields in _rows(reply):
         if fields.get(field) and fields.get("user_id"):
             people.setdefault(fields[field], set()).add(fields["user_id"])
     return people
